@@ -1,0 +1,489 @@
+"""The component binary's abstract syntax, as Binary.md defines it.
+
+Nodes keep indices exactly as encoded; resolving them into index spaces is the
+runtime's job (``wasmloom.runtime``). Every node records ``offset``, the byte
+offset of its encoding in the binary, for error messages.
+
+A value type reference (``ValTypeRef``) is either a type index (``int``) or a
+primitive type name (``str``, e.g. ``"u32"``, ``"error-context"``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypeAlias, Union
+
+
+class Sort(Enum):
+    """The sorts of index spaces (``sort`` and ``core:sort``)."""
+
+    CORE_FUNC = "core func"
+    CORE_TABLE = "core table"
+    CORE_MEMORY = "core memory"
+    CORE_GLOBAL = "core global"
+    CORE_TAG = "core tag"
+    CORE_TYPE = "core type"
+    CORE_MODULE = "core module"
+    CORE_INSTANCE = "core instance"
+    FUNC = "func"
+    VALUE = "value"
+    TYPE = "type"
+    COMPONENT = "component"
+    INSTANCE = "instance"
+
+
+ValTypeRef: TypeAlias = int | str
+
+# --- core types ----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CoreFuncTypeDef:
+    params: list[str]
+    results: list[str]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreGcTypeDef:
+    """A non-function core type of a rec group (struct or array, WebAssembly 3.0).
+
+    Only carried through; components cannot use these at the boundary.
+    """
+
+    kind: str  # "struct" | "array" | "func"
+    raw: bytes
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreRecGroup:
+    types: list[CoreFuncTypeDef | CoreGcTypeDef]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreExternTypeRef:
+    """A core extern type inside a module type: ``kind`` and its immediates.
+
+    - func: ``type_idx``
+    - table: ``reftype``, ``limits``
+    - memory: ``limits`` (min, max, shared, memory64, page size log2 or None)
+    - global: ``valtype``, ``mutable``
+    - tag: ``type_idx``
+    """
+
+    kind: str
+    type_idx: int | None = None
+    reftype: str | None = None
+    limits: tuple[int, int | None] | None = None
+    memory64: bool = False
+    shared: bool = False
+    valtype: str | None = None
+    mutable: bool = False
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreImportDecl:
+    module: str
+    name: str
+    desc: CoreExternTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreExportDecl:
+    name: str
+    desc: CoreExternTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreOuterAlias:
+    """``(alias outer ct idx (type))`` inside a core module type."""
+
+    count: int
+    index: int
+    offset: int = 0
+
+
+CoreModuleDecl: TypeAlias = Union[CoreImportDecl, "CoreTypeDef", CoreOuterAlias, CoreExportDecl]
+
+
+@dataclass(slots=True)
+class CoreModuleTypeDef:
+    decls: list[CoreModuleDecl]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreTypeDef:
+    """One entry of the core type section: a rec group, a sub type, or a module type."""
+
+    t: CoreRecGroup | CoreModuleTypeDef
+    offset: int = 0
+
+
+# --- component value types ---------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RecordDef:
+    fields: list[tuple[str, ValTypeRef]]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class VariantDef:
+    cases: list[tuple[str, ValTypeRef | None]]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ListDef:
+    t: ValTypeRef
+    length: int | None = None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class TupleDef:
+    ts: list[ValTypeRef]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class FlagsDef:
+    labels: list[str]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class EnumDef:
+    labels: list[str]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class OptionDef:
+    t: ValTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ResultDef:
+    ok: ValTypeRef | None
+    error: ValTypeRef | None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class OwnDef:
+    type_idx: int
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class BorrowDef:
+    type_idx: int
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class StreamDef:
+    t: ValTypeRef | None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class FutureDef:
+    t: ValTypeRef | None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class MapDef:
+    k: ValTypeRef
+    v: ValTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class PrimDef:
+    """A ``defvaltype`` that is just a primitive (``(type u32)``)."""
+
+    name: str
+    offset: int = 0
+
+
+DefValType: TypeAlias = PrimDef | RecordDef | VariantDef | ListDef | TupleDef | FlagsDef | EnumDef | OptionDef | ResultDef | OwnDef | BorrowDef | StreamDef | FutureDef | MapDef  # fmt: skip
+
+# --- other component types -----------------------------------------------------------
+
+
+@dataclass(slots=True)
+class FuncTypeDef:
+    params: list[tuple[str, ValTypeRef]]
+    result: ValTypeRef | None
+    is_async: bool = False
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ResourceTypeDef:
+    rep: str  # core valtype, 'i32'
+    dtor: int | None  # core func index
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class TypeBoundRef:
+    """``(eq i)`` when ``eq`` is set, else ``(sub resource)``."""
+
+    eq: int | None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ExternTypeRef:
+    """An ``externtype``: the sort it describes and its index or bound.
+
+    - ``core module``: ``index`` is a core type index
+    - ``func``/``component``/``instance``: ``index`` is a type index
+    - ``type``: ``bound``
+    - ``value``: ``value_eq`` (a value index) or ``value_type``
+    """
+
+    sort: Sort
+    index: int | None = None
+    bound: TypeBoundRef | None = None
+    value_eq: int | None = None
+    value_type: ValTypeRef | None = None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ExternName:
+    """An import or export name with its optional attributes."""
+
+    name: str
+    implements: str | None = None
+    version_suffix: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(slots=True)
+class ImportDecl:
+    name: ExternName
+    t: ExternTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ExportDecl:
+    name: ExternName
+    t: ExternTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class AliasExport:
+    """``(alias export i "n" (sort))``: an export of a component instance."""
+
+    sort: Sort
+    instance: int
+    name: str
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class AliasCoreExport:
+    """``(alias core export i "n" (sort))``: an export of a core instance."""
+
+    sort: Sort
+    instance: int
+    name: str
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class AliasOuter:
+    """``(alias outer ct idx (sort))``: a definition of an enclosing scope."""
+
+    sort: Sort
+    count: int
+    index: int
+    offset: int = 0
+
+
+Alias: TypeAlias = AliasExport | AliasCoreExport | AliasOuter
+
+
+@dataclass(slots=True)
+class TypeDef:
+    """One entry of the type section, or a type declarator in a type."""
+
+    t: DefValType | FuncTypeDef | ComponentTypeDef | InstanceTypeDef | ResourceTypeDef
+    offset: int = 0
+
+
+InstanceDecl: TypeAlias = CoreTypeDef | TypeDef | Alias | ExportDecl
+ComponentDecl: TypeAlias = ImportDecl | CoreTypeDef | TypeDef | Alias | ExportDecl
+
+
+@dataclass(slots=True)
+class ComponentTypeDef:
+    decls: list[ComponentDecl]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class InstanceTypeDef:
+    decls: list[InstanceDecl]
+    offset: int = 0
+
+
+# --- definitions -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CoreModule:
+    """An embedded core module: its complete binary (``\\0asm`` preamble included)."""
+
+    data: bytes
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreInstantiate:
+    module: int
+    args: list[tuple[str, int]]  # (name, core instance index)
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CoreInlineExports:
+    exports: list[tuple[str, Sort, int]]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Instantiate:
+    component: int
+    args: list[tuple[str, Sort, int]]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class InlineExports:
+    exports: list[tuple[ExternName, Sort, int]]
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CanonOpts:
+    string_encoding: str = "utf8"  # 'utf8' | 'utf16' | 'latin1+utf16'
+    memory: int | None = None
+    realloc: int | None = None
+    post_return: int | None = None
+    is_async: bool = False
+    callback: int | None = None
+
+
+@dataclass(slots=True)
+class CanonLift:
+    core_func: int
+    opts: CanonOpts
+    type_idx: int
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CanonLower:
+    func: int
+    opts: CanonOpts
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class CanonBuiltin:
+    """Every canon definition other than lift and lower, named as in the text format.
+
+    ``name`` is e.g. ``"resource.new"``, ``"stream.read"``, ``"waitable-set.wait"``,
+    ``"context.get"``. Only the immediates the built-in has are set.
+    """
+
+    name: str
+    type_idx: int | None = None  # resource/stream/future type index
+    opts: CanonOpts | None = None
+    result: ValTypeRef | None = None  # task.return
+    has_result: bool = False  # task.return: whether a result type is given
+    is_async: bool = False  # subtask.cancel, *.cancel-read/write
+    cancellable: bool = False
+    core_valtype: str | None = None  # context.get/set
+    index: int | None = None  # context.get/set slot
+    memory: int | None = None  # waitable-set.wait/poll
+    core_type_idx: int | None = None  # thread.new-indirect, thread.spawn-*
+    table: int | None = None
+    shared: bool = False
+    offset: int = 0
+
+
+Canon: TypeAlias = CanonLift | CanonLower | CanonBuiltin
+
+
+@dataclass(slots=True)
+class Start:
+    func: int
+    args: list[int]
+    results: int
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Import:
+    name: ExternName
+    t: ExternTypeRef
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class Export:
+    name: ExternName
+    sort: Sort
+    index: int
+    t: ExternTypeRef | None = None
+    offset: int = 0
+
+
+@dataclass(slots=True)
+class ValueDef:
+    """A 🪙 value definition: its type and the encoded value bytes."""
+
+    t: ValTypeRef
+    data: bytes
+    offset: int = 0
+
+
+Definition: TypeAlias = Union[
+    CoreModule, CoreInstantiate, CoreInlineExports, CoreTypeDef, "Component",
+    Instantiate, InlineExports, AliasExport, AliasCoreExport, AliasOuter, TypeDef,
+    CanonLift, CanonLower, CanonBuiltin, Start, Import, Export, ValueDef,
+]  # fmt: skip
+
+
+@dataclass(slots=True)
+class Component:
+    """A component: its definitions in binary order, sections flattened.
+
+    ``names`` holds the ``component-name`` custom section when present:
+    ``names[sort][index] = name``; ``name`` is the component's own name.
+    """
+
+    definitions: list[Definition] = field(default_factory=list)
+    name: str | None = None
+    names: dict[Sort, dict[int, str]] = field(default_factory=dict)
+    offset: int = 0
+    size: int = 0

@@ -1,0 +1,366 @@
+"""Component Model types, resolved: no type indices left, only type objects.
+
+These mirror the classes of the spec's ``definitions.py``. Value types are
+frozen dataclasses, so two structurally equal types compare equal and hash the
+same (useful as cache keys for the per-type lift/lower specialisations).
+Resource types are the exception: each :class:`ResourceType` is a distinct,
+generative type compared by identity.
+
+The binary decoder produces index-based AST nodes (``wasmloom.binary.ast``);
+the runtime resolves them into these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+# --- value types -----------------------------------------------------------------
+
+PrimName = Literal[
+    "bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64",
+    "f32", "f64", "char", "string",
+]  # fmt: skip
+
+PRIM_NAMES: tuple[PrimName, ...] = (
+    "bool", "s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64",
+    "f32", "f64", "char", "string",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PrimType:
+    """A primitive value type, named as in WIT (``u32``, ``string``...)."""
+
+    name: PrimName
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorContextType:
+    def __str__(self) -> str:
+        return "error-context"
+
+
+@dataclass(frozen=True, slots=True)
+class ListType:
+    """``list<t>``, or the fixed-length ``list<t, length>`` when ``length`` is set."""
+
+    t: ValType
+    length: int | None = None
+
+    def __str__(self) -> str:
+        return f"list<{self.t}>" if self.length is None else f"list<{self.t}, {self.length}>"
+
+
+@dataclass(frozen=True, slots=True)
+class FieldType:
+    label: str
+    t: ValType
+
+
+@dataclass(frozen=True, slots=True)
+class RecordType:
+    fields: tuple[FieldType, ...]
+
+    def __str__(self) -> str:
+        return "record { " + ", ".join(f"{f.label}: {f.t}" for f in self.fields) + " }"
+
+
+@dataclass(frozen=True, slots=True)
+class TupleType:
+    ts: tuple[ValType, ...]
+
+    def __str__(self) -> str:
+        return "tuple<" + ", ".join(map(str, self.ts)) + ">"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseType:
+    label: str
+    t: ValType | None
+
+
+@dataclass(frozen=True, slots=True)
+class VariantType:
+    cases: tuple[CaseType, ...]
+
+    def __str__(self) -> str:
+        return (
+            "variant { "
+            + ", ".join(c.label if c.t is None else f"{c.label}({c.t})" for c in self.cases)
+            + " }"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EnumType:
+    labels: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "enum { " + ", ".join(self.labels) + " }"
+
+
+@dataclass(frozen=True, slots=True)
+class FlagsType:
+    labels: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return "flags { " + ", ".join(self.labels) + " }"
+
+
+@dataclass(frozen=True, slots=True)
+class OptionType:
+    t: ValType
+
+    def __str__(self) -> str:
+        return f"option<{self.t}>"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultType:
+    ok: ValType | None
+    error: ValType | None
+
+    def __str__(self) -> str:
+        ok = "_" if self.ok is None else str(self.ok)
+        return f"result<{ok}, {self.error}>" if self.error is not None else f"result<{ok}>"
+
+
+@dataclass(frozen=True, slots=True)
+class MapType:
+    k: ValType
+    v: ValType
+
+    def __str__(self) -> str:
+        return f"map<{self.k}, {self.v}>"
+
+
+class ResourceType:
+    """A resource type. Generative: every instance is a distinct type.
+
+    ``name`` is for messages only. ``impl`` is the component instance that
+    defined the resource (``None`` for host-defined resources and for abstract
+    resource types that only appear in type signatures). ``dtor`` is called
+    with the representation when an owned handle is dropped. ``rep`` is the
+    core representation type (always ``'i32'`` today).
+    """
+
+    __slots__ = ("__weakref__", "dtor", "host", "impl", "name", "rep")
+
+    def __init__(
+        self,
+        name: str = "resource",
+        *,
+        impl: Any = None,
+        dtor: Any = None,
+        host: bool = False,
+        rep: str = "i32",
+    ) -> None:
+        self.name = name
+        self.impl = impl
+        self.dtor = dtor
+        self.host = host
+        self.rep = rep
+
+    def __repr__(self) -> str:
+        return f"<resource {self.name} at {id(self):#x}>"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class OwnType:
+    rt: ResourceType
+
+    def __str__(self) -> str:
+        return f"own<{self.rt}>"
+
+
+@dataclass(frozen=True, slots=True)
+class BorrowType:
+    rt: ResourceType
+
+    def __str__(self) -> str:
+        return f"borrow<{self.rt}>"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamType:
+    t: ValType | None
+
+    def __str__(self) -> str:
+        return "stream" if self.t is None else f"stream<{self.t}>"
+
+
+@dataclass(frozen=True, slots=True)
+class FutureType:
+    t: ValType | None
+
+    def __str__(self) -> str:
+        return "future" if self.t is None else f"future<{self.t}>"
+
+
+ValType: TypeAlias = (
+    PrimType
+    | ErrorContextType
+    | ListType
+    | RecordType
+    | TupleType
+    | VariantType
+    | EnumType
+    | FlagsType
+    | OptionType
+    | ResultType
+    | MapType
+    | OwnType
+    | BorrowType
+    | StreamType
+    | FutureType
+)
+
+# Shared instances of the primitive types.
+BOOL = PrimType("bool")
+S8 = PrimType("s8")
+U8 = PrimType("u8")
+S16 = PrimType("s16")
+U16 = PrimType("u16")
+S32 = PrimType("s32")
+U32 = PrimType("u32")
+S64 = PrimType("s64")
+U64 = PrimType("u64")
+F32 = PrimType("f32")
+F64 = PrimType("f64")
+CHAR = PrimType("char")
+STRING = PrimType("string")
+
+# --- core types --------------------------------------------------------------------
+
+CoreValType = str  # 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | reference types, as text
+
+
+@dataclass(frozen=True, slots=True)
+class CoreFuncType:
+    params: tuple[CoreValType, ...]
+    results: tuple[CoreValType, ...]
+
+    def __str__(self) -> str:
+        return f"(func (param {' '.join(self.params)}) (result {' '.join(self.results)}))"
+
+
+@dataclass(frozen=True, slots=True)
+class CoreExternDesc:
+    """A core import or export as seen in a core module type: kind plus a textual type."""
+
+    kind: Literal["func", "table", "memory", "global", "tag"]
+    type: Any  # CoreFuncType for funcs; a descriptive tuple otherwise
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleType:
+    imports: tuple[tuple[str, str, CoreExternDesc], ...]
+    exports: tuple[tuple[str, CoreExternDesc], ...]
+
+
+# --- extern types --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FuncType:
+    """A component function type. ``result`` is ``None`` for no result."""
+
+    params: tuple[tuple[str, ValType], ...]
+    result: ValType | None
+    is_async: bool = False
+
+    def param_types(self) -> list[ValType]:
+        return [t for _, t in self.params]
+
+    def result_types(self) -> list[ValType]:
+        return [] if self.result is None else [self.result]
+
+    def __str__(self) -> str:
+        ps = ", ".join(f"{n}: {t}" for n, t in self.params)
+        prefix = "async func" if self.is_async else "func"
+        return f"{prefix}({ps})" + ("" if self.result is None else f" -> {self.result}")
+
+
+@dataclass(frozen=True, slots=True)
+class TypeBound:
+    """The type of a ``(type ...)`` import or export: ``eq`` a type, or ``sub resource``.
+
+    For ``sub resource`` bounds, ``t`` is the fresh abstract :class:`ResourceType`
+    the declaration introduced.
+    """
+
+    t: ValType | ResourceType
+    sub_resource: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ValueBound:
+    t: ValType
+
+
+@dataclass(eq=False, slots=True)
+class InstanceType:
+    exports: dict[str, ExternType] = field(default_factory=dict)
+
+
+@dataclass(eq=False, slots=True)
+class ComponentType:
+    imports: dict[str, ExternType] = field(default_factory=dict)
+    exports: dict[str, ExternType] = field(default_factory=dict)
+
+
+ExternType: TypeAlias = (
+    FuncType | TypeBound | ValueBound | InstanceType | ComponentType | ModuleType
+)
+
+
+def despecialize(t: ValType) -> ValType:
+    """Return the fundamental type of a specialised one, as the spec does for the ABI.
+
+    ``tuple``, ``enum``, ``option`` and ``result`` become records and variants.
+    """
+    if isinstance(t, TupleType):
+        return RecordType(tuple(FieldType(str(i), ti) for i, ti in enumerate(t.ts)))
+    if isinstance(t, EnumType):
+        return VariantType(tuple(CaseType(label, None) for label in t.labels))
+    if isinstance(t, OptionType):
+        return VariantType((CaseType("none", None), CaseType("some", t.t)))
+    if isinstance(t, ResultType):
+        return VariantType((CaseType("ok", t.ok), CaseType("error", t.error)))
+    return t
+
+
+def contains(t: ValType | None, pred: Any) -> bool:
+    """True if ``pred`` holds for ``t`` or any value type nested inside it."""
+    if t is None:
+        return False
+    if pred(t):
+        return True
+    if isinstance(t, ListType | OptionType):
+        return contains(t.t, pred)
+    if isinstance(t, RecordType):
+        return any(contains(f.t, pred) for f in t.fields)
+    if isinstance(t, TupleType):
+        return any(contains(ti, pred) for ti in t.ts)
+    if isinstance(t, VariantType):
+        return any(contains(c.t, pred) for c in t.cases)
+    if isinstance(t, ResultType):
+        return contains(t.ok, pred) or contains(t.error, pred)
+    if isinstance(t, MapType):
+        return contains(t.k, pred) or contains(t.v, pred)
+    return False
+
+
+def contains_borrow(t: ValType | None) -> bool:
+    return contains(t, lambda u: isinstance(u, BorrowType))
+
+
+def contains_async_value(t: ValType | None) -> bool:
+    return contains(t, lambda u: isinstance(u, StreamType | FutureType))
