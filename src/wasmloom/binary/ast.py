@@ -52,7 +52,7 @@ class CoreGcTypeDef:
     Only carried through; components cannot use these at the boundary.
     """
 
-    kind: str  # "struct" | "array" | "func"
+    kind: str  # "struct" | "array" | "func" | "cont"
     raw: bytes
     offset: int = 0
 
@@ -67,10 +67,10 @@ class CoreRecGroup:
 class CoreExternTypeRef:
     """A core extern type inside a module type: ``kind`` and its immediates.
 
-    - func: ``type_idx``
-    - table: ``reftype``, ``limits``
-    - memory: ``limits`` (min, max, shared, memory64, page size log2 or None)
-    - global: ``valtype``, ``mutable``
+    - func: ``type_idx`` (``exact`` for an exact function import)
+    - table: ``reftype``, ``limits``, ``shared``, ``memory64`` (a 64-bit table)
+    - memory: ``limits``, ``shared``, ``memory64``, ``page_size_log2`` (None: default)
+    - global: ``valtype``, ``mutable``, ``shared``
     - tag: ``type_idx``
     """
 
@@ -83,6 +83,8 @@ class CoreExternTypeRef:
     valtype: str | None = None
     mutable: bool = False
     offset: int = 0
+    page_size_log2: int | None = None
+    exact: bool = False
 
 
 @dataclass(slots=True)
@@ -390,6 +392,8 @@ class CanonOpts:
     post_return: int | None = None
     is_async: bool = False
     callback: int | None = None
+    core_type: int | None = None  # (core-type t), GC ABI
+    gc: bool = False  # gc, GC ABI
 
 
 @dataclass(slots=True)
