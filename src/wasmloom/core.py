@@ -1,0 +1,1261 @@
+"""Core WebAssembly through wasmtime: the one module of wasmloom that talks to it.
+
+Everything above this module (canonical ABI, runtime, host API) reaches core
+wasm only through the objects defined here:
+
+- :class:`Engine` (and :func:`default_engine`): a ``wasmtime.Engine`` configured
+  for the Component Model, with a per-engine cache of compiled modules.
+- :func:`compile_module` -> :class:`CoreModule`, whose import and export lists are
+  derived once from the binary itself (see :func:`module_type`).
+- :class:`CoreStore`: a ``wasmtime.Store`` plus the raw context pointer and the
+  *pending exception* slot used by host functions.
+- :func:`instantiate` -> :class:`CoreInstance`.
+- Externs: :class:`CoreFunc` (with the fast :meth:`CoreFunc.caller`),
+  :class:`CoreMemory` (zero-copy :meth:`CoreMemory.view`), :class:`CoreTable`,
+  :class:`CoreGlobal`, :class:`CoreTag`; :data:`CoreExtern` is their union.
+- :func:`host_func`: a Python function callable from wasm.
+
+Value conventions at this level (callers and host functions alike): ``i32``
+and ``i64`` values are passed in as Python ints of any range (masked to the
+width, so ``-1`` and ``2**32 - 1`` are the same ``i32``) and come back as
+*unsigned* ints; ``f32``/``f64`` are Python floats. NaN payloads of ``f32``
+values are not preserved bit-for-bit (a Python float is a double).
+
+Hazards handled here, so no caller has to: a Python exception must never escape
+a ctypes callback (the process would abort), a wasmtime object must never be
+used with another store (wasmtime panics), and asking wasmtime's C API for the
+type of a function that mentions GC reference types aborts the process — so
+module types are read from the binary instead.
+
+Asynchronous calls (``wasmtime_func_call_async`` polled with
+``wasmtime_call_future_poll``) will live next to :meth:`CoreFunc.caller` as
+``CoreFunc.call_async``, reusing the same argument/result slot layout
+(:class:`_Signature`).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple, TypeAlias, TypeVar
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from wasmloom.errors import LinkError, Trap, ValidationError, WasmloomError
+from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
+
+__all__ = [
+    "CoreExtern",
+    "CoreFunc",
+    "CoreGlobal",
+    "CoreGlobalDesc",
+    "CoreInstance",
+    "CoreMemory",
+    "CoreMemoryDesc",
+    "CoreModule",
+    "CoreStore",
+    "CoreTable",
+    "CoreTableDesc",
+    "CoreTag",
+    "Engine",
+    "HostFn",
+    "compile_module",
+    "default_engine",
+    "host_func",
+    "instantiate",
+    "module_type",
+    "wrap_extern",
+]
+
+# --- bare C entry points ---------------------------------------------------------------
+# A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
+# carry them, and converting arguments through argtypes costs more than the call).
+# Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
+# fit in a C int; results are declared explicitly.
+
+_lib = ctypes.CDLL(ffi.dll._name)
+
+_call_unchecked = _lib.wasmtime_func_call_unchecked
+_call_unchecked.restype = ctypes.c_void_p
+_func_new_unchecked = _lib.wasmtime_func_new_unchecked
+_func_new_unchecked.restype = None
+_trap_new = _lib.wasmtime_trap_new
+_trap_new.restype = ctypes.c_void_p
+_memory_data_size = _lib.wasmtime_memory_data_size
+_memory_data_size.restype = ctypes.c_size_t
+_memory_data = _lib.wasmtime_memory_data
+_memory_data.restype = ctypes.c_void_p
+_memory_size = _lib.wasmtime_memory_size
+_memory_size.restype = ctypes.c_uint64
+
+_HostCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t
+)
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF
+
+# --- engine ----------------------------------------------------------------------------
+
+ASYNC_STACK_SIZE = 8 << 20
+"""Fiber stack size for async calls: deep C recursion in Python callbacks overflowed 2 MiB."""
+
+MODULE_CACHE_SIZE = 256
+"""How many compiled modules each :class:`Engine` keeps, keyed by content hash."""
+
+
+class Engine:
+    """A ``wasmtime.Engine`` configured for the Component Model.
+
+    Enabled wasm features: multi-memory, reference types, bulk memory,
+    multi-value, tail calls, SIMD, function references, GC, exceptions and
+    memory64. The async (fiber) stack is :data:`ASYNC_STACK_SIZE` bytes.
+    ``configure``, if given, is called with the ``wasmtime.Config`` after these
+    defaults are applied and before the engine is created; this is the only
+    place wasmloom exposes ``wasmtime.Config``.
+
+    ``wasmtime`` is the underlying ``wasmtime.Engine``.
+    """
+
+    def __init__(self, configure: Callable[[wasmtime.Config], None] | None = None) -> None:
+        config = wasmtime.Config()
+        config.wasm_multi_memory = True
+        config.wasm_reference_types = True
+        config.wasm_bulk_memory = True
+        config.wasm_multi_value = True
+        config.wasm_tail_call = True
+        config.wasm_simd = True
+        config.wasm_function_references = True
+        config.wasm_gc = True
+        config.wasm_exceptions = True
+        config.wasm_memory64 = True
+        ffi.wasmtime_config_async_stack_size_set(config.ptr(), ASYNC_STACK_SIZE)
+        if configure is not None:
+            configure(config)
+        self.wasmtime = wasmtime.Engine(config)
+        self._modules: OrderedDict[bytes, CoreModule] = OrderedDict()
+        self._lock = threading.Lock()
+
+
+_default_engine: Engine | None = None
+
+
+def default_engine() -> Engine:
+    """The process-wide :class:`Engine` with the default configuration (created lazily)."""
+    global _default_engine
+    if _default_engine is None:
+        _default_engine = Engine()
+    return _default_engine
+
+
+# --- module types, read from the binary ------------------------------------------------
+
+
+class CoreTableDesc(NamedTuple):
+    """The ``type`` of a table :class:`CoreExternDesc`."""
+
+    element: str  # reference type as text: 'funcref', '(ref null 3)', ...
+    min: int
+    max: int | None
+    table64: bool = False
+
+
+class CoreMemoryDesc(NamedTuple):
+    """The ``type`` of a memory :class:`CoreExternDesc`."""
+
+    min: int  # in pages
+    max: int | None
+    memory64: bool = False
+    shared: bool = False
+    page_size_log2: int = 16
+
+
+class CoreGlobalDesc(NamedTuple):
+    """The ``type`` of a global :class:`CoreExternDesc`."""
+
+    valtype: str
+    mutable: bool
+
+
+# For a tag, CoreExternDesc.type is the CoreFuncType of its payload.
+
+_ABSTRACT_HEAP = {
+    0x74: "noexn", 0x73: "nofunc", 0x72: "noextern", 0x71: "none", 0x70: "func",
+    0x6F: "extern", 0x6E: "any", 0x6D: "eq", 0x6C: "i31", 0x6B: "struct",
+    0x6A: "array", 0x69: "exn",
+}  # fmt: skip
+_NULLABLE_SHORTHAND = {
+    "noexn": "nullexnref", "nofunc": "nullfuncref", "noextern": "nullexternref",
+    "none": "nullref",
+}  # fmt: skip
+_NUM_TYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+
+
+class _Reader:
+    """A cursor over a valid core module binary (wasmtime validated it first)."""
+
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes, pos: int = 0) -> None:
+        self.data = data
+        self.pos = pos
+
+    def byte(self) -> int:
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def u(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return result
+
+    def s(self) -> int:
+        result = shift = 0
+        while True:
+            b = self.byte()
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                if b & 0x40:
+                    result -= 1 << shift
+                return result
+
+    def name(self) -> str:
+        n = self.u()
+        raw = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return raw.decode("utf-8")
+
+    def heaptype(self) -> str:
+        b = self.data[self.pos]
+        if b == 0x65:  # shared
+            self.pos += 1
+            return "shared " + self.heaptype()
+        if b in _ABSTRACT_HEAP:
+            self.pos += 1
+            return _ABSTRACT_HEAP[b]
+        return str(self.s())
+
+    def reftype_after(self, b: int) -> str:
+        if b in (0x63, 0x64):
+            ht = self.heaptype()
+            if b == 0x63:
+                return (
+                    _NULLABLE_SHORTHAND.get(ht, ht + "ref")
+                    if not ht[0].isdigit()
+                    else f"(ref null {ht})"
+                )
+            return f"(ref {ht})"
+        return _NULLABLE_SHORTHAND.get(_ABSTRACT_HEAP[b], _ABSTRACT_HEAP[b] + "ref")
+
+    def valtype(self) -> str:
+        b = self.byte()
+        if b in _NUM_TYPES:
+            return _NUM_TYPES[b]
+        if b == 0x65:  # shared abstract shorthand
+            return "shared " + self.reftype_after(self.byte())
+        return self.reftype_after(b)
+
+    def limits(self) -> tuple[int, int | None, bool, bool, int]:
+        flags = self.byte()
+        lo = self.u()
+        hi = self.u() if flags & 0x01 else None
+        page_log2 = self.u() if flags & 0x08 else 16
+        return lo, hi, bool(flags & 0x04), bool(flags & 0x02), page_log2
+
+    def tabletype(self) -> CoreTableDesc:
+        element = self.valtype()
+        lo, hi, is64, _, _ = self.limits()
+        return CoreTableDesc(element, lo, hi, is64)
+
+    def memtype(self) -> CoreMemoryDesc:
+        lo, hi, is64, shared, page_log2 = self.limits()
+        return CoreMemoryDesc(lo, hi, is64, shared, page_log2)
+
+    def globaltype(self) -> CoreGlobalDesc:
+        vt = self.valtype()
+        return CoreGlobalDesc(vt, self.byte() == 0x01)
+
+    def skip_const_expr(self) -> None:
+        while True:
+            op = self.byte()
+            if op == 0x0B:
+                return
+            if op in (0x41, 0x42):
+                self.s()
+            elif op == 0x43:
+                self.pos += 4
+            elif op == 0x44:
+                self.pos += 8
+            elif op in (0x23, 0xD2):
+                self.u()
+            elif op == 0xD0:
+                self.heaptype()
+            elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+                pass
+            elif op == 0xFD:
+                self.u()  # v128.const is the only constant SIMD opcode
+                self.pos += 16
+            elif op == 0xFB:
+                sub = self.u()
+                if sub in (0, 1, 6, 7):
+                    self.u()
+                elif sub == 8:
+                    self.u()
+                    self.u()
+                elif sub not in (26, 27, 28):
+                    raise ValueError(f"unsupported GC opcode 0xfb {sub} in a constant expression")
+            else:
+                raise ValueError(f"unsupported opcode {op:#x} in a constant expression")
+
+
+def _parse_types(r: _Reader, types: list[CoreFuncType | None]) -> None:
+    for _ in range(r.u()):
+        b = r.data[r.pos]
+        if b == 0x4E:  # rec group
+            r.pos += 1
+            count = r.u()
+        else:
+            count = 1
+        for _ in range(count):
+            types.append(_parse_subtype(r))
+
+
+def _parse_subtype(r: _Reader) -> CoreFuncType | None:
+    b = r.byte()
+    if b in (0x50, 0x4F):  # sub / sub final
+        for _ in range(r.u()):
+            r.u()
+        b = r.byte()
+    if b == 0x60:
+        params = tuple(r.valtype() for _ in range(r.u()))
+        results = tuple(r.valtype() for _ in range(r.u()))
+        return CoreFuncType(params, results)
+    if b == 0x5F:  # struct
+        for _ in range(r.u()):
+            _skip_fieldtype(r)
+    elif b == 0x5E:  # array
+        _skip_fieldtype(r)
+    elif b == 0x5D:  # cont
+        r.s()
+    else:
+        raise ValueError(f"unsupported composite type {b:#x}")
+    return None
+
+
+def _skip_fieldtype(r: _Reader) -> None:
+    if r.data[r.pos] in (0x78, 0x77):  # packed i8 / i16
+        r.pos += 1
+    else:
+        r.valtype()
+    r.byte()  # mutability
+
+
+def module_type(data: bytes) -> ModuleType:
+    """Read the import and export lists of a valid core module binary.
+
+    Each import is ``(module, name, CoreExternDesc)`` and each export
+    ``(name, CoreExternDesc)``, in binary order. ``CoreExternDesc.type`` is a
+    :class:`CoreFuncType` for functions and tags, else a :class:`CoreTableDesc`,
+    :class:`CoreMemoryDesc` or :class:`CoreGlobalDesc`. Value types are text:
+    ``i32`` ... ``v128``, ``funcref``, ``externref``, ``(ref null 3)`` (3 being a
+    type index of this module). Raises :class:`ValueError` on constructs this
+    reader does not know.
+    """
+    r = _Reader(data, 8)
+    types: list[CoreFuncType | None] = []
+    funcs: list[int] = []
+    tables: list[CoreTableDesc] = []
+    memories: list[CoreMemoryDesc] = []
+    globals_: list[CoreGlobalDesc] = []
+    tags: list[int] = []
+    imports: list[tuple[str, str, CoreExternDesc]] = []
+    exports: list[tuple[str, CoreExternDesc]] = []
+    raw_exports: list[tuple[str, int, int]] = []
+
+    def functype(idx: int) -> CoreFuncType:
+        t = types[idx]
+        if t is None:
+            raise ValueError(f"type {idx} is not a function type")
+        return t
+
+    while r.pos < len(data):
+        section = r.byte()
+        size = r.u()
+        end = r.pos + size
+        if section == 1:
+            _parse_types(r, types)
+        elif section == 2:
+            for _ in range(r.u()):
+                module, name = r.name(), r.name()
+                kind = r.byte()
+                desc: CoreExternDesc
+                if kind == 0x00:
+                    idx = r.u()
+                    funcs.append(idx)
+                    desc = CoreExternDesc("func", functype(idx))
+                elif kind == 0x01:
+                    tables.append(r.tabletype())
+                    desc = CoreExternDesc("table", tables[-1])
+                elif kind == 0x02:
+                    memories.append(r.memtype())
+                    desc = CoreExternDesc("memory", memories[-1])
+                elif kind == 0x03:
+                    globals_.append(r.globaltype())
+                    desc = CoreExternDesc("global", globals_[-1])
+                elif kind == 0x04:
+                    r.byte()
+                    idx = r.u()
+                    tags.append(idx)
+                    desc = CoreExternDesc("tag", functype(idx))
+                else:
+                    raise ValueError(f"unsupported import kind {kind:#x}")
+                imports.append((module, name, desc))
+        elif section == 3:
+            funcs.extend(r.u() for _ in range(r.u()))
+        elif section == 4:
+            for _ in range(r.u()):
+                if r.data[r.pos] == 0x40:
+                    r.pos += 2
+                    tables.append(r.tabletype())
+                    r.skip_const_expr()
+                else:
+                    tables.append(r.tabletype())
+        elif section == 5:
+            memories.extend(r.memtype() for _ in range(r.u()))
+        elif section == 6:
+            for _ in range(r.u()):
+                globals_.append(r.globaltype())
+                r.skip_const_expr()
+        elif section == 7:
+            for _ in range(r.u()):
+                name = r.name()
+                kind = r.byte()
+                raw_exports.append((name, kind, r.u()))
+        elif section == 13:
+            for _ in range(r.u()):
+                r.byte()
+                tags.append(r.u())
+        r.pos = end
+
+    for name, kind, idx in raw_exports:
+        if kind == 0x00:
+            desc = CoreExternDesc("func", functype(funcs[idx]))
+        elif kind == 0x01:
+            desc = CoreExternDesc("table", tables[idx])
+        elif kind == 0x02:
+            desc = CoreExternDesc("memory", memories[idx])
+        elif kind == 0x03:
+            desc = CoreExternDesc("global", globals_[idx])
+        elif kind == 0x04:
+            desc = CoreExternDesc("tag", functype(tags[idx]))
+        else:
+            raise ValueError(f"unsupported export kind {kind:#x}")
+        exports.append((name, desc))
+    return ModuleType(tuple(imports), tuple(exports))
+
+
+# --- modules ---------------------------------------------------------------------------
+
+
+class CoreModule:
+    """A compiled core module.
+
+    ``imports``: ``(module, name, CoreExternDesc)`` in import order (the order
+    :func:`instantiate` expects). ``exports``: ``(name, CoreExternDesc)``.
+    ``type`` is the same as a :class:`wasmloom.types.ModuleType`. ``wasmtime``
+    is the underlying ``wasmtime.Module``. Immutable and shareable between stores
+    of the same engine.
+    """
+
+    __slots__ = ("engine", "export_types", "exports", "imports", "type", "wasmtime")
+
+    def __init__(self, engine: Engine, module: wasmtime.Module, mt: ModuleType) -> None:
+        self.engine = engine
+        self.wasmtime = module
+        self.type = mt
+        self.imports = mt.imports
+        self.exports = mt.exports
+        self.export_types: dict[str, CoreExternDesc] = dict(mt.exports)
+
+
+def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> CoreModule:
+    """Compile (and validate) a core module binary, or return the cached compile.
+
+    Modules are cached per engine by the SHA-256 of their bytes, so compiling
+    the same binary twice returns the same :class:`CoreModule`. Raises
+    :class:`ValidationError` carrying wasmtime's message if the binary is not a
+    valid core module under the engine's features.
+    """
+    data = bytes(data)
+    if not data.startswith(b"\0asm"):
+        raise ValidationError("not a core wasm binary (missing the \\0asm preamble)")
+    key = hashlib.sha256(data).digest()
+    cache = engine._modules
+    with engine._lock:
+        hit = cache.get(key)
+        if hit is not None:
+            cache.move_to_end(key)
+            return hit
+    try:
+        module = wasmtime.Module(engine.wasmtime, data)
+    except wasmtime.WasmtimeError as e:
+        raise ValidationError(str(e)) from None
+    try:
+        mt = module_type(data)
+    except (ValueError, IndexError) as e:
+        raise ValidationError(f"cannot read the module's types: {e}") from None
+    compiled = CoreModule(engine, module, mt)
+    with engine._lock:
+        cache[key] = compiled
+        while len(cache) > MODULE_CACHE_SIZE:
+            cache.popitem(last=False)
+    return compiled
+
+
+# --- store -----------------------------------------------------------------------------
+
+
+class CoreStore:
+    """A ``wasmtime.Store`` (``wasmtime``) and what wasmloom keeps beside it.
+
+    ``ctx`` is the raw ``wasmtime_context_t*`` address, valid as long as this
+    object lives. ``pending`` holds the Python exception raised by a host
+    function whose trap is still unwinding through wasm; the next
+    :meth:`CoreFunc.caller` call (or :func:`instantiate`) that sees the trap
+    takes it from here and re-raises it. Every object created in this store
+    keeps the store alive, and the store keeps alive every host callback.
+    A store is used from one thread at a time.
+    """
+
+    __slots__ = ("_keepalive", "_store_id", "ctx", "ctx_arg", "engine", "pending", "wasmtime")
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine if engine is not None else default_engine()
+        self.wasmtime = wasmtime.Store(self.engine.wasmtime)
+        ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
+        self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0
+        self.ctx_arg = ctypes.c_void_p(self.ctx)
+        self.pending: BaseException | None = None
+        self._keepalive: list[object] = []
+        self._store_id: int | None = None
+
+    def take_pending(self) -> BaseException | None:
+        """Remove and return the pending host exception, if any."""
+        exc = self.pending
+        self.pending = None
+        return exc
+
+    def _check_id(self, store_id: int, what: str) -> None:
+        if self._store_id is None:
+            self._store_id = store_id
+        elif self._store_id != store_id:
+            raise LinkError(f"{what} belongs to a different store")
+
+
+# --- traps -----------------------------------------------------------------------------
+
+
+def _message_of(vec: Any) -> str:
+    text = ffi.to_str(vec)
+    ffi.wasm_byte_vec_delete(ctypes.byref(vec))
+    return text.rstrip("\0")
+
+
+def _cause(text: str) -> str:
+    """The cause lines of a wasmtime error text, without the wasm backtrace."""
+    _, sep, tail = text.partition("Caused by:")
+    if not sep:
+        return text.strip()
+    lines = [ln.strip() for ln in tail.strip().splitlines() if ln.strip()]
+    return ": ".join(
+        ln.split(": ", 1)[1] if ln[:1].isdigit() and ": " in ln else ln for ln in lines
+    )
+
+
+def _trap_from_ptr(trap_addr: int) -> Trap:
+    ptr = ctypes.cast(trap_addr, ctypes.POINTER(ffi.wasm_trap_t))
+    vec = ffi.wasm_byte_vec_t()
+    ffi.wasm_trap_message(ptr, ctypes.byref(vec))
+    ffi.wasm_trap_delete(ptr)
+    return Trap(_cause(_message_of(vec)))
+
+
+def _error_from_ptr(err_addr: int) -> str:
+    ptr = ctypes.cast(err_addr, ctypes.POINTER(ffi.wasmtime_error_t))
+    vec = ffi.wasm_byte_vec_t()
+    ffi.wasmtime_error_message(ptr, ctypes.byref(vec))
+    ffi.wasmtime_error_delete(ptr)
+    return _message_of(vec)
+
+
+def _raise_failure(store: CoreStore, err: int | None, trap_addr: int) -> None:
+    """Turn a failed call (error pointer and/or trap pointer) into an exception.
+
+    A pending host exception wins: it is what the failure is really about.
+    """
+    trap = _trap_from_ptr(trap_addr) if trap_addr else None
+    message = _cause(_error_from_ptr(err)) if err else None
+    exc = store.take_pending()
+    if exc is not None:
+        raise exc
+    if trap is not None:
+        raise trap
+    raise Trap(message or "call failed")
+
+
+# --- call signatures -------------------------------------------------------------------
+
+_SLOT = {"i32": ("I", 4, _M32), "i64": ("Q", 2, _M64), "f32": ("f", 4, None), "f64": ("d", 2, None)}
+_PAD = {"i32": "12x", "i64": "8x", "f32": "12x", "f64": "8x"}
+
+
+class _Signature:
+    """The ``wasmtime_val_raw_t`` slot layout of one core function type.
+
+    Arguments occupy slots ``0..len(params)``, results overwrite slots
+    ``0..len(results)``; each slot is 16 bytes. ``nslots`` is the buffer length
+    in slots. ``params_struct``/``results_struct`` pack and unpack all slots at
+    once.
+    """
+
+    __slots__ = ("nslots", "params_struct", "results_struct", "ty")
+
+    def __init__(self, ty: CoreFuncType) -> None:
+        for t in (*ty.params, *ty.results):
+            if t not in _SLOT:
+                raise NotImplementedError(f"core value type {t} cannot cross into Python")
+        self.ty = ty
+        self.nslots = max(len(ty.params), len(ty.results))
+        self.params_struct = struct.Struct("<" + "".join(_SLOT[t][0] + _PAD[t] for t in ty.params))
+        self.results_struct = struct.Struct(
+            "<" + "".join(_SLOT[t][0] + _PAD[t] for t in ty.results)
+        )
+
+
+_signatures: dict[CoreFuncType, _Signature] = {}
+
+
+def _signature(ty: CoreFuncType) -> _Signature:
+    sig = _signatures.get(ty)
+    if sig is None:
+        sig = _signatures[ty] = _Signature(ty)
+    return sig
+
+
+def _caller_source(ty: CoreFuncType) -> str:
+    """Python source of a caller factory specialised to ``ty``.
+
+    The factory binds one argument/result buffer; the returned function stores
+    the (masked) arguments into typed memoryviews over it, makes the bare
+    ``wasmtime_func_call_unchecked`` call, checks the error and trap slots and
+    reads the results back. It refuses re-entry while busy and hands nested
+    calls to ``nested`` (which uses another buffer).
+    """
+    args = [f"a{i}" for i in range(len(ty.params))]
+    lines = [
+        "def factory(views, call, a_ctx, a_func, a_buf, a_n, a_trap, trap_index, fail, nested):",
+        "    I, Q, F, D = views",
+        "    busy = False",
+        f"    def caller({', '.join(args)}):",
+        "        nonlocal busy",
+        "        if busy:",
+        f"            return nested({', '.join(args)})",
+        "        busy = True",
+        "        try:",
+    ]
+    view = {"I": "I", "Q": "Q", "f": "F", "d": "D"}
+    for i, t in enumerate(ty.params):
+        code, per, mask = _SLOT[t]
+        value = f"a{i} & {mask:#x}" if mask is not None else f"a{i}"
+        lines.append(f"            {view[code]}[{i * per}] = {value}")
+    lines.append("            err = call(a_ctx, a_func, a_buf, a_n, a_trap)")
+    lines.append("            if err or Q[trap_index]:")
+    lines.append("                fail(err)")
+    reads = []
+    for i, t in enumerate(ty.results):
+        code, per, _ = _SLOT[t]
+        reads.append(f"{view[code]}[{i * per}]")
+    if not reads:
+        lines.append("            return None")
+    elif len(reads) == 1:
+        lines.append(f"            return {reads[0]}")
+    else:
+        lines.append(f"            return ({', '.join(reads)},)")
+    lines += ["        finally:", "            busy = False", "    return caller"]
+    return "\n".join(lines)
+
+
+_caller_factories: dict[CoreFuncType, Callable[..., Callable[..., Any]]] = {}
+
+
+def _caller_factory(ty: CoreFuncType) -> Callable[..., Callable[..., Any]]:
+    factory = _caller_factories.get(ty)
+    if factory is None:
+        _signature(ty)  # rejects types that cannot cross
+        namespace: dict[str, Any] = {}
+        exec(_caller_source(ty), namespace)
+        factory = _caller_factories[ty] = namespace["factory"]
+    return factory
+
+
+def _host_source(ty: CoreFuncType) -> str:
+    """Python source of a host-callback factory specialised to ``ty``.
+
+    The callback reads the arguments from the ``wasmtime_val_raw_t`` array wasm
+    passed, calls ``fn``, writes the results back and returns 0; any exception
+    becomes a trap pointer through ``on_error`` and never escapes.
+    """
+    n = len(ty.results)
+    lines = [
+        "def factory(fn, from_address, unpack, pack, on_error):",
+        "    def callback(env, caller, args, nargs):",
+        "        try:",
+    ]
+    call = "fn(*unpack(b, 0))" if ty.params else "fn()"
+    if ty.params or n:
+        lines.append("            b = from_address(args)")
+    lines.append(f"            r = {call}")
+    if n == 0:
+        lines += [
+            "            if r is not None:",
+            "                raise TypeError(f'host function returned {r!r}, expected None')",
+        ]
+    else:
+        names = ["r"] if n == 1 else [f"r{i}" for i in range(n)]
+        if n > 1:
+            lines.append(f"            {', '.join(names)} = r")
+        packed = []
+        for name, t in zip(names, ty.results, strict=True):
+            mask = _SLOT[t][2]
+            packed.append(f"{name} & {mask:#x}" if mask is not None else name)
+        lines.append(f"            pack(b, 0, {', '.join(packed)})")
+    lines += [
+        "            return 0",
+        "        except BaseException as e:",
+        "            return on_error(e)",
+        "    return callback",
+    ]
+    return "\n".join(lines)
+
+
+_host_factories: dict[CoreFuncType, Callable[..., Callable[..., int]]] = {}
+
+
+def _host_factory(ty: CoreFuncType) -> Callable[..., Callable[..., int]]:
+    factory = _host_factories.get(ty)
+    if factory is None:
+        _signature(ty)
+        namespace: dict[str, Any] = {}
+        exec(_host_source(ty), namespace)
+        factory = _host_factories[ty] = namespace["factory"]
+    return factory
+
+
+# --- externs ---------------------------------------------------------------------------
+
+
+class CoreFunc:
+    """A core function in a store, with its type ``ty`` (derived once)."""
+
+    __slots__ = ("_caller", "_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
+        self.store = store
+        self._raw = raw  # wasmtime_func_t; its address must stay stable
+        self.ty = ty
+        self._caller: Callable[..., Any] | None = None
+
+    def caller(self) -> Callable[..., Any]:
+        """Return a fast Python callable for this function: ``f(*args)``.
+
+        Takes exactly ``len(ty.params)`` positional arguments: ints of any range
+        for ``i32``/``i64`` (masked to the width), floats (or ints) for
+        ``f32``/``f64``. Returns ``None`` for no result, the value for one,
+        a tuple for several; ``i32``/``i64`` results are *unsigned*.
+
+        Raises :class:`wasmloom.Trap` with wasmtime's trap text (without the wasm
+        backtrace), e.g. ``"wasm trap: wasm `unreachable` instruction executed"``.
+        If a host function raised a Python exception while this call was running,
+        that exception itself is re-raised instead (a :class:`Trap` raised by the
+        host function comes back as that same object, message unchanged).
+
+        The callable is re-entrant: a host function may call it again while it
+        is running (each nested activation gets its own buffer). The same
+        callable is returned on every call. Raises ``NotImplementedError`` if the
+        type has parameters or results other than i32/i64/f32/f64.
+        """
+        c = self._caller
+        if c is None:
+            c = self._caller = self._bind()
+        return c
+
+    def _bind(self) -> Callable[..., Any]:
+        ty = self.ty
+        factory = _caller_factory(ty)
+        nslots = _signature(ty).nslots
+        store = self.store
+        a_func = ctypes.c_void_p(ctypes.addressof(self._raw))
+        a_n = ctypes.c_size_t(nslots)
+        trap_index = 2 * nslots
+        spare: list[Callable[..., Any]] = []
+
+        def nested(*args: Any) -> Any:
+            inner = spare.pop() if spare else make()
+            try:
+                return inner(*args)
+            finally:
+                spare.append(inner)
+
+        def make() -> Callable[..., Any]:
+            buf = ctypes.create_string_buffer(16 * nslots + 8)
+            base = ctypes.addressof(buf)
+            raw = memoryview(buf).cast("B")
+            views = (raw.cast("I"), raw.cast("Q"), raw.cast("f"), raw.cast("d"))
+            q = views[1]
+
+            def fail(err: int | None) -> None:
+                trap_addr = q[trap_index]
+                q[trap_index] = 0
+                _raise_failure(store, err, trap_addr)
+
+            return factory(
+                views,
+                _call_unchecked,
+                store.ctx_arg,
+                a_func,
+                ctypes.c_void_p(base),
+                a_n,
+                ctypes.c_void_p(base + 16 * nslots),
+                trap_index,
+                fail,
+                nested,
+            )
+
+        return make()
+
+    def call(self, *args: Any) -> Any:
+        """Convenience: ``self.caller()(*args)``."""
+        return self.caller()(*args)
+
+    def to_wasmtime(self) -> wasmtime.Func:
+        """This function as a ``wasmtime.Func`` (same store)."""
+        return wasmtime.Func._from_raw(self._raw)
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_FUNC, ffi.wasmtime_extern_union(func=self._raw)
+        )
+
+    def __repr__(self) -> str:
+        return f"<CoreFunc {self.ty}>"
+
+
+class CoreMemory:
+    """A linear memory in a store; ``ty`` is its :class:`CoreMemoryDesc`.
+
+    :meth:`view` gives zero-copy access. Any call into wasm and any
+    :meth:`grow` may move the memory: re-obtain the view afterwards rather
+    than keeping an old one (an old view may point at freed memory).
+    """
+
+    __slots__ = ("_arg", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreMemoryDesc) -> None:
+        self.store = store
+        self._raw = raw  # wasmtime_memory_t
+        self._arg = ctypes.c_void_p(ctypes.addressof(raw))
+        self.ty = ty
+        self.ptr_type = "i64" if ty.memory64 else "i32"
+        self._view: memoryview = memoryview(bytearray())
+        self._view_len = -1
+
+    def view(self) -> memoryview:
+        """A writable ``'B'`` memoryview of the whole memory, exactly its current size.
+
+        Cached, and re-derived whenever the data size changed since the cached
+        view was made, so the view returned never extends beyond the memory.
+        """
+        n = _memory_data_size(self.store.ctx_arg, self._arg)
+        if n != self._view_len:
+            if n:
+                base = _memory_data(self.store.ctx_arg, self._arg)
+                self._view = memoryview((ctypes.c_ubyte * n).from_address(base)).cast("B")
+            else:
+                self._view = memoryview(bytearray())
+            self._view_len = n
+        return self._view
+
+    def data_size(self) -> int:
+        """Current size in bytes."""
+        return int(_memory_data_size(self.store.ctx_arg, self._arg))
+
+    def size(self) -> int:
+        """Current size in pages (like ``memory.size``)."""
+        return int(_memory_size(self.store.ctx_arg, self._arg))
+
+    def grow(self, pages: int) -> int:
+        """Grow by ``pages``; return the previous size in pages, or -1 if it cannot grow."""
+        if pages < 0:
+            return -1
+        prev = ctypes.c_uint64(0)
+        err = ffi.wasmtime_memory_grow(
+            self.store.wasmtime._context(), ctypes.byref(self._raw), pages, ctypes.byref(prev)
+        )
+        if err:
+            ffi.wasmtime_error_delete(err)
+            return -1
+        return prev.value
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_MEMORY, ffi.wasmtime_extern_union(memory=self._raw)
+        )
+
+
+class CoreTable:
+    """A table in a store; ``ty`` is its :class:`CoreTableDesc`."""
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreTableDesc) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def size(self) -> int:
+        return int(ffi.wasmtime_table_size(self.store.wasmtime._context(), ctypes.byref(self._raw)))
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_TABLE, ffi.wasmtime_extern_union(table=self._raw)
+        )
+
+
+class CoreGlobal:
+    """A global in a store; ``ty`` is its :class:`CoreGlobalDesc`.
+
+    :meth:`get`/:meth:`set` handle numeric globals (i32/i64 read back as
+    wasmtime gives them: signed).
+    """
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreGlobalDesc) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def get(self) -> Any:
+        return wasmtime.Global._from_raw(self._raw).value(self.store.wasmtime)
+
+    def set(self, value: Any) -> None:
+        if not self.ty.mutable:
+            raise WasmloomError("cannot set an immutable global")
+        try:
+            wasmtime.Global._from_raw(self._raw).set_value(self.store.wasmtime, value)
+        except wasmtime.WasmtimeError as e:
+            raise WasmloomError(str(e)) from None
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_GLOBAL, ffi.wasmtime_extern_union(global_=self._raw)
+        )
+
+
+class CoreTag:
+    """An exception tag in a store; ``ty`` is the :class:`CoreFuncType` of its payload."""
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_TAG, ffi.wasmtime_extern_union(tag=self._raw)
+        )
+
+
+CoreExtern: TypeAlias = CoreFunc | CoreMemory | CoreTable | CoreGlobal | CoreTag
+
+_KIND_OF: dict[type, str] = {
+    CoreFunc: "func",
+    CoreMemory: "memory",
+    CoreTable: "table",
+    CoreGlobal: "global",
+    CoreTag: "tag",
+}
+
+
+def _store_id_of(raw: Any) -> int:
+    if isinstance(raw, ffi.wasmtime_table_t | ffi.wasmtime_memory_t):
+        return int(raw._anon_1.store_id)
+    return int(raw.store_id)
+
+
+_E = TypeVar("_E", CoreFunc, CoreMemory, CoreTable, CoreGlobal, CoreTag)
+
+# --- host functions --------------------------------------------------------------------
+
+HostFn: TypeAlias = Callable[..., Any]
+
+_VALTYPES: dict[str, Callable[[], wasmtime.ValType]] = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
+
+
+def _wasmtime_functype(ty: CoreFuncType) -> wasmtime.FuncType:
+    return wasmtime.FuncType(
+        [_VALTYPES[t]() for t in ty.params], [_VALTYPES[t]() for t in ty.results]
+    )
+
+
+def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
+    """A core function of type ``ty`` in ``store`` that calls ``fn`` (raw, unchecked).
+
+    ``fn(*args)`` receives unsigned ints for i32/i64 and floats for f32/f64, and
+    returns ``None`` (no results), a value (one result) or a tuple (several);
+    ints may be of any range (masked to the width).
+
+    If ``fn`` raises :class:`wasmloom.Trap`, the guest traps with exactly that
+    message. If it raises anything else (including a wrong return value), the
+    guest traps too, and the original exception is stored in
+    ``store.pending`` and re-raised by the :meth:`CoreFunc.caller` call (or
+    :func:`instantiate`) through which the trap unwinds; through nested
+    wasm -> host -> wasm chains it keeps propagating outward unless a host
+    function catches it. No exception ever escapes into wasmtime.
+
+    Only i32/i64/f32/f64 are supported (``NotImplementedError`` otherwise).
+    The callback lives as long as ``store``.
+    """
+    sig = _signature(ty)
+    buf_type = ctypes.c_char * max(16 * sig.nslots, 1)
+
+    def on_error(e: BaseException) -> int:
+        try:
+            store.pending = e
+            if isinstance(e, Trap):
+                message = e.message
+            else:
+                message = f"host function raised {type(e).__name__}: {e}"
+            data = message.encode("utf-8", "replace")
+        except BaseException:
+            data = b"host function raised an exception"
+        try:
+            return int(_trap_new(data, ctypes.c_size_t(len(data))))
+        except BaseException:
+            return int(_trap_new(b"host function failed", ctypes.c_size_t(20)))
+
+    callback = _host_factory(ty)(
+        fn,
+        buf_type.from_address,
+        sig.params_struct.unpack_from,
+        sig.results_struct.pack_into,
+        on_error,
+    )
+    c_callback = _HostCallback(callback)
+    wt_type = _wasmtime_functype(ty)
+    raw = ffi.wasmtime_func_t()
+    _func_new_unchecked(
+        store.ctx_arg,
+        ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value),
+        c_callback,
+        None,
+        None,
+        ctypes.byref(raw),
+    )
+    store._keepalive.append(c_callback)
+    store._check_id(int(raw.store_id), "function")
+    return CoreFunc(store, raw, ty)
+
+
+# --- instances -------------------------------------------------------------------------
+
+
+class CoreInstance:
+    """An instantiated core module: ``exports`` maps each export name to its extern."""
+
+    __slots__ = ("exports", "module", "store")
+
+    def __init__(
+        self, store: CoreStore, module: CoreModule, exports: dict[str, CoreExtern]
+    ) -> None:
+        self.store = store
+        self.module = module
+        self.exports = exports
+
+    def func(self, name: str) -> CoreFunc:
+        """The exported function ``name`` (``LinkError`` if missing or not a function)."""
+        return self._get(name, CoreFunc)
+
+    def memory(self, name: str) -> CoreMemory:
+        """The exported memory ``name`` (``LinkError`` if missing or not a memory)."""
+        return self._get(name, CoreMemory)
+
+    def _get(self, name: str, cls: type[_E]) -> _E:
+        item = self.exports.get(name)
+        if not isinstance(item, cls):
+            what = "missing" if item is None else f"a {_KIND_OF[type(item)]}"
+            raise LinkError(f"core export `{name}` is {what}, expected a {_KIND_OF[cls]}")
+        return item
+
+
+def _wrap_raw(store: CoreStore, item: Any, desc: CoreExternDesc) -> CoreExtern:
+    kind = item.kind
+    if kind == ffi.WASMTIME_EXTERN_FUNC.value:
+        raw = ffi.wasmtime_func_t()
+        ctypes.pointer(raw)[0] = item.of.func
+        return CoreFunc(store, raw, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_MEMORY.value:
+        mem = ffi.wasmtime_memory_t()
+        ctypes.pointer(mem)[0] = item.of.memory
+        return CoreMemory(store, mem, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_TABLE.value:
+        table = ffi.wasmtime_table_t()
+        ctypes.pointer(table)[0] = item.of.table
+        return CoreTable(store, table, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_GLOBAL.value:
+        glob = ffi.wasmtime_global_t()
+        ctypes.pointer(glob)[0] = item.of.global_
+        return CoreGlobal(store, glob, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_TAG.value:
+        tag = ffi.wasmtime_tag_t()
+        ctypes.pointer(tag)[0] = item.of.tag
+        return CoreTag(store, tag, desc.type)
+    raise LinkError(f"unsupported core extern kind {kind} (shared memories are not supported)")
+
+
+def instantiate(
+    store: CoreStore, module: CoreModule, imports: Sequence[CoreExtern]
+) -> CoreInstance:
+    """Instantiate ``module`` in ``store`` with ``imports`` in the module's import order.
+
+    Raises :class:`LinkError` for a wrong number of imports, an import of the
+    wrong kind, from another store, or of a type wasmtime rejects (wasmtime's
+    message); :class:`Trap` if the start function traps (or the pending host
+    exception, as for :meth:`CoreFunc.caller`).
+    """
+    if module.engine is not store.engine:
+        raise LinkError("module was compiled for a different engine than the store's")
+    expected = module.imports
+    if len(imports) != len(expected):
+        raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
+    externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
+    for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
+        kind = _KIND_OF.get(type(item))
+        where = f"import `{mod_name}::{name}`"
+        if kind != desc.kind:
+            raise LinkError(f"{where}: expected a {desc.kind}, got {kind or type(item).__name__}")
+        if item.store is not store:
+            raise LinkError(f"{where}: the {kind} belongs to a different store")
+        externs[i] = item._as_extern()
+    instance = ffi.wasmtime_instance_t()
+    trap = ctypes.POINTER(ffi.wasm_trap_t)()
+    err = ffi.wasmtime_instance_new(
+        store.wasmtime._context(),
+        module.wasmtime.ptr(),
+        externs,
+        len(imports),
+        ctypes.byref(instance),
+        ctypes.byref(trap),
+    )
+    if trap:
+        _raise_failure(store, None, ctypes.cast(trap, ctypes.c_void_p).value or 0)
+    if err:
+        message = _error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        exc = store.take_pending()
+        if exc is not None:
+            raise exc
+        raise LinkError(_cause(message) if "Caused by:" in message else message)
+    store._check_id(int(instance.store_id), "instance")
+
+    exports: dict[str, CoreExtern] = {}
+    types = module.export_types
+    raw_item = ffi.wasmtime_extern_t()
+    name_ptr = ctypes.POINTER(ctypes.c_char)()
+    name_len = ctypes.c_size_t(0)
+    ctx = store.wasmtime._context()
+    i = 0
+    while ffi.wasmtime_instance_export_nth(
+        ctx,
+        ctypes.byref(instance),
+        i,
+        ctypes.byref(name_ptr),
+        ctypes.byref(name_len),
+        ctypes.byref(raw_item),
+    ):
+        name = ctypes.string_at(name_ptr, name_len.value).decode("utf-8")
+        exports[name] = _wrap_raw(store, raw_item, types[name])
+        i += 1
+    return CoreInstance(store, module, exports)
+
+
+# --- aliasing existing wasmtime externs -------------------------------------------------
+
+
+def _valtype_text(vt: wasmtime.ValType) -> str:
+    text = str(vt)
+    return "externref" if text == "anyref" else text
+
+
+def wrap_extern(store: CoreStore, item: Any) -> CoreExtern:
+    """Wrap a ``wasmtime`` extern (``Func``, ``Memory``, ``Table``, ``Global``, ``Tag``).
+
+    ``item`` must belong to ``store.wasmtime``; its type is read once through
+    wasmtime's API, so it must only involve MVP value types (wasmtime's C API
+    aborts the process on GC reference types).
+    """
+    wt = store.wasmtime
+    if isinstance(item, wasmtime.Func):
+        ft = item.type(wt)
+        ty = CoreFuncType(
+            tuple(_valtype_text(p) for p in ft.params), tuple(_valtype_text(r) for r in ft.results)
+        )
+        raw = item._func
+        store._check_id(_store_id_of(raw), "function")
+        return CoreFunc(store, raw, ty)
+    if isinstance(item, wasmtime.Memory):
+        mt = item.type(wt)
+        store._check_id(_store_id_of(item._memory), "memory")
+        desc = CoreMemoryDesc(
+            mt.limits.min, mt.limits.max, mt.is_64, mt.is_shared, mt.page_size_log2
+        )
+        return CoreMemory(store, item._memory, desc)
+    if isinstance(item, wasmtime.Table):
+        tt = item.type(wt)
+        store._check_id(_store_id_of(item._table), "table")
+        return CoreTable(
+            store,
+            item._table,
+            CoreTableDesc(_valtype_text(tt.element), tt.limits.min, tt.limits.max),
+        )
+    if isinstance(item, wasmtime.Global):
+        gt = item.type(wt)
+        store._check_id(_store_id_of(item._global), "global")
+        return CoreGlobal(
+            store, item._global, CoreGlobalDesc(_valtype_text(gt.content), gt.mutable)
+        )
+    if isinstance(item, wasmtime.Tag):
+        ft = item.type(wt).functype
+        store._check_id(_store_id_of(item._tag), "tag")
+        ty = CoreFuncType(
+            tuple(_valtype_text(p) for p in ft.params), tuple(_valtype_text(r) for r in ft.results)
+        )
+        return CoreTag(store, item._tag, ty)
+    raise TypeError(f"not a wasmtime extern: {type(item).__name__}")
