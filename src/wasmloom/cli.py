@@ -1,0 +1,114 @@
+"""The ``wasmloom`` command line.
+
+Subcommands:
+
+- ``wasmloom wast [--skip-list FILE] [-v] PATH...`` runs Component Model
+  ``.wast`` tests (a directory stands for every ``.wast`` file under it). It
+  prints one line per file, ``PASS path (N commands)`` or
+  ``FAIL path: k of N failed`` followed by the failed commands, then each
+  skipped file with its reason, then exactly one summary line
+  ``N passed, M failed[, K skipped]`` counting files. The exit status is 1
+  when any file failed, else 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+__all__ = ["build_parser", "main"]
+
+# Failed commands listed per file without -v.
+_MAX_DETAILS = 20
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    """Files as given; directories become their ``.wast`` files, sorted."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        out.extend(sorted(p.rglob("*.wast")) if p.is_dir() else [p])
+    return out
+
+
+def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    from wasmloom.wast import SkipList, run_wast
+
+    skip_list = SkipList.load(args.skip_list) if args.skip_list else None
+    passed = failed = 0
+    skipped: list[tuple[str, str]] = []
+    for path in _expand(args.paths):
+        if not path.is_file():
+            failed += 1
+            print(f"FAIL {path}: no such file", file=out, flush=True)
+            continue
+        result = run_wast(path, skip_list=skip_list)
+        if result.skipped is not None:
+            skipped.append((str(path), result.skipped))
+            if args.verbose:
+                print(f"SKIP {path}: {result.skipped}", file=out, flush=True)
+            continue
+        if result.ok:
+            passed += 1
+            print(f"PASS {path} ({result.commands} commands)", file=out, flush=True)
+            if args.verbose:
+                for line, kind in result.passed_commands:
+                    print(f"  ok   line {line}: {kind}", file=out)
+        else:
+            failed += 1
+            n_failed = len(result.failures)
+            print(f"FAIL {path}: {n_failed} of {result.commands} failed", file=out)
+            if args.verbose:
+                for line, kind in result.passed_commands:
+                    print(f"  ok   line {line}: {kind}", file=out)
+            shown = result.failures if args.verbose else result.failures[:_MAX_DETAILS]
+            for f in shown:
+                print(f"  FAIL line {f.line}: {f.command}: {f.message}", file=out)
+            if len(shown) < n_failed:
+                print(f"  ... {n_failed - len(shown)} more failures (-v shows all)", file=out)
+            out.flush()
+    for path_str, reason in skipped:
+        print(f"skipped {path_str}: {reason}", file=out)
+    summary = f"{passed} passed, {failed} failed"
+    if skipped:
+        summary += f", {len(skipped)} skipped"
+    print(summary, file=out, flush=True)
+    return 1 if failed else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    wast = sub.add_parser(
+        "wast",
+        help="run Component Model .wast tests",
+        description="Run Component Model .wast tests (directories: every .wast under them).",
+    )
+    wast.add_argument(
+        "--skip-list",
+        metavar="FILE",
+        help="file listing .wast paths (relative to FILE's directory) to skip, like nyi.txt",
+    )
+    wast.add_argument(
+        "-v", "--verbose", action="store_true", help="list every command, passed or failed"
+    )
+    wast.add_argument("paths", nargs="+", metavar="PATH", help=".wast files or directories")
+    wast.set_defaults(func=cmd_wast)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

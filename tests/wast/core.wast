@@ -1,0 +1,20 @@
+;; Core modules run directly on wasmtime: register, imports, traps.
+(module $Lib
+  (func (export "double") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 2)))
+)
+(register "lib" $Lib)
+(module
+  (import "lib" "double" (func $double (param i32) (result i32)))
+  (func (export "quad") (param i32) (result i32) (call $double (call $double (local.get 0))))
+  (func (export "neg") (param i64) (result i64) (i64.sub (i64.const 0) (local.get 0)))
+  (func (export "half") (param f64) (result f64) (f64.div (local.get 0) (f64.const 2)))
+  (func (export "div") (param i32 i32) (result i32) (i32.div_u (local.get 0) (local.get 1)))
+)
+(assert_return (invoke "quad" (i32.const 5)) (i32.const 20))
+(assert_return (invoke "quad" (i32.const -1)) (i32.const -4))
+(assert_return (invoke "neg" (i64.const 7)) (i64.const -7))
+(assert_return (invoke "half" (f64.const 5)) (f64.const 2.5))
+(assert_return (invoke $Lib "double" (i32.const 21)) (i32.const 42))
+(assert_trap (invoke "div" (i32.const 1) (i32.const 0)) "divide by zero")
+(assert_invalid (module (func (result i32) (i64.const 0))) "type mismatch")
+(assert_malformed (module binary "\00asm" "\01\00\00") "unexpected end")
