@@ -1,0 +1,199 @@
+"""Canonical options and the lift/lower context.
+
+:class:`LiftLowerContext` carries what one lift or lower needs: the options
+(string encoding, memory, realloc), the component instance (for its handle
+table and ``may_leave`` flag) and the borrow scope of the call.
+
+Memory access goes through ``cx.mv``, a writable ``memoryview`` of the whole
+linear memory. Guest code may grow (and so move) memory, so ``cx.mv`` is
+re-fetched by :meth:`LiftLowerContext.refresh` at the start of every
+lift/lower entry point and after every ``realloc`` call; no other guest code
+runs while a value is lifted or lowered.
+
+Trap messages follow Wasmtime. Wasmtime words some checks differently when the
+value crosses between two components (its fused adapters) than when it crosses
+between a component and the host; ``fused=True`` selects the former.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from wasmloom.errors import Trap
+
+__all__ = [
+    "BytearrayMemory",
+    "CanonOptions",
+    "GuestMemory",
+    "InstanceLike",
+    "LiftLowerContext",
+    "StringEncoding",
+]
+
+StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
+
+
+class GuestMemory(Protocol):
+    """A guest linear memory.
+
+    ``view()`` returns a writable memoryview of the current full memory; it
+    must be called again after any guest code ran, because memory may grow
+    and move. ``ptr_type`` is ``'i32'``, or ``'i64'`` for memory64.
+    """
+
+    @property
+    def ptr_type(self) -> str: ...
+
+    def view(self) -> memoryview: ...
+
+
+class InstanceLike(Protocol):
+    """What the ABI needs of a component instance."""
+
+    handles: Any  # wasmloom.runtime.handles.Table
+    may_leave: bool
+
+
+class BytearrayMemory:
+    """A :class:`GuestMemory` backed by a ``bytearray`` (for tests and host buffers).
+
+    :meth:`grow` replaces the buffer, so stale views keep seeing the old bytes,
+    just as a moved wasm memory would.
+    """
+
+    PAGE = 65536
+
+    def __init__(self, size: int = 65536, ptr_type: str = "i32") -> None:
+        self.data = bytearray(size)
+        self.ptr_type = ptr_type
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)
+
+    def grow(self, nbytes: int) -> int:
+        """Grow by ``nbytes``; return the old size."""
+        old = len(self.data)
+        self.data = self.data + bytearray(nbytes)
+        return old
+
+
+@dataclass(eq=False, slots=True)
+class CanonOptions:
+    """The canonical options of one ``canon lift``/``canon lower``.
+
+    ``realloc(old_ptr, old_size, align, new_size) -> ptr`` calls the guest's
+    realloc; ``post_return`` and ``callback`` are opaque to the ABI layer.
+    """
+
+    string_encoding: StringEncoding = "utf8"
+    memory: GuestMemory | None = None
+    realloc: Callable[[int, int, int, int], int] | None = None
+    post_return: Callable[..., Any] | None = None
+    is_async: bool = False
+    callback: Callable[..., Any] | None = None
+
+    @property
+    def ptr_type(self) -> str:
+        return "i32" if self.memory is None else self.memory.ptr_type
+
+
+class LiftLowerContext:
+    """The state of one lift or lower: options, instance, borrow scope, memory view."""
+
+    __slots__ = (
+        "borrow_scope",
+        "fused",
+        "inst",
+        "memory",
+        "mv",
+        "opts",
+        "ptr_mask",
+        "ptr_type",
+        "realloc",
+        "string_encoding",
+    )
+
+    def __init__(
+        self,
+        opts: CanonOptions,
+        inst: Any,
+        borrow_scope: Any = None,
+        *,
+        fused: bool = False,
+    ) -> None:
+        self.opts = opts
+        self.inst = inst
+        self.borrow_scope = borrow_scope
+        self.fused = fused
+        self.memory = opts.memory
+        self.realloc = opts.realloc
+        self.string_encoding = opts.string_encoding
+        self.ptr_type = "i32" if opts.memory is None else opts.memory.ptr_type
+        self.ptr_mask = 0xFFFF_FFFF if self.ptr_type == "i32" else 0xFFFF_FFFF_FFFF_FFFF
+        self.mv: memoryview = _NO_MEMORY
+
+    def refresh(self) -> memoryview:
+        """Re-fetch the memory view (after guest code ran); return it."""
+        mem = self.memory
+        if mem is not None:
+            self.mv = mem.view()
+        return self.mv
+
+    def reallocate(self, old: int, old_size: int, align: int, new_size: int) -> int:
+        """Call the guest's realloc with ``may_leave`` cleared; return the (unchecked) pointer.
+
+        The memory view is refreshed afterwards.
+        """
+        realloc = self.realloc
+        if realloc is None:
+            raise Trap("canonical option `realloc` is required")
+        inst = self.inst
+        if inst is not None:
+            if not inst.may_leave:
+                raise Trap("cannot leave component instance")
+            inst.may_leave = False
+            try:
+                ptr = realloc(old, old_size, align, new_size)
+            finally:
+                inst.may_leave = True
+        else:
+            ptr = realloc(old, old_size, align, new_size)
+        self.refresh()
+        return int(ptr) & self.ptr_mask
+
+    def allocate(self, align: int, size: int) -> int:
+        return self.reallocate(0, 0, align, size)
+
+    # --- checks, with Wasmtime's wording ------------------------------------------
+
+    def check_alloc(self, ptr: int, align: int, size: int, what: str) -> None:
+        """Check a pointer realloc returned for ``size`` bytes of ``what`` ('string', 'list', 'value')."""
+        if ptr & (align - 1):
+            raise Trap("unaligned pointer" if self.fused else "realloc return: result not aligned")
+        if ptr + size > len(self.mv):
+            if self.fused:
+                raise Trap(_FUSED_OOB[what])
+            raise Trap("realloc return: beyond end of memory")
+
+    def check_range(self, ptr: int, align: int, size: int, what: str) -> None:
+        """Check a guest-supplied pointer to ``size`` bytes of ``what`` before reading it."""
+        if ptr & (align - 1):
+            raise Trap("unaligned pointer")
+        if ptr + size > len(self.mv):
+            raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
+
+
+_NO_MEMORY = memoryview(b"")
+
+_FUSED_OOB = {
+    "string": "string content out-of-bounds",
+    "list": "list content out-of-bounds",
+    "value": "out of bounds memory access",
+}
+_HOST_OOB = {
+    "string": "string pointer/length out of bounds of memory",
+    "list": "list pointer/length out of bounds of memory",
+    "value": "pointer out of bounds of memory",
+}

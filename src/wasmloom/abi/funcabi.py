@@ -1,0 +1,284 @@
+"""Function-level lifting and lowering: parameters, results and their spilling.
+
+A :class:`FuncABI` is built for one function type and set of canonical options
+(string encoding, pointer type, sync or async); the specialised plan behind it
+is cached per ``(FuncType, string_encoding, ptr_type, is_async)``. Its entry
+points, for the two directions a call can cross the boundary:
+
+- a call *into* a lifted function (``canon lift``): :meth:`FuncABI.lower_params`
+  turns Python arguments into the core arguments (spilling them through the
+  callee's realloc when they flatten to more than ``MAX_FLAT_PARAMS`` values)
+  and :meth:`FuncABI.lift_results` turns the core results back (reading through
+  the returned pointer when they flatten to more than ``MAX_FLAT_RESULTS``);
+  async-lifted functions return through :meth:`FuncABI.lift_task_return`;
+- a call *out of* a lowered import (``canon lower``):
+  :meth:`FuncABI.lift_params` reads the guest's core arguments (through a
+  params pointer when spilled) and :meth:`FuncABI.lower_results` writes the
+  result (through the return pointer, the last core argument, when spilled).
+
+Every entry point re-fetches the memory view first, because guest code may
+have grown memory since the context was last used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+
+from wasmloom.abi.codecs import Codec, get_codec
+from wasmloom.abi.layout import (
+    MAX_FLAT_ASYNC_PARAMS,
+    MAX_FLAT_PARAMS,
+    MAX_FLAT_RESULTS,
+    flatten_functype,
+)
+from wasmloom.types import CoreFuncType, FuncType, TupleType
+
+__all__ = ["FuncABI"]
+
+
+class _Plan:
+    """The per-type part of a FuncABI, shared by every FuncABI of the same key."""
+
+    def __init__(self, ft: FuncType, enc: str, ptr_type: str) -> None:
+        self.ft = ft
+        self.params = [get_codec(t, enc, ptr_type) for t in ft.param_types()]
+        self.result: Codec | None = (
+            None if ft.result is None else get_codec(ft.result, enc, ptr_type)
+        )
+        self.nflat_params = sum(len(c.flat) for c in self.params)
+        self.nflat_results = 0 if self.result is None else len(self.result.flat)
+        self.ptuple = (
+            get_codec(TupleType(tuple(ft.param_types())), enc, ptr_type) if self.params else None
+        )
+
+
+@cache
+def _plan(ft: FuncType, enc: str, ptr_type: str) -> _Plan:
+    return _Plan(ft, enc, ptr_type)
+
+
+def _as_list(flat: Any) -> Sequence[Any]:
+    if flat is None:
+        return ()
+    if isinstance(flat, list | tuple):
+        return flat
+    return (flat,)
+
+
+class FuncABI:
+    """The lift/lower entry points of one function type under one set of options.
+
+    ``context`` is ``'lift'`` for a ``canon lift`` (an export) and ``'lower'``
+    for a ``canon lower`` (an import); it selects the spill thresholds for
+    async options. ``core_type`` is the flattened core function type.
+    """
+
+    __slots__ = (
+        "core_type",
+        "ft",
+        "lift_params",
+        "lift_results",
+        "lift_task_return",
+        "lower_params",
+        "lower_results",
+        "nparams",
+    )
+
+    lower_params: Callable[[Any, Sequence[Any]], list[Any]]
+    lift_results: Callable[[Any, Any], Any]
+    lift_params: Callable[[Any, Sequence[Any]], list[Any]]
+    lower_results: Callable[[Any, Any, Sequence[Any]], list[Any]]
+    lift_task_return: Callable[[Any, Sequence[Any]], Any]
+
+    def __init__(self, ft: FuncType, opts: Any, context: str = "lift") -> None:
+        enc = opts.string_encoding
+        mem = opts.memory
+        ptr_type = "i32" if mem is None else mem.ptr_type
+        is_async = bool(opts.is_async)
+        self.ft = ft
+        self.core_type: CoreFuncType = flatten_functype(opts, ft, context)
+        p = _plan(ft, enc, ptr_type)
+        self.nparams = len(p.params)
+        max_lift_params = (
+            MAX_FLAT_ASYNC_PARAMS if is_async and context == "lower" else MAX_FLAT_PARAMS
+        )
+        max_lower_results = 0 if is_async else MAX_FLAT_RESULTS
+        self.lower_params = _make_lower_values(p, p.nflat_params > MAX_FLAT_PARAMS)
+        self.lift_params = _make_lift_values(p, p.nflat_params > max_lift_params)
+        self.lift_results = _make_lift_result(p, p.nflat_results > MAX_FLAT_RESULTS)
+        self.lift_task_return = _make_lift_result(p, p.nflat_results > MAX_FLAT_PARAMS)
+        self.lower_results = _make_lower_result(p, p.nflat_results > max_lower_results)
+
+
+def _arity_error(p: _Plan, args: Sequence[Any]) -> TypeError:
+    return TypeError(f"{p.ft} takes {len(p.params)} argument(s), got {len(args)}")
+
+
+def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
+    n = len(p.params)
+    if not spill:
+        lowers = [c.lower_flat for c in p.params]
+        mem = not all(c.pure for c in p.params)
+        if n == 0:
+
+            def lower0(cx: Any, args: Sequence[Any]) -> list[Any]:
+                if args:
+                    raise _arity_error(p, args)
+                return []
+
+            return lower0
+        if n == 1:
+            lo1 = lowers[0]
+
+            def lower1(cx: Any, args: Sequence[Any]) -> list[Any]:
+                if len(args) != 1:
+                    raise _arity_error(p, args)
+                if mem:
+                    cx.refresh()
+                out: list[Any] = []
+                lo1(cx, args[0], out)
+                return out
+
+            return lower1
+        if n == 2:
+            lo_a, lo_b = lowers
+
+            def lower2(cx: Any, args: Sequence[Any]) -> list[Any]:
+                if len(args) != 2:
+                    raise _arity_error(p, args)
+                if mem:
+                    cx.refresh()
+                out: list[Any] = []
+                lo_a(cx, args[0], out)
+                lo_b(cx, args[1], out)
+                return out
+
+            return lower2
+
+        def lower_n(cx: Any, args: Sequence[Any]) -> list[Any]:
+            if len(args) != n:
+                raise _arity_error(p, args)
+            if mem:
+                cx.refresh()
+            out: list[Any] = []
+            for lo, a in zip(lowers, args, strict=True):
+                lo(cx, a, out)
+            return out
+
+        return lower_n
+    tc = p.ptuple
+    assert tc is not None
+    size, align, store = tc.size, tc.align, tc.store
+
+    def lower_spilled(cx: Any, args: Sequence[Any]) -> list[Any]:
+        if len(args) != n:
+            raise _arity_error(p, args)
+        cx.refresh()
+        ptr = cx.allocate(align, size)
+        cx.check_alloc(ptr, align, size, "value")
+        store(cx, args, ptr)
+        return [ptr]
+
+    return lower_spilled
+
+
+def _make_lift_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
+    if not spill:
+        lifts = [c.lift_flat for c in p.params]
+        mem = not all(c.pure for c in p.params)
+        if len(lifts) == 2:
+            lf_a, lf_b = lifts
+
+            def lift2(cx: Any, flat: Sequence[Any]) -> list[Any]:
+                if mem:
+                    cx.refresh()
+                it = iter(flat)
+                return [lf_a(cx, it), lf_b(cx, it)]
+
+            return lift2
+
+        def lift_n(cx: Any, flat: Sequence[Any]) -> list[Any]:
+            if mem:
+                cx.refresh()
+            it = iter(flat)
+            return [lf(cx, it) for lf in lifts]
+
+        return lift_n
+    tc = p.ptuple
+    assert tc is not None
+    size, align, load = tc.size, tc.align, tc.load
+
+    def lift_spilled(cx: Any, flat: Sequence[Any]) -> list[Any]:
+        cx.refresh()
+        ptr = flat[0] & cx.ptr_mask
+        cx.check_range(ptr, align, size, "value")
+        return list(load(cx, ptr))
+
+    return lift_spilled
+
+
+def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
+    rc = p.result
+    if rc is None:
+
+        def lift_none(cx: Any, flat: Any) -> Any:
+            return None
+
+        return lift_none
+    if not spill:
+        lf = rc.lift_flat
+        if len(rc.flat) == 1:
+
+            def lift1(cx: Any, flat: Any) -> Any:
+                if flat.__class__ is list or flat.__class__ is tuple:
+                    return lf(cx, iter(flat))
+                return lf(cx, iter((flat,)))
+
+            return lift1
+
+        def lift_flat(cx: Any, flat: Any) -> Any:
+            cx.refresh()
+            return lf(cx, iter(_as_list(flat)))
+
+        return lift_flat
+    size, align, load = rc.size, rc.align, rc.load
+
+    def lift_spilled(cx: Any, flat: Any) -> Any:
+        cx.refresh()
+        ptr = _as_list(flat)[0] & cx.ptr_mask
+        cx.check_range(ptr, align, size, "value")
+        return load(cx, ptr)
+
+    return lift_spilled
+
+
+def _make_lower_result(p: _Plan, spill: bool) -> Callable[[Any, Any, Sequence[Any]], list[Any]]:
+    rc = p.result
+    if rc is None:
+
+        def lower_none(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
+            return []
+
+        return lower_none
+    if not spill:
+        lo = rc.lower_flat
+
+        def lower_flat(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
+            cx.refresh()
+            out: list[Any] = []
+            lo(cx, v, out)
+            return out
+
+        return lower_flat
+    size, align, store = rc.size, rc.align, rc.store
+
+    def lower_spilled(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
+        cx.refresh()
+        ptr = flat_args[-1] & cx.ptr_mask
+        cx.check_range(ptr, align, size, "value")
+        store(cx, v, ptr)
+        return []
+
+    return lower_spilled

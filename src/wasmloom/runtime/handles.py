@@ -1,0 +1,231 @@
+"""Handle tables, resource handles and the resource built-ins.
+
+Semantics follow the spec's ``Table``, ``ResourceHandle``, ``lift_own`` /
+``lift_borrow`` / ``lower_own`` / ``lower_borrow`` and ``canon resource.*``;
+trap messages follow Wasmtime.
+
+A call's borrows are tracked by one :class:`BorrowScope`. On the callee side
+(where borrowed handles are *lowered* into the callee's table) it counts
+``num_borrows``, which must be back to zero by the end of the call. On the
+caller side (where handles are *lifted* as borrows from the caller's table) it
+records the lending handles, whose ``num_lends`` keeps the caller from dropping
+them during the call; :meth:`BorrowScope.exit` releases them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Generic, TypeVar
+
+from wasmloom.errors import Trap
+from wasmloom.types import ResourceType
+
+__all__ = [
+    "BorrowScope",
+    "ResourceHandle",
+    "Table",
+    "lift_borrow",
+    "lift_own",
+    "lower_borrow",
+    "lower_own",
+    "resource_drop",
+    "resource_new",
+    "resource_rep",
+]
+
+E = TypeVar("E")
+
+
+def _unknown(i: int) -> Trap:
+    return Trap(f"unknown handle index {i & 0xFFFF_FFFF}")
+
+
+class Table(Generic[E]):
+    """A component instance's handle table: index 0 is reserved, freed slots are reused."""
+
+    MAX_LENGTH = 2**28 - 1
+
+    __slots__ = ("array", "free")
+
+    def __init__(self) -> None:
+        self.array: list[E | None] = [None]
+        self.free: list[int] = []
+
+    def __iter__(self) -> Iterator[E]:
+        for e in self.array:
+            if e is not None:
+                yield e
+
+    def __len__(self) -> int:
+        return len(self.array) - 1 - len(self.free)
+
+    def get(self, i: int) -> E:
+        """The element at ``i``; traps 'unknown handle index i' when there is none."""
+        a = self.array
+        if 0 <= i < len(a):
+            e = a[i]
+            if e is not None:
+                return e
+        raise _unknown(i)
+
+    def add(self, e: E) -> int:
+        if self.free:
+            i = self.free.pop()
+            self.array[i] = e
+        else:
+            i = len(self.array)
+            if i > Table.MAX_LENGTH:
+                raise Trap("handle table full")
+            self.array.append(e)
+        return i
+
+    def remove(self, i: int) -> E:
+        e = self.get(i)
+        self.array[i] = None
+        self.free.append(i)
+        return e
+
+
+class BorrowScope:
+    """The borrows of one call (see the module docstring)."""
+
+    __slots__ = ("lenders", "num_borrows")
+
+    def __init__(self) -> None:
+        self.num_borrows = 0
+        self.lenders: list[ResourceHandle] = []
+
+    def add_lender(self, h: ResourceHandle) -> None:
+        h.num_lends += 1
+        self.lenders.append(h)
+
+    def exit(self) -> None:
+        """End the call: trap if the callee still holds borrows; release the lends."""
+        lenders = self.lenders
+        if lenders:
+            for h in lenders:
+                h.num_lends -= 1
+            self.lenders = []
+        if self.num_borrows:
+            raise Trap("borrow handles still remain at the end of the call")
+
+    def release(self) -> None:
+        """Release the lends without the borrow check (for calls that trapped)."""
+        for h in self.lenders:
+            h.num_lends -= 1
+        self.lenders = []
+
+
+class ResourceHandle:
+    """An entry of a handle table for a resource: ``own`` or a borrow within ``borrow_scope``."""
+
+    __slots__ = ("borrow_scope", "num_lends", "own", "rep", "rt")
+
+    def __init__(
+        self, rt: ResourceType, rep: int, own: bool, borrow_scope: BorrowScope | None = None
+    ) -> None:
+        self.rt = rt
+        self.rep = rep
+        self.own = own
+        self.borrow_scope = borrow_scope
+        self.num_lends = 0
+
+    def __repr__(self) -> str:
+        kind = "own" if self.own else "borrow"
+        return f"<{kind} handle {self.rt.name} rep={self.rep} lends={self.num_lends}>"
+
+
+def _resource_handle(inst: Any, i: int, rt: ResourceType) -> ResourceHandle:
+    h = inst.handles.get(i)
+    if not isinstance(h, ResourceHandle):
+        raise Trap(f"handle index {i} used with the wrong type, expected resource handle")
+    if h.rt is not rt:
+        raise Trap(
+            f"handle index {i} used with the wrong type, expected guest-defined "
+            "resource but found a different guest-defined resource"
+        )
+    return h
+
+
+# --- lifting and lowering handles --------------------------------------------------
+
+
+def lift_own(cx: Any, i: int, rt: ResourceType) -> int:
+    """Take the owned handle ``i`` out of ``cx.inst``'s table; return its rep."""
+    inst = cx.inst
+    h = _resource_handle(inst, i, rt)
+    if h.num_lends:
+        raise Trap("cannot remove owned resource while borrowed")
+    if not h.own:
+        raise Trap(
+            f"handle index {i} used with the wrong type, expected own handle but found borrow"
+        )
+    inst.handles.remove(i)
+    return h.rep
+
+
+def lift_borrow(cx: Any, i: int, rt: ResourceType) -> int:
+    """Lend handle ``i`` of ``cx.inst`` for the duration of the call; return its rep."""
+    h = _resource_handle(cx.inst, i, rt)
+    scope = cx.borrow_scope
+    if scope is not None:
+        scope.add_lender(h)
+    return h.rep
+
+
+def lower_own(cx: Any, rep: int, rt: ResourceType) -> int:
+    """Give ``cx.inst`` a new owned handle to ``rep``; return its index."""
+    return int(cx.inst.handles.add(ResourceHandle(rt, rep, True)))
+
+
+def lower_borrow(cx: Any, rep: int, rt: ResourceType) -> int:
+    """Give ``cx.inst`` a borrowed handle to ``rep`` (or ``rep`` itself inside its implementation)."""
+    inst = cx.inst
+    if inst is rt.impl:
+        return rep
+    scope = cx.borrow_scope
+    h = ResourceHandle(rt, rep, False, scope)
+    if scope is not None:
+        scope.num_borrows += 1
+    return int(inst.handles.add(h))
+
+
+# --- canon resource.new / resource.rep / resource.drop ------------------------------
+
+
+def resource_new(inst: Any, rt: ResourceType, rep: int) -> int:
+    """``canon resource.new``: a new owned handle to ``rep`` in ``inst``'s table."""
+    if not inst.may_leave:
+        raise Trap("cannot leave component instance")
+    return int(inst.handles.add(ResourceHandle(rt, rep & 0xFFFF_FFFF, True)))
+
+
+def resource_rep(inst: Any, rt: ResourceType, i: int) -> int:
+    """``canon resource.rep``: the rep behind handle ``i``."""
+    return _resource_handle(inst, i & 0xFFFF_FFFF, rt).rep
+
+
+def resource_drop(inst: Any, rt: ResourceType, i: int) -> None:
+    """``canon resource.drop``: remove handle ``i``; run the destructor for owned handles.
+
+    ``rt.dtor``, when set, is called as ``rt.dtor(rep)``; it is responsible for
+    entering ``rt.impl`` (Wasmtime traps 'cannot enter component instance' there
+    when the implementation is not enterable).
+    """
+    if not inst.may_leave:
+        raise Trap("cannot leave component instance")
+    i &= 0xFFFF_FFFF
+    h = _resource_handle(inst, i, rt)
+    if h.num_lends:
+        raise Trap("cannot remove owned resource while borrowed")
+    inst.handles.remove(i)
+    if h.own:
+        impl = rt.impl
+        if impl is not None and impl is not inst and getattr(impl, "may_enter", True) is False:
+            raise Trap("cannot enter component instance")
+        if rt.dtor is not None:
+            rt.dtor(h.rep)
+    else:
+        scope = h.borrow_scope
+        if scope is not None:
+            scope.num_borrows -= 1
