@@ -573,14 +573,21 @@ def _message_of(vec: Any) -> str:
 
 
 def _cause(text: str) -> str:
-    """The cause lines of a wasmtime error text, without the wasm backtrace."""
-    _, sep, tail = text.partition("Caused by:")
+    """A wasmtime error text on one line, as anyhow's ``{:#}`` shows it: ``context: cause``.
+
+    The wasm backtrace that wasmtime puts first for traps is dropped.
+    """
+    head, sep, tail = text.partition("Caused by:")
     if not sep:
         return text.strip()
-    lines = [ln.strip() for ln in tail.strip().splitlines() if ln.strip()]
-    return ": ".join(
-        ln.split(": ", 1)[1] if ln[:1].isdigit() and ": " in ln else ln for ln in lines
-    )
+    parts = [] if head.startswith("error while executing at wasm backtrace") else [head.strip()]
+    for line in tail.strip().splitlines():
+        line = line.strip()
+        if line[:1].isdigit() and ": " in line:  # "0: ..." when there are several causes
+            line = line.split(": ", 1)[1]
+        if line:
+            parts.append(line)
+    return ": ".join(p for p in parts if p)
 
 
 def _trap_from_ptr(trap_addr: int) -> Trap:
@@ -1182,7 +1189,7 @@ def instantiate(
         exc = store.take_pending()
         if exc is not None:
             raise exc
-        raise LinkError(_cause(message) if "Caused by:" in message else message)
+        raise LinkError(_cause(message))
     store._check_id(int(instance.store_id), "instance")
 
     exports: dict[str, CoreExtern] = {}
