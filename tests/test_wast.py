@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import wasmloom
+from wasmloom import values
 from wasmloom.types import EnumType, FlagsType
 from wasmloom.wast import SkipList, json_to_value, run_wast, show_json_value, value_matches
 
@@ -84,10 +85,10 @@ def test_compound_values() -> None:
     assert json_to_value(j("enum", "red")) == "red"
     assert json_to_value(j("flags", ["a", "c"])) == ["a", "c"]
     assert value_matches({"a", "c"}, j("flags", ["c", "a"]))
+    assert value_matches(["read-only"], j("flags", ["read-only"]))
 
 
 def test_values_module_classes() -> None:
-    values = pytest.importorskip("wasmloom.values")
     v = json_to_value({"type": "variant", "value": {"case": "x", "payload": j("u8", "3")}})
     assert isinstance(v, values.Variant) and v.tag == "x" and v.value == 3
     empty = json_to_value({"type": "variant", "value": {"case": "none-case"}})
@@ -118,11 +119,13 @@ def test_values_module_classes() -> None:
 
     color = values.enum_class(EnumType(("red", "dark-blue")))
     assert value_matches(color("dark-blue"), j("enum", "dark-blue"))
-    perms = values.flags_class(FlagsType(("read", "write", "exec")))
+    perms = values.flags_class(FlagsType(("read", "write", "exec", "mro", "is-dir")))
     member = perms["read"] | perms["exec"]
     assert isinstance(member, enum.Flag)
     assert value_matches(member, j("flags", ["read", "exec"]))
     assert not value_matches(member, j("flags", ["read"]))
+    odd = perms["mro_"] | perms["is_dir"]
+    assert value_matches(odd, j("flags", ["mro", "is-dir"]))
 
 
 def test_show_json_value() -> None:

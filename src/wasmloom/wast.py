@@ -20,7 +20,6 @@ variants as ``Variant``, results as ``Ok``/``Err`` and so on).
 from __future__ import annotations
 
 import enum
-import importlib
 import json
 import math
 import struct
@@ -33,8 +32,10 @@ from typing import Any
 
 import wasmtime
 
+from wasmloom.binary.decoder import is_core_module
 from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
 from wasmloom.validate import validate_component, wasm_tools_executable
+from wasmloom.values import Err, Ok, Some, Variant, py_name
 
 __all__ = [
     "Failure",
@@ -124,22 +125,6 @@ def _host_api() -> Any:
     return wasmloom if hasattr(wasmloom, "Component") else None
 
 
-def _values_module() -> Any:
-    """``wasmloom.values`` (``Variant``, ``Ok``, ``Err``, ``Some``...), or None if absent."""
-    try:
-        return importlib.import_module("wasmloom.values")
-    except ImportError:
-        return None
-
-
-def _value_class(name: str) -> Any:
-    mod = _values_module()
-    cls = getattr(mod, name, None) if mod is not None else None
-    if cls is None:
-        raise RuntimeError(f"wasmloom.values.{name} is not available")
-    return cls
-
-
 # --- JSON values ---------------------------------------------------------------------------
 
 _INT_RANGES: dict[str, tuple[int, int]] = {
@@ -208,7 +193,7 @@ def json_to_value(v: Mapping[str, Any]) -> Any:
     if kind == "variant":
         payload = value.get("payload") if isinstance(value, Mapping) else None
         case = value["case"] if isinstance(value, Mapping) else value
-        return _value_class("Variant")(case, None if payload is None else json_to_value(payload))
+        return Variant(case, None if payload is None else json_to_value(payload))
     if kind == "enum":
         return str(value)
     if kind == "flags":
@@ -217,11 +202,11 @@ def json_to_value(v: Mapping[str, Any]) -> Any:
         if value is None:
             return None
         inner = json_to_value(value)
-        return _value_class("Some")(inner) if value["type"] == "option" else inner
+        return Some(inner) if value["type"] == "option" else inner
     if kind == "result":
         (case, payload), *_ = dict(value).items()
-        cls = _value_class("Ok" if case.lower() == "ok" else "Err")
-        return cls(None if payload is None else json_to_value(payload))
+        box = Ok if case.lower() == "ok" else Err
+        return box(None if payload is None else json_to_value(payload))
     raise ValueError(f"unsupported JSON value type {kind!r}")
 
 
@@ -237,13 +222,20 @@ def _attr(obj: Any, label: str) -> tuple[bool, Any]:
     return False, None
 
 
+def _flag_member_name(label: str) -> str:
+    """The ``enum.Flag`` member name of a flags label, as ``wasmloom.values`` names them."""
+    name = py_name(label)
+    return name + "_" if name == "mro" else name
+
+
 def _flag_names(actual: Any) -> set[str] | None:
+    """Member names set in a flags value (an ``enum.Flag``, or an iterable of labels)."""
     if isinstance(actual, enum.Flag):
         return {str(m.name) for m in type(actual) if m in actual and m.value}
     if isinstance(actual, set | frozenset | list | tuple) and all(
         isinstance(x, str) for x in actual
     ):
-        return set(actual)
+        return {_flag_member_name(x) for x in actual}
     return None
 
 
@@ -306,20 +298,19 @@ def value_matches(actual: Any, expected: Mapping[str, Any]) -> bool:
         return isinstance(actual, str) and actual == value
     if kind == "flags":
         names = _flag_names(actual)
-        return names is not None and names == {str(x) for x in value or []}
+        return names is not None and names == {_flag_member_name(str(x)) for x in value or []}
     if kind == "option":
         if value is None:
             return actual is None
         if actual is None:
             return False
         if value["type"] == "option":
-            some = _value_class("Some")
-            return isinstance(actual, some) and value_matches(actual.value, value)
+            return isinstance(actual, Some) and value_matches(actual.value, value)
         return value_matches(actual, value)
     if kind == "result":
         (case, payload), *_ = dict(value).items()
-        want = _value_class("Ok" if case.lower() == "ok" else "Err")
-        if not isinstance(actual, want):
+        box: type[Ok | Err] = Ok if case.lower() == "ok" else Err
+        if not isinstance(actual, box):
             return False
         got = getattr(actual, "value", None)
         return got is None if payload is None else value_matches(got, payload)
@@ -360,11 +351,6 @@ def show_json_value(v: Mapping[str, Any] | None) -> str:
 
 
 # --- modules ---------------------------------------------------------------------------------
-
-
-def _is_core_module(data: bytes) -> bool:
-    """True for a core module binary: the preamble's layer field (bytes 6..8) is 0."""
-    return len(data) >= 8 and data[:4] == b"\x00asm" and data[6:8] == b"\x00\x00"
 
 
 @dataclass(slots=True)
@@ -458,7 +444,7 @@ class _Runner:
 
     def compile(self, data: bytes) -> _Definition:
         """Validate and compile a binary; raises ValidationError/DecodeError if bad."""
-        if _is_core_module(data):
+        if is_core_module(data):
             validate_component(data)
             try:
                 return _Definition(core=True, compiled=wasmtime.Module(_engine(), data))
