@@ -513,7 +513,8 @@ class _Runner:
         if func is None:
             raise _CommandFailed(f"no exported function {name!r}")
         out = func(self.store, *args)
-        return [] if out is None else [out]
+        has_result = getattr(func.type, "result", None) is not None
+        return [out] if has_result else []
 
     # --- commands ---------------------------------------------------------------------------
 
