@@ -345,5 +345,5 @@ def test_memory_growth_during_realloc() -> None:
 )
 def test_host_value_errors(t: T.ValType, v: Any, exc: type[Exception]) -> None:
     env = Env()
-    with pytest.raises(exc, match="WIT type|surrogate|WIT `char`"):
+    with pytest.raises(exc, match=r"WIT type|surrogate|WIT `char`"):
         get_codec(t).lower_flat(env.cx(), v, [])
