@@ -523,6 +523,15 @@ def test_canon_by_hand() -> None:
     )
 
 
+def test_multibyte_type_indices() -> None:
+    body = b"\x02\x70" + leb(200) + b"\x6b" + leb(0xFFFFFFFF)
+    d = decode_component(PREAMBLE + sec(7, body)).definitions
+    assert [x.t for x in d if isinstance(x, ast.TypeDef)] == [
+        ast.ListDef(200, None, 11),
+        ast.OptionDef(0xFFFFFFFF, 14),
+    ]
+
+
 def test_core_extern_types_by_hand() -> None:
     decls = (
         b"\x03"
