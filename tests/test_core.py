@@ -540,3 +540,58 @@ def test_wrap_wasmtime_externs() -> None:
     assert isinstance(i.func("call").to_wasmtime()(wt, 6), int)
     with pytest.raises(TypeError):
         wrap_extern(store, object())
+
+
+def test_wrap_wasmtime_tag_and_global() -> None:
+    store = CoreStore()
+    wt = store.wasmtime
+    tag_ty = wasmtime.TagType(wasmtime.FuncType([wasmtime.ValType.i32()], []))
+    tag = wrap_extern(store, wasmtime.Tag(wt, tag_ty))
+    assert isinstance(tag, CoreTag) and tag.ty == CoreFuncType(("i32",), ())
+    gty = wasmtime.GlobalType(wasmtime.ValType.i64(), True)
+    g = wrap_extern(store, wasmtime.Global(wt, gty, 5))
+    assert isinstance(g, CoreGlobal) and g.ty == CoreGlobalDesc("i64", True)
+    i = inst(
+        """(module (import "a" "t" (tag (param i32))) (import "a" "g" (global $g (mut i64)))
+           (func (export "get") (result i64) global.get $g))""",
+        [tag, g],
+        store,
+    )
+    assert i.func("get").call() == 5
+
+
+def test_store_is_usable_after_many_traps() -> None:
+    store = CoreStore()
+    calls = 0
+
+    def fn(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        if x % 3 == 0:
+            raise Trap("three")
+        if x % 3 == 1:
+            raise RuntimeError("one")
+        return x
+
+    call = inst(HOST, [host_func(store, I32_I32, fn)], store).func("call").caller()
+    for x in range(300):
+        if x % 3 == 0:
+            with pytest.raises(Trap, match="three"):
+                call(x)
+        elif x % 3 == 1:
+            with pytest.raises(RuntimeError, match="one"):
+                call(x)
+        else:
+            assert call(x) == x
+    assert calls == 300 and store.pending is None
+
+
+def test_caller_and_view_outlive_their_wrappers() -> None:
+    import gc
+
+    add = inst(NUMERIC).func("add").caller()  # instance, func and store are now unreferenced
+    view = inst(MEM).memory("mem").view()
+    gc.collect()
+    assert add(40, 2) == 42
+    view[0] = 1
+    assert view[0] == 1

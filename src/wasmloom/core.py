@@ -678,8 +678,8 @@ def _caller_source(ty: CoreFuncType) -> str:
         "        nonlocal busy",
         "        if busy:",
         f"            return nested({', '.join(args)})",
-        "        busy = True",
         "        try:",
+        "            busy = True",
     ]
     view = {"I": "I", "Q": "Q", "f": "F", "d": "D"}
     for i, t in enumerate(ty.params):
@@ -812,7 +812,7 @@ class CoreFunc:
         factory = _caller_factory(ty)
         nslots = _signature(ty).nslots
         store = self.store
-        a_func = ctypes.c_void_p(ctypes.addressof(self._raw))
+        a_func = ctypes.pointer(self._raw)  # keeps the wasmtime_func_t alive with the caller
         a_n = ctypes.c_size_t(nslots)
         trap_index = 2 * nslots
         spare: list[Callable[..., Any]] = []
@@ -881,7 +881,7 @@ class CoreMemory:
     def __init__(self, store: CoreStore, raw: Any, ty: CoreMemoryDesc) -> None:
         self.store = store
         self._raw = raw  # wasmtime_memory_t
-        self._arg = ctypes.c_void_p(ctypes.addressof(raw))
+        self._arg = ctypes.pointer(raw)
         self.ty = ty
         self.ptr_type = "i64" if ty.memory64 else "i32"
         self._view: memoryview = memoryview(bytearray())
@@ -897,7 +897,9 @@ class CoreMemory:
         if n != self._view_len:
             if n:
                 base = _memory_data(self.store.ctx_arg, self._arg)
-                self._view = memoryview((ctypes.c_ubyte * n).from_address(base)).cast("B")
+                data = (ctypes.c_ubyte * n).from_address(base)
+                data._owner = self  # a view keeps its memory (and store) alive
+                self._view = memoryview(data).cast("B")
             else:
                 self._view = memoryview(bytearray())
             self._view_len = n
@@ -1008,7 +1010,7 @@ _KIND_OF: dict[type, str] = {
 
 
 def _store_id_of(raw: Any) -> int:
-    if isinstance(raw, ffi.wasmtime_table_t | ffi.wasmtime_memory_t):
+    if isinstance(raw, ffi.wasmtime_table_t | ffi.wasmtime_memory_t | ffi.wasmtime_tag_t):
         return int(raw._anon_1.store_id)
     return int(raw.store_id)
 
@@ -1266,3 +1268,17 @@ def wrap_extern(store: CoreStore, item: Any) -> CoreExtern:
         )
         return CoreTag(store, item._tag, ty)
     raise TypeError(f"not a wasmtime extern: {type(item).__name__}")
+
+
+def wat2wasm(text: str) -> bytes:
+    """Translate WebAssembly text (a core module or a component) to its binary.
+
+    Raises :class:`wasmloom.DecodeError` (offset 0) with wasmtime's message
+    when the text does not parse.
+    """
+    from wasmloom.errors import DecodeError
+
+    try:
+        return bytes(wasmtime.wat2wasm(text))
+    except wasmtime.WasmtimeError as e:
+        raise DecodeError(0, f"valid WebAssembly text ({str(e).splitlines()[0]})") from None
