@@ -1,0 +1,80 @@
+"""Instances and their exported functions, as the host sees them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from wasmloom import types as T
+from wasmloom.errors import WasmloomError
+from wasmloom.runtime.func import ComponentFunc
+from wasmloom.runtime.instance import ComponentInstance, InstanceExports
+
+if TYPE_CHECKING:
+    from wasmloom.host.store import Store
+
+
+class Func:
+    """An exported component function, bound to the store it was instantiated in.
+
+    Call it as ``func(store, *args)`` with one Python value per parameter; the
+    result is the single result value, or ``None`` when the function has no
+    result. A guest trap raises :class:`~wasmloom.Trap` naming the function.
+    """
+
+    __slots__ = ("_call", "_store", "component_func", "name")
+
+    def __init__(self, store: Store[Any], f: ComponentFunc, name: str) -> None:
+        self._store = store
+        self.component_func = f
+        self.name = name
+        self._call = f.call
+
+    @property
+    def type(self) -> T.FuncType:
+        """The function's component type."""
+        return self.component_func.type
+
+    def __call__(self, store: Store[Any], *args: Any) -> Any:
+        if store is not self._store:
+            raise WasmloomError(f"function `{self.name}` called with a store it does not belong to")
+        ft = self.component_func.type
+        if len(args) != len(ft.params):
+            raise TypeError(
+                f"`{self.name}` takes {len(ft.params)} argument(s) ({ft}), got {len(args)}"
+            )
+        return self._call(list(args), None)
+
+    def __repr__(self) -> str:
+        return f"<Func {self.name}: {self.type}>"
+
+
+class Instance:
+    """A component instance: look up its exports with :meth:`get_func`/:meth:`get_export`."""
+
+    def __init__(
+        self, store: Store[Any], inst: ComponentInstance, exports: InstanceExports
+    ) -> None:
+        self._store = store
+        self._inst = inst
+        self.exports_map = exports
+
+    def get_export(self, *path: str) -> Any:
+        """The export at ``path`` (nested instance export names), or ``None``."""
+        item: Any = self.exports_map
+        for name in path:
+            if not isinstance(item, dict) or name not in item:
+                return None
+            item = item[name]
+        return item
+
+    def get_func(self, *path: str) -> Func | None:
+        """The exported function at ``path``, e.g. ``get_func("add")`` or
+        ``get_func("wasi:cli/run@0.2.0", "run")``; ``None`` if there is none."""
+        item = self.get_export(*path)
+        if not isinstance(item, ComponentFunc):
+            return None
+        return Func(self._store, item, "/".join(path))
+
+    def exports(self) -> list[str]:
+        """The names of the instance's top-level exports, in order."""
+        return list(self.exports_map)

@@ -1,0 +1,252 @@
+"""The linker: host definitions by name, and instantiation of components against them.
+
+Names are matched exactly first, then semver-compatibly as Wasmtime does: an
+import of ``wasi:io/streams@0.2.4`` is satisfied by a definition of
+``wasi:io/streams@0.2.9`` (same major version, or same minor version for
+``0.x``), the highest compatible one winning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from wasmloom import types as T
+from wasmloom.errors import LinkError
+from wasmloom.host.annotations import check_annotations, functype_from_annotations
+from wasmloom.host.component import Component
+from wasmloom.host.instance import Func, Instance
+from wasmloom.host.store import Store
+from wasmloom.runtime import instance as rt_instance
+from wasmloom.runtime.func import HostFunc
+from wasmloom.runtime.subtype import Subst, subst_functype
+
+_VERSIONED = re.compile(
+    r"^(?P<base>[^@]+)@(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?P<rest>.*)$"
+)
+
+
+def _compat_key(name: str) -> tuple[str, tuple[int, ...]] | None:
+    m = _VERSIONED.match(name)
+    if m is None or m.group("rest"):
+        return None
+    major, minor, patch = int(m["major"]), int(m["minor"]), int(m["patch"])
+    if major:
+        return m["base"], (major,)
+    if minor:
+        return m["base"], (0, minor)
+    return m["base"], (0, 0, patch)
+
+
+def _version(name: str) -> tuple[int, int, int]:
+    m = _VERSIONED.match(name)
+    assert m is not None
+    return int(m["major"]), int(m["minor"]), int(m["patch"])
+
+
+class _FuncDef:
+    __slots__ = ("dynamic", "fn", "ft", "with_store")
+
+    def __init__(
+        self, fn: Callable[..., Any], ft: T.FuncType | None, dynamic: bool, with_store: bool
+    ) -> None:
+        self.fn = fn
+        self.ft = ft
+        self.dynamic = dynamic
+        self.with_store = with_store
+
+
+class _ResourceDef:
+    __slots__ = ("rt",)
+
+    def __init__(self, rt: T.ResourceType) -> None:
+        self.rt = rt
+
+
+class LinkerInstance:
+    """A namespace of host definitions: the linker's root, or a named instance in it."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._defs: dict[str, Any] = {}
+
+    def _define(self, name: str, item: Any) -> None:
+        if name in self._defs:
+            raise LinkError(f"`{name}` is already defined in {self.path or 'the root'}")
+        self._defs[name] = item
+
+    def instance(self, name: str) -> LinkerInstance:
+        """The nested instance ``name``, created on first use."""
+        existing = self._defs.get(name)
+        if existing is None:
+            existing = LinkerInstance(f"{self.path}/{name}" if self.path else name)
+            self._defs[name] = existing
+        if not isinstance(existing, LinkerInstance):
+            raise LinkError(f"`{name}` is already defined and is not an instance")
+        return existing
+
+    def func_wrap(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        type: T.FuncType | None = None,
+        with_store: bool = False,
+    ) -> None:
+        """Define ``name`` as ``fn``, called with one Python value per parameter.
+
+        The WIT type is ``type`` when given. Otherwise ``fn``'s annotations are
+        checked against the importing component's type at link time (an
+        unannotated parameter accepts any type). With ``with_store=True``,
+        ``fn`` receives the :class:`Store` first.
+        """
+        if type is None:
+            functype_from_annotations(fn, with_store)  # fail early on unusable annotations
+        self._define(name, _FuncDef(fn, type, dynamic=False, with_store=with_store))
+
+    def func_new(self, name: str, fn: Callable[[Store[Any], list[Any]], Any]) -> None:
+        """Define ``name`` as ``fn(store, args) -> result``, typed by the importing component."""
+        self._define(name, _FuncDef(fn, None, dynamic=True, with_store=True))
+
+    def resource(
+        self, name: str, rt: T.ResourceType | None = None, dtor: Callable[[int], None] | None = None
+    ) -> T.ResourceType:
+        """Define the host resource type ``name``; return it.
+
+        ``dtor(rep)`` runs when a guest drops an owned handle of it.
+        """
+        if rt is None:
+            rt = T.ResourceType(name, host=True, dtor=dtor)
+        elif dtor is not None:
+            rt.dtor = dtor
+        self._define(name, _ResourceDef(rt))
+        return rt
+
+    def define_instance(self, name: str, instance: Instance) -> None:
+        """Define ``name`` as the exports of a component instance (to link components)."""
+        self._define(name, instance)
+
+    def define_func(self, name: str, func: Func) -> None:
+        """Define ``name`` as an exported function of a component instance."""
+        self._define(name, func)
+
+    def lookup(self, name: str) -> Any:
+        item = self._defs.get(name)
+        if item is not None:
+            return item
+        key = _compat_key(name)
+        if key is None:
+            return None
+        best: tuple[tuple[int, int, int], Any] | None = None
+        for other, item in self._defs.items():
+            if _compat_key(other) == key:
+                v = _version(other)
+                if best is None or v > best[0]:
+                    best = (v, item)
+        return None if best is None else best[1]
+
+
+class Linker:
+    """Host definitions and the instantiation of components against them."""
+
+    def __init__(self) -> None:
+        self._root = LinkerInstance("")
+
+    def root(self) -> LinkerInstance:
+        """The root namespace (component-level imports)."""
+        return self._root
+
+    def instance(self, name: str) -> LinkerInstance:
+        """Shorthand for ``linker.root().instance(name)``."""
+        return self._root.instance(name)
+
+    def instantiate(self, store: Store[Any], component: Component) -> Instance:
+        """Instantiate ``component`` in ``store``; every import must be satisfied here.
+
+        Raises :class:`LinkError` naming the import that is missing or has the
+        wrong type, and :class:`~wasmloom.Trap` if a start function traps.
+        """
+        if component.engine is not store.engine:
+            raise LinkError("the component and the store belong to different engines")
+
+        def resolve(name: str, expected: T.ExternType, m: Subst) -> Any:
+            return _provide(store, self._root, name, expected, m, name)
+
+        inst, exports = rt_instance.instantiate(store.core, component.definition, resolve)
+        return Instance(store, inst, exports)
+
+
+def _provide(
+    store: Store[Any],
+    ns: LinkerInstance,
+    name: str,
+    expected: T.ExternType,
+    m: Subst,
+    path: str,
+) -> Any:
+    item = ns.lookup(name)
+    if item is None:
+        kind = _expected_kind(expected)
+        raise LinkError(
+            f"component imports {kind} `{path}`, but a matching implementation "
+            "was not found in the linker"
+        )
+    if isinstance(item, LinkerInstance):
+        if not isinstance(expected, T.InstanceType):
+            raise LinkError(
+                f"import `{path}` expects {_expected_kind(expected)}, found an instance"
+            )
+        out = rt_instance.InstanceExports()
+        for export_name, et in expected.exports.items():
+            out[export_name] = _provide(store, item, export_name, et, m, f"{path}/{export_name}")
+        return out
+    if isinstance(item, _FuncDef):
+        if not isinstance(expected, T.FuncType):
+            raise LinkError(f"import `{path}` expects {_expected_kind(expected)}, found a function")
+        want = subst_functype(expected, m)
+        if item.ft is not None:
+            rt_instance.check_item(HostFunc(item.ft, item.fn), expected, m, f"`{path}`")
+            ft = item.ft
+        else:
+            ft = want
+            if not item.dynamic:
+                check_annotations(item.fn, ft, item.with_store, path)
+        return HostFunc(ft, _bind(store, item), path)
+    if isinstance(item, _ResourceDef):
+        rt_instance.check_item(item.rt, expected, m, f"`{path}`")
+        return item.rt
+    if isinstance(item, Instance):
+        rt_instance.check_item(item.exports_map, expected, m, f"`{path}`")
+        return item.exports_map
+    if isinstance(item, Func):
+        rt_instance.check_item(item.component_func, expected, m, f"`{path}`")
+        return item.component_func
+    rt_instance.check_item(item, expected, m, f"`{path}`")
+    return item
+
+
+def _bind(store: Store[Any], d: _FuncDef) -> Callable[..., Any]:
+    fn = d.fn
+    if d.dynamic:
+        return lambda *args: fn(store, list(args))
+    if d.with_store:
+        return lambda *args: fn(store, *args)
+    return fn
+
+
+def _expected_kind(et: T.ExternType) -> str:
+    if isinstance(et, T.FuncType):
+        return "function"
+    if isinstance(et, T.InstanceType):
+        return "instance"
+    if isinstance(et, T.TypeBound):
+        return "resource" if et.sub_resource else "type"
+    if isinstance(et, T.ComponentType):
+        return "component"
+    if isinstance(et, T.ModuleType):
+        return "core module"
+    return "value"
+
+
+__all__ = ["Linker", "LinkerInstance"]
