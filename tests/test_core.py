@@ -7,7 +7,7 @@ import math
 import pytest
 import wasmtime
 
-from wasmloom import LinkError, Trap, ValidationError
+from wasmloom import DecodeError, LinkError, Trap, ValidationError
 from wasmloom.core import (
     CoreFunc,
     CoreGlobal,
@@ -595,3 +595,12 @@ def test_caller_and_view_outlive_their_wrappers() -> None:
     assert add(40, 2) == 42
     view[0] = 1
     assert view[0] == 1
+
+
+def test_wat2wasm() -> None:
+    from wasmloom.core import wat2wasm
+
+    assert wat2wasm("(module)").startswith(b"\0asm\x01\0\0\0")
+    assert wat2wasm("(component)").startswith(b"\0asm")
+    with pytest.raises(DecodeError):
+        wat2wasm("(module (func $f) (func $f))")

@@ -69,6 +69,7 @@ __all__ = [
     "host_func",
     "instantiate",
     "module_type",
+    "wat2wasm",
     "wrap_extern",
 ]
 
