@@ -139,6 +139,11 @@ def test_lifted_python_types() -> None:
     c = get_codec(T.TupleType((T.U8, T.U8)))
     c.lower_flat(cx, [1, 2], out := [])
     assert c.lift_flat(cx, iter(out)) == (1, 2)
+    # maps: a dict for the host; between components, the pairs (duplicates kept)
+    c = get_codec(T.MapType(T.STRING, T.U8))
+    c.lower_flat(cx, [("k", 1), ("k", 2)], out := [])
+    assert c.lift_flat(cx, iter(out)) == {"k": 2}
+    assert c.lift_flat(env.cx(fused=True), iter(out)) == [("k", 1), ("k", 2)]
 
 
 def test_layout() -> None:
@@ -340,7 +345,7 @@ def test_memory_growth_during_realloc() -> None:
         (T.ResultType(None, None), None, TypeError),
         (REC, object(), TypeError),
         (T.TupleType((T.U8, T.U8)), (1,), ValueError),
-        (T.MapType(T.STRING, T.U8), [("a", 1)], TypeError),
+        (T.MapType(T.STRING, T.U8), 5, TypeError),
     ],
 )
 def test_host_value_errors(t: T.ValType, v: Any, exc: type[Exception]) -> None:

@@ -580,18 +580,24 @@ def _map_codec(t: MapType, enc: str, ptr_type: str) -> Codec:
     tname = str(t)
 
     def to_pairs(v: Any) -> Any:
-        if not isinstance(v, Mapping):
-            raise _type_error(tname, v)
-        return list(v.items())
+        if isinstance(v, Mapping):
+            return list(v.items())
+        if isinstance(v, list | tuple):
+            return v
+        raise _type_error(tname, v)
 
+    # Between components (cx.fused) a map stays a list of (key, value) pairs, so
+    # duplicate keys pass through unchanged, as the ABI allows.
     def load(cx: Any, p: int) -> Any:
-        return dict(lload(cx, p))
+        pairs = lload(cx, p)
+        return pairs if cx.fused else dict(pairs)
 
     def store(cx: Any, v: Any, p: int) -> None:
         lstore(cx, to_pairs(v), p)
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
-        return dict(llift(cx, it))
+        pairs = llift(cx, it)
+        return pairs if cx.fused else dict(pairs)
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         llower(cx, to_pairs(v), out)

@@ -171,7 +171,11 @@ class LiftLowerContext:
     def check_alloc(self, ptr: int, align: int, size: int, what: str) -> None:
         """Check a pointer realloc returned for ``size`` bytes of ``what`` ('string', 'list', 'value')."""
         if ptr & (align - 1):
-            raise Trap("unaligned pointer" if self.fused else "realloc return: result not aligned")
+            raise Trap(
+                "wasm trap: unaligned pointer"
+                if self.fused
+                else "realloc return: result not aligned"
+            )
         if ptr + size > len(self.mv):
             if self.fused:
                 raise Trap(_FUSED_OOB[what])
@@ -180,17 +184,18 @@ class LiftLowerContext:
     def check_range(self, ptr: int, align: int, size: int, what: str) -> None:
         """Check a guest-supplied pointer to ``size`` bytes of ``what`` before reading it."""
         if ptr & (align - 1):
-            raise Trap("unaligned pointer")
+            raise Trap("wasm trap: unaligned pointer" if self.fused else "unaligned pointer")
         if ptr + size > len(self.mv):
             raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
 
 
 _NO_MEMORY = memoryview(b"")
 
+# Wasmtime's adapters raise trap codes, displayed with a "wasm trap: " prefix.
 _FUSED_OOB = {
-    "string": "string content out-of-bounds",
-    "list": "list content out-of-bounds",
-    "value": "out of bounds memory access",
+    "string": "wasm trap: string content out-of-bounds",
+    "list": "wasm trap: list content out-of-bounds",
+    "value": "wasm trap: out of bounds memory access",
 }
 _HOST_OOB = {
     "string": "string pointer/length out of bounds of memory",

@@ -82,7 +82,7 @@ def lift_string(cx: Any, ptr: int, tagged_code_units: int) -> str:
     mv = cx.mv
     if nbytes > MAX_STRING_BYTE_LENGTH:
         raise Trap(
-            "string content out-of-bounds"
+            "wasm trap: string content out-of-bounds"
             if cx.fused
             else "string pointer/length out of bounds of memory"
         )
