@@ -6,18 +6,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-import wasmloom
 from wasmloom import values
 from wasmloom.types import EnumType, FlagsType
-from wasmloom.wast import SkipList, json_to_value, run_wast, show_json_value, value_matches
+from wasmloom.wast import (
+    SkipList,
+    expected_trap_text,
+    json_to_value,
+    run_wast,
+    show_json_value,
+    value_matches,
+)
 
 WAST = Path(__file__).parent / "wast"
-
-needs_host = pytest.mark.skipif(
-    not hasattr(wasmloom, "Component"), reason="host API (wasmloom.Component) not available yet"
-)
 
 
 def j(kind: str, value: Any = None) -> dict[str, Any]:
@@ -214,14 +214,37 @@ def test_failures_are_collected_per_command(tmp_path: Path) -> None:
     assert msgs[8].startswith("module not available")
 
 
-@needs_host
 def test_component_values_and_traps() -> None:
     result = run_wast(WAST / "values.wast")
     assert [str(f) for f in result.failures] == []
     assert result.commands == 33
 
 
-@needs_host
 def test_invalid_file_loads_its_valid_component() -> None:
     result = run_wast(WAST / "invalid.wast")
     assert result.failures == [] and result.ok
+
+
+def test_expected_trap_text_drops_wasmtime_prefix() -> None:
+    assert expected_trap_text("wasm trap: cannot enter component instance") == (
+        "cannot enter component instance"
+    )
+    assert expected_trap_text("unreachable") == "unreachable"
+    assert expected_trap_text("") == ""
+
+
+def test_assert_trap_ignores_wasm_trap_prefix(tmp_path: Path) -> None:
+    wast = tmp_path / "t.wast"
+    wast.write_text(
+        """(component
+  (core module $m (func (export "f") unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "f") (canon lift (core func $i "f")))
+)
+(assert_trap (invoke "f") "wasm trap: unreachable")
+(assert_trap (invoke "f") "wasm trap: something else")
+"""
+    )
+    result = run_wast(wast)
+    assert result.commands == 3
+    assert [(f.line, f.command) for f in result.failures] == [(7, "assert_trap")]

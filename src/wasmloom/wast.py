@@ -34,6 +34,9 @@ import wasmtime
 
 from wasmloom.binary.decoder import is_core_module
 from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
+from wasmloom.host.component import Component
+from wasmloom.host.linker import Linker
+from wasmloom.host.store import Store
 from wasmloom.validate import validate_component, wasm_tools_executable
 from wasmloom.values import Err, Ok, Some, Variant, py_name
 
@@ -41,6 +44,7 @@ __all__ = [
     "Failure",
     "SkipList",
     "WastResult",
+    "expected_trap_text",
     "json_to_value",
     "run_wast",
     "show_json_value",
@@ -113,16 +117,6 @@ class SkipList:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-
-# --- the optional layers above this module ------------------------------------------------
-
-
-def _host_api() -> Any:
-    """The ``wasmloom`` package when its host API (``Component``...) is present, else None."""
-    import wasmloom
-
-    return wasmloom if hasattr(wasmloom, "Component") else None
 
 
 # --- JSON values ---------------------------------------------------------------------------
@@ -398,7 +392,6 @@ class _Runner:
         self.path = path
         self.wasm_dir = wasm_dir
         self.result = result
-        self.host = _host_api()
         self.definitions: dict[str, _Definition] = {}
         self.instances: dict[str, _Instance] = {}
         self.current: _Instance | None = None
@@ -412,9 +405,7 @@ class _Runner:
     @property
     def store(self) -> Any:
         if self._store is None:
-            if self.host is None:
-                raise _CommandFailed("the host API (wasmloom.Component) is not available")
-            self._store = self.host.Store()
+            self._store = Store()
         return self._store
 
     @property
@@ -450,12 +441,7 @@ class _Runner:
                 return _Definition(core=True, compiled=wasmtime.Module(_engine(), data))
             except wasmtime.WasmtimeError as e:
                 raise ValidationError(str(e).splitlines()[0]) from e
-        if self.host is None:
-            validate_component(data)
-            return _Definition(
-                core=False, error="the host API (wasmloom.Component) is not available"
-            )
-        return _Definition(core=False, compiled=self.host.Component.from_bytes(data))
+        return _Definition(core=False, compiled=Component.from_bytes(data))
 
     def instantiate(self, definition: _Definition) -> _Instance:
         """Instantiate; Trap/LinkError (or wasmtime's errors) propagate."""
@@ -469,7 +455,7 @@ class _Runner:
             except wasmtime.WasmtimeError as e:
                 raise LinkError(str(e)) from e
             return _Instance(core=True, instance=inst)
-        linker = self.host.Linker()
+        linker = Linker()
         return _Instance(core=False, instance=linker.instantiate(self.store, definition.compiled))
 
     # --- invoking ----------------------------------------------------------------------
@@ -613,6 +599,7 @@ class _Runner:
             raise _CommandFailed(f"expected {want}, got {got}")
 
     def _expect_trap(self, run: Callable[[], object], text: str, what: str) -> None:
+        text = expected_trap_text(text)
         try:
             run()
         except Trap as e:
@@ -653,6 +640,16 @@ class _Runner:
         except LinkError:
             return
         raise _CommandFailed("expected a link error, but it instantiated")
+
+
+def expected_trap_text(text: str) -> str:
+    """The part of an expected trap message that wasmloom's message must contain.
+
+    A leading ``"wasm trap: "`` is an artefact of Wasmtime's message format
+    and is not part of the message itself.
+    """
+    prefix = "wasm trap: "
+    return text[len(prefix) :] if text.startswith(prefix) else text
 
 
 # --- entry point -----------------------------------------------------------------------------
