@@ -186,6 +186,8 @@ def _provide(
     path: str,
 ) -> Any:
     item = ns.lookup(name)
+    if item is None and isinstance(expected, T.TypeBound) and not expected.sub_resource:
+        return expected.t  # an `(eq T)` type import is satisfied by its bound, as in Wasmtime
     if item is None:
         kind = _expected_kind(expected)
         raise LinkError(
