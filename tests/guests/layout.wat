@@ -1,0 +1,51 @@
+;; Exact memory layouts (CanonicalABI.md), in both directions.
+;;  - `many-const` and `point-const` lift results from fixed bytes (data segments at 2048/2304).
+;;  - `many-raw` has 17 parameters, so they are spilled to memory by the caller; it returns
+;;    the 96 bytes of that parameter area as a list<u8>, showing how the host laid them out.
+;;  - `point-raw` returns the 32 bytes of the record in a list<point> of length 1.
+(component
+  (type $point-def (record (field "x" s32) (field "y" s64) (field "name" string) (field "ok" bool) (field "f" f32)))
+  (export $point "point" (type $point-def))
+  (core module $m
+    (memory (export "mem") 1)
+    (global $bump (mut i32) (i32.const 4096))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                             (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $p) (local.get 3)))
+      (local.get $p))
+    ;; tuple<u8 s16 u32 s64 f32 f64 char bool string u64 s8 u16 s32 f32 f64 u32 string>
+    (data (i32.const 2048) "\c8\00\d4\fe\00\28\6b\ee\00\00\00\00\00\00\00\c0\00\00\00\80\00\00\00\00\00\00\00\00\00\00\f0\7f\00\f6\01\00\01\00\00\00\00\0c\00\00\07\00\00\00\ff\ff\ff\ff\ff\ff\ff\ff\80\00\ff\ff\00\00\00\80\00\00\00\3f\00\00\00\00\00\00\00\00\00\00\f4\bf\00\00\00\00\00\0c\00\00\00\00\00\00\00\00\00\00")
+    ;; point { x: -5, y: 2^40, name: "hé🎉", ok: true, f: 1.5 }
+    (data (i32.const 2304) "\fb\ff\ff\ff\00\00\00\00\00\00\00\00\00\01\00\00\00\0c\00\00\07\00\00\00\01\00\00\00\00\00\c0\3f")
+    (data (i32.const 3072) "\68\c3\a9\f0\9f\8e\89")
+    (func (export "many-const") (result i32) (i32.const 2048))
+    (func (export "point-const") (result i32) (i32.const 2304))
+    (func (export "many-raw") (param $p i32) (result i32)
+      (i32.store (i32.const 1024) (local.get $p))
+      (i32.store (i32.const 1028) (i32.const 96))
+      (i32.const 1024))
+    (func (export "point-raw") (param $p i32) (param $n i32) (result i32)
+      (i32.store (i32.const 1024) (local.get $p))
+      (i32.store (i32.const 1028) (i32.mul (local.get $n) (i32.const 32)))
+      (i32.const 1024))
+  )
+  (core instance $i (instantiate $m))
+  (alias core export $i "mem" (core memory $mem))
+  (alias core export $i "realloc" (core func $realloc))
+  (type $many (tuple u8 s16 u32 s64 f32 f64 char bool string u64 s8 u16 s32 f32 f64 u32 string))
+  (func (export "many-const") (result $many)
+    (canon lift (core func $i "many-const") (memory $mem)))
+  (func (export "point-const") (result $point)
+    (canon lift (core func $i "point-const") (memory $mem)))
+  (func (export "many-raw")
+    (param "p0" u8) (param "p1" s16) (param "p2" u32) (param "p3" s64) (param "p4" f32)
+    (param "p5" f64) (param "p6" char) (param "p7" bool) (param "p8" string) (param "p9" u64)
+    (param "p10" s8) (param "p11" u16) (param "p12" s32) (param "p13" f32) (param "p14" f64)
+    (param "p15" u32) (param "p16" string)
+    (result (list u8))
+    (canon lift (core func $i "many-raw") (memory $mem) (realloc $realloc)))
+  (func (export "point-raw") (param "v" (list $point)) (result (list u8))
+    (canon lift (core func $i "point-raw") (memory $mem) (realloc $realloc)))
+)
