@@ -27,10 +27,10 @@ import wasmtime
 import wasmtime.component as wc
 
 sys.path.insert(0, str(Path(__file__).parent))
-from calls_guest import COMPONENT, CORE_MODULE  # noqa: E402
+from calls_guest import COMPONENT, CORE_MODULE
 
-import wasmloom  # noqa: E402
-from wasmloom import core  # noqa: E402
+import wasmloom
+from wasmloom import core
 
 LOOP_N = 10_000
 
