@@ -13,7 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmloom import types as T
-from wasmloom.errors import LinkError
+from wasmloom.binary import ast
+from wasmloom.errors import LinkError, Trap
 from wasmloom.host.annotations import check_annotations, functype_from_annotations
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
@@ -62,6 +63,39 @@ class _ResourceDef:
 
     def __init__(self, rt: T.ResourceType) -> None:
         self.rt = rt
+
+
+class _TrapDef:
+    """Placeholder for an import that traps when used (``define_unknown_imports_as_traps``)."""
+
+    __slots__ = ()
+
+
+_TRAP = _TrapDef()
+
+
+def _trapping(expected: T.ExternType, m: Subst, path: str) -> Any:
+    """A definition of type ``expected`` whose functions trap when called."""
+    if isinstance(expected, T.FuncType):
+        ft = subst_functype(expected, m)
+
+        def trap(*args: Any) -> Any:
+            raise Trap(f"unknown import `{path}` has not been defined")
+
+        return HostFunc(ft, trap, path)
+    if isinstance(expected, T.InstanceType):
+        out = rt_instance.InstanceExports()
+        for name, et in expected.exports.items():
+            out[name] = _trapping(et, m, f"{path}/{name}")
+        return out
+    if isinstance(expected, T.TypeBound):
+        if expected.sub_resource:
+            rt = T.ResourceType(path, host=True)
+            assert isinstance(expected.t, T.ResourceType)
+            m[expected.t] = rt
+            return rt
+        return expected.t
+    raise LinkError(f"cannot define unknown import `{path}` ({_expected_kind(expected)}) as a trap")
 
 
 class LinkerInstance:
@@ -131,6 +165,17 @@ class LinkerInstance:
         """Define ``name`` as an exported function of a component instance."""
         self._define(name, func)
 
+    def define_unknown_imports_as_traps(self, component: Component) -> None:
+        """Define every import of ``component`` not yet defined here as trapping stubs.
+
+        Functions trap with a message naming the import when called; resources
+        become fresh host resource types. Component and core-module imports
+        cannot be stubbed and still fail to link.
+        """
+        for d in component.definition.ast.definitions:
+            if isinstance(d, ast.Import) and self.lookup(d.name.name) is None:
+                self._defs[d.name.name] = _TRAP
+
     def lookup(self, name: str) -> Any:
         item = self._defs.get(name)
         if item is not None:
@@ -160,6 +205,10 @@ class Linker:
     def instance(self, name: str) -> LinkerInstance:
         """Shorthand for ``linker.root().instance(name)``."""
         return self._root.instance(name)
+
+    def define_unknown_imports_as_traps(self, component: Component) -> None:
+        """Shorthand for ``linker.root().define_unknown_imports_as_traps(component)``."""
+        self._root.define_unknown_imports_as_traps(component)
 
     def instantiate(self, store: Store[Any], component: Component) -> Instance:
         """Instantiate ``component`` in ``store``; every import must be satisfied here.
@@ -194,6 +243,8 @@ def _provide(
             f"component imports {kind} `{path}`, but a matching implementation "
             "was not found in the linker"
         )
+    if isinstance(item, _TrapDef):
+        return _trapping(expected, m, path)
     if isinstance(item, LinkerInstance):
         if not isinstance(expected, T.InstanceType):
             raise LinkError(
