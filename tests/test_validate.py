@@ -137,3 +137,21 @@ def test_unwritable_cache_dir_is_tolerated(tmp_path: Path, monkeypatch: pytest.M
 )
 def test_clean_message(stderr: str, expected: str) -> None:
     assert clean_message(stderr) == expected
+
+
+def test_strong_uniqueness_follows_the_spec() -> None:
+    """`a1` and `a-1` are strongly-unique (Explainer.md, name uniqueness), even though
+    wasm-tools 1.262 rejects the pair; `a1` and `A1` are not."""
+    import wasmtime
+
+    from wasmloom.errors import ValidationError
+    from wasmloom.validate import strongly_unique, validate_component
+
+    ok = wasmtime.wat2wasm('(component (import "a1" (func)) (import "a-1" (func)))')
+    validate_component(ok, use_cache=False)
+    bad = wasmtime.wat2wasm('(component (import "a1" (func)) (import "A1" (func)))')
+    with pytest.raises(ValidationError, match="conflicts"):
+        validate_component(bad, use_cache=False)
+    assert strongly_unique("[method]foo.bar", "[static]foo.baz")
+    assert not strongly_unique("[method]foo.foo", "foo")
+    assert not strongly_unique("[static]foo.bar", "[method]foo.BAR")
