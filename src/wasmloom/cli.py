@@ -7,7 +7,8 @@ Subcommands:
   prints one line per file, ``PASS path (N commands)`` or
   ``FAIL path: k of N failed`` followed by the failed commands, then each
   skipped file with its reason, then exactly one summary line
-  ``N passed, M failed[, K skipped]`` counting files. The exit status is 1
+  ``N passed, M failed[, K skipped]`` counting files (K also counts skipped cases,
+  each listed above it with its reason). The exit status is 1
   when any file failed, else 0.
 """
 
@@ -39,6 +40,7 @@ def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     skip_list = SkipList.load(args.skip_list) if args.skip_list else None
     passed = failed = 0
     skipped: list[tuple[str, str]] = []
+    skipped_cases: list[tuple[str, str]] = []
     for path in _expand(args.paths):
         if not path.is_file():
             failed += 1
@@ -50,6 +52,8 @@ def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             if args.verbose:
                 print(f"SKIP {path}: {result.skipped}", file=out, flush=True)
             continue
+        for line, kind, reason in result.skipped_commands:
+            skipped_cases.append((f"{path}:{line} ({kind})", reason))
         if result.ok:
             passed += 1
             print(f"PASS {path} ({result.commands} commands)", file=out, flush=True)
@@ -71,9 +75,11 @@ def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             out.flush()
     for path_str, reason in skipped:
         print(f"skipped {path_str}: {reason}", file=out)
+    for case, reason in skipped_cases:
+        print(f"skipped case {case}: {reason}", file=out)
     summary = f"{passed} passed, {failed} failed"
-    if skipped:
-        summary += f", {len(skipped)} skipped"
+    if skipped or skipped_cases:
+        summary += f", {len(skipped) + len(skipped_cases)} skipped"
     print(summary, file=out, flush=True)
     return 1 if failed else 0
 
