@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from wasmloom.wit import WitError
+from wasmloom.wit.printer import print_package
 from wasmloom.wit.resolve import Resolve
 
 
@@ -29,18 +30,24 @@ def main() -> int:
         ui = Path(tmp) / "crates/wit-parser/tests/ui"
         valid = [p for p in sorted(ui.iterdir()) if p.name != "parse-fail" and _is_test(p)]
         fail = [p for p in sorted((ui / "parse-fail").iterdir()) if _is_test(p)]
-        ok = rejected = 0
+        ok = rejected = round_trips = 0
         skipped: list[str] = []
         for p in valid:
             if p.suffix in (".wat", ".wasm"):
                 skipped.append(p.name)
                 continue
             try:
-                Resolve(features={"active"}).push_path(p)
+                pkg = Resolve(features={"active"}).push_path(p)
                 ok += 1
+                text = print_package(pkg, deps=True)
+                again = print_package(Resolve(features={"active"}).push_text(text), deps=True)
+                if again == text:
+                    round_trips += 1
+                else:
+                    print(f"ROUND TRIP DIFFERS {p.name}")
             except WitError as e:
                 print(f"VALID FAILED {p.name}: {e}")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 print(f"VALID CRASHED {p.name}: {type(e).__name__}: {e}")
         for p in fail:
             try:
@@ -50,10 +57,11 @@ def main() -> int:
                 rejected += 1
                 if verbose:
                     print(f"rejected {p.name}: {str(e).splitlines()[0]}")
-            except Exception as e:  # noqa: BLE001
+            except Exception as e:
                 print(f"FAIL CRASHED {p.name}: {type(e).__name__}: {e}")
         n_valid = len(valid) - len(skipped)
         print(f"valid resolved: {ok}/{n_valid} (skipped binary: {', '.join(skipped)})")
+        print(f"print -> parse -> print identical: {round_trips}/{ok}")
         print(f"parse-fail rejected: {rejected}/{len(fail)}")
         return 0 if ok == n_valid and rejected == len(fail) else 1
 

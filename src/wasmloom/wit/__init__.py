@@ -6,7 +6,15 @@
 """
 
 from wasmloom.wit.model import (
-    Function, Interface, Package, PackageName, Stability, Type, TypeDef, World, to_valtype,
+    Function,
+    Interface,
+    Package,
+    PackageName,
+    Stability,
+    Type,
+    TypeDef,
+    World,
+    to_valtype,
 )  # fmt: skip
 from wasmloom.wit.resolve import Resolve, resolve_path, resolve_text
 from wasmloom.wit.syntax import WitError

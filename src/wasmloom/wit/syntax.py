@@ -13,7 +13,7 @@ from typing import TypeAlias
 
 from wasmloom.errors import WasmloomError
 
-__all__ = ["WitError", "Source", "Span", "parse_file"]
+__all__ = ["Source", "Span", "WitError", "parse_file"]
 
 
 class Source:
