@@ -39,8 +39,8 @@ class Component:
         data = bytes(data)
         if is_core_module(data):
             raise ValidationError("expected a component, found a core module")
+        tree = decode_component(data)  # first, so a malformed binary is a DecodeError
         validate_component(data)
-        tree = decode_component(data)
         compiled: dict[int, Any] = {}
         _compile_all(engine, tree, compiled)
         return cls(engine, tree, compiled)
