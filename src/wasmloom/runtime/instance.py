@@ -51,7 +51,16 @@ class ComponentDef:
 class ComponentInstance:
     """Runtime state of one component instance, as the spec's ``ComponentInstance``."""
 
-    __slots__ = ("handles", "may_enter", "may_leave", "name", "parent", "poisoned", "store")
+    __slots__ = (
+        "conc",
+        "handles",
+        "may_enter",
+        "may_leave",
+        "name",
+        "parent",
+        "poisoned",
+        "store",
+    )
 
     def __init__(self, store: core.CoreStore, parent: ComponentInstance | None, name: str) -> None:
         self.store = store
@@ -61,6 +70,7 @@ class ComponentInstance:
         self.may_enter = True
         self.may_leave = True
         self.poisoned = False
+        self.conc: Any = None  # wasmloom.runtime.tasks.InstanceState, created on first async use
 
     def self_and_ancestors(self) -> list[ComponentInstance]:
         out: list[ComponentInstance] = []
