@@ -20,6 +20,14 @@ from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import handles
 from wasmloom.runtime.func import ComponentFunc, HostFunc
 from wasmloom.runtime.handles import BorrowScope
+from wasmloom.runtime.tasks import (
+    CANCELLED,
+    SYNC_BLOCK,
+    Subtask,
+    SubtaskState,
+    Thread,
+    instance_state,
+)
 
 if TYPE_CHECKING:
     from wasmloom.runtime.instance import ComponentInstance, Scope
@@ -45,15 +53,15 @@ def lower(
     store: core.CoreStore, inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions
 ) -> core.CoreFunc:
     """``canon lower``: a core function that calls ``f`` on behalf of ``inst``."""
-    if opts.is_async:
-        return _unsupported(store, inst, "async lowering (canon lower async)", f.type, opts)
     ft = f.type
     flat_ft = flatten_functype(opts, ft, "lower")
     fabi = FuncABI(ft, opts, "lower")
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
-    call = f.call
     fused = not isinstance(f, HostFunc)
+    if opts.is_async or getattr(f, "is_async", False):
+        return core.host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
+    call = f.call
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
@@ -69,6 +77,76 @@ def lower(
         return out[0] if len(out) == 1 else tuple(out)
 
     return core.host_func(store, flat_ft, lowered)
+
+
+def _flat_out(out: list[Any]) -> Any:
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _lower_subtask(
+    inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions, fabi: FuncABI, fused: bool
+) -> Any:
+    """The spec's ``canon_lower`` through a :class:`Subtask` (async lowering, or an async callee)."""
+    lift_params = fabi.lift_params
+    lower_results = fabi.lower_results
+    is_async = opts.is_async
+    invoke = f.invoke
+
+    def lowered(*flat_args: Any) -> Any:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        thread = current_thread(inst)
+        subtask = Subtask()
+        cx = LiftLowerContext(opts, inst, subtask.lenders, fused=fused)
+        progress: list[Any] = [None]
+
+        def on_start() -> list[Any]:
+            if progress[0] is not None:
+                progress[0]()
+            subtask.state = SubtaskState.STARTED
+            return lift_params(cx, flat_args)
+
+        def on_resolve(result: Any) -> None:
+            if progress[0] is not None:
+                progress[0]()
+            if result is CANCELLED:
+                if subtask.state is SubtaskState.STARTING:
+                    subtask.resolve(SubtaskState.CANCELLED_BEFORE_STARTED, [])
+                else:
+                    subtask.resolve(SubtaskState.CANCELLED_BEFORE_RETURNED, [])
+            else:
+                subtask.resolve(SubtaskState.RETURNED, lower_results(cx, result, flat_args))
+
+        subtask.on_cancel = invoke(on_start, on_resolve, inst)
+        if not is_async:
+            if not subtask.resolved():
+                if thread is None:
+                    raise Trap(SYNC_BLOCK)
+                thread.wait_until(subtask.resolved)
+            subtask.deliver_resolve()
+            return _flat_out(subtask.flat_results)
+        if subtask.resolved():
+            subtask.deliver_resolve()
+            return int(SubtaskState.RETURNED)
+        i = inst.handles.add(subtask)
+
+        def on_progress() -> None:
+            subtask.set_pending_event(lambda: subtask.event(i))
+
+        progress[0] = on_progress
+        return int(subtask.state) | (i << 4)
+
+    return lowered
+
+
+def current_thread(inst: Any) -> Thread | None:
+    """The running thread, if it is a thread of a task of ``inst`` (else ``None``)."""
+    t = instance_state(inst).sched.current
+    if t is None or t.task.inst is not inst:
+        return None
+    return t
 
 
 def _unsupported(
@@ -100,4 +178,6 @@ def builtin(
         return core.host_func(
             store, T.CoreFuncType((i32,), (rep,)), lambda i: handles.resource_rep(inst, rt, i)
         )
-    raise LinkError(f"canon {d.name} is not supported yet")
+    from wasmloom.runtime import builtins
+
+    return builtins.builtin(store, inst, scope, d)

@@ -17,9 +17,27 @@ from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import Trap
 from wasmloom.runtime.handles import BorrowScope
+from wasmloom.runtime.tasks import (
+    SYNC_BLOCK,
+    CallbackCode,
+    Task,
+    TaskState,
+    Thread,
+    instance_state,
+    unpack_callback_result,
+)
+from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
 
 if TYPE_CHECKING:
     from wasmloom.runtime.instance import ComponentInstance
+
+OnStart = Callable[[], list[Any]]
+OnResolve = Callable[[Any], None]
+OnCancel = Callable[[Any], None]
+
+
+def _no_cancel(caller: Any = None) -> None:
+    return None
 
 
 class ComponentFunc:
@@ -31,6 +49,16 @@ class ComponentFunc:
     def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
         """Call with Python values; return the result value (``None`` if no result)."""
         raise NotImplementedError
+
+    def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
+        """The spec's ``FuncInst`` contract: start the call; return its cancel function.
+
+        ``on_start()`` gives the arguments when the callee starts; ``on_resolve(v)``
+        receives the result (:data:`~wasmloom.runtime.tasks.CANCELLED` when cancelled). If the callee blocks, this
+        returns before ``on_resolve`` was called.
+        """
+        on_resolve(self.call(on_start(), caller))
+        return _no_cancel
 
 
 class HostFunc(ComponentFunc):
@@ -69,6 +97,8 @@ class LiftedFunc(ComponentFunc):
         self.name: str | None = None
         self._abi: FuncABI | None = None
         self._core: Callable[..., Any] | None = None
+        if opts.is_async or ft.is_async:
+            self.call = self.call_async_blocking  # type: ignore[method-assign]
 
     def __repr__(self) -> str:
         return f"<lifted func {self.name}: {self.type}>"
@@ -76,11 +106,171 @@ class LiftedFunc(ComponentFunc):
     def prepare(self) -> tuple[FuncABI, Callable[..., Any]]:
         """Derive the call plan once: the specialised ABI and the raw core caller."""
         if self._abi is None or self._core is None:
-            if self.opts.is_async:
-                raise Trap("async-lifted exports are not supported yet", self.name)
             self._abi = FuncABI(self.type, self.opts, "lift")
             self._core = self.callee.caller()
         return self._abi, self._core
+
+    @property
+    def is_async(self) -> bool:
+        """Whether calls go through a task (async-typed, or lifted with ``async``)."""
+        return bool(self.opts.is_async or self.type.is_async)
+
+    # --- the async path: tasks -------------------------------------------------------
+
+    def call_async_blocking(self, args: list[Any], caller: ComponentInstance | None) -> Any:
+        """Run one task of this function to its result, driving the store's scheduler."""
+        box: list[Any] = []
+        self.invoke_task(lambda: args, box.append, caller)
+        if not box:
+            sched = instance_state(self.inst).sched
+            sched.run_until(lambda: bool(box))
+        return box[0]
+
+    def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
+        if not self.is_async:
+            on_resolve(self.call(on_start(), caller))
+            return _no_cancel
+        return self.invoke_task(on_start, on_resolve, caller)
+
+    def invoke_task(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
+        """The spec's ``canon_lift`` wrapped in ``Store.lift``: start a task; return its cancel."""
+        inst = self.inst
+        entering = inst.entering_set(caller)
+        for i in entering:
+            if not i.may_enter or i.poisoned:
+                raise Trap("cannot enter component instance", self.name)
+        for i in entering:
+            i.may_enter = False
+        task = Task(self.type, self.opts, inst, on_start, on_resolve)
+        thread = Thread(task, None)
+        task.implicit_thread = thread
+        fused = caller is not None
+        thread.cont = lambda cancelled: self._enter(task, thread, fused, cancelled)
+        try:
+            thread.resume()
+            if not self.type.is_async:
+                st = task.istate
+                while task.state is not TaskState.RESOLVED:
+                    for t in st.threads:
+                        if t.ready() and t is not st.exclusive_thread:
+                            t.resume()
+                            break
+                    else:
+                        raise Trap(SYNC_BLOCK)
+        except Trap as e:
+            inst.poisoned = True
+            e.with_func(self.name or "<anonymous>")
+            raise
+        finally:
+            for i in entering:
+                i.may_enter = True
+        return task.request_cancellation
+
+    def _enter(self, task: Task, thread: Thread, fused: bool, cancelled: bool) -> None:
+        st = task.istate
+        if cancelled:
+            task.cancel()
+            return
+        if self.type.is_async and (task.has_backpressure() or st.num_waiting_to_enter > 0):
+            st.num_waiting_to_enter += 1
+
+            def after_backpressure(cancelled: bool) -> None:
+                st.num_waiting_to_enter -= 1
+                if cancelled:
+                    task.cancel()
+                else:
+                    self._run(task, thread, fused)
+
+            thread.start_waiting(lambda: not task.has_backpressure(), after_backpressure, True)
+            return
+        self._run(task, thread, fused)
+
+    def _run(self, task: Task, thread: Thread, fused: bool) -> None:
+        fabi, core_call = self.prepare()
+        inst = self.inst
+        st = task.istate
+        opts = self.opts
+        if self.type.is_async and task.needs_exclusive():
+            st.exclusive_thread = thread
+        task.register_thread(thread)
+        cx = LiftLowerContext(opts, inst, task.borrows, fused=fused)
+        flat = fabi.lower_params(cx, task.start())
+        if not opts.is_async:
+            results = core_call(*flat)
+            task.return_(fabi.lift_results(cx, results))
+            self._post_return(results)
+            task.exit_implicit_thread()
+            return
+        if opts.callback is None:
+            core_call(*flat)
+            task.exit_implicit_thread()
+            return
+        self._callback_step(task, thread, core_call(*flat))
+
+    def _post_return(self, results: Any) -> None:
+        post_return = self.opts.post_return
+        if post_return is None:
+            return
+        inst = self.inst
+        inst.may_leave = False
+        try:
+            if results is None:
+                post_return()
+            elif isinstance(results, tuple):
+                post_return(*results)
+            else:
+                post_return(results)
+        finally:
+            inst.may_leave = True
+
+    def _callback_step(self, task: Task, thread: Thread, packed: Any) -> None:
+        """Act on a callback-ABI return code: exit, or wait for the next event."""
+        code, si = unpack_callback_result(int(packed))
+        if code is CallbackCode.EXIT:
+            task.exit_implicit_thread()
+            return
+        st = task.istate
+        st.exclusive_thread = None
+        if task.deliver_pending_cancel(True):
+            thread.start_waiting(
+                lambda: st.exclusive_thread is None,
+                lambda c: self._deliver(task, thread, (EventCode.TASK_CANCELLED, 0, 0)),
+                True,
+            )
+            return
+        if code is CallbackCode.YIELD:
+
+            def after_yield(cancelled: bool) -> None:
+                code = EventCode.TASK_CANCELLED if cancelled else EventCode.NONE
+                self._deliver(task, thread, (code, 0, 0))
+
+            thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
+            return
+        wset = self.inst.handles.get(si)
+        if not isinstance(wset, WaitableSet):
+            raise Trap(f"handle index {si} used with the wrong type, expected waitable set")
+        wset.num_waiting += 1
+
+        def after_wait(cancelled: bool) -> None:
+            wset.num_waiting -= 1
+            if cancelled:
+                event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
+            else:
+                event = wset.get_pending_event()
+            self._deliver(task, thread, event)
+
+        thread.start_waiting(
+            lambda: st.exclusive_thread is None and wset.has_pending_event(), after_wait, True
+        )
+
+    def _deliver(self, task: Task, thread: Thread, event: EventTuple) -> None:
+        task.istate.exclusive_thread = thread
+        callback = self.opts.callback
+        assert callback is not None
+        code, p1, p2 = event
+        self._callback_step(task, thread, callback(int(code), p1, p2))
+
+    # --- the sync path ------------------------------------------------------------------
 
     def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
         fabi, core_call = self.prepare()

@@ -1,0 +1,662 @@
+"""The async canon built-ins: tasks, waitables, streams, futures, threads, error contexts.
+
+Each built-in is one short function named after the spec's ``canon_*``,
+guards first. :func:`builtin` turns a ``canon`` definition into the core host
+function a guest imports. Trap messages follow Wasmtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+from wasmloom import core
+from wasmloom import types as T
+from wasmloom.abi import codecs
+from wasmloom.abi.codecs import get_codec
+from wasmloom.abi.context import LiftLowerContext
+from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.layout import MAX_FLAT_PARAMS, flatten_types
+from wasmloom.abi.strings import lift_string, lower_string
+from wasmloom.binary import ast
+from wasmloom.errors import LinkError, Trap
+from wasmloom.runtime.streams import (
+    MAX_BUFFER_LENGTH,
+    CopyEnd,
+    CopyResult,
+    CopyState,
+    ReadableFutureEnd,
+    ReadableStreamEnd,
+    SharedFutureImpl,
+    SharedStreamImpl,
+    WritableFutureEnd,
+    WritableStreamEnd,
+)
+from wasmloom.runtime.tasks import (
+    BLOCKED,
+    SYNC_BLOCK,
+    Subtask,
+    Task,
+    Thread,
+    instance_state,
+)
+from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable, WaitableSet
+
+if TYPE_CHECKING:
+    from wasmloom.runtime.instance import ComponentInstance, Scope
+
+__all__ = ["ErrorContext", "builtin"]
+
+I32 = "i32"
+
+
+@dataclass(eq=False)
+class ErrorContext:
+    """An ``error-context`` value: an immutable debug message."""
+
+    debug_message: str
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _check_leave(inst: Any) -> None:
+    if not inst.may_leave:
+        raise Trap("cannot leave component instance")
+
+
+def _thread(inst: Any) -> Thread | None:
+    t = instance_state(inst).sched.current
+    if t is None or t.task.inst is not inst:
+        return None
+    return t
+
+
+def _task(inst: Any, what: str) -> Task:
+    t = _thread(inst)
+    if t is None:
+        raise Trap(f"`{what}` called outside of an async task")
+    return t.task
+
+
+def _get(inst: Any, i: int, cls: type, what: str) -> Any:
+    e = inst.handles.get(i & 0xFFFF_FFFF)
+    if not isinstance(e, cls):
+        raise Trap(f"handle index {i} used with the wrong type, expected {what}")
+    return e
+
+
+def _wait_sync(inst: Any, w: Waitable) -> None:
+    """Block the current thread until ``w`` has a pending event."""
+    thread = _thread(inst)
+    if thread is None:
+        raise Trap(SYNC_BLOCK)
+    w.has_sync_waiter = True
+    try:
+        thread.wait_until(w.has_pending_event)
+    finally:
+        w.has_sync_waiter = False
+
+
+def _store_event(inst: Any, mem: Any, ptr: int, event: EventTuple) -> int:
+    code, p1, p2 = event
+    mv = mem.view()
+    ptr &= 0xFFFF_FFFF
+    if ptr & 3:
+        raise Trap("unaligned pointer")
+    if ptr + 8 > len(mv):
+        raise Trap("pointer out of bounds of memory")
+    mv[ptr : ptr + 4] = (p1 & 0xFFFF_FFFF).to_bytes(4, "little")
+    mv[ptr + 4 : ptr + 8] = (p2 & 0xFFFF_FFFF).to_bytes(4, "little")
+    return int(code)
+
+
+# --- tasks -------------------------------------------------------------------------------
+
+
+def canon_task_return(
+    inst: Any, result_t: T.ValType | None, opts: Any, flat: tuple[Any, ...]
+) -> None:
+    _check_leave(inst)
+    task = _task(inst, "task.return")
+    if not task.opts.is_async or result_t != task.ft.result:
+        raise Trap("invalid `task.return` signature and/or options for current task")
+    ft = T.FuncType((), result_t)
+    cx = LiftLowerContext(opts, inst, task.borrows)
+    result = FuncABI(ft, opts, "lift").lift_task_return(cx, list(flat))
+    task.return_(result)
+
+
+def canon_task_cancel(inst: Any) -> None:
+    _check_leave(inst)
+    task = _task(inst, "task.cancel")
+    if not task.opts.is_async:
+        raise Trap("`task.cancel` called by a synchronous task")
+    task.cancel()
+
+
+def _storage(inst: Any) -> list[int]:
+    t = _thread(inst)
+    # A sync-lifted call of a sync-typed function runs without a Thread object
+    # (the fast path); it uses the instance's own slots.
+    return instance_state(inst).sync_storage if t is None else t.storage
+
+
+def canon_context_get(inst: Any, i: int) -> int:
+    return _storage(inst)[i]
+
+
+def canon_context_set(inst: Any, i: int, v: int) -> None:
+    _storage(inst)[i] = v
+
+
+def canon_backpressure_inc(inst: Any) -> None:
+    st = instance_state(inst)
+    if st.backpressure + 1 >= 2**16:
+        raise Trap("backpressure counter overflow")
+    st.backpressure += 1
+
+
+def canon_backpressure_dec(inst: Any) -> None:
+    st = instance_state(inst)
+    if st.backpressure == 0:
+        raise Trap("backpressure counter underflow")
+    st.backpressure -= 1
+
+
+# --- waitables -------------------------------------------------------------------------------
+
+
+def canon_waitable_set_new(inst: Any) -> int:
+    _check_leave(inst)
+    return int(inst.handles.add(WaitableSet()))
+
+
+def canon_waitable_set_wait(inst: Any, cancellable: bool, mem: Any, si: int, ptr: int) -> int:
+    _check_leave(inst)
+    wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
+    thread = _thread(inst)
+    if thread is None:
+        raise Trap(SYNC_BLOCK)
+    wset.num_waiting += 1
+    try:
+        cancelled = thread.wait_until(wset.has_pending_event, cancellable)
+    finally:
+        wset.num_waiting -= 1
+    event = (EventCode.TASK_CANCELLED, 0, 0) if cancelled else wset.get_pending_event()
+    return _store_event(inst, mem, ptr, event)
+
+
+def canon_waitable_set_poll(inst: Any, cancellable: bool, mem: Any, si: int, ptr: int) -> int:
+    _check_leave(inst)
+    wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
+    thread = _thread(inst)
+    if thread is not None and thread.task.deliver_pending_cancel(cancellable):
+        return _store_event(inst, mem, ptr, (EventCode.TASK_CANCELLED, 0, 0))
+    return _store_event(inst, mem, ptr, wset.poll())
+
+
+def canon_waitable_set_drop(inst: Any, i: int) -> None:
+    _check_leave(inst)
+    wset: WaitableSet = _get(inst, i, WaitableSet, "waitable set")
+    wset.drop()
+    inst.handles.remove(i)
+
+
+def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
+    _check_leave(inst)
+    w: Waitable = _get(inst, wi, Waitable, "waitable")
+    if w.has_sync_waiter:
+        raise Trap("waitable cannot be added to a set while a synchronous wait is pending")
+    if si == 0:
+        w.join(None)
+    else:
+        w.join(_get(inst, si, WaitableSet, "waitable set"))
+
+
+# --- subtasks --------------------------------------------------------------------------------
+
+
+def canon_subtask_cancel(inst: Any, is_async: bool, i: int) -> int:
+    _check_leave(inst)
+    subtask: Subtask = _get(inst, i, Subtask, "subtask")
+    if subtask.resolve_delivered():
+        raise Trap("`subtask.cancel` called after terminal status delivered")
+    if subtask.cancellation_requested:
+        raise Trap("`subtask.cancel` called twice")
+    if subtask.in_waitable_set() and not is_async:
+        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+    if not subtask.resolved():
+        subtask.cancellation_requested = True
+        assert subtask.on_cancel is not None
+        subtask.on_cancel(inst)
+        if not subtask.resolved():
+            if not is_async:
+                _wait_sync(inst, subtask)
+            else:
+                return BLOCKED
+    if not subtask.has_pending_event():
+        subtask.set_pending_event(lambda: subtask.event(i))
+    subtask.get_pending_event()
+    return int(subtask.state)
+
+
+def canon_subtask_drop(inst: Any, i: int) -> None:
+    _check_leave(inst)
+    s: Subtask = _get(inst, i, Subtask, "subtask")
+    s.drop()
+    inst.handles.remove(i)
+
+
+# --- streams and futures ---------------------------------------------------------------------
+
+
+class GuestBuffer:
+    """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``)."""
+
+    __slots__ = ("codec", "cx", "length", "progress", "ptr", "t")
+
+    def __init__(self, t: Any, cx: LiftLowerContext, ptr: int, length: int) -> None:
+        if length > MAX_BUFFER_LENGTH:
+            raise Trap("buffer too large")
+        self.t = t
+        self.cx = cx
+        self.ptr = ptr & cx.ptr_mask
+        self.length = length
+        self.progress = 0
+        self.codec = None if t is None else get_codec(t, cx.string_encoding, cx.ptr_type)
+        if self.codec is not None and length > 0:
+            cx.refresh()
+            c = self.codec
+            if self.ptr & (c.align - 1):
+                raise Trap("unaligned pointer")
+            if self.ptr + length * c.size > len(cx.mv):
+                raise Trap("pointer out of bounds of memory")
+
+    def remain(self) -> int:
+        return self.length - self.progress
+
+    def is_zero_length(self) -> bool:
+        return self.length == 0
+
+    def read(self, n: int) -> list[Any]:
+        c = self.codec
+        self.progress += n
+        if c is None:
+            return [None] * n
+        cx = self.cx
+        cx.refresh()
+        size = c.size
+        load = c.load
+        ptr = self.ptr
+        vs = [load(cx, ptr + k * size) for k in range(n)]
+        self.ptr = ptr + n * size
+        return vs
+
+    def write(self, vs: list[Any]) -> None:
+        c = self.codec
+        self.progress += len(vs)
+        if c is None:
+            return
+        cx = self.cx
+        cx.refresh()
+        size = c.size
+        store = c.store
+        ptr = self.ptr
+        for k, v in enumerate(vs):
+            store(cx, v, ptr + k * size)
+        self.ptr = ptr + len(vs) * size
+
+
+def canon_copy_new(inst: Any, t: Any, is_stream: bool) -> int:
+    _check_leave(inst)
+    if is_stream:
+        shared: Any = SharedStreamImpl(t.t)
+        ri = inst.handles.add(ReadableStreamEnd(shared))
+        wi = inst.handles.add(WritableStreamEnd(shared))
+    else:
+        shared = SharedFutureImpl(t.t)
+        ri = inst.handles.add(ReadableFutureEnd(shared))
+        wi = inst.handles.add(WritableFutureEnd(shared))
+    return int(ri) | (int(wi) << 32)
+
+
+def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
+    h = inst.handles.get(i & 0xFFFF_FFFF)
+    ok = type(h) is cls
+    if not ok:
+        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
+    e = cast(CopyEnd, h)
+    if e.shared.t != t.t:
+        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
+    return e
+
+
+def _end_name(cls: type) -> str:
+    names: dict[type, str] = {
+        ReadableStreamEnd: "stream read end",
+        WritableStreamEnd: "stream write end",
+        ReadableFutureEnd: "future read end",
+        WritableFutureEnd: "future write end",
+    }
+    return names.get(cls, "stream or future")
+
+
+def _check_copy(e: CopyEnd, is_async: bool) -> None:
+    if e.state is CopyState.DONE:
+        kind = e.kind()
+        if e.is_stream:
+            if e.readable:
+                raise Trap(
+                    "cannot read from stream after being notified that the writable end dropped"
+                )
+            raise Trap("cannot write to stream after being notified that the readable end dropped")
+        if e.readable:
+            raise Trap(f"cannot read from {kind} after previous read succeeded")
+        if e.done_reason is CopyResult.DROPPED:
+            raise Trap(
+                "cannot write to future after previous write succeeded or readable end dropped"
+            )
+        raise Trap("cannot write to future after previous write succeeded")
+    if e.state is not CopyState.IDLE:
+        raise Trap(f"cannot {'read from' if e.readable else 'write to'} busy {e.kind()}")
+    if e.in_waitable_set() and not is_async:
+        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+
+
+def canon_stream_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int, n: int) -> int:
+    _check_leave(inst)
+    e = _end(inst, i, cls, t)
+    _check_copy(e, opts.is_async)
+    cx = LiftLowerContext(opts, inst, None)
+    buffer = GuestBuffer(t.t, cx, ptr, n & 0xFFFF_FFFF)
+    code = EventCode.STREAM_READ if e.readable else EventCode.STREAM_WRITE
+
+    def stream_event(result: CopyResult, reclaim: Callable[[], None]) -> EventTuple:
+        reclaim()
+        if result is CopyResult.DROPPED:
+            e.state = CopyState.DONE
+            e.done_reason = result
+        else:
+            e.state = CopyState.IDLE
+        return (code, i, int(result) | (buffer.progress << 4))
+
+    def on_copy(reclaim: Callable[[], None]) -> None:
+        e.set_pending_event(partial(stream_event, CopyResult.COMPLETED, reclaim))
+
+    def on_copy_done(result: CopyResult) -> None:
+        e.set_pending_event(partial(stream_event, result, _noop))
+
+    e.state = CopyState.COPYING
+    e.copy(inst, buffer, on_copy, on_copy_done)  # type: ignore[attr-defined]
+    return _finish_copy(inst, e, opts.is_async)
+
+
+def _noop() -> None:
+    return None
+
+
+def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
+    if not e.has_pending_event():
+        if not is_async:
+            _wait_sync(inst, e)
+        else:
+            return BLOCKED
+    return e.get_pending_event()[2]
+
+
+def canon_future_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int) -> int:
+    _check_leave(inst)
+    e = _end(inst, i, cls, t)
+    _check_copy(e, opts.is_async)
+    cx = LiftLowerContext(opts, inst, None)
+    buffer = GuestBuffer(t.t, cx, ptr, 1)
+    code = EventCode.FUTURE_READ if e.readable else EventCode.FUTURE_WRITE
+
+    def future_event(result: CopyResult) -> EventTuple:
+        if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
+            e.state = CopyState.DONE
+            e.done_reason = result
+        else:
+            e.state = CopyState.IDLE
+        return (code, i, int(result))
+
+    def on_copy_done(result: CopyResult) -> None:
+        e.set_pending_event(partial(future_event, result))
+
+    e.state = CopyState.COPYING
+    e.copy(inst, buffer, on_copy_done)  # type: ignore[attr-defined]
+    return _finish_copy(inst, e, opts.is_async)
+
+
+def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
+    _check_leave(inst)
+    e = _end(inst, i, cls, t)
+    if e.state is not CopyState.COPYING or e.has_sync_waiter:
+        raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
+    if e.in_waitable_set() and not is_async:
+        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+    e.state = CopyState.CANCELLING_COPY
+    if not e.has_pending_event():
+        e.shared.cancel()
+    return _finish_copy(inst, e, is_async)
+
+
+def canon_drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
+    _check_leave(inst)
+    e = _end(inst, i, cls, t)
+    e.check_drop()
+    inst.handles.remove(i & 0xFFFF_FFFF)
+    e.drop()
+
+
+# lifting/lowering stream and future values across a call
+
+
+def lift_async_value(cx: Any, i: int, t: Any) -> Any:
+    inst = cx.inst
+    is_stream = isinstance(t, T.StreamType)
+    cls = ReadableStreamEnd if is_stream else ReadableFutureEnd
+    kind = "stream" if is_stream else "future"
+    e = inst.handles.get(i & 0xFFFF_FFFF)
+    if not isinstance(e, cls) or e.shared.t != t.t:
+        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
+    if e.copying():
+        raise Trap(f"cannot remove busy {kind}")
+    if e.state is CopyState.DONE:
+        if is_stream:
+            raise Trap("cannot lift stream after being notified that the writable end dropped")
+        raise Trap("cannot lift future after previous read succeeded")
+    if e.in_waitable_set():
+        raise Trap(f"cannot lift {kind} while it's in a waitable set")
+    inst.handles.remove(i & 0xFFFF_FFFF)
+    return e.shared
+
+
+def lower_async_value(cx: Any, v: Any, t: Any) -> int:
+    if isinstance(t, T.StreamType):
+        if not isinstance(v, SharedStreamImpl):
+            raise TypeError(f"expected a stream for `{t}`, got {type(v).__name__}")
+        return int(cx.inst.handles.add(ReadableStreamEnd(v)))
+    if not isinstance(v, SharedFutureImpl):
+        raise TypeError(f"expected a future for `{t}`, got {type(v).__name__}")
+    return int(cx.inst.handles.add(ReadableFutureEnd(v)))
+
+
+def lift_error_context(cx: Any, i: int, t: Any) -> Any:
+    return _get(cx.inst, i, ErrorContext, "error-context")
+
+
+def lower_error_context(cx: Any, v: Any, t: Any) -> int:
+    return int(cx.inst.handles.add(v))
+
+
+codecs.ASYNC_VALUE_HOOKS[T.StreamType] = (lift_async_value, lower_async_value)
+codecs.ASYNC_VALUE_HOOKS[T.FutureType] = (lift_async_value, lower_async_value)
+codecs.ASYNC_VALUE_HOOKS[T.ErrorContextType] = (lift_error_context, lower_error_context)
+
+
+# --- error contexts ----------------------------------------------------------------------------
+
+
+def canon_error_context_new(inst: Any, opts: Any, ptr: int, units: int) -> int:
+    _check_leave(inst)
+    cx = LiftLowerContext(opts, inst, None)
+    cx.refresh()
+    msg = lift_string(cx, ptr & cx.ptr_mask, units)
+    return int(inst.handles.add(ErrorContext(msg)))
+
+
+def canon_error_context_debug_message(inst: Any, opts: Any, i: int, ptr: int) -> None:
+    _check_leave(inst)
+    ec: ErrorContext = _get(inst, i, ErrorContext, "error-context")
+    cx = LiftLowerContext(opts, inst, None)
+    cx.refresh()
+    p, n = lower_string(cx, ec.debug_message)
+    cx.refresh()
+    ptr &= cx.ptr_mask
+    cx.check_range(ptr, 4, 8, "value")
+    cx.mv[ptr : ptr + 4] = p.to_bytes(4, "little")
+    cx.mv[ptr + 4 : ptr + 8] = n.to_bytes(4, "little")
+
+
+def canon_error_context_drop(inst: Any, i: int) -> None:
+    _check_leave(inst)
+    _get(inst, i, ErrorContext, "error-context")
+    inst.handles.remove(i)
+
+
+# --- threads -------------------------------------------------------------------------------------
+
+
+def canon_thread_yield(inst: Any, cancellable: bool) -> int:
+    _check_leave(inst)
+    t = _thread(inst)
+    if t is None:
+        return 0
+    return int(t.yield_(cancellable))
+
+
+def canon_thread_index(inst: Any) -> int:
+    _check_leave(inst)
+    t = _thread(inst)
+    if t is None or t.index is None:
+        raise Trap("`thread.index` called outside of a thread")
+    return t.index
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+def builtin(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """The core function for an async canon built-in."""
+    from wasmloom.runtime.canon import resolve_options
+
+    name = d.name
+    hf = core.host_func
+    CT = T.CoreFuncType
+    if name == "task.return":
+        result_t = scope.opt_valtype(d.result) if d.has_result else None
+        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        opts.is_async = True
+        flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
+        if len(flat) > MAX_FLAT_PARAMS:
+            flat = [opts.ptr_type]
+        return hf(store, CT(tuple(flat), ()), lambda *a: canon_task_return(inst, result_t, opts, a))
+    if name == "task.cancel":
+        return hf(store, CT((), ()), lambda: canon_task_cancel(inst))
+    if name in ("context.get", "context.set"):
+        slot = d.index or 0
+        vt = d.core_valtype or I32
+        if slot > 1:
+            raise LinkError(f"invalid context slot {slot}")
+        if name == "context.get":
+            return hf(store, CT((), (vt,)), lambda: canon_context_get(inst, slot))
+        return hf(store, CT((vt,), ()), lambda v: canon_context_set(inst, slot, v))
+    if name == "backpressure.inc":
+        return hf(store, CT((), ()), lambda: canon_backpressure_inc(inst))
+    if name == "backpressure.dec":
+        return hf(store, CT((), ()), lambda: canon_backpressure_dec(inst))
+    if name == "waitable-set.new":
+        return hf(store, CT((), (I32,)), lambda: canon_waitable_set_new(inst))
+    if name in ("waitable-set.wait", "waitable-set.poll"):
+        assert d.memory is not None
+        mem = scope.core_memories[d.memory]
+        fn = canon_waitable_set_wait if name == "waitable-set.wait" else canon_waitable_set_poll
+        c = d.cancellable
+        return hf(store, CT((I32, I32), (I32,)), lambda si, p: fn(inst, c, mem, si, p))
+    if name == "waitable-set.drop":
+        return hf(store, CT((I32,), ()), lambda i: canon_waitable_set_drop(inst, i))
+    if name == "waitable.join":
+        return hf(store, CT((I32, I32), ()), lambda w, s: canon_waitable_join(inst, w, s))
+    if name == "subtask.cancel":
+        a = d.is_async
+        return hf(store, CT((I32,), (I32,)), lambda i: canon_subtask_cancel(inst, a, i))
+    if name == "subtask.drop":
+        return hf(store, CT((I32,), ()), lambda i: canon_subtask_drop(inst, i))
+    if name.startswith(("stream.", "future.")):
+        return _copy_builtin(store, inst, scope, d)
+    if name == "error-context.new":
+        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        pt = opts.ptr_type
+        return hf(
+            store, CT((pt, pt), (I32,)), lambda p, n: canon_error_context_new(inst, opts, p, n)
+        )
+    if name == "error-context.debug-message":
+        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        pt = opts.ptr_type
+        return hf(
+            store,
+            CT((I32, pt), ()),
+            lambda i, p: canon_error_context_debug_message(inst, opts, i, p),
+        )
+    if name == "error-context.drop":
+        return hf(store, CT((I32,), ()), lambda i: canon_error_context_drop(inst, i))
+    if name == "thread.yield":
+        c = d.cancellable
+        return hf(store, CT((), (I32,)), lambda: canon_thread_yield(inst, c))
+    if name == "thread.index":
+        return hf(store, CT((), (I32,)), lambda: canon_thread_index(inst))
+    raise LinkError(f"canon {name} is not supported yet")
+
+
+def _copy_builtin(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    from wasmloom.runtime.canon import resolve_options
+
+    assert d.type_idx is not None
+    t = scope.types[d.type_idx]
+    hf = core.host_func
+    CT = T.CoreFuncType
+    kind, op = d.name.split(".")
+    is_stream = kind == "stream"
+    rcls: type = ReadableStreamEnd if is_stream else ReadableFutureEnd
+    wcls: type = WritableStreamEnd if is_stream else WritableFutureEnd
+    if op == "new":
+        return hf(store, CT((), ("i64",)), lambda: canon_copy_new(inst, t, is_stream))
+    if op in ("read", "write"):
+        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        cls = rcls if op == "read" else wcls
+        pt = opts.ptr_type
+        if is_stream:
+            return hf(
+                store,
+                CT((I32, pt, I32), (I32,)),
+                lambda i, p, n: canon_stream_copy(inst, cls, t, opts, i, p, n),
+            )
+        return hf(
+            store, CT((I32, pt), (I32,)), lambda i, p: canon_future_copy(inst, cls, t, opts, i, p)
+        )
+    if op in ("cancel-read", "cancel-write"):
+        cls = rcls if op == "cancel-read" else wcls
+        a = d.is_async
+        return hf(store, CT((I32,), (I32,)), lambda i: canon_cancel_copy(inst, cls, t, a, i))
+    if op in ("drop-readable", "drop-writable"):
+        cls = rcls if op == "drop-readable" else wcls
+        return hf(store, CT((I32,), ()), lambda i: canon_drop_end(inst, cls, t, i))
+    raise LinkError(f"canon {d.name} is not supported yet")

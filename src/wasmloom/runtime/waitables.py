@@ -1,0 +1,111 @@
+"""Waitables, waitable sets and the event codes they deliver (sans-I/O).
+
+Follows the spec's ``Waitable``/``WaitableSet``: a waitable holds at most one
+*pending event*, a thunk producing ``(EventCode, index, payload)`` when it is
+delivered (delivery may update the waitable's state). A waitable is in at most
+one waitable set; a guest waiting on a set gets the first pending event of its
+members, in the order they joined. Nothing here blocks: the scheduler
+(:mod:`wasmloom.runtime.tasks`) asks ``has_pending_event`` and delivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+
+from wasmloom.errors import Trap
+
+__all__ = ["EventCode", "EventTuple", "Waitable", "WaitableSet"]
+
+
+class EventCode(IntEnum):
+    """The event codes of ``waitable-set.wait``/``poll`` and the callback ABI."""
+
+    NONE = 0
+    SUBTASK = 1
+    STREAM_READ = 2
+    STREAM_WRITE = 3
+    FUTURE_READ = 4
+    FUTURE_WRITE = 5
+    TASK_CANCELLED = 6
+
+
+EventTuple = tuple[EventCode, int, int]
+
+
+class Waitable:
+    """Something a guest can wait on: a subtask or a stream/future end."""
+
+    __slots__ = ("has_sync_waiter", "pending_event", "wset")
+
+    def __init__(self) -> None:
+        self.pending_event: Callable[[], EventTuple] | None = None
+        self.wset: WaitableSet | None = None
+        self.has_sync_waiter = False
+
+    def set_pending_event(self, pending_event: Callable[[], EventTuple]) -> None:
+        self.pending_event = pending_event
+
+    def has_pending_event(self) -> bool:
+        return self.pending_event is not None
+
+    def in_waitable_set(self) -> bool:
+        return self.wset is not None
+
+    def get_pending_event(self) -> EventTuple:
+        """Deliver the pending event (running its thunk); there must be one."""
+        pending = self.pending_event
+        assert pending is not None
+        self.pending_event = None
+        return pending()
+
+    def join(self, wset: WaitableSet | None) -> None:
+        """Move into ``wset`` (``None``: leave the current set)."""
+        if self.has_sync_waiter:
+            raise Trap("waitable cannot be added to a set while a synchronous wait is pending")
+        if self.wset is not None:
+            self.wset.elems.remove(self)
+        self.wset = wset
+        if wset is not None:
+            wset.elems.append(self)
+
+    def drop(self) -> None:
+        """Leave any waitable set; called when the handle is removed."""
+        if self.wset is not None:
+            self.wset.elems.remove(self)
+            self.wset = None
+        self.pending_event = None
+
+
+class WaitableSet:
+    """A set of waitables a task can wait on as one."""
+
+    __slots__ = ("elems", "num_waiting")
+
+    def __init__(self) -> None:
+        self.elems: list[Waitable] = []
+        self.num_waiting = 0
+
+    def has_pending_event(self) -> bool:
+        return any(w.pending_event is not None for w in self.elems)
+
+    def get_pending_event(self) -> EventTuple:
+        """Deliver the first pending event of the members, in join order."""
+        for w in self.elems:
+            if w.pending_event is not None:
+                return w.get_pending_event()
+        raise AssertionError("no pending event")
+
+    def poll(self) -> EventTuple:
+        """The first pending event, or ``(NONE, 0, 0)``."""
+        if not self.has_pending_event():
+            return (EventCode.NONE, 0, 0)
+        return self.get_pending_event()
+
+    def drop(self) -> None:
+        """Check that the set may be dropped (``waitable-set.drop``)."""
+        if self.num_waiting > 0:
+            raise Trap("cannot drop waitable set with waiters")
+        for w in list(self.elems):
+            w.wset = None
+        self.elems.clear()
