@@ -214,18 +214,7 @@ def test_seeds_load() -> None:
         wasmloom.Component.from_bytes(seed)
 
 
-@pytest.mark.parametrize(
-    "index",
-    [
-        pytest.param(
-            i,
-            marks=pytest.mark.xfail(
-                i == 2, strict=True, reason="async canon built-ins are not implemented yet"
-            ),
-        )
-        for i in range(len(SEEDS_WAT))
-    ],
-)
+@pytest.mark.parametrize("index", range(len(SEEDS_WAT)))
 def test_seeds_instantiate(index: int) -> None:
     assert check(BASE_SEEDS[index])
 
