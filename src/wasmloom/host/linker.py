@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmloom import types as T
-from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.host.annotations import check_annotations, functype_from_annotations
 from wasmloom.host.component import Component
@@ -63,15 +62,6 @@ class _ResourceDef:
 
     def __init__(self, rt: T.ResourceType) -> None:
         self.rt = rt
-
-
-class _TrapDef:
-    """Placeholder for an import that traps when used (``define_unknown_imports_as_traps``)."""
-
-    __slots__ = ()
-
-
-_TRAP = _TrapDef()
 
 
 def _trapping(expected: T.ExternType, m: Subst, path: str) -> Any:
@@ -165,17 +155,6 @@ class LinkerInstance:
         """Define ``name`` as an exported function of a component instance."""
         self._define(name, func)
 
-    def define_unknown_imports_as_traps(self, component: Component) -> None:
-        """Define every import of ``component`` not yet defined here as trapping stubs.
-
-        Functions trap with a message naming the import when called; resources
-        become fresh host resource types. Component and core-module imports
-        cannot be stubbed and still fail to link.
-        """
-        for d in component.definition.ast.definitions:
-            if isinstance(d, ast.Import) and self.lookup(d.name.name) is None:
-                self._defs[d.name.name] = _TRAP
-
     def lookup(self, name: str) -> Any:
         item = self._defs.get(name)
         if item is not None:
@@ -197,6 +176,7 @@ class Linker:
 
     def __init__(self) -> None:
         self._root = LinkerInstance("")
+        self._trap_unknown: set[int] = set()
 
     def root(self) -> LinkerInstance:
         """The root namespace (component-level imports)."""
@@ -207,8 +187,14 @@ class Linker:
         return self._root.instance(name)
 
     def define_unknown_imports_as_traps(self, component: Component) -> None:
-        """Shorthand for ``linker.root().define_unknown_imports_as_traps(component)``."""
-        self._root.define_unknown_imports_as_traps(component)
+        """Satisfy every import of ``component`` this linker lacks with trapping stubs.
+
+        Applies when ``component`` is instantiated, at any depth of instance
+        imports: functions trap with a message naming the import when called,
+        and resources become fresh host resource types. Component and
+        core-module imports cannot be stubbed and still fail to link.
+        """
+        self._trap_unknown.add(id(component.definition))
 
     def instantiate(self, store: Store[Any], component: Component) -> Instance:
         """Instantiate ``component`` in ``store``; every import must be satisfied here.
@@ -219,8 +205,10 @@ class Linker:
         if component.engine is not store.engine:
             raise LinkError("the component and the store belong to different engines")
 
+        trap_unknown = id(component.definition) in self._trap_unknown
+
         def resolve(name: str, expected: T.ExternType, m: Subst) -> Any:
-            return _provide(store, self._root, name, expected, m, name)
+            return _provide(store, self._root, name, expected, m, name, trap_unknown)
 
         inst, exports = rt_instance.instantiate(store.core, component.definition, resolve)
         return Instance(store, inst, exports)
@@ -233,18 +221,19 @@ def _provide(
     expected: T.ExternType,
     m: Subst,
     path: str,
+    trap_unknown: bool = False,
 ) -> Any:
     item = ns.lookup(name)
     if item is None and isinstance(expected, T.TypeBound) and not expected.sub_resource:
         return expected.t  # an `(eq T)` type import is satisfied by its bound, as in Wasmtime
+    if item is None and trap_unknown:
+        return _trapping(expected, m, path)
     if item is None:
         kind = _expected_kind(expected)
         raise LinkError(
             f"component imports {kind} `{path}`, but a matching implementation "
             "was not found in the linker"
         )
-    if isinstance(item, _TrapDef):
-        return _trapping(expected, m, path)
     if isinstance(item, LinkerInstance):
         if not isinstance(expected, T.InstanceType):
             raise LinkError(
@@ -252,7 +241,9 @@ def _provide(
             )
         out = rt_instance.InstanceExports()
         for export_name, et in expected.exports.items():
-            out[export_name] = _provide(store, item, export_name, et, m, f"{path}/{export_name}")
+            out[export_name] = _provide(
+                store, item, export_name, et, m, f"{path}/{export_name}", trap_unknown
+            )
         return out
     if isinstance(item, _FuncDef):
         if not isinstance(expected, T.FuncType):
