@@ -84,6 +84,32 @@ def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 1 if failed else 0
 
 
+def cmd_wit(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    from wasmloom.errors import WasmloomError
+    from wasmloom.wit.component import world_from_component
+    from wasmloom.wit.printer import print_package, print_world
+    from wasmloom.wit.resolve import Resolve
+
+    out = out or sys.stdout
+    path = Path(args.path)
+    features = [f for f in (args.features or "").split(",") if f]
+    try:
+        if path.is_file() and path.read_bytes()[:4] == b"\0asm":
+            _, world = world_from_component(path.read_bytes())
+            out.write(print_world(world))
+        else:
+            r = Resolve(features)
+            pkg = r.push_path(path)
+            if args.world:
+                out.write(print_world(r.select_world(pkg, args.world)))
+            else:
+                out.write(print_package(pkg))
+    except (WasmloomError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
@@ -106,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wast.add_argument("paths", nargs="+", metavar="PATH", help=".wast files or directories")
     wast.set_defaults(func=cmd_wast)
+
+    wit = sub.add_parser(
+        "wit",
+        help="print the WIT of a component or of a WIT package",
+        description="Print a component's world, or parse, resolve and print a WIT package.",
+    )
+    wit.add_argument("--world", metavar="NAME", help="print only this world of the package")
+    wit.add_argument(
+        "--features", metavar="F,...", help="enable these @unstable features (comma separated)"
+    )
+    wit.add_argument("path", metavar="PATH", help="a component (.wasm), a .wit file or a directory")
+    wit.set_defaults(func=cmd_wit)
     return parser
 
 

@@ -423,16 +423,18 @@ class _PackageResolver:
                 funcs.append(item)
         self.finish_types(scope, pending)
         fnames: set[str] = set(scope.lower)
-        for f in funcs:
-            if isinstance(f, tuple):
-                fd, res = f
+        fd: S.FuncDecl
+        for entry in funcs:
+            if isinstance(entry, tuple):
+                fd, res = entry
                 fn = self.resource_func(scope, fd, res)
                 key = fn.component_name
                 dkey = f"{res.name}.{fd.name}".lower()
             else:
-                fd = f
+                fd = entry
                 fn = self.function(scope, fd)
-                key = dkey = fn.name.lower()
+                key = fn.name
+                dkey = key.lower()
             if dkey in fnames:
                 raise WitError(f"duplicate function name `{fd.name}` in {owner_name}", fd.span)
             fnames.add(dkey)
@@ -464,7 +466,11 @@ class _PackageResolver:
         if id(td) in self.busy:
             raise WitError(f"type `{d.name}` depends on itself", d.span)
         self.busy.add(id(td))
-        ty = lambda t: self.ty(scope, t)  # noqa: E731
+
+        def ty(t: S.Ty | None) -> M.Type:
+            assert t is not None
+            return self.ty(scope, t)
+
         seen: set[str] = set()
         for f in d.fields:
             if f.name.lower() in seen:
@@ -508,7 +514,9 @@ class _PackageResolver:
         return isinstance(u, M.TypeDef) and isinstance(u.kind, M.Resource)
 
     def ty(self, scope: _Scope, t: S.Ty) -> M.Type:
-        ty = lambda x: self.ty(scope, x)  # noqa: E731
+        def ty(x: S.Ty) -> M.Type:
+            return self.ty(scope, x)
+
         if isinstance(t, S.TyPrim):
             return _PRIMS[t.name]
         if isinstance(t, S.TyName):

@@ -753,11 +753,11 @@ class Parser:
             self.expect(">")
             return TyHandle(w == "borrow", TyName(n.text, self.span(n)))
         if w in ("future", "stream"):
-            inner = None
+            elem: Ty | None = None
             if self.eat("<"):
-                inner = self.ty()
+                elem = self.ty()
                 self.expect(">")
-            return TyFuture(inner) if w == "future" else TyStream(inner)
+            return TyFuture(elem) if w == "future" else TyStream(elem)
         raise WitError(f"expected a type, found keyword `{w}`", self.span(t))
 
     # worlds
@@ -829,10 +829,10 @@ class Parser:
         elif self.at_kw("interface"):
             self.advance()
             self.expect("{")
-            iface = InterfaceDecl(t.text, self.span(t), docs, gate)
+            body = InterfaceDecl(t.text, self.span(t), docs, gate)
             while not self.eat("}"):
-                iface.items.append(self.interface_item())
-            d.iface = iface
+                body.items.append(self.interface_item())
+            d.iface = body
         else:
             d.path = self.use_path()
             self.expect(";")
