@@ -11,7 +11,7 @@ from __future__ import annotations
 from wasmloom import types as T
 from wasmloom.wit import model as M
 from wasmloom.wit.resolve import interface_deps
-from wasmloom.wit.syntax import KEYWORDS
+from wasmloom.wit.syntax import KEYWORDS, WitError
 
 __all__ = ["print_package", "print_type", "print_world"]
 
@@ -61,7 +61,7 @@ def print_type(t: M.Type) -> str:
         return "stream" if k.type is None else f"stream<{o(k.type)}>"
     if isinstance(k, M.Alias):
         return o(k.target)
-    raise ValueError(f"anonymous {type(k).__name__} cannot be printed inline")
+    raise WitError(f"an anonymous {type(k).__name__.lower()} is not expressible in WIT")
 
 
 class _Printer:
