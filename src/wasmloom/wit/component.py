@@ -326,6 +326,10 @@ def world_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve,
     except DecodeError:
         raise
     b = _Builder()
-    b.run(comp)
+    try:
+        b.run(comp)
+    except (IndexError, AssertionError, KeyError) as e:
+        # index spaces this decoder does not track (nested components, values...)
+        raise WitError(f"component type is not expressible as a WIT world ({e!r})") from e
     b.resolve.packages[str(b.root.name)] = b.root
     return b.resolve, b.world
