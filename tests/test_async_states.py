@@ -126,8 +126,12 @@ def test_copy_end_drop_rules() -> None:
     s = SharedStreamImpl(None)
     r, w = ReadableStreamEnd(s), WritableStreamEnd(s)
     r.state = CopyState.COPYING
-    with pytest.raises(Trap, match="cannot drop busy stream"):
+    with pytest.raises(Trap, match="cannot remove busy stream"):
         r.drop()
+    w.state = CopyState.COPYING
+    with pytest.raises(Trap, match="cannot drop busy stream"):
+        w.drop()
+    w.state = CopyState.IDLE
     r.state = CopyState.IDLE
     r.drop()
     assert s.dropped

@@ -163,7 +163,7 @@ class LiftedFunc(ComponentFunc):
             raise
         finally:
             for i in entering:
-                i.may_enter = True
+                i.may_enter = not i.poisoned
         return task.request_cancellation
 
     def _enter(self, task: Task, thread: Thread, fused: bool, cancelled: bool) -> None:

@@ -288,7 +288,8 @@ class CopyEnd(Waitable):
     def check_drop(self) -> None:
         """Trap if this end may not be dropped now."""
         if self.copying():
-            raise Trap(f"cannot drop busy {self.kind()}")
+            verb = "remove" if self.readable else "drop"
+            raise Trap(f"cannot {verb} busy {self.kind()}")
 
     def drop(self) -> None:
         self.check_drop()
