@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import itertools
 import struct
 import threading
 from collections import OrderedDict
@@ -93,10 +94,33 @@ _memory_data = _lib.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
 _memory_size = _lib.wasmtime_memory_size
 _memory_size.restype = ctypes.c_uint64
+_func_call_async = _lib.wasmtime_func_call_async
+_func_call_async.restype = ctypes.c_void_p
+_future_poll = _lib.wasmtime_call_future_poll
+_future_poll.restype = ctypes.c_bool
+_future_delete = _lib.wasmtime_call_future_delete
+_future_delete.restype = None
+_linker_new = _lib.wasmtime_linker_new
+_linker_new.restype = ctypes.c_void_p
+_linker_delete = _lib.wasmtime_linker_delete
+_linker_delete.restype = None
+_linker_define = _lib.wasmtime_linker_define
+_linker_define.restype = ctypes.c_void_p
+_linker_define_async_func = _lib.wasmtime_linker_define_async_func
+_linker_define_async_func.restype = ctypes.c_void_p
+_linker_instantiate_async = _lib.wasmtime_linker_instantiate_async
+_linker_instantiate_async.restype = ctypes.c_void_p
+_memmove = ctypes.memmove
 
 _HostCallback = ctypes.CFUNCTYPE(
     ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t
 )
+# wasmtime_func_async_callback_t: (env, caller, args, nargs, results, nresults, trap_ret,
+# continuation); every pointer is taken as an address.
+_AsyncCallback = ctypes.CFUNCTYPE(None, *([ctypes.c_size_t] * 8))
+# wasmtime_func_async_continuation_callback_t and the continuation's finalizer.
+_ContinuationCallback = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_size_t)
+_ContinuationFinalizer = ctypes.CFUNCTYPE(None, ctypes.c_size_t)
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
@@ -527,29 +551,87 @@ def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> Core
 # --- store -----------------------------------------------------------------------------
 
 
+class _WasmtimeStore(wasmtime.Store):
+    """A ``wasmtime.Store`` that deletes its live call futures before itself.
+
+    ``futures`` maps a call token to ``(future address, keepalive)``: every
+    ``wasmtime_call_future_t`` of this store that is not yet deleted, with the
+    buffers it writes into. Deleting the store while a paused future exists
+    crashes the process, so :meth:`_delete` (run by ``close()`` and by the
+    finalizer, in whatever order the garbage collector finalizes things)
+    deletes the futures first.
+    """
+
+    def __init__(self, engine: wasmtime.Engine) -> None:
+        super().__init__(engine)
+        self.futures: dict[int, tuple[int, object]] = {}
+
+    def close_futures(self) -> None:
+        futures = self.futures
+        while futures:
+            _, (future, _keep) = futures.popitem()
+            _future_delete(ctypes.c_void_p(future))
+
+    def _delete(self, ptr: Any) -> None:
+        try:
+            self.close_futures()
+        finally:
+            super()._delete(ptr)
+
+
 class CoreStore:
     """A ``wasmtime.Store`` (``wasmtime``) and what wasmloom keeps beside it.
 
     ``ctx`` is the raw ``wasmtime_context_t*`` address, valid as long as this
     object lives. ``pending`` holds the Python exception raised by a host
     function whose trap is still unwinding through wasm; the next
-    :meth:`CoreFunc.caller` call (or :func:`instantiate`) that sees the trap
-    takes it from here and re-raises it. Every object created in this store
-    keeps the store alive, and the store keeps alive every host callback.
-    A store is used from one thread at a time.
+    :meth:`CoreFunc.caller` call, :meth:`CoreCall.poll` (or :func:`instantiate`)
+    that sees the trap takes it from here and re-raises it. Every object
+    created in this store keeps the store alive, and the store keeps alive
+    every host callback. A store is used from one thread at a time.
+
+    ``async_only`` becomes true when the first :func:`async_host_func` is
+    created in the store (wasmtime then refuses its checked, synchronous entry
+    points; see the module docstring for what keeps working).
     """
 
-    __slots__ = ("_keepalive", "_store_id", "ctx", "ctx_arg", "engine", "pending", "wasmtime")
+    __slots__ = (
+        "_depth",
+        "_flag",
+        "_flag_memory",
+        "_instantiating",
+        "_keepalive",
+        "_refuse",
+        "_running",
+        "_store_id",
+        "async_only",
+        "ctx",
+        "ctx_arg",
+        "engine",
+        "pending",
+        "wasmtime",
+    )
 
     def __init__(self, engine: Engine | None = None) -> None:
         self.engine = engine if engine is not None else default_engine()
-        self.wasmtime = wasmtime.Store(self.engine.wasmtime)
+        self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
         ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
         self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0
         self.ctx_arg = ctypes.c_void_p(self.ctx)
         self.pending: BaseException | None = None
         self._keepalive: list[object] = []
         self._store_id: int | None = None
+        self.async_only = False
+        # Python host frames on the stack that is running now (the current fiber, or
+        # the main stack); CoreCall.poll saves it and starts each fiber at 0.
+        self._depth = [0]
+        # One byte of a private one-page memory, read by every async trampoline:
+        # 1 while a CoreCall fiber runs, 0 on the main stack and in start functions.
+        self._flag: memoryview | None = None
+        self._flag_memory: CoreMemory | None = None
+        self._refuse: CoreFunc | None = None
+        self._instantiating = 0
+        self._running = 0  # CoreCall.poll activations in progress
 
     def take_pending(self) -> BaseException | None:
         """Remove and return the pending host exception, if any."""
@@ -557,11 +639,43 @@ class CoreStore:
         self.pending = None
         return exc
 
+    def close(self) -> None:
+        """Close every live :class:`CoreCall` of this store (paused ones unwind).
+
+        Their futures are deleted and the calls become inert. The store itself
+        stays usable. Runs automatically before the underlying wasmtime store is
+        freed. Raises :class:`WasmloomError` if called while a call of this
+        store is running (from inside a host function).
+        """
+        if self._running:
+            raise WasmloomError("cannot close a store's calls while one of them is running")
+        self.wasmtime.close_futures()
+
+    def __del__(self) -> None:
+        try:
+            if not self._running:
+                self.wasmtime.close_futures()
+        except BaseException:
+            pass
+
     def _check_id(self, store_id: int, what: str) -> None:
         if self._store_id is None:
             self._store_id = store_id
         elif self._store_id != store_id:
             raise LinkError(f"{what} belongs to a different store")
+
+    def _fiber_flag(self) -> memoryview:
+        """The may-block flag byte's view (creating its memory on first use)."""
+        flag = self._flag
+        if flag is None:
+            limits = wasmtime.Limits(1, 1)
+            mem = wasmtime.Memory(self.wasmtime, wasmtime.MemoryType(limits))
+            wrapped = wrap_extern(self, mem)
+            assert isinstance(wrapped, CoreMemory)
+            self._flag_memory = wrapped
+            flag = self._flag = wrapped.view()[0:1]
+            flag[0] = 0
+        return flag
 
 
 # --- traps -----------------------------------------------------------------------------
@@ -722,12 +836,14 @@ def _host_source(ty: CoreFuncType) -> str:
 
     The callback reads the arguments from the ``wasmtime_val_raw_t`` array wasm
     passed, calls ``fn``, writes the results back and returns 0; any exception
-    becomes a trap pointer through ``on_error`` and never escapes.
+    becomes a trap pointer through ``on_error`` and never escapes. ``depth[0]``
+    counts the Python host frames on the running stack while ``fn`` runs.
     """
     n = len(ty.results)
     lines = [
-        "def factory(fn, from_address, unpack, pack, on_error):",
+        "def factory(fn, from_address, unpack, pack, on_error, depth):",
         "    def callback(env, caller, args, nargs):",
+        "        depth[0] += 1",
         "        try:",
     ]
     call = "fn(*unpack(b, 0))" if ty.params else "fn()"
@@ -752,6 +868,8 @@ def _host_source(ty: CoreFuncType) -> str:
         "            return 0",
         "        except BaseException as e:",
         "            return on_error(e)",
+        "        finally:",
+        "            depth[0] -= 1",
         "    return callback",
     ]
     return "\n".join(lines)
@@ -776,13 +894,25 @@ def _host_factory(ty: CoreFuncType) -> Callable[..., Callable[..., int]]:
 class CoreFunc:
     """A core function in a store, with its type ``ty`` (derived once)."""
 
-    __slots__ = ("_caller", "_raw", "store", "ty")
+    __slots__ = ("_async", "_caller", "_raw", "store", "ty")
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
         self.store = store
         self._raw = raw  # wasmtime_func_t; its address must stay stable
         self.ty = ty
         self._caller: Callable[..., Any] | None = None
+        self._async: _AsyncBinding | None = None
+
+    def call_async(self, *args: Any) -> CoreCall:
+        """Start this function on a fiber of its own; nothing runs until :meth:`CoreCall.poll`.
+
+        Arguments as for :meth:`caller`. Use it for calls that may block in an
+        :func:`async_host_func`; see :class:`CoreCall`.
+        """
+        binding = self._async
+        if binding is None:
+            binding = self._async = _AsyncBinding(self)
+        return binding.start(args)
 
     def caller(self) -> Callable[..., Any]:
         """Return a fast Python callable for this function: ``f(*args)``.
@@ -1078,6 +1208,7 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
         sig.params_struct.unpack_from,
         sig.results_struct.pack_into,
         on_error,
+        store._depth,
     )
     c_callback = _HostCallback(callback)
     wt_type = _wasmtime_functype(ty)
@@ -1175,6 +1306,8 @@ def instantiate(
         if item.store is not store:
             raise LinkError(f"{where}: the {kind} belongs to a different store")
         externs[i] = item._as_extern()
+    if store.async_only:
+        return _instantiate_linked(store, module, externs[: len(imports)])
     instance = ffi.wasmtime_instance_t()
     trap = ctypes.POINTER(ffi.wasm_trap_t)()
     err = ffi.wasmtime_instance_new(
@@ -1194,7 +1327,10 @@ def instantiate(
             raise exc
         raise LinkError(_cause(message))
     store._check_id(int(instance.store_id), "instance")
+    return _instance_of(store, module, instance)
 
+
+def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
     exports: dict[str, CoreExtern] = {}
     types = module.export_types
     raw_item = ffi.wasmtime_extern_t()
@@ -1214,6 +1350,681 @@ def instantiate(
         exports[name] = _wrap_raw(store, raw_item, types[name])
         i += 1
     return CoreInstance(store, module, exports)
+
+
+# --- fibers: async calls and async host functions --------------------------------------
+
+_KIND = {"i32": 0, "i64": 1, "f32": 2, "f64": 3}  # WASMTIME_I32 ... WASMTIME_F64
+_VAL_SIZE = ctypes.sizeof(ffi.wasmtime_val_t)  # 32: kind at offset 0, value at offset 8
+_VAL_FMT = {"i32": "I20x", "i64": "Q16x", "f32": "f20x", "f64": "d16x"}
+
+NESTED_BLOCK_MESSAGE = (
+    "cannot block: a Python host function is on the stack of this call "
+    "(a host function made a nested call that reached an async host function)"
+)
+SYNC_BLOCK_MESSAGE = (
+    "cannot block: an async host function was reached from a synchronous call "
+    "(CoreFunc.caller()); use CoreFunc.call_async()"
+)
+START_BLOCK_MESSAGE = "cannot block: an async host function was reached from a start function"
+
+
+class Blocked:
+    """Returned by an :func:`async_host_func` function to suspend the guest.
+
+    Each :meth:`CoreCall.poll` of the suspended call calls ``ready()``; once it
+    returns true, ``finish()`` gives the host function's results (``None``, a
+    value or a tuple, as for :func:`host_func`) or raises (a :class:`Trap`
+    traps with its message; any other exception traps and is re-raised by
+    :meth:`CoreCall.poll`). Both run on the call's fiber with a Python frame on
+    it, so a guest they call cannot block.
+    """
+
+    __slots__ = ("finish", "ready")
+
+    def __init__(self, ready: Callable[[], bool], finish: Callable[[], Any]) -> None:
+        self.ready = ready
+        self.finish = finish
+
+
+class _ValLayout:
+    """``wasmtime_val_t`` array layouts of one core function type (checked calls)."""
+
+    __slots__ = ("nargs", "nresults", "params", "results", "results_out", "ty")
+
+    def __init__(self, ty: CoreFuncType) -> None:
+        _signature(ty)  # rejects types that cannot cross
+        self.ty = ty
+        self.nargs = len(ty.params)
+        self.nresults = len(ty.results)
+        # params/results as wasmtime writes them (values only; kinds skipped)
+        self.params = struct.Struct("<" + "".join("8x" + _VAL_FMT[t] for t in ty.params))
+        self.results = struct.Struct("<" + "".join("8x" + _VAL_FMT[t] for t in ty.results))
+        # results as a host function writes them (kind byte, then the value)
+        self.results_out = struct.Struct("<" + "".join("B7x" + _VAL_FMT[t] for t in ty.results))
+
+
+_val_layouts: dict[CoreFuncType, _ValLayout] = {}
+
+
+def _val_layout(ty: CoreFuncType) -> _ValLayout:
+    layout = _val_layouts.get(ty)
+    if layout is None:
+        layout = _val_layouts[ty] = _ValLayout(ty)
+    return layout
+
+
+def _writer_source(ty: CoreFuncType, name: str) -> str:
+    """Source of ``name(r, address)``: store host results ``r`` as ``wasmtime_val_t``s."""
+    n = len(ty.results)
+    lines = [f"def {name}(r, address):"]
+    if n == 0:
+        lines += [
+            "    if r is not None:",
+            "        raise TypeError(f'host function returned {r!r}, expected None')",
+        ]
+        return "\n".join(lines)
+    names = ["r"] if n == 1 else [f"r{i}" for i in range(n)]
+    if n > 1:
+        lines.append(f"    {', '.join(names)} = r")
+    packed = []
+    for nm, t in zip(names, ty.results, strict=True):
+        mask = _SLOT[t][2]
+        packed.append(f"{_KIND[t]}, {nm} & {mask:#x}" if mask is not None else f"{_KIND[t]}, {nm}")
+    lines.append(f"    pack(from_address(address), 0, {', '.join(packed)})")
+    return "\n".join(lines)
+
+
+_writers: dict[CoreFuncType, Callable[[Any, int], None]] = {}
+
+
+def _results_writer(ty: CoreFuncType) -> Callable[[Any, int], None]:
+    writer = _writers.get(ty)
+    if writer is None:
+        layout = _val_layout(ty)
+        namespace: dict[str, Any] = {
+            "pack": layout.results_out.pack_into,
+            "from_address": (ctypes.c_char * max(_VAL_SIZE * layout.nresults, 1)).from_address,
+        }
+        exec(_writer_source(ty, "write"), namespace)
+        writer = _writers[ty] = namespace["write"]
+    return writer
+
+
+def _set_trap(trap_ret: int, message: str) -> None:
+    data = message.encode("utf-8", "replace")
+    trap = _trap_new(data, ctypes.c_size_t(len(data)))
+    ctypes.c_size_t.from_address(trap_ret).value = int(trap or 0)
+
+
+def _continuation_bytes(callback: Any, env: int, finalizer: Any) -> bytes:
+    cb = ctypes.cast(callback, ctypes.c_void_p).value or 0
+    fin = ctypes.cast(finalizer, ctypes.c_void_p).value or 0 if finalizer is not None else 0
+    return struct.pack("<QQQ", cb, env, fin)
+
+
+class _Suspension:
+    """A host function suspended in a :class:`Blocked`, polled as a continuation."""
+
+    __slots__ = ("blocked", "depth", "results", "store", "trap_ret", "write")
+
+    def __init__(
+        self,
+        store: CoreStore,
+        blocked: Blocked,
+        write: Callable[[Any, int], None],
+        results: int,
+        trap_ret: int,
+    ) -> None:
+        self.store = store
+        self.blocked = blocked
+        self.write = write
+        self.results = results
+        self.trap_ret = trap_ret
+        self.depth = store._depth
+
+    def step(self) -> bool:
+        depth = self.depth
+        depth[0] += 1
+        try:
+            blocked = self.blocked
+            if not blocked.ready():
+                return False
+            self.write(blocked.finish(), self.results)
+            return True
+        except BaseException as e:
+            _report(self.store, e, self.trap_ret)
+            return True
+        finally:
+            depth[0] -= 1
+
+
+_suspensions: dict[int, _Suspension] = {}
+_suspension_ids = itertools.count(1)
+
+
+def _report(store: CoreStore, e: BaseException, trap_ret: int) -> None:
+    """Make a host exception the trap of the current async host call (never raises)."""
+    try:
+        store.pending = e
+        message = (
+            e.message if isinstance(e, Trap) else f"host function raised {type(e).__name__}: {e}"
+        )
+        _set_trap(trap_ret, message)
+    except BaseException:
+        try:
+            _set_trap(trap_ret, "host function failed")
+        except BaseException:
+            pass
+
+
+def _continuation_poll(env: int) -> bool:
+    try:
+        return _suspensions[env].step()
+    except BaseException:  # the suspension is gone: cannot happen while it is polled
+        return True
+
+
+def _continuation_ready(env: int) -> bool:
+    return True
+
+
+def _continuation_drop(env: int) -> None:
+    try:
+        _suspensions.pop(env, None)
+    except BaseException:
+        pass
+
+
+# Module-level, so they outlive every store (a store's finalizer may drop continuations).
+_POLL_CB = _ContinuationCallback(_continuation_poll)
+_READY_CB = _ContinuationCallback(_continuation_ready)
+_DROP_CB = _ContinuationFinalizer(_continuation_drop)
+_READY_CONTINUATION = _continuation_bytes(_READY_CB, 0, None)
+_PACK_CONTINUATION = struct.Struct("<QQQ").pack
+_POLL_ADDR = ctypes.cast(_POLL_CB, ctypes.c_void_p).value or 0
+_DROP_ADDR = ctypes.cast(_DROP_CB, ctypes.c_void_p).value or 0
+
+
+def _async_source(ty: CoreFuncType) -> str:
+    """Source of the ``wasmtime_func_async_callback_t`` factory for ``ty``.
+
+    The callback always leaves a continuation set: the ready one (results
+    written, or a trap set in ``trap_ret``) or, for a :class:`Blocked`, one
+    that polls it. No exception escapes. If Python host frames are on the
+    running stack (``depth[0]`` non-zero), ``fn`` is not called and the guest
+    traps with :data:`NESTED_BLOCK_MESSAGE`.
+    """
+    call = "fn(*unpack(from_address(args), 0))" if ty.params else "fn()"
+    lines = [
+        "def factory(fn, unpack, from_address, write, depth, on_block, on_error, last_resort):",
+        "    def callback(env, caller, args, nargs, results, nresults, trap_ret, cont):",
+        "        try:",
+        "            if depth[0]:",
+        "                on_error(Trap(NESTED_MSG), trap_ret, cont)",
+        "                return",
+        "            depth[0] += 1",
+        "            try:",
+        f"                r = {call}",
+        "            finally:",
+        "                depth[0] -= 1",
+        "            if isinstance(r, Blocked):",
+        "                on_block(r, results, trap_ret, cont)",
+        "            else:",
+        "                write(r, results)",
+        "                memmove(cont, READY, 24)",
+        "        except BaseException as e:",
+        "            try:",
+        "                on_error(e, trap_ret, cont)",
+        "            except BaseException:",
+        "                last_resort(trap_ret, cont)",
+        "    return callback",
+    ]
+    return "\n".join(lines)
+
+
+_async_factories: dict[CoreFuncType, Callable[..., Callable[..., None]]] = {}
+
+
+def _async_factory(ty: CoreFuncType) -> Callable[..., Callable[..., None]]:
+    factory = _async_factories.get(ty)
+    if factory is None:
+        namespace: dict[str, Any] = {
+            "Blocked": Blocked,
+            "Trap": Trap,
+            "NESTED_MSG": NESTED_BLOCK_MESSAGE,
+            "memmove": _memmove,
+            "READY": _READY_CONTINUATION,
+        }
+        exec(_async_source(ty), namespace)
+        factory = _async_factories[ty] = namespace["factory"]
+    return factory
+
+
+def _last_resort(trap_ret: int, cont: int) -> None:
+    try:
+        _memmove(cont, _READY_CONTINUATION, 24)
+        _set_trap(trap_ret, "host function failed")
+    except BaseException:
+        pass
+
+
+def _trampoline_wat(ty: CoreFuncType) -> str:
+    params = " ".join(ty.params)
+    results = " ".join(ty.results)
+    sig = (f"(param {params})" if params else "") + (f" (result {results})" if results else "")
+    args = " ".join(f"(local.get {i})" for i in range(len(ty.params)))
+    return f"""(module
+  (import "wasmloom" "flag" (memory 1 1))
+  (import "wasmloom" "refuse" (func $refuse))
+  (import "wasmloom" "async" (func $f {sig}))
+  (func (export "f") {sig}
+    (if (i32.eqz (i32.load8_u (i32.const 0))) (then (call $refuse) (unreachable)))
+    (call $f {args})))"""
+
+
+_trampolines: dict[tuple[Engine, CoreFuncType], CoreModule] = {}
+
+
+def _trampoline(engine: Engine, ty: CoreFuncType) -> CoreModule:
+    key = (engine, ty)
+    module = _trampolines.get(key)
+    if module is None:
+        module = _trampolines[key] = compile_module(engine, wasmtime.wat2wasm(_trampoline_wat(ty)))
+    return module
+
+
+def _refuse_for(store: CoreStore) -> CoreFunc:
+    refuse = store._refuse
+    if refuse is None:
+
+        def fail() -> None:
+            raise Trap(START_BLOCK_MESSAGE if store._instantiating else SYNC_BLOCK_MESSAGE)
+
+        refuse = store._refuse = host_func(store, CoreFuncType((), ()), fail)
+    return refuse
+
+
+def async_host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
+    """A core function of type ``ty`` in ``store`` that may suspend the guest.
+
+    ``fn(*args)`` receives the arguments as for :func:`host_func` and returns
+    either its results at once (``None``, a value or a tuple) or a
+    :class:`Blocked`, which suspends the calling :class:`CoreCall` until
+    ``ready()`` is true. Exceptions become traps exactly as for
+    :func:`host_func` (the original exception is re-raised by the
+    :meth:`CoreCall.poll` through which the trap unwinds); nothing ever escapes
+    into wasmtime.
+
+    ``fn`` runs only when the guest reaches it on a :meth:`CoreFunc.call_async`
+    fiber with no Python host frame on that fiber. Reached from a synchronous
+    :meth:`CoreFunc.caller` call or a start function, the guest traps with
+    :data:`SYNC_BLOCK_MESSAGE` / :data:`START_BLOCK_MESSAGE`; reached from a
+    nested call made by a Python host function (or by ``ready``/``finish``),
+    with :data:`NESTED_BLOCK_MESSAGE`. In each case ``fn`` is not called.
+
+    The store becomes :attr:`CoreStore.async_only`. The returned function is a
+    small wasm trampoline that checks the first rule before entering the
+    wasmtime async function, which is reachable by no other path.
+    """
+    layout = _val_layout(ty)
+    store._fiber_flag()
+    refuse = _refuse_for(store)
+    write = _results_writer(ty)
+    depth = store._depth
+
+    def on_block(blocked: Blocked, results: int, trap_ret: int, cont: int) -> None:
+        key = next(_suspension_ids)
+        _suspensions[key] = _Suspension(store, blocked, write, results, trap_ret)
+        _memmove(cont, _PACK_CONTINUATION(_POLL_ADDR, key, _DROP_ADDR), 24)
+
+    def on_error(e: BaseException, trap_ret: int, cont: int) -> None:
+        _memmove(cont, _READY_CONTINUATION, 24)
+        _report(store, e, trap_ret)
+
+    callback = _async_factory(ty)(
+        fn,
+        layout.params.unpack_from,
+        (ctypes.c_char * max(_VAL_SIZE * layout.nargs, 1)).from_address,
+        write,
+        depth,
+        on_block,
+        on_error,
+        _last_resort,
+    )
+    c_callback = _AsyncCallback(callback)
+    store._keepalive.append(c_callback)
+    memory = store._flag_memory
+    assert memory is not None
+    module = _trampoline(store.engine, ty)
+    instance = _instantiate_linked(
+        store,
+        module,
+        [memory._as_extern(), refuse._as_extern(), None],
+        async_funcs={2: (_wasmtime_functype(ty), c_callback)},
+    )
+    store.async_only = True
+    func = instance.exports["f"]
+    assert isinstance(func, CoreFunc)
+    return func
+
+
+def _linker_define_extern(
+    linker: int, store: CoreStore, module: str, name: str, extern: Any
+) -> int:
+    m = module.encode("utf-8")
+    n = name.encode("utf-8")
+    return int(
+        _linker_define(
+            ctypes.c_void_p(linker),
+            store.ctx_arg,
+            m,
+            ctypes.c_size_t(len(m)),
+            n,
+            ctypes.c_size_t(len(n)),
+            ctypes.byref(extern),
+        )
+        or 0
+    )
+
+
+def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreInstance:
+    """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
+    instance = ffi.wasmtime_instance_t()
+    slots = (ctypes.c_size_t * 2)()  # trap, error
+    base = ctypes.addressof(slots)
+    future = _linker_instantiate_async(
+        ctypes.c_void_p(linker),
+        store.ctx_arg,
+        ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value),
+        ctypes.byref(instance),
+        ctypes.c_void_p(base),
+        ctypes.c_void_p(base + 8),
+    )
+    flag = store._fiber_flag()
+    depth = store._depth
+    saved_flag, saved_depth = flag[0], depth[0]
+    flag[0] = 0
+    depth[0] = 0
+    store._instantiating += 1
+    try:
+        done = _future_poll(ctypes.c_void_p(future))
+    finally:
+        store._instantiating -= 1
+        flag[0], depth[0] = saved_flag, saved_depth
+        _future_delete(ctypes.c_void_p(future))
+    if not done:  # impossible by construction: nothing can suspend with the flag clear
+        raise Trap(START_BLOCK_MESSAGE)
+    trap, err = slots[0], slots[1]
+    if trap:
+        _raise_failure(store, None, trap)
+    if err:
+        message = _error_from_ptr(err)
+        exc = store.take_pending()
+        if exc is not None:
+            raise exc
+        raise LinkError(_cause(message))
+    store._check_id(int(instance.store_id), "instance")
+    return _instance_of(store, module, instance)
+
+
+def _instantiate_linked(
+    store: CoreStore,
+    module: CoreModule,
+    externs: Sequence[Any],
+    async_funcs: dict[int, tuple[wasmtime.FuncType, Any]] | None = None,
+) -> CoreInstance:
+    """Instantiate through a wasmtime linker and ``wasmtime_linker_instantiate_async``.
+
+    ``externs[i]`` is the ``wasmtime_extern_t`` for import ``i`` (``None`` where
+    ``async_funcs[i]`` gives the type and ``_AsyncCallback`` of an async host
+    function to define there). The start function runs on a fiber with the
+    may-block flag clear, so it cannot block; the instantiation completes in
+    one poll.
+    """
+    linker = int(
+        _linker_new(
+            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
+        )
+    )
+    try:
+        seen: dict[tuple[str, str], bytes] = {}
+        for i, (mod_name, name, _desc) in enumerate(module.imports):
+            extern = externs[i]
+            where = f"import `{mod_name}::{name}`"
+            if extern is None:
+                assert async_funcs is not None
+                functype, callback = async_funcs[i]
+                key_bytes = b"async%d" % i
+            else:
+                key_bytes = bytes(extern)
+            previous = seen.get((mod_name, name))
+            if previous is not None:
+                if previous != key_bytes:
+                    raise LinkError(f"{where}: imported twice with different items")
+                continue
+            seen[(mod_name, name)] = key_bytes
+            if extern is None:
+                m = mod_name.encode("utf-8")
+                n = name.encode("utf-8")
+                err = _linker_define_async_func(
+                    ctypes.c_void_p(linker),
+                    m,
+                    ctypes.c_size_t(len(m)),
+                    n,
+                    ctypes.c_size_t(len(n)),
+                    ctypes.c_void_p(ctypes.cast(functype.ptr(), ctypes.c_void_p).value),
+                    callback,
+                    None,
+                    None,
+                )
+            else:
+                err = _linker_define_extern(linker, store, mod_name, name, extern)
+            if err:
+                raise LinkError(f"{where}: {_cause(_error_from_ptr(err))}")
+        return _run_instantiate(store, module, linker)
+    finally:
+        _linker_delete(ctypes.c_void_p(linker))
+
+
+# --- async calls -------------------------------------------------------------------------
+
+_NEW, _RUNNING, _DONE, _CLOSED = 0, 1, 2, 3
+_call_tokens = itertools.count(1)
+
+
+class _CallBuffer:
+    """One call's argument/result ``wasmtime_val_t`` arrays and trap/error slots."""
+
+    __slots__ = ("a_args", "a_err", "a_results", "a_trap", "mem", "q", "results_off", "trap_i")
+
+    def __init__(self, layout: _ValLayout) -> None:
+        results_off = _VAL_SIZE * layout.nargs
+        trap_off = results_off + _VAL_SIZE * layout.nresults
+        self.mem = ctypes.create_string_buffer(trap_off + 16)
+        base = ctypes.addressof(self.mem)
+        self.q = memoryview(self.mem).cast("B")[: trap_off + 16].cast("Q")
+        self.trap_i = trap_off // 8
+        self.results_off = results_off
+        self.a_args = ctypes.c_void_p(base)
+        self.a_results = ctypes.c_void_p(base + results_off)
+        self.a_trap = ctypes.c_void_p(base + trap_off)
+        self.a_err = ctypes.c_void_p(base + trap_off + 8)
+
+
+class _AsyncBinding:
+    """What :meth:`CoreFunc.call_async` needs for one function, derived once."""
+
+    __slots__ = ("a_func", "a_nargs", "a_nresults", "layout", "pack_args", "pool", "store")
+
+    def __init__(self, func: CoreFunc) -> None:
+        self.store = func.store
+        self.layout = layout = _val_layout(func.ty)
+        self.a_func = ctypes.pointer(func._raw)
+        self.a_nargs = ctypes.c_size_t(layout.nargs)
+        self.a_nresults = ctypes.c_size_t(layout.nresults)
+        self.pool: list[_CallBuffer] = []
+        fmt = "<" + "".join("B7x" + _VAL_FMT[t] for t in func.ty.params)
+        self.pack_args = struct.Struct(fmt).pack_into
+
+    def start(self, args: tuple[Any, ...]) -> CoreCall:
+        layout = self.layout
+        ty = layout.ty
+        if len(args) != layout.nargs:
+            raise TypeError(f"call_async() takes {layout.nargs} arguments ({len(args)} given)")
+        values: list[Any] = []
+        for t, a in zip(ty.params, args, strict=True):
+            mask = _SLOT[t][2]
+            values.append(_KIND[t])
+            values.append(a & mask if mask is not None else a)
+        buf = self.pool.pop() if self.pool else _CallBuffer(layout)
+        try:
+            self.pack_args(buf.mem, 0, *values)
+        except BaseException:
+            self.pool.append(buf)
+            raise
+        q = buf.q
+        q[buf.trap_i] = 0
+        q[buf.trap_i + 1] = 0
+        store = self.store
+        store._fiber_flag()
+        future = _func_call_async(
+            store.ctx_arg,
+            self.a_func,
+            buf.a_args,
+            self.a_nargs,
+            buf.a_results,
+            self.a_nresults,
+            buf.a_trap,
+            buf.a_err,
+        )
+        token = next(_call_tokens)
+        store.wasmtime.futures[token] = (future, (buf, self))
+        return CoreCall(self, buf, future, token)
+
+
+class CoreCall:
+    """A call started by :meth:`CoreFunc.call_async`: a fiber polled to completion.
+
+    Nothing runs until the first :meth:`poll`. ``result`` is ``None`` until a
+    :meth:`poll` returned ``True``, then the results as for
+    :meth:`CoreFunc.caller` (``None``, a value or a tuple; ``i32``/``i64``
+    unsigned).
+
+    Any number of calls may be paused in one store at once and resumed in any
+    order. :meth:`close` deletes the call's fiber (a paused guest unwinds
+    without running further); a call whose store closed it (see
+    :meth:`CoreStore.close`) is inert.
+    """
+
+    __slots__ = ("__weakref__", "_binding", "_buf", "_future", "_state", "_token", "result")
+
+    def __init__(self, binding: _AsyncBinding, buf: _CallBuffer, future: int, token: int) -> None:
+        self._binding = binding
+        self._buf = buf
+        self._future = ctypes.c_void_p(future)
+        self._token = token
+        self._state = _NEW
+        self.result: Any = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the call completed (a :meth:`poll` returned ``True``)."""
+        return self._state == _DONE
+
+    @property
+    def closed(self) -> bool:
+        """Whether the call was closed, failed, or its store closed it."""
+        return self._state == _CLOSED or (
+            self._state == _NEW and self._token not in self._binding.store.wasmtime.futures
+        )
+
+    def poll(self) -> bool:
+        """Run the guest until it returns (``True``) or blocks in an async host function.
+
+        Raises :class:`Trap` (or the original exception of a host function) as
+        :meth:`CoreFunc.caller` does; the call is then closed. After ``True``,
+        further polls return ``True``. Raises :class:`WasmloomError` if the call
+        was closed, or if it is polled from inside its own run.
+        """
+        if self._state != _NEW:
+            if self._state == _DONE:
+                return True
+            if self._state == _RUNNING:
+                raise WasmloomError("CoreCall.poll: the call is already running")
+            raise WasmloomError("CoreCall.poll: the call was closed")
+        store = self._binding.store
+        if self._token not in store.wasmtime.futures:
+            self._state = _CLOSED
+            raise WasmloomError("CoreCall.poll: the call was closed")
+        flag = store._flag
+        assert flag is not None
+        depth = store._depth
+        saved_flag = flag[0]
+        saved_depth = depth[0]
+        flag[0] = 1
+        depth[0] = 0
+        self._state = _RUNNING
+        store._running += 1
+        try:
+            done = _future_poll(self._future)
+        finally:
+            store._running -= 1
+            self._state = _NEW
+            flag[0] = saved_flag
+            depth[0] = saved_depth
+        if not done:
+            return False
+        return self._complete(store)
+
+    def _complete(self, store: CoreStore) -> bool:
+        buf = self._buf
+        q = buf.q
+        trap = q[buf.trap_i]
+        err = q[buf.trap_i + 1]
+        binding = self._binding
+        result: Any = None
+        if not (trap or err):
+            values = binding.layout.results.unpack_from(buf.mem, buf.results_off)
+            n = len(values)
+            result = values[0] if n == 1 else (values if n else None)
+        self._release()
+        if trap or err:
+            self._state = _CLOSED
+            _raise_failure(store, err or None, trap)
+        self.result = result
+        self._state = _DONE
+        return True
+
+    def _release(self) -> None:
+        binding = self._binding
+        entry = binding.store.wasmtime.futures.pop(self._token, None)
+        if entry is not None:
+            _future_delete(self._future)
+            binding.pool.append(self._buf)
+
+    def close(self) -> None:
+        """Delete the call's future; a paused guest unwinds. Idempotent.
+
+        Raises :class:`WasmloomError` if called from inside the call's own run.
+        """
+        state = self._state
+        if state == _NEW:
+            self._state = _CLOSED
+            self._release()
+        elif state == _RUNNING:
+            raise WasmloomError("CoreCall.close: the call is running")
+
+    def __del__(self) -> None:
+        try:
+            if self._state == _NEW:
+                self.close()
+        except BaseException:
+            pass
+
+    def __repr__(self) -> str:
+        state = ("new", "running", "done", "closed")[self._state]
+        return f"<CoreCall {self._binding.layout.ty} {state}>"
 
 
 # --- aliasing existing wasmtime externs -------------------------------------------------
