@@ -51,6 +51,11 @@ from wasmloom.errors import LinkError, Trap, ValidationError, WasmloomError
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
 __all__ = [
+    "NESTED_BLOCK_MESSAGE",
+    "START_BLOCK_MESSAGE",
+    "SYNC_BLOCK_MESSAGE",
+    "Blocked",
+    "CoreCall",
     "CoreExtern",
     "CoreFunc",
     "CoreGlobal",
@@ -65,6 +70,7 @@ __all__ = [
     "CoreTag",
     "Engine",
     "HostFn",
+    "async_host_func",
     "compile_module",
     "default_engine",
     "host_func",
