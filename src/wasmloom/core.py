@@ -27,10 +27,43 @@ used with another store (wasmtime panics), and asking wasmtime's C API for the
 type of a function that mentions GC reference types aborts the process — so
 module types are read from the binary instead.
 
-Asynchronous calls (``wasmtime_func_call_async`` polled with
-``wasmtime_call_future_poll``) will live next to :meth:`CoreFunc.caller` as
-``CoreFunc.call_async``, reusing the same argument/result slot layout
-(:class:`_Signature`).
+Fibers. :meth:`CoreFunc.call_async` starts a call on a fiber of its own
+(``wasmtime_func_call_async``) and returns a :class:`CoreCall`, polled with
+:meth:`CoreCall.poll` until the guest returns; any number of calls may be
+paused per store and resumed in any order. :func:`async_host_func` makes a
+host function that may suspend the calling fiber by returning a
+:class:`Blocked`. The rules, each enforced here:
+
+- *An async host function runs only on a call_async fiber with no Python
+  frame on it.* Wasmtime aborts the process (a panic in ``with_blocking``,
+  before the host callback is even invoked) when a guest reaches an async
+  import outside a fiber, so the guard cannot live in the callback: each
+  async host function is a tiny wasm trampoline that reads a per-store flag
+  byte (set by :meth:`CoreCall.poll` while a fiber runs, clear on the main
+  stack and in start functions) and traps with :data:`SYNC_BLOCK_MESSAGE` /
+  :data:`START_BLOCK_MESSAGE` before entering the real async import, which no
+  other path can reach. A fiber that carries Python frames (a host function
+  made a nested :meth:`CoreFunc.caller` call, or ``Blocked.ready``/``finish``
+  did) must never suspend: every Python host frame counts in a per-store depth
+  counter that :meth:`CoreCall.poll` saves and starts at 0 for each fiber, and
+  the async callback traps with :data:`NESTED_BLOCK_MESSAGE` instead of
+  running when it is non-zero. So :meth:`CoreFunc.caller` stays usable for
+  every function, and traps only if a call really reaches an async host
+  function.
+- *The async callback never raises and always sets a continuation* (a Python
+  exception there would abort the process): results, a trap, or a poll of the
+  :class:`Blocked`.
+- *A store's paused futures are deleted before the store* (the other order
+  crashes): the ``wasmtime.Store`` subclass used here deletes them first in
+  whatever order the garbage collector finalizes; :meth:`CoreStore.close`
+  does it on demand; a :class:`CoreCall` outliving them is inert.
+- A store becomes :attr:`CoreStore.async_only` when its first async host
+  function is created. Wasmtime then refuses its checked entry points
+  (``wasmtime_func_call``, ``wasmtime.Func.__call__``, ``wasmtime_instance_new``):
+  :func:`instantiate` switches to a linker and ``wasmtime_linker_instantiate_async``
+  (start functions run on a fiber that cannot block), while
+  :meth:`CoreFunc.caller`, :meth:`CoreFunc.call_async`, :func:`host_func`,
+  memories, tables and globals keep working.
 """
 
 from __future__ import annotations
@@ -40,6 +73,7 @@ import hashlib
 import itertools
 import struct
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, TypeAlias, TypeVar
@@ -602,6 +636,7 @@ class CoreStore:
     """
 
     __slots__ = (
+        "__weakref__",
         "_depth",
         "_flag",
         "_flag_memory",
@@ -610,6 +645,7 @@ class CoreStore:
         "_refuse",
         "_running",
         "_store_id",
+        "_suspensions",
         "async_only",
         "ctx",
         "ctx_arg",
@@ -638,6 +674,7 @@ class CoreStore:
         self._refuse: CoreFunc | None = None
         self._instantiating = 0
         self._running = 0  # CoreCall.poll activations in progress
+        self._suspensions: dict[int, _Suspension] = {}
 
     def take_pending(self) -> BaseException | None:
         """Remove and return the pending host exception, if any."""
@@ -1464,8 +1501,11 @@ def _set_trap(trap_ret: int, message: str) -> None:
 
 
 def _continuation_bytes(callback: Any, env: int, finalizer: Any) -> bytes:
+    """A ``wasmtime_async_continuation_t`` as bytes (callback, env, finalizer)."""
     cb = ctypes.cast(callback, ctypes.c_void_p).value or 0
-    fin = ctypes.cast(finalizer, ctypes.c_void_p).value or 0 if finalizer is not None else 0
+    fin = 0
+    if finalizer is not None:
+        fin = ctypes.cast(finalizer, ctypes.c_void_p).value or 0
     return struct.pack("<QQQ", cb, env, fin)
 
 
@@ -1482,7 +1522,7 @@ class _Suspension:
         results: int,
         trap_ret: int,
     ) -> None:
-        self.store = store
+        self.store = weakref.ref(store)  # the table of suspensions must not keep stores alive
         self.blocked = blocked
         self.write = write
         self.results = results
@@ -1499,20 +1539,23 @@ class _Suspension:
             self.write(blocked.finish(), self.results)
             return True
         except BaseException as e:
-            _report(self.store, e, self.trap_ret)
+            _report(self.store(), e, self.trap_ret)
             return True
         finally:
             depth[0] -= 1
 
 
-_suspensions: dict[int, _Suspension] = {}
+# A suspension belongs to its store (store._suspensions, so what its Blocked refers to
+# stays collectable with the store); continuations find it by key through a weak map.
+_suspension_owners: dict[int, weakref.ref[CoreStore]] = {}
 _suspension_ids = itertools.count(1)
 
 
-def _report(store: CoreStore, e: BaseException, trap_ret: int) -> None:
+def _report(store: CoreStore | None, e: BaseException, trap_ret: int) -> None:
     """Make a host exception the trap of the current async host call (never raises)."""
     try:
-        store.pending = e
+        if store is not None:
+            store.pending = e
         message = (
             e.message if isinstance(e, Trap) else f"host function raised {type(e).__name__}: {e}"
         )
@@ -1526,7 +1569,9 @@ def _report(store: CoreStore, e: BaseException, trap_ret: int) -> None:
 
 def _continuation_poll(env: int) -> bool:
     try:
-        return _suspensions[env].step()
+        store = _suspension_owners[env]()
+        assert store is not None
+        return store._suspensions[env].step()
     except BaseException:  # the suspension is gone: cannot happen while it is polled
         return True
 
@@ -1537,7 +1582,10 @@ def _continuation_ready(env: int) -> bool:
 
 def _continuation_drop(env: int) -> None:
     try:
-        _suspensions.pop(env, None)
+        ref = _suspension_owners.pop(env, None)
+        store = ref() if ref is not None else None
+        if store is not None:
+            store._suspensions.pop(env, None)
     except BaseException:
         pass
 
@@ -1678,10 +1726,12 @@ def async_host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     refuse = _refuse_for(store)
     write = _results_writer(ty)
     depth = store._depth
+    store_ref = weakref.ref(store)
 
     def on_block(blocked: Blocked, results: int, trap_ret: int, cont: int) -> None:
         key = next(_suspension_ids)
-        _suspensions[key] = _Suspension(store, blocked, write, results, trap_ret)
+        store._suspensions[key] = _Suspension(store, blocked, write, results, trap_ret)
+        _suspension_owners[key] = store_ref
         _memmove(cont, _PACK_CONTINUATION(_POLL_ADDR, key, _DROP_ADDR), 24)
 
     def on_error(e: BaseException, trap_ret: int, cont: int) -> None:
