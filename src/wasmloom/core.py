@@ -955,7 +955,7 @@ class CoreFunc:
         binding = self._async
         if binding is None:
             binding = self._async = _AsyncBinding(self)
-        return binding.start(args)
+        return binding.start(*args)
 
     def caller(self) -> Callable[..., Any]:
         """Return a fast Python callable for this function: ``f(*args)``.
@@ -1908,55 +1908,74 @@ class _CallBuffer:
         self.a_err = ctypes.c_void_p(base + trap_off + 8)
 
 
+def _start_source(ty: CoreFuncType) -> str:
+    """Source of a ``start(*args) -> CoreCall`` factory specialised to ``ty``.
+
+    ``start`` packs the (masked) arguments as ``wasmtime_val_t``s into a pooled
+    :class:`_CallBuffer`, creates the future and registers it with the store.
+    """
+    args = [f"a{i}" for i in range(len(ty.params))]
+    packed = []
+    for a, t in zip(args, ty.params, strict=True):
+        mask = _SLOT[t][2]
+        packed.append(f"{_KIND[t]}, {a} & {mask:#x}" if mask is not None else f"{_KIND[t]}, {a}")
+    lines = [
+        "def factory(pack, pool, new_buf, call, a_ctx, a_func, a_n, a_r, futures, tokens, binding):",
+        f"    def start({', '.join(args)}):",
+        "        buf = pool.pop() if pool else new_buf()",
+        "        try:",
+        f"            pack(buf.mem, 0, {', '.join(packed)})" if packed else "            pass",
+        "        except BaseException:",
+        "            pool.append(buf)",
+        "            raise",
+        "        q = buf.q",
+        "        i = buf.trap_i",
+        "        q[i] = 0",
+        "        q[i + 1] = 0",
+        "        future = call(a_ctx, a_func, buf.a_args, a_n, buf.a_results, a_r, buf.a_trap,"
+        " buf.a_err)",
+        "        token = next(tokens)",
+        "        futures[token] = (future, (buf, binding))",
+        "        return CoreCall(binding, buf, future, token)",
+        "    return start",
+    ]
+    return "\n".join(lines)
+
+
+_start_factories: dict[CoreFuncType, Callable[..., Callable[..., CoreCall]]] = {}
+
+
 class _AsyncBinding:
     """What :meth:`CoreFunc.call_async` needs for one function, derived once."""
 
-    __slots__ = ("a_func", "a_nargs", "a_nresults", "layout", "pack_args", "pool", "store")
+    __slots__ = ("a_func", "layout", "pool", "start", "store")
 
     def __init__(self, func: CoreFunc) -> None:
-        self.store = func.store
-        self.layout = layout = _val_layout(func.ty)
+        store = self.store = func.store
+        store._fiber_flag()  # CoreCall.poll relies on it
+        ty = func.ty
+        self.layout = layout = _val_layout(ty)
         self.a_func = ctypes.pointer(func._raw)
-        self.a_nargs = ctypes.c_size_t(layout.nargs)
-        self.a_nresults = ctypes.c_size_t(layout.nresults)
         self.pool: list[_CallBuffer] = []
-        fmt = "<" + "".join("B7x" + _VAL_FMT[t] for t in func.ty.params)
-        self.pack_args = struct.Struct(fmt).pack_into
-
-    def start(self, args: tuple[Any, ...]) -> CoreCall:
-        layout = self.layout
-        ty = layout.ty
-        if len(args) != layout.nargs:
-            raise TypeError(f"call_async() takes {layout.nargs} arguments ({len(args)} given)")
-        values: list[Any] = []
-        for t, a in zip(ty.params, args, strict=True):
-            mask = _SLOT[t][2]
-            values.append(_KIND[t])
-            values.append(a & mask if mask is not None else a)
-        buf = self.pool.pop() if self.pool else _CallBuffer(layout)
-        try:
-            self.pack_args(buf.mem, 0, *values)
-        except BaseException:
-            self.pool.append(buf)
-            raise
-        q = buf.q
-        q[buf.trap_i] = 0
-        q[buf.trap_i + 1] = 0
-        store = self.store
-        store._fiber_flag()
-        future = _func_call_async(
+        factory = _start_factories.get(ty)
+        if factory is None:
+            namespace: dict[str, Any] = {"CoreCall": CoreCall}
+            exec(_start_source(ty), namespace)
+            factory = _start_factories[ty] = namespace["factory"]
+        fmt = "<" + "".join("B7x" + _VAL_FMT[t] for t in ty.params)
+        self.start: Callable[..., CoreCall] = factory(
+            struct.Struct(fmt).pack_into,
+            self.pool,
+            lambda: _CallBuffer(layout),
+            _func_call_async,
             store.ctx_arg,
             self.a_func,
-            buf.a_args,
-            self.a_nargs,
-            buf.a_results,
-            self.a_nresults,
-            buf.a_trap,
-            buf.a_err,
+            ctypes.c_size_t(layout.nargs),
+            ctypes.c_size_t(layout.nresults),
+            store.wasmtime.futures,
+            _call_tokens,
+            self,
         )
-        token = next(_call_tokens)
-        store.wasmtime.futures[token] = (future, (buf, self))
-        return CoreCall(self, buf, future, token)
 
 
 class CoreCall:
