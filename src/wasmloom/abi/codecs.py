@@ -56,6 +56,7 @@ from wasmloom.types import (
     TupleType,
     ValType,
     VariantType,
+    contains,
 )
 from wasmloom.values import (
     Err,
@@ -69,7 +70,7 @@ from wasmloom.values import (
     py_name,
 )
 
-__all__ = ["ASYNC_VALUE_HOOKS", "Codec", "get_codec"]
+__all__ = ["ASYNC_VALUE_HOOKS", "ClassMap", "Codec", "get_codec"]
 
 Load = Callable[[Any, int], Any]
 Store = Callable[[Any, Any, int], None]
@@ -125,11 +126,71 @@ class Codec:
         self.pure = pure
 
 
+class ClassMap:
+    """Python classes to lift values of given types into (an optional input of :func:`get_codec`).
+
+    Keys are value types; a type absent from the map keeps the default value
+    mapping. The value of each kind of key:
+
+    - :class:`RecordType`: a class called with the field values positionally,
+      in WIT order; its ``__match_args__`` (as dataclasses have), when present,
+      names the attributes lowering reads (else the labels with ``-`` -> ``_``);
+    - :class:`VariantType`: a tuple of one class per case, called with the
+      payload (with no argument for a case without one); lowering accepts an
+      instance of a case class, reading its payload from ``.value``;
+    - :class:`EnumType`: an ``enum.Enum`` class whose members are in label order;
+    - :class:`FlagsType`: an ``enum.Flag`` class where label ``i`` is bit ``1 << i``;
+    - :class:`OwnType` / :class:`BorrowType`: a pair ``(from_rep, to_rep)``;
+      lifting gives ``from_rep(rep)`` and lowering passes ``to_rep(value)`` on.
+
+    Lowering still accepts everything the default mapping accepts. Class maps
+    compare by content, so they key the codec caches.
+    """
+
+    __slots__ = ("_hash", "_key", "map")
+
+    def __init__(self, entries: Mapping[ValType, Any]) -> None:
+        self.map: dict[ValType, Any] = dict(entries)
+        self._key = frozenset(self.map.items())
+        self._hash = hash(self._key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ClassMap) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __repr__(self) -> str:
+        return f"ClassMap({len(self.map)} types)"
+
+    def applies_to(self, t: ValType | None) -> bool:
+        """Whether ``t`` or a type nested in it has an entry."""
+        m = self.map
+        return contains(t, lambda u: u in m)
+
+
 _cache: dict[tuple[ValType, str, str], Codec] = {}
+_class_cache: dict[tuple[ValType, str, str, ClassMap], Codec] = {}
 
 
-def get_codec(t: ValType, string_encoding: str = "utf8", ptr_type: str = "i32") -> Codec:
-    """The (cached) codec of ``t`` for a string encoding and pointer type."""
+def get_codec(
+    t: ValType,
+    string_encoding: str = "utf8",
+    ptr_type: str = "i32",
+    classes: ClassMap | None = None,
+) -> Codec:
+    """The (cached) codec of ``t`` for a string encoding and pointer type.
+
+    With ``classes``, values of the mapped types lift into the given classes
+    (see :class:`ClassMap`); the cache is keyed by the class map too.
+    """
+    if classes is not None and classes.applies_to(t):
+        ckey = (t, string_encoding, ptr_type, classes)
+        c = _class_cache.get(ckey)
+        if c is None:
+            c = _build(t, string_encoding, ptr_type, classes)
+            _class_cache[ckey] = c
+        return c
     key = (t, string_encoding, ptr_type)
     c = _cache.get(key)
     if c is None:
@@ -489,9 +550,9 @@ def _list_writer(
     return prep, write
 
 
-def _list_codec(t: ListType, enc: str, ptr_type: str) -> Codec:
+def _list_codec(t: ListType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     et = t.t
-    ec = get_codec(et, enc, ptr_type)
+    ec = get_codec(et, enc, ptr_type, classes)
     es = ec.size
     ea = ec.align
     if t.length is not None:
@@ -573,9 +634,9 @@ def _fixed_list_codec(t: ListType, ec: Codec, ptr_type: str) -> Codec:
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, ec.pure)
 
 
-def _map_codec(t: MapType, enc: str, ptr_type: str) -> Codec:
+def _map_codec(t: MapType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     pair = TupleType((t.k, t.v))
-    lc = get_codec(ListType(pair), enc, ptr_type)
+    lc = get_codec(ListType(pair), enc, ptr_type, classes)
     lload, lstore, llift, llower = lc.load, lc.store, lc.lift_flat, lc.lower_flat
     tname = str(t)
 
@@ -608,10 +669,15 @@ def _map_codec(t: MapType, enc: str, ptr_type: str) -> Codec:
 # --- records and tuples ------------------------------------------------------------------
 
 
-def _record_codec(t: RecordType, enc: str, ptr_type: str) -> Codec:
+def _record_codec(t: RecordType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     offs = field_offsets(t.fields, ptr_type)
-    fcs = [get_codec(f.t, enc, ptr_type) for f in t.fields]
+    fcs = [get_codec(f.t, enc, ptr_type, classes) for f in t.fields]
+    cls = None if classes is None else classes.map.get(t)
     names = [py_name(f.label) for f in t.fields]
+    if cls is not None:
+        match_args = getattr(cls, "__match_args__", None)
+        if match_args is not None and len(match_args) == len(names):
+            names = list(match_args)
     labels = [f.label for f in t.fields]
     loads = list(zip(names, offs, [c.load for c in fcs], strict=True))
     stores = list(zip(names, labels, offs, [c.store for c in fcs], strict=True))
@@ -657,14 +723,26 @@ def _record_codec(t: RecordType, enc: str, ptr_type: str) -> Codec:
         for name, label, lo in lowers:
             lo(cx, get(v, name, label), out)
 
+    if cls is not None:
+        offs_loads = [(off, c.load) for off, c in zip(offs, fcs, strict=True)]
+        lift_fns = [c.lift_flat for c in fcs]
+
+        def load_cls(cx: Any, p: int) -> Any:
+            return cls(*[ld(cx, p + off) for off, ld in offs_loads])
+
+        def lift_flat_cls(cx: Any, it: Iterator[Any]) -> Any:
+            return cls(*[lf(cx, it) for lf in lift_fns])
+
+        pure = all(c.pure for c in fcs)
+        return Codec(t, ptr_type, load_cls, store, lift_flat_cls, lower_flat, pure)
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, all(c.pure for c in fcs))
 
 
-def _tuple_codec(t: TupleType, enc: str, ptr_type: str) -> Codec:
+def _tuple_codec(t: TupleType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     rt = despecialize_abi(t)
     assert isinstance(rt, RecordType)
     offs = field_offsets(rt.fields, ptr_type)
-    fcs = [get_codec(ti, enc, ptr_type) for ti in t.ts]
+    fcs = [get_codec(ti, enc, ptr_type, classes) for ti in t.ts]
     loads = list(zip(offs, [c.load for c in fcs], strict=True))
     stores = list(zip(offs, [c.store for c in fcs], strict=True))
     lifts = [c.lift_flat for c in fcs]
@@ -732,6 +810,7 @@ def _variant_core(
     ptr_type: str,
     make: Callable[[int, Any], Any],
     match: Callable[[Any], tuple[int, Any]],
+    classes: ClassMap | None = None,
 ) -> Codec:
     vt = despecialize_abi(t)
     assert isinstance(vt, VariantType)
@@ -742,7 +821,7 @@ def _variant_core(
     d_unpack = dst.unpack_from
     d_pack = dst.pack_into
     poff = payload_offset(vt.cases, ptr_type)
-    ccs = [None if c.t is None else get_codec(c.t, enc, ptr_type) for c in vt.cases]
+    ccs = [None if c.t is None else get_codec(c.t, enc, ptr_type, classes) for c in vt.cases]
     cloads = [None if c is None else c.load for c in ccs]
     cstores = [None if c is None else c.store for c in ccs]
     flat = flatten_type(vt, ptr_type)[1:]
@@ -813,7 +892,9 @@ def _variant_core(
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, pure)
 
 
-def _variant_codec(t: VariantType, enc: str, ptr_type: str) -> Codec:
+def _variant_codec(
+    t: VariantType, enc: str, ptr_type: str, classes: ClassMap | None = None
+) -> Codec:
     labels = [c.label for c in t.cases]
     index = {label: i for i, label in enumerate(labels)}
     tname = str(t)
@@ -827,13 +908,37 @@ def _variant_codec(t: VariantType, enc: str, ptr_type: str) -> Codec:
             if i is None:
                 raise ValueError(f"unknown case {v.tag!r} for WIT type `{tname}`")
             return i, v.value
+        tag = getattr(v, "tag", None)
+        if isinstance(tag, str):  # any object with a case label and a payload
+            i = index.get(tag)
+            if i is None:
+                raise ValueError(f"unknown case {tag!r} for WIT type `{tname}`")
+            return i, getattr(v, "value", None)
         raise _type_error(tname, v)
 
-    return _variant_core(t, t.cases, enc, ptr_type, make, match)
+    case_classes = None if classes is None else classes.map.get(t)
+    if case_classes is not None:
+        ctors = list(case_classes)
+        has_payload = [c.t is not None for c in t.cases]
+        by_class = {c: i for i, c in enumerate(ctors)}
+        generic_match = match
+
+        def make_cls(i: int, pv: Any) -> Any:
+            return ctors[i](pv) if has_payload[i] else ctors[i]()
+
+        def match_cls(v: Any) -> tuple[int, Any]:
+            i = by_class.get(v.__class__)
+            if i is None:
+                return generic_match(v)
+            return i, v.value if has_payload[i] else None
+
+        return _variant_core(t, t.cases, enc, ptr_type, make_cls, match_cls, classes)
+    return _variant_core(t, t.cases, enc, ptr_type, make, match, classes)
 
 
-def _enum_codec(t: EnumType, enc: str, ptr_type: str) -> Codec:
-    cls = enum_class(t)
+def _enum_codec(t: EnumType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
+    given = None if classes is None else classes.map.get(t)
+    cls = enum_class(t) if given is None else given
     members = list(cls)
     index: dict[Any, int] = {}
     for i, m in enumerate(members):
@@ -880,7 +985,7 @@ def _enum_codec(t: EnumType, enc: str, ptr_type: str) -> Codec:
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
 
 
-def _option_codec(t: OptionType, enc: str, ptr_type: str) -> Codec:
+def _option_codec(t: OptionType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     nested = isinstance(t.t, OptionType)
     tname = str(t)
 
@@ -900,10 +1005,10 @@ def _option_codec(t: OptionType, enc: str, ptr_type: str) -> Codec:
             )
         return 1, v
 
-    return _variant_core(t, (None, t.t), enc, ptr_type, make, match)
+    return _variant_core(t, (None, t.t), enc, ptr_type, make, match, classes)
 
 
-def _result_codec(t: ResultType, enc: str, ptr_type: str) -> Codec:
+def _result_codec(t: ResultType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     tname = str(t)
 
     def make(i: int, pv: Any) -> Any:
@@ -923,14 +1028,15 @@ def _result_codec(t: ResultType, enc: str, ptr_type: str) -> Codec:
             f"expected Ok(...) or Err(...) for WIT type `{tname}`, got {type(v).__name__}"
         )
 
-    return _variant_core(t, (t.ok, t.error), enc, ptr_type, make, match)
+    return _variant_core(t, (t.ok, t.error), enc, ptr_type, make, match, classes)
 
 
 # --- flags ---------------------------------------------------------------------------------
 
 
-def _flags_codec(t: FlagsType, ptr_type: str) -> Codec:
-    cls = flags_class(t)
+def _flags_codec(t: FlagsType, ptr_type: str, classes: ClassMap | None = None) -> Codec:
+    given = None if classes is None else classes.map.get(t)
+    cls = flags_class(t) if given is None else given
     n = len(t.labels)
     mask = (1 << n) - 1
     bit_of = {label: 1 << i for i, label in enumerate(t.labels)}
@@ -997,10 +1103,22 @@ def _handle_codec(
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
 
 
-def _resource_codec(t: OwnType | BorrowType, ptr_type: str) -> Codec:
+def _resource_codec(
+    t: OwnType | BorrowType, ptr_type: str, classes: ClassMap | None = None
+) -> Codec:
     rt = t.rt
     own = isinstance(t, OwnType)
     tname = str(t)
+    conv = None if classes is None else classes.map.get(t)
+    if conv is not None:
+        from_rep, to_rep = conv
+        lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)
+        return _handle_codec(
+            t,
+            ptr_type,
+            lambda cx, i: from_rep(lift_h(cx, i, rt)),
+            lambda cx, v: lower_h(cx, to_rep(v), rt),
+        )
 
     def check(v: Any) -> int:
         if not isinstance(v, Resource):
@@ -1046,29 +1164,29 @@ def _async_value_codec(t: ValType, ptr_type: str) -> Codec:
 # --- dispatch ------------------------------------------------------------------------------
 
 
-def _build(t: ValType, enc: str, ptr_type: str) -> Codec:
+def _build(t: ValType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     if isinstance(t, PrimType):
         return _prim_codec(t, enc, ptr_type)
     if isinstance(t, ListType):
-        return _list_codec(t, enc, ptr_type)
+        return _list_codec(t, enc, ptr_type, classes)
     if isinstance(t, RecordType):
-        return _record_codec(t, enc, ptr_type)
+        return _record_codec(t, enc, ptr_type, classes)
     if isinstance(t, TupleType):
-        return _tuple_codec(t, enc, ptr_type)
+        return _tuple_codec(t, enc, ptr_type, classes)
     if isinstance(t, VariantType):
-        return _variant_codec(t, enc, ptr_type)
+        return _variant_codec(t, enc, ptr_type, classes)
     if isinstance(t, EnumType):
-        return _enum_codec(t, enc, ptr_type)
+        return _enum_codec(t, enc, ptr_type, classes)
     if isinstance(t, OptionType):
-        return _option_codec(t, enc, ptr_type)
+        return _option_codec(t, enc, ptr_type, classes)
     if isinstance(t, ResultType):
-        return _result_codec(t, enc, ptr_type)
+        return _result_codec(t, enc, ptr_type, classes)
     if isinstance(t, FlagsType):
-        return _flags_codec(t, ptr_type)
+        return _flags_codec(t, ptr_type, classes)
     if isinstance(t, MapType):
-        return _map_codec(t, enc, ptr_type)
+        return _map_codec(t, enc, ptr_type, classes)
     if isinstance(t, OwnType | BorrowType):
-        return _resource_codec(t, ptr_type)
+        return _resource_codec(t, ptr_type, classes)
     if isinstance(t, StreamType | FutureType | ErrorContextType):
         return _async_value_codec(t, ptr_type)
     raise TypeError(f"no canonical ABI for {t!r}")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from wasmloom.abi.codecs import Codec, get_codec
+from wasmloom.abi.codecs import ClassMap, Codec, get_codec
 from wasmloom.abi.layout import (
     MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS,
@@ -41,22 +41,26 @@ __all__ = ["FuncABI"]
 class _Plan:
     """The per-type part of a FuncABI, shared by every FuncABI of the same key."""
 
-    def __init__(self, ft: FuncType, enc: str, ptr_type: str) -> None:
+    def __init__(
+        self, ft: FuncType, enc: str, ptr_type: str, classes: ClassMap | None = None
+    ) -> None:
         self.ft = ft
-        self.params = [get_codec(t, enc, ptr_type) for t in ft.param_types()]
+        self.params = [get_codec(t, enc, ptr_type, classes) for t in ft.param_types()]
         self.result: Codec | None = (
-            None if ft.result is None else get_codec(ft.result, enc, ptr_type)
+            None if ft.result is None else get_codec(ft.result, enc, ptr_type, classes)
         )
         self.nflat_params = sum(len(c.flat) for c in self.params)
         self.nflat_results = 0 if self.result is None else len(self.result.flat)
         self.ptuple = (
-            get_codec(TupleType(tuple(ft.param_types())), enc, ptr_type) if self.params else None
+            get_codec(TupleType(tuple(ft.param_types())), enc, ptr_type, classes)
+            if self.params
+            else None
         )
 
 
 @cache
-def _plan(ft: FuncType, enc: str, ptr_type: str) -> _Plan:
-    return _Plan(ft, enc, ptr_type)
+def _plan(ft: FuncType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> _Plan:
+    return _Plan(ft, enc, ptr_type, classes)
 
 
 def _as_list(flat: Any) -> Sequence[Any]:
@@ -73,6 +77,9 @@ class FuncABI:
     ``context`` is ``'lift'`` for a ``canon lift`` (an export) and ``'lower'``
     for a ``canon lower`` (an import); it selects the spill thresholds for
     async options. ``core_type`` is the flattened core function type.
+    ``classes``, when given, lifts values of the types it maps into its
+    classes (:class:`~wasmloom.abi.codecs.ClassMap`); the plan is cached per
+    class map too.
     """
 
     __slots__ = (
@@ -92,14 +99,16 @@ class FuncABI:
     lower_results: Callable[[Any, Any, Sequence[Any]], list[Any]]
     lift_task_return: Callable[[Any, Sequence[Any]], Any]
 
-    def __init__(self, ft: FuncType, opts: Any, context: str = "lift") -> None:
+    def __init__(
+        self, ft: FuncType, opts: Any, context: str = "lift", classes: ClassMap | None = None
+    ) -> None:
         enc = opts.string_encoding
         mem = opts.memory
         ptr_type = "i32" if mem is None else mem.ptr_type
         is_async = bool(opts.is_async)
         self.ft = ft
         self.core_type: CoreFuncType = flatten_functype(opts, ft, context)
-        p = _plan(ft, enc, ptr_type)
+        p = _plan(ft, enc, ptr_type, classes)
         self.nparams = len(p.params)
         max_lift_params = (
             MAX_FLAT_ASYNC_PARAMS if is_async and context == "lower" else MAX_FLAT_PARAMS
