@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmloom import types as T
+from wasmloom.abi.codecs import ClassMap
 from wasmloom.errors import LinkError, Trap
 from wasmloom.host.annotations import check_annotations, functype_from_annotations
 from wasmloom.host.component import Component
@@ -46,15 +47,21 @@ def _version(name: str) -> tuple[int, int, int]:
 
 
 class _FuncDef:
-    __slots__ = ("dynamic", "fn", "ft", "with_store")
+    __slots__ = ("classes", "dynamic", "fn", "ft", "with_store")
 
     def __init__(
-        self, fn: Callable[..., Any], ft: T.FuncType | None, dynamic: bool, with_store: bool
+        self,
+        fn: Callable[..., Any],
+        ft: T.FuncType | None,
+        dynamic: bool,
+        with_store: bool,
+        classes: ClassMap | None = None,
     ) -> None:
         self.fn = fn
         self.ft = ft
         self.dynamic = dynamic
         self.with_store = with_store
+        self.classes = classes
 
 
 class _ResourceDef:
@@ -117,17 +124,22 @@ class LinkerInstance:
         *,
         type: T.FuncType | None = None,
         with_store: bool = False,
+        classes: ClassMap | None = None,
     ) -> None:
         """Define ``name`` as ``fn``, called with one Python value per parameter.
 
         The WIT type is ``type`` when given. Otherwise ``fn``'s annotations are
         checked against the importing component's type at link time (an
         unannotated parameter accepts any type). With ``with_store=True``,
-        ``fn`` receives the :class:`Store` first.
+        ``fn`` receives the :class:`Store` first. With ``classes``, arguments of
+        the types it maps arrive as instances of its classes
+        (:class:`~wasmloom.abi.codecs.ClassMap`; generated bindings use this).
         """
         if type is None:
             functype_from_annotations(fn, with_store)  # fail early on unusable annotations
-        self._define(name, _FuncDef(fn, type, dynamic=False, with_store=with_store))
+        self._define(
+            name, _FuncDef(fn, type, dynamic=False, with_store=with_store, classes=classes)
+        )
 
     def func_new(self, name: str, fn: Callable[[Store[Any], list[Any]], Any]) -> None:
         """Define ``name`` as ``fn(store, args) -> result``, typed by the importing component."""
@@ -256,7 +268,7 @@ def _provide(
             ft = want
             if not item.dynamic:
                 check_annotations(item.fn, ft, item.with_store, path)
-        return HostFunc(ft, _bind(store, item), path)
+        return HostFunc(ft, _bind(store, item), path, item.classes)
     if isinstance(item, _ResourceDef):
         rt_instance.check_item(item.rt, expected, m, f"`{path}`")
         return item.rt

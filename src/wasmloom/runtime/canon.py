@@ -55,7 +55,7 @@ def lower(
     """``canon lower``: a core function that calls ``f`` on behalf of ``inst``."""
     ft = f.type
     flat_ft = flatten_functype(opts, ft, "lower")
-    fabi = FuncABI(ft, opts, "lower")
+    fabi = FuncABI(ft, opts, "lower", getattr(f, "classes", None))
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)

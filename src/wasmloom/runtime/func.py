@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
+from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import Trap
@@ -64,12 +65,20 @@ class ComponentFunc:
 class HostFunc(ComponentFunc):
     """A function implemented in Python, called with the lifted argument values."""
 
-    __slots__ = ("fn", "name", "type")
+    __slots__ = ("classes", "fn", "name", "type")
 
-    def __init__(self, ft: T.FuncType, fn: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(
+        self,
+        ft: T.FuncType,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        classes: ClassMap | None = None,
+    ) -> None:
         self.type = ft
         self.fn = fn
         self.name = name
+        # Lowering this function into a guest lifts its arguments into these classes.
+        self.classes = classes
 
     def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
         return self.fn(*args)
