@@ -24,7 +24,7 @@ The mapping between WIT types and Python values (fixed, public):
 from __future__ import annotations
 
 import enum
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast, overload
 
 from wasmloom.types import EnumType, FlagsType, ResourceType
 
@@ -95,9 +95,18 @@ class Variant:
         return f"Variant({self.tag!r}, {self.value!r})"
 
 
-class _Box:
+_T = TypeVar("_T")
+
+
+class _Box(Generic[_T]):
     __slots__ = ("value",)
 
+    value: _T
+
+    @overload
+    def __init__(self: _Box[None]) -> None: ...
+    @overload
+    def __init__(self, value: _T) -> None: ...
     def __init__(self, value: Any = None) -> None:
         self.value = value
 
@@ -113,24 +122,27 @@ class _Box:
         return f"{type(self).__name__}({self.value!r})"
 
 
-class Ok(_Box):
-    """The ``ok`` case of a ``result``; ``value`` is ``None`` when it has no payload."""
+class Ok(_Box[_T]):
+    """The ``ok`` case of a ``result``; ``value`` is ``None`` when it has no payload.
+
+    Generic in the payload type for annotations: ``Ok[int] | Err[str]``.
+    """
 
     __slots__ = ()
 
 
-class Err(_Box):
+class Err(_Box[_T]):
     """The ``error`` case of a ``result``; ``value`` is ``None`` when it has no payload."""
 
     __slots__ = ()
 
 
-class Some(_Box):
+class Some(_Box[_T]):
     """The present case of an ``option`` whose payload may itself be ``None``."""
 
     __slots__ = ()
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: _T) -> None:
         self.value = value
 
 

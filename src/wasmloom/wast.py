@@ -304,7 +304,7 @@ def value_matches(actual: Any, expected: Mapping[str, Any]) -> bool:
         return value_matches(actual, value)
     if kind == "result":
         (case, payload), *_ = dict(value).items()
-        box: type[Ok | Err] = Ok if case.lower() == "ok" else Err
+        box: type[Ok[Any] | Err[Any]] = Ok if case.lower() == "ok" else Err
         if not isinstance(actual, box):
             return False
         got = getattr(actual, "value", None)
