@@ -125,6 +125,12 @@ def _arity_error(p: _Plan, args: Sequence[Any]) -> TypeError:
     return TypeError(f"{p.ft} takes {len(p.params)} argument(s), got {len(args)}")
 
 
+# Flat lowering touches memory only through allocations, and each allocation
+# re-fetches the view; until then the view is empty, so a stale view from an
+# earlier call can never be used.
+_NO_VIEW = memoryview(b"")
+
+
 def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
     n = len(p.params)
     if not spill:
@@ -145,7 +151,7 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
                 if len(args) != 1:
                     raise _arity_error(p, args)
                 if mem:
-                    cx.refresh()
+                    cx.mv = _NO_VIEW
                 out: list[Any] = []
                 lo1(cx, args[0], out)
                 return out
@@ -158,7 +164,7 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
                 if len(args) != 2:
                     raise _arity_error(p, args)
                 if mem:
-                    cx.refresh()
+                    cx.mv = _NO_VIEW
                 out: list[Any] = []
                 lo_a(cx, args[0], out)
                 lo_b(cx, args[1], out)
@@ -170,7 +176,7 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
             if len(args) != n:
                 raise _arity_error(p, args)
             if mem:
-                cx.refresh()
+                cx.mv = _NO_VIEW
             out: list[Any] = []
             for lo, a in zip(lowers, args, strict=True):
                 lo(cx, a, out)

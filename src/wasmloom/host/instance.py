@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
 from wasmloom.errors import WasmloomError
-from wasmloom.runtime.func import ComponentFunc
+from wasmloom.runtime.func import ComponentFunc, LiftedFunc
 from wasmloom.runtime.instance import ComponentInstance, InstanceExports
 
 if TYPE_CHECKING:
@@ -21,13 +21,14 @@ class Func:
     result. A guest trap raises :class:`~wasmloom.Trap` naming the function.
     """
 
-    __slots__ = ("_call", "_store", "component_func", "name")
+    __slots__ = ("_call", "_fast", "_store", "component_func", "name")
 
     def __init__(self, store: Store[Any], f: ComponentFunc, name: str) -> None:
         self._store = store
         self.component_func = f
         self.name = name
         self._call = f.call
+        self._fast = f if type(f) is LiftedFunc and not f.is_async else None
 
     @property
     def type(self) -> T.FuncType:
@@ -37,11 +38,9 @@ class Func:
     def __call__(self, store: Store[Any], *args: Any) -> Any:
         if store is not self._store:
             raise WasmloomError(f"function `{self.name}` called with a store it does not belong to")
-        ft = self.component_func.type
-        if len(args) != len(ft.params):
-            raise TypeError(
-                f"`{self.name}` takes {len(ft.params)} argument(s) ({ft}), got {len(args)}"
-            )
+        fast = self._fast
+        if fast is not None:
+            return fast.call_from_host(args)
         return self._call(list(args), None)
 
     def __repr__(self) -> str:

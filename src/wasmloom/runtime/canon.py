@@ -62,6 +62,21 @@ def lower(
     if opts.is_async or getattr(f, "is_async", False):
         return core.host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
     call = f.call
+    if not any(T.contains_borrow(t) for _, t in ft.params):
+        # No borrows to track: one context serves every call. Calls that overlap
+        # (a fiber blocked in the callee) only share `cx.mv`, which each step
+        # re-fetches.
+        shared = LiftLowerContext(opts, inst, None, fused=fused)
+
+        def lowered_plain(*flat_args: Any) -> Any:
+            if not inst.may_leave:
+                raise Trap("cannot leave component instance")
+            out = lower_results(shared, call(lift_params(shared, flat_args), inst), flat_args)
+            if not out:
+                return None
+            return out[0] if len(out) == 1 else tuple(out)
+
+        return core.host_func(store, flat_ft, lowered_plain)
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:

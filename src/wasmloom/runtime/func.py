@@ -9,7 +9,7 @@ mapping of :mod:`wasmloom.values`) and the calling component instance
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
@@ -281,7 +281,68 @@ class LiftedFunc(ComponentFunc):
 
     # --- the sync path ------------------------------------------------------------------
 
-    def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
+    def call(self, args: Sequence[Any], caller: ComponentInstance | None) -> Any:
+        if caller is None:
+            return self.call_from_host(args)
+        return self._call_sync(args, caller)
+
+    def call_from_host(self, args: Sequence[Any]) -> Any:
+        """A sync call from the host: the specialised plan, built on first use."""
+        self.call_from_host = fast = self._build_host_call()  # type: ignore[method-assign]
+        return fast(args)
+
+    def _build_host_call(self) -> Callable[[Sequence[Any]], Any]:
+        """Specialise the host-to-guest sync call once: everything bound, one context.
+
+        The context is reused across calls: a second host call into this function
+        while one runs would have to enter the instance again, which traps first.
+        """
+        fabi, core_call = self.prepare()
+        lower_params = fabi.lower_params
+        lift_results = fabi.lift_results
+        inst = self.inst
+        chain = tuple(inst.self_and_ancestors())
+        name = self.name or "<anonymous>"
+        post_return = self.opts.post_return
+        borrows = any(T.contains_borrow(t) for _, t in self.type.params)
+        cx = LiftLowerContext(self.opts, inst, None, fused=False)
+
+        def call_from_host(args: Sequence[Any]) -> Any:
+            for i in chain:
+                if not i.may_enter:
+                    raise Trap("cannot enter component instance", name)
+            for i in chain:
+                i.may_enter = False
+            try:
+                if borrows:
+                    scope = cx.borrow_scope = BorrowScope()
+                flat = lower_params(cx, args)
+                results = core_call(*flat)
+                result = lift_results(cx, results)
+                if borrows:
+                    scope.exit()
+                if post_return is not None:
+                    inst.may_leave = False
+                    try:
+                        if results is None:
+                            post_return()
+                        elif type(results) is tuple:
+                            post_return(*results)
+                        else:
+                            post_return(results)
+                    finally:
+                        inst.may_leave = True
+                return result
+            except Trap as e:
+                e.with_func(name)
+                raise
+            finally:
+                for i in chain:
+                    i.may_enter = True
+
+        return call_from_host
+
+    def _call_sync(self, args: Sequence[Any], caller: ComponentInstance | None) -> Any:
         fabi, core_call = self.prepare()
         inst = self.inst
         entering = inst.entering_set(caller)
