@@ -107,7 +107,7 @@ class LiftedFunc(ComponentFunc):
         self._abi: FuncABI | None = None
         self._core: Callable[..., Any] | None = None
         if opts.is_async or ft.is_async:
-            self.call = self.call_async_blocking  # type: ignore[method-assign]
+            self.call = self.call_async_blocking  # type: ignore[method-assign,assignment]
 
     def __repr__(self) -> str:
         return f"<lifted func {self.name}: {self.type}>"
@@ -288,7 +288,7 @@ class LiftedFunc(ComponentFunc):
 
     def call_from_host(self, args: Sequence[Any]) -> Any:
         """A sync call from the host: the specialised plan, built on first use."""
-        self.call_from_host = fast = self._build_host_call()  # type: ignore[method-assign]
+        self.call_from_host = fast = self._build_host_call()  # type: ignore[method-assign,assignment]
         return fast(args)
 
     def _build_host_call(self) -> Callable[[Sequence[Any]], Any]:
