@@ -10,6 +10,9 @@ Subcommands:
   ``N passed, M failed[, K skipped]`` counting files (K also counts skipped cases,
   each listed above it with its reason). The exit status is 1
   when any file failed, else 0.
+- ``wasmloom wit PATH`` prints a component's world, or a WIT package.
+- ``wasmloom bindgen WIT_PATH --world NAME -o OUT`` writes a package of typed
+  bindings (:mod:`wasmloom.bindgen`) and prints the files it wrote.
 """
 
 from __future__ import annotations
@@ -110,6 +113,24 @@ def cmd_wit(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
+def cmd_bindgen(args: argparse.Namespace) -> int:
+    from wasmloom.bindgen.gen import write
+    from wasmloom.errors import WasmloomError
+    from wasmloom.wit.resolve import Resolve
+
+    features = [f for f in (args.features or "").split(",") if f]
+    try:
+        r = Resolve(features)
+        pkg = r.push_path(args.path)
+        world = r.select_world(pkg, args.world)
+        for p in write(r, world, args.out):
+            print(p)
+    except (WasmloomError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
@@ -144,6 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     wit.add_argument("path", metavar="PATH", help="a component (.wasm), a .wit file or a directory")
     wit.set_defaults(func=cmd_wit)
+
+    bg = sub.add_parser(
+        "bindgen",
+        help="generate typed Python bindings for a WIT world",
+        description="Generate a Python package of typed bindings for one world of a WIT package.",
+    )
+    bg.add_argument("path", metavar="WIT_PATH", help="a .wit file or a package directory")
+    bg.add_argument("--world", metavar="NAME", help="the world (default: the package's only one)")
+    bg.add_argument(
+        "-o", "--out", required=True, metavar="OUT", help="the package directory to write"
+    )
+    bg.add_argument(
+        "--features", metavar="F,...", help="enable these @unstable features (comma separated)"
+    )
+    bg.set_defaults(func=cmd_bindgen)
     return parser
 
 

@@ -1,0 +1,773 @@
+"""The Python code generator: a package of typed bindings for one WIT world.
+
+:func:`generate` returns ``{file name: source}``; :func:`write` writes them.
+The package holds one module per interface the world uses (named
+``<namespace>_<package>_<interface>``) and ``__init__.py`` for the world:
+
+- types: a dataclass per record, ``enum.Enum`` per enum, ``enum.Flag`` per
+  flags, per variant one small class per case (``.tag``, ``.value``) and a
+  union alias; ``option<T>`` is ``T | None`` (``Some`` when nested), results
+  are ``Ok``/``Err``; streams, futures and error-context are ``Any``;
+- imported interfaces: a ``Host`` protocol (resources: ``Host<Resource>``
+  protocols for the objects that implement them), ``add_to_linker(linker,
+  getter)`` where ``getter`` maps the store's data to the implementation;
+- exported interfaces: an ``Exports`` class of typed methods, and a
+  :class:`~wasmloom.bindgen.rt.GuestResource` class per exported resource;
+- the world: ``Imports`` (one attribute per imported interface, plus the
+  world's own imported functions), ``add_to_linker(linker, getter)``, and a
+  class named after the world with ``instantiate(store, component, linker)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from wasmloom import types as T
+from wasmloom.bindgen.naming import camel, const, snake
+from wasmloom.wit import model as M
+from wasmloom.wit.resolve import Resolve
+
+__all__ = ["generate", "write"]
+
+_PRIM_PY = {"bool": "bool", "f32": "float", "f64": "float", "char": "str", "string": "str"}
+_GUEST_RESERVED = {"drop", "owner", "rt", "rep", "own"}
+
+_HEADER = """from __future__ import annotations
+
+import dataclasses as _dc
+import enum as _enum
+import typing as _typing
+
+from wasmloom import types as _t
+from wasmloom.bindgen import rt as _rt
+from wasmloom.host.accessor import Accessor as _Accessor
+from wasmloom.host.component import Component as _Component
+from wasmloom.host.instance import Instance as _Instance
+from wasmloom.host.linker import Linker as _Linker
+from wasmloom.host.store import Store as _Store
+from wasmloom.values import Err as _Err
+from wasmloom.values import Ok as _Ok
+from wasmloom.values import Some as _Some
+
+_D = _typing.TypeVar("_D")
+"""
+
+_USED = "(_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)"
+
+
+def _doc(text: str | None, indent: str) -> list[str]:
+    if not text:
+        return []
+    body = text.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    lines = body.splitlines()
+    if len(lines) == 1:
+        return [f'{indent}"""{lines[0]}"""']
+    return [
+        f'{indent}"""{lines[0]}',
+        *[(indent + ln) if ln else "" for ln in lines[1:]],
+        f'{indent}"""',
+    ]
+
+
+class _Gen:
+    def __init__(self, world: M.World) -> None:
+        self.world = world
+        self.imported: set[int] = set()
+        self.exported: set[int] = set()
+        self.ifaces: list[M.Interface] = []
+        self.modname: dict[int, str] = {}
+        self.world_types: list[M.TypeDef] = []
+        for key, item in world.imports.items():
+            if isinstance(item, M.Interface):
+                self._add_iface(item, key)
+                self.imported.add(id(item))
+            elif isinstance(item, M.TypeDef):
+                self.world_types.append(item)
+        for key, item in world.exports.items():
+            if isinstance(item, M.Interface):
+                self._add_iface(item, key)
+                self.exported.add(id(item))
+        # interfaces reached only through types
+        for iface in list(self.ifaces):
+            for td in iface.types.values():
+                self._reach(td)
+        for td in self.world_types:
+            self._reach(td)
+        self.rt_ref: dict[T.ResourceType, tuple[str, str]] = {}
+        for owner_mod, tds in self._all_typedefs():
+            for td in tds:
+                if isinstance(td.kind, M.Resource) and td.resource_type is not None:
+                    assert td.name is not None
+                    self.rt_ref[td.resource_type] = (owner_mod, "_RT_" + const(td.name))
+
+    # -- bookkeeping ----------------------------------------------------------------
+
+    def _add_iface(self, iface: M.Interface, key: str) -> None:
+        if id(iface) in self.modname:
+            return
+        if iface.package is not None and iface.name is not None:
+            pn = iface.package.name
+            base = f"{snake(pn.namespace)}_{snake(pn.name)}_{snake(iface.name)}"
+        else:
+            base = "iface_" + snake(key)
+        base = base.rstrip("_")
+        name = base
+        taken = set(self.modname.values())
+        if name in taken and iface.package is not None and iface.package.name.version:
+            name = base + "_v" + iface.package.name.version.replace(".", "_").replace("-", "_")
+        i = 2
+        while name in taken:
+            name = f"{base}_{i}"
+            i += 1
+        self.modname[id(iface)] = name
+        self.ifaces.append(iface)
+
+    def _reach(self, t: M.Type | None) -> None:
+        if not isinstance(t, M.TypeDef):
+            return
+        if isinstance(t.owner, M.Interface) and id(t.owner) not in self.modname:
+            self._add_iface(t.owner, t.owner.name or "anon")
+            for td in t.owner.types.values():
+                self._reach(td)
+        k = t.kind
+        if isinstance(k, M.Alias):
+            self._reach(k.target)
+        elif isinstance(k, M.Handle):
+            self._reach(k.resource)
+
+    def _all_typedefs(self) -> Iterable[tuple[str, list[M.TypeDef]]]:
+        for iface in self.ifaces:
+            yield self.modname[id(iface)], list(iface.types.values())
+        yield "", self.world_types
+
+    def mod_of(self, td: M.TypeDef) -> str:
+        """The module defining ``td`` ('' for the world's __init__)."""
+        if isinstance(td.owner, M.Interface):
+            return self.modname[id(td.owner)]
+        return ""
+
+    def is_export_owner(self, td: M.TypeDef) -> bool:
+        o = td.owner
+        return isinstance(o, M.Interface) and id(o) in self.exported and id(o) not in self.imported
+
+    def ref(self, mod: str, here: str, name: str) -> str:
+        if mod == here:
+            return name
+        if mod == "":
+            raise AssertionError("interfaces cannot refer to world types")
+        return f"_m_{mod}.{name}"
+
+    # -- Python annotations -----------------------------------------------------------
+
+    def resource_class(self, td: M.TypeDef) -> str:
+        assert td.name is not None
+        return camel(td.name) if self.is_export_owner(td) else "Host" + camel(td.name)
+
+    def py(self, t: M.Type | None, here: str) -> str:
+        if t is None:
+            return "None"
+        if isinstance(t, T.PrimType):
+            return _PRIM_PY.get(t.name, "int")
+        if isinstance(t, T.ErrorContextType):
+            return "_typing.Any"
+        k = t.kind
+        if t.name is not None:
+            if isinstance(k, M.Resource):
+                return self.ref(self.mod_of(t), here, self.resource_class(t))
+            return self.ref(self.mod_of(t), here, camel(t.name))
+        if isinstance(k, M.Handle):
+            r = M.unalias(k.resource)
+            assert isinstance(r, M.TypeDef)
+            return self.ref(self.mod_of(r), here, self.resource_class(r))
+        if isinstance(k, M.List):
+            e = M.unalias(k.type)
+            if isinstance(e, T.PrimType) and e.name == "u8":
+                return "bytes"
+            return f"list[{self.py(k.type, here)}]"
+        if isinstance(k, M.FixedList):
+            return f"list[{self.py(k.type, here)}]"
+        if isinstance(k, M.Tuple):
+            if not k.types:
+                return "tuple[()]"
+            return "tuple[" + ", ".join(self.py(x, here) for x in k.types) + "]"
+        if isinstance(k, M.Option):
+            inner = M.unalias(k.type)
+            if isinstance(inner, M.TypeDef) and isinstance(inner.kind, M.Option):
+                return f"_Some[{self.py(k.type, here)}] | None"
+            return f"{self.py(k.type, here)} | None"
+        if isinstance(k, M.Result):
+            return f"_Ok[{self.py(k.ok, here)}] | _Err[{self.py(k.err, here)}]"
+        if isinstance(k, M.Map):
+            return f"dict[{self.py(k.key, here)}, {self.py(k.value, here)}]"
+        if isinstance(k, M.Alias):
+            return self.py(k.target, here)
+        return "_typing.Any"  # stream, future
+
+    # -- type expressions ---------------------------------------------------------------
+
+    def vt(self, t: T.ValType | None, here: str) -> str:
+        if t is None:
+            return "None"
+        if isinstance(t, T.PrimType):
+            return "_t." + t.name.upper()
+        if isinstance(t, T.ErrorContextType):
+            return "_t.ErrorContextType()"
+        if isinstance(t, T.ListType):
+            return f"_t.ListType({self.vt(t.t, here)}, {t.length})"
+        if isinstance(t, T.RecordType):
+            fs = "".join(f"_t.FieldType({f.label!r}, {self.vt(f.t, here)}), " for f in t.fields)
+            return f"_t.RecordType(({fs}))"
+        if isinstance(t, T.TupleType):
+            return "_t.TupleType((" + "".join(self.vt(x, here) + ", " for x in t.ts) + "))"
+        if isinstance(t, T.VariantType):
+            cs = "".join(f"_t.CaseType({c.label!r}, {self.vt(c.t, here)}), " for c in t.cases)
+            return f"_t.VariantType(({cs}))"
+        if isinstance(t, T.EnumType):
+            return f"_t.EnumType({t.labels!r})"
+        if isinstance(t, T.FlagsType):
+            return f"_t.FlagsType({t.labels!r})"
+        if isinstance(t, T.OptionType):
+            return f"_t.OptionType({self.vt(t.t, here)})"
+        if isinstance(t, T.ResultType):
+            return f"_t.ResultType({self.vt(t.ok, here)}, {self.vt(t.error, here)})"
+        if isinstance(t, T.MapType):
+            return f"_t.MapType({self.vt(t.k, here)}, {self.vt(t.v, here)})"
+        if isinstance(t, T.OwnType | T.BorrowType):
+            mod, name = self.rt_ref[t.rt]
+            kind = "OwnType" if isinstance(t, T.OwnType) else "BorrowType"
+            return f"_t.{kind}({self.ref(mod, here, name)})"
+        if isinstance(t, T.StreamType):
+            return f"_t.StreamType({self.vt(t.t, here)})"
+        assert isinstance(t, T.FutureType)
+        return f"_t.FutureType({self.vt(t.t, here)})"
+
+    def ft(self, f: M.Function, here: str) -> str:
+        ft = f.functype()
+        ps = "".join(f"({n!r}, {self.vt(t, here)}), " for n, t in ft.params)
+        return f"_t.FuncType(({ps}), {self.vt(ft.result, here)}, {ft.is_async})"
+
+    # -- modules -----------------------------------------------------------------------
+
+    def deps(self, tds: Iterable[M.TypeDef], funcs: Iterable[M.Function], here: str) -> list[str]:
+        """Modules (other than ``here``) whose types these types and functions reach."""
+        seen: set[int] = set()
+        mods: list[str] = []
+
+        def visit(t: M.Type | None) -> None:
+            if not isinstance(t, M.TypeDef) or id(t) in seen:
+                return
+            seen.add(id(t))
+            if t.name is not None:
+                m = self.mod_of(t)
+                if m != here and m not in mods:
+                    mods.append(m)
+            k = t.kind
+            sub: list[M.Type | None] = []
+            if isinstance(k, M.Record):
+                sub = [f.type for f in k.fields]
+            elif isinstance(k, M.Variant):
+                sub = [c.type for c in k.cases]
+            elif isinstance(k, M.Alias | M.Option | M.List | M.FixedList):
+                sub = [k.target if isinstance(k, M.Alias) else k.type]
+            elif isinstance(k, M.Tuple):
+                sub = list(k.types)
+            elif isinstance(k, M.Result):
+                sub = [k.ok, k.err]
+            elif isinstance(k, M.Map):
+                sub = [k.key, k.value]
+            elif isinstance(k, M.Handle):
+                sub = [k.resource]
+            elif isinstance(k, M.Future | M.Stream):
+                sub = [k.type]
+            for s in sub:
+                visit(s)
+
+        for td in tds:
+            visit(td)
+        for f in funcs:
+            for _, t in f.params:
+                visit(t)
+            visit(f.result)
+        return mods
+
+    def all_deps(self, mod: str, direct: list[str], dmap: dict[str, list[str]]) -> list[str]:
+        out: list[str] = []
+
+        def visit(m: str) -> None:
+            if m in out or m == mod:
+                return
+            for d in dmap.get(m, []):
+                visit(d)
+            out.append(m)
+
+        for d in direct:
+            visit(d)
+        return out
+
+    def types_section(
+        self, tds: list[M.TypeDef], here: str
+    ) -> tuple[list[str], list[str], list[str]]:
+        """(code, names of the `_TYPES` entries) for the named types ``tds``."""
+        out: list[str] = []
+        entries: list[str] = []
+        aliases: list[str] = []
+        for td in tds:
+            if isinstance(td.kind, M.Resource):
+                assert td.name is not None
+                out.append(f"_RT_{const(td.name)} = _t.ResourceType({td.name!r})")
+        if out:
+            out.append("")
+        for td in tds:
+            assert td.name is not None
+            name = camel(td.name)
+            k = td.kind
+            tconst = "_T_" + const(td.name)
+            if isinstance(k, M.Record):
+                out += ["", "@_dc.dataclass(slots=True)", f"class {name}:"]
+                out += _doc(td.docs, "    ")
+                for f in k.fields:
+                    out.append(f"    {snake(f.name)}: {self.py(f.type, here)}")
+                if not k.fields and not td.docs:
+                    out.append("    pass")
+                entries.append(f"({tconst}, {name})")
+            elif isinstance(k, M.Enum):
+                out += ["", f"class {name}(_enum.Enum):"]
+                out += _doc(td.docs, "    ")
+                for c in k.cases:
+                    out.append(f"    {const(c.name)} = {c.name!r}")
+                entries.append(f"({tconst}, {name})")
+            elif isinstance(k, M.Flags):
+                out += ["", f"class {name}(_enum.Flag):"]
+                out += _doc(td.docs, "    ")
+                for i, fl in enumerate(k.flags):
+                    out.append(f"    {const(fl.name)} = {1 << i}")
+                if not k.flags and not td.docs:
+                    out.append("    pass")
+                entries.append(f"({tconst}, {name})")
+            elif isinstance(k, M.Variant):
+                cases = []
+                for c in k.cases:
+                    cn = name + camel(c.name).rstrip("_")
+                    cases.append(cn)
+                    out += ["", "@_dc.dataclass(slots=True)", f"class {cn}:"]
+                    out += _doc(c.docs, "    ")
+                    vt = "None = None" if c.type is None else self.py(c.type, here)
+                    out.append(f"    value: {vt}")
+                    out.append(
+                        f"    tag: _typing.ClassVar[_typing.Literal[{c.name!r}]] = {c.name!r}"
+                    )
+                out += ["", f"{name}: _typing.TypeAlias = {' | '.join(cases)}"]
+                out += _doc(td.docs, "")
+                entries.append(f"({tconst}, ({''.join(c + ', ' for c in cases)}))")
+            elif isinstance(k, M.Resource):
+                pass  # classes are emitted with the functions
+            else:
+                target = M.unalias(td)
+                if (
+                    isinstance(target, M.TypeDef)
+                    and target.name is not None
+                    and isinstance(target.kind, M.Record | M.Enum | M.Flags | M.Resource)
+                ):
+                    aliases.append(f"{name} = {self.py(target, here)}")
+                elif (
+                    isinstance(k, M.Alias)
+                    and isinstance(target, M.TypeDef)
+                    and isinstance(target.kind, M.Variant)
+                ):
+                    assert target.name is not None
+                    aliases.append(
+                        f"{name}: _typing.TypeAlias = "
+                        f"{self.ref(self.mod_of(target), here, camel(target.name))}"
+                    )
+                else:
+                    anon = self.py(M.TypeDef(None, k), here)
+                    aliases.append(f'{name}: _typing.TypeAlias = "{anon}"')
+        return out, aliases, entries
+
+    def valtypes(self, tds: list[M.TypeDef], here: str) -> list[str]:
+        out: list[str] = []
+        for td in tds:
+            if isinstance(td.kind, M.Record | M.Enum | M.Flags | M.Variant):
+                assert td.name is not None
+                out.append(f"_T_{const(td.name)} = {self.vt(M.to_valtype(td), here)}")
+        return out
+
+    # -- functions -------------------------------------------------------------------------
+
+    def params(self, f: M.Function, here: str, skip_self: bool) -> list[tuple[str, str]]:
+        ps = f.params[1:] if skip_self else f.params
+        return [(snake(n), self.py(t, here)) for n, t in ps]
+
+    def host_name(self, f: M.Function) -> str:
+        """The method name on ``Host``: freestanding ``f``, ``r_new``, ``r_static``."""
+        if f.kind == "freestanding" or f.resource is None:
+            return snake(f.name)
+        assert f.resource.name is not None
+        r = snake(f.resource.name).rstrip("_")
+        if f.kind == "constructor":
+            return f"{r}_new"
+        return f"{r}_{snake(f.name).rstrip('_')}"
+
+    def sig(self, f: M.Function, here: str, skip_self: bool, first: str) -> str:
+        ps = "".join(f", {n}: {t}" for n, t in self.params(f, here, skip_self))
+        return f"({first}{ps}) -> {self.py(f.result, here)}"
+
+    def host_section(
+        self, funcs: list[M.Function], resources: list[M.TypeDef], here: str, link_name: str
+    ) -> list[str]:
+        acc = "accessor: _Accessor[_typing.Any, _typing.Any], "
+        out: list[str] = []
+        for r in resources:
+            assert r.name is not None
+            out += ["", "", f"class Host{camel(r.name)}(_typing.Protocol):"]
+            out += _doc(r.docs or f"The host's implementation of resource `{r.name}`.", "    ")
+            out.append(
+                "    # When the guest drops its last handle, the bindings forget the object\n"
+                "    # and call its `drop()` method if it has one."
+            )
+            for f in funcs:
+                if f.resource is r and f.kind == "method":
+                    kw = "async def" if f.is_async else "def"
+                    first = "self, " + acc.rstrip(", ") if f.is_async else "self"
+                    out.append(f"    {kw} {snake(f.name)}{self.sig(f, here, True, first)}: ...")
+        free = [f for f in funcs if f.kind != "method"]
+        out += ["", "", "class Host(_typing.Protocol):"]
+        out += _doc(
+            "What the host implements for this interface: one method per function "
+            "(constructors are `<resource>_new`, static functions `<resource>_<name>`).",
+            "    ",
+        )
+        for f in free:
+            kw = "async def" if f.is_async else "def"
+            first = "self, " + acc.rstrip(", ") if f.is_async else "self"
+            out.append(f"    {kw} {self.host_name(f)}{self.sig(f, here, False, first)}: ...")
+        if not free:
+            out.append("    pass")
+        gt = (
+            "_typing.Callable[[_D], Host]"
+            if funcs
+            else "_typing.Callable[[_D], object] | None = None"
+        )
+        out += [
+            "",
+            "",
+            f"def add_to_linker(linker: _Linker, getter: {gt}) -> None:",
+            '    """Define this interface in ``linker``, implemented by ``getter(store.data)``.',
+            "",
+            "    ``getter`` maps the store's data to the object implementing :class:`Host`:",
+            "    the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),",
+            "    or a view object built from several fields (``lambda d: View(d.a, d.b)``).",
+            '    """',
+            f"    _b = _rt.ImportBinder(linker, {link_name}, _ALL_TYPES)",
+        ]
+        for r in resources:
+            assert r.name is not None
+            out.append(f"    _b.resource(_RT_{const(r.name)}, {r.name!r})")
+        for f in funcs:
+            fn = "_" + self.host_name(f) if f.kind != "method" else "_m_" + self.host_name(f)
+            ps = self.params(f, here, False)
+            args = "".join(f", {n}: {t}" for n, t in ps)
+            ret = self.py(f.result, here)
+            out.append(f"    def {fn}(store: _Store[_D]{args}) -> {ret}:")
+            names = [n for n, _ in ps]
+            if f.kind == "method":
+                call = f"{names[0]}.{snake(f.name)}"
+                cargs = names[1:]
+            else:
+                call = f"getter(store.data).{self.host_name(f)}"
+                cargs = names
+            if f.is_async:
+                cargs = ["_Accessor(store, getter)", *cargs]
+                out.append(f"        coro = {call}({', '.join(cargs)})")
+                out.append(f"        r: {ret} = _rt.run_host_coroutine(coro, {f.name!r})")
+                out.append("        return r")
+            else:
+                out.append(f"        return {call}({', '.join(cargs)})")
+            out.append(f"    _b.func({f.component_name!r}, _FT_{self.ftname(f)}, {fn})")
+        return out
+
+    def ftname(self, f: M.Function) -> str:
+        return const(f.component_name.replace("[", "").replace("]", "_").replace(".", "_"))
+
+    def exports_section(
+        self,
+        funcs: list[M.Function],
+        resources: list[M.TypeDef],
+        here: str,
+        cls: str,
+        default_path: str,
+        doc: str,
+    ) -> list[str]:
+        out: list[str] = []
+        for r in resources:
+            assert r.name is not None
+            out += ["", "", f"class {camel(r.name)}(_rt.GuestResource):"]
+            out += _doc(r.docs or f"A handle to the guest's resource `{r.name}`.", "    ")
+            out.append("    __slots__ = ()")
+            for f in funcs:
+                if f.resource is r and f.kind == "method":
+                    mname = snake(f.name)
+                    if mname in _GUEST_RESERVED:
+                        mname += "_"
+                    out += self.export_method(f, here, mname, True)
+        out += ["", "", f"class {cls}:"]
+        out += _doc(doc, "    ")
+        fl = "".join(f"({f.component_name!r}, _FT_{self.ftname(f)}), " for f in funcs)
+        out += [
+            f"    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = ({fl})",
+            "",
+            "    def __init__(",
+            f"        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = {default_path}",
+            "    ) -> None:",
+            "        self._store = store",
+            "        b = _rt.ExportBinder(",
+            "            instance, path, self._FUNCS, _ALL_TYPES, _GUEST_CLASSES, self",
+            "        )",
+        ]
+        for f in funcs:
+            attr = "_f_" + self.host_name(f)
+            if f.is_async:
+                out.append(f"        self.{attr}_func = b.func({f.component_name!r})")
+            else:
+                out.append(f"        self.{attr} = b.call({f.component_name!r})")
+        for f in funcs:
+            if f.kind != "method":
+                out += self.export_method(f, here, self.host_name(f), False)
+        return out
+
+    def export_method(self, f: M.Function, here: str, mname: str, on_resource: bool) -> list[str]:
+        ps = self.params(f, here, on_resource)
+        args = "".join(f", {n}: {t}" for n, t in ps)
+        ret = self.py(f.result, here)
+        owner = "self.owner" if on_resource else "self"
+        vals = (["self"] if on_resource else []) + [n for n, _ in ps]
+        arglist = "[" + ", ".join(vals) + "]"
+        attr = f"{owner}._f_{self.host_name(f)}"
+        kw = "async def" if f.is_async else "def"
+        out = ["", f"    {kw} {mname}(self, store: _Store[_typing.Any]{args}) -> {ret}:"]
+        out += _doc(f.docs, "        ")
+        out += [f"        if store is not {owner}._store:", "            _rt.wrong_store(store)"]
+        if f.is_async:
+            out.append(f"        r: {ret} = await _rt.call_async({attr}_func, store, {arglist})")
+        else:
+            out.append(f"        r: {ret} = {attr}({arglist})")
+        out.append("        return r")
+        return out
+
+    # -- files ---------------------------------------------------------------------------
+
+    def iface_module(self, iface: M.Interface, dmap: dict[str, list[str]]) -> str:
+        here = self.modname[id(iface)]
+        tds = list(iface.types.values())
+        funcs = list(iface.functions.values())
+        direct = self.deps(tds, funcs, here)
+        dmap[here] = direct
+        title = iface.id or iface.name or here
+        lines = [f'"""Bindings for `{title}` (generated by ``wasmloom bindgen``; do not edit).']
+        if iface.docs:
+            lines += ["", iface.docs.strip()]
+        lines += ['"""', "", "# ruff: noqa", _HEADER]
+        for d in direct:
+            lines.append(f"from . import {d} as _m_{d}")
+        code, aliases, entries = self.types_section(tds, here)
+        lines += code
+        lines += ["", *aliases]
+        owned_res = [td for td in tds if isinstance(td.kind, M.Resource)]
+        lines += ["", "", *self.valtypes(tds, here)]
+        lines.append(f"_TYPES: list[tuple[_t.ValType, _typing.Any]] = [{', '.join(entries)}]")
+        alld = self.all_deps(here, direct, dmap)
+        lines.append(
+            "_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = ["
+            + "".join(f"*_m_{d}._TYPES, " for d in alld)
+            + "*_TYPES]"
+        )
+        for f in funcs:
+            lines.append(f"_FT_{self.ftname(f)} = {self.ft(f, here)}")
+        is_exp = id(iface) in self.exported and id(iface) not in self.imported
+        gc = (
+            ", ".join(f"_RT_{const(r.name or '')}: {camel(r.name or '')}" for r in owned_res)
+            if is_exp
+            else ""
+        )
+        if id(iface) in self.imported:
+            link = repr(iface.id or self._key(iface))
+            lines += self.host_section(funcs, owned_res, here, link)
+        if id(iface) in self.exported:
+            path = f"({(iface.id or self._key(iface))!r},)"
+            lines += self.exports_section(
+                funcs,
+                owned_res if is_exp else [],
+                here,
+                "Exports",
+                path,
+                f"Typed calls to the guest's export of `{title}`.",
+            )
+        lines += ["", f"_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {{{gc}}}"]
+        lines += ["", f"_ = {_USED}", ""]
+        return "\n".join(lines)
+
+    def _key(self, iface: M.Interface) -> str:
+        for k, v in [*self.world.imports.items(), *self.world.exports.items()]:
+            if v is iface:
+                return k
+        return iface.name or ""
+
+    def attr_names(self) -> dict[int, str]:
+        names: dict[int, str] = {}
+        imported = [i for i in self.ifaces if id(i) in self.imported or id(i) in self.exported]
+        short = [snake(i.name or self._key(i)) for i in imported]
+        for i, s in zip(imported, short, strict=True):
+            if short.count(s) > 1 and i.package is not None:
+                s = snake(i.package.name.name) + "_" + s
+            names[id(i)] = s
+        return names
+
+    def world_module(self, dmap: dict[str, list[str]]) -> str:
+        w = self.world
+        here = ""
+        funcs_in = [f for f in w.imports.values() if isinstance(f, M.Function)]
+        funcs_out = [f for f in w.exports.values() if isinstance(f, M.Function)]
+        lines = [
+            f'"""Bindings for world `{w.name}` (generated by ``wasmloom bindgen``; do not edit).',
+            "",
+        ]
+        if w.docs:
+            lines += [w.docs.strip(), ""]
+        lines += [
+            "Host side: implement each imported interface's ``Host`` protocol and call",
+            "``add_to_linker(linker, getter)``, per interface (``getter`` gives that",
+            "interface's implementation) or here for the whole world (``getter`` gives an",
+            "object with one attribute per imported interface, see :class:`Imports`).",
+            "The getter maps ``store.data`` to the implementation: ``lambda d: d``,",
+            "``lambda d: d.logger``, or a view built from several fields.",
+            "",
+            f"Guest side: ``{camel(w.name)}.instantiate(store, component, linker)``.",
+            '"""',
+            "",
+            "# ruff: noqa",
+            _HEADER,
+        ]
+        for iface in self.ifaces:
+            m = self.modname[id(iface)]
+            lines.append(f"from . import {m} as _m_{m}")
+        direct = [self.modname[id(i)] for i in self.ifaces]
+        code, aliases, entries = self.types_section(self.world_types, here)
+        lines += code + ["", *aliases]
+        lines += ["", "", *self.valtypes(self.world_types, here)]
+        lines.append(f"_TYPES: list[tuple[_t.ValType, _typing.Any]] = [{', '.join(entries)}]")
+        lines.append(
+            "_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = ["
+            + "".join(f"*_m_{d}._TYPES, " for d in direct)
+            + "*_TYPES]"
+        )
+        for f in funcs_in + funcs_out:
+            lines.append(f"_FT_{self.ftname(f)} = {self.ft(f, here)}")
+        attrs = self.attr_names()
+        # Imports protocol
+        lines += ["", "", "class Imports(_typing.Protocol):"]
+        lines += _doc(
+            "What the whole world's host side provides: one attribute per imported interface (its ``Host``) and one method per imported function.",
+            "    ",
+        )
+        body = []
+        for iface in self.ifaces:
+            if id(iface) in self.imported and iface.functions:
+                m = self.modname[id(iface)]
+                body += ["    @property", f"    def {attrs[id(iface)]}(self) -> _m_{m}.Host: ..."]
+        acc = "accessor: _Accessor[_typing.Any, _typing.Any]"
+        for f in funcs_in:
+            kw = "async def" if f.is_async else "def"
+            first = f"self, {acc}" if f.is_async else "self"
+            body.append(f"    {kw} {snake(f.name)}{self.sig(f, here, False, first)}: ...")
+        lines += body or ["    pass"]
+        lines += [
+            "",
+            "",
+            "def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Imports]) -> None:",
+            '    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""',
+        ]
+        for iface in self.ifaces:
+            if id(iface) in self.imported:
+                m = self.modname[id(iface)]
+                a = attrs[id(iface)]
+                if not iface.functions:
+                    lines.append(f"    _m_{m}.add_to_linker(linker)")
+                    continue
+                lines += [
+                    f"    def _get_{a}(d: _D) -> _m_{m}.Host:",
+                    f"        return getter(d).{a}",
+                    f"    _m_{m}.add_to_linker(linker, _get_{a})",
+                ]
+        if funcs_in:
+            lines.append("    _b = _rt.ImportBinder(linker, None, _ALL_TYPES)")
+            for f in funcs_in:
+                ps = self.params(f, here, False)
+                args = "".join(f", {n}: {t}" for n, t in ps)
+                ret = self.py(f.result, here)
+                fn = "_" + snake(f.name)
+                lines.append(f"    def {fn}(store: _Store[_D]{args}) -> {ret}:")
+                cargs = [n for n, _ in ps]
+                if f.is_async:
+                    cargs = ["_Accessor(store, getter)", *cargs]
+                    lines.append(
+                        f"        coro = getter(store.data).{snake(f.name)}({', '.join(cargs)})"
+                    )
+                    lines.append(f"        r: {ret} = _rt.run_host_coroutine(coro, {f.name!r})")
+                    lines.append("        return r")
+                else:
+                    lines.append(
+                        f"        return getter(store.data).{snake(f.name)}({', '.join(cargs)})"
+                    )
+                lines.append(f"    _b.func({f.name!r}, _FT_{self.ftname(f)}, {fn})")
+        # the world class
+        cls = camel(w.name)
+        exp = self.exports_section(
+            funcs_out, [], here, cls, "()", f"Typed calls to the exports of world `{w.name}`."
+        )
+        # add interface attributes + instantiate
+        extra = []
+        for iface in self.ifaces:
+            if id(iface) in self.exported:
+                m = self.modname[id(iface)]
+                key = iface.id or self._key(iface)
+                extra.append(
+                    f"        self.{attrs[id(iface)]} = _m_{m}.Exports(store, instance, ({key!r},))"
+                )
+        i = exp.index("        )") + 1
+        exp[i:i] = ["        self.instance = instance", *extra]
+        exp += [
+            "",
+            "    @classmethod",
+            f"    def instantiate(cls, store: _Store[_typing.Any], component: _Component, linker: _Linker) -> {cls}:",
+            '        """Instantiate ``component`` with ``linker`` and bind its exports."""',
+            "        return cls(store, linker.instantiate(store, component))",
+        ]
+        lines += exp
+        lines += ["", "_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}"]
+        lines += ["", f"_ = {_USED}", ""]
+        return "\n".join(lines)
+
+
+def generate(resolve: Resolve, world: M.World) -> dict[str, str]:
+    """The bindings package of ``world``: ``{file name: Python source}``."""
+    g = _Gen(world)
+    files: dict[str, str] = {}
+    dmap: dict[str, list[str]] = {}
+    for iface in g.ifaces:
+        files[g.modname[id(iface)] + ".py"] = g.iface_module(iface, dmap)
+    files["__init__.py"] = g.world_module(dmap)
+    files["py.typed"] = ""
+    return files
+
+
+def write(resolve: Resolve, world: M.World, out: str | Path) -> list[Path]:
+    """Generate the bindings of ``world`` into the directory ``out``; return the files."""
+    d = Path(out)
+    d.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in generate(resolve, world).items():
+        p = d / name
+        p.write_text(text)
+        paths.append(p)
+    return paths

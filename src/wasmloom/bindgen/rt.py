@@ -1,0 +1,354 @@
+"""Run-time support for generated (and dynamic) bindings.
+
+Generated modules describe their WIT types as :mod:`wasmloom.types` values in
+which every resource is a placeholder :class:`~wasmloom.types.ResourceType`.
+When bindings attach to a linker or an instance, the placeholders are mapped
+to the real resource types, and one :class:`~wasmloom.abi.codecs.ClassMap`
+is built so that the canonical ABI lifts values straight into the generated
+classes: no conversion runs per call in Python.
+
+- Imported resources are implemented by Python objects. A :class:`HostTable`
+  per resource type maps representations to those objects: an ``own`` handle
+  given to the guest adds the object, one given back (or dropped by the guest)
+  removes it; on a guest drop the object's ``drop()`` runs when it has one.
+- Exported resources are :class:`GuestResource` subclasses: a
+  :class:`~wasmloom.values.Resource` whose methods call the guest.
+"""
+
+from __future__ import annotations
+
+import copy
+import types as pytypes
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from wasmloom import types as T
+from wasmloom.abi.codecs import ClassMap
+from wasmloom.abi.funcabi import FuncABI
+from wasmloom.errors import LinkError, WasmloomError
+from wasmloom.runtime.func import ComponentFunc, LiftedFunc
+from wasmloom.runtime.subtype import subst_functype, subst_valtype
+from wasmloom.values import Resource
+
+if TYPE_CHECKING:
+    from wasmloom.host.instance import Instance
+    from wasmloom.host.linker import Linker, LinkerInstance
+    from wasmloom.host.store import Store
+
+__all__ = [
+    "ExportBinder",
+    "GuestResource",
+    "HostTable",
+    "ImportBinder",
+    "call_async",
+    "run_host_coroutine",
+    "wrong_store",
+]
+
+TypeEntries = Iterable[tuple[T.ValType, Any]]
+Subst = dict[T.ResourceType, T.ResourceType]
+
+
+def wrong_store(store: object) -> NoReturn:
+    raise WasmloomError("bindings called with a store they do not belong to")
+
+
+# --- host-implemented resources -------------------------------------------------------
+
+
+class HostTable:
+    """The Python objects behind the handles of one host resource type."""
+
+    __slots__ = ("_next", "_objs", "rt")
+
+    def __init__(self) -> None:
+        self._objs: dict[int, Any] = {}
+        self._next = 1
+        self.rt: T.ResourceType | None = None
+
+    def add(self, obj: Any) -> int:
+        """A new representation for ``obj`` (an ``own`` handle goes to the guest)."""
+        rep = self._next
+        self._next += 1
+        self._objs[rep] = obj
+        return rep
+
+    def lend(self, obj: Any) -> int:
+        """A representation for a borrow of ``obj``: its current one, or a new entry."""
+        for rep, o in self._objs.items():
+            if o is obj:
+                return rep
+        return self.add(obj)
+
+    def get(self, rep: int) -> Any:
+        return self._objs[rep]
+
+    def take(self, rep: int) -> Any:
+        return self._objs.pop(rep)
+
+    def drop(self, rep: int) -> None:
+        """The resource type's destructor: forget the object; call its ``drop()`` if any."""
+        obj = self._objs.pop(rep, None)
+        d = getattr(obj, "drop", None)
+        if callable(d):
+            d()
+
+    def __len__(self) -> int:
+        return len(self._objs)
+
+
+_host_tables: weakref.WeakKeyDictionary[T.ResourceType, HostTable] = weakref.WeakKeyDictionary()
+
+
+def _host_converters(tbl: HostTable) -> tuple[Any, Any]:
+    return (tbl.take, tbl.add), (tbl.get, tbl.lend)
+
+
+# --- guest-implemented resources --------------------------------------------------------
+
+
+class GuestResource(Resource):
+    """A handle to a resource the guest implements; generated classes subclass it.
+
+    ``owner`` is the bindings object whose functions its methods call.
+    :meth:`drop` ends an owned handle (running the guest's destructor).
+    """
+
+    __slots__ = ("_dropped", "owner")
+
+    def __init__(self, rt: T.ResourceType, rep: int, own: bool, owner: Any = None) -> None:
+        super().__init__(rt, rep, own)
+        self.owner = owner
+        self._dropped = False
+
+    def drop(self, store: Store[Any]) -> None:
+        """Drop this owned handle; the guest's destructor runs once."""
+        if self._dropped or not self.own:
+            return
+        self._dropped = True
+        dtor = self.rt.dtor
+        if dtor is not None:
+            dtor(self.rep)
+
+
+def _guest_converters(cls: type[GuestResource], rt: T.ResourceType, owner: Any) -> Any:
+    def to_rep(v: Any) -> int:
+        if not isinstance(v, Resource) or v.rt is not rt:
+            raise TypeError(f"expected a handle of resource `{rt.name}`, got {v!r:.60}")
+        return v.rep
+
+    def to_rep_own(v: Any) -> int:
+        rep = to_rep(v)
+        if not v.own:
+            raise TypeError(f"a borrowed `{rt.name}` cannot be passed as an owned one")
+        if isinstance(v, GuestResource):
+            v._dropped = True  # ownership moves to the guest
+        return rep
+
+    return (
+        (lambda rep: cls(rt, rep, True, owner), to_rep_own),
+        (lambda rep: cls(rt, rep, False, owner), to_rep),
+    )
+
+
+# --- class maps -------------------------------------------------------------------------
+
+
+def _match(wit: T.ValType | None, actual: T.ValType | None, m: Subst) -> None:
+    """Pair the placeholder resources of ``wit`` with those of ``actual`` (same shape)."""
+    if wit is None or actual is None:
+        return
+    if isinstance(wit, T.OwnType | T.BorrowType) and isinstance(actual, T.OwnType | T.BorrowType):
+        m.setdefault(wit.rt, actual.rt)
+        return
+    if isinstance(wit, T.ListType | T.OptionType) and isinstance(actual, type(wit)):
+        _match(wit.t, actual.t, m)
+    elif isinstance(wit, T.RecordType) and isinstance(actual, T.RecordType):
+        for a, b in zip(wit.fields, actual.fields, strict=False):
+            _match(a.t, b.t, m)
+    elif isinstance(wit, T.TupleType) and isinstance(actual, T.TupleType):
+        for x, y in zip(wit.ts, actual.ts, strict=False):
+            _match(x, y, m)
+    elif isinstance(wit, T.VariantType) and isinstance(actual, T.VariantType):
+        for c, d in zip(wit.cases, actual.cases, strict=False):
+            _match(c.t, d.t, m)
+    elif isinstance(wit, T.ResultType) and isinstance(actual, T.ResultType):
+        _match(wit.ok, actual.ok, m)
+        _match(wit.error, actual.error, m)
+    elif isinstance(wit, T.MapType) and isinstance(actual, T.MapType):
+        _match(wit.k, actual.k, m)
+        _match(wit.v, actual.v, m)
+
+
+def match_functype(wit: T.FuncType, actual: T.FuncType, m: Subst) -> None:
+    for (_, a), (_, b) in zip(wit.params, actual.params, strict=False):
+        _match(a, b, m)
+    _match(wit.result, actual.result, m)
+
+
+def build_class_map(
+    entries: TypeEntries,
+    m: Subst,
+    guest_classes: dict[T.ResourceType, type[GuestResource]] | None = None,
+    owner: Any = None,
+) -> ClassMap:
+    """The class map of ``entries`` with placeholders replaced through ``m``.
+
+    Resources in ``m`` get converters: a host table when the real type has one,
+    else the guest class of ``guest_classes`` for the placeholder.
+    """
+    out: dict[T.ValType, Any] = {}
+    for vt, cls in entries:
+        key = subst_valtype(vt, m)
+        assert key is not None
+        out[key] = cls
+    for wit_rt, rt in m.items():
+        tbl = _host_tables.get(rt)
+        conv: Any = None
+        if tbl is not None:
+            conv = _host_converters(tbl)
+        elif guest_classes is not None and wit_rt in guest_classes:
+            conv = _guest_converters(guest_classes[wit_rt], rt, owner)
+        if conv is not None:
+            out[T.OwnType(rt)] = conv[0]
+            out[T.BorrowType(rt)] = conv[1]
+    return ClassMap(out)
+
+
+# --- imports ----------------------------------------------------------------------------
+
+_linker_rts: weakref.WeakKeyDictionary[Linker, Subst] = weakref.WeakKeyDictionary()
+
+
+class ImportBinder:
+    """Defines one imported interface's resources and functions in a linker instance.
+
+    Call :meth:`resource` for every resource the interface defines, then
+    :meth:`func` for every function.
+    """
+
+    def __init__(self, linker: Linker, name: str | None, entries: TypeEntries) -> None:
+        self.linker = linker
+        self.inst: LinkerInstance = linker.root() if name is None else linker.instance(name)
+        self.m = _linker_rts.setdefault(linker, {})
+        self.entries = list(entries)
+        self._classes: ClassMap | None = None
+
+    def resource(self, wit_rt: T.ResourceType, name: str) -> None:
+        tbl = HostTable()
+        rt = self.inst.resource(name, dtor=tbl.drop)
+        tbl.rt = rt
+        _host_tables[rt] = tbl
+        self.m[wit_rt] = rt
+
+    @property
+    def classes(self) -> ClassMap:
+        if self._classes is None:
+            self._classes = build_class_map(self.entries, self.m)
+        return self._classes
+
+    def func(self, name: str, ft: T.FuncType, fn: Callable[..., Any]) -> None:
+        """Define ``name`` as ``fn(store, *args)`` with the WIT type ``ft``."""
+        real = subst_functype(ft, self.m)
+        self.inst.func_wrap(name, fn, type=real, with_store=True, classes=self.classes)
+
+
+def run_host_coroutine(coro: Any, name: str) -> Any:
+    """Run an ``async def`` host function that completes without waiting.
+
+    Until the async host runtime can suspend a guest on a host coroutine, a
+    coroutine that awaits something unfinished raises :class:`~wasmloom.Trap`.
+    """
+    from wasmloom.errors import Trap
+
+    try:
+        coro.send(None)
+    except StopIteration as e:
+        return e.value
+    coro.close()
+    raise Trap(
+        f"async host function `{name}` suspended; suspending host calls is not supported yet"
+    )
+
+
+# --- exports ----------------------------------------------------------------------------
+
+
+def _specialise(f: ComponentFunc, classes: ClassMap) -> ComponentFunc:
+    """A copy of lifted function ``f`` whose plan lifts through ``classes``."""
+    if not isinstance(f, LiftedFunc):
+        return f
+    c = copy.copy(f)
+    d = c.__dict__
+    for k, v in list(d.items()):
+        if isinstance(v, pytypes.MethodType) and v.__self__ is f:
+            d[k] = pytypes.MethodType(v.__func__, c)
+        elif k == "call_from_host":
+            del d[k]
+    c._abi = FuncABI(f.type, f.opts, "lift", classes)
+    c._core = f.callee.caller()
+    return c
+
+
+def _host_caller(f: ComponentFunc) -> Callable[[Sequence[Any]], Any]:
+    build = getattr(f, "_build_host_call", None)
+    if build is not None and not getattr(f, "is_async", False):
+        fast: Callable[[Sequence[Any]], Any] = build()
+        return fast
+    call = f.call
+
+    def call_host(args: Sequence[Any]) -> Any:
+        return call(list(args), None)
+
+    return call_host
+
+
+class ExportBinder:
+    """Binds one exported interface (or the world's own exports) of an instance.
+
+    ``funcs`` lists ``(export name, WIT function type)``; the class map is
+    built once for all of them. :meth:`call` gives the host-to-guest caller
+    ``f(args) -> result`` of one function.
+    """
+
+    def __init__(
+        self,
+        instance: Instance,
+        path: Sequence[str],
+        funcs: Sequence[tuple[str, T.FuncType]],
+        entries: TypeEntries,
+        guest_classes: dict[T.ResourceType, type[GuestResource]],
+        owner: Any,
+    ) -> None:
+        self.funcs: dict[str, ComponentFunc] = {}
+        m: Subst = {}
+        for name, ft in funcs:
+            f = instance.get_export(*path, name)
+            if not isinstance(f, ComponentFunc):
+                where = "/".join([*path, name])
+                raise LinkError(f"the instance has no exported function `{where}`")
+            match_functype(ft, f.type, m)
+            self.funcs[name] = f
+        self.classes = build_class_map(entries, m, guest_classes, owner)
+        self.funcs = {n: _specialise(f, self.classes) for n, f in self.funcs.items()}
+
+    def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
+        return _host_caller(self.funcs[name])
+
+    def func(self, name: str) -> ComponentFunc:
+        return self.funcs[name]
+
+
+async def call_async(f: ComponentFunc, store: Store[Any], args: Sequence[Any]) -> Any:
+    """Call an exported function from a coroutine.
+
+    Uses :meth:`wasmloom.Func.call_async` when the host API has it; otherwise
+    the call runs to completion in place (driving the store's scheduler).
+    """
+    from wasmloom.host.instance import Func
+
+    ca = getattr(Func(store, f, f.name or "<export>"), "call_async", None)
+    if ca is not None:
+        return await ca(store, *args)
+    return f.call(list(args), None)
