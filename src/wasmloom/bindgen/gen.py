@@ -334,8 +334,8 @@ class _Gen:
             elif isinstance(k, M.Enum):
                 out += ["", f"class {name}(_enum.Enum):"]
                 out += _doc(td.docs, "    ")
-                for c in k.cases:
-                    out.append(f"    {const(c.name)} = {c.name!r}")
+                for ec in k.cases:
+                    out.append(f"    {const(ec.name)} = {ec.name!r}")
                 entries.append(f"({tconst}, {name})")
             elif isinstance(k, M.Flags):
                 out += ["", f"class {name}(_enum.Flag):"]
@@ -653,7 +653,7 @@ class _Gen:
             lines.append(f"from . import {m} as _m_{m}")
         direct = [self.modname[id(i)] for i in self.ifaces]
         code, aliases, entries = self.types_section(self.world_types, here)
-        lines += code + ["", *aliases]
+        lines += [*code, "", *aliases]
         lines += ["", "", *self.valtypes(self.world_types, here)]
         lines.append(f"_TYPES: list[tuple[_t.ValType, _typing.Any]] = [{', '.join(entries)}]")
         lines.append(

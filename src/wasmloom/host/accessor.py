@@ -8,7 +8,7 @@ implementation object the bindings' getter gives for the store's data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from wasmloom.host.store import Store
