@@ -119,6 +119,7 @@ class SharedStreamImpl:
 
     __slots__ = (
         "dropped",
+        "host",
         "pending_buffer",
         "pending_inst",
         "pending_on_copy",
@@ -126,13 +127,16 @@ class SharedStreamImpl:
         "t",
     )
 
-    def __init__(self, t: Any) -> None:
+    def __init__(self, t: Any, host: Any = None) -> None:
         self.t = t
         self.dropped = False
         self.pending_inst: Any = None
         self.pending_buffer: Any = None
         self.pending_on_copy: OnCopy | None = None
         self.pending_on_copy_done: OnCopyDone | None = None
+        # The host end, when one end of this stream is the host's
+        # (:mod:`wasmloom.runtime.host_streams`): copies, cancels and drops go to it.
+        self.host: Any = host
 
     def reset_pending(self) -> None:
         self.pending_inst = None
@@ -155,16 +159,23 @@ class SharedStreamImpl:
         done(result)
 
     def cancel(self) -> None:
+        if self.host is not None:
+            self.host.cancel()
+            return
         self.reset_and_notify_pending(CopyResult.CANCELLED)
 
     def drop(self) -> None:
         if not self.dropped:
             self.dropped = True
-            if self.pending_buffer is not None:
+            if self.host is not None:
+                self.host.drop()
+            elif self.pending_buffer is not None:
                 self.reset_and_notify_pending(CopyResult.DROPPED)
 
     def read(self, inst: Any, dst: Any, on_copy: OnCopy, on_copy_done: OnCopyDone) -> None:
-        if self.dropped:
+        if self.host is not None:
+            self.host.read(inst, dst, on_copy, on_copy_done)
+        elif self.dropped:
             on_copy_done(CopyResult.DROPPED)
         elif self.pending_buffer is None:
             self.set_pending(inst, dst, on_copy, on_copy_done)
@@ -183,7 +194,9 @@ class SharedStreamImpl:
                 self.set_pending(inst, dst, on_copy, on_copy_done)
 
     def write(self, inst: Any, src: Any, on_copy: OnCopy, on_copy_done: OnCopyDone) -> None:
-        if self.dropped:
+        if self.host is not None:
+            self.host.write(inst, src, on_copy, on_copy_done)
+        elif self.dropped:
             on_copy_done(CopyResult.DROPPED)
         elif self.pending_buffer is None:
             self.set_pending(inst, src, on_copy, on_copy_done)
@@ -207,14 +220,16 @@ class SharedStreamImpl:
 class SharedFutureImpl:
     """The state both ends of one future share."""
 
-    __slots__ = ("dropped", "pending_buffer", "pending_inst", "pending_on_copy_done", "t")
+    __slots__ = ("dropped", "host", "pending_buffer", "pending_inst", "pending_on_copy_done", "t")
 
-    def __init__(self, t: Any) -> None:
+    def __init__(self, t: Any, host: Any = None) -> None:
         self.t = t
         self.dropped = False
         self.pending_inst: Any = None
         self.pending_buffer: Any = None
         self.pending_on_copy_done: OnCopyDone | None = None
+        # The host end, as for :class:`SharedStreamImpl`.
+        self.host: Any = host
 
     def reset_pending(self) -> None:
         self.pending_inst = None
@@ -233,15 +248,23 @@ class SharedFutureImpl:
         done(result)
 
     def cancel(self) -> None:
+        if self.host is not None:
+            self.host.cancel()
+            return
         self.reset_and_notify_pending(CopyResult.CANCELLED)
 
     def drop(self) -> None:
         if not self.dropped:
             self.dropped = True
-            if self.pending_buffer is not None:
+            if self.host is not None:
+                self.host.drop()
+            elif self.pending_buffer is not None:
                 self.reset_and_notify_pending(CopyResult.DROPPED)
 
     def read(self, inst: Any, dst: Any, on_copy_done: OnCopyDone) -> None:
+        if self.host is not None:
+            self.host.read(inst, dst, on_copy_done)
+            return
         assert not self.dropped and dst.remain() == 1
         if self.pending_buffer is None:
             self.set_pending(inst, dst, on_copy_done)
@@ -253,7 +276,9 @@ class SharedFutureImpl:
 
     def write(self, inst: Any, src: Any, on_copy_done: OnCopyDone) -> None:
         assert src.remain() == 1
-        if self.dropped:
+        if self.host is not None:
+            self.host.write(inst, src, on_copy_done)
+        elif self.dropped:
             on_copy_done(CopyResult.DROPPED)
         elif self.pending_buffer is None:
             self.set_pending(inst, src, on_copy_done)
