@@ -7,17 +7,22 @@ Every peer runs the same core code (bench/calls_guest.py) in the same process:
 - raw core: the core function through wasmloom.core's ctypes caller, with the
   bytes copied in and out by hand (the floor for any component runtime);
 - wasmtime-py: ``wasmtime.component.Func`` (plus its required ``post_return``);
-- wasmloom: ``Instance.get_func(...)(store, ...)``.
+- wasmloom: ``Instance.get_func(...)(store, ...)``;
+- wasmloom typed: the same instance through bindings generated from
+  bench/calls.wit (``wasmloom bindgen``), values lifted into generated classes.
 
-Prints the median time per call for each workload, and wasmloom's ratio to
-wasmtime-py, with the budgets of the core-runtime issue.
+Prints the median time per call for each workload, wasmloom's ratio to
+wasmtime-py with the budgets of the core-runtime issue, and the ratio of
+typed (generated) calls to hand-typed ``Func`` calls.
 """
 
 from __future__ import annotations
 
+import importlib
 import statistics
 import struct
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -75,6 +80,18 @@ def main() -> None:
         wl(n) for n in ("add", "echo", "echo-bytes", "record", "loop")
     )
     wl_record = wasmloom.Record(a=1, b=2, c=3.5, d=True, e=5)
+
+    # --- wasmloom, typed: bindings generated from bench/calls.wit, same instance
+    from wasmloom.bindgen.gen import write
+    from wasmloom.wit import resolve_path
+
+    gen_dir = tempfile.mkdtemp(prefix="wasmloom-bench-")
+    r, pkg = resolve_path(Path(__file__).parent / "calls.wit")
+    write(r, r.select_world(pkg, "calls"), Path(gen_dir) / "calls_bindings")
+    sys.path.insert(0, gen_dir)
+    bindings: Any = importlib.import_module("calls_bindings")
+    typed = bindings.Calls(wl_store, wl_inst)
+    typed_record = bindings.Rec(1, 2, 3.5, True, 5)
 
     # --- wasmtime-py's component API
     engine = wasmtime.Engine()
@@ -134,17 +151,20 @@ def main() -> None:
     r = wl_rec(wl_store, wl_record)
     assert (r.a, r.b, r.c, r.d, r.e) == (1, 2, 3.5, True, 5)
     assert wl_loop(wl_store, 100) == wt_loop(100) == raw_loop(100) == 100
+    assert typed.add(wl_store, 1, 2) == 3 and typed.echo(wl_store, s1k) == s1k
+    assert typed.record(wl_store, typed_record) == typed_record
 
     def n(x: int) -> int:
         return max(1, int(x * scale))
 
-    rows: list[tuple[str, float, float, float, str]] = []
+    rows: list[tuple[str, float, float, float, float, str]] = []
 
     def row(
         name: str,
         raw: Callable[[], Any],
         wtp: Callable[[], Any],
         wlm: Callable[[], Any],
+        typ: Callable[[], Any],
         inner: int,
         rounds: int,
         budget: str,
@@ -156,6 +176,7 @@ def main() -> None:
                 per_call(raw, inner, rounds) / div,
                 per_call(wtp, inner, rounds) / div,
                 per_call(wlm, inner, rounds) / div,
+                per_call(typ, inner, rounds) / div,
                 budget,
             )
         )
@@ -165,6 +186,7 @@ def main() -> None:
         lambda: raw_add(1, 2),
         lambda: wt_add(1, 2),
         lambda: wl_add(wl_store, 1, 2),
+        lambda: typed.add(wl_store, 1, 2),
         n(20000),
         7,
         "<= 2.5 us and <= 0.25x wasmtime-py",
@@ -174,6 +196,7 @@ def main() -> None:
         lambda: raw_echo(s1k),
         lambda: wt_echo(s1k),
         lambda: wl_echo(wl_store, s1k),
+        lambda: typed.echo(wl_store, s1k),
         n(5000),
         7,
         "<= 5 us",
@@ -183,6 +206,7 @@ def main() -> None:
         lambda: raw_echo(s1m),
         lambda: wt_echo(s1m),
         lambda: wl_echo(wl_store, s1m),
+        lambda: typed.echo(wl_store, s1m),
         n(20),
         5,
         "<= 1 ms",
@@ -192,6 +216,7 @@ def main() -> None:
         lambda: raw_echo_bytes(b1m),
         lambda: wt_bytes(b1m),
         lambda: wl_bytes(wl_store, b1m),
+        lambda: typed.echo_bytes(wl_store, b1m),
         n(20),
         5,
         "",
@@ -201,6 +226,7 @@ def main() -> None:
         raw_rec,
         lambda: wt_rec(wt_record),
         lambda: wl_rec(wl_store, wl_record),
+        lambda: typed.record(wl_store, typed_record),
         n(5000),
         7,
         "",
@@ -210,6 +236,7 @@ def main() -> None:
         lambda: raw_loop(LOOP_N),
         lambda: wt_loop(LOOP_N),
         lambda: wl_loop(wl_store, LOOP_N),
+        lambda: typed.loop(wl_store, LOOP_N),
         1,
         n(7) + 2,
         "<= 1.5 us per call",
@@ -221,10 +248,13 @@ def main() -> None:
 
     print(
         f"{'workload':34} {'raw core us':>11} {'wasmtime-py us':>14} {'wasmloom us':>11} "
-        f"{'wl/wt-py':>9}  budget"
+        f"{'wl/wt-py':>9} {'typed us':>9} {'typed/Func':>10}  budget"
     )
-    for name, raw, wtp, wlm, budget in rows:
-        print(f"{name:34} {fmt(raw):>11} {fmt(wtp):>14} {fmt(wlm):>11} {wlm / wtp:9.3f}  {budget}")
+    for name, raw, wtp, wlm, typ, budget in rows:
+        print(
+            f"{name:34} {fmt(raw):>11} {fmt(wtp):>14} {fmt(wlm):>11} {wlm / wtp:9.3f} "
+            f"{fmt(typ):>9} {typ / wlm:10.3f}  {budget}"
+        )
 
 
 if __name__ == "__main__":
