@@ -70,7 +70,7 @@ from wasmloom.values import (
     py_name,
 )
 
-__all__ = ["ASYNC_VALUE_HOOKS", "ClassMap", "Codec", "get_codec"]
+__all__ = ["ASYNC_VALUE_HOOKS", "HOST_ASYNC_WRAP", "ClassMap", "Codec", "get_codec"]
 
 Load = Callable[[Any, int], Any]
 Store = Callable[[Any, Any, int], None]
@@ -86,6 +86,14 @@ _LITTLE = sys.byteorder == "little"
 # ``ASYNC_VALUE_HOOKS[StreamType] = (lift(cx, index, t) -> value, lower(cx, value, t) -> index)``.
 ASYNC_VALUE_HOOKS: dict[
     type, tuple[Callable[[Any, int, Any], Any], Callable[[Any, Any, Any], int]]
+] = {}
+
+# How stream/future values look to the host (:mod:`wasmloom.host.streams`):
+# ``HOST_ASYNC_WRAP[StreamType] = (wrap(cx, value, t) -> host object, unwrap(cx, obj, t) -> value)``.
+# ``wrap`` applies to values lifted for the host (``cx.fused`` false); ``unwrap``
+# to every value before it is lowered.
+HOST_ASYNC_WRAP: dict[
+    type, tuple[Callable[[Any, Any, Any], Any], Callable[[Any, Any, Any], Any]]
 ] = {}
 
 
@@ -1153,12 +1161,20 @@ def _async_value_codec(t: ValType, ptr_type: str) -> Codec:
             raise NotImplementedError(f"lifting/lowering `{t}` values is not available")
         return h
 
-    return _handle_codec(
-        t,
-        ptr_type,
-        lambda cx, i: hooks()[0](cx, i, t),
-        lambda cx, v: hooks()[1](cx, v, t),
-    )
+    def lift(cx: Any, i: int) -> Any:
+        v = hooks()[0](cx, i, t)
+        w = HOST_ASYNC_WRAP.get(kind)
+        if w is not None and not cx.fused:
+            v = w[0](cx, v, t)
+        return v
+
+    def lower(cx: Any, v: Any) -> int:
+        w = HOST_ASYNC_WRAP.get(kind)
+        if w is not None:
+            v = w[1](cx, v, t)
+        return hooks()[1](cx, v, t)  # type: ignore[no-any-return]
+
+    return _handle_codec(t, ptr_type, lift, lower)
 
 
 # --- dispatch ------------------------------------------------------------------------------
