@@ -1,0 +1,774 @@
+"""The host end of streams and futures, inside the copy state machine (sans-I/O).
+
+A stream or future one of whose ends the host holds has a *host end* attached
+to its :class:`~wasmloom.runtime.streams.SharedStreamImpl` (``shared.host``):
+
+- :class:`ProducerEnd`: the host writes. Each read the other side starts runs
+  the producer's ``poll_produce`` at once, inside that read.
+- :class:`ConsumerEnd`: the host reads. Each write runs ``poll_consume``.
+- :class:`FutureProducerEnd`/:class:`FutureConsumerEnd`: the same for futures.
+
+A step answers with a :class:`StreamResult`. ``PENDING`` leaves the copy
+pending; the producer or consumer calls the ``wake`` it was given (from the
+store's thread) when it can make progress, and the step runs again. The
+contracts of the protocols (see :mod:`wasmloom.host.streams`) are checked after
+every step; a broken one is a :class:`~wasmloom.errors.Trap` whose message
+names the rule. A step that runs inside a guest's built-in raises it there; a
+step run by ``wake`` outside guest code delivers it with the copy's event, so
+the guest traps when it receives that event.
+
+Nothing here does I/O or touches asyncio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from wasmloom import types as T
+from wasmloom.errors import Trap
+from wasmloom.runtime.streams import CopyResult
+
+__all__ = [
+    "UNTYPED",
+    "ConsumerEnd",
+    "Destination",
+    "FutureConsumerEnd",
+    "FutureDestination",
+    "FutureProducerEnd",
+    "FutureSource",
+    "HostPump",
+    "ProducerEnd",
+    "Source",
+    "StreamResult",
+]
+
+U8 = T.PrimType("u8")
+BYTES_TYPES = (bytes, bytearray, memoryview)
+
+
+class _Untyped:
+    def __repr__(self) -> str:
+        return "UNTYPED"
+
+
+# The element type of a host-created stream before it is first lowered into a guest.
+UNTYPED: Any = _Untyped()
+
+
+class StreamResult(Enum):
+    """What one produce or consume step answers.
+
+    ``COMPLETED``: items moved (or, for a zero-length copy, ready for the next
+    one); more may follow. ``CANCELLED``: wrapped up early because ``finish``
+    was true. ``DROPPED``: this end is done; no more items. ``PENDING``: no
+    answer yet; the step runs again after ``wake()``.
+    """
+
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    DROPPED = "dropped"
+    PENDING = "pending"
+
+
+COMPLETED = StreamResult.COMPLETED
+CANCELLED = StreamResult.CANCELLED
+DROPPED = StreamResult.DROPPED
+PENDING = StreamResult.PENDING
+
+
+def _raiser(trap: Trap) -> Callable[[], None]:
+    def raise_trap() -> None:
+        raise trap
+
+    return raise_trap
+
+
+def _element_type(shared: Any) -> Any:
+    t = shared.t
+    return None if t is UNTYPED else t
+
+
+def _is_u8_buffer(buf: Any) -> bool:
+    return bool(buf.t == U8)
+
+
+def deliver(buf: Any, items: Any, start: int) -> int:
+    """Copy ``items[start:]`` into guest buffer ``buf`` as far as it has room; return the count."""
+    n: int = min(buf.remain(), len(items) - start)
+    if n <= 0:
+        return 0
+    if isinstance(items, BYTES_TYPES) and _is_u8_buffer(buf):
+        mv = buf.cx.refresh()
+        p = buf.ptr
+        mv[p : p + n] = memoryview(items)[start : start + n]
+        buf.ptr = p + n
+        buf.progress += n
+    else:
+        buf.write(list(items[start : start + n]))
+    return n
+
+
+# --- buffers -----------------------------------------------------------------------------
+
+
+class Destination:
+    """Where a producer puts the items of one read.
+
+    For a guest reader, :meth:`remaining` is the room left in the guest's
+    buffer; for a host reader it is ``None`` (no fixed capacity). Items given
+    to :meth:`set_buffer` are delivered when the step returns; what the reader
+    has no room for is kept and delivered to the next reads (the producer is
+    not called again until all of it is delivered). For ``stream<u8>``,
+    :meth:`as_direct` gives the reader's buffer itself (guest memory, checked
+    when the read started) and :meth:`mark_written` commits bytes written to it;
+    direct bytes come before buffered items.
+    """
+
+    __slots__ = ("_buf", "_direct", "_host_bytes", "_items", "_t", "wake")
+
+    def __init__(self, buf: Any, t: Any, wake: Callable[[], None]) -> None:
+        self._buf = buf
+        self._t = t
+        self._items: Any = None
+        self._direct = 0
+        self._host_bytes: bytearray | None = None
+        #: Call (on the store's thread) when a PENDING step can make progress.
+        self.wake = wake
+
+    def remaining(self) -> int | None:
+        """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
+        buf = self._buf
+        return None if buf is None else int(buf.remain())
+
+    def set_buffer(self, items: Any) -> None:
+        """Hold ``items`` (a list, or bytes-like for ``stream<u8>``) for delivery."""
+        self._items = items
+
+    def take_buffer(self) -> Any:
+        """Take back what :meth:`set_buffer` holds (``[]`` if nothing)."""
+        items = self._items
+        self._items = None
+        return [] if items is None else items
+
+    def as_direct(self, capacity: int) -> memoryview:
+        """A writable view of up to ``capacity`` bytes of the reader's buffer (``stream<u8>`` only)."""
+        if self._t != U8:
+            raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+        buf = self._buf
+        if buf is None:
+            scratch = bytearray(capacity)
+            self._host_bytes = scratch
+            return memoryview(scratch)
+        mv: memoryview = buf.cx.refresh()
+        p = buf.ptr
+        return mv[p : p + min(capacity, buf.remain())]
+
+    def mark_written(self, n: int) -> None:
+        """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
+        buf = self._buf
+        if buf is None:
+            scratch = self._host_bytes
+            if scratch is None or not 0 <= n <= len(scratch):
+                raise ValueError(f"mark_written({n}) is beyond the direct view")
+            self._host_bytes = None
+            self._items = bytes(scratch[:n]) + bytes(self._items or b"")
+        else:
+            if not 0 <= n <= buf.remain():
+                raise ValueError(f"mark_written({n}) exceeds the {buf.remain()} bytes of room left")
+            buf.ptr += n
+            buf.progress += n
+        self._direct += n
+
+
+class Source:
+    """Where a consumer takes the items of one write from.
+
+    :meth:`remaining` is the number of items left in the writer's buffer.
+    :meth:`read` moves items into a list or ``bytearray``. For ``stream<u8>``
+    from a guest, :meth:`as_direct` gives a read-only view of the writer's
+    buffer (checked when the write started) and :meth:`mark_read` consumes
+    bytes from its start.
+    """
+
+    __slots__ = ("_buf", "_items", "_pos", "_t", "taken", "wake")
+
+    def __init__(self, buf: Any, t: Any, wake: Callable[[], None], items: Any = None) -> None:
+        self._buf = buf
+        self._t = t
+        self._items = items
+        self._pos = 0
+        self.taken = 0
+        #: Call (on the store's thread) when a PENDING step can make progress.
+        self.wake = wake
+
+    def remaining(self) -> int:
+        buf = self._buf
+        if buf is None:
+            return len(self._items) - self._pos
+        return int(buf.remain())
+
+    def read(self, buffer: Any, limit: int | None = None) -> int:
+        """Append up to ``limit`` items (default: all) to ``buffer``; return how many."""
+        n = self.remaining()
+        if limit is not None:
+            n = min(n, limit)
+        if n <= 0:
+            return 0
+        buf = self._buf
+        if buf is None:
+            p = self._pos
+            buffer.extend(self._items[p : p + n])
+            self._pos = p + n
+        elif _is_u8_buffer(buf):
+            mv = buf.cx.refresh()
+            p = buf.ptr
+            buffer.extend(mv[p : p + n])
+            buf.ptr = p + n
+            buf.progress += n
+        else:
+            buffer.extend(buf.read(n))
+        self.taken += n
+        return n
+
+    def as_direct(self) -> memoryview:
+        """A read-only view of the bytes left in the writer's buffer (``stream<u8>`` only)."""
+        if self._t != U8:
+            raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+        buf = self._buf
+        if buf is None:
+            return memoryview(self._items).toreadonly()[self._pos :]
+        mv: memoryview = buf.cx.refresh()
+        p = buf.ptr
+        return mv[p : p + buf.remain()].toreadonly()
+
+    def mark_read(self, n: int) -> None:
+        """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
+        if not 0 <= n <= self.remaining():
+            raise ValueError(f"mark_read({n}) exceeds the {self.remaining()} bytes left")
+        buf = self._buf
+        if buf is None:
+            self._pos += n
+        else:
+            buf.ptr += n
+            buf.progress += n
+        self.taken += n
+
+
+class FutureDestination:
+    """Where a future producer puts its one value (:meth:`set`)."""
+
+    __slots__ = ("has_value", "value", "wake")
+
+    def __init__(self, wake: Callable[[], None]) -> None:
+        self.has_value = False
+        self.value: Any = None
+        self.wake = wake
+
+    def set(self, value: Any) -> None:
+        self.value = value
+        self.has_value = True
+
+
+class FutureSource:
+    """Where a future consumer takes the writer's one value from (:meth:`take`)."""
+
+    __slots__ = ("_buf", "taken", "wake")
+
+    def __init__(self, buf: Any, wake: Callable[[], None]) -> None:
+        self._buf = buf
+        self.taken = False
+        self.wake = wake
+
+    def take(self) -> Any:
+        if self.taken:
+            raise ValueError("the future's value was already taken")
+        self.taken = True
+        return self._buf.read(1)[0]
+
+
+# --- the step runner ---------------------------------------------------------------------------
+
+
+def _call(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Trap:
+        raise
+    except Exception as e:
+        raise Trap(f"{what} failed: {e!r}") from e
+
+
+def _dispose(what: str, obj: Any) -> None:
+    close = getattr(obj, "close", None)
+    if close is not None:
+        _call(f"{what}.close()", close)
+
+
+class _Stepper:
+    """Runs a step now, or again after ``wake``; never re-entered."""
+
+    __slots__ = ("op", "polling", "rewake")
+
+    def __init__(self) -> None:
+        self.op: Any = None
+        self.polling = False
+        self.rewake = False
+
+    def poll(self) -> Any:
+        raise NotImplementedError
+
+    def run(self, deferred: bool) -> None:
+        """Run steps while woken; deliver the result to the pending copy."""
+        if self.polling:
+            self.rewake = True
+            return
+        self.polling = True
+        try:
+            while self.op is not None:
+                self.rewake = False
+                op = self.op
+                try:
+                    result = self.poll()
+                except Trap as trap:
+                    self.op = None
+                    if not deferred:
+                        raise
+                    if len(op) == 3:
+                        op[1](_raiser(trap))  # a stream copy: trap when the event is received
+                    else:
+                        op[1](_RaisingResult(trap))  # a future copy: likewise
+                    return
+                if result is None:
+                    if self.rewake:
+                        continue
+                    return
+                self.op = None
+                op[-1](result)
+                return
+        finally:
+            self.polling = False
+
+    def wake(self) -> None:
+        if self.op is not None:
+            self.run(True)
+
+
+class ProducerEnd(_Stepper):
+    """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
+
+    __slots__ = (
+        "disposed",
+        "finish",
+        "finished",
+        "leftover",
+        "leftover_pos",
+        "producer",
+        "pump",
+        "shared",
+        "store",
+    )
+
+    def __init__(self, store: Any, producer: Any) -> None:
+        super().__init__()
+        self.store = store
+        self.producer = producer
+        self.shared: Any = None
+        self.leftover: Any = None
+        self.leftover_pos = 0
+        self.finished = False  # the producer answered DROPPED
+        self.disposed = False
+        self.finish = False
+        self.pump: HostPump | None = None
+
+    def has_leftover(self) -> bool:
+        lo = self.leftover
+        return lo is not None and self.leftover_pos < len(lo)
+
+    # SharedStreamImpl delegates here
+    def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+        if self.has_leftover():
+            self.leftover_pos += deliver(buf, self.leftover, self.leftover_pos)
+            on_copy_done(CopyResult.COMPLETED)
+            return
+        self.leftover = None
+        if self.finished:
+            on_copy_done(CopyResult.DROPPED)
+            return
+        self.op = (buf, on_copy, on_copy_done)
+        self.finish = False
+        self.run(False)
+
+    def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+        raise Trap("cannot write to the host's end of a stream")
+
+    def cancel(self) -> None:
+        if self.op is not None:
+            self.finish = True
+            self.run(False)
+
+    def drop(self) -> None:
+        """The reader dropped its end: dispose of the producer."""
+        self.dispose()
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            _dispose("stream producer", self.producer)
+
+    def wake(self) -> None:
+        if self.pump is not None:
+            self.pump.run()
+        else:
+            super().wake()
+
+    def poll(self) -> Any:
+        buf = self.op[0]
+        cap = buf.remain()
+        d = Destination(buf, _element_type(self.shared), self.wake)
+        r = _call("stream producer", self.producer.poll_produce, self.store, d, self.finish)
+        items = d._items
+        n_items = 0 if items is None else len(items)
+        produced = d._direct + n_items
+        if r is PENDING:
+            if produced:
+                raise Trap("stream producer returned PENDING after producing items")
+            return None
+        if r is CANCELLED:
+            if not self.finish:
+                raise Trap("stream producer returned CANCELLED when finish was false")
+        elif r is COMPLETED:
+            if produced == 0 and cap > 0:
+                raise Trap(
+                    "stream producer returned COMPLETED without producing any items"
+                    " while the reader had capacity"
+                )
+        elif r is not DROPPED:
+            raise Trap(f"stream producer returned {r!r}, not a StreamResult")
+        if n_items:
+            k = deliver(buf, items, 0)
+            if k < n_items:
+                self.leftover = items
+                self.leftover_pos = k
+        if r is DROPPED:
+            self.finished = True
+            self.dispose()
+            return CopyResult.COMPLETED if self.has_leftover() else CopyResult.DROPPED
+        return CopyResult.CANCELLED if r is CANCELLED else CopyResult.COMPLETED
+
+
+class ConsumerEnd(_Stepper):
+    """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
+
+    __slots__ = ("closed", "consumer", "disposed", "finish", "shared", "store")
+
+    def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
+        super().__init__()
+        self.store = store
+        self.consumer = consumer
+        self.shared = shared
+        self.closed = False  # the consumer answered DROPPED
+        self.disposed = False
+        self.finish = False
+
+    def attach(self) -> None:
+        """Take over the stream's reads, including a write already pending."""
+        shared = self.shared
+        pending = shared.pending_buffer
+        op = (pending, shared.pending_on_copy, shared.pending_on_copy_done)
+        shared.reset_pending()
+        shared.host = self
+        if shared.dropped:
+            self.dispose()
+        elif pending is not None:
+            self.op = op
+            self.run(True)
+
+    def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+        raise Trap("cannot read from the host's end of a stream")
+
+    def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+        if self.closed:
+            on_copy_done(CopyResult.DROPPED)
+            return
+        self.op = (buf, on_copy, on_copy_done)
+        self.finish = False
+        self.run(False)
+
+    def cancel(self) -> None:
+        if self.op is not None:
+            self.finish = True
+            self.run(False)
+
+    def drop(self) -> None:
+        """The writer dropped its end: the stream ended; dispose of the consumer."""
+        self.dispose()
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            _dispose("stream consumer", self.consumer)
+
+    def poll(self) -> Any:
+        buf = self.op[0]
+        avail = buf.remain()
+        s = Source(buf, _element_type(self.shared), self.wake)
+        r = _call("stream consumer", self.consumer.poll_consume, self.store, s, self.finish)
+        if r is PENDING:
+            return None
+        if r is CANCELLED:
+            if not self.finish:
+                raise Trap("stream consumer returned CANCELLED when finish was false")
+            return CopyResult.CANCELLED
+        if r is COMPLETED:
+            if s.taken == 0 and avail > 0:
+                raise Trap(
+                    "stream consumer returned COMPLETED without consuming any items"
+                    " while items were available"
+                )
+            return CopyResult.COMPLETED
+        if r is DROPPED:
+            self.closed = True
+            self.dispose()
+            return CopyResult.DROPPED
+        raise Trap(f"stream consumer returned {r!r}, not a StreamResult")
+
+
+class HostPump:
+    """A host-to-host stream: the producer feeds the consumer directly, no guest in between."""
+
+    __slots__ = ("consumer", "done", "items", "pos", "prod", "rerun", "running", "store")
+
+    def __init__(self, store: Any, prod: ProducerEnd, consumer: Any) -> None:
+        self.store = store
+        self.prod = prod
+        self.consumer = consumer
+        self.items: Any = None
+        self.pos = 0
+        self.done = False
+        self.running = False
+        self.rerun = False
+        if prod.has_leftover():
+            self.items = prod.leftover[prod.leftover_pos :]
+            prod.leftover = None
+
+    def run(self) -> None:
+        if self.running:
+            self.rerun = True
+            return
+        self.running = True
+        try:
+            self.rerun = True
+            while self.rerun and not self.done:
+                self.rerun = False
+                self._steps()
+        finally:
+            self.running = False
+
+    def _finish(self) -> None:
+        self.done = True
+        self.prod.dispose()
+        _dispose("stream consumer", self.consumer)
+
+    def _steps(self) -> None:
+        prod = self.prod
+        t = _element_type(prod.shared)
+        while not self.done:
+            if self.items is None or self.pos >= len(self.items):
+                self.items = None
+                if prod.finished:
+                    self._finish()
+                    return
+                d = Destination(None, t, self.run)
+                r = _call("stream producer", prod.producer.poll_produce, self.store, d, False)
+                if r is PENDING:
+                    if d._items:
+                        raise Trap("stream producer returned PENDING after producing items")
+                    return
+                if r is CANCELLED:
+                    raise Trap("stream producer returned CANCELLED when finish was false")
+                if r is COMPLETED and not d._items:
+                    raise Trap(
+                        "stream producer returned COMPLETED without producing any items"
+                        " while the reader had capacity"
+                    )
+                if r is DROPPED:
+                    prod.finished = True
+                self.items = d._items
+                self.pos = 0
+                continue
+            s = Source(None, t, self.run, self.items)
+            s._pos = self.pos
+            r = _call("stream consumer", self.consumer.poll_consume, self.store, s, False)
+            self.pos = s._pos
+            if r is PENDING:
+                return
+            if r is DROPPED:
+                self._finish()
+                return
+            if r is CANCELLED:
+                raise Trap("stream consumer returned CANCELLED when finish was false")
+            if s.taken == 0:
+                raise Trap(
+                    "stream consumer returned COMPLETED without consuming any items"
+                    " while items were available"
+                )
+
+
+# --- futures ------------------------------------------------------------------------------------
+
+
+class _RaisingResult:
+    """A future copy result that traps when the guest receives its event."""
+
+    def __init__(self, trap: Trap) -> None:
+        self.trap = trap
+
+    def __index__(self) -> int:
+        raise self.trap
+
+    def __int__(self) -> int:
+        raise self.trap
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+
+class FutureProducerEnd(_Stepper):
+    """The host's writable end of a future: ``producer.poll_produce`` answers the read."""
+
+    __slots__ = ("disposed", "finish", "finished", "producer", "shared", "store")
+
+    def __init__(self, store: Any, producer: Any) -> None:
+        super().__init__()
+        self.store = store
+        self.producer = producer
+        self.shared: Any = None
+        self.finished = False
+        self.disposed = False
+        self.finish = False
+
+    def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+        if self.finished:
+            on_copy_done(CopyResult.DROPPED)
+            return
+        self.op = (buf, on_copy_done)
+        self.finish = False
+        self.run(False)
+
+    def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+        raise Trap("cannot write to the host's end of a future")
+
+    def cancel(self) -> None:
+        if self.op is not None:
+            self.finish = True
+            self.run(False)
+
+    def drop(self) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            _dispose("future producer", self.producer)
+
+    def poll(self) -> Any:
+        buf = self.op[0]
+        d = FutureDestination(self.wake)
+        r = _call("future producer", self.producer.poll_produce, self.store, d, self.finish)
+        if r is PENDING:
+            if d.has_value:
+                raise Trap("future producer returned PENDING after producing the value")
+            return None
+        if r is COMPLETED:
+            if not d.has_value:
+                raise Trap("future producer returned COMPLETED without producing the value")
+            deliver(buf, [d.value], 0)
+            self.finished = True
+            self.dispose()
+            return CopyResult.COMPLETED
+        if r is CANCELLED:
+            if not self.finish:
+                raise Trap("future producer returned CANCELLED when finish was false")
+            return CopyResult.CANCELLED
+        if r is DROPPED:
+            self.finished = True
+            self.dispose()
+            return CopyResult.DROPPED
+        raise Trap(f"future producer returned {r!r}, not a StreamResult")
+
+
+class FutureConsumerEnd(_Stepper):
+    """The host's readable end of a future a guest writes: ``consumer.poll_consume`` takes the value."""
+
+    __slots__ = ("consumer", "disposed", "finish", "finished", "shared", "store")
+
+    def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
+        super().__init__()
+        self.store = store
+        self.consumer = consumer
+        self.shared = shared
+        self.finished = False
+        self.disposed = False
+        self.finish = False
+
+    def attach(self) -> None:
+        shared = self.shared
+        pending = shared.pending_buffer
+        op = (pending, shared.pending_on_copy_done) if pending is not None else None
+        shared.reset_pending()
+        shared.host = self
+        if shared.dropped:
+            self.dispose()
+        elif op is not None:
+            self.op = op
+            self.run(True)
+
+    def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+        raise Trap("cannot read from the host's end of a future")
+
+    def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+        if self.finished:
+            on_copy_done(CopyResult.DROPPED)
+            return
+        self.op = (buf, on_copy_done)
+        self.finish = False
+        self.run(False)
+
+    def cancel(self) -> None:
+        if self.op is not None:
+            self.finish = True
+            self.run(False)
+
+    def drop(self) -> None:
+        self.dispose()
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            _dispose("future consumer", self.consumer)
+
+    def poll(self) -> Any:
+        buf = self.op[0]
+        s = FutureSource(buf, self.wake)
+        r = _call("future consumer", self.consumer.poll_consume, self.store, s, self.finish)
+        if r is PENDING:
+            return None
+        if r is COMPLETED:
+            if not s.taken:
+                raise Trap("future consumer returned COMPLETED without taking the value")
+            self.finished = True
+            self.dispose()
+            return CopyResult.COMPLETED
+        if r is CANCELLED:
+            if not self.finish:
+                raise Trap("future consumer returned CANCELLED when finish was false")
+            return CopyResult.CANCELLED
+        if r is DROPPED:
+            self.finished = True
+            self.dispose()
+            return CopyResult.DROPPED
+        raise Trap(f"future consumer returned {r!r}, not a StreamResult")
