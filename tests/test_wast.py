@@ -217,7 +217,7 @@ def test_failures_are_collected_per_command(tmp_path: Path) -> None:
 def test_component_values_and_traps() -> None:
     result = run_wast(WAST / "values.wast")
     assert [str(f) for f in result.failures] == []
-    assert result.commands == 33
+    assert result.commands == 34
 
 
 def test_invalid_file_loads_its_valid_component() -> None:

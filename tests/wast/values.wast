@@ -143,5 +143,7 @@
 (assert_return (invoke "sum" (list.const (u32.const 1) (u32.const 2) (u32.const 39))) (u32.const 42))
 (assert_return (invoke "sum" (list.const)) (u32.const 0))
 (assert_return (invoke "byte-len" (list.const (u8.const 1) (u8.const 2) (u8.const 3))) (u32.const 3))
-(assert_trap (invoke "boom") "unreachable")
 (assert_return (invoke "add" (u32.const 1) (u32.const 1)) (u32.const 2))
+(assert_trap (invoke "boom") "unreachable")
+;; a trap poisons the instance
+(assert_trap (invoke "add" (u32.const 1) (u32.const 1)) "cannot enter component instance")

@@ -88,16 +88,36 @@ def _get(inst: Any, i: int, cls: type, what: str) -> Any:
     return e
 
 
-def _wait_sync(inst: Any, w: Waitable) -> None:
-    """Block the current thread until ``w`` has a pending event."""
+def _wait_sync(inst: Any, w: Waitable, finish: Callable[[], Any]) -> Any:
+    """Block the current thread until ``w`` has a pending event, then ``finish()``."""
     thread = _thread(inst)
     if thread is None:
         raise Trap(SYNC_BLOCK)
     w.has_sync_waiter = True
-    try:
-        thread.wait_until(w.has_pending_event)
-    finally:
+
+    def done(cancelled: bool) -> Any:
         w.has_sync_waiter = False
+        return finish()
+
+    try:
+        return thread.block(w.has_pending_event, False, done)
+    except BaseException:
+        w.has_sync_waiter = False
+        raise
+
+
+def _maker(
+    store: core.CoreStore, inst: Any, blocking: bool
+) -> Callable[[T.CoreFuncType, Any], core.CoreFunc]:
+    if blocking:
+        return lambda ty, fn: _blocking(store, inst, ty, fn)
+    return lambda ty, fn: core.host_func(store, ty, fn)
+
+
+def _blocking(store: core.CoreStore, inst: Any, ty: T.CoreFuncType, fn: Any) -> core.CoreFunc:
+    """A built-in that may suspend the calling thread: its instance runs on fibers."""
+    instance_state(inst).may_block = True
+    return core.async_host_func(store, ty, fn)
 
 
 def _store_event(inst: Any, mem: Any, ptr: int, event: EventTuple) -> int:
@@ -181,12 +201,17 @@ def canon_waitable_set_wait(inst: Any, cancellable: bool, mem: Any, si: int, ptr
     if thread is None:
         raise Trap(SYNC_BLOCK)
     wset.num_waiting += 1
-    try:
-        cancelled = thread.wait_until(wset.has_pending_event, cancellable)
-    finally:
+
+    def finish(cancelled: bool) -> int:
         wset.num_waiting -= 1
-    event = (EventCode.TASK_CANCELLED, 0, 0) if cancelled else wset.get_pending_event()
-    return _store_event(inst, mem, ptr, event)
+        event = (EventCode.TASK_CANCELLED, 0, 0) if cancelled else wset.get_pending_event()
+        return _store_event(inst, mem, ptr, event)
+
+    try:
+        return cast(int, thread.block(wset.has_pending_event, cancellable, finish))
+    except BaseException:
+        wset.num_waiting -= 1
+        raise
 
 
 def canon_waitable_set_poll(inst: Any, cancellable: bool, mem: Any, si: int, ptr: int) -> int:
@@ -234,9 +259,12 @@ def canon_subtask_cancel(inst: Any, is_async: bool, i: int) -> int:
         subtask.on_cancel(inst)
         if not subtask.resolved():
             if not is_async:
-                _wait_sync(inst, subtask)
-            else:
-                return BLOCKED
+                return cast(int, _wait_sync(inst, subtask, lambda: _cancelled_state(subtask, i)))
+            return BLOCKED
+    return _cancelled_state(subtask, i)
+
+
+def _cancelled_state(subtask: Subtask, i: int) -> int:
     if not subtask.has_pending_event():
         subtask.set_pending_event(lambda: subtask.event(i))
     subtask.get_pending_event()
@@ -401,9 +429,8 @@ def _noop() -> None:
 def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
     if not e.has_pending_event():
         if not is_async:
-            _wait_sync(inst, e)
-        else:
-            return BLOCKED
+            return cast(int, _wait_sync(inst, e, lambda: e.get_pending_event()[2]))
+        return BLOCKED
     return e.get_pending_event()[2]
 
 
@@ -536,7 +563,7 @@ def canon_thread_yield(inst: Any, cancellable: bool) -> int:
     t = _thread(inst)
     if t is None:
         return 0
-    return int(t.yield_(cancellable))
+    return cast(int, t.yield_(cancellable, int))
 
 
 def canon_thread_index(inst: Any) -> int:
@@ -588,14 +615,16 @@ def builtin(
         mem = scope.core_memories[d.memory]
         fn = canon_waitable_set_wait if name == "waitable-set.wait" else canon_waitable_set_poll
         c = d.cancellable
-        return hf(store, CT((I32, I32), (I32,)), lambda si, p: fn(inst, c, mem, si, p))
+        mk = _maker(store, inst, name == "waitable-set.wait")
+        return mk(CT((I32, I32), (I32,)), lambda si, p: fn(inst, c, mem, si, p))
     if name == "waitable-set.drop":
         return hf(store, CT((I32,), ()), lambda i: canon_waitable_set_drop(inst, i))
     if name == "waitable.join":
         return hf(store, CT((I32, I32), ()), lambda w, s: canon_waitable_join(inst, w, s))
     if name == "subtask.cancel":
         a = d.is_async
-        return hf(store, CT((I32,), (I32,)), lambda i: canon_subtask_cancel(inst, a, i))
+        mk = _maker(store, inst, not a)
+        return mk(CT((I32,), (I32,)), lambda i: canon_subtask_cancel(inst, a, i))
     if name == "subtask.drop":
         return hf(store, CT((I32,), ()), lambda i: canon_subtask_drop(inst, i))
     if name.startswith(("stream.", "future.")):
@@ -618,7 +647,7 @@ def builtin(
         return hf(store, CT((I32,), ()), lambda i: canon_error_context_drop(inst, i))
     if name == "thread.yield":
         c = d.cancellable
-        return hf(store, CT((), (I32,)), lambda: canon_thread_yield(inst, c))
+        return _blocking(store, inst, CT((), (I32,)), lambda: canon_thread_yield(inst, c))
     if name == "thread.index":
         return hf(store, CT((), (I32,)), lambda: canon_thread_index(inst))
     raise LinkError(f"canon {name} is not supported yet")
@@ -643,19 +672,18 @@ def _copy_builtin(
         opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
         cls = rcls if op == "read" else wcls
         pt = opts.ptr_type
+        mk = _maker(store, inst, not opts.is_async)
         if is_stream:
-            return hf(
-                store,
+            return mk(
                 CT((I32, pt, I32), (I32,)),
                 lambda i, p, n: canon_stream_copy(inst, cls, t, opts, i, p, n),
             )
-        return hf(
-            store, CT((I32, pt), (I32,)), lambda i, p: canon_future_copy(inst, cls, t, opts, i, p)
-        )
+        return mk(CT((I32, pt), (I32,)), lambda i, p: canon_future_copy(inst, cls, t, opts, i, p))
     if op in ("cancel-read", "cancel-write"):
         cls = rcls if op == "cancel-read" else wcls
         a = d.is_async
-        return hf(store, CT((I32,), (I32,)), lambda i: canon_cancel_copy(inst, cls, t, a, i))
+        mk = _maker(store, inst, not a)
+        return mk(CT((I32,), (I32,)), lambda i: canon_cancel_copy(inst, cls, t, a, i))
     if op in ("drop-readable", "drop-writable"):
         cls = rcls if op == "drop-readable" else wcls
         return hf(store, CT((I32,), ()), lambda i: canon_drop_end(inst, cls, t, i))

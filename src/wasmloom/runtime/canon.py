@@ -59,8 +59,12 @@ def lower(
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)
-    if opts.is_async or getattr(f, "is_async", False):
+    if opts.is_async:
         return core.host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
+    if getattr(f, "is_async", False) or getattr(f, "is_coroutine", False):
+        # A sync lowering of a callee that may not finish at once: the caller blocks.
+        instance_state(inst).may_block = True
+        return core.async_host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
     call = f.call
     if not any(T.contains_borrow(t) for _, t in ft.params):
         # No borrows to track: one context serves every call. Calls that overlap
@@ -108,6 +112,7 @@ def _lower_subtask(
     lower_results = fabi.lower_results
     is_async = opts.is_async
     invoke = f.invoke
+    host_coroutine = bool(getattr(f, "is_coroutine", False))
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
@@ -136,12 +141,21 @@ def _lower_subtask(
 
         subtask.on_cancel = invoke(on_start, on_resolve, inst)
         if not is_async:
-            if not subtask.resolved():
-                if thread is None:
-                    raise Trap(SYNC_BLOCK)
-                thread.wait_until(subtask.resolved)
-            subtask.deliver_resolve()
-            return _flat_out(subtask.flat_results)
+            if subtask.resolved():
+                subtask.deliver_resolve()
+                return _flat_out(subtask.flat_results)
+            if thread is None:
+                raise Trap(SYNC_BLOCK)
+
+            def finish(cancelled: bool) -> Any:
+                subtask.deliver_resolve()
+                return _flat_out(subtask.flat_results)
+
+            if host_coroutine:
+                # Waiting for the host is allowed even in a synchronous task.
+                thread.start_waiting(subtask.resolved, None, False)
+                return thread.suspend_native(finish)
+            return thread.block(subtask.resolved, False, finish)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)

@@ -9,6 +9,7 @@ mapping of :mod:`wasmloom.values`) and the calling component instance
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,10 @@ from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import Trap
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
+    CANCELLED,
     SYNC_BLOCK,
     CallbackCode,
+    Root,
     Task,
     TaskState,
     Thread,
@@ -63,9 +66,14 @@ class ComponentFunc:
 
 
 class HostFunc(ComponentFunc):
-    """A function implemented in Python, called with the lifted argument values."""
+    """A function implemented in Python, called with the lifted argument values.
 
-    __slots__ = ("classes", "fn", "name", "type")
+    ``fn`` may be a coroutine function (``async def``; ``is_coroutine``): a
+    call then runs it as an asyncio task on the store's event loop, and the
+    calling guest task blocks until it completes, while other tasks run.
+    """
+
+    __slots__ = ("classes", "fn", "is_coroutine", "name", "type")
 
     def __init__(
         self,
@@ -73,15 +81,66 @@ class HostFunc(ComponentFunc):
         fn: Callable[..., Any],
         name: str | None = None,
         classes: ClassMap | None = None,
+        is_coroutine: bool | None = None,
     ) -> None:
         self.type = ft
         self.fn = fn
         self.name = name
         # Lowering this function into a guest lifts its arguments into these classes.
         self.classes = classes
+        self.is_coroutine = (
+            inspect.iscoroutinefunction(fn) if is_coroutine is None else is_coroutine
+        )
 
     def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
+        if self.is_coroutine:
+            raise Trap(f"async host function `{self.name}` called synchronously")
         return self.fn(*args)
+
+    def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
+        if not self.is_coroutine:
+            on_resolve(self.call(on_start(), caller))
+            return _no_cancel
+        from wasmloom.runtime.tasks import scheduler_of
+
+        sched = scheduler_of(caller.store) if caller is not None else None
+        if sched is None:
+            raise Trap(f"async host function `{self.name}` called without a store")
+        cur = sched.current
+        root = cur.task.root if cur is not None else None
+        coro = self.fn(*on_start())
+        fut = sched.loop().create_task(coro)
+        sched.host_pending += 1
+        cancelled = [False]
+
+        def done(f: Any) -> None:
+            sched.host_pending -= 1
+            sched.notify()
+            if f.cancelled():
+                if cancelled[0]:
+                    on_resolve(CANCELLED)
+                return
+            exc = f.exception()
+            if exc is not None:
+                caller.poisoned = True
+                if root is not None:
+                    root.fail(exc)
+                return
+            try:
+                on_resolve(f.result())
+            except Exception as e:
+                caller.poisoned = True
+                if root is not None:
+                    root.fail(e)
+
+        fut.add_done_callback(done)
+
+        def cancel(_caller: Any = None) -> None:
+            if not fut.done():
+                cancelled[0] = True
+                fut.cancel()
+
+        return cancel
 
     def __repr__(self) -> str:
         return f"<host func {self.name}: {self.type}>"
@@ -106,6 +165,7 @@ class LiftedFunc(ComponentFunc):
         self.name: str | None = None
         self._abi: FuncABI | None = None
         self._core: Callable[..., Any] | None = None
+        self._fiber: bool | None = None
         if opts.is_async or ft.is_async:
             self.call = self.call_async_blocking  # type: ignore[method-assign,assignment]
 
@@ -124,33 +184,64 @@ class LiftedFunc(ComponentFunc):
         """Whether calls go through a task (async-typed, or lifted with ``async``)."""
         return bool(self.opts.is_async or self.type.is_async)
 
+    @property
+    def fiber(self) -> bool:
+        """Whether this function's core code runs on fibers (its instance may block)."""
+        f = self._fiber
+        if f is None:
+            f = self._fiber = instance_state(self.inst).may_block
+        return f
+
+    @property
+    def needs_task(self) -> bool:
+        """Whether every call goes through a task (async, or core code that may block)."""
+        return self.is_async or self.fiber
+
     # --- the async path: tasks -------------------------------------------------------
 
     def call_async_blocking(self, args: list[Any], caller: ComponentInstance | None) -> Any:
         """Run one task of this function to its result, driving the store's scheduler."""
-        box: list[Any] = []
-        self.invoke_task(lambda: args, box.append, caller)
-        if not box:
-            sched = instance_state(self.inst).sched
-            sched.run_until(lambda: bool(box))
-        return box[0]
+        root = Root()
+        sched = instance_state(self.inst).sched
+        if caller is None:
+            sched.check_no_loop()
+            self.invoke_task(lambda: args, root.resolve, None, root)
+            return sched.drive_sync(root)
+        self.invoke_task(lambda: args, root.resolve, caller)
+        if not root.done:
+            sched.run_until(lambda: root.done)
+        return root.outcome()
+
+    async def call_async(self, args: Sequence[Any]) -> Any:
+        """Call from the host under asyncio: start a task and await its result."""
+        root = Root()
+        sched = instance_state(self.inst).sched
+        self.invoke_task(lambda: list(args), root.resolve, None, root)
+        return await sched.wait_root(root)
 
     def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
-        if not self.is_async:
+        if not self.needs_task:
             on_resolve(self.call(on_start(), caller))
             return _no_cancel
         return self.invoke_task(on_start, on_resolve, caller)
 
-    def invoke_task(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
+    def invoke_task(
+        self, on_start: OnStart, on_resolve: OnResolve, caller: Any, root: Root | None = None
+    ) -> OnCancel:
         """The spec's ``canon_lift`` wrapped in ``Store.lift``: start a task; return its cancel."""
         inst = self.inst
         entering = inst.entering_set(caller)
         for i in entering:
             if not i.may_enter or i.poisoned:
                 raise Trap("cannot enter component instance", self.name)
+        st = instance_state(inst)
+        if root is None and caller is not None:
+            cur = st.sched.current
+            if cur is not None:
+                root = cur.task.root
         for i in entering:
             i.may_enter = False
-        task = Task(self.type, self.opts, inst, on_start, on_resolve)
+        task = Task(self.type, self.opts, inst, on_start, on_resolve, root)
         thread = Thread(task, None)
         task.implicit_thread = thread
         fused = caller is not None
@@ -158,17 +249,20 @@ class LiftedFunc(ComponentFunc):
         try:
             thread.resume()
             if not self.type.is_async:
-                st = task.istate
                 while task.state is not TaskState.RESOLVED:
                     for t in st.threads:
                         if t.ready() and t is not st.exclusive_thread:
                             t.resume()
                             break
                     else:
+                        if caller is None and st.sched.host_pending:
+                            break  # the host's driver waits for the host work
                         raise Trap(SYNC_BLOCK)
-        except Trap as e:
+        except Exception as e:
             inst.poisoned = True
-            e.with_func(self.name or "<anonymous>")
+            thread.abandon()
+            if isinstance(e, Trap):
+                e.with_func(self.name or "<anonymous>")
             raise
         finally:
             for i in entering:
@@ -204,17 +298,28 @@ class LiftedFunc(ComponentFunc):
         task.register_thread(thread)
         cx = LiftLowerContext(opts, inst, task.borrows, fused=fused)
         flat = fabi.lower_params(cx, task.start())
+        fiber = self.fiber
         if not opts.is_async:
-            results = core_call(*flat)
-            task.return_(fabi.lift_results(cx, results))
-            self._post_return(results)
-            task.exit_implicit_thread()
+
+            def sync_done(results: Any) -> None:
+                task.return_(fabi.lift_results(cx, results))
+                self._post_return(results)
+                task.exit_implicit_thread()
+
+            thread.run_core(fiber, self.callee, core_call, flat, sync_done)
             return
         if opts.callback is None:
-            core_call(*flat)
-            task.exit_implicit_thread()
+            thread.run_core(
+                fiber, self.callee, core_call, flat, lambda _: task.exit_implicit_thread()
+            )
             return
-        self._callback_step(task, thread, core_call(*flat))
+        thread.run_core(
+            fiber,
+            self.callee,
+            core_call,
+            flat,
+            lambda packed: self._callback_step(task, thread, packed),
+        )
 
     def _post_return(self, results: Any) -> None:
         post_return = self.opts.post_return
@@ -277,7 +382,13 @@ class LiftedFunc(ComponentFunc):
         callback = self.opts.callback
         assert callback is not None
         code, p1, p2 = event
-        self._callback_step(task, thread, callback(int(code), p1, p2))
+        thread.run_core(
+            self.fiber,
+            self.callback,
+            callback,
+            (int(code), p1, p2),
+            lambda packed: self._callback_step(task, thread, packed),
+        )
 
     # --- the sync path ------------------------------------------------------------------
 
@@ -297,6 +408,8 @@ class LiftedFunc(ComponentFunc):
         The context is reused across calls: a second host call into this function
         while one runs would have to enter the instance again, which traps first.
         """
+        if self.fiber:
+            return lambda args: self.call_async_blocking(list(args), None)
         fabi, core_call = self.prepare()
         lower_params = fabi.lower_params
         lift_results = fabi.lift_results
@@ -334,15 +447,18 @@ class LiftedFunc(ComponentFunc):
                         inst.may_leave = True
                 return result
             except Trap as e:
+                inst.poisoned = True
                 e.with_func(name)
                 raise
             finally:
                 for i in chain:
-                    i.may_enter = True
+                    i.may_enter = not i.poisoned
 
         return call_from_host
 
     def _call_sync(self, args: Sequence[Any], caller: ComponentInstance | None) -> Any:
+        if self.fiber:
+            return self.call_async_blocking(list(args), caller)
         fabi, core_call = self.prepare()
         inst = self.inst
         entering = inst.entering_set(caller)
@@ -372,8 +488,9 @@ class LiftedFunc(ComponentFunc):
                     inst.may_leave = True
             return result
         except Trap as e:
+            inst.poisoned = True
             e.with_func(self.name or "<anonymous>")
             raise
         finally:
             for i in entering:
-                i.may_enter = True
+                i.may_enter = not i.poisoned

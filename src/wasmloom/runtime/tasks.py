@@ -4,29 +4,42 @@ Follows the spec's ``Task``, ``Subtask``, ``Thread`` and ``Store.tick``.
 
 A :class:`Thread` is either *running* (its code is on the native stack),
 *waiting* (it sits in the scheduler's ``waiting`` list with a ``ready_func``
-predicate) or *suspended* (neither). A waiting thread is resumed in one of two
-ways:
+predicate) or *suspended* (neither). A waiting or suspended thread is resumed
+in one of two ways:
 
 - through its continuation ``cont(cancelled)``, a Python callable that carries
   on where it stopped (a callback-ABI task between two callback calls, a task
-  queued behind backpressure): nothing of it is on the native stack;
-- or, when it blocked in the middle of core code (a blocking built-in), by
-  setting its ``wake`` result, which the blocking built-in is looping on
-  (:meth:`Thread.wait_until` runs other ready threads meanwhile).
+  queued behind backpressure): nothing of it is on any stack;
+- or, when it blocked in the middle of core code, by polling its paused fiber
+  (``call``, a :class:`wasmloom.core.CoreCall`): the blocking built-in returned
+  a :class:`wasmloom.core.Blocked` whose ``finish`` completes the built-in once
+  the thread is resumed (:meth:`Thread.block`).
+
+Core code runs on a fiber only in component instances that may block
+(:attr:`InstanceState.may_block`: the instance imports a blocking built-in or
+a lowered function that may suspend its caller); elsewhere it runs through the
+plain :meth:`wasmloom.core.CoreFunc.caller`, with no fiber cost.
 
 :class:`Scheduler` holds the ``waiting`` list of one store and resumes ready
-threads in FIFO order. When nothing is ready and the caller still waits,
-it traps with Wasmtime's 'deadlock detected' message.
+threads in FIFO order. Each host call is a :class:`Root`; a trap in any
+thread working for it poisons the thread's instance and fails the root. The
+drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
+:meth:`Scheduler.wait_root` under asyncio) run ready threads and, when none is
+ready, wait for host work (async host functions, host streams) through
+asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
+'deadlock detected' trap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import Callable
 from enum import Enum, IntEnum
 from typing import Any
 
-from wasmloom.errors import Trap
+from wasmloom import core
+from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.handles import BorrowScope, Table
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
@@ -36,6 +49,7 @@ __all__ = [
     "DEADLOCK",
     "CallbackCode",
     "InstanceState",
+    "Root",
     "Scheduler",
     "Subtask",
     "SubtaskState",
@@ -49,6 +63,10 @@ __all__ = [
 BLOCKED = 0xFFFF_FFFF
 DEADLOCK = "deadlock detected: event loop cannot make further progress"
 SYNC_BLOCK = "cannot block a synchronous task before returning"
+IN_LOOP = (
+    "a synchronous call of an async function cannot drive the store's event loop "
+    "from inside a running asyncio loop; use `await func.call_async(store, ...)`"
+)
 
 
 class _Cancelled:
@@ -74,32 +92,205 @@ def unpack_callback_result(packed: int) -> tuple[CallbackCode, int]:
     return CallbackCode(code), (packed & 0xFFFF_FFFF) >> 4
 
 
-# --- the scheduler ------------------------------------------------------------------
+# --- host calls and the scheduler ----------------------------------------------------
+
+
+class Root:
+    """One call made by the host: its result or error, and the asyncio future awaiting it."""
+
+    __slots__ = ("done", "error", "future", "result")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.future: asyncio.Future[None] | None = None
+
+    def resolve(self, result: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.result = result
+        self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        f = self.future
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
 
 
 class Scheduler:
-    """The waiting threads of one store and the thread currently running."""
+    """The waiting threads of one store, the thread running now, and host work in flight.
 
-    __slots__ = ("__weakref__", "current", "waiting")
+    ``host_pending`` counts host work that will later make a thread ready
+    (an async host function running, a host stream operation in flight):
+    while it is non-zero the drivers wait for :meth:`notify` instead of
+    reporting deadlock. Code that completes such work calls :meth:`notify`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_driver",
+        "_event",
+        "_loop",
+        "current",
+        "host_pending",
+        "roots",
+        "waiting",
+    )
 
     def __init__(self) -> None:
         self.waiting: list[Thread] = []
         self.current: Thread | None = None
+        self.host_pending = 0
+        self.roots: list[Root] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._driver: asyncio.Task[None] | None = None
+
+    # -- running threads
 
     def tick(self) -> bool:
-        """Resume the first ready waiting thread; ``False`` if none is ready."""
+        """Resume the first ready waiting thread; ``False`` if none is ready.
+
+        An exception from the thread poisons its instance and fails its
+        :class:`Root`; it propagates only when no pending root owns the thread.
+        """
         for t in self.waiting:
             rf = t.ready_func
             if rf is not None and rf():
-                t.resume()
+                try:
+                    t.resume()
+                except Exception as e:
+                    self.thread_failed(t, e)
                 return True
         return False
 
+    def thread_failed(self, t: Thread, e: Exception) -> None:
+        t.task.poison()
+        root = t.task.root
+        if root is None or root.done:
+            raise e
+        root.fail(e)
+
     def run_until(self, done: Callable[[], bool]) -> None:
-        """Run ready threads until ``done()``; trap on deadlock."""
+        """Run ready threads until ``done()``; trap on deadlock (no host work awaited)."""
         while not done():
             if not self.tick():
                 raise Trap(DEADLOCK)
+
+    # -- host work
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop host work runs on: the running loop, else the store's own."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        lp = self._loop
+        if lp is None or lp.is_closed():
+            lp = self._loop = asyncio.new_event_loop()
+        return lp
+
+    def notify(self) -> None:
+        """Host work made progress: wake the driver waiting for it."""
+        ev = self._event
+        if ev is not None:
+            ev.set()
+
+    async def _host_progress(self) -> None:
+        ev = self._event
+        if ev is None:
+            ev = self._event = asyncio.Event()
+        await ev.wait()
+        ev.clear()
+
+    # -- drivers
+
+    def drive_sync(self, root: Root) -> Any:
+        """Run the store until ``root`` is done, outside any running event loop."""
+        while not root.done:
+            if self.tick():
+                continue
+            if self.host_pending:
+                self._event = None
+                self.loop().run_until_complete(self._host_progress())
+                self._event = None
+                continue
+            self.deadlock(root)
+        return root.outcome()
+
+    def deadlock(self, root: Root) -> None:
+        """Fail ``root`` with the deadlock trap; its stuck threads are dropped."""
+        for t in list(self.waiting):
+            if t.task.root is root:
+                t.abandon()
+                t.task.poison()
+        root.fail(Trap(DEADLOCK))
+
+    async def wait_root(self, root: Root) -> Any:
+        """Await ``root`` under asyncio, driving the store as needed."""
+        while not root.done and self.tick():
+            pass
+        if not root.done:
+            loop = asyncio.get_running_loop()
+            root.future = loop.create_future()
+            self.roots.append(root)
+            d = self._driver
+            if d is None or d.done():
+                self._driver = loop.create_task(self._drive())
+            else:
+                self.notify()
+            try:
+                await root.future
+            finally:
+                if root in self.roots:
+                    self.roots.remove(root)
+        return root.outcome()
+
+    async def _drive(self) -> None:
+        self._event = asyncio.Event()
+        try:
+            while True:
+                roots = [r for r in self.roots if not r.done]
+                n = 0
+                while self.tick():
+                    n += 1
+                    if n & 63 == 0:
+                        await asyncio.sleep(0)
+                roots = [r for r in self.roots if not r.done]
+                if not roots:
+                    if not self.host_pending:
+                        return
+                elif not self.host_pending:
+                    # Give other asyncio tasks one turn before calling it a deadlock.
+                    await asyncio.sleep(0)
+                    if self.host_pending or any(t.ready() for t in self.waiting):
+                        continue
+                    for r in roots:
+                        if not r.done:
+                            self.deadlock(r)
+                    continue
+                await self._host_progress()
+        finally:
+            self._driver = None
+
+    def check_no_loop(self) -> None:
+        """Raise if called inside a running event loop (sync calls may not nest in one)."""
+        if asyncio._get_running_loop() is not None:
+            raise WasmloomError(IN_LOOP)
 
 
 _SCHEDULERS: weakref.WeakKeyDictionary[Any, Scheduler] = weakref.WeakKeyDictionary()
@@ -115,11 +306,16 @@ def scheduler_of(core_store: Any) -> Scheduler:
 
 
 class InstanceState:
-    """The async state of one component instance (the spec's ``ComponentInstance`` fields)."""
+    """The async state of one component instance (the spec's ``ComponentInstance`` fields).
+
+    ``may_block``: some core import of the instance may suspend its caller, so
+    its core code runs on fibers.
+    """
 
     __slots__ = (
         "backpressure",
         "exclusive_thread",
+        "may_block",
         "num_waiting_to_enter",
         "sched",
         "sync_storage",
@@ -133,6 +329,7 @@ class InstanceState:
         self.num_waiting_to_enter = 0
         self.exclusive_thread: Thread | None = None
         self.sync_storage = [0, 0]
+        self.may_block = False
 
 
 def instance_state(inst: Any) -> InstanceState:
@@ -150,10 +347,11 @@ class Thread:
     """A thread of a task (see the module docstring for its states)."""
 
     __slots__ = (
+        "call",
         "cancellable",
         "cont",
         "index",
-        "native",
+        "on_done",
         "ready_func",
         "sched",
         "storage",
@@ -169,14 +367,15 @@ class Thread:
         self.cancellable = False
         self.index: int | None = None
         self.storage = [0, 0]
-        self.native = False
+        self.call: Any = None
+        self.on_done: Callable[[Any], None] | None = None
         self.wake: bool | None = None
 
     def waiting(self) -> bool:
         return self.ready_func is not None
 
     def suspended(self) -> bool:
-        return self.ready_func is None and (self.cont is not None or self.native)
+        return self.ready_func is None and (self.cont is not None or self.call is not None)
 
     def ready(self) -> bool:
         rf = self.ready_func
@@ -187,77 +386,132 @@ class Thread:
     ) -> None:
         assert self.ready_func is None
         self.ready_func = ready
-        self.cont = cont
+        if cont is not None:
+            self.cont = cont
         self.cancellable = cancellable
         self.sched.waiting.append(self)
 
-    def resume_later(self) -> None:
-        self.start_waiting(_always, self.cont, self.cancellable)
-
-    def resume(self, cancelled: bool = False) -> None:
-        """Resume this waiting or suspended thread (``cancelled``: deliver cancellation)."""
+    def stop_waiting(self) -> None:
         if self.ready_func is not None:
             self.ready_func = None
             self.sched.waiting.remove(self)
-        if self.native:
-            self.wake = cancelled
-            return
-        cont = self.cont
-        self.cont = None
-        assert cont is not None
+
+    def resume_later(self) -> None:
+        self.start_waiting(_always, None, self.cancellable)
+
+    def resume(self, cancelled: bool = False) -> None:
+        """Resume this waiting or suspended thread (``cancelled``: deliver cancellation)."""
+        self.stop_waiting()
         sched = self.sched
         prev = sched.current
         sched.current = self
         try:
-            cont(cancelled)
+            call = self.call
+            if call is not None:
+                self.wake = cancelled
+                self._poll(call)
+            else:
+                cont = self.cont
+                self.cont = None
+                assert cont is not None
+                cont(cancelled)
         finally:
             sched.current = prev
 
-    def wait_until(self, ready: Callable[[], bool], cancellable: bool = False) -> bool:
-        """Block the running thread (inside core code) until ``ready()``; return ``cancelled``."""
+    def _poll(self, call: Any) -> None:
+        try:
+            done = call.poll()
+        except BaseException:
+            self.call = None
+            self.on_done = None
+            raise
+        if done:
+            self.call = None
+            on_done = self.on_done
+            self.on_done = None
+            assert on_done is not None
+            on_done(call.result)
+
+    def run_core(
+        self,
+        fiber: bool,
+        func: Any,
+        caller: Callable[..., Any],
+        args: Any,
+        on_done: Callable[[Any], None],
+    ) -> None:
+        """Run core code for this thread; ``on_done(results)`` when it returns.
+
+        On a fiber (``fiber``) the code may block: this then returns with the
+        thread waiting, and ``on_done`` runs when a later :meth:`resume` finishes it.
+        """
+        if not fiber:
+            on_done(caller(*args))
+            return
+        sched = self.sched
+        prev = sched.current
+        sched.current = self
+        try:
+            self.on_done = on_done
+            call = self.call = func.call_async(*args)
+            self._poll(call)
+        finally:
+            sched.current = prev
+
+    def abandon(self) -> None:
+        """Drop this thread without running it further (its paused fiber unwinds)."""
+        self.stop_waiting()
+        call = self.call
+        self.call = None
+        self.cont = None
+        self.on_done = None
+        if call is not None:
+            try:
+                call.close()
+            except WasmloomError:
+                pass
+
+    # -- blocking inside core code (called from an async host function on this thread's fiber)
+
+    def block(
+        self, ready: Callable[[], bool], cancellable: bool, finish: Callable[[bool], Any]
+    ) -> Any:
+        """The spec's ``wait_until``: ``finish(cancelled)`` now, or a :class:`Blocked` for later."""
         task = self.task
         if task.deliver_pending_cancel(cancellable):
-            return True
+            return finish(True)
         if ready():
-            return False
+            return finish(False)
         if not task.may_block():
             raise Trap(SYNC_BLOCK)
-        return self.block_native(ready, cancellable)
-
-    def block_native(self, ready: Callable[[], bool], cancellable: bool) -> bool:
-        """Wait in place, running other ready threads, until resumed."""
-        self.native = True
-        self.wake = None
         self.start_waiting(ready, None, cancellable)
-        sched = self.sched
-        try:
-            while self.wake is None:
-                if not sched.tick():
-                    raise Trap(DEADLOCK)
-        finally:
-            if self.ready_func is not None:
-                self.ready_func = None
-                sched.waiting.remove(self)
-            self.native = False
-            sched.current = self
-        cancelled = self.wake
-        self.wake = None
-        return bool(cancelled)
+        return self.suspend_native(finish)
 
-    def yield_(self, cancellable: bool) -> bool:
-        """Let every other ready thread run once (``thread.yield``)."""
+    def suspend_native(self, finish: Callable[[bool], Any]) -> core.Blocked:
+        """Pause this thread's fiber until :meth:`resume`; then ``finish(cancelled)``."""
+        if self.call is None:
+            raise Trap(SYNC_BLOCK)
+        self.wake = None
+
+        def woken() -> bool:
+            return self.wake is not None
+
+        def done() -> Any:
+            cancelled = bool(self.wake)
+            self.wake = None
+            return finish(cancelled)
+
+        return core.Blocked(woken, done)
+
+    def yield_(self, cancellable: bool, finish: Callable[[bool], Any]) -> Any:
+        """``thread.yield``: let the other ready threads run first."""
         task = self.task
         if task.deliver_pending_cancel(cancellable):
-            return True
-        if not task.may_block():
-            return False
-        sched = self.sched
-        others = [t for t in sched.waiting if t is not self]
-        for t in others:
-            if t.ready_func is not None and t in sched.waiting and t.ready():
-                t.resume()
-                sched.current = self
-        return False
+            return finish(True)
+        if not task.may_block() or self.call is None:
+            return finish(False)
+        self.start_waiting(_always, None, cancellable)
+        return self.suspend_native(finish)
 
 
 def _always() -> bool:
@@ -287,6 +541,7 @@ class Task:
         "on_resolve",
         "on_start",
         "opts",
+        "root",
         "state",
         "threads",
     )
@@ -298,7 +553,9 @@ class Task:
         inst: Any,
         on_start: Callable[[], list[Any]],
         on_resolve: Callable[[Any], None],
+        root: Root | None = None,
     ) -> None:
+        self.root = root
         self.ft = ft
         self.opts = opts
         self.inst = inst
@@ -309,6 +566,11 @@ class Task:
         self.borrows = BorrowScope()
         self.implicit_thread: Thread | None = None
         self.threads: list[Thread] = []
+
+    def poison(self) -> None:
+        """A trap in this task: its instance may never be entered again."""
+        self.inst.poisoned = True
+        self.inst.may_enter = False
 
     def needs_exclusive(self) -> bool:
         return not self.opts.is_async or self.opts.callback is not None
