@@ -1409,7 +1409,10 @@ SYNC_BLOCK_MESSAGE = (
     "cannot block: an async host function was reached from a synchronous call "
     "(CoreFunc.caller()); use CoreFunc.call_async()"
 )
-START_BLOCK_MESSAGE = "cannot block: an async host function was reached from a start function"
+START_BLOCK_MESSAGE = (
+    "cannot block a synchronous task before returning "
+    "(an async host function was reached from a start function)"
+)
 
 
 class Blocked:
