@@ -44,6 +44,21 @@ def _no_cancel(caller: Any = None) -> None:
     return None
 
 
+def _check_enter(inst: Any, caller: Any, name: str | None) -> list[Any]:
+    """The instances a call from ``caller`` enters; trap if it may not enter them.
+
+    As in Wasmtime, calls between an instance and its ancestors trap too.
+    """
+    entering = inst.entering_set(caller)
+    for i in entering:
+        if not i.may_enter or i.poisoned:
+            raise Trap("cannot enter component instance", name)
+    if caller is not None and caller is not inst:
+        if caller in inst.self_and_ancestors() or inst in caller.self_and_ancestors():
+            raise Trap("cannot enter component instance", name)
+    return entering  # type: ignore[no-any-return]
+
+
 class ComponentFunc:
     """A function of the component ``func`` sort."""
 
@@ -230,10 +245,7 @@ class LiftedFunc(ComponentFunc):
     ) -> OnCancel:
         """The spec's ``canon_lift`` wrapped in ``Store.lift``: start a task; return its cancel."""
         inst = self.inst
-        entering = inst.entering_set(caller)
-        for i in entering:
-            if not i.may_enter or i.poisoned:
-                raise Trap("cannot enter component instance", self.name)
+        entering = _check_enter(inst, caller, self.name)
         st = instance_state(inst)
         if root is None and caller is not None:
             cur = st.sched.current
@@ -461,10 +473,7 @@ class LiftedFunc(ComponentFunc):
             return self.call_async_blocking(list(args), caller)
         fabi, core_call = self.prepare()
         inst = self.inst
-        entering = inst.entering_set(caller)
-        for i in entering:
-            if not i.may_enter:
-                raise Trap("cannot enter component instance", self.name)
+        entering = _check_enter(inst, caller, self.name)
         for i in entering:
             i.may_enter = False
         try:
