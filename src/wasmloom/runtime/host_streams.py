@@ -461,7 +461,7 @@ class ProducerEnd(_Stepper):
 class ConsumerEnd(_Stepper):
     """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
 
-    __slots__ = ("closed", "consumer", "disposed", "finish", "shared", "store")
+    __slots__ = ("closed", "consumer", "disposed", "finish", "shared", "store", "taken")
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
         super().__init__()
@@ -471,6 +471,7 @@ class ConsumerEnd(_Stepper):
         self.closed = False  # the consumer answered DROPPED
         self.disposed = False
         self.finish = False
+        self.taken = 0  # items taken during the current write
 
     def attach(self) -> None:
         """Take over the stream's reads, including a write already pending."""
@@ -483,6 +484,7 @@ class ConsumerEnd(_Stepper):
             self.dispose()
         elif pending is not None:
             self.op = op
+            self.taken = 0
             self.run(True)
 
     def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
@@ -494,6 +496,7 @@ class ConsumerEnd(_Stepper):
             return
         self.op = (buf, on_copy, on_copy_done)
         self.finish = False
+        self.taken = 0
         self.run(False)
 
     def cancel(self) -> None:
@@ -515,6 +518,7 @@ class ConsumerEnd(_Stepper):
         avail = buf.remain()
         s = Source(buf, _element_type(self.shared), self.wake)
         r = _call("stream consumer", self.consumer.poll_consume, self.store, s, self.finish)
+        self.taken += s.taken
         if r is PENDING:
             return None
         if r is CANCELLED:
@@ -522,7 +526,7 @@ class ConsumerEnd(_Stepper):
                 raise Trap("stream consumer returned CANCELLED when finish was false")
             return CopyResult.CANCELLED
         if r is COMPLETED:
-            if s.taken == 0 and avail > 0:
+            if self.taken == 0 and avail > 0:
                 raise Trap(
                     "stream consumer returned COMPLETED without consuming any items"
                     " while items were available"
