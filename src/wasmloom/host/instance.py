@@ -19,6 +19,10 @@ class Func:
     Call it as ``func(store, *args)`` with one Python value per parameter; the
     result is the single result value, or ``None`` when the function has no
     result. A guest trap raises :class:`~wasmloom.Trap` naming the function.
+
+    Calling an async function (or one whose instance may block) this way runs
+    the store's event loop until the call completes; inside a running asyncio
+    loop that raises :class:`~wasmloom.WasmloomError`: use :meth:`call_async`.
     """
 
     __slots__ = ("_call", "_fast", "_store", "component_func", "name")
@@ -29,6 +33,21 @@ class Func:
         self.name = name
         self._call = f.call
         self._fast = f if type(f) is LiftedFunc and not f.is_async else None
+
+    async def call_async(self, store: Store[Any], *args: Any) -> Any:
+        """Call under asyncio: ``await func.call_async(store, *args)``.
+
+        Other calls, async host functions and background work of the store run
+        while this one waits. A guest trap (or an async host function's
+        exception) raises here; the trapping instance is poisoned. If no
+        progress is possible, raises :class:`~wasmloom.Trap` ('deadlock detected').
+        """
+        if store is not self._store:
+            raise WasmloomError(f"function `{self.name}` called with a store it does not belong to")
+        f = self.component_func
+        if isinstance(f, LiftedFunc):
+            return await f.call_async(args)
+        return f.call(list(args), None)
 
     @property
     def type(self) -> T.FuncType:

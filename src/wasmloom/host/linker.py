@@ -8,6 +8,7 @@ import of ``wasi:io/streams@0.2.4`` is satisfied by a definition of
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -268,7 +269,8 @@ def _provide(
             ft = want
             if not item.dynamic:
                 check_annotations(item.fn, ft, item.with_store, path)
-        return HostFunc(ft, _bind(store, item), path, item.classes)
+        is_coroutine = inspect.iscoroutinefunction(item.fn)
+        return HostFunc(ft, _bind(store, item), path, item.classes, is_coroutine)
     if isinstance(item, _ResourceDef):
         rt_instance.check_item(item.rt, expected, m, f"`{path}`")
         return item.rt

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar
 
 from wasmloom import core
+from wasmloom.errors import WasmloomError
+from wasmloom.runtime.tasks import Scheduler, scheduler_of
 
 D = TypeVar("D")
+R = TypeVar("R")
 
 
 class Store(Generic[D]):
@@ -26,3 +31,45 @@ class Store(Generic[D]):
     def core(self) -> core.CoreStore:
         """The underlying core store (for wasmloom's runtime layers)."""
         return self._core
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The store's task scheduler (for wasmloom's runtime layers)."""
+        return scheduler_of(self._core)
+
+    def run_concurrent(self, fn: Callable[[], Awaitable[R]]) -> R:
+        """Run ``await fn()`` to completion on the store's event loop and return its result.
+
+        ``fn`` may start any number of concurrent calls (``func.call_async``)
+        and await them. Must be called outside a running asyncio loop; inside
+        one, use ``await store.run_concurrent_async(fn)`` (or just ``await fn()``).
+        """
+        if asyncio._get_running_loop() is not None:
+            raise WasmloomError(
+                "Store.run_concurrent called inside a running event loop; "
+                "use `await store.run_concurrent_async(fn)`"
+            )
+        return self.scheduler.loop().run_until_complete(self.run_concurrent_async(fn))
+
+    async def run_concurrent_async(self, fn: Callable[[], Awaitable[R]]) -> R:
+        """``await fn()``: the async form of :meth:`run_concurrent`."""
+        return await fn()
+
+    def spawn(self, coro: Coroutine[Any, Any, R]) -> asyncio.Task[R]:
+        """Run ``coro`` as background work on the store's event loop.
+
+        It runs while the loop runs: under :meth:`run_concurrent`, inside the
+        caller's own loop, or while a synchronous call waits for host work.
+        The store counts it as pending host work, so guests waiting on it are
+        not reported as deadlocked.
+        """
+        sched = self.scheduler
+        task = sched.loop().create_task(coro)
+        sched.host_pending += 1
+
+        def done(_: object) -> None:
+            sched.host_pending -= 1
+            sched.notify()
+
+        task.add_done_callback(done)
+        return task
