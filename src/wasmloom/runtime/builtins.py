@@ -136,6 +136,9 @@ def _store_event(inst: Any, mem: Any, ptr: int, event: EventTuple) -> int:
 # --- tasks -------------------------------------------------------------------------------
 
 
+_TASK_RETURN_ABI: dict[int, tuple[Any, FuncABI]] = {}
+
+
 def canon_task_return(
     inst: Any, result_t: T.ValType | None, opts: Any, flat: tuple[Any, ...]
 ) -> None:
@@ -143,9 +146,11 @@ def canon_task_return(
     task = _task(inst, "task.return")
     if not task.opts.is_async or result_t != task.ft.result:
         raise Trap("invalid `task.return` signature and/or options for current task")
-    ft = T.FuncType((), result_t)
+    fabi = _TASK_RETURN_ABI.get(id(opts))
+    if fabi is None or fabi[0] is not opts:
+        fabi = _TASK_RETURN_ABI[id(opts)] = (opts, FuncABI(T.FuncType((), result_t), opts, "lift"))
     cx = LiftLowerContext(opts, inst, task.borrows)
-    result = FuncABI(ft, opts, "lift").lift_task_return(cx, list(flat))
+    result = fabi[1].lift_task_return(cx, list(flat))
     task.return_(result)
 
 
