@@ -641,3 +641,14 @@ def test_async_for_over_a_guest_stream(g: Guest) -> None:
         return got
 
     assert asyncio.run(main()) == b"abcd"
+
+
+def test_the_streams_guide_examples_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    monkeypatch.chdir(root)
+    text = (root / "docs" / "streams.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    exec(compile(code, "docs/streams.md", "exec"), {"__name__": "docs"})
