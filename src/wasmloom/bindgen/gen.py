@@ -472,7 +472,8 @@ class _Gen:
             ps = self.params(f, here, False)
             args = "".join(f", {n}: {t}" for n, t in ps)
             ret = self.py(f.result, here)
-            out.append(f"    def {fn}(store: _Store[_D]{args}) -> {ret}:")
+            kw = "async def" if f.is_async else "def"
+            out.append(f"    {kw} {fn}(store: _Store[_D]{args}) -> {ret}:")
             names = [n for n, _ in ps]
             if f.kind == "method":
                 call = f"{names[0]}.{snake(f.name)}"
@@ -482,9 +483,8 @@ class _Gen:
                 cargs = names
             if f.is_async:
                 cargs = ["_Accessor(store, getter)", *cargs]
-                out.append(f"        coro = {call}({', '.join(cargs)})")
-                out.append(f"        r: {ret} = _rt.run_host_coroutine(coro, {f.name!r})")
-                out.append("        return r")
+                ret_kw = "" if ret == "None" else "return "
+                out.append(f"        {ret_kw}await {call}({', '.join(cargs)})")
             else:
                 out.append(f"        return {call}({', '.join(cargs)})")
             out.append(f"    _b.func({f.component_name!r}, _FT_{self.ftname(f)}, {fn})")
@@ -707,15 +707,16 @@ class _Gen:
                 args = "".join(f", {n}: {t}" for n, t in ps)
                 ret = self.py(f.result, here)
                 fn = "_" + snake(f.name)
-                lines.append(f"    def {fn}(store: _Store[_D]{args}) -> {ret}:")
+                kw = "async def" if f.is_async else "def"
+                lines.append(f"    {kw} {fn}(store: _Store[_D]{args}) -> {ret}:")
                 cargs = [n for n, _ in ps]
                 if f.is_async:
                     cargs = ["_Accessor(store, getter)", *cargs]
+                    ret_kw = "" if ret == "None" else "return "
                     lines.append(
-                        f"        coro = getter(store.data).{snake(f.name)}({', '.join(cargs)})"
+                        f"        {ret_kw}await getter(store.data).{snake(f.name)}"
+                        f"({', '.join(cargs)})"
                     )
-                    lines.append(f"        r: {ret} = _rt.run_host_coroutine(coro, {f.name!r})")
-                    lines.append("        return r")
                 else:
                     lines.append(
                         f"        return getter(store.data).{snake(f.name)}({', '.join(cargs)})"
