@@ -1,5 +1,13 @@
 """Decoding a component's type into a WIT world (the inverse of WIT -> component).
 
+The component's type is computed by a type-level walk over all its
+definitions: every index space a type can flow through (types, functions,
+instances, components) is tracked, nested components are instantiated at the
+type level (their definitions are walked again with their imports bound to the
+``with`` arguments, so resources and named types flow through), and inline
+exports, aliases and export ascriptions are followed. A type exported under a
+name keeps that name, so WIT can refer to it.
+
 Conventions follow wasm-tools: the world is ``root`` in package
 ``root:component``; an import or export named ``ns:pkg/iface@ver`` is
 interface ``iface`` of package ``ns:pkg@ver``; other instance imports and
@@ -13,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeAlias
 
 from wasmloom import types as T
 from wasmloom.binary import ast
@@ -28,10 +36,14 @@ __all__ = ["world_from_component"]
 _PRIMS: dict[str, M.Type] = {n: T.PrimType(n) for n in T.PRIM_NAMES}
 _PRIMS["error-context"] = T.ErrorContextType()
 _IFACE_NAME = re.compile(r"^([^:/@]+):([^:/@]+)/([^:/@]+)(?:@(.+))?$")
+# Kinds a type export names in place (``record r``); others become ``type t = ...``.
+_NOMINAL = (M.Record, M.Variant, M.Enum, M.Flags, M.Resource)
 
 
 @dataclass(slots=True)
 class _Func:
+    """A component function type."""
+
     params: list[tuple[str, M.Type]]
     result: M.Type | None
     is_async: bool
@@ -39,27 +51,108 @@ class _Func:
 
 @dataclass(slots=True)
 class _Inst:
-    """An instance type: named types and functions in export order."""
+    """An instance's type: its exports in order (types, functions, instances...)."""
 
-    items: dict[str, M.TypeDef | _Func] = field(default_factory=dict)
+    items: dict[str, _Item] = field(default_factory=dict)
     iface: M.Interface | None = None
 
 
+@dataclass(slots=True)
+class _InstType:
+    """An ``(instance ...)`` type; each use is a fresh instance (fresh resources)."""
+
+    decl: ast.InstanceTypeDef
+    scope: _Scope
+
+    def fresh(self) -> _Inst:
+        _, exports = _walk_decls(self.decl.decls, self.scope, None)
+        return _Inst(exports)
+
+
+@dataclass(slots=True)
+class _Comp:
+    """A component (a nested definition) or a component type, instantiable at type level."""
+
+    body: ast.Component | ast.ComponentTypeDef
+    scope: _Scope | None
+
+    def instantiate(self, args: dict[str, _Item]) -> _Inst:
+        if isinstance(self.body, ast.Component):
+            _, exports = _walk(self.body, self.scope, args)
+        else:
+            _, exports = _walk_decls(self.body.decls, self.scope, args)
+        return _Inst(exports)
+
+
+# What an index space entry can be: a WIT type, a function type, an instance
+# (type), a component (type), or None for what WIT cannot express (values).
+_Item: TypeAlias = M.Type | _Func | _Inst | _InstType | _Comp | None
+
+
+def _named(name: str, t: _Item) -> M.TypeDef:
+    """The type ``t`` exported (or imported) as ``name``.
+
+    An anonymous record, variant, enum, flags or resource takes the name in
+    place (so references to it print by name); anything else becomes
+    ``type name = t``.
+    """
+    if isinstance(t, M.TypeDef) and t.name is None and isinstance(t.kind, _NOMINAL):
+        t.name = name
+        if t.resource_type is not None:
+            t.resource_type.name = name
+        return t
+    if not isinstance(t, M.TypeDef | T.PrimType | T.ErrorContextType):
+        raise WitError(f"type `{name}` is not a value type or resource")
+    return M.TypeDef(name, M.Alias(t))
+
+
 class _Scope:
+    """The index spaces of one component, component type or instance type."""
+
     def __init__(self, parent: _Scope | None) -> None:
         self.parent = parent
-        self.types: list[Any] = []
-        self.funcs: list[_Func | None] = []
-        self.instances: list[_Inst | None] = []
+        self.types: list[_Item] = []
+        self.funcs: list[_Item] = []
+        self.instances: list[_Item] = []
+        self.components: list[_Item] = []
+        self.values: list[_Item] = []
 
     def outer(self, n: int) -> _Scope:
         s: _Scope | None = self
         for _ in range(n):
-            assert s is not None
-            s = s.parent
+            s = s.parent if s is not None else None
         if s is None:
             raise WitError("outer alias escapes the component")
         return s
+
+    def space(self, sort: ast.Sort) -> list[_Item] | None:
+        """The index space of a component-level sort (None for core sorts)."""
+        if sort == ast.Sort.TYPE:
+            return self.types
+        if sort == ast.Sort.FUNC:
+            return self.funcs
+        if sort == ast.Sort.INSTANCE:
+            return self.instances
+        if sort == ast.Sort.COMPONENT:
+            return self.components
+        if sort == ast.Sort.VALUE:
+            return self.values
+        return None
+
+    def get(self, sort: ast.Sort, idx: int) -> _Item:
+        sp = self.space(sort)
+        if sp is None:
+            return None
+        if idx >= len(sp):
+            raise WitError(f"{sort.value} index {idx} out of range")
+        return sp[idx]
+
+    def add(self, sort: ast.Sort, item: _Item) -> None:
+        sp = self.space(sort)
+        if sp is not None:
+            sp.append(item)
+
+    # --- types ---------------------------------------------------------------------
 
     def val(self, ref: ast.ValTypeRef | None) -> M.Type | None:
         return None if ref is None else self.valtype(ref)
@@ -67,18 +160,18 @@ class _Scope:
     def valtype(self, ref: ast.ValTypeRef) -> M.Type:
         if isinstance(ref, str):
             return _PRIMS[ref]
-        t = self.types[ref]
+        t = self.get(ast.Sort.TYPE, ref)
         if not isinstance(t, M.TypeDef | T.PrimType | T.ErrorContextType):
             raise WitError(f"type index {ref} is not a value type")
         return t
 
     def resource(self, idx: int) -> M.TypeDef:
-        t = self.types[idx]
+        t = self.get(ast.Sort.TYPE, idx)
         if not (isinstance(t, M.TypeDef) and isinstance(M.unalias(t), M.TypeDef)):
             raise WitError(f"type index {idx} is not a resource")
         return t
 
-    def defvaltype(self, d: Any) -> M.Type:
+    def defvaltype(self, d: ast.DefValType) -> M.Type:
         v, o = self.valtype, self.val
         k: M.TypeKind
         if isinstance(d, ast.PrimDef):
@@ -113,66 +206,153 @@ class _Scope:
             raise WitError(f"unsupported type definition {type(d).__name__}")
         return M.TypeDef(None, k)
 
-    def typedef(self, d: ast.TypeDef) -> Any:
+    def typedef(self, d: ast.TypeDef) -> _Item:
         t = d.t
         if isinstance(t, ast.FuncTypeDef):
             return _Func(
                 [(n, self.valtype(r)) for n, r in t.params], self.val(t.result), t.is_async
             )
         if isinstance(t, ast.InstanceTypeDef):
-            return self.instancetype(t)
+            return _InstType(t, _Scope(self))
         if isinstance(t, ast.ComponentTypeDef):
-            return None
+            return _Comp(t, _Scope(self))
         if isinstance(t, ast.ResourceTypeDef):
-            return M.TypeDef("resource", M.Resource(), resource_type=T.ResourceType())
+            return M.TypeDef(None, M.Resource(), resource_type=T.ResourceType())
         return self.defvaltype(t)
 
-    def instancetype(self, d: ast.InstanceTypeDef) -> _Inst:
-        inner = _Scope(self)
-        inst = _Inst()
-        for decl in d.decls:
-            if isinstance(decl, ast.TypeDef):
-                inner.types.append(inner.typedef(decl))
-            elif isinstance(decl, ast.AliasOuter):
-                if decl.sort == ast.Sort.TYPE:
-                    inner.types.append(inner.outer(decl.count).types[decl.index])
-            elif isinstance(decl, ast.AliasExport):
-                src = inner.instances[decl.instance]
-                inner.types.append(src.items.get(decl.name) if src else None)
-            elif isinstance(decl, ast.ExportDecl):
-                name = decl.name.name
-                e = decl.t
-                if e.sort == ast.Sort.TYPE:
-                    assert e.bound is not None
-                    td = inner.bound(name, e.bound)
-                    inst.items[name] = td
-                    inner.types.append(td)
-                elif e.sort == ast.Sort.FUNC:
-                    assert e.index is not None
-                    f = inner.types[e.index]
-                    if isinstance(f, _Func):
-                        inst.items[name] = f
-                elif e.sort == ast.Sort.INSTANCE:
-                    assert e.index is not None
-                    inner.instances.append(inner.types[e.index])
-        return inst
-
     def bound(self, name: str, b: ast.TypeBoundRef) -> M.TypeDef:
+        """The type a ``(type (eq i))`` / ``(type (sub resource))`` import or export introduces."""
         if b.eq is None:
             return M.TypeDef(name, M.Resource(), resource_type=T.ResourceType(name))
-        t = self.types[b.eq]
-        if isinstance(t, M.TypeDef) and t.name is None and t.owner is None:
-            t.name = name
-            return t
-        return M.TypeDef(name, M.Alias(t))
+        return _named(name, self.get(ast.Sort.TYPE, b.eq))
+
+    def extern(self, name: str, t: ast.ExternTypeRef) -> _Item:
+        """The item an import or export declaration of type ``t`` introduces."""
+        if t.sort == ast.Sort.TYPE:
+            assert t.bound is not None
+            return self.bound(name, t.bound)
+        if t.sort in (ast.Sort.FUNC, ast.Sort.COMPONENT):
+            assert t.index is not None
+            return self.get(ast.Sort.TYPE, t.index)
+        if t.sort == ast.Sort.INSTANCE:
+            assert t.index is not None
+            it = self.get(ast.Sort.TYPE, t.index)
+            if not isinstance(it, _InstType):
+                raise WitError(f"type index {t.index} of `{name}` is not an instance type")
+            return it.fresh()
+        return None  # values, core modules
+
+    def alias_export(self, d: ast.AliasExport) -> None:
+        src = self.get(ast.Sort.INSTANCE, d.instance)
+        item = src.items.get(d.name) if isinstance(src, _Inst) else None
+        self.add(d.sort, item)
+
+    def alias_outer(self, d: ast.AliasOuter) -> None:
+        if d.sort in (ast.Sort.TYPE, ast.Sort.COMPONENT):
+            self.add(d.sort, self.outer(d.count).get(d.sort, d.index))
+
+
+_Externs: TypeAlias = dict[str, _Item]
+
+
+def _import(s: _Scope, name: str, t: ast.ExternTypeRef, args: _Externs | None) -> _Item:
+    """An import's item: the instantiation argument when bound, else its declared type."""
+    item = args[name] if args is not None and name in args else s.extern(name, t)
+    s.add(t.sort, item)
+    return item
+
+
+def _walk_decls(
+    decls: list[ast.ComponentDecl] | list[ast.InstanceDecl],
+    s: _Scope,
+    args: _Externs | None,
+) -> tuple[_Externs, _Externs]:
+    """The imports and exports of a component or instance type's declarations."""
+    imports: _Externs = {}
+    exports: _Externs = {}
+    for d in decls:
+        if isinstance(d, ast.TypeDef):
+            s.types.append(s.typedef(d))
+        elif isinstance(d, ast.AliasOuter):
+            s.alias_outer(d)
+        elif isinstance(d, ast.AliasExport):
+            s.alias_export(d)
+        elif isinstance(d, ast.ImportDecl):
+            imports[d.name.name] = _import(s, d.name.name, d.t, args)
+        elif isinstance(d, ast.ExportDecl):
+            item = s.extern(d.name.name, d.t)
+            s.add(d.t.sort, item)
+            exports[d.name.name] = item
+    return imports, exports
+
+
+def _walk(
+    comp: ast.Component, parent: _Scope | None, args: _Externs | None
+) -> tuple[_Externs, _Externs]:
+    """The imports and exports of a component's definitions.
+
+    With ``args`` (a type-level instantiation), imports named in ``args`` are
+    those items; the others (and all imports when ``args`` is None) get fresh
+    items from their declared types.
+    """
+    s = _Scope(parent)
+    imports: _Externs = {}
+    exports: _Externs = {}
+    for d in comp.definitions:
+        if isinstance(d, ast.TypeDef):
+            s.types.append(s.typedef(d))
+        elif isinstance(d, ast.AliasExport):
+            s.alias_export(d)
+        elif isinstance(d, ast.AliasOuter):
+            s.alias_outer(d)
+        elif isinstance(d, ast.Import):
+            imports[d.name.name] = _import(s, d.name.name, d.t, args)
+        elif isinstance(d, ast.CanonLift):
+            s.funcs.append(s.get(ast.Sort.TYPE, d.type_idx))
+        elif isinstance(d, ast.Component):
+            s.components.append(_Comp(d, s))
+        elif isinstance(d, ast.Instantiate):
+            c = s.get(ast.Sort.COMPONENT, d.component)
+            if not isinstance(c, _Comp):
+                raise WitError(f"component index {d.component} has no known type")
+            with_args = {n: s.get(sort, idx) for n, sort, idx in d.args}
+            s.instances.append(c.instantiate(with_args))
+        elif isinstance(d, ast.InlineExports):
+            inst = _Inst()
+            for en, sort, idx in d.exports:
+                item = s.get(sort, idx)
+                inst.items[en.name] = _named(en.name, item) if sort == ast.Sort.TYPE else item
+            s.instances.append(inst)
+        elif isinstance(d, ast.Export):
+            name = d.name.name
+            item: _Item
+            if d.sort == ast.Sort.TYPE:
+                base = s.get(ast.Sort.TYPE, d.index)
+                if d.t is not None and d.t.bound is not None and d.t.bound.eq is not None:
+                    base = s.get(ast.Sort.TYPE, d.t.bound.eq)
+                item = _named(name, base)
+            elif d.t is not None:
+                item = s.extern(name, d.t)
+            else:
+                item = s.get(d.sort, d.index)
+            s.add(d.sort, item)
+            exports[name] = item
+        elif isinstance(d, ast.ValueDef):
+            s.values.append(None)
+        elif isinstance(d, ast.Start):
+            s.values.extend([None] * d.results)
+    return imports, exports
 
 
 class _Builder:
+    """Turns a component's imports and exports into a world of ``root:component``."""
+
     def __init__(self) -> None:
         self.resolve = Resolve()
         self.root = M.Package(M.PackageName("root", "component"))
         self.world = M.World("root", self.root)
         self.root.worlds["root"] = self.world
+        self.wtypes: dict[str, M.TypeDef] = {}
 
     def package(self, ns: str, name: str, version: str | None) -> M.Package:
         key = str(M.PackageName(ns, name, version))
@@ -189,6 +369,7 @@ class _Builder:
             pkg = self.package(m.group(1), m.group(2), m.group(4))
             iface = pkg.interfaces.get(m.group(3))
             if iface is not None:
+                inst.iface = iface
                 return iface
             iface = M.Interface(m.group(3), pkg)
             pkg.interfaces[m.group(3)] = iface
@@ -198,11 +379,14 @@ class _Builder:
             if isinstance(item, M.TypeDef):
                 if item.owner is None:
                     item.owner = iface
+                elif item.owner is not iface:
+                    item = M.TypeDef(name, M.Alias(item), owner=iface)
                 iface.types[name] = item
+            elif not isinstance(item, _Func):
+                raise WitError(f"`{name}` of `{key}` is not expressible in a WIT interface")
         for name, item in inst.items.items():
             if isinstance(item, _Func):
-                fn = self.function(name, item, iface.types)
-                iface.functions[name] = fn
+                iface.functions[name] = self.function(name, item, iface.types)
         inst.iface = iface
         return iface
 
@@ -224,102 +408,49 @@ class _Builder:
             short = name
         return M.Function(short, kind, f.params, f.result, res, f.is_async)
 
-    def run(self, comp: ast.Component) -> None:
-        s = _Scope(None)
+    def item(self, direction: str, name: str, item: _Item) -> None:
         w = self.world
-        wtypes: dict[str, M.TypeDef] = {}
-        for d in comp.definitions:
-            if isinstance(d, ast.TypeDef):
-                s.types.append(s.typedef(d))
-            elif isinstance(d, ast.AliasExport):
-                src = s.instances[d.instance] if d.instance < len(s.instances) else None
-                item = src.items.get(d.name) if src else None
-                if d.sort == ast.Sort.TYPE:
-                    s.types.append(item)
-                elif d.sort == ast.Sort.FUNC:
-                    s.funcs.append(item if isinstance(item, _Func) else None)
-                elif d.sort == ast.Sort.INSTANCE:
-                    s.instances.append(None)
-            elif isinstance(d, ast.AliasOuter):
-                if d.sort == ast.Sort.TYPE:
-                    s.types.append(s.outer(d.count).types[d.index])
-            elif isinstance(d, ast.Import):
-                self.extern(s, "import", d.name.name, d.t, None, wtypes)
-            elif isinstance(d, ast.CanonLift):
-                f = s.types[d.type_idx]
-                s.funcs.append(f if isinstance(f, _Func) else None)
-            elif isinstance(d, ast.Instantiate):
-                s.instances.append(None)
-            elif isinstance(d, ast.InlineExports):
-                inst = _Inst()
-                for en, sort, idx in d.exports:
-                    if sort == ast.Sort.FUNC and idx < len(s.funcs) and s.funcs[idx] is not None:
-                        inst.items[en.name] = s.funcs[idx]  # type: ignore[assignment]
-                    elif sort == ast.Sort.TYPE and isinstance(s.types[idx], M.TypeDef):
-                        inst.items[en.name] = s.types[idx]
-                s.instances.append(inst)
-            elif isinstance(d, ast.Export):
-                self.extern(s, "export", d.name.name, d.t, (d.sort, d.index), wtypes)
+        items = w.imports if direction == "import" else w.exports
+        if isinstance(item, _Inst):
+            iface = self.interface(name, item)
+            items[name] = iface
+        elif isinstance(item, _Func):
+            items[name] = self.function(name, item, self.wtypes)
+        elif isinstance(item, M.TypeDef):
+            if direction == "import":
+                if item.owner is None:
+                    item.owner = w
+                elif item.owner is not w:
+                    item = M.TypeDef(name, M.Alias(item), owner=w)
+                w.imports[name] = item
+                self.wtypes[name] = item
+            # a type export of the world itself has no WIT form; it only names types
+        else:
+            raise WitError(f"the type of {direction} `{name}` is not expressible as WIT")
+
+    def run(self, comp: ast.Component) -> None:
+        imports, exports = _walk(comp, None, None)
+        for name, item in imports.items():
+            self.item("import", name, item)
+        for name, item in exports.items():
+            self.item("export", name, item)
+        w = self.world
         types_first = {k: v for k, v in w.imports.items() if isinstance(v, M.TypeDef)}
         ifaces = {k: v for k, v in w.imports.items() if isinstance(v, M.Interface)}
         rest = {k: v for k, v in w.imports.items() if k not in types_first and k not in ifaces}
         w.imports = {**ifaces, **types_first, **rest}
 
-    def extern(
-        self,
-        s: _Scope,
-        direction: str,
-        name: str,
-        t: ast.ExternTypeRef | None,
-        item: tuple[ast.Sort, int] | None,
-        wtypes: dict[str, M.TypeDef],
-    ) -> None:
-        w = self.world
-        items = w.imports if direction == "import" else w.exports
-        sort = t.sort if t is not None else item[0] if item else None
-        if sort == ast.Sort.INSTANCE:
-            inst: Any = None
-            if t is not None and t.index is not None:
-                inst = s.types[t.index]
-            elif item is not None:
-                inst = s.instances[item[1]] if item[1] < len(s.instances) else None
-            if not isinstance(inst, _Inst):
-                raise WitError(f"cannot determine the type of {direction} `{name}`")
-            iface = self.interface(name, inst)
-            items[name if iface.id != name else iface.id] = iface
-            s.instances.append(inst)
-        elif sort == ast.Sort.FUNC:
-            f: Any = None
-            if t is not None and t.index is not None:
-                f = s.types[t.index]
-            elif item is not None:
-                f = s.funcs[item[1]] if item[1] < len(s.funcs) else None
-            if not isinstance(f, _Func):
-                raise WitError(f"cannot determine the type of {direction} `{name}`")
-            fn = self.function(name, f, wtypes)
-            items[name] = fn
-            s.funcs.append(f)
-        elif sort == ast.Sort.TYPE:
-            if t is not None and t.bound is not None:
-                td = s.bound(name, t.bound)
-            else:
-                assert item is not None
-                base = s.types[item[1]]
-                td = M.TypeDef(name, M.Alias(base))
-            if direction == "import":
-                if td.owner is None:
-                    td.owner = w
-                w.imports[name] = td
-                wtypes[name] = td
-            s.types.append(td)
-
 
 def world_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve, M.World]:
-    """Decode a component binary's imports and exports into a WIT world.
+    """Decode a component binary's type into a WIT world.
 
-    Returns the :class:`Resolve` holding the world's package ``root:component``
-    and every package its interfaces belong to, and the world ``root``.
-    Raises :class:`WitError` (or :class:`DecodeError` for a malformed binary).
+    The type covers every definition: nested components and their type-level
+    instantiation, inline exports, aliases and ascriptions. Returns the
+    :class:`Resolve` holding the world's package ``root:component`` and every
+    package its interfaces belong to, and the world ``root``. Raises
+    :class:`WitError` when the type has no WIT form (an exported component or
+    value, an interface holding an instance), or :class:`DecodeError` for a
+    malformed binary.
     """
     try:
         comp = decode_component(data)
@@ -329,7 +460,6 @@ def world_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve,
     try:
         b.run(comp)
     except (IndexError, AssertionError, KeyError) as e:
-        # index spaces this decoder does not track (nested components, values...)
         raise WitError(f"component type is not expressible as a WIT world ({e!r})") from e
     b.resolve.packages[str(b.root.name)] = b.root
     return b.resolve, b.world
