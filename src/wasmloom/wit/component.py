@@ -62,10 +62,10 @@ class _InstType:
     """An ``(instance ...)`` type; each use is a fresh instance (fresh resources)."""
 
     decl: ast.InstanceTypeDef
-    scope: _Scope
+    parent: _Scope
 
     def fresh(self) -> _Inst:
-        _, exports = _walk_decls(self.decl.decls, self.scope, None)
+        _, exports = _walk_decls(self.decl.decls, _Scope(self.parent), None)
         return _Inst(exports)
 
 
@@ -74,13 +74,13 @@ class _Comp:
     """A component (a nested definition) or a component type, instantiable at type level."""
 
     body: ast.Component | ast.ComponentTypeDef
-    scope: _Scope | None
+    parent: _Scope
 
     def instantiate(self, args: dict[str, _Item]) -> _Inst:
         if isinstance(self.body, ast.Component):
-            _, exports = _walk(self.body, self.scope, args)
+            _, exports = _walk(self.body, self.parent, args)
         else:
-            _, exports = _walk_decls(self.body.decls, self.scope, args)
+            _, exports = _walk_decls(self.body.decls, _Scope(self.parent), args)
         return _Inst(exports)
 
 
@@ -213,9 +213,9 @@ class _Scope:
                 [(n, self.valtype(r)) for n, r in t.params], self.val(t.result), t.is_async
             )
         if isinstance(t, ast.InstanceTypeDef):
-            return _InstType(t, _Scope(self))
+            return _InstType(t, self)
         if isinstance(t, ast.ComponentTypeDef):
-            return _Comp(t, _Scope(self))
+            return _Comp(t, self)
         if isinstance(t, ast.ResourceTypeDef):
             return M.TypeDef(None, M.Resource(), resource_type=T.ResourceType())
         return self.defvaltype(t)
@@ -298,6 +298,7 @@ def _walk(
     s = _Scope(parent)
     imports: _Externs = {}
     exports: _Externs = {}
+    item: _Item
     for d in comp.definitions:
         if isinstance(d, ast.TypeDef):
             s.types.append(s.typedef(d))
@@ -325,7 +326,6 @@ def _walk(
             s.instances.append(inst)
         elif isinstance(d, ast.Export):
             name = d.name.name
-            item: _Item
             if d.sort == ast.Sort.TYPE:
                 base = s.get(ast.Sort.TYPE, d.index)
                 if d.t is not None and d.t.bound is not None and d.t.bound.eq is not None:
