@@ -35,9 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wasmloom import types as T
-from wasmloom.binary import ast
-from wasmloom.binary.decoder import decode_component
 from wasmloom.wit import model as M
+from wasmloom.wit.component import world_from_component
 from wasmloom.wit.resolve import Resolve
 from wasmloom.wit.syntax import WitError
 
@@ -147,21 +146,8 @@ def _unpack(tgz: Path, dest: Path) -> None:
 
 
 def component_imports(data: bytes) -> Resolve:
-    """The packages of a component's imported interfaces, decoded from its binary.
-
-    Only the imports are decoded (the definitions up to the last import), so
-    components whose exports ``world_from_component`` cannot type (an
-    untyped instance export, as componentize-py and Rust wasip3 emit) still
-    yield their imports.
-    """
-    from wasmloom.wit.component import _Builder
-
-    comp = decode_component(data)
-    defs = comp.definitions
-    last = max((i for i, d in enumerate(defs) if isinstance(d, ast.Import)), default=-1)
-    b = _Builder()
-    b.run(ast.Component(definitions=defs[: last + 1]))
-    return b.resolve
+    """The packages of a component's world (imported and exported interfaces), from its binary."""
+    return world_from_component(data)[0]
 
 
 # --- canonical forms ---------------------------------------------------------------------
@@ -406,7 +392,7 @@ def check_jco(root: Path) -> list[Report]:
 
 
 def check_component(path: Path, label: str | None = None) -> Report:
-    """Compare a component's imported WASI 0.3 and 0.2 interfaces with ours."""
+    """Compare the WASI 0.3 and 0.2 interfaces a component imports or exports with ours."""
     theirs = component_imports(path.read_bytes())
     report = Report(label or path.name)
     for series in SERIES:
