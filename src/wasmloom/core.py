@@ -1119,6 +1119,24 @@ class CoreTable:
     def size(self) -> int:
         return int(ffi.wasmtime_table_size(self.store.wasmtime._context(), ctypes.byref(self._raw)))
 
+    def get_func(self, index: int) -> CoreFunc | None:
+        """The function at ``index`` of this ``funcref`` table.
+
+        ``None`` when ``index`` is out of bounds or the element is a null
+        reference. Only for ``funcref`` tables (other element types are refused
+        before wasmtime is asked, see :func:`wrap_extern`).
+        """
+        if self.ty.element != "funcref":
+            raise TypeError(f"not a funcref table: {self.ty.element}")
+        if not 0 <= index < self.size():
+            return None
+        item = wasmtime.Table._from_raw(self._raw).get(self.store.wasmtime, index)
+        if not isinstance(item, wasmtime.Func):
+            return None
+        f = wrap_extern(self.store, item)
+        assert isinstance(f, CoreFunc)
+        return f
+
     def _as_extern(self) -> Any:
         return ffi.wasmtime_extern_t(
             ffi.WASMTIME_EXTERN_TABLE, ffi.wasmtime_extern_union(table=self._raw)
