@@ -67,6 +67,16 @@ def _check_leave(inst: Any) -> None:
         raise Trap("cannot leave component instance")
 
 
+_SYNC_IN_SET = "waitable cannot be used synchronously while added to a waitable set"
+
+
+def _check_may_block(inst: Any) -> None:
+    """A synchronous (blocking) built-in: trap at once in a task that may not block."""
+    t = _thread(inst)
+    if t is None or not t.task.may_block():
+        raise Trap(SYNC_BLOCK)
+
+
 def _thread(inst: Any) -> Thread | None:
     t = instance_state(inst).sched.current
     if t is None or t.task.inst is not inst:
@@ -239,7 +249,7 @@ def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
     _check_leave(inst)
     w: Waitable = _get(inst, wi, Waitable, "waitable")
     if w.has_sync_waiter:
-        raise Trap("waitable cannot be added to a set while a synchronous wait is pending")
+        raise Trap(_SYNC_IN_SET)
     if si == 0:
         w.join(None)
     else:
@@ -251,13 +261,15 @@ def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
 
 def canon_subtask_cancel(inst: Any, is_async: bool, i: int) -> int:
     _check_leave(inst)
+    if not is_async:
+        _check_may_block(inst)
     subtask: Subtask = _get(inst, i, Subtask, "subtask")
     if subtask.resolve_delivered():
         raise Trap("`subtask.cancel` called after terminal status delivered")
     if subtask.cancellation_requested:
         raise Trap("`subtask.cancel` called twice")
     if subtask.in_waitable_set() and not is_async:
-        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+        raise Trap(_SYNC_IN_SET)
     if not subtask.resolved():
         subtask.cancellation_requested = True
         assert subtask.on_cancel is not None
@@ -396,11 +408,13 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
     if e.state is not CopyState.IDLE:
         raise Trap(f"cannot {'read from' if e.readable else 'write to'} busy {e.kind()}")
     if e.in_waitable_set() and not is_async:
-        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+        raise Trap(_SYNC_IN_SET)
 
 
 def canon_stream_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int, n: int) -> int:
     _check_leave(inst)
+    if not opts.is_async:
+        _check_may_block(inst)
     e = _end(inst, i, cls, t)
     _check_copy(e, opts.is_async)
     cx = LiftLowerContext(opts, inst, None)
@@ -441,6 +455,8 @@ def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
 
 def canon_future_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int) -> int:
     _check_leave(inst)
+    if not opts.is_async:
+        _check_may_block(inst)
     e = _end(inst, i, cls, t)
     _check_copy(e, opts.is_async)
     cx = LiftLowerContext(opts, inst, None)
@@ -465,11 +481,13 @@ def canon_future_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int)
 
 def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
     _check_leave(inst)
+    if not is_async:
+        _check_may_block(inst)
     e = _end(inst, i, cls, t)
     if e.state is not CopyState.COPYING or e.has_sync_waiter:
         raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
     if e.in_waitable_set() and not is_async:
-        raise Trap("waitable cannot be used synchronously while added to a waitable set")
+        raise Trap(_SYNC_IN_SET)
     e.state = CopyState.CANCELLING_COPY
     if not e.has_pending_event():
         e.shared.cancel()
@@ -579,6 +597,57 @@ def canon_thread_index(inst: Any) -> int:
     return t.index
 
 
+def _current(inst: Any, what: str) -> Thread:
+    _check_leave(inst)
+    t = _thread(inst)
+    if t is None:
+        raise Trap(f"`{what}` called outside of a thread")
+    return t
+
+
+def _other(inst: Any, i: int, suspended: bool) -> Thread:
+    other = instance_state(inst).threads.get(i & 0xFFFF_FFFF)
+    if suspended and not other.suspended():
+        raise Trap(f"thread {i} is not suspended")
+    return other
+
+
+def canon_thread_new_indirect(inst: Any, ft: T.CoreFuncType, table: Any, fi: int, c: int) -> int:
+    thread = _current(inst, "thread.new-indirect")
+    task = thread.task
+    f = table.get_func(fi & 0xFFFF_FFFF)
+    if f is None:
+        raise Trap(f"invalid table index {fi} for `thread.new-indirect`")
+    if f.ty != ft:
+        raise Trap("indirect call type mismatch for `thread.new-indirect`")
+    new_thread = Thread(task, None)
+
+    def start(cancelled: bool) -> None:
+        new_thread.run_core(True, f, None, (c,), lambda _: task.unregister_thread(new_thread))
+
+    new_thread.cont = start
+    task.register_thread(new_thread)
+    assert new_thread.index is not None
+    return new_thread.index
+
+
+def canon_thread_resume_later(inst: Any, i: int) -> None:
+    _check_leave(inst)
+    _other(inst, i, True).resume_later()
+
+
+def canon_thread_suspend(inst: Any, cancellable: bool) -> Any:
+    return _current(inst, "thread.suspend").suspend(cancellable)
+
+
+def canon_thread_switch(inst: Any, what: str, cancellable: bool, i: int) -> Any:
+    thread = _current(inst, what)
+    then_wait = what.startswith("thread.yield")
+    if what.endswith("-promote"):
+        return thread.promote(cancellable, _other(inst, i, False), then_wait)
+    return thread.switch(cancellable, _other(inst, i, True), then_wait)
+
+
 # --- dispatch -----------------------------------------------------------------------------------
 
 
@@ -655,6 +724,33 @@ def builtin(
         return _blocking(store, inst, CT((), (I32,)), lambda: canon_thread_yield(inst, c))
     if name == "thread.index":
         return hf(store, CT((), (I32,)), lambda: canon_thread_index(inst))
+    if name == "thread.new-indirect":
+        assert d.core_type_idx is not None and d.table is not None
+        ft = scope.core_types[d.core_type_idx]
+        table = scope.core_tables[d.table]
+        # Threads run on fibers, and so does the code that creates and resumes them.
+        instance_state(inst).may_block = True
+        return hf(
+            store,
+            CT((I32, I32), (I32,)),
+            lambda fi, c: canon_thread_new_indirect(inst, ft, table, fi, c),
+        )
+    if name == "thread.resume-later":
+        instance_state(inst).may_block = True
+        return hf(store, CT((I32,), ()), lambda i: canon_thread_resume_later(inst, i))
+    if name == "thread.suspend":
+        c = d.cancellable
+        return _blocking(store, inst, CT((), (I32,)), lambda: canon_thread_suspend(inst, c))
+    if name in (
+        "thread.suspend-then-resume",
+        "thread.yield-then-resume",
+        "thread.suspend-then-promote",
+        "thread.yield-then-promote",
+    ):
+        c = d.cancellable
+        return _blocking(
+            store, inst, CT((I32,), (I32,)), lambda i: canon_thread_switch(inst, name, c, i)
+        )
     raise LinkError(f"canon {name} is not supported yet")
 
 

@@ -113,11 +113,16 @@ def _lower_subtask(
     is_async = opts.is_async
     invoke = f.invoke
     host_coroutine = bool(getattr(f, "is_coroutine", False))
+    blocks_sync = not is_async and fused and bool(f.type.is_async)
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         thread = current_thread(inst)
+        if blocks_sync and (thread is None or not thread.task.may_block()):
+            # As in Wasmtime: a task that may not block may not call an
+            # async-typed function synchronously, even one that would not block.
+            raise Trap(SYNC_BLOCK)
         subtask = Subtask()
         cx = LiftLowerContext(opts, inst, subtask.lenders, fused=fused)
         progress: list[Any] = [None]

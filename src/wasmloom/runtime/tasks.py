@@ -353,8 +353,10 @@ class Thread:
         "index",
         "on_done",
         "ready_func",
+        "running",
         "sched",
         "storage",
+        "switch_to",
         "task",
         "wake",
     )
@@ -370,12 +372,20 @@ class Thread:
         self.call: Any = None
         self.on_done: Callable[[Any], None] | None = None
         self.wake: bool | None = None
+        # True while this thread's code is on the native stack (being polled or run).
+        self.running = False
+        # The thread to resume right after this one's fiber pauses (`thread.*-then-*`).
+        self.switch_to: Thread | None = None
 
     def waiting(self) -> bool:
         return self.ready_func is not None
 
     def suspended(self) -> bool:
-        return self.ready_func is None and (self.cont is not None or self.call is not None)
+        return (
+            not self.running
+            and self.ready_func is None
+            and (self.cont is not None or self.call is not None)
+        )
 
     def ready(self) -> bool:
         rf = self.ready_func
@@ -400,11 +410,25 @@ class Thread:
         self.start_waiting(_always, None, self.cancellable)
 
     def resume(self, cancelled: bool = False) -> None:
-        """Resume this waiting or suspended thread (``cancelled``: deliver cancellation)."""
+        """Resume this waiting or suspended thread (``cancelled``: deliver cancellation).
+
+        When the thread pauses by switching to another thread
+        (``thread.*-then-resume``), that thread is resumed next, and so on.
+        """
+        thread: Thread | None = self
+        while thread is not None:
+            thread._resume_once(cancelled)
+            cancelled = False
+            nxt = thread.switch_to
+            thread.switch_to = None
+            thread = nxt
+
+    def _resume_once(self, cancelled: bool) -> None:
         self.stop_waiting()
         sched = self.sched
         prev = sched.current
         sched.current = self
+        self.running = True
         try:
             call = self.call
             if call is not None:
@@ -415,7 +439,11 @@ class Thread:
                 self.cont = None
                 assert cont is not None
                 cont(cancelled)
+        except BaseException:
+            self.switch_to = None
+            raise
         finally:
+            self.running = False
             sched.current = prev
 
     def _poll(self, call: Any) -> None:
@@ -436,7 +464,7 @@ class Thread:
         self,
         fiber: bool,
         func: Any,
-        caller: Callable[..., Any],
+        caller: Callable[..., Any] | None,
         args: Any,
         on_done: Callable[[Any], None],
     ) -> None:
@@ -446,17 +474,28 @@ class Thread:
         thread waiting, and ``on_done`` runs when a later :meth:`resume` finishes it.
         """
         if not fiber:
+            assert caller is not None
             on_done(caller(*args))
             return
         sched = self.sched
         prev = sched.current
         sched.current = self
+        was_running = self.running
+        self.running = True
         try:
             self.on_done = on_done
             call = self.call = func.call_async(*args)
             self._poll(call)
+        except BaseException:
+            self.switch_to = None
+            raise
         finally:
+            self.running = was_running
             sched.current = prev
+        other = self.switch_to
+        if other is not None and not was_running:
+            self.switch_to = None
+            other.resume()
 
     def abandon(self) -> None:
         """Drop this thread without running it further (its paused fiber unwinds)."""
@@ -502,6 +541,40 @@ class Thread:
             return finish(cancelled)
 
         return core.Blocked(woken, done)
+
+    def suspend(self, cancellable: bool) -> Any:
+        """``thread.suspend``: pause until some thread resumes this one; 1 if cancelled."""
+        task = self.task
+        if task.deliver_pending_cancel(cancellable):
+            return 1
+        if not task.may_block():
+            raise Trap(SYNC_BLOCK)
+        self.cancellable = cancellable
+        return self.suspend_native(int)
+
+    def switch(self, cancellable: bool, other: Thread, then_wait: bool) -> Any:
+        """``thread.{suspend,yield}-then-resume``: pause (ready to run again if
+        ``then_wait``, else suspended) and run ``other`` at once; 1 if cancelled."""
+        if self.task.deliver_pending_cancel(cancellable):
+            return 1
+        if then_wait:
+            self.start_waiting(_always, None, cancellable)
+        else:
+            self.cancellable = cancellable
+        self.switch_to = other
+        return self.suspend_native(int)
+
+    def promote(self, cancellable: bool, other: Thread, then_wait: bool) -> Any:
+        """``thread.{suspend,yield}-then-promote``: switch to ``other`` if it is ready,
+        else just suspend or yield."""
+        if self.task.deliver_pending_cancel(cancellable):
+            return 1
+        if other.ready():
+            other.stop_waiting()
+            return self.switch(cancellable, other, then_wait)
+        if then_wait:
+            return self.yield_(cancellable, int)
+        return self.suspend(cancellable)
 
     def yield_(self, cancellable: bool, finish: Callable[[bool], Any]) -> Any:
         """``thread.yield``: let the other ready threads run first."""
@@ -614,7 +687,7 @@ class Task:
         if self.state is not TaskState.STARTED:
             return
         st = self.istate
-        candidates = [t for t in self.threads if t.cancellable and t.waiting()]
+        candidates = [t for t in self.threads if t.cancellable and (t.waiting() or t.suspended())]
         if (
             self.needs_exclusive()
             and st.exclusive_thread is not None

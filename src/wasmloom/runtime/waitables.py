@@ -62,7 +62,7 @@ class Waitable:
     def join(self, wset: WaitableSet | None) -> None:
         """Move into ``wset`` (``None``: leave the current set)."""
         if self.has_sync_waiter:
-            raise Trap("waitable cannot be added to a set while a synchronous wait is pending")
+            raise Trap("waitable cannot be used synchronously while added to a waitable set")
         if self.wset is not None:
             self.wset.elems.remove(self)
         self.wset = wset
