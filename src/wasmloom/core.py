@@ -76,7 +76,8 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple, TypeAlias, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -86,6 +87,7 @@ from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
 __all__ = [
     "NESTED_BLOCK_MESSAGE",
+    "ModuleDiskCache",
     "START_BLOCK_MESSAGE",
     "SYNC_BLOCK_MESSAGE",
     "Blocked",
@@ -205,6 +207,25 @@ class Engine:
         self.wasmtime = wasmtime.Engine(config)
         self._modules: OrderedDict[bytes, CoreModule] = OrderedDict()
         self._lock = threading.Lock()
+        #: An optional persistent cache of compiled modules (see :class:`ModuleDiskCache`).
+        self.disk_cache: ModuleDiskCache | None = None
+
+
+class ModuleDiskCache(Protocol):
+    """Where :func:`compile_module` keeps serialised compiled modules between processes.
+
+    ``key`` is the SHA-256 of the module's bytes; the cache itself must key
+    entries by the engine too (wasmtime version and configuration). ``load``
+    returns a blob earlier given to ``store`` or ``None``; a blob wasmtime
+    rejects is recompiled and stored again. ``compiling(nbytes)`` is entered
+    around a real compile (for progress reporting).
+    """
+
+    def load(self, key: bytes) -> bytes | None: ...
+
+    def store(self, key: bytes, blob: bytes) -> None: ...
+
+    def compiling(self, nbytes: int) -> AbstractContextManager[object]: ...
 
 
 _default_engine: Engine | None = None
@@ -572,10 +593,7 @@ def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> Core
         if hit is not None:
             cache.move_to_end(key)
             return hit
-    try:
-        module = wasmtime.Module(engine.wasmtime, data)
-    except wasmtime.WasmtimeError as e:
-        raise ValidationError(str(e)) from None
+    module = _load_or_compile(engine, data, key)
     try:
         mt = module_type(data)
     except (ValueError, IndexError) as e:
@@ -586,6 +604,26 @@ def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> Core
         while len(cache) > MODULE_CACHE_SIZE:
             cache.popitem(last=False)
     return compiled
+
+
+def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module:
+    disk = engine.disk_cache
+    if disk is not None:
+        blob = disk.load(key)
+        if blob is not None:
+            try:
+                return wasmtime.Module.deserialize(engine.wasmtime, blob)
+            except wasmtime.WasmtimeError:
+                pass  # stale or foreign: compile again below
+    try:
+        if disk is None:
+            return wasmtime.Module(engine.wasmtime, data)
+        with disk.compiling(len(data)):
+            module = wasmtime.Module(engine.wasmtime, data)
+    except wasmtime.WasmtimeError as e:
+        raise ValidationError(str(e)) from None
+    disk.store(key, bytes(module.serialize()))
+    return module
 
 
 # --- store -----------------------------------------------------------------------------
