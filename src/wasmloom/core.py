@@ -87,7 +87,6 @@ from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
 __all__ = [
     "NESTED_BLOCK_MESSAGE",
-    "ModuleDiskCache",
     "START_BLOCK_MESSAGE",
     "SYNC_BLOCK_MESSAGE",
     "Blocked",
@@ -106,6 +105,7 @@ __all__ = [
     "CoreTag",
     "Engine",
     "HostFn",
+    "ModuleDiskCache",
     "async_host_func",
     "compile_module",
     "default_engine",
