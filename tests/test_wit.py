@@ -274,3 +274,280 @@ def test_cross_check_with_wasm_tools(tmp_path: Path) -> None:
     _, pkg = resolve_text(theirs)
     ours = world_from_component(wasm.read_bytes())[1]
     assert print_world(pkg.worlds["root"]) == print_world(ours)
+
+
+# --- the wit-component layout: exports made by instantiating nested shim components ---
+
+# A resource, a record and functions lifted in the outer component, re-exported as
+# the interface `my:pkg/counters` through a nested "shim" component instantiated
+# with them (its exports carry the names and the ascribed function types); the
+# shim also re-exports an imported interface's resource (a `use`); a types-only
+# interface as an inline instance; a world function aliased from the shim instance.
+_SHIM_COMPONENT = """\
+(component
+  (type $host-t (instance
+    (export "handle" (type $h (sub resource)))
+    (type $own (own $h))
+    (type $f (func (result $own)))
+    (export "open" (func (type $f)))
+  ))
+  (import "my:pkg/host@1.0.0" (instance $host (type $host-t)))
+  (alias export $host "handle" (type $handle))
+
+  (core module $m
+    (func (export "id") (param i32) (result i32) local.get 0)
+    (func (export "mk") (param i32 i32) (result i32) local.get 0)
+    (func (export "zero") (result i32) i32.const 0)
+  )
+  (core instance $i (instantiate $m))
+  (type $counter (resource (rep i32)))
+  (type $point (record (field "x" u32) (field "y" u32)))
+  (type $color (enum "red" "green"))
+  (type $level (flags "low" "high"))
+  (type $own-c (own $counter))
+  (type $bor-c (borrow $counter))
+  (type $own-h (own $handle))
+  (func $ctor (param "start" u32) (result $own-c) (canon lift (core func $i "id")))
+  (func $get (param "self" $bor-c) (result u32) (canon lift (core func $i "id")))
+  (func $mk (param "p" $point) (result $own-c) (canon lift (core func $i "mk")))
+  (func $wrap (param "h" $own-h) (result $own-c) (canon lift (core func $i "id")))
+  (func $ver (result u32) (canon lift (core func $i "zero")))
+
+  (component $shim
+    (import "import-type-counter" (type $c (sub resource)))
+    (import "import-type-handle" (type $h (sub resource)))
+    (type $p0 (record (field "x" u32) (field "y" u32)))
+    (import "import-type-point" (type $p (eq $p0)))
+    (import "import-constructor-counter" (func $ictor (param "start" u32) (result (own $c))))
+    (import "import-method-counter-get" (func $iget (param "self" (borrow $c)) (result u32)))
+    (import "import-func-make" (func $imk (param "p" $p) (result (own $c))))
+    (import "import-func-wrap" (func $iwrap (param "h" (own $h)) (result (own $c))))
+    (import "import-func-version" (func $iver (result u32)))
+    (export $ec "counter" (type $c))
+    (export $eh "handle" (type $h))
+    (type $p1 (record (field "x" u32) (field "y" u32)))
+    (export $ep "point" (type $p1))
+    (export "[constructor]counter" (func $ictor) (func (param "start" u32) (result (own $ec))))
+    (export "[method]counter.get" (func $iget) (func (param "self" (borrow $ec)) (result u32)))
+    (export "make" (func $imk) (func (param "p" $ep) (result (own $ec))))
+    (export "wrap" (func $iwrap) (func (param "h" (own $eh)) (result (own $ec))))
+    (export "version" (func $iver))
+  )
+  (instance $si (instantiate $shim
+    (with "import-type-counter" (type $counter))
+    (with "import-type-handle" (type $handle))
+    (with "import-type-point" (type $point))
+    (with "import-constructor-counter" (func $ctor))
+    (with "import-method-counter-get" (func $get))
+    (with "import-func-make" (func $mk))
+    (with "import-func-wrap" (func $wrap))
+    (with "import-func-version" (func $ver))
+  ))
+  (export "my:pkg/counters@1.0.0" (instance $si))
+  (instance $ti (export "color" (type $color)) (export "level" (type $level)))
+  (export "my:pkg/types@1.0.0" (instance $ti))
+  (alias export $si "version" (func $v))
+  (export "version" (func $v))
+)
+"""
+
+_SHIM_WORLD = """\
+package root:component;
+
+world root {
+  import my:pkg/host@1.0.0;
+  export my:pkg/counters@1.0.0;
+  export my:pkg/types@1.0.0;
+  export version: func() -> u32;
+}
+
+package my:pkg@1.0.0 {
+  interface host {
+    resource handle;
+    open: func() -> handle;
+  }
+
+  interface counters {
+    use host.{handle};
+    resource counter {
+      constructor(start: u32);
+      get: func() -> u32;
+    }
+    record point {
+      x: u32,
+      y: u32,
+    }
+    make: func(p: point) -> counter;
+    wrap: func(h: handle) -> counter;
+    version: func() -> u32;
+  }
+
+  interface types {
+    enum color {
+      red,
+      green,
+    }
+    flags level {
+      low,
+      high,
+    }
+  }
+}
+"""
+
+# The shape of wasi-testsuite and componentize-py guests: an async function
+# exported through a shim as `wasi:cli/run`, and an inline interface `exports`
+# whose named types come from the shim's type exports.
+_RUN_COMPONENT = """\
+(component
+  (core module $m
+    (func (export "run") (result i32) i32.const 0)
+    (func (export "cb") (param i32 i32 i32) (result i32) i32.const 0)
+    (func (export "init") (param i32 i32 i32 i32 i32) (result i32) i32.const 0)
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+    (memory (export "mem") 1)
+  )
+  (core instance $i (instantiate $m))
+  (alias core export $i "mem" (core memory $mem))
+  (type $res (result))
+  (type $run-t (func async (result $res)))
+  (func $run (type $run-t) (canon lift (core func $i "run") async (callback (core func $i "cb"))))
+  (component $run-shim2
+    (type $r0 (result))
+    (type $ft (func async (result $r0)))
+    (import "import-func-run" (func $f (type $ft)))
+    (type $r1 (result))
+    (type $ft1 (func async (result $r1)))
+    (export "run" (func $f) (func (type $ft1)))
+  )
+  (instance $ri (instantiate $run-shim2 (with "import-func-run" (func $run))))
+  (export "wasi:cli/run@0.3.0" (instance $ri))
+  (type $kind (variant (case "plain") (case "named" string)))
+  (type $opts (record (field "kind" $kind) (field "tags" (list string))))
+  (type $init-t (func (param "o" $opts) (result (option u32))))
+  (func $init (type $init-t) (canon lift (core func $i "init") (memory $mem) (realloc (core func $i "realloc"))))
+  (component $exports-shim
+    (type $k0 (variant (case "plain") (case "named" string)))
+    (import "import-type-kind" (type $k (eq $k0)))
+    (type $l (list string))
+    (type $o0 (record (field "kind" $k) (field "tags" $l)))
+    (import "import-type-opts" (type $o (eq $o0)))
+    (import "import-func-init" (func $f (param "o" $o) (result (option u32))))
+    (type $k1 (variant (case "plain") (case "named" string)))
+    (export $ek "kind" (type $k1))
+    (type $o1 (record (field "kind" $ek) (field "tags" $l)))
+    (export $eo "opts" (type $o1))
+    (export "init" (func $f) (func (param "o" $eo) (result (option u32))))
+  )
+  (instance $ei (instantiate $exports-shim
+    (with "import-type-kind" (type $kind))
+    (with "import-type-opts" (type $opts))
+    (with "import-func-init" (func $init))
+  ))
+  (export "exports" (instance $ei))
+)
+"""
+
+_RUN_WORLD = """\
+package root:component;
+
+world root {
+  export wasi:cli/run@0.3.0;
+  export exports: interface {
+    variant kind {
+      plain,
+      named(string),
+    }
+    record opts {
+      kind: kind,
+      tags: list<string>,
+    }
+    init: func(o: opts) -> option<u32>;
+  }
+}
+
+package wasi:cli@0.3.0 {
+  interface run {
+    run: async func() -> result;
+  }
+}
+"""
+
+
+def _round_trip(world: M.World) -> str:
+    text = print_world(world)
+    _, pkg = resolve_text(text)
+    assert print_world(pkg.worlds["root"]) == text
+    return text
+
+
+def test_world_from_shim_component() -> None:
+    _, world = world_from_component(wasmtime.wat2wasm(_SHIM_COMPONENT))
+    assert _round_trip(world) == _SHIM_WORLD
+    host = world.imports["my:pkg/host@1.0.0"]
+    counters = world.exports["my:pkg/counters@1.0.0"]
+    types = world.exports["my:pkg/types@1.0.0"]
+    assert isinstance(host, M.Interface) and isinstance(counters, M.Interface)
+    assert isinstance(types, M.Interface) and not types.functions
+    counter = counters.types["counter"]
+    assert isinstance(counter.kind, M.Resource) and counter.owner is counters
+    get = counters.functions["[method]counter.get"]
+    assert get.kind == "method" and get.resource is counter
+    assert counters.functions["[constructor]counter"].kind == "constructor"
+    # the shim's `with` arguments flow through: the re-exported resource is the host's
+    handle = counters.types["handle"]
+    assert isinstance(handle.kind, M.Alias) and handle.kind.target is host.types["handle"]
+    wrap = counters.functions["wrap"].functype()
+    assert wrap.params[0][1] == T.OwnType(host.types["handle"].type)  # type: ignore[arg-type]
+    assert wrap.result == T.OwnType(counter.type)  # type: ignore[arg-type]
+    # named types are referenced by name
+    make = counters.functions["make"]
+    assert make.params[0][1] is counters.types["point"]
+    assert types.types["color"].type == T.EnumType(("red", "green"))
+    version = world.exports["version"]
+    assert isinstance(version, M.Function) and version.functype() == T.FuncType((), T.U32)
+
+
+def test_world_from_run_and_inline_shims() -> None:
+    _, world = world_from_component(wasmtime.wat2wasm(_RUN_COMPONENT))
+    assert _round_trip(world) == _RUN_WORLD
+    run = world.exports["wasi:cli/run@0.3.0"]
+    assert isinstance(run, M.Interface)
+    assert run.functions["run"].functype() == T.FuncType((), T.ResultType(None, None), True)
+    exports = world.exports["exports"]
+    assert isinstance(exports, M.Interface) and exports.name is None
+    opts = exports.types["opts"]
+    assert isinstance(opts.kind, M.Record) and opts.kind.fields[0].type is exports.types["kind"]
+
+
+def test_instance_types_are_generative_and_components_inexpressible() -> None:
+    wat = """
+    (component
+      (type $t (instance (export "r" (type (sub resource)))))
+      (import "a" (instance $a (type $t)))
+      (import "b" (instance $b (type $t)))
+    )"""
+    _, world = world_from_component(wasmtime.wat2wasm(wat))
+    a, b = world.imports["a"], world.imports["b"]
+    assert isinstance(a, M.Interface) and isinstance(b, M.Interface)
+    assert a.types["r"].type is not b.types["r"].type
+    with pytest.raises(WitError, match="not expressible"):
+        world_from_component(
+            wasmtime.wat2wasm('(component (component $c) (export "c" (component $c)))')
+        )
+
+
+@pytest.mark.parametrize("wat", [_SHIM_COMPONENT, _RUN_COMPONENT], ids=["shim", "run"])
+def test_shims_cross_check_with_wasm_tools(tmp_path: Path, wat: str) -> None:
+    exe = _wasm_tools()
+    if exe is None:
+        pytest.skip("wasm-tools is not available")
+    wasm = tmp_path / "app.wasm"
+    wasm.write_bytes(wasmtime.wat2wasm(wat))
+    subprocess.run([exe, "validate", "--features", "all", str(wasm)], check=True)
+    theirs = subprocess.run(
+        [exe, "component", "wit", str(wasm)], capture_output=True, text=True, check=True
+    ).stdout
+    _, pkg = resolve_text(theirs)
+    ours = world_from_component(wasm.read_bytes())[1]
+    assert print_world(pkg.worlds["root"]) == print_world(ours)

@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     for f in files:
         try:
             rt, agree, diffs, counts = check(f, exe)
-        except (WasmloomError, subprocess.CalledProcessError) as e:
+        except (WasmloomError, OSError, subprocess.CalledProcessError) as e:
             n_err += 1
             print(f"{f}: error: {e}", flush=True)
             continue
