@@ -43,11 +43,12 @@ import asyncio
 import io
 import os
 import random as _random
+import select
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from wasmloom.wasi.sandbox import Dir, Perms
 
@@ -166,7 +167,15 @@ class FileInput:
         return await asyncio.to_thread(self.read, n)
 
     def ready(self) -> bool:
-        return False
+        try:
+            fd = self._fd if self._fd is not None else self._file.fileno()  # type: ignore[union-attr]
+        except (OSError, ValueError, io.UnsupportedOperation):
+            return True  # an in-memory file never blocks
+        try:
+            r, _, _ = select.select([fd], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(r)
 
     def is_terminal(self) -> bool:
         return self._tty
@@ -459,6 +468,9 @@ class WasiCtx:
             int.from_bytes(os.urandom(8), "little"),
         )
     )
+    #: Per-implementation state (``"p2"``, ``"p3"``): WASI hosts cache what they
+    #: derive from this context here. Not part of the context's meaning.
+    hosts: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def close(self) -> None:
         """Close the preopened directories."""
