@@ -255,6 +255,14 @@ def _split(path: str) -> list[str]:
     return [p for p in path.split("/") if p]
 
 
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        os.readlink(name, dir_fd=dir_fd)
+    except OSError:
+        return False
+    return True
+
+
 def resolve(base: int, path: str, follow: bool) -> _Resolved:
     """Resolve ``path`` relative to the directory descriptor ``base``.
 
@@ -320,7 +328,8 @@ def resolve(base: int, path: str, follow: bool) -> _Resolved:
             try:
                 fd = os.open(name, _WALK_FLAGS, dir_fd=stack[-1])
             except OSError as e:
-                if e.errno == errno.ELOOP:  # replaced by a link since readlink: look again
+                if e.errno in (errno.ELOOP, errno.ENOTDIR) and _is_link(name, stack[-1]):
+                    # replaced by a link since readlink: look again
                     expansions += 1
                     if expansions > MAX_SYMLINK_EXPANSIONS:
                         raise FsError(ErrorCode.LOOP, f"too many symbolic links in {path!r}") from e
