@@ -301,11 +301,15 @@ def canon_subtask_drop(inst: Any, i: int) -> None:
 class GuestBuffer:
     """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``)."""
 
-    __slots__ = ("codec", "cx", "length", "progress", "ptr", "t")
+    __slots__ = ("cancelled", "codec", "cx", "length", "owner", "progress", "ptr", "t")
 
     def __init__(self, t: Any, cx: LiftLowerContext, ptr: int, length: int) -> None:
         if length > MAX_BUFFER_LENGTH:
             raise Trap("buffer too large")
+        # The end copying through this buffer, and whether it cancelled the copy
+        # after the other side had already copied into or out of it.
+        self.owner: Any = None
+        self.cancelled = False
         self.t = t
         self.cx = cx
         self.ptr = ptr & cx.ptr_mask
@@ -406,7 +410,7 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
             )
         raise Trap("cannot write to future after previous write succeeded")
     if e.state is not CopyState.IDLE:
-        raise Trap(f"cannot {'read from' if e.readable else 'write to'} busy {e.kind()}")
+        raise Trap("cannot have concurrent operations active on a future/stream")
     if e.in_waitable_set() and not is_async:
         raise Trap(_SYNC_IN_SET)
 
@@ -419,10 +423,15 @@ def canon_stream_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int,
     _check_copy(e, opts.is_async)
     cx = LiftLowerContext(opts, inst, None)
     buffer = GuestBuffer(t.t, cx, ptr, n & 0xFFFF_FFFF)
+    buffer.owner = e
     code = EventCode.STREAM_READ if e.readable else EventCode.STREAM_WRITE
 
     def stream_event(result: CopyResult, reclaim: Callable[[], None]) -> EventTuple:
         reclaim()
+        if result is CopyResult.COMPLETED and buffer.cancelled and buffer.remain() > 0:
+            # As in Wasmtime: cancelling a copy that made partial progress reports
+            # CANCELLED with that progress.
+            result = CopyResult.CANCELLED
         if result is CopyResult.DROPPED:
             e.state = CopyState.DONE
             e.done_reason = result
@@ -491,6 +500,10 @@ def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> i
     e.state = CopyState.CANCELLING_COPY
     if not e.has_pending_event():
         e.shared.cancel()
+    else:
+        pending = getattr(e.shared, "pending_buffer", None)
+        if isinstance(pending, GuestBuffer) and pending.owner is e:
+            pending.cancelled = True
     return _finish_copy(inst, e, is_async)
 
 

@@ -523,6 +523,27 @@ class Thread:
             return finish(False)
         if not task.may_block():
             raise Trap(SYNC_BLOCK)
+        st = task.istate
+        if (
+            st.exclusive_thread is self
+            and task.opts.callback is not None
+            and task.state is TaskState.RESOLVED
+        ):
+            # As in Wasmtime: a callback-lifted task that already returned and then
+            # blocks inside core code does not keep other tasks out of its
+            # instance; it takes the lock back (waiting for it if needed) before
+            # it resumes.
+            st.exclusive_thread = None
+            inner_ready = ready
+            inner_finish = finish
+
+            def ready() -> bool:
+                return st.exclusive_thread is None and inner_ready()
+
+            def finish(cancelled: bool) -> Any:
+                st.exclusive_thread = self
+                return inner_finish(cancelled)
+
         self.start_waiting(ready, None, cancellable)
         return self.suspend_native(finish)
 
