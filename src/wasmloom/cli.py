@@ -13,6 +13,9 @@ Subcommands:
 - ``wasmloom wit PATH`` prints a component's world, or a WIT package.
 - ``wasmloom bindgen WIT_PATH --world NAME -o OUT`` writes a package of typed
   bindings (:mod:`wasmloom.bindgen`) and prints the files it wrote.
+- ``wasmloom run [--dir HOST[::GUEST]] [--env K[=V]] APP [ARGS...]`` runs a
+  WASI command component (:mod:`wasmloom.wasi.p3.command`); its exit code is
+  the process's.
 """
 
 from __future__ import annotations
@@ -131,6 +134,39 @@ def cmd_bindgen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_dir(spec: str) -> tuple[str, str, bool]:
+    """``HOST[::GUEST][:ro]`` (``:ro`` only after an explicit GUEST) -> (host, guest, readonly)."""
+    readonly = False
+    host, sep, guest = spec.partition("::")
+    if not sep:
+        guest = host
+    elif guest.endswith(":ro"):
+        guest, readonly = guest[:-3], True
+    return host, guest, readonly
+
+
+def _parse_env(spec: str) -> tuple[str, str | None]:
+    k, sep, v = spec.partition("=")
+    return k, (v if sep else None)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from wasmloom.wasi.p3.command import RunOptions, run_command
+
+    opts = RunOptions(
+        app=args.app,
+        args=list(args.args),
+        dirs=[_parse_dir(d) for d in args.dir or []],
+        env=[_parse_env(e) for e in args.env or []],
+        inherit_env=args.inherit_env,
+        argv0=args.argv0,
+        trap_unknown_imports=args.trap_unknown_imports,
+        cache=not args.no_cache,
+    )
+    sys.stdout.flush()
+    return run_command(opts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
@@ -180,6 +216,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--features", metavar="F,...", help="enable these @unstable features (comma separated)"
     )
     bg.set_defaults(func=cmd_bindgen)
+
+    run = sub.add_parser(
+        "run",
+        help="run a WASI command component",
+        description=(
+            "Run a WASI command component (.wasm or .wat): wasi:cli/run@0.3.x when exported, "
+            "else wasi:cli/run@0.2.x. The guest's exit code is the process's."
+        ),
+    )
+    run.add_argument(
+        "--dir",
+        action="append",
+        metavar="HOST[::GUEST]",
+        help="give the guest the host directory HOST at GUEST (default: the same path); "
+        "HOST::GUEST:ro preopens it read-only",
+    )
+    run.add_argument(
+        "--env",
+        action="append",
+        metavar="K[=V]",
+        help="set the guest's environment variable K to V (without =V: the host's value)",
+    )
+    run.add_argument(
+        "--inherit-env", action="store_true", help="pass the whole host environment to the guest"
+    )
+    run.add_argument("--argv0", metavar="NAME", help="the guest's argv[0] (default: APP's name)")
+    run.add_argument(
+        "--trap-unknown-imports",
+        action="store_true",
+        help="satisfy imports this host lacks with functions that trap when called",
+    )
+    run.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
+    run.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
+    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
+    run.set_defaults(func=cmd_run)
     return parser
 
 

@@ -1,0 +1,225 @@
+"""Running a WASI command component: what ``wasmloom run`` does.
+
+:func:`run_command` loads a component (``.wasm`` or ``.wat``), links WASI
+0.3.0 (:mod:`wasmloom.wasi.p3`) and, when available, WASI 0.2.x
+(:mod:`wasmloom.wasi.p2`, served at any 0.2 patch version), instantiates it
+and calls ``wasi:cli/run@0.3.x`` when exported, else ``wasi:cli/run@0.2.x``.
+The result is the process exit status: 0 for ``ok``, 1 for ``err``, the code
+given to ``exit``/``exit-with-code``, and for a trap 134 (as Wasmtime does
+on Unix) after a report on stderr naming the WIT function.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from wasmloom import core
+from wasmloom.binary import ast
+from wasmloom.errors import LinkError, Trap, WasmloomError
+from wasmloom.host.component import Component
+from wasmloom.host.instance import Func, Instance
+from wasmloom.host.linker import Linker
+from wasmloom.host.store import Store
+from wasmloom.values import Err
+from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
+from wasmloom.wasi.p3.host import WasiP3, add_to_linker
+
+__all__ = ["RunOptions", "RunState", "link_wasi", "missing_imports", "run_command"]
+
+TRAP_EXIT = 134
+_RUN_RE = re.compile(r"^wasi:cli/run@0\.(?P<minor>[23])\.\d+(?:-.*)?$")
+
+
+@dataclass
+class RunOptions:
+    """What ``wasmloom run`` was asked to do (mirrors its flags)."""
+
+    app: str
+    args: list[str] = field(default_factory=list)
+    #: ``(host, guest, readonly)`` preopens
+    dirs: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: ``(key, value)``; value ``None`` inherits the host's value of ``key``
+    env: list[tuple[str, str | None]] = field(default_factory=list)
+    inherit_env: bool = False
+    argv0: str | None = None
+    trap_unknown_imports: bool = False
+    cache: bool = True
+
+
+class RunState:
+    """The store data of a command: its WASI context and the 0.3 host state."""
+
+    def __init__(self, ctx: WasiCtx) -> None:
+        self.ctx = ctx
+        self.p3 = WasiP3(ctx)
+
+
+def build_ctx(opts: RunOptions) -> WasiCtx:
+    b = WasiCtxBuilder()
+    argv0 = opts.argv0 if opts.argv0 is not None else os.path.basename(opts.app)
+    b.args([argv0, *opts.args])
+    if opts.inherit_env:
+        b.inherit_env()
+    for k, v in opts.env:
+        if v is None:
+            hv = os.environ.get(k)
+            if hv is not None:
+                b.env(k, hv)
+        else:
+            b.env(k, v)
+    b.inherit_stdio()
+    for host, guest, ro in opts.dirs:
+        b.preopen_dir(host, guest, readonly=ro)
+    return b.build()
+
+
+def link_wasi(linker: Linker) -> bool:
+    """Define WASI 0.3.0 and (if importable) 0.2.x for :class:`RunState` data; True if 0.2 is."""
+    add_to_linker(linker, lambda d: d.p3)
+    try:
+        from wasmloom.wasi import p2
+    except ImportError:
+        return False
+    p2_add = getattr(p2, "add_to_linker", None)
+    if p2_add is None:
+        return False
+    p2_add(linker, lambda d: d.ctx)
+    return True
+
+
+def missing_imports(linker: Linker, component: Component) -> list[str]:
+    """The component's top-level imports (WIT paths) that ``linker`` does not define."""
+    out = []
+    for d in component.definition.ast.definitions:
+        if isinstance(d, ast.Import) and linker.root().lookup(d.name.name) is None:
+            out.append(d.name.name)
+    return out
+
+
+def _find_run(instance: Instance) -> tuple[Func, bool] | None:
+    best: tuple[int, str] | None = None
+    for name in instance.exports():
+        m = _RUN_RE.match(name)
+        if m is not None:
+            minor = int(m["minor"])
+            if best is None or minor > best[0]:
+                best = (minor, name)
+    if best is None:
+        return None
+    f = instance.get_func(best[1], "run")
+    if f is None:
+        return None
+    return f, best[0] == 3
+
+
+def load_component(path: str, engine: core.Engine) -> Component:
+    return Component.from_file(path, engine)
+
+
+def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
+    """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc)."""
+    err = err if err is not None else sys.stderr
+    engine = core.default_engine()
+    if opts.cache and engine.disk_cache is None:
+        from wasmloom.wasi.cache import DiskCache
+
+        engine.disk_cache = DiskCache()
+    try:
+        component = load_component(opts.app, engine)
+    except OSError as e:
+        print(f"error: cannot read {opts.app}: {e.strerror}", file=err)
+        return 1
+    except WasmloomError as e:
+        print(f"error: {opts.app}: {e}", file=err)
+        return 1
+    try:
+        ctx = build_ctx(opts)
+    except OSError as e:
+        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+        return 1
+    state = RunState(ctx)
+    store: Store[RunState] = Store(engine, state)
+    state.p3.bind(store)
+    linker = Linker()
+    have_p2 = link_wasi(linker)
+    if opts.trap_unknown_imports:
+        linker.define_unknown_imports_as_traps(component)
+    else:
+        missing = missing_imports(linker, component)
+        if missing:
+            print(f"error: {opts.app} imports what this host does not provide:", file=err)
+            for name in missing:
+                print(f"  {name}", file=err)
+            hint = "hint: --trap-unknown-imports runs it anyway; calls to these imports trap"
+            if not have_p2 and any("@0.2." in n for n in missing):
+                hint += " (WASI 0.2.x is not available in this build)"
+            print(hint, file=err)
+            return 1
+    try:
+        instance = linker.instantiate(store, component)
+    except LinkError as e:
+        print(f"error: {e}", file=err)
+        print("hint: --trap-unknown-imports stubs imports this host lacks", file=err)
+        return 1
+    except WasiExit as e:
+        return e.code
+    except Trap as e:
+        _report_trap(e, "instantiation", err)
+        return TRAP_EXIT
+    found = _find_run(instance)
+    if found is None:
+        print(f"error: {opts.app} exports no `wasi:cli/run` (0.3.x or 0.2.x)", file=err)
+        return 1
+    func, is_p3 = found
+    try:
+        if is_p3:
+
+            async def main() -> Any:
+                return await func.call_async(store)
+
+            result = store.run_concurrent(main)
+        else:
+            result = func(store)
+    except WasiExit as e:
+        return _flush(ctx, e.code)
+    except Trap as e:
+        exit_code = _exit_in(e)
+        if exit_code is not None:
+            return _flush(ctx, exit_code)
+        _report_trap(e, func.name, err)
+        return _flush(ctx, TRAP_EXIT)
+    return _flush(ctx, 1 if isinstance(result, Err) else 0)
+
+
+def _exit_in(e: BaseException) -> int | None:
+    """The code of a :class:`WasiExit` a trap was raised from, if any."""
+    seen: set[int] = set()
+    cur: BaseException | None = e
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, WasiExit):
+            return cur.code
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _flush(ctx: WasiCtx, code: int) -> int:
+    for out in (ctx.stdout, ctx.stderr):
+        try:
+            out.flush()
+        except OSError:
+            pass
+    return code
+
+
+def _report_trap(e: Trap, where: str, err: TextIO) -> None:
+    print(f"error: wasm trap in `{where}`: {e}", file=err)
+    bt = getattr(e, "backtrace", None) or getattr(e, "frames", None)
+    if bt:
+        print("guest backtrace:", file=err)
+        for i, frame in enumerate(bt):
+            print(f"  {i}: {frame}", file=err)
