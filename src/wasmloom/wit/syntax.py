@@ -78,6 +78,7 @@ _VERSION = re.compile(
     r"(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?"
 )
 _ID_WORD = re.compile(r"[a-z][a-z0-9]*|[A-Z][A-Z0-9]*")
+_ID_FRAGMENT = re.compile(r"[a-z0-9]+|[A-Z0-9]+")  # a fragment after the first
 _FORBIDDEN = re.compile("[\u202a-\u202e\u2066-\u2069\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -91,7 +92,9 @@ class Token:
 
 
 def valid_id(name: str) -> bool:
-    return bool(name) and all(_ID_WORD.fullmatch(w) for w in name.split("-"))
+    """A WIT identifier (a component-model ``label``): ``a1-2-b``, ``XML-2``; not ``1-a``."""
+    first, *rest = name.split("-")
+    return bool(_ID_WORD.fullmatch(first)) and all(_ID_FRAGMENT.fullmatch(w) for w in rest)
 
 
 class Lexer:
