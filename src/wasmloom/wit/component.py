@@ -54,7 +54,6 @@ class _Inst:
     """An instance's type: its exports in order (types, functions, instances...)."""
 
     items: dict[str, _Item] = field(default_factory=dict)
-    iface: M.Interface | None = None
 
 
 @dataclass(slots=True)
@@ -307,6 +306,8 @@ def _walk(
         elif isinstance(d, ast.AliasOuter):
             s.alias_outer(d)
         elif isinstance(d, ast.Import):
+            if d.t.sort == ast.Sort.CORE_MODULE:
+                continue  # core modules have no WIT form and no type-level role here
             imports[d.name.name] = _import(s, d.name.name, d.t, args)
         elif isinstance(d, ast.CanonLift):
             s.funcs.append(s.get(ast.Sort.TYPE, d.type_idx))
@@ -324,7 +325,7 @@ def _walk(
                 item = s.get(sort, idx)
                 inst.items[en.name] = _named(en.name, item) if sort == ast.Sort.TYPE else item
             s.instances.append(inst)
-        elif isinstance(d, ast.Export):
+        elif isinstance(d, ast.Export) and d.sort != ast.Sort.CORE_MODULE:
             name = d.name.name
             if d.sort == ast.Sort.TYPE:
                 base = s.get(ast.Sort.TYPE, d.index)
@@ -361,15 +362,16 @@ class _Builder:
             pkg = self.resolve.packages[key] = M.Package(M.PackageName(ns, name, version))
         return pkg
 
-    def interface(self, key: str, inst: _Inst) -> M.Interface:
-        if inst.iface is not None:
-            return inst.iface
-        m = _IFACE_NAME.match(key)
+    def interface(self, key: str, inst: _Inst, implements: str | None = None) -> M.Interface:
+        """The interface of instance ``inst``, named by ``implements`` or else by ``key``.
+
+        A named interface is defined once (by its first import or export).
+        """
+        m = _IFACE_NAME.match(implements or key)
         if m:
             pkg = self.package(m.group(1), m.group(2), m.group(4))
             iface = pkg.interfaces.get(m.group(3))
             if iface is not None:
-                inst.iface = iface
                 return iface
             iface = M.Interface(m.group(3), pkg)
             pkg.interfaces[m.group(3)] = iface
@@ -377,6 +379,9 @@ class _Builder:
             iface = M.Interface(None, self.root)
         for name, item in inst.items.items():
             if isinstance(item, M.TypeDef):
+                target = item.kind.target if isinstance(item.kind, M.Alias) else None
+                if isinstance(target, M.TypeDef) and target.name == name and target.owner is None:
+                    item = target  # a re-export of a type no interface defines yet: define it here
                 if item.owner is None:
                     item.owner = iface
                 elif item.owner is not iface:
@@ -387,7 +392,6 @@ class _Builder:
         for name, item in inst.items.items():
             if isinstance(item, _Func):
                 iface.functions[name] = self.function(name, item, iface.types)
-        inst.iface = iface
         return iface
 
     def function(self, name: str, f: _Func, types: dict[str, M.TypeDef]) -> M.Function:
@@ -408,32 +412,33 @@ class _Builder:
             short = name
         return M.Function(short, kind, f.params, f.result, res, f.is_async)
 
-    def item(self, direction: str, name: str, item: _Item) -> None:
+    def item(self, direction: str, name: str, item: _Item, implements: str | None) -> None:
         w = self.world
         items = w.imports if direction == "import" else w.exports
         if isinstance(item, _Inst):
-            iface = self.interface(name, item)
-            items[name] = iface
+            items[name] = self.interface(name, item, implements)
         elif isinstance(item, _Func):
             items[name] = self.function(name, item, self.wtypes)
+        elif isinstance(item, M.TypeDef) and direction == "import":
+            if item.owner is None:
+                item.owner = w
+            elif item.owner is not w:
+                item = M.TypeDef(name, M.Alias(item), owner=w)
+            w.imports[name] = item
+            self.wtypes[name] = item
         elif isinstance(item, M.TypeDef):
-            if direction == "import":
-                if item.owner is None:
-                    item.owner = w
-                elif item.owner is not w:
-                    item = M.TypeDef(name, M.Alias(item), owner=w)
-                w.imports[name] = item
-                self.wtypes[name] = item
-            # a type export of the world itself has no WIT form; it only names types
+            raise WitError(f"export `{name}` is a type: a world cannot export types")
         else:
             raise WitError(f"the type of {direction} `{name}` is not expressible as WIT")
 
     def run(self, comp: ast.Component) -> None:
         imports, exports = _walk(comp, None, None)
-        for name, item in imports.items():
-            self.item("import", name, item)
-        for name, item in exports.items():
-            self.item("export", name, item)
+        for d in comp.definitions:
+            if isinstance(d, ast.Import) and d.name.name in imports:
+                self.item("import", d.name.name, imports[d.name.name], d.name.implements)
+        for d in comp.definitions:
+            if isinstance(d, ast.Export) and d.name.name in exports:
+                self.item("export", d.name.name, exports[d.name.name], d.name.implements)
         w = self.world
         types_first = {k: v for k, v in w.imports.items() if isinstance(v, M.TypeDef)}
         ifaces = {k: v for k, v in w.imports.items() if isinstance(v, M.Interface)}
@@ -449,7 +454,7 @@ def world_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve,
     :class:`Resolve` holding the world's package ``root:component`` and every
     package its interfaces belong to, and the world ``root``. Raises
     :class:`WitError` when the type has no WIT form (an exported component or
-    value, an interface holding an instance), or :class:`DecodeError` for a
+    value, a type exported by the world, an interface holding an instance), or :class:`DecodeError` for a
     malformed binary.
     """
     try:
