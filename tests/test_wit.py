@@ -551,3 +551,42 @@ def test_shims_cross_check_with_wasm_tools(tmp_path: Path, wat: str) -> None:
     _, pkg = resolve_text(theirs)
     ours = world_from_component(wasm.read_bytes())[1]
     assert print_world(pkg.worlds["root"]) == print_world(ours)
+
+
+def test_reexported_types_implements_and_core_modules() -> None:
+    # types named by a nested component's exports, aliased out of its instance and
+    # re-exported under the same names by an inline instance (the interface defines
+    # them); `implements` names an import's interface; core module imports are skipped
+    wat = """
+    (component
+      (import "m" (core module))
+      (type $empty (instance))
+      (import "store" (implements "w:kv/s") (instance (type $empty)))
+      (component $inner
+        (type $e (enum "a" "b"))
+        (export $ee "kind" (type $e))
+        (type $r (record (field "k" $ee) (field "n" u32)))
+        (export "item" (type $r))
+      )
+      (instance $ii (instantiate $inner))
+      (alias export $ii "kind" (type $kind))
+      (alias export $ii "item" (type $item))
+      (instance $types (export "kind" (type $kind)) (export "item" (type $item)))
+      (export "types" (instance $types))
+    )"""
+    _, world = world_from_component(wasmtime.wat2wasm(wat))
+    text = _round_trip(world)
+    assert "import store: w:kv/s;" in text and "import m" not in text
+    types = world.exports["types"]
+    assert isinstance(types, M.Interface)
+    item = types.types["item"]
+    assert isinstance(item.kind, M.Record) and item.owner is types
+    assert item.kind.fields[0].type is types.types["kind"]
+    assert "record item {\n      k: kind," in text
+
+
+def test_identifier_fragments_may_start_with_a_digit() -> None:
+    _, pkg = resolve_text("package a:b;\ninterface i {\n  poke-first-1: func(x-2: u32);\n}\n")
+    assert "poke-first-1" in pkg.interfaces["i"].functions
+    with pytest.raises(WitError, match="invalid identifier"):
+        resolve_text("package a:b;\ninterface i {\n  %1-a: func();\n}\n")
