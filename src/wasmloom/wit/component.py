@@ -100,6 +100,11 @@ def _named(name: str, t: _Item) -> M.TypeDef:
         if t.resource_type is not None:
             t.resource_type.name = name
         return t
+    if isinstance(t, _Comp | _InstType):
+        raise WitError(
+            f"type `{name}` is a component or instance type, which a world cannot hold"
+            " (a WIT package encoded as a component is not a component's world)"
+        )
     if not isinstance(t, M.TypeDef | T.PrimType | T.ErrorContextType):
         raise WitError(f"type `{name}` is not a value type or resource")
     return M.TypeDef(name, M.Alias(t))
