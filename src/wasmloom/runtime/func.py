@@ -9,6 +9,7 @@ mapping of :mod:`wasmloom.values`) and the calling component instance
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -80,6 +81,40 @@ class ComponentFunc:
         return _no_cancel
 
 
+class _Resumed:
+    """Awaitable continuing a coroutine whose first step already yielded ``first``."""
+
+    __slots__ = ("coro", "first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Any:
+        coro = self.coro
+        out = self.first
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # thrown in by the task (cancellation): pass it on
+                try:
+                    out = coro.throw(e)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    out = coro.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coro: Any, first: Any) -> Any:
+    return await _Resumed(coro, first)
+
+
 class HostFunc(ComponentFunc):
     """A function implemented in Python, called with the lifted argument values.
 
@@ -124,6 +159,16 @@ class HostFunc(ComponentFunc):
         cur = sched.current
         root = cur.task.root if cur is not None else None
         coro = self.fn(*on_start())
+        if asyncio._get_running_loop() is not None:
+            # On a running loop the first step runs now: a host coroutine that
+            # finishes without suspending resolves the call at once, as a
+            # synchronous host call would.
+            try:
+                first = coro.send(None)
+            except StopIteration as e:
+                on_resolve(e.value)
+                return _no_cancel
+            coro = _resume(coro, first)
         fut = sched.loop().create_task(coro)
         sched.host_pending += 1
         cancelled = [False]
