@@ -113,6 +113,25 @@ def _dir_path(d: sb.Dir, path: str, must_exist: bool) -> str:
     return stripped
 
 
+def _climbs_out(target: str, link_path: str) -> bool:
+    """Whether a link at ``link_path`` to ``target`` would point above the descriptor.
+
+    Judged lexically from the link's directory: such links could only ever
+    be refused when followed, so they are not created.
+    """
+    depth = len([c for c in link_path.split("/")[:-1] if c not in ("", ".")])
+    if target.startswith("/"):
+        return True
+    for c in target.split("/"):
+        if c == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif c not in ("", "."):
+            depth += 1
+    return False
+
+
 def _is_link(d: sb.Dir, path: str) -> bool:
     try:
         return _stat.S_ISLNK(d.stat_at(path, follow=False).st_mode)
@@ -368,7 +387,13 @@ class Descriptor:
     async def symlink_at(
         self, accessor: Accessor[Any, Any], old_path: str, new_path: str
     ) -> Result[None]:
-        return await _run(lambda: self._mutable_dir().symlink_at(old_path, new_path))
+        def go() -> None:
+            d = self._mutable_dir()
+            if _climbs_out(old_path, new_path):
+                raise sb.FsError(sb.ErrorCode.NOT_PERMITTED, "link target leaves the directory")
+            d.symlink_at(old_path, new_path)
+
+        return await _run(go)
 
     async def unlink_file_at(self, accessor: Accessor[Any, Any], path: str) -> Result[None]:
         return await _run(lambda: self._mutable_dir().unlink_file_at(path))

@@ -276,6 +276,9 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3]) -> None:
     wasi_clocks_types.add_to_linker(linker)
     wasi_clocks_monotonic_clock.add_to_linker(linker, lambda d: _views(getter(d))["monotonic"])
     wasi_clocks_system_clock.add_to_linker(linker, lambda d: _views(getter(d))["system"])
+    # terminal-input/-output define the resources terminal-std* return: first
+    wasi_cli_terminal_input.add_to_linker(linker, getter)
+    wasi_cli_terminal_output.add_to_linker(linker, getter)
     for mod in (
         wasi_random_random,
         wasi_random_insecure,
@@ -291,7 +294,5 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3]) -> None:
     wasi_cli_types.add_to_linker(linker)
     wasi_cli_stdout.add_to_linker(linker, lambda d: _views(getter(d))["stdout"])
     wasi_cli_stderr.add_to_linker(linker, lambda d: _views(getter(d))["stderr"])
-    wasi_cli_terminal_input.add_to_linker(linker, getter)
-    wasi_cli_terminal_output.add_to_linker(linker, getter)
     fs_add(linker, lambda d: getter(d).filesystem)
     _ = B  # the world module: keeps the generated package importable as one unit
