@@ -95,3 +95,20 @@ def test_spec_async_suite(path: Path) -> None:
         assert path.stem.startswith("during-sync-call") or path.stem == "cancellable"
         return
     assert result.ok, result
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        # the writer filled 4 of 8: the cancelled read reports CANCELLED with progress 4
+        ("cancel-after-partial-read", 0x42),
+        # the writer filled the whole buffer: the read completed before the cancel
+        ("cancel-after-full-read", 0x40),
+    ],
+)
+def test_cancelling_a_read_after_the_writer_copied(name: str, code: int) -> None:
+    store: Store[None] = Store()
+    inst = Linker().instantiate(store, component("async_traps"))
+    f = inst.get_func(name)
+    assert f is not None
+    assert f(store) == code

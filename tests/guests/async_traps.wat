@@ -1,5 +1,6 @@
 ;; One export per trap of the async built-ins (tasks, backpressure, waitable
-;; sets, subtasks, streams, futures, callback codes). Each export runs the
+;; sets, subtasks, streams, futures, callback codes), plus two results of
+;; cancelling a stream read (cancel-after-*). Each export runs the
 ;; shortest sequence of built-in calls that reaches its trap; the nested
 ;; component $Callee provides subtasks that block until cancelled (called from
 ;; the sibling $Main: calls into a child instance trap, as in Wasmtime).
@@ -204,6 +205,17 @@
       (func (export "buffer-out-of-bounds") (result i32)
         (call $ends (call $s.new))
         (drop (call $s.write (global.get $tx) (i32.const 0xfff0) (i32.const 32))) (i32.const 0))
+      ;; not traps: cancelling a read the writer partly or fully filled
+      (func (export "cancel-after-partial-read") (result i32)
+        (call $ends (call $s.new))
+        (call $expect (i32.const -1) (call $s.read (global.get $rx) (i32.const 0) (i32.const 8)))
+        (call $expect (i32.const 0x40) (call $s.write (global.get $tx) (i32.const 64) (i32.const 4)))
+        (call $s.cancel-read-sync (global.get $rx)))
+      (func (export "cancel-after-full-read") (result i32)
+        (call $ends (call $s.new))
+        (call $expect (i32.const -1) (call $s.read (global.get $rx) (i32.const 0) (i32.const 4)))
+        (call $expect (i32.const 0x40) (call $s.write (global.get $tx) (i32.const 64) (i32.const 8)))
+        (call $s.cancel-read-sync (global.get $rx)))
       (func (export "intra-component-strings") (result i32)
         (call $ends (call $ss.new))
         (call $expect (i32.const -1) (call $ss.write (global.get $tx) (i32.const 0) (i32.const 1)))
@@ -318,6 +330,8 @@
     (func (export "stream-wrong-type") async (result u32) (canon lift (core func $m "stream-wrong-type")))
     (func (export "buffer-out-of-bounds") async (result u32) (canon lift (core func $m "buffer-out-of-bounds")))
     (func (export "intra-component-strings") async (result u32) (canon lift (core func $m "intra-component-strings")))
+    (func (export "cancel-after-partial-read") async (result u32) (canon lift (core func $m "cancel-after-partial-read")))
+    (func (export "cancel-after-full-read") async (result u32) (canon lift (core func $m "cancel-after-full-read")))
   )
   (instance $callee (instantiate $Callee))
   (instance $main (instantiate $Main
@@ -355,4 +369,6 @@
   (export "stream-wrong-type" (func $main "stream-wrong-type"))
   (export "buffer-out-of-bounds" (func $main "buffer-out-of-bounds"))
   (export "intra-component-strings" (func $main "intra-component-strings"))
+  (export "cancel-after-partial-read" (func $main "cancel-after-partial-read"))
+  (export "cancel-after-full-read" (func $main "cancel-after-full-read"))
 )
