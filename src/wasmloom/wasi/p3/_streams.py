@@ -21,7 +21,14 @@ from wasmloom.host.streams import (
 )
 from wasmloom.values import Err, Ok
 
-__all__ = ["AsyncChunkProducer", "Completion", "DirectSinkConsumer", "result_future"]
+__all__ = [
+    "AsyncChunkProducer",
+    "Completion",
+    "DirectSinkConsumer",
+    "StreamError",
+    "result_future",
+    "take_bytes",
+]
 
 COMPLETED = StreamResult.COMPLETED
 DROPPED = StreamResult.DROPPED
@@ -85,18 +92,40 @@ class DirectSinkConsumer:
         self._completion = completion
 
     def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
-        view = src.as_direct()
+        try:
+            view = src.as_direct()
+        except TypeError:  # a host-created (untyped) stream: take a copy instead
+            buf = bytearray()
+            src.read(buf)
+            view = memoryview(buf)
+            direct = False
+        else:
+            direct = True
         if not view:
             return COMPLETED
         err = self._write(view)
         if err is not None:
             self._completion.settle(Err(err))
             return DROPPED
-        src.mark_read(len(view))
+        if direct:
+            src.mark_read(len(view))
         return COMPLETED
 
     def close(self) -> None:
         self._completion.settle(Ok(None))
+
+
+def take_bytes(src: Source) -> bytes:
+    """All bytes ``src`` offers, copied (the guest's buffer is valid only during the step)."""
+    try:
+        view = src.as_direct()
+    except TypeError:  # a host-created (untyped) stream
+        buf = bytearray()
+        src.read(buf)
+        return bytes(buf)
+    data = bytes(view)
+    src.mark_read(len(data))
+    return data
 
 
 class AsyncChunkProducer:
@@ -134,7 +163,16 @@ class AsyncChunkProducer:
                 if room == 0:
                     return COMPLETED
                 try:
-                    n = self._sync_readinto(dst.as_direct(room or self._chunk))
+                    try:
+                        view = dst.as_direct(room or self._chunk)
+                    except TypeError:  # a host reader of an untyped stream
+                        scratch = bytearray(room or self._chunk)
+                        n = self._sync_readinto(memoryview(scratch))
+                        if n:
+                            dst.set_buffer(bytes(scratch[:n]))
+                            return COMPLETED
+                    else:
+                        n = self._sync_readinto(view)
                 except StreamError as e:
                     self._completion.settle(Err(e.code))
                     return DROPPED

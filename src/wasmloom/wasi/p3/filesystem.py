@@ -30,7 +30,7 @@ from wasmloom.host.streams import (
 )
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import sandbox as sb
-from wasmloom.wasi.p3._streams import AsyncChunkProducer, Completion, StreamError
+from wasmloom.wasi.p3._streams import AsyncChunkProducer, Completion, StreamError, take_bytes
 from wasmloom.wasi.p3.bindings import wasi_filesystem_preopens as P
 from wasmloom.wasi.p3.bindings import wasi_filesystem_types as F
 from wasmloom.wasi.p3.bindings.wasi_clocks_system_clock import Instant
@@ -468,11 +468,9 @@ class _FileWriter:
             if exc is not None:
                 self.done.settle(Err(_error_of(exc)))
                 return StreamResult.DROPPED
-        view = src.as_direct()
-        if not view:
+        data = take_bytes(src)
+        if not data:
             return StreamResult.COMPLETED
-        data = bytes(view)
-        src.mark_read(len(data))
         task = self.task = self.desc.fs.w.store.spawn(asyncio.to_thread(self._write, data))
         task.add_done_callback(lambda _: src.wake())
         return StreamResult.PENDING
