@@ -1758,7 +1758,12 @@ def _refuse_for(store: CoreStore) -> CoreFunc:
     return refuse
 
 
-def async_host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
+def async_host_func(
+    store: CoreStore,
+    ty: CoreFuncType,
+    fn: HostFn,
+    on_sync: Callable[[], None] | None = None,
+) -> CoreFunc:
     """A core function of type ``ty`` in ``store`` that may suspend the guest.
 
     ``fn(*args)`` receives the arguments as for :func:`host_func` and returns
@@ -1775,6 +1780,9 @@ def async_host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     :data:`SYNC_BLOCK_MESSAGE` / :data:`START_BLOCK_MESSAGE`; reached from a
     nested call made by a Python host function (or by ``ready``/``finish``),
     with :data:`NESTED_BLOCK_MESSAGE`. In each case ``fn`` is not called.
+    ``on_sync``, when given, runs first in the synchronous case and may raise
+    a :class:`~wasmloom.Trap` that names a rule the guest broke earlier (for
+    example ``cannot leave component instance``) in place of the generic one.
 
     The store becomes :attr:`CoreStore.async_only`. The returned function is a
     small wasm trampoline that checks the first rule before entering the
@@ -1783,6 +1791,14 @@ def async_host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     layout = _val_layout(ty)
     store._fiber_flag()
     refuse = _refuse_for(store)
+    if on_sync is not None:
+        generic = refuse.caller()
+
+        def refuse_checked() -> None:
+            on_sync()
+            generic()
+
+        refuse = host_func(store, CoreFuncType((), ()), refuse_checked)
     write = _results_writer(ty)
     depth = store._depth
     store_ref = weakref.ref(store)

@@ -40,6 +40,7 @@ from wasmloom.runtime.tasks import (
     Subtask,
     Task,
     Thread,
+    check_may_leave,
     instance_state,
 )
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable, WaitableSet
@@ -127,7 +128,7 @@ def _maker(
 def _blocking(store: core.CoreStore, inst: Any, ty: T.CoreFuncType, fn: Any) -> core.CoreFunc:
     """A built-in that may suspend the calling thread: its instance runs on fibers."""
     instance_state(inst).may_block = True
-    return core.async_host_func(store, ty, fn)
+    return core.async_host_func(store, ty, fn, on_sync=lambda: check_may_leave(inst))
 
 
 def _store_event(inst: Any, mem: Any, ptr: int, event: EventTuple) -> int:

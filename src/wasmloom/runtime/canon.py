@@ -26,6 +26,7 @@ from wasmloom.runtime.tasks import (
     Subtask,
     SubtaskState,
     Thread,
+    check_may_leave,
     instance_state,
 )
 
@@ -64,7 +65,12 @@ def lower(
     if getattr(f, "is_async", False) or getattr(f, "is_coroutine", False):
         # A sync lowering of a callee that may not finish at once: the caller blocks.
         instance_state(inst).may_block = True
-        return core.async_host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
+        return core.async_host_func(
+            store,
+            flat_ft,
+            _lower_subtask(inst, f, opts, fabi, fused),
+            on_sync=lambda: check_may_leave(inst),
+        )
     call = f.call
     if not any(T.contains_borrow(t) for _, t in ft.params):
         # No borrows to track: one context serves every call. Calls that overlap

@@ -810,3 +810,9 @@ class Subtask(Waitable):
         if not self.delivered:
             raise Trap("cannot drop a subtask which has not yet resolved")
         Waitable.drop(self)
+
+
+def check_may_leave(inst: Any) -> None:
+    """Trap as the spec does when the guest calls out while ``may_leave`` is clear."""
+    if not inst.may_leave:
+        raise Trap("cannot leave component instance")
