@@ -210,6 +210,27 @@ class Scheduler:
         if ev is not None:
             ev.set()
 
+    def kick(self) -> None:
+        """Host work made a thread ready: wake the driver, or start one on the running loop.
+
+        A task that outlives its host call (a callback task streaming after
+        ``task.return``) has no pending root keeping a driver alive; this
+        starts one when such a thread is ready. Outside a running loop it only
+        notifies (the next driver picks the thread up).
+        """
+        self.notify()
+        if self.current is not None:
+            return
+        d = self._driver
+        if d is not None and not d.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if any(t.ready() for t in self.waiting):
+            self._driver = loop.create_task(self._drive())
+
     async def _host_progress(self) -> None:
         ev = self._event
         if ev is None:
