@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
@@ -26,6 +27,13 @@ class Store(Generic[D]):
         self.engine = engine if engine is not None else core.default_engine()
         self.data: D = data
         self._core = core.CoreStore(self.engine)
+        _BY_CORE[self._core] = weakref.ref(self)
+
+    @staticmethod
+    def of(core_store: core.CoreStore) -> Store[Any] | None:
+        """The live :class:`Store` owning ``core_store`` (``None`` if there is none)."""
+        ref = _BY_CORE.get(core_store)
+        return None if ref is None else ref()
 
     @property
     def core(self) -> core.CoreStore:
@@ -73,3 +81,9 @@ class Store(Generic[D]):
 
         task.add_done_callback(done)
         return task
+
+
+# CoreStore -> its Store (weakly: the Store owns the CoreStore, not the other way round).
+_BY_CORE: weakref.WeakKeyDictionary[core.CoreStore, weakref.ref[Store[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
