@@ -53,6 +53,7 @@ from typing import Any, BinaryIO, Generic, Protocol, TypeVar, runtime_checkable
 
 from wasmloom import types as T
 from wasmloom.abi import codecs
+from wasmloom.host.store import Store
 from wasmloom.runtime.host_streams import (
     UNTYPED,
     ConsumerEnd,
@@ -151,11 +152,13 @@ class StreamReader(Generic[Item]):
     with reader:`` closes it on exit unless it was disposed of inside.
     """
 
-    __slots__ = ("__weakref__", "_disposed", "shared")
+    __slots__ = ("__weakref__", "_disposed", "shared", "store")
 
-    def __init__(self, shared: SharedStreamImpl) -> None:
+    def __init__(self, shared: SharedStreamImpl, store: Any = None) -> None:
         self.shared = shared
         self._disposed = False
+        #: The store of the guest the stream came from (``None`` for a host-created one).
+        self.store = store
 
     @classmethod
     def new(cls, store: Any, producer: StreamProducer) -> StreamReader[Any]:
@@ -163,7 +166,7 @@ class StreamReader(Generic[Item]):
         end = ProducerEnd(store, producer)
         shared = SharedStreamImpl(UNTYPED, end)
         end.shared = shared
-        return cls(shared)
+        return cls(shared, store)
 
     @property
     def element_type(self) -> T.ValType | None:
@@ -223,10 +226,12 @@ class StreamReader(Generic[Item]):
         self.close()
 
     def __aiter__(self) -> AsyncIterator[Any]:
-        """Iterate the stream's chunks (``bytes`` for ``stream<u8>``, else lists)."""
-        store = None
+        """Iterate the stream's chunks (``bytes`` for ``stream<u8>``, else lists).
+
+        The chunk consumer is attached with the reader's :attr:`store`.
+        """
         consumer = _ChunkConsumer(self.shared.t == T.PrimType("u8"))
-        self.pipe(store, consumer)
+        self.pipe(self.store, consumer)
         return consumer
 
     def __del__(self) -> None:
@@ -250,11 +255,13 @@ class FutureReader(Generic[Item]):
     (on a running asyncio loop).
     """
 
-    __slots__ = ("__weakref__", "_disposed", "shared")
+    __slots__ = ("__weakref__", "_disposed", "shared", "store")
 
-    def __init__(self, shared: SharedFutureImpl) -> None:
+    def __init__(self, shared: SharedFutureImpl, store: Any = None) -> None:
         self.shared = shared
         self._disposed = False
+        #: The store of the guest the future came from (``None`` for a host-created one).
+        self.store = store
 
     @classmethod
     def new(cls, store: Any, producer: FutureProducer | Awaitable[Any]) -> FutureReader[Any]:
@@ -264,7 +271,7 @@ class FutureReader(Generic[Item]):
         end = FutureProducerEnd(store, producer)
         shared = SharedFutureImpl(UNTYPED, end)
         end.shared = shared
-        return cls(shared)
+        return cls(shared, store)
 
     def _take(self) -> SharedFutureImpl:
         if self._disposed:
@@ -301,7 +308,7 @@ class FutureReader(Generic[Item]):
 
     def __await__(self) -> Generator[Any, None, Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.pipe(None, _SetFuture(fut))
+        self.pipe(self.store, _SetFuture(fut))
         return fut.__await__()
 
     async def __aenter__(self) -> FutureReader[Item]:
@@ -365,10 +372,16 @@ def _noop() -> None:
 
 def _wrap(cx: Any, v: Any, t: Any) -> Any:
     if isinstance(v, SharedStreamImpl):
-        return StreamReader(v)
+        return StreamReader(v, _host_store(cx))
     if isinstance(v, SharedFutureImpl):
-        return FutureReader(v)
+        return FutureReader(v, _host_store(cx))
     return v
+
+
+def _host_store(cx: Any) -> Any:
+    inst = getattr(cx, "inst", None)
+    core_store = getattr(inst, "store", None)
+    return None if core_store is None else Store.of(core_store)
 
 
 def _unwrap(cx: Any, v: Any, t: Any) -> Any:

@@ -306,15 +306,44 @@ def _dispose(what: str, obj: Any) -> None:
         _call(f"{what}.close()", close)
 
 
+def _scheduler(store: Any) -> Any:
+    """The task scheduler of a host ``Store`` (``None`` without one)."""
+    return getattr(store, "scheduler", None)
+
+
 class _Stepper:
-    """Runs a step now, or again after ``wake``; never re-entered."""
+    """Runs a step now, or again after ``wake``; never re-entered.
 
-    __slots__ = ("op", "polling", "rewake")
+    While a step is PENDING the copy counts as host work in flight for the
+    store's scheduler (``host_pending``), so a guest waiting for it is not
+    reported as deadlocked; a result delivered from ``wake`` (outside guest
+    code) kicks the scheduler so the waiting guest thread runs.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("held", "op", "polling", "rewake", "sched")
+
+    def __init__(self, store: Any = None) -> None:
         self.op: Any = None
         self.polling = False
         self.rewake = False
+        self.held = False
+        self.sched: Any = _scheduler(store)
+
+    def _hold(self) -> None:
+        sched = self.sched
+        if not self.held and sched is not None:
+            self.held = True
+            sched.host_pending += 1
+
+    def _release(self, deferred: bool) -> None:
+        sched = self.sched
+        if sched is None:
+            return
+        if self.held:
+            self.held = False
+            sched.host_pending -= 1
+        if deferred:
+            sched.kick()
 
     def poll(self) -> Any:
         raise NotImplementedError
@@ -334,18 +363,22 @@ class _Stepper:
                 except Trap as trap:
                     self.op = None
                     if not deferred:
+                        self._release(False)
                         raise
                     if len(op) == 3:
                         op[1](_raiser(trap))  # a stream copy: trap when the event is received
                     else:
                         op[1](_RaisingResult(trap))  # a future copy: likewise
+                    self._release(True)
                     return
                 if result is None:
                     if self.rewake:
                         continue
+                    self._hold()
                     return
                 self.op = None
                 op[-1](result)
+                self._release(deferred)
                 return
         finally:
             self.polling = False
@@ -371,7 +404,7 @@ class ProducerEnd(_Stepper):
     )
 
     def __init__(self, store: Any, producer: Any) -> None:
-        super().__init__()
+        super().__init__(store)
         self.store = store
         self.producer = producer
         self.shared: Any = None
@@ -464,7 +497,7 @@ class ConsumerEnd(_Stepper):
     __slots__ = ("closed", "consumer", "disposed", "finish", "shared", "store", "taken")
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
-        super().__init__()
+        super().__init__(store)
         self.store = store
         self.consumer = consumer
         self.shared = shared
@@ -647,7 +680,7 @@ class FutureProducerEnd(_Stepper):
     __slots__ = ("disposed", "finish", "finished", "producer", "shared", "store")
 
     def __init__(self, store: Any, producer: Any) -> None:
-        super().__init__()
+        super().__init__(store)
         self.store = store
         self.producer = producer
         self.shared: Any = None
@@ -711,7 +744,7 @@ class FutureConsumerEnd(_Stepper):
     __slots__ = ("consumer", "disposed", "finish", "finished", "shared", "store")
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
-        super().__init__()
+        super().__init__(store)
         self.store = store
         self.consumer = consumer
         self.shared = shared
