@@ -590,3 +590,116 @@ def test_identifier_fragments_may_start_with_a_digit() -> None:
     assert "poke-first-1" in pkg.interfaces["i"].functions
     with pytest.raises(WitError, match="invalid identifier"):
         resolve_text("package a:b;\ninterface i {\n  %1-a: func();\n}\n")
+
+
+@pytest.mark.parametrize(
+    ("src", "message"),
+    [
+        (  # an ungated type inside an excluded interface
+            "package a:b; @unstable(feature = off) interface a { type a = u32; }",
+            "not gated by a feature but its interface is",
+        ),
+        (  # an ungated constructor of an excluded resource
+            "package a:b; interface a { @unstable(feature = off) resource a { constructor(); } }",
+            "excluded due to its feature",
+        ),
+        (  # an ungated static function beside a gated constructor of an excluded resource
+            "package a:b; interface a { @unstable(feature = off) resource a {"
+            " @unstable(feature = off) constructor(); x: static func(); } }",
+            "excluded due to its feature",
+        ),
+        (
+            "package a:b; @unstable(feature = off) world w { type t = u8; }",
+            "not gated by a feature but its world is",
+        ),
+    ],
+)
+def test_gates_inside_excluded_containers(src: str, message: str) -> None:
+    with pytest.raises(WitError, match=message):
+        resolve_text(src)
+    # with the feature active, all of it resolves
+    resolve_text(src, features={"off"})
+
+
+_PACKAGE_WAT = """\
+(component
+  (type $d (component
+    (export "d:d/d" (instance))
+  ))
+  (export "d" (type $d))
+)
+"""
+
+
+def test_binary_packages_in_deps(tmp_path: Path) -> None:
+    (tmp_path / "deps").mkdir()
+    (tmp_path / "a.wit").write_text("package a:a; world a { import d:d/d; import e:e/e; }")
+    (tmp_path / "deps" / "d.wat").write_text(_PACKAGE_WAT)
+    (tmp_path / "deps" / "e.wasm").write_bytes(
+        wasmtime.wat2wasm(_PACKAGE_WAT.replace('"d:d/d"', '"e:e/e"').replace('"d"', '"e"'))
+    )
+    r, pkg = resolve_path(tmp_path)
+    assert sorted(pkg.worlds["a"].imports) == ["d:d/d", "e:e/e"]
+    assert "d" in r.packages["d:d"].interfaces
+    # a package file alone
+    assert str(resolve_path(tmp_path / "deps" / "d.wat")[1].name) == "d:d"
+    (tmp_path / "bad.wat").write_text("(component)")
+    with pytest.raises(WitError, match="does not encode a WIT package"):
+        resolve_path(tmp_path / "bad.wat")
+
+
+_ENCODED = """\
+/// Package docs.
+package t:p@0.1.0;
+
+/// Interface docs.
+interface types {
+  use x:dep/base@1.0.0.{pt, blob};
+  /// A colour.
+  enum color { red, green }
+  flags perms { read, write }
+  variant shape { circle(f32), square(pt), none }
+  type alias = list<pt>;
+  resource thing {
+    constructor(c: color);
+    get: func() -> result<shape, string>;
+    make: static func(b: borrow<blob>) -> thing;
+  }
+  id: func(t: tuple<u8, option<string>>) -> alias;
+  run: async func(s: stream<u8>) -> future<u32>;
+}
+
+interface other {
+  use types.{thing, color};
+  f: func(t: borrow<thing>) -> color;
+}
+
+world w {
+  use types.{perms};
+  type myint = u32;
+  import log: func(m: string, p: perms);
+  export go: func() -> myint;
+  export types;
+  export other;
+  export inl: interface { g: func(); }
+}
+"""
+
+
+def test_binary_package_matches_wasm_tools_encoding(tmp_path: Path) -> None:
+    exe = _wasm_tools()
+    if exe is None:
+        pytest.skip("wasm-tools is not available")
+    (tmp_path / "deps").mkdir()
+    (tmp_path / "deps" / "dep.wit").write_text(
+        "package x:dep@1.0.0; interface base { record pt { x: s32, y: s32 }"
+        " resource blob { constructor(n: u32); size: func() -> u32; } }"
+    )
+    (tmp_path / "a.wit").write_text(_ENCODED)
+    wasm = tmp_path / "p.wasm"
+    subprocess.run([exe, "component", "wit", "--wasm", str(tmp_path), "-o", str(wasm)], check=True)
+    _, decoded = resolve_path(wasm)
+    _, source = resolve_path(tmp_path)
+    assert decoded.docs == "Package docs."
+    assert decoded.interfaces["types"].types["color"].docs == "A colour."
+    assert print_package(decoded, deps=True) == print_package(source, deps=True)

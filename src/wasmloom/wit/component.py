@@ -19,6 +19,7 @@ resource functions.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -31,7 +32,7 @@ from wasmloom.wit import model as M
 from wasmloom.wit.resolve import Resolve
 from wasmloom.wit.syntax import WitError
 
-__all__ = ["world_from_component"]
+__all__ = ["is_wit_package", "package_from_component", "world_from_component"]
 
 _PRIMS: dict[str, M.Type] = {n: T.PrimType(n) for n in T.PRIM_NAMES}
 _PRIMS["error-context"] = T.ErrorContextType()
@@ -359,6 +360,18 @@ class _Builder:
         self.world = M.World("root", self.root)
         self.root.worlds["root"] = self.world
         self.wtypes: dict[str, M.TypeDef] = {}
+        self.merge = False
+
+    def decls(self, decls: list[ast.ComponentDecl], parent: _Scope | None) -> None:
+        """Fill ``self.world`` from a component type's declarations, in order."""
+        imports, exports = _walk_decls(decls, _Scope(parent), None)
+        for d in decls:
+            if isinstance(d, ast.ImportDecl) and d.name.name in imports:
+                self.item("import", d.name.name, imports[d.name.name], d.name.implements)
+        for d in decls:
+            if isinstance(d, ast.ExportDecl) and d.name.name in exports:
+                self.item("export", d.name.name, exports[d.name.name], d.name.implements)
+        self.order_imports()
 
     def package(self, ns: str, name: str, version: str | None) -> M.Package:
         key = str(M.PackageName(ns, name, version))
@@ -376,13 +389,25 @@ class _Builder:
         if m:
             pkg = self.package(m.group(1), m.group(2), m.group(4))
             iface = pkg.interfaces.get(m.group(3))
-            if iface is not None:
+            if iface is not None and not self.merge:
                 return iface
-            iface = M.Interface(m.group(3), pkg)
-            pkg.interfaces[m.group(3)] = iface
+            if iface is None:
+                iface = M.Interface(m.group(3), pkg)
+                pkg.interfaces[m.group(3)] = iface
         else:
             iface = M.Interface(None, self.root)
         for name, item in inst.items.items():
+            if name in iface.functions:
+                continue
+            if name in iface.types:
+                # already defined (an encoded package repeats a dependency's used items):
+                # this copy stands for the definition
+                if isinstance(item, M.TypeDef) and item is not iface.types[name]:
+                    if item.owner is None:
+                        item.kind = M.Alias(iface.types[name])
+                        item.owner = iface
+                        item.name = name
+                continue
             if isinstance(item, M.TypeDef):
                 target = item.kind.target if isinstance(item.kind, M.Alias) else None
                 if isinstance(target, M.TypeDef) and target.name == name and target.owner is None:
@@ -395,7 +420,7 @@ class _Builder:
             elif not isinstance(item, _Func):
                 raise WitError(f"`{name}` of `{key}` is not expressible in a WIT interface")
         for name, item in inst.items.items():
-            if isinstance(item, _Func):
+            if isinstance(item, _Func) and name not in iface.functions:
                 iface.functions[name] = self.function(name, item, iface.types)
         return iface
 
@@ -444,6 +469,9 @@ class _Builder:
         for d in comp.definitions:
             if isinstance(d, ast.Export) and d.name.name in exports:
                 self.item("export", d.name.name, exports[d.name.name], d.name.implements)
+        self.order_imports()
+
+    def order_imports(self) -> None:
         w = self.world
         types_first = {k: v for k, v in w.imports.items() if isinstance(v, M.TypeDef)}
         ifaces = {k: v for k, v in w.imports.items() if isinstance(v, M.Interface)}
@@ -473,3 +501,169 @@ def world_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve,
         raise WitError(f"component type is not expressible as a WIT world ({e!r})") from e
     b.resolve.packages[str(b.root.name)] = b.root
     return b.resolve, b.world
+
+
+def is_wit_package(data: bytes | bytearray | memoryview) -> bool:
+    """Whether a component binary encodes a WIT package (wit-component's format).
+
+    Such a component only exports component types named by plain labels; each
+    holds one export: an instance type (an interface) or a component type (a world).
+    """
+    try:
+        comp = decode_component(data)
+    except DecodeError:
+        return False
+    return _package_exports(comp) is not None
+
+
+def _package_exports(comp: ast.Component) -> list[tuple[str, ast.ComponentTypeDef]] | None:
+    types: list[ast.TypeDef | None] = []
+    out: list[tuple[str, ast.ComponentTypeDef]] = []
+    for d in comp.definitions:
+        if isinstance(d, ast.TypeDef):
+            types.append(d)
+        elif isinstance(d, ast.AliasExport | ast.AliasOuter) and d.sort == ast.Sort.TYPE:
+            types.append(None)
+        elif isinstance(d, ast.Import):
+            return None
+        elif isinstance(d, ast.Export):
+            if d.sort != ast.Sort.TYPE or not 0 <= d.index < len(types):
+                return None
+            td = types[d.index]
+            if td is None or not isinstance(td.t, ast.ComponentTypeDef):
+                return None
+            if ":" in d.name.name or "/" in d.name.name:
+                return None  # the v1 format ("ns:pkg/wit") is not read
+            out.append((d.name.name, td.t))
+            types.append(td)  # an export of a type adds a type index
+    return out or None
+
+
+def package_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolve, M.Package]:
+    """Decode a WIT package encoded as a component (``wasm-tools component wit --wasm``).
+
+    Returns a :class:`Resolve` holding the package and the (partial) packages its
+    interfaces use, and the package. Docs come from the ``package-docs`` custom
+    section when present. Raises :class:`WitError` when ``data`` is a component
+    but not an encoded package, :class:`DecodeError` when it is malformed.
+    """
+    comp = decode_component(data)
+    exports = _package_exports(comp)
+    if exports is None:
+        raise WitError("the component does not encode a WIT package")
+    b = _Builder()
+    b.merge = True
+    main: M.Package | None = None
+    top = _Scope(None)
+    for label, ct in exports:
+        inner = [d for d in ct.decls if isinstance(d, ast.ExportDecl)]
+        if len(inner) != 1:
+            raise WitError(f"`{label}`: expected a single export, found {len(inner)}")
+        m = _IFACE_NAME.match(inner[0].name.name)
+        if m is None:
+            raise WitError(f"`{label}`: export `{inner[0].name.name}` is not a package item name")
+        pkg = b.package(m.group(1), m.group(2), m.group(4))
+        if main is None:
+            main = pkg
+        elif pkg is not main:
+            raise WitError("item defined with mismatched package name")
+        if inner[0].t.sort == ast.Sort.COMPONENT:
+            s = _Scope(top)
+            imports, exports_ = _walk_decls(ct.decls, s, None)
+            for d in ct.decls:
+                if isinstance(d, ast.ImportDecl):
+                    it = imports[d.name.name]
+                    if isinstance(it, _Inst):
+                        b.interface(d.name.name, it, d.name.implements)
+            wt = exports_[inner[0].name.name]
+            if not isinstance(wt, _Comp) or not isinstance(wt.body, ast.ComponentTypeDef):
+                raise WitError(f"`{label}` does not hold a component type")
+            b.world = M.World(m.group(3), pkg)
+            b.wtypes = {}
+            b.decls(wt.body.decls, wt.parent)
+            pkg.worlds[m.group(3)] = b.world
+        elif inner[0].t.sort == ast.Sort.INSTANCE:
+            imports, exports_ = _walk_decls(ct.decls, _Scope(top), None)
+            for d in ct.decls:
+                if isinstance(d, ast.ImportDecl):
+                    it = imports[d.name.name]
+                    if isinstance(it, _Inst):
+                        b.interface(d.name.name, it, d.name.implements)
+            inst = exports_[inner[0].name.name]
+            if not isinstance(inst, _Inst):
+                raise WitError(f"`{label}` does not hold an instance type")
+            b.interface(inner[0].name.name, inst)
+        else:
+            raise WitError(f"`{label}` exports neither an interface nor a world")
+    assert main is not None
+    _apply_docs(main, _custom_section(bytes(data), "package-docs"))
+    return b.resolve, main
+
+
+def _custom_section(data: bytes, name: str) -> bytes | None:
+    """The payload of the top-level custom section ``name`` (bounds-checked walk)."""
+    pos, n = 8, len(data)
+
+    def leb() -> int:
+        nonlocal pos
+        v = shift = 0
+        while pos < n:
+            byte = data[pos]
+            pos += 1
+            v |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return v
+        raise WitError("truncated section header")
+
+    while pos < n:
+        sid = data[pos]
+        pos += 1
+        size = leb()
+        end = pos + size
+        if end > n:
+            raise WitError("section extends past the end of the binary")
+        if sid == 0:
+            start = pos
+            nlen = leb()
+            if pos + nlen <= end and data[pos : pos + nlen] == name.encode():
+                return data[pos + nlen : end]
+            pos = start
+        pos = end
+    return None
+
+
+def _apply_docs(pkg: M.Package, section: bytes | None) -> None:
+    """Docs from a ``package-docs`` section (version byte 0 or 1, then JSON)."""
+    if not section or section[0] not in (0, 1):
+        return
+    try:
+        meta = json.loads(section[1:].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return
+    if not isinstance(meta, dict):
+        return
+
+    def docs_of(v: object) -> str | None:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, dict) and isinstance(v.get("docs"), str):
+            return str(v["docs"])
+        return None
+
+    pkg.docs = docs_of(meta) or pkg.docs
+    for name, im in (meta.get("interfaces") or {}).items():
+        iface = pkg.interfaces.get(name)
+        if iface is None or not isinstance(im, dict):
+            continue
+        iface.docs = docs_of(im)
+        for fname, fm in (im.get("funcs") or {}).items():
+            if fname in iface.functions:
+                iface.functions[fname].docs = docs_of(fm)
+        for tname, tm in (im.get("types") or {}).items():
+            if tname in iface.types:
+                iface.types[tname].docs = docs_of(tm)
+    for name, wm in (meta.get("worlds") or {}).items():
+        w = pkg.worlds.get(name)
+        if w is not None and isinstance(wm, dict):
+            w.docs = docs_of(wm)

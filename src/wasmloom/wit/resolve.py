@@ -32,6 +32,8 @@ class Resolve:
     def __init__(self, features: Iterable[str] = ()) -> None:
         self.features = set(features)
         self.packages: dict[str, M.Package] = {}
+        self._used: dict[str, M.Package] = {}
+        self._loading = False
 
     # -- loading ----------------------------------------------------------------
 
@@ -45,18 +47,58 @@ class Resolve:
         p = Path(path)
         if p.is_dir():
             main = _parse_dir(p)
-            deps: list[list[S.PackageDecl]] = []
             d = p / "deps"
-            if d.is_dir():
-                for e in sorted(d.iterdir()):
-                    if e.is_dir():
-                        deps.append(_merge_unit(_parse_dir(e)))
-                    elif e.suffix == ".wit":
-                        deps.append(_merge_unit([_parse(e)]))
-                    elif e.suffix in (".wasm", ".wat"):
-                        raise WitError(f"{e}: binary-encoded WIT packages are not supported")
-            return self._push_units(main, deps)
+            self._loading = True
+            try:
+                return self._push_dir(p, main, d)
+            finally:
+                self._loading = False
+                self._add_used()
+        if p.suffix in (".wasm", ".wat"):
+            return self.push_binary(_read_binary(p), str(p))
         return self._push_units([_parse(p)], [])
+
+    def _push_dir(self, p: Path, main: list[list[S.PackageDecl]], d: Path) -> M.Package:
+        deps: list[list[S.PackageDecl]] = []
+        if d.is_dir():
+            for e in sorted(d.iterdir()):
+                if e.is_dir():
+                    deps.append(_merge_unit(_parse_dir(e)))
+                elif e.suffix == ".wit":
+                    deps.append(_merge_unit([_parse(e)]))
+                elif e.suffix in (".wasm", ".wat"):
+                    self.push_binary(_read_binary(e), str(e))
+        return self._push_units(main, deps)
+
+    def push_binary(self, data: bytes, name: str = "<binary>") -> M.Package:
+        """Add a WIT package encoded as a component (``wasm-tools component wit --wasm``).
+
+        Its own package must not be loaded yet; packages it only uses are added
+        (with the items it uses) when absent.
+        """
+        from wasmloom.errors import DecodeError
+        from wasmloom.wit.component import package_from_component
+
+        try:
+            r, pkg = package_from_component(data)
+        except DecodeError as e:
+            raise WitError(f"{name}: {e}") from e
+        except WitError as e:
+            raise WitError(f"{name}: {e}") from e
+        key = str(pkg.name)
+        if key in self.packages:
+            raise WitError(f"{name}: package `{key}` is defined more than once")
+        self.packages[key] = pkg
+        self._used.update((k, v) for k, v in r.packages.items() if k != key)
+        if not self._loading:
+            self._add_used()
+        return pkg
+
+    def _add_used(self) -> None:
+        """Packages binary packages use that no loaded source defines (partial copies)."""
+        for k, v in self._used.items():
+            self.packages.setdefault(k, v)
+        self._used.clear()
 
     def _push_units(
         self, main_files: list[list[S.PackageDecl]], deps: list[list[S.PackageDecl]]
@@ -160,6 +202,23 @@ def _parse(path: Path) -> list[S.PackageDecl]:
     except (OSError, UnicodeDecodeError) as e:
         raise WitError(f"{path}: {e}") from e
     return S.parse_file(S.Source(str(path), text))
+
+
+def _read_binary(path: Path) -> bytes:
+    """A binary-encoded package: ``.wasm`` bytes, or ``.wat`` text assembled."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise WitError(f"{path}: {e}") from e
+    if path.suffix == ".wat" or not data.startswith(b"\0asm"):
+        from wasmloom import core
+        from wasmloom.errors import DecodeError
+
+        try:
+            return core.wat2wasm(data.decode("utf-8", "replace"))
+        except DecodeError as e:
+            raise WitError(f"{path}: {e}") from e
+    return data
 
 
 def _parse_dir(path: Path) -> list[list[S.PackageDecl]]:
@@ -290,6 +349,28 @@ class _PackageResolver:
                 )
         return g.unstable is None or g.unstable in self.r.features
 
+    def check_excluded_container(self, item: S.InterfaceDecl | S.WorldDecl) -> None:
+        """Reject a type left enabled inside an excluded interface or world.
+
+        As in wit-parser, an item's gate does not inherit its container's: a type
+        whose own gate is active (or absent) needs its container, so excluding the
+        container is an error.
+        """
+        what = "interface" if isinstance(item, S.InterfaceDecl) else "world"
+        for it in item.items:
+            if isinstance(it, S.TypeDecl):
+                spans = [it.span] if self.enabled(it.gate) else []
+            elif isinstance(it, S.UseDecl):
+                spans = [sp for _, _, sp in it.names] if self.enabled(it.gate) else []
+            else:
+                continue
+            for sp in spans:
+                raise WitError(
+                    f"found a reference to a {what} which is excluded due to its feature not "
+                    f"being activated; this type is not gated by a feature but its {what} is",
+                    sp,
+                )
+
     def run(self) -> M.Package:
         names: dict[str, Span] = {}
         for d in self.decls:
@@ -302,6 +383,7 @@ class _PackageResolver:
                 names[item.name] = item.span
                 if not self.enabled(item.gate):
                     self.disabled_ifaces.add(item.name)
+                    self.check_excluded_container(item)
                     continue
                 if isinstance(item, S.InterfaceDecl):
                     self.iface_decls[item.name] = (item, d)
@@ -409,6 +491,7 @@ class _PackageResolver:
             elif isinstance(item, S.TypeDecl):
                 if not self.enabled(gate):
                     scope.disabled.add(item.name)
+                    _check_excluded_resource(self, item)
                     continue
                 td = self.declare_type(item, iface)
                 self.define(scope, item.name, td, item.span)
@@ -631,6 +714,7 @@ class _PackageResolver:
             elif isinstance(item, S.TypeDecl):
                 if not self.enabled(item.gate):
                     scope.disabled.add(item.name)
+                    _check_excluded_resource(self, item)
                     continue
                 td = self.declare_type(item, w)
                 self.define(scope, item.name, td, item.span)
@@ -702,6 +786,17 @@ class _PackageResolver:
         _elaborate(w, imports, exports, type_ifaces, decl.span)
 
     # end of _PackageResolver
+
+
+def _check_excluded_resource(pr: _PackageResolver, item: S.TypeDecl) -> None:
+    """Reject an enabled function of an excluded resource: it refers to the resource."""
+    for f in item.funcs or []:
+        if pr.enabled(f.gate):
+            raise WitError(
+                "found a reference to a type which is excluded due to its feature not being "
+                "activated",
+                f.span,
+            )
 
 
 def _semver_key(v: str) -> tuple[int, int, int, int, str]:
