@@ -445,6 +445,8 @@ def test_violation_after_wake_traps_when_the_guest_gets_the_event(g: Guest) -> N
     wake[0]()  # the host is fine...
     with pytest.raises(Trap, match="without producing any items"):
         g.event(h)  # ...the guest traps
+    with pytest.raises(Trap, match="cannot enter component instance"):
+        g("peek", 1)  # like any trap, it poisons the instance
 
 
 def test_mark_written_beyond_the_view_traps(g: Guest) -> None:
