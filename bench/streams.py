@@ -1,96 +1,141 @@
 """Stream throughput, host <-> guest, against tests/guests/streams_rc.wat.
 
-Rows (one run, side by side): stream<u8> host->guest and guest->host with
-64 KiB guest buffers, through the direct path (``as_direct``), through
-buffered bytes (``set_buffer``/``read`` into a bytearray) and through the
-generic per-item path (lists of ints, what any non-u8 element type takes);
-memcpy of the same bytes; stream<u32> items/s with 16-item guest buffers.
+One run prints, side by side, for stream<u8> with 64 KiB guest buffers:
+
+- host->guest: the producer reads a file into the stream. *direct*:
+  ``f.readinto(dst.as_direct(room))``, the file's bytes land in guest memory;
+  *copying*: ``chunk = f.read(room)`` (a fresh bytes object), then
+  ``dst.set_buffer(chunk)`` (the runtime copies it into guest memory).
+- guest->host: the consumer writes what the guest wrote to a file. *direct*:
+  ``f.write(src.as_direct())``; *copying*: ``src.read(buf)`` into a fresh
+  bytearray, then ``f.write(buf)``.
+
+Both paths do the same producer/consumer work; only the buffer handling
+differs. Two kinds of file: an in-memory one (``io.BytesIO``: its read and
+write are memcpys) and a real file on tmpfs (``/dev/shm``, unbuffered
+``FileIO``: read/write system calls). The per-item path (lists of ints, what
+any non-u8 element type takes) is shown for scale, then memcpy of the same
+bytes, then stream<u32> items/s with small guest buffers.
 
     python bench/streams.py [MiB]
 """
 
 from __future__ import annotations
 
+import io
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from wasmloom import Component, Linker, Store
 from wasmloom.host.streams import Destination, ListProducer, Source, StreamReader, StreamResult
 
 GUEST = Path(__file__).parent.parent / "tests" / "guests" / "streams_rc.wat"
 CHUNK = 65536
+FILE_SIZE = 64 << 20  # files are read/written cyclically: RSS stays bounded
+
+COMPLETED = StreamResult.COMPLETED
+DROPPED = StreamResult.DROPPED
 
 
-class DirectProducer:
-    def __init__(self, data: memoryview) -> None:
-        self.data, self.pos = data, 0
+class _FileProducer:
+    """Reads ``total`` bytes from ``f`` (rewinding at its end) into the stream."""
 
+    def __init__(self, f: BinaryIO, total: int) -> None:
+        self.f, self.left = f, total
+
+    def rewind_if_at_end(self, n: int) -> None:
+        if n == 0:
+            self.f.seek(0)
+
+
+class DirectFileProducer(_FileProducer):
     def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
-        view = dst.as_direct(len(self.data) - self.pos)
-        n = len(view)
-        view[:] = self.data[self.pos : self.pos + n]
+        room = dst.remaining()
+        assert room is not None
+        view = dst.as_direct(min(room, self.left))
+        n = self.f.readinto(view)  # type: ignore[attr-defined]
+        if not n:
+            self.f.seek(0)
+            n = self.f.readinto(view)  # type: ignore[attr-defined]
         dst.mark_written(n)
-        self.pos += n
-        return StreamResult.DROPPED if self.pos == len(self.data) else StreamResult.COMPLETED
+        self.left -= n
+        return DROPPED if self.left == 0 else COMPLETED
 
 
-class BytesBufferProducer:
-    def __init__(self, data: memoryview) -> None:
-        self.data, self.pos = data, 0
-
+class CopyingFileProducer(_FileProducer):
     def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
         room = dst.remaining()
         assert room is not None
-        n = min(room, len(self.data) - self.pos)
-        dst.set_buffer(bytes(self.data[self.pos : self.pos + n]))
-        self.pos += n
-        return StreamResult.DROPPED if self.pos == len(self.data) else StreamResult.COMPLETED
+        want = min(room, self.left)
+        chunk = self.f.read(want)
+        if not chunk:
+            self.f.seek(0)
+            chunk = self.f.read(want)
+        dst.set_buffer(chunk)
+        self.left -= len(chunk)
+        return DROPPED if self.left == 0 else COMPLETED
 
 
-class ItemsProducer(BytesBufferProducer):
+class ItemsFileProducer(_FileProducer):
     def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
         room = dst.remaining()
         assert room is not None
-        n = min(room, len(self.data) - self.pos)
-        dst.set_buffer(list(self.data[self.pos : self.pos + n]))
+        want = min(room, self.left)
+        chunk = self.f.read(want)
+        if not chunk:
+            self.f.seek(0)
+            chunk = self.f.read(want)
+        dst.set_buffer(list(chunk))
+        self.left -= len(chunk)
+        return DROPPED if self.left == 0 else COMPLETED
+
+
+class _FileConsumer:
+    """Writes what the guest writes to ``f``, rewinding every ``FILE_SIZE`` bytes."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self.f, self.pos = f, 0
+
+    def wrote(self, n: int) -> None:
         self.pos += n
-        return StreamResult.DROPPED if self.pos == len(self.data) else StreamResult.COMPLETED
+        if self.pos >= FILE_SIZE:
+            self.f.seek(0)
+            self.pos = 0
 
 
-class DirectConsumer:
-    def __init__(self, size: int) -> None:
-        self.out = memoryview(bytearray(CHUNK))
-
+class DirectFileConsumer(_FileConsumer):
     def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
         view = src.as_direct()
-        n = len(view)
-        self.out[:n] = view
+        n = self.f.write(view)
         src.mark_read(n)
-        return StreamResult.COMPLETED
+        self.wrote(n)
+        return COMPLETED
 
 
-class BytesBufferConsumer:
-    def __init__(self, size: int) -> None:
-        self.out = bytearray()
-
+class CopyingFileConsumer(_FileConsumer):
     def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
-        self.out.clear()
-        src.read(self.out)
-        return StreamResult.COMPLETED
+        buf = bytearray()
+        src.read(buf)
+        self.wrote(self.f.write(buf))
+        return COMPLETED
 
 
-class ItemsConsumer(BytesBufferConsumer):
+class ItemsFileConsumer(_FileConsumer):
     def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
         items: list[int] = []
         src.read(items)
-        return StreamResult.COMPLETED
+        self.wrote(self.f.write(bytes(items)))
+        return COMPLETED
 
 
 def main() -> None:
     mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     total = mib << 20
+    small = min(total, 4 << 20)
     store: Store[None] = Store()
     inst = Linker().instantiate(store, Component.from_file(GUEST))
 
@@ -99,51 +144,97 @@ def main() -> None:
         assert f is not None
         return f(store, *args)
 
-    data = memoryview(bytes(range(256)) * (total // 256))
+    content = bytes(range(256)) * (FILE_SIZE // 256)
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    fd, path = tempfile.mkstemp(dir=shm, prefix="wasmloom-bench-")
+    os.close(fd)
+    Path(path).write_bytes(content)
+    out_fd, out_path = tempfile.mkstemp(dir=shm, prefix="wasmloom-bench-out-")
+    os.close(out_fd)
 
-    def h2g(cls: Any, size: int) -> float:
-        h = call("hold", StreamReader.new(store, cls(data[:size])))
-        t = time.perf_counter()
-        assert call("sink", h) == size
-        return size / (time.perf_counter() - t)
+    def mem_in() -> BinaryIO:
+        return io.BytesIO(content)
 
-    def g2h(cls: Any, size: int) -> float:
-        v = call("new-stream")
-        call("give", v & 0xFFFF_FFFF).pipe(store, cls(size))
-        t = time.perf_counter()
-        assert call("source", v >> 32, size) == size
-        return size / (time.perf_counter() - t)
+    def mem_out() -> BinaryIO:
+        return io.BytesIO()
 
-    small = min(total, 4 << 20)
-    gib = 2**30
-    rows = [
-        ("host->guest direct (as_direct)", h2g(DirectProducer, total)),
-        ("host->guest bytes via set_buffer", h2g(BytesBufferProducer, total)),
-        ("host->guest generic items (list)", h2g(ItemsProducer, small)),
-        ("guest->host direct (as_direct)", g2h(DirectConsumer, total)),
-        ("guest->host bytes via read(bytearray)", g2h(BytesBufferConsumer, total)),
-        ("guest->host generic items (list)", g2h(ItemsConsumer, small)),
-    ]
-    dst = memoryview(bytearray(total))
+    def disk_in() -> BinaryIO:
+        return open(path, "rb", buffering=0)
+
+    def disk_out() -> BinaryIO:
+        return open(out_path, "wb", buffering=0)
+
+    def h2g(cls: Any, opener: Any, size: int) -> float:
+        with opener() as f:
+            h = call("hold", StreamReader.new(store, cls(f, size)))
+            t = time.perf_counter()
+            assert call("sink", h) == size
+            return size / (time.perf_counter() - t)
+
+    def g2h(cls: Any, opener: Any, size: int) -> float:
+        with opener() as f:
+            v = call("new-stream")
+            call("give", v & 0xFFFF_FFFF).pipe(store, cls(f))
+            t = time.perf_counter()
+            assert call("source", v >> 32, size) == size
+            return size / (time.perf_counter() - t)
+
+    try:
+        results: dict[tuple[str, str, str], float] = {}
+        for fname, fin, fout in (("BytesIO", mem_in, mem_out), ("tmpfs file", disk_in, disk_out)):
+            for kind, prod, cons, size in (
+                ("direct", DirectFileProducer, DirectFileConsumer, total),
+                ("copying", CopyingFileProducer, CopyingFileConsumer, total),
+                ("items", ItemsFileProducer, ItemsFileConsumer, small),
+            ):
+                h2g(prod, fin, min(size, 8 << 20))  # warm up
+                results[("host->guest", fname, kind)] = h2g(prod, fin, size)
+                results[("guest->host", fname, kind)] = g2h(cons, fout, size)
+    finally:
+        os.unlink(path)
+        os.unlink(out_path)
+
+    src = memoryview(content)
+    dst = memoryview(bytearray(FILE_SIZE))
     t = time.perf_counter()
-    dst[:] = data
-    bulk = total / (time.perf_counter() - t)
+    for _ in range(max(1, total // FILE_SIZE)):
+        dst[:] = src
+    bulk = max(1, total // FILE_SIZE) * FILE_SIZE / (time.perf_counter() - t)
     out = memoryview(bytearray(CHUNK))
     t = time.perf_counter()
-    for off in range(0, total, CHUNK):
-        out[:] = data[off : off + CHUNK]
-    chunked = total / (time.perf_counter() - t)
-    print(f"stream<u8>, {mib} MiB, 64 KiB guest buffers")
-    for name, rate in rows:
-        print(f"  {name:<40} {rate / gib:8.2f} GiB/s  ({rate / bulk:6.1%} of memcpy)")
-    print(f"  {'memcpy, one call':<40} {bulk / gib:8.2f} GiB/s")
-    print(f"  {'memcpy, 64 KiB at a time':<40} {chunked / gib:8.2f} GiB/s")
-    d_h2g, c_h2g, i_h2g = rows[0][1], rows[1][1], rows[2][1]
-    d_g2h, c_g2h, i_g2h = rows[3][1], rows[4][1], rows[5][1]
+    done = 0
+    while done < total:
+        for off in range(0, FILE_SIZE, CHUNK):
+            out[:] = src[off : off + CHUNK]
+        done += FILE_SIZE
+    chunked = done / (time.perf_counter() - t)
+
+    gib = 2**30
+    print(f"stream<u8>, {mib} MiB per row, 64 KiB guest buffers (GiB/s; % of one-call memcpy)")
+    print(f"  {'':<14}{'file':<12}{'direct':>16}{'copying':>16}{'items':>16}{'direct/copying':>16}")
+    verdicts = []
+    for way in ("host->guest", "guest->host"):
+        for fname in ("BytesIO", "tmpfs file"):
+            d = results[(way, fname, "direct")]
+            c = results[(way, fname, "copying")]
+            i = results[(way, fname, "items")]
+            cells = "".join(f"{r / gib:8.2f} ({r / bulk:4.0%})" for r in (d, c, i))
+            print(f"  {way:<14}{fname:<12}{cells}{d / c:15.2f}x")
+            ok = d >= 4 * gib and d >= 0.2 * bulk and d >= 2 * c
+            verdicts.append((way, fname, ok, d, c))
     print(
-        f"  direct / bytes path: {d_h2g / c_h2g:.2f}x (host->guest), {d_g2h / c_g2h:.2f}x"
-        f" (guest->host); direct / generic items path: {d_h2g / i_h2g:.0f}x, {d_g2h / i_g2h:.0f}x"
+        f"  memcpy, one call: {bulk / gib:.2f} GiB/s; 64 KiB at a time: {chunked / gib:.2f} GiB/s"
     )
+    print("budget (direct >= 4 GiB/s, >= 20% of memcpy, >= 2x copying):")
+    for way, fname, ok, d, c in verdicts:
+        misses = []
+        if d < 4 * gib:
+            misses.append(f"{d / gib:.2f} < 4 GiB/s")
+        if d < 0.2 * bulk:
+            misses.append(f"{d / bulk:.0%} < 20% of memcpy")
+        if d < 2 * c:
+            misses.append(f"{d / c:.2f}x < 2x copying")
+        print(f"  {way} {fname}: {'met' if ok else 'NOT met: ' + ', '.join(misses)}")
     n_items = 1_000_000
     for per_read in (16, 256):
         h = call("hold32", StreamReader.new(store, ListProducer(list(range(n_items)))))
