@@ -47,10 +47,6 @@ class _FileProducer:
     def __init__(self, f: BinaryIO, total: int) -> None:
         self.f, self.left = f, total
 
-    def rewind_if_at_end(self, n: int) -> None:
-        if n == 0:
-            self.f.seek(0)
-
 
 class DirectFileProducer(_FileProducer):
     def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
