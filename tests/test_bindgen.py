@@ -6,6 +6,7 @@ temporary directory, imported, run, and checked with ``mypy --strict``.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import shutil
 import subprocess
@@ -35,6 +36,7 @@ def gen_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     for wit, world, pkg in (
         ("app.wit", "app", "app_bindings"),
         ("demo.wit", "demo", "demo_bindings"),
+        ("jobs.wit", "jobs", "jobs_bindings"),
     ):
         r, p = resolve_path(WIT / wit)
         write(r, r.select_world(p, world), d / pkg)
@@ -63,7 +65,7 @@ class Data:
 
 def test_generated_packages_pass_mypy_strict(gen_dir: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings"],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings"],
         cwd=gen_dir, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout
@@ -181,3 +183,49 @@ def test_wasi_bindings_pass_mypy_strict() -> None:
     if r.returncode == 2:
         pytest.skip(r.stdout.strip())
     assert r.returncode == 0, r.stdout[-3000:]
+
+
+def _readme_snippet(marker: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    for block in text.split("```python\n")[1:]:
+        code = block.split("```")[0]
+        if marker in code:
+            return code
+    raise AssertionError(f"no README snippet mentions {marker}")
+
+
+def test_readme_async_example_runs(gen_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _readme_snippet("jobs_bindings")
+    guest = str(ROOT / "tests" / "guests" / "bindgen_async.wat")
+    assert '"jobs.wasm"' in code
+    exec(compile(code.replace('"jobs.wasm"', repr(guest)), "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["[3, 41]", "[1, 20]"]
+
+
+def test_async_export_and_import_with_the_data_itself(gen_dir: Path) -> None:
+    jobs = importlib.import_module("jobs_bindings")
+
+    class Impl:  # the store's data implements the world's Imports (attribute `cache`)
+        def __init__(self) -> None:
+            self.seen: list[tuple[int, bool]] = []
+
+        @property
+        def cache(self) -> Impl:
+            return self
+
+        async def lookup(self, accessor: Accessor[Any, Any], key: int) -> int:
+            await asyncio.sleep(0)
+            self.seen.append((key, accessor.get() is self))
+            return key + 100
+
+    store = Store(data=Impl())
+    linker = Linker()
+    jobs.add_to_linker(linker, lambda d: d)
+    guest = jobs.Jobs.instantiate(store, component("bindgen_async"), linker)
+
+    async def main() -> int:
+        r: int = await guest.run(store, 5)
+        return r
+
+    assert store.run_concurrent(main) == 106
+    assert store.data.seen == [(5, True)]

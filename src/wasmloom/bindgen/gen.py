@@ -7,7 +7,9 @@ The package holds one module per interface the world uses (named
 - types: a dataclass per record, ``enum.Enum`` per enum, ``enum.Flag`` per
   flags, per variant one small class per case (``.tag``, ``.value``) and a
   union alias; ``option<T>`` is ``T | None`` (``Some`` when nested), results
-  are ``Ok``/``Err``; streams, futures and error-context are ``Any``;
+  are ``Ok``/``Err``; ``stream<T>``/``future<T>`` are
+  :class:`~wasmloom.host.streams.StreamReader` /
+  :class:`~wasmloom.host.streams.FutureReader` of ``T``; error-context is ``Any``;
 - imported interfaces: a ``Host`` protocol (resources: ``Host<Resource>``
   protocols for the objects that implement them), ``add_to_linker(linker,
   getter)`` where ``getter`` maps the store's data to the implementation;
@@ -46,6 +48,8 @@ from wasmloom.host.component import Component as _Component
 from wasmloom.host.instance import Instance as _Instance
 from wasmloom.host.linker import Linker as _Linker
 from wasmloom.host.store import Store as _Store
+from wasmloom.host.streams import FutureReader as _FutureReader
+from wasmloom.host.streams import StreamReader as _StreamReader
 from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
@@ -53,7 +57,10 @@ from wasmloom.values import Some as _Some
 _D = _typing.TypeVar("_D")
 """
 
-_USED = "(_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)"
+_USED = (
+    "(_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some,"
+    " _StreamReader, _FutureReader)"
+)
 
 
 def _doc(text: str | None, indent: str) -> list[str]:
@@ -202,7 +209,11 @@ class _Gen:
             return f"dict[{self.py(k.key, here)}, {self.py(k.value, here)}]"
         if isinstance(k, M.Alias):
             return self.py(k.target, here)
-        return "_typing.Any"  # stream, future
+        if isinstance(k, M.Stream):
+            return f"_StreamReader[{self.py(k.type, here)}]"
+        if isinstance(k, M.Future):
+            return f"_FutureReader[{self.py(k.type, here)}]"
+        return "_typing.Any"
 
     # -- type expressions ---------------------------------------------------------------
 
@@ -531,7 +542,7 @@ class _Gen:
         for f in funcs:
             attr = "_f_" + self.host_name(f)
             if f.is_async:
-                out.append(f"        self.{attr}_func = b.func({f.component_name!r})")
+                out.append(f"        self.{attr}_func = b.host_func(store, {f.component_name!r})")
             else:
                 out.append(f"        self.{attr} = b.call({f.component_name!r})")
         for f in funcs:
@@ -552,7 +563,8 @@ class _Gen:
         out += _doc(f.docs, "        ")
         out += [f"        if store is not {owner}._store:", "            _rt.wrong_store(store)"]
         if f.is_async:
-            out.append(f"        r: {ret} = await _rt.call_async({attr}_func, store, {arglist})")
+            star = ", ".join(vals)
+            out.append(f"        r: {ret} = await {attr}_func.call_async(store, {star})")
         else:
             out.append(f"        r: {ret} = {attr}({arglist})")
         out.append("        return r")

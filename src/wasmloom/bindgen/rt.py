@@ -32,7 +32,7 @@ from wasmloom.runtime.subtype import subst_functype, subst_valtype
 from wasmloom.values import Resource
 
 if TYPE_CHECKING:
-    from wasmloom.host.instance import Instance
+    from wasmloom.host.instance import Func, Instance
     from wasmloom.host.linker import Linker, LinkerInstance
     from wasmloom.host.store import Store
 
@@ -41,8 +41,6 @@ __all__ = [
     "GuestResource",
     "HostTable",
     "ImportBinder",
-    "call_async",
-    "run_host_coroutine",
     "wrong_store",
 ]
 
@@ -254,24 +252,6 @@ class ImportBinder:
         self.inst.func_wrap(name, fn, type=real, with_store=True, classes=self.classes)
 
 
-def run_host_coroutine(coro: Any, name: str) -> Any:
-    """Run an ``async def`` host function that completes without waiting.
-
-    Until the async host runtime can suspend a guest on a host coroutine, a
-    coroutine that awaits something unfinished raises :class:`~wasmloom.Trap`.
-    """
-    from wasmloom.errors import Trap
-
-    try:
-        coro.send(None)
-    except StopIteration as e:
-        return e.value
-    coro.close()
-    raise Trap(
-        f"async host function `{name}` suspended; suspending host calls is not supported yet"
-    )
-
-
 # --- exports ----------------------------------------------------------------------------
 
 
@@ -339,16 +319,8 @@ class ExportBinder:
     def func(self, name: str) -> ComponentFunc:
         return self.funcs[name]
 
+    def host_func(self, store: Store[Any], name: str) -> Func:
+        """The :class:`~wasmloom.Func` of one function, for ``await f.call_async(store, ...)``."""
+        from wasmloom.host.instance import Func
 
-async def call_async(f: ComponentFunc, store: Store[Any], args: Sequence[Any]) -> Any:
-    """Call an exported function from a coroutine.
-
-    Uses :meth:`wasmloom.Func.call_async` when the host API has it; otherwise
-    the call runs to completion in place (driving the store's scheduler).
-    """
-    from wasmloom.host.instance import Func
-
-    ca = getattr(Func(store, f, f.name or "<export>"), "call_async", None)
-    if ca is not None:
-        return await ca(store, *args)
-    return f.call(list(args), None)
+        return Func(store, self.funcs[name], name)
