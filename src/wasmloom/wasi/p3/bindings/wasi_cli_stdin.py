@@ -15,6 +15,8 @@ from wasmloom.host.component import Component as _Component
 from wasmloom.host.instance import Instance as _Instance
 from wasmloom.host.linker import Linker as _Linker
 from wasmloom.host.store import Store as _Store
+from wasmloom.host.streams import FutureReader as _FutureReader
+from wasmloom.host.streams import StreamReader as _StreamReader
 from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
@@ -33,7 +35,7 @@ _FT_READ_VIA_STREAM = _t.FuncType((), _t.TupleType((_t.StreamType(_t.U8), _t.Fut
 
 class Host(_typing.Protocol):
     """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def read_via_stream(self) -> tuple[_typing.Any, _typing.Any]: ...
+    def read_via_stream(self) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
 
 
 def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
@@ -44,10 +46,10 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/stdin@0.3.0', _ALL_TYPES)
-    def _read_via_stream(store: _Store[_D]) -> tuple[_typing.Any, _typing.Any]:
+    def _read_via_stream(store: _Store[_D]) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return getter(store.data).read_via_stream()
     _b.func('read-via-stream', _FT_READ_VIA_STREAM, _read_via_stream)
 
 _GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
 
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)
+_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)

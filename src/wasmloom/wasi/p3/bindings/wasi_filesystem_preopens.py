@@ -17,6 +17,8 @@ from wasmloom.host.component import Component as _Component
 from wasmloom.host.instance import Instance as _Instance
 from wasmloom.host.linker import Linker as _Linker
 from wasmloom.host.store import Store as _Store
+from wasmloom.host.streams import FutureReader as _FutureReader
+from wasmloom.host.streams import StreamReader as _StreamReader
 from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
@@ -54,4 +56,4 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
 
 _GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
 
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)
+_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)

@@ -17,6 +17,8 @@ from wasmloom.host.component import Component as _Component
 from wasmloom.host.instance import Instance as _Instance
 from wasmloom.host.linker import Linker as _Linker
 from wasmloom.host.store import Store as _Store
+from wasmloom.host.streams import FutureReader as _FutureReader
+from wasmloom.host.streams import StreamReader as _StreamReader
 from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
@@ -373,16 +375,16 @@ class HostDescriptor(_typing.Protocol):
     """An open file or directory."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def read_via_stream(self, offset: Filesize) -> tuple[_typing.Any, _typing.Any]: ...
-    def write_via_stream(self, data: _typing.Any, offset: Filesize) -> _typing.Any: ...
-    def append_via_stream(self, data: _typing.Any) -> _typing.Any: ...
+    def read_via_stream(self, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
+    def write_via_stream(self, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
+    def append_via_stream(self, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
     async def advise(self, accessor: _Accessor[_typing.Any, _typing.Any], offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]: ...
     async def sync_data(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[None] | _Err[ErrorCode]: ...
     async def get_flags(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorFlags] | _Err[ErrorCode]: ...
     async def get_type(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorType] | _Err[ErrorCode]: ...
     async def set_size(self, accessor: _Accessor[_typing.Any, _typing.Any], size: Filesize) -> _Ok[None] | _Err[ErrorCode]: ...
     async def set_times(self, accessor: _Accessor[_typing.Any, _typing.Any], data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]: ...
-    def read_directory(self) -> tuple[_typing.Any, _typing.Any]: ...
+    def read_directory(self) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
     async def sync(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[None] | _Err[ErrorCode]: ...
     async def create_directory_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path: str) -> _Ok[None] | _Err[ErrorCode]: ...
     async def stat(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorStat] | _Err[ErrorCode]: ...
@@ -414,13 +416,13 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/types@0.3.0', _ALL_TYPES)
     _b.resource(_RT_DESCRIPTOR, 'descriptor')
-    def _m_descriptor_read_via_stream(store: _Store[_D], self_: HostDescriptor, offset: Filesize) -> tuple[_typing.Any, _typing.Any]:
+    def _m_descriptor_read_via_stream(store: _Store[_D], self_: HostDescriptor, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.read_via_stream(offset)
     _b.func('[method]descriptor.read-via-stream', _FT_METHOD_DESCRIPTOR_READ_VIA_STREAM, _m_descriptor_read_via_stream)
-    def _m_descriptor_write_via_stream(store: _Store[_D], self_: HostDescriptor, data: _typing.Any, offset: Filesize) -> _typing.Any:
+    def _m_descriptor_write_via_stream(store: _Store[_D], self_: HostDescriptor, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.write_via_stream(data, offset)
     _b.func('[method]descriptor.write-via-stream', _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM, _m_descriptor_write_via_stream)
-    def _m_descriptor_append_via_stream(store: _Store[_D], self_: HostDescriptor, data: _typing.Any) -> _typing.Any:
+    def _m_descriptor_append_via_stream(store: _Store[_D], self_: HostDescriptor, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.append_via_stream(data)
     _b.func('[method]descriptor.append-via-stream', _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM, _m_descriptor_append_via_stream)
     async def _m_descriptor_advise(store: _Store[_D], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
@@ -441,7 +443,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     async def _m_descriptor_set_times(store: _Store[_D], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.set_times(_Accessor(store, getter), data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times', _FT_METHOD_DESCRIPTOR_SET_TIMES, _m_descriptor_set_times)
-    def _m_descriptor_read_directory(store: _Store[_D], self_: HostDescriptor) -> tuple[_typing.Any, _typing.Any]:
+    def _m_descriptor_read_directory(store: _Store[_D], self_: HostDescriptor) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.read_directory()
     _b.func('[method]descriptor.read-directory', _FT_METHOD_DESCRIPTOR_READ_DIRECTORY, _m_descriptor_read_directory)
     async def _m_descriptor_sync(store: _Store[_D], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
@@ -492,4 +494,4 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
 
 _GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
 
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)
+_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)

@@ -17,6 +17,8 @@ from wasmloom.host.component import Component as _Component
 from wasmloom.host.instance import Instance as _Instance
 from wasmloom.host.linker import Linker as _Linker
 from wasmloom.host.store import Store as _Store
+from wasmloom.host.streams import FutureReader as _FutureReader
+from wasmloom.host.streams import StreamReader as _StreamReader
 from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
@@ -206,9 +208,9 @@ class HostTcpSocket(_typing.Protocol):
     # and call its `drop()` method if it has one.
     def bind(self, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
     async def connect(self, accessor: _Accessor[_typing.Any, _typing.Any], remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def listen(self) -> _Ok[_typing.Any] | _Err[ErrorCode]: ...
-    def send(self, data: _typing.Any) -> _typing.Any: ...
-    def receive(self) -> tuple[_typing.Any, _typing.Any]: ...
+    def listen(self) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]: ...
+    def send(self, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
+    def receive(self) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
     def get_local_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
     def get_remote_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
     def get_is_listening(self) -> bool: ...
@@ -275,13 +277,13 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     async def _m_tcp_socket_connect(store: _Store[_D], self_: HostTcpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.connect(_Accessor(store, getter), remote_address)
     _b.func('[method]tcp-socket.connect', _FT_METHOD_TCP_SOCKET_CONNECT, _m_tcp_socket_connect)
-    def _m_tcp_socket_listen(store: _Store[_D], self_: HostTcpSocket) -> _Ok[_typing.Any] | _Err[ErrorCode]:
+    def _m_tcp_socket_listen(store: _Store[_D], self_: HostTcpSocket) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]:
         return self_.listen()
     _b.func('[method]tcp-socket.listen', _FT_METHOD_TCP_SOCKET_LISTEN, _m_tcp_socket_listen)
-    def _m_tcp_socket_send(store: _Store[_D], self_: HostTcpSocket, data: _typing.Any) -> _typing.Any:
+    def _m_tcp_socket_send(store: _Store[_D], self_: HostTcpSocket, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.send(data)
     _b.func('[method]tcp-socket.send', _FT_METHOD_TCP_SOCKET_SEND, _m_tcp_socket_send)
-    def _m_tcp_socket_receive(store: _Store[_D], self_: HostTcpSocket) -> tuple[_typing.Any, _typing.Any]:
+    def _m_tcp_socket_receive(store: _Store[_D], self_: HostTcpSocket) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.receive()
     _b.func('[method]tcp-socket.receive', _FT_METHOD_TCP_SOCKET_RECEIVE, _m_tcp_socket_receive)
     def _m_tcp_socket_get_local_address(store: _Store[_D], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
@@ -389,4 +391,4 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
 
 _GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
 
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some)
+_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
