@@ -175,7 +175,14 @@ class HostFunc(ComponentFunc):
 
         def done(f: Any) -> None:
             sched.host_pending -= 1
-            sched.notify()
+            try:
+                finished(f)
+            finally:
+                # kick, not just notify: the calling task may have outlived its
+                # host call (no driver waits for it any more).
+                sched.kick()
+
+        def finished(f: Any) -> None:
             if f.cancelled():
                 if cancelled[0]:
                     on_resolve(CANCELLED)
