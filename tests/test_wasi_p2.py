@@ -2,18 +2,16 @@
 
 The guest is built by componentize-py from the source below (about 7 s) and
 cached under tests/.cache/, keyed by a hash of its sources and the tool's
-version; the test skips when componentize-py is missing.
+version (tests/cpy_build.py); the tests skip when componentize-py is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cpy_build import build, component, tree
 
 from wasmloom import Component, Linker, Store
 from wasmloom.bindgen.gen import generate
@@ -26,7 +24,6 @@ from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
 from wasmloom.wit.resolve import Resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "tests" / ".cache"
 WIT02 = ROOT / "src" / "wasmloom" / "wasi" / "wit" / "0.2"
 BINDINGS = ROOT / "src" / "wasmloom" / "wasi" / "p2" / "bindings"
 
@@ -87,38 +84,16 @@ class Run(exports.Run):
 
 
 def _build_guest() -> Path:
-    exe = shutil.which("componentize-py")
-    if exe is None:
-        pytest.skip("componentize-py is not installed")
-    ver = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
-    wit_text = "".join(p.read_text() for p in sorted(WIT02.rglob("*.wit")))
-    key = hashlib.sha256(f"{ver}\0{_APP_WIT}\0{_APP_PY}\0{wit_text}".encode()).hexdigest()[:16]
-    out = CACHE / f"wasi-p2-app-{key}.wasm"
-    if out.is_file():
-        return out
-    work = CACHE / f"wasi-p2-app-{key}.d"
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "wit" / "deps").mkdir(parents=True)
-    for dep in (WIT02 / "deps").iterdir():
-        shutil.copytree(dep, work / "wit" / "deps" / dep.name)
-    (work / "wit" / "deps" / "cli").mkdir()
-    shutil.copy(WIT02 / "cli.wit", work / "wit" / "deps" / "cli" / "cli.wit")
-    (work / "wit" / "app.wit").write_text(_APP_WIT)
-    (work / "app.py").write_text(_APP_PY)
-    r = subprocess.run(
-        [exe, "-d", "wit", "-w", "app", "componentize", "app", "-o", "app.wasm"],
-        cwd=work, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"componentize-py failed: {r.stderr[-500:]}")
-    (work / "app.wasm").rename(out)
-    shutil.rmtree(work, ignore_errors=True)
-    return out
+    files = tree(WIT02 / "deps", "wit/deps")
+    files["wit/deps/cli/cli.wit"] = (WIT02 / "cli.wit").read_text()
+    files["wit/app.wit"] = _APP_WIT
+    files["app.py"] = _APP_PY
+    return build("wasi-p2-app", files, wit="wit", world="app")
 
 
 @pytest.fixture(scope="module")
 def guest() -> Component:
-    return Component.from_file(_build_guest())
+    return component(_build_guest())
 
 
 class Data:

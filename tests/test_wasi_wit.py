@@ -10,7 +10,6 @@ components (``$WASI_TESTSUITE``, default ../wasi-testsuite beside the checkout).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import importlib.util
 import os
@@ -21,13 +20,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from cpy_build import build
 
 from wasmloom import types as T
 from wasmloom.wit import Resolve, resolve_path
 from wasmloom.wit import model as M
 
 ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / "tests" / ".cache"
 
 
 def _tool() -> ModuleType:
@@ -190,27 +189,9 @@ _APP_PY = (
 
 
 def _componentize_py_guest() -> Path:
-    exe = shutil.which("componentize-py")
-    if exe is None:
-        pytest.skip("componentize-py is not installed")
-    ver = subprocess.run([exe, "--version"], capture_output=True, text=True).stdout.strip()
-    key = hashlib.sha256(f"{ver}\0{_APP_WIT}\0{_APP_PY}".encode()).hexdigest()[:16]
-    out = CACHE / f"wasi-wit-app-{key}.wasm"
-    if out.is_file():
-        return out
-    work = CACHE / f"wasi-wit-app-{key}.d"
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "app.wit").write_text(_APP_WIT)
-    (work / "app.py").write_text(_APP_PY)
-    r = subprocess.run(
-        [exe, "-d", "app.wit", "-w", "app", "componentize", "app", "-o", "app.wasm"],
-        cwd=work, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"componentize-py failed: {r.stderr[-500:]}")
-    (work / "app.wasm").rename(out)
-    shutil.rmtree(work, ignore_errors=True)
-    return out
+    return build(
+        "wasi-wit-app", {"app.wit": _APP_WIT, "app.py": _APP_PY}, wit="app.wit", world="app"
+    )
 
 
 def test_matches_componentize_py_guest() -> None:
