@@ -196,6 +196,7 @@ class StreamReader(Generic[Item]):
         if self._disposed:
             return
         self._take().drop()
+        _kick(self.store)
 
     def into_producer(self) -> StreamProducer:
         """The producer of a stream the host created (host-to-host bypass)."""
@@ -292,6 +293,7 @@ class FutureReader(Generic[Item]):
         if self._disposed:
             return
         self._take().drop()
+        _kick(self.store)
 
     def into_producer(self) -> FutureProducer:
         host = self.shared.host
@@ -326,6 +328,13 @@ class FutureReader(Generic[Item]):
                 stacklevel=2,
             )
             self.close()
+
+
+def _kick(store: Any) -> None:
+    """Run the guest a drop made ready (its task may have outlived every host call)."""
+    sched = getattr(store, "scheduler", None)
+    if sched is not None:
+        sched.kick()
 
 
 class _FuturePump:
