@@ -32,7 +32,7 @@ class Func:
         self.component_func = f
         self.name = name
         self._call = f.call
-        self._fast = f if type(f) is LiftedFunc and not f.is_async else None
+        self._fast = f if type(f) is LiftedFunc else None
 
     async def call_async(self, store: Store[Any], *args: Any) -> Any:
         """Call under asyncio: ``await func.call_async(store, *args)``.

@@ -147,22 +147,29 @@ def _store_event(inst: Any, mem: Any, ptr: int, event: EventTuple) -> int:
 # --- tasks -------------------------------------------------------------------------------
 
 
-_TASK_RETURN_ABI: dict[int, tuple[Any, FuncABI]] = {}
+def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Callable[..., None]:
+    """``canon task.return`` for one definition: the core function's body.
 
+    The lifting plan is derived once here. Results never hold borrows, so
+    one lift context serves every call.
+    """
+    lift = FuncABI(T.FuncType((), result_t), opts, "lift").lift_task_return
+    shared = LiftLowerContext(opts, inst, None)
+    sched = instance_state(inst).sched
 
-def canon_task_return(
-    inst: Any, result_t: T.ValType | None, opts: Any, flat: tuple[Any, ...]
-) -> None:
-    _check_leave(inst)
-    task = _task(inst, "task.return")
-    if not task.opts.is_async or result_t != task.ft.result:
-        raise Trap("invalid `task.return` signature and/or options for current task")
-    fabi = _TASK_RETURN_ABI.get(id(opts))
-    if fabi is None or fabi[0] is not opts:
-        fabi = _TASK_RETURN_ABI[id(opts)] = (opts, FuncABI(T.FuncType((), result_t), opts, "lift"))
-    cx = LiftLowerContext(opts, inst, task.borrows)
-    result = fabi[1].lift_task_return(cx, list(flat))
-    task.return_(result)
+    def task_return(*flat: Any) -> None:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        t = sched.current
+        if t is None or t.task.inst is not inst:
+            raise Trap("`task.return` called outside of an async task")
+        task = t.task
+        r = task.ft.result
+        if not task.opts.is_async or (r is not result_t and r != result_t):
+            raise Trap("invalid `task.return` signature and/or options for current task")
+        task.return_(lift(shared, flat))
+
+    return task_return
 
 
 def canon_task_cancel(inst: Any) -> None:
@@ -606,8 +613,12 @@ def canon_thread_yield(inst: Any, cancellable: bool) -> int:
 def canon_thread_index(inst: Any) -> int:
     _check_leave(inst)
     t = _thread(inst)
-    if t is None or t.index is None:
+    if t is None:
         raise Trap("`thread.index` called outside of a thread")
+    if t.index is None:
+        # A task's implicit thread started by the direct host-call path takes
+        # its index on first use (nothing else took one since it started).
+        t.index = instance_state(inst).threads.add(t)
     return t.index
 
 
@@ -681,7 +692,7 @@ def builtin(
         flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
         if len(flat) > MAX_FLAT_PARAMS:
             flat = [opts.ptr_type]
-        return hf(store, CT(tuple(flat), ()), lambda *a: canon_task_return(inst, result_t, opts, a))
+        return hf(store, CT(tuple(flat), ()), canon_task_return(inst, result_t, opts))
     if name == "task.cancel":
         return hf(store, CT((), ()), lambda: canon_task_cancel(inst))
     if name in ("context.get", "context.set"):

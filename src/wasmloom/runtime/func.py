@@ -18,10 +18,11 @@ from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
-from wasmloom.errors import Trap
+from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
+    IN_LOOP,
     SYNC_BLOCK,
     CallbackCode,
     Root,
@@ -43,6 +44,10 @@ OnCancel = Callable[[Any], None]
 
 def _no_cancel(caller: Any = None) -> None:
     return None
+
+
+def _no_start() -> list[Any]:
+    raise AssertionError("task started twice")
 
 
 def _check_enter(inst: Any, caller: Any, name: str | None) -> list[Any]:
@@ -272,7 +277,9 @@ class LiftedFunc(ComponentFunc):
         sched = instance_state(self.inst).sched
         if caller is None:
             sched.check_no_loop()
-            self.invoke_task(lambda: args, root.resolve, None, root)
+            self.start_from_host(args, root)
+            if root.done:
+                return root.outcome()
             return sched.drive_sync(root)
         self.invoke_task(lambda: args, root.resolve, caller)
         if not root.done:
@@ -281,10 +288,114 @@ class LiftedFunc(ComponentFunc):
 
     async def call_async(self, args: Sequence[Any]) -> Any:
         """Call from the host under asyncio: start a task and await its result."""
+        if not self.needs_task:
+            # Core code that cannot block runs to completion at once.
+            return self.call_from_host(args)
         root = Root()
-        sched = instance_state(self.inst).sched
-        self.invoke_task(lambda: list(args), root.resolve, None, root)
-        return await sched.wait_root(root)
+        self.start_from_host(args, root)
+        if root.done:
+            return root.outcome()
+        return await instance_state(self.inst).sched.wait_root(root)
+
+    def start_from_host(self, args: Sequence[Any], root: Root) -> None:
+        """Start a task of this function for a host call; ``root`` receives its result.
+
+        The task runs until it returns or first waits; the scheduler's drivers
+        run the rest. Equivalent to :meth:`invoke_task` (no caller).
+        """
+        self.start_from_host = fast = self._build_host_start()  # type: ignore[method-assign,assignment]
+        fast(args, root)
+
+    def _build_host_start(self) -> Callable[[Sequence[Any], Root], None]:
+        """Specialise :meth:`start_from_host` once.
+
+        An async-typed function lifted ``async`` whose core code cannot block
+        (no fibers) gets a direct path for the common case: nothing else runs in the store and
+        the instance is free (no backpressure, no task holding or waiting for
+        it). Then the task is started in line, without continuation closures;
+        a callback that returns EXIT at once ends it there. Anything else
+        (WAIT/YIELD, traps) goes through the same task machinery as
+        :meth:`invoke_task`.
+        """
+
+        def general(args: Sequence[Any], root: Root) -> None:
+            self.invoke_task(lambda: list(args), root.resolve, None, root)
+
+        if self.fiber or not self.type.is_async or not self.opts.is_async:
+            return general
+        fabi, core_call = self.prepare()
+        lower_params = fabi.lower_params
+        inst = self.inst
+        st = instance_state(inst)
+        sched = st.sched
+        chain = tuple(inst.self_and_ancestors())
+        name = self.name or "<anonymous>"
+        ft = self.type
+        opts = self.opts
+        callback = opts.callback is not None
+        borrows = any(T.contains_borrow(t) for _, t in ft.params)
+        cx = LiftLowerContext(opts, inst, None, fused=False)
+        callback_step = self._callback_step
+        started = TaskState.STARTED
+        resolved = TaskState.RESOLVED
+
+        def start(args: Sequence[Any], root: Root) -> None:
+            if (
+                sched.current is not None
+                or st.backpressure
+                or st.exclusive_thread is not None
+                or st.num_waiting_to_enter
+            ):
+                return general(args, root)
+            for i in chain:
+                if not i.may_enter or i.poisoned:
+                    raise Trap("cannot enter component instance", name)
+            task = Task(ft, opts, inst, _no_start, root.resolve, root)
+            task.state = started
+            thread = Thread(task, None)
+            task.implicit_thread = thread
+            for i in chain:
+                i.may_enter = False
+            try:
+                if callback:
+                    st.exclusive_thread = thread
+                # The thread takes its index in the instance's thread table
+                # only if it outlives this first step or asks for it
+                # (`thread.index`): until then nothing else can take one.
+                task.threads.append(thread)
+                sched.current = thread
+                thread.running = True
+                try:
+                    if borrows:
+                        cx.borrow_scope = task.borrows
+                    packed = core_call(*lower_params(cx, args))
+                finally:
+                    thread.running = False
+                    sched.current = None
+                if callback and packed:
+                    thread.index = st.threads.add(thread)
+                    callback_step(task, thread, packed)
+                elif task.threads == [thread] and task.state is resolved:
+                    # The task returned and exits: Task.exit_implicit_thread, in line.
+                    if st.exclusive_thread is thread:
+                        st.exclusive_thread = None
+                    task.threads.clear()
+                    if thread.index is not None:
+                        st.threads.remove(thread.index)
+                        thread.index = None
+                else:
+                    task.exit_implicit_thread()
+            except Exception as e:
+                inst.poisoned = True
+                thread.abandon()
+                if isinstance(e, Trap):
+                    e.with_func(name)
+                raise
+            finally:
+                for i in chain:
+                    i.may_enter = not i.poisoned
+
+        return start
 
     def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
         if not self.needs_task:
@@ -472,6 +583,8 @@ class LiftedFunc(ComponentFunc):
         The context is reused across calls: a second host call into this function
         while one runs would have to enter the instance again, which traps first.
         """
+        if self.is_async and not self.fiber:
+            return self._build_async_host_call()
         if self.fiber:
             return lambda args: self.call_async_blocking(list(args), None)
         fabi, core_call = self.prepare()
@@ -517,6 +630,25 @@ class LiftedFunc(ComponentFunc):
             finally:
                 for i in chain:
                     i.may_enter = not i.poisoned
+
+        return call_from_host
+
+    def _build_async_host_call(self) -> Callable[[Sequence[Any]], Any]:
+        """A sync host call of an async function: start the task, drive the store if it waits."""
+        start = self.start_from_host = self._build_host_start()  # type: ignore[method-assign,assignment]
+        sched = instance_state(self.inst).sched
+        running_loop = asyncio._get_running_loop
+
+        def call_from_host(args: Sequence[Any]) -> Any:
+            if running_loop() is not None:
+                raise WasmloomError(IN_LOOP)
+            root = Root()
+            start(args, root)
+            if root.done:
+                if root.error is not None:
+                    raise root.error
+                return root.result
+            return sched.drive_sync(root)
 
         return call_from_host
 

@@ -111,7 +111,9 @@ class Root:
             return
         self.done = True
         self.result = result
-        self._wake()
+        f = self.future
+        if f is not None and not f.done():
+            f.set_result(None)
 
     def fail(self, error: BaseException) -> None:
         if self.done:
@@ -644,6 +646,11 @@ class TaskState(Enum):
     RESOLVED = 5
 
 
+# Enum members as plain globals: the hot paths below read them on every call.
+_INITIAL = TaskState.INITIAL
+_RESOLVED = TaskState.RESOLVED
+
+
 class Task:
     """One call of a lifted function (the spec's ``Task``)."""
 
@@ -674,10 +681,11 @@ class Task:
         self.ft = ft
         self.opts = opts
         self.inst = inst
-        self.istate = instance_state(inst)
+        st = inst.conc
+        self.istate = st if st is not None else instance_state(inst)
         self.on_start = on_start
         self.on_resolve = on_resolve
-        self.state = TaskState.INITIAL
+        self.state = _INITIAL
         self.borrows = BorrowScope()
         self.implicit_thread: Thread | None = None
         self.threads: list[Thread] = []
@@ -692,7 +700,7 @@ class Task:
 
     def may_block(self) -> bool:
         """Sync-typed tasks may not block before they return."""
-        return bool(self.ft.is_async) or self.state is TaskState.RESOLVED
+        return bool(self.ft.is_async) or self.state is _RESOLVED
 
     def has_backpressure(self) -> bool:
         st = self.istate
@@ -707,7 +715,7 @@ class Task:
         if thread.index is not None:
             self.istate.threads.remove(thread.index)
             thread.index = None
-        if not self.threads and self.state is not TaskState.RESOLVED:
+        if not self.threads and self.state is not _RESOLVED:
             raise Trap(_NO_RETURN)
 
     def exit_implicit_thread(self) -> None:
@@ -754,11 +762,11 @@ class Task:
         return self.on_start()
 
     def return_(self, result: Any) -> None:
-        if self.state is TaskState.RESOLVED:
+        if self.state is _RESOLVED:
             raise Trap(_RETURN_TWICE)
         if self.borrows.num_borrows > 0:
             raise Trap("borrow handles still remain at the end of the call")
-        self.state = TaskState.RESOLVED
+        self.state = _RESOLVED
         self.on_resolve(result)
 
     def cancel(self) -> None:
