@@ -110,7 +110,7 @@ def cycles(n: int) -> list[tuple[str, float, str]]:
         f = linker.instantiate(store, comp).get_func("cycles")
         assert f
 
-        async def run() -> float:
+        async def run(f: Any = f, store: Store[None] = store, waited: int = waited) -> float:
             best = float("inf")
             for _ in range(5):
                 t = time.perf_counter()
@@ -159,7 +159,7 @@ def streams(total: int) -> list[tuple[str, float, str]]:
 def main() -> None:
     quick = "--quick" in sys.argv
     n = 2000 if quick else 20000
-    rows = calls(n) + cycles(n) + streams((1 if quick else 512) << 20)
+    rows = calls(n) + cycles(n) + streams((64 if quick else 512) << 20)
     for name, v, note in rows:
         print(f"{name:45} {v:9.2f} {note}")
 

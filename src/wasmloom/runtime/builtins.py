@@ -309,7 +309,7 @@ def canon_subtask_drop(inst: Any, i: int) -> None:
 class GuestBuffer:
     """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``)."""
 
-    __slots__ = ("cancelled", "codec", "cx", "length", "owner", "progress", "ptr", "t")
+    __slots__ = ("cancelled", "codec", "cx", "length", "owner", "progress", "ptr", "raw", "t")
 
     def __init__(self, t: Any, cx: LiftLowerContext, ptr: int, length: int) -> None:
         if length > MAX_BUFFER_LENGTH:
@@ -324,6 +324,8 @@ class GuestBuffer:
         self.length = length
         self.progress = 0
         self.codec = None if t is None else get_codec(t, cx.string_encoding, cx.ptr_type)
+        # Numbers are the same bytes in every guest memory: copies move them as a block.
+        self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
         if self.codec is not None and length > 0:
             cx.refresh()
             c = self.codec
@@ -352,6 +354,28 @@ class GuestBuffer:
         self.ptr = ptr + n * size
         return vs
 
+    def move_from(self, src: Any, n: int) -> bool:
+        """Copy ``n`` elements from guest buffer ``src`` as one block of bytes
+        (one memoryview slice assignment); ``False`` if the elements need lifting."""
+        raw = self.raw
+        if raw is None or type(src) is not GuestBuffer or src.raw != raw:
+            return False
+        assert self.codec is not None
+        nbytes = n * self.codec.size
+        dst_mv = self.cx.refresh()
+        src_mv = src.cx.refresh()
+        dp = self.ptr
+        sp = src.ptr
+        # Both ranges were checked when the buffers were made; memories only grow.
+        if dp + nbytes > len(dst_mv) or sp + nbytes > len(src_mv):
+            raise Trap("pointer out of bounds of memory")
+        dst_mv[dp : dp + nbytes] = src_mv[sp : sp + nbytes]
+        self.ptr = dp + nbytes
+        self.progress += n
+        src.ptr = sp + nbytes
+        src.progress += n
+        return True
+
     def write(self, vs: list[Any]) -> None:
         c = self.codec
         self.progress += len(vs)
@@ -365,6 +389,9 @@ class GuestBuffer:
         for k, v in enumerate(vs):
             store(cx, v, ptr + k * size)
         self.ptr = ptr + len(vs) * size
+
+
+_RAW_NAMES = frozenset({"u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64"})
 
 
 def canon_copy_new(inst: Any, t: Any, is_stream: bool) -> int:

@@ -95,6 +95,14 @@ class ListBuffer:
         self.progress += len(vs)
 
 
+def _transfer(dst: Any, src: Any, n: int) -> None:
+    """Move ``n`` elements from ``src`` to ``dst``: one block copy when ``dst`` can
+    take ``src``'s bytes as they are (``move_from``), else element by element."""
+    move = getattr(dst, "move_from", None)
+    if move is None or not move(src, n):
+        dst.write(src.read(n))
+
+
 ReclaimBuffer = Callable[[], None]
 OnCopy = Callable[[ReclaimBuffer], None]
 OnCopyDone = Callable[[CopyResult], None]
@@ -185,7 +193,7 @@ class SharedStreamImpl:
             if src.remain() > 0:
                 if dst.remain() > 0:
                     n = min(dst.remain(), src.remain())
-                    dst.write(src.read(n))
+                    _transfer(dst, src, n)
                     assert self.pending_on_copy is not None
                     self.pending_on_copy(self.reset_pending)
                 on_copy_done(CopyResult.COMPLETED)
@@ -206,7 +214,7 @@ class SharedStreamImpl:
             if dst.remain() > 0:
                 if src.remain() > 0:
                     n = min(src.remain(), dst.remain())
-                    dst.write(src.read(n))
+                    _transfer(dst, src, n)
                     assert self.pending_on_copy is not None
                     self.pending_on_copy(self.reset_pending)
                 on_copy_done(CopyResult.COMPLETED)
