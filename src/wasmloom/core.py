@@ -75,7 +75,7 @@ import struct
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple, Protocol, TypeAlias, TypeVar
 
@@ -1334,7 +1334,7 @@ class CoreInstance:
     __slots__ = ("exports", "module", "store")
 
     def __init__(
-        self, store: CoreStore, module: CoreModule, exports: dict[str, CoreExtern]
+        self, store: CoreStore, module: CoreModule, exports: Mapping[str, CoreExtern]
     ) -> None:
         self.store = store
         self.module = module
@@ -1429,26 +1429,53 @@ def instantiate(
     return _instance_of(store, module, instance)
 
 
+class _LazyExports(Mapping[str, "CoreExtern"]):
+    """A core instance's exports, each wrapped on first use.
+
+    Components built by toolchains export thousands of core items of which a
+    program uses a few; fetching them one by one on demand keeps start-up cheap.
+    Names and kinds come from the module's type, so membership needs no call.
+    """
+
+    __slots__ = ("_cache", "_instance", "_store", "_types")
+
+    def __init__(self, store: CoreStore, module: CoreModule, instance: Any) -> None:
+        self._store = store
+        self._instance = instance
+        self._types = module.export_types
+        self._cache: dict[str, CoreExtern] = {}
+
+    def __getitem__(self, name: str) -> CoreExtern:
+        item = self._cache.get(name)
+        if item is not None:
+            return item
+        desc = self._types[name]  # KeyError for a name the module does not export
+        raw = name.encode("utf-8")
+        raw_item = ffi.wasmtime_extern_t()
+        found = ffi.wasmtime_instance_export_get(
+            self._store.wasmtime._context(),
+            ctypes.byref(self._instance),
+            ctypes.create_string_buffer(raw),
+            len(raw),
+            ctypes.byref(raw_item),
+        )
+        if not found:  # pragma: no cover - the module type lists every export
+            raise KeyError(name)
+        item = self._cache[name] = _wrap_raw(self._store, raw_item, desc)
+        return item
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+
 def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
-    exports: dict[str, CoreExtern] = {}
-    types = module.export_types
-    raw_item = ffi.wasmtime_extern_t()
-    name_ptr = ctypes.POINTER(ctypes.c_char)()
-    name_len = ctypes.c_size_t(0)
-    ctx = store.wasmtime._context()
-    i = 0
-    while ffi.wasmtime_instance_export_nth(
-        ctx,
-        ctypes.byref(instance),
-        i,
-        ctypes.byref(name_ptr),
-        ctypes.byref(name_len),
-        ctypes.byref(raw_item),
-    ):
-        name = ctypes.string_at(name_ptr, name_len.value).decode("utf-8")
-        exports[name] = _wrap_raw(store, raw_item, types[name])
-        i += 1
-    return CoreInstance(store, module, exports)
+    return CoreInstance(store, module, _LazyExports(store, module, instance))
 
 
 # --- fibers: async calls and async host functions --------------------------------------

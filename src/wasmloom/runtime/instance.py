@@ -12,7 +12,7 @@ its sort, and exports and aliases introduce new indices too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,7 @@ class Scope(TypeScope):
         self.core_globals: list[Any] = []
         self.core_tags: list[Any] = []
         self.core_modules: list[core.CoreModule] = []
-        self.core_instances: list[dict[str, Any]] = []
+        self.core_instances: list[Mapping[str, Any]] = []
         self.funcs: list[Any] = []
         self.values: list[Any] = []
         self.components: list[ComponentDef] = []
