@@ -156,14 +156,31 @@ class HostFunc(ComponentFunc):
         if not self.is_coroutine:
             on_resolve(self.call(on_start(), caller))
             return _no_cancel
-        from wasmloom.runtime.tasks import scheduler_of
-
-        sched = scheduler_of(caller.store) if caller is not None else None
+        sched = instance_state(caller).sched if caller is not None else None
         if sched is None:
             raise Trap(f"async host function `{self.name}` called without a store")
         cur = sched.current
         root = cur.task.root if cur is not None else None
         coro = self.fn(*on_start())
+        cancelled = [False]
+
+        def finished(result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
+            if was_cancelled:
+                if cancelled[0]:
+                    on_resolve(CANCELLED)
+                return
+            if exc is not None:
+                caller.poisoned = True
+                if root is not None:
+                    root.fail(exc)
+                return
+            try:
+                on_resolve(result)
+            except Exception as e:
+                caller.poisoned = True
+                if root is not None:
+                    root.fail(e)
+
         if asyncio._get_running_loop() is not None:
             # On a running loop the first step runs now: a host coroutine that
             # finishes without suspending resolves the call at once, as a
@@ -173,37 +190,58 @@ class HostFunc(ComponentFunc):
             except StopIteration as e:
                 on_resolve(e.value)
                 return _no_cancel
-            coro = _resume(coro, first)
+            # The rest runs as an asyncio task that completes the call itself
+            # and runs the threads that made ready in line (no done-callback
+            # or driver wake-up turn of the loop in between).
+            started = [False]
+
+            async def run() -> None:
+                started[0] = True
+                try:
+                    result = await _Resumed(coro, first)
+                except asyncio.CancelledError:
+                    sched.host_pending -= 1
+                    finished(None, None, True)
+                    sched.run_ready()
+                    raise
+                except Exception as e:
+                    sched.host_pending -= 1
+                    finished(None, e, False)
+                else:
+                    sched.host_pending -= 1
+                    finished(result, None, False)
+                sched.run_ready()
+
+            task = sched.loop().create_task(run())
+            sched.host_pending += 1
+
+            def cancel_running(_caller: Any = None) -> None:
+                if task.done():
+                    return
+                cancelled[0] = True
+                task.cancel()
+                if not started[0]:
+                    # Cancelled before its first turn: `run` never starts.
+                    coro.close()
+                    sched.host_pending -= 1
+                    finished(None, None, True)
+
+            return cancel_running
         fut = sched.loop().create_task(coro)
         sched.host_pending += 1
-        cancelled = [False]
 
         def done(f: Any) -> None:
             sched.host_pending -= 1
             try:
-                finished(f)
+                if f.cancelled():
+                    finished(None, None, True)
+                else:
+                    exc = f.exception()
+                    finished(None if exc is not None else f.result(), exc, False)
             finally:
                 # kick, not just notify: the calling task may have outlived its
                 # host call (no driver waits for it any more).
                 sched.kick()
-
-        def finished(f: Any) -> None:
-            if f.cancelled():
-                if cancelled[0]:
-                    on_resolve(CANCELLED)
-                return
-            exc = f.exception()
-            if exc is not None:
-                caller.poisoned = True
-                if root is not None:
-                    root.fail(exc)
-                return
-            try:
-                on_resolve(f.result())
-            except Exception as e:
-                caller.poisoned = True
-                if root is not None:
-                    root.fail(e)
 
         fut.add_done_callback(done)
 

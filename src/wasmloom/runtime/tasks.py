@@ -233,6 +233,23 @@ class Scheduler:
         if any(t.ready() for t in self.waiting):
             self._driver = loop.create_task(self._drive())
 
+    def run_ready(self) -> None:
+        """Host work finished on the event loop: run the threads it made ready, in line.
+
+        Outside guest code this runs every ready thread now, and wakes the
+        driver only when no host work is left (it must then check for
+        deadlock, or stop); inside guest code it only calls :meth:`kick`.
+        """
+        if self.current is not None:
+            self.kick()
+            return
+        try:
+            while self.tick():
+                pass
+        finally:
+            if not self.host_pending:
+                self.kick()
+
     async def _host_progress(self) -> None:
         ev = self._event
         if ev is None:
