@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.funcabi import FuncABI
-from wasmloom.errors import LinkError, WasmloomError
+from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.runtime.func import ComponentFunc, LiftedFunc
 from wasmloom.runtime.subtype import subst_functype, subst_valtype
 from wasmloom.values import Resource
@@ -56,41 +56,101 @@ def wrong_store(store: object) -> NoReturn:
 
 
 class HostTable:
-    """The Python objects behind the handles of one host resource type."""
+    """The Python objects behind the handles of one host resource type.
 
-    __slots__ = ("_next", "_objs", "rt")
+    Each object has one representation while any guest handle owns it; an
+    object given to the guest as ``own`` twice gets the same representation,
+    and its ``drop()`` runs once, when the guest drops its last owning handle.
+    An object only lent to the guest (a ``borrow`` lowered by the host) has an
+    entry for the length of that call (:meth:`lend_mark` / :meth:`end_lends`).
+    """
+
+    __slots__ = ("_counts", "_lent", "_next", "_objs", "_reps", "rt")
 
     def __init__(self) -> None:
         self._objs: dict[int, Any] = {}
+        self._counts: dict[int, int] = {}
+        self._reps: dict[int, int] = {}  # id(obj) -> rep; the table keeps obj alive
+        self._lent: list[int] = []
         self._next = 1
         self.rt: T.ResourceType | None = None
 
+    @property
+    def name(self) -> str:
+        return self.rt.name if self.rt is not None else "resource"
+
+    def _entry(self, obj: Any) -> int:
+        if obj is None:
+            raise TypeError(f"expected a host `{self.name}` object, got None")
+        rep = self._reps.get(id(obj))
+        if rep is None:
+            rep = self._next
+            self._next += 1
+            self._objs[rep] = obj
+            self._counts[rep] = 0
+            self._reps[id(obj)] = rep
+        return rep
+
     def add(self, obj: Any) -> int:
-        """A new representation for ``obj`` (an ``own`` handle goes to the guest)."""
-        rep = self._next
-        self._next += 1
-        self._objs[rep] = obj
+        """The representation of ``obj`` for a new ``own`` handle given to the guest."""
+        rep = self._entry(obj)
+        self._counts[rep] += 1
         return rep
 
     def lend(self, obj: Any) -> int:
-        """A representation for a borrow of ``obj``: its current one, or a new entry."""
-        for rep, o in self._objs.items():
-            if o is obj:
-                return rep
-        return self.add(obj)
+        """The representation of ``obj`` for a ``borrow`` given to the guest."""
+        known = id(obj) in self._reps
+        rep = self._entry(obj)
+        if not known:
+            self._lent.append(rep)
+        return rep
+
+    def lend_mark(self) -> int:
+        return len(self._lent)
+
+    def end_lends(self, mark: int) -> None:
+        """Forget the objects lent since ``mark`` that no owning handle holds."""
+        lent = self._lent
+        while len(lent) > mark:
+            rep = lent.pop()
+            if self._counts.get(rep) == 0:
+                self._forget(rep)
 
     def get(self, rep: int) -> Any:
-        return self._objs[rep]
+        """The object behind ``rep`` (a borrow lifted from the guest)."""
+        try:
+            return self._objs[rep]
+        except KeyError:
+            raise WasmloomError(f"no host `{self.name}` object has representation {rep}") from None
 
     def take(self, rep: int) -> Any:
-        return self._objs.pop(rep)
+        """The object behind ``rep``, whose owning handle comes back to the host."""
+        obj = self.get(rep)
+        self._release(rep)
+        return obj
 
     def drop(self, rep: int) -> None:
-        """The resource type's destructor: forget the object; call its ``drop()`` if any."""
-        obj = self._objs.pop(rep, None)
+        """The resource type's destructor: after the last owning handle, call ``drop()``."""
+        obj = self._objs.get(rep)
+        if obj is None or not self._release(rep):
+            return
         d = getattr(obj, "drop", None)
         if callable(d):
             d()
+
+    def _release(self, rep: int) -> bool:
+        """One owning handle fewer; True (and the entry forgotten) when it was the last."""
+        n = self._counts[rep] - 1
+        if n > 0:
+            self._counts[rep] = n
+            return False
+        self._forget(rep)
+        return True
+
+    def _forget(self, rep: int) -> None:
+        obj = self._objs.pop(rep)
+        del self._counts[rep]
+        del self._reps[id(obj)]
 
     def __len__(self) -> int:
         return len(self._objs)
@@ -109,8 +169,11 @@ def _host_converters(tbl: HostTable) -> tuple[Any, Any]:
 class GuestResource(Resource):
     """A handle to a resource the guest implements; generated classes subclass it.
 
-    ``owner`` is the bindings object whose functions its methods call.
-    :meth:`drop` ends an owned handle (running the guest's destructor).
+    ``owner`` is the bindings object whose functions its methods call (its
+    ``_store`` is the store the handle belongs to). :meth:`drop` ends an owned
+    handle, running the guest's destructor; passing an owned handle to the
+    guest as ``own`` moves it there. A dropped or moved handle is refused by
+    every later call.
     """
 
     __slots__ = ("_dropped", "owner")
@@ -120,26 +183,51 @@ class GuestResource(Resource):
         self.owner = owner
         self._dropped = False
 
+    @property
+    def dropped(self) -> bool:
+        """Whether this handle was dropped or moved to the guest."""
+        return self._dropped
+
     def drop(self, store: Store[Any]) -> None:
-        """Drop this owned handle; the guest's destructor runs once."""
+        """Drop this owned handle: the guest's destructor runs (once; later calls do nothing).
+
+        A borrowed handle is not the host's to drop: this does nothing for one.
+        """
+        owner_store = getattr(self.owner, "_store", None)
+        if owner_store is not None and store is not owner_store:
+            wrong_store(store)
         if self._dropped or not self.own:
             return
+        impl = self.rt.impl
+        if impl is not None and (impl.poisoned or not impl.may_enter):
+            raise Trap(f"cannot enter component instance to drop `{type(self).__name__}`")
         self._dropped = True
         dtor = self.rt.dtor
         if dtor is not None:
             dtor(self.rep)
 
+    def __repr__(self) -> str:
+        kind = "own" if self.own else "borrow"
+        state = ", dropped" if self._dropped else ""
+        return f"{type(self).__name__}({kind}, rep={self.rep}{state})"
+
 
 def _guest_converters(cls: type[GuestResource], rt: T.ResourceType, owner: Any) -> Any:
     def to_rep(v: Any) -> int:
         if not isinstance(v, Resource) or v.rt is not rt:
-            raise TypeError(f"expected a handle of resource `{rt.name}`, got {v!r:.60}")
+            what = type(v).__name__ if isinstance(v, GuestResource) else f"{v!r:.60}"
+            raise TypeError(
+                f"expected a `{cls.__name__}` handle of this instance (resource `{rt.name}`), "
+                f"got {what}"
+            )
+        if isinstance(v, GuestResource) and v._dropped:
+            raise WasmloomError(f"{v!r} was dropped or moved to the guest; it cannot be used")
         return v.rep
 
     def to_rep_own(v: Any) -> int:
         rep = to_rep(v)
         if not v.own:
-            raise TypeError(f"a borrowed `{rt.name}` cannot be passed as an owned one")
+            raise TypeError(f"a borrowed `{cls.__name__}` cannot be passed as an owned one")
         if isinstance(v, GuestResource):
             v._dropped = True  # ownership moves to the guest
         return rep
@@ -284,6 +372,22 @@ def _host_caller(f: ComponentFunc) -> Callable[[Sequence[Any]], Any]:
     return call_host
 
 
+def _lending_tables(ft: T.FuncType) -> list[HostTable]:
+    """The host tables whose objects the parameters of ``ft`` may lend (borrow) to the guest."""
+    out: list[HostTable] = []
+
+    def visit(t: T.ValType) -> bool:
+        if isinstance(t, T.BorrowType):
+            tbl = _host_tables.get(t.rt)
+            if tbl is not None and tbl not in out:
+                out.append(tbl)
+        return False
+
+    for _, t in ft.params:
+        T.contains(t, visit)
+    return out
+
+
 class ExportBinder:
     """Binds one exported interface (or the world's own exports) of an instance.
 
@@ -314,7 +418,21 @@ class ExportBinder:
         self.funcs = {n: _specialise(f, self.classes) for n, f in self.funcs.items()}
 
     def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
-        return _host_caller(self.funcs[name])
+        f = self.funcs[name]
+        call = _host_caller(f)
+        tables = _lending_tables(f.type)
+        if not tables:
+            return call
+
+        def call_lending(args: Sequence[Any]) -> Any:
+            marks = [t.lend_mark() for t in tables]
+            try:
+                return call(args)
+            finally:
+                for t, mark in zip(tables, marks, strict=True):
+                    t.end_lends(mark)
+
+        return call_lending
 
     def func(self, name: str) -> ComponentFunc:
         return self.funcs[name]
