@@ -33,7 +33,7 @@ from wasmloom.wit.resolve import Resolve
 __all__ = ["generate", "write"]
 
 _PRIM_PY = {"bool": "bool", "f32": "float", "f64": "float", "char": "str", "string": "str"}
-_GUEST_RESERVED = {"drop", "owner", "rt", "rep", "own"}
+_GUEST_RESERVED = {"drop", "dropped", "owner", "rt", "rep", "own"}
 
 _HEADER = """from __future__ import annotations
 
@@ -54,7 +54,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 """
 
 _USED = (
@@ -459,9 +458,9 @@ class _Gen:
         if not free:
             out.append("    pass")
         gt = (
-            "_typing.Callable[[_D], Host]"
+            "_typing.Callable[[_typing.Any], Host]"
             if funcs
-            else "_typing.Callable[[_D], object] | None = None"
+            else "_typing.Callable[[_typing.Any], object] | None = None"
         )
         out += [
             "",
@@ -484,7 +483,7 @@ class _Gen:
             args = "".join(f", {n}: {t}" for n, t in ps)
             ret = self.py(f.result, here)
             kw = "async def" if f.is_async else "def"
-            out.append(f"    {kw} {fn}(store: _Store[_D]{args}) -> {ret}:")
+            out.append(f"    {kw} {fn}(store: _Store[_typing.Any]{args}) -> {ret}:")
             names = [n for n, _ in ps]
             if f.kind == "method":
                 call = f"{names[0]}.{snake(f.name)}"
@@ -697,7 +696,7 @@ class _Gen:
         lines += [
             "",
             "",
-            "def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Imports]) -> None:",
+            "def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:",
             '    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""',
         ]
         for iface in self.ifaces:
@@ -708,7 +707,7 @@ class _Gen:
                     lines.append(f"    _m_{m}.add_to_linker(linker)")
                     continue
                 lines += [
-                    f"    def _get_{a}(d: _D) -> _m_{m}.Host:",
+                    f"    def _get_{a}(d: _typing.Any) -> _m_{m}.Host:",
                     f"        return getter(d).{a}",
                     f"    _m_{m}.add_to_linker(linker, _get_{a})",
                 ]
@@ -720,7 +719,7 @@ class _Gen:
                 ret = self.py(f.result, here)
                 fn = "_" + snake(f.name)
                 kw = "async def" if f.is_async else "def"
-                lines.append(f"    {kw} {fn}(store: _Store[_D]{args}) -> {ret}:")
+                lines.append(f"    {kw} {fn}(store: _Store[_typing.Any]{args}) -> {ret}:")
                 cargs = [n for n, _ in ps]
                 if f.is_async:
                     cargs = ["_Accessor(store, getter)", *cargs]
