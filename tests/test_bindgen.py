@@ -19,15 +19,74 @@ from typing import Any
 import pytest
 from guest_util import component
 
-from wasmloom import Linker, Record, Store
+from wasmloom import Linker, Record, Store, Trap
 from wasmloom.bindgen import dynamic
 from wasmloom.bindgen.gen import write
 from wasmloom.cli import main as cli_main
+from wasmloom.errors import WasmloomError
 from wasmloom.host.accessor import Accessor
 from wasmloom.wit import resolve_path
 
 WIT = Path(__file__).parent / "wit" / "bindgen"
 ROOT = Path(__file__).parent.parent
+
+
+# Typed use of the generated resource bindings: checked by mypy --strict with the packages.
+RES_USER = """
+from __future__ import annotations
+
+from wasmloom import Component, Linker, Store
+
+import res_bindings
+from res_bindings import example_res_blobs as blobs
+
+
+class Blob:  # implements blobs.HostBlob
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def append(self, more: bytes) -> None:
+        self.data += more
+
+    def drop(self) -> None:
+        self.data.clear()
+
+
+class Blobs:  # implements blobs.Host
+    def blob_new(self, init: bytes) -> blobs.HostBlob:
+        return Blob(init)
+
+    def blob_merge(self, a: blobs.HostBlob, b: blobs.HostBlob) -> blobs.HostBlob:
+        return Blob(bytes(a.size() + b.size()))
+
+    def consume(self, b: blobs.HostBlob) -> int:
+        return b.size()
+
+    def peek(self, b: blobs.HostBlob) -> int:
+        return b.size()
+
+    def make(self, n: int) -> blobs.HostBlob:
+        return Blob(bytes(n))
+
+
+class Data:
+    def __init__(self) -> None:
+        self.blobs = Blobs()
+
+
+def run(component: Component) -> int:
+    store = Store(data=Data())
+    linker = Linker()
+    blobs.add_to_linker(linker, lambda d: d.blobs)
+    guest = res_bindings.Res.instantiate(store, component, linker)
+    c = guest.counters.counter_new(store, 1)
+    n: int = c.inc(store) + guest.new_blob(store, b"x")
+    c.drop(store)
+    return n
+"""
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +96,11 @@ def gen_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ("app.wit", "app", "app_bindings"),
         ("demo.wit", "demo", "demo_bindings"),
         ("jobs.wit", "jobs", "jobs_bindings"),
+        ("res.wit", "res", "res_bindings"),
     ):
         r, p = resolve_path(WIT / wit)
         write(r, r.select_world(p, world), d / pkg)
+    (d / "res_user.py").write_text(RES_USER)
     sys.path.insert(0, str(d))
     yield d
     sys.path.remove(str(d))
@@ -65,7 +126,7 @@ class Data:
 
 def test_generated_packages_pass_mypy_strict(gen_dir: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings"],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings", "res_bindings", "res_user.py"],
         cwd=gen_dir, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout
@@ -229,3 +290,211 @@ def test_async_export_and_import_with_the_data_itself(gen_dir: Path) -> None:
 
     assert store.run_concurrent(main) == 106
     assert store.data.seen == [(5, True)]
+
+
+# --- resources: tests/wit/bindgen/res.wit, tests/guests/bindgen_resources.wat ----------
+
+
+class Blob:
+    """A host `blob`: records its `drop()` calls."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = bytearray(data)
+        self.drops = 0
+
+    def size(self) -> int:
+        return len(self.data)
+
+    def append(self, more: bytes) -> None:
+        self.data += more
+
+    def drop(self) -> None:
+        self.drops += 1
+
+
+class Blobs:
+    """The host's `blobs` interface: remembers every blob it made and every blob it was given."""
+
+    def __init__(self) -> None:
+        self.made: list[Blob] = []
+        self.seen: list[tuple[str, Any]] = []
+        self.fixed: Blob | None = None  # make() returns this one when set
+
+    def _new(self, data: bytes) -> Blob:
+        b = Blob(data)
+        self.made.append(b)
+        return b
+
+    def blob_new(self, init: bytes) -> Blob:
+        return self._new(init)
+
+    def blob_merge(self, a: Blob, b: Blob) -> Blob:
+        self.seen.append(("merge", (a, b)))
+        return self._new(bytes(a.data + b.data))
+
+    def consume(self, b: Blob) -> int:
+        self.seen.append(("consume", b))
+        return b.size()
+
+    def peek(self, b: Blob) -> int:
+        self.seen.append(("peek", b))
+        return b.size()
+
+    def make(self, n: int) -> Blob:
+        return self.fixed if self.fixed is not None else self._new(b"x" * n)
+
+
+class ResData:
+    def __init__(self) -> None:
+        self.blobs = Blobs()
+
+
+@pytest.fixture
+def res(gen_dir: Path) -> ModuleType:
+    return importlib.import_module("res_bindings")
+
+
+def _res_guest(res: ModuleType, store: Store[ResData]) -> tuple[Any, Any]:
+    """(the guest's bindings, the host table behind `blob` handles)."""
+    from wasmloom.bindgen import rt
+
+    blobs = importlib.import_module("res_bindings.example_res_blobs")
+    linker = Linker()
+    blobs.add_to_linker(linker, lambda d: d.blobs)
+    guest = res.Res.instantiate(store, component("bindgen_resources"), linker)
+    table = rt._host_tables[rt._linker_rts[linker][blobs._RT_BLOB]]
+    return guest, table
+
+
+def test_host_resource_constructor_methods_static_and_drop(res: ModuleType) -> None:
+    store = Store(data=ResData())
+    guest, table = _res_guest(res, store)
+    host = store.data.blobs
+    a = guest.new_blob(store, b"abc")  # [constructor]blob
+    (ba,) = host.made
+    assert guest.blob_size(store, a) == 3  # [method]blob.size reaches the object
+    guest.blob_append(store, a, b"de")
+    assert ba.data == b"abcde"
+    assert guest.peek(store, a) == 5 and host.seen[-1] == ("peek", ba)  # borrow<blob>
+    b = guest.make(store, 3)  # returns own<blob>
+    bb = host.made[1]
+    m = guest.merge(store, a, b)  # [static]blob.merge with two borrows
+    assert host.seen[-1][1][0] is ba and host.seen[-1][1][1] is bb
+    assert guest.blob_size(store, m) == 8 and len(table) == 3
+    guest.drop_blob(store, b)
+    assert (ba.drops, bb.drops) == (0, 1) and len(table) == 2
+    guest.drop_blob(store, a)
+    guest.drop_blob(store, m)
+    assert [x.drops for x in host.made] == [1, 1, 1] and len(table) == 0
+    with pytest.raises(Trap):  # the guest uses a handle it dropped
+        guest.blob_size(store, a)
+    assert [x.drops for x in host.made] == [1, 1, 1]
+
+
+def test_host_object_owned_twice_is_dropped_after_the_last_handle(res: ModuleType) -> None:
+    store = Store(data=ResData())
+    guest, table = _res_guest(res, store)
+    shared = Blob(b"shared")
+    store.data.blobs.fixed = shared
+    h1, h2 = guest.make(store, 0), guest.make(store, 0)
+    assert h1 != h2 and len(table) == 1
+    guest.drop_blob(store, h1)
+    assert shared.drops == 0 and guest.blob_size(store, h2) == 6
+    guest.drop_blob(store, h2)
+    assert shared.drops == 1 and len(table) == 0
+
+
+def test_own_handles_move_between_host_and_guest(res: ModuleType) -> None:
+    store = Store(data=ResData())
+    guest, table = _res_guest(res, store)
+    host = store.data.blobs
+    h = guest.new_blob(store, b"abcd")
+    (b,) = host.made
+    # the guest gives its own<blob> to the host's `consume`: the host has it back, no drop()
+    assert guest.consume(store, h) == 4 and host.seen[-1] == ("consume", b)
+    assert b.drops == 0 and len(table) == 0
+    # a world export returns own<blob>: the host gets the very object
+    h = guest.new_blob(store, b"xy")
+    got = guest.give(store, h)
+    assert got is host.made[1] and len(table) == 0 and got.drops == 0
+    # the host passes an object to the guest as own<blob>; the guest drops it
+    mine = Blob(b"mine")
+    k = guest.keep(store, mine)
+    assert guest.blob_size(store, k) == 4 and len(table) == 1
+    guest.drop_blob(store, k)
+    assert mine.drops == 1 and len(table) == 0
+    with pytest.raises(TypeError, match="blob"):
+        guest.keep(store, None)
+
+
+def test_host_lends_an_object_for_one_call(res: ModuleType) -> None:
+    store = Store(data=ResData())
+    guest, table = _res_guest(res, store)
+    lent = Blob(b"lent")
+    assert guest.lend(store, lent) == 4
+    assert len(table) == 0 and lent.drops == 0  # the entry lasted for the call only
+    # lending an object the guest also owns keeps the guest's entry
+    owned = Blob(b"owned!")
+    h = guest.keep(store, owned)
+    assert guest.lend(store, owned) == 6 and len(table) == 1
+    assert guest.blob_size(store, h) == 6
+    guest.drop_blob(store, h)
+    assert owned.drops == 1 and len(table) == 0
+
+
+def test_guest_resource_through_the_generated_class(res: ModuleType) -> None:
+    counters = importlib.import_module("res_bindings.example_res_counters")
+    store = Store(data=ResData())
+    guest, _ = _res_guest(res, store)
+    c = guest.counters
+    x = c.counter_new(store, 5)
+    assert type(x) is counters.Counter and x.own and not x.dropped
+    assert x.inc(store) == 6 and x.get(store) == 6
+    y = c.counter_new(store, 10)
+    x.add(store, y)  # borrow<counter> of another handle
+    assert (x.get(store), y.get(store)) == (16, 10)
+    s = c.counter_sum(store, x, y)  # static, two borrows, returns own
+    assert type(s) is counters.Counter and s.get(store) == 26
+    assert c.drops(store) == 0
+    y.drop(store)  # the guest's destructor runs once
+    assert c.drops(store) == 1 and y.dropped
+    y.drop(store)
+    assert c.drops(store) == 1
+    with pytest.raises(WasmloomError, match="dropped or moved"):
+        y.get(store)
+    with pytest.raises(WasmloomError, match="dropped or moved"):
+        x.add(store, y)
+    # passing an own handle to the guest moves it; the guest drops it
+    assert c.take(store, s) == 26 and c.drops(store) == 2 and s.dropped
+    with pytest.raises(WasmloomError, match="dropped or moved"):
+        s.inc(store)
+    s.drop(store)  # nothing left to drop
+    assert c.drops(store) == 2
+    assert x.get(store) == 16
+    x.drop(store)
+    assert c.drops(store) == 3
+
+
+def test_guest_resource_bad_uses(res: ModuleType) -> None:
+    store = Store(data=ResData())
+    guest, _ = _res_guest(res, store)
+    x = guest.counters.counter_new(store, 1)
+    other: Store[ResData] = Store(data=ResData())
+    with pytest.raises(WasmloomError, match="store"):
+        x.inc(other)
+    with pytest.raises(WasmloomError, match="store"):
+        x.drop(other)
+    assert not x.dropped and x.inc(store) == 2
+    # a handle of another instance (same component) is a different resource type
+    guest2, _ = _res_guest(res, other)
+    z = guest2.counters.counter_new(other, 7)
+    with pytest.raises(TypeError, match="Counter"):
+        guest.counters.take(store, z)
+    with pytest.raises(TypeError, match="Counter"):
+        x.add(store, 3)
+    assert not z.dropped and z.get(other) == 7
+
+
+def test_resource_bindings_typed_use(gen_dir: Path) -> None:
+    user = importlib.import_module("res_user")
+    assert user.run(component("bindgen_resources")) == 3
