@@ -30,7 +30,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
@@ -118,81 +117,81 @@ class Imports(_typing.Protocol):
     def terminal_stderr(self) -> _m_wasi_cli_terminal_stderr.Host: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Imports]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:
     """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""
-    def _get_poll(d: _D) -> _m_wasi_io_poll.Host:
+    def _get_poll(d: _typing.Any) -> _m_wasi_io_poll.Host:
         return getter(d).poll
     _m_wasi_io_poll.add_to_linker(linker, _get_poll)
-    def _get_monotonic_clock(d: _D) -> _m_wasi_clocks_monotonic_clock.Host:
+    def _get_monotonic_clock(d: _typing.Any) -> _m_wasi_clocks_monotonic_clock.Host:
         return getter(d).monotonic_clock
     _m_wasi_clocks_monotonic_clock.add_to_linker(linker, _get_monotonic_clock)
-    def _get_wall_clock(d: _D) -> _m_wasi_clocks_wall_clock.Host:
+    def _get_wall_clock(d: _typing.Any) -> _m_wasi_clocks_wall_clock.Host:
         return getter(d).wall_clock
     _m_wasi_clocks_wall_clock.add_to_linker(linker, _get_wall_clock)
-    def _get_error(d: _D) -> _m_wasi_io_error.Host:
+    def _get_error(d: _typing.Any) -> _m_wasi_io_error.Host:
         return getter(d).error
     _m_wasi_io_error.add_to_linker(linker, _get_error)
-    def _get_streams(d: _D) -> _m_wasi_io_streams.Host:
+    def _get_streams(d: _typing.Any) -> _m_wasi_io_streams.Host:
         return getter(d).streams
     _m_wasi_io_streams.add_to_linker(linker, _get_streams)
-    def _get_types(d: _D) -> _m_wasi_filesystem_types.Host:
+    def _get_types(d: _typing.Any) -> _m_wasi_filesystem_types.Host:
         return getter(d).types
     _m_wasi_filesystem_types.add_to_linker(linker, _get_types)
-    def _get_preopens(d: _D) -> _m_wasi_filesystem_preopens.Host:
+    def _get_preopens(d: _typing.Any) -> _m_wasi_filesystem_preopens.Host:
         return getter(d).preopens
     _m_wasi_filesystem_preopens.add_to_linker(linker, _get_preopens)
     _m_wasi_sockets_network.add_to_linker(linker)
-    def _get_instance_network(d: _D) -> _m_wasi_sockets_instance_network.Host:
+    def _get_instance_network(d: _typing.Any) -> _m_wasi_sockets_instance_network.Host:
         return getter(d).instance_network
     _m_wasi_sockets_instance_network.add_to_linker(linker, _get_instance_network)
-    def _get_udp(d: _D) -> _m_wasi_sockets_udp.Host:
+    def _get_udp(d: _typing.Any) -> _m_wasi_sockets_udp.Host:
         return getter(d).udp
     _m_wasi_sockets_udp.add_to_linker(linker, _get_udp)
-    def _get_udp_create_socket(d: _D) -> _m_wasi_sockets_udp_create_socket.Host:
+    def _get_udp_create_socket(d: _typing.Any) -> _m_wasi_sockets_udp_create_socket.Host:
         return getter(d).udp_create_socket
     _m_wasi_sockets_udp_create_socket.add_to_linker(linker, _get_udp_create_socket)
-    def _get_tcp(d: _D) -> _m_wasi_sockets_tcp.Host:
+    def _get_tcp(d: _typing.Any) -> _m_wasi_sockets_tcp.Host:
         return getter(d).tcp
     _m_wasi_sockets_tcp.add_to_linker(linker, _get_tcp)
-    def _get_tcp_create_socket(d: _D) -> _m_wasi_sockets_tcp_create_socket.Host:
+    def _get_tcp_create_socket(d: _typing.Any) -> _m_wasi_sockets_tcp_create_socket.Host:
         return getter(d).tcp_create_socket
     _m_wasi_sockets_tcp_create_socket.add_to_linker(linker, _get_tcp_create_socket)
-    def _get_ip_name_lookup(d: _D) -> _m_wasi_sockets_ip_name_lookup.Host:
+    def _get_ip_name_lookup(d: _typing.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
         return getter(d).ip_name_lookup
     _m_wasi_sockets_ip_name_lookup.add_to_linker(linker, _get_ip_name_lookup)
-    def _get_random(d: _D) -> _m_wasi_random_random.Host:
+    def _get_random(d: _typing.Any) -> _m_wasi_random_random.Host:
         return getter(d).random
     _m_wasi_random_random.add_to_linker(linker, _get_random)
-    def _get_insecure(d: _D) -> _m_wasi_random_insecure.Host:
+    def _get_insecure(d: _typing.Any) -> _m_wasi_random_insecure.Host:
         return getter(d).insecure
     _m_wasi_random_insecure.add_to_linker(linker, _get_insecure)
-    def _get_insecure_seed(d: _D) -> _m_wasi_random_insecure_seed.Host:
+    def _get_insecure_seed(d: _typing.Any) -> _m_wasi_random_insecure_seed.Host:
         return getter(d).insecure_seed
     _m_wasi_random_insecure_seed.add_to_linker(linker, _get_insecure_seed)
-    def _get_environment(d: _D) -> _m_wasi_cli_environment.Host:
+    def _get_environment(d: _typing.Any) -> _m_wasi_cli_environment.Host:
         return getter(d).environment
     _m_wasi_cli_environment.add_to_linker(linker, _get_environment)
-    def _get_exit(d: _D) -> _m_wasi_cli_exit.Host:
+    def _get_exit(d: _typing.Any) -> _m_wasi_cli_exit.Host:
         return getter(d).exit
     _m_wasi_cli_exit.add_to_linker(linker, _get_exit)
-    def _get_stdin(d: _D) -> _m_wasi_cli_stdin.Host:
+    def _get_stdin(d: _typing.Any) -> _m_wasi_cli_stdin.Host:
         return getter(d).stdin
     _m_wasi_cli_stdin.add_to_linker(linker, _get_stdin)
-    def _get_stdout(d: _D) -> _m_wasi_cli_stdout.Host:
+    def _get_stdout(d: _typing.Any) -> _m_wasi_cli_stdout.Host:
         return getter(d).stdout
     _m_wasi_cli_stdout.add_to_linker(linker, _get_stdout)
-    def _get_stderr(d: _D) -> _m_wasi_cli_stderr.Host:
+    def _get_stderr(d: _typing.Any) -> _m_wasi_cli_stderr.Host:
         return getter(d).stderr
     _m_wasi_cli_stderr.add_to_linker(linker, _get_stderr)
     _m_wasi_cli_terminal_input.add_to_linker(linker)
     _m_wasi_cli_terminal_output.add_to_linker(linker)
-    def _get_terminal_stdin(d: _D) -> _m_wasi_cli_terminal_stdin.Host:
+    def _get_terminal_stdin(d: _typing.Any) -> _m_wasi_cli_terminal_stdin.Host:
         return getter(d).terminal_stdin
     _m_wasi_cli_terminal_stdin.add_to_linker(linker, _get_terminal_stdin)
-    def _get_terminal_stdout(d: _D) -> _m_wasi_cli_terminal_stdout.Host:
+    def _get_terminal_stdout(d: _typing.Any) -> _m_wasi_cli_terminal_stdout.Host:
         return getter(d).terminal_stdout
     _m_wasi_cli_terminal_stdout.add_to_linker(linker, _get_terminal_stdout)
-    def _get_terminal_stderr(d: _D) -> _m_wasi_cli_terminal_stderr.Host:
+    def _get_terminal_stderr(d: _typing.Any) -> _m_wasi_cli_terminal_stderr.Host:
         return getter(d).terminal_stderr
     _m_wasi_cli_terminal_stderr.add_to_linker(linker, _get_terminal_stderr)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 
@@ -40,7 +39,7 @@ class Host(_typing.Protocol):
     def initial_cwd(self) -> str | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -48,13 +47,13 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/environment@0.2.9', _ALL_TYPES)
-    def _get_environment(store: _Store[_D]) -> list[tuple[str, str]]:
+    def _get_environment(store: _Store[_typing.Any]) -> list[tuple[str, str]]:
         return getter(store.data).get_environment()
     _b.func('get-environment', _FT_GET_ENVIRONMENT, _get_environment)
-    def _get_arguments(store: _Store[_D]) -> list[str]:
+    def _get_arguments(store: _Store[_typing.Any]) -> list[str]:
         return getter(store.data).get_arguments()
     _b.func('get-arguments', _FT_GET_ARGUMENTS, _get_arguments)
-    def _initial_cwd(store: _Store[_D]) -> str | None:
+    def _initial_cwd(store: _Store[_typing.Any]) -> str | None:
         return getter(store.data).initial_cwd()
     _b.func('initial-cwd', _FT_INITIAL_CWD, _initial_cwd)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 
@@ -36,7 +35,7 @@ class Host(_typing.Protocol):
     def exit(self, status: _Ok[None] | _Err[None]) -> None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -44,7 +43,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/exit@0.2.9', _ALL_TYPES)
-    def _exit(store: _Store[_D], status: _Ok[None] | _Err[None]) -> None:
+    def _exit(store: _Store[_typing.Any], status: _Ok[None] | _Err[None]) -> None:
         return getter(store.data).exit(status)
     _b.func('exit', _FT_EXIT, _exit)
 

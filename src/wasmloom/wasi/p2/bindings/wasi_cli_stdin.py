@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -40,7 +39,7 @@ class Host(_typing.Protocol):
     def get_stdin(self) -> InputStream: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -48,7 +47,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/stdin@0.2.9', _ALL_TYPES)
-    def _get_stdin(store: _Store[_D]) -> InputStream:
+    def _get_stdin(store: _Store[_typing.Any]) -> InputStream:
         return getter(store.data).get_stdin()
     _b.func('get-stdin', _FT_GET_STDIN, _get_stdin)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_cli_terminal_output as _m_wasi_cli_terminal_output
 
@@ -38,7 +37,7 @@ class Host(_typing.Protocol):
     def get_terminal_stderr(self) -> TerminalOutput | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -46,7 +45,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/terminal-stderr@0.2.9', _ALL_TYPES)
-    def _get_terminal_stderr(store: _Store[_D]) -> TerminalOutput | None:
+    def _get_terminal_stderr(store: _Store[_typing.Any]) -> TerminalOutput | None:
         return getter(store.data).get_terminal_stderr()
     _b.func('get-terminal-stderr', _FT_GET_TERMINAL_STDERR, _get_terminal_stderr)
 

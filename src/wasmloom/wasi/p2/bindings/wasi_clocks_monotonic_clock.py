@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_poll as _m_wasi_io_poll
 
@@ -48,7 +47,7 @@ class Host(_typing.Protocol):
     def subscribe_duration(self, when: Duration) -> Pollable: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -56,16 +55,16 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/monotonic-clock@0.2.9', _ALL_TYPES)
-    def _now(store: _Store[_D]) -> Instant:
+    def _now(store: _Store[_typing.Any]) -> Instant:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _resolution(store: _Store[_D]) -> Duration:
+    def _resolution(store: _Store[_typing.Any]) -> Duration:
         return getter(store.data).resolution()
     _b.func('resolution', _FT_RESOLUTION, _resolution)
-    def _subscribe_instant(store: _Store[_D], when: Instant) -> Pollable:
+    def _subscribe_instant(store: _Store[_typing.Any], when: Instant) -> Pollable:
         return getter(store.data).subscribe_instant(when)
     _b.func('subscribe-instant', _FT_SUBSCRIBE_INSTANT, _subscribe_instant)
-    def _subscribe_duration(store: _Store[_D], when: Duration) -> Pollable:
+    def _subscribe_duration(store: _Store[_typing.Any], when: Duration) -> Pollable:
         return getter(store.data).subscribe_duration(when)
     _b.func('subscribe-duration', _FT_SUBSCRIBE_DURATION, _subscribe_duration)
 

@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 @_dc.dataclass(slots=True)
@@ -46,7 +45,7 @@ class Host(_typing.Protocol):
     def resolution(self) -> Datetime: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -54,10 +53,10 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/wall-clock@0.2.9', _ALL_TYPES)
-    def _now(store: _Store[_D]) -> Datetime:
+    def _now(store: _Store[_typing.Any]) -> Datetime:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _resolution(store: _Store[_D]) -> Datetime:
+    def _resolution(store: _Store[_typing.Any]) -> Datetime:
         return getter(store.data).resolution()
     _b.func('resolution', _FT_RESOLUTION, _resolution)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -42,7 +41,7 @@ class Host(_typing.Protocol):
     def get_directories(self) -> list[tuple[Descriptor, str]]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -50,7 +49,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/preopens@0.2.9', _ALL_TYPES)
-    def _get_directories(store: _Store[_D]) -> list[tuple[Descriptor, str]]:
+    def _get_directories(store: _Store[_typing.Any]) -> list[tuple[Descriptor, str]]:
         return getter(store.data).get_directories()
     _b.func('get-directories', _FT_GET_DIRECTORIES, _get_directories)
 

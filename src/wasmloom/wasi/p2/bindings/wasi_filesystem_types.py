@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -240,7 +239,7 @@ class Host(_typing.Protocol):
     def filesystem_error_code(self, err: _m_wasi_io_error.HostError) -> ErrorCode | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -250,91 +249,91 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/types@0.2.9', _ALL_TYPES)
     _b.resource(_RT_DESCRIPTOR, 'descriptor')
     _b.resource(_RT_DIRECTORY_ENTRY_STREAM, 'directory-entry-stream')
-    def _m_descriptor_read_via_stream(store: _Store[_D], self_: HostDescriptor, offset: Filesize) -> _Ok[InputStream] | _Err[ErrorCode]:
+    def _m_descriptor_read_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> _Ok[InputStream] | _Err[ErrorCode]:
         return self_.read_via_stream(offset)
     _b.func('[method]descriptor.read-via-stream', _FT_METHOD_DESCRIPTOR_READ_VIA_STREAM, _m_descriptor_read_via_stream)
-    def _m_descriptor_write_via_stream(store: _Store[_D], self_: HostDescriptor, offset: Filesize) -> _Ok[OutputStream] | _Err[ErrorCode]:
+    def _m_descriptor_write_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> _Ok[OutputStream] | _Err[ErrorCode]:
         return self_.write_via_stream(offset)
     _b.func('[method]descriptor.write-via-stream', _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM, _m_descriptor_write_via_stream)
-    def _m_descriptor_append_via_stream(store: _Store[_D], self_: HostDescriptor) -> _Ok[OutputStream] | _Err[ErrorCode]:
+    def _m_descriptor_append_via_stream(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[OutputStream] | _Err[ErrorCode]:
         return self_.append_via_stream()
     _b.func('[method]descriptor.append-via-stream', _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM, _m_descriptor_append_via_stream)
-    def _m_descriptor_advise(store: _Store[_D], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_advise(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
         return self_.advise(offset, length, advice)
     _b.func('[method]descriptor.advise', _FT_METHOD_DESCRIPTOR_ADVISE, _m_descriptor_advise)
-    def _m_descriptor_sync_data(store: _Store[_D], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_sync_data(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
         return self_.sync_data()
     _b.func('[method]descriptor.sync-data', _FT_METHOD_DESCRIPTOR_SYNC_DATA, _m_descriptor_sync_data)
-    def _m_descriptor_get_flags(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
+    def _m_descriptor_get_flags(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
         return self_.get_flags()
     _b.func('[method]descriptor.get-flags', _FT_METHOD_DESCRIPTOR_GET_FLAGS, _m_descriptor_get_flags)
-    def _m_descriptor_get_type(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
+    def _m_descriptor_get_type(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
         return self_.get_type()
     _b.func('[method]descriptor.get-type', _FT_METHOD_DESCRIPTOR_GET_TYPE, _m_descriptor_get_type)
-    def _m_descriptor_set_size(store: _Store[_D], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_size(store: _Store[_typing.Any], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_size(size)
     _b.func('[method]descriptor.set-size', _FT_METHOD_DESCRIPTOR_SET_SIZE, _m_descriptor_set_size)
-    def _m_descriptor_set_times(store: _Store[_D], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_times(store: _Store[_typing.Any], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_times(data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times', _FT_METHOD_DESCRIPTOR_SET_TIMES, _m_descriptor_set_times)
-    def _m_descriptor_read(store: _Store[_D], self_: HostDescriptor, length: Filesize, offset: Filesize) -> _Ok[tuple[bytes, bool]] | _Err[ErrorCode]:
+    def _m_descriptor_read(store: _Store[_typing.Any], self_: HostDescriptor, length: Filesize, offset: Filesize) -> _Ok[tuple[bytes, bool]] | _Err[ErrorCode]:
         return self_.read(length, offset)
     _b.func('[method]descriptor.read', _FT_METHOD_DESCRIPTOR_READ, _m_descriptor_read)
-    def _m_descriptor_write(store: _Store[_D], self_: HostDescriptor, buffer: bytes, offset: Filesize) -> _Ok[Filesize] | _Err[ErrorCode]:
+    def _m_descriptor_write(store: _Store[_typing.Any], self_: HostDescriptor, buffer: bytes, offset: Filesize) -> _Ok[Filesize] | _Err[ErrorCode]:
         return self_.write(buffer, offset)
     _b.func('[method]descriptor.write', _FT_METHOD_DESCRIPTOR_WRITE, _m_descriptor_write)
-    def _m_descriptor_read_directory(store: _Store[_D], self_: HostDescriptor) -> _Ok[HostDirectoryEntryStream] | _Err[ErrorCode]:
+    def _m_descriptor_read_directory(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[HostDirectoryEntryStream] | _Err[ErrorCode]:
         return self_.read_directory()
     _b.func('[method]descriptor.read-directory', _FT_METHOD_DESCRIPTOR_READ_DIRECTORY, _m_descriptor_read_directory)
-    def _m_descriptor_sync(store: _Store[_D], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_sync(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
         return self_.sync()
     _b.func('[method]descriptor.sync', _FT_METHOD_DESCRIPTOR_SYNC, _m_descriptor_sync)
-    def _m_descriptor_create_directory_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_create_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.create_directory_at(path)
     _b.func('[method]descriptor.create-directory-at', _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT, _m_descriptor_create_directory_at)
-    def _m_descriptor_stat(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    def _m_descriptor_stat(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
         return self_.stat()
     _b.func('[method]descriptor.stat', _FT_METHOD_DESCRIPTOR_STAT, _m_descriptor_stat)
-    def _m_descriptor_stat_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    def _m_descriptor_stat_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
         return self_.stat_at(path_flags, path)
     _b.func('[method]descriptor.stat-at', _FT_METHOD_DESCRIPTOR_STAT_AT, _m_descriptor_stat_at)
-    def _m_descriptor_set_times_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_times_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_times_at(path_flags, path, data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times-at', _FT_METHOD_DESCRIPTOR_SET_TIMES_AT, _m_descriptor_set_times_at)
-    def _m_descriptor_link_at(store: _Store[_D], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_link_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.link_at(old_path_flags, old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.link-at', _FT_METHOD_DESCRIPTOR_LINK_AT, _m_descriptor_link_at)
-    def _m_descriptor_open_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
+    def _m_descriptor_open_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
         return self_.open_at(path_flags, path, open_flags, flags)
     _b.func('[method]descriptor.open-at', _FT_METHOD_DESCRIPTOR_OPEN_AT, _m_descriptor_open_at)
-    def _m_descriptor_readlink_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
+    def _m_descriptor_readlink_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
         return self_.readlink_at(path)
     _b.func('[method]descriptor.readlink-at', _FT_METHOD_DESCRIPTOR_READLINK_AT, _m_descriptor_readlink_at)
-    def _m_descriptor_remove_directory_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_remove_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.remove_directory_at(path)
     _b.func('[method]descriptor.remove-directory-at', _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT, _m_descriptor_remove_directory_at)
-    def _m_descriptor_rename_at(store: _Store[_D], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_rename_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.rename_at(old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.rename-at', _FT_METHOD_DESCRIPTOR_RENAME_AT, _m_descriptor_rename_at)
-    def _m_descriptor_symlink_at(store: _Store[_D], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_symlink_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.symlink_at(old_path, new_path)
     _b.func('[method]descriptor.symlink-at', _FT_METHOD_DESCRIPTOR_SYMLINK_AT, _m_descriptor_symlink_at)
-    def _m_descriptor_unlink_file_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_unlink_file_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return self_.unlink_file_at(path)
     _b.func('[method]descriptor.unlink-file-at', _FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT, _m_descriptor_unlink_file_at)
-    def _m_descriptor_is_same_object(store: _Store[_D], self_: HostDescriptor, other: HostDescriptor) -> bool:
+    def _m_descriptor_is_same_object(store: _Store[_typing.Any], self_: HostDescriptor, other: HostDescriptor) -> bool:
         return self_.is_same_object(other)
     _b.func('[method]descriptor.is-same-object', _FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT, _m_descriptor_is_same_object)
-    def _m_descriptor_metadata_hash(store: _Store[_D], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    def _m_descriptor_metadata_hash(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
         return self_.metadata_hash()
     _b.func('[method]descriptor.metadata-hash', _FT_METHOD_DESCRIPTOR_METADATA_HASH, _m_descriptor_metadata_hash)
-    def _m_descriptor_metadata_hash_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    def _m_descriptor_metadata_hash_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
         return self_.metadata_hash_at(path_flags, path)
     _b.func('[method]descriptor.metadata-hash-at', _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT, _m_descriptor_metadata_hash_at)
-    def _m_directory_entry_stream_read_directory_entry(store: _Store[_D], self_: HostDirectoryEntryStream) -> _Ok[DirectoryEntry | None] | _Err[ErrorCode]:
+    def _m_directory_entry_stream_read_directory_entry(store: _Store[_typing.Any], self_: HostDirectoryEntryStream) -> _Ok[DirectoryEntry | None] | _Err[ErrorCode]:
         return self_.read_directory_entry()
     _b.func('[method]directory-entry-stream.read-directory-entry', _FT_METHOD_DIRECTORY_ENTRY_STREAM_READ_DIRECTORY_ENTRY, _m_directory_entry_stream_read_directory_entry)
-    def _filesystem_error_code(store: _Store[_D], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
+    def _filesystem_error_code(store: _Store[_typing.Any], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
         return getter(store.data).filesystem_error_code(err)
     _b.func('filesystem-error-code', _FT_FILESYSTEM_ERROR_CODE, _filesystem_error_code)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 _RT_ERROR = _t.ResourceType('error')
 
@@ -45,7 +44,7 @@ class Host(_typing.Protocol):
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -54,7 +53,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:io/error@0.2.9', _ALL_TYPES)
     _b.resource(_RT_ERROR, 'error')
-    def _m_error_to_debug_string(store: _Store[_D], self_: HostError) -> str:
+    def _m_error_to_debug_string(store: _Store[_typing.Any], self_: HostError) -> str:
         return self_.to_debug_string()
     _b.func('[method]error.to-debug-string', _FT_METHOD_ERROR_TO_DEBUG_STRING, _m_error_to_debug_string)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 _RT_POLLABLE = _t.ResourceType('pollable')
 
@@ -48,7 +47,7 @@ class Host(_typing.Protocol):
     def poll(self, in_: list[HostPollable]) -> list[int]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -57,13 +56,13 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:io/poll@0.2.9', _ALL_TYPES)
     _b.resource(_RT_POLLABLE, 'pollable')
-    def _m_pollable_ready(store: _Store[_D], self_: HostPollable) -> bool:
+    def _m_pollable_ready(store: _Store[_typing.Any], self_: HostPollable) -> bool:
         return self_.ready()
     _b.func('[method]pollable.ready', _FT_METHOD_POLLABLE_READY, _m_pollable_ready)
-    def _m_pollable_block(store: _Store[_D], self_: HostPollable) -> None:
+    def _m_pollable_block(store: _Store[_typing.Any], self_: HostPollable) -> None:
         return self_.block()
     _b.func('[method]pollable.block', _FT_METHOD_POLLABLE_BLOCK, _m_pollable_block)
-    def _poll(store: _Store[_D], in_: list[HostPollable]) -> list[int]:
+    def _poll(store: _Store[_typing.Any], in_: list[HostPollable]) -> list[int]:
         return getter(store.data).poll(in_)
     _b.func('poll', _FT_POLL, _poll)
 

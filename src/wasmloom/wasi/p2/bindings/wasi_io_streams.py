@@ -24,7 +24,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -102,7 +101,7 @@ class Host(_typing.Protocol):
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -112,49 +111,49 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     _b = _rt.ImportBinder(linker, 'wasi:io/streams@0.2.9', _ALL_TYPES)
     _b.resource(_RT_INPUT_STREAM, 'input-stream')
     _b.resource(_RT_OUTPUT_STREAM, 'output-stream')
-    def _m_input_stream_read(store: _Store[_D], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
+    def _m_input_stream_read(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
         return self_.read(len)
     _b.func('[method]input-stream.read', _FT_METHOD_INPUT_STREAM_READ, _m_input_stream_read)
-    def _m_input_stream_blocking_read(store: _Store[_D], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
+    def _m_input_stream_blocking_read(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
         return self_.blocking_read(len)
     _b.func('[method]input-stream.blocking-read', _FT_METHOD_INPUT_STREAM_BLOCKING_READ, _m_input_stream_blocking_read)
-    def _m_input_stream_skip(store: _Store[_D], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_input_stream_skip(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
         return self_.skip(len)
     _b.func('[method]input-stream.skip', _FT_METHOD_INPUT_STREAM_SKIP, _m_input_stream_skip)
-    def _m_input_stream_blocking_skip(store: _Store[_D], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_input_stream_blocking_skip(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
         return self_.blocking_skip(len)
     _b.func('[method]input-stream.blocking-skip', _FT_METHOD_INPUT_STREAM_BLOCKING_SKIP, _m_input_stream_blocking_skip)
-    def _m_input_stream_subscribe(store: _Store[_D], self_: HostInputStream) -> Pollable:
+    def _m_input_stream_subscribe(store: _Store[_typing.Any], self_: HostInputStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]input-stream.subscribe', _FT_METHOD_INPUT_STREAM_SUBSCRIBE, _m_input_stream_subscribe)
-    def _m_output_stream_check_write(store: _Store[_D], self_: HostOutputStream) -> _Ok[int] | _Err[StreamError]:
+    def _m_output_stream_check_write(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[int] | _Err[StreamError]:
         return self_.check_write()
     _b.func('[method]output-stream.check-write', _FT_METHOD_OUTPUT_STREAM_CHECK_WRITE, _m_output_stream_check_write)
-    def _m_output_stream_write(store: _Store[_D], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_write(store: _Store[_typing.Any], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
         return self_.write(contents)
     _b.func('[method]output-stream.write', _FT_METHOD_OUTPUT_STREAM_WRITE, _m_output_stream_write)
-    def _m_output_stream_blocking_write_and_flush(store: _Store[_D], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_write_and_flush(store: _Store[_typing.Any], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
         return self_.blocking_write_and_flush(contents)
     _b.func('[method]output-stream.blocking-write-and-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH, _m_output_stream_blocking_write_and_flush)
-    def _m_output_stream_flush(store: _Store[_D], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_flush(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
         return self_.flush()
     _b.func('[method]output-stream.flush', _FT_METHOD_OUTPUT_STREAM_FLUSH, _m_output_stream_flush)
-    def _m_output_stream_blocking_flush(store: _Store[_D], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_flush(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
         return self_.blocking_flush()
     _b.func('[method]output-stream.blocking-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH, _m_output_stream_blocking_flush)
-    def _m_output_stream_subscribe(store: _Store[_D], self_: HostOutputStream) -> Pollable:
+    def _m_output_stream_subscribe(store: _Store[_typing.Any], self_: HostOutputStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]output-stream.subscribe', _FT_METHOD_OUTPUT_STREAM_SUBSCRIBE, _m_output_stream_subscribe)
-    def _m_output_stream_write_zeroes(store: _Store[_D], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_write_zeroes(store: _Store[_typing.Any], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
         return self_.write_zeroes(len)
     _b.func('[method]output-stream.write-zeroes', _FT_METHOD_OUTPUT_STREAM_WRITE_ZEROES, _m_output_stream_write_zeroes)
-    def _m_output_stream_blocking_write_zeroes_and_flush(store: _Store[_D], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_write_zeroes_and_flush(store: _Store[_typing.Any], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
         return self_.blocking_write_zeroes_and_flush(len)
     _b.func('[method]output-stream.blocking-write-zeroes-and-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH, _m_output_stream_blocking_write_zeroes_and_flush)
-    def _m_output_stream_splice(store: _Store[_D], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_output_stream_splice(store: _Store[_typing.Any], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
         return self_.splice(src, len)
     _b.func('[method]output-stream.splice', _FT_METHOD_OUTPUT_STREAM_SPLICE, _m_output_stream_splice)
-    def _m_output_stream_blocking_splice(store: _Store[_D], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_output_stream_blocking_splice(store: _Store[_typing.Any], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
         return self_.blocking_splice(src, len)
     _b.func('[method]output-stream.blocking-splice', _FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE, _m_output_stream_blocking_splice)
 

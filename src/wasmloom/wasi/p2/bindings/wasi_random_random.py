@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 
@@ -40,7 +39,7 @@ class Host(_typing.Protocol):
     def get_random_u64(self) -> int: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -48,10 +47,10 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:random/random@0.2.9', _ALL_TYPES)
-    def _get_random_bytes(store: _Store[_D], len: int) -> bytes:
+    def _get_random_bytes(store: _Store[_typing.Any], len: int) -> bytes:
         return getter(store.data).get_random_bytes(len)
     _b.func('get-random-bytes', _FT_GET_RANDOM_BYTES, _get_random_bytes)
-    def _get_random_u64(store: _Store[_D]) -> int:
+    def _get_random_u64(store: _Store[_typing.Any]) -> int:
         return getter(store.data).get_random_u64()
     _b.func('get-random-u64', _FT_GET_RANDOM_U64, _get_random_u64)
 

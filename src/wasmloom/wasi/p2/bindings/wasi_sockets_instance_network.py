@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_sockets_network as _m_wasi_sockets_network
 
@@ -40,7 +39,7 @@ class Host(_typing.Protocol):
     def instance_network(self) -> Network: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -48,7 +47,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/instance-network@0.2.9', _ALL_TYPES)
-    def _instance_network(store: _Store[_D]) -> Network:
+    def _instance_network(store: _Store[_typing.Any]) -> Network:
         return getter(store.data).instance_network()
     _b.func('instance-network', _FT_INSTANCE_NETWORK, _instance_network)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_sockets_network as _m_wasi_sockets_network
@@ -54,7 +53,7 @@ class Host(_typing.Protocol):
     def resolve_addresses(self, network: _m_wasi_sockets_network.HostNetwork, name: str) -> _Ok[HostResolveAddressStream] | _Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -63,13 +62,13 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/ip-name-lookup@0.2.9', _ALL_TYPES)
     _b.resource(_RT_RESOLVE_ADDRESS_STREAM, 'resolve-address-stream')
-    def _resolve_addresses(store: _Store[_D], network: _m_wasi_sockets_network.HostNetwork, name: str) -> _Ok[HostResolveAddressStream] | _Err[ErrorCode]:
+    def _resolve_addresses(store: _Store[_typing.Any], network: _m_wasi_sockets_network.HostNetwork, name: str) -> _Ok[HostResolveAddressStream] | _Err[ErrorCode]:
         return getter(store.data).resolve_addresses(network, name)
     _b.func('resolve-addresses', _FT_RESOLVE_ADDRESSES, _resolve_addresses)
-    def _m_resolve_address_stream_resolve_next_address(store: _Store[_D], self_: HostResolveAddressStream) -> _Ok[IpAddress | None] | _Err[ErrorCode]:
+    def _m_resolve_address_stream_resolve_next_address(store: _Store[_typing.Any], self_: HostResolveAddressStream) -> _Ok[IpAddress | None] | _Err[ErrorCode]:
         return self_.resolve_next_address()
     _b.func('[method]resolve-address-stream.resolve-next-address', _FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS, _m_resolve_address_stream_resolve_next_address)
-    def _m_resolve_address_stream_subscribe(store: _Store[_D], self_: HostResolveAddressStream) -> Pollable:
+    def _m_resolve_address_stream_subscribe(store: _Store[_typing.Any], self_: HostResolveAddressStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]resolve-address-stream.subscribe', _FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE, _m_resolve_address_stream_subscribe)
 

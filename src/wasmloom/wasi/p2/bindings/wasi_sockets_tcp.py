@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -118,7 +117,7 @@ class Host(_typing.Protocol):
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -127,88 +126,88 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/tcp@0.2.9', _ALL_TYPES)
     _b.resource(_RT_TCP_SOCKET, 'tcp-socket')
-    def _m_tcp_socket_start_bind(store: _Store[_D], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_start_bind(store: _Store[_typing.Any], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.start_bind(network, local_address)
     _b.func('[method]tcp-socket.start-bind', _FT_METHOD_TCP_SOCKET_START_BIND, _m_tcp_socket_start_bind)
-    def _m_tcp_socket_finish_bind(store: _Store[_D], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_bind(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
         return self_.finish_bind()
     _b.func('[method]tcp-socket.finish-bind', _FT_METHOD_TCP_SOCKET_FINISH_BIND, _m_tcp_socket_finish_bind)
-    def _m_tcp_socket_start_connect(store: _Store[_D], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_start_connect(store: _Store[_typing.Any], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.start_connect(network, remote_address)
     _b.func('[method]tcp-socket.start-connect', _FT_METHOD_TCP_SOCKET_START_CONNECT, _m_tcp_socket_start_connect)
-    def _m_tcp_socket_finish_connect(store: _Store[_D], self_: HostTcpSocket) -> _Ok[tuple[InputStream, OutputStream]] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_connect(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[tuple[InputStream, OutputStream]] | _Err[ErrorCode]:
         return self_.finish_connect()
     _b.func('[method]tcp-socket.finish-connect', _FT_METHOD_TCP_SOCKET_FINISH_CONNECT, _m_tcp_socket_finish_connect)
-    def _m_tcp_socket_start_listen(store: _Store[_D], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_start_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
         return self_.start_listen()
     _b.func('[method]tcp-socket.start-listen', _FT_METHOD_TCP_SOCKET_START_LISTEN, _m_tcp_socket_start_listen)
-    def _m_tcp_socket_finish_listen(store: _Store[_D], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
         return self_.finish_listen()
     _b.func('[method]tcp-socket.finish-listen', _FT_METHOD_TCP_SOCKET_FINISH_LISTEN, _m_tcp_socket_finish_listen)
-    def _m_tcp_socket_accept(store: _Store[_D], self_: HostTcpSocket) -> _Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _Err[ErrorCode]:
+    def _m_tcp_socket_accept(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _Err[ErrorCode]:
         return self_.accept()
     _b.func('[method]tcp-socket.accept', _FT_METHOD_TCP_SOCKET_ACCEPT, _m_tcp_socket_accept)
-    def _m_tcp_socket_local_address(store: _Store[_D], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_local_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.local_address()
     _b.func('[method]tcp-socket.local-address', _FT_METHOD_TCP_SOCKET_LOCAL_ADDRESS, _m_tcp_socket_local_address)
-    def _m_tcp_socket_remote_address(store: _Store[_D], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_remote_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.remote_address()
     _b.func('[method]tcp-socket.remote-address', _FT_METHOD_TCP_SOCKET_REMOTE_ADDRESS, _m_tcp_socket_remote_address)
-    def _m_tcp_socket_is_listening(store: _Store[_D], self_: HostTcpSocket) -> bool:
+    def _m_tcp_socket_is_listening(store: _Store[_typing.Any], self_: HostTcpSocket) -> bool:
         return self_.is_listening()
     _b.func('[method]tcp-socket.is-listening', _FT_METHOD_TCP_SOCKET_IS_LISTENING, _m_tcp_socket_is_listening)
-    def _m_tcp_socket_address_family(store: _Store[_D], self_: HostTcpSocket) -> IpAddressFamily:
+    def _m_tcp_socket_address_family(store: _Store[_typing.Any], self_: HostTcpSocket) -> IpAddressFamily:
         return self_.address_family()
     _b.func('[method]tcp-socket.address-family', _FT_METHOD_TCP_SOCKET_ADDRESS_FAMILY, _m_tcp_socket_address_family)
-    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_listen_backlog_size(value)
     _b.func('[method]tcp-socket.set-listen-backlog-size', _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE, _m_tcp_socket_set_listen_backlog_size)
-    def _m_tcp_socket_keep_alive_enabled(store: _Store[_D], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
+    def _m_tcp_socket_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
         return self_.keep_alive_enabled()
     _b.func('[method]tcp-socket.keep-alive-enabled', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_ENABLED, _m_tcp_socket_keep_alive_enabled)
-    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_D], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_enabled(value)
     _b.func('[method]tcp-socket.set-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED, _m_tcp_socket_set_keep_alive_enabled)
-    def _m_tcp_socket_keep_alive_idle_time(store: _Store[_D], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    def _m_tcp_socket_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
         return self_.keep_alive_idle_time()
     _b.func('[method]tcp-socket.keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_keep_alive_idle_time)
-    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_D], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_idle_time(value)
     _b.func('[method]tcp-socket.set-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_set_keep_alive_idle_time)
-    def _m_tcp_socket_keep_alive_interval(store: _Store[_D], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    def _m_tcp_socket_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
         return self_.keep_alive_interval()
     _b.func('[method]tcp-socket.keep-alive-interval', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_keep_alive_interval)
-    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_D], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_interval(value)
     _b.func('[method]tcp-socket.set-keep-alive-interval', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_set_keep_alive_interval)
-    def _m_tcp_socket_keep_alive_count(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.keep_alive_count()
     _b.func('[method]tcp-socket.keep-alive-count', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_COUNT, _m_tcp_socket_keep_alive_count)
-    def _m_tcp_socket_set_keep_alive_count(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_count(value)
     _b.func('[method]tcp-socket.set-keep-alive-count', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT, _m_tcp_socket_set_keep_alive_count)
-    def _m_tcp_socket_hop_limit(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.hop_limit()
     _b.func('[method]tcp-socket.hop-limit', _FT_METHOD_TCP_SOCKET_HOP_LIMIT, _m_tcp_socket_hop_limit)
-    def _m_tcp_socket_set_hop_limit(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_hop_limit(value)
     _b.func('[method]tcp-socket.set-hop-limit', _FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT, _m_tcp_socket_set_hop_limit)
-    def _m_tcp_socket_receive_buffer_size(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.receive_buffer_size()
     _b.func('[method]tcp-socket.receive-buffer-size', _FT_METHOD_TCP_SOCKET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_receive_buffer_size)
-    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
     _b.func('[method]tcp-socket.set-receive-buffer-size', _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_set_receive_buffer_size)
-    def _m_tcp_socket_send_buffer_size(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.send_buffer_size()
     _b.func('[method]tcp-socket.send-buffer-size', _FT_METHOD_TCP_SOCKET_SEND_BUFFER_SIZE, _m_tcp_socket_send_buffer_size)
-    def _m_tcp_socket_set_send_buffer_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
     _b.func('[method]tcp-socket.set-send-buffer-size', _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE, _m_tcp_socket_set_send_buffer_size)
-    def _m_tcp_socket_subscribe(store: _Store[_D], self_: HostTcpSocket) -> Pollable:
+    def _m_tcp_socket_subscribe(store: _Store[_typing.Any], self_: HostTcpSocket) -> Pollable:
         return self_.subscribe()
     _b.func('[method]tcp-socket.subscribe', _FT_METHOD_TCP_SOCKET_SUBSCRIBE, _m_tcp_socket_subscribe)
-    def _m_tcp_socket_shutdown(store: _Store[_D], self_: HostTcpSocket, shutdown_type: ShutdownType) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_shutdown(store: _Store[_typing.Any], self_: HostTcpSocket, shutdown_type: ShutdownType) -> _Ok[None] | _Err[ErrorCode]:
         return self_.shutdown(shutdown_type)
     _b.func('[method]tcp-socket.shutdown', _FT_METHOD_TCP_SOCKET_SHUTDOWN, _m_tcp_socket_shutdown)
 

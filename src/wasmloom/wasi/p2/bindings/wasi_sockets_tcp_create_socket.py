@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_sockets_network as _m_wasi_sockets_network
 from . import wasi_io_error as _m_wasi_io_error
@@ -46,7 +45,7 @@ class Host(_typing.Protocol):
     def create_tcp_socket(self, address_family: IpAddressFamily) -> _Ok[TcpSocket] | _Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -54,7 +53,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/tcp-create-socket@0.2.9', _ALL_TYPES)
-    def _create_tcp_socket(store: _Store[_D], address_family: IpAddressFamily) -> _Ok[TcpSocket] | _Err[ErrorCode]:
+    def _create_tcp_socket(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[TcpSocket] | _Err[ErrorCode]:
         return getter(store.data).create_tcp_socket(address_family)
     _b.func('create-tcp-socket', _FT_CREATE_TCP_SOCKET, _create_tcp_socket)
 

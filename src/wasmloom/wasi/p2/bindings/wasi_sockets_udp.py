@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_sockets_network as _m_wasi_sockets_network
@@ -112,7 +111,7 @@ class Host(_typing.Protocol):
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -123,58 +122,58 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     _b.resource(_RT_UDP_SOCKET, 'udp-socket')
     _b.resource(_RT_INCOMING_DATAGRAM_STREAM, 'incoming-datagram-stream')
     _b.resource(_RT_OUTGOING_DATAGRAM_STREAM, 'outgoing-datagram-stream')
-    def _m_udp_socket_start_bind(store: _Store[_D], self_: HostUdpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_start_bind(store: _Store[_typing.Any], self_: HostUdpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.start_bind(network, local_address)
     _b.func('[method]udp-socket.start-bind', _FT_METHOD_UDP_SOCKET_START_BIND, _m_udp_socket_start_bind)
-    def _m_udp_socket_finish_bind(store: _Store[_D], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_finish_bind(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
         return self_.finish_bind()
     _b.func('[method]udp-socket.finish-bind', _FT_METHOD_UDP_SOCKET_FINISH_BIND, _m_udp_socket_finish_bind)
-    def _m_udp_socket_stream(store: _Store[_D], self_: HostUdpSocket, remote_address: IpSocketAddress | None) -> _Ok[tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]] | _Err[ErrorCode]:
+    def _m_udp_socket_stream(store: _Store[_typing.Any], self_: HostUdpSocket, remote_address: IpSocketAddress | None) -> _Ok[tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]] | _Err[ErrorCode]:
         return self_.stream(remote_address)
     _b.func('[method]udp-socket.stream', _FT_METHOD_UDP_SOCKET_STREAM, _m_udp_socket_stream)
-    def _m_udp_socket_local_address(store: _Store[_D], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_local_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.local_address()
     _b.func('[method]udp-socket.local-address', _FT_METHOD_UDP_SOCKET_LOCAL_ADDRESS, _m_udp_socket_local_address)
-    def _m_udp_socket_remote_address(store: _Store[_D], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_remote_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.remote_address()
     _b.func('[method]udp-socket.remote-address', _FT_METHOD_UDP_SOCKET_REMOTE_ADDRESS, _m_udp_socket_remote_address)
-    def _m_udp_socket_address_family(store: _Store[_D], self_: HostUdpSocket) -> IpAddressFamily:
+    def _m_udp_socket_address_family(store: _Store[_typing.Any], self_: HostUdpSocket) -> IpAddressFamily:
         return self_.address_family()
     _b.func('[method]udp-socket.address-family', _FT_METHOD_UDP_SOCKET_ADDRESS_FAMILY, _m_udp_socket_address_family)
-    def _m_udp_socket_unicast_hop_limit(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.unicast_hop_limit()
     _b.func('[method]udp-socket.unicast-hop-limit', _FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT, _m_udp_socket_unicast_hop_limit)
-    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_unicast_hop_limit(value)
     _b.func('[method]udp-socket.set-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT, _m_udp_socket_set_unicast_hop_limit)
-    def _m_udp_socket_receive_buffer_size(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.receive_buffer_size()
     _b.func('[method]udp-socket.receive-buffer-size', _FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE, _m_udp_socket_receive_buffer_size)
-    def _m_udp_socket_set_receive_buffer_size(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
     _b.func('[method]udp-socket.set-receive-buffer-size', _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_udp_socket_set_receive_buffer_size)
-    def _m_udp_socket_send_buffer_size(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.send_buffer_size()
     _b.func('[method]udp-socket.send-buffer-size', _FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE, _m_udp_socket_send_buffer_size)
-    def _m_udp_socket_set_send_buffer_size(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
     _b.func('[method]udp-socket.set-send-buffer-size', _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE, _m_udp_socket_set_send_buffer_size)
-    def _m_udp_socket_subscribe(store: _Store[_D], self_: HostUdpSocket) -> Pollable:
+    def _m_udp_socket_subscribe(store: _Store[_typing.Any], self_: HostUdpSocket) -> Pollable:
         return self_.subscribe()
     _b.func('[method]udp-socket.subscribe', _FT_METHOD_UDP_SOCKET_SUBSCRIBE, _m_udp_socket_subscribe)
-    def _m_incoming_datagram_stream_receive(store: _Store[_D], self_: HostIncomingDatagramStream, max_results: int) -> _Ok[list[IncomingDatagram]] | _Err[ErrorCode]:
+    def _m_incoming_datagram_stream_receive(store: _Store[_typing.Any], self_: HostIncomingDatagramStream, max_results: int) -> _Ok[list[IncomingDatagram]] | _Err[ErrorCode]:
         return self_.receive(max_results)
     _b.func('[method]incoming-datagram-stream.receive', _FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE, _m_incoming_datagram_stream_receive)
-    def _m_incoming_datagram_stream_subscribe(store: _Store[_D], self_: HostIncomingDatagramStream) -> Pollable:
+    def _m_incoming_datagram_stream_subscribe(store: _Store[_typing.Any], self_: HostIncomingDatagramStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]incoming-datagram-stream.subscribe', _FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE, _m_incoming_datagram_stream_subscribe)
-    def _m_outgoing_datagram_stream_check_send(store: _Store[_D], self_: HostOutgoingDatagramStream) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_outgoing_datagram_stream_check_send(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream) -> _Ok[int] | _Err[ErrorCode]:
         return self_.check_send()
     _b.func('[method]outgoing-datagram-stream.check-send', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND, _m_outgoing_datagram_stream_check_send)
-    def _m_outgoing_datagram_stream_send(store: _Store[_D], self_: HostOutgoingDatagramStream, datagrams: list[OutgoingDatagram]) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_outgoing_datagram_stream_send(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream, datagrams: list[OutgoingDatagram]) -> _Ok[int] | _Err[ErrorCode]:
         return self_.send(datagrams)
     _b.func('[method]outgoing-datagram-stream.send', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND, _m_outgoing_datagram_stream_send)
-    def _m_outgoing_datagram_stream_subscribe(store: _Store[_D], self_: HostOutgoingDatagramStream) -> Pollable:
+    def _m_outgoing_datagram_stream_subscribe(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]outgoing-datagram-stream.subscribe', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE, _m_outgoing_datagram_stream_subscribe)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_sockets_network as _m_wasi_sockets_network
 from . import wasi_io_poll as _m_wasi_io_poll
@@ -43,7 +42,7 @@ class Host(_typing.Protocol):
     def create_udp_socket(self, address_family: IpAddressFamily) -> _Ok[UdpSocket] | _Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -51,7 +50,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/udp-create-socket@0.2.9', _ALL_TYPES)
-    def _create_udp_socket(store: _Store[_D], address_family: IpAddressFamily) -> _Ok[UdpSocket] | _Err[ErrorCode]:
+    def _create_udp_socket(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[UdpSocket] | _Err[ErrorCode]:
         return getter(store.data).create_udp_socket(address_family)
     _b.func('create-udp-socket', _FT_CREATE_UDP_SOCKET, _create_udp_socket)
 

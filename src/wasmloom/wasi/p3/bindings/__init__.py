@@ -32,7 +32,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
@@ -100,61 +99,61 @@ class Imports(_typing.Protocol):
     def terminal_stderr(self) -> _m_wasi_cli_terminal_stderr.Host: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Imports]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:
     """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""
     _m_wasi_clocks_types.add_to_linker(linker)
-    def _get_monotonic_clock(d: _D) -> _m_wasi_clocks_monotonic_clock.Host:
+    def _get_monotonic_clock(d: _typing.Any) -> _m_wasi_clocks_monotonic_clock.Host:
         return getter(d).monotonic_clock
     _m_wasi_clocks_monotonic_clock.add_to_linker(linker, _get_monotonic_clock)
-    def _get_system_clock(d: _D) -> _m_wasi_clocks_system_clock.Host:
+    def _get_system_clock(d: _typing.Any) -> _m_wasi_clocks_system_clock.Host:
         return getter(d).system_clock
     _m_wasi_clocks_system_clock.add_to_linker(linker, _get_system_clock)
-    def _get_filesystem_types(d: _D) -> _m_wasi_filesystem_types.Host:
+    def _get_filesystem_types(d: _typing.Any) -> _m_wasi_filesystem_types.Host:
         return getter(d).filesystem_types
     _m_wasi_filesystem_types.add_to_linker(linker, _get_filesystem_types)
-    def _get_preopens(d: _D) -> _m_wasi_filesystem_preopens.Host:
+    def _get_preopens(d: _typing.Any) -> _m_wasi_filesystem_preopens.Host:
         return getter(d).preopens
     _m_wasi_filesystem_preopens.add_to_linker(linker, _get_preopens)
-    def _get_sockets_types(d: _D) -> _m_wasi_sockets_types.Host:
+    def _get_sockets_types(d: _typing.Any) -> _m_wasi_sockets_types.Host:
         return getter(d).sockets_types
     _m_wasi_sockets_types.add_to_linker(linker, _get_sockets_types)
-    def _get_ip_name_lookup(d: _D) -> _m_wasi_sockets_ip_name_lookup.Host:
+    def _get_ip_name_lookup(d: _typing.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
         return getter(d).ip_name_lookup
     _m_wasi_sockets_ip_name_lookup.add_to_linker(linker, _get_ip_name_lookup)
-    def _get_random(d: _D) -> _m_wasi_random_random.Host:
+    def _get_random(d: _typing.Any) -> _m_wasi_random_random.Host:
         return getter(d).random
     _m_wasi_random_random.add_to_linker(linker, _get_random)
-    def _get_insecure(d: _D) -> _m_wasi_random_insecure.Host:
+    def _get_insecure(d: _typing.Any) -> _m_wasi_random_insecure.Host:
         return getter(d).insecure
     _m_wasi_random_insecure.add_to_linker(linker, _get_insecure)
-    def _get_insecure_seed(d: _D) -> _m_wasi_random_insecure_seed.Host:
+    def _get_insecure_seed(d: _typing.Any) -> _m_wasi_random_insecure_seed.Host:
         return getter(d).insecure_seed
     _m_wasi_random_insecure_seed.add_to_linker(linker, _get_insecure_seed)
-    def _get_environment(d: _D) -> _m_wasi_cli_environment.Host:
+    def _get_environment(d: _typing.Any) -> _m_wasi_cli_environment.Host:
         return getter(d).environment
     _m_wasi_cli_environment.add_to_linker(linker, _get_environment)
-    def _get_exit(d: _D) -> _m_wasi_cli_exit.Host:
+    def _get_exit(d: _typing.Any) -> _m_wasi_cli_exit.Host:
         return getter(d).exit
     _m_wasi_cli_exit.add_to_linker(linker, _get_exit)
     _m_wasi_cli_types.add_to_linker(linker)
-    def _get_stdin(d: _D) -> _m_wasi_cli_stdin.Host:
+    def _get_stdin(d: _typing.Any) -> _m_wasi_cli_stdin.Host:
         return getter(d).stdin
     _m_wasi_cli_stdin.add_to_linker(linker, _get_stdin)
-    def _get_stdout(d: _D) -> _m_wasi_cli_stdout.Host:
+    def _get_stdout(d: _typing.Any) -> _m_wasi_cli_stdout.Host:
         return getter(d).stdout
     _m_wasi_cli_stdout.add_to_linker(linker, _get_stdout)
-    def _get_stderr(d: _D) -> _m_wasi_cli_stderr.Host:
+    def _get_stderr(d: _typing.Any) -> _m_wasi_cli_stderr.Host:
         return getter(d).stderr
     _m_wasi_cli_stderr.add_to_linker(linker, _get_stderr)
     _m_wasi_cli_terminal_input.add_to_linker(linker)
     _m_wasi_cli_terminal_output.add_to_linker(linker)
-    def _get_terminal_stdin(d: _D) -> _m_wasi_cli_terminal_stdin.Host:
+    def _get_terminal_stdin(d: _typing.Any) -> _m_wasi_cli_terminal_stdin.Host:
         return getter(d).terminal_stdin
     _m_wasi_cli_terminal_stdin.add_to_linker(linker, _get_terminal_stdin)
-    def _get_terminal_stdout(d: _D) -> _m_wasi_cli_terminal_stdout.Host:
+    def _get_terminal_stdout(d: _typing.Any) -> _m_wasi_cli_terminal_stdout.Host:
         return getter(d).terminal_stdout
     _m_wasi_cli_terminal_stdout.add_to_linker(linker, _get_terminal_stdout)
-    def _get_terminal_stderr(d: _D) -> _m_wasi_cli_terminal_stderr.Host:
+    def _get_terminal_stderr(d: _typing.Any) -> _m_wasi_cli_terminal_stderr.Host:
         return getter(d).terminal_stderr
     _m_wasi_cli_terminal_stderr.add_to_linker(linker, _get_terminal_stderr)
 

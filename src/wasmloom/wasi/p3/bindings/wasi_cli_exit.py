@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 
@@ -40,7 +39,7 @@ class Host(_typing.Protocol):
     def exit_with_code(self, status_code: int) -> None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -48,10 +47,10 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/exit@0.3.0', _ALL_TYPES)
-    def _exit(store: _Store[_D], status: _Ok[None] | _Err[None]) -> None:
+    def _exit(store: _Store[_typing.Any], status: _Ok[None] | _Err[None]) -> None:
         return getter(store.data).exit(status)
     _b.func('exit', _FT_EXIT, _exit)
-    def _exit_with_code(store: _Store[_D], status_code: int) -> None:
+    def _exit_with_code(store: _Store[_typing.Any], status_code: int) -> None:
         return getter(store.data).exit_with_code(status_code)
     _b.func('exit-with-code', _FT_EXIT_WITH_CODE, _exit_with_code)
 

@@ -21,7 +21,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_cli_types as _m_wasi_cli_types
 
@@ -38,7 +37,7 @@ class Host(_typing.Protocol):
     def read_via_stream(self) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -46,7 +45,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/stdin@0.3.0', _ALL_TYPES)
-    def _read_via_stream(store: _Store[_D]) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _read_via_stream(store: _Store[_typing.Any]) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return getter(store.data).read_via_stream()
     _b.func('read-via-stream', _FT_READ_VIA_STREAM, _read_via_stream)
 

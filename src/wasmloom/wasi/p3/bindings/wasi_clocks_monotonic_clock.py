@@ -24,7 +24,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 
@@ -48,7 +47,7 @@ class Host(_typing.Protocol):
     async def wait_for(self, accessor: _Accessor[_typing.Any, _typing.Any], how_long: Duration) -> None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -56,16 +55,16 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/monotonic-clock@0.3.0', _ALL_TYPES)
-    def _now(store: _Store[_D]) -> Mark:
+    def _now(store: _Store[_typing.Any]) -> Mark:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _get_resolution(store: _Store[_D]) -> Duration:
+    def _get_resolution(store: _Store[_typing.Any]) -> Duration:
         return getter(store.data).get_resolution()
     _b.func('get-resolution', _FT_GET_RESOLUTION, _get_resolution)
-    async def _wait_until(store: _Store[_D], when: Mark) -> None:
+    async def _wait_until(store: _Store[_typing.Any], when: Mark) -> None:
         await getter(store.data).wait_until(_Accessor(store, getter), when)
     _b.func('wait-until', _FT_WAIT_UNTIL, _wait_until)
-    async def _wait_for(store: _Store[_D], how_long: Duration) -> None:
+    async def _wait_for(store: _Store[_typing.Any], how_long: Duration) -> None:
         await getter(store.data).wait_for(_Accessor(store, getter), how_long)
     _b.func('wait-for', _FT_WAIT_FOR, _wait_for)
 

@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_clocks_system_clock as _m_wasi_clocks_system_clock
@@ -407,7 +406,7 @@ class Host(_typing.Protocol):
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -416,79 +415,79 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/types@0.3.0', _ALL_TYPES)
     _b.resource(_RT_DESCRIPTOR, 'descriptor')
-    def _m_descriptor_read_via_stream(store: _Store[_D], self_: HostDescriptor, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _m_descriptor_read_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.read_via_stream(offset)
     _b.func('[method]descriptor.read-via-stream', _FT_METHOD_DESCRIPTOR_READ_VIA_STREAM, _m_descriptor_read_via_stream)
-    def _m_descriptor_write_via_stream(store: _Store[_D], self_: HostDescriptor, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _m_descriptor_write_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.write_via_stream(data, offset)
     _b.func('[method]descriptor.write-via-stream', _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM, _m_descriptor_write_via_stream)
-    def _m_descriptor_append_via_stream(store: _Store[_D], self_: HostDescriptor, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _m_descriptor_append_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.append_via_stream(data)
     _b.func('[method]descriptor.append-via-stream', _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM, _m_descriptor_append_via_stream)
-    async def _m_descriptor_advise(store: _Store[_D], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_advise(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.advise(_Accessor(store, getter), offset, length, advice)
     _b.func('[method]descriptor.advise', _FT_METHOD_DESCRIPTOR_ADVISE, _m_descriptor_advise)
-    async def _m_descriptor_sync_data(store: _Store[_D], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_sync_data(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.sync_data(_Accessor(store, getter))
     _b.func('[method]descriptor.sync-data', _FT_METHOD_DESCRIPTOR_SYNC_DATA, _m_descriptor_sync_data)
-    async def _m_descriptor_get_flags(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
+    async def _m_descriptor_get_flags(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
         return await self_.get_flags(_Accessor(store, getter))
     _b.func('[method]descriptor.get-flags', _FT_METHOD_DESCRIPTOR_GET_FLAGS, _m_descriptor_get_flags)
-    async def _m_descriptor_get_type(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
+    async def _m_descriptor_get_type(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
         return await self_.get_type(_Accessor(store, getter))
     _b.func('[method]descriptor.get-type', _FT_METHOD_DESCRIPTOR_GET_TYPE, _m_descriptor_get_type)
-    async def _m_descriptor_set_size(store: _Store[_D], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_set_size(store: _Store[_typing.Any], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.set_size(_Accessor(store, getter), size)
     _b.func('[method]descriptor.set-size', _FT_METHOD_DESCRIPTOR_SET_SIZE, _m_descriptor_set_size)
-    async def _m_descriptor_set_times(store: _Store[_D], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_set_times(store: _Store[_typing.Any], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.set_times(_Accessor(store, getter), data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times', _FT_METHOD_DESCRIPTOR_SET_TIMES, _m_descriptor_set_times)
-    def _m_descriptor_read_directory(store: _Store[_D], self_: HostDescriptor) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _m_descriptor_read_directory(store: _Store[_typing.Any], self_: HostDescriptor) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.read_directory()
     _b.func('[method]descriptor.read-directory', _FT_METHOD_DESCRIPTOR_READ_DIRECTORY, _m_descriptor_read_directory)
-    async def _m_descriptor_sync(store: _Store[_D], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_sync(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.sync(_Accessor(store, getter))
     _b.func('[method]descriptor.sync', _FT_METHOD_DESCRIPTOR_SYNC, _m_descriptor_sync)
-    async def _m_descriptor_create_directory_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_create_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.create_directory_at(_Accessor(store, getter), path)
     _b.func('[method]descriptor.create-directory-at', _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT, _m_descriptor_create_directory_at)
-    async def _m_descriptor_stat(store: _Store[_D], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    async def _m_descriptor_stat(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
         return await self_.stat(_Accessor(store, getter))
     _b.func('[method]descriptor.stat', _FT_METHOD_DESCRIPTOR_STAT, _m_descriptor_stat)
-    async def _m_descriptor_stat_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    async def _m_descriptor_stat_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
         return await self_.stat_at(_Accessor(store, getter), path_flags, path)
     _b.func('[method]descriptor.stat-at', _FT_METHOD_DESCRIPTOR_STAT_AT, _m_descriptor_stat_at)
-    async def _m_descriptor_set_times_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_set_times_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.set_times_at(_Accessor(store, getter), path_flags, path, data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times-at', _FT_METHOD_DESCRIPTOR_SET_TIMES_AT, _m_descriptor_set_times_at)
-    async def _m_descriptor_link_at(store: _Store[_D], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_link_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.link_at(_Accessor(store, getter), old_path_flags, old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.link-at', _FT_METHOD_DESCRIPTOR_LINK_AT, _m_descriptor_link_at)
-    async def _m_descriptor_open_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
+    async def _m_descriptor_open_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
         return await self_.open_at(_Accessor(store, getter), path_flags, path, open_flags, flags)
     _b.func('[method]descriptor.open-at', _FT_METHOD_DESCRIPTOR_OPEN_AT, _m_descriptor_open_at)
-    async def _m_descriptor_readlink_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
+    async def _m_descriptor_readlink_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
         return await self_.readlink_at(_Accessor(store, getter), path)
     _b.func('[method]descriptor.readlink-at', _FT_METHOD_DESCRIPTOR_READLINK_AT, _m_descriptor_readlink_at)
-    async def _m_descriptor_remove_directory_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_remove_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.remove_directory_at(_Accessor(store, getter), path)
     _b.func('[method]descriptor.remove-directory-at', _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT, _m_descriptor_remove_directory_at)
-    async def _m_descriptor_rename_at(store: _Store[_D], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_rename_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.rename_at(_Accessor(store, getter), old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.rename-at', _FT_METHOD_DESCRIPTOR_RENAME_AT, _m_descriptor_rename_at)
-    async def _m_descriptor_symlink_at(store: _Store[_D], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_symlink_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.symlink_at(_Accessor(store, getter), old_path, new_path)
     _b.func('[method]descriptor.symlink-at', _FT_METHOD_DESCRIPTOR_SYMLINK_AT, _m_descriptor_symlink_at)
-    async def _m_descriptor_unlink_file_at(store: _Store[_D], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_descriptor_unlink_file_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.unlink_file_at(_Accessor(store, getter), path)
     _b.func('[method]descriptor.unlink-file-at', _FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT, _m_descriptor_unlink_file_at)
-    async def _m_descriptor_is_same_object(store: _Store[_D], self_: HostDescriptor, other: HostDescriptor) -> bool:
+    async def _m_descriptor_is_same_object(store: _Store[_typing.Any], self_: HostDescriptor, other: HostDescriptor) -> bool:
         return await self_.is_same_object(_Accessor(store, getter), other)
     _b.func('[method]descriptor.is-same-object', _FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT, _m_descriptor_is_same_object)
-    async def _m_descriptor_metadata_hash(store: _Store[_D], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    async def _m_descriptor_metadata_hash(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
         return await self_.metadata_hash(_Accessor(store, getter))
     _b.func('[method]descriptor.metadata-hash', _FT_METHOD_DESCRIPTOR_METADATA_HASH, _m_descriptor_metadata_hash)
-    async def _m_descriptor_metadata_hash_at(store: _Store[_D], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    async def _m_descriptor_metadata_hash_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
         return await self_.metadata_hash_at(_Accessor(store, getter), path_flags, path)
     _b.func('[method]descriptor.metadata-hash-at', _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT, _m_descriptor_metadata_hash_at)
 

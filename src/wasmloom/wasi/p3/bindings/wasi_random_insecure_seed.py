@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 
 
@@ -38,7 +37,7 @@ class Host(_typing.Protocol):
     def get_insecure_seed(self) -> tuple[int, int]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -46,7 +45,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:random/insecure-seed@0.3.0', _ALL_TYPES)
-    def _get_insecure_seed(store: _Store[_D]) -> tuple[int, int]:
+    def _get_insecure_seed(store: _Store[_typing.Any]) -> tuple[int, int]:
         return getter(store.data).get_insecure_seed()
     _b.func('get-insecure-seed', _FT_GET_INSECURE_SEED, _get_insecure_seed)
 

@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_sockets_types as _m_wasi_sockets_types
@@ -74,7 +73,7 @@ class Host(_typing.Protocol):
     async def resolve_addresses(self, accessor: _Accessor[_typing.Any, _typing.Any], name: str) -> _Ok[list[IpAddress]] | _Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -82,7 +81,7 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/ip-name-lookup@0.3.0', _ALL_TYPES)
-    async def _resolve_addresses(store: _Store[_D], name: str) -> _Ok[list[IpAddress]] | _Err[ErrorCode]:
+    async def _resolve_addresses(store: _Store[_typing.Any], name: str) -> _Ok[list[IpAddress]] | _Err[ErrorCode]:
         return await getter(store.data).resolve_addresses(_Accessor(store, getter), name)
     _b.func('resolve-addresses', _FT_RESOLVE_ADDRESSES, _resolve_addresses)
 

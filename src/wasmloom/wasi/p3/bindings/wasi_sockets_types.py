@@ -23,7 +23,6 @@ from wasmloom.values import Err as _Err
 from wasmloom.values import Ok as _Ok
 from wasmloom.values import Some as _Some
 
-_D = _typing.TypeVar("_D")
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 _RT_TCP_SOCKET = _t.ResourceType('tcp-socket')
@@ -258,7 +257,7 @@ class Host(_typing.Protocol):
     def udp_socket_create(self, address_family: IpAddressFamily) -> _Ok[HostUdpSocket] | _Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None:
+def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -268,124 +267,124 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_D], Host]) -> None
     _b = _rt.ImportBinder(linker, 'wasi:sockets/types@0.3.0', _ALL_TYPES)
     _b.resource(_RT_TCP_SOCKET, 'tcp-socket')
     _b.resource(_RT_UDP_SOCKET, 'udp-socket')
-    def _tcp_socket_create(store: _Store[_D], address_family: IpAddressFamily) -> _Ok[HostTcpSocket] | _Err[ErrorCode]:
+    def _tcp_socket_create(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[HostTcpSocket] | _Err[ErrorCode]:
         return getter(store.data).tcp_socket_create(address_family)
     _b.func('[static]tcp-socket.create', _FT_STATIC_TCP_SOCKET_CREATE, _tcp_socket_create)
-    def _m_tcp_socket_bind(store: _Store[_D], self_: HostTcpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_bind(store: _Store[_typing.Any], self_: HostTcpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.bind(local_address)
     _b.func('[method]tcp-socket.bind', _FT_METHOD_TCP_SOCKET_BIND, _m_tcp_socket_bind)
-    async def _m_tcp_socket_connect(store: _Store[_D], self_: HostTcpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_tcp_socket_connect(store: _Store[_typing.Any], self_: HostTcpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.connect(_Accessor(store, getter), remote_address)
     _b.func('[method]tcp-socket.connect', _FT_METHOD_TCP_SOCKET_CONNECT, _m_tcp_socket_connect)
-    def _m_tcp_socket_listen(store: _Store[_D], self_: HostTcpSocket) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]:
+    def _m_tcp_socket_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]:
         return self_.listen()
     _b.func('[method]tcp-socket.listen', _FT_METHOD_TCP_SOCKET_LISTEN, _m_tcp_socket_listen)
-    def _m_tcp_socket_send(store: _Store[_D], self_: HostTcpSocket, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _m_tcp_socket_send(store: _Store[_typing.Any], self_: HostTcpSocket, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
         return self_.send(data)
     _b.func('[method]tcp-socket.send', _FT_METHOD_TCP_SOCKET_SEND, _m_tcp_socket_send)
-    def _m_tcp_socket_receive(store: _Store[_D], self_: HostTcpSocket) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _m_tcp_socket_receive(store: _Store[_typing.Any], self_: HostTcpSocket) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
         return self_.receive()
     _b.func('[method]tcp-socket.receive', _FT_METHOD_TCP_SOCKET_RECEIVE, _m_tcp_socket_receive)
-    def _m_tcp_socket_get_local_address(store: _Store[_D], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_local_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.get_local_address()
     _b.func('[method]tcp-socket.get-local-address', _FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS, _m_tcp_socket_get_local_address)
-    def _m_tcp_socket_get_remote_address(store: _Store[_D], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_remote_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.get_remote_address()
     _b.func('[method]tcp-socket.get-remote-address', _FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS, _m_tcp_socket_get_remote_address)
-    def _m_tcp_socket_get_is_listening(store: _Store[_D], self_: HostTcpSocket) -> bool:
+    def _m_tcp_socket_get_is_listening(store: _Store[_typing.Any], self_: HostTcpSocket) -> bool:
         return self_.get_is_listening()
     _b.func('[method]tcp-socket.get-is-listening', _FT_METHOD_TCP_SOCKET_GET_IS_LISTENING, _m_tcp_socket_get_is_listening)
-    def _m_tcp_socket_get_address_family(store: _Store[_D], self_: HostTcpSocket) -> IpAddressFamily:
+    def _m_tcp_socket_get_address_family(store: _Store[_typing.Any], self_: HostTcpSocket) -> IpAddressFamily:
         return self_.get_address_family()
     _b.func('[method]tcp-socket.get-address-family', _FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY, _m_tcp_socket_get_address_family)
-    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_listen_backlog_size(value)
     _b.func('[method]tcp-socket.set-listen-backlog-size', _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE, _m_tcp_socket_set_listen_backlog_size)
-    def _m_tcp_socket_get_keep_alive_enabled(store: _Store[_D], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
         return self_.get_keep_alive_enabled()
     _b.func('[method]tcp-socket.get-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED, _m_tcp_socket_get_keep_alive_enabled)
-    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_D], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_enabled(value)
     _b.func('[method]tcp-socket.set-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED, _m_tcp_socket_set_keep_alive_enabled)
-    def _m_tcp_socket_get_keep_alive_idle_time(store: _Store[_D], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
         return self_.get_keep_alive_idle_time()
     _b.func('[method]tcp-socket.get-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_get_keep_alive_idle_time)
-    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_D], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_idle_time(value)
     _b.func('[method]tcp-socket.set-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_set_keep_alive_idle_time)
-    def _m_tcp_socket_get_keep_alive_interval(store: _Store[_D], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
         return self_.get_keep_alive_interval()
     _b.func('[method]tcp-socket.get-keep-alive-interval', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_get_keep_alive_interval)
-    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_D], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_interval(value)
     _b.func('[method]tcp-socket.set-keep-alive-interval', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_set_keep_alive_interval)
-    def _m_tcp_socket_get_keep_alive_count(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_keep_alive_count()
     _b.func('[method]tcp-socket.get-keep-alive-count', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT, _m_tcp_socket_get_keep_alive_count)
-    def _m_tcp_socket_set_keep_alive_count(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_keep_alive_count(value)
     _b.func('[method]tcp-socket.set-keep-alive-count', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT, _m_tcp_socket_set_keep_alive_count)
-    def _m_tcp_socket_get_hop_limit(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_hop_limit()
     _b.func('[method]tcp-socket.get-hop-limit', _FT_METHOD_TCP_SOCKET_GET_HOP_LIMIT, _m_tcp_socket_get_hop_limit)
-    def _m_tcp_socket_set_hop_limit(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_hop_limit(value)
     _b.func('[method]tcp-socket.set-hop-limit', _FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT, _m_tcp_socket_set_hop_limit)
-    def _m_tcp_socket_get_receive_buffer_size(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_receive_buffer_size()
     _b.func('[method]tcp-socket.get-receive-buffer-size', _FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_get_receive_buffer_size)
-    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
     _b.func('[method]tcp-socket.set-receive-buffer-size', _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_set_receive_buffer_size)
-    def _m_tcp_socket_get_send_buffer_size(store: _Store[_D], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_send_buffer_size()
     _b.func('[method]tcp-socket.get-send-buffer-size', _FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE, _m_tcp_socket_get_send_buffer_size)
-    def _m_tcp_socket_set_send_buffer_size(store: _Store[_D], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
     _b.func('[method]tcp-socket.set-send-buffer-size', _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE, _m_tcp_socket_set_send_buffer_size)
-    def _udp_socket_create(store: _Store[_D], address_family: IpAddressFamily) -> _Ok[HostUdpSocket] | _Err[ErrorCode]:
+    def _udp_socket_create(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[HostUdpSocket] | _Err[ErrorCode]:
         return getter(store.data).udp_socket_create(address_family)
     _b.func('[static]udp-socket.create', _FT_STATIC_UDP_SOCKET_CREATE, _udp_socket_create)
-    def _m_udp_socket_bind(store: _Store[_D], self_: HostUdpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_bind(store: _Store[_typing.Any], self_: HostUdpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.bind(local_address)
     _b.func('[method]udp-socket.bind', _FT_METHOD_UDP_SOCKET_BIND, _m_udp_socket_bind)
-    def _m_udp_socket_connect(store: _Store[_D], self_: HostUdpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_connect(store: _Store[_typing.Any], self_: HostUdpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
         return self_.connect(remote_address)
     _b.func('[method]udp-socket.connect', _FT_METHOD_UDP_SOCKET_CONNECT, _m_udp_socket_connect)
-    def _m_udp_socket_disconnect(store: _Store[_D], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_disconnect(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
         return self_.disconnect()
     _b.func('[method]udp-socket.disconnect', _FT_METHOD_UDP_SOCKET_DISCONNECT, _m_udp_socket_disconnect)
-    async def _m_udp_socket_send(store: _Store[_D], self_: HostUdpSocket, data: bytes, remote_address: IpSocketAddress | None) -> _Ok[None] | _Err[ErrorCode]:
+    async def _m_udp_socket_send(store: _Store[_typing.Any], self_: HostUdpSocket, data: bytes, remote_address: IpSocketAddress | None) -> _Ok[None] | _Err[ErrorCode]:
         return await self_.send(_Accessor(store, getter), data, remote_address)
     _b.func('[method]udp-socket.send', _FT_METHOD_UDP_SOCKET_SEND, _m_udp_socket_send)
-    async def _m_udp_socket_receive(store: _Store[_D], self_: HostUdpSocket) -> _Ok[tuple[bytes, IpSocketAddress]] | _Err[ErrorCode]:
+    async def _m_udp_socket_receive(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[tuple[bytes, IpSocketAddress]] | _Err[ErrorCode]:
         return await self_.receive(_Accessor(store, getter))
     _b.func('[method]udp-socket.receive', _FT_METHOD_UDP_SOCKET_RECEIVE, _m_udp_socket_receive)
-    def _m_udp_socket_get_local_address(store: _Store[_D], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_get_local_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.get_local_address()
     _b.func('[method]udp-socket.get-local-address', _FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS, _m_udp_socket_get_local_address)
-    def _m_udp_socket_get_remote_address(store: _Store[_D], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_get_remote_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
         return self_.get_remote_address()
     _b.func('[method]udp-socket.get-remote-address', _FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS, _m_udp_socket_get_remote_address)
-    def _m_udp_socket_get_address_family(store: _Store[_D], self_: HostUdpSocket) -> IpAddressFamily:
+    def _m_udp_socket_get_address_family(store: _Store[_typing.Any], self_: HostUdpSocket) -> IpAddressFamily:
         return self_.get_address_family()
     _b.func('[method]udp-socket.get-address-family', _FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY, _m_udp_socket_get_address_family)
-    def _m_udp_socket_get_unicast_hop_limit(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_get_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_unicast_hop_limit()
     _b.func('[method]udp-socket.get-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT, _m_udp_socket_get_unicast_hop_limit)
-    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_unicast_hop_limit(value)
     _b.func('[method]udp-socket.set-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT, _m_udp_socket_set_unicast_hop_limit)
-    def _m_udp_socket_get_receive_buffer_size(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_get_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_receive_buffer_size()
     _b.func('[method]udp-socket.get-receive-buffer-size', _FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE, _m_udp_socket_get_receive_buffer_size)
-    def _m_udp_socket_set_receive_buffer_size(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
     _b.func('[method]udp-socket.set-receive-buffer-size', _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_udp_socket_set_receive_buffer_size)
-    def _m_udp_socket_get_send_buffer_size(store: _Store[_D], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_get_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
         return self_.get_send_buffer_size()
     _b.func('[method]udp-socket.get-send-buffer-size', _FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE, _m_udp_socket_get_send_buffer_size)
-    def _m_udp_socket_set_send_buffer_size(store: _Store[_D], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
     _b.func('[method]udp-socket.set-send-buffer-size', _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE, _m_udp_socket_set_send_buffer_size)
 
