@@ -30,6 +30,7 @@ from wasmloom.runtime.tasks import (
     TaskState,
     Thread,
     instance_state,
+    poison,
     unpack_callback_result,
 )
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
@@ -170,14 +171,14 @@ class HostFunc(ComponentFunc):
                     on_resolve(CANCELLED)
                 return
             if exc is not None:
-                caller.poisoned = True
+                poison(caller, exc)
                 if root is not None:
                     root.fail(exc)
                 return
             try:
                 on_resolve(result)
             except Exception as e:
-                caller.poisoned = True
+                poison(caller, e)
                 if root is not None:
                     root.fail(e)
 
@@ -325,7 +326,12 @@ class LiftedFunc(ComponentFunc):
         return root.outcome()
 
     async def call_async(self, args: Sequence[Any]) -> Any:
-        """Call from the host under asyncio: start a task and await its result."""
+        """Call from the host under asyncio: start a task and await its result.
+
+        Cancelling the awaiting asyncio task requests the cancellation of the
+        component task (the guest sees TASK_CANCELLED when it next waits
+        cancellably) and raises :class:`asyncio.CancelledError` at once.
+        """
         if not self.needs_task:
             # Core code that cannot block runs to completion at once.
             return self.call_from_host(args)
@@ -333,7 +339,13 @@ class LiftedFunc(ComponentFunc):
         self.start_from_host(args, root)
         if root.done:
             return root.outcome()
-        return await instance_state(self.inst).sched.wait_root(root)
+        st = instance_state(self.inst)
+        try:
+            return await st.sched.wait_root(root)
+        except asyncio.CancelledError:
+            # The host gave up on the call: cancel the task (it may wrap up and return).
+            st.sched.cancel_root(root, st)
+            raise
 
     def start_from_host(self, args: Sequence[Any], root: Root) -> None:
         """Start a task of this function for a host call; ``root`` receives its result.
@@ -424,10 +436,10 @@ class LiftedFunc(ComponentFunc):
                 else:
                     task.exit_implicit_thread()
             except Exception as e:
-                inst.poisoned = True
-                thread.abandon()
                 if isinstance(e, Trap):
                     e.with_func(name)
+                poison(inst, e)
+                thread.abandon()
                 raise
             finally:
                 for i in chain:
@@ -455,6 +467,7 @@ class LiftedFunc(ComponentFunc):
         for i in entering:
             i.may_enter = False
         task = Task(self.type, self.opts, inst, on_start, on_resolve, root)
+        task.name = self.name or "<anonymous>"
         thread = Thread(task, None)
         task.implicit_thread = thread
         fused = caller is not None
@@ -472,10 +485,10 @@ class LiftedFunc(ComponentFunc):
                             break  # the host's driver waits for the host work
                         raise Trap(SYNC_BLOCK)
         except Exception as e:
-            inst.poisoned = True
-            thread.abandon()
             if isinstance(e, Trap):
                 e.with_func(self.name or "<anonymous>")
+            poison(inst, e)
+            thread.abandon()
             raise
         finally:
             for i in entering:
@@ -583,7 +596,11 @@ class LiftedFunc(ComponentFunc):
             if cancelled:
                 event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
             else:
-                event = wset.get_pending_event()
+                try:
+                    event = wset.get_pending_event()
+                except Trap as e:  # a trap delivered with the event
+                    e.with_func(self.name or "<anonymous>")
+                    raise
             self._deliver(task, thread, event)
 
         thread.start_waiting(
@@ -595,13 +612,17 @@ class LiftedFunc(ComponentFunc):
         callback = self.opts.callback
         assert callback is not None
         code, p1, p2 = event
-        thread.run_core(
-            self.fiber,
-            self.callback,
-            callback,
-            (int(code), p1, p2),
-            lambda packed: self._callback_step(task, thread, packed),
-        )
+        try:
+            thread.run_core(
+                self.fiber,
+                self.callback,
+                callback,
+                (int(code), p1, p2),
+                lambda packed: self._callback_step(task, thread, packed),
+            )
+        except Trap as e:
+            e.with_func(self.name or "<anonymous>")
+            raise
 
     # --- the sync path ------------------------------------------------------------------
 
@@ -662,8 +683,8 @@ class LiftedFunc(ComponentFunc):
                         inst.may_leave = True
                 return result
             except Trap as e:
-                inst.poisoned = True
                 e.with_func(name)
+                poison(inst, e)
                 raise
             finally:
                 for i in chain:
@@ -719,8 +740,8 @@ class LiftedFunc(ComponentFunc):
                     inst.may_leave = True
             return result
         except Trap as e:
-            inst.poisoned = True
             e.with_func(self.name or "<anonymous>")
+            poison(inst, e)
             raise
         finally:
             for i in entering:

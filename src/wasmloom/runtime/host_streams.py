@@ -34,6 +34,7 @@ __all__ = [
     "UNTYPED",
     "ConsumerEnd",
     "Destination",
+    "FailedEnd",
     "FutureConsumerEnd",
     "FutureDestination",
     "FutureProducerEnd",
@@ -42,6 +43,7 @@ __all__ = [
     "ProducerEnd",
     "Source",
     "StreamResult",
+    "fail_host_ends",
 ]
 
 U8 = T.PrimType("u8")
@@ -387,6 +389,70 @@ class _Stepper:
         if self.op is not None:
             self.run(True)
 
+    def abandon(self) -> None:
+        """Forget the pending copy (its guest will never run again); no result is delivered."""
+        self.op = None
+        self._release(False)
+
+
+def _fail_and_dispose(what: str, obj: Any, error: BaseException) -> None:
+    """Tell a producer or consumer its guest trapped: ``fail(error)`` if it has one, then ``close()``."""
+    fail = getattr(obj, "fail", None)
+    if fail is not None:
+        _call(f"{what}.fail()", fail, error)
+    _dispose(what, obj)
+
+
+class FailedEnd:
+    """Stands in for the host end of a stream or future whose guest end is in a
+    trapped (poisoned) instance and which the host has not attached to yet.
+
+    Attaching a consumer fails it with the trap; a copy from another guest sees DROPPED.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def read(self, inst: Any, buf: Any, *on_copy: Any) -> None:
+        on_copy[-1](CopyResult.DROPPED)
+
+    write = read
+
+    def cancel(self) -> None:
+        return None
+
+    def drop(self) -> None:
+        return None
+
+
+def fail_host_ends(inst: Any, error: BaseException) -> None:
+    """``inst`` trapped: fail the host's side of every stream and future it holds an end of.
+
+    An attached host producer or consumer is disposed of: its optional
+    ``fail(error)`` is called, then its ``close()`` (an exception from either
+    is ignored: the guest already trapped). The pending copy is forgotten, so
+    the store no longer waits for it. A stream or future whose other end has
+    no host end yet is dropped (a guest at the other end sees DROPPED) and
+    remembers ``error`` for a host that attaches later (:class:`FailedEnd`).
+    """
+    for w in list(inst.handles):
+        shared = getattr(w, "shared", None)
+        if shared is None:
+            continue
+        host = shared.host
+        if host is None:
+            shared.drop()
+            shared.host = FailedEnd(error)
+            continue
+        fail = getattr(host, "fail", None)
+        if fail is not None:
+            try:
+                fail(error)
+            except Trap:
+                pass
+
 
 class ProducerEnd(_Stepper):
     """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
@@ -450,6 +516,14 @@ class ProducerEnd(_Stepper):
             self.disposed = True
             _dispose("stream producer", self.producer)
 
+    def fail(self, error: BaseException) -> None:
+        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
+        self.abandon()
+        self.finished = True
+        if not self.disposed:
+            self.disposed = True
+            _fail_and_dispose("stream producer", self.producer, error)
+
     def wake(self) -> None:
         if self.pump is not None:
             self.pump.run()
@@ -509,6 +583,11 @@ class ConsumerEnd(_Stepper):
     def attach(self) -> None:
         """Take over the stream's reads, including a write already pending."""
         shared = self.shared
+        failed = shared.host
+        if isinstance(failed, FailedEnd):
+            shared.host = self
+            self.fail(failed.error)
+            return
         pending = shared.pending_buffer
         op = (pending, shared.pending_on_copy, shared.pending_on_copy_done)
         shared.reset_pending()
@@ -545,6 +624,14 @@ class ConsumerEnd(_Stepper):
         if not self.disposed:
             self.disposed = True
             _dispose("stream consumer", self.consumer)
+
+    def fail(self, error: BaseException) -> None:
+        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
+        self.abandon()
+        self.closed = True
+        if not self.disposed:
+            self.disposed = True
+            _fail_and_dispose("stream consumer", self.consumer, error)
 
     def poll(self) -> Any:
         buf = self.op[0]
@@ -712,6 +799,14 @@ class FutureProducerEnd(_Stepper):
             self.disposed = True
             _dispose("future producer", self.producer)
 
+    def fail(self, error: BaseException) -> None:
+        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
+        self.abandon()
+        self.finished = True
+        if not self.disposed:
+            self.disposed = True
+            _fail_and_dispose("future producer", self.producer, error)
+
     def poll(self) -> Any:
         buf = self.op[0]
         d = FutureDestination(self.wake)
@@ -754,6 +849,11 @@ class FutureConsumerEnd(_Stepper):
 
     def attach(self) -> None:
         shared = self.shared
+        failed = shared.host
+        if isinstance(failed, FailedEnd):
+            shared.host = self
+            self.fail(failed.error)
+            return
         pending = shared.pending_buffer
         op = (pending, shared.pending_on_copy_done) if pending is not None else None
         shared.reset_pending()
@@ -787,6 +887,14 @@ class FutureConsumerEnd(_Stepper):
         if not self.disposed:
             self.disposed = True
             _dispose("future consumer", self.consumer)
+
+    def fail(self, error: BaseException) -> None:
+        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
+        self.abandon()
+        self.finished = True
+        if not self.disposed:
+            self.disposed = True
+            _fail_and_dispose("future consumer", self.consumer, error)
 
     def poll(self) -> Any:
         buf = self.op[0]

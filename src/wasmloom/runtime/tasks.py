@@ -41,6 +41,7 @@ from typing import Any
 from wasmloom import core
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.handles import BorrowScope, Table
+from wasmloom.runtime.host_streams import fail_host_ends
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "TaskState",
     "Thread",
     "instance_state",
+    "poison",
     "scheduler_of",
 ]
 
@@ -181,10 +183,17 @@ class Scheduler:
         return False
 
     def thread_failed(self, t: Thread, e: Exception) -> None:
-        t.task.poison()
-        root = t.task.root
-        if root is None or root.done:
+        task = t.task
+        if isinstance(e, Trap):
+            name = getattr(task, "name", None)
+            if name is not None:
+                e.with_func(name)
+        root = task.root
+        owned = root is not None and not root.done
+        task.poison(e)
+        if not owned:
             raise e
+        assert root is not None
         root.fail(e)
 
     def run_until(self, done: Callable[[], bool]) -> None:
@@ -204,7 +213,20 @@ class Scheduler:
         lp = self._loop
         if lp is None or lp.is_closed():
             lp = self._loop = asyncio.new_event_loop()
+            # Closed with the scheduler (that is, with its store) at the latest.
+            weakref.finalize(self, _close_loop, lp)
         return lp
+
+    def close(self) -> None:
+        """Close the store's own event loop, if it has one and it is not running.
+
+        A later :meth:`loop` call outside a running loop creates a new one.
+        """
+        lp = self._loop
+        self._loop = None
+        self._event = None
+        if lp is not None:
+            _close_loop(lp)
 
     def notify(self) -> None:
         """Host work made progress: wake the driver waiting for it."""
@@ -280,6 +302,42 @@ class Scheduler:
                 t.task.poison()
         root.fail(Trap(DEADLOCK))
 
+    def cancel_root(self, root: Root, st: InstanceState) -> None:
+        """The host stopped awaiting ``root``: request cancellation of its task.
+
+        The spec's ``subtask.cancel`` without waiting: the task's thread gets
+        TASK_CANCELLED now if it waits cancellably, else at its next
+        cancellable wait; the guest then calls ``task.cancel`` or returns.
+        ``st`` is the state of the instance the host called. A trap while the
+        guest handles the cancellation poisons the instance and goes to the
+        event loop's exception handler (nobody awaits the call any more).
+        """
+        if root.done:
+            return
+        task: Task | None = None
+        for t in (*self.waiting, *st.threads):
+            tk = t.task
+            if tk.root is root and tk.on_resolve == root.resolve:
+                task = tk
+                break
+        if task is None or task.state is _RESOLVED:
+            return
+        if self.current is not None:
+            # Guest code is on the stack: request it once that has returned.
+            self.loop().call_soon(self.cancel_root, root, st)
+            return
+        try:
+            task.request_cancellation()
+        except Exception as e:
+            if isinstance(e, Trap) and getattr(task, "name", None) is not None:
+                e.with_func(task.name)
+            task.poison(e)
+            root.fail(e)
+            self.loop().call_exception_handler(
+                {"message": "guest trap while handling the cancellation of a call", "exception": e}
+            )
+        self.kick()
+
     async def wait_root(self, root: Root) -> Any:
         """Await ``root`` under asyncio, driving the store as needed."""
         while not root.done and self.tick():
@@ -331,6 +389,23 @@ class Scheduler:
         """Raise if called inside a running event loop (sync calls may not nest in one)."""
         if asyncio._get_running_loop() is not None:
             raise WasmloomError(IN_LOOP)
+
+
+def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
+    if lp.is_closed() or lp.is_running():
+        return
+    try:
+        # Let pending background work unwind, unless some other loop is running
+        # (a finalizer during someone else's loop): then it is only closed.
+        if asyncio._get_running_loop() is None:
+            pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            lp.run_until_complete(lp.shutdown_asyncgens())
+    finally:
+        lp.close()
 
 
 _SCHEDULERS: weakref.WeakKeyDictionary[Any, Scheduler] = weakref.WeakKeyDictionary()
@@ -669,7 +744,14 @@ _RESOLVED = TaskState.RESOLVED
 
 
 class Task:
-    """One call of a lifted function (the spec's ``Task``)."""
+    """One call of a lifted function (the spec's ``Task``).
+
+    ``name``, the WIT function's name for trap messages, is set only on tasks
+    that may be resumed by the scheduler through core code (read it with
+    ``getattr(task, "name", None)``).
+    """
+
+    name: str
 
     __slots__ = (
         "borrows",
@@ -677,6 +759,7 @@ class Task:
         "implicit_thread",
         "inst",
         "istate",
+        "name",
         "on_resolve",
         "on_start",
         "opts",
@@ -707,10 +790,9 @@ class Task:
         self.implicit_thread: Thread | None = None
         self.threads: list[Thread] = []
 
-    def poison(self) -> None:
-        """A trap in this task: its instance may never be entered again."""
-        self.inst.poisoned = True
-        self.inst.may_enter = False
+    def poison(self, error: BaseException | None = None) -> None:
+        """A trap in this task: its instance may never be entered again (:func:`poison`)."""
+        poison(self.inst, error if error is not None else Trap(DEADLOCK))
 
     def needs_exclusive(self) -> bool:
         return not self.opts.is_async or self.opts.callback is not None
@@ -856,6 +938,25 @@ class Subtask(Waitable):
         if not self.delivered:
             raise Trap("cannot drop a subtask which has not yet resolved")
         Waitable.drop(self)
+
+
+def poison(inst: Any, error: BaseException) -> None:
+    """A trap (``error``) in ``inst``: it may never be entered again, its waiting
+    threads never resume (the host calls they work for fail with ``error``), and the host
+    ends of the streams and futures whose other end it holds fail with ``error``
+    (:func:`wasmloom.runtime.host_streams.fail_host_ends`), so no host reader or
+    writer waits for it forever."""
+    inst.poisoned = True
+    inst.may_enter = False
+    st = inst.conc
+    if st is not None:
+        # Its other waiting threads never run again; the host calls they work for fail.
+        for t in [t for t in st.sched.waiting if t.task.inst is inst]:
+            t.stop_waiting()
+            root = t.task.root
+            if root is not None:
+                root.fail(error)
+    fail_host_ends(inst, error)
 
 
 def check_may_leave(inst: Any) -> None:
