@@ -59,6 +59,18 @@ class Store(Generic[D]):
             )
         return self.scheduler.loop().run_until_complete(self.run_concurrent_async(fn))
 
+    def close(self) -> None:
+        """Release what the store holds outside wasm: its own event loop (the one
+        :meth:`run_concurrent` and synchronous calls of async functions drive;
+        its pending background tasks are cancelled) and its paused calls.
+
+        Does nothing to a loop that is running (the caller's). The store stays
+        usable; a new loop is created when one is needed. Done automatically
+        when the store is garbage-collected.
+        """
+        self.scheduler.close()
+        self._core.close()
+
     async def run_concurrent_async(self, fn: Callable[[], Awaitable[R]]) -> R:
         """``await fn()``: the async form of :meth:`run_concurrent`."""
         return await fn()

@@ -39,7 +39,10 @@ so does an exception from a step. The Python process is never harmed.
 
 **Disposal.** When the other end is dropped, or the step answered
 ``DROPPED``, the runtime calls the producer's or consumer's ``close()`` if it
-has one (for a consumer, this is also the end-of-stream signal). A
+has one (for a consumer, this is also the end-of-stream signal). If the
+guest holding the other end traps, its pending copy is forgotten and the
+producer or consumer is disposed of the same way, after a call of its optional
+``fail(trap)`` method (``async for`` and ``await`` on a reader raise the trap). A
 :class:`StreamReader` that is neither piped, closed nor handed to a guest is
 closed when garbage-collected, with a :class:`ResourceWarning`.
 """
@@ -48,7 +51,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator
 from typing import Any, BinaryIO, Generic, Protocol, TypeVar, runtime_checkable
 
 from wasmloom import types as T
@@ -226,14 +229,18 @@ class StreamReader(Generic[Item]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncGenerator[Any, None]:
         """Iterate the stream's chunks (``bytes`` for ``stream<u8>``, else lists).
 
-        The chunk consumer is attached with the reader's :attr:`store`.
+        The chunk consumer is attached with the reader's :attr:`store`. The
+        iterator is an async generator: leaving ``async for`` early (``break``,
+        an exception) closes it, which drops the stream (the writer's next
+        write sees DROPPED, a pending one at once); ``await it.aclose()`` does
+        so explicitly. If the writing guest traps, the iteration raises its trap.
         """
         consumer = _ChunkConsumer(self.shared.t == T.PrimType("u8"))
         self.pipe(self.store, consumer)
-        return consumer
+        return consumer.chunks()
 
     def __del__(self) -> None:
         if not getattr(self, "_disposed", True):
@@ -328,6 +335,12 @@ class FutureReader(Generic[Item]):
                 stacklevel=2,
             )
             self.close()
+
+
+def _loop_of(store: Any) -> asyncio.AbstractEventLoop:
+    """The loop host work of ``store`` runs on (the running loop, else the store's own)."""
+    sched = getattr(store, "scheduler", None)
+    return asyncio.get_running_loop() if sched is None else sched.loop()
 
 
 def _kick(store: Any) -> None:
@@ -471,7 +484,7 @@ class _AsyncSource:
         if task is None:
             if self.eof:
                 return DROPPED
-            task = self.task = asyncio.ensure_future(self.fetch())
+            task = self.task = asyncio.ensure_future(self.fetch(), loop=_loop_of(store))
             wake = dst.wake
             task.add_done_callback(lambda _: wake())
         if not task.done():
@@ -564,7 +577,7 @@ class AwaitableFutureProducer:
     def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
         task = self.task
         if task is None:
-            task = self.task = asyncio.ensure_future(self.aw)
+            task = self.task = asyncio.ensure_future(self.aw, loop=_loop_of(store))
             wake = dst.wake
             task.add_done_callback(lambda _: wake())
         if not task.done():
@@ -641,6 +654,9 @@ class StreamWriterConsumer:
             self.writer.close()
 
 
+_END: Any = object()
+
+
 class _ChunkConsumer:
     """Backs ``async for chunk in reader``: takes items only while the iterator waits."""
 
@@ -649,8 +665,12 @@ class _ChunkConsumer:
         self.waiter: asyncio.Future[Any] | None = None
         self.wake: Callable[[], None] | None = None
         self.ended = False
+        self.dropped = False  # the iteration stopped early: answer DROPPED
+        self.error: BaseException | None = None
 
     def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
+        if self.dropped:
+            return DROPPED
         waiter = self.waiter
         if waiter is None or waiter.done():
             self.wake = src.wake
@@ -666,20 +686,46 @@ class _ChunkConsumer:
     def close(self) -> None:
         self.ended = True
         if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(StopAsyncIteration())
+            self.waiter.set_result(_END)
 
-    def __aiter__(self) -> _ChunkConsumer:
-        return self
+    def fail(self, error: BaseException) -> None:
+        """The writing guest trapped: the iteration raises ``error``."""
+        self.error = error
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
 
-    async def __anext__(self) -> Any:
+    def drop(self) -> None:
+        """The iteration stopped early: refuse the rest (a write waiting now sees DROPPED)."""
+        if self.ended or self.dropped:
+            return
+        self.dropped = True
+        wake = self.wake
+        self.wake = None
+        if wake is not None:
+            wake()
+
+    async def next(self) -> Any:
+        """The next chunk, or ``_END`` at the end of the stream."""
+        if self.error is not None:
+            raise self.error
         if self.ended:
-            raise StopAsyncIteration
+            return _END
         self.waiter = waiter = asyncio.get_running_loop().create_future()
         wake = self.wake
         if wake is not None:
             self.wake = None
             wake()
         return await waiter
+
+    async def chunks(self) -> AsyncGenerator[Any, None]:
+        try:
+            while True:
+                chunk = await self.next()
+                if chunk is _END:
+                    return
+                yield chunk
+        finally:
+            self.drop()
 
 
 class _SetFuture:
@@ -694,3 +740,7 @@ class _SetFuture:
     def close(self) -> None:
         if not self.fut.done():
             self.fut.set_exception(EOFError("the future's writer dropped it without a value"))
+
+    def fail(self, error: BaseException) -> None:
+        if not self.fut.done():
+            self.fut.set_exception(error)
