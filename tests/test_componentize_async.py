@@ -394,6 +394,24 @@ def test_host_closes_the_output_at_once(guest: Component) -> None:
     assert producer.pos <= 65536
 
 
+def test_breaking_out_of_async_for_disposes_of_the_stream(guest: Component) -> None:
+    """Leaving ``async for`` over the output drops it: the guest's write sees DROPPED,
+    it stops and drops its input, and the host producer is disposed of."""
+    store, inst = _instantiate(guest)
+    producer = DirectProducer(None)
+
+    async def main() -> None:
+        out = await _func(inst, "upper").call_async(store, StreamReader.new(store, producer))
+        async for _chunk in out:
+            break
+        await _within(producer.closed.wait())
+        await _within(store.data.pumped.wait())
+
+    asyncio.run(main())
+    [line] = store.data.log
+    assert line.endswith("reader dropped: True"), line
+
+
 def test_guest_drops_both_ends_mid_stream(guest: Component) -> None:
     """``head`` stops after n bytes of an endless host stream and drops both of its ends:
     the host producer and the host consumer are each disposed of (``close()``)."""
