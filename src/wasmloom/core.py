@@ -186,6 +186,15 @@ class Engine:
     defaults are applied and before the engine is created; this is the only
     place wasmloom exposes ``wasmtime.Config``.
 
+    Linear memories never move: ``memory_may_move`` is forced off after
+    ``configure`` runs, because memoryviews of guest memory (the ABI's, and
+    the direct views host stream code is handed) would otherwise point at
+    freed host memory once a guest grows its memory. A memory therefore
+    cannot grow beyond the address space reserved for it when it was made
+    (``memory_reservation``, 4 GiB by default on 64-bit hosts, or its initial
+    size plus ``memory_reservation_for_growth`` when larger): ``memory.grow``
+    past that fails, as when out of memory.
+
     ``wasmtime`` is the underlying ``wasmtime.Engine``.
     """
 
@@ -204,6 +213,7 @@ class Engine:
         ffi.wasmtime_config_async_stack_size_set(config.ptr(), ASYNC_STACK_SIZE)
         if configure is not None:
             configure(config)
+        config.memory_may_move = False
         self.wasmtime = wasmtime.Engine(config)
         self._modules: OrderedDict[bytes, CoreModule] = OrderedDict()
         self._lock = threading.Lock()
@@ -1084,8 +1094,10 @@ class CoreMemory:
     """A linear memory in a store; ``ty`` is its :class:`CoreMemoryDesc`.
 
     :meth:`view` gives zero-copy access. Any call into wasm and any
-    :meth:`grow` may move the memory: re-obtain the view afterwards rather
-    than keeping an old one (an old view may point at freed memory).
+    :meth:`grow` may grow the memory: re-obtain the view afterwards rather
+    than keeping an old one. The memory never moves (see :class:`Engine`),
+    so an old view stays mapped for as long as it lives (it keeps the store
+    alive), but it does not cover bytes added since it was taken.
     """
 
     __slots__ = ("_arg", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
