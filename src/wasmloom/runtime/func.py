@@ -19,6 +19,7 @@ from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import Trap, WasmloomError
+from wasmloom.runtime import hostcoro
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
@@ -87,46 +88,64 @@ class ComponentFunc:
         return _no_cancel
 
 
-class _Resumed:
-    """Awaitable continuing a coroutine whose first step already yielded ``first``."""
+class _HostCall:
+    """One call of an async host function whose coroutine suspended (see :mod:`hostcoro`)."""
 
-    __slots__ = ("coro", "first")
+    __slots__ = ("caller", "cancelled", "handle", "on_resolve", "root", "sched")
 
-    def __init__(self, coro: Any, first: Any) -> None:
-        self.coro = coro
-        self.first = first
+    def __init__(self, sched: Any, caller: Any, root: Root | None, on_resolve: OnResolve) -> None:
+        self.sched = sched
+        self.caller = caller
+        self.root = root
+        self.on_resolve = on_resolve
+        self.cancelled = False
+        self.handle: hostcoro.HostCoroutine | None = None
 
-    def __await__(self) -> Any:
-        coro = self.coro
-        out = self.first
-        while True:
-            try:
-                sent = yield out
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as e:  # thrown in by the task (cancellation): pass it on
-                try:
-                    out = coro.throw(e)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    out = coro.send(sent)
-                except StopIteration as stop:
-                    return stop.value
+    def finished(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
+        if was_cancelled:
+            if self.cancelled:
+                self.on_resolve(CANCELLED)
+            return
+        root = self.root
+        if exc is not None:
+            poison(self.caller, exc)
+            if root is not None:
+                root.fail(exc)
+            return
+        try:
+            self.on_resolve(result)
+        except Exception as e:
+            poison(self.caller, e)
+            if root is not None:
+                root.fail(e)
 
+    def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
+        sched = self.sched
+        sched.host_pending -= 1
+        try:
+            self.finished(result, exc, was_cancelled)
+        finally:
+            sched.run_ready()
 
-async def _resume(coro: Any, first: Any) -> Any:
-    return await _Resumed(coro, first)
+    def cancel(self, _caller: Any = None) -> None:
+        h = self.handle
+        if h is None or h.done():
+            return
+        self.cancelled = True
+        if h.cancel():
+            # Closed before its worker took it up: it never runs on.
+            self.sched.host_pending -= 1
+            self.finished(None, None, True)
 
 
 class HostFunc(ComponentFunc):
     """A function implemented in Python, called with the lifted argument values.
 
     ``fn`` may be a coroutine function (``async def``; ``is_coroutine``): a
-    call then runs it as an asyncio task on the store's event loop, and the
-    calling guest task blocks until it completes, while other tasks run.
+    call then runs it on the store's event loop as if it were its own asyncio
+    task (:mod:`wasmloom.runtime.hostcoro`: its first step at once, the rest
+    on a worker task), and the calling guest task blocks until it completes,
+    while other tasks run.
     """
 
     __slots__ = ("classes", "fn", "is_coroutine", "name", "type")
@@ -163,71 +182,24 @@ class HostFunc(ComponentFunc):
         cur = sched.current
         root = cur.task.root if cur is not None else None
         coro = self.fn(*on_start())
-        cancelled = [False]
-
-        def finished(result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
-            if was_cancelled:
-                if cancelled[0]:
-                    on_resolve(CANCELLED)
-                return
-            if exc is not None:
-                poison(caller, exc)
-                if root is not None:
-                    root.fail(exc)
-                return
-            try:
-                on_resolve(result)
-            except Exception as e:
-                poison(caller, e)
-                if root is not None:
-                    root.fail(e)
-
-        if asyncio._get_running_loop() is not None:
-            # On a running loop the first step runs now: a host coroutine that
-            # finishes without suspending resolves the call at once, as a
-            # synchronous host call would.
-            try:
-                first = coro.send(None)
-            except StopIteration as e:
-                on_resolve(e.value)
+        call = _HostCall(sched, caller, root, on_resolve)
+        loop = asyncio._get_running_loop()
+        if loop is not None:
+            # On a running loop the first step runs now, on one of the store's
+            # worker tasks (hostcoro): a host coroutine that finishes without
+            # suspending resolves the call at once, as a synchronous host call
+            # would. The worker running the rest completes the call itself and
+            # runs the threads that made ready in line (no done-callback or
+            # driver wake-up turn of the loop in between).
+            h, value = hostcoro.start(sched, loop, coro, call.on_done)
+            if h is None:
+                on_resolve(value)
                 return _no_cancel
-            # The rest runs as an asyncio task that completes the call itself
-            # and runs the threads that made ready in line (no done-callback
-            # or driver wake-up turn of the loop in between).
-            started = [False]
-
-            async def run() -> None:
-                started[0] = True
-                try:
-                    result = await _Resumed(coro, first)
-                except asyncio.CancelledError:
-                    sched.host_pending -= 1
-                    finished(None, None, True)
-                    sched.run_ready()
-                    raise
-                except Exception as e:
-                    sched.host_pending -= 1
-                    finished(None, e, False)
-                else:
-                    sched.host_pending -= 1
-                    finished(result, None, False)
-                sched.run_ready()
-
-            task = sched.loop().create_task(run())
             sched.host_pending += 1
-
-            def cancel_running(_caller: Any = None) -> None:
-                if task.done():
-                    return
-                cancelled[0] = True
-                task.cancel()
-                if not started[0]:
-                    # Cancelled before its first turn: `run` never starts.
-                    coro.close()
-                    sched.host_pending -= 1
-                    finished(None, None, True)
-
-            return cancel_running
+            call.handle = h
+            return call.cancel
+        # Outside a running loop: a task of the store's own loop, which the
+        # synchronous driver runs while it waits for host work.
         fut = sched.loop().create_task(coro)
         sched.host_pending += 1
 
@@ -235,10 +207,10 @@ class HostFunc(ComponentFunc):
             sched.host_pending -= 1
             try:
                 if f.cancelled():
-                    finished(None, None, True)
+                    call.finished(None, None, True)
                 else:
                     exc = f.exception()
-                    finished(None if exc is not None else f.result(), exc, False)
+                    call.finished(None if exc is not None else f.result(), exc, False)
             finally:
                 # kick, not just notify: the calling task may have outlived its
                 # host call (no driver waits for it any more).
@@ -248,7 +220,7 @@ class HostFunc(ComponentFunc):
 
         def cancel(_caller: Any = None) -> None:
             if not fut.done():
-                cancelled[0] = True
+                call.cancelled = True
                 fut.cancel()
 
         return cancel
