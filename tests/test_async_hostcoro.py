@@ -136,11 +136,14 @@ def test_cancel_before_and_after_the_worker_took_it_up() -> None:
     async def main() -> None:
         owner = Owner()
         loop = asyncio.get_running_loop()
-        h1, _ = hostcoro.start(owner, loop, body("early"), on_done)
-        assert h1 is not None and h1.cancel()  # closed at once, no on_done
+        h1, _ = hostcoro.start(owner, loop, body("early"))
+        assert h1 is not None
+        h1.on_done = on_done
+        assert h1.cancel()  # closed at once, no on_done
         assert closed == ["early"] and done == []
-        h2, _ = hostcoro.start(owner, loop, body("late"), on_done)
+        h2, _ = hostcoro.start(owner, loop, body("late"))
         assert h2 is not None
+        h2.on_done = on_done
         await asyncio.sleep(0)
         await asyncio.sleep(0)
         assert not h2.cancel()  # goes to the worker
@@ -167,8 +170,10 @@ def test_workers_are_reused_concurrent_coroutines_get_their_own_and_shutdown_end
         owner = Owner()
         loop = asyncio.get_running_loop()
         a, b = asyncio.Event(), asyncio.Event()
-        hostcoro.start(owner, loop, body(a), on_done)
-        hostcoro.start(owner, loop, body(b), on_done)
+        for ev in (a, b):
+            h, _ = hostcoro.start(owner, loop, body(ev))
+            assert h is not None
+            h.on_done = on_done
         assert tasks[0] is not tasks[1]
         a.set()
         b.set()
@@ -176,7 +181,8 @@ def test_workers_are_reused_concurrent_coroutines_get_their_own_and_shutdown_end
             await asyncio.sleep(0)
         c = asyncio.Event()
         c.set()
-        hostcoro.start(owner, loop, body(c), on_done)
+        h, _ = hostcoro.start(owner, loop, body(c))
+        assert h is None  # finished in its first step, on a reused worker
         assert tasks[2] in tasks[:2]
         # idle workers are left pending: asyncio.run must still end
 

@@ -124,7 +124,7 @@ def _lower_subtask(
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
-        thread = current_thread(inst)
+        thread = None if is_async else current_thread(inst)
         if blocks_sync and (thread is None or not thread.task.may_block()):
             # As in Wasmtime: a task that may not block may not call an
             # async-typed function synchronously, even one that would not block.

@@ -44,6 +44,12 @@ OnResolve = Callable[[Any], None]
 OnCancel = Callable[[Any], None]
 
 
+# Callback codes as plain ints (compared on every callback return).
+_EXIT = int(CallbackCode.EXIT)
+_YIELD = int(CallbackCode.YIELD)
+_WAIT = int(CallbackCode.WAIT)
+
+
 def _no_cancel(caller: Any = None) -> None:
     return None
 
@@ -182,7 +188,6 @@ class HostFunc(ComponentFunc):
         cur = sched.current
         root = cur.task.root if cur is not None else None
         coro = self.fn(*on_start())
-        call = _HostCall(sched, caller, root, on_resolve)
         loop = asyncio._get_running_loop()
         if loop is not None:
             # On a running loop the first step runs now, on one of the store's
@@ -191,15 +196,18 @@ class HostFunc(ComponentFunc):
             # would. The worker running the rest completes the call itself and
             # runs the threads that made ready in line (no done-callback or
             # driver wake-up turn of the loop in between).
-            h, value = hostcoro.start(sched, loop, coro, call.on_done)
+            h, value = hostcoro.start(sched, loop, coro)
             if h is None:
                 on_resolve(value)
                 return _no_cancel
             sched.host_pending += 1
+            call = _HostCall(sched, caller, root, on_resolve)
             call.handle = h
+            h.on_done = call.on_done
             return call.cancel
         # Outside a running loop: a task of the store's own loop, which the
         # synchronous driver runs while it waits for host work.
+        call = _HostCall(sched, caller, root, on_resolve)
         fut = sched.loop().create_task(coro)
         sched.host_pending += 1
 
@@ -537,10 +545,14 @@ class LiftedFunc(ComponentFunc):
 
     def _callback_step(self, task: Task, thread: Thread, packed: Any) -> None:
         """Act on a callback-ABI return code: exit, or wait for the next event."""
-        code, si = unpack_callback_result(int(packed))
-        if code is CallbackCode.EXIT:
+        packed = int(packed)
+        code = packed & 0xF
+        if code == _EXIT:
             task.exit_implicit_thread()
             return
+        if code > _WAIT:
+            unpack_callback_result(packed)  # traps
+        si = (packed & 0xFFFF_FFFF) >> 4
         st = task.istate
         st.exclusive_thread = None
         if task.deliver_pending_cancel(True):
@@ -550,7 +562,7 @@ class LiftedFunc(ComponentFunc):
                 True,
             )
             return
-        if code is CallbackCode.YIELD:
+        if code == _YIELD:
 
             def after_yield(cancelled: bool) -> None:
                 code = EventCode.TASK_CANCELLED if cancelled else EventCode.NONE

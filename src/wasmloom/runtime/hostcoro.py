@@ -232,16 +232,15 @@ def _worker(owner: Any, loop: asyncio.AbstractEventLoop) -> _Worker:
 
 
 def start(
-    owner: Any,
-    loop: asyncio.AbstractEventLoop,
-    coro: Coroutine[Any, Any, Any],
-    on_done: OnDone,
+    owner: Any, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]
 ) -> tuple[HostCoroutine | None, Any]:
     """Run ``coro``'s first step now, on ``loop`` (which must be running).
 
     Returns ``(None, result)`` if it finished in that step (an exception it
     raises propagates), else ``(h, None)``: a worker of ``owner`` (a store's
-    scheduler) carries it on and calls ``on_done`` when it finishes.
+    scheduler) carries it on from the next loop turn on, and calls
+    ``h.on_done`` (which the caller sets before returning to the loop) when
+    it finishes.
     """
     w = _worker(owner, loop)
     task = w.task
@@ -262,9 +261,13 @@ def start(
         _leave_task(loop, task)
         if cur is not None:
             _enter_task(loop, cur)
-    h = HostCoroutine(coro, ctx, first, on_done, w)
+    h = HostCoroutine(coro, ctx, first, _unset, w)
     w.take(h)
     return h, None
+
+
+def _unset(result: Any, exc: BaseException | None, cancelled: bool) -> None:
+    raise AssertionError("HostCoroutine.on_done was not set")
 
 
 def _release(w: _Worker) -> None:
