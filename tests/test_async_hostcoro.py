@@ -187,3 +187,43 @@ def test_workers_are_reused_concurrent_coroutines_get_their_own_and_shutdown_end
         # idle workers are left pending: asyncio.run must still end
 
     asyncio.run(asyncio.wait_for(main(), 5))
+
+
+def test_coroutine_started_while_another_completes_still_waits_its_loop_turn() -> None:
+    # Each tick after the first is started by the worker completing the previous
+    # one, which carries it on itself: its bare yield (sleep(0)) must still let
+    # other tasks run one turn, and it runs on one task in every step.
+    turns: list[int] = []
+    seen: list[tuple[Any, Any]] = []
+
+    async def tick() -> None:
+        first = asyncio.current_task()
+        before = len(turns)
+        await asyncio.sleep(0)
+        assert len(turns) > before
+        seen.append((first, asyncio.current_task()))
+
+    async def main() -> int:
+        global _COMP
+        if _COMP is None:
+            _COMP = Component.from_file(GUESTS / "async_cycle.wat")
+        linker = Linker()
+        linker.root().func_wrap("tick", tick)
+        store: Store[None] = Store()
+        f = linker.instantiate(store, _COMP).get_func("cycles")
+        assert f
+        stop = False
+
+        async def spin() -> None:
+            while not stop:
+                turns.append(1)
+                await asyncio.sleep(0)
+
+        s = asyncio.create_task(spin())
+        got = await f.call_async(store, 20)
+        stop = True
+        await s
+        return int(got)
+
+    assert asyncio.run(main()) == 20
+    assert len(seen) == 20 and all(a is not None and a is b for a, b in seen)

@@ -7,7 +7,9 @@ by a *worker*: a long-lived :class:`asyncio.Task` of the store that steps one
 coroutine at a time, and waits idle between them; a store keeps a few idle
 workers per event loop. So a coroutine that suspends once (``await
 asyncio.sleep(0)``) resumes one loop turn later, and creating a task is not
-part of a host call.
+part of a host call. A coroutine started by the code a worker runs when its
+coroutine finished (``on_done``: the guest it resumed calls the host again)
+is carried on by that same worker next, with no hand-off between tasks.
 
 Contract for the coroutine, as with a task of its own:
 
@@ -93,13 +95,17 @@ class _Worker:
     pool are in it (except while :func:`start` holds one).
     """
 
-    __slots__ = ("__weakref__", "free", "job", "loop", "pool", "task", "wake")
+    __slots__ = ("__weakref__", "finishing", "free", "job", "loop", "next", "pool", "task", "wake")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, pool: list[_Worker]) -> None:
         self.loop = loop
         self.pool = pool
         self.free = True
         self.job: HostCoroutine | None = None
+        # While ``on_done`` of its job runs: a coroutine started then (by the
+        # code ``on_done`` runs) is carried on by this worker next (``next``).
+        self.finishing = False
+        self.next: HostCoroutine | None = None
         self.wake: asyncio.Future[None] | None = None
         task = self.task = loop.create_task(self._work(), context=contextvars.Context())
         # An idle worker of a loop closed without cancelling its tasks is garbage, not news.
@@ -120,17 +126,19 @@ class _Worker:
             w.set_result(None)
 
     def _ended(self, _task: Any) -> None:
-        # Cancelled before its first step, with a coroutine given: that never ran on.
+        # Ended with a coroutine given that never ran on: it was cancelled.
         self.free = False
-        job = self.job
-        if job is not None and job.state == _QUEUED:
-            job.state = _DONE
-            job.ctx.run(job.coro.close)
-            job.ctx.run(job.on_done, None, None, True)
+        for job in (self.job, self.next):
+            if job is not None and job.state == _QUEUED:
+                job.state = _DONE
+                job.ctx.run(job.coro.close)
+                job.ctx.run(job.on_done, None, None, True)
 
     async def _work(self) -> None:
+        global _finishing
         pool = self.pool
         task = self.task
+        carried = False
         while True:
             thrown: BaseException | None = None
             if self.job is None:
@@ -155,19 +163,32 @@ class _Worker:
                 exc: BaseException | None = None
                 cancelled = False
                 try:
-                    result = await _Steps(job, thrown)
+                    result = await _Steps(job, thrown, carried)
                 except asyncio.CancelledError:
                     cancelled = True
                 except Exception as e:
                     exc = e
                 job.state = _DONE
+                prev = _finishing
+                _finishing = self
+                self.finishing = True
                 try:
                     job.ctx.run(job.on_done, result, exc, cancelled)
                 except Exception as e:
                     self.loop.call_exception_handler(
                         {"message": "error completing an async host call", "exception": e}
                     )
-            self.job = None
+                finally:
+                    self.finishing = False
+                    _finishing = prev
+            nxt = self.job = self.next
+            self.next = None
+            if nxt is not None:
+                # Started while on_done ran: carry it on now (its first step's
+                # bare yield still gets its loop turn, see _Steps).
+                carried = True
+                continue
+            carried = False
             if task.cancelling() or len(pool) >= MAX_IDLE:
                 # After a cancellation (asked for by the coroutine's caller or
                 # not: the loop's shutdown, someone holding this task), or
@@ -180,11 +201,13 @@ class _Worker:
 class _Steps:
     """Awaitable stepping ``job``'s coroutine in its context on the awaiting worker."""
 
-    __slots__ = ("job", "thrown")
+    __slots__ = ("carried", "job", "thrown")
 
-    def __init__(self, job: HostCoroutine, thrown: BaseException | None) -> None:
+    def __init__(self, job: HostCoroutine, thrown: BaseException | None, carried: bool) -> None:
         self.job = job
         self.thrown = thrown
+        # Taken up in the step that started it: no loop turn has passed since its first step.
+        self.carried = carried
 
     def __await__(self) -> Generator[Any, Any, Any]:
         job = self.job
@@ -194,7 +217,7 @@ class _Steps:
         try:
             if self.thrown is not None:
                 out = run(coro.throw, self.thrown)
-            elif job.first is None:
+            elif job.first is None and not self.carried:
                 # A bare yield: the loop turn it asked for has passed.
                 out = run(send, None)
             else:
@@ -219,11 +242,20 @@ _POOLS: weakref.WeakKeyDictionary[Any, tuple[asyncio.AbstractEventLoop, list[_Wo
 )
 
 
-def _worker(owner: Any, loop: asyncio.AbstractEventLoop) -> _Worker:
+# The worker whose coroutine's on_done is running (on this OS thread's loop, if
+# it is the current task there).
+_finishing: _Worker | None = None
+
+
+def _owner_pool(owner: Any, loop: asyncio.AbstractEventLoop) -> list[_Worker]:
     entry = _POOLS.get(owner)
     if entry is None or entry[0] is not loop:
         entry = _POOLS[owner] = (loop, [])
-    pool = entry[1]
+    return entry[1]
+
+
+def _worker(owner: Any, loop: asyncio.AbstractEventLoop) -> _Worker:
+    pool = _owner_pool(owner, loop)
     while pool:
         w = pool.pop()
         if w.usable():
@@ -242,10 +274,29 @@ def start(
     ``h.on_done`` (which the caller sets before returning to the loop) when
     it finishes.
     """
+    cur = _current_task(loop)
+    w = _finishing
+    if (
+        w is not None
+        and w.task is cur
+        and w.finishing
+        and w.next is None
+        and not w.task.cancelling()
+        and _owner_pool(owner, loop) is w.pool
+    ):
+        # Started by the code completing this worker's previous coroutine:
+        # the same worker carries it on (already the current task).
+        ctx = contextvars.copy_context()
+        try:
+            first = ctx.run(coro.send, None)
+        except StopIteration as e:
+            return None, e.value
+        h = HostCoroutine(coro, ctx, first, _unset, w)
+        w.next = h
+        return h, None
     w = _worker(owner, loop)
     task = w.task
     ctx = contextvars.copy_context()
-    cur = _current_task(loop)
     if cur is not None:
         _leave_task(loop, cur)
     _enter_task(loop, task)
