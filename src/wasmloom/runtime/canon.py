@@ -8,6 +8,7 @@ Python-level type check.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
@@ -17,7 +18,7 @@ from wasmloom.abi.funcabi import FuncABI
 from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import handles
+from wasmloom.runtime import handles, hostcoro
 from wasmloom.runtime.func import ComponentFunc, HostFunc
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
@@ -28,7 +29,9 @@ from wasmloom.runtime.tasks import (
     Thread,
     check_may_leave,
     instance_state,
+    poison,
 )
+from wasmloom.runtime.waitables import EventTuple
 
 if TYPE_CHECKING:
     from wasmloom.runtime.instance import ComponentInstance, Scope
@@ -61,7 +64,14 @@ def lower(
     lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)
     if opts.is_async:
-        return core.host_func(store, flat_ft, _lower_subtask(inst, f, opts, fabi, fused))
+        lowered_async = _lower_subtask(inst, f, opts, fabi, fused)
+        if (
+            isinstance(f, HostFunc)
+            and f.is_coroutine
+            and not any(T.contains_borrow(t) for _, t in ft.params)
+        ):
+            lowered_async = _lower_host_coroutine(inst, f, opts, fabi, lowered_async)
+        return core.host_func(store, flat_ft, lowered_async)
     if getattr(f, "is_async", False) or getattr(f, "is_coroutine", False):
         # A sync lowering of a callee that may not finish at once: the caller blocks.
         instance_state(inst).may_block = True
@@ -177,6 +187,141 @@ def _lower_subtask(
 
         progress[0] = on_progress
         return int(subtask.state) | (i << 4)
+
+    return lowered
+
+
+_RETURNED = int(SubtaskState.RETURNED)
+_STARTED = SubtaskState.STARTED
+
+
+class _HostSubtask(Subtask):
+    """The subtask of an async-lowered call of a host coroutine that suspended.
+
+    It is its own completion: :meth:`on_done` (the coroutine finished, on
+    its worker) resolves it, lowers the results and makes its SUBTASK event
+    pending; :meth:`cancel` is its ``on_cancel``.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "cx",
+        "flat_args",
+        "handle",
+        "index",
+        "inst",
+        "lower",
+        "root",
+        "sched",
+    )
+
+    cancelled: bool
+    cx: LiftLowerContext
+    flat_args: tuple[Any, ...]
+    handle: hostcoro.HostCoroutine | None
+    index: int
+    inst: Any
+    lower: Any
+    root: Any
+    sched: Any
+
+    def event_now(self) -> EventTuple:
+        return self.event(self.index)
+
+    def resolve_with(self, result: Any) -> None:
+        self.set_pending_event(self.event_now)
+        if result is CANCELLED:
+            self.resolve(SubtaskState.CANCELLED_BEFORE_RETURNED, [])
+        else:
+            self.resolve(SubtaskState.RETURNED, self.lower(self.cx, result, self.flat_args))
+
+    def finished(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
+        self.handle = None
+        self.on_cancel = None
+        if was_cancelled:
+            if self.cancelled:
+                self.resolve_with(CANCELLED)
+            return
+        root = self.root
+        if exc is not None:
+            poison(self.inst, exc)
+            if root is not None:
+                root.fail(exc)
+            return
+        try:
+            self.resolve_with(result)
+        except Exception as e:
+            poison(self.inst, e)
+            if root is not None:
+                root.fail(e)
+
+    def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
+        sched = self.sched
+        sched.host_pending -= 1
+        try:
+            self.finished(result, exc, was_cancelled)
+        finally:
+            sched.run_ready()
+
+    def cancel(self, _caller: Any = None) -> None:
+        h = self.handle
+        if h is None or h.done():
+            return
+        self.cancelled = True
+        if h.cancel():
+            # Closed before its worker took it up: it never runs on.
+            self.sched.host_pending -= 1
+            self.finished(None, None, True)
+
+
+def _lower_host_coroutine(
+    inst: ComponentInstance, f: HostFunc, opts: CanonOptions, fabi: FuncABI, general: Any
+) -> Any:
+    """Async lowering of a host coroutine whose parameters hold no borrows.
+
+    Same behaviour as :func:`_lower_subtask` (which it falls back to outside
+    a running event loop), without its per-call closures and context: the
+    first step runs at once (:func:`hostcoro.start`); a call that finishes
+    in it is RETURNED with no subtask, one that suspends gets a
+    :class:`_HostSubtask`.
+    """
+    lift_params = fabi.lift_params
+    lower_results = fabi.lower_results
+    fn = f.fn
+    sched = instance_state(inst).sched
+    # No borrows: one context serves every call (overlapping calls only share `mv`).
+    shared = LiftLowerContext(opts, inst, None, fused=False)
+    running_loop = asyncio._get_running_loop
+    start = hostcoro.start
+    handles_add = inst.handles.add
+
+    def lowered(*flat_args: Any) -> Any:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        loop = running_loop()
+        if loop is None:
+            return general(*flat_args)
+        cur = sched.current
+        root = cur.task.root if cur is not None else None
+        h, value = start(sched, loop, fn(*lift_params(shared, flat_args)))
+        if h is None:
+            lower_results(shared, value, flat_args)
+            return _RETURNED
+        sub = _HostSubtask()
+        sub.state = _STARTED
+        sub.cancelled = False
+        sub.cx = shared
+        sub.flat_args = flat_args
+        sub.lower = lower_results
+        sub.inst = inst
+        sub.root = root
+        sub.sched = sched
+        sub.handle = h
+        sub.on_cancel = sub.cancel
+        sched.host_pending += 1
+        h.on_done = sub.on_done
+        i = sub.index = handles_add(sub)
+        return 1 | (i << 4)
 
     return lowered
 
