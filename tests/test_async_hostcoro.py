@@ -227,3 +227,56 @@ def test_coroutine_started_while_another_completes_still_waits_its_loop_turn() -
 
     assert asyncio.run(main()) == 20
     assert len(seen) == 20 and all(a is not None and a is b for a, b in seen)
+
+
+_CANCEL_WAT = """
+(component
+  (import "tick" (func $tick async))
+  (core module $M
+    (import "" "task.return" (func $task.return (param i32)))
+    (import "" "subtask.cancel" (func $cancel (param i32) (result i32)))
+    (import "" "subtask.drop" (func $drop (param i32)))
+    (import "" "tick" (func $tick (result i32)))
+    (func (export "run") (result i32)
+      (local $st i32) (local $r i32)
+      (local.set $st (call $tick))
+      (if (i32.ne (i32.and (local.get $st) (i32.const 15)) (i32.const 1)) (then unreachable))
+      (local.set $r (call $cancel (i32.shr_u (local.get $st) (i32.const 4))))
+      (call $drop (i32.shr_u (local.get $st) (i32.const 4)))
+      (call $task.return (local.get $r))
+      (i32.const 0))
+    (func (export "run-cb") (param i32 i32 i32) (result i32) unreachable))
+  (canon task.return (result u32) (core func $task.return))
+  (canon subtask.cancel async (core func $cancel))
+  (canon subtask.drop (core func $drop))
+  (canon lower (func $tick) async (core func $tick-lowered))
+  (core instance $m (instantiate $M (with "" (instance
+    (export "task.return" (func $task.return))
+    (export "subtask.cancel" (func $cancel))
+    (export "subtask.drop" (func $drop))
+    (export "tick" (func $tick-lowered))))))
+  (func (export "run") async (result u32)
+    (canon lift (core func $m "run") async (callback (core func $m "run-cb")))))
+"""
+
+
+def test_subtask_cancel_of_a_suspended_host_coroutine_before_it_ran_on() -> None:
+    ran_on: list[bool] = []
+
+    async def tick() -> None:
+        await asyncio.sleep(0)
+        ran_on.append(True)
+
+    linker = Linker()
+    linker.root().func_wrap("tick", tick)
+    store: Store[None] = Store()
+    f = linker.instantiate(store, Component.from_bytes(_CANCEL_WAT)).get_func("run")
+    assert f
+
+    async def main() -> int:
+        got = int(await f.call_async(store))
+        await asyncio.sleep(0.01)
+        return got
+
+    assert asyncio.run(main()) == 4  # CANCELLED_BEFORE_RETURNED, at once
+    assert ran_on == []
