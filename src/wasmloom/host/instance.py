@@ -8,6 +8,7 @@ from wasmloom import types as T
 from wasmloom.errors import WasmloomError
 from wasmloom.runtime.func import ComponentFunc, LiftedFunc
 from wasmloom.runtime.instance import ComponentInstance, InstanceExports
+from wasmloom.runtime.tasks import Root
 
 if TYPE_CHECKING:
     from wasmloom.host.store import Store
@@ -25,7 +26,7 @@ class Func:
     loop that raises :class:`~wasmloom.WasmloomError`: use :meth:`call_async`.
     """
 
-    __slots__ = ("_call", "_fast", "_store", "component_func", "name")
+    __slots__ = ("_call", "_fast", "_store", "_tasked", "component_func", "name")
 
     def __init__(self, store: Store[Any], f: ComponentFunc, name: str) -> None:
         self._store = store
@@ -33,6 +34,8 @@ class Func:
         self.name = name
         self._call = f.call
         self._fast = f if type(f) is LiftedFunc else None
+        # Whether call_async goes through a task (decided on the first call_async).
+        self._tasked: bool | None = None
 
     async def call_async(self, store: Store[Any], *args: Any) -> Any:
         """Call under asyncio: ``await func.call_async(store, *args)``.
@@ -44,10 +47,25 @@ class Func:
         """
         if store is not self._store:
             raise WasmloomError(f"function `{self.name}` called with a store it does not belong to")
-        f = self.component_func
-        if isinstance(f, LiftedFunc):
-            return await f.call_async(args)
-        return f.call(list(args), None)
+        f = self._fast
+        if f is None:
+            g = self.component_func
+            if isinstance(g, LiftedFunc):
+                return await g.call_async(args)
+            return g.call(list(args), None)
+        tasked = self._tasked
+        if tasked is None:
+            tasked = self._tasked = f.needs_task
+        if not tasked:
+            return f.call_from_host(args)
+        # LiftedFunc.call_async in line (one coroutine less per call).
+        root = Root()
+        f.start_from_host(args, root)
+        if root.done:
+            if root.error is not None:
+                raise root.error
+            return root.result
+        return await f.await_root(root)
 
     @property
     def type(self) -> T.FuncType:

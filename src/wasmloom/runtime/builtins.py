@@ -184,7 +184,12 @@ def _storage(inst: Any) -> list[int]:
     t = _thread(inst)
     # A sync-lifted call of a sync-typed function runs without a Thread object
     # (the fast path); it uses the instance's own slots.
-    return instance_state(inst).sync_storage if t is None else t.storage
+    if t is None:
+        return instance_state(inst).sync_storage
+    s = t.storage
+    if s is None:
+        s = t.storage = [0, 0]
+    return s
 
 
 def canon_context_get(inst: Any, i: int) -> int:

@@ -319,6 +319,13 @@ class LiftedFunc(ComponentFunc):
         self.start_from_host(args, root)
         if root.done:
             return root.outcome()
+        return await self.await_root(root)
+
+    async def await_root(self, root: Root) -> Any:
+        """Await the result of a task started by :meth:`start_from_host` that did not finish at once.
+
+        Cancelling the awaiting asyncio task cancels the component task, as in :meth:`call_async`.
+        """
         st = instance_state(self.inst)
         try:
             return await st.sched.wait_root(root)
@@ -397,7 +404,7 @@ class LiftedFunc(ComponentFunc):
                 thread.running = True
                 try:
                     if borrows:
-                        cx.borrow_scope = task.borrows
+                        cx.borrow_scope = task.borrow_scope()
                     packed = core_call(*lower_params(cx, args))
                 finally:
                     thread.running = False
@@ -502,7 +509,7 @@ class LiftedFunc(ComponentFunc):
         if self.type.is_async and task.needs_exclusive():
             st.exclusive_thread = thread
         task.register_thread(thread)
-        cx = LiftLowerContext(opts, inst, task.borrows, fused=fused)
+        cx = LiftLowerContext(opts, inst, task.borrow_scope(), fused=fused)
         flat = fabi.lower_params(cx, task.start())
         fiber = self.fiber
         if not opts.is_async:

@@ -483,7 +483,8 @@ class Thread:
         self.ready_func: Callable[[], bool] | None = None
         self.cancellable = False
         self.index: int | None = None
-        self.storage = [0, 0]
+        # The two `context.get`/`context.set` slots, created on first use.
+        self.storage: list[int] | None = None
         self.call: Any = None
         self.on_done: Callable[[Any], None] | None = None
         self.wake: bool | None = None
@@ -786,9 +787,17 @@ class Task:
         self.on_start = on_start
         self.on_resolve = on_resolve
         self.state = _INITIAL
-        self.borrows = BorrowScope()
+        # Created on first use (:meth:`borrow_scope`): most tasks lend no borrows.
+        self.borrows: BorrowScope | None = None
         self.implicit_thread: Thread | None = None
         self.threads: list[Thread] = []
+
+    def borrow_scope(self) -> BorrowScope:
+        """The borrows lent to this task by its caller (created on first use)."""
+        b = self.borrows
+        if b is None:
+            b = self.borrows = BorrowScope()
+        return b
 
     def poison(self, error: BaseException | None = None) -> None:
         """A trap in this task: its instance may never be entered again (:func:`poison`)."""
@@ -863,7 +872,8 @@ class Task:
     def return_(self, result: Any) -> None:
         if self.state is _RESOLVED:
             raise Trap(_RETURN_TWICE)
-        if self.borrows.num_borrows > 0:
+        b = self.borrows
+        if b is not None and b.num_borrows > 0:
             raise Trap("borrow handles still remain at the end of the call")
         self.state = _RESOLVED
         self.on_resolve(result)
@@ -871,7 +881,8 @@ class Task:
     def cancel(self) -> None:
         if self.state is not TaskState.CANCEL_DELIVERED:
             raise Trap("`task.cancel` called by task which has not been cancelled")
-        if self.borrows.num_borrows > 0:
+        b = self.borrows
+        if b is not None and b.num_borrows > 0:
             raise Trap("borrow handles still remain at the end of the call")
         self.state = TaskState.RESOLVED
         self.on_resolve(CANCELLED)
