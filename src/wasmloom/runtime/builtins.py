@@ -269,6 +269,37 @@ def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
         w.join(_get(inst, si, WaitableSet, "waitable set"))
 
 
+def _waitable_join_of(inst: Any) -> Callable[[int, int], None]:
+    """:func:`canon_waitable_join` bound to ``inst``, with the handle lookups in line."""
+    array = inst.handles.array
+
+    def waitable_join(wi: int, si: int) -> None:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        wi &= 0xFFFF_FFFF
+        si &= 0xFFFF_FFFF
+        w = array[wi] if wi < len(array) else None
+        if not isinstance(w, Waitable):
+            canon_waitable_join(inst, wi, si)  # traps with the general message
+            return
+        if w.has_sync_waiter:
+            raise Trap(_SYNC_IN_SET)
+        if si == 0:
+            w.join(None)
+            return
+        ws = array[si] if si < len(array) else None
+        if not isinstance(ws, WaitableSet):
+            canon_waitable_join(inst, wi, si)
+            return
+        old = w.wset
+        if old is not None:
+            old.elems.remove(w)
+        w.wset = ws
+        ws.elems.append(w)
+
+    return waitable_join
+
+
 # --- subtasks --------------------------------------------------------------------------------
 
 
@@ -306,6 +337,26 @@ def canon_subtask_drop(inst: Any, i: int) -> None:
     s: Subtask = _get(inst, i, Subtask, "subtask")
     s.drop()
     inst.handles.remove(i)
+
+
+def _subtask_drop_of(inst: Any) -> Callable[[int], None]:
+    """:func:`canon_subtask_drop` bound to ``inst``, with the handle lookups in line."""
+    table = inst.handles
+    array = table.array
+
+    def subtask_drop(i: int) -> None:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        i &= 0xFFFF_FFFF
+        s = array[i] if 0 < i < len(array) else None
+        if not isinstance(s, Subtask):
+            canon_subtask_drop(inst, i)  # traps with the general message
+            return
+        s.drop()
+        array[i] = None
+        table.free.append(i)
+
+    return subtask_drop
 
 
 # --- streams and futures ---------------------------------------------------------------------
@@ -751,13 +802,13 @@ def builtin(
     if name == "waitable-set.drop":
         return hf(store, CT((I32,), ()), lambda i: canon_waitable_set_drop(inst, i))
     if name == "waitable.join":
-        return hf(store, CT((I32, I32), ()), lambda w, s: canon_waitable_join(inst, w, s))
+        return hf(store, CT((I32, I32), ()), _waitable_join_of(inst))
     if name == "subtask.cancel":
         a = d.is_async
         mk = _maker(store, inst, not a)
         return mk(CT((I32,), (I32,)), lambda i: canon_subtask_cancel(inst, a, i))
     if name == "subtask.drop":
-        return hf(store, CT((I32,), ()), lambda i: canon_subtask_drop(inst, i))
+        return hf(store, CT((I32,), ()), _subtask_drop_of(inst))
     if name.startswith(("stream.", "future.")):
         return _copy_builtin(store, inst, scope, d)
     if name == "error-context.new":

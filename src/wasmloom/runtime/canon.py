@@ -140,7 +140,8 @@ def _lower_subtask(
             # async-typed function synchronously, even one that would not block.
             raise Trap(SYNC_BLOCK)
         subtask = Subtask()
-        cx = LiftLowerContext(opts, inst, subtask.lenders, fused=fused)
+        lenders = subtask.lenders = BorrowScope()
+        cx = LiftLowerContext(opts, inst, lenders, fused=fused)
         progress: list[Any] = [None]
 
         def on_start() -> list[Any]:
@@ -193,6 +194,7 @@ def _lower_subtask(
 
 _RETURNED = int(SubtaskState.RETURNED)
 _STARTED = SubtaskState.STARTED
+_SUB_RETURNED = SubtaskState.RETURNED
 
 
 class _HostSubtask(Subtask):
@@ -259,7 +261,23 @@ class _HostSubtask(Subtask):
         sched = self.sched
         sched.host_pending -= 1
         try:
-            self.finished(result, exc, was_cancelled)
+            if exc is None and not was_cancelled:
+                # The common case, :meth:`finished` in line: lower the results, RETURNED.
+                self.handle = None
+                self.on_cancel = None
+                self.pending_event = self.event_now
+                try:
+                    flat = self.lower(self.cx, result, self.flat_args)
+                except Exception as e:
+                    poison(self.inst, e)
+                    root = self.root
+                    if root is not None:
+                        root.fail(e)
+                else:
+                    self.state = _SUB_RETURNED
+                    self.flat_results = flat
+            else:
+                self.finished(result, exc, was_cancelled)
         finally:
             sched.run_ready()
 

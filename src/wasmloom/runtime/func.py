@@ -581,22 +581,23 @@ class LiftedFunc(ComponentFunc):
         if not isinstance(wset, WaitableSet):
             raise Trap(f"handle index {si} used with the wrong type, expected waitable set")
         wset.num_waiting += 1
+        thread.wait_set = wset
+        thread.wait_owner = self
+        thread.start_waiting(thread.wait_set_ready, thread.after_wait_set, True)
 
-        def after_wait(cancelled: bool) -> None:
-            wset.num_waiting -= 1
-            if cancelled:
-                event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
-            else:
-                try:
-                    event = wset.get_pending_event()
-                except Trap as e:  # a trap delivered with the event
-                    e.with_func(self.name or "<anonymous>")
-                    raise
-            self._deliver(task, thread, event)
-
-        thread.start_waiting(
-            lambda: st.exclusive_thread is None and wset.has_pending_event(), after_wait, True
-        )
+    def after_wait(self, thread: Thread, cancelled: bool) -> None:
+        """The WAIT of ``thread`` (on ``thread.wait_set``) ended: deliver its event."""
+        wset = thread.wait_set
+        wset.num_waiting -= 1
+        if cancelled:
+            event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
+        else:
+            try:
+                event = wset.get_pending_event()
+            except Trap as e:  # a trap delivered with the event
+                e.with_func(self.name or "<anonymous>")
+                raise
+        self._deliver(thread.task, thread, event)
 
     def _deliver(self, task: Task, thread: Thread, event: EventTuple) -> None:
         task.istate.exclusive_thread = thread
@@ -604,8 +605,12 @@ class LiftedFunc(ComponentFunc):
         assert callback is not None
         code, p1, p2 = event
         try:
+            if not self.fiber:
+                # Core code that cannot block: run the callback in line.
+                self._callback_step(task, thread, callback(int(code), p1, p2))
+                return
             thread.run_core(
-                self.fiber,
+                True,
                 self.callback,
                 callback,
                 (int(code), p1, p2),

@@ -95,10 +95,24 @@ class _Worker:
     pool are in it (except while :func:`start` holds one).
     """
 
-    __slots__ = ("__weakref__", "finishing", "free", "job", "loop", "next", "pool", "task", "wake")
+    __slots__ = (
+        "__weakref__",
+        "finishing",
+        "free",
+        "job",
+        "loop",
+        "next",
+        "owner",
+        "pool",
+        "task",
+        "wake",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, pool: list[_Worker]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, pool: list[_Worker], owner: weakref.ref[Any]
+    ) -> None:
         self.loop = loop
+        self.owner = owner
         self.pool = pool
         self.free = True
         self.job: HostCoroutine | None = None
@@ -260,7 +274,7 @@ def _worker(owner: Any, loop: asyncio.AbstractEventLoop) -> _Worker:
         w = pool.pop()
         if w.usable():
             return w
-    return _Worker(loop, pool)
+    return _Worker(loop, pool, weakref.ref(owner))
 
 
 def start(
@@ -281,8 +295,9 @@ def start(
         and w.task is cur
         and w.finishing
         and w.next is None
+        and w.owner() is owner
+        and w.loop is loop
         and not w.task.cancelling()
-        and _owner_pool(owner, loop) is w.pool
     ):
         # Started by the code completing this worker's previous coroutine:
         # the same worker carries it on (already the current task).

@@ -473,8 +473,15 @@ class Thread:
         "storage",
         "switch_to",
         "task",
+        "wait_owner",
+        "wait_set",
         "wake",
     )
+
+    # The callback-ABI WAIT this thread is in (set by the lifted function whose
+    # callback asked for it; unset until the first such WAIT).
+    wait_set: Any
+    wait_owner: Any
 
     def __init__(self, task: Task, cont: Callable[[bool], None] | None) -> None:
         self.task = task
@@ -506,6 +513,19 @@ class Thread:
     def ready(self) -> bool:
         rf = self.ready_func
         return rf is not None and rf()
+
+    def wait_set_ready(self) -> bool:
+        """Readiness of a callback-ABI WAIT: the instance is free and ``wait_set`` has an event."""
+        if self.task.istate.exclusive_thread is not None:
+            return False
+        for w in self.wait_set.elems:
+            if w.pending_event is not None:
+                return True
+        return False
+
+    def after_wait_set(self, cancelled: bool) -> None:
+        """Continuation of a callback-ABI WAIT: ``wait_owner`` delivers the event."""
+        self.wait_owner.after_wait(self, cancelled)
 
     def start_waiting(
         self, ready: Callable[[], bool], cont: Callable[[bool], None] | None, cancellable: bool
@@ -919,7 +939,8 @@ class Subtask(Waitable):
         super().__init__()
         self.state = SubtaskState.STARTING
         self.on_cancel: Callable[[Any], None] | None = None
-        self.lenders = BorrowScope()
+        # Set by lowerings whose arguments may lend handles (no scope: none lent).
+        self.lenders: BorrowScope | None = None
         self.cancellation_requested = False
         self.flat_results: list[Any] = []
         self.delivered = False
@@ -934,21 +955,30 @@ class Subtask(Waitable):
 
     def deliver_resolve(self) -> None:
         assert not self.delivered and self.resolved()
-        self.lenders.release()
+        lenders = self.lenders
+        if lenders is not None:
+            lenders.release()
         self.delivered = True
 
     def resolve_delivered(self) -> bool:
         return self.delivered
 
     def event(self, index: int) -> EventTuple:
-        if self.resolved() and not self.delivered:
-            self.deliver_resolve()
-        return (EventCode.SUBTASK, index, int(self.state))
+        if not self.delivered and self.state >= _SUB_RETURNED:
+            lenders = self.lenders
+            if lenders is not None:
+                lenders.release()
+            self.delivered = True
+        return (_SUBTASK, index, int(self.state))
 
     def drop(self) -> None:
         if not self.delivered:
             raise Trap("cannot drop a subtask which has not yet resolved")
         Waitable.drop(self)
+
+
+_SUB_RETURNED = SubtaskState.RETURNED
+_SUBTASK = EventCode.SUBTASK
 
 
 def poison(inst: Any, error: BaseException) -> None:
