@@ -31,7 +31,7 @@ from wasmloom.runtime.tasks import (
     instance_state,
     poison,
 )
-from wasmloom.runtime.waitables import EventTuple
+from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:
     from wasmloom.runtime.instance import ComponentInstance, Scope
@@ -195,6 +195,14 @@ def _lower_subtask(
 _RETURNED = int(SubtaskState.RETURNED)
 _STARTED = SubtaskState.STARTED
 _SUB_RETURNED = SubtaskState.RETURNED
+_SUBTASK_EVENT = EventCode.SUBTASK
+# The fields _lower_host_coroutine sets in line for Subtask.__init__ (kept in step by this check).
+_SUBTASK_FIELDS = {"pending_event", "wset", "has_sync_waiter", "state", "lenders"}
+_SUBTASK_FIELDS |= {"cancellation_requested", "flat_results", "delivered", "on_cancel"}
+if {*Subtask.__slots__, *Waitable.__slots__} != _SUBTASK_FIELDS:
+    raise AssertionError("_lower_host_coroutine: Subtask fields changed")
+# The results of a subtask not resolved yet (never mutated: resolving replaces it).
+_NO_RESULTS: list[Any] = []
 
 
 class _HostSubtask(Subtask):
@@ -228,6 +236,10 @@ class _HostSubtask(Subtask):
     sched: Any
 
     def event_now(self) -> EventTuple:
+        if not self.delivered and self.state >= _SUB_RETURNED:
+            # Subtask.event in line (a host subtask lends nothing).
+            self.delivered = True
+            return (_SUBTASK_EVENT, self.index, int(self.state))
         return self.event(self.index)
 
     def resolve_with(self, result: Any) -> None:
@@ -312,6 +324,7 @@ def _lower_host_coroutine(
     running_loop = asyncio._get_running_loop
     start = hostcoro.start
     handles_add = inst.handles.add
+    new_subtask = _HostSubtask.__new__
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
@@ -325,8 +338,16 @@ def _lower_host_coroutine(
         if h is None:
             lower_results(shared, value, flat_args)
             return _RETURNED
-        sub = _HostSubtask()
+        sub = new_subtask(_HostSubtask)
+        # Subtask.__init__ in line (the fields of Waitable and Subtask), then ours.
+        sub.pending_event = None
+        sub.wset = None
+        sub.has_sync_waiter = False
         sub.state = _STARTED
+        sub.lenders = None
+        sub.cancellation_requested = False
+        sub.flat_results = _NO_RESULTS
+        sub.delivered = False
         sub.cancelled = False
         sub.cx = shared
         sub.flat_args = flat_args

@@ -48,6 +48,7 @@ OnCancel = Callable[[Any], None]
 _EXIT = int(CallbackCode.EXIT)
 _YIELD = int(CallbackCode.YIELD)
 _WAIT = int(CallbackCode.WAIT)
+_PENDING_CANCEL = TaskState.PENDING_CANCEL
 
 
 def _no_cancel(caller: Any = None) -> None:
@@ -562,7 +563,7 @@ class LiftedFunc(ComponentFunc):
         si = (packed & 0xFFFF_FFFF) >> 4
         st = task.istate
         st.exclusive_thread = None
-        if task.deliver_pending_cancel(True):
+        if task.state is _PENDING_CANCEL and task.deliver_pending_cancel(True):
             thread.start_waiting(
                 lambda: st.exclusive_thread is None,
                 lambda c: self._deliver(task, thread, (EventCode.TASK_CANCELLED, 0, 0)),
@@ -592,11 +593,19 @@ class LiftedFunc(ComponentFunc):
         if cancelled:
             event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
         else:
-            try:
-                event = wset.get_pending_event()
-            except Trap as e:  # a trap delivered with the event
-                e.with_func(self.name or "<anonymous>")
-                raise
+            # WaitableSet.get_pending_event in line: the first pending event, in join order.
+            for w in wset.elems:
+                pending = w.pending_event
+                if pending is not None:
+                    w.pending_event = None
+                    try:
+                        event = pending()
+                    except Trap as e:  # a trap delivered with the event
+                        e.with_func(self.name or "<anonymous>")
+                        raise
+                    break
+            else:
+                raise AssertionError("no pending event")
         self._deliver(thread.task, thread, event)
 
     def _deliver(self, task: Task, thread: Thread, event: EventTuple) -> None:

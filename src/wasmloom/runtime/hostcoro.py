@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -40,7 +41,12 @@ OnDone = Callable[[Any, "BaseException | None", bool], None]
 
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
-_current_task = asyncio.current_task
+_current_task: Callable[[asyncio.AbstractEventLoop], asyncio.Task[Any] | None]
+if sys.version_info < (3, 12) and isinstance(getattr(asyncio.tasks, "_current_tasks", None), dict):
+    # CPython 3.11's current_task is Python code around this dict lookup.
+    _current_task = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+else:
+    _current_task = asyncio.current_task
 
 # Idle workers kept per store and event loop; more retire when they go idle.
 MAX_IDLE = 8
