@@ -578,8 +578,10 @@ class LiftedFunc(ComponentFunc):
 
             thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
             return
-        wset = self.inst.handles.get(si)
+        array = self.inst.handles.array
+        wset = array[si] if si < len(array) else None
         if not isinstance(wset, WaitableSet):
+            self.inst.handles.get(si)  # traps 'unknown handle index' when there is none
             raise Trap(f"handle index {si} used with the wrong type, expected waitable set")
         wset.num_waiting += 1
         thread.wait_set = wset
@@ -614,7 +616,10 @@ class LiftedFunc(ComponentFunc):
         assert callback is not None
         code, p1, p2 = event
         try:
-            if not self.fiber:
+            fiber = self._fiber
+            if fiber is None:
+                fiber = self.fiber
+            if not fiber:
                 # Core code that cannot block: run the callback in line.
                 self._callback_step(task, thread, callback(int(code), p1, p2))
                 return

@@ -560,8 +560,10 @@ class Thread:
             thread = nxt
 
     def _resume_once(self, cancelled: bool) -> None:
-        self.stop_waiting()
         sched = self.sched
+        if self.ready_func is not None:  # stop_waiting() in line
+            self.ready_func = None
+            sched.waiting.remove(self)
         prev = sched.current
         sched.current = self
         self.running = True
