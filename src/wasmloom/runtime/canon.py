@@ -325,6 +325,7 @@ def _lower_host_coroutine(
     start = hostcoro.start
     handles_add = inst.handles.add
     new_subtask = _HostSubtask.__new__
+    has_params = bool(f.type.params)
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
@@ -334,7 +335,8 @@ def _lower_host_coroutine(
             return general(*flat_args)
         cur = sched.current
         root = cur.task.root if cur is not None else None
-        h, value = start(sched, loop, fn(*lift_params(shared, flat_args)))
+        coro = fn(*lift_params(shared, flat_args)) if has_params else fn()
+        h, value = start(sched, loop, coro)
         if h is None:
             lower_results(shared, value, flat_args)
             return _RETURNED

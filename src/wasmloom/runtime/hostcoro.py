@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
+import types
 import weakref
 from collections.abc import Callable, Coroutine, Generator
 from typing import Any
@@ -183,7 +184,7 @@ class _Worker:
                 exc: BaseException | None = None
                 cancelled = False
                 try:
-                    result = await _Steps(job, thrown, carried)
+                    result = await _steps(job, thrown, carried)
                 except asyncio.CancelledError:
                     cancelled = True
                 except Exception as e:
@@ -205,7 +206,7 @@ class _Worker:
             self.next = None
             if nxt is not None:
                 # Started while on_done ran: carry it on now (its first step's
-                # bare yield still gets its loop turn, see _Steps).
+                # bare yield still gets its loop turn, see _steps).
                 carried = True
                 continue
             carried = False
@@ -218,43 +219,40 @@ class _Worker:
             pool.append(self)
 
 
-class _Steps:
-    """Awaitable stepping ``job``'s coroutine in its context on the awaiting worker."""
+@types.coroutine
+def _steps(
+    job: HostCoroutine, thrown: BaseException | None, carried: bool
+) -> Generator[Any, Any, Any]:
+    """Step ``job``'s coroutine in its context on the awaiting worker (a generator-based
+    coroutine: awaited directly, no awaitable object per job).
 
-    __slots__ = ("carried", "job", "thrown")
-
-    def __init__(self, job: HostCoroutine, thrown: BaseException | None, carried: bool) -> None:
-        self.job = job
-        self.thrown = thrown
-        # Taken up in the step that started it: no loop turn has passed since its first step.
-        self.carried = carried
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        job = self.job
-        coro = job.coro
-        run = job.ctx.run
-        send = coro.send
-        try:
-            if self.thrown is not None:
-                out = run(coro.throw, self.thrown)
-            elif job.first is None and not self.carried:
-                # A bare yield: the loop turn it asked for has passed.
-                out = run(send, None)
+    ``thrown``: an exception to throw in first; ``carried``: taken up in the
+    step that started it (no loop turn has passed since its first step).
+    """
+    coro = job.coro
+    run = job.ctx.run
+    send = coro.send
+    try:
+        if thrown is not None:
+            out = run(coro.throw, thrown)
+        elif job.first is None and not carried:
+            # A bare yield: the loop turn it asked for has passed.
+            out = run(send, None)
+        else:
+            out = job.first
+        job.first = None
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                run(coro.close)
+                raise
+            except BaseException as e:  # thrown in by the task (cancellation)
+                out = run(coro.throw, e)
             else:
-                out = job.first
-            job.first = None
-            while True:
-                try:
-                    sent = yield out
-                except GeneratorExit:
-                    run(coro.close)
-                    raise
-                except BaseException as e:  # thrown in by the task (cancellation)
-                    out = run(coro.throw, e)
-                else:
-                    out = run(send, sent)
-        except StopIteration as stop:
-            return stop.value
+                out = run(send, sent)
+    except StopIteration as stop:
+        return stop.value
 
 
 _POOLS: weakref.WeakKeyDictionary[Any, tuple[asyncio.AbstractEventLoop, list[_Worker]]] = (

@@ -265,9 +265,21 @@ class Scheduler:
         if self.current is not None:
             self.kick()
             return
+        waiting = self.waiting
         try:
-            while self.tick():
-                pass
+            # while self.tick(): pass, in line.
+            progressed = True
+            while progressed:
+                progressed = False
+                for t in waiting:
+                    rf = t.ready_func
+                    if rf is not None and rf():
+                        try:
+                            t.resume()
+                        except Exception as e:
+                            self.thread_failed(t, e)
+                        progressed = True
+                        break
         finally:
             if not self.host_pending:
                 self.kick()
