@@ -732,14 +732,21 @@ def _record_codec(t: RecordType, enc: str, ptr_type: str, classes: ClassMap | No
             lo(cx, get(v, name, label), out)
 
     if cls is not None:
-        offs_loads = [(off, c.load) for off, c in zip(offs, fcs, strict=True)]
-        lift_fns = [c.lift_flat for c in fcs]
-
-        def load_cls(cx: Any, p: int) -> Any:
-            return cls(*[ld(cx, p + off) for off, ld in offs_loads])
-
-        def lift_flat_cls(cx: Any, it: Iterator[Any]) -> Any:
-            return cls(*[lf(cx, it) for lf in lift_fns])
+        # Unrolled once per record type: the class is called with each field's
+        # value in order, with no intermediate list.
+        env: dict[str, Any] = {"cls": cls}
+        for i, c in enumerate(fcs):
+            env[f"ld{i}"] = c.load
+            env[f"lf{i}"] = c.lift_flat
+        load_args = ", ".join(f"ld{i}(cx, p + {off})" for i, off in enumerate(offs))
+        lift_args = ", ".join(f"lf{i}(cx, it)" for i in range(len(fcs)))
+        exec(
+            f"def load_cls(cx, p):\n    return cls({load_args})\n"
+            f"def lift_flat_cls(cx, it):\n    return cls({lift_args})\n",
+            env,
+        )
+        load_cls = env["load_cls"]
+        lift_flat_cls = env["lift_flat_cls"]
 
         pure = all(c.pure for c in fcs)
         return Codec(t, ptr_type, load_cls, store, lift_flat_cls, lower_flat, pure)
