@@ -19,7 +19,7 @@ from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import handles, hostcoro
-from wasmloom.runtime.func import ComponentFunc, HostFunc
+from wasmloom.runtime.func import ComponentFunc, HostFunc, fail_host_call
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
@@ -29,7 +29,6 @@ from wasmloom.runtime.tasks import (
     Thread,
     check_may_leave,
     instance_state,
-    poison,
 )
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
@@ -256,18 +255,13 @@ class _HostSubtask(Subtask):
             if self.cancelled:
                 self.resolve_with(CANCELLED)
             return
-        root = self.root
         if exc is not None:
-            poison(self.inst, exc)
-            if root is not None:
-                root.fail(exc)
+            fail_host_call(self.inst, self.root, exc)
             return
         try:
             self.resolve_with(result)
         except Exception as e:
-            poison(self.inst, e)
-            if root is not None:
-                root.fail(e)
+            fail_host_call(self.inst, self.root, e)
 
     def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
         sched = self.sched
@@ -281,10 +275,7 @@ class _HostSubtask(Subtask):
                 try:
                     flat = self.lower(self.cx, result, self.flat_args)
                 except Exception as e:
-                    poison(self.inst, e)
-                    root = self.root
-                    if root is not None:
-                        root.fail(e)
+                    fail_host_call(self.inst, self.root, e)
                 else:
                     self.state = _SUB_RETURNED
                     self.flat_results = flat

@@ -95,6 +95,14 @@ class ComponentFunc:
         return _no_cancel
 
 
+def fail_host_call(inst: Any, root: Any, exc: BaseException) -> None:
+    """A host function called by ``inst`` failed: poison ``inst`` and fail the host call
+    (``root``, when there is one) waiting on it."""
+    poison(inst, exc)
+    if root is not None:
+        root.fail(exc)
+
+
 class _HostCall:
     """One call of an async host function whose coroutine suspended (see :mod:`hostcoro`)."""
 
@@ -113,18 +121,13 @@ class _HostCall:
             if self.cancelled:
                 self.on_resolve(CANCELLED)
             return
-        root = self.root
         if exc is not None:
-            poison(self.caller, exc)
-            if root is not None:
-                root.fail(exc)
+            fail_host_call(self.caller, self.root, exc)
             return
         try:
             self.on_resolve(result)
         except Exception as e:
-            poison(self.caller, e)
-            if root is not None:
-                root.fail(e)
+            fail_host_call(self.caller, self.root, e)
 
     def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
         sched = self.sched
@@ -736,18 +739,7 @@ class LiftedFunc(ComponentFunc):
             results = core_call(*flat)
             result = fabi.lift_results(cx, results)
             scope.exit()
-            post_return = self.opts.post_return
-            if post_return is not None:
-                inst.may_leave = False
-                try:
-                    if results is None:
-                        post_return()
-                    elif isinstance(results, tuple):
-                        post_return(*results)
-                    else:
-                        post_return(results)
-                finally:
-                    inst.may_leave = True
+            self._post_return(results)
             return result
         except Trap as e:
             e.with_func(self.name or "<anonymous>")
