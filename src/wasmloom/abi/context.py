@@ -189,7 +189,7 @@ class LiftLowerContext:
             raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
 
 
-_NO_MEMORY = memoryview(b"")
+_NO_MEMORY = memoryview(bytearray())  # writable, so an empty view of no memory is one too
 
 # Wasmtime's adapters raise trap codes, displayed with a "wasm trap: " prefix.
 _FUSED_OOB = {

@@ -22,6 +22,7 @@ from wasmloom.abi.layout import MAX_FLAT_PARAMS, flatten_types
 from wasmloom.abi.strings import lift_string, lower_string
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
+from wasmloom.runtime.host_streams import ConsumerEnd, ProducerEnd
 from wasmloom.runtime.streams import (
     MAX_BUFFER_LENGTH,
     CopyEnd,
@@ -362,32 +363,53 @@ def _subtask_drop_of(inst: Any) -> Callable[[int], None]:
 # --- streams and futures ---------------------------------------------------------------------
 
 
+class BufferKind:
+    """What a stream or future built-in knows once about its element type.
+
+    ``codec`` lifts and lowers one element (``None`` for a typeless stream);
+    ``raw`` names a number type whose elements copy between memories as plain
+    bytes (``None`` otherwise).
+    """
+
+    __slots__ = ("codec", "raw", "t")
+
+    def __init__(self, t: Any, string_encoding: str, ptr_type: str) -> None:
+        self.t = t
+        self.codec = None if t is None else get_codec(t, string_encoding, ptr_type)
+        self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
+
+
 class GuestBuffer:
-    """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``)."""
+    """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``).
+
+    The range is bounds-checked against the memory when the buffer is made;
+    memories never move or shrink, so it stays in bounds.
+    """
 
     __slots__ = ("cancelled", "codec", "cx", "length", "owner", "progress", "ptr", "raw", "t")
 
-    def __init__(self, t: Any, cx: LiftLowerContext, ptr: int, length: int) -> None:
+    def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
         if length > MAX_BUFFER_LENGTH:
             raise Trap("buffer too large")
         # The end copying through this buffer, and whether it cancelled the copy
         # after the other side had already copied into or out of it.
         self.owner: Any = None
         self.cancelled = False
-        self.t = t
+        self.t = kind.t
         self.cx = cx
-        self.ptr = ptr & cx.ptr_mask
+        self.ptr = ptr = ptr & cx.ptr_mask
         self.length = length
         self.progress = 0
-        self.codec = None if t is None else get_codec(t, cx.string_encoding, cx.ptr_type)
+        self.codec = c = kind.codec
         # Numbers are the same bytes in every guest memory: copies move them as a block.
-        self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
-        if self.codec is not None and length > 0:
-            cx.refresh()
-            c = self.codec
-            if self.ptr & (c.align - 1):
+        self.raw = kind.raw
+        if c is not None and length > 0:
+            if ptr & (c.align - 1):
                 raise Trap("unaligned pointer")
-            if self.ptr + length * c.size > len(cx.mv):
+            # The cached view never exceeds the memory (memories only grow):
+            # re-derive it only when the range goes beyond it.
+            end = ptr + length * c.size
+            if end > len(cx.mv) and end > len(cx.refresh()):
                 raise Trap("pointer out of bounds of memory")
 
     def remain(self) -> int:
@@ -469,7 +491,8 @@ def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
     if not ok:
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     e = cast(CopyEnd, h)
-    if e.shared.t != t.t:
+    et = e.shared.t
+    if et is not t.t and et != t.t:
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     return e
 
@@ -506,16 +529,64 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
         raise Trap(_SYNC_IN_SET)
 
 
-def canon_stream_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int, n: int) -> int:
-    _check_leave(inst)
-    if not opts.is_async:
-        _check_may_block(inst)
-    e = _end(inst, i, cls, t)
-    _check_copy(e, opts.is_async)
+def stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
+    """The ``stream.read`` (``cls`` readable) or ``stream.write`` built-in of stream type ``t``.
+
+    When the other end is the host's producer or consumer and it answers at
+    once, the copy completes inside the call with no pending event (the
+    common case for host streams); otherwise the result is delivered as an
+    event, as for a copy between guests.
+    """
     cx = LiftLowerContext(opts, inst, None)
-    buffer = GuestBuffer(t.t, cx, ptr, n & 0xFFFF_FFFF)
-    buffer.owner = e
-    code = EventCode.STREAM_READ if e.readable else EventCode.STREAM_WRITE
+    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
+    is_async = opts.is_async
+    readable = cls is ReadableStreamEnd
+    code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
+    host_cls: Any = ProducerEnd if readable else ConsumerEnd
+
+    idle = CopyState.IDLE
+    copying = CopyState.COPYING
+    handles = inst.handles
+
+    def copy(i: int, ptr: int, n: int) -> int:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        if not is_async:
+            _check_may_block(inst)
+        e: Any = handles.get(i & 0xFFFF_FFFF)
+        if type(e) is not cls or e.shared.t is not t.t:
+            e = _end(inst, i, cls, t)
+        if e.state is not idle or (not is_async and e.wset is not None):
+            _check_copy(e, is_async)
+        buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
+        buffer.owner = e
+        e.state = copying
+        host: Any = e.shared.host
+        pending = False
+        if type(host) is host_cls and not host.polling:
+            r = host.copy_now(buffer)
+            pending = r is None
+            if not pending:
+                if r is CopyResult.DROPPED:
+                    e.state = CopyState.DONE
+                    e.done_reason = r
+                else:
+                    e.state = CopyState.IDLE
+                return int(r) | (buffer.progress << 4)
+        on_copy, on_copy_done = _stream_copy_events(e, i, code, buffer)
+        if pending:
+            host.pend(on_copy, on_copy_done)
+        else:
+            e.copy(inst, buffer, on_copy, on_copy_done)
+        return _finish_copy(inst, e, is_async)
+
+    return copy
+
+
+def _stream_copy_events(
+    e: CopyEnd, i: int, code: EventCode, buffer: GuestBuffer
+) -> tuple[Callable[[Callable[[], None]], None], Callable[[CopyResult], None]]:
+    """The ``on_copy``/``on_copy_done`` callbacks of a stream copy: each sets ``e``'s event."""
 
     def stream_event(result: CopyResult, reclaim: Callable[[], None]) -> EventTuple:
         reclaim()
@@ -536,9 +607,7 @@ def canon_stream_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int,
     def on_copy_done(result: CopyResult) -> None:
         e.set_pending_event(partial(stream_event, result, _noop))
 
-    e.state = CopyState.COPYING
-    e.copy(inst, buffer, on_copy, on_copy_done)  # type: ignore[attr-defined]
-    return _finish_copy(inst, e, opts.is_async)
+    return on_copy, on_copy_done
 
 
 def _noop() -> None:
@@ -553,30 +622,37 @@ def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
     return e.get_pending_event()[2]
 
 
-def canon_future_copy(inst: Any, cls: type, t: Any, opts: Any, i: int, ptr: int) -> int:
-    _check_leave(inst)
-    if not opts.is_async:
-        _check_may_block(inst)
-    e = _end(inst, i, cls, t)
-    _check_copy(e, opts.is_async)
+def future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int], int]:
+    """The ``future.read`` (``cls`` readable) or ``future.write`` built-in of future type ``t``."""
     cx = LiftLowerContext(opts, inst, None)
-    buffer = GuestBuffer(t.t, cx, ptr, 1)
-    code = EventCode.FUTURE_READ if e.readable else EventCode.FUTURE_WRITE
+    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
+    is_async = opts.is_async
+    code = EventCode.FUTURE_READ if cls is ReadableFutureEnd else EventCode.FUTURE_WRITE
 
-    def future_event(result: CopyResult) -> EventTuple:
-        if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
-            e.state = CopyState.DONE
-            e.done_reason = result
-        else:
-            e.state = CopyState.IDLE
-        return (code, i, int(result))
+    def copy(i: int, ptr: int) -> int:
+        _check_leave(inst)
+        if not is_async:
+            _check_may_block(inst)
+        e = _end(inst, i, cls, t)
+        _check_copy(e, is_async)
+        buffer = GuestBuffer(kind, cx, ptr, 1)
 
-    def on_copy_done(result: CopyResult) -> None:
-        e.set_pending_event(partial(future_event, result))
+        def future_event(result: CopyResult) -> EventTuple:
+            if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
+                e.state = CopyState.DONE
+                e.done_reason = result
+            else:
+                e.state = CopyState.IDLE
+            return (code, i, int(result))
 
-    e.state = CopyState.COPYING
-    e.copy(inst, buffer, on_copy_done)  # type: ignore[attr-defined]
-    return _finish_copy(inst, e, opts.is_async)
+        def on_copy_done(result: CopyResult) -> None:
+            e.set_pending_event(partial(future_event, result))
+
+        e.state = CopyState.COPYING
+        e.copy(inst, buffer, on_copy_done)  # type: ignore[attr-defined]
+        return _finish_copy(inst, e, is_async)
+
+    return copy
 
 
 def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
@@ -883,11 +959,8 @@ def _copy_builtin(
         pt = opts.ptr_type
         mk = _maker(store, inst, not opts.is_async)
         if is_stream:
-            return mk(
-                CT((I32, pt, I32), (I32,)),
-                lambda i, p, n: canon_stream_copy(inst, cls, t, opts, i, p, n),
-            )
-        return mk(CT((I32, pt), (I32,)), lambda i, p: canon_future_copy(inst, cls, t, opts, i, p))
+            return mk(CT((I32, pt, I32), (I32,)), stream_copy(inst, cls, t, opts))
+        return mk(CT((I32, pt), (I32,)), future_copy(inst, cls, t, opts))
     if op in ("cancel-read", "cancel-write"):
         cls = rcls if op == "cancel-read" else wcls
         a = d.is_async

@@ -93,7 +93,8 @@ def _element_type(shared: Any) -> Any:
 
 
 def _is_u8_buffer(buf: Any) -> bool:
-    return bool(buf.t == U8)
+    """Whether guest buffer ``buf`` holds ``u8`` elements (its bytes are the items)."""
+    return bool(buf.raw == "u8")
 
 
 def deliver(buf: Any, items: Any, start: int) -> int:
@@ -142,7 +143,7 @@ class Destination:
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
         buf = self._buf
-        return None if buf is None else int(buf.remain())
+        return None if buf is None else buf.length - buf.progress
 
     def set_buffer(self, items: Any) -> None:
         """Hold ``items`` (a list, or bytes-like for ``stream<u8>``) for delivery."""
@@ -156,16 +157,18 @@ class Destination:
 
     def as_direct(self, capacity: int) -> memoryview:
         """A writable view of up to ``capacity`` bytes of the reader's buffer (``stream<u8>`` only)."""
-        if self._t != U8:
-            raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
         buf = self._buf
-        if buf is None:
+        if buf is None or buf.raw != "u8":
+            if self._t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
             scratch = bytearray(capacity)
             self._host_bytes = scratch
             return memoryview(scratch)
-        mv: memoryview = buf.cx.refresh()
+        # The buffer's range was checked against the memory when the read
+        # started, and memories never move or shrink: the view is in bounds.
+        mv: memoryview = buf.cx.mv
         p = buf.ptr
-        return mv[p : p + min(capacity, buf.remain())]
+        return mv[p : p + min(capacity, buf.length - buf.progress)]
 
     def mark_written(self, n: int) -> None:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
@@ -177,8 +180,9 @@ class Destination:
             self._host_bytes = None
             self._items = bytes(scratch[:n]) + bytes(self._items or b"")
         else:
-            if not 0 <= n <= buf.remain():
-                raise ValueError(f"mark_written({n}) exceeds the {buf.remain()} bytes of room left")
+            left = buf.length - buf.progress
+            if not 0 <= n <= left:
+                raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
             buf.ptr += n
             buf.progress += n
         self._direct += n
@@ -206,10 +210,11 @@ class Source:
         self.wake = wake
 
     def remaining(self) -> int:
+        """Items left in the writer's buffer."""
         buf = self._buf
         if buf is None:
             return len(self._items) - self._pos
-        return int(buf.remain())
+        return buf.length - buf.progress  # type: ignore[no-any-return]
 
     def read(self, buffer: Any, limit: int | None = None) -> int:
         """Append up to ``limit`` items (default: all) to ``buffer``; return how many."""
@@ -236,20 +241,22 @@ class Source:
 
     def as_direct(self) -> memoryview:
         """A read-only view of the bytes left in the writer's buffer (``stream<u8>`` only)."""
-        if self._t != U8:
-            raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
         buf = self._buf
-        if buf is None:
+        if buf is None or buf.raw != "u8":
+            if self._t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
             return memoryview(self._items).toreadonly()[self._pos :]
-        mv: memoryview = buf.cx.refresh()
+        # Checked against the memory when the write started (see Destination.as_direct).
+        mv: memoryview = buf.cx.mv
         p = buf.ptr
-        return mv[p : p + buf.remain()].toreadonly()
+        return mv[p : p + buf.length - buf.progress].toreadonly()
 
     def mark_read(self, n: int) -> None:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
-        if not 0 <= n <= self.remaining():
-            raise ValueError(f"mark_read({n}) exceeds the {self.remaining()} bytes left")
         buf = self._buf
+        left = len(self._items) - self._pos if buf is None else buf.length - buf.progress
+        if not 0 <= n <= left:
+            raise ValueError(f"mark_read({n}) exceeds the {left} bytes left")
         if buf is None:
             self._pos += n
         else:
@@ -385,6 +392,34 @@ class _Stepper:
         finally:
             self.polling = False
 
+    def step_now(self) -> Any:
+        """Run the step of the copy just set in ``op`` (no callbacks yet) and return its result.
+
+        ``None``: the step is PENDING; the copy stays in ``op`` and the caller
+        gives it its callbacks with :meth:`pend`. A trap propagates.
+        """
+        self.polling = True
+        try:
+            while True:
+                self.rewake = False
+                try:
+                    result = self.poll()
+                except Trap:
+                    self.op = None
+                    raise
+                if result is not None:
+                    self.op = None
+                    return result
+                if not self.rewake:
+                    return None
+        finally:
+            self.polling = False
+
+    def pend(self, on_copy: Any, on_copy_done: Any) -> None:
+        """Give the copy left pending by :meth:`step_now` its callbacks; a later wake delivers."""
+        self.op = (self.op[0], on_copy, on_copy_done)
+        self._hold()
+
     def wake(self) -> None:
         if self.op is not None:
             self.run(True)
@@ -499,6 +534,20 @@ class ProducerEnd(_Stepper):
         self.finish = False
         self.run(False)
 
+    def copy_now(self, buf: Any) -> Any:
+        """A guest reads into ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
+        lo = self.leftover
+        if lo is not None:
+            if self.leftover_pos < len(lo):
+                self.leftover_pos += deliver(buf, lo, self.leftover_pos)
+                return CopyResult.COMPLETED
+            self.leftover = None
+        if self.finished:
+            return CopyResult.DROPPED
+        self.op = (buf,)
+        self.finish = False
+        return self.step_now()
+
     def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
         raise Trap("cannot write to the host's end of a stream")
 
@@ -532,9 +581,14 @@ class ProducerEnd(_Stepper):
 
     def poll(self) -> Any:
         buf = self.op[0]
-        cap = buf.remain()
-        d = Destination(buf, _element_type(self.shared), self.wake)
-        r = _call("stream producer", self.producer.poll_produce, self.store, d, self.finish)
+        cap = buf.length - buf.progress
+        d = Destination(buf, buf.t, self.wake)
+        try:
+            r = self.producer.poll_produce(self.store, d, self.finish)
+        except Trap:
+            raise
+        except Exception as e:
+            raise Trap(f"stream producer failed: {e!r}") from e
         items = d._items
         n_items = 0 if items is None else len(items)
         produced = d._direct + n_items
@@ -611,6 +665,15 @@ class ConsumerEnd(_Stepper):
         self.taken = 0
         self.run(False)
 
+    def copy_now(self, buf: Any) -> Any:
+        """A guest writes from ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
+        if self.closed:
+            return CopyResult.DROPPED
+        self.op = (buf,)
+        self.finish = False
+        self.taken = 0
+        return self.step_now()
+
     def cancel(self) -> None:
         if self.op is not None:
             self.finish = True
@@ -635,9 +698,14 @@ class ConsumerEnd(_Stepper):
 
     def poll(self) -> Any:
         buf = self.op[0]
-        avail = buf.remain()
-        s = Source(buf, _element_type(self.shared), self.wake)
-        r = _call("stream consumer", self.consumer.poll_consume, self.store, s, self.finish)
+        avail = buf.length - buf.progress
+        s = Source(buf, buf.t, self.wake)
+        try:
+            r = self.consumer.poll_consume(self.store, s, self.finish)
+        except Trap:
+            raise
+        except Exception as e:
+            raise Trap(f"stream consumer failed: {e!r}") from e
         self.taken += s.taken
         if r is PENDING:
             return None
