@@ -6,6 +6,8 @@ built-in (so none blocks), which lets a test drive every step of a copy.
 
 from __future__ import annotations
 
+import struct
+
 import asyncio
 import gc
 import io
@@ -155,6 +157,23 @@ def test_leftover_items_are_kept_for_the_next_reads(g: Guest) -> None:
 def test_list_producer_for_a_u32_stream(g: Guest) -> None:
     h = g("hold32", StreamReader.new(g.store, ListProducer(list(range(1000)))))
     assert g("sink32", h, 7) == 1000
+
+
+def test_u32_items_land_in_guest_memory_exactly(g: Guest) -> None:
+    items = [0, 1, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF, 12345]
+    h = g("hold32", StreamReader.new(g.store, ListProducer(items)))
+    assert g("read32", h, 4) == code(4)
+    assert list(struct.unpack("<4I", g("peek", 16))) == items[:4]
+    assert g("read32", h, 4) == code(2)  # the rest; the producer then ends the stream
+    assert list(struct.unpack("<2I", g("peek", 8))) == items[4:]
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 32, "7", 1.5])
+def test_a_u32_item_out_of_range_traps_and_names_the_type(g: Guest, bad: object) -> None:
+    h = g("hold32", StreamReader.new(g.store, ListProducer([1, bad, 3])))
+    with pytest.raises(Trap) as info:
+        g("read32", h, 4)
+    assert "u32" in str(info.value)
 
 
 def test_pending_producer_completes_the_read_when_woken(g: Guest) -> None:

@@ -70,7 +70,15 @@ from wasmloom.values import (
     py_name,
 )
 
-__all__ = ["ASYNC_VALUE_HOOKS", "HOST_ASYNC_WRAP", "ClassMap", "Codec", "get_codec"]
+__all__ = [
+    "ASYNC_VALUE_HOOKS",
+    "HOST_ASYNC_WRAP",
+    "ClassMap",
+    "Codec",
+    "elements_reader",
+    "elements_writer",
+    "get_codec",
+]
 
 Load = Callable[[Any, int], Any]
 Store = Callable[[Any, Any, int], None]
@@ -452,7 +460,7 @@ _ARRAY_CODES["f32"] = "f"
 _ARRAY_CODES["f64"] = "d"
 
 
-def _list_reader(t: ValType, ec: Codec) -> Callable[[Any, int, int], Any]:
+def elements_reader(t: ValType, ec: Codec) -> Callable[[Any, int, int], Any]:
     """``read(cx, ptr, n)``: the ``n`` elements at a checked range, as the Python value."""
     es = ec.size
     name = t.name if isinstance(t, PrimType) else None
@@ -492,7 +500,7 @@ def _list_reader(t: ValType, ec: Codec) -> Callable[[Any, int, int], Any]:
     return read
 
 
-def _list_writer(
+def elements_writer(
     t: ValType, ec: Codec
 ) -> tuple[Callable[[Any], Any], Callable[[Any, Any, int], None]]:
     """``(prepare(v) -> (seq, n), write(cx, seq, ptr))`` for lowering a list's elements."""
@@ -565,8 +573,8 @@ def _list_codec(t: ListType, enc: str, ptr_type: str, classes: ClassMap | None =
     ea = ec.align
     if t.length is not None:
         return _fixed_list_codec(t, ec, ptr_type)
-    read = _list_reader(et, ec)
-    prep, write = _list_writer(et, ec)
+    read = elements_reader(et, ec)
+    prep, write = elements_writer(et, ec)
     pst = struct.Struct("<II" if ptr_type == "i32" else "<QQ")
     p_unpack = pst.unpack_from
     p_pack = pst.pack_into

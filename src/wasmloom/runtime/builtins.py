@@ -371,12 +371,19 @@ class BufferKind:
     bytes (``None`` otherwise).
     """
 
-    __slots__ = ("codec", "raw", "t")
+    __slots__ = ("codec", "prepare", "raw", "read", "t", "write")
 
     def __init__(self, t: Any, string_encoding: str, ptr_type: str) -> None:
         self.t = t
-        self.codec = None if t is None else get_codec(t, string_encoding, ptr_type)
+        self.codec = c = None if t is None else get_codec(t, string_encoding, ptr_type)
         self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
+        # Element readers and writers specialised as for list<t> (numbers as one block).
+        self.read: Any = None
+        self.prepare: Any = None
+        self.write: Any = None
+        if c is not None:
+            self.read = codecs.elements_reader(t, c)
+            self.prepare, self.write = codecs.elements_writer(t, c)
 
 
 class GuestBuffer:
@@ -386,11 +393,23 @@ class GuestBuffer:
     memories never move or shrink, so it stays in bounds.
     """
 
-    __slots__ = ("cancelled", "codec", "cx", "length", "owner", "progress", "ptr", "raw", "t")
+    __slots__ = (
+        "cancelled",
+        "codec",
+        "cx",
+        "kind",
+        "length",
+        "owner",
+        "progress",
+        "ptr",
+        "raw",
+        "t",
+    )
 
     def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
         if length > MAX_BUFFER_LENGTH:
             raise Trap("buffer too large")
+        self.kind = kind
         # The end copying through this buffer, and whether it cancelled the copy
         # after the other side had already copied into or out of it.
         self.owner: Any = None
@@ -425,12 +444,10 @@ class GuestBuffer:
             return [None] * n
         cx = self.cx
         cx.refresh()
-        size = c.size
-        load = c.load
         ptr = self.ptr
-        vs = [load(cx, ptr + k * size) for k in range(n)]
-        self.ptr = ptr + n * size
-        return vs
+        vs = self.kind.read(cx, ptr, n)
+        self.ptr = ptr + n * c.size
+        return vs if vs.__class__ is list else list(vs)
 
     def move_from(self, src: Any, n: int) -> bool:
         """Copy ``n`` elements from guest buffer ``src`` as one block of bytes
@@ -462,8 +479,19 @@ class GuestBuffer:
         cx = self.cx
         cx.refresh()
         size = c.size
-        store = c.store
         ptr = self.ptr
+        if self.raw is not None:
+            # Numbers: checked and packed as one block; a bad element falls
+            # through to the element-wise path, which reports it.
+            try:
+                block = self.kind.prepare(vs)
+            except (TypeError, ValueError):
+                pass
+            else:
+                self.kind.write(cx, block, ptr)
+                self.ptr = ptr + len(vs) * size
+                return
+        store = c.store
         for k, v in enumerate(vs):
             store(cx, v, ptr + k * size)
         self.ptr = ptr + len(vs) * size

@@ -98,7 +98,10 @@ def _is_u8_buffer(buf: Any) -> bool:
 
 
 def deliver(buf: Any, items: Any, start: int) -> int:
-    """Copy ``items[start:]`` into guest buffer ``buf`` as far as it has room; return the count."""
+    """Copy ``items[start:]`` into guest buffer ``buf`` as far as it has room; return the count.
+
+    An item that does not lower to the element type traps, naming the type.
+    """
     n: int = min(buf.remain(), len(items) - start)
     if n <= 0:
         return 0
@@ -109,7 +112,10 @@ def deliver(buf: Any, items: Any, start: int) -> int:
         buf.ptr = p + n
         buf.progress += n
     else:
-        buf.write(list(items[start : start + n]))
+        try:
+            buf.write(list(items[start : start + n]))
+        except (TypeError, ValueError, OverflowError) as e:
+            raise Trap(f"the host produced an item that is not a valid `{buf.t}`: {e}") from e
     return n
 
 
