@@ -6,11 +6,10 @@ built-in (so none blocks), which lets a test drive every step of a copy.
 
 from __future__ import annotations
 
-import struct
-
 import asyncio
 import gc
 import io
+import struct
 import warnings
 from typing import Any
 
