@@ -22,7 +22,7 @@ from wasmloom.host.instance import Func, Instance
 from wasmloom.host.store import Store
 from wasmloom.runtime import instance as rt_instance
 from wasmloom.runtime.func import HostFunc
-from wasmloom.runtime.subtype import Subst, subst_functype
+from wasmloom.runtime.subtype import Subst, subst_functype, subst_valtype
 
 _VERSIONED = re.compile(
     r"^(?P<base>[^@]+)@(?P<major>\d+)\.(?P<minor>\d+)\.(?P<patch>\d+)(?P<rest>.*)$"
@@ -238,7 +238,12 @@ def _provide(
 ) -> Any:
     item = ns.lookup(name)
     if item is None and isinstance(expected, T.TypeBound) and not expected.sub_resource:
-        return expected.t  # an `(eq T)` type import is satisfied by its bound, as in Wasmtime
+        # an `(eq T)` type import is satisfied by its bound, as in Wasmtime; resource types
+        # it names (`type trailers = fields`) are the ones already bound by this import
+        t = expected.t
+        if isinstance(t, T.ResourceType):
+            return m.get(t, t)
+        return subst_valtype(t, m) if isinstance(t, T.ValType) else t
     if item is None and trap_unknown:
         return _trapping(expected, m, path)
     if item is None:
