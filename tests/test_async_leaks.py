@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wasmloom import Component, Linker, Store
-from wasmloom.runtime.instance import ComponentInstance
+from wasmloom.runtime.scope import ComponentInstance
 from wasmloom.runtime.tasks import instance_state
 
 GUESTS = Path(__file__).parent / "guests"

@@ -9,7 +9,7 @@ from wasmloom import core
 from wasmloom.binary import ast
 from wasmloom.binary.decoder import decode_component, is_core_module
 from wasmloom.errors import DecodeError, ValidationError
-from wasmloom.runtime.instance import ComponentDef
+from wasmloom.runtime.scope import ComponentDef
 from wasmloom.validate import validate_component
 
 

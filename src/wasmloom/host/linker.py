@@ -22,6 +22,7 @@ from wasmloom.host.instance import Func, Instance
 from wasmloom.host.store import Store
 from wasmloom.runtime import instance as rt_instance
 from wasmloom.runtime.func import HostFunc
+from wasmloom.runtime.scope import InstanceExports
 from wasmloom.runtime.subtype import Subst, subst_functype, subst_valtype
 
 _VERSIONED = re.compile(
@@ -82,7 +83,7 @@ def _trapping(expected: T.ExternType, m: Subst, path: str) -> Any:
 
         return HostFunc(ft, trap, path)
     if isinstance(expected, T.InstanceType):
-        out = rt_instance.InstanceExports()
+        out = InstanceExports()
         for name, et in expected.exports.items():
             out[name] = _trapping(et, m, f"{path}/{name}")
         return out
@@ -257,7 +258,7 @@ def _provide(
             raise LinkError(
                 f"import `{path}` expects {_expected_kind(expected)}, found an instance"
             )
-        out = rt_instance.InstanceExports()
+        out = InstanceExports()
         for export_name, et in expected.exports.items():
             out[export_name] = _provide(
                 store, item, export_name, et, m, f"{path}/{export_name}", trap_unknown

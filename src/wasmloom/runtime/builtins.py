@@ -47,7 +47,7 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable, WaitableSet
 
 if TYPE_CHECKING:
-    from wasmloom.runtime.instance import ComponentInstance, Scope
+    from wasmloom.runtime.scope import ComponentInstance, Scope
 
 __all__ = ["ErrorContext", "builtin"]
 
@@ -867,14 +867,12 @@ def builtin(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
     """The core function for an async canon built-in."""
-    from wasmloom.runtime.canon import resolve_options
-
     name = d.name
     hf = core.host_func
     CT = T.CoreFuncType
     if name == "task.return":
         result_t = scope.opt_valtype(d.result) if d.has_result else None
-        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        opts = scope.canon_options(d.opts or ast.CanonOpts())
         opts.is_async = True
         flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
         if len(flat) > MAX_FLAT_PARAMS:
@@ -916,13 +914,13 @@ def builtin(
     if name.startswith(("stream.", "future.")):
         return _copy_builtin(store, inst, scope, d)
     if name == "error-context.new":
-        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        opts = scope.canon_options(d.opts or ast.CanonOpts())
         pt = opts.ptr_type
         return hf(
             store, CT((pt, pt), (I32,)), lambda p, n: canon_error_context_new(inst, opts, p, n)
         )
     if name == "error-context.debug-message":
-        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        opts = scope.canon_options(d.opts or ast.CanonOpts())
         pt = opts.ptr_type
         return hf(
             store,
@@ -969,8 +967,6 @@ def builtin(
 def _copy_builtin(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
-    from wasmloom.runtime.canon import resolve_options
-
     assert d.type_idx is not None
     t = scope.types[d.type_idx]
     hf = core.host_func
@@ -982,7 +978,7 @@ def _copy_builtin(
     if op == "new":
         return hf(store, CT((), ("i64",)), lambda: canon_copy_new(inst, t, is_stream))
     if op in ("read", "write"):
-        opts = resolve_options(scope, d.opts or ast.CanonOpts(), inst)
+        opts = scope.canon_options(d.opts or ast.CanonOpts())
         cls = rcls if op == "read" else wcls
         pt = opts.ptr_type
         mk = _maker(store, inst, not opts.is_async)

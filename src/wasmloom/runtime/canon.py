@@ -18,7 +18,7 @@ from wasmloom.abi.funcabi import FuncABI
 from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import handles, hostcoro
+from wasmloom.runtime import builtins, handles, hostcoro
 from wasmloom.runtime.func import ComponentFunc, HostFunc, fail_host_call
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
@@ -33,23 +33,7 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:
-    from wasmloom.runtime.instance import ComponentInstance, Scope
-
-
-def resolve_options(scope: Scope, o: ast.CanonOpts, inst: ComponentInstance) -> CanonOptions:
-    """Turn a ``canonopt`` list into :class:`CanonOptions` with live memory and functions."""
-    memory = None if o.memory is None else scope.core_memories[o.memory]
-    realloc = None if o.realloc is None else scope.core_funcs[o.realloc].caller()
-    post_return = None if o.post_return is None else scope.core_funcs[o.post_return].caller()
-    callback = None if o.callback is None else scope.core_funcs[o.callback].caller()
-    return CanonOptions(
-        string_encoding=o.string_encoding,  # type: ignore[arg-type]
-        memory=memory,
-        realloc=realloc,
-        post_return=post_return,
-        is_async=o.is_async,
-        callback=callback,
-    )
+    from wasmloom.runtime.scope import ComponentInstance, Scope
 
 
 def lower(
@@ -395,6 +379,4 @@ def builtin(
         return core.host_func(
             store, T.CoreFuncType((i32,), (rep,)), lambda i: handles.resource_rep(inst, rt, i)
         )
-    from wasmloom.runtime import builtins
-
     return builtins.builtin(store, inst, scope, d)

@@ -37,7 +37,7 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
 
 if TYPE_CHECKING:
-    from wasmloom.runtime.instance import ComponentInstance
+    from wasmloom.runtime.scope import ComponentInstance
 
 OnStart = Callable[[], list[Any]]
 OnResolve = Callable[[Any], None]

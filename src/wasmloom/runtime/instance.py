@@ -12,8 +12,7 @@ its sort, and exports and aliases introduce new indices too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from wasmloom import core
@@ -22,117 +21,10 @@ from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import canon
 from wasmloom.runtime.func import ComponentFunc, LiftedFunc
-from wasmloom.runtime.handles import Table
+from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
 from wasmloom.runtime.subtype import Subst, check_func, check_type
-from wasmloom.runtime.typeresolve import TypeScope
 
 Sort = ast.Sort
-
-
-class InstanceExports(dict[str, Any]):
-    """The exports of a component instance (or an instance bundle), by name."""
-
-
-@dataclass(eq=False)
-class ComponentDef:
-    """A component definition ready to instantiate.
-
-    ``compiled`` maps ``id(ast.CoreModule)`` to its compiled module; nested
-    definitions share their root's map. ``outer`` is the scope the component
-    was defined in (``None`` at the root), for outer aliases.
-    """
-
-    ast: ast.Component
-    compiled: dict[int, core.CoreModule]
-    outer: Scope | None = None
-    name: str | None = None
-
-
-class ComponentInstance:
-    """Runtime state of one component instance, as the spec's ``ComponentInstance``."""
-
-    __slots__ = (
-        "conc",
-        "handles",
-        "may_enter",
-        "may_leave",
-        "name",
-        "parent",
-        "poisoned",
-        "store",
-    )
-
-    def __init__(self, store: core.CoreStore, parent: ComponentInstance | None, name: str) -> None:
-        self.store = store
-        self.parent = parent
-        self.name = name
-        self.handles: Table[Any] = Table()
-        self.may_enter = True
-        self.may_leave = True
-        self.poisoned = False
-        self.conc: Any = None  # wasmloom.runtime.tasks.InstanceState, created on first async use
-
-    def self_and_ancestors(self) -> list[ComponentInstance]:
-        out: list[ComponentInstance] = []
-        inst: ComponentInstance | None = self
-        while inst is not None:
-            out.append(inst)
-            inst = inst.parent
-        return out
-
-    def entering_set(self, caller: ComponentInstance | None) -> list[ComponentInstance]:
-        mine = self.self_and_ancestors()
-        if caller is None:
-            return mine
-        theirs = caller.self_and_ancestors()
-        return [i for i in mine if i not in theirs]
-
-    def __repr__(self) -> str:
-        return f"<component instance {self.name}>"
-
-
-class Scope(TypeScope):
-    """All index spaces of one component scope during instantiation."""
-
-    def __init__(self, parent: Scope | None) -> None:
-        super().__init__(parent)
-        self.core_funcs: list[Any] = []
-        self.core_tables: list[Any] = []
-        self.core_memories: list[Any] = []
-        self.core_globals: list[Any] = []
-        self.core_tags: list[Any] = []
-        self.core_modules: list[core.CoreModule] = []
-        self.core_instances: list[Mapping[str, Any]] = []
-        self.funcs: list[Any] = []
-        self.values: list[Any] = []
-        self.components: list[ComponentDef] = []
-        self.comp_instances: list[InstanceExports] = []
-
-    def space(self, sort: Sort) -> list[Any]:
-        return {
-            Sort.CORE_FUNC: self.core_funcs,
-            Sort.CORE_TABLE: self.core_tables,
-            Sort.CORE_MEMORY: self.core_memories,
-            Sort.CORE_GLOBAL: self.core_globals,
-            Sort.CORE_TAG: self.core_tags,
-            Sort.CORE_TYPE: self.core_types,
-            Sort.CORE_MODULE: self.core_modules,
-            Sort.CORE_INSTANCE: self.core_instances,
-            Sort.FUNC: self.funcs,
-            Sort.VALUE: self.values,
-            Sort.TYPE: self.types,
-            Sort.COMPONENT: self.components,
-            Sort.INSTANCE: self.comp_instances,
-        }[sort]
-
-    def get(self, sort: Sort, idx: int) -> Any:
-        space = self.space(sort)
-        if idx >= len(space):
-            raise LinkError(f"{sort.value} index {idx} out of bounds")
-        return space[idx]
-
-    def push(self, sort: Sort, item: Any) -> None:
-        self.space(sort).append(item)
 
 
 # resolver(name, expected type, substitution) -> provided item
@@ -268,7 +160,7 @@ def instantiate(
             scope.types.append(scope.typedef(d, make_resource))
         elif isinstance(d, ast.CanonLift):
             ft = scope.get(Sort.TYPE, d.type_idx)
-            opts = canon.resolve_options(scope, d.opts, inst)
+            opts = scope.canon_options(d.opts)
             callee = scope.get(Sort.CORE_FUNC, d.core_func)
             callback = (
                 None if d.opts.callback is None else scope.get(Sort.CORE_FUNC, d.opts.callback)
@@ -276,7 +168,7 @@ def instantiate(
             scope.funcs.append(LiftedFunc(inst, callee, ft, opts, callback))
         elif isinstance(d, ast.CanonLower):
             f = scope.get(Sort.FUNC, d.func)
-            opts = canon.resolve_options(scope, d.opts, inst)
+            opts = scope.canon_options(d.opts)
             scope.core_funcs.append(canon.lower(store, inst, f, opts))
         elif isinstance(d, ast.CanonBuiltin):
             scope.core_funcs.append(canon.builtin(store, inst, scope, d))
