@@ -495,32 +495,94 @@ def fail_host_ends(inst: Any, error: BaseException) -> None:
                 pass
 
 
-class ProducerEnd(_Stepper):
-    """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
+class _HostEnd(_Stepper):
+    """The host's end of one stream or future, run by the user's producer or consumer ``obj``.
 
-    __slots__ = (
-        "disposed",
-        "finish",
-        "finished",
-        "leftover",
-        "leftover_pos",
-        "producer",
-        "pump",
-        "shared",
-        "store",
-    )
+    ``ended``: the other side may copy no more (the producer or consumer
+    answered DROPPED or finished the future, or the guest trapped).
+    ``dispose()`` closes ``obj`` once, when the stream or future is over.
+    """
 
-    def __init__(self, store: Any, producer: Any) -> None:
+    __slots__ = ("disposed", "ended", "finish", "obj", "shared", "store")
+
+    #: What ``obj`` is, in messages ("stream producer", ...).
+    what = ""
+
+    def __init__(self, store: Any, obj: Any, shared: Any = None) -> None:
         super().__init__(store)
         self.store = store
-        self.producer = producer
-        self.shared: Any = None
+        self.obj = obj
+        self.shared: Any = shared
+        self.ended = False
+        self.disposed = False
+        self.finish = False  # the current step is asked to wrap up (the copy was cancelled)
+
+    def cancel(self) -> None:
+        if self.op is not None:
+            self.finish = True
+            self.run(False)
+
+    def drop(self) -> None:
+        """The other end dropped: the stream or future is over; dispose of ``obj``."""
+        self.dispose()
+
+    def dispose(self) -> None:
+        if not self.disposed:
+            self.disposed = True
+            _dispose(self.what, self.obj)
+
+    def fail(self, error: BaseException) -> None:
+        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
+        self.abandon()
+        self.ended = True
+        if not self.disposed:
+            self.disposed = True
+            _fail_and_dispose(self.what, self.obj, error)
+
+
+class _ConsumerHostEnd(_HostEnd):
+    """A host end attached to a stream or future a guest writes (it may already have a write pending)."""
+
+    __slots__ = ()
+
+    def _pending_op(self, shared: Any) -> Any:
+        """The copy a guest left pending on ``shared`` before the host attached (``None``: none)."""
+        raise NotImplementedError
+
+    def attach(self) -> None:
+        """Take over the guest's writes, including one already pending."""
+        shared = self.shared
+        failed = shared.host
+        if isinstance(failed, FailedEnd):
+            shared.host = self
+            self.fail(failed.error)
+            return
+        op = self._pending_op(shared)
+        shared.reset_pending()
+        shared.host = self
+        if shared.dropped:
+            self.dispose()
+        elif op is not None:
+            self.op = op
+            self.run(True)
+
+
+class ProducerEnd(_HostEnd):
+    """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
+
+    __slots__ = ("leftover", "leftover_pos", "pump")
+
+    what = "stream producer"
+
+    def __init__(self, store: Any, producer: Any) -> None:
+        super().__init__(store, producer)
         self.leftover: Any = None
         self.leftover_pos = 0
-        self.finished = False  # the producer answered DROPPED
-        self.disposed = False
-        self.finish = False
         self.pump: HostPump | None = None
+
+    @property
+    def producer(self) -> Any:
+        return self.obj
 
     def has_leftover(self) -> bool:
         lo = self.leftover
@@ -533,7 +595,7 @@ class ProducerEnd(_Stepper):
             on_copy_done(CopyResult.COMPLETED)
             return
         self.leftover = None
-        if self.finished:
+        if self.ended:
             on_copy_done(CopyResult.DROPPED)
             return
         self.op = (buf, on_copy, on_copy_done)
@@ -548,7 +610,7 @@ class ProducerEnd(_Stepper):
                 self.leftover_pos += deliver(buf, lo, self.leftover_pos)
                 return CopyResult.COMPLETED
             self.leftover = None
-        if self.finished:
+        if self.ended:
             return CopyResult.DROPPED
         self.op = (buf,)
         self.finish = False
@@ -556,28 +618,6 @@ class ProducerEnd(_Stepper):
 
     def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
         raise Trap("cannot write to the host's end of a stream")
-
-    def cancel(self) -> None:
-        if self.op is not None:
-            self.finish = True
-            self.run(False)
-
-    def drop(self) -> None:
-        """The reader dropped its end: dispose of the producer."""
-        self.dispose()
-
-    def dispose(self) -> None:
-        if not self.disposed:
-            self.disposed = True
-            _dispose("stream producer", self.producer)
-
-    def fail(self, error: BaseException) -> None:
-        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
-        self.abandon()
-        self.finished = True
-        if not self.disposed:
-            self.disposed = True
-            _fail_and_dispose("stream producer", self.producer, error)
 
     def wake(self) -> None:
         if self.pump is not None:
@@ -590,7 +630,7 @@ class ProducerEnd(_Stepper):
         cap = buf.length - buf.progress
         d = Destination(buf, buf.t, self.wake)
         try:
-            r = self.producer.poll_produce(self.store, d, self.finish)
+            r = self.obj.poll_produce(self.store, d, self.finish)
         except Trap:
             raise
         except Exception as e:
@@ -619,51 +659,41 @@ class ProducerEnd(_Stepper):
                 self.leftover = items
                 self.leftover_pos = k
         if r is DROPPED:
-            self.finished = True
+            self.ended = True
             self.dispose()
             return CopyResult.COMPLETED if self.has_leftover() else CopyResult.DROPPED
         return CopyResult.CANCELLED if r is CANCELLED else CopyResult.COMPLETED
 
 
-class ConsumerEnd(_Stepper):
+class ConsumerEnd(_ConsumerHostEnd):
     """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
 
-    __slots__ = ("closed", "consumer", "disposed", "finish", "shared", "store", "taken")
+    __slots__ = ("taken",)
+
+    what = "stream consumer"
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
-        super().__init__(store)
-        self.store = store
-        self.consumer = consumer
-        self.shared = shared
-        self.closed = False  # the consumer answered DROPPED
-        self.disposed = False
-        self.finish = False
+        super().__init__(store, consumer, shared)
         self.taken = 0  # items taken during the current write
 
-    def attach(self) -> None:
-        """Take over the stream's reads, including a write already pending."""
-        shared = self.shared
-        failed = shared.host
-        if isinstance(failed, FailedEnd):
-            shared.host = self
-            self.fail(failed.error)
-            return
+    @property
+    def consumer(self) -> Any:
+        return self.obj
+
+    def _pending_op(self, shared: Any) -> Any:
         pending = shared.pending_buffer
-        op = (pending, shared.pending_on_copy, shared.pending_on_copy_done)
-        shared.reset_pending()
-        shared.host = self
-        if shared.dropped:
-            self.dispose()
-        elif pending is not None:
-            self.op = op
-            self.taken = 0
-            self.run(True)
+        self.taken = 0
+        return (
+            None
+            if pending is None
+            else (pending, shared.pending_on_copy, shared.pending_on_copy_done)
+        )
 
     def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
         raise Trap("cannot read from the host's end of a stream")
 
     def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
-        if self.closed:
+        if self.ended:
             on_copy_done(CopyResult.DROPPED)
             return
         self.op = (buf, on_copy, on_copy_done)
@@ -673,41 +703,19 @@ class ConsumerEnd(_Stepper):
 
     def copy_now(self, buf: Any) -> Any:
         """A guest writes from ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
-        if self.closed:
+        if self.ended:
             return CopyResult.DROPPED
         self.op = (buf,)
         self.finish = False
         self.taken = 0
         return self.step_now()
 
-    def cancel(self) -> None:
-        if self.op is not None:
-            self.finish = True
-            self.run(False)
-
-    def drop(self) -> None:
-        """The writer dropped its end: the stream ended; dispose of the consumer."""
-        self.dispose()
-
-    def dispose(self) -> None:
-        if not self.disposed:
-            self.disposed = True
-            _dispose("stream consumer", self.consumer)
-
-    def fail(self, error: BaseException) -> None:
-        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
-        self.abandon()
-        self.closed = True
-        if not self.disposed:
-            self.disposed = True
-            _fail_and_dispose("stream consumer", self.consumer, error)
-
     def poll(self) -> Any:
         buf = self.op[0]
         avail = buf.length - buf.progress
         s = Source(buf, buf.t, self.wake)
         try:
-            r = self.consumer.poll_consume(self.store, s, self.finish)
+            r = self.obj.poll_consume(self.store, s, self.finish)
         except Trap:
             raise
         except Exception as e:
@@ -727,7 +735,7 @@ class ConsumerEnd(_Stepper):
                 )
             return CopyResult.COMPLETED
         if r is DROPPED:
-            self.closed = True
+            self.ended = True
             self.dispose()
             return CopyResult.DROPPED
         raise Trap(f"stream consumer returned {r!r}, not a StreamResult")
@@ -775,11 +783,11 @@ class HostPump:
         while not self.done:
             if self.items is None or self.pos >= len(self.items):
                 self.items = None
-                if prod.finished:
+                if prod.ended:
                     self._finish()
                     return
                 d = Destination(None, t, self.run)
-                r = _call("stream producer", prod.producer.poll_produce, self.store, d, False)
+                r = _call("stream producer", prod.obj.poll_produce, self.store, d, False)
                 if r is PENDING:
                     if d._items:
                         raise Trap("stream producer returned PENDING after producing items")
@@ -792,7 +800,7 @@ class HostPump:
                         " while the reader had capacity"
                     )
                 if r is DROPPED:
-                    prod.finished = True
+                    prod.ended = True
                 self.items = d._items
                 self.pos = 0
                 continue
@@ -835,22 +843,19 @@ class _RaisingResult:
     __hash__ = object.__hash__
 
 
-class FutureProducerEnd(_Stepper):
+class FutureProducerEnd(_HostEnd):
     """The host's writable end of a future: ``producer.poll_produce`` answers the read."""
 
-    __slots__ = ("disposed", "finish", "finished", "producer", "shared", "store")
+    __slots__ = ()
 
-    def __init__(self, store: Any, producer: Any) -> None:
-        super().__init__(store)
-        self.store = store
-        self.producer = producer
-        self.shared: Any = None
-        self.finished = False
-        self.disposed = False
-        self.finish = False
+    what = "future producer"
+
+    @property
+    def producer(self) -> Any:
+        return self.obj
 
     def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
-        if self.finished:
+        if self.ended:
             on_copy_done(CopyResult.DROPPED)
             return
         self.op = (buf, on_copy_done)
@@ -860,31 +865,10 @@ class FutureProducerEnd(_Stepper):
     def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
         raise Trap("cannot write to the host's end of a future")
 
-    def cancel(self) -> None:
-        if self.op is not None:
-            self.finish = True
-            self.run(False)
-
-    def drop(self) -> None:
-        self.dispose()
-
-    def dispose(self) -> None:
-        if not self.disposed:
-            self.disposed = True
-            _dispose("future producer", self.producer)
-
-    def fail(self, error: BaseException) -> None:
-        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
-        self.abandon()
-        self.finished = True
-        if not self.disposed:
-            self.disposed = True
-            _fail_and_dispose("future producer", self.producer, error)
-
     def poll(self) -> Any:
         buf = self.op[0]
         d = FutureDestination(self.wake)
-        r = _call("future producer", self.producer.poll_produce, self.store, d, self.finish)
+        r = _call("future producer", self.obj.poll_produce, self.store, d, self.finish)
         if r is PENDING:
             if d.has_value:
                 raise Trap("future producer returned PENDING after producing the value")
@@ -893,7 +877,7 @@ class FutureProducerEnd(_Stepper):
             if not d.has_value:
                 raise Trap("future producer returned COMPLETED without producing the value")
             deliver(buf, [d.value], 0)
-            self.finished = True
+            self.ended = True
             self.dispose()
             return CopyResult.COMPLETED
         if r is CANCELLED:
@@ -901,74 +885,37 @@ class FutureProducerEnd(_Stepper):
                 raise Trap("future producer returned CANCELLED when finish was false")
             return CopyResult.CANCELLED
         if r is DROPPED:
-            self.finished = True
+            self.ended = True
             self.dispose()
             return CopyResult.DROPPED
         raise Trap(f"future producer returned {r!r}, not a StreamResult")
 
 
-class FutureConsumerEnd(_Stepper):
+class FutureConsumerEnd(_ConsumerHostEnd):
     """The host's readable end of a future a guest writes: ``consumer.poll_consume`` takes the value."""
 
-    __slots__ = ("consumer", "disposed", "finish", "finished", "shared", "store")
+    __slots__ = ()
 
-    def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
-        super().__init__(store)
-        self.store = store
-        self.consumer = consumer
-        self.shared = shared
-        self.finished = False
-        self.disposed = False
-        self.finish = False
+    what = "future consumer"
 
-    def attach(self) -> None:
-        shared = self.shared
-        failed = shared.host
-        if isinstance(failed, FailedEnd):
-            shared.host = self
-            self.fail(failed.error)
-            return
+    @property
+    def consumer(self) -> Any:
+        return self.obj
+
+    def _pending_op(self, shared: Any) -> Any:
         pending = shared.pending_buffer
-        op = (pending, shared.pending_on_copy_done) if pending is not None else None
-        shared.reset_pending()
-        shared.host = self
-        if shared.dropped:
-            self.dispose()
-        elif op is not None:
-            self.op = op
-            self.run(True)
+        return None if pending is None else (pending, shared.pending_on_copy_done)
 
     def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
         raise Trap("cannot read from the host's end of a future")
 
     def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
-        if self.finished:
+        if self.ended:
             on_copy_done(CopyResult.DROPPED)
             return
         self.op = (buf, on_copy_done)
         self.finish = False
         self.run(False)
-
-    def cancel(self) -> None:
-        if self.op is not None:
-            self.finish = True
-            self.run(False)
-
-    def drop(self) -> None:
-        self.dispose()
-
-    def dispose(self) -> None:
-        if not self.disposed:
-            self.disposed = True
-            _dispose("future consumer", self.consumer)
-
-    def fail(self, error: BaseException) -> None:
-        """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
-        self.abandon()
-        self.finished = True
-        if not self.disposed:
-            self.disposed = True
-            _fail_and_dispose("future consumer", self.consumer, error)
 
     def poll(self) -> Any:
         buf = self.op[0]
@@ -979,7 +926,7 @@ class FutureConsumerEnd(_Stepper):
         if r is COMPLETED:
             if not s.taken:
                 raise Trap("future consumer returned COMPLETED without taking the value")
-            self.finished = True
+            self.ended = True
             self.dispose()
             return CopyResult.COMPLETED
         if r is CANCELLED:
@@ -987,7 +934,7 @@ class FutureConsumerEnd(_Stepper):
                 raise Trap("future consumer returned CANCELLED when finish was false")
             return CopyResult.CANCELLED
         if r is DROPPED:
-            self.finished = True
+            self.ended = True
             self.dispose()
             return CopyResult.DROPPED
         raise Trap(f"future consumer returned {r!r}, not a StreamResult")
