@@ -1,0 +1,373 @@
+"""``wasmloom serve``: run a ``wasi:http/handler@0.3.x`` component as an HTTP/1.1 server.
+
+:func:`serve` compiles the component once, links WASI (as ``wasmloom run``
+does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
+otherwise only the 0.3.0 interfaces a ``wasi:http/service`` imports) and
+listens with :func:`asyncio.start_server`. Its first line on stderr is
+``Serving HTTP on http://HOST:PORT/`` (the bound port when 0 was asked).
+
+Every request gets a fresh store and instance, as Wasmtime's ``serve`` does
+(from an ``InstancePre``): a guest's state never leaks between requests,
+instances never interleave requests, and a trap ends one request only
+(500). Requests run concurrently on the one event loop. The request body is
+a host stream read from the connection while the guest reads it; the
+response body is written while the guest writes it (``content-length`` when
+the guest set one, else chunked with the guest's trailers). Connections are
+kept alive between requests whose bodies were read to their end.
+
+SIGINT or SIGTERM stops the server: it stops accepting, cancels what is in
+flight, and :func:`serve` returns 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import re
+import signal
+import sys
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from wasmloom.binary import ast
+from wasmloom.errors import LinkError, Trap, WasmloomError
+from wasmloom.host.component import Component
+from wasmloom.host.linker import Linker
+from wasmloom.host.store import Store
+from wasmloom.values import Err, Ok
+from wasmloom.wasi.ctx import WasiExit
+from wasmloom.wasi.p3 import http as wh
+from wasmloom.wasi.p3.bindings import wasi_http_handler
+from wasmloom.wasi.p3.bindings import wasi_http_types as H
+from wasmloom.wasi.p3.command import (
+    RunOptions,
+    RunState,
+    build_ctx,
+    link_wasi,
+    load_app,
+    missing_imports,
+)
+from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
+
+__all__ = ["ServeOptions", "Server", "serve"]
+
+_HANDLER_RE = re.compile(r"^wasi:http/handler@0\.3\.\d+(?:-.*)?$")
+_MAX_HEAD = 64 * 1024
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "upgrade", "te"})
+
+
+@dataclass
+class ServeOptions:
+    """What ``wasmloom serve`` was asked to do (mirrors its flags)."""
+
+    app: str
+    addr: str = "0.0.0.0:8080"
+    #: link the WASI cli worlds (0.3.0 and 0.2.x), like ``wasmtime serve -Scli``
+    cli: bool = True
+    dirs: list[tuple[str, str, bool]] = field(default_factory=list)
+    env: list[tuple[str, str | None]] = field(default_factory=list)
+    inherit_env: bool = False
+    trap_unknown_imports: bool = False
+    cache: bool = True
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) -> (host, port)."""
+    host, sep, port = addr.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"invalid address {addr!r}: expected HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host or "0.0.0.0", int(port)
+
+
+def _find_handler(component: Component) -> str | None:
+    for d in component.definition.ast.definitions:
+        if isinstance(d, ast.Export) and _HANDLER_RE.match(d.name.name):
+            return d.name.name
+    return None
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class Server:
+    """Serves one compiled component; :meth:`handle_connection` is the asyncio callback."""
+
+    def __init__(
+        self,
+        component: Component,
+        linker: Linker,
+        export: str,
+        run_opts: RunOptions,
+        err: TextIO,
+    ) -> None:
+        self.component = component
+        self.linker = linker
+        self.export = export
+        self.run_opts = run_opts
+        self.err = err
+        self.tasks: set[asyncio.Task[Any]] = set()
+
+    def _log(self, msg: str) -> None:
+        print(msg, file=self.err, flush=True)
+
+    async def handle_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
+        try:
+            while await self._one(reader, writer):
+                pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        except _BadRequest as e:
+            self._simple(writer, 400, str(e), keep=False)
+        finally:
+            if task is not None:
+                self.tasks.discard(task)
+            writer.close()
+
+    def _simple(
+        self, writer: asyncio.StreamWriter, status: int, text: str, keep: bool = False
+    ) -> None:
+        body = text.encode("utf-8", "replace")
+        head = (
+            f"HTTP/1.1 {status} {_reason(status)}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\n"
+        )
+        if not keep:
+            head += "connection: close\r\n"
+        try:
+            writer.write(head.encode("latin-1") + b"\r\n" + body)
+        except (OSError, RuntimeError):
+            pass
+
+    async def _one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Serve one request on the connection; True to read another."""
+        line = await reader.readline()
+        while line in (b"\r\n", b"\n"):  # tolerated empty lines between requests
+            line = await reader.readline()
+        if not line:
+            return False
+        parts = line.rstrip(b"\r\n").split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            raise _BadRequest("malformed request line")
+        method, target, version = (p.decode("latin-1") for p in parts)
+        if not wh.valid_name(method):
+            raise _BadRequest("malformed method")
+        fields: list[tuple[str, bytes]] = []
+        total = len(line)
+        while True:
+            fl = await reader.readuntil(b"\n")
+            total += len(fl)
+            if total > _MAX_HEAD:
+                raise _BadRequest("request head too large")
+            fl = fl.rstrip(b"\r\n")
+            if not fl:
+                break
+            name, sep, value = fl.partition(b":")
+            n = name.decode("latin-1")
+            if not sep or not wh.valid_name(n):
+                raise _BadRequest("malformed header field")
+            fields.append((n.lower(), value.strip(b" \t")))
+        conn = b",".join(v for k, v in fields if k == "connection").lower()
+        keep = (version == "HTTP/1.1" and b"close" not in conn) or b"keep-alive" in conn
+        te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
+        length = wh._content_length(fields)
+        body: wh.IncomingBody | None = None
+        if te:
+            if te.split(b",")[-1].strip() != b"chunked":
+                raise _BadRequest("unsupported transfer-encoding")
+            body = wh.IncomingBody(reader, chunked=True)
+        elif length is not None:
+            if length < 0:
+                raise _BadRequest("invalid content-length")
+            body = wh.IncomingBody(reader, length=length) if length else None
+        if body is not None and any(
+            k == "expect" and v.lower() == b"100-continue" for k, v in fields
+        ):
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        headers = [(k, v) for k, v in fields if k not in _HOP_BY_HOP]
+        authority = next((v.decode("latin-1") for k, v in fields if k == "host"), None)
+        if target.startswith(("http://", "https://")):  # absolute-form
+            rest = target.split("://", 1)[1]
+            auth, slash, path = rest.partition("/")
+            authority, target = auth, slash + path
+        ok = await self._dispatch(method, target, authority, headers, body, writer, keep)
+        if body is not None and not body.done:
+            return False  # the guest left the request body unread: the framing is lost
+        return ok and keep
+
+    async def _dispatch(
+        self,
+        method: str,
+        target: str,
+        authority: str | None,
+        headers: list[tuple[str, bytes]],
+        body: wh.IncomingBody | None,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+    ) -> bool:
+        state = RunState(build_ctx(self.run_opts))
+        store: Store[RunState] = Store(self.component.engine, state)
+        state.p3.bind(store)
+        try:
+            instance = self.linker.instantiate(store, self.component)
+            handler = wasi_http_handler.Exports(store, instance, (self.export,))
+        except (Trap, LinkError, WasiExit, WasmloomError) as e:
+            self._log(f"error: instantiating {self.run_opts.app}: {e}")
+            self._simple(writer, 500, "instantiation failed\n")
+            return False
+        request = wh.Request(
+            wh.Fields(headers),
+            state.http.incoming_body(body),
+            method=wh._METHODS.get(method) or H.MethodOther(method),
+            path_with_query=target,
+            scheme=H.SchemeHTTP(),
+            authority=authority,
+        )
+        try:
+            result = await handler.handle(store, request)
+        except (Trap, WasiExit) as e:
+            self._log(f"error: wasm trap in `{self.export}/handle`: {e}")
+            self._simple(writer, 500, "the handler trapped\n")
+            return False
+        if isinstance(result, Err):
+            label = wh.error_label(result.value)
+            self._log(f"error: the handler returned an error: {label}")
+            self._simple(writer, 500, f"error: {label}\n")
+            return False
+        assert isinstance(result, Ok)
+        response = wh.host_object(result.value)
+        if not isinstance(response, wh.Response):
+            self._log(f"error: the handler returned {result.value!r}, not a response")
+            self._simple(writer, 500, "bad response\n")
+            return False
+        return await self._respond(method, response, writer, keep, body)
+
+    async def _respond(
+        self,
+        method: str,
+        response: wh.Response,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+        req_body: wh.IncomingBody | None,
+    ) -> bool:
+        status = response.status
+        rbody = response.body or wh.Body(None, None)
+        response.body = None
+        sent = rbody.sent
+        rbody.sent = None
+        entries = response.headers.entries
+        limit = wh._content_length(entries)
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        keep = keep and (req_body is None or req_body.done)
+        chunked = not no_body and limit is None and rbody.contents is not None
+        head = [f"HTTP/1.1 {status} {_reason(status)}\r\n".encode("latin-1")]
+        head.append(wh._fields_bytes((k, v) for k, v in entries if k not in _HOP_BY_HOP))
+        if chunked:
+            head.append(b"transfer-encoding: chunked\r\n")
+        elif limit is None and not no_body:
+            head.append(b"content-length: 0\r\n")
+        if not keep:
+            head.append(b"connection: close\r\n")
+        writer.write(b"".join(head) + b"\r\n")
+        if no_body:
+            rbody.close()
+            result: Ok[None] | Err[Any] = Ok(None)
+            await writer.drain()
+        else:
+            result = await wh.write_body(
+                writer,
+                rbody,
+                chunked=chunked,
+                limit=limit if limit is not None else (None if chunked else 0),
+                size_error=lambda n: H.ErrorCodeHTTPResponseBodySize(n),
+            )
+        if sent is not None:
+            sent.settle(result)
+        if isinstance(result, Err):
+            self._log(f"error: sending the response body: {wh.error_label(result.value)}")
+            writer.transport.abort()
+            return False
+        return True
+
+
+def _link(linker: Linker, cli: bool) -> bool:
+    """Define WASI for :class:`RunState` data; True if 0.2.x is."""
+    if cli:
+        return link_wasi(linker)
+    p3_add_to_linker(linker, lambda d: d.p3)
+    wh.add_to_linker(linker, lambda d: d.http)
+    return False
+
+
+def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
+    """Serve ``opts.app`` until SIGINT or SIGTERM; returns the exit status (0 when stopped)."""
+    err = err if err is not None else sys.stderr
+    try:
+        host, port = parse_addr(opts.addr)
+    except ValueError as e:
+        print(f"error: {e}", file=err)
+        return 2
+    component = load_app(opts.app, opts.cache, err)
+    if component is None:
+        return 1
+    export = _find_handler(component)
+    if export is None:
+        print(f"error: {opts.app} exports no `wasi:http/handler` (0.3.x)", file=err)
+        return 1
+    linker = Linker()
+    _link(linker, opts.cli)
+    if opts.trap_unknown_imports:
+        linker.define_unknown_imports_as_traps(component)
+    else:
+        missing = missing_imports(linker, component)
+        if missing:
+            print(f"error: {opts.app} imports what this host does not provide:", file=err)
+            for name in missing:
+                print(f"  {name}", file=err)
+            print("hint: --trap-unknown-imports serves it anyway", file=err)
+            return 1
+    run_opts = RunOptions(app=opts.app, dirs=opts.dirs, env=opts.env, inherit_env=opts.inherit_env)
+    try:
+        build_ctx(run_opts)
+    except OSError as e:
+        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+        return 1
+    server = Server(component, linker, export, run_opts, err)
+    return asyncio.run(_main(server, host, port, err))
+
+
+async def _main(server: Server, host: str, port: int, err: TextIO) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        srv = await asyncio.start_server(server.handle_connection, host, port, limit=_MAX_HEAD)
+    except OSError as e:
+        print(f"error: cannot listen on {host}:{port}: {e.strerror}", file=err, flush=True)
+        return 1
+    bound = srv.sockets[0].getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    print(f"Serving HTTP on http://{shown}:{bound[1]}/", file=err, flush=True)
+    async with srv:
+        await stop.wait()
+        srv.close()
+        for task in list(server.tasks):
+            task.cancel()
+        if server.tasks:
+            await asyncio.wait(list(server.tasks), timeout=5)
+    return 0
