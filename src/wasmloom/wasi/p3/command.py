@@ -27,6 +27,8 @@ from wasmloom.host.store import Store
 from wasmloom.values import Err
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
 from wasmloom.wasi.p3.host import WasiP3, add_to_linker
+from wasmloom.wasi.p3.http import WasiHttp
+from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
 
 __all__ = ["RunOptions", "RunState", "link_wasi", "missing_imports", "run_command"]
 
@@ -51,11 +53,12 @@ class RunOptions:
 
 
 class RunState:
-    """The store data of a command: its WASI context and the 0.3 host state."""
+    """The store data of a command: its WASI context and the 0.3 host state (with wasi:http)."""
 
     def __init__(self, ctx: WasiCtx) -> None:
         self.ctx = ctx
         self.p3 = WasiP3(ctx)
+        self.http = WasiHttp(self.p3)
 
 
 def build_ctx(opts: RunOptions) -> WasiCtx:
@@ -78,8 +81,10 @@ def build_ctx(opts: RunOptions) -> WasiCtx:
 
 
 def link_wasi(linker: Linker) -> bool:
-    """Define WASI 0.3.0 and (if importable) 0.2.x for :class:`RunState` data; True if 0.2 is."""
+    """Define WASI 0.3.0 (wasi:http included) and (if importable) 0.2.x for :class:`RunState`
+    data; True if 0.2 is."""
     add_to_linker(linker, lambda d: d.p3)
+    http_add_to_linker(linker, lambda d: d.http)
     try:
         from wasmloom.wasi import p2
     except ImportError:
@@ -120,22 +125,30 @@ def load_component(path: str, engine: core.Engine) -> Component:
     return Component.from_file(path, engine)
 
 
-def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
-    """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc)."""
-    err = err if err is not None else sys.stderr
+def load_app(app: str, cache: bool, err: TextIO) -> Component | None:
+    """Compile ``app`` on the default engine (with the disk cache when ``cache``); None after
+    reporting why it cannot be loaded."""
     engine = core.default_engine()
-    if opts.cache and engine.disk_cache is None:
+    if cache and engine.disk_cache is None:
         from wasmloom.wasi.cache import DiskCache
 
         engine.disk_cache = DiskCache()
     try:
-        component = load_component(opts.app, engine)
+        return load_component(app, engine)
     except OSError as e:
-        print(f"error: cannot read {opts.app}: {e.strerror}", file=err)
-        return 1
+        print(f"error: cannot read {app}: {e.strerror}", file=err)
     except WasmloomError as e:
-        print(f"error: {opts.app}: {e}", file=err)
+        print(f"error: {app}: {e}", file=err)
+    return None
+
+
+def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
+    """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc)."""
+    err = err if err is not None else sys.stderr
+    component = load_app(opts.app, opts.cache, err)
+    if component is None:
         return 1
+    engine = component.engine
     try:
         ctx = build_ctx(opts)
     except OSError as e:
