@@ -16,6 +16,9 @@ Subcommands:
 - ``wasmloom run [--dir HOST[::GUEST]] [--env K[=V]] APP [ARGS...]`` runs a
   WASI command component (:mod:`wasmloom.wasi.p3.command`); its exit code is
   the process's.
+- ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
+  ``wasi:http/handler@0.3.x`` component over HTTP/1.1 (:mod:`wasmloom.wasi.p3.serve`)
+  until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -167,6 +170,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_command(opts)
 
 
+def _parse_s_options(specs: Sequence[str]) -> dict[str, bool]:
+    """``-S`` values (``name[=y|n]``, comma separated) -> {name: enabled}."""
+    out: dict[str, bool] = {}
+    for spec in specs:
+        for item in filter(None, spec.split(",")):
+            name, sep, val = item.partition("=")
+            if sep and val not in ("y", "n", "yes", "no", "true", "false"):
+                raise ValueError(f"-S {item}: expected {name}=y or {name}=n")
+            out[name] = not sep or val in ("y", "yes", "true")
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from wasmloom.wasi.p3.serve import ServeOptions, serve
+
+    try:
+        s_opts = _parse_s_options(args.S or [])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(s_opts) - {"cli", "http", "p3"})
+    if unknown:
+        print(f"error: unknown -S option(s) for serve: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    opts = ServeOptions(
+        app=args.app,
+        addr=args.addr,
+        cli=s_opts.get("cli", True),
+        dirs=[_parse_dir(d) for d in args.dir or []],
+        env=[_parse_env(e) for e in args.env or []],
+        inherit_env=args.inherit_env,
+        trap_unknown_imports=args.trap_unknown_imports,
+        cache=not args.no_cache,
+    )
+    return serve(opts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
@@ -251,6 +291,38 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)
+
+    sv = sub.add_parser(
+        "serve",
+        help="serve a wasi:http 0.3 component over HTTP/1.1",
+        description=(
+            "Serve a component exporting wasi:http/handler@0.3.x: every request is handled "
+            "by a fresh instance. The first stderr line is 'Serving HTTP on http://HOST:PORT/'; "
+            "SIGINT or SIGTERM stops the server (exit 0)."
+        ),
+    )
+    sv.add_argument(
+        "--addr", default="0.0.0.0:8080", metavar="HOST:PORT", help="where to listen (port 0: any)"
+    )
+    sv.add_argument(
+        "-S",
+        action="append",
+        metavar="OPT[=y|n]",
+        help="WASI options: cli (default on: link wasi:cli and WASI 0.2.x as `run` does)",
+    )
+    sv.add_argument("--dir", action="append", metavar="HOST[::GUEST]", help="as for `run`")
+    sv.add_argument("--env", action="append", metavar="K[=V]", help="as for `run`")
+    sv.add_argument(
+        "--inherit-env", action="store_true", help="pass the whole host environment to the guest"
+    )
+    sv.add_argument(
+        "--trap-unknown-imports",
+        action="store_true",
+        help="satisfy imports this host lacks with functions that trap when called",
+    )
+    sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
+    sv.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
+    sv.set_defaults(func=cmd_serve)
     return parser
 
 
