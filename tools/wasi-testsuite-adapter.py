@@ -6,7 +6,8 @@ Use with the suite's own runner (Python >= 3.12)::
     python3.12 run-tests --runtime-adapter /path/to/wasmloom/tools/wasi-testsuite-adapter.py \\
         --json-output-location results.json
 
-It runs ``wasmloom run`` with the interpreter named by ``$WASMLOOM_PYTHON``
+It runs ``wasmloom run`` (``wasmloom serve -Scli --addr=127.0.0.1:0`` for the
+``wasi:http/service`` world) with the interpreter named by ``$WASMLOOM_PYTHON``
 (default: ``python3.11``, where wasmloom is installed), or the command in
 ``$WASMLOOM`` (shell-split) when set.
 """
@@ -41,7 +42,7 @@ def get_wasi_versions() -> List[str]:
 
 
 def get_wasi_worlds() -> List[str]:
-    return ["wasi:cli/command"]
+    return ["wasi:cli/command", "wasi:http/service"]
 
 
 def compute_argv(
@@ -52,7 +53,10 @@ def compute_argv(
     wasi_version: str,
 ) -> List[str]:
     args, env, root = args_env_root
-    argv = [*_CMD, "run"]
+    if wasi_world == "wasi:http/service":
+        argv = [*_CMD, "serve", "-Scli", "--addr=127.0.0.1:0"]
+    else:
+        argv = [*_CMD, "run"]
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
     if root:
