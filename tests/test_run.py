@@ -112,6 +112,10 @@ def test_trap_names_the_function_and_exits_134(tmp_path: Path) -> None:
     assert r.returncode == 134
     err = r.stderr.decode()
     assert "wasi:cli/run@0.3.0/run" in err and "unreachable" in err
+    # the guest's frames, innermost first, with the names of its name section
+    assert "guest backtrace:" in err
+    frames = err.split("guest backtrace:")[1].splitlines()[1:]
+    assert "!inner" in frames[0] and "!<wasm function 1>" in frames[1], err
     assert r.stdout == b""
 
 

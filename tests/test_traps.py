@@ -161,3 +161,29 @@ def test_invalid_component_is_a_validation_error() -> None:
 def test_core_module_is_not_a_component() -> None:
     with pytest.raises(ValidationError, match="core module"):
         Component.from_bytes("(module)")
+
+
+def test_a_wasm_trap_carries_the_guest_backtrace() -> None:
+    wat = """(component
+      (core module $m
+        (func $innermost unreachable)
+        (func $middle (call $innermost))
+        (func (export "go") (call $middle)))
+      (core instance $i (instantiate $m))
+      (func (export "go") (canon lift (core func $i "go"))))"""
+    store: Store[None] = Store()
+    inst = Linker().instantiate(store, Component.from_bytes(wat))
+    go = inst.get_func("go")
+    assert go is not None
+    with pytest.raises(Trap) as info:
+        go(store)
+    bt = info.value.backtrace
+    assert [f.split("!")[1] for f in bt[:2]] == ["innermost", "middle"], bt
+    assert all(f.startswith("0x") for f in bt)
+
+
+def test_a_host_trap_has_no_wasm_backtrace(env: Env) -> None:
+    env.on_call = lambda: (_ for _ in ()).throw(Trap("no"))
+    with pytest.raises(Trap) as info:
+        env("call-host")
+    assert info.value.backtrace == ()

@@ -71,6 +71,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import itertools
+import re
 import struct
 import threading
 import weakref
@@ -796,12 +797,24 @@ def _cause(text: str) -> str:
     return ": ".join(p for p in parts if p)
 
 
+_FRAME = re.compile(r"^\s*\d+:\s+(0x[0-9a-fA-F]+ - .*?)\s*$")
+
+
+def _backtrace(text: str) -> tuple[str, ...]:
+    """The frames of the wasm backtrace that wasmtime puts before a trap's cause."""
+    head, sep, _ = text.partition("Caused by:")
+    if not sep or not head.startswith("error while executing at wasm backtrace"):
+        return ()
+    return tuple(m.group(1) for line in head.splitlines() if (m := _FRAME.match(line)))
+
+
 def _trap_from_ptr(trap_addr: int) -> Trap:
     ptr = ctypes.cast(trap_addr, ctypes.POINTER(ffi.wasm_trap_t))
     vec = ffi.wasm_byte_vec_t()
     ffi.wasm_trap_message(ptr, ctypes.byref(vec))
     ffi.wasm_trap_delete(ptr)
-    return Trap(_cause(_message_of(vec)))
+    text = _message_of(vec)
+    return Trap(_cause(text), backtrace=_backtrace(text))
 
 
 def _error_from_ptr(err_addr: int) -> str:

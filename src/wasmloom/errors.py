@@ -36,12 +36,17 @@ class Trap(WasmloomError):
     """A guest trapped, or the canonical ABI detected a rule broken by the guest.
 
     ``func`` names the WIT-level function being called when the trap happened,
-    when known.
+    when known. ``backtrace`` lists the guest's core wasm frames, innermost
+    first, as wasmtime reports them (``"0x21 - module!function"``), when the
+    trap came from wasm code.
     """
 
-    def __init__(self, message: str, func: str | None = None) -> None:
+    def __init__(
+        self, message: str, func: str | None = None, backtrace: tuple[str, ...] = ()
+    ) -> None:
         self.message = message
         self.func = func
+        self.backtrace = backtrace
         super().__init__(f"{message} (in {func})" if func else message)
 
     def with_func(self, func: str) -> Trap:
