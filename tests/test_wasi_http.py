@@ -1,0 +1,489 @@
+"""WASI 0.3.0 wasi:http: the types' rules, and ``wasmloom serve`` with a real guest service.
+
+The guest (below) is Python compiled by componentize-py against the project's
+own WIT (world ``wasi:http/service``), built once per checkout
+(tests/cpy_build.py). ``wasmloom serve`` runs it as a subprocess on
+127.0.0.1 with an ephemeral port; requests go through :mod:`http.client`.
+Its ``/fetch/...`` route makes an outgoing request (``wasi:http/client.send``)
+to a Python :mod:`http.server` on localhost, checked on both ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cpy_build import build, componentize_py
+
+from wasmloom.values import Err, Ok
+from wasmloom.wasi.p3 import http as wh
+from wasmloom.wasi.p3.bindings import wasi_http_types as H
+
+ROOT = Path(__file__).resolve().parents[1]
+WIT03 = ROOT / "src" / "wasmloom" / "wasi" / "wit" / "0.3.0"
+TIMEOUT = 60.0
+
+# --- the types, host side ------------------------------------------------------------------
+
+
+def test_fields_names_values_and_order() -> None:
+    f = wh.Fields()
+    assert f.append("Foo", b"1") == Ok(None)
+    assert f.append("foo", b"2") == Ok(None)
+    assert f.get("FOO") == [b"1", b"2"] and f.has("fOo")
+    assert f.copy_all() == [("foo", b"1"), ("foo", b"2")]
+    assert f.set("bar", [b"x", b" \t y \t"]) == Ok(None)
+    assert f.get_and_delete("foo") == Ok([b"1", b"2"]) and not f.has("foo")
+    assert f.delete("absent") == Ok(None)
+    c = f.clone()
+    assert c.append("baz", b"") == Ok(None) and not f.has("baz")
+
+
+@pytest.mark.parametrize("name", ["", "a b", "(x)", "voilà", "x:y", "a\n"])
+def test_fields_invalid_names(name: str) -> None:
+    f = wh.Fields()
+    assert not f.has(name) and f.get(name) == []
+    for r in (f.append(name, b"v"), f.set(name, [b"v"]), f.delete(name)):
+        assert isinstance(r, Err) and isinstance(r.value, H.HeaderErrorInvalidSyntax)
+    assert isinstance(wh.Fields.checked([(name, b"v")]), Err)
+
+
+@pytest.mark.parametrize("value", [b"\n", b"\r", b"\x00", b"a\x7fb", b"\x1f"])
+def test_fields_invalid_values(value: bytes) -> None:
+    r = wh.Fields().append("x", value)
+    assert isinstance(r, Err) and isinstance(r.value, H.HeaderErrorInvalidSyntax)
+
+
+@pytest.mark.parametrize("name", ["connection", "Transfer-Encoding", "HOST", "upgrade"])
+def test_fields_forbidden_names(name: str) -> None:
+    f = wh.Fields()
+    for r in (f.append(name, b"x"), f.set(name, [b"x"])):
+        assert isinstance(r, Err) and isinstance(r.value, H.HeaderErrorForbidden)
+    r2 = wh.Fields.checked([(name, b"x")])
+    assert isinstance(r2, Err) and isinstance(r2.value, H.HeaderErrorForbidden)
+
+
+def test_message_headers_are_immutable() -> None:
+    h = wh.Fields()
+    h.append("a", b"1")
+    req = wh.Request(h, wh.Body(None, None))
+    got = req.get_headers()
+    r = got.append("b", b"2")
+    assert isinstance(r, Err) and isinstance(r.value, H.HeaderErrorImmutable)
+    assert got.copy_all() == [("a", b"1")]
+    assert req.get_headers().clone().append("b", b"2") == Ok(None)  # clones are mutable
+
+
+def test_request_fields_validation() -> None:
+    req = wh.Request(wh.Fields(), wh.Body(None, None))
+    assert isinstance(req.get_method(), H.MethodGet) and req.get_path_with_query() is None
+    assert req.set_method(H.MethodOther("PATCH")) == Ok(None)
+    assert isinstance(req.get_method(), H.MethodPatch)
+    assert req.set_method(H.MethodOther("")) == Err(None)
+    assert req.set_method(H.MethodOther("a b")) == Err(None)
+    assert req.set_scheme(H.SchemeOther("https")) == Ok(None)
+    assert isinstance(req.get_scheme(), H.SchemeHTTPS)
+    assert req.set_scheme(H.SchemeOther("1x")) == Err(None)
+    assert req.set_path_with_query("") == Ok(None) and req.get_path_with_query() == "/"
+    assert req.set_path_with_query("/a?b=c&d") == Ok(None)
+    assert req.set_path_with_query("/a b") == Err(None)
+    for good in ("example.com", "u:p@localhost:80", "[::1]:8080", "1.2.3.4"):
+        assert req.set_authority(good) == Ok(None), good
+    for bad in ("", "::", "@@", "localhost:what", "a b", "[::1"):
+        assert req.set_authority(bad) == Err(None), bad
+    resp = wh.Response(wh.Fields(), wh.Body(None, None))
+    assert resp.get_status_code() == 200
+    assert resp.set_status_code(404) == Ok(None) and resp.set_status_code(600) == Err(None)
+
+
+def test_request_options_freeze() -> None:
+    o = wh.RequestOptions()
+    assert o.set_connect_timeout(5) == Ok(None)
+    req = wh.Request(wh.Fields(), wh.Body(None, None), o)
+    got = req.get_options()
+    assert got is not None and got.get_connect_timeout() == 5
+    r = got.set_first_byte_timeout(1)
+    assert isinstance(r, Err) and isinstance(r.value, H.RequestOptionsErrorImmutable)
+
+
+# --- a real guest service ---------------------------------------------------------------------
+
+_APP_WIT = "package local:svc;\n\nworld app {\n  include wasi:http/service@0.3.0;\n}\n"
+
+_APP_PY = """import componentize_py_async_support as cas
+import wit_world
+from componentize_py_types import Err, Ok
+from wit_world import exports
+from wit_world.imports import client
+from wit_world.imports import wasi_http_types as t
+
+
+def _trailers():
+    return wit_world.result_option_wasi_http_types_fields_wasi_http_types_error_code_future(
+        lambda: Ok(None)
+    )
+
+
+def _res():
+    return wit_world.result_unit_wasi_http_types_error_code_future(lambda: Ok(None))
+
+
+def respond(status, headers, data=None, trailers=None):
+    tr_tx, tr_rx = _trailers()
+    body = None
+    if data is None:
+        cas.spawn(tr_tx.write(Ok(None)))
+    else:
+        tx, body = wit_world.byte_stream()
+
+        async def write():
+            with tx:
+                await tx.write_all(data)
+            await tr_tx.write(Ok(t.Fields.from_list(trailers) if trailers else None))
+
+        cas.spawn(write())
+    resp, _sent = t.Response.new(t.Fields.from_list(headers), body, tr_rx)
+    resp.set_status_code(status)
+    return resp
+
+
+async def read_all(stream):
+    data = bytearray()
+    with stream:
+        while not stream.writer_dropped:
+            data += await stream.read(65536)
+    return bytes(data)
+
+
+async def fetch(path):
+    _, _, port, rest = path.split("/", 3)
+    tx, body_rx = wit_world.byte_stream()
+    tr_tx, tr_rx = _trailers()
+    headers = t.Fields.from_list([("x-from-guest", b"yes")])
+    req, sent = t.Request.new(headers, body_rx, tr_rx, None)
+    req.set_method(t.Method_Post())
+    req.set_scheme(t.Scheme_Http())
+    req.set_authority("127.0.0.1:" + port)
+    req.set_path_with_query("/" + rest)
+
+    async def send_body():
+        with tx:
+            await tx.write_all(b"ping from the guest")
+        await tr_tx.write(Ok(t.Fields.from_list([("x-req-trailer", b"t1")])))
+
+    cas.spawn(send_body())
+    try:
+        resp = await client.send(req)
+    except Err as e:
+        with sent:
+            pass
+        return respond(502, [("x-error", type(e.value).__name__.encode())], b"")
+    sent_result = await sent.read()
+    status = resp.get_status_code()
+    marker = b",".join(resp.get_headers().get("x-upstream"))
+    res_tx, res_rx = _res()
+    body, trailers = t.Response.consume_body(resp, res_rx)
+    data = await read_all(body)
+    tr = await trailers.read()
+    with res_tx:
+        pass
+    tr_value = b"-"
+    if isinstance(tr, Ok) and tr.value is not None:
+        tr_value = b",".join(tr.value.get("x-up-trailer"))
+    out = [
+        ("x-upstream-status", str(status).encode()),
+        ("x-upstream-marker", marker),
+        ("x-upstream-trailer", tr_value),
+        ("x-sent", b"ok" if isinstance(sent_result, Ok) else b"err"),
+    ]
+    return respond(200, out, data)
+
+
+class Handler(exports.Handler):
+    async def handle(self, request):
+        path = request.get_path_with_query() or "/"
+        method = type(request.get_method()).__name__.split("_", 1)[1].upper()
+        if path == "/":
+            return respond(200, [("content-type", b"text/plain")], b"hello from the guest\\n")
+        if path == "/headers":
+            h = request.get_headers()
+            out = [("x-method", method.encode())]
+            out += [("x-authority", (request.get_authority() or "").encode())]
+            out += [("x-echoed", v) for v in h.get("x-echo")]
+            return respond(201, out, b"")
+        if path == "/echo":
+            res_tx, res_rx = _res()
+            body, trailers = t.Request.consume_body(request, res_rx)
+            with res_tx:
+                pass
+            headers = t.Fields.from_list([("content-type", b"application/octet-stream")])
+            resp, _sent = t.Response.new(headers, body, trailers)
+            return resp
+        if path == "/copy":
+            res_tx, res_rx = _res()
+            body, trailers = t.Request.consume_body(request, res_rx)
+            with trailers:
+                pass
+            tx, out = wit_world.byte_stream()
+            tr_tx, tr_rx = _trailers()
+
+            async def pump():
+                n = 0
+                with body, tx:
+                    while not body.writer_dropped:
+                        chunk = await body.read(65536)
+                        if chunk:
+                            n += await tx.write_all(chunk)
+                await tr_tx.write(Ok(t.Fields.from_list([("x-copied", str(n).encode())])))
+                await res_tx.write(Ok(None))
+
+            cas.spawn(pump())
+            resp, _sent = t.Response.new(t.Fields(), out, tr_rx)
+            return resp
+        if path.startswith("/fetch/"):
+            return await fetch(path)
+        return respond(404, [], b"not found\\n")
+"""
+
+
+def _guest_files() -> dict[str, str]:
+    files = {"wit/app.wit": _APP_WIT, "app.py": _APP_PY, "wit/deps/cli/cli.wit": ""}
+    files["wit/deps/cli/cli.wit"] = (WIT03 / "cli.wit").read_text()
+    for f in sorted((WIT03 / "deps").rglob("*.wit")):
+        files[f"wit/deps/{f.relative_to(WIT03 / 'deps')}"] = f.read_text()
+    return files
+
+
+@pytest.fixture(scope="module")
+def guest() -> Path:
+    return build("http-service", _guest_files(), wit="wit", world="app")
+
+
+class Served:
+    def __init__(self, proc: subprocess.Popen[bytes], host: str, port: int) -> None:
+        self.proc, self.host, self.port = proc, host, port
+
+    def conn(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        c = self.conn()
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r, r.read()
+        finally:
+            c.close()
+
+
+def _start(app: Path) -> Served:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wasmloom", "serve", "--addr", "127.0.0.1:0", str(app)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline().decode()
+    assert first.startswith("Serving HTTP on http://127.0.0.1:"), first
+    hostport = first.split("http://", 1)[1].strip().rstrip("/")
+    host, port = hostport.rsplit(":", 1)
+    # keep draining stderr so a chatty server never blocks on a full pipe
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
+    return Served(proc, host, int(port))
+
+
+def _stop(s: Served) -> int:
+    if s.proc.poll() is None:
+        s.proc.send_signal(signal.SIGINT)
+    return s.proc.wait(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def served(guest: Path) -> Iterator[Served]:
+    s = _start(guest)
+    yield s
+    _stop(s)
+
+
+@componentize_py
+def test_status_headers_and_body(served: Served) -> None:
+    r, body = served.request("GET", "/")
+    assert r.status == 200 and body == b"hello from the guest\n"
+    assert r.getheader("content-type") == "text/plain"
+
+
+@componentize_py
+def test_request_method_and_headers_reach_the_guest(served: Served) -> None:
+    r, body = served.request("PUT", "/headers", body=b"", headers={"X-Echo": "ping"})
+    assert r.status == 201 and body == b""
+    assert r.getheader("x-method") == "PUT"
+    assert r.getheader("x-echoed") == "ping"
+    assert r.getheader("x-authority") == f"{served.host}:{served.port}"
+
+
+@componentize_py
+def test_unknown_path_is_404(served: Served) -> None:
+    r, body = served.request("GET", "/nowhere")
+    assert r.status == 404 and body == b"not found\n"
+
+
+@componentize_py
+@pytest.mark.parametrize("data", [b"", b"hello, echo", bytes(range(256)) * 40])
+def test_echo_body(served: Served, data: bytes) -> None:
+    r, body = served.request("POST", "/echo", body=data)
+    assert r.status == 200 and body == data
+    assert r.getheader("content-type") == "application/octet-stream"
+
+
+@componentize_py
+def test_large_body_streams_through_the_guest(served: Served) -> None:
+    """4 MiB sent chunked, copied chunk by chunk by the guest, returned with a trailer."""
+    data = os.urandom(4 << 20)
+
+    def chunks() -> Iterator[bytes]:
+        for i in range(0, len(data), 256 << 10):
+            yield data[i : i + (256 << 10)]
+
+    c = served.conn()
+    try:
+        c.request("POST", "/copy", body=chunks(), encode_chunked=True)
+        r = c.getresponse()
+        assert r.status == 200 and r.getheader("transfer-encoding") == "chunked"
+        got = r.read()
+    finally:
+        c.close()
+    assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+
+
+@componentize_py
+def test_response_trailers_on_the_wire(served: Served) -> None:
+    with socket.create_connection((served.host, served.port), timeout=TIMEOUT) as s:
+        s.sendall(b"POST /copy HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nabcde")
+        raw = b""
+        while not raw.endswith(b"\r\n\r\n") or b"\r\n0\r\n" not in raw:
+            more = s.recv(65536)
+            if not more:
+                break
+            raw += more
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert rest == b"5\r\nabcde\r\n0\r\nx-copied: 5\r\n\r\n"
+
+
+@componentize_py
+def test_keep_alive_and_concurrent_requests(served: Served) -> None:
+    c = served.conn()
+    try:
+        for _ in range(3):
+            c.request("GET", "/")
+            r = c.getresponse()
+            assert r.read() == b"hello from the guest\n"
+    finally:
+        c.close()
+    results: list[bytes] = []
+
+    def one(i: int) -> None:
+        results.append(served.request("POST", "/echo", body=b"n%d" % i)[1])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    assert sorted(results) == sorted(b"n%d" % i for i in range(6))
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    """Records each request (chunked body and trailers included) and answers chunked."""
+
+    seen: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = b""
+        trailers: dict[str, str] = {}
+        if "chunked" in (self.headers.get("transfer-encoding") or ""):
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    break
+                body += self.rfile.read(size)
+                self.rfile.read(2)
+            while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                k, _, v = line.decode().partition(":")
+                trailers[k.strip().lower()] = v.strip()
+        self.seen.append(
+            {"path": self.path, "headers": dict(self.headers), "body": body, "trailers": trailers}
+        )
+        self.send_response(207)
+        self.send_header("x-upstream", "here")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("trailer", "x-up-trailer")
+        self.end_headers()
+        for part in (b"pong:", body):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+        self.wfile.write(b"0\r\nx-up-trailer: t2\r\n\r\n")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    _Upstream.seen = []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv.server_address[1], _Upstream.seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+@componentize_py
+def test_guest_sends_a_request(served: Served, upstream: tuple[int, list[Any]]) -> None:
+    port, seen = upstream
+    r, body = served.request("GET", f"/fetch/{port}/up/path?q=1")
+    assert r.status == 200, body
+    # the guest's view of the upstream response
+    assert body == b"pong:ping from the guest"
+    assert r.getheader("x-upstream-status") == "207"
+    assert r.getheader("x-upstream-marker") == "here"
+    assert r.getheader("x-upstream-trailer") == "t2"
+    assert r.getheader("x-sent") == "ok"
+    # what reached the upstream server
+    (req,) = seen
+    assert req["path"] == "/up/path?q=1"
+    headers = {k.lower(): v for k, v in req["headers"].items()}
+    assert headers["x-from-guest"] == "yes" and headers["host"] == f"127.0.0.1:{port}"
+    assert req["body"] == b"ping from the guest"
+    assert req["trailers"] == {"x-req-trailer": "t1"}
+
+
+@componentize_py
+def test_guest_send_error_code(served: Served) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    r, _ = served.request("GET", f"/fetch/{closed}/x")
+    assert r.status == 502 and r.getheader("x-error") == "ErrorCode_ConnectionRefused"
+
+
+@componentize_py
+def test_sigint_stops_the_server_with_exit_0(guest: Path) -> None:
+    s = _start(guest)
+    r, _ = s.request("GET", "/")
+    assert r.status == 200
+    assert _stop(s) == 0
