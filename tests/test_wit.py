@@ -703,3 +703,35 @@ def test_binary_package_matches_wasm_tools_encoding(tmp_path: Path) -> None:
     assert decoded.docs == "Package docs."
     assert decoded.interfaces["types"].types["color"].docs == "A colour."
     assert print_package(decoded, deps=True) == print_package(source, deps=True)
+
+
+_TYPES_AND_OTHER = """package test:case;
+interface types { record r { x: u32 } }
+interface other { use types.{r}; f: func() -> r; }
+interface user { use types.{r}; use other.{r as r2}; g: func(a: r, b: r2); }
+"""
+
+
+def test_an_import_may_depend_on_an_exported_interface() -> None:
+    # as wit-parser elaborates it: the dependency is imported too
+    r, pkg = resolve_text(_TYPES_AND_OTHER + "world w { import other; export types; }")
+    w = pkg.worlds["w"]
+    assert list(w.imports) == ["test:case/types", "test:case/other"]
+    assert list(w.exports) == ["test:case/types"]
+
+
+@pytest.mark.parametrize(
+    "world",
+    [
+        # `user` uses the exported `types` and, through the imported `other`, the imported one
+        "world w { import other; export types; export user; }",
+        # `user` reaches the exported `types` only through the imported `other`
+        "world w { export types; export user2; }\n"
+        "interface user2 { use other.{r}; h: func() -> r; }",
+    ],
+)
+def test_an_export_reaching_an_exported_interface_through_an_import_is_refused(
+    world: str,
+) -> None:
+    with pytest.raises(WitError, match="transitively depends on an interface in incompatible ways"):
+        resolve_text(_TYPES_AND_OTHER + world)

@@ -903,23 +903,29 @@ def _elaborate(
     ifaces = {k: v for k, v in rest.items() if isinstance(v, M.Interface)}
     others = {k: v for k, v in rest.items() if not isinstance(v, M.Interface)}
     w.imports = {**ifaces, **types_first, **others}
+    # An export's dependencies are exported interfaces or imported ones; an
+    # imported one cannot lead back to an exported interface (wit-parser's rule:
+    # the export would see types of an interface that the world also exports
+    # through an import).
     exported_named = {id(v) for v in new_exports.values() if isinstance(v, M.Interface)}
-    for v in ifaces.values():
-        assert isinstance(v, M.Interface)
-        stack = list(interface_deps(v))
-        seen: set[int] = set()
+    for v in new_exports.values():
+        if not isinstance(v, M.Interface):
+            continue
+        via_exports: set[int] = set()
+        via_imports: set[int] = set()
+        stack = [(d, id(d) in exported_named) for d in interface_deps(v)]
         while stack:
-            d = stack.pop()
+            d, on_export_path = stack.pop()
+            seen = via_exports if on_export_path else via_imports
             if id(d) in seen:
                 continue
             seen.add(id(d))
-            if id(d) in exported_named:
-                raise WitError(
-                    f"interface `{_key(v)}` transitively depends on an interface in "
-                    "incompatible ways",
-                    span,
-                )
-            stack.extend(interface_deps(d))
+            stack.extend((e, on_export_path and id(e) in exported_named) for e in interface_deps(d))
+        if via_imports & exported_named:
+            raise WitError(
+                f"interface `{_key(v)}` transitively depends on an interface in incompatible ways",
+                span,
+            )
     w.exports = new_exports
 
 
