@@ -714,7 +714,7 @@ interface user { use types.{r}; use other.{r as r2}; g: func(a: r, b: r2); }
 
 def test_an_import_may_depend_on_an_exported_interface() -> None:
     # as wit-parser elaborates it: the dependency is imported too
-    r, pkg = resolve_text(_TYPES_AND_OTHER + "world w { import other; export types; }")
+    _, pkg = resolve_text(_TYPES_AND_OTHER + "world w { import other; export types; }")
     w = pkg.worlds["w"]
     assert list(w.imports) == ["test:case/types", "test:case/other"]
     assert list(w.exports) == ["test:case/types"]
