@@ -121,8 +121,9 @@ _METHODS: dict[str, H.Method] = {
     "PATCH": H.MethodPatch(),
 }
 _MAX_HEAD = 64 * 1024  # bytes of a response head (status line and fields) the client reads
-# asyncio's selector transport (3.11) sends what it can at once and copies the rest into
-# its own buffer inside write(): a view of guest memory may be written without a copy.
+# asyncio's plain selector transport (3.11) sends what it can at once and copies the rest
+# into its own buffer inside write(): a view of guest memory may be written without a copy.
+# TLS transports (and later Pythons) may keep the object: they get bytes.
 _WRITE_VIEWS = sys.version_info < (3, 12)
 
 
@@ -583,6 +584,7 @@ class _BodySink:
         self.chunked = chunked
         self.limit = limit
         self.count = 0
+        self.views_ok = _WRITE_VIEWS and writer.get_extra_info("ssl_object") is None
         self.drain: asyncio.Future[Any] | None = None
         self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -616,7 +618,7 @@ class _BodySink:
             self._finish(H.ErrorCodeHTTPRequestBodySize(self.count))
             return DROPPED
         w = self.writer
-        data = view if _WRITE_VIEWS or not direct else bytes(view)
+        data = view if self.views_ok or not direct else bytes(view)
         try:
             if self.chunked:
                 w.write(b"%x\r\n" % n)
