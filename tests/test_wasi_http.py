@@ -487,3 +487,60 @@ def test_sigint_stops_the_server_with_exit_0(guest: Path) -> None:
     r, _ = s.request("GET", "/")
     assert r.status == 200
     assert _stop(s) == 0
+
+
+# --- a guest future over an aliased resource type (`type trailers = fields`) -------------------
+
+_EQ_ALIAS_WAT = """
+(component
+  (type $ti (instance
+    (export "fields" (type (sub resource)))
+    (export "trailers" (type (eq 0)))
+    (type (own 1))
+    (type (future 2))
+    (type (func (param "f" 3)))
+    (export "take" (func (type 4)))
+  ))
+  (import "test:x/types" (instance $types (type $ti)))
+  (alias export $types "trailers" (type $trailers))
+  (type $own (own $trailers))
+  (type $fut (future $own))
+  (alias export $types "take" (func $take))
+  (core func $fnew (canon future.new $fut))
+  (core func $take_lowered (canon lower (func $take)))
+  (core module $m
+    (import "" "fnew" (func $fnew (result i64)))
+    (import "" "take" (func $take (param i32)))
+    (func (export "run") (call $take (i32.wrap_i64 (call $fnew)))))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "fnew" (func $fnew))
+    (export "take" (func $take_lowered))))))
+  (func (export "run") (canon lift (core func $i "run")))
+)
+"""
+
+
+def test_guest_future_of_an_eq_bound_resource_type() -> None:
+    """The http types' ``trailers`` is ``(eq fields)``: a future the guest builds over it
+    carries the linker's ``fields`` type, so handing it to the host type-checks."""
+    import wasmtime
+
+    from wasmloom import Component, Linker, Store
+    from wasmloom import types as T
+    from wasmloom.host.streams import FutureReader
+
+    linker = Linker()
+    inst = linker.instance("test:x/types")
+    rt = inst.resource("fields")
+    got: list[Any] = []
+
+    def take(f: FutureReader[Any]) -> None:
+        got.append(f)
+        f.close()
+
+    ft = T.FuncType((("f", T.FutureType(T.OwnType(rt))),), None, False)
+    inst.func_wrap("take", take, type=ft)
+    store: Store[None] = Store()
+    comp = Component.from_bytes(wasmtime.wat2wasm(_EQ_ALIAS_WAT))
+    linker.instantiate(store, comp).get_func("run")(store)
+    assert len(got) == 1 and isinstance(got[0], FutureReader)
