@@ -97,6 +97,8 @@ def gen_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ("demo.wit", "demo", "demo_bindings"),
         ("jobs.wit", "jobs", "jobs_bindings"),
         ("res.wit", "res", "res_bindings"),
+        ("ares.wit", "user", "ares_user_bindings"),
+        ("ares.wit", "provider", "ares_provider_bindings"),
     ):
         r, p = resolve_path(WIT / wit)
         write(r, r.select_world(p, world), d / pkg)
@@ -126,7 +128,7 @@ class Data:
 
 def test_generated_packages_pass_mypy_strict(gen_dir: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings", "res_bindings", "res_user.py"],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings", "res_bindings", "ares_user_bindings", "ares_provider_bindings", "res_user.py"],
         cwd=gen_dir, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout
@@ -498,3 +500,71 @@ def test_guest_resource_bad_uses(res: ModuleType) -> None:
 def test_resource_bindings_typed_use(gen_dir: Path) -> None:
     user = importlib.import_module("res_user")
     assert user.run(component("bindgen_resources")) == 3
+
+
+# --- async resource methods: tests/wit/bindgen/ares.wit --------------------------------
+
+
+class HostCounter:
+    """The host's `counter`: `bump` awaits before it answers."""
+
+    def __init__(self, start: int) -> None:
+        self.value = start
+        self.dropped = False
+
+    async def bump(self, accessor: Accessor[Any, Any], by: int) -> int:
+        await asyncio.sleep(0.01)  # the guest task stays suspended meanwhile
+        accessor.get().bumps.append(by)
+        self.value += by
+        return self.value
+
+    def get(self) -> int:
+        return self.value
+
+    def drop(self) -> None:
+        self.dropped = True
+
+
+class CounterApi:
+    def __init__(self) -> None:
+        self.made: list[HostCounter] = []
+        self.bumps: list[int] = []
+
+    def counter_new(self, start: int) -> HostCounter:
+        self.made.append(HostCounter(start))
+        return self.made[-1]
+
+
+def test_host_async_resource_method_called_by_a_guest(gen_dir: Path) -> None:
+    user = importlib.import_module("ares_user_bindings")
+    api_mod = importlib.import_module("ares_user_bindings.example_ares_api")
+    store = Store(data=CounterApi())
+    linker = Linker()
+    api_mod.add_to_linker(linker, lambda d: d)
+    guest = user.User.instantiate(store, component("bindgen_async_res"), linker)
+
+    async def main() -> list[int]:
+        # two guest tasks at once, each suspended in the host's async method
+        rs: list[int] = await asyncio.gather(guest.run(store, 5, 2), guest.run(store, 10, 3))
+        return rs
+
+    assert store.run_concurrent(main) == [7007, 13013]
+    assert sorted(store.data.bumps) == [2, 3]
+    assert [c.dropped for c in store.data.made] == [True, True]
+
+
+def test_guest_async_resource_method_awaited_by_the_host(gen_dir: Path) -> None:
+    provider = importlib.import_module("ares_provider_bindings")
+    store: Store[None] = Store()
+    guest = provider.Provider.instantiate(store, component("bindgen_async_res_provider"), Linker())
+    api = guest.api
+
+    async def main() -> tuple[int, int, int]:
+        c = api.counter_new(store, 40)
+        a = await c.bump(store, 1)
+        b = await c.bump(store, 1)
+        got = c.get(store)
+        c.drop(store)
+        return a, b, got
+
+    assert store.run_concurrent(main) == (41, 42, 42)

@@ -1,0 +1,51 @@
+;; The world `provider` of tests/wit/bindgen/ares.wit: the guest implements
+;; `counter` (its rep is the address of a u32 cell); `bump` is lifted async
+;; (stackful) and returns with task.return.
+(component
+  (core module $Mem (memory (export "mem") 1))
+  (core instance $mem (instantiate $Mem))
+  (type $counter (resource (rep i32)))
+  (core func $c-new (canon resource.new $counter))
+  (core func $task.return (canon task.return (result u32)))
+  (core module $M
+    (import "m" "mem" (memory 1))
+    (import "" "new" (func $rnew (param i32) (result i32)))
+    (import "" "task.return" (func $ret (param i32)))
+    (global $next (mut i32) (i32.const 16))
+    (func (export "ctor") (param $start i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $next))
+      (global.set $next (i32.add (local.get $p) (i32.const 4)))
+      (i32.store (local.get $p) (local.get $start))
+      (call $rnew (local.get $p)))
+    (func (export "bump") (param $rep i32) (param $by i32)
+      (i32.store (local.get $rep) (i32.add (i32.load (local.get $rep)) (local.get $by)))
+      (call $ret (i32.load (local.get $rep))))
+    (func (export "get") (param $rep i32) (result i32) (i32.load (local.get $rep))))
+  (core instance $m (instantiate $M
+    (with "m" (instance $mem))
+    (with "" (instance (export "new" (func $c-new)) (export "task.return" (func $task.return))))))
+  (func $ctor (param "start" u32) (result (own $counter)) (canon lift (core func $m "ctor")))
+  (func $bump async (param "self" (borrow $counter)) (param "by" u32) (result u32)
+    (canon lift (core func $m "bump") async))
+  (func $get (param "self" (borrow $counter)) (result u32) (canon lift (core func $m "get")))
+  (component $Api
+    (import "import-type-counter" (type $r (sub resource)))
+    (import "import-constructor-counter" (func $ctor (param "start" u32) (result (own $r))))
+    (import "import-method-counter-bump"
+      (func $bump async (param "self" (borrow $r)) (param "by" u32) (result u32)))
+    (import "import-method-counter-get" (func $get (param "self" (borrow $r)) (result u32)))
+    (export $e "counter" (type $r))
+    (type $ctor-t (func (param "start" u32) (result (own $e))))
+    (type $bump-t (func async (param "self" (borrow $e)) (param "by" u32) (result u32)))
+    (type $get-t (func (param "self" (borrow $e)) (result u32)))
+    (export "[constructor]counter" (func $ctor) (func (type $ctor-t)))
+    (export "[method]counter.bump" (func $bump) (func (type $bump-t)))
+    (export "[method]counter.get" (func $get) (func (type $get-t))))
+  (instance $api (instantiate $Api
+    (with "import-type-counter" (type $counter))
+    (with "import-constructor-counter" (func $ctor))
+    (with "import-method-counter-bump" (func $bump))
+    (with "import-method-counter-get" (func $get))))
+  (export "example:ares/api" (instance $api))
+)
