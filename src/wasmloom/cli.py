@@ -203,6 +203,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         inherit_env=args.inherit_env,
         trap_unknown_imports=args.trap_unknown_imports,
         cache=not args.no_cache,
+        max_instance_reuse=args.max_instance_reuse_count,
+        max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
     )
     return serve(opts)
 
@@ -296,8 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a wasi:http 0.3 component over HTTP/1.1",
         description=(
-            "Serve a component exporting wasi:http/handler@0.3.x: every request is handled "
-            "by a fresh instance. The first stderr line is 'Serving HTTP on http://HOST:PORT/'; "
+            "Serve a component exporting wasi:http/handler@0.3.x (instances are reused across "
+            "requests, as Wasmtime does for WASIp3). The first stderr line is 'Serving HTTP on http://HOST:PORT/'; "
             "SIGINT or SIGTERM stops the server (exit 0)."
         ),
     )
@@ -319,6 +321,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--trap-unknown-imports",
         action="store_true",
         help="satisfy imports this host lacks with functions that trap when called",
+    )
+    sv.add_argument(
+        "--max-instance-reuse-count",
+        type=int,
+        default=128,
+        metavar="N",
+        help="requests one instance serves before it is dropped (default 128, as Wasmtime does "
+        "for WASIp3; 1: a fresh instance per request)",
+    )
+    sv.add_argument(
+        "--max-instance-concurrent-reuse-count",
+        type=int,
+        default=16,
+        metavar="N",
+        help="requests one instance serves at the same time (default 16)",
     )
     sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
     sv.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
