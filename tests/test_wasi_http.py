@@ -210,9 +210,18 @@ async def fetch(path):
     return respond(200, out, data)
 
 
+COUNT = 0
+
+
 class Handler(exports.Handler):
     async def handle(self, request):
+        global COUNT
         path = request.get_path_with_query() or "/"
+        if path == "/count":
+            COUNT += 1
+            return respond(200, [], str(COUNT).encode())
+        if path == "/trap":
+            raise ValueError("the guest fails")
         method = type(request.get_method()).__name__.split("_", 1)[1].upper()
         if path == "/":
             return respond(200, [("content-type", b"text/plain")], b"hello from the guest\\n")
@@ -289,9 +298,9 @@ class Served:
             c.close()
 
 
-def _start(app: Path) -> Served:
+def _start(app: Path, *flags: str) -> Served:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wasmloom", "serve", "--addr", "127.0.0.1:0", str(app)],
+        [sys.executable, "-m", "wasmloom", "serve", "--addr", "127.0.0.1:0", *flags, str(app)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -482,11 +491,27 @@ def test_guest_send_error_code(served: Served) -> None:
 
 
 @componentize_py
-def test_sigint_stops_the_server_with_exit_0(guest: Path) -> None:
-    s = _start(guest)
-    r, _ = s.request("GET", "/")
-    assert r.status == 200
-    assert _stop(s) == 0
+def test_instances_are_reused_and_a_trap_retires_one(served: Served) -> None:
+    """By default (Wasmtime's p3 defaults) one instance serves request after request:
+    the guest's global counts them; a trap fails its request only (500) and the next
+    request gets a new instance."""
+    counts = [int(served.request("GET", "/count")[1]) for _ in range(3)]
+    assert counts[1] == counts[0] + 1 and counts[2] == counts[0] + 2
+    r, _ = served.request("GET", "/trap")
+    assert r.status == 500
+    assert served.request("GET", "/count")[1] == b"1"  # a fresh instance
+    assert served.request("GET", "/")[0].status == 200
+
+
+@componentize_py
+def test_a_fresh_instance_per_request_and_sigint_exits_0(guest: Path) -> None:
+    s = _start(guest, "--max-instance-reuse-count", "1")
+    try:
+        assert [s.request("GET", "/count")[1] for _ in range(3)] == [b"1"] * 3
+        r, _ = s.request("GET", "/")
+        assert r.status == 200
+    finally:
+        assert _stop(s) == 0
 
 
 # --- a guest future over an aliased resource type (`type trailers = fields`) -------------------
