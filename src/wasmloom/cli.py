@@ -298,9 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve a wasi:http 0.3 component over HTTP/1.1",
         description=(
-            "Serve a component exporting wasi:http/handler@0.3.x (instances are reused across "
-            "requests, as Wasmtime does for WASIp3). The first stderr line is 'Serving HTTP on http://HOST:PORT/'; "
-            "SIGINT or SIGTERM stops the server (exit 0)."
+            "Serve a component exporting wasi:http/handler@0.3.x (instances are reused "
+            "across requests, as Wasmtime does for WASIp3). The first stderr line is "
+            "'Serving HTTP on http://HOST:PORT/'; SIGINT or SIGTERM stops the server (exit 0)."
         ),
     )
     sv.add_argument(
