@@ -99,6 +99,8 @@ def gen_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ("res.wit", "res", "res_bindings"),
         ("ares.wit", "user", "ares_user_bindings"),
         ("ares.wit", "provider", "ares_provider_bindings"),
+        ("twins.wit", "twins", "twins_bindings"),
+        ("twins.wit", "twins-user", "twins_user_bindings"),
     ):
         r, p = resolve_path(WIT / wit)
         write(r, r.select_world(p, world), d / pkg)
@@ -128,7 +130,7 @@ class Data:
 
 def test_generated_packages_pass_mypy_strict(gen_dir: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings", "res_bindings", "ares_user_bindings", "ares_provider_bindings", "res_user.py"],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "app_bindings", "demo_bindings", "jobs_bindings", "res_bindings", "ares_user_bindings", "ares_provider_bindings", "twins_bindings", "twins_user_bindings", "res_user.py"],
         cwd=gen_dir, capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout
@@ -568,3 +570,43 @@ def test_guest_async_resource_method_awaited_by_the_host(gen_dir: Path) -> None:
         return a, b, got
 
     assert store.run_concurrent(main) == (41, 42, 42)
+
+
+# --- types of the same shape under different names: tests/wit/bindgen/twins.wit -----
+
+
+def test_same_shaped_types_lift_into_their_own_classes(gen_dir: Path) -> None:
+    twins = importlib.import_module("twins_bindings")
+    shapes = importlib.import_module("twins_bindings.example_twins_shapes")
+    store: Store[None] = Store()
+    guest = twins.Twins.instantiate(store, component("bindgen_twins"), Linker())
+    api = guest.shapes
+    p, s = api.origin(store), api.extent(store)
+    assert type(p) is shapes.Point and p == shapes.Point(1, 2)
+    assert type(s) is shapes.Size and s == shapes.Size(3, 4)
+    c, light = api.paint(store), api.lamp(store)
+    assert type(c) is shapes.Color and c is shapes.Color.GREEN
+    assert type(light) is shapes.Light and light is shapes.Light.RED
+    bp, bs = api.both(store)
+    assert (type(bp), type(bs)) == (shapes.Point, shapes.Size)
+    assert (bp, bs) == (shapes.Point(5, 6), shapes.Size(7, 8))
+
+
+def test_same_shaped_parameters_lift_into_their_own_classes(gen_dir: Path) -> None:
+    user = importlib.import_module("twins_user_bindings")
+    sink = importlib.import_module("twins_user_bindings.example_twins_sink")
+    seen: list[Any] = []
+
+    class Sink:
+        def take(self, p: Any, s: Any) -> int:
+            seen.append((p, s))
+            return 7
+
+    store = Store(data=Sink())
+    linker = Linker()
+    sink.add_to_linker(linker, lambda d: d)
+    guest = user.TwinsUser.instantiate(store, component("bindgen_twins_user"), linker)
+    assert guest.run(store) == 7
+    [(p, s)] = seen
+    assert (type(p), type(s)) == (sink.Point, sink.Size)
+    assert (p, s) == (sink.Point(1, 2), sink.Size(3, 4))

@@ -64,6 +64,10 @@ class FieldType:
 @dataclass(frozen=True, slots=True)
 class RecordType:
     fields: tuple[FieldType, ...]
+    #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
+    #: part of the type's identity (types are structural), but it tells
+    #: same-shaped named types apart in typed bindings.
+    name: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return "record { " + ", ".join(f"{f.label}: {f.t}" for f in self.fields) + " }"
@@ -86,6 +90,10 @@ class CaseType:
 @dataclass(frozen=True, slots=True)
 class VariantType:
     cases: tuple[CaseType, ...]
+    #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
+    #: part of the type's identity (types are structural), but it tells
+    #: same-shaped named types apart in typed bindings.
+    name: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return (
@@ -98,6 +106,10 @@ class VariantType:
 @dataclass(frozen=True, slots=True)
 class EnumType:
     labels: tuple[str, ...]
+    #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
+    #: part of the type's identity (types are structural), but it tells
+    #: same-shaped named types apart in typed bindings.
+    name: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return "enum { " + ", ".join(self.labels) + " }"
@@ -106,6 +118,10 @@ class EnumType:
 @dataclass(frozen=True, slots=True)
 class FlagsType:
     labels: tuple[str, ...]
+    #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
+    #: part of the type's identity (types are structural), but it tells
+    #: same-shaped named types apart in typed bindings.
+    name: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return "flags { " + ", ".join(self.labels) + " }"

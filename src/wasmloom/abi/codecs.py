@@ -23,7 +23,7 @@ import math
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from wasmloom.abi.layout import (
@@ -78,6 +78,7 @@ __all__ = [
     "elements_reader",
     "elements_writer",
     "get_codec",
+    "type_names",
 ]
 
 Load = Callable[[Any, int], Any]
@@ -159,14 +160,20 @@ class ClassMap:
     - :class:`OwnType` / :class:`BorrowType`: a pair ``(from_rep, to_rep)``;
       lifting gives ``from_rep(rep)`` and lowering passes ``to_rep(value)`` on.
 
-    Lowering still accepts everything the default mapping accepts. Class maps
-    compare by content, so they key the codec caches.
+    Lowering still accepts everything the default mapping accepts. A named
+    type (``name`` set, as typed bindings make them) is looked up by its
+    structure and name, so same-shaped named types keep their own classes;
+    an unnamed one by its structure alone. Class maps compare by content, so
+    they key the codec caches.
     """
 
-    __slots__ = ("_hash", "_key", "map")
+    __slots__ = ("_by_shape", "_hash", "_key", "map")
 
-    def __init__(self, entries: Mapping[ValType, Any]) -> None:
-        self.map: dict[ValType, Any] = dict(entries)
+    def __init__(self, entries: Mapping[ValType, Any] | Iterable[tuple[ValType, Any]]) -> None:
+        pairs = entries.items() if isinstance(entries, Mapping) else entries
+        self.map: dict[tuple[ValType, str | None], Any] = {(t, _name(t)): cls for t, cls in pairs}
+        # the same entries by shape alone, for unnamed types (the last one wins)
+        self._by_shape: dict[ValType, Any] = {t: cls for (t, _), cls in self.map.items()}
         self._key = frozenset(self.map.items())
         self._hash = hash(self._key)
 
@@ -179,14 +186,38 @@ class ClassMap:
     def __repr__(self) -> str:
         return f"ClassMap({len(self.map)} types)"
 
+    def get(self, t: ValType) -> Any:
+        """The class (or converters) for values of ``t``; ``None`` if it has none."""
+        name = _name(t)
+        if name is None:
+            return self._by_shape.get(t)
+        return self.map.get((t, name))
+
     def applies_to(self, t: ValType | None) -> bool:
         """Whether ``t`` or a type nested in it has an entry."""
-        m = self.map
-        return contains(t, lambda u: u in m)
+        return contains(t, lambda u: self.get(u) is not None)
+
+
+def _name(t: ValType) -> str | None:
+    if isinstance(t, RecordType | VariantType | EnumType | FlagsType):
+        return t.name
+    return None
+
+
+def type_names(t: ValType | None) -> tuple[str | None, ...]:
+    """The names of ``t`` and the types nested in it, in a fixed order (a cache key part)."""
+    out: list[str | None] = []
+
+    def visit(u: ValType) -> bool:
+        out.append(_name(u))
+        return False
+
+    contains(t, visit)
+    return tuple(out)
 
 
 _cache: dict[tuple[ValType, str, str], Codec] = {}
-_class_cache: dict[tuple[ValType, str, str, ClassMap], Codec] = {}
+_class_cache: dict[tuple[ValType, tuple[str | None, ...], str, str, ClassMap], Codec] = {}
 
 
 def get_codec(
@@ -201,7 +232,7 @@ def get_codec(
     (see :class:`ClassMap`); the cache is keyed by the class map too.
     """
     if classes is not None and classes.applies_to(t):
-        ckey = (t, string_encoding, ptr_type, classes)
+        ckey = (t, type_names(t), string_encoding, ptr_type, classes)
         c = _class_cache.get(ckey)
         if c is None:
             c = _build(t, string_encoding, ptr_type, classes)
@@ -688,7 +719,7 @@ def _map_codec(t: MapType, enc: str, ptr_type: str, classes: ClassMap | None = N
 def _record_codec(t: RecordType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
     offs = field_offsets(t.fields, ptr_type)
     fcs = [get_codec(f.t, enc, ptr_type, classes) for f in t.fields]
-    cls = None if classes is None else classes.map.get(t)
+    cls = None if classes is None else classes.get(t)
     names = [py_name(f.label) for f in t.fields]
     if cls is not None:
         match_args = getattr(cls, "__match_args__", None)
@@ -939,7 +970,7 @@ def _variant_codec(
             return i, getattr(v, "value", None)
         raise _type_error(tname, v)
 
-    case_classes = None if classes is None else classes.map.get(t)
+    case_classes = None if classes is None else classes.get(t)
     if case_classes is not None:
         ctors = list(case_classes)
         has_payload = [c.t is not None for c in t.cases]
@@ -960,7 +991,7 @@ def _variant_codec(
 
 
 def _enum_codec(t: EnumType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
-    given = None if classes is None else classes.map.get(t)
+    given = None if classes is None else classes.get(t)
     cls = enum_class(t) if given is None else given
     members = list(cls)
     index: dict[Any, int] = {}
@@ -1058,7 +1089,7 @@ def _result_codec(t: ResultType, enc: str, ptr_type: str, classes: ClassMap | No
 
 
 def _flags_codec(t: FlagsType, ptr_type: str, classes: ClassMap | None = None) -> Codec:
-    given = None if classes is None else classes.map.get(t)
+    given = None if classes is None else classes.get(t)
     cls = flags_class(t) if given is None else given
     n = len(t.labels)
     mask = (1 << n) - 1
@@ -1132,7 +1163,7 @@ def _resource_codec(
     rt = t.rt
     own = isinstance(t, OwnType)
     tname = str(t)
-    conv = None if classes is None else classes.map.get(t)
+    conv = None if classes is None else classes.get(t)
     if conv is not None:
         from_rep, to_rep = conv
         lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)

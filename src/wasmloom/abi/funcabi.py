@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
-from wasmloom.abi.codecs import ClassMap, Codec, get_codec
+from wasmloom.abi.codecs import ClassMap, Codec, get_codec, type_names
 from wasmloom.abi.layout import (
     MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS,
@@ -58,8 +58,22 @@ class _Plan:
         )
 
 
-@cache
 def _plan(ft: FuncType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> _Plan:
+    if classes is None:
+        return _cached_plan(ft, (), enc, ptr_type, None)
+    # with classes, same-shaped function types whose named types differ plan apart
+    names = tuple(n for _, t in ft.params for n in type_names(t)) + type_names(ft.result)
+    return _cached_plan(ft, names, enc, ptr_type, classes)
+
+
+@cache
+def _cached_plan(
+    ft: FuncType,
+    names: tuple[str | None, ...],
+    enc: str,
+    ptr_type: str,
+    classes: ClassMap | None,
+) -> _Plan:
     return _Plan(ft, enc, ptr_type, classes)
 
 

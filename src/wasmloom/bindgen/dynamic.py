@@ -106,7 +106,7 @@ class DynamicExports:
         classes: ClassMap,
         path: Sequence[str] = (),
     ) -> None:
-        self.classes = classes.map
+        self.classes = {t: cls for (t, _), cls in classes.map.items()}
         self._items: dict[str, Any] = {}
         for name, item in items.items():
             if isinstance(item, ComponentFunc):

@@ -76,6 +76,11 @@ def _doc(text: str | None, indent: str) -> list[str]:
     ]
 
 
+def _name_arg(t: T.RecordType | T.VariantType | T.EnumType | T.FlagsType) -> str:
+    """The ``name`` argument of a named type's constructor in generated code ("" if unnamed)."""
+    return "" if t.name is None else f", {t.name!r}"
+
+
 class _Gen:
     def __init__(self, world: M.World) -> None:
         self.world = world
@@ -227,16 +232,16 @@ class _Gen:
             return f"_t.ListType({self.vt(t.t, here)}, {t.length})"
         if isinstance(t, T.RecordType):
             fs = "".join(f"_t.FieldType({f.label!r}, {self.vt(f.t, here)}), " for f in t.fields)
-            return f"_t.RecordType(({fs}))"
+            return f"_t.RecordType(({fs}){_name_arg(t)})"
         if isinstance(t, T.TupleType):
             return "_t.TupleType((" + "".join(self.vt(x, here) + ", " for x in t.ts) + "))"
         if isinstance(t, T.VariantType):
             cs = "".join(f"_t.CaseType({c.label!r}, {self.vt(c.t, here)}), " for c in t.cases)
-            return f"_t.VariantType(({cs}))"
+            return f"_t.VariantType(({cs}){_name_arg(t)})"
         if isinstance(t, T.EnumType):
-            return f"_t.EnumType({t.labels!r})"
+            return f"_t.EnumType({t.labels!r}{_name_arg(t)})"
         if isinstance(t, T.FlagsType):
-            return f"_t.FlagsType({t.labels!r})"
+            return f"_t.FlagsType({t.labels!r}{_name_arg(t)})"
         if isinstance(t, T.OptionType):
             return f"_t.OptionType({self.vt(t.t, here)})"
         if isinstance(t, T.ResultType):

@@ -284,11 +284,11 @@ def build_class_map(
     Resources in ``m`` get converters: a host table when the real type has one,
     else the guest class of ``guest_classes`` for the placeholder.
     """
-    out: dict[T.ValType, Any] = {}
+    out: list[tuple[T.ValType, Any]] = []  # a list: same-shaped named types are distinct keys
     for vt, cls in entries:
         key = subst_valtype(vt, m)
         assert key is not None
-        out[key] = cls
+        out.append((key, cls))
     for wit_rt, rt in m.items():
         tbl = _host_tables.get(rt)
         conv: Any = None
@@ -297,8 +297,8 @@ def build_class_map(
         elif guest_classes is not None and wit_rt in guest_classes:
             conv = _guest_converters(guest_classes[wit_rt], rt, owner)
         if conv is not None:
-            out[T.OwnType(rt)] = conv[0]
-            out[T.BorrowType(rt)] = conv[1]
+            out.append((T.OwnType(rt), conv[0]))
+            out.append((T.BorrowType(rt), conv[1]))
     return ClassMap(out)
 
 
@@ -343,8 +343,15 @@ class ImportBinder:
 # --- exports ----------------------------------------------------------------------------
 
 
-def _specialise(f: ComponentFunc, classes: ClassMap) -> ComponentFunc:
-    """A copy of lifted function ``f`` whose plan lifts through ``classes``."""
+def _specialise(
+    f: ComponentFunc, classes: ClassMap, wit_type: T.FuncType | None = None
+) -> ComponentFunc:
+    """A copy of lifted function ``f`` whose plan lifts through ``classes``.
+
+    ``wit_type``, the function's type as the bindings know it (with the names
+    of its named types), plans the lifting when it has ``f``'s shape, so that
+    same-shaped named types lift into their own classes.
+    """
     if not isinstance(f, LiftedFunc):
         return f
     c = copy.copy(f)
@@ -354,7 +361,8 @@ def _specialise(f: ComponentFunc, classes: ClassMap) -> ComponentFunc:
             d[k] = pytypes.MethodType(v.__func__, c)
         elif k == "call_from_host":
             del d[k]
-    c._abi = FuncABI(f.type, f.opts, "lift", classes)
+    ft = wit_type if wit_type is not None and wit_type == f.type else f.type
+    c._abi = FuncABI(ft, f.opts, "lift", classes)
     c._core = f.callee.caller()
     return c
 
@@ -407,6 +415,7 @@ class ExportBinder:
     ) -> None:
         self.funcs: dict[str, ComponentFunc] = {}
         m: Subst = {}
+        wit_types: dict[str, T.FuncType] = {}
         for name, ft in funcs:
             f = instance.get_export(*path, name)
             if not isinstance(f, ComponentFunc):
@@ -414,8 +423,12 @@ class ExportBinder:
                 raise LinkError(f"the instance has no exported function `{where}`")
             match_functype(ft, f.type, m)
             self.funcs[name] = f
+            wit_types[name] = ft
         self.classes = build_class_map(entries, m, guest_classes, owner)
-        self.funcs = {n: _specialise(f, self.classes) for n, f in self.funcs.items()}
+        self.funcs = {
+            n: _specialise(f, self.classes, subst_functype(wit_types[n], m))
+            for n, f in self.funcs.items()
+        }
 
     def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
         f = self.funcs[name]

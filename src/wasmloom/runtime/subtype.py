@@ -28,11 +28,12 @@ def subst_valtype(t: T.ValType | None, m: Subst) -> T.ValType | None:
     if isinstance(t, T.OptionType):
         return T.OptionType(s(t.t, m))  # type: ignore[arg-type]
     if isinstance(t, T.RecordType):
-        return T.RecordType(tuple(T.FieldType(f.label, s(f.t, m)) for f in t.fields))  # type: ignore[arg-type]
+        fields = tuple(T.FieldType(f.label, s(f.t, m)) for f in t.fields)  # type: ignore[arg-type]
+        return T.RecordType(fields, t.name)
     if isinstance(t, T.TupleType):
         return T.TupleType(tuple(s(x, m) for x in t.ts))  # type: ignore[misc]
     if isinstance(t, T.VariantType):
-        return T.VariantType(tuple(T.CaseType(c.label, s(c.t, m)) for c in t.cases))
+        return T.VariantType(tuple(T.CaseType(c.label, s(c.t, m)) for c in t.cases), t.name)
     if isinstance(t, T.ResultType):
         return T.ResultType(s(t.ok, m), s(t.error, m))
     if isinstance(t, T.MapType):

@@ -235,6 +235,22 @@ def _opt(t: Type | None) -> T.ValType | None:
     return None if t is None else to_valtype(t)
 
 
+def qualified_name(t: TypeDef) -> str | None:
+    """``ns:pkg/iface@ver#name`` (or the world's or interface's own name before ``#``)
+    for a named type; ``None`` for an anonymous one."""
+    if t.name is None:
+        return None
+    owner = t.owner
+    if isinstance(owner, Interface):
+        where = owner.id or owner.name or ""
+    elif isinstance(owner, World):
+        pkg = owner.package
+        where = f"{pkg.name}/{owner.name}" if pkg is not None else owner.name
+    else:
+        where = ""
+    return f"{where}#{t.name}"
+
+
 def to_valtype(t: Type) -> T.ValType:
     """The :mod:`wasmloom.types` value type of a WIT type."""
     if not isinstance(t, TypeDef):
@@ -246,13 +262,15 @@ def to_valtype(t: Type) -> T.ValType:
     if isinstance(k, Alias):
         vt = to_valtype(k.target)
     elif isinstance(k, Record):
-        vt = T.RecordType(tuple(T.FieldType(f.name, to_valtype(f.type)) for f in k.fields))
+        fields = tuple(T.FieldType(f.name, to_valtype(f.type)) for f in k.fields)
+        vt = T.RecordType(fields, qualified_name(t))
     elif isinstance(k, Variant):
-        vt = T.VariantType(tuple(T.CaseType(c.name, _opt(c.type)) for c in k.cases))
+        cases = tuple(T.CaseType(c.name, _opt(c.type)) for c in k.cases)
+        vt = T.VariantType(cases, qualified_name(t))
     elif isinstance(k, Enum):
-        vt = T.EnumType(tuple(c.name for c in k.cases))
+        vt = T.EnumType(tuple(c.name for c in k.cases), qualified_name(t))
     elif isinstance(k, Flags):
-        vt = T.FlagsType(tuple(f.name for f in k.flags))
+        vt = T.FlagsType(tuple(f.name for f in k.flags), qualified_name(t))
     elif isinstance(k, Tuple):
         vt = T.TupleType(tuple(to_valtype(x) for x in k.types))
     elif isinstance(k, Option):

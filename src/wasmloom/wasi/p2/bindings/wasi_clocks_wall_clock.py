@@ -32,11 +32,11 @@ class Datetime:
 
 
 
-_T_DATETIME = _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ))
+_T_DATETIME = _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_DATETIME, Datetime)]
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), )), False)
-_FT_RESOLUTION = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), )), False)
+_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'), False)
+_FT_RESOLUTION = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'), False)
 
 
 class Host(_typing.Protocol):

@@ -34,7 +34,7 @@ UdpSocket: _typing.TypeAlias = "_m_wasi_sockets_udp.HostUdpSocket"
 
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = []
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_sockets_network._TYPES, *_m_wasi_io_poll._TYPES, *_m_wasi_sockets_udp._TYPES, *_TYPES]
-_FT_CREATE_UDP_SOCKET = _t.FuncType((('address-family', _t.EnumType(('ipv4', 'ipv6'))), ), _t.ResultType(_t.OwnType(_m_wasi_sockets_udp._RT_UDP_SOCKET), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'))), False)
+_FT_CREATE_UDP_SOCKET = _t.FuncType((('address-family', _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family')), ), _t.ResultType(_t.OwnType(_m_wasi_sockets_udp._RT_UDP_SOCKET), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
 
 
 class Host(_typing.Protocol):

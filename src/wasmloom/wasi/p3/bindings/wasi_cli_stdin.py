@@ -29,7 +29,7 @@ ErrorCode = _m_wasi_cli_types.ErrorCode
 
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = []
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_cli_types._TYPES, *_TYPES]
-_FT_READ_VIA_STREAM = _t.FuncType((), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(None, _t.EnumType(('io', 'illegal-byte-sequence', 'pipe')))), )), False)
+_FT_READ_VIA_STREAM = _t.FuncType((), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(None, _t.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code'))), )), False)
 
 
 class Host(_typing.Protocol):

@@ -31,7 +31,7 @@ class ErrorCode(_enum.Enum):
 
 
 
-_T_ERROR_CODE = _t.EnumType(('io', 'illegal-byte-sequence', 'pipe'))
+_T_ERROR_CODE = _t.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code')
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, ErrorCode)]
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
 

@@ -34,10 +34,10 @@ class Instant:
 Duration: _typing.TypeAlias = "_m_wasi_clocks_types.Duration"
 
 
-_T_INSTANT = _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ))
+_T_INSTANT = _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_INSTANT, Instant)]
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), )), False)
+_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'), False)
 _FT_GET_RESOLUTION = _t.FuncType((), _t.U64, False)
 
 

@@ -62,10 +62,10 @@ ErrorCode: _typing.TypeAlias = ErrorCodeAccessDenied | ErrorCodeInvalidArgument 
 IpAddress: _typing.TypeAlias = _m_wasi_sockets_types.IpAddress
 
 
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ))
+_T_ERROR_CODE = _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/ip-name-lookup@0.3.0#error-code')
 _TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, (ErrorCodeAccessDenied, ErrorCodeInvalidArgument, ErrorCodeNameUnresolvable, ErrorCodeTemporaryResolverFailure, ErrorCodePermanentResolverFailure, ErrorCodeOther, ))]
 _ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_sockets_types._TYPES, *_TYPES]
-_FT_RESOLVE_ADDRESSES = _t.FuncType((('name', _t.STRING), ), _t.ResultType(_t.ListType(_t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), )), None), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ))), True)
+_FT_RESOLVE_ADDRESSES = _t.FuncType((('name', _t.STRING), ), _t.ResultType(_t.ListType(_t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), ), 'wasi:sockets/types@0.3.0#ip-address'), None), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/ip-name-lookup@0.3.0#error-code')), True)
 
 
 class Host(_typing.Protocol):
