@@ -2,7 +2,7 @@
 
 :func:`serve` compiles the component once, links WASI (as ``wasmloom run``
 does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
-otherwise only the 0.3.0 interfaces a ``wasi:http/service`` imports) and
+otherwise WASI 0.3.0 alone, without 0.2.x) and
 listens with :func:`asyncio.start_server`. Its first line on stderr is
 ``Serving HTTP on http://HOST:PORT/`` (the bound port when 0 was asked).
 
