@@ -569,3 +569,18 @@ def test_guest_future_of_an_eq_bound_resource_type() -> None:
     comp = Component.from_bytes(wasmtime.wat2wasm(_EQ_ALIAS_WAT))
     linker.instantiate(store, comp).get_func("run")(store)
     assert len(got) == 1 and isinstance(got[0], FutureReader)
+
+
+def test_parse_field_line() -> None:
+    assert wh.parse_field_line(b"Content-Type:  text/plain \t") == ("content-type", b"text/plain")
+    assert wh.parse_field_line(b"x-empty:") == ("x-empty", b"")
+    for bad in (b"no colon", b"bad name: v", b"x: a\rb", b"x: \x00", b": v"):
+        assert wh.parse_field_line(bad) is None, bad
+
+
+@componentize_py
+def test_malformed_request_is_400(served: Served) -> None:
+    with socket.create_connection((served.host, served.port), timeout=TIMEOUT) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nx-bad: a\rb\r\n\r\n")
+        got = s.recv(65536)
+    assert got.startswith(b"HTTP/1.1 400 ")

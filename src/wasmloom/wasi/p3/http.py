@@ -77,6 +77,7 @@ __all__ = [
     "add_to_linker",
     "error_label",
     "host_object",
+    "parse_field_line",
     "write_body",
 ]
 
@@ -144,6 +145,17 @@ def valid_name(name: str) -> bool:
 def valid_value(value: bytes) -> bool:
     """RFC 9110 field content bytes (leading and trailing whitespace included)."""
     return not value.translate(None, _BAD_VALUE_BYTES) != value
+
+
+def parse_field_line(line: bytes) -> tuple[str, bytes] | None:
+    """``name: value`` (line ending removed) -> (lower-cased name, trimmed value); None when
+    malformed (the name not a token, the value with control bytes such as a bare CR)."""
+    name, sep, value = line.partition(b":")
+    n = name.decode("latin-1")
+    value = value.strip(b" \t")
+    if not sep or not valid_name(n) or not valid_value(value):
+        return None
+    return n.lower(), value
 
 
 def method_name(m: Any) -> str:
@@ -501,10 +513,10 @@ class IncomingBody:
             line = line.rstrip(b"\r\n")
             if not line:
                 return Fields(entries, immutable=True) if entries else None
-            name, sep, value = line.partition(b":")
-            if not sep:
+            entry = parse_field_line(line)
+            if entry is None:
                 raise self._fail(H.ErrorCodeHTTPProtocolError())
-            entries.append((name.strip().decode("latin-1").lower(), value.strip()))
+            entries.append(entry)
 
     async def finish(self) -> Ok[Fields | None] | Err[Any]:
         async with self._lock:
@@ -1146,10 +1158,10 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, list[tuple[str,
             fl = fl.rstrip(b"\r\n")
             if not fl:
                 break
-            name, sep, value = fl.partition(b":")
-            if not sep or not valid_name(name.decode("latin-1")):
+            entry = parse_field_line(fl)
+            if entry is None:
                 raise _HeadError(H.ErrorCodeHTTPProtocolError())
-            fields.append((name.decode("latin-1").lower(), value.strip(b" \t")))
+            fields.append(entry)
         if not 100 <= status < 200 or status == 101:
             return status, fields
 

@@ -223,11 +223,10 @@ class Server:
             fl = fl.rstrip(b"\r\n")
             if not fl:
                 break
-            name, sep, value = fl.partition(b":")
-            n = name.decode("latin-1")
-            if not sep or not wh.valid_name(n):
+            entry = wh.parse_field_line(fl)
+            if entry is None:
                 raise _BadRequest("malformed header field")
-            fields.append((n.lower(), value.strip(b" \t")))
+            fields.append(entry)
         conn = b",".join(v for k, v in fields if k == "connection").lower()
         keep = (version == "HTTP/1.1" and b"close" not in conn) or b"keep-alive" in conn
         te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
