@@ -468,6 +468,13 @@ class WasiCtx:
             int.from_bytes(os.urandom(8), "little"),
         )
     )
+    #: Sockets may bind, connect and send to addresses (``inherit_network``).
+    network: bool = False
+    #: Sockets of each kind may be created (addresses still need ``network``).
+    allow_tcp: bool = True
+    allow_udp: bool = True
+    #: ``ip-name-lookup`` may resolve names.
+    allow_ip_name_lookup: bool = False
     #: Per-implementation state (``"p2"``, ``"p3"``): WASI hosts cache what they
     #: derive from this context here. Not part of the context's meaning.
     hosts: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -482,7 +489,8 @@ class WasiCtxBuilder:
     """Fluent builder of a :class:`WasiCtx`; every method returns the builder.
 
     By default: no arguments, an empty environment, empty stdin, discarded
-    stdout and stderr, no preopens, the system clocks, ``os.urandom``.
+    stdout and stderr, no preopens, the system clocks, ``os.urandom``, no
+    network (sockets can be created but reach no address; no name lookup).
     """
 
     def __init__(self) -> None:
@@ -621,6 +629,24 @@ class WasiCtxBuilder:
         self._ctx.secure_random = rng.randbytes
         self._ctx.insecure_random = _insecure_random_source(seed + 1)
         self._ctx.insecure_seed = (seed, seed + 1)
+        return self
+
+    # network
+    def inherit_network(self) -> WasiCtxBuilder:
+        """Let sockets use the host's network: bind, connect and send to any address."""
+        self._ctx.network = True
+        return self
+
+    def allow_tcp(self, enable: bool) -> WasiCtxBuilder:
+        self._ctx.allow_tcp = enable
+        return self
+
+    def allow_udp(self, enable: bool) -> WasiCtxBuilder:
+        self._ctx.allow_udp = enable
+        return self
+
+    def allow_ip_name_lookup(self, enable: bool) -> WasiCtxBuilder:
+        self._ctx.allow_ip_name_lookup = enable
         return self
 
     def build(self) -> WasiCtx:
