@@ -51,7 +51,7 @@ TRAP_WAT = """(component
 
 MISSING_WAT = """(component
   (import "example:pkg/thing@1.0.0" (instance (export "f" (func))))
-  (import "wasi:sockets/types@0.3.0" (instance))
+  (import "wasi:keyvalue/store@0.3.0" (instance))
   (core module $m (func (export "run") (result i32) (i32.const 0)))
   (core instance $i (instantiate $m))
   (func $run (result (result)) (canon lift (core func $i "run")))
@@ -123,7 +123,7 @@ def test_missing_imports_are_listed_with_a_hint(tmp_path: Path) -> None:
     r = run(write(tmp_path, "missing.wat", MISSING_WAT))
     assert r.returncode == 1
     err = r.stderr.decode()
-    assert "  example:pkg/thing@1.0.0\n" in err and "  wasi:sockets/types@0.3.0\n" in err
+    assert "  example:pkg/thing@1.0.0\n" in err and "  wasi:keyvalue/store@0.3.0\n" in err
     assert "--trap-unknown-imports" in err
     r = run("--trap-unknown-imports", write(tmp_path, "missing.wat", MISSING_WAT))
     assert (r.returncode, r.stderr) == (0, b"")
