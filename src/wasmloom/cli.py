@@ -153,9 +153,22 @@ def _parse_env(spec: str) -> tuple[str, str | None]:
     return k, (v if sep else None)
 
 
+#: ``-S`` options of ``run``: the network ones, and Wasmtime's that change nothing here.
+_RUN_S = {"inherit-network", "tcp", "udp", "allow-ip-name-lookup", "cli", "p3", "http"}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from wasmloom.wasi.p3.command import RunOptions, run_command
 
+    try:
+        s_opts = _parse_s_options(args.S or [])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    unknown = sorted(set(s_opts) - _RUN_S)
+    if unknown:
+        print(f"error: unknown -S option(s) for run: {', '.join(unknown)}", file=sys.stderr)
+        return 2
     opts = RunOptions(
         app=args.app,
         args=list(args.args),
@@ -165,6 +178,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         argv0=args.argv0,
         trap_unknown_imports=args.trap_unknown_imports,
         cache=not args.no_cache,
+        network=s_opts.get("inherit-network", False),
+        allow_tcp=s_opts.get("tcp", True),
+        allow_udp=s_opts.get("udp", True),
+        allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
     )
     sys.stdout.flush()
     return run_command(opts)
@@ -290,6 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="satisfy imports this host lacks with functions that trap when called",
     )
     run.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
+    run.add_argument(
+        "-S",
+        action="append",
+        metavar="OPT[=y|n]",
+        help="WASI options, comma separated: inherit-network (sockets may use the host's "
+        "network), tcp, udp (default on), allow-ip-name-lookup; cli, p3, http are accepted",
+    )
     run.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)

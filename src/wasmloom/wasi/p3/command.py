@@ -50,6 +50,11 @@ class RunOptions:
     argv0: str | None = None
     trap_unknown_imports: bool = False
     cache: bool = True
+    #: sockets may use the host's network (``-S inherit-network``)
+    network: bool = False
+    allow_tcp: bool = True
+    allow_udp: bool = True
+    allow_ip_name_lookup: bool = False
 
 
 class RunState:
@@ -77,6 +82,10 @@ def build_ctx(opts: RunOptions) -> WasiCtx:
     b.inherit_stdio()
     for host, guest, ro in opts.dirs:
         b.preopen_dir(host, guest, readonly=ro)
+    if opts.network:
+        b.inherit_network()
+    b.allow_tcp(opts.allow_tcp).allow_udp(opts.allow_udp)
+    b.allow_ip_name_lookup(opts.allow_ip_name_lookup)
     return b.build()
 
 
