@@ -6,10 +6,11 @@ Use with the suite's own runner (Python >= 3.12)::
     python3.12 run-tests --runtime-adapter /path/to/wasmloom/tools/wasi-testsuite-adapter.py \\
         --json-output-location results.json
 
-It runs ``wasmloom run`` (``wasmloom serve -Scli --addr=127.0.0.1:0`` for the
-``wasi:http/service`` world) with the interpreter named by ``$WASMLOOM_PYTHON``
-(default: ``python3.11``, where wasmloom is installed), or the command in
-``$WASMLOOM`` (shell-split) when set.
+It runs ``wasmloom run`` (with ``-Sinherit-network`` for the sockets tests;
+``wasmloom serve -Scli --addr=127.0.0.1:0`` for the ``wasi:http/service``
+world) with the interpreter named by ``$WASMLOOM_PYTHON`` (default:
+``python3.11``, where wasmloom is installed), or the command in ``$WASMLOOM``
+(shell-split) when set.
 """
 
 import os
@@ -57,6 +58,8 @@ def compute_argv(
         argv = [*_CMD, "serve", "-Scli", "--addr=127.0.0.1:0"]
     else:
         argv = [*_CMD, "run"]
+        if "sockets" in proposals:
+            argv.append("-Sinherit-network")
     for k, v in env.items():
         argv += ["--env", f"{k}={v}"]
     if root:
