@@ -613,6 +613,9 @@ class _BodySink:
             if drain.cancelled() or drain.exception() is not None:
                 self._finish(H.ErrorCodeConnectionTerminated())
                 return DROPPED
+        if self.writer.transport.is_closing():  # aborted, or the peer went away
+            self._finish(H.ErrorCodeConnectionTerminated())
+            return DROPPED
         if src.remaining() == 0:
             return COMPLETED
         try:
@@ -686,6 +689,22 @@ async def write_body(
     """
     contents, trailers = body.contents, body.trailers
     body.contents = body.trailers = None
+    try:
+        return await _write_body(writer, contents, trailers, chunked, limit, size_error)
+    except BaseException:
+        if trailers is not None:
+            trailers.close()  # a no-op once awaited
+        raise
+
+
+async def _write_body(
+    writer: asyncio.StreamWriter,
+    contents: StreamReader[Any] | None,
+    trailers: FutureReader[Any] | None,
+    chunked: bool,
+    limit: int | None,
+    size_error: Callable[[int], Any],
+) -> Ok[None] | Err[Any]:
     count = 0
     if contents is not None:
         sink = _BodySink(writer, chunked, limit)
@@ -1050,44 +1069,71 @@ class WasiHttp:
         writer.write(b"".join(head))
         sent = body.sent
         body.sent = None
-        result = await write_body(
-            writer,
-            body,
-            chunked=chunked,
-            limit=limit,
-            size_error=lambda n: H.ErrorCodeHTTPRequestBodySize(n),
+        # The body goes out while the response is awaited (a server may answer early);
+        # a body that fails first fails the send, as no response may then be trusted.
+        conn = _Connection(writer)
+        body_task = self.store.spawn(
+            write_body(
+                writer,
+                body,
+                chunked=chunked,
+                limit=limit,
+                size_error=lambda n: H.ErrorCodeHTTPRequestBodySize(n),
+            )
         )
-        if isinstance(result, Err):
-            writer.close()
+
+        def body_done(t: asyncio.Task[Any]) -> None:
+            result = Err(_internal("send was cancelled")) if t.cancelled() else t.result()
             if sent is not None:
                 sent.settle(result)
-            return result
-        if sent is not None:
-            sent.settle(Ok(None))
-        try:
-            status, fields = await asyncio.wait_for(
+            if isinstance(result, Err):
+                conn.abort()
+            conn.release()
+
+        body_task.add_done_callback(body_done)
+        head_task = asyncio.ensure_future(
+            asyncio.wait_for(
                 _read_head(reader), first_t if first_t is not None else self.default_timeout
             )
-        except TimeoutError:
-            writer.close()
-            return Err(H.ErrorCodeConnectionReadTimeout())
-        except _HeadError as e:
-            writer.close()
-            return Err(e.code)
-        except (OSError, asyncio.IncompleteReadError):
-            writer.close()
-            return Err(H.ErrorCodeHTTPResponseIncomplete())
+        )
+        try:
+            await asyncio.wait({body_task, head_task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            head_task.cancel()
+            body_task.cancel()
+            raise
+        if body_task.done() and not body_task.cancelled():
+            result = body_task.result()
+            if isinstance(result, Err):
+                head_task.cancel()
+                return Err(result.value)
+        try:
+            status, fields = await head_task
+        except BaseException as e:
+            conn.abort()
+            body_task.cancel()
+            if isinstance(e, asyncio.CancelledError):
+                raise
+            if isinstance(e, TimeoutError):
+                return Err(H.ErrorCodeConnectionReadTimeout())
+            if isinstance(e, _HeadError):
+                return Err(e.code)
+            if isinstance(e, OSError | asyncio.IncompleteReadError):
+                return Err(H.ErrorCodeHTTPResponseIncomplete())
+            raise
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
         length = _content_length(fields)
         if length is not None and length < 0:
-            writer.close()
+            conn.abort()
+            body_task.cancel()
             return Err(H.ErrorCodeHTTPProtocolError())
         incoming: IncomingBody | None = None
         if not no_body:
             if te:
                 if te.split(b",")[-1].strip() != b"chunked":
-                    writer.close()
+                    conn.abort()
+                    body_task.cancel()
                     return Err(H.ErrorCodeHTTPResponseTransferCoding(te.decode("latin-1")))
                 incoming = IncomingBody(
                     reader, chunked=True, between_bytes=between_t, is_response=True
@@ -1099,9 +1145,9 @@ class WasiHttp:
         resp_fields = Fields([(k, v) for k, v in fields if k not in ("transfer-encoding",)])
         resp = Response(resp_fields, self.incoming_body(incoming), status)
         if incoming is None or incoming.done:
-            writer.close()
+            conn.release()
         else:
-            incoming.on_end = writer.close
+            incoming.on_end = conn.release
         return Ok(resp)
 
 
@@ -1115,6 +1161,24 @@ def _wire_target(path_with_query: str | None) -> str:
         c if c.isascii() else "".join(f"%{b:02X}" for b in c.encode("utf-8"))
         for c in path_with_query
     )
+
+
+class _Connection:
+    """Closes a client connection once both the request body and the response are done."""
+
+    __slots__ = ("pending", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.pending = 2
+
+    def release(self) -> None:
+        self.pending -= 1
+        if self.pending == 0:
+            self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.transport.abort()
 
 
 def _content_length(fields: list[tuple[str, bytes]]) -> int | None:
