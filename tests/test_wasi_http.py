@@ -282,6 +282,10 @@ def guest() -> Path:
 class Served:
     def __init__(self, proc: subprocess.Popen[bytes], host: str, port: int) -> None:
         self.proc, self.host, self.port = proc, host, port
+        # keep draining stderr so a chatty server never blocks on a full pipe
+        assert proc.stderr is not None
+        self.drain = threading.Thread(target=proc.stderr.read, daemon=True)
+        self.drain.start()
 
     def conn(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
@@ -309,15 +313,17 @@ def _start(app: Path, *flags: str) -> Served:
     assert first.startswith("Serving HTTP on http://127.0.0.1:"), first
     hostport = first.split("http://", 1)[1].strip().rstrip("/")
     host, port = hostport.rsplit(":", 1)
-    # keep draining stderr so a chatty server never blocks on a full pipe
-    threading.Thread(target=proc.stderr.read, daemon=True).start()
     return Served(proc, host, int(port))
 
 
 def _stop(s: Served) -> int:
     if s.proc.poll() is None:
         s.proc.send_signal(signal.SIGINT)
-    return s.proc.wait(timeout=TIMEOUT)
+    code = s.proc.wait(timeout=TIMEOUT)
+    s.drain.join(TIMEOUT)
+    assert s.proc.stderr is not None
+    s.proc.stderr.close()
+    return code
 
 
 @pytest.fixture(scope="module")
@@ -584,3 +590,99 @@ def test_malformed_request_is_400(served: Served) -> None:
         s.sendall(b"GET / HTTP/1.1\r\nx-bad: a\rb\r\n\r\n")
         got = s.recv(65536)
     assert got.startswith(b"HTTP/1.1 400 ")
+
+
+# --- the client from the host, without a guest -------------------------------------------------
+
+
+def _host_http() -> tuple[Any, wh.WasiHttp]:
+    from wasmloom import Store
+    from wasmloom.wasi.ctx import WasiCtxBuilder
+    from wasmloom.wasi.p3 import WasiP3
+
+    store: Store[None] = Store()
+    return store, wh.WasiHttp(WasiP3(WasiCtxBuilder().build(), store))
+
+
+def _host_request(store: Any, authority: str, body: bytes | None, **kw: Any) -> wh.Request:
+    from wasmloom.host.streams import (
+        BytesProducer,
+        FutureReader,
+        StreamReader,
+        ValueFutureProducer,
+    )
+
+    contents = None if body is None else StreamReader.new(store, BytesProducer(body))
+    trailers = FutureReader.new(store, ValueFutureProducer(Ok(None)))
+    return wh.Request(
+        wh.Fields([("x-a", b"1")]),
+        wh.Body(contents, trailers),
+        authority=authority,
+        path_with_query="/p?x",
+        **kw,
+    )
+
+
+def test_host_client_chunked_response_and_trailers(
+    upstream: tuple[int, list[dict[str, Any]]],
+) -> None:
+    import asyncio
+
+    port, seen = upstream
+
+    async def main() -> tuple[int, bytes, Any]:
+        store, http = _host_http()
+        req = _host_request(store, f"127.0.0.1:{port}", b"host body", method=H.MethodPost())
+        r = await http.send(None, req)  # type: ignore[arg-type]
+        assert isinstance(r, Ok), r
+        resp = r.value
+        data = bytearray()
+        async for chunk in resp.body.contents:
+            data += bytes(chunk)
+        trailers = await resp.body.trailers
+        return resp.status, bytes(data), trailers
+
+    status, data, trailers = asyncio.run(main())
+    assert status == 207 and data == b"pong:host body"
+    assert isinstance(trailers, Ok) and trailers.value.get("x-up-trailer") == [b"t2"]
+    (req,) = seen
+    assert req["path"] == "/p?x" and req["body"] == b"host body"
+
+
+def test_host_client_tls_and_timeout_errors() -> None:
+    """https to a plain-text server fails the handshake (TLS-protocol-error); a server that
+    accepts and never answers runs into the first-byte timeout (connection-read-timeout)."""
+    import asyncio
+
+    async def main() -> tuple[Any, Any]:
+        async def silent(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            try:
+                await r.read()  # until the client gives up and closes
+            finally:
+                w.close()
+
+        async def plain(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await r.read(100)
+            w.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+            w.close()
+
+        srv1 = await asyncio.start_server(silent, "127.0.0.1", 0)
+        srv2 = await asyncio.start_server(plain, "127.0.0.1", 0)
+        p1 = srv1.sockets[0].getsockname()[1]
+        p2 = srv2.sockets[0].getsockname()[1]
+        store, http = _host_http()
+        opts = wh.RequestOptions()
+        opts.set_first_byte_timeout(200_000_000)
+        slow = _host_request(store, f"127.0.0.1:{p1}", None, options=opts)
+        tls = _host_request(store, f"127.0.0.1:{p2}", None, scheme=H.SchemeHTTPS())
+        r1 = await http.send(None, slow)  # type: ignore[arg-type]
+        r2 = await http.send(None, tls)  # type: ignore[arg-type]
+        srv1.close()
+        srv2.close()
+        return r1, r2
+
+    r1, r2 = asyncio.run(main())
+    assert isinstance(r1, Err) and isinstance(r1.value, H.ErrorCodeConnectionReadTimeout)
+    assert isinstance(r2, Err) and isinstance(
+        r2.value, H.ErrorCodeTLSProtocolError | H.ErrorCodeTLSCertificateError
+    ), r2

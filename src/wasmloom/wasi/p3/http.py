@@ -544,7 +544,9 @@ class _BodyProducer(AsyncChunkProducer):
 class _TrailersProducer:
     """The trailers future of an :class:`IncomingBody`: resolves once the body was read."""
 
-    def __init__(self, store: Any, body: IncomingBody, bridge: Callable[[], _FieldsBridge]):
+    def __init__(
+        self, store: Any, body: IncomingBody, bridge: Callable[[], _FieldsBridge | None]
+    ) -> None:
         self.store = store
         self.body = body
         self.bridge = bridge
@@ -571,8 +573,9 @@ class _TrailersProducer:
         return COMPLETED
 
     def _lower(self, result: Ok[Fields | None] | Err[Any]) -> Any:
-        if isinstance(result, Ok) and result.value is not None:
-            return Ok(self.bridge().to_guest(result.value))
+        bridge = self.bridge()
+        if isinstance(result, Ok) and result.value is not None and bridge is not None:
+            return Ok(bridge.to_guest(result.value))
         return result
 
     def close(self) -> None:
@@ -904,10 +907,9 @@ class WasiHttp:
     def store(self) -> Any:
         return self.p3.store
 
-    def _bridge(self) -> _FieldsBridge:
-        if self.fields_rt is None:
-            raise RuntimeError("WasiHttp is not linked: wasmloom.wasi.p3.http.add_to_linker")
-        return _FieldsBridge(self.fields_rt)
+    def _bridge(self) -> _FieldsBridge | None:
+        """How trailers reach a guest (None before linking: host readers get :class:`Fields`)."""
+        return None if self.fields_rt is None else _FieldsBridge(self.fields_rt)
 
     # -- types: constructors and static functions
     def fields_new(self) -> Fields:
