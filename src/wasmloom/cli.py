@@ -207,7 +207,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    unknown = sorted(set(s_opts) - {"cli", "http", "p3"})
+    unknown = sorted(set(s_opts) - _RUN_S)
     if unknown:
         print(f"error: unknown -S option(s) for serve: {', '.join(unknown)}", file=sys.stderr)
         return 2
@@ -220,6 +220,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         inherit_env=args.inherit_env,
         trap_unknown_imports=args.trap_unknown_imports,
         cache=not args.no_cache,
+        network=s_opts.get("inherit-network", False),
+        allow_tcp=s_opts.get("tcp", True),
+        allow_udp=s_opts.get("udp", True),
+        allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
         max_instance_reuse=args.max_instance_reuse_count,
         max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
     )
@@ -334,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         "-S",
         action="append",
         metavar="OPT[=y|n]",
-        help="WASI options: cli (default on: link wasi:cli and WASI 0.2.x as `run` does)",
+        help="WASI options, comma separated: cli (default on: link WASI 0.3.0 and 0.2.x as "
+        "`run` does; cli=n: 0.3.0 alone); inherit-network, tcp, udp, allow-ip-name-lookup "
+        "as for `run`",
     )
     sv.add_argument("--dir", action="append", metavar="HOST[::GUEST]", help="as for `run`")
     sv.add_argument("--env", action="append", metavar="K[=V]", help="as for `run`")

@@ -79,6 +79,11 @@ class ServeOptions:
     inherit_env: bool = False
     trap_unknown_imports: bool = False
     cache: bool = True
+    #: sockets (with ``cli``): as ``wasmloom run -S inherit-network,tcp,udp,allow-ip-name-lookup``
+    network: bool = False
+    allow_tcp: bool = True
+    allow_udp: bool = True
+    allow_ip_name_lookup: bool = False
     #: requests one instance serves (1: a fresh instance per request); Wasmtime's p3 default
     max_instance_reuse: int = 128
     #: requests one instance serves at the same time; Wasmtime's p3 default
@@ -417,7 +422,16 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
                 print(f"  {name}", file=err)
             print("hint: --trap-unknown-imports serves it anyway", file=err)
             return 1
-    run_opts = RunOptions(app=opts.app, dirs=opts.dirs, env=opts.env, inherit_env=opts.inherit_env)
+    run_opts = RunOptions(
+        app=opts.app,
+        dirs=opts.dirs,
+        env=opts.env,
+        inherit_env=opts.inherit_env,
+        network=opts.network,
+        allow_tcp=opts.allow_tcp,
+        allow_udp=opts.allow_udp,
+        allow_ip_name_lookup=opts.allow_ip_name_lookup,
+    )
     try:
         build_ctx(run_opts)
     except OSError as e:
