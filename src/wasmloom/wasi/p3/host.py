@@ -270,15 +270,25 @@ def _views(w: WasiP3) -> dict[str, Any]:
     return v
 
 
-def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3]) -> None:
+def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3], *, cli: bool = True) -> None:
     """Define the WASI 0.3.0 cli, clocks, random, filesystem and sockets interfaces in ``linker``.
 
     ``getter(store.data)`` is the store's :class:`WasiP3`. Sockets reach the
     network only as its context allows (:mod:`wasmloom.wasi.p3.sockets`).
+    ``cli=False`` defines only what ``wasi:http/service`` imports besides
+    http: clocks, random and the three standard streams.
     """
     wasi_clocks_types.add_to_linker(linker)
     wasi_clocks_monotonic_clock.add_to_linker(linker, lambda d: _views(getter(d))["monotonic"])
     wasi_clocks_system_clock.add_to_linker(linker, lambda d: _views(getter(d))["system"])
+    if not cli:
+        for mod in (wasi_random_random, wasi_random_insecure, wasi_random_insecure_seed):
+            mod.add_to_linker(linker, getter)
+        wasi_cli_types.add_to_linker(linker)
+        wasi_cli_stdin.add_to_linker(linker, getter)
+        wasi_cli_stdout.add_to_linker(linker, lambda d: _views(getter(d))["stdout"])
+        wasi_cli_stderr.add_to_linker(linker, lambda d: _views(getter(d))["stderr"])
+        return
     # terminal-input/-output define the resources terminal-std* return: first
     wasi_cli_terminal_input.add_to_linker(linker, getter)
     wasi_cli_terminal_output.add_to_linker(linker, getter)
