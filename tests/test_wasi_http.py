@@ -686,3 +686,17 @@ def test_host_client_tls_and_timeout_errors() -> None:
     assert isinstance(r2, Err) and isinstance(
         r2.value, H.ErrorCodeTLSProtocolError | H.ErrorCodeTLSCertificateError
     ), r2
+
+
+def test_serve_links_the_service_world_without_cli() -> None:
+    from wasmloom import Linker
+    from wasmloom.wasi.p3.serve import _link
+
+    lean, full = Linker(), Linker()
+    assert _link(lean, cli=False) is False
+    _link(full, cli=True)
+    for name in ("wasi:http/types@0.3.0", "wasi:http/client@0.3.0", "wasi:cli/stdout@0.3.0"):
+        assert lean.root().lookup(name) is not None, name
+    for name in ("wasi:cli/environment@0.3.0", "wasi:filesystem/types@0.3.0", "wasi:io/poll@0.2.9"):
+        assert lean.root().lookup(name) is None, name
+        assert full.root().lookup(name) is not None, name

@@ -339,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="OPT[=y|n]",
         help="WASI options, comma separated: cli (default on: link WASI 0.3.0 and 0.2.x as "
-        "`run` does; cli=n: 0.3.0 alone); inherit-network, tcp, udp, allow-ip-name-lookup "
+        "`run` does; cli=n: what wasi:http/service imports); inherit-network, tcp, udp, allow-ip-name-lookup "
         "as for `run`",
     )
     sv.add_argument("--dir", action="append", metavar="HOST[::GUEST]", help="as for `run`")

@@ -2,7 +2,8 @@
 
 :func:`serve` compiles the component once, links WASI (as ``wasmloom run``
 does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
-otherwise WASI 0.3.0 alone, without 0.2.x) and
+otherwise only what the ``wasi:http/service`` world imports: 0.3.0 clocks,
+random, stdio and http) and
 listens with :func:`asyncio.start_server`. Its first line on stderr is
 ``Serving HTTP on http://HOST:PORT/`` (the bound port when 0 was asked).
 
@@ -390,7 +391,7 @@ def _link(linker: Linker, cli: bool) -> bool:
     """Define WASI for :class:`RunState` data; True if 0.2.x is."""
     if cli:
         return link_wasi(linker)
-    p3_add_to_linker(linker, lambda d: d.p3)
+    p3_add_to_linker(linker, lambda d: d.p3, cli=False)
     wh.add_to_linker(linker, lambda d: d.http)
     return False
 
