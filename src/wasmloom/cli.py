@@ -160,14 +160,8 @@ _RUN_S = {"inherit-network", "tcp", "udp", "allow-ip-name-lookup", "cli", "p3", 
 def cmd_run(args: argparse.Namespace) -> int:
     from wasmloom.wasi.p3.command import RunOptions, run_command
 
-    try:
-        s_opts = _parse_s_options(args.S or [])
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    unknown = sorted(set(s_opts) - _RUN_S)
-    if unknown:
-        print(f"error: unknown -S option(s) for run: {', '.join(unknown)}", file=sys.stderr)
+    s_opts = _s_options(args, "run")
+    if s_opts is None:
         return 2
     opts = RunOptions(
         app=args.app,
@@ -199,17 +193,25 @@ def _parse_s_options(specs: Sequence[str]) -> dict[str, bool]:
     return out
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from wasmloom.wasi.p3.serve import ServeOptions, serve
-
+def _s_options(args: argparse.Namespace, command: str) -> dict[str, bool] | None:
+    """The ``-S`` options of ``run`` or ``serve``; None after reporting a bad one."""
     try:
         s_opts = _parse_s_options(args.S or [])
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return None
     unknown = sorted(set(s_opts) - _RUN_S)
     if unknown:
-        print(f"error: unknown -S option(s) for serve: {', '.join(unknown)}", file=sys.stderr)
+        print(f"error: unknown -S option(s) for {command}: {', '.join(unknown)}", file=sys.stderr)
+        return None
+    return s_opts
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from wasmloom.wasi.p3.serve import ServeOptions, serve
+
+    s_opts = _s_options(args, "serve")
+    if s_opts is None:
         return 2
     opts = ServeOptions(
         app=args.app,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -114,6 +115,29 @@ def missing_imports(linker: Linker, component: Component) -> list[str]:
     return out
 
 
+def check_imports(
+    linker: Linker,
+    component: Component,
+    app: str,
+    trap_unknown: bool,
+    hint: Callable[[list[str]], str],
+    err: TextIO,
+) -> bool:
+    """With ``trap_unknown``, stub what ``linker`` lacks; else report it on ``err``, then
+    ``hint(missing)``. True when the component can be instantiated."""
+    if trap_unknown:
+        linker.define_unknown_imports_as_traps(component)
+        return True
+    missing = missing_imports(linker, component)
+    if not missing:
+        return True
+    print(f"error: {app} imports what this host does not provide:", file=err)
+    for name in missing:
+        print(f"  {name}", file=err)
+    print(hint(missing), file=err)
+    return False
+
+
 def _find_run(instance: Instance) -> tuple[Func, bool] | None:
     best: tuple[int, str] | None = None
     for name in instance.exports():
@@ -168,19 +192,15 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
     state.p3.bind(store)
     linker = Linker()
     have_p2 = link_wasi(linker)
-    if opts.trap_unknown_imports:
-        linker.define_unknown_imports_as_traps(component)
-    else:
-        missing = missing_imports(linker, component)
-        if missing:
-            print(f"error: {opts.app} imports what this host does not provide:", file=err)
-            for name in missing:
-                print(f"  {name}", file=err)
-            hint = "hint: --trap-unknown-imports runs it anyway; calls to these imports trap"
-            if not have_p2 and any("@0.2." in n for n in missing):
-                hint += " (WASI 0.2.x is not available in this build)"
-            print(hint, file=err)
-            return 1
+
+    def hint(missing: list[str]) -> str:
+        text = "hint: --trap-unknown-imports runs it anyway; calls to these imports trap"
+        if not have_p2 and any("@0.2." in n for n in missing):
+            text += " (WASI 0.2.x is not available in this build)"
+        return text
+
+    if not check_imports(linker, component, opts.app, opts.trap_unknown_imports, hint, err):
+        return 1
     try:
         instance = linker.instantiate(store, component)
     except LinkError as e:

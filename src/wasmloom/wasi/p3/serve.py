@@ -54,9 +54,9 @@ from wasmloom.wasi.p3.command import (
     RunOptions,
     RunState,
     build_ctx,
+    check_imports,
     link_wasi,
     load_app,
-    missing_imports,
 )
 from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 
@@ -413,16 +413,12 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
         return 1
     linker = Linker()
     _link(linker, opts.cli)
-    if opts.trap_unknown_imports:
-        linker.define_unknown_imports_as_traps(component)
-    else:
-        missing = missing_imports(linker, component)
-        if missing:
-            print(f"error: {opts.app} imports what this host does not provide:", file=err)
-            for name in missing:
-                print(f"  {name}", file=err)
-            print("hint: --trap-unknown-imports serves it anyway", file=err)
-            return 1
+
+    def hint(missing: list[str]) -> str:
+        return "hint: --trap-unknown-imports serves it anyway"
+
+    if not check_imports(linker, component, opts.app, opts.trap_unknown_imports, hint, err):
+        return 1
     run_opts = RunOptions(
         app=opts.app,
         dirs=opts.dirs,
