@@ -128,8 +128,12 @@ def _family_of(f: S.IpAddressFamily) -> int:
     return socket.AF_INET if f is IPV4 else socket.AF_INET6
 
 
+# Addresses are read by tag and field name: an ``option<ip-socket-address>`` argument
+# arrives as a generic Variant/Record rather than the bindings' classes.
+
+
 def _ip(addr: S.IpSocketAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    if isinstance(addr, S.IpSocketAddressIpv4):
+    if addr.tag == "ipv4":
         return ipaddress.IPv4Address(bytes(addr.value.address))
     a = addr.value.address
     return ipaddress.IPv6Address(b"".join(x.to_bytes(2, "big") for x in a))
@@ -138,7 +142,7 @@ def _ip(addr: S.IpSocketAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
 def to_py(addr: S.IpSocketAddress) -> PyAddr:
     """The Python socket address of a WIT ``ip-socket-address``."""
     ip = str(_ip(addr))
-    if isinstance(addr, S.IpSocketAddressIpv4):
+    if addr.tag == "ipv4":
         return (ip, addr.value.port)
     v = addr.value
     return (ip, v.port, v.flow_info, v.scope_id)
@@ -180,9 +184,9 @@ def _check_family(addr: S.IpSocketAddress, family: S.IpAddressFamily) -> None:
     """Refuse an address of the other family, or an IPv4-mapped/-compatible IPv6 one."""
     ip = _ip(addr)
     if family is IPV4:
-        ok = isinstance(addr, S.IpSocketAddressIpv4)
+        ok = addr.tag == "ipv4"
     else:
-        ok = isinstance(addr, S.IpSocketAddressIpv6)
+        ok = addr.tag == "ipv6"
         if ok:
             assert isinstance(ip, ipaddress.IPv6Address)
             p = ip.packed
