@@ -11,6 +11,7 @@ is checked as a subprocess.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
 import socket
@@ -24,9 +25,12 @@ import pytest
 from cpy_build import build, component, componentize_py, tree
 
 from wasmloom import Linker, Store
+from wasmloom.host.accessor import Accessor
 from wasmloom.values import Ok
 from wasmloom.wasi.ctx import MemoryOutput, WasiCtxBuilder
+from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
 from wasmloom.wasi.p3.command import RunState, link_wasi
+from wasmloom.wasi.p3.sockets import error_code
 
 ROOT = Path(__file__).resolve().parents[1]
 WIT03 = ROOT / "src" / "wasmloom" / "wasi" / "wit" / "0.3.0"
@@ -310,15 +314,15 @@ def test_tcp_connect_exchanges_bytes_both_ways(guest: Path) -> None:
 
     async def main() -> tuple[Any, list[str]]:
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
+        seen.append(server.sockets[0].getsockname()[1])
         async with server:
-            return await run_guest(guest, ["tcp-client", str(port), str(n)])
+            return await run_guest(guest, ["tcp-client", str(seen[0]), str(n)])
 
     result, lines = _run(main)
     assert result == Ok(None), lines
-    peer, data = seen
+    port, peer, data = seen
     assert data == _pattern(n)
-    assert lines[0] == f"connected 127.0.0.1:{peer[1]} 127.0.0.1:{lines[0].rsplit(':', 1)[1]}"
+    assert lines[0] == f"connected 127.0.0.1:{peer[1]} 127.0.0.1:{port}"
     assert lines[1] == "options True 3000000000 42 False IPV4"
     assert lines[2] == f"sent {n} ok"
     assert lines[3] == f"received {len(reply)} {hashlib.sha256(reply).hexdigest()} ok"
@@ -445,3 +449,95 @@ def test_wasmloom_run_inherit_network(guest: Path) -> None:
         assert "127.0.0.1" in allowed[4]
         r = subprocess.run([*cmd, "-S", "bogus", str(guest)], capture_output=True, timeout=60)
         assert r.returncode == 2 and b"unknown -S option" in r.stderr
+
+
+# --- the rules, host side (no guest) --------------------------------------------------------
+
+
+def _host(network: bool = True) -> tuple[Store[Any], Any]:
+    b = WasiCtxBuilder()
+    if network:
+        b.inherit_network()
+    state = RunState(b.build())
+    store: Store[Any] = Store(data=state)
+    state.p3.bind(store)
+    return store, state.p3.sockets
+
+
+def _v4(port: int, ip: tuple[int, int, int, int] = (127, 0, 0, 1)) -> Any:
+    return S.IpSocketAddressIpv4(S.Ipv4SocketAddress(port, ip))
+
+
+def _v6(port: int, ip: tuple[int, ...] = (0, 0, 0, 0, 0, 0, 0, 1)) -> Any:
+    return S.IpSocketAddressIpv6(S.Ipv6SocketAddress(port, 0, ip, 0))  # type: ignore[arg-type]
+
+
+def _tag(r: Any) -> str:
+    return "ok" if isinstance(r, Ok) else r.value.tag
+
+
+def test_tcp_rules() -> None:
+    store, host = _host()
+    v6 = host.tcp_socket_create(S.IpAddressFamily.IPV6).value
+    mapped = (0, 0, 0, 0, 0, 0xFFFF, 0x7F00, 1)
+    assert _tag(v6.bind(_v4(0))) == "invalid-argument"  # the other family
+    assert _tag(v6.bind(_v6(0, mapped))) == "invalid-argument"  # no dual stack
+    assert _tag(v6.bind(_v6(0, (0xFF02, 0, 0, 0, 0, 0, 0, 1)))) == "invalid-argument"  # multicast
+    sock = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
+    assert _tag(sock.get_local_address()) == "invalid-state"
+    assert _tag(sock.set_listen_backlog_size(0)) == "invalid-argument"
+    assert _tag(sock.set_receive_buffer_size(0)) == "invalid-argument"
+    assert _tag(sock.set_keep_alive_count(0)) == "invalid-argument"
+    assert _tag(sock.set_hop_limit(0)) == "invalid-argument"
+    assert sock.set_send_buffer_size(1 << 16) == Ok(None)
+    assert sock.get_send_buffer_size().value >= 1 << 15
+    assert _tag(sock.bind(_v4(0))) == "ok"
+    assert _tag(sock.bind(_v4(0))) == "invalid-state"
+    other = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
+    assert _tag(other.listen()) == "ok"  # unbound: an ephemeral port
+    assert other.get_is_listening() and other.get_local_address().value.value.port != 0
+    assert _tag(other.listen()) == "invalid-state"
+    third = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
+    assert _tag(third.bind(other.get_local_address().value)) == "address-in-use"
+    acc: Accessor[Any, Any] = Accessor(store)
+    assert _tag(asyncio.run(third.connect(acc, _v4(0)))) == "invalid-argument"
+    assert _tag(asyncio.run(third.connect(acc, _v4(80, (0, 0, 0, 0))))) == "invalid-argument"
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]  # bound, not listening: connecting is refused
+    assert _tag(asyncio.run(third.connect(acc, _v4(port)))) == "connection-refused"
+    closed.close()
+    assert _tag(third.get_keep_alive_enabled()) == "invalid-state"  # after a failed connect
+    for s in (v6, sock, other, third):
+        s.drop()
+    _, denied = _host(network=False)
+    s2 = denied.tcp_socket_create(S.IpAddressFamily.IPV4).value
+    assert _tag(s2.bind(_v4(0))) == "access-denied" and _tag(s2.listen()) == "access-denied"
+    s2.drop()
+
+
+def test_udp_rules() -> None:
+    _, host = _host()
+    sock = host.udp_socket_create(S.IpAddressFamily.IPV4).value
+    assert _tag(sock.disconnect()) == "invalid-state"
+    assert _tag(sock.connect(_v4(0))) == "invalid-argument"
+    assert _tag(sock.connect(_v4(9, (0, 0, 0, 0)))) == "invalid-argument"
+    assert _tag(sock.connect(_v4(9))) == "ok"  # binds implicitly
+    local = sock.get_local_address().value
+    assert local.value.port != 0 and sock.get_remote_address().value == _v4(9)
+    assert _tag(sock.connect(_v4(10))) == "ok" and sock.get_remote_address().value == _v4(10)
+    assert _tag(sock.disconnect()) == "ok"
+    assert _tag(sock.get_remote_address()) == "invalid-state"
+    assert sock.get_local_address().value.value.port == local.value.port
+    assert _tag(sock.set_unicast_hop_limit(0)) == "invalid-argument"
+    assert sock.set_unicast_hop_limit(7) == Ok(None) and sock.get_unicast_hop_limit() == Ok(7)
+    sock.drop()
+
+
+def test_error_codes_of_os_errors() -> None:
+    assert error_code(ConnectionRefusedError(errno.ECONNREFUSED, "x")).tag == "connection-refused"
+    assert error_code(OSError(errno.EADDRNOTAVAIL, "x")).tag == "address-not-bindable"
+    assert error_code(OSError(errno.EPIPE, "x")).tag == "connection-broken"
+    assert error_code(OSError(errno.EMSGSIZE, "x")).tag == "datagram-too-large"
+    other = error_code(OSError(errno.ENOENT, "No such file"))
+    assert other == S.ErrorCodeOther("No such file")

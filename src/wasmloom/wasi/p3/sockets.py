@@ -804,9 +804,26 @@ class UdpSocket:
         self.sock = sock
         self.state = "default"
         self.remote: PyAddr | None = None
+        self.bound_ip: str | None = None  # the IP of an explicit bind
 
     def drop(self) -> None:
         self.sock.close()
+
+    def _dissolve(self) -> None:
+        """Disconnect, staying bound to the same port.
+
+        Linux releases an ephemeral port on disconnect: it is bound again,
+        explicitly (to the IP of the guest's bind, or the unspecified one).
+        """
+        before = self.sock.getsockname()
+        _disconnect(self.sock)
+        if self.sock.getsockname()[1] == 0 and before[1] != 0:
+            any_ip = "0.0.0.0" if self.family is IPV4 else "::"
+            try:
+                self.sock.bind((self.bound_ip or any_ip, before[1]))
+            except OSError:
+                pass  # taken meanwhile: the next send binds a new port
+        self.state, self.remote = "bound", None
 
     def bind(self, local_address: S.IpSocketAddress) -> Ok[None] | Err[S.ErrorCode]:
         def run() -> None:
@@ -815,7 +832,7 @@ class UdpSocket:
             if self.state != "default":
                 raise _fail(S.ErrorCodeInvalidState)
             _at(self.sock.bind, local_address)
-            self.state = "bound"
+            self.state, self.bound_ip = "bound", to_py(local_address)[0]
 
         return _result(run)
 
@@ -825,8 +842,7 @@ class UdpSocket:
             _check_family(remote_address, self.family)
             _check_remote(remote_address)
             if self.state == "connected":
-                _disconnect(self.sock)
-                self.state = "bound"
+                self._dissolve()
             _at(self.sock.connect, remote_address)
             self.state, self.remote = "connected", to_py(remote_address)
 
@@ -836,8 +852,7 @@ class UdpSocket:
         def run() -> None:
             if self.state != "connected":
                 raise _fail(S.ErrorCodeInvalidState)
-            _disconnect(self.sock)
-            self.state, self.remote = "bound", None
+            self._dissolve()
 
         return _result(run)
 
