@@ -26,6 +26,7 @@ from cpy_build import build, component, componentize_py, tree
 
 from wasmloom import Linker, Store
 from wasmloom.host.accessor import Accessor
+from wasmloom.host.streams import BytesProducer, StreamReader
 from wasmloom.values import Ok
 from wasmloom.wasi.ctx import MemoryOutput, WasiCtxBuilder
 from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
@@ -494,7 +495,9 @@ def test_tcp_rules() -> None:
     assert _tag(sock.bind(_v4(0))) == "ok"
     assert _tag(sock.bind(_v4(0))) == "invalid-state"
     other = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
-    assert _tag(other.listen()) == "ok"  # unbound: an ephemeral port
+    accepting = other.listen()  # unbound: an ephemeral port
+    assert _tag(accepting) == "ok"
+    accepting.value.close()
     assert other.get_is_listening() and other.get_local_address().value.value.port != 0
     assert _tag(other.listen()) == "invalid-state"
     third = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
@@ -541,3 +544,36 @@ def test_error_codes_of_os_errors() -> None:
     assert error_code(OSError(errno.EMSGSIZE, "x")).tag == "datagram-too-large"
     other = error_code(OSError(errno.ENOENT, "No such file"))
     assert other == S.ErrorCodeOther("No such file")
+
+
+def test_tcp_streams_with_host_ends() -> None:
+    """The send and receive streams also serve host readers and writers (no guest memory)."""
+    data = os.urandom(200_000)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(await reader.read())
+        await writer.drain()
+        writer.close()
+
+    async def main() -> tuple[Any, ...]:
+        store, host = _host()
+        server = await asyncio.start_server(echo, "127.0.0.1", 0)
+        async with server:
+            sock = host.tcp_socket_create(S.IpAddressFamily.IPV4).value
+            port = server.sockets[0].getsockname()[1]
+            connected = await sock.connect(Accessor(store), _v4(port))
+            sent = sock.send(StreamReader.new(store, BytesProducer(data)))
+            again = await sock.send(StreamReader.new(store, BytesProducer(b"x")))
+            rx, done = sock.receive()
+            # a host-created stream has no element type: chunks come as lists of ints
+            got = b"".join([bytes(chunk) async for chunk in rx])
+            rx2, done2 = sock.receive()
+            rx2.close()
+            result = (connected, await sent, again, got, await done, _tag(await done2))
+            sock.drop()
+            return result
+
+    connected, sent, again, got, done, twice = _run(main)
+    assert (connected, sent, done) == (Ok(None), Ok(None), Ok(None))
+    assert _tag(again) == "invalid-state" and twice == "invalid-state"
+    assert got == data
