@@ -1016,12 +1016,12 @@ class SocketsHost:
 
     def check_network(self) -> None:
         """Raise ``access-denied`` unless the context lets the guest use the network."""
-        if not getattr(self.w.ctx, "network", False):
+        if not self.w.ctx.network:
             raise _fail(S.ErrorCodeAccessDenied)
 
     def tcp_socket_create(self, address_family: S.IpAddressFamily) -> Ok[Any] | Err[S.ErrorCode]:
         def run() -> TcpSocket:
-            if not getattr(self.w.ctx, "allow_tcp", True):
+            if not self.w.ctx.allow_tcp:
                 raise _fail(S.ErrorCodeAccessDenied)
             sock = _new_socket(address_family, socket.SOCK_STREAM)
             return TcpSocket(self, address_family, _Conn(sock))
@@ -1030,7 +1030,7 @@ class SocketsHost:
 
     def udp_socket_create(self, address_family: S.IpAddressFamily) -> Ok[Any] | Err[S.ErrorCode]:
         def run() -> UdpSocket:
-            if not getattr(self.w.ctx, "allow_udp", True):
+            if not self.w.ctx.allow_udp:
                 raise _fail(S.ErrorCodeAccessDenied)
             return UdpSocket(self, address_family, _new_socket(address_family, socket.SOCK_DGRAM))
 
@@ -1039,7 +1039,7 @@ class SocketsHost:
     async def resolve_addresses(
         self, accessor: Accessor[Any, Any], name: str
     ) -> Ok[list[S.IpAddress]] | Err[L.ErrorCode]:
-        if not getattr(self.w.ctx, "allow_ip_name_lookup", False):
+        if not self.w.ctx.allow_ip_name_lookup:
             return Err(L.ErrorCodeAccessDenied())
         try:
             target = _lookup_name(name)
