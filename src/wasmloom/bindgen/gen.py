@@ -5,7 +5,8 @@ The package holds one module per interface the world uses (named
 ``<namespace>_<package>_<interface>``) and ``__init__.py`` for the world:
 
 - types: a dataclass per record, ``enum.Enum`` per enum, ``enum.Flag`` per
-  flags, per variant one small class per case (``.tag``, ``.value``) and a
+  flags, per variant one small dataclass per case (``.tag``, ``.value``; a
+  subclass of :class:`~wasmloom.bindgen.rt.Case` or ``EmptyCase``) and a
   union alias; ``option<T>`` is ``T | None`` (``Some`` when nested), results
   are ``Ok``/``Err``; ``stream<T>``/``future<T>`` are
   :class:`~wasmloom.host.streams.StreamReader` /
@@ -365,10 +366,15 @@ class _Gen:
                 for c in k.cases:
                     cn = name + camel(c.name).rstrip("_")
                     cases.append(cn)
-                    out += ["", "@_dc.dataclass(slots=True)", f"class {cn}:"]
+                    if c.type is None:
+                        base = "_rt.EmptyCase"
+                    else:
+                        payload = self.py(c.type, here)
+                        assert '"' not in payload
+                        base = f'_rt.Case["{payload}"]'  # a forward reference may be in it
+                    out += ["", f"class {cn}({base}):"]
                     out += _doc(c.docs, "    ")
-                    vt = "None = None" if c.type is None else self.py(c.type, here)
-                    out.append(f"    value: {vt}")
+                    out.append("    __slots__ = ()")
                     out.append(
                         f"    tag: _typing.ClassVar[_typing.Literal[{c.name!r}]] = {c.name!r}"
                     )

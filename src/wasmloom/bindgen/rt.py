@@ -18,10 +18,11 @@ classes: no conversion runs per call in Python.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import types as pytypes
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
@@ -37,12 +38,33 @@ if TYPE_CHECKING:
     from wasmloom.host.store import Store
 
 __all__ = [
+    "Case",
+    "EmptyCase",
     "ExportBinder",
     "GuestResource",
     "HostTable",
     "ImportBinder",
     "wrong_store",
 ]
+
+_V = TypeVar("_V")
+
+
+@dataclasses.dataclass(slots=True)
+class Case(Generic[_V]):
+    """A variant case with a payload: each generated case class subclasses it
+    (with its own ``tag``), so that it is a dataclass without being made one
+    at import time."""
+
+    value: _V
+
+
+@dataclasses.dataclass(slots=True)
+class EmptyCase:
+    """A variant case without a payload (``value`` is ``None``); generated case classes subclass it."""
+
+    value: None = None
+
 
 TypeEntries = Iterable[tuple[T.ValType, Any]]
 Subst = dict[T.ResourceType, T.ResourceType]

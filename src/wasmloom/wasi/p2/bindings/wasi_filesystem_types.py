@@ -68,19 +68,16 @@ class DescriptorStat:
     data_modification_timestamp: Datetime | None
     status_change_timestamp: Datetime | None
 
-@_dc.dataclass(slots=True)
-class NewTimestampNoChange:
-    value: None = None
+class NewTimestampNoChange(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-change']] = 'no-change'
 
-@_dc.dataclass(slots=True)
-class NewTimestampNow:
-    value: None = None
+class NewTimestampNow(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['now']] = 'now'
 
-@_dc.dataclass(slots=True)
-class NewTimestampTimestamp:
-    value: Datetime
+class NewTimestampTimestamp(_rt.Case["Datetime"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['timestamp']] = 'timestamp'
 
 NewTimestamp: _typing.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp

@@ -31,16 +31,14 @@ _RT_INPUT_STREAM = _t.ResourceType('input-stream')
 _RT_OUTPUT_STREAM = _t.ResourceType('output-stream')
 
 
-@_dc.dataclass(slots=True)
-class StreamErrorLastOperationFailed:
+class StreamErrorLastOperationFailed(_rt.Case["Error"]):
     """The last operation failed; the stream is closed."""
-    value: Error
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['last-operation-failed']] = 'last-operation-failed'
 
-@_dc.dataclass(slots=True)
-class StreamErrorClosed:
+class StreamErrorClosed(_rt.EmptyCase):
     """The stream ended or was closed."""
-    value: None = None
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['closed']] = 'closed'
 
 StreamError: _typing.TypeAlias = StreamErrorLastOperationFailed | StreamErrorClosed

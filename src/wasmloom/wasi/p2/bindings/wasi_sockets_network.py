@@ -54,14 +54,12 @@ class IpAddressFamily(_enum.Enum):
     IPV4 = 'ipv4'
     IPV6 = 'ipv6'
 
-@_dc.dataclass(slots=True)
-class IpAddressIpv4:
-    value: Ipv4Address
+class IpAddressIpv4(_rt.Case["Ipv4Address"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
 
-@_dc.dataclass(slots=True)
-class IpAddressIpv6:
-    value: Ipv6Address
+class IpAddressIpv6(_rt.Case["Ipv6Address"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
 
 IpAddress: _typing.TypeAlias = IpAddressIpv4 | IpAddressIpv6
@@ -78,14 +76,12 @@ class Ipv6SocketAddress:
     address: Ipv6Address
     scope_id: int
 
-@_dc.dataclass(slots=True)
-class IpSocketAddressIpv4:
-    value: Ipv4SocketAddress
+class IpSocketAddressIpv4(_rt.Case["Ipv4SocketAddress"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
 
-@_dc.dataclass(slots=True)
-class IpSocketAddressIpv6:
-    value: Ipv6SocketAddress
+class IpSocketAddressIpv6(_rt.Case["Ipv6SocketAddress"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
 
 IpSocketAddress: _typing.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6

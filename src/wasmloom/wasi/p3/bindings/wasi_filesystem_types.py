@@ -29,45 +29,37 @@ from . import wasi_clocks_system_clock as _m_wasi_clocks_system_clock
 _RT_DESCRIPTOR = _t.ResourceType('descriptor')
 
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeBlockDevice:
-    value: None = None
+class DescriptorTypeBlockDevice(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['block-device']] = 'block-device'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeCharacterDevice:
-    value: None = None
+class DescriptorTypeCharacterDevice(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['character-device']] = 'character-device'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeDirectory:
-    value: None = None
+class DescriptorTypeDirectory(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['directory']] = 'directory'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeFifo:
-    value: None = None
+class DescriptorTypeFifo(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['fifo']] = 'fifo'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeSymbolicLink:
-    value: None = None
+class DescriptorTypeSymbolicLink(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['symbolic-link']] = 'symbolic-link'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeRegularFile:
-    value: None = None
+class DescriptorTypeRegularFile(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['regular-file']] = 'regular-file'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeSocket:
-    value: None = None
+class DescriptorTypeSocket(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['socket']] = 'socket'
 
-@_dc.dataclass(slots=True)
-class DescriptorTypeOther:
+class DescriptorTypeOther(_rt.Case["str | None"]):
     """Anything else, with an optional host-specific description."""
-    value: str | None
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 DescriptorType: _typing.TypeAlias = DescriptorTypeBlockDevice | DescriptorTypeCharacterDevice | DescriptorTypeDirectory | DescriptorTypeFifo | DescriptorTypeSymbolicLink | DescriptorTypeRegularFile | DescriptorTypeSocket | DescriptorTypeOther
@@ -100,19 +92,16 @@ class DescriptorStat:
     data_modification_timestamp: Instant | None
     status_change_timestamp: Instant | None
 
-@_dc.dataclass(slots=True)
-class NewTimestampNoChange:
-    value: None = None
+class NewTimestampNoChange(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-change']] = 'no-change'
 
-@_dc.dataclass(slots=True)
-class NewTimestampNow:
-    value: None = None
+class NewTimestampNow(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['now']] = 'now'
 
-@_dc.dataclass(slots=True)
-class NewTimestampTimestamp:
-    value: Instant
+class NewTimestampTimestamp(_rt.Case["Instant"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['timestamp']] = 'timestamp'
 
 NewTimestamp: _typing.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
@@ -123,189 +112,152 @@ class DirectoryEntry:
     type: DescriptorType
     name: str
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAccess:
-    value: None = None
+class ErrorCodeAccess(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['access']] = 'access'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAlready:
-    value: None = None
+class ErrorCodeAlready(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['already']] = 'already'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeBadDescriptor:
-    value: None = None
+class ErrorCodeBadDescriptor(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['bad-descriptor']] = 'bad-descriptor'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeBusy:
-    value: None = None
+class ErrorCodeBusy(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['busy']] = 'busy'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDeadlock:
-    value: None = None
+class ErrorCodeDeadlock(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['deadlock']] = 'deadlock'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeQuota:
-    value: None = None
+class ErrorCodeQuota(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['quota']] = 'quota'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeExist:
-    value: None = None
+class ErrorCodeExist(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['exist']] = 'exist'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeFileTooLarge:
-    value: None = None
+class ErrorCodeFileTooLarge(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['file-too-large']] = 'file-too-large'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeIllegalByteSequence:
-    value: None = None
+class ErrorCodeIllegalByteSequence(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['illegal-byte-sequence']] = 'illegal-byte-sequence'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInProgress:
-    value: None = None
+class ErrorCodeInProgress(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['in-progress']] = 'in-progress'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInterrupted:
-    value: None = None
+class ErrorCodeInterrupted(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['interrupted']] = 'interrupted'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInvalid:
-    value: None = None
+class ErrorCodeInvalid(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid']] = 'invalid'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeIo:
-    value: None = None
+class ErrorCodeIo(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['io']] = 'io'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeIsDirectory:
-    value: None = None
+class ErrorCodeIsDirectory(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['is-directory']] = 'is-directory'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeLoop:
-    value: None = None
+class ErrorCodeLoop(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['loop']] = 'loop'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTooManyLinks:
-    value: None = None
+class ErrorCodeTooManyLinks(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['too-many-links']] = 'too-many-links'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeMessageSize:
-    value: None = None
+class ErrorCodeMessageSize(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['message-size']] = 'message-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNameTooLong:
-    value: None = None
+class ErrorCodeNameTooLong(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['name-too-long']] = 'name-too-long'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNoDevice:
-    value: None = None
+class ErrorCodeNoDevice(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-device']] = 'no-device'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNoEntry:
-    value: None = None
+class ErrorCodeNoEntry(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-entry']] = 'no-entry'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNoLock:
-    value: None = None
+class ErrorCodeNoLock(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-lock']] = 'no-lock'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInsufficientMemory:
-    value: None = None
+class ErrorCodeInsufficientMemory(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['insufficient-memory']] = 'insufficient-memory'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInsufficientSpace:
-    value: None = None
+class ErrorCodeInsufficientSpace(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['insufficient-space']] = 'insufficient-space'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNotDirectory:
-    value: None = None
+class ErrorCodeNotDirectory(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-directory']] = 'not-directory'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNotEmpty:
-    value: None = None
+class ErrorCodeNotEmpty(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-empty']] = 'not-empty'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNotRecoverable:
-    value: None = None
+class ErrorCodeNotRecoverable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-recoverable']] = 'not-recoverable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeUnsupported:
-    value: None = None
+class ErrorCodeUnsupported(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['unsupported']] = 'unsupported'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNoTty:
-    value: None = None
+class ErrorCodeNoTty(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-tty']] = 'no-tty'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNoSuchDevice:
-    value: None = None
+class ErrorCodeNoSuchDevice(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['no-such-device']] = 'no-such-device'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeOverflow:
-    value: None = None
+class ErrorCodeOverflow(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['overflow']] = 'overflow'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNotPermitted:
-    value: None = None
+class ErrorCodeNotPermitted(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-permitted']] = 'not-permitted'
 
-@_dc.dataclass(slots=True)
-class ErrorCodePipe:
-    value: None = None
+class ErrorCodePipe(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['pipe']] = 'pipe'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeReadOnly:
-    value: None = None
+class ErrorCodeReadOnly(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['read-only']] = 'read-only'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInvalidSeek:
-    value: None = None
+class ErrorCodeInvalidSeek(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid-seek']] = 'invalid-seek'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTextFileBusy:
-    value: None = None
+class ErrorCodeTextFileBusy(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['text-file-busy']] = 'text-file-busy'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeCrossDevice:
-    value: None = None
+class ErrorCodeCrossDevice(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['cross-device']] = 'cross-device'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeOther:
-    value: str | None
+class ErrorCodeOther(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 ErrorCode: _typing.TypeAlias = ErrorCodeAccess | ErrorCodeAlready | ErrorCodeBadDescriptor | ErrorCodeBusy | ErrorCodeDeadlock | ErrorCodeQuota | ErrorCodeExist | ErrorCodeFileTooLarge | ErrorCodeIllegalByteSequence | ErrorCodeInProgress | ErrorCodeInterrupted | ErrorCodeInvalid | ErrorCodeIo | ErrorCodeIsDirectory | ErrorCodeLoop | ErrorCodeTooManyLinks | ErrorCodeMessageSize | ErrorCodeNameTooLong | ErrorCodeNoDevice | ErrorCodeNoEntry | ErrorCodeNoLock | ErrorCodeInsufficientMemory | ErrorCodeInsufficientSpace | ErrorCodeNotDirectory | ErrorCodeNotEmpty | ErrorCodeNotRecoverable | ErrorCodeUnsupported | ErrorCodeNoTty | ErrorCodeNoSuchDevice | ErrorCodeOverflow | ErrorCodeNotPermitted | ErrorCodePipe | ErrorCodeReadOnly | ErrorCodeInvalidSeek | ErrorCodeTextFileBusy | ErrorCodeCrossDevice | ErrorCodeOther

@@ -31,72 +31,59 @@ _RT_REQUEST_OPTIONS = _t.ResourceType('request-options')
 _RT_RESPONSE = _t.ResourceType('response')
 
 
-@_dc.dataclass(slots=True)
-class MethodGet:
-    value: None = None
+class MethodGet(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['get']] = 'get'
 
-@_dc.dataclass(slots=True)
-class MethodHead:
-    value: None = None
+class MethodHead(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['head']] = 'head'
 
-@_dc.dataclass(slots=True)
-class MethodPost:
-    value: None = None
+class MethodPost(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['post']] = 'post'
 
-@_dc.dataclass(slots=True)
-class MethodPut:
-    value: None = None
+class MethodPut(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['put']] = 'put'
 
-@_dc.dataclass(slots=True)
-class MethodDelete:
-    value: None = None
+class MethodDelete(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['delete']] = 'delete'
 
-@_dc.dataclass(slots=True)
-class MethodConnect:
-    value: None = None
+class MethodConnect(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connect']] = 'connect'
 
-@_dc.dataclass(slots=True)
-class MethodOptions:
-    value: None = None
+class MethodOptions(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['options']] = 'options'
 
-@_dc.dataclass(slots=True)
-class MethodTrace:
-    value: None = None
+class MethodTrace(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['trace']] = 'trace'
 
-@_dc.dataclass(slots=True)
-class MethodPatch:
-    value: None = None
+class MethodPatch(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['patch']] = 'patch'
 
-@_dc.dataclass(slots=True)
-class MethodOther:
+class MethodOther(_rt.Case["str"]):
     """Any other token."""
-    value: str
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 Method: _typing.TypeAlias = MethodGet | MethodHead | MethodPost | MethodPut | MethodDelete | MethodConnect | MethodOptions | MethodTrace | MethodPatch | MethodOther
 
-@_dc.dataclass(slots=True)
-class SchemeHTTP:
-    value: None = None
+class SchemeHTTP(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP']] = 'HTTP'
 
-@_dc.dataclass(slots=True)
-class SchemeHTTPS:
-    value: None = None
+class SchemeHTTPS(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTPS']] = 'HTTPS'
 
-@_dc.dataclass(slots=True)
-class SchemeOther:
-    value: str
+class SchemeOther(_rt.Case["str"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 Scheme: _typing.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
@@ -116,200 +103,161 @@ class FieldSizePayload:
     field_name: str | None
     field_size: int | None
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDNSTimeout:
-    value: None = None
+class ErrorCodeDNSTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['DNS-timeout']] = 'DNS-timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDNSError:
-    value: DNSErrorPayload
+class ErrorCodeDNSError(_rt.Case["DNSErrorPayload"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['DNS-error']] = 'DNS-error'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDestinationNotFound:
-    value: None = None
+class ErrorCodeDestinationNotFound(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['destination-not-found']] = 'destination-not-found'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDestinationUnavailable:
-    value: None = None
+class ErrorCodeDestinationUnavailable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['destination-unavailable']] = 'destination-unavailable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDestinationIPProhibited:
-    value: None = None
+class ErrorCodeDestinationIPProhibited(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['destination-IP-prohibited']] = 'destination-IP-prohibited'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDestinationIPUnroutable:
-    value: None = None
+class ErrorCodeDestinationIPUnroutable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['destination-IP-unroutable']] = 'destination-IP-unroutable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionRefused:
-    value: None = None
+class ErrorCodeConnectionRefused(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-refused']] = 'connection-refused'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionTerminated:
-    value: None = None
+class ErrorCodeConnectionTerminated(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-terminated']] = 'connection-terminated'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionTimeout:
-    value: None = None
+class ErrorCodeConnectionTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-timeout']] = 'connection-timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionReadTimeout:
-    value: None = None
+class ErrorCodeConnectionReadTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-read-timeout']] = 'connection-read-timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionWriteTimeout:
-    value: None = None
+class ErrorCodeConnectionWriteTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-write-timeout']] = 'connection-write-timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionLimitReached:
-    value: None = None
+class ErrorCodeConnectionLimitReached(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-limit-reached']] = 'connection-limit-reached'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTLSProtocolError:
-    value: None = None
+class ErrorCodeTLSProtocolError(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['TLS-protocol-error']] = 'TLS-protocol-error'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTLSCertificateError:
-    value: None = None
+class ErrorCodeTLSCertificateError(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['TLS-certificate-error']] = 'TLS-certificate-error'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTLSAlertReceived:
-    value: TLSAlertReceivedPayload
+class ErrorCodeTLSAlertReceived(_rt.Case["TLSAlertReceivedPayload"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['TLS-alert-received']] = 'TLS-alert-received'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestDenied:
-    value: None = None
+class ErrorCodeHTTPRequestDenied(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-denied']] = 'HTTP-request-denied'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestLengthRequired:
-    value: None = None
+class ErrorCodeHTTPRequestLengthRequired(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-length-required']] = 'HTTP-request-length-required'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestBodySize:
-    value: int | None
+class ErrorCodeHTTPRequestBodySize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-body-size']] = 'HTTP-request-body-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestMethodInvalid:
-    value: None = None
+class ErrorCodeHTTPRequestMethodInvalid(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-method-invalid']] = 'HTTP-request-method-invalid'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestURIInvalid:
-    value: None = None
+class ErrorCodeHTTPRequestURIInvalid(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-invalid']] = 'HTTP-request-URI-invalid'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestURITooLong:
-    value: None = None
+class ErrorCodeHTTPRequestURITooLong(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-too-long']] = 'HTTP-request-URI-too-long'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestHeaderSectionSize:
-    value: int | None
+class ErrorCodeHTTPRequestHeaderSectionSize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-section-size']] = 'HTTP-request-header-section-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestHeaderSize:
-    value: FieldSizePayload | None
+class ErrorCodeHTTPRequestHeaderSize(_rt.Case["FieldSizePayload | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-size']] = 'HTTP-request-header-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestTrailerSectionSize:
-    value: int | None
+class ErrorCodeHTTPRequestTrailerSectionSize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-section-size']] = 'HTTP-request-trailer-section-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPRequestTrailerSize:
-    value: FieldSizePayload
+class ErrorCodeHTTPRequestTrailerSize(_rt.Case["FieldSizePayload"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-size']] = 'HTTP-request-trailer-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseIncomplete:
-    value: None = None
+class ErrorCodeHTTPResponseIncomplete(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-incomplete']] = 'HTTP-response-incomplete'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseHeaderSectionSize:
-    value: int | None
+class ErrorCodeHTTPResponseHeaderSectionSize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-section-size']] = 'HTTP-response-header-section-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseHeaderSize:
-    value: FieldSizePayload
+class ErrorCodeHTTPResponseHeaderSize(_rt.Case["FieldSizePayload"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-size']] = 'HTTP-response-header-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseBodySize:
-    value: int | None
+class ErrorCodeHTTPResponseBodySize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-body-size']] = 'HTTP-response-body-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseTrailerSectionSize:
-    value: int | None
+class ErrorCodeHTTPResponseTrailerSectionSize(_rt.Case["int | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-section-size']] = 'HTTP-response-trailer-section-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseTrailerSize:
-    value: FieldSizePayload
+class ErrorCodeHTTPResponseTrailerSize(_rt.Case["FieldSizePayload"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-size']] = 'HTTP-response-trailer-size'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseTransferCoding:
-    value: str | None
+class ErrorCodeHTTPResponseTransferCoding(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-transfer-coding']] = 'HTTP-response-transfer-coding'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseContentCoding:
-    value: str | None
+class ErrorCodeHTTPResponseContentCoding(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-content-coding']] = 'HTTP-response-content-coding'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPResponseTimeout:
-    value: None = None
+class ErrorCodeHTTPResponseTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-response-timeout']] = 'HTTP-response-timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPUpgradeFailed:
-    value: None = None
+class ErrorCodeHTTPUpgradeFailed(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-upgrade-failed']] = 'HTTP-upgrade-failed'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeHTTPProtocolError:
-    value: None = None
+class ErrorCodeHTTPProtocolError(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['HTTP-protocol-error']] = 'HTTP-protocol-error'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeLoopDetected:
-    value: None = None
+class ErrorCodeLoopDetected(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['loop-detected']] = 'loop-detected'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConfigurationError:
-    value: None = None
+class ErrorCodeConfigurationError(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['configuration-error']] = 'configuration-error'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInternalError:
+class ErrorCodeInternalError(_rt.Case["str | None"]):
     """A host failure outside the cases above."""
-    value: str | None
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['internal-error']] = 'internal-error'
 
 ErrorCode: _typing.TypeAlias = ErrorCodeDNSTimeout | ErrorCodeDNSError | ErrorCodeDestinationNotFound | ErrorCodeDestinationUnavailable | ErrorCodeDestinationIPProhibited | ErrorCodeDestinationIPUnroutable | ErrorCodeConnectionRefused | ErrorCodeConnectionTerminated | ErrorCodeConnectionTimeout | ErrorCodeConnectionReadTimeout | ErrorCodeConnectionWriteTimeout | ErrorCodeConnectionLimitReached | ErrorCodeTLSProtocolError | ErrorCodeTLSCertificateError | ErrorCodeTLSAlertReceived | ErrorCodeHTTPRequestDenied | ErrorCodeHTTPRequestLengthRequired | ErrorCodeHTTPRequestBodySize | ErrorCodeHTTPRequestMethodInvalid | ErrorCodeHTTPRequestURIInvalid | ErrorCodeHTTPRequestURITooLong | ErrorCodeHTTPRequestHeaderSectionSize | ErrorCodeHTTPRequestHeaderSize | ErrorCodeHTTPRequestTrailerSectionSize | ErrorCodeHTTPRequestTrailerSize | ErrorCodeHTTPResponseIncomplete | ErrorCodeHTTPResponseHeaderSectionSize | ErrorCodeHTTPResponseHeaderSize | ErrorCodeHTTPResponseBodySize | ErrorCodeHTTPResponseTrailerSectionSize | ErrorCodeHTTPResponseTrailerSize | ErrorCodeHTTPResponseTransferCoding | ErrorCodeHTTPResponseContentCoding | ErrorCodeHTTPResponseTimeout | ErrorCodeHTTPUpgradeFailed | ErrorCodeHTTPProtocolError | ErrorCodeLoopDetected | ErrorCodeConfigurationError | ErrorCodeInternalError
@@ -317,47 +265,39 @@ ErrorCode: _typing.TypeAlias = ErrorCodeDNSTimeout | ErrorCodeDNSError | ErrorCo
 error types.
 """
 
-@_dc.dataclass(slots=True)
-class HeaderErrorInvalidSyntax:
-    value: None = None
+class HeaderErrorInvalidSyntax(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid-syntax']] = 'invalid-syntax'
 
-@_dc.dataclass(slots=True)
-class HeaderErrorForbidden:
-    value: None = None
+class HeaderErrorForbidden(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['forbidden']] = 'forbidden'
 
-@_dc.dataclass(slots=True)
-class HeaderErrorImmutable:
-    value: None = None
+class HeaderErrorImmutable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['immutable']] = 'immutable'
 
-@_dc.dataclass(slots=True)
-class HeaderErrorSizeExceeded:
-    value: None = None
+class HeaderErrorSizeExceeded(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['size-exceeded']] = 'size-exceeded'
 
-@_dc.dataclass(slots=True)
-class HeaderErrorOther:
-    value: str | None
+class HeaderErrorOther(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 HeaderError: _typing.TypeAlias = HeaderErrorInvalidSyntax | HeaderErrorForbidden | HeaderErrorImmutable | HeaderErrorSizeExceeded | HeaderErrorOther
 """Why a change to a `fields` was refused."""
 
-@_dc.dataclass(slots=True)
-class RequestOptionsErrorNotSupported:
-    value: None = None
+class RequestOptionsErrorNotSupported(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-supported']] = 'not-supported'
 
-@_dc.dataclass(slots=True)
-class RequestOptionsErrorImmutable:
-    value: None = None
+class RequestOptionsErrorImmutable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['immutable']] = 'immutable'
 
-@_dc.dataclass(slots=True)
-class RequestOptionsErrorOther:
-    value: str | None
+class RequestOptionsErrorOther(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 RequestOptionsError: _typing.TypeAlias = RequestOptionsErrorNotSupported | RequestOptionsErrorImmutable | RequestOptionsErrorOther

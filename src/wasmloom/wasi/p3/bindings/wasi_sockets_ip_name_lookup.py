@@ -27,34 +27,28 @@ from wasmloom.values import Some as _Some
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_sockets_types as _m_wasi_sockets_types
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAccessDenied:
-    value: None = None
+class ErrorCodeAccessDenied(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['access-denied']] = 'access-denied'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInvalidArgument:
-    value: None = None
+class ErrorCodeInvalidArgument(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid-argument']] = 'invalid-argument'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNameUnresolvable:
-    value: None = None
+class ErrorCodeNameUnresolvable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['name-unresolvable']] = 'name-unresolvable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTemporaryResolverFailure:
-    value: None = None
+class ErrorCodeTemporaryResolverFailure(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['temporary-resolver-failure']] = 'temporary-resolver-failure'
 
-@_dc.dataclass(slots=True)
-class ErrorCodePermanentResolverFailure:
-    value: None = None
+class ErrorCodePermanentResolverFailure(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['permanent-resolver-failure']] = 'permanent-resolver-failure'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeOther:
-    value: str | None
+class ErrorCodeOther(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 ErrorCode: _typing.TypeAlias = ErrorCodeAccessDenied | ErrorCodeInvalidArgument | ErrorCodeNameUnresolvable | ErrorCodeTemporaryResolverFailure | ErrorCodePermanentResolverFailure | ErrorCodeOther

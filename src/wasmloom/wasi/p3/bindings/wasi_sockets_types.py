@@ -29,79 +29,64 @@ _RT_TCP_SOCKET = _t.ResourceType('tcp-socket')
 _RT_UDP_SOCKET = _t.ResourceType('udp-socket')
 
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAccessDenied:
-    value: None = None
+class ErrorCodeAccessDenied(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['access-denied']] = 'access-denied'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeNotSupported:
-    value: None = None
+class ErrorCodeNotSupported(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['not-supported']] = 'not-supported'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInvalidArgument:
-    value: None = None
+class ErrorCodeInvalidArgument(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid-argument']] = 'invalid-argument'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeOutOfMemory:
-    value: None = None
+class ErrorCodeOutOfMemory(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['out-of-memory']] = 'out-of-memory'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeTimeout:
-    value: None = None
+class ErrorCodeTimeout(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['timeout']] = 'timeout'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeInvalidState:
-    value: None = None
+class ErrorCodeInvalidState(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['invalid-state']] = 'invalid-state'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAddressNotBindable:
-    value: None = None
+class ErrorCodeAddressNotBindable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['address-not-bindable']] = 'address-not-bindable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeAddressInUse:
-    value: None = None
+class ErrorCodeAddressInUse(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['address-in-use']] = 'address-in-use'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeRemoteUnreachable:
-    value: None = None
+class ErrorCodeRemoteUnreachable(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['remote-unreachable']] = 'remote-unreachable'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionRefused:
-    value: None = None
+class ErrorCodeConnectionRefused(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-refused']] = 'connection-refused'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionBroken:
-    value: None = None
+class ErrorCodeConnectionBroken(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-broken']] = 'connection-broken'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionReset:
-    value: None = None
+class ErrorCodeConnectionReset(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-reset']] = 'connection-reset'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeConnectionAborted:
-    value: None = None
+class ErrorCodeConnectionAborted(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['connection-aborted']] = 'connection-aborted'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeDatagramTooLarge:
-    value: None = None
+class ErrorCodeDatagramTooLarge(_rt.EmptyCase):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['datagram-too-large']] = 'datagram-too-large'
 
-@_dc.dataclass(slots=True)
-class ErrorCodeOther:
-    value: str | None
+class ErrorCodeOther(_rt.Case["str | None"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
 
 ErrorCode: _typing.TypeAlias = ErrorCodeAccessDenied | ErrorCodeNotSupported | ErrorCodeInvalidArgument | ErrorCodeOutOfMemory | ErrorCodeTimeout | ErrorCodeInvalidState | ErrorCodeAddressNotBindable | ErrorCodeAddressInUse | ErrorCodeRemoteUnreachable | ErrorCodeConnectionRefused | ErrorCodeConnectionBroken | ErrorCodeConnectionReset | ErrorCodeConnectionAborted | ErrorCodeDatagramTooLarge | ErrorCodeOther
@@ -110,14 +95,12 @@ class IpAddressFamily(_enum.Enum):
     IPV4 = 'ipv4'
     IPV6 = 'ipv6'
 
-@_dc.dataclass(slots=True)
-class IpAddressIpv4:
-    value: Ipv4Address
+class IpAddressIpv4(_rt.Case["Ipv4Address"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
 
-@_dc.dataclass(slots=True)
-class IpAddressIpv6:
-    value: Ipv6Address
+class IpAddressIpv6(_rt.Case["Ipv6Address"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
 
 IpAddress: _typing.TypeAlias = IpAddressIpv4 | IpAddressIpv6
@@ -134,14 +117,12 @@ class Ipv6SocketAddress:
     address: Ipv6Address
     scope_id: int
 
-@_dc.dataclass(slots=True)
-class IpSocketAddressIpv4:
-    value: Ipv4SocketAddress
+class IpSocketAddressIpv4(_rt.Case["Ipv4SocketAddress"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
 
-@_dc.dataclass(slots=True)
-class IpSocketAddressIpv6:
-    value: Ipv6SocketAddress
+class IpSocketAddressIpv6(_rt.Case["Ipv6SocketAddress"]):
+    __slots__ = ()
     tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
 
 IpSocketAddress: _typing.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6
