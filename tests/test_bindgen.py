@@ -590,6 +590,13 @@ def test_same_shaped_types_lift_into_their_own_classes(gen_dir: Path) -> None:
     bp, bs = api.both(store)
     assert (type(bp), type(bs)) == (shapes.Point, shapes.Size)
     assert (bp, bs) == (shapes.Point(5, 6), shapes.Size(7, 8))
+    # inside an option (a variant whose despecialized form is shared by shape)
+    mp, ms = api.maybe_point(store), api.maybe_size(store)
+    assert (type(mp), type(ms)) == (shapes.Point, shapes.Size)
+    assert (mp, ms) == (shapes.Point(10, 9), shapes.Size(20, 9))
+    # an async export's result (lifted by the guest's task.return)
+    later = store.run_concurrent(lambda: api.later_size(store))
+    assert type(later) is shapes.Size and later == shapes.Size(30, 40)
 
 
 def test_same_shaped_parameters_lift_into_their_own_classes(gen_dir: Path) -> None:

@@ -41,6 +41,7 @@ from wasmloom.errors import Trap
 from wasmloom.runtime.handles import lift_borrow, lift_own, lower_borrow, lower_own
 from wasmloom.types import (
     BorrowType,
+    CaseType,
     EnumType,
     ErrorContextType,
     FlagsType,
@@ -875,7 +876,10 @@ def _variant_core(
     d_unpack = dst.unpack_from
     d_pack = dst.pack_into
     poff = payload_offset(vt.cases, ptr_type)
-    ccs = [None if c.t is None else get_codec(c.t, enc, ptr_type, classes) for c in vt.cases]
+    # The payload types come from ``cases``, not from ``vt``: despecialize_abi is
+    # cached by shape, so ``vt`` may hold a same-shaped type of another name.
+    payloads = [c.t if isinstance(c, CaseType) else c for c in cases]
+    ccs = [None if pt is None else get_codec(pt, enc, ptr_type, classes) for pt in payloads]
     cloads = [None if c is None else c.load for c in ccs]
     cstores = [None if c is None else c.store for c in ccs]
     flat = flatten_type(vt, ptr_type)[1:]

@@ -385,6 +385,7 @@ def _specialise(
             del d[k]
     ft = wit_type if wit_type is not None and wit_type == f.type else f.type
     c._abi = FuncABI(ft, f.opts, "lift", classes)
+    c.lift_return = c._abi.lift_task_return  # an async export's results, into the classes too
     c._core = f.callee.caller()
     return c
 

@@ -168,7 +168,8 @@ def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Calla
         r = task.ft.result
         if not task.opts.is_async or (r is not result_t and r != result_t):
             raise Trap("invalid `task.return` signature and/or options for current task")
-        task.return_(lift(shared, flat))
+        lr = task.lift_return
+        task.return_((lift if lr is None else lr)(shared, flat))
 
     return task_return
 

@@ -261,6 +261,9 @@ class LiftedFunc(ComponentFunc):
         self._abi: FuncABI | None = None
         self._core: Callable[..., Any] | None = None
         self._fiber: bool | None = None
+        #: Lifts the values of the task's ``task.return`` in place of the
+        #: built-in's own plan (typed bindings set it: their classes).
+        self.lift_return: Callable[[Any, Sequence[Any]], Any] | None = None
         if opts.is_async or ft.is_async:
             self.call = self.call_async_blocking  # type: ignore[method-assign,assignment]
 
@@ -377,6 +380,7 @@ class LiftedFunc(ComponentFunc):
         borrows = any(T.contains_borrow(t) for _, t in ft.params)
         cx = LiftLowerContext(opts, inst, None, fused=False)
         callback_step = self._callback_step
+        lift_return = self.lift_return
         started = TaskState.STARTED
         resolved = TaskState.RESOLVED
 
@@ -392,6 +396,7 @@ class LiftedFunc(ComponentFunc):
                 if not i.may_enter or i.poisoned:
                     raise Trap("cannot enter component instance", name)
             task = Task(ft, opts, inst, _no_start, root.resolve, root)
+            task.lift_return = lift_return
             task.state = started
             thread = Thread(task, None)
             task.implicit_thread = thread
@@ -458,6 +463,7 @@ class LiftedFunc(ComponentFunc):
         for i in entering:
             i.may_enter = False
         task = Task(self.type, self.opts, inst, on_start, on_resolve, root)
+        task.lift_return = self.lift_return
         task.name = self.name or "<anonymous>"
         thread = Thread(task, None)
         task.implicit_thread = thread

@@ -794,6 +794,7 @@ class Task:
         "implicit_thread",
         "inst",
         "istate",
+        "lift_return",
         "name",
         "on_resolve",
         "on_start",
@@ -820,6 +821,8 @@ class Task:
         self.istate = st if st is not None else instance_state(inst)
         self.on_start = on_start
         self.on_resolve = on_resolve
+        # lifts this task's task.return values when set (see LiftedFunc.lift_return)
+        self.lift_return: Callable[[Any, Any], Any] | None = None
         self.state = _INITIAL
         # Created on first use (:meth:`borrow_scope`): most tasks lend no borrows.
         self.borrows: BorrowScope | None = None

@@ -76,7 +76,6 @@ __all__ = [
     "WasiHttp",
     "add_to_linker",
     "error_label",
-    "host_object",
     "parse_field_line",
     "write_body",
 ]
@@ -385,20 +384,6 @@ class _FieldsBridge:
                 if isinstance(obj, Fields):
                     return obj
         return None
-
-
-def host_object(v: Any) -> Any:
-    """The host object behind ``v``: ``v`` itself, or the one an owned handle names.
-
-    The result of an async export (``handler.handle``) arrives through
-    ``task.return``, which lifts ``own<response>`` as a
-    :class:`~wasmloom.values.Resource` rather than the bindings' object.
-    """
-    if isinstance(v, Resource) and v.own:
-        tbl = _brt._host_tables.get(v.rt)
-        if tbl is not None:
-            return tbl.take(v.rep)
-    return v
 
 
 class IncomingBody:

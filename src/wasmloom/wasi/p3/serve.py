@@ -300,7 +300,7 @@ class Server:
                 self._simple(writer, 500, f"error: {label}\n")
                 return False
             assert isinstance(result, Ok)
-            response = wh.host_object(result.value)
+            response = result.value
             if not isinstance(response, wh.Response):
                 self._log(f"error: the handler returned {result.value!r}, not a response")
                 self._simple(writer, 500, "bad response\n")

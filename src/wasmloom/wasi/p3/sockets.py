@@ -128,10 +128,6 @@ def _family_of(f: S.IpAddressFamily) -> int:
     return socket.AF_INET if f is IPV4 else socket.AF_INET6
 
 
-# Addresses are read by tag and field name: an ``option<ip-socket-address>`` argument
-# arrives as a generic Variant/Record rather than the bindings' classes.
-
-
 def _ip(addr: S.IpSocketAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     if addr.tag == "ipv4":
         return ipaddress.IPv4Address(bytes(addr.value.address))
