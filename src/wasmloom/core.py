@@ -153,6 +153,8 @@ _linker_define_async_func = _lib.wasmtime_linker_define_async_func
 _linker_define_async_func.restype = ctypes.c_void_p
 _linker_instantiate_async = _lib.wasmtime_linker_instantiate_async
 _linker_instantiate_async.restype = ctypes.c_void_p
+_export_get = _lib.wasmtime_instance_export_get
+_export_get.restype = ctypes.c_bool
 _memmove = ctypes.memmove
 
 _HostCallback = ctypes.CFUNCTYPE(
@@ -220,6 +222,9 @@ class Engine:
         self._lock = threading.Lock()
         #: An optional persistent cache of compiled modules (see :class:`ModuleDiskCache`).
         self.disk_cache: ModuleDiskCache | None = None
+        # wasmtime function types of host functions, made once per core type
+        # (wasmtime ties a function type to the first engine it is used with)
+        self.functypes: dict[CoreFuncType, wasmtime.FuncType] = {}
 
 
 class ModuleDiskCache(Protocol):
@@ -575,7 +580,7 @@ class CoreModule:
     of the same engine.
     """
 
-    __slots__ = ("engine", "export_types", "exports", "imports", "type", "wasmtime")
+    __slots__ = ("engine", "export_names", "export_types", "exports", "imports", "type", "wasmtime")
 
     def __init__(self, engine: Engine, module: wasmtime.Module, mt: ModuleType) -> None:
         self.engine = engine
@@ -584,6 +589,8 @@ class CoreModule:
         self.imports = mt.imports
         self.exports = mt.exports
         self.export_types: dict[str, CoreExternDesc] = dict(mt.exports)
+        # each export's name as UTF-8, encoded once for every instance
+        self.export_names: dict[str, bytes] = {name: name.encode("utf-8") for name, _ in mt.exports}
 
 
 def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> CoreModule:
@@ -855,7 +862,7 @@ class _Signature:
     once.
     """
 
-    __slots__ = ("nslots", "params_struct", "results_struct", "ty")
+    __slots__ = ("buf_type", "nslots", "params_struct", "results_struct", "ty")
 
     def __init__(self, ty: CoreFuncType) -> None:
         for t in (*ty.params, *ty.results):
@@ -863,6 +870,8 @@ class _Signature:
                 raise NotImplementedError(f"core value type {t} cannot cross into Python")
         self.ty = ty
         self.nslots = max(len(ty.params), len(ty.results))
+        # the ctypes view of the slots a host callback receives
+        self.buf_type = ctypes.c_char * max(16 * self.nslots, 1)
         self.params_struct = struct.Struct("<" + "".join(_SLOT[t][0] + _PAD[t] for t in ty.params))
         self.results_struct = struct.Struct(
             "<" + "".join(_SLOT[t][0] + _PAD[t] for t in ty.results)
@@ -1309,7 +1318,7 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     The callback lives as long as ``store``.
     """
     sig = _signature(ty)
-    buf_type = ctypes.c_char * max(16 * sig.nslots, 1)
+    buf_type = sig.buf_type
 
     def on_error(e: BaseException) -> int:
         try:
@@ -1335,7 +1344,10 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
         store._depth,
     )
     c_callback = _HostCallback(callback)
-    wt_type = _wasmtime_functype(ty)
+    functypes = store.engine.functypes
+    wt_type = functypes.get(ty)
+    if wt_type is None:
+        wt_type = functypes[ty] = _wasmtime_functype(ty)
     raw = ffi.wasmtime_func_t()
     _func_new_unchecked(
         store.ctx_arg,
@@ -1462,12 +1474,13 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
     Names and kinds come from the module's type, so membership needs no call.
     """
 
-    __slots__ = ("_cache", "_instance", "_store", "_types")
+    __slots__ = ("_cache", "_instance", "_names", "_store", "_types")
 
     def __init__(self, store: CoreStore, module: CoreModule, instance: Any) -> None:
         self._store = store
-        self._instance = instance
+        self._instance = ctypes.byref(instance)
         self._types = module.export_types
+        self._names = module.export_names
         self._cache: dict[str, CoreExtern] = {}
 
     def __getitem__(self, name: str) -> CoreExtern:
@@ -1475,13 +1488,13 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
         if item is not None:
             return item
         desc = self._types[name]  # KeyError for a name the module does not export
-        raw = name.encode("utf-8")
+        raw = self._names[name]
         raw_item = ffi.wasmtime_extern_t()
-        found = ffi.wasmtime_instance_export_get(
-            self._store.wasmtime._context(),
-            ctypes.byref(self._instance),
-            ctypes.create_string_buffer(raw),
-            len(raw),
+        found = _export_get(
+            self._store.ctx_arg,
+            self._instance,
+            raw,
+            ctypes.c_size_t(len(raw)),
             ctypes.byref(raw_item),
         )
         if not found:  # pragma: no cover - the module type lists every export

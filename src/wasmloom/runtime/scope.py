@@ -103,9 +103,8 @@ class Scope(TypeScope):
         self.values: list[Any] = []
         self.components: list[ComponentDef] = []
         self.comp_instances: list[InstanceExports] = []
-
-    def space(self, sort: Sort) -> list[Any]:
-        return {
+        # The index space of each sort (the lists above are only ever appended to).
+        self._spaces: dict[Sort, list[Any]] = {
             Sort.CORE_FUNC: self.core_funcs,
             Sort.CORE_TABLE: self.core_tables,
             Sort.CORE_MEMORY: self.core_memories,
@@ -119,7 +118,10 @@ class Scope(TypeScope):
             Sort.TYPE: self.types,
             Sort.COMPONENT: self.components,
             Sort.INSTANCE: self.comp_instances,
-        }[sort]
+        }
+
+    def space(self, sort: Sort) -> list[Any]:
+        return self._spaces[sort]
 
     def get(self, sort: Sort, idx: int) -> Any:
         space = self.space(sort)
