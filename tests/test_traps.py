@@ -175,8 +175,10 @@ def test_a_wasm_trap_carries_the_guest_backtrace() -> None:
     inst = Linker().instantiate(store, Component.from_bytes(wat))
     go = inst.get_func("go")
     assert go is not None
+    assert not inst.poisoned
     with pytest.raises(Trap) as info:
         go(store)
+    assert inst.poisoned  # a trap poisons the instance: it may not be entered again
     bt = info.value.backtrace
     assert [f.split("!")[1] for f in bt[:2]] == ["innermost", "middle"], bt
     assert all(f.startswith("0x") for f in bt)

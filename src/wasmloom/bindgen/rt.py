@@ -44,6 +44,8 @@ __all__ = [
     "GuestResource",
     "HostTable",
     "ImportBinder",
+    "host_object",
+    "own_handle",
     "wrong_store",
 ]
 
@@ -179,6 +181,27 @@ class HostTable:
 
 
 _host_tables: weakref.WeakKeyDictionary[T.ResourceType, HostTable] = weakref.WeakKeyDictionary()
+
+
+def own_handle(rt: T.ResourceType, obj: Any) -> Resource:
+    """An owned handle of ``obj`` as a value of host resource type ``rt`` (one that typed
+    bindings defined in a linker).
+
+    For values the runtime lowers without the bindings' classes: the
+    elements a host producer gives a ``stream`` or ``future``. Raises
+    ``LookupError`` if no bindings defined ``rt``.
+    """
+    tbl = _host_tables.get(rt)
+    if tbl is None:
+        raise LookupError(f"resource type `{rt.name}` was not defined by typed bindings")
+    return Resource(rt, tbl.add(obj), True)
+
+
+def host_object(v: Resource) -> Any:
+    """The host object an owned handle of a bindings-defined resource type names (ownership
+    comes back to the host), or ``None`` when ``v`` is no such handle."""
+    tbl = _host_tables.get(v.rt) if v.own else None
+    return None if tbl is None else tbl.take(v.rep)
 
 
 def _host_converters(tbl: HostTable) -> tuple[Any, Any]:

@@ -114,3 +114,8 @@ class Instance:
     def exports(self) -> list[str]:
         """The names of the instance's top-level exports, in order."""
         return list(self.exports_map)
+
+    @property
+    def poisoned(self) -> bool:
+        """Whether a trap poisoned the instance: it may not be entered again."""
+        return bool(self._inst.poisoned)

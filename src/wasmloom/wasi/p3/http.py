@@ -371,18 +371,16 @@ class _FieldsBridge:
 
     def to_guest(self, fields: Fields) -> Resource:
         fields.immutable = True
-        return Resource(self.rt, _brt._host_tables[self.rt].add(fields), True)
+        return _brt.own_handle(self.rt, fields)
 
     @staticmethod
     def from_guest(v: Any) -> Fields | None:
         if isinstance(v, Fields):
             return v
         if isinstance(v, Resource):
-            tbl = _brt._host_tables.get(v.rt)
-            if tbl is not None:
-                obj = tbl.take(v.rep)
-                if isinstance(obj, Fields):
-                    return obj
+            obj = _brt.host_object(v)
+            if isinstance(obj, Fields):
+                return obj
         return None
 
 

@@ -140,7 +140,7 @@ class _Slot:
 
     def poisoned(self) -> bool:
         """Whether a trap (perhaps in a task that outlived its request) poisoned the instance."""
-        return bool(getattr(getattr(self.instance, "_inst", None), "poisoned", False))
+        return self.instance.poisoned
 
 
 class Server:

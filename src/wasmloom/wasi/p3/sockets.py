@@ -38,7 +38,7 @@ from wasmloom.host.streams import (
     StreamReader,
     StreamResult,
 )
-from wasmloom.values import Err, Ok, Resource
+from wasmloom.values import Err, Ok
 from wasmloom.wasi.p3._streams import Completion
 from wasmloom.wasi.p3.bindings import wasi_sockets_ip_name_lookup as L
 from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
@@ -649,7 +649,7 @@ class _AcceptProducer:
         rt = self._listener.host.tcp_rt
         if rt is None:
             raise RuntimeError("wasi:sockets is not linked: wasmloom.wasi.p3.sockets.add_to_linker")
-        dst.set_buffer([Resource(rt, _brt._host_tables[rt].add(accepted), True)])
+        dst.set_buffer([_brt.own_handle(rt, accepted)])
         return COMPLETED
 
     def close(self) -> None:
