@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
@@ -595,7 +596,15 @@ class LiftedFunc(ComponentFunc):
         wset.num_waiting += 1
         thread.wait_set = wset
         thread.wait_owner = self
-        thread.start_waiting(thread.wait_set_ready, thread.after_wait_set, True)
+        ready = thread.wait_ready
+        if ready is None:
+            ready = thread.wait_ready = thread.wait_set_ready
+            thread.wait_cont = partial(self.after_wait, thread)
+        # thread.start_waiting(ready, thread.wait_cont, True), in line
+        thread.ready_func = ready
+        thread.cont = thread.wait_cont
+        thread.cancellable = True
+        thread.sched.waiting.append(thread)
 
     def after_wait(self, thread: Thread, cancelled: bool) -> None:
         """The WAIT of ``thread`` (on ``thread.wait_set``) ended: deliver its event."""

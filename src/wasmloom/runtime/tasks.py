@@ -275,7 +275,12 @@ class Scheduler:
                     rf = t.ready_func
                     if rf is not None and rf():
                         try:
-                            t.resume()
+                            # t.resume(), in line
+                            t._resume_once(False)
+                            nxt = t.switch_to
+                            if nxt is not None:
+                                t.switch_to = None
+                                nxt.resume()
                         except Exception as e:
                             self.thread_failed(t, e)
                         progressed = True
@@ -485,7 +490,9 @@ class Thread:
         "storage",
         "switch_to",
         "task",
+        "wait_cont",
         "wait_owner",
+        "wait_ready",
         "wait_set",
         "wake",
     )
@@ -511,6 +518,10 @@ class Thread:
         self.running = False
         # The thread to resume right after this one's fiber pauses (`thread.*-then-*`).
         self.switch_to: Thread | None = None
+        # The readiness test and continuation of a callback-ABI WAIT, made at
+        # the first WAIT and reused by the next ones
+        self.wait_ready: Callable[[], bool] | None = None
+        self.wait_cont: Callable[[bool], None] | None = None
 
     def waiting(self) -> bool:
         return self.ready_func is not None
@@ -534,10 +545,6 @@ class Thread:
             if w.pending_event is not None:
                 return True
         return False
-
-    def after_wait_set(self, cancelled: bool) -> None:
-        """Continuation of a callback-ABI WAIT: ``wait_owner`` delivers the event."""
-        self.wait_owner.after_wait(self, cancelled)
 
     def start_waiting(
         self, ready: Callable[[], bool], cont: Callable[[bool], None] | None, cancellable: bool
