@@ -539,6 +539,25 @@ class _HostEnd(_Stepper):
             self.disposed = True
             _fail_and_dispose(self.what, self.obj, error)
 
+    def _future_outcome(self, r: Any, moved: bool, missing: str) -> Any:
+        """The copy result of a future's step that answered ``r`` (not PENDING);
+        ``moved``: the value was produced or taken. Traps on a broken rule."""
+        if r is COMPLETED:
+            if not moved:
+                raise Trap(f"{self.what} returned COMPLETED without {missing}")
+            self.ended = True
+            self.dispose()
+            return CopyResult.COMPLETED
+        if r is CANCELLED:
+            if not self.finish:
+                raise Trap(f"{self.what} returned CANCELLED when finish was false")
+            return CopyResult.CANCELLED
+        if r is DROPPED:
+            self.ended = True
+            self.dispose()
+            return CopyResult.DROPPED
+        raise Trap(f"{self.what} returned {r!r}, not a StreamResult")
+
 
 class _ConsumerHostEnd(_HostEnd):
     """A host end attached to a stream or future a guest writes (it may already have a write pending)."""
@@ -873,22 +892,9 @@ class FutureProducerEnd(_HostEnd):
             if d.has_value:
                 raise Trap("future producer returned PENDING after producing the value")
             return None
-        if r is COMPLETED:
-            if not d.has_value:
-                raise Trap("future producer returned COMPLETED without producing the value")
+        if r is COMPLETED and d.has_value:
             deliver(buf, [d.value], 0)
-            self.ended = True
-            self.dispose()
-            return CopyResult.COMPLETED
-        if r is CANCELLED:
-            if not self.finish:
-                raise Trap("future producer returned CANCELLED when finish was false")
-            return CopyResult.CANCELLED
-        if r is DROPPED:
-            self.ended = True
-            self.dispose()
-            return CopyResult.DROPPED
-        raise Trap(f"future producer returned {r!r}, not a StreamResult")
+        return self._future_outcome(r, d.has_value, "producing the value")
 
 
 class FutureConsumerEnd(_ConsumerHostEnd):
@@ -923,18 +929,4 @@ class FutureConsumerEnd(_ConsumerHostEnd):
         r = _call("future consumer", self.consumer.poll_consume, self.store, s, self.finish)
         if r is PENDING:
             return None
-        if r is COMPLETED:
-            if not s.taken:
-                raise Trap("future consumer returned COMPLETED without taking the value")
-            self.ended = True
-            self.dispose()
-            return CopyResult.COMPLETED
-        if r is CANCELLED:
-            if not self.finish:
-                raise Trap("future consumer returned CANCELLED when finish was false")
-            return CopyResult.CANCELLED
-        if r is DROPPED:
-            self.ended = True
-            self.dispose()
-            return CopyResult.DROPPED
-        raise Trap(f"future consumer returned {r!r}, not a StreamResult")
+        return self._future_outcome(r, s.taken, "taking the value")
