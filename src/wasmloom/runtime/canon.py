@@ -19,7 +19,13 @@ from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import builtins, handles, hostcoro
-from wasmloom.runtime.func import ComponentFunc, HostFunc, fail_host_call
+from wasmloom.runtime.func import (
+    ComponentFunc,
+    HostFunc,
+    cancel_host_call,
+    fail_host_call,
+    settle_host_call,
+)
 from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
@@ -235,17 +241,9 @@ class _HostSubtask(Subtask):
     def finished(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
         self.handle = None
         self.on_cancel = None
-        if was_cancelled:
-            if self.cancelled:
-                self.resolve_with(CANCELLED)
-            return
-        if exc is not None:
-            fail_host_call(self.inst, self.root, exc)
-            return
-        try:
-            self.resolve_with(result)
-        except Exception as e:
-            fail_host_call(self.inst, self.root, e)
+        settle_host_call(
+            self.resolve_with, self.inst, self.root, result, exc, was_cancelled, self.cancelled
+        )
 
     def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
         sched = self.sched
@@ -269,14 +267,7 @@ class _HostSubtask(Subtask):
             sched.run_ready()
 
     def cancel(self, _caller: Any = None) -> None:
-        h = self.handle
-        if h is None or h.done():
-            return
-        self.cancelled = True
-        if h.cancel():
-            # Closed before its worker took it up: it never runs on.
-            self.sched.host_pending -= 1
-            self.finished(None, None, True)
+        cancel_host_call(self)
 
 
 def _lower_host_coroutine(

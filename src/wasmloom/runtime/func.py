@@ -104,6 +104,43 @@ def fail_host_call(inst: Any, root: Any, exc: BaseException) -> None:
         root.fail(exc)
 
 
+def settle_host_call(
+    resolve: Callable[[Any], None],
+    inst: Any,
+    root: Any,
+    result: Any,
+    exc: BaseException | None,
+    was_cancelled: bool,
+    cancelled: bool,
+) -> None:
+    """A suspended async host call of ``inst`` ended: ``resolve`` its caller with the
+    result (or CANCELLED, when the caller cancelled it), or fail the call."""
+    if was_cancelled:
+        if cancelled:
+            resolve(CANCELLED)
+        return
+    if exc is not None:
+        fail_host_call(inst, root, exc)
+        return
+    try:
+        resolve(result)
+    except Exception as e:
+        fail_host_call(inst, root, e)
+
+
+def cancel_host_call(call: Any) -> None:
+    """Cancel a suspended async host call (``handle``: its coroutine): the coroutine is
+    cancelled, and a call closed before it ran on is settled CANCELLED at once."""
+    h = call.handle
+    if h is None or h.done():
+        return
+    call.cancelled = True
+    if h.cancel():
+        # Closed before its worker took it up: it never runs on.
+        call.sched.host_pending -= 1
+        call.finished(None, None, True)
+
+
 class _HostCall:
     """One call of an async host function whose coroutine suspended (see :mod:`hostcoro`)."""
 
@@ -118,17 +155,9 @@ class _HostCall:
         self.handle: hostcoro.HostCoroutine | None = None
 
     def finished(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
-        if was_cancelled:
-            if self.cancelled:
-                self.on_resolve(CANCELLED)
-            return
-        if exc is not None:
-            fail_host_call(self.caller, self.root, exc)
-            return
-        try:
-            self.on_resolve(result)
-        except Exception as e:
-            fail_host_call(self.caller, self.root, e)
+        settle_host_call(
+            self.on_resolve, self.caller, self.root, result, exc, was_cancelled, self.cancelled
+        )
 
     def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
         sched = self.sched
@@ -139,14 +168,7 @@ class _HostCall:
             sched.run_ready()
 
     def cancel(self, _caller: Any = None) -> None:
-        h = self.handle
-        if h is None or h.done():
-            return
-        self.cancelled = True
-        if h.cancel():
-            # Closed before its worker took it up: it never runs on.
-            self.sched.host_pending -= 1
-            self.finished(None, None, True)
+        cancel_host_call(self)
 
 
 class HostFunc(ComponentFunc):
