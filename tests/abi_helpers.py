@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wasmloom.abi.context import BytearrayMemory, CanonOptions, LiftLowerContext
-from wasmloom.runtime.handles import Table
+from wasmloom.abi.handles import Table
 
 
 class Inst:

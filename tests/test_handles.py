@@ -10,7 +10,7 @@ from abi_helpers import Env, Inst
 from wasmloom import Trap
 from wasmloom import types as T
 from wasmloom.abi.codecs import get_codec
-from wasmloom.runtime.handles import (
+from wasmloom.abi.handles import (
     BorrowScope,
     Table,
     resource_drop,

@@ -26,6 +26,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from wasmloom.abi.handles import lift_borrow, lift_own, lower_borrow, lower_own
 from wasmloom.abi.layout import (
     MAX_LIST_BYTE_LENGTH,
     alignment,
@@ -38,7 +39,6 @@ from wasmloom.abi.layout import (
 )
 from wasmloom.abi.strings import lift_string, lower_string
 from wasmloom.errors import Trap
-from wasmloom.runtime.handles import lift_borrow, lift_own, lower_borrow, lower_own
 from wasmloom.types import (
     BorrowType,
     CaseType,

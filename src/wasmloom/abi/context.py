@@ -52,7 +52,7 @@ class GuestMemory(Protocol):
 class InstanceLike(Protocol):
     """What the ABI needs of a component instance."""
 
-    handles: Any  # wasmloom.runtime.handles.Table
+    handles: Any  # wasmloom.abi.handles.Table
     may_leave: bool
 
 

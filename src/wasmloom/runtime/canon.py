@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
 from wasmloom import types as T
+from wasmloom.abi import handles
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.handles import BorrowScope
 from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import builtins, handles, hostcoro
+from wasmloom.runtime import builtins, hostcoro
 from wasmloom.runtime.func import (
     ComponentFunc,
     HostFunc,
@@ -26,7 +28,6 @@ from wasmloom.runtime.func import (
     fail_host_call,
     settle_host_call,
 )
-from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
     SYNC_BLOCK,

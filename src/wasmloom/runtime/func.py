@@ -19,9 +19,9 @@ from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime import hostcoro
-from wasmloom.runtime.handles import BorrowScope
 from wasmloom.runtime.tasks import (
     CANCELLED,
     IN_LOOP,

@@ -15,9 +15,9 @@ from typing import Any
 
 from wasmloom import core
 from wasmloom.abi.context import CanonOptions
+from wasmloom.abi.handles import Table
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError
-from wasmloom.runtime.handles import Table
 from wasmloom.runtime.typeresolve import TypeScope
 
 __all__ = ["ComponentDef", "ComponentInstance", "InstanceExports", "Scope"]

@@ -39,8 +39,8 @@ from enum import Enum, IntEnum
 from typing import Any
 
 from wasmloom import core
+from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.handles import BorrowScope, Table
 from wasmloom.runtime.host_streams import fail_host_ends
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
