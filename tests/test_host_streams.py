@@ -187,6 +187,26 @@ def test_pending_producer_completes_the_read_when_woken(g: Guest) -> None:
     assert g("read", h, 10) == code(1, DROPPED)
 
 
+def test_producer_woken_during_its_own_step_is_stepped_again_at_once(g: Guest) -> None:
+    class WakesItself:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
+            self.calls += 1
+            if self.calls == 1:
+                dst.wake()  # ready already: the read need not wait for an event
+                return StreamResult.PENDING
+            dst.set_buffer(b"now")
+            return StreamResult.COMPLETED
+
+    p = WakesItself()
+    h = g("hold", StreamReader.new(g.store, p))
+    assert g("read", h, 10) == code(3)  # completed inside the read
+    assert p.calls == 2
+    assert g("peek", 3) == b"now"
+
+
 def test_zero_length_read_is_a_readiness_probe(g: Guest) -> None:
     p = Pending()
     h = g("hold", StreamReader.new(g.store, p))
