@@ -133,6 +133,10 @@ class Destination:
     :meth:`as_direct` gives the reader's buffer itself (guest memory, checked
     when the read started) and :meth:`mark_written` commits bytes written to it;
     direct bytes come before buffered items.
+
+    A Destination (and the views it gives) is for the step it is passed to:
+    the same object serves the producer's later steps, re-armed for each.
+    ``wake`` may be kept and called at any time.
     """
 
     __slots__ = ("_buf", "_direct", "_host_bytes", "_items", "_t", "wake")
@@ -145,6 +149,14 @@ class Destination:
         self._host_bytes: bytearray | None = None
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
+
+    def rearm(self, buf: Any) -> None:
+        """Serve the next step, into guest buffer ``buf``."""
+        self._buf = buf
+        self._t = buf.t
+        self._items = None
+        self._direct = 0
+        self._host_bytes = None
 
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
@@ -202,6 +214,9 @@ class Source:
     from a guest, :meth:`as_direct` gives a read-only view of the writer's
     buffer (checked when the write started) and :meth:`mark_read` consumes
     bytes from its start.
+
+    As for :class:`Destination`: use it during the step it is passed to (the
+    same object serves later steps); ``wake`` may be kept.
     """
 
     __slots__ = ("_buf", "_items", "_pos", "_t", "taken", "wake")
@@ -214,6 +229,14 @@ class Source:
         self.taken = 0
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
+
+    def rearm(self, buf: Any) -> None:
+        """Serve the next step, from guest buffer ``buf``."""
+        self._buf = buf
+        self._t = buf.t
+        self._items = None
+        self._pos = 0
+        self.taken = 0
 
     def remaining(self) -> int:
         """Items left in the writer's buffer."""
@@ -589,12 +612,13 @@ class _ConsumerHostEnd(_HostEnd):
 class ProducerEnd(_HostEnd):
     """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
 
-    __slots__ = ("leftover", "leftover_pos", "pump")
+    __slots__ = ("dst", "leftover", "leftover_pos", "pump")
 
     what = "stream producer"
 
     def __init__(self, store: Any, producer: Any) -> None:
         super().__init__(store, producer)
+        self.dst: Destination | None = None  # handed to every step, re-armed for each
         self.leftover: Any = None
         self.leftover_pos = 0
         self.pump: HostPump | None = None
@@ -647,7 +671,11 @@ class ProducerEnd(_HostEnd):
     def poll(self) -> Any:
         buf = self.op[0]
         cap = buf.length - buf.progress
-        d = Destination(buf, buf.t, self.wake)
+        d = self.dst
+        if d is None:
+            d = self.dst = Destination(buf, buf.t, self.wake)
+        else:
+            d.rearm(buf)
         try:
             r = self.obj.poll_produce(self.store, d, self.finish)
         except Trap:
@@ -687,13 +715,14 @@ class ProducerEnd(_HostEnd):
 class ConsumerEnd(_ConsumerHostEnd):
     """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
 
-    __slots__ = ("taken",)
+    __slots__ = ("src", "taken")
 
     what = "stream consumer"
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
         super().__init__(store, consumer, shared)
         self.taken = 0  # items taken during the current write
+        self.src: Source | None = None  # handed to every step, re-armed for each
 
     @property
     def consumer(self) -> Any:
@@ -732,7 +761,11 @@ class ConsumerEnd(_ConsumerHostEnd):
     def poll(self) -> Any:
         buf = self.op[0]
         avail = buf.length - buf.progress
-        s = Source(buf, buf.t, self.wake)
+        s = self.src
+        if s is None:
+            s = self.src = Source(buf, buf.t, self.wake)
+        else:
+            s.rearm(buf)
         try:
             r = self.obj.poll_consume(self.store, s, self.finish)
         except Trap:
