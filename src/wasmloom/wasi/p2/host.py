@@ -30,7 +30,6 @@ from wasmloom.wasi.p2.bindings import wasi_cli_terminal_output as term_out
 from wasmloom.wasi.p2.bindings import wasi_clocks_wall_clock as wall
 from wasmloom.wasi.p2.bindings import wasi_filesystem_types as fs
 from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
-from wasmloom.wasi.p2.bindings import wasi_sockets_network as net
 
 __all__ = ["P2Host", "host_for"]
 
@@ -737,29 +736,6 @@ class FilesystemHost:
         return [(Descriptor(p.dir, owned=False), p.guest_path) for p in self.ctx.preopens]
 
 
-# --- sockets: present, and every attempt refused ---------------------------------------
-
-
-class SocketsHost:
-    """``wasi:sockets``: linked so that guests importing it run; every socket is refused."""
-
-    def instance_network(self) -> object:
-        return Network()
-
-    def create_tcp_socket(self, address_family: net.IpAddressFamily) -> Err[net.ErrorCode]:
-        return Err(net.ErrorCode.ACCESS_DENIED)
-
-    def create_udp_socket(self, address_family: net.IpAddressFamily) -> Err[net.ErrorCode]:
-        return Err(net.ErrorCode.ACCESS_DENIED)
-
-    def resolve_addresses(self, network: object, name: str) -> Err[net.ErrorCode]:
-        return Err(net.ErrorCode.ACCESS_DENIED)
-
-
-class Network:
-    pass
-
-
 # --- the world ---------------------------------------------------------------------------
 
 
@@ -771,7 +747,9 @@ class P2Host:
         cli = CliHost(ctx)
         rnd = RandomHost(ctx)
         files = FilesystemHost(ctx)
-        socks = SocketsHost()
+        from wasmloom.wasi.p2.sockets import SocketsHost  # it builds on this module
+
+        socks = SocketsHost(ctx)
         self.poll = Poll()
         self.monotonic_clock = MonotonicClockHost(ctx)
         self.wall_clock = WallClockHost(ctx)
