@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -50,6 +52,8 @@ world app {
 _APP_PY = """import hashlib
 import os
 import socket
+import subprocess
+import sys
 import sys
 
 from wit_world import exports
@@ -494,3 +498,32 @@ def test_ip_name_lookup() -> None:
     st.subscribe().block()
     first = _ok(st.resolve_next_address())
     assert first in (net.IpAddressIpv4((127, 0, 0, 1)), net.IpAddressIpv6((0, 0, 0, 0, 0, 0, 0, 1)))
+
+
+@pytest.mark.componentize_py
+def test_wasmloom_run_inherit_network(guest: Component) -> None:
+    """``wasmloom run -S inherit-network`` gives a 0.2 guest the network."""
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen()
+        ls.settimeout(60)
+
+        def serve() -> None:
+            c, _ = ls.accept()
+            with c:
+                data = bytearray()
+                while chunk := c.recv(65536):
+                    data += chunk
+                c.sendall(bytes(data[::-1]))
+
+        t = threading.Thread(target=serve)
+        t.start()
+        cmd = [sys.executable, "-m", "wasmloom", "run", "-S", "inherit-network"]
+        env = ["--env", "MODE=client", "--env", f"PORT={ls.getsockname()[1]}"]
+        try:
+            r = subprocess.run([*cmd, *env, str(_build_guest())], capture_output=True, timeout=120)
+        finally:
+            t.join(60)
+    assert r.returncode == 0, r.stderr.decode()
+    digest = hashlib.sha256(FROM_GUEST[::-1]).hexdigest()
+    assert r.stdout.decode().splitlines()[1] == f"received {len(FROM_GUEST)} {digest}"
