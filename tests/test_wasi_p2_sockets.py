@@ -527,3 +527,33 @@ def test_wasmloom_run_inherit_network(guest: Component) -> None:
     assert r.returncode == 0, r.stderr.decode()
     digest = hashlib.sha256(FROM_GUEST[::-1]).hexdigest()
     assert r.stdout.decode().splitlines()[1] == f"received {len(FROM_GUEST)} {digest}"
+
+
+def test_poll_wakes_on_a_socket_or_a_timeout() -> None:
+    """``poll`` on a socket and a clock waits for whichever comes first, without spinning."""
+    from wasmloom.wasi.p2.host import MonotonicClockHost, Poll
+
+    h = _host()
+    n = h.instance_network()
+    ls, port = _listener(h)
+    c = _ok(h.create_tcp_socket(V4))
+    _ok(c.start_connect(n, _v4(port)))
+    Poll().poll([c.subscribe()])
+    cin, cout = _ok(c.finish_connect())
+    Poll().poll([ls.subscribe()])
+    a, ain, aout = _ok(ls.accept())
+    clocks = MonotonicClockHost(h.ctx)
+
+    t0 = time.monotonic()
+    assert Poll().poll([cin.subscribe(), clocks.subscribe_duration(50_000_000)]) == [1]
+    assert 0.04 <= time.monotonic() - t0 < 2
+
+    timer = threading.Timer(0.05, lambda: aout.blocking_write_and_flush(b"hi"))
+    timer.start()
+    t0 = time.monotonic()
+    assert Poll().poll([cin.subscribe(), clocks.subscribe_duration(10_000_000_000)]) == [0]
+    assert time.monotonic() - t0 < 5
+    timer.join()
+    assert cin.read(10) == Ok(b"hi")
+    for obj in (cin, cout, c, ain, aout, a, ls):
+        obj.drop()

@@ -18,6 +18,8 @@ output (``os.write`` for descriptors), with no further copy.
 
 from __future__ import annotations
 
+import math
+import select
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -72,6 +74,14 @@ class Pollable:
         """The monotonic instant at which this becomes ready, when that is known."""
         return None
 
+    def seconds_left(self) -> float | None:
+        """How long (real time) until :meth:`deadline`, when there is one."""
+        return None
+
+    def wait_fd(self) -> tuple[int, bool] | None:
+        """An OS descriptor, and whether for writing, whose readiness may make this ready."""
+        return None
+
 
 class ClockPollable(Pollable):
     def __init__(self, clock: MonotonicClock, deadline: int) -> None:
@@ -86,6 +96,9 @@ class ClockPollable(Pollable):
 
     def deadline(self) -> int | None:
         return self.at
+
+    def seconds_left(self) -> float | None:
+        return max(0, self.at - self.clock.now()) / 1e9
 
 
 class InputPollable(Pollable):
@@ -120,8 +133,23 @@ class Poll:
             if len(waits) == len(in_) and len(in_) == 1:
                 in_[0].block()
                 continue
+            fds = [p.wait_fd() for p in in_]
+            if any(fds) and all(
+                f is not None or p.deadline() is not None for p, f in zip(in_, fds, strict=True)
+            ):
+                lefts = [t for t in (p.seconds_left() for p in in_) if t is not None]
+                _wait_fds([f for f in fds if f is not None], min(lefts, default=None))
+                continue
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
+
+
+def _wait_fds(fds: list[tuple[int, bool]], timeout: float | None) -> None:
+    """Wait until one of ``fds`` is ready (or has failed), or ``timeout`` seconds pass."""
+    p = select.poll()
+    for fd, write in fds:
+        p.register(fd, select.POLLOUT if write else select.POLLIN)
+    p.poll(-1 if timeout is None else math.ceil(timeout * 1000))
 
 
 class Error:

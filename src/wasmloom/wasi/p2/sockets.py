@@ -179,6 +179,10 @@ class FdPollable(Pollable):
     def block(self) -> None:
         wait_fd(self.sock, self.write, None)
 
+    def wait_fd(self) -> tuple[int, bool] | None:
+        fd = self.sock.fileno()
+        return None if fd < 0 else (fd, self.write)
+
 
 # -- network ------------------------------------------------------------------------------
 
@@ -359,6 +363,11 @@ class _WritePollable(Pollable):
             if conn is None:
                 return
             wait_fd(conn.sock, True, None)
+
+    def wait_fd(self) -> tuple[int, bool] | None:
+        conn = self.stream.conn
+        fd = -1 if conn is None else conn.sock.fileno()
+        return None if fd < 0 else (fd, True)
 
 
 class TcpSocket:
