@@ -1002,6 +1002,17 @@ def _lookup_name(name: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Addre
     return ascii_name
 
 
+def resolved_ips(infos: list[Any]) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The distinct IP addresses of ``getaddrinfo`` results, in their order."""
+    out: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = []
+    for fam, _, _, _, sa in infos:
+        if fam in (socket.AF_INET, socket.AF_INET6):
+            ip = ipaddress.ip_address(str(sa[0]).split("%", 1)[0])
+            if ip not in out:
+                out.append(ip)
+    return out
+
+
 class SocketsHost:
     """The ``wasi:sockets`` 0.3.0 host of one :class:`~wasmloom.wasi.p3.host.WasiP3`."""
 
@@ -1050,16 +1061,7 @@ class SocketsHost:
         except socket.gaierror as e:
             cls = _GAI_ERRORS.get(e.errno) if e.errno is not None else None
             return Err(cls() if cls is not None else L.ErrorCodeOther(e.strerror or None))
-        out: list[S.IpAddress] = []
-        seen: set[Any] = set()
-        for fam, _, _, _, sa in infos:
-            if fam not in (socket.AF_INET, socket.AF_INET6):
-                continue
-            ip = ipaddress.ip_address(str(sa[0]).split("%", 1)[0])
-            if ip not in seen:
-                seen.add(ip)
-                out.append(_ip_address(ip))
-        return Ok(out)
+        return Ok([_ip_address(ip) for ip in resolved_ips(infos)])
 
 
 def add_to_linker(linker: Linker, getter: Callable[[Any], SocketsHost]) -> None:
