@@ -813,16 +813,7 @@ def _resolver() -> concurrent.futures.ThreadPoolExecutor:
 
 def _resolve(name: str) -> list[net.IpAddress]:
     infos = socket.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-    out: list[net.IpAddress] = []
-    seen: set[Any] = set()
-    for fam, _, _, _, sa in infos:
-        if fam not in (socket.AF_INET, socket.AF_INET6):
-            continue
-        ip = ipaddress.ip_address(str(sa[0]).split("%", 1)[0])
-        if ip not in seen:
-            seen.add(ip)
-            out.append(ip_address(ip))
-    return out
+    return [ip_address(ip) for ip in p3.resolved_ips(infos)]
 
 
 class _FuturePollable(Pollable):
