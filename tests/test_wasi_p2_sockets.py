@@ -557,3 +557,25 @@ def test_poll_wakes_on_a_socket_or_a_timeout() -> None:
     assert cin.read(10) == Ok(b"hi")
     for obj in (cin, cout, c, ain, aout, a, ls):
         obj.drop()
+
+
+def test_tcp_shutdown_receive_ends_the_input_stream() -> None:
+    h = _host()
+    n = h.instance_network()
+    ls, port = _listener(h)
+    c = _ok(h.create_tcp_socket(V4))
+    _ok(c.start_connect(n, _v4(port)))
+    c.subscribe().block()
+    cin, cout = _ok(c.finish_connect())
+    ls.subscribe().block()
+    a, ain, aout = _ok(ls.accept())
+    assert aout.blocking_write_and_flush(b"queued") == Ok(None)
+    cin.subscribe().block()
+    assert c.shutdown(tcp.ShutdownType.RECEIVE) == Ok(None)
+    r = cin.read(100)  # what was queued is discarded
+    assert isinstance(r, Err) and isinstance(r.value, streams.StreamErrorClosed)
+    assert cout.blocking_write_and_flush(b"still sending") == Ok(None)  # the other direction
+    ain.subscribe().block()
+    assert ain.read(100) == Ok(b"still sending")
+    for obj in (cin, cout, c, ain, aout, a, ls):
+        obj.drop()

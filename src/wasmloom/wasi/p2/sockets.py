@@ -388,6 +388,7 @@ class TcpSocket:
         self.inner = inner
         self.state = state
         self.connect_error: OSError | None = None
+        self.input: TcpInputStream | None = None
 
     @classmethod
     def create(cls, ctx: WasiCtx, family: net.IpAddressFamily) -> TcpSocket:
@@ -407,7 +408,8 @@ class TcpSocket:
     def _streams(self) -> tuple[TcpInputStream, TcpOutputStream]:
         conn = self.inner.conn
         assert conn is not None
-        return TcpInputStream(conn.hold()), TcpOutputStream(conn.hold())
+        self.input = TcpInputStream(conn.hold())
+        return self.input, TcpOutputStream(conn.hold())
 
     # -- bind
     def start_bind(
@@ -502,14 +504,15 @@ class TcpSocket:
     ) -> Ok[tuple[TcpSocket, TcpInputStream, TcpOutputStream]] | Err[net.ErrorCode]:
         if self.state != "listening":
             return Err(E.INVALID_STATE)
-        try:
-            sock, _ = self._sock().accept()
-        except BlockingIOError:
-            return Err(E.WOULD_BLOCK)
-        except OSError as e:
-            if e.errno in p3._ACCEPT_ABORTED:
-                return Err(E.CONNECTION_ABORTED)
-            return Err(_os_code(e))
+        while True:
+            try:
+                sock, _ = self._sock().accept()
+                break
+            except BlockingIOError:
+                return Err(E.WOULD_BLOCK)
+            except OSError as e:
+                if e.errno not in p3._ACCEPT_ABORTED:  # a connection that failed: skip it
+                    return Err(_os_code(e))
         sock.setblocking(False)
         f = _s_family(self.family)
         inner = p3.TcpSocket(cast(Any, _Gate(self.ctx)), f, p3._Conn(sock), "connected")
@@ -560,6 +563,8 @@ class TcpSocket:
         except OSError as e:
             if e.errno != errno.ENOTCONN:
                 return Err(_os_code(e))
+        if how != socket.SHUT_WR and self.input is not None:
+            self.input.ended = True  # what is still queued is discarded
         return Ok(None)
 
     # -- options (the 0.3 socket's rules; allowed in every state while the socket is open)
