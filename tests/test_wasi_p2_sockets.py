@@ -130,6 +130,22 @@ def refused(port):
     s.close()
 
 
+def timeout(port):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    s.settimeout(0.3)
+    try:
+        s.recv(10)
+        print("received")
+    except TimeoutError:
+        print("timed out")
+    s.settimeout(5)
+    s.sendall(b"go")
+    print("then", s.recv(10))
+    s.close()
+
+
 class Run(exports.Run):
     def run(self) -> None:
         mode = os.environ["MODE"]
@@ -137,7 +153,9 @@ class Run(exports.Run):
         if mode == "server":
             server()
         else:
-            {"client": client, "udp": udp, "denied": denied, "refused": refused}[mode](port)
+            modes = {"client": client, "udp": udp, "denied": denied, "refused": refused}
+            modes["timeout"] = timeout
+            modes[mode](port)
         sys.stdout.flush()
 """
 
@@ -579,3 +597,31 @@ def test_tcp_shutdown_receive_ends_the_input_stream() -> None:
     assert ain.read(100) == Ok(b"still sending")
     for obj in (cin, cout, c, ain, aout, a, ls):
         obj.drop()
+
+
+@pytest.mark.componentize_py
+def test_guest_socket_timeout(guest: Component) -> None:
+    """A guest's ``settimeout`` polls the socket with a clock: it times out, then receives."""
+    with socket.socket() as ls:
+        ls.bind(("127.0.0.1", 0))
+        ls.listen()
+        ls.settimeout(30)
+        got: list[bytes] = []
+
+        def serve() -> None:
+            c, _ = ls.accept()
+            with c:
+                got.append(c.recv(10))  # the guest's "go", after its timeout
+                c.sendall(b"reply")
+
+        t = threading.Thread(target=serve)
+        t.start()
+        out = MemoryOutput()
+        t0 = time.monotonic()
+        try:
+            assert _run(guest, "timeout", ls.getsockname()[1], out) == 0
+        finally:
+            t.join(30)
+        assert time.monotonic() - t0 >= 0.3
+    assert got == [b"go"]
+    assert _lines(out) == ["timed out", "then b'reply'"]
