@@ -109,13 +109,16 @@ def test_wasi_0_2_x() -> None:
     r, pkg = chk.load_ours("0.2")
     assert str(pkg.name) == "wasi:cli@0.2.9"
     assert {str(p.name) for p in r.packages.values()} == {
-        f"wasi:{n}@0.2.9" for n in ("cli", "clocks", "filesystem", "io", "random", "sockets")
+        f"wasi:{n}@0.2.9"
+        for n in ("cli", "clocks", "filesystem", "http", "io", "random", "sockets")
     }
     n = _fn_counts(r)
     assert n["wasi:io/streams@0.2.9"] == 15
     assert n["wasi:io/poll@0.2.9"] == 3
     assert n["wasi:filesystem/types@0.2.9"] == 29
-    assert sum(n.values()) == 127
+    assert n["wasi:http/types@0.2.9"] == 52
+    assert sum(n.values()) == 181
+    assert set(r.packages["wasi:http@0.2.9"].worlds) == {"imports", "proxy"}
     assert len(r.select_world(pkg, "command").imports) == 28
     assert not any(f.is_async for i in pkg.interfaces.values() for f in i.functions.values())
 
@@ -182,7 +185,7 @@ def test_matches_jco_wit() -> None:
         assert r.ok, r.summary() + "\n" + "\n".join(r.diffs)
     r3, r2 = reports
     assert (r3.interfaces, r3.functions, r3.worlds) == (26, 130, 8)
-    assert (r2.interfaces, r2.functions, r2.worlds) == (29, 127, 7)
+    assert (r2.interfaces, r2.functions, r2.worlds) == (32, 181, 9)
 
 
 _APP_WIT = "package local:app;\n\nworld app {\n  export hello: func() -> string;\n}\n"
