@@ -103,7 +103,19 @@ def udp(port):
         s.sendto(word, ("127.0.0.1", port))
         data, addr = s.recvfrom(1000)
         print("udp", data.decode(), addr[1] == port)
+    s.connect(("127.0.0.1", port))
+    s.send(b"connected")
+    print("udp", s.recv(1000).decode(), s.getpeername()[1] == port)
     s.close()
+
+
+def lookup(port):
+    for host in (b"localhost", b"127.0.0.1", b"no such host!"):
+        try:
+            infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+            print("lookup", sorted({sa for _, _, _, _, sa in infos}))
+        except OSError as e:
+            print("lookup", type(e).__name__)
 
 
 def denied(port):
@@ -155,6 +167,7 @@ class Run(exports.Run):
         else:
             modes = {"client": client, "udp": udp, "denied": denied, "refused": refused}
             modes["timeout"] = timeout
+            modes["lookup"] = lookup
             modes[mode](port)
         sys.stdout.flush()
 """
@@ -178,10 +191,18 @@ class Data:
         self.wasi = wasi
 
 
-def _run(guest: Component, mode: str, port: int, out: MemoryOutput, network: bool = True) -> int:
+def _run(
+    guest: Component,
+    mode: str,
+    port: int,
+    out: MemoryOutput,
+    network: bool = True,
+    lookup: bool = False,
+) -> int:
     b = WasiCtxBuilder().env("MODE", mode).env("PORT", str(port)).stdout(out)
     if network:
         b = b.inherit_network()
+    b = b.allow_ip_name_lookup(lookup)
     linker = Linker()
     p2.add_to_linker(linker, lambda d: d.wasi)
     store = Store(data=Data(b.build()))
@@ -256,7 +277,7 @@ def test_guest_udp(guest: Component) -> None:
     seen: list[bytes] = []
 
     def echo() -> None:
-        for _ in range(2):
+        for _ in range(3):
             data, addr = srv.recvfrom(1000)
             seen.append(data)
             srv.sendto(data.upper(), addr)
@@ -269,8 +290,8 @@ def test_guest_udp(guest: Component) -> None:
     finally:
         t.join(30)
         srv.close()
-    assert seen == [b"ping", b"pong"]
-    assert _lines(out) == ["udp PING True", "udp PONG True"]
+    assert seen == [b"ping", b"pong", b"connected"]
+    assert _lines(out) == ["udp PING True", "udp PONG True", "udp CONNECTED True"]
 
 
 @pytest.mark.componentize_py
@@ -625,3 +646,14 @@ def test_guest_socket_timeout(guest: Component) -> None:
         assert time.monotonic() - t0 >= 0.3
     assert got == [b"go"]
     assert _lines(out) == ["timed out", "then b'reply'"]
+
+
+@pytest.mark.componentize_py
+def test_guest_name_lookup(guest: Component) -> None:
+    out = MemoryOutput()
+    assert _run(guest, "lookup", 80, out, lookup=True) == 0
+    lines = _lines(out)
+    assert lines == ["lookup [('127.0.0.1', 80)]"] * 2 + ["lookup OSError"]  # an invalid name
+    out = MemoryOutput()
+    assert _run(guest, "lookup", 80, out) == 0
+    assert _lines(out) == ["lookup PermissionError"] * 3
