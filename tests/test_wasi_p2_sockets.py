@@ -657,3 +657,42 @@ def test_guest_name_lookup(guest: Component) -> None:
     out = MemoryOutput()
     assert _run(guest, "lookup", 80, out) == 0
     assert _lines(out) == ["lookup PermissionError"] * 3
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+def test_tcp_over_ipv6() -> None:
+    h = _host()
+    n = h.instance_network()
+    V6 = net.IpAddressFamily.IPV6
+    loop6 = (0, 0, 0, 0, 0, 0, 0, 1)
+    ls = _ok(h.create_tcp_socket(V6))
+    _ok(ls.start_bind(n, net.IpSocketAddressIpv6(net.Ipv6SocketAddress(0, 0, loop6, 0))))
+    _ok(ls.finish_bind())
+    _ok(ls.start_listen())
+    _ok(ls.finish_listen())
+    addr = _ok(ls.local_address())
+    assert addr.tag == "ipv6" and addr.value.address == loop6
+    c = _ok(h.create_tcp_socket(V6))
+    mapped = (0, 0, 0, 0, 0, 0xFFFF, 0x7F00, 1)  # ::ffff:127.0.0.1
+    v4_mapped = net.IpSocketAddressIpv6(net.Ipv6SocketAddress(addr.value.port, 0, mapped, 0))
+    assert c.start_connect(n, v4_mapped) == Err(E.INVALID_ARGUMENT)
+    assert c.start_connect(n, _v4(addr.value.port)) == Err(E.INVALID_ARGUMENT)
+    _ok(c.start_connect(n, addr))
+    c.subscribe().block()
+    cin, cout = _ok(c.finish_connect())
+    ls.subscribe().block()
+    a, ain, aout = _ok(ls.accept())
+    assert a.address_family() is V6
+    assert cout.blocking_write_and_flush(b"over v6") == Ok(None)
+    assert ain.blocking_read(100) == Ok(b"over v6")
+    for obj in (cin, cout, c, ain, aout, a, ls):
+        obj.drop()
