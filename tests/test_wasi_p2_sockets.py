@@ -354,6 +354,23 @@ def _listener(h: P.SocketsHost) -> tuple[P.TcpSocket, int]:
     return s, port
 
 
+class Pair:
+    """A listener, a client connected to it and the accepted socket, each with its streams."""
+
+    def __init__(self, h: P.SocketsHost) -> None:
+        self.ls, port = _listener(h)
+        self.c = _ok(h.create_tcp_socket(V4))
+        _ok(self.c.start_connect(h.instance_network(), _v4(port)))
+        self.c.subscribe().block()
+        self.cin, self.cout = _ok(self.c.finish_connect())
+        self.ls.subscribe().block()
+        self.a, self.ain, self.aout = _ok(self.ls.accept())
+
+    def drop(self) -> None:
+        for obj in (self.cin, self.cout, self.c, self.ain, self.aout, self.a, self.ls):
+            obj.drop()
+
+
 def test_tcp_state_rules() -> None:
     h = _host()
     n = h.instance_network()
@@ -573,14 +590,8 @@ def test_poll_wakes_on_a_socket_or_a_timeout() -> None:
     from wasmloom.wasi.p2.host import MonotonicClockHost, Poll
 
     h = _host()
-    n = h.instance_network()
-    ls, port = _listener(h)
-    c = _ok(h.create_tcp_socket(V4))
-    _ok(c.start_connect(n, _v4(port)))
-    Poll().poll([c.subscribe()])
-    cin, cout = _ok(c.finish_connect())
-    Poll().poll([ls.subscribe()])
-    a, ain, aout = _ok(ls.accept())
+    p = Pair(h)
+    cin, aout = p.cin, p.aout
     clocks = MonotonicClockHost(h.ctx)
 
     t0 = time.monotonic()
@@ -594,20 +605,12 @@ def test_poll_wakes_on_a_socket_or_a_timeout() -> None:
     assert time.monotonic() - t0 < 5
     timer.join()
     assert cin.read(10) == Ok(b"hi")
-    for obj in (cin, cout, c, ain, aout, a, ls):
-        obj.drop()
+    p.drop()
 
 
 def test_tcp_shutdown_receive_ends_the_input_stream() -> None:
-    h = _host()
-    n = h.instance_network()
-    ls, port = _listener(h)
-    c = _ok(h.create_tcp_socket(V4))
-    _ok(c.start_connect(n, _v4(port)))
-    c.subscribe().block()
-    cin, cout = _ok(c.finish_connect())
-    ls.subscribe().block()
-    a, ain, aout = _ok(ls.accept())
+    p = Pair(_host())
+    c, cin, cout, ain, aout = p.c, p.cin, p.cout, p.ain, p.aout
     assert aout.blocking_write_and_flush(b"queued") == Ok(None)
     cin.subscribe().block()
     assert c.shutdown(tcp.ShutdownType.RECEIVE) == Ok(None)
@@ -616,8 +619,7 @@ def test_tcp_shutdown_receive_ends_the_input_stream() -> None:
     assert cout.blocking_write_and_flush(b"still sending") == Ok(None)  # the other direction
     ain.subscribe().block()
     assert ain.read(100) == Ok(b"still sending")
-    for obj in (cin, cout, c, ain, aout, a, ls):
-        obj.drop()
+    p.drop()
 
 
 @pytest.mark.componentize_py
