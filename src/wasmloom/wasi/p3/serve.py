@@ -47,6 +47,8 @@ from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.values import Err, Ok
 from wasmloom.wasi.ctx import WasiExit
+from wasmloom.wasi.p2 import http as p2http
+from wasmloom.wasi.p2.bindings import wasi_http_incoming_handler
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.bindings import wasi_http_handler
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
@@ -63,6 +65,7 @@ from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 __all__ = ["ServeOptions", "Server", "serve"]
 
 _HANDLER_RE = re.compile(r"^wasi:http/handler@0\.3\.\d+(?:-.*)?$")
+_HANDLER_P2_RE = re.compile(r"^wasi:http/incoming-handler@0\.2\.\d+(?:-.*)?$")
 _MAX_HEAD = 64 * 1024
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "upgrade", "te"})
 
@@ -102,10 +105,17 @@ def parse_addr(addr: str) -> tuple[str, int]:
 
 
 def _find_handler(component: Component) -> str | None:
-    for d in component.definition.ast.definitions:
-        if isinstance(d, ast.Export) and _HANDLER_RE.match(d.name.name):
-            return d.name.name
-    return None
+    """The component's ``wasi:http/handler@0.3.x`` export, else its
+    ``wasi:http/incoming-handler@0.2.x`` one."""
+    names = [d.name.name for d in component.definition.ast.definitions if isinstance(d, ast.Export)]
+    p3 = [n for n in names if _HANDLER_RE.match(n)]
+    p2 = [n for n in names if _HANDLER_P2_RE.match(n)]
+    found = p3 or p2
+    return found[0] if found else None
+
+
+def _is_p2(export: str) -> bool:
+    return _HANDLER_P2_RE.match(export) is not None
 
 
 def _reason(status: int) -> str:
@@ -129,7 +139,7 @@ class _Slot:
         state: RunState,
         store: Store[RunState],
         instance: Instance,
-        handler: wasi_http_handler.Exports,
+        handler: Any,
     ) -> None:
         self.state = state
         self.store = store
@@ -166,7 +176,9 @@ class Server:
         self.run_opts = run_opts
         self.err = err
         self.max_reuse = max(1, max_reuse)
-        self.max_concurrent = max(1, max_concurrent)
+        # a 0.2 handler is a synchronous call: one request at a time per instance
+        self.p2 = _is_p2(export)
+        self.max_concurrent = 1 if self.p2 else max(1, max_concurrent)
         self.pool: list[_Slot] = []
         self.tasks: set[asyncio.Task[Any]] = set()
 
@@ -277,6 +289,10 @@ class Server:
             self._log(f"error: instantiating {self.run_opts.app}: {e}")
             self._simple(writer, 500, "instantiation failed\n")
             return False
+        if self.p2:
+            return await self._dispatch_p2(
+                slot, method, target, authority, headers, body, writer, keep
+            )
         healthy = False
         try:
             request = wh.Request(
@@ -316,7 +332,12 @@ class Server:
         store: Store[RunState] = Store(self.component.engine, state)
         state.p3.bind(store)
         instance = self.linker.instantiate(store, self.component)
-        handler = wasi_http_handler.Exports(store, instance, (self.export,))
+        handler: Any
+        if self.p2:
+            p2http.host_for(state.ctx).bridge = p2http.LoopBridge(asyncio.get_running_loop())
+            handler = wasi_http_incoming_handler.Exports(store, instance, (self.export,))
+        else:
+            handler = wasi_http_handler.Exports(store, instance, (self.export,))
         return _Slot(state, store, instance, handler)
 
     def _acquire(self) -> _Slot:
@@ -339,6 +360,118 @@ class Server:
         if (not healthy or slot.poisoned()) and slot in self.pool:
             self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
 
+    async def _dispatch_p2(
+        self,
+        slot: _Slot,
+        method: str,
+        target: str,
+        authority: str | None,
+        headers: list[tuple[str, bytes]],
+        body: wh.IncomingBody | None,
+        writer: asyncio.StreamWriter,
+        keep: bool,
+    ) -> bool:
+        """Call a ``wasi:http/incoming-handler@0.2.x`` ``handle`` on a worker thread; the
+        response goes out once the guest ``set`` it, its body while the guest writes it."""
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: Any) -> None:
+            if not got.done():
+                got.set_result(result)
+
+        def deliver(result: Any) -> None:
+            loop.call_soon_threadsafe(settle, result)
+
+        bridge = p2http.host_for(slot.state.ctx).bridge
+        request = p2http.IncomingRequest(bridge, method, target, authority, headers, body)
+        out = p2http.ResponseOutparam(deliver)
+        call = asyncio.ensure_future(
+            asyncio.to_thread(slot.handler.handle, slot.store, request, out)
+        )
+        healthy = False
+        try:
+            await asyncio.wait({got, call}, return_when=asyncio.FIRST_COMPLETED)
+            if not got.done():
+                e = call.exception()
+                if e is not None:
+                    self._log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                    self._simple(writer, 500, "the handler trapped\n")
+                    return False
+                healthy = True
+                self._log("error: the handler returned without setting a response")
+                self._simple(writer, 500, "no response\n")
+                return False
+            result = got.result()
+            if isinstance(result, Err):
+                label = wh.error_label(result.value)
+                self._log(f"error: the handler returned an error: {label}")
+                self._simple(writer, 500, f"error: {label}\n")
+                return False
+            response = result.value
+            assert isinstance(response, p2http.OutgoingResponse)
+            entries = response.fields.entries
+            status = response.status
+            limit = wh._content_length(entries)
+            no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            keep = keep and (body is None or body.done)
+            chunked = not no_body and limit is None
+            self._write_head(writer, status, entries, chunked, False, keep)
+            if no_body:
+                sink = p2http.WireSink(writer, False, 0, H.ErrorCodeHTTPResponseBodySize)
+                sink.abort(H.ErrorCodeHTTPResponseBodySize(None))  # nothing may be written
+            else:
+                sink = p2http.WireSink(writer, chunked, limit, H.ErrorCodeHTTPResponseBodySize)
+            response.pipe.attach(sink)
+
+            def ended(_: Any) -> None:
+                response.pipe.abandon(H.ErrorCodeInternalError("the handler returned"))
+
+            call.add_done_callback(ended)
+            if not no_body:
+                await asyncio.wait({sink.done, call}, return_when=asyncio.FIRST_COMPLETED)
+                if not sink.done.done():
+                    await asyncio.sleep(0)  # let `ended` abort it
+                r = sink.done.result() if sink.done.done() else Err(H.ErrorCodeInternalError(None))
+                if isinstance(r, Err):
+                    self._log(f"error: sending the response body: {wh.error_label(r.value)}")
+                    writer.transport.abort()
+                    await asyncio.wait({call})
+                    healthy = call.exception() is None
+                    return False
+            await writer.drain()
+            await asyncio.wait({call})
+            e = call.exception()
+            if e is not None:
+                self._log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                return False
+            healthy = True
+            return True
+        finally:
+            if call.done():
+                self._release(slot, healthy)
+            else:  # the instance is in use until the guest's call ends
+                call.add_done_callback(lambda _: self._release(slot, False))
+
+    def _write_head(
+        self,
+        writer: asyncio.StreamWriter,
+        status: int,
+        entries: list[tuple[str, bytes]],
+        chunked: bool,
+        empty: bool,
+        keep: bool,
+    ) -> None:
+        head = [f"HTTP/1.1 {status} {_reason(status)}\r\n".encode("latin-1")]
+        head.append(wh._fields_bytes((k, v) for k, v in entries if k not in _HOP_BY_HOP))
+        if chunked:
+            head.append(b"transfer-encoding: chunked\r\n")
+        elif empty:
+            head.append(b"content-length: 0\r\n")
+        if not keep:
+            head.append(b"connection: close\r\n")
+        writer.write(b"".join(head) + b"\r\n")
+
     async def _respond(
         self,
         method: str,
@@ -357,15 +490,7 @@ class Server:
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         keep = keep and (req_body is None or req_body.done)
         chunked = not no_body and limit is None and rbody.contents is not None
-        head = [f"HTTP/1.1 {status} {_reason(status)}\r\n".encode("latin-1")]
-        head.append(wh._fields_bytes((k, v) for k, v in entries if k not in _HOP_BY_HOP))
-        if chunked:
-            head.append(b"transfer-encoding: chunked\r\n")
-        elif limit is None and not no_body:
-            head.append(b"content-length: 0\r\n")
-        if not keep:
-            head.append(b"connection: close\r\n")
-        writer.write(b"".join(head) + b"\r\n")
+        self._write_head(writer, status, entries, chunked, limit is None and not no_body, keep)
         if no_body:
             rbody.close()
             result: Ok[None] | Err[Any] = Ok(None)
@@ -387,13 +512,46 @@ class Server:
         return True
 
 
-def _link(linker: Linker, cli: bool) -> bool:
-    """Define WASI for :class:`RunState` data; True if 0.2.x is."""
+def _link(linker: Linker, cli: bool, p2: bool = False) -> bool:
+    """Define WASI for :class:`RunState` data; True if 0.2.x is.
+
+    ``p2``: for a 0.2 handler, wasi:http 0.2 too (and, without ``cli``, only what
+    the ``wasi:http/proxy`` world imports).
+    """
+    if p2:
+        if cli:
+            link_wasi(linker)
+        else:
+            _link_proxy_imports(linker)
+        p2http.add_to_linker(linker, lambda d: p2http.host_for(d.ctx))
+        return True
     if cli:
         return link_wasi(linker)
     p3_add_to_linker(linker, lambda d: d.p3, cli=False)
     wh.add_to_linker(linker, lambda d: d.http)
     return False
+
+
+def _link_proxy_imports(linker: Linker) -> None:
+    """wasi:io, clocks, random and stdio 0.2: what ``wasi:http/proxy@0.2.x`` imports besides http."""
+    from wasmloom.wasi.p2 import bindings as b2
+    from wasmloom.wasi.p2.host import host_for as p2_host_for
+
+    def part(attr: str) -> Any:
+        return lambda d: getattr(p2_host_for(d.ctx), attr)
+
+    for mod, attr in (
+        (b2.wasi_io_error, "error"),
+        (b2.wasi_io_poll, "poll"),
+        (b2.wasi_io_streams, "streams"),
+        (b2.wasi_clocks_monotonic_clock, "monotonic_clock"),
+        (b2.wasi_clocks_wall_clock, "wall_clock"),
+        (b2.wasi_random_random, "random"),
+        (b2.wasi_cli_stdin, "stdin"),
+        (b2.wasi_cli_stdout, "stdout"),
+        (b2.wasi_cli_stderr, "stderr"),
+    ):
+        mod.add_to_linker(linker, part(attr))
 
 
 def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
@@ -409,10 +567,14 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
         return 1
     export = _find_handler(component)
     if export is None:
-        print(f"error: {opts.app} exports no `wasi:http/handler` (0.3.x)", file=err)
+        print(
+            f"error: {opts.app} exports no `wasi:http/handler` (0.3.x) "
+            "or `wasi:http/incoming-handler` (0.2.x)",
+            file=err,
+        )
         return 1
     linker = Linker()
-    _link(linker, opts.cli)
+    _link(linker, opts.cli, _is_p2(export))
 
     def hint(missing: list[str]) -> str:
         return "hint: --trap-unknown-imports serves it anyway"
