@@ -151,11 +151,12 @@ def from_py(sa: Any) -> S.IpSocketAddress:
         b = ip.packed
         return S.IpSocketAddressIpv4(S.Ipv4SocketAddress(sa[1], (b[0], b[1], b[2], b[3])))
     return S.IpSocketAddressIpv6(
-        S.Ipv6SocketAddress(sa[1], sa[2] if len(sa) > 2 else 0, _segments(ip), sa[3])
+        S.Ipv6SocketAddress(sa[1], sa[2] if len(sa) > 2 else 0, segments(ip), sa[3])
     )
 
 
-def _segments(ip: ipaddress.IPv6Address) -> tuple[int, int, int, int, int, int, int, int]:
+def segments(ip: ipaddress.IPv6Address) -> tuple[int, int, int, int, int, int, int, int]:
+    """The eight 16-bit groups of an IPv6 address."""
     p = ip.packed
     s = [int.from_bytes(p[i : i + 2], "big") for i in range(0, 16, 2)]
     return (s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7])
@@ -165,7 +166,7 @@ def _ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> S.IpAddres
     if isinstance(ip, ipaddress.IPv4Address):
         b = ip.packed
         return S.IpAddressIpv4((b[0], b[1], b[2], b[3]))
-    return S.IpAddressIpv6(_segments(ip))
+    return S.IpAddressIpv6(segments(ip))
 
 
 def _canonical(
@@ -176,7 +177,7 @@ def _canonical(
     return ip
 
 
-def _check_family(addr: S.IpSocketAddress, family: S.IpAddressFamily) -> None:
+def check_family(addr: S.IpSocketAddress, family: S.IpAddressFamily) -> None:
     """Refuse an address of the other family, or an IPv4-mapped/-compatible IPv6 one."""
     ip = _ip(addr)
     if family is IPV4:
@@ -192,13 +193,15 @@ def _check_family(addr: S.IpSocketAddress, family: S.IpAddressFamily) -> None:
         raise _fail(S.ErrorCodeInvalidArgument)
 
 
-def _check_unicast(addr: S.IpSocketAddress) -> None:
+def check_unicast(addr: S.IpSocketAddress) -> None:
+    """Refuse a multicast or broadcast address (``invalid-argument``)."""
     ip = _canonical(_ip(addr))
     if ip.is_multicast or ip == ipaddress.IPv4Address("255.255.255.255"):
         raise _fail(S.ErrorCodeInvalidArgument)
 
 
-def _check_remote(addr: S.IpSocketAddress) -> None:
+def check_remote(addr: S.IpSocketAddress) -> None:
+    """Refuse an unspecified address or port 0 as a remote end (``invalid-argument``)."""
     if _canonical(_ip(addr)).is_unspecified or addr.value.port == 0:
         raise _fail(S.ErrorCodeInvalidArgument)
 
@@ -310,7 +313,7 @@ class _Waiter:
 # -- TCP ----------------------------------------------------------------------------------
 
 
-class _Conn:
+class Conn:
     """An OS socket shared by a :class:`TcpSocket` and its streams; closed when all let go."""
 
     __slots__ = ("sock", "users")
@@ -319,7 +322,7 @@ class _Conn:
         self.sock = sock
         self.users = 1
 
-    def hold(self) -> _Conn:
+    def hold(self) -> Conn:
         self.users += 1
         return self
 
@@ -341,7 +344,7 @@ class TcpSocket:
         self,
         host: SocketsHost,
         family: S.IpAddressFamily,
-        conn: _Conn | None,
+        conn: Conn | None,
         state: str = "default",
         error: OSError | None = None,
     ) -> None:
@@ -368,7 +371,7 @@ class TcpSocket:
             raise _fail(S.ErrorCodeInvalidState)
         return self.conn.sock
 
-    def _stream(self) -> _Conn:
+    def _stream(self) -> Conn:
         if self.error is not None:
             raise SocketError(error_code(self.error))
         if self.state != "connected" or self.conn is None:
@@ -379,8 +382,8 @@ class TcpSocket:
     def bind(self, local_address: S.IpSocketAddress) -> Ok[None] | Err[S.ErrorCode]:
         def run() -> None:
             self.host.check_network()
-            _check_unicast(local_address)
-            _check_family(local_address, self.family)
+            check_unicast(local_address)
+            check_family(local_address, self.family)
             if self.state != "default" or self.conn is None:
                 raise _fail(S.ErrorCodeInvalidState)
             sock = self.conn.sock
@@ -399,9 +402,9 @@ class TcpSocket:
                 raise SocketError(error_code(self.error))
             if self.state not in ("default", "bound") or self.conn is None:
                 raise _fail(S.ErrorCodeInvalidState)
-            _check_unicast(remote_address)
-            _check_remote(remote_address)
-            _check_family(remote_address, self.family)
+            check_unicast(remote_address)
+            check_remote(remote_address)
+            check_family(remote_address, self.family)
         except SocketError as e:
             return Err(e.code)
         conn = self.conn
@@ -612,7 +615,7 @@ class _EmptyProducer:
 class _AcceptProducer:
     """``stream<own<tcp-socket>>`` of a listening socket: one accepted connection per item."""
 
-    def __init__(self, store: Any, listener: TcpSocket, conn: _Conn) -> None:
+    def __init__(self, store: Any, listener: TcpSocket, conn: Conn) -> None:
         self._listener = listener
         self._conn = conn
         self._waiter = _Waiter(store)
@@ -625,11 +628,11 @@ class _AcceptProducer:
         except BlockingIOError:
             return None
         except OSError as e:
-            if e.errno in _ACCEPT_ABORTED:
+            if e.errno in ACCEPT_ABORTED:
                 e = OSError(errno.ECONNABORTED, e.strerror)
             return TcpSocket(host, family, None, "error", e)
         sock.setblocking(False)
-        return TcpSocket(host, family, _Conn(sock), "connected")
+        return TcpSocket(host, family, Conn(sock), "connected")
 
     def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
         waiting = self._waiter.poll(finish)
@@ -660,7 +663,8 @@ class _AcceptProducer:
         self._conn.release()
 
 
-_ACCEPT_ABORTED = {
+#: ``accept`` errors that concern one failed connection only (not the listener).
+ACCEPT_ABORTED = {
     errno.ECONNRESET,
     errno.ENETRESET,
     errno.EHOSTUNREACH,
@@ -680,7 +684,7 @@ class _ReceiveProducer:
     completion and shuts the socket's read side.
     """
 
-    def __init__(self, store: Any, conn: _Conn, done: Completion) -> None:
+    def __init__(self, store: Any, conn: Conn, done: Completion) -> None:
         self._conn = conn
         self._done = done
         self._waiter = _Waiter(store)
@@ -739,7 +743,7 @@ class _SendConsumer:
     completion with ``Ok``; a failed send settles it with the error.
     """
 
-    def __init__(self, store: Any, conn: _Conn, done: Completion) -> None:
+    def __init__(self, store: Any, conn: Conn, done: Completion) -> None:
         self._conn = conn
         self._done = done
         self._waiter = _Waiter(store)
@@ -849,7 +853,7 @@ class UdpSocket:
     def bind(self, local_address: S.IpSocketAddress) -> Ok[None] | Err[S.ErrorCode]:
         def run() -> None:
             self.host.check_network()
-            _check_family(local_address, self.family)
+            check_family(local_address, self.family)
             if self.state != "default":
                 raise _fail(S.ErrorCodeInvalidState)
             _at(self.sock.bind, local_address)
@@ -860,8 +864,8 @@ class UdpSocket:
     def connect(self, remote_address: S.IpSocketAddress) -> Ok[None] | Err[S.ErrorCode]:
         def run() -> None:
             self.host.check_network()
-            _check_family(remote_address, self.family)
-            _check_remote(remote_address)
+            check_family(remote_address, self.family)
+            check_remote(remote_address)
             if self.state == "connected":
                 self._dissolve()
             _at(self.sock.connect, remote_address)
@@ -893,8 +897,8 @@ class UdpSocket:
                 await loop.sock_sendall(self.sock, data)
                 return Ok(None)
             self.host.check_network()
-            _check_family(remote_address, self.family)
-            _check_remote(remote_address)
+            check_family(remote_address, self.family)
+            check_remote(remote_address)
             addr = to_py(remote_address)
             if self.state == "connected":
                 if from_py(addr) != from_py(self.remote):
@@ -961,7 +965,8 @@ class UdpSocket:
 # -- the interfaces -----------------------------------------------------------------------
 
 
-def _new_socket(family: S.IpAddressFamily, kind: int) -> socket.socket:
+def new_socket(family: S.IpAddressFamily, kind: int) -> socket.socket:
+    """A non-blocking OS socket of ``family`` and ``kind`` (IPv6 ones IPv6-only)."""
     sock = socket.socket(_family_of(family), kind)
     try:
         sock.setblocking(False)
@@ -973,17 +978,18 @@ def _new_socket(family: S.IpAddressFamily, kind: int) -> socket.socket:
     return sock
 
 
-_GAI_ERRORS: dict[int, type[Any]] = {
+#: ``getaddrinfo`` error numbers -> ``ip-name-lookup`` error-code cases.
+GAI_ERRORS: dict[int, type[Any]] = {
     socket.EAI_NONAME: L.ErrorCodeNameUnresolvable,
     socket.EAI_AGAIN: L.ErrorCodeTemporaryResolverFailure,
     socket.EAI_FAIL: L.ErrorCodePermanentResolverFailure,
 }
 for _name in ("EAI_NODATA", "EAI_ADDRFAMILY"):
     if hasattr(socket, _name):
-        _GAI_ERRORS[getattr(socket, _name)] = L.ErrorCodeNameUnresolvable
+        GAI_ERRORS[getattr(socket, _name)] = L.ErrorCodeNameUnresolvable
 
 
-def _lookup_name(name: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Address:
+def lookup_name(name: str) -> str | ipaddress.IPv4Address | ipaddress.IPv6Address:
     """An IP address literal, or the ASCII form of a domain name; ValueError if neither."""
     literal = name[1:-1] if name.startswith("[") and name.endswith("]") else name
     try:
@@ -1030,8 +1036,8 @@ class SocketsHost:
         def run() -> TcpSocket:
             if not self.w.ctx.allow_tcp:
                 raise _fail(S.ErrorCodeAccessDenied)
-            sock = _new_socket(address_family, socket.SOCK_STREAM)
-            return TcpSocket(self, address_family, _Conn(sock))
+            sock = new_socket(address_family, socket.SOCK_STREAM)
+            return TcpSocket(self, address_family, Conn(sock))
 
         return _result(run)
 
@@ -1039,7 +1045,7 @@ class SocketsHost:
         def run() -> UdpSocket:
             if not self.w.ctx.allow_udp:
                 raise _fail(S.ErrorCodeAccessDenied)
-            return UdpSocket(self, address_family, _new_socket(address_family, socket.SOCK_DGRAM))
+            return UdpSocket(self, address_family, new_socket(address_family, socket.SOCK_DGRAM))
 
         return _result(run)
 
@@ -1049,7 +1055,7 @@ class SocketsHost:
         if not self.w.ctx.allow_ip_name_lookup:
             return Err(L.ErrorCodeAccessDenied())
         try:
-            target = _lookup_name(name)
+            target = lookup_name(name)
         except ValueError:
             return Err(L.ErrorCodeInvalidArgument())
         if not isinstance(target, str):
@@ -1059,7 +1065,7 @@ class SocketsHost:
                 target, None, type=socket.SOCK_STREAM
             )
         except socket.gaierror as e:
-            cls = _GAI_ERRORS.get(e.errno) if e.errno is not None else None
+            cls = GAI_ERRORS.get(e.errno) if e.errno is not None else None
             return Err(cls() if cls is not None else L.ErrorCodeOther(e.strerror or None))
         return Ok([_ip_address(ip) for ip in resolved_ips(infos)])
 
