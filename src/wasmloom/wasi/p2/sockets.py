@@ -125,7 +125,7 @@ def address(sa: Any) -> net.IpSocketAddress:
         return net.IpSocketAddressIpv4(net.Ipv4SocketAddress(sa[1], (b[0], b[1], b[2], b[3])))
     flow = sa[2] if len(sa) > 2 else 0
     scope = sa[3] if len(sa) > 3 else 0
-    return net.IpSocketAddressIpv6(net.Ipv6SocketAddress(sa[1], flow, p3._segments(ip), scope))
+    return net.IpSocketAddressIpv6(net.Ipv6SocketAddress(sa[1], flow, p3.segments(ip), scope))
 
 
 def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> net.IpAddress:
@@ -133,7 +133,7 @@ def ip_address(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> net.IpAddre
     if isinstance(ip, ipaddress.IPv4Address):
         b = ip.packed
         return net.IpAddressIpv4((b[0], b[1], b[2], b[3]))
-    return net.IpAddressIpv6(p3._segments(ip))
+    return net.IpAddressIpv6(p3.segments(ip))
 
 
 def _s_addr(a: net.IpSocketAddress) -> S.IpSocketAddress:
@@ -215,8 +215,8 @@ def _stream_error(e: OSError) -> Err[streams.StreamError]:
 class TcpInputStream(InputStreamBase):
     """The ``input-stream`` of a connection: ``read`` takes what has arrived, never blocking."""
 
-    def __init__(self, conn: p3._Conn) -> None:
-        self.conn: p3._Conn | None = conn
+    def __init__(self, conn: p3.Conn) -> None:
+        self.conn: p3.Conn | None = conn
         self.ended = False
 
     def drop(self) -> None:
@@ -263,8 +263,8 @@ class TcpOutputStream(OutputStreamBase):
     tries, ``blocking-flush`` and the pollable wait for it).
     """
 
-    def __init__(self, conn: p3._Conn) -> None:
-        self.conn: p3._Conn | None = conn
+    def __init__(self, conn: p3.Conn) -> None:
+        self.conn: p3.Conn | None = conn
         self.pending = b""
         self.error: OSError | None = None
 
@@ -280,7 +280,7 @@ class TcpOutputStream(OutputStreamBase):
             self._progress(conn)
         conn.release()
 
-    def _progress(self, conn: p3._Conn) -> None:
+    def _progress(self, conn: p3.Conn) -> None:
         """Send what is pending, without blocking."""
         if not self.pending or self.error is not None:
             return
@@ -392,8 +392,8 @@ class TcpSocket:
 
     @classmethod
     def create(cls, ctx: WasiCtx, family: net.IpAddressFamily) -> TcpSocket:
-        sock = p3._new_socket(_s_family(family), socket.SOCK_STREAM)
-        inner = p3.TcpSocket(cast(Any, _Gate(ctx)), _s_family(family), p3._Conn(sock))
+        sock = p3.new_socket(_s_family(family), socket.SOCK_STREAM)
+        inner = p3.TcpSocket(cast(Any, _Gate(ctx)), _s_family(family), p3.Conn(sock))
         return cls(ctx, family, inner, "default")
 
     def drop(self) -> None:
@@ -438,9 +438,9 @@ class TcpSocket:
             if self.state not in ("default", "bound"):
                 raise Failure(E.INVALID_STATE)
             a = _s_addr(remote_address)
-            p3._check_unicast(a)
-            p3._check_remote(a)
-            p3._check_family(a, _s_family(self.family))
+            p3.check_unicast(a)
+            p3.check_remote(a)
+            p3.check_family(a, _s_family(self.family))
             if not self.ctx.network:
                 raise Failure(E.ACCESS_DENIED)
             sock = self._sock()
@@ -511,11 +511,11 @@ class TcpSocket:
             except BlockingIOError:
                 return Err(E.WOULD_BLOCK)
             except OSError as e:
-                if e.errno not in p3._ACCEPT_ABORTED:  # a connection that failed: skip it
+                if e.errno not in p3.ACCEPT_ABORTED:  # a connection that failed: skip it
                     return Err(_os_code(e))
         sock.setblocking(False)
         f = _s_family(self.family)
-        inner = p3.TcpSocket(cast(Any, _Gate(self.ctx)), f, p3._Conn(sock), "connected")
+        inner = p3.TcpSocket(cast(Any, _Gate(self.ctx)), f, p3.Conn(sock), "connected")
         client = TcpSocket(self.ctx, self.family, inner, "connected")
         i, o = client._streams()
         return Ok((client, i, o))
@@ -642,7 +642,7 @@ class UdpSocket:
     @classmethod
     def create(cls, ctx: WasiCtx, family: net.IpAddressFamily) -> UdpSocket:
         f = _s_family(family)
-        sock = p3._new_socket(f, socket.SOCK_DGRAM)
+        sock = p3.new_socket(f, socket.SOCK_DGRAM)
         return cls(ctx, family, p3.UdpSocket(cast(Any, _Gate(ctx)), f, sock))
 
     def drop(self) -> None:
@@ -770,8 +770,8 @@ class OutgoingDatagramStream:
         a = _s_addr(d.remote_address)
         if not self.owner.ctx.network:
             raise Failure(E.ACCESS_DENIED)
-        p3._check_family(a, _s_family(self.owner.family))
-        p3._check_remote(a)
+        p3.check_family(a, _s_family(self.owner.family))
+        p3.check_remote(a)
         addr = p3.to_py(a)
         if inner.state == "connected":
             assert inner.remote is not None
@@ -848,7 +848,7 @@ class ResolveAddressStream:
                 self.addresses = self.fut.result()
             except socket.gaierror as e:
                 self.addresses = []
-                cls = p3._GAI_ERRORS.get(e.errno) if e.errno is not None else None
+                cls = p3.GAI_ERRORS.get(e.errno) if e.errno is not None else None
                 return Err(E(cls.tag) if cls is not None else E.UNKNOWN)
             except (OSError, UnicodeError):
                 self.addresses = []
@@ -895,7 +895,7 @@ class SocketsHost:
         if not self.ctx.allow_ip_name_lookup:
             return Err(E.ACCESS_DENIED)
         try:
-            target = p3._lookup_name(name)
+            target = p3.lookup_name(name)
         except ValueError:
             return Err(E.INVALID_ARGUMENT)
         fut: concurrent.futures.Future[list[net.IpAddress]]
