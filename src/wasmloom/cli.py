@@ -17,8 +17,8 @@ Subcommands:
   WASI command component (:mod:`wasmloom.wasi.p3.command`); its exit code is
   the process's.
 - ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
-  ``wasi:http/handler@0.3.x`` component over HTTP/1.1 (:mod:`wasmloom.wasi.p3.serve`)
-  until SIGINT or SIGTERM.
+  ``wasi:http/handler@0.3.x`` or ``wasi:http/incoming-handler@0.2.x`` component over
+  HTTP/1.1 (:mod:`wasmloom.wasi.p3.serve`) until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -326,10 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser(
         "serve",
-        help="serve a wasi:http 0.3 component over HTTP/1.1",
+        help="serve a wasi:http (0.3 or 0.2) component over HTTP/1.1",
         description=(
-            "Serve a component exporting wasi:http/handler@0.3.x (instances are reused "
-            "across requests, as Wasmtime does for WASIp3). The first stderr line is "
+            "Serve a component exporting wasi:http/handler@0.3.x or, failing that, "
+            "wasi:http/incoming-handler@0.2.x (instances are reused across requests, as "
+            "Wasmtime does for WASIp3; a 0.2 instance takes one request at a time). The "
+            "first stderr line is "
             "'Serving HTTP on http://HOST:PORT/'; SIGINT or SIGTERM stops the server (exit 0)."
         ),
     )
