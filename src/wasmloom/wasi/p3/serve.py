@@ -1,4 +1,5 @@
-"""``wasmloom serve``: run a ``wasi:http/handler@0.3.x`` component as an HTTP/1.1 server.
+"""``wasmloom serve``: run a ``wasi:http/handler@0.3.x`` component as an HTTP/1.1 server
+(or a ``wasi:http/incoming-handler@0.2.x`` one, see the last paragraph).
 
 :func:`serve` compiles the component once, links WASI (as ``wasmloom run``
 does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
@@ -27,6 +28,15 @@ between requests whose bodies were read to their end.
 
 SIGINT or SIGTERM stops the server: it stops accepting, cancels what is in
 flight, and :func:`serve` returns 0.
+
+A component exporting no 0.3 handler but ``wasi:http/incoming-handler@0.2.x``
+(world ``wasi:http/proxy``) is served by the same loop with the 0.2 host
+(:mod:`wasmloom.wasi.p2.http`, linked besides WASI 0.2; without ``cli``, only
+what the proxy world imports). Its ``handle`` is a synchronous call made on a
+worker thread (:func:`asyncio.to_thread`), so an instance serves one request
+at a time; the response head is written when the guest calls
+``response-outparam.set``, the body as the guest writes it. An instance is
+busy until ``handle`` returns, even when the response was already sent.
 """
 
 from __future__ import annotations
