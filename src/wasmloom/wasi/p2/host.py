@@ -138,18 +138,19 @@ class Poll:
                 f is not None or p.deadline() is not None for p, f in zip(in_, fds, strict=True)
             ):
                 lefts = [t for t in (p.seconds_left() for p in in_) if t is not None]
-                _wait_fds([f for f in fds if f is not None], min(lefts, default=None))
+                wait_fds([f for f in fds if f is not None], min(lefts, default=None))
                 continue
             time.sleep(delay)
             delay = min(delay * 2, 0.01)
 
 
-def _wait_fds(fds: list[tuple[int, bool]], timeout: float | None) -> None:
-    """Wait until one of ``fds`` is ready (or has failed), or ``timeout`` seconds pass."""
+def wait_fds(fds: Sequence[tuple[int, bool]], timeout: float | None) -> bool:
+    """Wait until one of ``fds`` (descriptor, for writing) is ready, has failed or hung up,
+    or ``timeout`` seconds pass (None: no limit); whether one is ready."""
     p = select.poll()
     for fd, write in fds:
         p.register(fd, select.POLLOUT if write else select.POLLIN)
-    p.poll(-1 if timeout is None else math.ceil(timeout * 1000))
+    return bool(p.poll(-1 if timeout is None else math.ceil(timeout * 1000)))
 
 
 class Error:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import ipaddress
-import select
 import socket
 import time
 from collections.abc import Callable
@@ -36,7 +35,13 @@ from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
 from wasmloom.wasi.p2.bindings import wasi_sockets_network as net
 from wasmloom.wasi.p2.bindings import wasi_sockets_tcp as tcp
 from wasmloom.wasi.p2.bindings import wasi_sockets_udp as udp
-from wasmloom.wasi.p2.host import InputStreamBase, IoError, OutputStreamBase, Pollable
+from wasmloom.wasi.p2.host import (
+    InputStreamBase,
+    IoError,
+    OutputStreamBase,
+    Pollable,
+    wait_fds,
+)
 from wasmloom.wasi.p3 import sockets as p3
 from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
 
@@ -148,22 +153,13 @@ def _s_family(f: net.IpAddressFamily) -> S.IpAddressFamily:
 # -- readiness ----------------------------------------------------------------------------
 
 
-def wait_fd(sock: socket.socket, write: bool, timeout: float | None) -> bool:
+def fd_ready(sock: socket.socket, write: bool, timeout: float | None) -> bool:
     """Whether ``sock`` is readable (writable), waiting up to ``timeout`` seconds (None: forever).
 
     A closed socket, or one with an error or hang-up pending, counts as ready.
     """
     fd = sock.fileno()
-    if fd < 0:
-        return True
-    p = select.poll()
-    p.register(fd, select.POLLOUT if write else select.POLLIN)
-    ms = -1 if timeout is None else max(0, int(timeout * 1000))
-    while True:
-        try:
-            return bool(p.poll(ms))
-        except InterruptedError:  # pragma: no cover - PEP 475 retries already
-            continue
+    return fd < 0 or wait_fds([(fd, write)], timeout)
 
 
 class FdPollable(Pollable):
@@ -174,10 +170,10 @@ class FdPollable(Pollable):
         self.write = write
 
     def ready(self) -> bool:
-        return wait_fd(self.sock, self.write, 0)
+        return fd_ready(self.sock, self.write, 0)
 
     def block(self) -> None:
-        wait_fd(self.sock, self.write, None)
+        fd_ready(self.sock, self.write, None)
 
     def wait_fd(self) -> tuple[int, bool] | None:
         fd = self.sock.fileno()
@@ -247,7 +243,7 @@ class TcpInputStream(InputStreamBase):
             if len == 0 or not isinstance(r, Ok) or r.value:
                 return r
             assert self.conn is not None
-            wait_fd(self.conn.sock, False, None)
+            fd_ready(self.conn.sock, False, None)
 
     def subscribe(self) -> Pollable:
         if self.conn is None or self.ended:
@@ -275,7 +271,7 @@ class TcpOutputStream(OutputStreamBase):
         deadline = time.monotonic() + _LINGER
         while self.pending and self.error is None:  # hand the rest to the OS, within reason
             left = deadline - time.monotonic()
-            if left <= 0 or not wait_fd(conn.sock, True, left):
+            if left <= 0 or not fd_ready(conn.sock, True, left):
                 break
             self._progress(conn)
         conn.release()
@@ -330,7 +326,7 @@ class TcpOutputStream(OutputStreamBase):
 
     def blocking_flush(self) -> Ok[None] | Err[streams.StreamError]:
         while self.conn is not None and self.pending and self.error is None:
-            wait_fd(self.conn.sock, True, None)
+            fd_ready(self.conn.sock, True, None)
             self._progress(self.conn)
         bad = self._failed()
         return Ok(None) if bad is None else bad
@@ -355,14 +351,14 @@ class _WritePollable(Pollable):
         if conn is None or s.error is not None:
             return True
         s._progress(conn)
-        return s.error is not None or (not s.pending and wait_fd(conn.sock, True, 0))
+        return s.error is not None or (not s.pending and fd_ready(conn.sock, True, 0))
 
     def block(self) -> None:
         while not self.ready():
             conn = self.stream.conn
             if conn is None:
                 return
-            wait_fd(conn.sock, True, None)
+            fd_ready(conn.sock, True, None)
 
     def wait_fd(self) -> tuple[int, bool] | None:
         conn = self.stream.conn
@@ -459,7 +455,7 @@ class TcpSocket:
         """Whether a connect in progress has its outcome (kept in ``connect_error``)."""
         if self.state == "connecting":
             sock = self._sock()
-            if not wait_fd(sock, True, 0):
+            if not fd_ready(sock, True, 0):
                 return False
             err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
             self.connect_error = OSError(err, errno.errorcode.get(err, "")) if err else None
@@ -755,7 +751,7 @@ class OutgoingDatagramStream:
     def check_send(self) -> Ok[int] | Err[net.ErrorCode]:
         if self.generation != self.owner.generation:
             return Err(E.INVALID_STATE)
-        self.permit = SEND_PERMIT if wait_fd(self.owner.inner.sock, True, 0) else 0
+        self.permit = SEND_PERMIT if fd_ready(self.owner.inner.sock, True, 0) else 0
         return Ok(self.permit)
 
     def _send_one(self, d: udp.OutgoingDatagram) -> None:
