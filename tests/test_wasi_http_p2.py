@@ -145,6 +145,11 @@ class IncomingHandler(exports.IncomingHandler):
             data = b"exactly 21 bytes here"
             respond(response_out, 200, [("content-length", str(len(data)).encode())], data)
             return
+        if path == "/nobody":
+            resp = OutgoingResponse(Fields.from_list([("x-empty", b"yes")]))
+            resp.set_status_code(202)
+            ResponseOutparam.set(response_out, Ok(resp))
+            return
         if path == "/trap":
             raise ValueError("the guest fails")
         method = type(request.method()).__name__.split("_", 1)[1].upper()
@@ -270,6 +275,20 @@ def test_response_trailers_and_content_length_on_the_wire(served: Served) -> Non
     r, body = served.request("GET", "/length")
     assert r.getheader("content-length") == "21" and r.getheader("transfer-encoding") is None
     assert body == b"exactly 21 bytes here"
+
+
+@componentize_py
+def test_head_and_a_response_without_a_body(served: Served) -> None:
+    c = served.conn()
+    try:
+        c.request("HEAD", "/")  # the guest writes a body: it is not sent
+        r = c.getresponse()
+        assert r.status == 200 and r.read() == b""
+        c.request("GET", "/nobody")  # the guest never asks for the body: it is empty
+        r = c.getresponse()
+        assert r.status == 202 and r.getheader("x-empty") == "yes" and r.read() == b""
+    finally:
+        c.close()
 
 
 @componentize_py

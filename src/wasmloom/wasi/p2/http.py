@@ -421,12 +421,19 @@ class WireSink:
     """Writes a body to an asyncio connection, chunked or within a declared length.
 
     Loop side. :attr:`done` resolves to ``Ok(None)`` once the body ended
-    well, or ``Err(error-code)``.
+    well, or ``Err(error-code)``. ``discard``: the message has no body on the
+    wire (a response to ``HEAD``, a 204 or 304): what is written is dropped.
     """
 
     def __init__(
-        self, writer: asyncio.StreamWriter, chunked: bool, limit: int | None, size_error: Any
+        self,
+        writer: asyncio.StreamWriter,
+        chunked: bool,
+        limit: int | None,
+        size_error: Any,
+        discard: bool = False,
     ) -> None:
+        self.discard = discard
         self.writer = writer
         self.chunked = chunked
         self.limit = limit
@@ -450,7 +457,7 @@ class WireSink:
             code = self.size_error(self.count)
             self._finish(Err(code))
             return code
-        if not data:
+        if not data or self.discard:
             return None
         if self.chunked:
             self.writer.write(b"%x\r\n" % len(data) + data + b"\r\n")
@@ -474,11 +481,11 @@ class WireSink:
         if self.done.done():
             r = self.done.result()
             return r.value if isinstance(r, Err) else None
-        if self.limit is not None and self.count != self.limit:
+        if self.limit is not None and self.count != self.limit and not self.discard:
             code = self.size_error(self.count)
             self._finish(Err(code))
             return code
-        if self.chunked:
+        if self.chunked and not self.discard:
             tail = wh._fields_bytes(trailers.entries) if trailers is not None else b""
             self.writer.write(b"0\r\n" + tail + b"\r\n")
         self._finish(Ok(None))
@@ -555,6 +562,16 @@ class BodyPipe:
                 err = sink.end_now(self.trailers)
                 if err is not None:
                     self.error = err
+
+    def end_unused(self) -> None:
+        """Loop side: the guest never asked for the body (it is empty)."""
+        with self.lock:
+            if self.finished or self.error is not None:
+                return
+            self.finished = True
+            sink = self.sink
+        if sink is not None:
+            sink.end_now(None)
 
     def abandon(self, code: Any) -> None:
         """The body will not be finished (dropped, or its writer is gone)."""

@@ -427,14 +427,13 @@ class Server:
             keep = keep and (body is None or body.done)
             chunked = not no_body and limit is None
             self._write_head(writer, status, entries, chunked, False, keep)
-            if no_body:
-                sink = p2http.WireSink(writer, False, 0, H.ErrorCodeHTTPResponseBodySize)
-                sink.abort(H.ErrorCodeHTTPResponseBodySize(None))  # nothing may be written
-            else:
-                sink = p2http.WireSink(writer, chunked, limit, H.ErrorCodeHTTPResponseBodySize)
+            size_error = H.ErrorCodeHTTPResponseBodySize
+            sink = p2http.WireSink(writer, chunked, limit, size_error, discard=no_body)
             response.pipe.attach(sink)
 
             def ended(_: Any) -> None:
+                if not response.body_taken:
+                    response.pipe.end_unused()
                 response.pipe.abandon(H.ErrorCodeInternalError("the handler returned"))
 
             call.add_done_callback(ended)
