@@ -192,6 +192,10 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
     state.p3.bind(store)
     linker = Linker()
     have_p2 = link_wasi(linker)
+    if have_p2 and any(n.startswith("wasi:http/") for n in missing_imports(linker, component)):
+        from wasmloom.wasi.p2 import http as p2http  # wasi:http 0.2, linked only when imported
+
+        p2http.add_to_linker(linker, lambda d: p2http.host_for(d.ctx))
 
     def hint(missing: list[str]) -> str:
         text = "hint: --trap-unknown-imports runs it anyway; calls to these imports trap"
