@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,6 +174,69 @@ class IncomingHandler(exports.IncomingHandler):
             ResponseOutparam.set(response_out, Err(ErrorCode_InternalError("guest says no")))
         else:
             respond(response_out, 404, [], b"not found" + NL)
+"""
+
+# A 0.2 command (wasi:cli/run) making an outgoing request: `wasmloom run` links wasi:http 0.2.
+_CMD_WIT = """package local:cmd;
+
+world cmd {
+  include wasi:cli/imports@0.2.9;
+  import wasi:http/outgoing-handler@0.2.9;
+  export wasi:cli/run@0.2.9;
+}
+"""
+
+_CMD_PY = """import os
+import sys
+
+from componentize_py_types import Err, Ok
+from wit_world import exports
+from wit_world.imports import outgoing_handler, streams
+from wit_world.imports.wasi_http_types import (
+    Fields,
+    IncomingBody,
+    Method_Post,
+    OutgoingBody,
+    OutgoingRequest,
+)
+
+
+def unwrap(x):
+    while isinstance(x, Ok):
+        x = x.value
+    return x
+
+
+class Run(exports.Run):
+    def run(self) -> None:
+        req = OutgoingRequest(Fields())
+        req.set_method(Method_Post())
+        req.set_authority("127.0.0.1:" + os.environ["UPSTREAM"])
+        req.set_path_with_query("/from-run")
+        body = req.body()
+        fut = outgoing_handler.handle(req, None)
+        with body.write() as s:
+            s.blocking_write_and_flush(b"from run")
+        OutgoingBody.finish(body, None)
+        with fut.subscribe() as p:
+            p.block()
+        resp = unwrap(fut.get())
+        if isinstance(resp, Err):
+            print("error", resp.value)
+            raise Err(None)
+        incoming = resp.consume()
+        data = b""
+        with incoming.stream() as s:
+            while True:
+                try:
+                    data += s.blocking_read(65536)
+                except Err as e:
+                    if isinstance(e.value, streams.StreamError_Closed):
+                        break
+                    raise
+        IncomingBody.finish(incoming).__exit__(None, None, None)
+        print(resp.status(), data.decode())
+        sys.stdout.flush()
 """
 
 
@@ -358,6 +423,22 @@ def test_instances_reused_and_sigint_exits_0(guest: Path) -> None:
         t0 = time.monotonic()
         assert _stop(s) == 0
         assert time.monotonic() - t0 < 10
+
+
+@componentize_py
+def test_run_links_wasi_http_0_2_for_a_command(upstream: tuple[int, list[Any]]) -> None:
+    files = _guest_files()
+    files["wit/app.wit"], files["app.py"] = _CMD_WIT, _CMD_PY
+    app = build("http-client-p2", files, wit="wit", world="cmd")
+    port, seen = upstream
+    r = subprocess.run(
+        [sys.executable, "-m", "wasmloom", "run", "--env", f"UPSTREAM={port}", str(app)],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "207 pong:from run\n"
+    (req,) = seen
+    assert req["path"] == "/from-run" and req["body"] == b"from run"
 
 
 # --- the host side, without a guest --------------------------------------------------------
