@@ -11,19 +11,21 @@ route makes an outgoing request (``outgoing-handler.handle``) to a Python
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cpy_build import build, componentize_py
-from test_wasi_http import Served, _dechunk, _start, _stop
-from test_wasi_http import upstream as upstream  # the recording upstream server (a fixture)
+from test_wasi_http import Served, _dechunk, _start, _stop, _Upstream
 
 from wasmloom import Linker
 from wasmloom.values import Err, Ok
@@ -378,6 +380,34 @@ def test_error_and_trap_are_500(served: Served) -> None:
     assert r.status == 200 and body == b"hello from a p2 guest\n"
 
 
+class _AnyUpstream(_Upstream):
+    """The 0.3 tests' recording upstream (207, ``x-upstream: here``, chunked with a
+    trailer), also for request bodies framed by ``content-length`` (noted as ``framing``)."""
+
+    def do_POST(self) -> None:
+        n = self.headers.get("content-length")
+        if n is not None:
+            data = self.rfile.read(int(n))
+            self.rfile = io.BytesIO(
+                b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
+            )
+            self.headers["transfer-encoding"] = "chunked"
+        super().do_POST()
+        self.seen[-1]["framing"] = "chunked" if n is None else f"length {n}"
+
+
+@pytest.fixture
+def upstream() -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), _AnyUpstream)
+    _Upstream.seen = []
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield srv.server_address[1], _Upstream.seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 @componentize_py
 def test_guest_sends_a_request(served: Served, upstream: tuple[int, list[Any]]) -> None:
     port, seen = upstream
@@ -393,7 +423,7 @@ def test_guest_sends_a_request(served: Served, upstream: tuple[int, list[Any]]) 
     assert req["path"] == "/up/path?q=1"
     headers = {k.lower(): v for k, v in req["headers"].items()}
     assert headers["x-from-guest"] == "p2" and headers["host"] == f"127.0.0.1:{port}"
-    assert req["body"] == b"ping from a p2 guest"
+    assert req["body"] == b"ping from a p2 guest" and req["framing"] == "chunked"
     assert req["trailers"] == {"x-req-trailer": "t1"}
 
 
@@ -489,8 +519,8 @@ def test_host_client_from_a_plain_thread(upstream: tuple[int, list[Any]]) -> Non
     body = req.body().value
     out = body.write().value
     assert out.write(b"abc") == Ok(None) and out.write(b"def") == Ok(None)  # kept until sent
-    fut = h.handle(req, None).value
     assert h.outgoing_body_finish(body, None) == Ok(None)
+    fut = h.handle(req, None).value
     fut.subscribe().block()
     resp = fut.get().value.value
     assert fut.get() == Err(None)
@@ -511,7 +541,21 @@ def test_host_client_from_a_plain_thread(upstream: tuple[int, list[Any]]) -> Non
     got = trailers.get().value.value
     assert got.entries() == [("x-up-trailer", b"t2")]
     assert got.append("x", b"y").value.tag == "immutable"
-    assert seen[0]["body"] == b"abcdef" and seen[0]["path"] == "/p?x"
+    # a body complete before the request went out is sent with its length
+    assert seen[0]["body"] == b"abcdef" and seen[0]["framing"] == "length 6"
+    assert seen[0]["path"] == "/p?x"
+
+
+def test_host_client_request_without_a_body(upstream: tuple[int, list[Any]]) -> None:
+    port, seen = upstream
+    h = p2http.WasiHttpP2()
+    req = h.outgoing_request_new(h.fields_new())
+    req.set_method(H2.MethodPost())
+    req.set_authority(f"127.0.0.1:{port}")
+    fut = h.handle(req, None).value  # body() never called: the body is empty
+    fut.subscribe().block()
+    assert fut.get().value.value.status() == 207
+    assert seen[0]["body"] == b"" and seen[0]["framing"] == "length 0"
 
 
 def test_host_client_connection_refused() -> None:

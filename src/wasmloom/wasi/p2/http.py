@@ -309,7 +309,7 @@ class IncomingBody:
 
     def drop(self) -> None:
         if self.body is not None and not self.body.done:
-            self.body.abandon()
+            self.bridge.loop.call_soon_threadsafe(self.body.abandon)  # it closes on the loop
 
 
 class _NoReader:
@@ -562,6 +562,14 @@ class BodyPipe:
                 err = sink.end_now(self.trailers)
                 if err is not None:
                     self.error = err
+
+    def known_size(self) -> int | None:
+        """The body's size when it was written and finished (without trailers) before
+        being sent, else None."""
+        with self.lock:
+            if self.finished and self.sink is None and self.error is None and not self.trailers:
+                return sum(len(b) for b in self.kept)
+        return None
 
     def end_unused(self) -> None:
         """Loop side: the guest never asked for the body (it is empty)."""
@@ -854,18 +862,30 @@ class WasiHttpP2:
         if limit is not None and limit < 0:
             writer.close()
             return Err(H2.ErrorCodeHTTPRequestHeaderSize(None))
-        chunked = limit is None
+        # framing: the declared length; else the length of a body already complete;
+        # else chunked. A body never asked for is empty.
+        chunked = False
+        extra = b""
+        if limit is None:
+            size = req.pipe.known_size() if req.body_taken else 0
+            if size is None:
+                chunked = True
+                extra = b"transfer-encoding: chunked\r\n"
+            else:
+                limit = size
+                if size or method in ("POST", "PUT", "PATCH"):
+                    extra = b"content-length: %d\r\n" % size
         head = [f"{method} {wh._wire_target(req._path)} HTTP/1.1\r\n".encode("latin-1")]
         head.append(b"host: " + host.encode("latin-1") + b"\r\n")
         head.append(wh._fields_bytes(entries))
-        if chunked:
-            head.append(b"transfer-encoding: chunked\r\n")
-        head.append(b"connection: close\r\n\r\n")
+        head.append(extra + b"connection: close\r\n\r\n")
         writer.write(b"".join(head))
         sink = WireSink(writer, chunked, limit, H2.ErrorCodeHTTPRequestBodySize)
         conn = wh._Connection(writer)
         sink.done.add_done_callback(lambda _: conn.release())
         req.pipe.attach(sink)
+        if not req.body_taken:
+            req.pipe.end_unused()
         head_task = asyncio.ensure_future(
             asyncio.wait_for(
                 wh._read_head(reader), first_t if first_t is not None else self.default_timeout
