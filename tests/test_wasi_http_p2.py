@@ -382,7 +382,8 @@ def test_error_and_trap_are_500(served: Served) -> None:
 
 class _AnyUpstream(_Upstream):
     """The 0.3 tests' recording upstream (207, ``x-upstream: here``, chunked with a
-    trailer), also for request bodies framed by ``content-length`` (noted as ``framing``)."""
+    trailer), also for request bodies framed by ``content-length`` (noted in an ``x-framing``
+    header of the record)."""
 
     def do_POST(self) -> None:
         n = self.headers.get("content-length")
@@ -392,8 +393,8 @@ class _AnyUpstream(_Upstream):
                 b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
             )
             self.headers["transfer-encoding"] = "chunked"
+        self.headers["x-framing"] = "chunked" if n is None else f"length {n}"
         super().do_POST()
-        self.seen[-1]["framing"] = "chunked" if n is None else f"length {n}"
 
 
 @pytest.fixture
@@ -423,7 +424,7 @@ def test_guest_sends_a_request(served: Served, upstream: tuple[int, list[Any]]) 
     assert req["path"] == "/up/path?q=1"
     headers = {k.lower(): v for k, v in req["headers"].items()}
     assert headers["x-from-guest"] == "p2" and headers["host"] == f"127.0.0.1:{port}"
-    assert req["body"] == b"ping from a p2 guest" and req["framing"] == "chunked"
+    assert req["body"] == b"ping from a p2 guest" and req["headers"]["x-framing"] == "chunked"
     assert req["trailers"] == {"x-req-trailer": "t1"}
 
 
@@ -542,7 +543,7 @@ def test_host_client_from_a_plain_thread(upstream: tuple[int, list[Any]]) -> Non
     assert got.entries() == [("x-up-trailer", b"t2")]
     assert got.append("x", b"y").value.tag == "immutable"
     # a body complete before the request went out is sent with its length
-    assert seen[0]["body"] == b"abcdef" and seen[0]["framing"] == "length 6"
+    assert seen[0]["body"] == b"abcdef" and seen[0]["headers"]["x-framing"] == "length 6"
     assert seen[0]["path"] == "/p?x"
 
 
@@ -555,7 +556,7 @@ def test_host_client_request_without_a_body(upstream: tuple[int, list[Any]]) -> 
     fut = h.handle(req, None).value  # body() never called: the body is empty
     fut.subscribe().block()
     assert fut.get().value.value.status() == 207
-    assert seen[0]["body"] == b"" and seen[0]["framing"] == "length 0"
+    assert seen[0]["body"] == b"" and seen[0]["headers"]["x-framing"] == "length 0"
 
 
 def test_host_client_connection_refused() -> None:

@@ -182,10 +182,6 @@ class Fields:
     def clone(self) -> Fields:
         return Fields(self.inner.clone())
 
-    def view(self) -> Fields:
-        """An immutable handle on the same entries."""
-        return Fields(self.inner.frozen_view())
-
 
 def _owned(headers: Fields) -> wh.Fields:
     """The entries of ``headers`` given to a message: immutable from now on."""
@@ -198,7 +194,11 @@ def _owned(headers: Fields) -> wh.Fields:
 
 
 class BodyInputStream(InputStreamBase):
-    """The ``input-stream`` of an incoming body: reads ahead one chunk on the loop."""
+    """The ``input-stream`` of an incoming body: reads ahead one chunk on the loop.
+
+    A read in flight when the guest drops the stream completes (its bytes are
+    discarded); ``finish`` then reads on from there.
+    """
 
     def __init__(self, bridge: LoopBridge, body: wh.IncomingBody) -> None:
         self.bridge = bridge
@@ -265,10 +265,6 @@ class BodyInputStream(InputStreamBase):
 
     def subscribe(self) -> Pollable:
         return _InputPollable(self)
-
-    def drop(self) -> None:
-        if self.pending is not None:
-            self.pending.cancel()
 
 
 class _InputPollable(Pollable):
