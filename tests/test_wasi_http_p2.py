@@ -563,10 +563,53 @@ def test_host_client_connection_refused() -> None:
     h = p2http.WasiHttpP2()
     req = h.outgoing_request_new(h.fields_new())
     req.set_authority(f"127.0.0.1:{_free_port()}")
-    fut = h.handle(req, None).value
-    fut.subscribe().block()
-    got = fut.get()
-    assert isinstance(got, Ok) and isinstance(got.value, Err)
-    assert got.value.value.tag == "connection-refused"
+    assert _error_of(h, req).tag == "connection-refused"
     bad = h.outgoing_request_new(h.fields_new())
     assert h.handle(bad, None) == Err(H2.ErrorCodeHTTPRequestURIInvalid())
+
+
+def _raw_server(reply: bytes) -> socket.socket:
+    """A TCP server on localhost that sends ``reply`` to each connection (or, for
+    ``b""``, holds it silent for a second)."""
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            with c:
+                if reply:
+                    c.sendall(reply)
+                else:
+                    time.sleep(1)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv
+
+
+def _error_of(h: p2http.WasiHttpP2, req: Any, options: Any = None) -> Any:
+    fut = h.handle(req, options).value
+    fut.subscribe().block()
+    got = fut.get()
+    assert isinstance(got, Ok) and isinstance(got.value, Err), got
+    return got.value.value
+
+
+def test_host_client_tls_and_timeout_errors() -> None:
+    h = p2http.WasiHttpP2()
+    with _raw_server(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n") as plain:
+        req = h.outgoing_request_new(h.fields_new())
+        req.set_scheme(H2.SchemeHTTPS())
+        req.set_authority(f"127.0.0.1:{plain.getsockname()[1]}")
+        assert _error_of(h, req).tag == "TLS-protocol-error"
+    with _raw_server(b"") as silent:
+        req = h.outgoing_request_new(h.fields_new())
+        req.set_authority(f"127.0.0.1:{silent.getsockname()[1]}")
+        opts = h.request_options_new()
+        assert opts.set_first_byte_timeout(200_000_000) == Ok(None)
+        assert opts.first_byte_timeout() == 200_000_000
+        t0 = time.monotonic()
+        assert _error_of(h, req, opts).tag == "connection-read-timeout"
+        assert time.monotonic() - t0 < 5
