@@ -33,7 +33,8 @@ A component exporting no 0.3 handler but ``wasi:http/incoming-handler@0.2.x``
 (world ``wasi:http/proxy``) is served by the same loop with the 0.2 host
 (:mod:`wasmloom.wasi.p2.http`, linked besides WASI 0.2; without ``cli``, only
 what the proxy world imports). Its ``handle`` is a synchronous call made on a
-worker thread (:func:`asyncio.to_thread`), so an instance serves one request
+worker thread (a pool of the server's own, apart from the loop's default
+executor, which name lookups use), so an instance serves one request
 at a time; the response head is written when the guest calls
 ``response-outparam.set``, the body as the guest writes it. An instance is
 busy until ``handle`` returns, even when the response was already sent.
@@ -42,10 +43,13 @@ busy until ``handle`` returns, even when the response was already sent.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import http
 import re
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -191,6 +195,14 @@ class Server:
         self.max_concurrent = 1 if self.p2 else max(1, max_concurrent)
         self.pool: list[_Slot] = []
         self.tasks: set[asyncio.Task[Any]] = set()
+        self._guest_threads: ThreadPoolExecutor | None = None
+
+    def _call_on_thread(self, func: Any, *args: Any) -> asyncio.Future[Any]:
+        """``func(*args)`` on a thread of the server's guest pool (a blocking 0.2 call)."""
+        if self._guest_threads is None:
+            self._guest_threads = ThreadPoolExecutor(64, thread_name_prefix="wasi-http-p2")
+        call = functools.partial(contextvars.copy_context().run, func, *args)
+        return asyncio.get_running_loop().run_in_executor(self._guest_threads, call)
 
     def _log(self, msg: str) -> None:
         print(msg, file=self.err, flush=True)
@@ -396,9 +408,7 @@ class Server:
         bridge = p2http.host_for(slot.state.ctx).bridge
         request = p2http.IncomingRequest(bridge, method, target, authority, headers, body)
         out = p2http.ResponseOutparam(deliver)
-        call = asyncio.ensure_future(
-            asyncio.to_thread(slot.handler.handle, slot.store, request, out)
-        )
+        call = self._call_on_thread(slot.handler.handle, slot.store, request, out)
         healthy = False
         try:
             await asyncio.wait({got, call}, return_when=asyncio.FIRST_COMPLETED)
