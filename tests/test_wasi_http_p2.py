@@ -19,13 +19,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cpy_build import build, componentize_py
 from test_wasi_http import Served, _dechunk, _start, _stop, _Upstream
+from test_wasi_http import upstream as upstream  # the recording upstream server (a fixture)
 
 from wasmloom import Linker
 from wasmloom.values import Err, Ok
@@ -380,33 +380,27 @@ def test_error_and_trap_are_500(served: Served) -> None:
     assert r.status == 200 and body == b"hello from a p2 guest\n"
 
 
-class _AnyUpstream(_Upstream):
+_DO_POST_03 = _Upstream.do_POST
+
+
+def _do_post_any_framing(self: _Upstream) -> None:
     """The 0.3 tests' recording upstream (207, ``x-upstream: here``, chunked with a
-    trailer), also for request bodies framed by ``content-length`` (noted in an ``x-framing``
-    header of the record)."""
-
-    def do_POST(self) -> None:
-        n = self.headers.get("content-length")
-        if n is not None:
-            data = self.rfile.read(int(n))
-            self.rfile = io.BytesIO(
-                b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
-            )
-            self.headers["transfer-encoding"] = "chunked"
-        self.headers["x-framing"] = "chunked" if n is None else f"length {n}"
-        super().do_POST()
+    trailer), also for request bodies framed by ``content-length``; the framing is
+    noted in an ``x-framing`` header of the record."""
+    n = self.headers.get("content-length")
+    if n is not None:
+        data = self.rfile.read(int(n))
+        self.rfile = io.BytesIO(
+            b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data) if data else b"0\r\n\r\n"
+        )
+        self.headers["transfer-encoding"] = "chunked"
+    self.headers["x-framing"] = "chunked" if n is None else f"length {n}"
+    _DO_POST_03(self)
 
 
-@pytest.fixture
-def upstream() -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _AnyUpstream)
-    _Upstream.seen = []
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield srv.server_address[1], _Upstream.seen
-    finally:
-        srv.shutdown()
-        srv.server_close()
+@pytest.fixture(autouse=True)
+def _any_framing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_Upstream, "do_POST", _do_post_any_framing)
 
 
 @componentize_py
