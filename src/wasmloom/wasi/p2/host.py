@@ -18,6 +18,7 @@ output (``os.write`` for descriptors), with no further copy.
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import select
 import time
@@ -81,6 +82,19 @@ class Pollable:
     def wait_fd(self) -> tuple[int, bool] | None:
         """An OS descriptor, and whether for writing, whose readiness may make this ready."""
         return None
+
+
+class FuturePollable(Pollable):
+    """Ready once a :class:`concurrent.futures.Future` (work on another thread) is done."""
+
+    def __init__(self, fut: concurrent.futures.Future[Any]) -> None:
+        self.fut = fut
+
+    def ready(self) -> bool:
+        return self.fut.done()
+
+    def block(self) -> None:
+        concurrent.futures.wait([self.fut])
 
 
 class ClockPollable(Pollable):

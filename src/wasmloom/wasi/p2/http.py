@@ -48,7 +48,13 @@ from wasmloom.wasi.ctx import WasiCtx
 from wasmloom.wasi.p2.bindings import wasi_http_outgoing_handler, wasi_http_types
 from wasmloom.wasi.p2.bindings import wasi_http_types as H2
 from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
-from wasmloom.wasi.p2.host import InputStreamBase, IoError, OutputStreamBase, Pollable
+from wasmloom.wasi.p2.host import (
+    FuturePollable,
+    InputStreamBase,
+    IoError,
+    OutputStreamBase,
+    Pollable,
+)
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3._streams import StreamError
 
@@ -123,19 +129,6 @@ class LoopBridge:
             coro.close()
             raise RuntimeError("a blocking wasi:http 0.2 call on its own event loop's thread")
         return asyncio.run_coroutine_threadsafe(coro, loop).result()
-
-
-class FuturePollable(Pollable):
-    """Ready once a :class:`concurrent.futures.Future` is done."""
-
-    def __init__(self, fut: concurrent.futures.Future[Any]) -> None:
-        self.fut = fut
-
-    def ready(self) -> bool:
-        return self.fut.done()
-
-    def block(self) -> None:
-        concurrent.futures.wait([self.fut])
 
 
 class HttpIoError(IoError):

@@ -36,6 +36,7 @@ from wasmloom.wasi.p2.bindings import wasi_sockets_network as net
 from wasmloom.wasi.p2.bindings import wasi_sockets_tcp as tcp
 from wasmloom.wasi.p2.bindings import wasi_sockets_udp as udp
 from wasmloom.wasi.p2.host import (
+    FuturePollable,
     InputStreamBase,
     IoError,
     OutputStreamBase,
@@ -817,17 +818,6 @@ def _resolve(name: str) -> list[net.IpAddress]:
     return [ip_address(ip) for ip in p3.resolved_ips(infos)]
 
 
-class _FuturePollable(Pollable):
-    def __init__(self, fut: concurrent.futures.Future[Any]) -> None:
-        self.fut = fut
-
-    def ready(self) -> bool:
-        return self.fut.done()
-
-    def block(self) -> None:
-        concurrent.futures.wait([self.fut])
-
-
 class ResolveAddressStream:
     """The addresses of a name, resolved on a worker thread; handed out one at a time."""
 
@@ -855,7 +845,7 @@ class ResolveAddressStream:
         return Ok(self.addresses[self.pos - 1])
 
     def subscribe(self) -> Pollable:
-        return _FuturePollable(self.fut)
+        return FuturePollable(self.fut)
 
 
 # -- the interfaces -----------------------------------------------------------------------
