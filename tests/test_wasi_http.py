@@ -748,7 +748,7 @@ def test_host_client_tls_and_timeout_errors() -> None:
 
 def test_serve_links_the_service_world_without_cli() -> None:
     from wasmloom import Linker
-    from wasmloom.wasi.p3.serve import _link
+    from wasmloom.wasi.serve import _link
 
     lean, full = Linker(), Linker()
     assert _link(lean, cli=False) is False

@@ -470,7 +470,7 @@ def test_run_links_wasi_http_0_2_for_a_command(upstream: tuple[int, list[Any]]) 
 
 
 def test_serve_links_the_proxy_world() -> None:
-    from wasmloom.wasi.p3.serve import _link
+    from wasmloom.wasi.serve import _link
 
     lean, full = Linker(), Linker()
     assert _link(lean, cli=False, p2=True) is True

@@ -18,7 +18,7 @@ Subcommands:
   the process's.
 - ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
   ``wasi:http/handler@0.3.x`` or ``wasi:http/incoming-handler@0.2.x`` component over
-  HTTP/1.1 (:mod:`wasmloom.wasi.p3.serve`) until SIGINT or SIGTERM.
+  HTTP/1.1 (:mod:`wasmloom.wasi.serve`) until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ def _s_options(args: argparse.Namespace, command: str) -> dict[str, bool] | None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from wasmloom.wasi.p3.serve import ServeOptions, serve
+    from wasmloom.wasi.serve import ServeOptions, serve
 
     s_opts = _s_options(args, "serve")
     if s_opts is None:

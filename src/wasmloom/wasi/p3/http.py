@@ -26,7 +26,7 @@ body is sent chunked (with its trailers) unless a ``content-length`` is
 given; the response body is a host stream read from the connection
 (``content-length``, chunked with trailers, or until the close). Failures
 map to ``error-code`` cases (DNS, refused, timeouts, protocol, sizes).
-The server side (``wasmloom serve``) is :mod:`wasmloom.wasi.p3.serve`.
+The server side (``wasmloom serve``) is :mod:`wasmloom.wasi.serve`.
 """
 
 from __future__ import annotations
