@@ -391,41 +391,33 @@ class _Stepper:
         if self.polling:
             self.rewake = True
             return
-        self.polling = True
+        op = self.op
+        if op is None:
+            return
         try:
-            while self.op is not None:
-                self.rewake = False
-                op = self.op
-                try:
-                    result = self.poll()
-                except Trap as trap:
-                    self.op = None
-                    if not deferred:
-                        self._release(False)
-                        raise
-                    if len(op) == 3:
-                        op[1](_raiser(trap))  # a stream copy: trap when the event is received
-                    else:
-                        op[1](_RaisingResult(trap))  # a future copy: likewise
-                    self._release(True)
-                    return
-                if result is None:
-                    if self.rewake:
-                        continue
-                    self._hold()
-                    return
-                self.op = None
-                op[-1](result)
-                self._release(deferred)
-                return
-        finally:
-            self.polling = False
+            result = self.step_now()
+        except Trap as trap:
+            if not deferred:
+                self._release(False)
+                raise
+            if len(op) == 3:
+                op[1](_raiser(trap))  # a stream copy: trap when the event is received
+            else:
+                op[1](_RaisingResult(trap))  # a future copy: likewise
+            self._release(True)
+            return
+        if result is None:
+            self._hold()
+            return
+        op[-1](result)
+        self._release(deferred)
 
     def step_now(self) -> Any:
-        """Run the step of the copy just set in ``op`` (no callbacks yet) and return its result.
+        """Run the step of the copy in ``op`` (again while woken during it); return its result.
 
-        ``None``: the step is PENDING; the copy stays in ``op`` and the caller
-        gives it its callbacks with :meth:`pend`. A trap propagates.
+        ``None``: the step is PENDING and the copy stays in ``op`` (a copy
+        started by ``copy_now`` gets its callbacks with :meth:`pend`). A trap
+        propagates, the copy forgotten.
         """
         self.polling = True
         try:
@@ -631,15 +623,22 @@ class ProducerEnd(_HostEnd):
         lo = self.leftover
         return lo is not None and self.leftover_pos < len(lo)
 
+    def _answer_unstepped(self, buf: Any) -> Any:
+        """A read answered without a step: items kept from an earlier step go into
+        ``buf`` (COMPLETED), or the producer has ended (DROPPED); else ``None``."""
+        lo = self.leftover
+        if lo is not None:
+            if self.leftover_pos < len(lo):
+                self.leftover_pos += deliver(buf, lo, self.leftover_pos)
+                return CopyResult.COMPLETED
+            self.leftover = None
+        return CopyResult.DROPPED if self.ended else None
+
     # SharedStreamImpl delegates here
     def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
-        if self.has_leftover():
-            self.leftover_pos += deliver(buf, self.leftover, self.leftover_pos)
-            on_copy_done(CopyResult.COMPLETED)
-            return
-        self.leftover = None
-        if self.ended:
-            on_copy_done(CopyResult.DROPPED)
+        r = self._answer_unstepped(buf)
+        if r is not None:
+            on_copy_done(r)
             return
         self.op = (buf, on_copy, on_copy_done)
         self.finish = False
@@ -647,14 +646,9 @@ class ProducerEnd(_HostEnd):
 
     def copy_now(self, buf: Any) -> Any:
         """A guest reads into ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
-        lo = self.leftover
-        if lo is not None:
-            if self.leftover_pos < len(lo):
-                self.leftover_pos += deliver(buf, lo, self.leftover_pos)
-                return CopyResult.COMPLETED
-            self.leftover = None
-        if self.ended:
-            return CopyResult.DROPPED
+        r = self._answer_unstepped(buf)
+        if r is not None:
+            return r
         self.op = (buf,)
         self.finish = False
         return self.step_now()
