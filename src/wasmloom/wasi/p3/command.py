@@ -264,8 +264,7 @@ def _flush(ctx: WasiCtx, code: int) -> int:
 
 def _report_trap(e: Trap, where: str, err: TextIO) -> None:
     print(f"error: wasm trap in `{where}`: {e}", file=err)
-    bt = getattr(e, "backtrace", None) or getattr(e, "frames", None)
-    if bt:
+    if e.backtrace:
         print("guest backtrace:", file=err)
-        for i, frame in enumerate(bt):
+        for i, frame in enumerate(e.backtrace):
             print(f"  {i}: {frame}", file=err)
