@@ -71,6 +71,7 @@ from wasmloom.wasi.p3.command import (
     RunState,
     build_ctx,
     check_imports,
+    checked_ctx,
     link_wasi,
     load_app,
 )
@@ -610,10 +611,7 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
         allow_udp=opts.allow_udp,
         allow_ip_name_lookup=opts.allow_ip_name_lookup,
     )
-    try:
-        build_ctx(run_opts)
-    except OSError as e:
-        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+    if checked_ctx(run_opts, err) is None:  # the preopens can be opened
         return 1
     server = Server(
         component,

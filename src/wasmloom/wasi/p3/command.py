@@ -175,6 +175,15 @@ def load_app(app: str, cache: bool, err: TextIO) -> Component | None:
     return None
 
 
+def checked_ctx(opts: RunOptions, err: TextIO) -> WasiCtx | None:
+    """:func:`build_ctx`, or ``None`` after reporting a preopen that cannot be opened."""
+    try:
+        return build_ctx(opts)
+    except OSError as e:
+        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+        return None
+
+
 def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
     """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc)."""
     err = err if err is not None else sys.stderr
@@ -182,10 +191,8 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
     if component is None:
         return 1
     engine = component.engine
-    try:
-        ctx = build_ctx(opts)
-    except OSError as e:
-        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+    ctx = checked_ctx(opts, err)
+    if ctx is None:
         return 1
     state = RunState(ctx)
     store: Store[RunState] = Store(engine, state)
