@@ -27,7 +27,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from wasmloom.wasi.p3.command import RunOptions
 
 __all__ = ["build_parser", "main"]
 
@@ -157,26 +160,32 @@ def _parse_env(spec: str) -> tuple[str, str | None]:
 _RUN_S = {"inherit-network", "tcp", "udp", "allow-ip-name-lookup", "cli", "p3", "http"}
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from wasmloom.wasi.p3.command import RunOptions, run_command
+def _run_options(ns: argparse.Namespace, s_opts: dict[str, bool], **more: Any) -> RunOptions:
+    """The ``RunOptions`` of ``run``'s and ``serve``'s shared flags (``more``: run's own)."""
+    from wasmloom.wasi.p3.command import RunOptions
 
-    s_opts = _s_options(args, "run")
-    if s_opts is None:
-        return 2
-    opts = RunOptions(
-        app=args.app,
-        args=list(args.args),
-        dirs=[_parse_dir(d) for d in args.dir or []],
-        env=[_parse_env(e) for e in args.env or []],
-        inherit_env=args.inherit_env,
-        argv0=args.argv0,
-        trap_unknown_imports=args.trap_unknown_imports,
-        cache=not args.no_cache,
+    return RunOptions(
+        app=ns.app,
+        dirs=[_parse_dir(d) for d in ns.dir or []],
+        env=[_parse_env(e) for e in ns.env or []],
+        inherit_env=ns.inherit_env,
+        trap_unknown_imports=ns.trap_unknown_imports,
+        cache=not ns.no_cache,
         network=s_opts.get("inherit-network", False),
         allow_tcp=s_opts.get("tcp", True),
         allow_udp=s_opts.get("udp", True),
         allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
+        **more,
     )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from wasmloom.wasi.p3.command import run_command
+
+    s_opts = _s_options(args, "run")
+    if s_opts is None:
+        return 2
+    opts = _run_options(args, s_opts, args=list(args.args), argv0=args.argv0)
     sys.stdout.flush()
     return run_command(opts)
 
@@ -214,18 +223,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if s_opts is None:
         return 2
     opts = ServeOptions(
-        app=args.app,
+        run=_run_options(args, s_opts),
         addr=args.addr,
         cli=s_opts.get("cli", True),
-        dirs=[_parse_dir(d) for d in args.dir or []],
-        env=[_parse_env(e) for e in args.env or []],
-        inherit_env=args.inherit_env,
-        trap_unknown_imports=args.trap_unknown_imports,
-        cache=not args.no_cache,
-        network=s_opts.get("inherit-network", False),
-        allow_tcp=s_opts.get("tcp", True),
-        allow_udp=s_opts.get("udp", True),
-        allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
         max_instance_reuse=args.max_instance_reuse_count,
         max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
     )

@@ -50,7 +50,7 @@ import re
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from wasmloom.binary import ast
@@ -87,22 +87,17 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "upgra
 
 @dataclass
 class ServeOptions:
-    """What ``wasmloom serve`` was asked to do (mirrors its flags)."""
+    """What ``wasmloom serve`` was asked to do (mirrors its flags).
 
-    app: str
+    ``run`` holds what serve shares with ``wasmloom run``: the app, its
+    preopens, environment and network permissions, and the loading options
+    (its ``args`` are unused: a service gets none).
+    """
+
+    run: RunOptions
     addr: str = "0.0.0.0:8080"
     #: link the WASI cli worlds (0.3.0 and 0.2.x), like ``wasmtime serve -Scli``
     cli: bool = True
-    dirs: list[tuple[str, str, bool]] = field(default_factory=list)
-    env: list[tuple[str, str | None]] = field(default_factory=list)
-    inherit_env: bool = False
-    trap_unknown_imports: bool = False
-    cache: bool = True
-    #: sockets (with ``cli``): as ``wasmloom run -S inherit-network,tcp,udp,allow-ip-name-lookup``
-    network: bool = False
-    allow_tcp: bool = True
-    allow_udp: bool = True
-    allow_ip_name_lookup: bool = False
     #: requests one instance serves (1: a fresh instance per request); Wasmtime's p3 default
     max_instance_reuse: int = 128
     #: requests one instance serves at the same time; Wasmtime's p3 default
@@ -575,20 +570,22 @@ def _link_proxy_imports(linker: Linker) -> None:
 
 
 def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
-    """Serve ``opts.app`` until SIGINT or SIGTERM; returns the exit status (0 when stopped)."""
+    """Serve ``opts.run.app`` until SIGINT or SIGTERM; returns the exit status (0 when stopped)."""
     err = err if err is not None else sys.stderr
+    run_opts = opts.run
+    app = run_opts.app
     try:
         host, port = parse_addr(opts.addr)
     except ValueError as e:
         print(f"error: {e}", file=err)
         return 2
-    component = load_app(opts.app, opts.cache, err)
+    component = load_app(app, run_opts.cache, err)
     if component is None:
         return 1
     export = _find_handler(component)
     if export is None:
         print(
-            f"error: {opts.app} exports no `wasi:http/handler` (0.3.x) "
+            f"error: {app} exports no `wasi:http/handler` (0.3.x) "
             "or `wasi:http/incoming-handler` (0.2.x)",
             file=err,
         )
@@ -599,18 +596,8 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
     def hint(missing: list[str]) -> str:
         return "hint: --trap-unknown-imports serves it anyway"
 
-    if not check_imports(linker, component, opts.app, opts.trap_unknown_imports, hint, err):
+    if not check_imports(linker, component, app, run_opts.trap_unknown_imports, hint, err):
         return 1
-    run_opts = RunOptions(
-        app=opts.app,
-        dirs=opts.dirs,
-        env=opts.env,
-        inherit_env=opts.inherit_env,
-        network=opts.network,
-        allow_tcp=opts.allow_tcp,
-        allow_udp=opts.allow_udp,
-        allow_ip_name_lookup=opts.allow_ip_name_lookup,
-    )
     if checked_ctx(run_opts, err) is None:  # the preopens can be opened
         return 1
     server = Server(
