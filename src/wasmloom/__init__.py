@@ -18,6 +18,7 @@ from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker, LinkerInstance
 from wasmloom.host.store import Store
+from wasmloom.limits import StoreLimits
 from wasmloom.types import FuncType, ResourceType
 from wasmloom.values import Err, Ok, Record, Resource, Some, Variant
 
@@ -38,6 +39,7 @@ __all__ = [
     "ResourceType",
     "Some",
     "Store",
+    "StoreLimits",
     "Trap",
     "ValidationError",
     "Variant",

@@ -84,6 +84,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 
 from wasmloom.errors import LinkError, Trap, ValidationError, WasmloomError
+from wasmloom.limits import StoreLimits
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
 __all__ = [
@@ -706,12 +707,15 @@ class CoreStore:
         "ctx",
         "ctx_arg",
         "engine",
+        "limits",
         "pending",
         "wasmtime",
     )
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: Engine | None = None, limits: StoreLimits | None = None) -> None:
         self.engine = engine if engine is not None else default_engine()
+        #: The store's :class:`~wasmloom.limits.StoreLimits` (read by every layer).
+        self.limits = limits if limits is not None else StoreLimits()
         self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
         ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
         self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0

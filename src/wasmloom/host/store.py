@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from wasmloom import core
 from wasmloom.errors import WasmloomError
+from wasmloom.limits import StoreLimits
 from wasmloom.runtime.tasks import Scheduler, scheduler_of
 
 D = TypeVar("D")
@@ -23,10 +24,16 @@ class Store(Generic[D]):
     calls are involved).
     """
 
-    def __init__(self, engine: core.Engine | None = None, data: D = None) -> None:  # type: ignore[assignment]
+    def __init__(
+        self,
+        engine: core.Engine | None = None,
+        data: D = None,  # type: ignore[assignment]
+        *,
+        limits: StoreLimits | None = None,
+    ) -> None:
         self.engine = engine if engine is not None else core.default_engine()
         self.data: D = data
-        self._core = core.CoreStore(self.engine)
+        self._core = core.CoreStore(self.engine, limits)
         _BY_CORE[self._core] = weakref.ref(self)
 
     @staticmethod
@@ -39,6 +46,11 @@ class Store(Generic[D]):
     def core(self) -> core.CoreStore:
         """The underlying core store (for wasmloom's runtime layers)."""
         return self._core
+
+    @property
+    def limits(self) -> StoreLimits:
+        """The store's :class:`~wasmloom.limits.StoreLimits`."""
+        return self._core.limits
 
     @property
     def scheduler(self) -> Scheduler:
