@@ -50,8 +50,17 @@ class StoreLimits:
     """Trap, instead of returning -1, when ``memory.grow``/``table.grow`` hits a limit."""
 
     def __post_init__(self) -> None:
-        for name in ("memory_size", "table_elements", "instances", "tables", "memories",
-                     "handles", "lift_bytes"):
+        for name in (
+            "memory_size",
+            "table_elements",
+            "instances",
+            "tables",
+            "memories",
+            "handles",
+            "lift_bytes",
+        ):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-                raise ValueError(f"StoreLimits.{name} must be a non-negative int or None, not {v!r}")
+                raise ValueError(
+                    f"StoreLimits.{name} must be a non-negative int or None, not {v!r}"
+                )
