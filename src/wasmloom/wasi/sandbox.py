@@ -29,6 +29,13 @@ Errors are :class:`FsError` carrying an :class:`ErrorCode` whose values are
 the labels of WASI's filesystem ``error-code`` (the same in 0.2 and 0.3);
 :func:`error_code` maps an ``OSError``.
 
+Numbers from the guest are u64 (s64 for 0.3 timestamps), wider than the OS
+takes; they are checked here, before any system call, as Wasmtime answers
+them: an offset or size above :data:`MAX_FILE_OFFSET` is ``invalid`` (but
+``advise`` past it has nothing to advise and succeeds), a timestamp whose
+seconds do not fit a signed 64-bit ``time_t`` is ``overflow``. A read returns
+at most :data:`MAX_READ` bytes, whatever length was asked for.
+
 Every call here is blocking file I/O. The async WASI implementations run
 them in a worker thread (``asyncio.to_thread``); the synchronous WASI 0.2
 calls run them in place, on the guest's thread.
@@ -46,6 +53,8 @@ from collections import deque
 from dataclasses import dataclass
 
 __all__ = [
+    "MAX_FILE_OFFSET",
+    "MAX_READ",
     "MAX_SYMLINK_EXPANSIONS",
     "Dir",
     "DirEntry",
@@ -60,6 +69,15 @@ __all__ = [
 ]
 
 MAX_SYMLINK_EXPANSIONS = 40
+#: The largest file offset or size (``off_t`` is signed 64-bit).
+MAX_FILE_OFFSET = (1 << 63) - 1
+#: The most bytes one :meth:`File.read` returns (and allocates).
+MAX_READ = 1 << 30
+#: Reads up to this long allocate what was asked without looking at the file's size.
+_SMALL_READ = 1 << 16
+#: The range of nanosecond timestamps whose seconds fit a signed 64-bit ``time_t``.
+_MIN_TIME_NS = -(1 << 63) * 1_000_000_000
+_MAX_TIME_NS = ((1 << 63) - 1) * 1_000_000_000 + 999_999_999
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", os.O_RDONLY)
@@ -347,10 +365,20 @@ def resolve(base: int, path: str, follow: bool) -> _Resolved:
         raise
 
 
+def _offset(value: int, what: str = "offset") -> int:
+    """``value`` as a file offset or size; ``invalid`` above :data:`MAX_FILE_OFFSET`."""
+    if value > MAX_FILE_OFFSET:
+        raise FsError(ErrorCode.INVALID, f"{what} {value} is beyond the largest file offset")
+    return value
+
+
 def _times(
     current: os.stat_result | None, atime: Timestamp, mtime: Timestamp
 ) -> tuple[int, int] | None:
-    """The ``ns=`` pair for ``os.utime``; None when neither time changes."""
+    """The ``ns=`` pair for ``os.utime``; None when neither time changes.
+
+    A given time out of the OS's range is ``overflow`` (:class:`FsError`).
+    """
     if atime.ns is None and not atime.now and mtime.ns is None and not mtime.now:
         return None
     now = time.time_ns()
@@ -359,6 +387,8 @@ def _times(
         if t.now:
             return now
         if t.ns is not None:
+            if not _MIN_TIME_NS <= t.ns <= _MAX_TIME_NS:
+                raise FsError(ErrorCode.OVERFLOW, "timestamp out of range")
             return t.ns
         return cur
 
@@ -446,18 +476,32 @@ class File(_Descriptor):
         self.append = False
 
     def read(self, n: int, offset: int) -> bytes:
-        """Up to ``n`` bytes at ``offset`` (``b""`` at or past the end)."""
+        """Up to ``min(n, MAX_READ)`` bytes at ``offset`` (``b""`` at or past the end).
+
+        The buffer is sized by what the file holds, not by ``n``: a long read
+        of a regular file asks the OS for at most the bytes from ``offset`` to
+        its current end (at least one, so the OS still judges the offset).
+        """
         if not self.readable:
             raise FsError(ErrorCode.BAD_DESCRIPTOR, "not opened for reading")
+        _offset(offset)
+        n = min(n, MAX_READ)
         try:
-            return os.pread(self.fd, min(n, 1 << 30), offset)
+            if n > _SMALL_READ:
+                st = os.fstat(self.fd)
+                if _stat.S_ISREG(st.st_mode):
+                    n = min(n, max(st.st_size - offset, 1))
+            return os.pread(self.fd, n, offset)
         except OSError as e:
             raise _oserr(e) from e
+        except MemoryError as e:
+            raise FsError(ErrorCode.INSUFFICIENT_MEMORY, f"a read of {n} bytes") from e
 
     def write(self, data: bytes | memoryview, offset: int) -> int:
         """Write ``data`` at ``offset``; returns the count written."""
         if not self.writable:
             raise FsError(ErrorCode.BAD_DESCRIPTOR, "not opened for writing")
+        _offset(offset)
         try:
             return os.pwrite(self.fd, data, offset)
         except OSError as e:
@@ -475,12 +519,21 @@ class File(_Descriptor):
     def set_size(self, size: int) -> None:
         if not self.writable:
             raise FsError(ErrorCode.BAD_DESCRIPTOR, "not opened for writing")
+        _offset(size, "size")
         try:
             os.ftruncate(self.fd, size)
         except OSError as e:
             raise _oserr(e) from e
 
     def advise(self, offset: int, length: int, advice: str) -> None:
+        """Pass ``advice`` on the range to the OS (when it takes such advice).
+
+        A ``length`` above :data:`MAX_FILE_OFFSET` is ``invalid``; a range
+        starting past it holds nothing to advise about (no error).
+        """
+        _offset(length, "length")
+        if offset > MAX_FILE_OFFSET:
+            return
         names = {
             "normal": "POSIX_FADV_NORMAL",
             "sequential": "POSIX_FADV_SEQUENTIAL",
