@@ -29,7 +29,9 @@ Contracts the implementations rely on:
   monotonic clock goes through the clock (``wait_until``), so a
   :class:`ManualClock` makes sleeps instant and deterministic.
 - Random: ``secure_random(n)`` and ``insecure_random(n)`` return ``n`` bytes;
-  ``insecure_seed`` is a pair of u64.
+  ``insecure_seed`` is a pair of u64. The hosts never ask for more than
+  :data:`MAX_RANDOM_BYTES` at once (WASI 0.2 traps on a longer request,
+  WASI 0.3 returns at most that many).
 - Preopens: :class:`Preopen` holds an open :class:`~wasmloom.wasi.sandbox.Dir`,
   the only way the guest reaches the host filesystem (see
   :mod:`wasmloom.wasi.sandbox`).
@@ -53,6 +55,8 @@ from typing import Any, BinaryIO, Protocol
 from wasmloom.wasi.sandbox import Dir, Perms
 
 __all__ = [
+    "MAX_RANDOM_BYTES",
+    "MAX_WAIT_SLICE_NS",
     "AsyncReaderInput",
     "AsyncWriterOutput",
     "BytesInput",
@@ -72,6 +76,14 @@ __all__ = [
     "WasiCtxBuilder",
     "WasiExit",
 ]
+
+#: The most random bytes one ``get-random-bytes`` or ``get-insecure-random-bytes``
+#: call produces (64 MiB, Wasmtime's limit too).
+MAX_RANDOM_BYTES = 1 << 26
+
+#: The longest single sleep of the system monotonic clock: a longer wait (a guest
+#: may ask for up to 2^64-1 ns, more than the OS sleeps take) sleeps in slices.
+MAX_WAIT_SLICE_NS = 86_400 * 1_000_000_000
 
 
 class WasiExit(Exception):
@@ -360,18 +372,19 @@ class SystemMonotonicClock:
         return max(1, int(time.get_clock_info("monotonic").resolution * 1e9))
 
     def wait_until(self, deadline: int) -> None:
+        """Sleep until ``deadline``, however far (in slices of :data:`MAX_WAIT_SLICE_NS`)."""
         while True:
             left = deadline - time.monotonic_ns()
             if left <= 0:
                 return
-            time.sleep(left / 1e9)
+            time.sleep(min(left, MAX_WAIT_SLICE_NS) / 1e9)
 
     async def wait_until_async(self, deadline: int) -> None:
         while True:
             left = deadline - time.monotonic_ns()
             if left <= 0:
                 return
-            await asyncio.sleep(left / 1e9)
+            await asyncio.sleep(min(left, MAX_WAIT_SLICE_NS) / 1e9)
 
 
 class ManualClock:

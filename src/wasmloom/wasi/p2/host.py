@@ -14,6 +14,16 @@ file I/O to worker threads.
 
 Output: ``write`` passes the bytes the canonical ABI lifted straight to the
 output (``os.write`` for descriptors), with no further copy.
+
+Hostile numbers: every u64 a guest may pass gets its WASI answer, as in
+Wasmtime: file offsets and sizes out of the OS's range are ``invalid`` and
+timestamps ``overflow`` (:mod:`wasmloom.wasi.sandbox` checks them); reads
+return at most what a cap allows, never allocating what the guest asked
+for; clock deadlines saturate at 2^64-1; and a length that breaks a
+function's stated precondition traps (:class:`~wasmloom.errors.Trap`):
+``get-random-bytes`` above :data:`~wasmloom.wasi.ctx.MAX_RANDOM_BYTES`,
+``write-zeroes`` above what ``check-write`` allows,
+``blocking-write-zeroes-and-flush`` above :data:`BLOCKING_WRITE_MAX`.
 """
 
 from __future__ import annotations
@@ -25,9 +35,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from wasmloom.errors import Trap
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import sandbox as sb
-from wasmloom.wasi.ctx import Input, MonotonicClock, Output, WasiCtx, WasiExit
+from wasmloom.wasi.ctx import MAX_RANDOM_BYTES, Input, MonotonicClock, Output, WasiCtx, WasiExit
 from wasmloom.wasi.p2.bindings import wasi_cli_terminal_input as term_in
 from wasmloom.wasi.p2.bindings import wasi_cli_terminal_output as term_out
 from wasmloom.wasi.p2.bindings import wasi_clocks_wall_clock as wall
@@ -38,6 +49,12 @@ __all__ = ["P2Host", "host_for"]
 
 #: How many bytes ``check-write`` allows at once.
 WRITE_BUDGET = 1 << 20
+#: The most bytes ``blocking-write-zeroes-and-flush`` takes (WASI's limit: 4096).
+BLOCKING_WRITE_MAX = 4096
+#: The largest u64: where clock deadlines saturate.
+_U64_MAX = (1 << 64) - 1
+#: The longest single wait of :func:`wait_fds`, in milliseconds (a C ``int``).
+_MAX_POLL_MS = (1 << 31) - 1
 
 _CLOSED = Err(streams.StreamErrorClosed())
 
@@ -131,8 +148,6 @@ class Poll:
 
     def poll(self, in_: Sequence[Pollable]) -> list[int]:
         if not in_:
-            from wasmloom.errors import Trap
-
             raise Trap("poll: the list of pollables is empty")
         delay = 0.0005
         while True:
@@ -160,11 +175,15 @@ class Poll:
 
 def wait_fds(fds: Sequence[tuple[int, bool]], timeout: float | None) -> bool:
     """Wait until one of ``fds`` (descriptor, for writing) is ready, has failed or hung up,
-    or ``timeout`` seconds pass (None: no limit); whether one is ready."""
+    or ``timeout`` seconds pass (None: no limit); whether one is ready.
+
+    A timeout longer than the OS takes (about 24 days) waits that long only:
+    callers look again and wait anew."""
     p = select.poll()
     for fd, write in fds:
         p.register(fd, select.POLLOUT if write else select.POLLIN)
-    return bool(p.poll(-1 if timeout is None else math.ceil(timeout * 1000)))
+    ms = -1 if timeout is None else min(math.ceil(timeout * 1000), _MAX_POLL_MS)
+    return bool(p.poll(ms))
 
 
 class Error:
@@ -262,13 +281,21 @@ def _blen(b: bytes) -> int:
 
 
 class OutputStreamBase:
-    """Writes complete at once: ``check-write`` always allows :data:`WRITE_BUDGET` bytes."""
+    """Writes complete at once: ``check-write`` always allows :attr:`write_budget` bytes.
+
+    ``write-zeroes`` of more than :attr:`write_budget` bytes, and
+    ``blocking-write-zeroes-and-flush`` of more than :data:`BLOCKING_WRITE_MAX`,
+    trap (as in Wasmtime) before anything is allocated.
+    """
+
+    #: The most bytes ``check-write`` ever allows (a subclass may allow fewer at times).
+    write_budget = WRITE_BUDGET
 
     def _write(self, data: bytes) -> None:
         raise NotImplementedError
 
     def check_write(self) -> Ok[int] | Err[streams.StreamError]:
-        return Ok(WRITE_BUDGET)
+        return Ok(self.write_budget)
 
     def write(self, contents: bytes) -> Ok[None] | Err[streams.StreamError]:
         try:
@@ -291,9 +318,17 @@ class OutputStreamBase:
         return Pollable()
 
     def write_zeroes(self, len: int) -> Ok[None] | Err[streams.StreamError]:
+        if len > self.write_budget:
+            raise Trap(
+                f"write-zeroes: {len} bytes, more than check-write allows ({self.write_budget})"
+            )
         return self.write(bytes(len))
 
     def blocking_write_zeroes_and_flush(self, len: int) -> Ok[None] | Err[streams.StreamError]:
+        if len > BLOCKING_WRITE_MAX:
+            raise Trap(
+                f"blocking-write-zeroes-and-flush: {len} bytes, more than {BLOCKING_WRITE_MAX}"
+            )
         return self.blocking_write_and_flush(bytes(len))
 
     def splice(self, src: InputStreamBase, len: int) -> Ok[int] | Err[streams.StreamError]:
@@ -363,8 +398,9 @@ class MonotonicClockHost:
         return ClockPollable(self.ctx.monotonic_clock, when)
 
     def subscribe_duration(self, when: int) -> Pollable:
+        """Ready ``when`` ns from now; a deadline past 2^64-1 saturates there."""
         c = self.ctx.monotonic_clock
-        return ClockPollable(c, c.now() + when)
+        return ClockPollable(c, min(c.now() + when, _U64_MAX))
 
 
 class WallClockHost:
@@ -380,18 +416,31 @@ class WallClockHost:
         return wall.Datetime(s, ns)
 
 
+def _random_len(func: str, len: int) -> int:
+    """``len``, or a trap when it is above :data:`~wasmloom.wasi.ctx.MAX_RANDOM_BYTES`."""
+    if len > MAX_RANDOM_BYTES:
+        raise Trap(f"{func}: requested {len} bytes, more than the limit of {MAX_RANDOM_BYTES}")
+    return len
+
+
 class RandomHost:
+    """``random``, ``insecure`` and ``insecure-seed``.
+
+    A request for more than :data:`~wasmloom.wasi.ctx.MAX_RANDOM_BYTES`
+    bytes traps, before any is made (0.2 must return exactly ``len`` bytes).
+    """
+
     def __init__(self, ctx: WasiCtx) -> None:
         self.ctx = ctx
 
     def get_random_bytes(self, len: int) -> bytes:
-        return self.ctx.secure_random(len)
+        return self.ctx.secure_random(_random_len("get-random-bytes", len))
 
     def get_random_u64(self) -> int:
         return int.from_bytes(self.ctx.secure_random(8), "little")
 
     def get_insecure_random_bytes(self, len: int) -> bytes:
-        return self.ctx.insecure_random(len)
+        return self.ctx.insecure_random(_random_len("get-insecure-random-bytes", len))
 
     def get_insecure_random_u64(self) -> int:
         return int.from_bytes(self.ctx.insecure_random(8), "little")
@@ -462,7 +511,10 @@ def _code(e: sb.FsError) -> Err[fs.ErrorCode]:
     return Err(fs.ErrorCode(e.code.value))
 
 
-def _dt(ns: int) -> wall.Datetime:
+def _dt(ns: int) -> wall.Datetime | None:
+    """The ``datetime`` of ``ns`` since the epoch; None before it (u64 seconds cannot say)."""
+    if ns < 0:
+        return None
     return wall.Datetime(ns // 1_000_000_000, ns % 1_000_000_000)
 
 

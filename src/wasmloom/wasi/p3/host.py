@@ -25,7 +25,7 @@ from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.host.streams import StreamReader
 from wasmloom.values import Err, Ok
-from wasmloom.wasi.ctx import Output, WasiCtx, WasiExit
+from wasmloom.wasi.ctx import MAX_RANDOM_BYTES, Output, WasiCtx, WasiExit
 from wasmloom.wasi.p3 import bindings as B
 from wasmloom.wasi.p3._streams import (
     AsyncChunkProducer,
@@ -63,7 +63,7 @@ __all__ = ["WasiP3", "add_to_linker"]
 D = TypeVar("D")
 
 _CliError = wasi_cli_types.ErrorCode
-_MAX_RANDOM = 1 << 26  # bytes one get-*-random-bytes call may return
+_U64_MAX = (1 << 64) - 1  # where monotonic deadlines saturate
 
 
 class _Terminal:
@@ -177,8 +177,9 @@ class WasiP3:
         await self.ctx.monotonic_clock.wait_until_async(when)
 
     async def wait_for(self, accessor: Accessor[Any, Any], how_long: int) -> None:
+        """Wait ``how_long`` ns; a deadline past 2^64-1 saturates there."""
         clock = self.ctx.monotonic_clock
-        await clock.wait_until_async(clock.now() + how_long)
+        await clock.wait_until_async(min(clock.now() + how_long, _U64_MAX))
 
     # -- wasi:clocks/system-clock
     def system_now(self) -> wasi_clocks_system_clock.Instant:
@@ -189,15 +190,15 @@ class WasiP3:
         s, ns = self.ctx.wall_clock.resolution()
         return s * 1_000_000_000 + ns
 
-    # -- wasi:random/*
+    # -- wasi:random/* (at most MAX_RANDOM_BYTES per call: 0.3 allows fewer than max-len)
     def get_random_bytes(self, max_len: int) -> bytes:
-        return self.ctx.secure_random(min(max_len, _MAX_RANDOM))
+        return self.ctx.secure_random(min(max_len, MAX_RANDOM_BYTES))
 
     def get_random_u64(self) -> int:
         return int.from_bytes(self.ctx.secure_random(8), "little")
 
     def get_insecure_random_bytes(self, max_len: int) -> bytes:
-        return self.ctx.insecure_random(min(max_len, _MAX_RANDOM))
+        return self.ctx.insecure_random(min(max_len, MAX_RANDOM_BYTES))
 
     def get_insecure_random_u64(self) -> int:
         return int.from_bytes(self.ctx.insecure_random(8), "little")
