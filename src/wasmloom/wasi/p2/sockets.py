@@ -94,15 +94,21 @@ def _os_code(e: OSError) -> net.ErrorCode:
     return to_p2_code(p3.error_code(e))
 
 
-_FAILURES = (Failure, p3.SocketError, OSError)
+#: What an operation may raise that the guest sees as an ``error-code``: a value
+#: the OS cannot take (``OverflowError``, ``ValueError``) is ``invalid-argument``.
+_FAILURES = (Failure, p3.SocketError, OSError, OverflowError, ValueError)
 
 
-def _code_of(e: Failure | p3.SocketError | OSError) -> net.ErrorCode:
+def _code_of(
+    e: Failure | p3.SocketError | OSError | OverflowError | ValueError,
+) -> net.ErrorCode:
     if isinstance(e, Failure):
         return e.code
     if isinstance(e, p3.SocketError):
         return to_p2_code(e.code)
-    return _os_code(e)
+    if isinstance(e, OSError):
+        return _os_code(e)
+    return E.INVALID_ARGUMENT
 
 
 def _result(fn: Callable[[], Any]) -> Ok[Any] | Err[net.ErrorCode]:
@@ -259,6 +265,8 @@ class TcpOutputStream(OutputStreamBase):
     ``check-write`` allows nothing more until that rest is sent (``flush``
     tries, ``blocking-flush`` and the pollable wait for it).
     """
+
+    write_budget = SOCKET_WRITE_BUDGET
 
     def __init__(self, conn: p3.Conn) -> None:
         self.conn: p3.Conn | None = conn

@@ -135,12 +135,21 @@ def _ip(addr: S.IpSocketAddress) -> ipaddress.IPv4Address | ipaddress.IPv6Addres
     return ipaddress.IPv6Address(b"".join(x.to_bytes(2, "big") for x in a))
 
 
+_MAX_FLOW_INFO = (1 << 20) - 1  # an IPv6 flow label has 20 bits
+
+
 def to_py(addr: S.IpSocketAddress) -> PyAddr:
-    """The Python socket address of a WIT ``ip-socket-address``."""
+    """The Python socket address of a WIT ``ip-socket-address``.
+
+    A ``flow-info`` wider than a flow label (20 bits), which the OS cannot
+    take, is ``invalid-argument`` (:class:`SocketError`).
+    """
     ip = str(_ip(addr))
     if addr.tag == "ipv4":
         return (ip, addr.value.port)
     v = addr.value
+    if v.flow_info > _MAX_FLOW_INFO:
+        raise _fail(S.ErrorCodeInvalidArgument)
     return (ip, v.port, v.flow_info, v.scope_id)
 
 
@@ -217,12 +226,15 @@ def _at(call: Callable[[Any], None], addr: S.IpSocketAddress) -> None:
 
 
 def _result(fn: Callable[[], Any]) -> Ok[Any] | Err[S.ErrorCode]:
-    """``Ok(fn())``, or ``Err`` with the code of the :class:`SocketError`/``OSError`` raised."""
+    """``Ok(fn())``, or ``Err`` with the code of the :class:`SocketError`/``OSError`` raised.
+
+    A value the OS cannot take (``OverflowError``, ``ValueError``) is ``invalid-argument``.
+    """
     try:
         return Ok(fn())
     except SocketError as e:
         return Err(e.code)
-    except OSError as e:
+    except (OSError, OverflowError, ValueError) as e:
         return Err(error_code(e))
 
 
@@ -405,15 +417,16 @@ class TcpSocket:
             check_unicast(remote_address)
             check_remote(remote_address)
             check_family(remote_address, self.family)
+            addr = to_py(remote_address)
         except SocketError as e:
             return Err(e.code)
         conn = self.conn
         self.state = "connecting"
         try:
-            await asyncio.get_running_loop().sock_connect(conn.sock, to_py(remote_address))
+            await asyncio.get_running_loop().sock_connect(conn.sock, addr)
         except BaseException as e:
             self.state = "closed"
-            if not isinstance(e, OSError):
+            if not isinstance(e, (OSError, OverflowError, ValueError)):
                 raise
             return Err(error_code(e))
         self.state = "connected"
@@ -909,7 +922,7 @@ class UdpSocket:
                 self.state = "bound"
         except SocketError as e:
             return Err(e.code)
-        except OSError as e:
+        except (OSError, OverflowError, ValueError) as e:
             return Err(error_code(e))
         return Ok(None)
 
