@@ -41,15 +41,25 @@ def _unknown(i: int) -> Trap:
 
 
 class Table(Generic[E]):
-    """A component instance's handle table: index 0 is reserved, freed slots are reused."""
+    """A component instance's handle table: index 0 is reserved, freed slots are reused.
+
+    ``limit`` bounds the live entries (a store's ``StoreLimits.handles``);
+    adding one more traps "handle limit of N reached". ``MAX_LENGTH`` is the
+    absolute cap of every table ("handle table full"). Freed slots are reused
+    before the array grows, so the array never holds more than ``limit``
+    slots and the check only runs when it grows.
+    """
 
     MAX_LENGTH = 2**28 - 1
 
-    __slots__ = ("array", "free")
+    __slots__ = ("array", "free", "limit", "max_index")
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.array: list[E | None] = [None]
         self.free: list[int] = []
+        self.limit = limit
+        # the largest index the array may grow to
+        self.max_index = Table.MAX_LENGTH if limit is None else min(limit, Table.MAX_LENGTH)
 
     def __iter__(self) -> Iterator[E]:
         for e in self.array:
@@ -74,8 +84,10 @@ class Table(Generic[E]):
             self.array[i] = e
         else:
             i = len(self.array)
-            if i > Table.MAX_LENGTH:
-                raise Trap("handle table full")
+            if i > self.max_index:
+                if i > Table.MAX_LENGTH:
+                    raise Trap("handle table full")
+                raise Trap(f"handle limit of {self.limit} reached")
             self.array.append(e)
         return i
 

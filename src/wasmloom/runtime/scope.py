@@ -62,7 +62,7 @@ class ComponentInstance:
         self.store = store
         self.parent = parent
         self.name = name
-        self.handles: Table[Any] = Table()
+        self.handles: Table[Any] = Table(store.limits.handles)
         self.may_enter = True
         self.may_leave = True
         self.poisoned = False

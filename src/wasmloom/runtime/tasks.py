@@ -454,9 +454,9 @@ class InstanceState:
         "threads",
     )
 
-    def __init__(self, sched: Scheduler) -> None:
+    def __init__(self, sched: Scheduler, handle_limit: int | None = None) -> None:
         self.sched = sched
-        self.threads: Table[Thread] = Table()
+        self.threads: Table[Thread] = Table(handle_limit)
         self.backpressure = 0
         self.num_waiting_to_enter = 0
         self.exclusive_thread: Thread | None = None
@@ -468,7 +468,7 @@ def instance_state(inst: Any) -> InstanceState:
     """The :class:`InstanceState` of a component instance (created on first use)."""
     st = inst.conc
     if st is None:
-        st = inst.conc = InstanceState(scheduler_of(inst.store))
+        st = inst.conc = InstanceState(scheduler_of(inst.store), inst.handles.limit)
     return st  # type: ignore[no-any-return]
 
 
