@@ -611,6 +611,9 @@ def _list_codec(t: ListType, enc: str, ptr_type: str, classes: ClassMap | None =
     p_unpack = pst.unpack_from
     p_pack = pst.pack_into
     pmask = M32 if ptr_type == "i32" else M64
+    # What each element costs against the lift budget: its size, and at least
+    # one byte, so a list of empty elements cannot be made arbitrarily long.
+    charge = es or 1
 
     def lift_range(cx: Any, ptr: int, n: int) -> Any:
         ptr &= pmask
@@ -623,6 +626,10 @@ def _list_codec(t: ListType, enc: str, ptr_type: str, classes: ClassMap | None =
                 else "list pointer/length out of bounds of memory"
             )
         cx.check_range(ptr, ea, nbytes, "list")
+        used = cx.lift_used + n * charge  # the lift budget (see wasmloom.abi.context)
+        if used > cx.lift_cap:
+            cx.check_lift_budget(used)
+        cx.lift_used = used
         return read(cx, ptr, n)
 
     def lower_range(cx: Any, v: Any) -> tuple[int, int]:

@@ -10,6 +10,17 @@ re-fetched by :meth:`LiftLowerContext.refresh` at the start of every
 lift/lower entry point and after every ``realloc`` call; no other guest code
 runs while a value is lifted or lowered.
 
+The lift budget (``StoreLimits.lift_bytes``): one lift may read at most that
+many bytes of strings and lists from guest memory, or, by default, as many as
+the memory holds, so a value whose elements alias one another (60,000 list
+entries all pointing at one string) cannot make the host allocate more than
+the guest's memory. ``cx.lift_used`` counts the bytes of the lift in progress;
+:meth:`LiftLowerContext.refresh`, which every lift entry point calls first,
+starts a new lift. Every string and list lift adds its bytes, before reading
+them, in line: ``used = cx.lift_used + nbytes``, then
+:meth:`LiftLowerContext.check_lift_budget` only when ``used > cx.lift_cap`` (a
+cached lower bound of the budget, so the common case is one comparison).
+
 Trap messages follow Wasmtime. Wasmtime words some checks differently when the
 value crosses between two components (its fused adapters) than when it crosses
 between a component and the host; ``fused=True`` selects the former.
@@ -106,6 +117,8 @@ class LiftLowerContext:
         "borrow_scope",
         "fused",
         "inst",
+        "lift_cap",
+        "lift_used",
         "memory",
         "mv",
         "opts",
@@ -133,13 +146,35 @@ class LiftLowerContext:
         self.ptr_type = "i32" if opts.memory is None else opts.memory.ptr_type
         self.ptr_mask = 0xFFFF_FFFF if self.ptr_type == "i32" else 0xFFFF_FFFF_FFFF_FFFF
         self.mv: memoryview = _NO_MEMORY
+        # Bytes the current lift has read, and a lower bound of its budget (the
+        # budget itself is looked up only when this bound is exceeded).
+        self.lift_used = 0
+        self.lift_cap = 0
 
     def refresh(self) -> memoryview:
-        """Re-fetch the memory view (after guest code ran); return it."""
+        """Re-fetch the memory view (after guest code ran); return it.
+
+        Also starts a new lift: the lift budget's count starts again at zero.
+        """
         mem = self.memory
+        self.lift_used = 0
         if mem is not None:
             self.mv = mem.view()
         return self.mv
+
+    def check_lift_budget(self, used: int) -> None:
+        """Trap if a lift that read ``used`` bytes exceeds the budget; else cache the budget.
+
+        The budget is the store's ``StoreLimits.lift_bytes``, or when that is
+        unset the current size of the memory read (memories only grow, so a
+        cached size is a lower bound of the current one).
+        """
+        limits = getattr(getattr(self.inst, "store", None), "limits", None)
+        limit = getattr(limits, "lift_bytes", None)
+        cap = len(self.mv) if limit is None else limit
+        self.lift_cap = cap
+        if used > cap:
+            raise Trap(f"lifted value exceeds {cap} bytes (lift limit)")
 
     def reallocate(self, old: int, old_size: int, align: int, new_size: int) -> int:
         """Call the guest's realloc with ``may_leave`` cleared; return the (unchecked) pointer.

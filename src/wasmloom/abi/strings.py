@@ -87,6 +87,10 @@ def lift_string(cx: Any, ptr: int, tagged_code_units: int) -> str:
             else "string pointer/length out of bounds of memory"
         )
     cx.check_range(ptr, align, nbytes, "string")
+    used = cx.lift_used + nbytes  # the lift budget (see wasmloom.abi.context)
+    if used > cx.lift_cap:
+        cx.check_lift_budget(used)
+    cx.lift_used = used
     try:
         s = str(mv[ptr : ptr + nbytes], codec)
     except UnicodeDecodeError as e:
