@@ -68,12 +68,16 @@ host function that may suspend the calling fiber by returning a
 
 from __future__ import annotations
 
+import _thread
 import ctypes
 import hashlib
 import itertools
+import os
 import re
 import struct
+import sys
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -156,6 +160,16 @@ _linker_instantiate_async = _lib.wasmtime_linker_instantiate_async
 _linker_instantiate_async.restype = ctypes.c_void_p
 _export_get = _lib.wasmtime_instance_export_get
 _export_get.restype = ctypes.c_bool
+_increment_epoch = _lib.wasmtime_engine_increment_epoch
+_increment_epoch.restype = None
+_set_epoch_deadline = _lib.wasmtime_context_set_epoch_deadline
+_set_epoch_deadline.restype = None
+_epoch_deadline_callback = _lib.wasmtime_store_epoch_deadline_callback
+_epoch_deadline_callback.restype = None
+_error_new = _lib.wasmtime_error_new
+_error_new.restype = ctypes.c_void_p
+_check_signals = ctypes.pythonapi.PyErr_CheckSignals
+_check_signals.restype = ctypes.c_int
 _memmove = ctypes.memmove
 
 _HostCallback = ctypes.CFUNCTYPE(
@@ -180,6 +194,11 @@ MODULE_CACHE_SIZE = 256
 """How many compiled modules each :class:`Engine` keeps, keyed by content hash."""
 
 
+EPOCH_TICK = 0.01
+"""Seconds between two epoch ticks of an engine's ticker: the time slice, and how
+often deadlines, interrupts and signals are checked while a guest runs."""
+
+
 class Engine:
     """A ``wasmtime.Engine`` configured for the Component Model.
 
@@ -189,6 +208,19 @@ class Engine:
     ``configure``, if given, is called with the ``wasmtime.Config`` after these
     defaults are applied and before the engine is created; this is the only
     place wasmloom exposes ``wasmtime.Config``.
+
+    Containment switches, fixed for the engine's life:
+
+    - ``consume_fuel``: guest code consumes fuel and traps "all fuel consumed"
+      when its store has none left (:meth:`CoreStore.set_fuel`). Stores start
+      with unlimited fuel. Costs guest speed (a counter on every block).
+    - ``epoch_interruption`` (on by default): guest code checks the engine's
+      epoch at function entries and loop headers, which is what deadlines,
+      :meth:`CoreStore.interrupt`, Python signal handlers and time-slicing
+      stand on. A daemon thread per engine (the *ticker*, started with the
+      first store) advances the epoch every ``epoch_tick`` seconds.
+    - ``max_wasm_stack``: bytes of native stack guest code may use before it
+      traps (wasmtime's default when ``None``).
 
     Linear memories never move: ``memory_may_move`` is forced off after
     ``configure`` runs, because memoryviews of guest memory (the ABI's, and
@@ -202,7 +234,17 @@ class Engine:
     ``wasmtime`` is the underlying ``wasmtime.Engine``.
     """
 
-    def __init__(self, configure: Callable[[wasmtime.Config], None] | None = None) -> None:
+    def __init__(
+        self,
+        configure: Callable[[wasmtime.Config], None] | None = None,
+        *,
+        consume_fuel: bool = False,
+        epoch_interruption: bool = True,
+        max_wasm_stack: int | None = None,
+        epoch_tick: float = EPOCH_TICK,
+    ) -> None:
+        if not epoch_tick > 0:
+            raise ValueError(f"epoch_tick must be positive, not {epoch_tick!r}")
         config = wasmtime.Config()
         config.wasm_multi_memory = True
         config.wasm_reference_types = True
@@ -215,10 +257,26 @@ class Engine:
         config.wasm_exceptions = True
         config.wasm_memory64 = True
         ffi.wasmtime_config_async_stack_size_set(config.ptr(), ASYNC_STACK_SIZE)
+        config.consume_fuel = consume_fuel
+        config.epoch_interruption = epoch_interruption
+        if max_wasm_stack is not None:
+            if not 0 < max_wasm_stack < ASYNC_STACK_SIZE:
+                raise ValueError(
+                    f"max_wasm_stack must be between 1 and {ASYNC_STACK_SIZE - 1} bytes "
+                    f"(below the async stack size), not {max_wasm_stack!r}"
+                )
+            ffi.wasmtime_config_max_wasm_stack_set(config.ptr(), max_wasm_stack)
         if configure is not None:
             configure(config)
         config.memory_may_move = False
         self.wasmtime = wasmtime.Engine(config)
+        self.consume_fuel = consume_fuel
+        self.epoch_interruption = epoch_interruption
+        self.epoch_tick = epoch_tick
+        self._ptr = ctypes.c_void_p(ctypes.cast(self.wasmtime.ptr(), ctypes.c_void_p).value)
+        self._ticker: _Ticker | None = None
+        #: Ticks the ticker has made (a fiber yields only once one passed while it ran).
+        self.ticks = 0
         self._modules: OrderedDict[bytes, CoreModule] = OrderedDict()
         self._lock = threading.Lock()
         #: An optional persistent cache of compiled modules (see :class:`ModuleDiskCache`).
@@ -226,6 +284,55 @@ class Engine:
         # wasmtime function types of host functions, made once per core type
         # (wasmtime ties a function type to the first engine it is used with)
         self.functypes: dict[CoreFuncType, wasmtime.FuncType] = {}
+
+    def increment_epoch(self) -> None:
+        """Advance the epoch: every running guest of the engine checks its store's
+        deadline, interrupt and signals at its next function entry or loop header.
+
+        Thread-safe and async-signal-safe enough for a Python signal handler.
+        """
+        _increment_epoch(self._ptr)
+
+    def start_ticker(self) -> None:
+        """Start the engine's ticker thread (see the class docstring), if it is not running."""
+        if not self.epoch_interruption:
+            return
+        t = self._ticker
+        if t is None or not t.alive():
+            self._ticker = _Ticker(self)
+
+
+class _Ticker:
+    """A daemon thread advancing an engine's epoch every ``epoch_tick`` seconds.
+
+    It holds the engine weakly and ends when the engine is collected; a
+    process forked from this one starts its own on first need.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.pid = os.getpid()
+        self.thread = threading.Thread(
+            target=_tick,
+            args=(weakref.ref(engine), engine.epoch_tick),
+            name="wasmloom-epoch",
+            daemon=True,
+        )
+        self.thread.start()
+
+    def alive(self) -> bool:
+        return self.pid == os.getpid() and self.thread.is_alive()
+
+
+def _tick(ref: weakref.ref[Engine], period: float) -> None:
+    sleep = time.sleep
+    while True:
+        sleep(period)
+        engine = ref()
+        if engine is None:
+            return
+        engine.ticks += 1
+        _increment_epoch(engine._ptr)
+        del engine
 
 
 class ModuleDiskCache(Protocol):
@@ -690,32 +797,74 @@ class CoreStore:
     ``async_only`` becomes true when the first :func:`async_host_func` is
     created in the store (wasmtime then refuses its checked, synchronous entry
     points; see the module docstring for what keeps working).
+
+    Containment (see :class:`Engine` for the switches it needs): ``limits``
+    (a :class:`~wasmloom.limits.StoreLimits`; its core part is wasmtime's
+    store limiter), :meth:`set_fuel`/:meth:`get_fuel`, :meth:`set_deadline`,
+    :meth:`interrupt`. At each epoch tick a running guest of this store:
+
+    - traps "interrupted" after :meth:`interrupt`, and "deadline of S s
+      exceeded" once the deadline has passed (every later entry traps too,
+      until the deadline is moved);
+    - runs the process' pending Python signal handlers (on the main thread):
+      an exception they raise (``KeyboardInterrupt``) traps the guest and is
+      re-raised by the call, as a host function's exception is;
+    - *yields* when it runs on a :class:`CoreCall` fiber polled from the main
+      stack (no guest code or Python host frame under it): :meth:`CoreCall.poll`
+      then returns ``False`` with :attr:`CoreCall.yielded` set, and the next
+      poll carries on. Elsewhere it continues: a yield is only possible on a
+      fiber, and never with Python frames on it.
+
+    ``time_slicing`` is read by the runtime above: true asks it to run every
+    guest on fibers, so that all of them can yield.
     """
 
     __slots__ = (
         "__weakref__",
+        "_deadline",
+        "_deadline_secs",
         "_depth",
+        "_epoch_key",
         "_flag",
         "_flag_memory",
         "_instantiating",
+        "_interrupted",
         "_keepalive",
+        "_poll_tick",
         "_refuse",
         "_running",
         "_store_id",
         "_suspensions",
+        "_yieldable",
+        "_yielded",
         "async_only",
         "ctx",
         "ctx_arg",
         "engine",
         "limits",
         "pending",
+        "time_slicing",
         "wasmtime",
     )
 
-    def __init__(self, engine: Engine | None = None, limits: StoreLimits | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        limits: StoreLimits | None = None,
+        *,
+        time_slicing: bool = False,
+    ) -> None:
         self.engine = engine if engine is not None else default_engine()
         #: The store's :class:`~wasmloom.limits.StoreLimits` (read by every layer).
         self.limits = limits if limits is not None else StoreLimits()
+        self.time_slicing = time_slicing
+        self._deadline: float | None = None
+        self._deadline_secs = 0.0
+        self._interrupted = False
+        self._yieldable = False  # the running fiber may yield at an epoch tick
+        self._yielded = False  # the last pause of the outermost fiber was a yield
+        self._poll_tick = 0  # the engine's tick count when the outermost poll began
+        self._epoch_key = 0
         self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
         ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
         self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0
@@ -735,6 +884,87 @@ class CoreStore:
         self._instantiating = 0
         self._running = 0  # CoreCall.poll activations in progress
         self._suspensions: dict[int, _Suspension] = {}
+        self._apply_limits()
+        if self.engine.consume_fuel:
+            self.set_fuel(_M64)
+        if self.engine.epoch_interruption:
+            key = self._epoch_key = next(_epoch_keys)
+            _epoch_owners[key] = weakref.ref(self)
+            weakref.finalize(self, _epoch_owners.pop, key, None)
+            _epoch_deadline_callback(self.wasmtime.ptr(), _EPOCH_CB, ctypes.c_void_p(key), None)
+            _set_epoch_deadline(self.ctx_arg, ctypes.c_uint64(1))
+            self.engine.start_ticker()
+            _install_unraisable_hook()
+
+    # -- containment
+
+    def _apply_limits(self) -> None:
+        lim = self.limits
+        values = (lim.memory_size, lim.table_elements, lim.instances, lim.tables, lim.memories)
+        if all(v is None for v in values):
+            return
+        ffi.wasmtime_store_limiter(
+            self.wasmtime.ptr(), *(-1 if v is None else min(v, 2**63 - 1) for v in values)
+        )
+
+    def set_fuel(self, fuel: int) -> None:
+        """Give the store ``fuel`` units (0 to 2**64-1); guests trap "all fuel consumed"
+        when it runs out. Raises :class:`WasmloomError` unless the engine consumes fuel."""
+        if not self.engine.consume_fuel:
+            raise WasmloomError("fuel is off: create the engine with Engine(consume_fuel=True)")
+        if not 0 <= fuel <= _M64:
+            raise ValueError(f"fuel must be between 0 and 2**64-1, not {fuel!r}")
+        err = ffi.wasmtime_context_set_fuel(ffi.wasmtime_store_context(self.wasmtime.ptr()), fuel)
+        if err:
+            raise WasmloomError(_error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0))
+
+    def get_fuel(self) -> int:
+        """The fuel left. Raises :class:`WasmloomError` unless the engine consumes fuel."""
+        if not self.engine.consume_fuel:
+            raise WasmloomError("fuel is off: create the engine with Engine(consume_fuel=True)")
+        out = ctypes.c_uint64()
+        err = ffi.wasmtime_context_get_fuel(
+            ffi.wasmtime_store_context(self.wasmtime.ptr()), ctypes.byref(out)
+        )
+        if err:
+            raise WasmloomError(_error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0))
+        return out.value
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """Trap guest code of this store that runs ``seconds`` from now or later
+        ("deadline of S s exceeded"); ``None`` removes the deadline. The trap
+        comes within one epoch tick of the deadline. Raises
+        :class:`WasmloomError` unless the engine has epoch interruption."""
+        self._need_epochs("deadlines")
+        if seconds is None:
+            self._deadline = None
+            return
+        if not seconds >= 0:
+            raise ValueError(f"a deadline is a number of seconds >= 0, not {seconds!r}")
+        self._deadline_secs = float(seconds)
+        self._deadline = time.monotonic() + seconds
+
+    @property
+    def deadline(self) -> float | None:
+        """The deadline as a ``time.monotonic()`` instant, or ``None``."""
+        return self._deadline
+
+    def interrupt(self) -> None:
+        """Make the guest code running in this store (or next entered) trap "interrupted".
+
+        Thread-safe: callable from another thread or a signal handler. The
+        interrupt is consumed by the trap it causes.
+        """
+        self._need_epochs("interrupt()")
+        self._interrupted = True
+        self.engine.increment_epoch()
+
+    def _need_epochs(self, what: str) -> None:
+        if not self.engine.epoch_interruption:
+            raise WasmloomError(
+                f"{what} need epoch interruption: create the engine with "
+                "Engine(epoch_interruption=True)"
+            )
 
     def take_pending(self) -> BaseException | None:
         """Remove and return the pending host exception, if any."""
@@ -779,6 +1009,97 @@ class CoreStore:
             flag = self._flag = wrapped.view()[0:1]
             flag[0] = 0
         return flag
+
+
+# Epoch callbacks find their store by key (the callback must not keep stores alive).
+_epoch_owners: dict[int, weakref.ref[CoreStore]] = {}
+_epoch_keys = itertools.count(1)
+_YIELD_KIND = 1  # WASMTIME_UPDATE_DEADLINE_YIELD (CONTINUE is 0)
+
+INTERRUPTED_MESSAGE = "interrupted"
+
+
+def _epoch_error(message: str) -> int:
+    return _error_new(message.encode("utf-8", "replace")) or 0
+
+
+# Exceptions that Python signal handlers raised on the main thread as an epoch
+# callback was entered (CPython runs pending handlers at a function's entry, before
+# its first line, so the callback cannot catch them: ctypes hands them to
+# sys.unraisablehook, whose wrapper below keeps them here for the next callback).
+_signal_exceptions: list[BaseException] = []
+_MAIN_THREAD = threading.main_thread().ident
+_hook_installed = False
+
+
+def _install_unraisable_hook() -> None:
+    global _hook_installed
+    if _hook_installed:
+        return
+    _hook_installed = True
+    previous = sys.unraisablehook
+
+    def hook(u: Any) -> None:
+        if u.object is _on_epoch and u.exc_value is not None:
+            _signal_exceptions.append(u.exc_value)
+            if isinstance(u.exc_value, KeyboardInterrupt):
+                # Should no epoch callback come to take it (the guest returned first),
+                # Ctrl-C is delivered again, to plain Python code this time.
+                t = threading.Timer(3 * EPOCH_TICK, _redeliver, (u.exc_value,))
+                t.daemon = True
+                t.start()
+            return
+        previous(u)
+
+    sys.unraisablehook = hook
+
+
+def _redeliver(exc: BaseException) -> None:
+    try:
+        _signal_exceptions.remove(exc)
+    except ValueError:
+        return  # an epoch callback took it
+    _thread.interrupt_main()
+
+
+def _on_epoch(ctx: int, key: int, delta: int, kind: int) -> int:
+    """The epoch deadline callback of every store (see :class:`CoreStore`); never raises."""
+    store: CoreStore | None = None
+    try:
+        ctypes.c_uint64.from_address(delta).value = 1
+        ref = _epoch_owners.get(key)
+        store = ref() if ref is not None else None
+        if store is None:
+            return 0
+        if _signal_exceptions and threading.get_ident() == _MAIN_THREAD:
+            store.pending = _signal_exceptions.pop(0)
+            return _epoch_error(f"{INTERRUPTED_MESSAGE} by {type(store.pending).__name__}")
+        if store._interrupted:
+            store._interrupted = False
+            return _epoch_error(INTERRUPTED_MESSAGE)
+        deadline = store._deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            return _epoch_error(f"deadline of {store._deadline_secs:g} s exceeded")
+        _check_signals()  # runs pending Python signal handlers (main thread only)
+        # The first check after an idle spell finds an old deadline: yield only once a
+        # tick has passed since this poll began.
+        if store._yieldable and not store._depth[0] and store._poll_tick != store.engine.ticks:
+            store._yielded = True
+            ctypes.c_uint8.from_address(kind).value = _YIELD_KIND
+        return 0
+    except BaseException as e:
+        try:
+            if store is not None:
+                store.pending = e
+            return _epoch_error(f"{INTERRUPTED_MESSAGE} by {type(e).__name__}")
+        except BaseException:
+            return 0
+
+
+_EpochCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t
+)
+_EPOCH_CB = _EpochCallback(_on_epoch)
 
 
 # --- traps -----------------------------------------------------------------------------
@@ -834,6 +1155,14 @@ def _error_from_ptr(err_addr: int) -> str:
     ffi.wasmtime_error_message(ptr, ctypes.byref(vec))
     ffi.wasmtime_error_delete(ptr)
     return _message_of(vec)
+
+
+def _instantiation_error(message: str) -> WasmloomError:
+    """A failed core instantiation: a :class:`Trap` when a store limit refused it, else a
+    :class:`LinkError`."""
+    if message.startswith("resource limit exceeded") or "exceeds memory limits" in message:
+        return Trap(message)
+    return LinkError(message)
 
 
 def _raise_failure(store: CoreStore, err: int | None, trap_addr: int) -> None:
@@ -1465,7 +1794,7 @@ def instantiate(
         exc = store.take_pending()
         if exc is not None:
             raise exc
-        raise LinkError(_cause(message))
+        raise _instantiation_error(_cause(message))
     store._check_id(int(instance.store_id), "instance")
     return _instance_of(store, module, instance)
 
@@ -1963,7 +2292,7 @@ def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreI
         exc = store.take_pending()
         if exc is not None:
             raise exc
-        raise LinkError(_cause(message))
+        raise _instantiation_error(_cause(message))
     store._check_id(int(instance.store_id), "instance")
     return _instance_of(store, module, instance)
 
@@ -2136,7 +2465,16 @@ class CoreCall:
     :meth:`CoreStore.close`) is inert.
     """
 
-    __slots__ = ("__weakref__", "_binding", "_buf", "_future", "_state", "_token", "result")
+    __slots__ = (
+        "__weakref__",
+        "_binding",
+        "_buf",
+        "_future",
+        "_state",
+        "_token",
+        "result",
+        "yielded",
+    )
 
     def __init__(self, binding: _AsyncBinding, buf: _CallBuffer, future: int, token: int) -> None:
         self._binding = binding
@@ -2145,6 +2483,9 @@ class CoreCall:
         self._token = token
         self._state = _NEW
         self.result: Any = None
+        #: Whether the last :meth:`poll` returned ``False`` because the guest
+        #: yielded at an epoch tick (time-slicing), not because it blocked.
+        self.yielded = False
 
     @property
     def done(self) -> bool:
@@ -2159,7 +2500,8 @@ class CoreCall:
         )
 
     def poll(self) -> bool:
-        """Run the guest until it returns (``True``) or blocks in an async host function.
+        """Run the guest until it returns (``True``), blocks in an async host
+        function, or yields at an epoch tick (``False``; see :attr:`yielded`).
 
         Raises :class:`Trap` (or the original exception of a host function) as
         :meth:`CoreFunc.caller` does; the call is then closed. After ``True``,
@@ -2181,6 +2523,11 @@ class CoreCall:
         depth = store._depth
         saved_flag = flag[0]
         saved_depth = depth[0]
+        saved_yieldable = store._yieldable
+        # Only the outermost activation may yield: nothing is under it but the poller.
+        store._yieldable = not (saved_depth or store._running)
+        store._yielded = False
+        store._poll_tick = store.engine.ticks
         flag[0] = 1
         depth[0] = 0
         self._state = _RUNNING
@@ -2192,8 +2539,11 @@ class CoreCall:
             self._state = _NEW
             flag[0] = saved_flag
             depth[0] = saved_depth
+            store._yieldable = saved_yieldable
         if not done:
+            self.yielded = store._yielded
             return False
+        self.yielded = False
         return self._complete(store)
 
     def _complete(self, store: CoreStore) -> bool:

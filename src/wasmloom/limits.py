@@ -5,12 +5,14 @@ applies to everything instantiated in that store. ``None`` means unlimited
 for every field except :attr:`StoreLimits.lift_bytes`, whose default is
 relative to the guest's memory. Each limit, when hit, fails in one named way:
 
-- ``memory_size``: ``memory.grow`` beyond it returns -1 to the guest (a
-  memory declared larger fails instantiation); with
-  ``trap_on_grow_failure`` the guest traps "memory limit of N bytes reached".
-- ``table_elements``: ``table.grow`` beyond it returns -1 (or traps, as above).
+- ``memory_size``: ``memory.grow`` beyond it returns -1 to the guest, as in
+  Wasmtime's default limiter; a memory declared larger fails instantiation.
+- ``table_elements``: ``table.grow`` beyond it returns -1; likewise.
 - ``instances``, ``tables``, ``memories``: instantiation fails with a
   :class:`~wasmloom.Trap` naming the limit.
+
+Wasmtime's ``trap_on_grow_failure`` has no counterpart: its C API, which
+wasmloom runs on, gives a store's limiter no such switch.
 - ``handles``: a component instance's handle table (resources, streams,
   futures, waitable sets, subtasks, error contexts, threads) holding more
   entries traps "handle limit of N reached".
@@ -46,8 +48,6 @@ class StoreLimits:
     """Live entries one component instance's handle table may hold."""
     lift_bytes: int | None = None
     """Bytes one lift may read from guest memory (default: that memory's size)."""
-    trap_on_grow_failure: bool = False
-    """Trap, instead of returning -1, when ``memory.grow``/``table.grow`` hits a limit."""
 
     def __post_init__(self) -> None:
         for name in (

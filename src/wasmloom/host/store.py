@@ -21,7 +21,30 @@ class Store(Generic[D]):
 
     Everything instantiated in a store lives as long as the store. A store is
     not thread-safe: use it from one thread (its event loop's, once async
-    calls are involved).
+    calls are involved); :meth:`interrupt` is the exception.
+
+    Containment, for guests you do not trust (each failure is a
+    :class:`~wasmloom.Trap` naming what was hit, and poisons the instance
+    that trapped; the store stays usable):
+
+    - ``limits``: a :class:`~wasmloom.StoreLimits` (memory, tables, instances,
+      handles, lift sizes);
+    - ``fuel``: units of guest work (:meth:`set_fuel`; the engine must be made
+      with ``Engine(consume_fuel=True)``), trapping "all fuel consumed";
+    - ``deadline``: seconds from now after which guest code traps "deadline of
+      S s exceeded" (:meth:`set_deadline`);
+    - :meth:`interrupt`: from any thread or a signal handler, traps the guest
+      code running now with "interrupted";
+    - Python signal handlers run while a guest runs (checked at every epoch
+      tick, :data:`wasmloom.core.EPOCH_TICK`): Ctrl-C raises
+      ``KeyboardInterrupt`` out of a synchronous call within a tick;
+    - ``time_slicing``: every guest of the store runs on a fiber, and guest
+      code reached through the async API (``call_async``, tasks, threads)
+      yields to the asyncio loop at every epoch tick, so that one busy guest
+      does not starve other tasks, host coroutines, timeouts or signal
+      handlers. Guests already on fibers (those that may block) yield whether
+      or not it is set. Every call then takes the task path on a fiber: about
+      10 µs, against 1 µs for a plain sync call (bench/containment.py).
     """
 
     def __init__(
@@ -30,10 +53,17 @@ class Store(Generic[D]):
         data: D = None,  # type: ignore[assignment]
         *,
         limits: StoreLimits | None = None,
+        fuel: int | None = None,
+        deadline: float | None = None,
+        time_slicing: bool = False,
     ) -> None:
         self.engine = engine if engine is not None else core.default_engine()
         self.data: D = data
-        self._core = core.CoreStore(self.engine, limits)
+        self._core = core.CoreStore(self.engine, limits, time_slicing=time_slicing)
+        if fuel is not None:
+            self._core.set_fuel(fuel)
+        if deadline is not None:
+            self._core.set_deadline(deadline)
         _BY_CORE[self._core] = weakref.ref(self)
 
     @staticmethod
@@ -51,6 +81,27 @@ class Store(Generic[D]):
     def limits(self) -> StoreLimits:
         """The store's :class:`~wasmloom.limits.StoreLimits`."""
         return self._core.limits
+
+    @property
+    def time_slicing(self) -> bool:
+        """Whether every guest of the store runs on a fiber and yields at epoch ticks."""
+        return self._core.time_slicing
+
+    def set_fuel(self, fuel: int) -> None:
+        """Set the fuel left to ``fuel`` (needs ``Engine(consume_fuel=True)``)."""
+        self._core.set_fuel(fuel)
+
+    def get_fuel(self) -> int:
+        """The fuel left (needs ``Engine(consume_fuel=True)``)."""
+        return self._core.get_fuel()
+
+    def set_deadline(self, seconds: float | None) -> None:
+        """Trap guest code that runs ``seconds`` from now or later; ``None`` removes it."""
+        self._core.set_deadline(seconds)
+
+    def interrupt(self) -> None:
+        """Trap the guest code running in this store now with "interrupted" (thread-safe)."""
+        self._core.interrupt()
 
     @property
     def scheduler(self) -> Scheduler:
