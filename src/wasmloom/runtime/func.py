@@ -483,6 +483,11 @@ class LiftedFunc(ComponentFunc):
             cur = st.sched.current
             if cur is not None:
                 root = cur.task.root
+        preempted = st.preempted
+        if preempted is not None and caller is not None:
+            # A guest calls in while a thread of the instance is preempted: that thread
+            # first runs on to where it may be suspended (nested: it cannot yield).
+            preempted.resume()
         for i in entering:
             i.may_enter = False
         task = Task(self.type, self.opts, inst, on_start, on_resolve, root)
@@ -493,7 +498,12 @@ class LiftedFunc(ComponentFunc):
         fused = caller is not None
         thread.cont = lambda cancelled: self._enter(task, thread, fused, cancelled)
         try:
-            thread.resume()
+            if st.preempted is not None:
+                # The host calls in while a thread of the instance is preempted: the
+                # new task enters once that thread has run again.
+                thread.start_waiting(lambda: st.preempted is None, None, True)
+            else:
+                thread.resume()
             if not self.type.is_async:
                 while task.state is not TaskState.RESOLVED:
                     for t in st.threads:

@@ -100,10 +100,12 @@ def unpack_callback_result(packed: int) -> tuple[CallbackCode, int]:
 class Root:
     """One call made by the host: its result or error, and the asyncio future awaiting it."""
 
-    __slots__ = ("done", "error", "future", "result")
+    __slots__ = ("abandoned", "done", "error", "future", "result")
 
     def __init__(self) -> None:
         self.done = False
+        #: The host stopped awaiting the call (:meth:`Scheduler.cancel_root`).
+        self.abandoned = False
         self.result: Any = None
         self.error: BaseException | None = None
         self.future: asyncio.Future[None] | None = None
@@ -174,7 +176,7 @@ class Scheduler:
         """
         for t in self.waiting:
             rf = t.ready_func
-            if rf is not None and rf():
+            if rf is not None and rf() and t.task.istate.preempted in (None, t):
                 try:
                     t.resume()
                 except Exception as e:
@@ -195,6 +197,8 @@ class Scheduler:
             raise e
         assert root is not None
         root.fail(e)
+        if root.abandoned:  # nobody awaits the call any more
+            self._unawaited_trap(e)
 
     def run_until(self, done: Callable[[], bool]) -> None:
         """Run ready threads until ``done()``; trap on deadlock (no host work awaited)."""
@@ -273,7 +277,7 @@ class Scheduler:
                 progressed = False
                 for t in waiting:
                     rf = t.ready_func
-                    if rf is not None and rf():
+                    if rf is not None and rf() and t.task.istate.preempted in (None, t):
                         try:
                             # t.resume(), in line
                             t._resume_once(False)
@@ -304,8 +308,10 @@ class Scheduler:
             if self.tick():
                 continue
             if self.host_pending:
-                self._event = None
-                self.loop().run_until_complete(self._host_progress())
+                # The event exists before the loop runs: host work that completes in
+                # the loop's first turn (a yielded thread's turn) must find it.
+                ev = self._event = asyncio.Event()
+                self.loop().run_until_complete(ev.wait())
                 self._event = None
                 continue
             self.deadlock(root)
@@ -331,6 +337,7 @@ class Scheduler:
         """
         if root.done:
             return
+        root.abandoned = True
         task: Task | None = None
         for t in (*self.waiting, *st.threads):
             tk = t.task
@@ -350,10 +357,14 @@ class Scheduler:
                 e.with_func(task.name)
             task.poison(e)
             root.fail(e)
-            self.loop().call_exception_handler(
-                {"message": "guest trap while handling the cancellation of a call", "exception": e}
-            )
+            self._unawaited_trap(e)
         self.kick()
+
+    def _unawaited_trap(self, e: BaseException) -> None:
+        """A trap in a call the host stopped awaiting goes to the loop's exception handler."""
+        self.loop().call_exception_handler(
+            {"message": "guest trap while handling the cancellation of a call", "exception": e}
+        )
 
     async def wait_root(self, root: Root) -> Any:
         """Await ``root`` under asyncio, driving the store as needed."""
@@ -442,6 +453,9 @@ class InstanceState:
 
     ``may_block``: some core import of the instance may suspend its caller, so
     its core code runs on fibers.
+
+    ``preempted``: see :meth:`Thread.yield_to_loop`. Preemption is invisible
+    to the instance: its threads interleave only where the spec lets them.
     """
 
     __slots__ = (
@@ -449,6 +463,7 @@ class InstanceState:
         "exclusive_thread",
         "may_block",
         "num_waiting_to_enter",
+        "preempted",
         "sched",
         "sync_storage",
         "threads",
@@ -460,6 +475,9 @@ class InstanceState:
         self.backpressure = 0
         self.num_waiting_to_enter = 0
         self.exclusive_thread: Thread | None = None
+        #: The thread whose fiber yielded at an epoch tick, mid-computation: until it
+        #: runs again no other thread of the instance runs and no task enters it.
+        self.preempted: Thread | None = None
         self.sync_storage = [0, 0]
         self.may_block = False
 
@@ -469,6 +487,8 @@ def instance_state(inst: Any) -> InstanceState:
     st = inst.conc
     if st is None:
         st = inst.conc = InstanceState(scheduler_of(inst.store), inst.handles.limit)
+        if inst.store.time_slicing:
+            st.may_block = True  # every guest on fibers, so that each can yield
     return st  # type: ignore[no-any-return]
 
 
@@ -589,6 +609,8 @@ class Thread:
         try:
             call = self.call
             if call is not None:
+                if self.task.istate.preempted is self:
+                    self.task.istate.preempted = None
                 self.wake = cancelled
                 self._poll(call)
             else:
@@ -616,6 +638,44 @@ class Thread:
             self.on_done = None
             assert on_done is not None
             on_done(call.result)
+        elif call.yielded:
+            self.yield_to_loop()
+
+    def yield_to_loop(self) -> None:
+        """The thread's fiber yielded at an epoch tick: resume it after one turn of the loop.
+
+        The loop runs host coroutines, timeouts, signal handlers and other
+        instances meanwhile; the thread's own instance is *preempted*: none of
+        its other threads runs and no task enters it until this one runs again
+        (:attr:`InstanceState.preempted`). The turn counts as host work in
+        flight, so the drivers wait for it (running the loop) rather than
+        report a deadlock; until it comes the thread waits, not cancellably.
+        """
+        sched = self.sched
+        st = self.task.istate
+        turned = [False]
+
+        def ready() -> bool:
+            return turned[0]
+
+        def turn() -> None:
+            sched.host_pending -= 1
+            if self.ready_func is ready:
+                turned[0] = True
+                sched.run_ready()
+            else:
+                sched.notify()
+
+        st.preempted = self
+        self.start_waiting(ready, None, False)
+        sched.host_pending += 1
+        sched.loop().call_soon(turn)
+
+    def end_preemption(self) -> None:
+        """This thread runs again (or never will): its instance is no longer preempted."""
+        st = self.task.istate
+        if st.preempted is self:
+            st.preempted = None
 
     def run_core(
         self,
@@ -657,6 +717,7 @@ class Thread:
     def abandon(self) -> None:
         """Drop this thread without running it further (its paused fiber unwinds)."""
         self.stop_waiting()
+        self.end_preemption()
         call = self.call
         self.call = None
         self.cont = None
@@ -1016,6 +1077,7 @@ def poison(inst: Any, error: BaseException) -> None:
     st = inst.conc
     if st is not None:
         # Its other waiting threads never run again; the host calls they work for fail.
+        st.preempted = None
         for t in [t for t in st.sched.waiting if t.task.inst is inst]:
             t.stop_waiting()
             root = t.task.root
