@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from wasmloom.wasi.p3.command import RunOptions
+    from wasmloom.wasi.p3.command import RunOptions, WasmOptions
 
 __all__ = ["build_parser", "main"]
 
@@ -156,11 +156,98 @@ def _parse_env(spec: str) -> tuple[str, str | None]:
     return k, (v if sep else None)
 
 
+_SIZE_UNITS = {
+    "": 1,
+    "k": 1 << 10,
+    "kib": 1 << 10,
+    "m": 1 << 20,
+    "mib": 1 << 20,
+    "g": 1 << 30,
+    "gib": 1 << 30,
+}
+_TIME_UNITS = {"": 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9, "m": 60.0, "h": 3600.0}
+_W_SIZES = {
+    "max-memory-size": "memory_size",
+    "max-table-elements": "table_elements",
+    "max-instances": "instances",
+    "max-tables": "tables",
+    "max-memories": "memories",
+}
+
+
+def _parse_number(value: str, units: dict[str, Any], what: str) -> Any:
+    text = value.strip().lower()
+    digits = text.rstrip("abcdefghijklmnopqrstuvwxyz")
+    unit = text[len(digits) :]
+    if unit not in units or not digits:
+        raise ValueError(
+            f"-W {what}={value}: expected a number with a unit among "
+            f"{', '.join(repr(u) for u in units if u)}, or none"
+        )
+    try:
+        number = float(digits) if "." in digits else int(digits, 0)
+    except ValueError:
+        raise ValueError(f"-W {what}={value}: not a number") from None
+    return number * units[unit]
+
+
+def _parse_w_options(specs: Sequence[str]) -> WasmOptions:
+    """``-W`` values (comma separated, Wasmtime's names) -> :class:`WasmOptions`."""
+    from wasmloom.limits import StoreLimits
+    from wasmloom.wasi.p3.command import WasmOptions
+
+    wasm = WasmOptions()
+    sizes: dict[str, int] = {}
+    for spec in specs:
+        for item in filter(None, spec.split(",")):
+            name, sep, value = item.partition("=")
+            if name == "trap-on-grow-failure":
+                raise ValueError(
+                    "-W trap-on-grow-failure is not supported: wasmtime's C API gives a "
+                    "store's limiter no such switch (growth past a limit returns -1)"
+                )
+            if not sep:
+                raise ValueError(f"-W {name}: expected {name}=VALUE")
+            if name == "fuel":
+                fuel = _parse_number(value, {"": 1}, name)
+                if not isinstance(fuel, int) or not 0 <= fuel < 2**64:
+                    raise ValueError(f"-W fuel={value}: expected a whole number below 2**64")
+                wasm.fuel = fuel
+            elif name == "timeout":
+                seconds = float(_parse_number(value, _TIME_UNITS, name))
+                if seconds <= 0:
+                    raise ValueError(f"-W timeout={value}: expected a positive duration")
+                wasm.timeout = seconds
+            elif name in _W_SIZES or name == "max-wasm-stack":
+                n = _parse_number(value, _SIZE_UNITS, name)
+                if not isinstance(n, int) or n < 0:
+                    raise ValueError(f"-W {name}={value}: expected a whole number of bytes")
+                if name == "max-wasm-stack":
+                    wasm.max_wasm_stack = n
+                else:
+                    sizes[_W_SIZES[name]] = n
+            else:
+                raise ValueError(f"unknown -W option: {name}")
+    wasm.limits = StoreLimits(**sizes)
+    return wasm
+
+
+def _w_options(args: argparse.Namespace) -> WasmOptions | None:
+    """The ``-W`` options of ``run`` or ``serve``; None after reporting a bad one."""
+    try:
+        return _parse_w_options(args.W or [])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return None
+
+
 #: ``-S`` options of ``run``: the network ones, and Wasmtime's that change nothing here.
 _RUN_S = {"inherit-network", "tcp", "udp", "allow-ip-name-lookup", "cli", "p3", "http"}
 
 
-def _run_options(ns: argparse.Namespace, s_opts: dict[str, bool], **more: Any) -> RunOptions:
+def _run_options(
+    ns: argparse.Namespace, s_opts: dict[str, bool], wasm: WasmOptions, **more: Any
+) -> RunOptions:
     """The ``RunOptions`` of ``run``'s and ``serve``'s shared flags (``more``: run's own)."""
     from wasmloom.wasi.p3.command import RunOptions
 
@@ -175,6 +262,7 @@ def _run_options(ns: argparse.Namespace, s_opts: dict[str, bool], **more: Any) -
         allow_tcp=s_opts.get("tcp", True),
         allow_udp=s_opts.get("udp", True),
         allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
+        wasm=wasm,
         **more,
     )
 
@@ -183,9 +271,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from wasmloom.wasi.p3.command import run_command
 
     s_opts = _s_options(args, "run")
-    if s_opts is None:
+    wasm = _w_options(args)
+    if s_opts is None or wasm is None:
         return 2
-    opts = _run_options(args, s_opts, args=list(args.args), argv0=args.argv0)
+    opts = _run_options(args, s_opts, wasm, args=list(args.args), argv0=args.argv0)
     sys.stdout.flush()
     return run_command(opts)
 
@@ -220,16 +309,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from wasmloom.wasi.serve import ServeOptions, serve
 
     s_opts = _s_options(args, "serve")
-    if s_opts is None:
+    wasm = _w_options(args)
+    if s_opts is None or wasm is None:
         return 2
     opts = ServeOptions(
-        run=_run_options(args, s_opts),
+        run=_run_options(args, s_opts, wasm),
         addr=args.addr,
         cli=s_opts.get("cli", True),
         max_instance_reuse=args.max_instance_reuse_count,
         max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
     )
     return serve(opts)
+
+
+def _add_w(p: argparse.ArgumentParser, note: str) -> None:
+    p.add_argument(
+        "-W",
+        action="append",
+        metavar="OPT=VALUE",
+        help="containment, comma separated, as in wasmtime: fuel=N, timeout=DURATION (2s, "
+        "100ms, 1), max-memory-size=BYTES, max-table-elements=N, max-instances=N, "
+        "max-tables=N, max-memories=N, max-wasm-stack=BYTES" + note,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="WASI options, comma separated: inherit-network (sockets may use the host's "
         "network), tcp, udp (default on), allow-ip-name-lookup; cli, p3, http are accepted",
     )
+    _add_w(run, "")
     run.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)
@@ -372,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests one instance serves at the same time (default 16)",
     )
     sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
+    _add_w(sv, " (fuel and timeout apply to each request: a 5xx, and the instance is retired)")
     sv.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
     sv.set_defaults(func=cmd_serve)
     return parser

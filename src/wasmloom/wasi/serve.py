@@ -49,6 +49,8 @@ import http
 import re
 import signal
 import sys
+import weakref
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -74,6 +76,7 @@ from wasmloom.wasi.p3.command import (
     checked_ctx,
     link_wasi,
     load_app,
+    new_store,
 )
 from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 
@@ -191,6 +194,8 @@ class Server:
         self.max_concurrent = 1 if self.p2 else max(1, max_concurrent)
         self.pool: list[_Slot] = []
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.busy: set[_Slot] = set()  # instances serving a request now
+        self._answered: weakref.WeakSet[Any] = weakref.WeakSet()  # response head sent
         self._guest_threads: ThreadPoolExecutor | None = None
 
     def _call_on_thread(self, func: Any, *args: Any) -> asyncio.Future[Any]:
@@ -286,10 +291,42 @@ class Server:
             rest = target.split("://", 1)[1]
             auth, slash, path = rest.partition("/")
             authority, target = auth, slash + path
-        ok = await self._dispatch(method, target, authority, headers, body, writer, keep)
+        ok = await self._limited(
+            self._dispatch(method, target, authority, headers, body, writer, keep), writer
+        )
         if body is not None and not body.done:
             return False  # the guest left the request body unread: the framing is lost
         return ok and keep
+
+    async def _limited(self, dispatch: Coroutine[Any, Any, bool], writer: Any) -> bool:
+        """Run one request's ``dispatch`` under ``-W timeout``: past it the request gets
+        a 500 (or, when its head is out, a cut connection) and its instance is retired."""
+        timeout = self.run_opts.wasm.timeout
+        if timeout is None:
+            return await dispatch
+        self._answered.discard(writer)
+        try:
+            async with asyncio.timeout(timeout):
+                return await dispatch
+        except TimeoutError:
+            self._log(f"error: a request ran past -W timeout={timeout:g}s: its instance is retired")
+            if writer in self._answered:
+                writer.transport.abort()
+            else:
+                self._simple(writer, 500, "the handler timed out\n")
+            return False
+
+    def _retire(self, slot: _Slot) -> None:
+        """Take ``slot`` out of service: guest code still running in its store traps
+        at its next epoch tick."""
+        if slot in self.pool:
+            self.pool.remove(slot)
+        slot.store.set_deadline(0)
+
+    def retire_all(self) -> None:
+        """:meth:`_retire` every instance in use (the server is stopping)."""
+        for slot in [*self.pool, *self.busy]:
+            self._retire(slot)
 
     async def _dispatch(
         self,
@@ -308,9 +345,13 @@ class Server:
             self._simple(writer, 500, "instantiation failed\n")
             return False
         if self.p2:
-            return await self._dispatch_p2(
-                slot, method, target, authority, headers, body, writer, keep
-            )
+            try:
+                return await self._dispatch_p2(
+                    slot, method, target, authority, headers, body, writer, keep
+                )
+            except asyncio.CancelledError:
+                self._retire(slot)  # timed out (or the server stops): the guest may still run
+                raise
         healthy = False
         try:
             request = wh.Request(
@@ -340,6 +381,9 @@ class Server:
                 self._simple(writer, 500, "bad response\n")
                 return False
             return await self._respond(method, response, writer, keep, body)
+        except asyncio.CancelledError:
+            self._retire(slot)  # timed out (or the server stops): the guest may still run
+            raise
         finally:
             self._release(slot, healthy)
 
@@ -347,8 +391,7 @@ class Server:
 
     def _new_slot(self) -> _Slot:
         state = RunState(build_ctx(self.run_opts))
-        store: Store[RunState] = Store(self.component.engine, state)
-        state.p3.bind(store)
+        store = new_store(self.component, state, self.run_opts.wasm)
         instance = self.linker.instantiate(store, self.component)
         handler: Any
         if self.p2:
@@ -369,12 +412,18 @@ class Server:
                 self.pool.append(slot)
         slot.uses += 1
         slot.active += 1
+        self.busy.add(slot)
+        fuel = self.run_opts.wasm.fuel
+        if fuel is not None and slot.uses > 1:  # each request brings its fuel
+            slot.store.set_fuel(min(slot.store.get_fuel() + fuel, 2**64 - 1))
         if slot.uses >= self.max_reuse and slot in self.pool:
             self.pool.remove(slot)  # serves what it has taken on, then goes
         return slot
 
     def _release(self, slot: _Slot, healthy: bool) -> None:
         slot.active -= 1
+        if not slot.active:
+            self.busy.discard(slot)
         if (not healthy or slot.poisoned()) and slot in self.pool:
             self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
 
@@ -486,6 +535,7 @@ class Server:
         if not keep:
             head.append(b"connection: close\r\n")
         writer.write(b"".join(head) + b"\r\n")
+        self._answered.add(writer)
 
     async def _respond(
         self,
@@ -579,7 +629,7 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=err)
         return 2
-    component = load_app(app, run_opts.cache, err)
+    component = load_app(app, run_opts.cache, err, run_opts.wasm)
     if component is None:
         return 1
     export = _find_handler(component)
@@ -628,6 +678,7 @@ async def _main(server: Server, host: str, port: int, err: TextIO) -> int:
     async with srv:
         await stop.wait()
         srv.close()
+        server.retire_all()  # a looping guest must not hold the server up
         for task in list(server.tasks):
             task.cancel()
         if server.tasks:

@@ -25,15 +25,52 @@ from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
+from wasmloom.limits import StoreLimits
 from wasmloom.values import Err
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
 from wasmloom.wasi.p3.host import WasiP3, add_to_linker
 from wasmloom.wasi.p3.http import WasiHttp
 from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
 
-__all__ = ["RunOptions", "RunState", "link_wasi", "missing_imports", "run_command"]
+__all__ = [
+    "RunOptions",
+    "RunState",
+    "WasmOptions",
+    "link_wasi",
+    "missing_imports",
+    "new_store",
+    "run_command",
+]
 
 TRAP_EXIT = 134
+INTERRUPT_EXIT = 130
+
+
+@dataclass
+class WasmOptions:
+    """The containment options of ``run`` and ``serve`` (Wasmtime's ``-W`` spellings).
+
+    ``fuel``: units of guest work (for ``serve``, given to each request);
+    ``timeout``: seconds (for ``serve``, per request); ``limits``: the
+    store's :class:`~wasmloom.StoreLimits`; ``max_wasm_stack``: bytes.
+    """
+
+    fuel: int | None = None
+    timeout: float | None = None
+    limits: StoreLimits = field(default_factory=StoreLimits)
+    max_wasm_stack: int | None = None
+
+    def engine(self) -> core.Engine:
+        """The engine these options need: the default one, unless fuel or a stack size is set."""
+        if self.fuel is None and self.max_wasm_stack is None:
+            return core.default_engine()
+        return core.Engine(consume_fuel=self.fuel is not None, max_wasm_stack=self.max_wasm_stack)
+
+    def cache_tag(self) -> str:
+        """What distinguishes :meth:`engine`'s compiled code in the disk cache."""
+        return f"fuel={self.fuel is not None};stack={self.max_wasm_stack}"
+
+
 _RUN_RE = re.compile(r"^wasi:cli/run@0\.(?P<minor>[23])\.\d+(?:-.*)?$")
 
 
@@ -56,6 +93,8 @@ class RunOptions:
     allow_tcp: bool = True
     allow_udp: bool = True
     allow_ip_name_lookup: bool = False
+    #: fuel, timeout and limits (``-W``)
+    wasm: WasmOptions = field(default_factory=WasmOptions)
 
 
 class RunState:
@@ -158,14 +197,21 @@ def load_component(path: str, engine: core.Engine) -> Component:
     return Component.from_file(path, engine)
 
 
-def load_app(app: str, cache: bool, err: TextIO) -> Component | None:
-    """Compile ``app`` on the default engine (with the disk cache when ``cache``); None after
-    reporting why it cannot be loaded."""
-    engine = core.default_engine()
+def load_app(
+    app: str, cache: bool, err: TextIO, wasm: WasmOptions | None = None
+) -> Component | None:
+    """Compile ``app`` on the engine ``wasm`` needs (with the disk cache when ``cache``); None
+    after reporting why it cannot be loaded."""
+    wasm = wasm if wasm is not None else WasmOptions()
+    try:
+        engine = wasm.engine()
+    except ValueError as e:
+        print(f"error: {e}", file=err)
+        return None
     if cache and engine.disk_cache is None:
         from wasmloom.wasi.cache import DiskCache
 
-        engine.disk_cache = DiskCache()
+        engine.disk_cache = DiskCache(tag=wasm.cache_tag())
     try:
         return load_component(app, engine)
     except OSError as e:
@@ -184,19 +230,40 @@ def checked_ctx(opts: RunOptions, err: TextIO) -> WasiCtx | None:
         return None
 
 
+def new_store(component: Component, state: RunState, wasm: WasmOptions) -> Store[RunState]:
+    """A time-sliced store for ``component`` with ``wasm``'s limits and fuel, its WASI
+    state bound (the deadline is the caller's to set)."""
+    store: Store[RunState] = Store(
+        component.engine, state, limits=wasm.limits, fuel=wasm.fuel, time_slicing=True
+    )
+    state.p3.bind(store)
+    return store
+
+
 def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
-    """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc)."""
+    """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc).
+
+    With ``opts.wasm.timeout`` the guest traps once it has run that long
+    (instantiation included). SIGINT stops a running guest within an epoch
+    tick: the status is then 130, after one line on stderr.
+    """
     err = err if err is not None else sys.stderr
-    component = load_app(opts.app, opts.cache, err)
+    try:
+        return _run_command(opts, err)
+    except KeyboardInterrupt:
+        print("error: interrupted (SIGINT)", file=err)
+        return INTERRUPT_EXIT
+
+
+def _run_command(opts: RunOptions, err: TextIO) -> int:
+    component = load_app(opts.app, opts.cache, err, opts.wasm)
     if component is None:
         return 1
-    engine = component.engine
     ctx = checked_ctx(opts, err)
     if ctx is None:
         return 1
     state = RunState(ctx)
-    store: Store[RunState] = Store(engine, state)
-    state.p3.bind(store)
+    store = new_store(component, state, opts.wasm)
     linker = Linker()
     have_p2 = link_wasi(linker)
     if have_p2 and any(n.startswith("wasi:http/") for n in missing_imports(linker, component)):
@@ -212,6 +279,8 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
 
     if not check_imports(linker, component, opts.app, opts.trap_unknown_imports, hint, err):
         return 1
+    if opts.wasm.timeout is not None:
+        store.set_deadline(opts.wasm.timeout)
     try:
         instance = linker.instantiate(store, component)
     except LinkError as e:
