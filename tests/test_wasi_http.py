@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -222,6 +223,9 @@ class Handler(exports.Handler):
             return respond(200, [], str(COUNT).encode())
         if path == "/trap":
             raise ValueError("the guest fails")
+        if path == "/spin":
+            while True:
+                COUNT += 1
         method = type(request.get_method()).__name__.split("_", 1)[1].upper()
         if path == "/":
             return respond(200, [("content-type", b"text/plain")], b"hello from the guest\\n")
@@ -758,3 +762,73 @@ def test_serve_links_the_service_world_without_cli() -> None:
     for name in ("wasi:cli/environment@0.3.0", "wasi:filesystem/types@0.3.0", "wasi:io/poll@0.2.9"):
         assert lean.root().lookup(name) is None, name
         assert full.root().lookup(name) is not None, name
+
+
+# --- containment: a handler that never returns ------------------------------------------
+
+
+def _spin_concurrently(s: Served, n: int) -> list[tuple[int, float]]:
+    """``n`` concurrent GET /spin: each one's status and seconds taken."""
+    out: list[tuple[int, float]] = []
+
+    def one() -> None:
+        t0 = time.monotonic()
+        try:
+            r, _ = s.request("GET", "/spin")
+        except OSError:  # the server stopped before answering
+            return
+        out.append((r.status, time.monotonic() - t0))
+
+    threads = [threading.Thread(target=one) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIMEOUT)
+    return out
+
+
+def _sigterm_stops_within(s: Served, seconds: float) -> None:
+    t0 = time.monotonic()
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.proc.wait(timeout=TIMEOUT) == 0
+    assert time.monotonic() - t0 < seconds
+
+
+@componentize_py
+def test_serve_timeout_answers_looping_requests_with_5xx(guest: Path) -> None:
+    s = _start(guest, "-W", "timeout=1s")
+    try:
+        results = _spin_concurrently(s, 2)
+        assert len(results) == 2
+        for status, took in results:
+            assert 500 <= status < 600
+            assert took < 5
+        r, body = s.request("GET", "/")  # a fresh instance serves the next request
+        assert (r.status, body) == (200, b"hello from the guest\n")
+        _sigterm_stops_within(s, 3)
+    finally:
+        _stop(s)
+
+
+@componentize_py
+def test_serve_answers_others_while_a_handler_loops_and_stops_on_sigterm(guest: Path) -> None:
+    # one instance per concurrent request: the looping one keeps its instance busy
+    s = _start(guest, "--max-instance-concurrent-reuse-count", "1")
+    try:
+
+        def spin() -> None:
+            try:
+                _spin_concurrently(s, 1)
+            except OSError:  # the server stops before answering
+                pass
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+        time.sleep(0.5)  # the guest is looping now
+        t0 = time.monotonic()
+        r, body = s.request("GET", "/")
+        assert (r.status, body) == (200, b"hello from the guest\n")
+        assert time.monotonic() - t0 < 5
+        _sigterm_stops_within(s, 3)
+    finally:
+        _stop(s)
