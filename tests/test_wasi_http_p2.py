@@ -24,7 +24,15 @@ from typing import Any
 
 import pytest
 from cpy_build import build, componentize_py
-from test_wasi_http import Served, _dechunk, _start, _stop, _Upstream
+from test_wasi_http import (
+    Served,
+    _dechunk,
+    _sigterm_stops_within,
+    _spin_concurrently,
+    _start,
+    _stop,
+    _Upstream,
+)
 from test_wasi_http import upstream as upstream  # the recording upstream server (a fixture)
 
 from wasmloom import Linker
@@ -156,6 +164,9 @@ class IncomingHandler(exports.IncomingHandler):
             return
         if path == "/trap":
             raise ValueError("the guest fails")
+        if path == "/spin":
+            while True:
+                COUNT += 1
         method = type(request.method()).__name__.split("_", 1)[1].upper()
         if path == "/":
             respond(response_out, 200, [("content-type", b"text/plain")], b"hello from a p2 guest" + NL)
@@ -607,3 +618,33 @@ def test_host_client_tls_and_timeout_errors() -> None:
         t0 = time.monotonic()
         assert _error_of(h, req, opts).tag == "connection-read-timeout"
         assert time.monotonic() - t0 < 5
+
+
+@componentize_py
+def test_serve_timeout_ends_a_looping_p2_handler_with_5xx(guest: Path) -> None:
+    """A 0.2 handler runs on a worker thread: past -W timeout its request gets a 5xx,
+    the guest traps at its next epoch tick, and the server still stops on SIGTERM."""
+    s = _start(guest, "-W", "timeout=1s")
+    try:
+        results = _spin_concurrently(s, 2)
+        assert len(results) == 2
+        for status, took in results:
+            assert 500 <= status < 600
+            assert took < 5
+        r, body = s.request("GET", "/")
+        assert r.status == 200 and body.startswith(b"hello from a p2 guest")
+        _sigterm_stops_within(s, 3)
+    finally:
+        _stop(s)
+
+
+@componentize_py
+def test_sigterm_stops_serve_while_a_p2_handler_loops(guest: Path) -> None:
+    s = _start(guest)
+    try:
+        spinner = threading.Thread(target=lambda: _spin_concurrently(s, 1), daemon=True)
+        spinner.start()
+        time.sleep(1)  # the guest is looping on a worker thread now
+        _sigterm_stops_within(s, 3)
+    finally:
+        _stop(s)
