@@ -362,3 +362,30 @@ def test_run_sigterm_exits_promptly() -> None:
     code, took, _ = _signal_after(signal.SIGTERM, 1)
     assert code == -signal.SIGTERM
     assert took < 2
+
+
+POST_RETURN_TRAPS = """
+(component
+  (core module $m
+    (func (export "work") (param $n i32) (result i32)
+      (local $i i32)
+      (loop $l
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $l (i32.ne (local.get $i) (local.get $n))))
+      (local.get $i))
+    (func (export "post") (param i32) unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "work") (param "n" u32) (result u32)
+    (canon lift (core func $i "work") (post-return (core func $i "post")))))
+"""
+
+
+def test_a_preempted_sync_call_still_reports_its_post_return_trap() -> None:
+    # A fast ticker makes the long loop yield many times before the function returns;
+    # the trap in its post-return is still the call's.
+    engine = Engine(epoch_tick=0.0005)
+    component = Component.from_bytes(POST_RETURN_TRAPS.encode(), engine)
+    store: Store[None] = Store(engine, time_slicing=True)
+    inst = Linker().instantiate(store, component)
+    with pytest.raises(Trap, match="unreachable"):
+        call(store, inst, "work", 30_000_000)

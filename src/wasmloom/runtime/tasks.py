@@ -100,10 +100,12 @@ def unpack_callback_result(packed: int) -> tuple[CallbackCode, int]:
 class Root:
     """One call made by the host: its result or error, and the asyncio future awaiting it."""
 
-    __slots__ = ("abandoned", "done", "error", "future", "result")
+    __slots__ = ("abandoned", "delivered", "done", "error", "future", "result")
 
     def __init__(self) -> None:
         self.done = False
+        #: The host has taken the outcome (:meth:`outcome`).
+        self.delivered = False
         #: The host stopped awaiting the call (:meth:`Scheduler.cancel_root`).
         self.abandoned = False
         self.result: Any = None
@@ -131,7 +133,17 @@ class Root:
         if f is not None and not f.done():
             f.set_result(None)
 
+    def fail_undelivered(self, error: BaseException) -> None:
+        """Fail even a resolved call whose result the host has not taken yet (a sync
+        function traps in its post-return, after a preemption gave the host a turn)."""
+        if self.delivered or (self.done and self.error is not None):
+            return
+        self.done = False
+        self.result = None
+        self.fail(error)
+
     def outcome(self) -> Any:
+        self.delivered = True
         if self.error is not None:
             raise self.error
         return self.result
@@ -191,12 +203,16 @@ class Scheduler:
             if name is not None:
                 e.with_func(name)
         root = task.root
-        owned = root is not None and not root.done
+        # A sync function's result reaches the host with its post-return done: a trap
+        # until then is the call's, even once the root resolved.
+        owned = root is not None and (
+            not root.done or (not task.ft.is_async and not root.delivered)
+        )
         task.poison(e)
         if not owned:
             raise e
         assert root is not None
-        root.fail(e)
+        root.fail_undelivered(e)
         if root.abandoned:  # nobody awaits the call any more
             self._unawaited_trap(e)
 
