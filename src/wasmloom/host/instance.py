@@ -62,6 +62,7 @@ class Func:
         root = Root()
         f.start_from_host(args, root)
         if root.done:
+            root.delivered = True
             if root.error is not None:
                 raise root.error
             return root.result

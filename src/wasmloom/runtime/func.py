@@ -764,6 +764,7 @@ class LiftedFunc(ComponentFunc):
             root = Root()
             start(args, root)
             if root.done:
+                root.delivered = True
                 if root.error is not None:
                     raise root.error
                 return root.result

@@ -134,8 +134,8 @@ class Root:
             f.set_result(None)
 
     def fail_undelivered(self, error: BaseException) -> None:
-        """Fail even a resolved call whose result the host has not taken yet (a sync
-        function traps in its post-return, after a preemption gave the host a turn)."""
+        """Fail even a resolved call whose result the host has not taken yet (its task
+        trapped after returning, once a preemption had given the host a turn)."""
         if self.delivered or (self.done and self.error is not None):
             return
         self.done = False
@@ -203,11 +203,10 @@ class Scheduler:
             if name is not None:
                 e.with_func(name)
         root = task.root
-        # A sync function's result reaches the host with its post-return done: a trap
-        # until then is the call's, even once the root resolved.
-        owned = root is not None and (
-            not root.done or (not task.ft.is_async and not root.delivered)
-        )
+        # Until the host has taken the result, a trap of the task is the call's (a sync
+        # function's post-return, a task that traps right after task.return: without a
+        # preemption in between the host would not have seen the result either).
+        owned = root is not None and not root.delivered
         task.poison(e)
         if not owned:
             raise e
