@@ -194,9 +194,10 @@ MODULE_CACHE_SIZE = 256
 """How many compiled modules each :class:`Engine` keeps, keyed by content hash."""
 
 
-EPOCH_TICK = 0.01
-"""Seconds between two epoch ticks of an engine's ticker: the time slice, and how
-often deadlines, interrupts and signals are checked while a guest runs."""
+EPOCH_TICK = float(os.environ.get("WASMLOOM_EPOCH_TICK") or 0.01)
+"""Seconds between two epoch ticks of an engine's ticker (the default of
+``Engine(epoch_tick=)``): the time slice, and how often deadlines, interrupts and
+signals are checked while a guest runs. ``$WASMLOOM_EPOCH_TICK`` overrides it."""
 
 
 class Engine:
@@ -241,8 +242,9 @@ class Engine:
         consume_fuel: bool = False,
         epoch_interruption: bool = True,
         max_wasm_stack: int | None = None,
-        epoch_tick: float = EPOCH_TICK,
+        epoch_tick: float | None = None,
     ) -> None:
+        epoch_tick = EPOCH_TICK if epoch_tick is None else epoch_tick
         if not epoch_tick > 0:
             raise ValueError(f"epoch_tick must be positive, not {epoch_tick!r}")
         config = wasmtime.Config()
