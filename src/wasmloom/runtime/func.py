@@ -507,7 +507,11 @@ class LiftedFunc(ComponentFunc):
             if not self.type.is_async:
                 while task.state is not TaskState.RESOLVED:
                     for t in st.threads:
-                        if t.ready() and t is not st.exclusive_thread:
+                        if (
+                            t.ready()
+                            and t is not st.exclusive_thread
+                            and st.preempted in (None, t)
+                        ):
                             t.resume()
                             break
                     else:

@@ -361,8 +361,9 @@ class Scheduler:
                 break
         if task is None or task.state is _RESOLVED:
             return
-        if self.current is not None:
-            # Guest code is on the stack: request it once that has returned.
+        if self.current is not None or st.preempted is not None:
+            # Guest code is on the stack, or a thread of the instance is preempted
+            # mid-computation: request it once that has returned or is suspended.
             self.loop().call_soon(self.cancel_root, root, st)
             return
         try:
@@ -965,6 +966,11 @@ class Task:
         if self.state is not TaskState.STARTED:
             return
         st = self.istate
+        preempted = st.preempted
+        if preempted is not None:
+            # A guest cancels while a thread of this instance is preempted: that thread
+            # first runs on to where it may be suspended (nested: it cannot yield).
+            preempted.resume()
         candidates = [t for t in self.threads if t.cancellable and (t.waiting() or t.suspended())]
         if (
             self.needs_exclusive()
