@@ -7,6 +7,7 @@ function a guest imports. Trap messages follow Wasmtime.
 
 from __future__ import annotations
 
+import ctypes
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -157,6 +158,8 @@ def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Calla
     lift = FuncABI(T.FuncType((), result_t), opts, "lift").lift_task_return
     shared = LiftLowerContext(opts, inst, None)
     sched = instance_state(inst).sched
+    # The options of the last lift whose tasks this definition returned for.
+    matched: list[Any] = [None]
 
     def task_return(*flat: Any) -> None:
         if not inst.may_leave:
@@ -166,12 +169,46 @@ def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Calla
             raise Trap("`task.return` called outside of an async task")
         task = t.task
         r = task.ft.result
-        if not task.opts.is_async or (r is not result_t and r != result_t):
+        topts = task.opts
+        if (
+            not topts.is_async
+            or (r is not result_t and r != result_t)
+            or (topts is not matched[0] and not _same_lift_options(opts, topts))
+        ):
             raise Trap("invalid `task.return` signature and/or options for current task")
+        matched[0] = topts
         lr = task.lift_return
         task.return_((lift if lr is None else lr)(shared, flat))
 
     return task_return
+
+
+def _same_lift_options(ret: Any, lifted: Any) -> bool:
+    """Whether a ``task.return``'s options (``ret``) lift values as the task's ``canon lift`` does.
+
+    The spec's ``LiftOptions.equal``: the same string encoding and the same
+    memory, by identity of the memory (the same memory reached through other
+    aliases or instances is the same). As in Wasmtime, a ``task.return``
+    without a memory (its result needs none) matches whatever the lift's.
+    """
+    if ret.string_encoding != lifted.string_encoding:
+        return False
+    mem = ret.memory
+    return mem is None or _same_memory(mem, lifted.memory)
+
+
+def _same_memory(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    # Two wrappers of one linear memory see the same bytes at the same address.
+    va, vb = a.view(), b.view()
+    if len(va) != len(vb) or not len(va):
+        return False
+    return ctypes.addressof(ctypes.c_char.from_buffer(va)) == ctypes.addressof(
+        ctypes.c_char.from_buffer(vb)
+    )
 
 
 def canon_task_cancel(inst: Any) -> None:
