@@ -1,0 +1,76 @@
+"""The bare C entry points of wasmtime's C API that wasmloom calls through ctypes.
+
+A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
+carry them, and converting arguments through argtypes costs more than the call).
+Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
+fit in a C int; results are declared explicitly.
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+from wasmtime import _ffi as ffi
+
+# --- bare C entry points ---------------------------------------------------------------
+# A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
+# carry them, and converting arguments through argtypes costs more than the call).
+# Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
+# fit in a C int; results are declared explicitly.
+
+_lib = ctypes.CDLL(ffi.dll._name)
+
+_call_unchecked = _lib.wasmtime_func_call_unchecked
+_call_unchecked.restype = ctypes.c_void_p
+_func_new_unchecked = _lib.wasmtime_func_new_unchecked
+_func_new_unchecked.restype = None
+_trap_new = _lib.wasmtime_trap_new
+_trap_new.restype = ctypes.c_void_p
+_memory_data_size = _lib.wasmtime_memory_data_size
+_memory_data_size.restype = ctypes.c_size_t
+_memory_data = _lib.wasmtime_memory_data
+_memory_data.restype = ctypes.c_void_p
+_memory_size = _lib.wasmtime_memory_size
+_memory_size.restype = ctypes.c_uint64
+_func_call_async = _lib.wasmtime_func_call_async
+_func_call_async.restype = ctypes.c_void_p
+_future_poll = _lib.wasmtime_call_future_poll
+_future_poll.restype = ctypes.c_bool
+_future_delete = _lib.wasmtime_call_future_delete
+_future_delete.restype = None
+_linker_new = _lib.wasmtime_linker_new
+_linker_new.restype = ctypes.c_void_p
+_linker_delete = _lib.wasmtime_linker_delete
+_linker_delete.restype = None
+_linker_define = _lib.wasmtime_linker_define
+_linker_define.restype = ctypes.c_void_p
+_linker_define_async_func = _lib.wasmtime_linker_define_async_func
+_linker_define_async_func.restype = ctypes.c_void_p
+_linker_instantiate_async = _lib.wasmtime_linker_instantiate_async
+_linker_instantiate_async.restype = ctypes.c_void_p
+_export_get = _lib.wasmtime_instance_export_get
+_export_get.restype = ctypes.c_bool
+_increment_epoch = _lib.wasmtime_engine_increment_epoch
+_increment_epoch.restype = None
+_set_epoch_deadline = _lib.wasmtime_context_set_epoch_deadline
+_set_epoch_deadline.restype = None
+_epoch_deadline_callback = _lib.wasmtime_store_epoch_deadline_callback
+_epoch_deadline_callback.restype = None
+_error_new = _lib.wasmtime_error_new
+_error_new.restype = ctypes.c_void_p
+_check_signals = ctypes.pythonapi.PyErr_CheckSignals
+_check_signals.restype = ctypes.c_int
+_memmove = ctypes.memmove
+
+_HostCallback = ctypes.CFUNCTYPE(
+    ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_size_t
+)
+# wasmtime_func_async_callback_t: (env, caller, args, nargs, results, nresults, trap_ret,
+# continuation); every pointer is taken as an address.
+_AsyncCallback = ctypes.CFUNCTYPE(None, *([ctypes.c_size_t] * 8))
+# wasmtime_func_async_continuation_callback_t and the continuation's finalizer.
+_ContinuationCallback = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_size_t)
+_ContinuationFinalizer = ctypes.CFUNCTYPE(None, ctypes.c_size_t)
+
+_M32 = 0xFFFFFFFF
+_M64 = 0xFFFFFFFFFFFFFFFF

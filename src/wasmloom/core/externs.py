@@ -1,0 +1,442 @@
+"""Core externs (functions, memories, tables, globals, tags) and host functions."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Callable
+from typing import Any, TypeAlias, TypeVar
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from wasmloom.binary.core_module import CoreGlobalDesc, CoreMemoryDesc, CoreTableDesc
+from wasmloom.core.calls import CoreCall, _AsyncBinding
+from wasmloom.core.capi import (
+    _call_unchecked,
+    _func_new_unchecked,
+    _HostCallback,
+    _memory_data,
+    _memory_data_size,
+    _memory_size,
+    _trap_new,
+)
+from wasmloom.core.signatures import _caller_factory, _host_factory, _signature
+from wasmloom.core.store import CoreStore
+from wasmloom.core.traps import _raise_failure
+from wasmloom.errors import Trap, WasmloomError
+from wasmloom.types import CoreFuncType
+
+# --- externs ---------------------------------------------------------------------------
+
+
+class CoreFunc:
+    """A core function in a store, with its type ``ty`` (derived once)."""
+
+    __slots__ = ("_async", "_caller", "_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
+        self.store = store
+        self._raw = raw  # wasmtime_func_t; its address must stay stable
+        self.ty = ty
+        self._caller: Callable[..., Any] | None = None
+        self._async: _AsyncBinding | None = None
+
+    def call_async(self, *args: Any) -> CoreCall:
+        """Start this function on a fiber of its own; nothing runs until :meth:`CoreCall.poll`.
+
+        Arguments as for :meth:`caller`. Use it for calls that may block in an
+        :func:`async_host_func`; see :class:`CoreCall`.
+        """
+        binding = self._async
+        if binding is None:
+            binding = self._async = _AsyncBinding(self)
+        return binding.start(*args)
+
+    def caller(self) -> Callable[..., Any]:
+        """Return a fast Python callable for this function: ``f(*args)``.
+
+        Takes exactly ``len(ty.params)`` positional arguments: ints of any range
+        for ``i32``/``i64`` (masked to the width), floats (or ints) for
+        ``f32``/``f64``. Returns ``None`` for no result, the value for one,
+        a tuple for several; ``i32``/``i64`` results are *unsigned*.
+
+        Raises :class:`wasmloom.Trap` with wasmtime's trap text (without the wasm
+        backtrace), e.g. ``"wasm trap: wasm `unreachable` instruction executed"``.
+        If a host function raised a Python exception while this call was running,
+        that exception itself is re-raised instead (a :class:`Trap` raised by the
+        host function comes back as that same object, message unchanged).
+
+        The callable is re-entrant: a host function may call it again while it
+        is running (each nested activation gets its own buffer). The same
+        callable is returned on every call. Raises ``NotImplementedError`` if the
+        type has parameters or results other than i32/i64/f32/f64.
+        """
+        c = self._caller
+        if c is None:
+            c = self._caller = self._bind()
+        return c
+
+    def _bind(self) -> Callable[..., Any]:
+        ty = self.ty
+        factory = _caller_factory(ty)
+        nslots = _signature(ty).nslots
+        store = self.store
+        a_func = ctypes.pointer(self._raw)  # keeps the wasmtime_func_t alive with the caller
+        a_n = ctypes.c_size_t(nslots)
+        trap_index = 2 * nslots
+        spare: list[Callable[..., Any]] = []
+
+        def nested(*args: Any) -> Any:
+            inner = spare.pop() if spare else make()
+            try:
+                return inner(*args)
+            finally:
+                spare.append(inner)
+
+        def make() -> Callable[..., Any]:
+            buf = ctypes.create_string_buffer(16 * nslots + 8)
+            base = ctypes.addressof(buf)
+            raw = memoryview(buf).cast("B")
+            views = (raw.cast("I"), raw.cast("Q"), raw.cast("f"), raw.cast("d"))
+            q = views[1]
+
+            def fail(err: int | None) -> None:
+                trap_addr = q[trap_index]
+                q[trap_index] = 0
+                _raise_failure(store, err, trap_addr)
+
+            return factory(
+                views,
+                _call_unchecked,
+                store.ctx_arg,
+                a_func,
+                ctypes.c_void_p(base),
+                a_n,
+                ctypes.c_void_p(base + 16 * nslots),
+                trap_index,
+                fail,
+                nested,
+            )
+
+        return make()
+
+    def call(self, *args: Any) -> Any:
+        """Convenience: ``self.caller()(*args)``."""
+        return self.caller()(*args)
+
+    def to_wasmtime(self) -> wasmtime.Func:
+        """This function as a ``wasmtime.Func`` (same store)."""
+        return wasmtime.Func._from_raw(self._raw)
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_FUNC, ffi.wasmtime_extern_union(func=self._raw)
+        )
+
+    def __repr__(self) -> str:
+        return f"<CoreFunc {self.ty}>"
+
+
+class CoreMemory:
+    """A linear memory in a store; ``ty`` is its :class:`CoreMemoryDesc`.
+
+    :meth:`view` gives zero-copy access. Any call into wasm and any
+    :meth:`grow` may grow the memory: re-obtain the view afterwards rather
+    than keeping an old one. The memory never moves (see :class:`Engine`),
+    so an old view stays mapped for as long as it lives (it keeps the store
+    alive), but it does not cover bytes added since it was taken.
+    """
+
+    __slots__ = ("_arg", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreMemoryDesc) -> None:
+        self.store = store
+        self._raw = raw  # wasmtime_memory_t
+        self._arg = ctypes.pointer(raw)
+        self.ty = ty
+        self.ptr_type = "i64" if ty.memory64 else "i32"
+        self._view: memoryview = memoryview(bytearray())
+        self._view_len = -1
+
+    def view(self) -> memoryview:
+        """A writable ``'B'`` memoryview of the whole memory, exactly its current size.
+
+        Cached, and re-derived whenever the data size changed since the cached
+        view was made, so the view returned never extends beyond the memory.
+        """
+        n = _memory_data_size(self.store.ctx_arg, self._arg)
+        if n != self._view_len:
+            if n:
+                base = _memory_data(self.store.ctx_arg, self._arg)
+                data = (ctypes.c_ubyte * n).from_address(base)
+                data._owner = self  # a view keeps its memory (and store) alive
+                self._view = memoryview(data).cast("B")
+            else:
+                self._view = memoryview(bytearray())
+            self._view_len = n
+        return self._view
+
+    def data_size(self) -> int:
+        """Current size in bytes."""
+        return int(_memory_data_size(self.store.ctx_arg, self._arg))
+
+    def size(self) -> int:
+        """Current size in pages (like ``memory.size``)."""
+        return int(_memory_size(self.store.ctx_arg, self._arg))
+
+    def grow(self, pages: int) -> int:
+        """Grow by ``pages``; return the previous size in pages, or -1 if it cannot grow."""
+        if pages < 0:
+            return -1
+        prev = ctypes.c_uint64(0)
+        err = ffi.wasmtime_memory_grow(
+            self.store.wasmtime._context(), ctypes.byref(self._raw), pages, ctypes.byref(prev)
+        )
+        if err:
+            ffi.wasmtime_error_delete(err)
+            return -1
+        return prev.value
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_MEMORY, ffi.wasmtime_extern_union(memory=self._raw)
+        )
+
+
+class CoreTable:
+    """A table in a store; ``ty`` is its :class:`CoreTableDesc`."""
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreTableDesc) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def size(self) -> int:
+        return int(ffi.wasmtime_table_size(self.store.wasmtime._context(), ctypes.byref(self._raw)))
+
+    def get_func(self, index: int) -> CoreFunc | None:
+        """The function at ``index`` of this ``funcref`` table.
+
+        ``None`` when ``index`` is out of bounds or the element is a null
+        reference. Only for ``funcref`` tables (other element types are refused
+        before wasmtime is asked, see :func:`wrap_extern`).
+        """
+        if self.ty.element != "funcref":
+            raise TypeError(f"not a funcref table: {self.ty.element}")
+        if not 0 <= index < self.size():
+            return None
+        item = wasmtime.Table._from_raw(self._raw).get(self.store.wasmtime, index)
+        if not isinstance(item, wasmtime.Func):
+            return None
+        f = wrap_extern(self.store, item)
+        assert isinstance(f, CoreFunc)
+        return f
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_TABLE, ffi.wasmtime_extern_union(table=self._raw)
+        )
+
+
+class CoreGlobal:
+    """A global in a store; ``ty`` is its :class:`CoreGlobalDesc`.
+
+    :meth:`get`/:meth:`set` handle numeric globals (i32/i64 read back as
+    wasmtime gives them: signed).
+    """
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreGlobalDesc) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def get(self) -> Any:
+        return wasmtime.Global._from_raw(self._raw).value(self.store.wasmtime)
+
+    def set(self, value: Any) -> None:
+        if not self.ty.mutable:
+            raise WasmloomError("cannot set an immutable global")
+        try:
+            wasmtime.Global._from_raw(self._raw).set_value(self.store.wasmtime, value)
+        except wasmtime.WasmtimeError as e:
+            raise WasmloomError(str(e)) from None
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_GLOBAL, ffi.wasmtime_extern_union(global_=self._raw)
+        )
+
+
+class CoreTag:
+    """An exception tag in a store; ``ty`` is the :class:`CoreFuncType` of its payload."""
+
+    __slots__ = ("_raw", "store", "ty")
+
+    def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
+        self.store = store
+        self._raw = raw
+        self.ty = ty
+
+    def _as_extern(self) -> Any:
+        return ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_TAG, ffi.wasmtime_extern_union(tag=self._raw)
+        )
+
+
+CoreExtern: TypeAlias = CoreFunc | CoreMemory | CoreTable | CoreGlobal | CoreTag
+
+_KIND_OF: dict[type, str] = {
+    CoreFunc: "func",
+    CoreMemory: "memory",
+    CoreTable: "table",
+    CoreGlobal: "global",
+    CoreTag: "tag",
+}
+
+
+def _store_id_of(raw: Any) -> int:
+    if isinstance(raw, ffi.wasmtime_table_t | ffi.wasmtime_memory_t | ffi.wasmtime_tag_t):
+        return int(raw._anon_1.store_id)
+    return int(raw.store_id)
+
+
+_E = TypeVar("_E", CoreFunc, CoreMemory, CoreTable, CoreGlobal, CoreTag)
+
+# --- host functions --------------------------------------------------------------------
+
+HostFn: TypeAlias = Callable[..., Any]
+
+_VALTYPES: dict[str, Callable[[], wasmtime.ValType]] = {
+    "i32": wasmtime.ValType.i32,
+    "i64": wasmtime.ValType.i64,
+    "f32": wasmtime.ValType.f32,
+    "f64": wasmtime.ValType.f64,
+}
+
+
+def _wasmtime_functype(ty: CoreFuncType) -> wasmtime.FuncType:
+    return wasmtime.FuncType(
+        [_VALTYPES[t]() for t in ty.params], [_VALTYPES[t]() for t in ty.results]
+    )
+
+
+def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
+    """A core function of type ``ty`` in ``store`` that calls ``fn`` (raw, unchecked).
+
+    ``fn(*args)`` receives unsigned ints for i32/i64 and floats for f32/f64, and
+    returns ``None`` (no results), a value (one result) or a tuple (several);
+    ints may be of any range (masked to the width).
+
+    If ``fn`` raises :class:`wasmloom.Trap`, the guest traps with exactly that
+    message. If it raises anything else (including a wrong return value), the
+    guest traps too, and the original exception is stored in
+    ``store.pending`` and re-raised by the :meth:`CoreFunc.caller` call (or
+    :func:`instantiate`) through which the trap unwinds; through nested
+    wasm -> host -> wasm chains it keeps propagating outward unless a host
+    function catches it. No exception ever escapes into wasmtime.
+
+    Only i32/i64/f32/f64 are supported (``NotImplementedError`` otherwise).
+    The callback lives as long as ``store``.
+    """
+    sig = _signature(ty)
+    buf_type = sig.buf_type
+
+    def on_error(e: BaseException) -> int:
+        try:
+            store.pending = e
+            if isinstance(e, Trap):
+                message = e.message
+            else:
+                message = f"host function raised {type(e).__name__}: {e}"
+            data = message.encode("utf-8", "replace")
+        except BaseException:
+            data = b"host function raised an exception"
+        try:
+            return int(_trap_new(data, ctypes.c_size_t(len(data))))
+        except BaseException:
+            return int(_trap_new(b"host function failed", ctypes.c_size_t(20)))
+
+    callback = _host_factory(ty)(
+        fn,
+        buf_type.from_address,
+        sig.params_struct.unpack_from,
+        sig.results_struct.pack_into,
+        on_error,
+        store._depth,
+    )
+    c_callback = _HostCallback(callback)
+    functypes = store.engine.functypes
+    wt_type = functypes.get(ty)
+    if wt_type is None:
+        wt_type = functypes[ty] = _wasmtime_functype(ty)
+    raw = ffi.wasmtime_func_t()
+    _func_new_unchecked(
+        store.ctx_arg,
+        ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value),
+        c_callback,
+        None,
+        None,
+        ctypes.byref(raw),
+    )
+    store._keepalive.append(c_callback)
+    store._check_id(int(raw.store_id), "function")
+    return CoreFunc(store, raw, ty)
+
+
+# --- aliasing existing wasmtime externs -------------------------------------------------
+
+
+def _valtype_text(vt: wasmtime.ValType) -> str:
+    text = str(vt)
+    return "externref" if text == "anyref" else text
+
+
+def wrap_extern(store: CoreStore, item: Any) -> CoreExtern:
+    """Wrap a ``wasmtime`` extern (``Func``, ``Memory``, ``Table``, ``Global``, ``Tag``).
+
+    ``item`` must belong to ``store.wasmtime``; its type is read once through
+    wasmtime's API, so it must only involve MVP value types (wasmtime's C API
+    aborts the process on GC reference types).
+    """
+    wt = store.wasmtime
+    if isinstance(item, wasmtime.Func):
+        ft = item.type(wt)
+        ty = CoreFuncType(
+            tuple(_valtype_text(p) for p in ft.params), tuple(_valtype_text(r) for r in ft.results)
+        )
+        raw = item._func
+        store._check_id(_store_id_of(raw), "function")
+        return CoreFunc(store, raw, ty)
+    if isinstance(item, wasmtime.Memory):
+        mt = item.type(wt)
+        store._check_id(_store_id_of(item._memory), "memory")
+        desc = CoreMemoryDesc(
+            mt.limits.min, mt.limits.max, mt.is_64, mt.is_shared, mt.page_size_log2
+        )
+        return CoreMemory(store, item._memory, desc)
+    if isinstance(item, wasmtime.Table):
+        tt = item.type(wt)
+        store._check_id(_store_id_of(item._table), "table")
+        return CoreTable(
+            store,
+            item._table,
+            CoreTableDesc(_valtype_text(tt.element), tt.limits.min, tt.limits.max),
+        )
+    if isinstance(item, wasmtime.Global):
+        gt = item.type(wt)
+        store._check_id(_store_id_of(item._global), "global")
+        return CoreGlobal(
+            store, item._global, CoreGlobalDesc(_valtype_text(gt.content), gt.mutable)
+        )
+    if isinstance(item, wasmtime.Tag):
+        ft = item.type(wt).functype
+        store._check_id(_store_id_of(item._tag), "tag")
+        ty = CoreFuncType(
+            tuple(_valtype_text(p) for p in ft.params), tuple(_valtype_text(r) for r in ft.results)
+        )
+        return CoreTag(store, item._tag, ty)
+    raise TypeError(f"not a wasmtime extern: {type(item).__name__}")

@@ -1,0 +1,313 @@
+"""Core instantiation: plain, or through a linker and wasmtime's async instantiation."""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import wasmtime
+from wasmtime import _ffi as ffi
+
+from wasmloom.core.capi import (
+    _export_get,
+    _future_delete,
+    _future_poll,
+    _linker_define,
+    _linker_define_async_func,
+    _linker_delete,
+    _linker_instantiate_async,
+    _linker_new,
+)
+from wasmloom.core.engine import CoreModule
+from wasmloom.core.externs import (
+    _E,
+    _KIND_OF,
+    CoreExtern,
+    CoreFunc,
+    CoreGlobal,
+    CoreMemory,
+    CoreTable,
+    CoreTag,
+)
+from wasmloom.core.store import CoreStore
+from wasmloom.core.traps import (
+    START_BLOCK_MESSAGE,
+    _cause,
+    _error_from_ptr,
+    _instantiation_error,
+    _raise_failure,
+)
+from wasmloom.errors import LinkError, Trap
+from wasmloom.types import CoreExternDesc
+
+# --- instances -------------------------------------------------------------------------
+
+
+class CoreInstance:
+    """An instantiated core module: ``exports`` maps each export name to its extern."""
+
+    __slots__ = ("exports", "module", "store")
+
+    def __init__(
+        self, store: CoreStore, module: CoreModule, exports: Mapping[str, CoreExtern]
+    ) -> None:
+        self.store = store
+        self.module = module
+        self.exports = exports
+
+    def func(self, name: str) -> CoreFunc:
+        """The exported function ``name`` (``LinkError`` if missing or not a function)."""
+        return self._get(name, CoreFunc)
+
+    def memory(self, name: str) -> CoreMemory:
+        """The exported memory ``name`` (``LinkError`` if missing or not a memory)."""
+        return self._get(name, CoreMemory)
+
+    def _get(self, name: str, cls: type[_E]) -> _E:
+        item = self.exports.get(name)
+        if not isinstance(item, cls):
+            what = "missing" if item is None else f"a {_KIND_OF[type(item)]}"
+            raise LinkError(f"core export `{name}` is {what}, expected a {_KIND_OF[cls]}")
+        return item
+
+
+def _wrap_raw(store: CoreStore, item: Any, desc: CoreExternDesc) -> CoreExtern:
+    kind = item.kind
+    if kind == ffi.WASMTIME_EXTERN_FUNC.value:
+        raw = ffi.wasmtime_func_t()
+        ctypes.pointer(raw)[0] = item.of.func
+        return CoreFunc(store, raw, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_MEMORY.value:
+        mem = ffi.wasmtime_memory_t()
+        ctypes.pointer(mem)[0] = item.of.memory
+        return CoreMemory(store, mem, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_TABLE.value:
+        table = ffi.wasmtime_table_t()
+        ctypes.pointer(table)[0] = item.of.table
+        return CoreTable(store, table, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_GLOBAL.value:
+        glob = ffi.wasmtime_global_t()
+        ctypes.pointer(glob)[0] = item.of.global_
+        return CoreGlobal(store, glob, desc.type)
+    if kind == ffi.WASMTIME_EXTERN_TAG.value:
+        tag = ffi.wasmtime_tag_t()
+        ctypes.pointer(tag)[0] = item.of.tag
+        return CoreTag(store, tag, desc.type)
+    raise LinkError(f"unsupported core extern kind {kind} (shared memories are not supported)")
+
+
+def instantiate(
+    store: CoreStore, module: CoreModule, imports: Sequence[CoreExtern]
+) -> CoreInstance:
+    """Instantiate ``module`` in ``store`` with ``imports`` in the module's import order.
+
+    Raises :class:`LinkError` for a wrong number of imports, an import of the
+    wrong kind, from another store, or of a type wasmtime rejects (wasmtime's
+    message); :class:`Trap` if the start function traps (or the pending host
+    exception, as for :meth:`CoreFunc.caller`).
+    """
+    if module.engine is not store.engine:
+        raise LinkError("module was compiled for a different engine than the store's")
+    expected = module.imports
+    if len(imports) != len(expected):
+        raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
+    externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
+    for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
+        kind = _KIND_OF.get(type(item))
+        where = f"import `{mod_name}::{name}`"
+        if kind != desc.kind:
+            raise LinkError(f"{where}: expected a {desc.kind}, got {kind or type(item).__name__}")
+        if item.store is not store:
+            raise LinkError(f"{where}: the {kind} belongs to a different store")
+        externs[i] = item._as_extern()
+    if store.async_only:
+        return _instantiate_linked(store, module, externs[: len(imports)])
+    instance = ffi.wasmtime_instance_t()
+    trap = ctypes.POINTER(ffi.wasm_trap_t)()
+    err = ffi.wasmtime_instance_new(
+        store.wasmtime._context(),
+        module.wasmtime.ptr(),
+        externs,
+        len(imports),
+        ctypes.byref(instance),
+        ctypes.byref(trap),
+    )
+    if trap:
+        _raise_failure(store, None, ctypes.cast(trap, ctypes.c_void_p).value or 0)
+    if err:
+        message = _error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        exc = store.take_pending()
+        if exc is not None:
+            raise exc
+        raise _instantiation_error(_cause(message))
+    store._check_id(int(instance.store_id), "instance")
+    return _instance_of(store, module, instance)
+
+
+class _LazyExports(Mapping[str, "CoreExtern"]):
+    """A core instance's exports, each wrapped on first use.
+
+    Components built by toolchains export thousands of core items of which a
+    program uses a few; fetching them one by one on demand keeps start-up cheap.
+    Names and kinds come from the module's type, so membership needs no call.
+    """
+
+    __slots__ = ("_cache", "_instance", "_names", "_store", "_types")
+
+    def __init__(self, store: CoreStore, module: CoreModule, instance: Any) -> None:
+        self._store = store
+        self._instance = ctypes.byref(instance)
+        self._types = module.export_types
+        self._names = module.export_names
+        self._cache: dict[str, CoreExtern] = {}
+
+    def __getitem__(self, name: str) -> CoreExtern:
+        item = self._cache.get(name)
+        if item is not None:
+            return item
+        desc = self._types[name]  # KeyError for a name the module does not export
+        raw = self._names[name]
+        raw_item = ffi.wasmtime_extern_t()
+        found = _export_get(
+            self._store.ctx_arg,
+            self._instance,
+            raw,
+            ctypes.c_size_t(len(raw)),
+            ctypes.byref(raw_item),
+        )
+        if not found:  # pragma: no cover - the module type lists every export
+            raise KeyError(name)
+        item = self._cache[name] = _wrap_raw(self._store, raw_item, desc)
+        return item
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._types
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._types)
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+
+def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
+    return CoreInstance(store, module, _LazyExports(store, module, instance))
+
+
+def _linker_define_extern(
+    linker: int, store: CoreStore, module: str, name: str, extern: Any
+) -> int:
+    m = module.encode("utf-8")
+    n = name.encode("utf-8")
+    return int(
+        _linker_define(
+            ctypes.c_void_p(linker),
+            store.ctx_arg,
+            m,
+            ctypes.c_size_t(len(m)),
+            n,
+            ctypes.c_size_t(len(n)),
+            ctypes.byref(extern),
+        )
+        or 0
+    )
+
+
+def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreInstance:
+    """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
+    instance = ffi.wasmtime_instance_t()
+    slots = (ctypes.c_size_t * 2)()  # trap, error
+    base = ctypes.addressof(slots)
+    future = _linker_instantiate_async(
+        ctypes.c_void_p(linker),
+        store.ctx_arg,
+        ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value),
+        ctypes.byref(instance),
+        ctypes.c_void_p(base),
+        ctypes.c_void_p(base + 8),
+    )
+    flag = store._fiber_flag()
+    depth = store._depth
+    saved_flag, saved_depth = flag[0], depth[0]
+    flag[0] = 0
+    depth[0] = 0
+    store._instantiating += 1
+    try:
+        done = _future_poll(ctypes.c_void_p(future))
+    finally:
+        store._instantiating -= 1
+        flag[0], depth[0] = saved_flag, saved_depth
+        _future_delete(ctypes.c_void_p(future))
+    if not done:  # impossible by construction: nothing can suspend with the flag clear
+        raise Trap(START_BLOCK_MESSAGE)
+    trap, err = slots[0], slots[1]
+    if trap:
+        _raise_failure(store, None, trap)
+    if err:
+        message = _error_from_ptr(err)
+        exc = store.take_pending()
+        if exc is not None:
+            raise exc
+        raise _instantiation_error(_cause(message))
+    store._check_id(int(instance.store_id), "instance")
+    return _instance_of(store, module, instance)
+
+
+def _instantiate_linked(
+    store: CoreStore,
+    module: CoreModule,
+    externs: Sequence[Any],
+    async_funcs: dict[int, tuple[wasmtime.FuncType, Any]] | None = None,
+) -> CoreInstance:
+    """Instantiate through a wasmtime linker and ``wasmtime_linker_instantiate_async``.
+
+    ``externs[i]`` is the ``wasmtime_extern_t`` for import ``i`` (``None`` where
+    ``async_funcs[i]`` gives the type and ``_AsyncCallback`` of an async host
+    function to define there). The start function runs on a fiber with the
+    may-block flag clear, so it cannot block; the instantiation completes in
+    one poll.
+    """
+    linker = int(
+        _linker_new(
+            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
+        )
+    )
+    try:
+        seen: dict[tuple[str, str], bytes] = {}
+        for i, (mod_name, name, _desc) in enumerate(module.imports):
+            extern = externs[i]
+            where = f"import `{mod_name}::{name}`"
+            if extern is None:
+                assert async_funcs is not None
+                functype, callback = async_funcs[i]
+                key_bytes = b"async%d" % i
+            else:
+                key_bytes = bytes(extern)
+            previous = seen.get((mod_name, name))
+            if previous is not None:
+                if previous != key_bytes:
+                    raise LinkError(f"{where}: imported twice with different items")
+                continue
+            seen[(mod_name, name)] = key_bytes
+            if extern is None:
+                m = mod_name.encode("utf-8")
+                n = name.encode("utf-8")
+                err = _linker_define_async_func(
+                    ctypes.c_void_p(linker),
+                    m,
+                    ctypes.c_size_t(len(m)),
+                    n,
+                    ctypes.c_size_t(len(n)),
+                    ctypes.c_void_p(ctypes.cast(functype.ptr(), ctypes.c_void_p).value),
+                    callback,
+                    None,
+                    None,
+                )
+            else:
+                err = _linker_define_extern(linker, store, mod_name, name, extern)
+            if err:
+                raise LinkError(f"{where}: {_cause(_error_from_ptr(err))}")
+        return _run_instantiate(store, module, linker)
+    finally:
+        _linker_delete(ctypes.c_void_p(linker))
