@@ -26,7 +26,8 @@ TRAPS = {
     "task-return-twice": "task.return called after the task returned",
     "task-cancel-not-cancelled": "`task.cancel` called by task which has not been cancelled",
     "task-cancel-sync": "`task.cancel` called by a synchronous task",
-    "backpressure-underflow": "backpressure counter underflow",
+    # Wasmtime's words for both directions
+    "backpressure-underflow": "backpressure counter overflow",
     "backpressure-overflow": "backpressure counter overflow",
     "callback-code": "unsupported callback code",
     # waitable sets

@@ -54,3 +54,24 @@ def test_task_return_with_other_options_traps(name: str) -> None:
     with pytest.raises(Trap, match=f"^{TASK_RETURN_INVALID}"):
         f(store)
     assert inst.poisoned
+
+
+# --- backpressure counter -------------------------------------------------------------------
+
+
+def test_backpressure_counter_range_and_overflow() -> None:
+    """2^16-1 increments and as many decrements pass; one more either way traps
+    "backpressure counter overflow", Wasmtime's words for both directions."""
+    store: Store[None] = Store()
+    inst = Linker().instantiate(store, component("async_traps"))
+    f = inst.get_func("backpressure-max")
+    assert f is not None
+    assert f(store) == 0xFFFF
+    assert f(store) == 0xFFFF
+    for name in ("backpressure-overflow", "backpressure-underflow"):
+        store = Store()
+        inst = Linker().instantiate(store, component("async_traps"))
+        g = inst.get_func(name)
+        assert g is not None
+        with pytest.raises(Trap, match=r"^backpressure counter overflow"):
+            g(store)

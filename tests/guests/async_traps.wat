@@ -1,6 +1,7 @@
 ;; One export per trap of the async built-ins (tasks, backpressure, waitable
 ;; sets, subtasks, streams, futures, callback codes), plus two results of
-;; cancelling a stream read (cancel-after-*). Each export runs the
+;; cancelling a stream read (cancel-after-*) and the backpressure counter's
+;; full range (backpressure-max). Each export runs the
 ;; shortest sequence of built-in calls that reaches its trap; the nested
 ;; component $Callee provides subtasks that block until cancelled (called from
 ;; the sibling $Main: calls into a child instance trap, as in Wasmtime).
@@ -108,6 +109,18 @@
       (func (export "backpressure-overflow") (result i32)
         (loop $l (call $bp.inc) (br $l))
         (i32.const 0))
+      ;; not a trap: the counter goes up to 2^16-1 and back to 0
+      (func (export "backpressure-max") (result i32)
+        (local $n i32)
+        (loop $up
+          (call $bp.inc)
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
+          (br_if $up (i32.lt_u (local.get $n) (i32.const 0xffff))))
+        (loop $down
+          (call $bp.dec)
+          (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+          (br_if $down (local.get $n)))
+        (i32.const 0xffff))
       (func (export "callback-code") (result i32) (i32.const 3))
       (func (export "callback-code-cb") (param i32 i32 i32) (result i32) unreachable)
 
@@ -296,6 +309,7 @@
     (func (export "task-return-sync") (result u32) (canon lift (core func $m "task-return-sync")))
     (func (export "backpressure-underflow") (result u32) (canon lift (core func $m "backpressure-underflow")))
     (func (export "backpressure-overflow") (result u32) (canon lift (core func $m "backpressure-overflow")))
+    (func (export "backpressure-max") (result u32) (canon lift (core func $m "backpressure-max")))
     (func (export "wait-in-sync") (result u32) (canon lift (core func $m "wait-in-sync")))
     (func (export "sync-call-of-async-in-sync") (result u32) (canon lift (core func $m "sync-call-of-async-in-sync")))
     (func (export "sync-read-in-sync-task") (result u32) (canon lift (core func $m "sync-read-in-sync-task")))
@@ -340,6 +354,7 @@
   (export "task-return-sync" (func $main "task-return-sync"))
   (export "backpressure-underflow" (func $main "backpressure-underflow"))
   (export "backpressure-overflow" (func $main "backpressure-overflow"))
+  (export "backpressure-max" (func $main "backpressure-max"))
   (export "wait-in-sync" (func $main "wait-in-sync"))
   (export "sync-call-of-async-in-sync" (func $main "sync-call-of-async-in-sync"))
   (export "sync-read-in-sync-task" (func $main "sync-read-in-sync-task"))

@@ -239,17 +239,21 @@ def canon_context_set(inst: Any, i: int, v: int) -> None:
     _storage(inst)[i] = v
 
 
+# Wasmtime's words for leaving the counter's range either way (2^16 or -1).
+_BACKPRESSURE_RANGE = "backpressure counter overflow"
+
+
 def canon_backpressure_inc(inst: Any) -> None:
     st = instance_state(inst)
     if st.backpressure + 1 >= 2**16:
-        raise Trap("backpressure counter overflow")
+        raise Trap(_BACKPRESSURE_RANGE)
     st.backpressure += 1
 
 
 def canon_backpressure_dec(inst: Any) -> None:
     st = instance_state(inst)
     if st.backpressure == 0:
-        raise Trap("backpressure counter underflow")
+        raise Trap(_BACKPRESSURE_RANGE)
     st.backpressure -= 1
 
 
