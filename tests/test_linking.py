@@ -161,3 +161,9 @@ def test_component_instance_exports_link_into_another_component() -> None:
     s.func_wrap("write", lambda r, d: 0)
     second = linker.instantiate(store, component("linking"))
     assert second.get_func("quad")(store, 3) == 12
+
+
+def test_a_component_lists_its_top_level_imports_and_exports() -> None:
+    c = component("wasi_p3_hello")
+    assert c.import_names() == ["wasi:cli/types@0.3.0", "wasi:cli/stdout@0.3.0"]
+    assert c.export_names() == ["wasi:cli/run@0.3.0"]

@@ -111,6 +111,7 @@ class Engine:
         self.consume_fuel = consume_fuel
         self.epoch_interruption = epoch_interruption
         self.epoch_tick = epoch_tick
+        self._max_wasm_stack = max_wasm_stack
         self._ptr = ctypes.c_void_p(ctypes.cast(self.wasmtime.ptr(), ctypes.c_void_p).value)
         self._ticker: _Ticker | None = None
         #: Ticks the ticker has made (a fiber yields only once one passed while it ran).
@@ -122,6 +123,19 @@ class Engine:
         # wasmtime function types of host functions, made once per core type
         # (wasmtime ties a function type to the first engine it is used with)
         self.functypes: dict[CoreFuncType, wasmtime.FuncType] = {}
+
+    @staticmethod
+    def default() -> Engine:
+        """The process-wide engine with the default configuration (:func:`default_engine`)."""
+        return default_engine()
+
+    @property
+    def config_key(self) -> str:
+        """What of this engine's configuration changes compiled code (for compile caches)."""
+        return (
+            f"stack={ASYNC_STACK_SIZE};fuel={self.consume_fuel};"
+            f"epochs={self.epoch_interruption};max_stack={self._max_wasm_stack}"
+        )
 
     def increment_epoch(self) -> None:
         """Advance the epoch: every running guest of the engine checks its store's

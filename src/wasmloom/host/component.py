@@ -58,6 +58,14 @@ class Component:
         """The decoded definition the runtime instantiates."""
         return self._def
 
+    def import_names(self) -> list[str]:
+        """The names of the component's top-level imports, in order (``wasi:cli/run@0.3.0``...)."""
+        return [d.name.name for d in self._def.ast.definitions if isinstance(d, ast.Import)]
+
+    def export_names(self) -> list[str]:
+        """The names of the component's top-level exports, in order."""
+        return [d.name.name for d in self._def.ast.definitions if isinstance(d, ast.Export)]
+
 
 def _compile_all(engine: core.Engine, tree: ast.Component, out: dict[int, Any]) -> None:
     for d in tree.definitions:

@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from wasmloom import core
-
 __all__ = ["DiskCache", "default_cache_dir", "engine_fingerprint"]
 
 # Modules smaller than this compile fast enough not to need a progress line.
@@ -46,10 +44,10 @@ def default_cache_dir() -> Path:
 def engine_fingerprint(tag: str = "") -> str:
     """A short hash naming the engine a compiled module belongs to.
 
-    It covers the wasmtime package version, wasmloom's engine configuration
-    (the async stack size and enabled features are fixed per wasmloom
-    version, so wasmloom's version stands for them) and ``tag`` (for engines
-    built with a custom ``configure``).
+    It covers the wasmtime package version, wasmloom's version (which fixes
+    the enabled features) and ``tag``: an engine's
+    :attr:`~wasmloom.Engine.config_key` (async stack size, fuel, epochs, wasm
+    stack limit), plus anything a custom ``configure`` changes.
     """
     try:
         wt = importlib.metadata.version("wasmtime")
@@ -59,7 +57,7 @@ def engine_fingerprint(tag: str = "") -> str:
         wl = importlib.metadata.version("wasmloom")
     except importlib.metadata.PackageNotFoundError:
         wl = "unknown"
-    text = f"wasmtime={wt};wasmloom={wl};stack={core.ASYNC_STACK_SIZE};{tag}"
+    text = f"wasmtime={wt};wasmloom={wl};{tag}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -55,7 +55,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Instance
@@ -120,7 +119,7 @@ def parse_addr(addr: str) -> tuple[str, int]:
 def _find_handler(component: Component) -> str | None:
     """The component's ``wasi:http/handler@0.3.x`` export, else its
     ``wasi:http/incoming-handler@0.2.x`` one."""
-    names = [d.name.name for d in component.definition.ast.definitions if isinstance(d, ast.Export)]
+    names = component.export_names()
     p3 = [n for n in names if _HANDLER_RE.match(n)]
     p2 = [n for n in names if _HANDLER_P2_RE.match(n)]
     found = p3 or p2

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from wasmloom import core
-from wasmloom.binary import ast
+from wasmloom import Engine
 from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
@@ -60,15 +59,11 @@ class WasmOptions:
     limits: StoreLimits = field(default_factory=StoreLimits)
     max_wasm_stack: int | None = None
 
-    def engine(self) -> core.Engine:
+    def engine(self) -> Engine:
         """The engine these options need: the default one, unless fuel or a stack size is set."""
         if self.fuel is None and self.max_wasm_stack is None:
-            return core.default_engine()
-        return core.Engine(consume_fuel=self.fuel is not None, max_wasm_stack=self.max_wasm_stack)
-
-    def cache_tag(self) -> str:
-        """What distinguishes :meth:`engine`'s compiled code in the disk cache."""
-        return f"fuel={self.fuel is not None};stack={self.max_wasm_stack}"
+            return Engine.default()
+        return Engine(consume_fuel=self.fuel is not None, max_wasm_stack=self.max_wasm_stack)
 
 
 _RUN_RE = re.compile(r"^wasi:cli/run@0\.(?P<minor>[23])\.\d+(?:-.*)?$")
@@ -147,11 +142,8 @@ def link_wasi(linker: Linker) -> bool:
 
 def missing_imports(linker: Linker, component: Component) -> list[str]:
     """The component's top-level imports (WIT paths) that ``linker`` does not define."""
-    out = []
-    for d in component.definition.ast.definitions:
-        if isinstance(d, ast.Import) and linker.root().lookup(d.name.name) is None:
-            out.append(d.name.name)
-    return out
+    root = linker.root()
+    return [name for name in component.import_names() if root.lookup(name) is None]
 
 
 def check_imports(
@@ -193,7 +185,7 @@ def _find_run(instance: Instance) -> tuple[Func, bool] | None:
     return f, best[0] == 3
 
 
-def load_component(path: str, engine: core.Engine) -> Component:
+def load_component(path: str, engine: Engine) -> Component:
     return Component.from_file(path, engine)
 
 
@@ -211,7 +203,7 @@ def load_app(
     if cache and engine.disk_cache is None:
         from wasmloom.wasi.cache import DiskCache
 
-        engine.disk_cache = DiskCache(tag=wasm.cache_tag())
+        engine.disk_cache = DiskCache(tag=engine.config_key)
     try:
         return load_component(app, engine)
     except OSError as e:
