@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from wasmloom import core
 from wasmloom import types as T
 from wasmloom.cli import main
 from wasmloom.errors import WasmloomError
-from wasmloom.wit import WitError, resolve_path, resolve_text
+from wasmloom.wit import Resolve, WitError, resolve_path, resolve_text
 from wasmloom.wit import model as M
-from wasmloom.wit.component import world_from_component
+from wasmloom.wit.component import package_from_component, world_from_component
 from wasmloom.wit.printer import print_package, print_world
 
 HERE = Path(__file__).parent / "wit"
@@ -631,21 +632,50 @@ _PACKAGE_WAT = """\
 """
 
 
-def test_binary_packages_in_deps(tmp_path: Path) -> None:
+def _resolve_binary(path: Path) -> tuple[Resolve, M.Package]:
+    """``resolve_path`` reading binary packages, as the command line does."""
+    return resolve_path(path, decode_binary=package_from_component, wat2wasm=core.wat2wasm)
+
+
+def _binary_deps(tmp_path: Path) -> None:
     (tmp_path / "deps").mkdir()
     (tmp_path / "a.wit").write_text("package a:a; world a { import d:d/d; import e:e/e; }")
     (tmp_path / "deps" / "d.wat").write_text(_PACKAGE_WAT)
     (tmp_path / "deps" / "e.wasm").write_bytes(
         wasmtime.wat2wasm(_PACKAGE_WAT.replace('"d:d/d"', '"e:e/e"').replace('"d"', '"e"'))
     )
-    r, pkg = resolve_path(tmp_path)
+
+
+def test_binary_packages_in_deps(tmp_path: Path) -> None:
+    _binary_deps(tmp_path)
+    r, pkg = _resolve_binary(tmp_path)
     assert sorted(pkg.worlds["a"].imports) == ["d:d/d", "e:e/e"]
     assert "d" in r.packages["d:d"].interfaces
     # a package file alone
-    assert str(resolve_path(tmp_path / "deps" / "d.wat")[1].name) == "d:d"
+    assert str(_resolve_binary(tmp_path / "deps" / "d.wat")[1].name) == "d:d"
     (tmp_path / "bad.wat").write_text("(component)")
     with pytest.raises(WitError, match="does not encode a WIT package"):
-        resolve_path(tmp_path / "bad.wat")
+        _resolve_binary(tmp_path / "bad.wat")
+
+
+def test_binary_packages_need_the_callers_readers(tmp_path: Path) -> None:
+    # wit reads text; binary packages come through the callbacks its caller passes
+    _binary_deps(tmp_path)
+    with pytest.raises(WitError, match="no `wat2wasm`"):
+        resolve_path(tmp_path)
+    with pytest.raises(WitError, match="no `decode_binary`"):
+        resolve_path(tmp_path / "deps" / "e.wasm")
+    with pytest.raises(WitError, match="no `decode_binary`"):
+        resolve_path(tmp_path / "deps" / "d.wat", wat2wasm=core.wat2wasm)
+
+
+def test_cli_wit_reads_binary_packages_in_deps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _binary_deps(tmp_path)
+    assert main(["wit", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "import d:d/d;" in out and "import e:e/e;" in out
 
 
 _ENCODED = """\
@@ -698,7 +728,7 @@ def test_binary_package_matches_wasm_tools_encoding(tmp_path: Path) -> None:
     (tmp_path / "a.wit").write_text(_ENCODED)
     wasm = tmp_path / "p.wasm"
     subprocess.run([exe, "component", "wit", "--wasm", str(tmp_path), "-o", str(wasm)], check=True)
-    _, decoded = resolve_path(wasm)
+    _, decoded = _resolve_binary(wasm)
     _, source = resolve_path(tmp_path)
     assert decoded.docs == "Package docs."
     assert decoded.interfaces["types"].types["color"].docs == "A colour."

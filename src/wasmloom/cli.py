@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from wasmloom.wasi.p3.command import RunOptions, WasmOptions
+    from wasmloom.wit.resolve import Resolve
 
 __all__ = ["build_parser", "main"]
 
@@ -96,11 +97,24 @@ def cmd_wast(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     return 1 if failed else 0
 
 
+def _resolve(features: list[str]) -> Resolve:
+    """A WIT resolve that also reads binary packages (``.wasm``, and ``.wat`` assembled)."""
+    from wasmloom.wit.component import package_from_component
+    from wasmloom.wit.resolve import Resolve
+
+    return Resolve(features, decode_binary=package_from_component, wat2wasm=_wat2wasm)
+
+
+def _wat2wasm(text: str) -> bytes:
+    from wasmloom.core import wat2wasm  # only when a `.wat` package is met
+
+    return wat2wasm(text)
+
+
 def cmd_wit(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from wasmloom.errors import WasmloomError
     from wasmloom.wit.component import world_from_component
     from wasmloom.wit.printer import print_package, print_world
-    from wasmloom.wit.resolve import Resolve
 
     out = out or sys.stdout
     path = Path(args.path)
@@ -110,7 +124,7 @@ def cmd_wit(args: argparse.Namespace, out: TextIO | None = None) -> int:
             _, world = world_from_component(path.read_bytes())
             out.write(print_world(world))
         else:
-            r = Resolve(features)
+            r = _resolve(features)
             pkg = r.push_path(path)
             if args.world:
                 out.write(print_world(r.select_world(pkg, args.world)))
@@ -125,11 +139,10 @@ def cmd_wit(args: argparse.Namespace, out: TextIO | None = None) -> int:
 def cmd_bindgen(args: argparse.Namespace) -> int:
     from wasmloom.bindgen.gen import write
     from wasmloom.errors import WasmloomError
-    from wasmloom.wit.resolve import Resolve
 
     features = [f for f in (args.features or "").split(",") if f]
     try:
-        r = Resolve(features)
+        r = _resolve(features)
         pkg = r.push_path(args.path)
         world = r.select_world(pkg, args.world)
         for p in write(r, world, args.out):

@@ -4,19 +4,32 @@
 file or a directory (its ``*.wit`` files form the root package; ``deps/``
 holds further packages, each a file or a directory) and resolves packages in
 dependency order, rejecting cycles.
+
+This module works on WIT text. Packages encoded as components (``.wasm``, or
+``.wat`` text) are read through callbacks the caller supplies: ``decode_binary``
+(:func:`wasmloom.wit.component.package_from_component`) and ``wat2wasm`` (an
+assembler, which wit does not have).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeAlias
 
 from wasmloom import types as T
+from wasmloom.errors import DecodeError
 from wasmloom.wit import model as M
 from wasmloom.wit import syntax as S
 from wasmloom.wit.syntax import Span, WitError
 
-__all__ = ["Resolve", "WitError", "resolve_path", "resolve_text"]
+__all__ = ["DecodeBinary", "Resolve", "Wat2Wasm", "WitError", "resolve_path", "resolve_text"]
+
+#: Decodes a WIT package encoded as a component binary into the resolve its
+#: decoding built and the package (raises WitError or DecodeError).
+DecodeBinary: TypeAlias = Callable[[bytes], "tuple[Resolve, M.Package]"]
+#: Assembles WebAssembly text into its binary (raises DecodeError).
+Wat2Wasm: TypeAlias = Callable[[str], bytes]
 
 _PRIMS: dict[str, M.Type] = {n: T.PrimType(n) for n in T.PRIM_NAMES}
 _PRIMS["error-context"] = T.ErrorContextType()
@@ -27,10 +40,23 @@ def _stability(g: S.Gate) -> M.Stability:
 
 
 class Resolve:
-    """All loaded packages. ``features`` enables ``@unstable(feature = ...)`` items."""
+    """All loaded packages. ``features`` enables ``@unstable(feature = ...)`` items.
 
-    def __init__(self, features: Iterable[str] = ()) -> None:
+    ``decode_binary`` reads packages encoded as components (``.wasm`` files, and
+    :meth:`push_binary`); ``wat2wasm`` assembles ``.wat`` ones first. Without
+    them, such a package is an error.
+    """
+
+    def __init__(
+        self,
+        features: Iterable[str] = (),
+        *,
+        decode_binary: DecodeBinary | None = None,
+        wat2wasm: Wat2Wasm | None = None,
+    ) -> None:
         self.features = set(features)
+        self.decode_binary = decode_binary
+        self.wat2wasm = wat2wasm
         self.packages: dict[str, M.Package] = {}
         self._used: dict[str, M.Package] = {}
         self._loading = False
@@ -55,7 +81,7 @@ class Resolve:
                 self._loading = False
                 self._add_used()
         if p.suffix in (".wasm", ".wat"):
-            return self.push_binary(_read_binary(p), str(p))
+            return self.push_binary(self._read_binary(p), str(p))
         return self._push_units([_parse(p)], [])
 
     def _push_dir(self, p: Path, main: list[list[S.PackageDecl]], d: Path) -> M.Package:
@@ -67,7 +93,7 @@ class Resolve:
                 elif e.suffix == ".wit":
                     deps.append(_merge_unit([_parse(e)]))
                 elif e.suffix in (".wasm", ".wat"):
-                    self.push_binary(_read_binary(e), str(e))
+                    self.push_binary(self._read_binary(e), str(e))
         return self._push_units(main, deps)
 
     def push_binary(self, data: bytes, name: str = "<binary>") -> M.Package:
@@ -76,11 +102,10 @@ class Resolve:
         Its own package must not be loaded yet; packages it only uses are added
         (with the items it uses) when absent.
         """
-        from wasmloom.errors import DecodeError
-        from wasmloom.wit.component import package_from_component
-
+        if self.decode_binary is None:
+            raise WitError(f"{name}: a binary WIT package, and no `decode_binary` to read it")
         try:
-            r, pkg = package_from_component(data)
+            r, pkg = self.decode_binary(data)
         except DecodeError as e:
             raise WitError(f"{name}: {e}") from e
         except WitError as e:
@@ -93,6 +118,21 @@ class Resolve:
         if not self._loading:
             self._add_used()
         return pkg
+
+    def _read_binary(self, path: Path) -> bytes:
+        """A binary-encoded package: ``.wasm`` bytes, or ``.wat`` text assembled."""
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise WitError(f"{path}: {e}") from e
+        if path.suffix == ".wat" or not data.startswith(b"\0asm"):
+            if self.wat2wasm is None:
+                raise WitError(f"{path}: WebAssembly text, and no `wat2wasm` to assemble it")
+            try:
+                return self.wat2wasm(data.decode("utf-8", "replace"))
+            except DecodeError as e:
+                raise WitError(f"{path}: {e}") from e
+        return data
 
     def _add_used(self) -> None:
         """Packages binary packages use that no loaded source defines (partial copies)."""
@@ -202,23 +242,6 @@ def _parse(path: Path) -> list[S.PackageDecl]:
     except (OSError, UnicodeDecodeError) as e:
         raise WitError(f"{path}: {e}") from e
     return S.parse_file(S.Source(str(path), text))
-
-
-def _read_binary(path: Path) -> bytes:
-    """A binary-encoded package: ``.wasm`` bytes, or ``.wat`` text assembled."""
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise WitError(f"{path}: {e}") from e
-    if path.suffix == ".wat" or not data.startswith(b"\0asm"):
-        from wasmloom import core
-        from wasmloom.errors import DecodeError
-
-        try:
-            return core.wat2wasm(data.decode("utf-8", "replace"))
-        except DecodeError as e:
-            raise WitError(f"{path}: {e}") from e
-    return data
 
 
 def _parse_dir(path: Path) -> list[list[S.PackageDecl]]:
@@ -929,9 +952,18 @@ def _elaborate(
     w.exports = new_exports
 
 
-def resolve_path(path: str | Path, features: Iterable[str] = ()) -> tuple[Resolve, M.Package]:
-    """Load a WIT file or directory; returns the resolve and its root package."""
-    r = Resolve(features)
+def resolve_path(
+    path: str | Path,
+    features: Iterable[str] = (),
+    *,
+    decode_binary: DecodeBinary | None = None,
+    wat2wasm: Wat2Wasm | None = None,
+) -> tuple[Resolve, M.Package]:
+    """Load a WIT file or directory; returns the resolve and its root package.
+
+    ``decode_binary`` and ``wat2wasm`` read binary packages (see :class:`Resolve`).
+    """
+    r = Resolve(features, decode_binary=decode_binary, wat2wasm=wat2wasm)
     return r, r.push_path(path)
 
 
