@@ -51,11 +51,9 @@ KNOWN = {
     "wasmloom.bindgen.rt -> wasmloom.abi.funcabi",
     "wasmloom.bindgen.rt -> wasmloom.runtime.func",
     "wasmloom.bindgen.rt -> wasmloom.runtime.subtype",
-    "wasmloom.wit.resolve -> wasmloom.core",
     "wasmloom.wast -> wasmtime",
     "cycle: wasmloom.wasi.p2.host, wasmloom.wasi.p2.sockets",
     "cycle: wasmloom.wasi.p3.filesystem, wasmloom.wasi.p3.host, wasmloom.wasi.p3.sockets",
-    "cycle: wasmloom.wit.component, wasmloom.wit.resolve",
 }
 
 

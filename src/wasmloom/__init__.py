@@ -12,7 +12,7 @@ The host API in brief::
     print(instance.get_func("greet")(store, "world"))
 """
 
-from wasmloom.core import Engine
+from wasmloom.core import Engine, wat2wasm
 from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
@@ -44,4 +44,5 @@ __all__ = [
     "ValidationError",
     "Variant",
     "WasmloomError",
+    "wat2wasm",
 ]

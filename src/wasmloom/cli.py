@@ -106,7 +106,7 @@ def _resolve(features: list[str]) -> Resolve:
 
 
 def _wat2wasm(text: str) -> bytes:
-    from wasmloom.core import wat2wasm  # only when a `.wat` package is met
+    from wasmloom import wat2wasm  # only when a `.wat` package is met
 
     return wat2wasm(text)
 
