@@ -48,7 +48,7 @@ from wasmloom.wasi.ctx import WasiCtx
 from wasmloom.wasi.p2.bindings import wasi_http_outgoing_handler, wasi_http_types
 from wasmloom.wasi.p2.bindings import wasi_http_types as H2
 from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
-from wasmloom.wasi.p2.host import (
+from wasmloom.wasi.p2.io import (
     FuturePollable,
     InputStreamBase,
     IoError,

@@ -35,7 +35,7 @@ from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
 from wasmloom.wasi.p2.bindings import wasi_sockets_network as net
 from wasmloom.wasi.p2.bindings import wasi_sockets_tcp as tcp
 from wasmloom.wasi.p2.bindings import wasi_sockets_udp as udp
-from wasmloom.wasi.p2.host import (
+from wasmloom.wasi.p2.io import (
     FuturePollable,
     InputStreamBase,
     IoError,
