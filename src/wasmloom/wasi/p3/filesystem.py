@@ -17,7 +17,7 @@ import os
 import stat as _stat
 import typing
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
@@ -30,13 +30,11 @@ from wasmloom.host.streams import (
 )
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import sandbox as sb
+from wasmloom.wasi.p3._parent import WasiParent
 from wasmloom.wasi.p3._streams import AsyncChunkProducer, Completion, StreamError, take_bytes
 from wasmloom.wasi.p3.bindings import wasi_filesystem_preopens as P
 from wasmloom.wasi.p3.bindings import wasi_filesystem_types as F
 from wasmloom.wasi.p3.bindings.wasi_clocks_system_clock import Instant
-
-if TYPE_CHECKING:
-    from wasmloom.wasi.p3.host import WasiP3
 
 __all__ = ["Descriptor", "FilesystemHost", "add_to_linker"]
 
@@ -547,7 +545,7 @@ class _DirLister:
 class FilesystemHost:
     """``wasi:filesystem/preopens``: the context's preopens as descriptors."""
 
-    def __init__(self, w: WasiP3) -> None:
+    def __init__(self, w: WasiParent) -> None:
         self.w = w
 
     def get_directories(self) -> list[tuple[Any, str]]:

@@ -25,7 +25,7 @@ import math
 import socket
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wasmloom import types as T
 from wasmloom.bindgen import rt as _brt
@@ -39,12 +39,10 @@ from wasmloom.host.streams import (
     StreamResult,
 )
 from wasmloom.values import Err, Ok
+from wasmloom.wasi.p3._parent import WasiParent
 from wasmloom.wasi.p3._streams import Completion
 from wasmloom.wasi.p3.bindings import wasi_sockets_ip_name_lookup as L
 from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
-
-if TYPE_CHECKING:
-    from wasmloom.wasi.p3.host import WasiP3
 
 __all__ = ["SocketsHost", "TcpSocket", "UdpSocket", "add_to_linker", "error_code"]
 
@@ -1035,7 +1033,7 @@ def resolved_ips(infos: list[Any]) -> list[ipaddress.IPv4Address | ipaddress.IPv
 class SocketsHost:
     """The ``wasi:sockets`` 0.3.0 host of one :class:`~wasmloom.wasi.p3.host.WasiP3`."""
 
-    def __init__(self, w: WasiP3) -> None:
+    def __init__(self, w: WasiParent) -> None:
         self.w = w
         #: The linker's ``tcp-socket`` resource type (set by :func:`add_to_linker`).
         self.tcp_rt: T.ResourceType | None = None
