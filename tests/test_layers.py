@@ -52,8 +52,6 @@ KNOWN = {
     "wasmloom.bindgen.rt -> wasmloom.runtime.func",
     "wasmloom.bindgen.rt -> wasmloom.runtime.subtype",
     "wasmloom.wast -> wasmtime",
-    "cycle: wasmloom.wasi.p2.host, wasmloom.wasi.p2.sockets",
-    "cycle: wasmloom.wasi.p3.filesystem, wasmloom.wasi.p3.host, wasmloom.wasi.p3.sockets",
 }
 
 
