@@ -1228,7 +1228,16 @@ def _async_value_codec(t: ValType, ptr_type: str) -> Codec:
     def lower(cx: Any, v: Any) -> int:
         w = HOST_ASYNC_WRAP.get(kind)
         if w is not None:
-            v = w[1](cx, v, t)
+            taken = getattr(cx, "taken", None)
+            if taken is None:
+                v = w[1](cx, v, t)
+            else:
+                shared = getattr(v, "shared", None)
+                before = getattr(shared, "t", None)
+                u = w[1](cx, v, t)
+                if u is not v:
+                    taken.append((v, before))
+                v = u
         return hooks()[1](cx, v, t)  # type: ignore[no-any-return]
 
     return _handle_codec(t, ptr_type, lift, lower)

@@ -126,6 +126,7 @@ class LiftLowerContext:
         "ptr_type",
         "realloc",
         "string_encoding",
+        "taken",
     )
 
     def __init__(
@@ -150,6 +151,10 @@ class LiftLowerContext:
         # budget itself is looked up only when this bound is exceeded).
         self.lift_used = 0
         self.lift_cap = 0
+        #: When a list, lowering a host's stream/future object records it here as
+        #: ``(obj, t_before)`` (``t_before``: its element type before), so a failed
+        #: lowering can give it back.
+        self.taken: list[tuple[Any, Any]] | None = None
 
     def refresh(self) -> memoryview:
         """Re-fetch the memory view (after guest code ran); return it.

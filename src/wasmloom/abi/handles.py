@@ -52,7 +52,7 @@ class Table(Generic[E]):
 
     MAX_LENGTH = 2**28 - 1
 
-    __slots__ = ("array", "free", "limit", "max_index")
+    __slots__ = ("array", "free", "journal", "limit", "max_index")
 
     def __init__(self, limit: int | None = None) -> None:
         self.array: list[E | None] = [None]
@@ -60,6 +60,8 @@ class Table(Generic[E]):
         self.limit = limit
         # the largest index the array may grow to
         self.max_index = Table.MAX_LENGTH if limit is None else min(limit, Table.MAX_LENGTH)
+        #: When a list, :meth:`add` appends each index it fills (see :meth:`undo`).
+        self.journal: list[int] | None = None
 
     def __iter__(self) -> Iterator[E]:
         for e in self.array:
@@ -89,6 +91,9 @@ class Table(Generic[E]):
                     raise Trap("handle table full")
                 raise Trap(f"handle limit of {self.limit} reached")
             self.array.append(e)
+        j = self.journal
+        if j is not None:
+            j.append(i)
         return i
 
     def remove(self, i: int) -> E:
@@ -96,6 +101,12 @@ class Table(Generic[E]):
         self.array[i] = None
         self.free.append(i)
         return e
+
+    def undo(self, added: list[int]) -> None:
+        """Take out the entries a journal recorded (``added``), latest first, as if never added."""
+        for i in reversed(added):
+            self.remove(i)
+        added.clear()
 
 
 class BorrowScope:

@@ -75,6 +75,55 @@ def _check_enter(inst: Any, caller: Any, name: str | None) -> list[Any]:
     return entering  # type: ignore[no-any-return]
 
 
+def _is_handle(t: T.ValType) -> bool:
+    """Whether lowering a value of type ``t`` adds an entry to the callee's handle table."""
+    return isinstance(
+        t, T.OwnType | T.BorrowType | T.StreamType | T.FutureType | T.ErrorContextType
+    )
+
+
+def host_lowering(
+    lower: Callable[[Any, Sequence[Any]], list[Any]], ft: T.FuncType
+) -> Callable[[LiftLowerContext, Sequence[Any]], list[Any]]:
+    """``lower`` (a :class:`FuncABI`'s ``lower_params``) for arguments the host supplied.
+
+    A mistake of the host in them (a wrong type or count, an int out of range, a
+    stream already handed over: ``TypeError``/``ValueError``) raises before any
+    core code runs, and the callers leave the instance as it was. Lowering may
+    have moved earlier arguments already: handles it added to the callee's
+    table are taken out again and host stream/future objects it took are the
+    host's again, so the failed call changed nothing but what the guest's
+    realloc allocated (as on the sync path). Functions whose parameters hold no
+    handles lower with ``lower`` itself.
+    """
+    if not any(T.contains(t, _is_handle) for _, t in ft.params):
+        return lower
+
+    def lower_undoable(cx: LiftLowerContext, args: Sequence[Any]) -> list[Any]:
+        table = cx.inst.handles
+        added: list[int] = []
+        taken: list[tuple[Any, Any]] = []
+        table.journal = added
+        cx.taken = taken
+        try:
+            return lower(cx, args)
+        except Trap:
+            raise
+        except Exception:
+            table.journal = None
+            table.undo(added)
+            for obj, t in reversed(taken):
+                # a wasmloom.host.streams StreamReader/FutureReader: not handed over after all
+                obj._disposed = False
+                obj.shared.t = t
+            raise
+        finally:
+            table.journal = None
+            cx.taken = None
+
+    return lower_undoable
+
+
 class ComponentFunc:
     """A function of the component ``func`` sort."""
 
@@ -283,6 +332,7 @@ class LiftedFunc(ComponentFunc):
         self.name: str | None = None
         self._abi: FuncABI | None = None
         self._core: Callable[..., Any] | None = None
+        self._lower_host: Callable[[LiftLowerContext, Sequence[Any]], list[Any]] | None = None
         self._fiber: bool | None = None
         #: Lifts the values of the task's ``task.return`` in place of the
         #: built-in's own plan (typed bindings set it: their classes).
@@ -299,6 +349,13 @@ class LiftedFunc(ComponentFunc):
             self._abi = FuncABI(self.type, self.opts, "lift")
             self._core = self.callee.caller()
         return self._abi, self._core
+
+    def lower_host_args(self) -> Callable[[LiftLowerContext, Sequence[Any]], list[Any]]:
+        """Lowers the arguments of a host call (see :func:`host_lowering`)."""
+        f = self._lower_host
+        if f is None:
+            f = self._lower_host = host_lowering(self.prepare()[0].lower_params, self.type)
+        return f
 
     @property
     def is_async(self) -> bool:
@@ -390,8 +447,8 @@ class LiftedFunc(ComponentFunc):
 
         if self.fiber or not self.type.is_async or not self.opts.is_async:
             return general
-        fabi, core_call = self.prepare()
-        lower_params = fabi.lower_params
+        _, core_call = self.prepare()
+        lower_params = self.lower_host_args()
         inst = self.inst
         st = instance_state(inst)
         sched = st.sched
@@ -425,6 +482,7 @@ class LiftedFunc(ComponentFunc):
             task.implicit_thread = thread
             for i in chain:
                 i.may_enter = False
+            flat = None
             try:
                 if callback:
                     st.exclusive_thread = thread
@@ -437,7 +495,8 @@ class LiftedFunc(ComponentFunc):
                 try:
                     if borrows:
                         cx.borrow_scope = task.borrow_scope()
-                    packed = core_call(*lower_params(cx, args))
+                    flat = lower_params(cx, args)
+                    packed = core_call(*flat)
                 finally:
                     thread.running = False
                     sched.current = None
@@ -457,6 +516,11 @@ class LiftedFunc(ComponentFunc):
             except Exception as e:
                 if isinstance(e, Trap):
                     e.with_func(name)
+                elif flat is None:
+                    # A mistake in the host's arguments: no core code ran, nothing to poison.
+                    if st.exclusive_thread is thread:
+                        st.exclusive_thread = None
+                    raise
                 poison(inst, e)
                 thread.abandon()
                 raise
@@ -557,7 +621,16 @@ class LiftedFunc(ComponentFunc):
             st.exclusive_thread = thread
         task.register_thread(thread)
         cx = LiftLowerContext(opts, inst, task.borrow_scope(), fused=fused)
-        flat = fabi.lower_params(cx, task.start())
+        if fused:
+            flat = fabi.lower_params(cx, task.start())
+        else:
+            try:
+                flat = self.lower_host_args()(cx, task.start())
+            except Trap:
+                raise
+            except Exception as e:
+                self._refuse(task, thread, e)
+                return
         fiber = self.fiber
         if not opts.is_async:
 
@@ -580,6 +653,23 @@ class LiftedFunc(ComponentFunc):
             flat,
             lambda packed: self._callback_step(task, thread, packed),
         )
+
+    def _refuse(self, task: Task, thread: Thread, error: Exception) -> None:
+        """The host's arguments for ``task`` could not be lowered (``error``, a mistake of
+        the host's): the task ends before it started, no core code ran, the instance
+        stays usable and the host call fails with ``error``."""
+        st = task.istate
+        if st.exclusive_thread is thread:
+            st.exclusive_thread = None
+        task.state = TaskState.RESOLVED
+        task.threads.remove(thread)
+        if thread.index is not None:
+            st.threads.remove(thread.index)
+            thread.index = None
+        root = task.root
+        if root is None:
+            raise error
+        root.fail(error)
 
     def _post_return(self, results: Any) -> None:
         post_return = self.opts.post_return
@@ -711,7 +801,7 @@ class LiftedFunc(ComponentFunc):
         if self.fiber:
             return lambda args: self.call_async_blocking(list(args), None)
         fabi, core_call = self.prepare()
-        lower_params = fabi.lower_params
+        lower_params = self.lower_host_args()
         lift_results = fabi.lift_results
         inst = self.inst
         chain = tuple(inst.self_and_ancestors())
