@@ -51,7 +51,6 @@ KNOWN = {
     "wasmloom.bindgen.rt -> wasmloom.abi.funcabi",
     "wasmloom.bindgen.rt -> wasmloom.runtime.func",
     "wasmloom.bindgen.rt -> wasmloom.runtime.subtype",
-    "wasmloom.wast -> wasmtime",
 }
 
 
@@ -171,4 +170,4 @@ def test_binary_never_imports_core_and_only_core_imports_wasmtime() -> None:
         if _layer(me) == "binary":
             assert not any(_layer(t) == "core" for t in targets if t != "wasmtime"), me
     users = {me for me, targets in imports.items() if "wasmtime" in targets}
-    assert {_layer(m) for m in users} <= {"core", "wast"}
+    assert {_layer(m) for m in users} <= {"core"}

@@ -162,7 +162,7 @@ def test_file_json_from_wast_rejects_is_skipped_with_reason(tmp_path: Path) -> N
     assert result.failures == []
 
 
-def test_core_modules_run_on_wasmtime() -> None:
+def test_core_modules_run_through_the_core_layer() -> None:
     result = run_wast(WAST / "core.wast")
     assert result.failures == []
     assert result.ok and result.commands == 11

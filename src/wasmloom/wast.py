@@ -4,8 +4,8 @@
 commands plus one binary (or ``.wat`` text, for text-malformed cases) per
 module; :func:`run_wast` then executes those commands against wasmloom.
 Components go through the public host API (``Component``, ``Linker``,
-``Store``); core modules are compiled and instantiated with ``wasmtime``
-directly.
+``Store``); core modules through :mod:`wasmloom.core` (``register`` makes a core
+instance's exports importable by name).
 
 A failing command is recorded (:class:`Failure`) and the run goes on with the
 next command; a module that failed to load stays in place as a broken entry,
@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import wasmtime
-
+from wasmloom import core
 from wasmloom.binary.decoder import is_core_module
 from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
 from wasmloom.host.component import Component
@@ -390,16 +389,6 @@ def _removed_feature(message: str) -> str | None:
     return None
 
 
-_core_engine: wasmtime.Engine | None = None
-
-
-def _engine() -> wasmtime.Engine:
-    global _core_engine
-    if _core_engine is None:
-        _core_engine = wasmtime.Engine()
-    return _core_engine
-
-
 def _describe_exc(e: BaseException) -> str:
     if isinstance(e, WasmloomError):
         return f"{type(e).__name__}: {e}"
@@ -418,8 +407,9 @@ class _Runner:
         self.current: _Instance | None = None
         self.registered: dict[str, _Instance] = {}
         self._store: Any = None
-        self._core_store: wasmtime.Store | None = None
-        self._core_linker: wasmtime.Linker | None = None
+        self._core_store: core.CoreStore | None = None
+        #: what `register` made importable by core modules: (module, name) -> extern
+        self.core_exports: dict[tuple[str, str], core.CoreExtern] = {}
 
     # --- stores -----------------------------------------------------------------
 
@@ -430,16 +420,10 @@ class _Runner:
         return self._store
 
     @property
-    def core_store(self) -> wasmtime.Store:
+    def core_store(self) -> core.CoreStore:
         if self._core_store is None:
-            self._core_store = wasmtime.Store(_engine())
+            self._core_store = core.CoreStore()
         return self._core_store
-
-    @property
-    def core_linker(self) -> wasmtime.Linker:
-        if self._core_linker is None:
-            self._core_linker = wasmtime.Linker(_engine())
-        return self._core_linker
 
     # --- loading ----------------------------------------------------------------------
 
@@ -447,11 +431,7 @@ class _Runner:
         """The binary of a module command; ``.wat`` text is converted (errors propagate)."""
         path: Path = self.wasm_dir / str(cmd["filename"])
         if cmd.get("module_type") == "text" or path.suffix == ".wat":
-            text = path.read_text(encoding="utf-8")
-            try:
-                return bytes(wasmtime.wat2wasm(text))
-            except wasmtime.WasmtimeError as e:
-                raise DecodeError(0, f"well-formed text: {str(e).splitlines()[0]}") from e
+            return core.wat2wasm(path.read_text(encoding="utf-8"))
         return path.read_bytes()
 
     def compile(self, data: bytes) -> _Definition:
@@ -459,8 +439,10 @@ class _Runner:
         if is_core_module(data):
             validate_component(data)
             try:
-                return _Definition(core=True, compiled=wasmtime.Module(_engine(), data))
-            except wasmtime.WasmtimeError as e:
+                return _Definition(
+                    core=True, compiled=core.compile_module(core.default_engine(), data)
+                )
+            except ValidationError as e:
                 raise ValidationError(str(e).splitlines()[0]) from e
         return _Definition(core=False, compiled=Component.from_bytes(data))
 
@@ -469,13 +451,14 @@ class _Runner:
         if definition.error is not None:
             raise _CommandFailed(definition.error)
         if definition.core:
-            try:
-                inst = self.core_linker.instantiate(self.core_store, definition.compiled)
-            except wasmtime.Trap as e:
-                raise Trap(str(e)) from e
-            except wasmtime.WasmtimeError as e:
-                raise LinkError(str(e)) from e
-            return _Instance(core=True, instance=inst)
+            module: core.CoreModule = definition.compiled
+            imports = []
+            for mod, name, _ in module.type.imports:
+                item = self.core_exports.get((mod, name))
+                if item is None:
+                    raise LinkError(f"unknown import: `{mod}::{name}` has not been defined")
+                imports.append(item)
+            return _Instance(core=True, instance=core.instantiate(self.core_store, module, imports))
         linker = Linker()
         return _Instance(core=False, instance=linker.instantiate(self.store, definition.compiled))
 
@@ -508,13 +491,10 @@ class _Runner:
         except (ValueError, KeyError, RuntimeError) as e:
             raise _CommandFailed(f"cannot convert arguments: {e}") from e
         if inst.core:
-            func = inst.instance.exports(self.core_store).get(name)
-            if not isinstance(func, wasmtime.Func):
+            func = inst.instance.exports.get(name)
+            if not isinstance(func, core.CoreFunc):
                 raise _CommandFailed(f"no exported function {name!r}")
-            try:
-                out = func(self.core_store, *args)
-            except wasmtime.Trap as e:
-                raise Trap(str(e)) from e
+            out = func.call(*args)
             if out is None:
                 return []
             return list(out) if isinstance(out, list | tuple) else [out]
@@ -607,7 +587,8 @@ class _Runner:
         inst = self.target({"module": cmd.get("name")})
         if not inst.core:
             raise _CommandFailed("register of component instances is not supported")
-        self.core_linker.define_instance(self.core_store, cmd["as"], inst.instance)
+        for export, item in inst.instance.exports.items():
+            self.core_exports[(cmd["as"], export)] = item
         self.registered[cmd["as"]] = inst
 
     def cmd_action(self, cmd: Mapping[str, Any]) -> None:
