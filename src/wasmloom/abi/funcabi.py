@@ -27,13 +27,26 @@ from functools import cache
 from typing import Any
 
 from wasmloom.abi.codecs import ClassMap, Codec, get_codec, type_names
+from wasmloom.abi.context import LiftLowerContext
 from wasmloom.abi.layout import (
     MAX_FLAT_ASYNC_PARAMS,
     MAX_FLAT_PARAMS,
     MAX_FLAT_RESULTS,
     flatten_functype,
 )
-from wasmloom.types import CoreFuncType, FuncType, TupleType
+from wasmloom.errors import Trap
+from wasmloom.types import (
+    BorrowType,
+    CoreFuncType,
+    ErrorContextType,
+    FuncType,
+    FutureType,
+    OwnType,
+    StreamType,
+    TupleType,
+    ValType,
+    contains,
+)
 
 __all__ = ["FuncABI"]
 
@@ -311,3 +324,48 @@ def _make_lower_result(p: _Plan, spill: bool) -> Callable[[Any, Any, Sequence[An
         return []
 
     return lower_spilled
+
+
+def _is_handle(t: ValType) -> bool:
+    """Whether lowering a value of type ``t`` adds an entry to the callee's handle table."""
+    return isinstance(t, OwnType | BorrowType | StreamType | FutureType | ErrorContextType)
+
+
+def host_lowering(
+    lower: Callable[[Any, Sequence[Any]], list[Any]], ft: FuncType
+) -> Callable[[LiftLowerContext, Sequence[Any]], list[Any]]:
+    """``lower`` (a :class:`FuncABI`'s ``lower_params``) for arguments the host supplied.
+
+    A mistake of the host in them (a wrong type or count, an int out of range, a
+    stream already handed over: ``TypeError``/``ValueError``) raises before any
+    core code runs, and the callers leave the instance as it was. Lowering may
+    have moved earlier arguments already: handles it added to the callee's
+    table are taken out again and host stream/future objects it took are the
+    host's again, so the failed call changed nothing but what the guest's
+    realloc allocated (as on the sync path). Functions whose parameters hold no
+    handles lower with ``lower`` itself.
+    """
+    if not any(contains(t, _is_handle) for _, t in ft.params):
+        return lower
+
+    def lower_undoable(cx: LiftLowerContext, args: Sequence[Any]) -> list[Any]:
+        table = cx.inst.handles
+        added: list[int] = []
+        taken: list[tuple[Any, Any]] = []
+        table.journal = added
+        cx.taken = taken
+        try:
+            return lower(cx, args)
+        except Trap:
+            raise
+        except Exception:
+            table.journal = None
+            table.undo(added)
+            for reader, t in reversed(taken):  # a host StreamReader/FutureReader
+                reader._untake(t)
+            raise
+        finally:
+            table.journal = None
+            cx.taken = None
+
+    return lower_undoable

@@ -21,7 +21,7 @@ from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.store import Store
 from wasmloom.runtime import instance as rt_instance
-from wasmloom.runtime.func import HostFunc
+from wasmloom.runtime.hostfunc import HostFunc
 from wasmloom.runtime.scope import InstanceExports
 from wasmloom.runtime.subtype import Subst, subst_functype, subst_valtype
 

@@ -183,6 +183,12 @@ class StreamReader(Generic[Item]):
         self._disposed = True
         return self.shared
 
+    def _untake(self, t: Any) -> None:
+        """Undo :meth:`_take` for a hand-over to a guest that failed (the call's other
+        arguments could not be lowered): the reader is the host's again, typed ``t``."""
+        self._disposed = False
+        self.shared.t = t
+
     def pipe(self, store: Any, consumer: StreamConsumer) -> None:
         """Attach ``consumer``: it answers every write from now on (and a write already waiting)."""
         shared = self._take()
@@ -286,6 +292,12 @@ class FutureReader(Generic[Item]):
             raise ValueError("this FutureReader was already piped, closed or handed over")
         self._disposed = True
         return self.shared
+
+    def _untake(self, t: Any) -> None:
+        """Undo :meth:`_take` for a hand-over to a guest that failed (the call's other
+        arguments could not be lowered): the reader is the host's again, typed ``t``."""
+        self._disposed = False
+        self.shared.t = t
 
     def pipe(self, store: Any, consumer: FutureConsumer) -> None:
         """Attach ``consumer``: it takes the value when the writer writes it."""

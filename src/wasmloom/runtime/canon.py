@@ -21,8 +21,8 @@ from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import builtins, hostcoro
-from wasmloom.runtime.func import (
-    ComponentFunc,
+from wasmloom.runtime.func import ComponentFunc
+from wasmloom.runtime.hostfunc import (
     HostFunc,
     cancel_host_call,
     fail_host_call,

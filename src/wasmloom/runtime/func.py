@@ -10,20 +10,16 @@ mapping of :mod:`wasmloom.values`) and the calling component instance
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
-from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
-from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime import hostcoro
 from wasmloom.runtime.tasks import (
-    CANCELLED,
     IN_LOOP,
     SYNC_BLOCK,
     CallbackCode,
@@ -52,7 +48,7 @@ _WAIT = int(CallbackCode.WAIT)
 _PENDING_CANCEL = TaskState.PENDING_CANCEL
 
 
-def _no_cancel(caller: Any = None) -> None:
+def no_cancel(caller: Any = None) -> None:
     return None
 
 
@@ -75,55 +71,6 @@ def _check_enter(inst: Any, caller: Any, name: str | None) -> list[Any]:
     return entering  # type: ignore[no-any-return]
 
 
-def _is_handle(t: T.ValType) -> bool:
-    """Whether lowering a value of type ``t`` adds an entry to the callee's handle table."""
-    return isinstance(
-        t, T.OwnType | T.BorrowType | T.StreamType | T.FutureType | T.ErrorContextType
-    )
-
-
-def host_lowering(
-    lower: Callable[[Any, Sequence[Any]], list[Any]], ft: T.FuncType
-) -> Callable[[LiftLowerContext, Sequence[Any]], list[Any]]:
-    """``lower`` (a :class:`FuncABI`'s ``lower_params``) for arguments the host supplied.
-
-    A mistake of the host in them (a wrong type or count, an int out of range, a
-    stream already handed over: ``TypeError``/``ValueError``) raises before any
-    core code runs, and the callers leave the instance as it was. Lowering may
-    have moved earlier arguments already: handles it added to the callee's
-    table are taken out again and host stream/future objects it took are the
-    host's again, so the failed call changed nothing but what the guest's
-    realloc allocated (as on the sync path). Functions whose parameters hold no
-    handles lower with ``lower`` itself.
-    """
-    if not any(T.contains(t, _is_handle) for _, t in ft.params):
-        return lower
-
-    def lower_undoable(cx: LiftLowerContext, args: Sequence[Any]) -> list[Any]:
-        table = cx.inst.handles
-        added: list[int] = []
-        taken: list[tuple[Any, Any]] = []
-        table.journal = added
-        cx.taken = taken
-        try:
-            return lower(cx, args)
-        except Trap:
-            raise
-        except Exception:
-            table.journal = None
-            table.undo(added)
-            for obj, t in reversed(taken):
-                # a wasmloom.host.streams StreamReader/FutureReader: not handed over after all
-                obj._disposed = False
-                obj.shared.t = t
-            raise
-        finally:
-            table.journal = None
-            cx.taken = None
-
-    return lower_undoable
-
-
 class ComponentFunc:
     """A function of the component ``func`` sort."""
 
@@ -142,175 +89,7 @@ class ComponentFunc:
         returns before ``on_resolve`` was called.
         """
         on_resolve(self.call(on_start(), caller))
-        return _no_cancel
-
-
-def fail_host_call(inst: Any, root: Any, exc: BaseException) -> None:
-    """A host function called by ``inst`` failed: poison ``inst`` and fail the host call
-    (``root``, when there is one) waiting on it."""
-    poison(inst, exc)
-    if root is not None:
-        root.fail(exc)
-
-
-def settle_host_call(
-    resolve: Callable[[Any], None],
-    inst: Any,
-    root: Any,
-    result: Any,
-    exc: BaseException | None,
-    was_cancelled: bool,
-    cancelled: bool,
-) -> None:
-    """A suspended async host call of ``inst`` ended: ``resolve`` its caller with the
-    result (or CANCELLED, when the caller cancelled it), or fail the call."""
-    if was_cancelled:
-        if cancelled:
-            resolve(CANCELLED)
-        return
-    if exc is not None:
-        fail_host_call(inst, root, exc)
-        return
-    try:
-        resolve(result)
-    except Exception as e:
-        fail_host_call(inst, root, e)
-
-
-def cancel_host_call(call: Any) -> None:
-    """Cancel a suspended async host call (``handle``: its coroutine): the coroutine is
-    cancelled, and a call closed before it ran on is settled CANCELLED at once."""
-    h = call.handle
-    if h is None or h.done():
-        return
-    call.cancelled = True
-    if h.cancel():
-        # Closed before its worker took it up: it never runs on.
-        call.sched.host_pending -= 1
-        call.finished(None, None, True)
-
-
-class _HostCall:
-    """One call of an async host function whose coroutine suspended (see :mod:`hostcoro`)."""
-
-    __slots__ = ("caller", "cancelled", "handle", "on_resolve", "root", "sched")
-
-    def __init__(self, sched: Any, caller: Any, root: Root | None, on_resolve: OnResolve) -> None:
-        self.sched = sched
-        self.caller = caller
-        self.root = root
-        self.on_resolve = on_resolve
-        self.cancelled = False
-        self.handle: hostcoro.HostCoroutine | None = None
-
-    def finished(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
-        settle_host_call(
-            self.on_resolve, self.caller, self.root, result, exc, was_cancelled, self.cancelled
-        )
-
-    def on_done(self, result: Any, exc: BaseException | None, was_cancelled: bool) -> None:
-        sched = self.sched
-        sched.host_pending -= 1
-        try:
-            self.finished(result, exc, was_cancelled)
-        finally:
-            sched.run_ready()
-
-    def cancel(self, _caller: Any = None) -> None:
-        cancel_host_call(self)
-
-
-class HostFunc(ComponentFunc):
-    """A function implemented in Python, called with the lifted argument values.
-
-    ``fn`` may be a coroutine function (``async def``; ``is_coroutine``): a
-    call then runs it on the store's event loop as if it were its own asyncio
-    task (:mod:`wasmloom.runtime.hostcoro`: its first step at once, the rest
-    on a worker task), and the calling guest task blocks until it completes,
-    while other tasks run.
-    """
-
-    __slots__ = ("classes", "fn", "is_coroutine", "name", "type")
-
-    def __init__(
-        self,
-        ft: T.FuncType,
-        fn: Callable[..., Any],
-        name: str | None = None,
-        classes: ClassMap | None = None,
-        is_coroutine: bool | None = None,
-    ) -> None:
-        self.type = ft
-        self.fn = fn
-        self.name = name
-        # Lowering this function into a guest lifts its arguments into these classes.
-        self.classes = classes
-        self.is_coroutine = (
-            inspect.iscoroutinefunction(fn) if is_coroutine is None else is_coroutine
-        )
-
-    def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:
-        if self.is_coroutine:
-            raise Trap(f"async host function `{self.name}` called synchronously")
-        return self.fn(*args)
-
-    def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
-        if not self.is_coroutine:
-            on_resolve(self.call(on_start(), caller))
-            return _no_cancel
-        sched = instance_state(caller).sched if caller is not None else None
-        if sched is None:
-            raise Trap(f"async host function `{self.name}` called without a store")
-        cur = sched.current
-        root = cur.task.root if cur is not None else None
-        coro = self.fn(*on_start())
-        loop = asyncio._get_running_loop()
-        if loop is not None:
-            # On a running loop the first step runs now, on one of the store's
-            # worker tasks (hostcoro): a host coroutine that finishes without
-            # suspending resolves the call at once, as a synchronous host call
-            # would. The worker running the rest completes the call itself and
-            # runs the threads that made ready in line (no done-callback or
-            # driver wake-up turn of the loop in between).
-            h, value = hostcoro.start(sched, loop, coro)
-            if h is None:
-                on_resolve(value)
-                return _no_cancel
-            sched.host_pending += 1
-            call = _HostCall(sched, caller, root, on_resolve)
-            call.handle = h
-            h.on_done = call.on_done
-            return call.cancel
-        # Outside a running loop: a task of the store's own loop, which the
-        # synchronous driver runs while it waits for host work.
-        call = _HostCall(sched, caller, root, on_resolve)
-        fut = sched.loop().create_task(coro)
-        sched.host_pending += 1
-
-        def done(f: Any) -> None:
-            sched.host_pending -= 1
-            try:
-                if f.cancelled():
-                    call.finished(None, None, True)
-                else:
-                    exc = f.exception()
-                    call.finished(None if exc is not None else f.result(), exc, False)
-            finally:
-                # kick, not just notify: the calling task may have outlived its
-                # host call (no driver waits for it any more).
-                sched.kick()
-
-        fut.add_done_callback(done)
-
-        def cancel(_caller: Any = None) -> None:
-            if not fut.done():
-                call.cancelled = True
-                fut.cancel()
-
-        return cancel
-
-    def __repr__(self) -> str:
-        return f"<host func {self.name}: {self.type}>"
+        return no_cancel
 
 
 class LiftedFunc(ComponentFunc):
@@ -533,7 +312,7 @@ class LiftedFunc(ComponentFunc):
     def invoke(self, on_start: OnStart, on_resolve: OnResolve, caller: Any) -> OnCancel:
         if not self.needs_task:
             on_resolve(self.call(on_start(), caller))
-            return _no_cancel
+            return no_cancel
         return self.invoke_task(on_start, on_resolve, caller)
 
     def invoke_task(
@@ -547,11 +326,8 @@ class LiftedFunc(ComponentFunc):
             cur = st.sched.current
             if cur is not None:
                 root = cur.task.root
-        preempted = st.preempted
-        if preempted is not None and caller is not None:
-            # A guest calls in while a thread of the instance is preempted: that thread
-            # first runs on to where it may be suspended (nested: it cannot yield).
-            preempted.resume()
+        if caller is not None:
+            st.run_preempted_on()
         for i in entering:
             i.may_enter = False
         task = Task(self.type, self.opts, inst, on_start, on_resolve, root)
@@ -571,11 +347,7 @@ class LiftedFunc(ComponentFunc):
             if not self.type.is_async:
                 while task.state is not TaskState.RESOLVED:
                     for t in st.threads:
-                        if (
-                            t.ready()
-                            and t is not st.exclusive_thread
-                            and st.preempted in (None, t)
-                        ):
+                        if t.ready() and t is not st.exclusive_thread and st.preempted in (None, t):
                             t.resume()
                             break
                     else:

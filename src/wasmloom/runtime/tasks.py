@@ -497,6 +497,14 @@ class InstanceState:
         self.sync_storage = [0, 0]
         self.may_block = False
 
+    def run_preempted_on(self) -> None:
+        """A guest reaches into this instance (a call, a cancellation) while one of its
+        threads is preempted: that thread first runs on to where it may be suspended
+        (nested under the guest, so it cannot yield again)."""
+        t = self.preempted
+        if t is not None:
+            t.resume()
+
 
 def instance_state(inst: Any) -> InstanceState:
     """The :class:`InstanceState` of a component instance (created on first use)."""
@@ -625,8 +633,7 @@ class Thread:
         try:
             call = self.call
             if call is not None:
-                if self.task.istate.preempted is self:
-                    self.task.istate.preempted = None
+                self.end_preemption()
                 self.wake = cancelled
                 self._poll(call)
             else:
@@ -966,11 +973,7 @@ class Task:
         if self.state is not TaskState.STARTED:
             return
         st = self.istate
-        preempted = st.preempted
-        if preempted is not None:
-            # A guest cancels while a thread of this instance is preempted: that thread
-            # first runs on to where it may be suspended (nested: it cannot yield).
-            preempted.resume()
+        st.run_preempted_on()  # a guest cancels: the instance must be at rest
         candidates = [t for t in self.threads if t.cancellable and (t.waiting() or t.suspended())]
         if (
             self.needs_exclusive()
