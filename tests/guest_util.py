@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,3 +57,13 @@ def instantiate_echo(name: str, rec: Recorder) -> tuple[Store[None], Instance]:
         linker.root().func_wrap(imp, rec.func(imp))
     store: Store[None] = Store()
     return store, linker.instantiate(store, component(name))
+
+
+def has_ipv6_loopback() -> bool:
+    """Whether this machine can bind a socket to ``::1``."""
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from guest_util import has_ipv6_loopback
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -355,16 +356,7 @@ def test_p2_random(length: int) -> None:
 # --- WASI 0.2: sockets -----------------------------------------------------------------------
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+needs_ipv6 = pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cpy_build import build, component, tree
+from guest_util import has_ipv6_loopback
 
 from wasmloom import Component, Linker, Store
 from wasmloom.values import Err, Ok
@@ -661,16 +662,7 @@ def test_guest_name_lookup(guest: Component) -> None:
     assert _lines(out) == ["lookup PermissionError"] * 3
 
 
-def _has_ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as s:
-            s.bind(("::1", 0))
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback here")
+@pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback here")
 def test_tcp_over_ipv6() -> None:
     h = _host()
     n = h.instance_network()
