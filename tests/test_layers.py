@@ -46,10 +46,10 @@ FORBIDDEN = {
 #: sorted modules of each strongly connected set).
 KNOWN = {
     "wasmloom.bindgen.dynamic -> wasmloom.abi.codecs",
-    "wasmloom.bindgen.dynamic -> wasmloom.runtime.func",
+    "wasmloom.bindgen.dynamic -> wasmloom.runtime.lift",
     "wasmloom.bindgen.rt -> wasmloom.abi.codecs",
     "wasmloom.bindgen.rt -> wasmloom.abi.funcabi",
-    "wasmloom.bindgen.rt -> wasmloom.runtime.func",
+    "wasmloom.bindgen.rt -> wasmloom.runtime.lift",
     "wasmloom.bindgen.rt -> wasmloom.runtime.subtype",
 }
 

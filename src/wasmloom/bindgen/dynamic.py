@@ -25,7 +25,7 @@ from wasmloom.bindgen.naming import camel, const, snake
 from wasmloom.bindgen.rt import _host_caller, _specialise, wrong_store
 from wasmloom.host.instance import Instance
 from wasmloom.host.store import Store
-from wasmloom.runtime.func import ComponentFunc
+from wasmloom.runtime.lift import ComponentFunc
 
 __all__ = ["DynamicExports", "exports", "py_func_name"]
 

@@ -28,7 +28,7 @@ from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import LinkError, Trap, WasmloomError
-from wasmloom.runtime.func import ComponentFunc, LiftedFunc
+from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
 from wasmloom.runtime.subtype import subst_functype, subst_valtype
 from wasmloom.values import Resource
 

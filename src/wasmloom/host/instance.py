@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
 from wasmloom.errors import WasmloomError
-from wasmloom.runtime.func import ComponentFunc, LiftedFunc
+from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
 from wasmloom.runtime.scope import ComponentInstance, InstanceExports
 from wasmloom.runtime.tasks import Root
 

@@ -12,7 +12,7 @@ from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.errors import Trap
 from wasmloom.runtime import hostcoro
-from wasmloom.runtime.func import ComponentFunc, OnCancel, OnResolve, OnStart, no_cancel
+from wasmloom.runtime.lift import ComponentFunc, OnCancel, OnResolve, OnStart, no_cancel
 from wasmloom.runtime.tasks import (
     CANCELLED,
     Root,

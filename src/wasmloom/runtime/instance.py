@@ -3,7 +3,7 @@
 :func:`instantiate` takes a :class:`ComponentDef` (a decoded component plus its
 compiled core modules and the scope it was defined in) and an import resolver,
 and returns the instance's exports. Core modules run on wasmtime through
-:mod:`wasmloom.core`; component functions are :class:`~wasmloom.runtime.func.ComponentFunc`
+:mod:`wasmloom.core`; component functions are :class:`~wasmloom.runtime.lift.ComponentFunc`
 objects; nested component instances are plain :class:`InstanceExports` maps.
 
 Index spaces follow Binary.md: each definition appends to the index space of
@@ -19,8 +19,8 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import canon
-from wasmloom.runtime.func import ComponentFunc, LiftedFunc
+from wasmloom.runtime import lower
+from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
 from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
 from wasmloom.runtime.subtype import Subst, check_func, check_type
 
@@ -169,9 +169,9 @@ def instantiate(
         elif isinstance(d, ast.CanonLower):
             f = scope.get(Sort.FUNC, d.func)
             opts = scope.canon_options(d.opts)
-            scope.core_funcs.append(canon.lower(store, inst, f, opts))
+            scope.core_funcs.append(lower.lower(store, inst, f, opts))
         elif isinstance(d, ast.CanonBuiltin):
-            scope.core_funcs.append(canon.builtin(store, inst, scope, d))
+            scope.core_funcs.append(lower.builtin(store, inst, scope, d))
         elif isinstance(d, ast.Import):
             name = d.name.name
             expected = scope.externtype(d.t, name)

@@ -21,7 +21,7 @@ from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime import builtins, hostcoro
-from wasmloom.runtime.func import ComponentFunc
+from wasmloom.runtime.lift import ComponentFunc
 from wasmloom.runtime.hostfunc import (
     HostFunc,
     cancel_host_call,

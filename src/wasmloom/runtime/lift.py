@@ -1,10 +1,10 @@
-"""Component functions: lifted guest functions and host functions.
+"""``canon lift``: component functions and lifted guest functions.
 
 A :class:`ComponentFunc` is what sits in a component's ``func`` index space.
 Its :meth:`~ComponentFunc.call` takes and returns Python values (the value
 mapping of :mod:`wasmloom.values`) and the calling component instance
 (``None`` when the host calls). Lowering a function into a guest is
-:func:`wasmloom.runtime.canon.lower`.
+:func:`wasmloom.runtime.lower.lower`.
 """
 
 from __future__ import annotations
