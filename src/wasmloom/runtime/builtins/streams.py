@@ -1,0 +1,383 @@
+"""The stream and future built-ins, and guest buffers (the spec's ``BufferGuestImpl``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any, cast
+
+from wasmloom import types as T
+from wasmloom.abi import codecs
+from wasmloom.abi.codecs import get_codec
+from wasmloom.abi.context import LiftLowerContext
+from wasmloom.errors import Trap
+from wasmloom.runtime.builtins.common import (
+    _SYNC_IN_SET,
+    _check_leave,
+    _check_may_block,
+    _wait_sync,
+)
+from wasmloom.runtime.host_streams import ConsumerEnd, ProducerEnd
+from wasmloom.runtime.streams import (
+    MAX_BUFFER_LENGTH,
+    CopyEnd,
+    CopyResult,
+    CopyState,
+    ReadableFutureEnd,
+    ReadableStreamEnd,
+    SharedFutureImpl,
+    SharedStreamImpl,
+    WritableFutureEnd,
+    WritableStreamEnd,
+)
+from wasmloom.runtime.tasks import (
+    BLOCKED,
+)
+from wasmloom.runtime.waitables import EventCode, EventTuple
+
+
+class BufferKind:
+    """What a stream or future built-in knows once about its element type.
+
+    ``codec`` lifts and lowers one element (``None`` for a typeless stream);
+    ``raw`` names a number type whose elements copy between memories as plain
+    bytes (``None`` otherwise).
+    """
+
+    __slots__ = ("codec", "prepare", "raw", "read", "t", "write")
+
+    def __init__(self, t: Any, string_encoding: str, ptr_type: str) -> None:
+        self.t = t
+        self.codec = c = None if t is None else get_codec(t, string_encoding, ptr_type)
+        self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
+        # Element readers and writers specialised as for list<t> (numbers as one block).
+        self.read: Any = None
+        self.prepare: Any = None
+        self.write: Any = None
+        if c is not None:
+            self.read = codecs.elements_reader(t, c)
+            self.prepare, self.write = codecs.elements_writer(t, c)
+
+
+class GuestBuffer:
+    """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``).
+
+    The range is bounds-checked against the memory when the buffer is made;
+    memories never move or shrink, so it stays in bounds.
+    """
+
+    __slots__ = (
+        "cancelled",
+        "codec",
+        "cx",
+        "kind",
+        "length",
+        "owner",
+        "progress",
+        "ptr",
+        "raw",
+        "t",
+    )
+
+    def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
+        if length > MAX_BUFFER_LENGTH:
+            raise Trap("buffer too large")
+        self.kind = kind
+        # The end copying through this buffer, and whether it cancelled the copy
+        # after the other side had already copied into or out of it.
+        self.owner: Any = None
+        self.cancelled = False
+        self.t = kind.t
+        self.cx = cx
+        self.ptr = ptr = ptr & cx.ptr_mask
+        self.length = length
+        self.progress = 0
+        self.codec = c = kind.codec
+        # Numbers are the same bytes in every guest memory: copies move them as a block.
+        self.raw = kind.raw
+        if c is not None and length > 0:
+            if ptr & (c.align - 1):
+                raise Trap("unaligned pointer")
+            # The cached view never exceeds the memory (memories only grow):
+            # re-derive it only when the range goes beyond it.
+            end = ptr + length * c.size
+            if end > len(cx.mv) and end > len(cx.refresh()):
+                raise Trap("pointer out of bounds of memory")
+
+    def remain(self) -> int:
+        return self.length - self.progress
+
+    def is_zero_length(self) -> bool:
+        return self.length == 0
+
+    def read(self, n: int) -> list[Any]:
+        c = self.codec
+        self.progress += n
+        if c is None:
+            return [None] * n
+        cx = self.cx
+        cx.refresh()
+        ptr = self.ptr
+        vs = self.kind.read(cx, ptr, n)
+        self.ptr = ptr + n * c.size
+        return vs if vs.__class__ is list else list(vs)
+
+    def move_from(self, src: Any, n: int) -> bool:
+        """Copy ``n`` elements from guest buffer ``src`` as one block of bytes
+        (one memoryview slice assignment); ``False`` if the elements need lifting."""
+        raw = self.raw
+        if raw is None or type(src) is not GuestBuffer or src.raw != raw:
+            return False
+        assert self.codec is not None
+        nbytes = n * self.codec.size
+        dst_mv = self.cx.refresh()
+        src_mv = src.cx.refresh()
+        dp = self.ptr
+        sp = src.ptr
+        # Both ranges were checked when the buffers were made; memories only grow.
+        if dp + nbytes > len(dst_mv) or sp + nbytes > len(src_mv):
+            raise Trap("pointer out of bounds of memory")
+        dst_mv[dp : dp + nbytes] = src_mv[sp : sp + nbytes]
+        self.ptr = dp + nbytes
+        self.progress += n
+        src.ptr = sp + nbytes
+        src.progress += n
+        return True
+
+    def write(self, vs: list[Any]) -> None:
+        c = self.codec
+        self.progress += len(vs)
+        if c is None:
+            return
+        cx = self.cx
+        cx.refresh()
+        size = c.size
+        ptr = self.ptr
+        if self.raw is not None:
+            # Numbers: checked and packed as one block; a bad element falls
+            # through to the element-wise path, which reports it.
+            try:
+                block = self.kind.prepare(vs)
+            except (TypeError, ValueError):
+                pass
+            else:
+                self.kind.write(cx, block, ptr)
+                self.ptr = ptr + len(vs) * size
+                return
+        store = c.store
+        for k, v in enumerate(vs):
+            store(cx, v, ptr + k * size)
+        self.ptr = ptr + len(vs) * size
+
+
+_RAW_NAMES = frozenset({"u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64"})
+
+
+def canon_copy_new(inst: Any, t: Any, is_stream: bool) -> int:
+    _check_leave(inst)
+    if is_stream:
+        shared: Any = SharedStreamImpl(t.t)
+        ri = inst.handles.add(ReadableStreamEnd(shared))
+        wi = inst.handles.add(WritableStreamEnd(shared))
+    else:
+        shared = SharedFutureImpl(t.t)
+        ri = inst.handles.add(ReadableFutureEnd(shared))
+        wi = inst.handles.add(WritableFutureEnd(shared))
+    return int(ri) | (int(wi) << 32)
+
+
+def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
+    h = inst.handles.get(i & 0xFFFF_FFFF)
+    ok = type(h) is cls
+    if not ok:
+        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
+    e = cast(CopyEnd, h)
+    et = e.shared.t
+    if et is not t.t and et != t.t:
+        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
+    return e
+
+
+def _end_name(cls: type) -> str:
+    names: dict[type, str] = {
+        ReadableStreamEnd: "stream read end",
+        WritableStreamEnd: "stream write end",
+        ReadableFutureEnd: "future read end",
+        WritableFutureEnd: "future write end",
+    }
+    return names.get(cls, "stream or future")
+
+
+def _check_copy(e: CopyEnd, is_async: bool) -> None:
+    if e.state is CopyState.DONE:
+        kind = e.kind()
+        if e.is_stream:
+            if e.readable:
+                raise Trap(
+                    "cannot read from stream after being notified that the writable end dropped"
+                )
+            raise Trap("cannot write to stream after being notified that the readable end dropped")
+        if e.readable:
+            raise Trap(f"cannot read from {kind} after previous read succeeded")
+        if e.done_reason is CopyResult.DROPPED:
+            raise Trap(
+                "cannot write to future after previous write succeeded or readable end dropped"
+            )
+        raise Trap("cannot write to future after previous write succeeded")
+    if e.state is not CopyState.IDLE:
+        raise Trap("cannot have concurrent operations active on a future/stream")
+    if e.in_waitable_set() and not is_async:
+        raise Trap(_SYNC_IN_SET)
+
+
+def stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
+    """The ``stream.read`` (``cls`` readable) or ``stream.write`` built-in of stream type ``t``.
+
+    When the other end is the host's producer or consumer and it answers at
+    once, the copy completes inside the call with no pending event (the
+    common case for host streams); otherwise the result is delivered as an
+    event, as for a copy between guests.
+    """
+    cx = LiftLowerContext(opts, inst, None)
+    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
+    is_async = opts.is_async
+    readable = cls is ReadableStreamEnd
+    code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
+    host_cls: Any = ProducerEnd if readable else ConsumerEnd
+
+    idle = CopyState.IDLE
+    copying = CopyState.COPYING
+    handles = inst.handles
+
+    def copy(i: int, ptr: int, n: int) -> int:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        if not is_async:
+            _check_may_block(inst)
+        e: Any = handles.get(i & 0xFFFF_FFFF)
+        if type(e) is not cls or e.shared.t is not t.t:
+            e = _end(inst, i, cls, t)
+        if e.state is not idle or (not is_async and e.wset is not None):
+            _check_copy(e, is_async)
+        buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
+        buffer.owner = e
+        e.state = copying
+        host: Any = e.shared.host
+        pending = False
+        if type(host) is host_cls and not host.polling:
+            r = host.copy_now(buffer)
+            pending = r is None
+            if not pending:
+                if r is CopyResult.DROPPED:
+                    e.state = CopyState.DONE
+                    e.done_reason = r
+                else:
+                    e.state = CopyState.IDLE
+                return int(r) | (buffer.progress << 4)
+        on_copy, on_copy_done = _stream_copy_events(e, i, code, buffer)
+        if pending:
+            host.pend(on_copy, on_copy_done)
+        else:
+            e.copy(inst, buffer, on_copy, on_copy_done)
+        return _finish_copy(inst, e, is_async)
+
+    return copy
+
+
+def _stream_copy_events(
+    e: CopyEnd, i: int, code: EventCode, buffer: GuestBuffer
+) -> tuple[Callable[[Callable[[], None]], None], Callable[[CopyResult], None]]:
+    """The ``on_copy``/``on_copy_done`` callbacks of a stream copy: each sets ``e``'s event."""
+
+    def stream_event(result: CopyResult, reclaim: Callable[[], None]) -> EventTuple:
+        reclaim()
+        if result is CopyResult.COMPLETED and buffer.cancelled and buffer.remain() > 0:
+            # As in Wasmtime: cancelling a copy that made partial progress reports
+            # CANCELLED with that progress.
+            result = CopyResult.CANCELLED
+        if result is CopyResult.DROPPED:
+            e.state = CopyState.DONE
+            e.done_reason = result
+        else:
+            e.state = CopyState.IDLE
+        return (code, i, int(result) | (buffer.progress << 4))
+
+    def on_copy(reclaim: Callable[[], None]) -> None:
+        e.set_pending_event(partial(stream_event, CopyResult.COMPLETED, reclaim))
+
+    def on_copy_done(result: CopyResult) -> None:
+        e.set_pending_event(partial(stream_event, result, _noop))
+
+    return on_copy, on_copy_done
+
+
+def _noop() -> None:
+    return None
+
+
+def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
+    if not e.has_pending_event():
+        if not is_async:
+            return cast(int, _wait_sync(inst, e, lambda: e.get_pending_event()[2]))
+        return BLOCKED
+    return e.get_pending_event()[2]
+
+
+def future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int], int]:
+    """The ``future.read`` (``cls`` readable) or ``future.write`` built-in of future type ``t``."""
+    cx = LiftLowerContext(opts, inst, None)
+    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
+    is_async = opts.is_async
+    code = EventCode.FUTURE_READ if cls is ReadableFutureEnd else EventCode.FUTURE_WRITE
+
+    def copy(i: int, ptr: int) -> int:
+        _check_leave(inst)
+        if not is_async:
+            _check_may_block(inst)
+        e = _end(inst, i, cls, t)
+        _check_copy(e, is_async)
+        buffer = GuestBuffer(kind, cx, ptr, 1)
+
+        def future_event(result: CopyResult) -> EventTuple:
+            if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
+                e.state = CopyState.DONE
+                e.done_reason = result
+            else:
+                e.state = CopyState.IDLE
+            return (code, i, int(result))
+
+        def on_copy_done(result: CopyResult) -> None:
+            e.set_pending_event(partial(future_event, result))
+
+        e.state = CopyState.COPYING
+        e.copy(inst, buffer, on_copy_done)  # type: ignore[attr-defined]
+        return _finish_copy(inst, e, is_async)
+
+    return copy
+
+
+def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
+    _check_leave(inst)
+    if not is_async:
+        _check_may_block(inst)
+    e = _end(inst, i, cls, t)
+    if e.state is not CopyState.COPYING or e.has_sync_waiter:
+        raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
+    if e.in_waitable_set() and not is_async:
+        raise Trap(_SYNC_IN_SET)
+    e.state = CopyState.CANCELLING_COPY
+    if not e.has_pending_event():
+        e.shared.cancel()
+    else:
+        pending = getattr(e.shared, "pending_buffer", None)
+        if isinstance(pending, GuestBuffer) and pending.owner is e:
+            pending.cancelled = True
+    return _finish_copy(inst, e, is_async)
+
+
+def canon_drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
+    _check_leave(inst)
+    e = _end(inst, i, cls, t)
+    e.check_drop()
+    inst.handles.remove(i & 0xFFFF_FFFF)
+    e.drop()
