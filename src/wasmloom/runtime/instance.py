@@ -19,8 +19,9 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import lower
+from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
+from wasmloom.runtime.lower import lower
 from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
 from wasmloom.runtime.subtype import Subst, check_func, check_type
 
@@ -169,9 +170,9 @@ def instantiate(
         elif isinstance(d, ast.CanonLower):
             f = scope.get(Sort.FUNC, d.func)
             opts = scope.canon_options(d.opts)
-            scope.core_funcs.append(lower.lower(store, inst, f, opts))
+            scope.core_funcs.append(lower(store, inst, f, opts))
         elif isinstance(d, ast.CanonBuiltin):
-            scope.core_funcs.append(lower.builtin(store, inst, scope, d))
+            scope.core_funcs.append(builtin(store, inst, scope, d))
         elif isinstance(d, ast.Import):
             name = d.name.name
             expected = scope.externtype(d.t, name)

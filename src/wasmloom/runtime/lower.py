@@ -1,9 +1,9 @@
-"""Canonical definitions: ``canon lower`` and the built-ins, as core functions.
+"""``canon lower``: a component function as a core function a guest imports.
 
-Each built-in is one short function named after it, guards first, as in the
-spec's ``definitions.py``. The core functions are raw wasmtime host functions
+The core functions are raw wasmtime host functions
 (:func:`wasmloom.core.host_func`), so a guest reaches them without a
-Python-level type check.
+Python-level type check. The other canon built-ins are in
+:mod:`wasmloom.runtime.builtins`; ``canon lift`` is :mod:`wasmloom.runtime.lift`.
 """
 
 from __future__ import annotations
@@ -13,21 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
 from wasmloom import types as T
-from wasmloom.abi import handles
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.abi.layout import flatten_functype
-from wasmloom.binary import ast
-from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime import builtins, hostcoro
-from wasmloom.runtime.lift import ComponentFunc
+from wasmloom.errors import Trap
+from wasmloom.runtime import hostcoro
 from wasmloom.runtime.hostfunc import (
     HostFunc,
     cancel_host_call,
     fail_host_call,
     settle_host_call,
 )
+from wasmloom.runtime.lift import ComponentFunc
 from wasmloom.runtime.tasks import (
     CANCELLED,
     SYNC_BLOCK,
@@ -40,7 +38,7 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:
-    from wasmloom.runtime.scope import ComponentInstance, Scope
+    from wasmloom.runtime.scope import ComponentInstance
 
 
 def lower(
@@ -340,35 +338,3 @@ def current_thread(inst: Any) -> Thread | None:
     if t is None or t.task.inst is not inst:
         return None
     return t
-
-
-def _unsupported(
-    store: core.CoreStore, inst: ComponentInstance, what: str, ft: Any, opts: Any
-) -> core.CoreFunc:
-    raise LinkError(f"{what} is not supported yet")
-
-
-# --- built-ins ------------------------------------------------------------------------
-
-
-def builtin(
-    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
-) -> core.CoreFunc:
-    """The core function for a canon built-in other than lift and lower."""
-    i32 = "i32"
-    if d.name in ("resource.new", "resource.drop", "resource.rep"):
-        assert d.type_idx is not None
-        rt = scope.resource(d.type_idx)
-        rep = rt.rep
-        if d.name == "resource.new":
-            return core.host_func(
-                store, T.CoreFuncType((rep,), (i32,)), lambda r: handles.resource_new(inst, rt, r)
-            )
-        if d.name == "resource.drop":
-            return core.host_func(
-                store, T.CoreFuncType((i32,), ()), lambda i: handles.resource_drop(inst, rt, i)
-            )
-        return core.host_func(
-            store, T.CoreFuncType((i32,), (rep,)), lambda i: handles.resource_rep(inst, rt, i)
-        )
-    return builtins.builtin(store, inst, scope, d)

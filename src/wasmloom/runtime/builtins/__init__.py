@@ -1,8 +1,21 @@
-"""The async canon built-ins: tasks, waitables, streams, futures, threads, error contexts.
+"""The canon built-ins: one function per spec built-in, reached through :data:`BUILTINS`.
 
-Each built-in is one short function named after the spec's ``canon_*``,
-guards first. :func:`builtin` turns a ``canon`` definition into the core host
-function a guest imports. Trap messages follow Wasmtime.
+Each built-in is a function named after the spec's ``canon_*`` (``stream.read``
+is :func:`~.streams.canon_stream_read`), grouped by spec section:
+
+- :mod:`.tasks`: ``task.return``, ``task.cancel``, ``context.*``,
+  ``backpressure.*``, ``subtask.*``;
+- :mod:`.waitables`: ``waitable-set.*``, ``waitable.join``;
+- :mod:`.streams`: ``stream.*``, ``future.*`` and guest buffers;
+- :mod:`.threads`: ``thread.*``;
+- :mod:`.error_context`: ``error-context.*``;
+- :mod:`.resources`: ``resource.*``.
+
+A built-in reads the immediates of its ``canon`` definition once and
+returns the core function a guest imports (:data:`.common.Builtin`); its
+body runs the guards first, then the work. Trap messages follow Wasmtime.
+:mod:`.async_values` lifts and lowers stream, future and error-context
+values across calls. :mod:`.common` holds the shared guards.
 """
 
 from __future__ import annotations
@@ -10,195 +23,84 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wasmloom import core
-from wasmloom import types as T
-from wasmloom.abi.layout import MAX_FLAT_PARAMS, flatten_types
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError
-from wasmloom.runtime.builtins import async_values as async_values
-from wasmloom.runtime.builtins.common import I32, _blocking, _maker
-from wasmloom.runtime.builtins.error_context import (
-    ErrorContext,
-    canon_error_context_debug_message,
-    canon_error_context_drop,
-    canon_error_context_new,
+from wasmloom.runtime.builtins import (
+    async_values,  # noqa: F401  (fills codecs.ASYNC_VALUE_HOOKS)
+    error_context,
+    resources,
+    streams,
+    tasks,
+    threads,
+    waitables,
 )
-from wasmloom.runtime.builtins.streams import (
-    canon_cancel_copy,
-    canon_copy_new,
-    canon_drop_end,
-    future_copy,
-    stream_copy,
-)
-from wasmloom.runtime.builtins.tasks import (
-    _subtask_drop_of,
-    canon_backpressure_dec,
-    canon_backpressure_inc,
-    canon_context_get,
-    canon_context_set,
-    canon_subtask_cancel,
-    canon_task_cancel,
-    canon_task_return,
-)
-from wasmloom.runtime.builtins.threads import (
-    canon_thread_index,
-    canon_thread_new_indirect,
-    canon_thread_resume_later,
-    canon_thread_suspend,
-    canon_thread_switch,
-    canon_thread_yield,
-)
-from wasmloom.runtime.builtins.waitables import (
-    _waitable_join_of,
-    canon_waitable_set_drop,
-    canon_waitable_set_new,
-    canon_waitable_set_poll,
-    canon_waitable_set_wait,
-)
-from wasmloom.runtime.streams import (
-    ReadableFutureEnd,
-    ReadableStreamEnd,
-    WritableFutureEnd,
-    WritableStreamEnd,
-)
-from wasmloom.runtime.tasks import instance_state
+from wasmloom.runtime.builtins.common import Builtin
+from wasmloom.runtime.builtins.error_context import ErrorContext
 
 if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
 
-__all__ = ["ErrorContext", "builtin"]
+__all__ = ["BUILTINS", "Builtin", "ErrorContext", "builtin"]
 
-
-# --- dispatch -----------------------------------------------------------------------------------
+#: Each built-in the runtime supports, by its name in the spec (and in
+#: :class:`~wasmloom.binary.ast.CanonBuiltin`) -> its ``canon_*`` function.
+BUILTINS: dict[str, Builtin] = {
+    # resources
+    "resource.new": resources.canon_resource_new,
+    "resource.drop": resources.canon_resource_drop,
+    "resource.rep": resources.canon_resource_rep,
+    # tasks
+    "task.return": tasks.canon_task_return,
+    "task.cancel": tasks.canon_task_cancel,
+    "context.get": tasks.canon_context_get,
+    "context.set": tasks.canon_context_set,
+    "backpressure.inc": tasks.canon_backpressure_inc,
+    "backpressure.dec": tasks.canon_backpressure_dec,
+    "subtask.cancel": tasks.canon_subtask_cancel,
+    "subtask.drop": tasks.canon_subtask_drop,
+    # waitables
+    "waitable-set.new": waitables.canon_waitable_set_new,
+    "waitable-set.wait": waitables.canon_waitable_set_wait,
+    "waitable-set.poll": waitables.canon_waitable_set_poll,
+    "waitable-set.drop": waitables.canon_waitable_set_drop,
+    "waitable.join": waitables.canon_waitable_join,
+    # streams and futures
+    "stream.new": streams.canon_stream_new,
+    "stream.read": streams.canon_stream_read,
+    "stream.write": streams.canon_stream_write,
+    "stream.cancel-read": streams.canon_stream_cancel_read,
+    "stream.cancel-write": streams.canon_stream_cancel_write,
+    "stream.drop-readable": streams.canon_stream_drop_readable,
+    "stream.drop-writable": streams.canon_stream_drop_writable,
+    "future.new": streams.canon_future_new,
+    "future.read": streams.canon_future_read,
+    "future.write": streams.canon_future_write,
+    "future.cancel-read": streams.canon_future_cancel_read,
+    "future.cancel-write": streams.canon_future_cancel_write,
+    "future.drop-readable": streams.canon_future_drop_readable,
+    "future.drop-writable": streams.canon_future_drop_writable,
+    # error contexts
+    "error-context.new": error_context.canon_error_context_new,
+    "error-context.debug-message": error_context.canon_error_context_debug_message,
+    "error-context.drop": error_context.canon_error_context_drop,
+    # threads
+    "thread.yield": threads.canon_thread_yield,
+    "thread.index": threads.canon_thread_index,
+    "thread.new-indirect": threads.canon_thread_new_indirect,
+    "thread.resume-later": threads.canon_thread_resume_later,
+    "thread.suspend": threads.canon_thread_suspend,
+    "thread.suspend-then-resume": threads.canon_thread_suspend_then_resume,
+    "thread.yield-then-resume": threads.canon_thread_yield_then_resume,
+    "thread.suspend-then-promote": threads.canon_thread_suspend_then_promote,
+    "thread.yield-then-promote": threads.canon_thread_yield_then_promote,
+}
 
 
 def builtin(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
-    """The core function for an async canon built-in."""
-    name = d.name
-    hf = core.host_func
-    CT = T.CoreFuncType
-    if name == "task.return":
-        result_t = scope.opt_valtype(d.result) if d.has_result else None
-        opts = scope.canon_options(d.opts or ast.CanonOpts())
-        opts.is_async = True
-        flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
-        if len(flat) > MAX_FLAT_PARAMS:
-            flat = [opts.ptr_type]
-        return hf(store, CT(tuple(flat), ()), canon_task_return(inst, result_t, opts))
-    if name == "task.cancel":
-        return hf(store, CT((), ()), lambda: canon_task_cancel(inst))
-    if name in ("context.get", "context.set"):
-        slot = d.index or 0
-        vt = d.core_valtype or I32
-        if slot > 1:
-            raise LinkError(f"invalid context slot {slot}")
-        if name == "context.get":
-            return hf(store, CT((), (vt,)), lambda: canon_context_get(inst, slot))
-        return hf(store, CT((vt,), ()), lambda v: canon_context_set(inst, slot, v))
-    if name == "backpressure.inc":
-        return hf(store, CT((), ()), lambda: canon_backpressure_inc(inst))
-    if name == "backpressure.dec":
-        return hf(store, CT((), ()), lambda: canon_backpressure_dec(inst))
-    if name == "waitable-set.new":
-        return hf(store, CT((), (I32,)), lambda: canon_waitable_set_new(inst))
-    if name in ("waitable-set.wait", "waitable-set.poll"):
-        assert d.memory is not None
-        mem = scope.core_memories[d.memory]
-        fn = canon_waitable_set_wait if name == "waitable-set.wait" else canon_waitable_set_poll
-        c = d.cancellable
-        mk = _maker(store, inst, name == "waitable-set.wait")
-        return mk(CT((I32, I32), (I32,)), lambda si, p: fn(inst, c, mem, si, p))
-    if name == "waitable-set.drop":
-        return hf(store, CT((I32,), ()), lambda i: canon_waitable_set_drop(inst, i))
-    if name == "waitable.join":
-        return hf(store, CT((I32, I32), ()), _waitable_join_of(inst))
-    if name == "subtask.cancel":
-        a = d.is_async
-        mk = _maker(store, inst, not a)
-        return mk(CT((I32,), (I32,)), lambda i: canon_subtask_cancel(inst, a, i))
-    if name == "subtask.drop":
-        return hf(store, CT((I32,), ()), _subtask_drop_of(inst))
-    if name.startswith(("stream.", "future.")):
-        return _copy_builtin(store, inst, scope, d)
-    if name == "error-context.new":
-        opts = scope.canon_options(d.opts or ast.CanonOpts())
-        pt = opts.ptr_type
-        return hf(
-            store, CT((pt, pt), (I32,)), lambda p, n: canon_error_context_new(inst, opts, p, n)
-        )
-    if name == "error-context.debug-message":
-        opts = scope.canon_options(d.opts or ast.CanonOpts())
-        pt = opts.ptr_type
-        return hf(
-            store,
-            CT((I32, pt), ()),
-            lambda i, p: canon_error_context_debug_message(inst, opts, i, p),
-        )
-    if name == "error-context.drop":
-        return hf(store, CT((I32,), ()), lambda i: canon_error_context_drop(inst, i))
-    if name == "thread.yield":
-        c = d.cancellable
-        return _blocking(store, inst, CT((), (I32,)), lambda: canon_thread_yield(inst, c))
-    if name == "thread.index":
-        return hf(store, CT((), (I32,)), lambda: canon_thread_index(inst))
-    if name == "thread.new-indirect":
-        assert d.core_type_idx is not None and d.table is not None
-        ft = scope.core_types[d.core_type_idx]
-        table = scope.core_tables[d.table]
-        # Threads run on fibers, and so does the code that creates and resumes them.
-        instance_state(inst).may_block = True
-        return hf(
-            store,
-            CT((I32, I32), (I32,)),
-            lambda fi, c: canon_thread_new_indirect(inst, ft, table, fi, c),
-        )
-    if name == "thread.resume-later":
-        instance_state(inst).may_block = True
-        return hf(store, CT((I32,), ()), lambda i: canon_thread_resume_later(inst, i))
-    if name == "thread.suspend":
-        c = d.cancellable
-        return _blocking(store, inst, CT((), (I32,)), lambda: canon_thread_suspend(inst, c))
-    if name in (
-        "thread.suspend-then-resume",
-        "thread.yield-then-resume",
-        "thread.suspend-then-promote",
-        "thread.yield-then-promote",
-    ):
-        c = d.cancellable
-        return _blocking(
-            store, inst, CT((I32,), (I32,)), lambda i: canon_thread_switch(inst, name, c, i)
-        )
-    raise LinkError(f"canon {name} is not supported yet")
-
-
-def _copy_builtin(
-    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
-) -> core.CoreFunc:
-    assert d.type_idx is not None
-    t = scope.types[d.type_idx]
-    hf = core.host_func
-    CT = T.CoreFuncType
-    kind, op = d.name.split(".")
-    is_stream = kind == "stream"
-    rcls: type = ReadableStreamEnd if is_stream else ReadableFutureEnd
-    wcls: type = WritableStreamEnd if is_stream else WritableFutureEnd
-    if op == "new":
-        return hf(store, CT((), ("i64",)), lambda: canon_copy_new(inst, t, is_stream))
-    if op in ("read", "write"):
-        opts = scope.canon_options(d.opts or ast.CanonOpts())
-        cls = rcls if op == "read" else wcls
-        pt = opts.ptr_type
-        mk = _maker(store, inst, not opts.is_async)
-        if is_stream:
-            return mk(CT((I32, pt, I32), (I32,)), stream_copy(inst, cls, t, opts))
-        return mk(CT((I32, pt), (I32,)), future_copy(inst, cls, t, opts))
-    if op in ("cancel-read", "cancel-write"):
-        cls = rcls if op == "cancel-read" else wcls
-        a = d.is_async
-        mk = _maker(store, inst, not a)
-        return mk(CT((I32,), (I32,)), lambda i: canon_cancel_copy(inst, cls, t, a, i))
-    if op in ("drop-readable", "drop-writable"):
-        cls = rcls if op == "drop-readable" else wcls
-        return hf(store, CT((I32,), ()), lambda i: canon_drop_end(inst, cls, t, i))
-    raise LinkError(f"canon {d.name} is not supported yet")
+    """The core function for the canon built-in ``d`` (any canon other than lift and lower)."""
+    make = BUILTINS.get(d.name)
+    if make is None:
+        raise LinkError(f"canon {d.name} is not supported yet")
+    return make(store, inst, scope, d)

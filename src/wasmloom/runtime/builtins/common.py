@@ -1,12 +1,20 @@
-"""Guards and helpers shared by the canon built-ins."""
+"""Guards and helpers shared by the canon built-ins, and the shape of a built-in.
+
+A built-in is one function ``canon_<name>(store, inst, scope, d)`` (see
+:data:`Builtin`): it reads the immediates of the ``canon`` definition ``d``
+once, then returns the core function a guest of ``inst`` imports, whose body
+is the built-in's guards first, then its work.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from wasmloom import core
 from wasmloom import types as T
+from wasmloom.abi.context import CanonOptions
+from wasmloom.binary import ast
 from wasmloom.errors import Trap
 from wasmloom.runtime.tasks import (
     SYNC_BLOCK,
@@ -17,7 +25,22 @@ from wasmloom.runtime.tasks import (
 )
 from wasmloom.runtime.waitables import EventTuple, Waitable
 
+if TYPE_CHECKING:
+    from wasmloom.runtime.scope import ComponentInstance, Scope
+
+#: ``canon_<name>(store, inst, scope, d)``: the core function of the built-in
+#: definition ``d`` for instance ``inst``, its immediates resolved in ``scope``.
+Builtin: TypeAlias = Callable[
+    [core.CoreStore, "ComponentInstance", "Scope", ast.CanonBuiltin], core.CoreFunc
+]
+
 I32 = "i32"
+CT = T.CoreFuncType
+
+
+def _options(scope: Scope, d: ast.CanonBuiltin) -> CanonOptions:
+    """The canon options of ``d`` (none given: the defaults)."""
+    return scope.canon_options(d.opts or ast.CanonOpts())
 
 
 def _check_leave(inst: Any) -> None:

@@ -1,20 +1,33 @@
-"""The stream and future built-ins, and guest buffers (the spec's ``BufferGuestImpl``)."""
+"""The stream and future built-ins (stream.new/read/write/cancel-read/cancel-write/
+drop-readable/drop-writable and their future.* twins), and guest buffers (the spec's
+``BufferGuestImpl``).
+
+Each twin is its own ``canon_*`` function; the shared work is in one private
+helper per operation (:func:`_new`, :func:`_copy`, :func:`_cancel`,
+:func:`_drop`).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi import codecs
 from wasmloom.abi.codecs import get_codec
 from wasmloom.abi.context import LiftLowerContext
+from wasmloom.binary import ast
 from wasmloom.errors import Trap
 from wasmloom.runtime.builtins.common import (
     _SYNC_IN_SET,
+    CT,
+    I32,
     _check_leave,
     _check_may_block,
+    _maker,
+    _options,
     _wait_sync,
 )
 from wasmloom.runtime.host_streams import ConsumerEnd, ProducerEnd
@@ -30,10 +43,11 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
-from wasmloom.runtime.tasks import (
-    BLOCKED,
-)
+from wasmloom.runtime.tasks import BLOCKED
 from wasmloom.runtime.waitables import EventCode, EventTuple
+
+if TYPE_CHECKING:
+    from wasmloom.runtime.scope import ComponentInstance, Scope
 
 
 class BufferKind:
@@ -173,7 +187,31 @@ class GuestBuffer:
 _RAW_NAMES = frozenset({"u8", "s8", "u16", "s16", "u32", "s32", "u64", "s64", "f32", "f64"})
 
 
-def canon_copy_new(inst: Any, t: Any, is_stream: bool) -> int:
+def _type(scope: Scope, d: ast.CanonBuiltin) -> Any:
+    """The stream or future type a built-in works on."""
+    assert d.type_idx is not None
+    return scope.types[d.type_idx]
+
+
+def canon_stream_new(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.new``: a new stream; the handles of its two ends as one i64."""
+    return _new(store, inst, _type(scope, d), True)
+
+
+def canon_future_new(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.new``: a new future; the handles of its two ends as one i64."""
+    return _new(store, inst, _type(scope, d), False)
+
+
+def _new(store: core.CoreStore, inst: ComponentInstance, t: Any, is_stream: bool) -> core.CoreFunc:
+    return core.host_func(store, CT((), ("i64",)), lambda: _new_ends(inst, t, is_stream))
+
+
+def _new_ends(inst: Any, t: Any, is_stream: bool) -> int:
     _check_leave(inst)
     if is_stream:
         shared: Any = SharedStreamImpl(t.t)
@@ -230,7 +268,48 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
         raise Trap(_SYNC_IN_SET)
 
 
-def stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
+def canon_stream_read(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.read``: read up to ``n`` elements from a stream into ``ptr``."""
+    return _copy(store, inst, scope, d, ReadableStreamEnd)
+
+
+def canon_stream_write(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.write``: write up to ``n`` elements at ``ptr`` to a stream."""
+    return _copy(store, inst, scope, d, WritableStreamEnd)
+
+
+def canon_future_read(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.read``: read a future's value into ``ptr``."""
+    return _copy(store, inst, scope, d, ReadableFutureEnd)
+
+
+def canon_future_write(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.write``: write the value at ``ptr`` to a future."""
+    return _copy(store, inst, scope, d, WritableFutureEnd)
+
+
+def _copy(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
+) -> core.CoreFunc:
+    """A ``{stream,future}.{read,write}`` through end class ``cls``."""
+    t = _type(scope, d)
+    opts = _options(scope, d)
+    pt = opts.ptr_type
+    mk = _maker(store, inst, not opts.is_async)
+    if cls is ReadableStreamEnd or cls is WritableStreamEnd:
+        return mk(CT((I32, pt, I32), (I32,)), _stream_copy(inst, cls, t, opts))
+    return mk(CT((I32, pt), (I32,)), _future_copy(inst, cls, t, opts))
+
+
+def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
     """The ``stream.read`` (``cls`` readable) or ``stream.write`` built-in of stream type ``t``.
 
     When the other end is the host's producer or consumer and it answers at
@@ -323,7 +402,7 @@ def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
     return e.get_pending_event()[2]
 
 
-def future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int], int]:
+def _future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int], int]:
     """The ``future.read`` (``cls`` readable) or ``future.write`` built-in of future type ``t``."""
     cx = LiftLowerContext(opts, inst, None)
     kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
@@ -356,7 +435,44 @@ def future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int],
     return copy
 
 
-def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
+def canon_stream_cancel_read(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.cancel-read``: cancel the stream read in progress."""
+    return _cancel(store, inst, scope, d, ReadableStreamEnd)
+
+
+def canon_stream_cancel_write(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.cancel-write``: cancel the stream write in progress."""
+    return _cancel(store, inst, scope, d, WritableStreamEnd)
+
+
+def canon_future_cancel_read(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.cancel-read``: cancel the future read in progress."""
+    return _cancel(store, inst, scope, d, ReadableFutureEnd)
+
+
+def canon_future_cancel_write(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.cancel-write``: cancel the future write in progress."""
+    return _cancel(store, inst, scope, d, WritableFutureEnd)
+
+
+def _cancel(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
+) -> core.CoreFunc:
+    t = _type(scope, d)
+    a = d.is_async
+    mk = _maker(store, inst, not a)
+    return mk(CT((I32,), (I32,)), lambda i: _cancel_copy(inst, cls, t, a, i))
+
+
+def _cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
     _check_leave(inst)
     if not is_async:
         _check_may_block(inst)
@@ -375,7 +491,42 @@ def canon_cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> i
     return _finish_copy(inst, e, is_async)
 
 
-def canon_drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
+def canon_stream_drop_readable(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.drop-readable``: drop a stream's readable end."""
+    return _drop(store, inst, scope, d, ReadableStreamEnd)
+
+
+def canon_stream_drop_writable(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon stream.drop-writable``: drop a stream's writable end."""
+    return _drop(store, inst, scope, d, WritableStreamEnd)
+
+
+def canon_future_drop_readable(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.drop-readable``: drop a future's readable end."""
+    return _drop(store, inst, scope, d, ReadableFutureEnd)
+
+
+def canon_future_drop_writable(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon future.drop-writable``: drop a future's writable end."""
+    return _drop(store, inst, scope, d, WritableFutureEnd)
+
+
+def _drop(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
+) -> core.CoreFunc:
+    t = _type(scope, d)
+    return core.host_func(store, CT((I32,), ()), lambda i: _drop_end(inst, cls, t, i))
+
+
+def _drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
     _check_leave(inst)
     e = _end(inst, i, cls, t)
     e.check_drop()

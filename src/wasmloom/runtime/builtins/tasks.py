@@ -1,22 +1,26 @@
-"""The task built-ins: ``task.return``, ``task.cancel``, ``context.get``/``set``,
-``backpressure.inc``/``dec``, ``subtask.cancel``, ``subtask.drop``.
-"""
+"""The task built-ins: task.return and task.cancel, context.*, backpressure.*, subtask.*."""
 
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.context import LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
-from wasmloom.errors import Trap
+from wasmloom.abi.layout import MAX_FLAT_PARAMS, flatten_types
+from wasmloom.binary import ast
+from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins.common import (
     _SYNC_IN_SET,
+    CT,
+    I32,
     _check_leave,
     _check_may_block,
     _get,
+    _maker,
+    _options,
     _task,
     _thread,
     _wait_sync,
@@ -27,13 +31,24 @@ from wasmloom.runtime.tasks import (
     instance_state,
 )
 
+if TYPE_CHECKING:
+    from wasmloom.runtime.scope import ComponentInstance, Scope
 
-def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Callable[..., None]:
-    """``canon task.return`` for one definition: the core function's body.
+
+def canon_task_return(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon task.return``: hand the current task's result to its caller.
 
     The lifting plan is derived once here. Results never hold borrows, so
     one lift context serves every call.
     """
+    result_t = scope.opt_valtype(d.result) if d.has_result else None
+    opts = _options(scope, d)
+    opts.is_async = True
+    flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
+    if len(flat) > MAX_FLAT_PARAMS:
+        flat = [opts.ptr_type]
     lift = FuncABI(T.FuncType((), result_t), opts, "lift").lift_task_return
     shared = LiftLowerContext(opts, inst, None)
     sched = instance_state(inst).sched
@@ -59,7 +74,7 @@ def canon_task_return(inst: Any, result_t: T.ValType | None, opts: Any) -> Calla
         lr = task.lift_return
         task.return_((lift if lr is None else lr)(shared, flat))
 
-    return task_return
+    return core.host_func(store, CT(tuple(flat), ()), task_return)
 
 
 def _same_lift_options(ret: Any, lifted: Any) -> bool:
@@ -90,12 +105,19 @@ def _same_memory(a: Any, b: Any) -> bool:
     )
 
 
-def canon_task_cancel(inst: Any) -> None:
-    _check_leave(inst)
-    task = _task(inst, "task.cancel")
-    if not task.opts.is_async:
-        raise Trap("`task.cancel` called by a synchronous task")
-    task.cancel()
+def canon_task_cancel(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon task.cancel``: end the current (async) task as cancelled."""
+
+    def task_cancel() -> None:
+        _check_leave(inst)
+        task = _task(inst, "task.cancel")
+        if not task.opts.is_async:
+            raise Trap("`task.cancel` called by a synchronous task")
+        task.cancel()
+
+    return core.host_func(store, CT((), ()), task_cancel)
 
 
 def _storage(inst: Any) -> list[int]:
@@ -110,55 +132,104 @@ def _storage(inst: Any) -> list[int]:
     return s
 
 
-def canon_context_get(inst: Any, i: int) -> int:
-    return _storage(inst)[i]
+def _context_slot(d: ast.CanonBuiltin) -> tuple[int, str]:
+    """The slot a ``context.get``/``set`` reaches, and its core value type."""
+    slot = d.index or 0
+    vt = d.core_valtype or I32
+    if slot > 1:
+        raise LinkError(f"invalid context slot {slot}")
+    return slot, vt
 
 
-def canon_context_set(inst: Any, i: int, v: int) -> None:
-    _storage(inst)[i] = v
+def canon_context_get(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon context.get``: the current thread's context slot ``i``."""
+    i, vt = _context_slot(d)
+
+    def context_get() -> int:
+        return _storage(inst)[i]
+
+    return core.host_func(store, CT((), (vt,)), context_get)
+
+
+def canon_context_set(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon context.set``: set the current thread's context slot ``i``."""
+    i, vt = _context_slot(d)
+
+    def context_set(v: int) -> None:
+        _storage(inst)[i] = v
+
+    return core.host_func(store, CT((vt,), ()), context_set)
 
 
 # Wasmtime's words for leaving the counter's range either way (2^16 or -1).
 _BACKPRESSURE_RANGE = "backpressure counter overflow"
 
 
-def canon_backpressure_inc(inst: Any) -> None:
-    st = instance_state(inst)
-    if st.backpressure + 1 >= 2**16:
-        raise Trap(_BACKPRESSURE_RANGE)
-    st.backpressure += 1
+def canon_backpressure_inc(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon backpressure.inc``: one more reason to hold new tasks back."""
+
+    def backpressure_inc() -> None:
+        st = instance_state(inst)
+        if st.backpressure + 1 >= 2**16:
+            raise Trap(_BACKPRESSURE_RANGE)
+        st.backpressure += 1
+
+    return core.host_func(store, CT((), ()), backpressure_inc)
 
 
-def canon_backpressure_dec(inst: Any) -> None:
-    st = instance_state(inst)
-    if st.backpressure == 0:
-        raise Trap(_BACKPRESSURE_RANGE)
-    st.backpressure -= 1
+def canon_backpressure_dec(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon backpressure.dec``: one reason fewer to hold new tasks back."""
+
+    def backpressure_dec() -> None:
+        st = instance_state(inst)
+        if st.backpressure == 0:
+            raise Trap(_BACKPRESSURE_RANGE)
+        st.backpressure -= 1
+
+    return core.host_func(store, CT((), ()), backpressure_dec)
 
 
 # --- subtasks --------------------------------------------------------------------------------
 
 
-def canon_subtask_cancel(inst: Any, is_async: bool, i: int) -> int:
-    _check_leave(inst)
-    if not is_async:
-        _check_may_block(inst)
-    subtask: Subtask = _get(inst, i, Subtask, "subtask")
-    if subtask.resolve_delivered():
-        raise Trap("`subtask.cancel` called after terminal status delivered")
-    if subtask.cancellation_requested:
-        raise Trap("`subtask.cancel` called twice")
-    if subtask.in_waitable_set() and not is_async:
-        raise Trap(_SYNC_IN_SET)
-    if not subtask.resolved():
-        subtask.cancellation_requested = True
-        assert subtask.on_cancel is not None
-        subtask.on_cancel(inst)
+def canon_subtask_cancel(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon subtask.cancel``: ask subtask ``i`` to stop; its state once it did (or BLOCKED)."""
+    is_async = d.is_async
+
+    def subtask_cancel(i: int) -> int:
+        _check_leave(inst)
+        if not is_async:
+            _check_may_block(inst)
+        subtask: Subtask = _get(inst, i, Subtask, "subtask")
+        if subtask.resolve_delivered():
+            raise Trap("`subtask.cancel` called after terminal status delivered")
+        if subtask.cancellation_requested:
+            raise Trap("`subtask.cancel` called twice")
+        if subtask.in_waitable_set() and not is_async:
+            raise Trap(_SYNC_IN_SET)
         if not subtask.resolved():
-            if not is_async:
-                return cast(int, _wait_sync(inst, subtask, lambda: _cancelled_state(subtask, i)))
-            return BLOCKED
-    return _cancelled_state(subtask, i)
+            subtask.cancellation_requested = True
+            assert subtask.on_cancel is not None
+            subtask.on_cancel(inst)
+            if not subtask.resolved():
+                if not is_async:
+                    return cast(
+                        int, _wait_sync(inst, subtask, lambda: _cancelled_state(subtask, i))
+                    )
+                return BLOCKED
+        return _cancelled_state(subtask, i)
+
+    return _maker(store, inst, not is_async)(CT((I32,), (I32,)), subtask_cancel)
 
 
 def _cancelled_state(subtask: Subtask, i: int) -> int:
@@ -168,15 +239,22 @@ def _cancelled_state(subtask: Subtask, i: int) -> int:
     return int(subtask.state)
 
 
-def canon_subtask_drop(inst: Any, i: int) -> None:
+def _subtask_drop(inst: Any, i: int) -> None:
+    """``subtask.drop`` with every guard: traps with the general messages."""
     _check_leave(inst)
     s: Subtask = _get(inst, i, Subtask, "subtask")
     s.drop()
     inst.handles.remove(i)
 
 
-def _subtask_drop_of(inst: Any) -> Callable[[int], None]:
-    """:func:`canon_subtask_drop` bound to ``inst``, with the handle lookups in line."""
+def canon_subtask_drop(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon subtask.drop``: remove a resolved subtask from the table.
+
+    The handle lookups are in line; anything unusual goes through
+    :func:`_subtask_drop`.
+    """
     table = inst.handles
     array = table.array
 
@@ -186,10 +264,10 @@ def _subtask_drop_of(inst: Any) -> Callable[[int], None]:
         i &= 0xFFFF_FFFF
         s = array[i] if 0 < i < len(array) else None
         if not isinstance(s, Subtask):
-            canon_subtask_drop(inst, i)  # traps with the general message
+            _subtask_drop(inst, i)  # traps with the general message
             return
         s.drop()
         array[i] = None
         table.free.append(i)
 
-    return subtask_drop
+    return core.host_func(store, CT((I32,), ()), subtask_drop)

@@ -1,60 +1,110 @@
-"""The waitable built-ins: ``waitable-set.new``/``wait``/``poll``/``drop``, ``waitable.join``."""
+"""The waitable built-ins: waitable-set.new/wait/poll/drop and waitable.join."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
+from wasmloom import core
+from wasmloom.binary import ast
 from wasmloom.errors import Trap
-from wasmloom.runtime.builtins.common import _SYNC_IN_SET, _check_leave, _get, _store_event, _thread
-from wasmloom.runtime.tasks import (
-    SYNC_BLOCK,
+from wasmloom.runtime.builtins.common import (
+    _SYNC_IN_SET,
+    CT,
+    I32,
+    _blocking,
+    _check_leave,
+    _get,
+    _store_event,
+    _thread,
 )
+from wasmloom.runtime.tasks import SYNC_BLOCK
 from wasmloom.runtime.waitables import EventCode, Waitable, WaitableSet
 
-
-def canon_waitable_set_new(inst: Any) -> int:
-    _check_leave(inst)
-    return int(inst.handles.add(WaitableSet()))
+if TYPE_CHECKING:
+    from wasmloom.runtime.scope import ComponentInstance, Scope
 
 
-def canon_waitable_set_wait(inst: Any, cancellable: bool, mem: Any, si: int, ptr: int) -> int:
-    _check_leave(inst)
-    wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
-    thread = _thread(inst)
-    if thread is None:
-        raise Trap(SYNC_BLOCK)
-    wset.num_waiting += 1
+def canon_waitable_set_new(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon waitable-set.new``: a new, empty waitable set."""
 
-    def finish(cancelled: bool) -> int:
-        wset.num_waiting -= 1
-        event = (EventCode.TASK_CANCELLED, 0, 0) if cancelled else wset.get_pending_event()
-        return _store_event(inst, mem, ptr, event)
+    def waitable_set_new() -> int:
+        _check_leave(inst)
+        return int(inst.handles.add(WaitableSet()))
 
-    try:
-        return cast(int, thread.block(wset.has_pending_event, cancellable, finish))
-    except BaseException:
-        wset.num_waiting -= 1
-        raise
+    return core.host_func(store, CT((), (I32,)), waitable_set_new)
 
 
-def canon_waitable_set_poll(inst: Any, cancellable: bool, mem: Any, si: int, ptr: int) -> int:
-    _check_leave(inst)
-    wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
-    thread = _thread(inst)
-    if thread is not None and thread.task.deliver_pending_cancel(cancellable):
-        return _store_event(inst, mem, ptr, (EventCode.TASK_CANCELLED, 0, 0))
-    return _store_event(inst, mem, ptr, wset.poll())
+def _memory(scope: Scope, d: ast.CanonBuiltin) -> Any:
+    """The memory a ``waitable-set.wait``/``poll`` stores its event in."""
+    assert d.memory is not None
+    return scope.core_memories[d.memory]
 
 
-def canon_waitable_set_drop(inst: Any, i: int) -> None:
-    _check_leave(inst)
-    wset: WaitableSet = _get(inst, i, WaitableSet, "waitable set")
-    wset.drop()
-    inst.handles.remove(i)
+def canon_waitable_set_wait(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon waitable-set.wait``: block until an element of set ``si`` has an event; store it."""
+    cancellable = d.cancellable
+    mem = _memory(scope, d)
+
+    def waitable_set_wait(si: int, ptr: int) -> int:
+        _check_leave(inst)
+        wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
+        thread = _thread(inst)
+        if thread is None:
+            raise Trap(SYNC_BLOCK)
+        wset.num_waiting += 1
+
+        def finish(cancelled: bool) -> int:
+            wset.num_waiting -= 1
+            event = (EventCode.TASK_CANCELLED, 0, 0) if cancelled else wset.get_pending_event()
+            return _store_event(inst, mem, ptr, event)
+
+        try:
+            return cast(int, thread.block(wset.has_pending_event, cancellable, finish))
+        except BaseException:
+            wset.num_waiting -= 1
+            raise
+
+    return _blocking(store, inst, CT((I32, I32), (I32,)), waitable_set_wait)
 
 
-def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
+def canon_waitable_set_poll(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon waitable-set.poll``: store the event of set ``si``, if any, without blocking."""
+    cancellable = d.cancellable
+    mem = _memory(scope, d)
+
+    def waitable_set_poll(si: int, ptr: int) -> int:
+        _check_leave(inst)
+        wset: WaitableSet = _get(inst, si, WaitableSet, "waitable set")
+        thread = _thread(inst)
+        if thread is not None and thread.task.deliver_pending_cancel(cancellable):
+            return _store_event(inst, mem, ptr, (EventCode.TASK_CANCELLED, 0, 0))
+        return _store_event(inst, mem, ptr, wset.poll())
+
+    return core.host_func(store, CT((I32, I32), (I32,)), waitable_set_poll)
+
+
+def canon_waitable_set_drop(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon waitable-set.drop``: remove waitable set ``i``."""
+
+    def waitable_set_drop(i: int) -> None:
+        _check_leave(inst)
+        wset: WaitableSet = _get(inst, i, WaitableSet, "waitable set")
+        wset.drop()
+        inst.handles.remove(i)
+
+    return core.host_func(store, CT((I32,), ()), waitable_set_drop)
+
+
+def _waitable_join(inst: Any, wi: int, si: int) -> None:
+    """``waitable.join`` with every guard: traps with the general messages."""
     _check_leave(inst)
     w: Waitable = _get(inst, wi, Waitable, "waitable")
     if w.has_sync_waiter:
@@ -65,8 +115,14 @@ def canon_waitable_join(inst: Any, wi: int, si: int) -> None:
         w.join(_get(inst, si, WaitableSet, "waitable set"))
 
 
-def _waitable_join_of(inst: Any) -> Callable[[int, int], None]:
-    """:func:`canon_waitable_join` bound to ``inst``, with the handle lookups in line."""
+def canon_waitable_join(
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
+) -> core.CoreFunc:
+    """``canon waitable.join``: move waitable ``wi`` into set ``si`` (out of any, if 0).
+
+    The handle lookups are in line; anything unusual goes through
+    :func:`_waitable_join`.
+    """
     array = inst.handles.array
 
     def waitable_join(wi: int, si: int) -> None:
@@ -76,7 +132,7 @@ def _waitable_join_of(inst: Any) -> Callable[[int, int], None]:
         si &= 0xFFFF_FFFF
         w = array[wi] if wi < len(array) else None
         if not isinstance(w, Waitable):
-            canon_waitable_join(inst, wi, si)  # traps with the general message
+            _waitable_join(inst, wi, si)  # traps with the general message
             return
         if w.has_sync_waiter:
             raise Trap(_SYNC_IN_SET)
@@ -85,7 +141,7 @@ def _waitable_join_of(inst: Any) -> Callable[[int, int], None]:
             return
         ws = array[si] if si < len(array) else None
         if not isinstance(ws, WaitableSet):
-            canon_waitable_join(inst, wi, si)
+            _waitable_join(inst, wi, si)
             return
         old = w.wset
         if old is not None:
@@ -93,4 +149,4 @@ def _waitable_join_of(inst: Any) -> Callable[[int, int], None]:
         w.wset = ws
         ws.elems.append(w)
 
-    return waitable_join
+    return core.host_func(store, CT((I32, I32), ()), waitable_join)
