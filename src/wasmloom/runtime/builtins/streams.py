@@ -1,10 +1,10 @@
-"""The stream and future built-ins (stream.new/read/write/cancel-read/cancel-write/
-drop-readable/drop-writable and their future.* twins), and guest buffers (the spec's
-``BufferGuestImpl``).
+"""The stream and future built-ins, and guest buffers (the spec's ``BufferGuestImpl``).
 
-Each twin is its own ``canon_*`` function; the shared work is in one private
-helper per operation (:func:`_new`, :func:`_copy`, :func:`_cancel`,
-:func:`_drop`).
+``stream.new``, ``stream.read``, ``stream.write``, ``stream.cancel-read``,
+``stream.cancel-write``, ``stream.drop-readable``, ``stream.drop-writable``
+and their ``future.*`` twins: each is its own ``canon_*`` function, and the
+twins share one private helper per operation (:func:`_new`, :func:`_copy`,
+:func:`_cancel`, :func:`_drop`).
 """
 
 from __future__ import annotations
@@ -208,6 +208,7 @@ def canon_future_new(
 
 
 def _new(store: core.CoreStore, inst: ComponentInstance, t: Any, is_stream: bool) -> core.CoreFunc:
+    """A ``{stream,future}.new`` of type ``t``."""
     return core.host_func(store, CT((), ("i64",)), lambda: _new_ends(inst, t, is_stream))
 
 
@@ -466,6 +467,7 @@ def canon_future_cancel_write(
 def _cancel(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
+    """A ``{stream,future}.cancel-{read,write}`` through end class ``cls``."""
     t = _type(scope, d)
     a = d.is_async
     mk = _maker(store, inst, not a)
@@ -522,6 +524,7 @@ def canon_future_drop_writable(
 def _drop(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
+    """A ``{stream,future}.drop-{readable,writable}`` through end class ``cls``."""
     t = _type(scope, d)
     return core.host_func(store, CT((I32,), ()), lambda i: _drop_end(inst, cls, t, i))
 

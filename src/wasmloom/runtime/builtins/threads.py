@@ -1,5 +1,8 @@
-"""The thread built-ins: thread.yield, thread.index, thread.new-indirect, thread.resume-later,
-thread.suspend, and the four switches (thread.suspend-then-resume, ...)."""
+"""The thread built-ins: thread.yield, thread.index, thread.new-indirect, and the rest.
+
+Also ``thread.resume-later``, ``thread.suspend``, and the four switches
+``thread.{suspend,yield}-then-{resume,promote}``.
+"""
 
 from __future__ import annotations
 
