@@ -2,7 +2,7 @@
 (or a ``wasi:http/incoming-handler@0.2.x`` one, see the last paragraph).
 
 :func:`serve` compiles the component once, links WASI (as ``wasmloom run``
-does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
+does, :func:`~wasmloom.wasi.run.link_wasi`, when ``cli`` is on;
 otherwise only what the ``wasi:http/service`` world imports: 0.3.0 clocks,
 random, stdio and http) and
 listens with :func:`asyncio.start_server`. Its first line on stderr is
@@ -67,7 +67,8 @@ from wasmloom.wasi.p2.bindings import wasi_http_incoming_handler
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.bindings import wasi_http_handler
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
-from wasmloom.wasi.p3.command import (
+from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
+from wasmloom.wasi.run import (
     RunOptions,
     RunState,
     build_ctx,
@@ -77,7 +78,6 @@ from wasmloom.wasi.p3.command import (
     load_app,
     new_store,
 )
-from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 
 __all__ = ["ServeOptions", "Server", "serve"]
 
