@@ -57,6 +57,9 @@ from wasmloom.wasi.p2.io import (
 )
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3._streams import StreamError
+from wasmloom.wasi.p3.http import client as wire
+from wasmloom.wasi.p3.http import errors as werr
+from wasmloom.wasi.p3.http import fields as wfields
 
 __all__ = [
     "Fields",
@@ -475,7 +478,7 @@ class WireSink:
             self._finish(Err(code))
             return code
         if self.chunked and not self.discard:
-            tail = wh._fields_bytes(trailers.entries) if trailers is not None else b""
+            tail = wfields._fields_bytes(trailers.entries) if trailers is not None else b""
             self.writer.write(b"0\r\n" + tail + b"\r\n")
         self._finish(Ok(None))
         return None
@@ -826,8 +829,8 @@ class WasiHttpP2:
             req.pipe.abandon(H2.ErrorCodeInternalError("cancelled"))
             raise
         except BaseException as e:
-            req.pipe.abandon(wh._connect_error(e))
-            return Err(wh._connect_error(e))
+            req.pipe.abandon(werr._connect_error(e))
+            return Err(werr._connect_error(e))
         try:
             return await self._exchange(
                 req, host_hdr(hostport, port, tls), reader, writer, first_t, between_t
@@ -847,7 +850,7 @@ class WasiHttpP2:
     ) -> Any:
         method = wh.method_name(req._method)
         entries = req.fields.entries
-        limit = wh._content_length(entries)
+        limit = wire._content_length(entries)
         if limit is not None and limit < 0:
             writer.close()
             return Err(H2.ErrorCodeHTTPRequestHeaderSize(None))
@@ -864,20 +867,20 @@ class WasiHttpP2:
                 limit = size
                 if size or method in ("POST", "PUT", "PATCH"):
                     extra = b"content-length: %d\r\n" % size
-        head = [f"{method} {wh._wire_target(req._path)} HTTP/1.1\r\n".encode("latin-1")]
+        head = [f"{method} {wire._wire_target(req._path)} HTTP/1.1\r\n".encode("latin-1")]
         head.append(b"host: " + host.encode("latin-1") + b"\r\n")
-        head.append(wh._fields_bytes(entries))
+        head.append(wfields._fields_bytes(entries))
         head.append(extra + b"connection: close\r\n\r\n")
         writer.write(b"".join(head))
         sink = WireSink(writer, chunked, limit, H2.ErrorCodeHTTPRequestBodySize)
-        conn = wh._Connection(writer)
+        conn = wire._Connection(writer)
         sink.done.add_done_callback(lambda _: conn.release())
         req.pipe.attach(sink)
         if not req.body_taken:
             req.pipe.end_unused()
         head_task = asyncio.ensure_future(
             asyncio.wait_for(
-                wh._read_head(reader), first_t if first_t is not None else self.default_timeout
+                wire._read_head(reader), first_t if first_t is not None else self.default_timeout
             )
         )
         try:
@@ -891,17 +894,17 @@ class WasiHttpP2:
             return sink.done.result()
         try:
             status, fields = await head_task
-        except (TimeoutError, wh._HeadError, OSError, asyncio.IncompleteReadError) as e:
+        except (TimeoutError, wire._HeadError, OSError, asyncio.IncompleteReadError) as e:
             conn.abort()
             sink.abort(H2.ErrorCodeConnectionTerminated())
             if isinstance(e, TimeoutError):
                 return Err(H2.ErrorCodeConnectionReadTimeout())
-            if isinstance(e, wh._HeadError):
+            if isinstance(e, wire._HeadError):
                 return Err(e.code)
             return Err(H2.ErrorCodeHTTPResponseIncomplete())
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
-        length = wh._content_length(fields)
+        length = wire._content_length(fields)
         if (length is not None and length < 0) or (te and te.split(b",")[-1].strip() != b"chunked"):
             conn.abort()
             return Err(H2.ErrorCodeHTTPProtocolError())
