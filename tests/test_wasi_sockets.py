@@ -30,8 +30,8 @@ from wasmloom.host.streams import BytesProducer, StreamReader
 from wasmloom.values import Ok
 from wasmloom.wasi.ctx import MemoryOutput, WasiCtxBuilder
 from wasmloom.wasi.p3.bindings import wasi_sockets_types as S
-from wasmloom.wasi.p3.command import RunState, link_wasi
 from wasmloom.wasi.p3.sockets import error_code
+from wasmloom.wasi.run import RunState, link_wasi
 
 ROOT = Path(__file__).resolve().parents[1]
 WIT03 = ROOT / "src" / "wasmloom" / "wasi" / "wit" / "0.3.0"

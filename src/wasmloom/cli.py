@@ -14,7 +14,7 @@ Subcommands:
 - ``wasmloom bindgen WIT_PATH --world NAME -o OUT`` writes a package of typed
   bindings (:mod:`wasmloom.bindgen`) and prints the files it wrote.
 - ``wasmloom run [--dir HOST[::GUEST]] [--env K[=V]] APP [ARGS...]`` runs a
-  WASI command component (:mod:`wasmloom.wasi.p3.command`); its exit code is
+  WASI command component (:mod:`wasmloom.wasi.run`); its exit code is
   the process's.
 - ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
   ``wasi:http/handler@0.3.x`` or ``wasi:http/incoming-handler@0.2.x`` component over
@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from wasmloom.wasi.p3.command import RunOptions, WasmOptions
+    from wasmloom.wasi.run import RunOptions, WasmOptions
     from wasmloom.wit.resolve import Resolve
 
 __all__ = ["build_parser", "main"]
@@ -207,7 +207,7 @@ def _parse_number(value: str, units: dict[str, Any], what: str) -> Any:
 def _parse_w_options(specs: Sequence[str]) -> WasmOptions:
     """``-W`` values (comma separated, Wasmtime's names) -> :class:`WasmOptions`."""
     from wasmloom.limits import StoreLimits
-    from wasmloom.wasi.p3.command import WasmOptions
+    from wasmloom.wasi.run import WasmOptions
 
     wasm = WasmOptions()
     sizes: dict[str, int] = {}
@@ -262,7 +262,7 @@ def _run_options(
     ns: argparse.Namespace, s_opts: dict[str, bool], wasm: WasmOptions, **more: Any
 ) -> RunOptions:
     """The ``RunOptions`` of ``run``'s and ``serve``'s shared flags (``more``: run's own)."""
-    from wasmloom.wasi.p3.command import RunOptions
+    from wasmloom.wasi.run import RunOptions
 
     return RunOptions(
         app=ns.app,
@@ -281,7 +281,7 @@ def _run_options(
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from wasmloom.wasi.p3.command import run_command
+    from wasmloom.wasi.run import run_command
 
     s_opts = _s_options(args, "run")
     wasm = _w_options(args)

@@ -4,6 +4,8 @@
   stdio, preopens, clocks, random), one context for both WASI versions.
 - :mod:`wasmloom.wasi.sandbox`: the filesystem sandbox both versions use.
 - :mod:`wasmloom.wasi.p2`: WASI 0.2.x (``add_to_linker(linker, getter)``).
+- :mod:`wasmloom.wasi.p3`: WASI 0.3.0.
+- :mod:`wasmloom.wasi.run`: runs a command component of either version (``wasmloom run``).
 """
 
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit

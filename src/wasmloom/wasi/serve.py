@@ -2,7 +2,7 @@
 (or a ``wasi:http/incoming-handler@0.2.x`` one, see the last paragraph).
 
 :func:`serve` compiles the component once, links WASI (as ``wasmloom run``
-does, :func:`~wasmloom.wasi.p3.command.link_wasi`, when ``cli`` is on;
+does, :func:`~wasmloom.wasi.run.link_wasi`, when ``cli`` is on;
 otherwise only what the ``wasi:http/service`` world imports: 0.3.0 clocks,
 random, stdio and http) and
 listens with :func:`asyncio.start_server`. Its first line on stderr is
@@ -67,7 +67,11 @@ from wasmloom.wasi.p2.bindings import wasi_http_incoming_handler
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.bindings import wasi_http_handler
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
-from wasmloom.wasi.p3.command import (
+from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
+from wasmloom.wasi.p3.http import client as wire
+from wasmloom.wasi.p3.http import fields as wfields
+from wasmloom.wasi.p3.http import messages as wmsg
+from wasmloom.wasi.run import (
     RunOptions,
     RunState,
     build_ctx,
@@ -77,7 +81,6 @@ from wasmloom.wasi.p3.command import (
     load_app,
     new_store,
 )
-from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 
 __all__ = ["ServeOptions", "Server", "serve"]
 
@@ -270,7 +273,7 @@ class Server:
         conn = b",".join(v for k, v in fields if k == "connection").lower()
         keep = (version == "HTTP/1.1" and b"close" not in conn) or b"keep-alive" in conn
         te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
-        length = wh._content_length(fields)
+        length = wire._content_length(fields)
         body: wh.IncomingBody | None = None
         if te:
             if te.split(b",")[-1].strip() != b"chunked":
@@ -356,7 +359,7 @@ class Server:
             request = wh.Request(
                 wh.Fields(headers),
                 slot.state.http.incoming_body(body),
-                method=wh._METHODS.get(method) or H.MethodOther(method),
+                method=wmsg._METHODS.get(method) or H.MethodOther(method),
                 path_with_query=target,
                 scheme=H.SchemeHTTP(),
                 authority=authority,
@@ -476,7 +479,7 @@ class Server:
             assert isinstance(response, p2http.OutgoingResponse)
             entries = response.fields.entries
             status = response.status
-            limit = wh._content_length(entries)
+            limit = wire._content_length(entries)
             no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
             keep = keep and (body is None or body.done)
             chunked = not no_body and limit is None
@@ -526,7 +529,7 @@ class Server:
         keep: bool,
     ) -> None:
         head = [f"HTTP/1.1 {status} {_reason(status)}\r\n".encode("latin-1")]
-        head.append(wh._fields_bytes((k, v) for k, v in entries if k not in _HOP_BY_HOP))
+        head.append(wfields._fields_bytes((k, v) for k, v in entries if k not in _HOP_BY_HOP))
         if chunked:
             head.append(b"transfer-encoding: chunked\r\n")
         elif empty:
@@ -550,7 +553,7 @@ class Server:
         sent = rbody.sent
         rbody.sent = None
         entries = response.headers.entries
-        limit = wh._content_length(entries)
+        limit = wire._content_length(entries)
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         keep = keep and (req_body is None or req_body.done)
         chunked = not no_body and limit is None and rbody.contents is not None
