@@ -86,6 +86,7 @@ from wasmloom.binary.ast import (
     ValueDef,
     VariantDef,
 )
+from wasmloom.binary.reader import MAX_NESTING, Reader
 from wasmloom.errors import DecodeError
 
 __all__ = ["MAX_NESTING", "decode_component", "is_component", "is_core_module"]
@@ -94,9 +95,6 @@ MAGIC = b"\x00asm"
 COMPONENT_VERSION = b"\x0d\x00"
 COMPONENT_LAYER = b"\x01\x00"
 CORE_PREAMBLE = b"\x00asm\x01\x00\x00\x00"
-
-MAX_NESTING = 100
-"""Deepest nesting of components and component/instance/module types accepted."""
 
 PRIM_VALTYPES: dict[int, str] = {
     0x7F: "bool",
@@ -247,7 +245,7 @@ def decode_component(data: bytes | bytearray | memoryview) -> Component:
     """
     buf = bytes(data)
     try:
-        r = _Reader(buf, 0, len(buf))
+        r = Reader(buf, 0, len(buf))
         comp = _read_component(r, 0)
         if r.pos != r.end:  # pragma: no cover - sections run to the end
             raise DecodeError(r.pos, "end of binary")
@@ -258,141 +256,10 @@ def decode_component(data: bytes | bytearray | memoryview) -> Component:
         raise DecodeError(0, "a binary small enough to decode") from None
 
 
-class _Reader:
-    """A cursor over ``data[pos:end]``; reads never go past ``end``."""
-
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = end
-
-    def at_end(self) -> bool:
-        return self.pos >= self.end
-
-    def u8(self, what: str) -> int:
-        pos = self.pos
-        if pos >= self.end:
-            raise DecodeError(pos, what)
-        self.pos = pos + 1
-        return self.data[pos]
-
-    def peek(self, what: str) -> int:
-        if self.pos >= self.end:
-            raise DecodeError(self.pos, what)
-        return self.data[self.pos]
-
-    def expect(self, byte: int, what: str) -> None:
-        pos = self.pos
-        if self.u8(what) != byte:
-            raise DecodeError(pos, what)
-
-    def flag(self, what: str) -> bool:
-        """A ``0x00``/``0x01`` byte."""
-        pos = self.pos
-        b = self.u8(what)
-        if b > 1:
-            raise DecodeError(pos, what)
-        return b == 1
-
-    def uleb(self, bits: int, what: str) -> int:
-        data = self.data
-        start = pos = self.pos
-        end = self.end
-        result = 0
-        shift = 0
-        max_bytes = (bits + 6) // 7
-        while True:
-            if pos >= end:
-                raise DecodeError(pos, what)
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-            if pos - start >= max_bytes:
-                raise DecodeError(pos, f"{what} of at most {max_bytes} bytes")
-        if result >> bits:
-            raise DecodeError(pos - 1, f"{what} within {bits} bits")
-        self.pos = pos
-        return result
-
-    def u32(self, what: str = "u32 LEB128") -> int:
-        # fast path: one byte
-        pos = self.pos
-        if pos < self.end:
-            b = self.data[pos]
-            if b < 0x80:
-                self.pos = pos + 1
-                return b
-        return self.uleb(32, what)
-
-    def u64(self, what: str = "u64 LEB128") -> int:
-        return self.uleb(64, what)
-
-    def s33(self, what: str = "s33 LEB128") -> int:
-        data = self.data
-        start = pos = self.pos
-        end = self.end
-        result = 0
-        shift = 0
-        while True:
-            if pos >= end:
-                raise DecodeError(pos, what)
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-            if pos - start >= 5:
-                raise DecodeError(pos, f"{what} of at most 5 bytes")
-        if shift == 35:
-            # bits 33 and 34 of a 5-byte encoding must sign-extend bit 32
-            upper = (b >> 4) & 0b111
-            if upper not in (0b000, 0b111):
-                raise DecodeError(pos - 1, f"{what} within 33 bits")
-        if b & 0x40:
-            result -= 1 << shift
-        self.pos = pos
-        return result
-
-    def vec_len(self, what: str) -> int:
-        """A vector length; each element takes at least one byte."""
-        pos = self.pos
-        n = self.u32(f"{what} count")
-        if n > self.end - self.pos:
-            raise DecodeError(pos, f"{what} count within the remaining {self.end - self.pos} bytes")
-        return n
-
-    def name(self, what: str = "utf-8 name") -> str:
-        pos = self.pos
-        n = self.u32(f"{what} length")
-        start = self.pos
-        stop = start + n
-        if stop > self.end:
-            raise DecodeError(pos, f"{what} length within the remaining {self.end - start} bytes")
-        self.pos = stop
-        try:
-            return self.data[start:stop].decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise DecodeError(start + e.start, what) from None
-
-    def size(self, what: str) -> int:
-        """A byte count that must fit in what remains; returns the end position."""
-        pos = self.pos
-        n = self.u32(f"{what} size")
-        if n > self.end - self.pos:
-            raise DecodeError(pos, f"{what} size within the remaining {self.end - self.pos} bytes")
-        return self.pos + n
-
-
 # --- sorts, names, extern types ---------------------------------------------------
 
 
-def _read_core_sort(r: _Reader) -> Sort:
+def _read_core_sort(r: Reader) -> Sort:
     pos = r.pos
     b = r.u8("core sort")
     sort = CORE_SORTS.get(b)
@@ -403,7 +270,7 @@ def _read_core_sort(r: _Reader) -> Sort:
     return sort
 
 
-def _read_sort(r: _Reader) -> Sort:
+def _read_sort(r: Reader) -> Sort:
     pos = r.pos
     b = r.u8("sort")
     if b == 0x00:
@@ -414,7 +281,7 @@ def _read_sort(r: _Reader) -> Sort:
     return sort
 
 
-def _read_extern_name(r: _Reader) -> ExternName:
+def _read_extern_name(r: Reader) -> ExternName:
     pos = r.pos
     form = r.u8("name attributes (0x00, 0x01 or 0x02)")
     if form > 2:
@@ -441,7 +308,7 @@ def _read_extern_name(r: _Reader) -> ExternName:
     return en
 
 
-def _read_valtype(r: _Reader) -> ValTypeRef:
+def _read_valtype(r: Reader) -> ValTypeRef:
     pos = r.pos
     b = r.peek("value type")
     prim = PRIM_VALTYPES.get(b)
@@ -454,13 +321,13 @@ def _read_valtype(r: _Reader) -> ValTypeRef:
     return idx
 
 
-def _read_opt_valtype(r: _Reader) -> ValTypeRef | None:
+def _read_opt_valtype(r: Reader) -> ValTypeRef | None:
     if r.flag("optional value type (0x00 or 0x01)"):
         return _read_valtype(r)
     return None
 
 
-def _read_extern_type(r: _Reader) -> ExternTypeRef:
+def _read_extern_type(r: Reader) -> ExternTypeRef:
     pos = r.pos
     b = r.u8("extern type")
     if b == 0x00:
@@ -494,7 +361,7 @@ def _read_extern_type(r: _Reader) -> ExternTypeRef:
 # --- core types --------------------------------------------------------------------
 
 
-def _read_heaptype(r: _Reader) -> str:
+def _read_heaptype(r: Reader) -> str:
     pos = r.pos
     idx = r.s33("heap type")
     if idx >= 0:
@@ -509,7 +376,7 @@ def _read_heaptype(r: _Reader) -> str:
     return _read_abstract_heaptype(r)
 
 
-def _read_abstract_heaptype(r: _Reader) -> str:
+def _read_abstract_heaptype(r: Reader) -> str:
     pos = r.pos
     name = ABSTRACT_HEAPTYPES.get(r.u8("heap type"))
     if name is None:
@@ -517,7 +384,7 @@ def _read_abstract_heaptype(r: _Reader) -> str:
     return name
 
 
-def _read_reftype(r: _Reader) -> str:
+def _read_reftype(r: Reader) -> str:
     pos = r.pos
     b = r.u8("reference type")
     if b in (0x63, 0x64):
@@ -531,7 +398,7 @@ def _read_reftype(r: _Reader) -> str:
     return SHORT_REFTYPES[name]
 
 
-def _read_core_valtype(r: _Reader) -> str:
+def _read_core_valtype(r: Reader) -> str:
     b = r.peek("core value type")
     num = CORE_NUMTYPES.get(b)
     if num is not None:
@@ -546,7 +413,7 @@ def _read_core_valtype(r: _Reader) -> str:
         raise
 
 
-def _read_storage_type(r: _Reader) -> None:
+def _read_storage_type(r: Reader) -> None:
     b = r.peek("storage type")
     if b in (0x78, 0x77):
         r.pos += 1
@@ -554,12 +421,12 @@ def _read_storage_type(r: _Reader) -> None:
         _read_core_valtype(r)
 
 
-def _read_field_type(r: _Reader) -> None:
+def _read_field_type(r: Reader) -> None:
     _read_storage_type(r)
     r.flag("field mutability (0x00 or 0x01)")
 
 
-def _read_sub_type(r: _Reader) -> CoreFuncTypeDef | CoreGcTypeDef:
+def _read_sub_type(r: Reader) -> CoreFuncTypeDef | CoreGcTypeDef:
     start = r.pos
     b = r.u8("core type")
     plain = True
@@ -603,7 +470,7 @@ def _read_sub_type(r: _Reader) -> CoreFuncTypeDef | CoreGcTypeDef:
     return CoreGcTypeDef(kind, r.data[start : r.pos], start)
 
 
-def _read_rec_group(r: _Reader) -> CoreRecGroup:
+def _read_rec_group(r: Reader) -> CoreRecGroup:
     pos = r.pos
     if r.peek("core type") == 0x4E:
         r.pos += 1
@@ -611,12 +478,12 @@ def _read_rec_group(r: _Reader) -> CoreRecGroup:
     return CoreRecGroup([_read_sub_type(r)], pos)
 
 
-def _read_limits(r: _Reader, has_max: bool) -> tuple[int, int | None]:
+def _read_limits(r: Reader, has_max: bool) -> tuple[int, int | None]:
     lo = r.u64()
     return (lo, r.u64() if has_max else None)
 
 
-def _read_core_extern_type(r: _Reader) -> CoreExternTypeRef:
+def _read_core_extern_type(r: Reader) -> CoreExternTypeRef:
     pos = r.pos
     b = r.u8("core extern type")
     if b in (0x00, 0x20):
@@ -670,7 +537,7 @@ def _read_core_extern_type(r: _Reader) -> CoreExternTypeRef:
     raise DecodeError(pos, "core extern type")
 
 
-def _read_core_type(r: _Reader, depth: int) -> CoreTypeDef:
+def _read_core_type(r: Reader, depth: int) -> CoreTypeDef:
     pos = r.pos
     b = r.peek("core type")
     if b == 0x00:
@@ -709,11 +576,11 @@ def _read_core_type(r: _Reader, depth: int) -> CoreTypeDef:
 # --- component types ----------------------------------------------------------------
 
 
-def _read_labels(r: _Reader, what: str) -> list[str]:
+def _read_labels(r: Reader, what: str) -> list[str]:
     return [r.name() for _ in range(r.vec_len(what))]
 
 
-def _read_defvaltype(r: _Reader, b: int, pos: int) -> DefValType:
+def _read_defvaltype(r: Reader, b: int, pos: int) -> DefValType:
     if b == 0x72:
         fields = []
         for _ in range(r.vec_len("record field")):
@@ -761,7 +628,7 @@ def _read_defvaltype(r: _Reader, b: int, pos: int) -> DefValType:
     raise DecodeError(pos, "type definition")
 
 
-def _read_resultlist(r: _Reader) -> ValTypeRef | None:
+def _read_resultlist(r: Reader) -> ValTypeRef | None:
     pos = r.pos
     b = r.u8("result list (0x00 or 0x01 0x00)")
     if b == 0x00:
@@ -772,7 +639,7 @@ def _read_resultlist(r: _Reader) -> ValTypeRef | None:
     raise DecodeError(pos, "result list (0x00 or 0x01 0x00)")
 
 
-def _read_alias(r: _Reader) -> Alias:
+def _read_alias(r: Reader) -> Alias:
     pos = r.pos
     sort = _read_sort(r)
     tpos = r.pos
@@ -793,7 +660,7 @@ def _read_alias(r: _Reader) -> Alias:
     raise DecodeError(tpos, "alias target (0x00, 0x01 or 0x02)")
 
 
-def _read_instance_decl(r: _Reader, kind: int, pos: int, depth: int) -> InstanceDecl:
+def _read_instance_decl(r: Reader, kind: int, pos: int, depth: int) -> InstanceDecl:
     if kind == 0x00:
         return _read_core_type(r, depth)
     if kind == 0x01:
@@ -806,7 +673,7 @@ def _read_instance_decl(r: _Reader, kind: int, pos: int, depth: int) -> Instance
     raise DecodeError(pos, "component or instance type declaration")
 
 
-def _read_type(r: _Reader, depth: int) -> TypeDef:
+def _read_type(r: Reader, depth: int) -> TypeDef:
     pos = r.pos
     b = r.u8("type definition")
     if b == 0x3F:
@@ -847,7 +714,7 @@ def _read_type(r: _Reader, depth: int) -> TypeDef:
 # --- canon ------------------------------------------------------------------------------
 
 
-def _read_canon_opts(r: _Reader) -> CanonOpts:
+def _read_canon_opts(r: Reader) -> CanonOpts:
     opts = CanonOpts()
     seen: set[int] = set()
     for _ in range(r.vec_len("canon option")):
@@ -878,7 +745,7 @@ def _read_canon_opts(r: _Reader) -> CanonOpts:
     return opts
 
 
-def _read_canon(r: _Reader) -> CanonLift | CanonLower | CanonBuiltin:
+def _read_canon(r: Reader) -> CanonLift | CanonLower | CanonBuiltin:
     pos = r.pos
     b = r.u8("canon opcode")
     if b == 0x00:
@@ -944,7 +811,7 @@ def _read_canon(r: _Reader) -> CanonLift | CanonLower | CanonBuiltin:
 # --- sections ---------------------------------------------------------------------------
 
 
-def _read_component(r: _Reader, depth: int) -> Component:
+def _read_component(r: Reader, depth: int) -> Component:
     """Read a component (preamble and sections) spanning ``r.pos`` to ``r.end``."""
     start = r.pos
     data = r.data
@@ -976,14 +843,12 @@ def _read_component(r: _Reader, depth: int) -> Component:
     return comp
 
 
-def _read_section(
-    r: _Reader, sid: int, defs: list[Definition], comp: Component, depth: int
-) -> None:
+def _read_section(r: Reader, sid: int, defs: list[Definition], comp: Component, depth: int) -> None:
     pos = r.pos
     if sid == 0:
         name = r.name("custom section name")
         if name == "component-name":
-            _read_name_section(_Reader(r.data, r.pos, r.end), comp)
+            _read_name_section(Reader(r.data, r.pos, r.end), comp)
         r.pos = r.end
     elif sid == 1:
         if r.data[pos : pos + 8] != CORE_PREAMBLE:
@@ -1074,7 +939,7 @@ def _read_section(
             r.pos = vend
 
 
-def _read_name_section(r: _Reader, comp: Component) -> None:
+def _read_name_section(r: Reader, comp: Component) -> None:
     """Fill ``comp.name``/``comp.names``; an ill-formed subsection is ignored."""
     while not r.at_end():
         try:
@@ -1082,7 +947,7 @@ def _read_name_section(r: _Reader, comp: Component) -> None:
             send = r.size("name subsection")
         except DecodeError:
             return
-        sub = _Reader(r.data, r.pos, send)
+        sub = Reader(r.data, r.pos, send)
         r.pos = send
         try:
             if sid == 0:
