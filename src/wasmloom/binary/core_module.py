@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from wasmloom.binary.reader import Reader
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
 # --- module types, read from the binary ------------------------------------------------
@@ -53,169 +54,137 @@ _NULLABLE_SHORTHAND = {
 _NUM_TYPES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
 
 
-class _Reader:
-    """A cursor over a valid core module binary (wasmtime validated it first)."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0) -> None:
-        self.data = data
-        self.pos = pos
-
-    def byte(self) -> int:
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def u(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return result
-
-    def s(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                if b & 0x40:
-                    result -= 1 << shift
-                return result
-
-    def name(self) -> str:
-        n = self.u()
-        raw = self.data[self.pos : self.pos + n]
-        self.pos += n
-        return raw.decode("utf-8")
-
-    def heaptype(self) -> str:
-        b = self.data[self.pos]
-        if b == 0x65:  # shared
-            self.pos += 1
-            return "shared " + self.heaptype()
-        if b in _ABSTRACT_HEAP:
-            self.pos += 1
-            return _ABSTRACT_HEAP[b]
-        return str(self.s())
-
-    def reftype_after(self, b: int) -> str:
-        if b in (0x63, 0x64):
-            ht = self.heaptype()
-            if b == 0x63:
-                return (
-                    _NULLABLE_SHORTHAND.get(ht, ht + "ref")
-                    if not ht[0].isdigit()
-                    else f"(ref null {ht})"
-                )
-            return f"(ref {ht})"
-        return _NULLABLE_SHORTHAND.get(_ABSTRACT_HEAP[b], _ABSTRACT_HEAP[b] + "ref")
-
-    def valtype(self) -> str:
-        b = self.byte()
-        if b in _NUM_TYPES:
-            return _NUM_TYPES[b]
-        if b == 0x65:  # shared abstract shorthand
-            return "shared " + self.reftype_after(self.byte())
-        return self.reftype_after(b)
-
-    def limits(self) -> tuple[int, int | None, bool, bool, int]:
-        flags = self.byte()
-        lo = self.u()
-        hi = self.u() if flags & 0x01 else None
-        page_log2 = self.u() if flags & 0x08 else 16
-        return lo, hi, bool(flags & 0x04), bool(flags & 0x02), page_log2
-
-    def tabletype(self) -> CoreTableDesc:
-        element = self.valtype()
-        lo, hi, is64, _, _ = self.limits()
-        return CoreTableDesc(element, lo, hi, is64)
-
-    def memtype(self) -> CoreMemoryDesc:
-        lo, hi, is64, shared, page_log2 = self.limits()
-        return CoreMemoryDesc(lo, hi, is64, shared, page_log2)
-
-    def globaltype(self) -> CoreGlobalDesc:
-        vt = self.valtype()
-        return CoreGlobalDesc(vt, self.byte() == 0x01)
-
-    def skip_const_expr(self) -> None:
-        while True:
-            op = self.byte()
-            if op == 0x0B:
-                return
-            if op in (0x41, 0x42):
-                self.s()
-            elif op == 0x43:
-                self.pos += 4
-            elif op == 0x44:
-                self.pos += 8
-            elif op in (0x23, 0xD2):
-                self.u()
-            elif op == 0xD0:
-                self.heaptype()
-            elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
-                pass
-            elif op == 0xFD:
-                self.u()  # v128.const is the only constant SIMD opcode
-                self.pos += 16
-            elif op == 0xFB:
-                sub = self.u()
-                if sub in (0, 1, 6, 7):
-                    self.u()
-                elif sub == 8:
-                    self.u()
-                    self.u()
-                elif sub not in (26, 27, 28):
-                    raise ValueError(f"unsupported GC opcode 0xfb {sub} in a constant expression")
-            else:
-                raise ValueError(f"unsupported opcode {op:#x} in a constant expression")
+def _heaptype(r: Reader) -> str:
+    b = r.peek("heap type")
+    if b == 0x65:  # shared
+        r.pos += 1
+        return "shared " + _heaptype(r)
+    if b in _ABSTRACT_HEAP:
+        r.pos += 1
+        return _ABSTRACT_HEAP[b]
+    return str(r.s33("heap type"))
 
 
-def _parse_types(r: _Reader, types: list[CoreFuncType | None]) -> None:
-    for _ in range(r.u()):
-        b = r.data[r.pos]
-        if b == 0x4E:  # rec group
+def _reftype_after(r: Reader, b: int) -> str:
+    if b in (0x63, 0x64):
+        ht = _heaptype(r)
+        if b == 0x63:
+            return (
+                _NULLABLE_SHORTHAND.get(ht, ht + "ref")
+                if not ht[0].isdigit()
+                else f"(ref null {ht})"
+            )
+        return f"(ref {ht})"
+    return _NULLABLE_SHORTHAND.get(_ABSTRACT_HEAP[b], _ABSTRACT_HEAP[b] + "ref")
+
+
+def _valtype(r: Reader) -> str:
+    b = r.u8("value type")
+    if b in _NUM_TYPES:
+        return _NUM_TYPES[b]
+    if b == 0x65:  # shared abstract shorthand
+        return "shared " + _reftype_after(r, r.u8("reference type"))
+    return _reftype_after(r, b)
+
+
+def _limits(r: Reader) -> tuple[int, int | None, bool, bool, int]:
+    flags = r.u8("limits flags")
+    lo = r.u64()
+    hi = r.u64() if flags & 0x01 else None
+    page_log2 = r.u32() if flags & 0x08 else 16
+    return lo, hi, bool(flags & 0x04), bool(flags & 0x02), page_log2
+
+
+def _tabletype(r: Reader) -> CoreTableDesc:
+    element = _valtype(r)
+    lo, hi, is64, _, _ = _limits(r)
+    return CoreTableDesc(element, lo, hi, is64)
+
+
+def _memtype(r: Reader) -> CoreMemoryDesc:
+    lo, hi, is64, shared, page_log2 = _limits(r)
+    return CoreMemoryDesc(lo, hi, is64, shared, page_log2)
+
+
+def _globaltype(r: Reader) -> CoreGlobalDesc:
+    vt = _valtype(r)
+    return CoreGlobalDesc(vt, r.u8("global mutability") == 0x01)
+
+
+def _skip_const_expr(r: Reader) -> None:
+    while True:
+        op = r.u8("constant expression")
+        if op == 0x0B:
+            return
+        if op == 0x41:
+            r.s32()
+        elif op == 0x42:
+            r.s64()
+        elif op == 0x43:
+            r.skip(4, "f32 constant")
+        elif op == 0x44:
+            r.skip(8, "f64 constant")
+        elif op in (0x23, 0xD2):
+            r.u32()
+        elif op == 0xD0:
+            _heaptype(r)
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):
+            pass
+        elif op == 0xFD:
+            r.u32()  # v128.const is the only constant SIMD opcode
+            r.skip(16, "v128 constant")
+        elif op == 0xFB:
+            sub = r.u32()
+            if sub in (0, 1, 6, 7):
+                r.u32()
+            elif sub == 8:
+                r.u32()
+                r.u32()
+            elif sub not in (26, 27, 28):
+                raise ValueError(f"unsupported GC opcode 0xfb {sub} in a constant expression")
+        else:
+            raise ValueError(f"unsupported opcode {op:#x} in a constant expression")
+
+
+def _parse_types(r: Reader, types: list[CoreFuncType | None]) -> None:
+    for _ in range(r.vec_len("rec group")):
+        if r.peek("core type") == 0x4E:  # rec group
             r.pos += 1
-            count = r.u()
+            count = r.vec_len("rec group type")
         else:
             count = 1
         for _ in range(count):
             types.append(_parse_subtype(r))
 
 
-def _parse_subtype(r: _Reader) -> CoreFuncType | None:
-    b = r.byte()
+def _parse_subtype(r: Reader) -> CoreFuncType | None:
+    b = r.u8("core type")
     if b in (0x50, 0x4F):  # sub / sub final
-        for _ in range(r.u()):
-            r.u()
-        b = r.byte()
+        for _ in range(r.vec_len("supertype")):
+            r.u32()
+        b = r.u8("composite type")
     if b == 0x60:
-        params = tuple(r.valtype() for _ in range(r.u()))
-        results = tuple(r.valtype() for _ in range(r.u()))
+        params = tuple(_valtype(r) for _ in range(r.vec_len("parameter")))
+        results = tuple(_valtype(r) for _ in range(r.vec_len("result")))
         return CoreFuncType(params, results)
     if b == 0x5F:  # struct
-        for _ in range(r.u()):
+        for _ in range(r.vec_len("struct field")):
             _skip_fieldtype(r)
     elif b == 0x5E:  # array
         _skip_fieldtype(r)
     elif b == 0x5D:  # cont
-        r.s()
+        r.s33("continuation type index")
     else:
         raise ValueError(f"unsupported composite type {b:#x}")
     return None
 
 
-def _skip_fieldtype(r: _Reader) -> None:
-    if r.data[r.pos] in (0x78, 0x77):  # packed i8 / i16
+def _skip_fieldtype(r: Reader) -> None:
+    if r.peek("storage type") in (0x78, 0x77):  # packed i8 / i16
         r.pos += 1
     else:
-        r.valtype()
-    r.byte()  # mutability
+        _valtype(r)
+    r.u8("field mutability")
 
 
 def module_type(data: bytes) -> ModuleType:
@@ -227,9 +196,10 @@ def module_type(data: bytes) -> ModuleType:
     :class:`CoreMemoryDesc` or :class:`CoreGlobalDesc`. Value types are text:
     ``i32`` ... ``v128``, ``funcref``, ``externref``, ``(ref null 3)`` (3 being a
     type index of this module). Raises :class:`ValueError` on constructs this
-    reader does not know.
+    reader does not know, and :class:`~wasmloom.errors.DecodeError` where the
+    bytes cannot be read.
     """
-    r = _Reader(data, 8)
+    r = Reader(data, 8)
     types: list[CoreFuncType | None] = []
     funcs: list[int] = []
     tables: list[CoreTableDesc] = []
@@ -246,63 +216,62 @@ def module_type(data: bytes) -> ModuleType:
             raise ValueError(f"type {idx} is not a function type")
         return t
 
-    while r.pos < len(data):
-        section = r.byte()
-        size = r.u()
-        end = r.pos + size
+    while not r.at_end():
+        section = r.u8("section id")
+        end = r.size("section")
         if section == 1:
             _parse_types(r, types)
         elif section == 2:
-            for _ in range(r.u()):
+            for _ in range(r.vec_len("import")):
                 module, name = r.name(), r.name()
-                kind = r.byte()
+                kind = r.u8("import kind")
                 desc: CoreExternDesc
                 if kind == 0x00:
-                    idx = r.u()
+                    idx = r.u32()
                     funcs.append(idx)
                     desc = CoreExternDesc("func", functype(idx))
                 elif kind == 0x01:
-                    tables.append(r.tabletype())
+                    tables.append(_tabletype(r))
                     desc = CoreExternDesc("table", tables[-1])
                 elif kind == 0x02:
-                    memories.append(r.memtype())
+                    memories.append(_memtype(r))
                     desc = CoreExternDesc("memory", memories[-1])
                 elif kind == 0x03:
-                    globals_.append(r.globaltype())
+                    globals_.append(_globaltype(r))
                     desc = CoreExternDesc("global", globals_[-1])
                 elif kind == 0x04:
-                    r.byte()
-                    idx = r.u()
+                    r.u8("tag attribute")
+                    idx = r.u32()
                     tags.append(idx)
                     desc = CoreExternDesc("tag", functype(idx))
                 else:
                     raise ValueError(f"unsupported import kind {kind:#x}")
                 imports.append((module, name, desc))
         elif section == 3:
-            funcs.extend(r.u() for _ in range(r.u()))
+            funcs.extend(r.u32() for _ in range(r.vec_len("function")))
         elif section == 4:
-            for _ in range(r.u()):
-                if r.data[r.pos] == 0x40:
-                    r.pos += 2
-                    tables.append(r.tabletype())
-                    r.skip_const_expr()
+            for _ in range(r.vec_len("table")):
+                if r.peek("table type") == 0x40:
+                    r.skip(2, "table type")
+                    tables.append(_tabletype(r))
+                    _skip_const_expr(r)
                 else:
-                    tables.append(r.tabletype())
+                    tables.append(_tabletype(r))
         elif section == 5:
-            memories.extend(r.memtype() for _ in range(r.u()))
+            memories.extend(_memtype(r) for _ in range(r.vec_len("memory")))
         elif section == 6:
-            for _ in range(r.u()):
-                globals_.append(r.globaltype())
-                r.skip_const_expr()
+            for _ in range(r.vec_len("global")):
+                globals_.append(_globaltype(r))
+                _skip_const_expr(r)
         elif section == 7:
-            for _ in range(r.u()):
+            for _ in range(r.vec_len("export")):
                 name = r.name()
-                kind = r.byte()
-                raw_exports.append((name, kind, r.u()))
+                kind = r.u8("export kind")
+                raw_exports.append((name, kind, r.u32()))
         elif section == 13:
-            for _ in range(r.u()):
-                r.byte()
-                tags.append(r.u())
+            for _ in range(r.vec_len("tag")):
+                r.u8("tag attribute")
+                tags.append(r.u32())
         r.pos = end
 
     for name, kind, idx in raw_exports:

@@ -138,14 +138,22 @@ class Reader:
     def vec_len(self, what: str) -> int:
         """A vector length; each element takes at least one byte."""
         pos = self.pos
-        n = self.u32(f"{what} count")
+        if pos < self.end and self.data[pos] < 0x80:  # fast path: one byte
+            n = self.data[pos]
+            self.pos = pos + 1
+        else:
+            n = self.uleb(32, f"{what} count")
         if n > self.end - self.pos:
             raise DecodeError(pos, f"{what} count within the remaining {self.end - self.pos} bytes")
         return n
 
     def name(self, what: str = "utf-8 name") -> str:
         pos = self.pos
-        n = self.u32(f"{what} length")
+        if pos < self.end and self.data[pos] < 0x80:  # fast path: one byte
+            n = self.data[pos]
+            self.pos = pos + 1
+        else:
+            n = self.uleb(32, f"{what} length")
         start = self.pos
         stop = start + n
         if stop > self.end:
