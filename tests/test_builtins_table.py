@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wasmloom.binary import ast as bast
-from wasmloom.binary import decoder
+from wasmloom.binary import canon
 from wasmloom.errors import LinkError
 from wasmloom.runtime import builtins
 from wasmloom.runtime.builtins import BUILTINS, builtin
@@ -27,15 +27,15 @@ UNSUPPORTED = {
 
 def _decoder_names() -> set[str]:
     """The built-in names the binary decoder produces (the string constants of its
-    ``_CANON_*`` tables and of ``_read_canon``)."""
-    tree = ast.parse(Path(decoder.__file__).read_text())
+    ``_CANON_*`` tables and of ``read_canon``, in binary/canon.py)."""
+    tree = ast.parse(Path(canon.__file__).read_text())
     places: list[ast.AST] = []
     for node in tree.body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id.startswith("_CANON_") for t in targets):
                 places.append(node)
-        elif isinstance(node, ast.FunctionDef) and node.name == "_read_canon":
+        elif isinstance(node, ast.FunctionDef) and node.name == "read_canon":
             places.append(node)
     return {
         c.value
