@@ -60,8 +60,12 @@ class Reader:
             raise DecodeError(self.pos, what)
         self.pos += n
 
-    def uleb(self, bits: int, what: str) -> int:
-        """An unsigned LEB128 integer of at most ``bits`` bits."""
+    def _leb(self, bits: int, what: str) -> tuple[int, int, int]:
+        """The bytes of a LEB128 integer of at most ``bits`` bits.
+
+        Returns the value read as unsigned, its last byte and the number of bits
+        its bytes carry (7 per byte).
+        """
         data = self.data
         start = pos = self.pos
         end = self.end
@@ -74,43 +78,31 @@ class Reader:
             b = data[pos]
             pos += 1
             result |= (b & 0x7F) << shift
+            shift += 7
             if b < 0x80:
                 break
-            shift += 7
             if pos - start >= max_bytes:
                 raise DecodeError(pos, f"{what} of at most {max_bytes} bytes")
-        if result >> bits:
-            raise DecodeError(pos - 1, f"{what} within {bits} bits")
         self.pos = pos
+        return result, b, shift
+
+    def uleb(self, bits: int, what: str) -> int:
+        """An unsigned LEB128 integer of at most ``bits`` bits."""
+        result, _, _ = self._leb(bits, what)
+        if result >> bits:
+            raise DecodeError(self.pos - 1, f"{what} within {bits} bits")
         return result
 
     def sleb(self, bits: int, what: str) -> int:
         """A signed LEB128 integer of at most ``bits`` bits."""
-        data = self.data
-        start = pos = self.pos
-        end = self.end
-        result = 0
-        shift = 0
-        max_bytes = (bits + 6) // 7
-        while True:
-            if pos >= end:
-                raise DecodeError(pos, what)
-            b = data[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-            if pos - start >= max_bytes:
-                raise DecodeError(pos, f"{what} of at most {max_bytes} bytes")
+        result, last, shift = self._leb(bits, what)
         if shift >= bits:
             # the unused high bits of the last byte must sign-extend bit ``bits - 1``
-            upper = b >> (bits - 1 - (shift - 7))
-            if upper not in (0, 0x7F >> (bits - 1 - (shift - 7))):
-                raise DecodeError(pos - 1, f"{what} within {bits} bits")
-        if b & 0x40:
+            sign_at = bits - 1 - (shift - 7)
+            if last >> sign_at not in (0, 0x7F >> sign_at):
+                raise DecodeError(self.pos - 1, f"{what} within {bits} bits")
+        if last & 0x40:
             result -= 1 << shift
-        self.pos = pos
         return result
 
     def u32(self, what: str = "u32 LEB128") -> int:
@@ -135,25 +127,27 @@ class Reader:
     def s64(self, what: str = "s64 LEB128") -> int:
         return self.sleb(64, what)
 
+    def _length(self, what: str, noun: str) -> int:
+        """A u32 count; the error text ``what noun`` is only formatted on the slow path."""
+        pos = self.pos
+        if pos < self.end:
+            b = self.data[pos]
+            if b < 0x80:  # fast path: one byte
+                self.pos = pos + 1
+                return b
+        return self.uleb(32, f"{what} {noun}")
+
     def vec_len(self, what: str) -> int:
         """A vector length; each element takes at least one byte."""
         pos = self.pos
-        if pos < self.end and self.data[pos] < 0x80:  # fast path: one byte
-            n = self.data[pos]
-            self.pos = pos + 1
-        else:
-            n = self.uleb(32, f"{what} count")
+        n = self._length(what, "count")
         if n > self.end - self.pos:
             raise DecodeError(pos, f"{what} count within the remaining {self.end - self.pos} bytes")
         return n
 
     def name(self, what: str = "utf-8 name") -> str:
         pos = self.pos
-        if pos < self.end and self.data[pos] < 0x80:  # fast path: one byte
-            n = self.data[pos]
-            self.pos = pos + 1
-        else:
-            n = self.uleb(32, f"{what} length")
+        n = self._length(what, "length")
         start = self.pos
         stop = start + n
         if stop > self.end:
@@ -167,7 +161,7 @@ class Reader:
     def size(self, what: str) -> int:
         """A byte count that must fit in what remains; returns the end position."""
         pos = self.pos
-        n = self.u32(f"{what} size")
+        n = self._length(what, "size")
         if n > self.end - self.pos:
             raise DecodeError(pos, f"{what} size within the remaining {self.end - self.pos} bytes")
         return self.pos + n
