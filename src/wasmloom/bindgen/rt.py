@@ -428,12 +428,15 @@ class ImportBinder:
         self.entries = list(entries)
         self._classes: ClassMap | None = None
 
-    def resource(self, wit_rt: T.ResourceType, name: str) -> None:
+    def resource(self, wit_rt: T.ResourceType, name: str) -> T.ResourceType:
+        """Define resource ``name`` (placeholder ``wit_rt``), implemented by host objects;
+        return its resource type."""
         tbl = HostTable()
         rt = self.inst.resource(name, dtor=tbl.drop)
         tbl.rt = rt
         _host_tables[rt] = tbl
         self.m[wit_rt] = rt
+        return rt
 
     @property
     def classes(self) -> ClassMap:
