@@ -99,6 +99,17 @@ class _Gen:
                 if isinstance(td.kind, M.Resource) and td.resource_type is not None:
                     assert td.name is not None
                     self.rt_ref[td.resource_type] = (owner_mod, "_RT_" + const(td.name))
+        # named types a module defines as `_T_<NAME>`, by (type, WIT name): type tables name
+        # them (the name too, as types compare by structure alone)
+        self.vt_ref: dict[tuple[T.ValType, str | None], tuple[str, str]] = {}
+        for owner_mod, tds in self._all_typedefs():
+            for td in tds:
+                if isinstance(td.kind, M.Record | M.Enum | M.Flags | M.Variant):
+                    assert td.name is not None
+                    vt = M.to_valtype(td)
+                    named = (vt, getattr(vt, "name", None))
+                    self.vt_ref.setdefault(named, (owner_mod, "_T_" + const(td.name)))
+        self.vt_done: set[str] = set()  # the `_T_` names the module being written defined so far
 
     # -- bookkeeping ----------------------------------------------------------------
 
@@ -209,9 +220,14 @@ class _Gen:
 
     # -- type expressions ---------------------------------------------------------------
 
-    def vt(self, t: T.ValType | None, here: str) -> str:
+    def vt(self, t: T.ValType | None, here: str, top: bool = False) -> str:
+        """The expression of value type ``t`` in module ``here``: a named type by its
+        ``_T_`` name once defined (``top``: spelled out, for its definition)."""
         if t is None:
             return "None"
+        ref = None if top else self.vt_ref.get((t, getattr(t, "name", None)))
+        if ref is not None and (ref[0] != here or ref[1] in self.vt_done):
+            return self.ref(ref[0], here, ref[1])
         if isinstance(t, T.PrimType):
             return "_rt." + t.name.upper()
         if isinstance(t, T.ErrorContextType):
@@ -396,10 +412,12 @@ class _Gen:
 
     def valtypes(self, tds: list[M.TypeDef], here: str) -> list[str]:
         out: list[str] = []
+        self.vt_done = set()
         for td in tds:
             if isinstance(td.kind, M.Record | M.Enum | M.Flags | M.Variant):
                 assert td.name is not None
-                out.append(f"_T_{const(td.name)} = {self.vt(M.to_valtype(td), here)}")
+                out.append(f"_T_{const(td.name)} = {self.vt(M.to_valtype(td), here, True)}")
+                self.vt_done.add(f"_T_{const(td.name)}")
         return out
 
     # -- functions -------------------------------------------------------------------------

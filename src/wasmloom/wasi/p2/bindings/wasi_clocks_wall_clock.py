@@ -22,22 +22,8 @@ _T_DATETIME = _rt.RecordType(
 )
 _TYPES: _rt.TypeTable = [(_T_DATETIME, Datetime)]
 _ALL_TYPES: _rt.TypeTable = [*_TYPES]
-_FT_NOW = _rt.FuncType(
-    (),
-    _rt.RecordType(
-        (_rt.FieldType('seconds', _rt.U64), _rt.FieldType('nanoseconds', _rt.U32)),
-        'wasi:clocks/wall-clock@0.2.9#datetime',
-    ),
-    False,
-)
-_FT_RESOLUTION = _rt.FuncType(
-    (),
-    _rt.RecordType(
-        (_rt.FieldType('seconds', _rt.U64), _rt.FieldType('nanoseconds', _rt.U32)),
-        'wasi:clocks/wall-clock@0.2.9#datetime',
-    ),
-    False,
-)
+_FT_NOW = _rt.FuncType((), _T_DATETIME, False)
+_FT_RESOLUTION = _rt.FuncType((), _T_DATETIME, False)
 
 
 class Host(_rt.Protocol):

@@ -543,120 +543,13 @@ _ALL_TYPES: _rt.TypeTable = [
 ]
 _FT_HTTP_ERROR_CODE = _rt.FuncType(
     (('err', _rt.BorrowType(_m_wasi_io_error._RT_ERROR)),),
-    _rt.OptionType(
-        _rt.VariantType(
-            (
-                _rt.CaseType('DNS-timeout', None),
-                _rt.CaseType(
-                    'DNS-error',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                        ),
-                        'wasi:http/types@0.2.9#DNS-error-payload',
-                    ),
-                ),
-                _rt.CaseType('destination-not-found', None),
-                _rt.CaseType('destination-unavailable', None),
-                _rt.CaseType('destination-IP-prohibited', None),
-                _rt.CaseType('destination-IP-unroutable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-terminated', None),
-                _rt.CaseType('connection-timeout', None),
-                _rt.CaseType('connection-read-timeout', None),
-                _rt.CaseType('connection-write-timeout', None),
-                _rt.CaseType('connection-limit-reached', None),
-                _rt.CaseType('TLS-protocol-error', None),
-                _rt.CaseType('TLS-certificate-error', None),
-                _rt.CaseType(
-                    'TLS-alert-received',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                            _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.2.9#TLS-alert-received-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-request-denied', None),
-                _rt.CaseType('HTTP-request-length-required', None),
-                _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                _rt.CaseType('HTTP-request-method-invalid', None),
-                _rt.CaseType('HTTP-request-URI-invalid', None),
-                _rt.CaseType('HTTP-request-URI-too-long', None),
-                _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-request-header-size',
-                    _rt.OptionType(
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                            ),
-                            'wasi:http/types@0.2.9#field-size-payload',
-                        ),
-                    ),
-                ),
-                _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-request-trailer-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-incomplete', None),
-                _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-response-header-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-response-trailer-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                _rt.CaseType('HTTP-response-timeout', None),
-                _rt.CaseType('HTTP-upgrade-failed', None),
-                _rt.CaseType('HTTP-protocol-error', None),
-                _rt.CaseType('loop-detected', None),
-                _rt.CaseType('configuration-error', None),
-                _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.2.9#error-code',
-        ),
-    ),
+    _rt.OptionType(_T_ERROR_CODE),
     False,
 )
 _FT_CONSTRUCTOR_FIELDS = _rt.FuncType((), _rt.OwnType(_RT_FIELDS), False)
 _FT_STATIC_FIELDS_FROM_LIST = _rt.FuncType(
     (('entries', _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None)),),
-    _rt.ResultType(
-        _rt.OwnType(_RT_FIELDS),
-        _rt.VariantType(
-            (_rt.CaseType('invalid-syntax', None), _rt.CaseType('forbidden', None), _rt.CaseType('immutable', None)),
-            'wasi:http/types@0.2.9#header-error',
-        ),
-    ),
+    _rt.ResultType(_rt.OwnType(_RT_FIELDS), _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_GET = _rt.FuncType(
@@ -671,35 +564,17 @@ _FT_METHOD_FIELDS_SET = _rt.FuncType(
         ('name', _rt.STRING),
         ('value', _rt.ListType(_rt.ListType(_rt.U8, None), None)),
     ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (_rt.CaseType('invalid-syntax', None), _rt.CaseType('forbidden', None), _rt.CaseType('immutable', None)),
-            'wasi:http/types@0.2.9#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_DELETE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (_rt.CaseType('invalid-syntax', None), _rt.CaseType('forbidden', None), _rt.CaseType('immutable', None)),
-            'wasi:http/types@0.2.9#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_APPEND = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING), ('value', _rt.ListType(_rt.U8, None))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (_rt.CaseType('invalid-syntax', None), _rt.CaseType('forbidden', None), _rt.CaseType('immutable', None)),
-            'wasi:http/types@0.2.9#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_ENTRIES = _rt.FuncType(
@@ -708,25 +583,7 @@ _FT_METHOD_FIELDS_ENTRIES = _rt.FuncType(
     False,
 )
 _FT_METHOD_FIELDS_CLONE = _rt.FuncType((('self', _rt.BorrowType(_RT_FIELDS)),), _rt.OwnType(_RT_FIELDS), False)
-_FT_METHOD_INCOMING_REQUEST_METHOD = _rt.FuncType(
-    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
-    _rt.VariantType(
-        (
-            _rt.CaseType('get', None),
-            _rt.CaseType('head', None),
-            _rt.CaseType('post', None),
-            _rt.CaseType('put', None),
-            _rt.CaseType('delete', None),
-            _rt.CaseType('connect', None),
-            _rt.CaseType('options', None),
-            _rt.CaseType('trace', None),
-            _rt.CaseType('patch', None),
-            _rt.CaseType('other', _rt.STRING),
-        ),
-        'wasi:http/types@0.2.9#method',
-    ),
-    False,
-)
+_FT_METHOD_INCOMING_REQUEST_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),), _T_METHOD, False)
 _FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
     _rt.OptionType(_rt.STRING),
@@ -734,12 +591,7 @@ _FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY = _rt.FuncType(
 )
 _FT_METHOD_INCOMING_REQUEST_SCHEME = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
-    _rt.OptionType(
-        _rt.VariantType(
-            (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
-            'wasi:http/types@0.2.9#scheme',
-        ),
-    ),
+    _rt.OptionType(_T_SCHEME),
     False,
 )
 _FT_METHOD_INCOMING_REQUEST_AUTHORITY = _rt.FuncType(
@@ -767,47 +619,9 @@ _FT_METHOD_OUTGOING_REQUEST_BODY = _rt.FuncType(
     _rt.ResultType(_rt.OwnType(_RT_OUTGOING_BODY), None),
     False,
 )
-_FT_METHOD_OUTGOING_REQUEST_METHOD = _rt.FuncType(
-    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
-    _rt.VariantType(
-        (
-            _rt.CaseType('get', None),
-            _rt.CaseType('head', None),
-            _rt.CaseType('post', None),
-            _rt.CaseType('put', None),
-            _rt.CaseType('delete', None),
-            _rt.CaseType('connect', None),
-            _rt.CaseType('options', None),
-            _rt.CaseType('trace', None),
-            _rt.CaseType('patch', None),
-            _rt.CaseType('other', _rt.STRING),
-        ),
-        'wasi:http/types@0.2.9#method',
-    ),
-    False,
-)
+_FT_METHOD_OUTGOING_REQUEST_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),), _T_METHOD, False)
 _FT_METHOD_OUTGOING_REQUEST_SET_METHOD = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),
-        (
-            'method',
-            _rt.VariantType(
-                (
-                    _rt.CaseType('get', None),
-                    _rt.CaseType('head', None),
-                    _rt.CaseType('post', None),
-                    _rt.CaseType('put', None),
-                    _rt.CaseType('delete', None),
-                    _rt.CaseType('connect', None),
-                    _rt.CaseType('options', None),
-                    _rt.CaseType('trace', None),
-                    _rt.CaseType('patch', None),
-                    _rt.CaseType('other', _rt.STRING),
-                ),
-                'wasi:http/types@0.2.9#method',
-            ),
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('method', _T_METHOD)),
     _rt.ResultType(None, None),
     False,
 )
@@ -823,27 +637,11 @@ _FT_METHOD_OUTGOING_REQUEST_SET_PATH_WITH_QUERY = _rt.FuncType(
 )
 _FT_METHOD_OUTGOING_REQUEST_SCHEME = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
-    _rt.OptionType(
-        _rt.VariantType(
-            (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
-            'wasi:http/types@0.2.9#scheme',
-        ),
-    ),
+    _rt.OptionType(_T_SCHEME),
     False,
 )
 _FT_METHOD_OUTGOING_REQUEST_SET_SCHEME = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),
-        (
-            'scheme',
-            _rt.OptionType(
-                _rt.VariantType(
-                    (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
-                    'wasi:http/types@0.2.9#scheme',
-                ),
-            ),
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('scheme', _rt.OptionType(_T_SCHEME))),
     _rt.ResultType(None, None),
     False,
 )
@@ -896,112 +694,7 @@ _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
 _FT_STATIC_RESPONSE_OUTPARAM_SET = _rt.FuncType(
     (
         ('param', _rt.OwnType(_RT_RESPONSE_OUTPARAM)),
-        (
-            'response',
-            _rt.ResultType(
-                _rt.OwnType(_RT_OUTGOING_RESPONSE),
-                _rt.VariantType(
-                    (
-                        _rt.CaseType('DNS-timeout', None),
-                        _rt.CaseType(
-                            'DNS-error',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                ),
-                                'wasi:http/types@0.2.9#DNS-error-payload',
-                            ),
-                        ),
-                        _rt.CaseType('destination-not-found', None),
-                        _rt.CaseType('destination-unavailable', None),
-                        _rt.CaseType('destination-IP-prohibited', None),
-                        _rt.CaseType('destination-IP-unroutable', None),
-                        _rt.CaseType('connection-refused', None),
-                        _rt.CaseType('connection-terminated', None),
-                        _rt.CaseType('connection-timeout', None),
-                        _rt.CaseType('connection-read-timeout', None),
-                        _rt.CaseType('connection-write-timeout', None),
-                        _rt.CaseType('connection-limit-reached', None),
-                        _rt.CaseType('TLS-protocol-error', None),
-                        _rt.CaseType('TLS-certificate-error', None),
-                        _rt.CaseType(
-                            'TLS-alert-received',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                    _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                ),
-                                'wasi:http/types@0.2.9#TLS-alert-received-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-denied', None),
-                        _rt.CaseType('HTTP-request-length-required', None),
-                        _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-request-method-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-too-long', None),
-                        _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-header-size',
-                            _rt.OptionType(
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.2.9#field-size-payload',
-                                ),
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-incomplete', None),
-                        _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-header-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-timeout', None),
-                        _rt.CaseType('HTTP-upgrade-failed', None),
-                        _rt.CaseType('HTTP-protocol-error', None),
-                        _rt.CaseType('loop-detected', None),
-                        _rt.CaseType('configuration-error', None),
-                        _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                    ),
-                    'wasi:http/types@0.2.9#error-code',
-                ),
-            ),
-        ),
+        ('response', _rt.ResultType(_rt.OwnType(_RT_OUTGOING_RESPONSE), _T_ERROR_CODE)),
     ),
     None,
     False,
@@ -1034,114 +727,7 @@ _FT_METHOD_FUTURE_TRAILERS_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_FUTURE_TRAILERS_GET = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FUTURE_TRAILERS)),),
-    _rt.OptionType(
-        _rt.ResultType(
-            _rt.ResultType(
-                _rt.OptionType(_rt.OwnType(_RT_FIELDS)),
-                _rt.VariantType(
-                    (
-                        _rt.CaseType('DNS-timeout', None),
-                        _rt.CaseType(
-                            'DNS-error',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                ),
-                                'wasi:http/types@0.2.9#DNS-error-payload',
-                            ),
-                        ),
-                        _rt.CaseType('destination-not-found', None),
-                        _rt.CaseType('destination-unavailable', None),
-                        _rt.CaseType('destination-IP-prohibited', None),
-                        _rt.CaseType('destination-IP-unroutable', None),
-                        _rt.CaseType('connection-refused', None),
-                        _rt.CaseType('connection-terminated', None),
-                        _rt.CaseType('connection-timeout', None),
-                        _rt.CaseType('connection-read-timeout', None),
-                        _rt.CaseType('connection-write-timeout', None),
-                        _rt.CaseType('connection-limit-reached', None),
-                        _rt.CaseType('TLS-protocol-error', None),
-                        _rt.CaseType('TLS-certificate-error', None),
-                        _rt.CaseType(
-                            'TLS-alert-received',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                    _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                ),
-                                'wasi:http/types@0.2.9#TLS-alert-received-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-denied', None),
-                        _rt.CaseType('HTTP-request-length-required', None),
-                        _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-request-method-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-too-long', None),
-                        _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-header-size',
-                            _rt.OptionType(
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.2.9#field-size-payload',
-                                ),
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-incomplete', None),
-                        _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-header-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-timeout', None),
-                        _rt.CaseType('HTTP-upgrade-failed', None),
-                        _rt.CaseType('HTTP-protocol-error', None),
-                        _rt.CaseType('loop-detected', None),
-                        _rt.CaseType('configuration-error', None),
-                        _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                    ),
-                    'wasi:http/types@0.2.9#error-code',
-                ),
-            ),
-            None,
-        ),
-    ),
+    _rt.OptionType(_rt.ResultType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE), None)),
     False,
 )
 _FT_CONSTRUCTOR_OUTGOING_RESPONSE = _rt.FuncType(
@@ -1176,109 +762,7 @@ _FT_METHOD_OUTGOING_BODY_WRITE = _rt.FuncType(
 )
 _FT_STATIC_OUTGOING_BODY_FINISH = _rt.FuncType(
     (('this', _rt.OwnType(_RT_OUTGOING_BODY)), ('trailers', _rt.OptionType(_rt.OwnType(_RT_FIELDS)))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('DNS-timeout', None),
-                _rt.CaseType(
-                    'DNS-error',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                        ),
-                        'wasi:http/types@0.2.9#DNS-error-payload',
-                    ),
-                ),
-                _rt.CaseType('destination-not-found', None),
-                _rt.CaseType('destination-unavailable', None),
-                _rt.CaseType('destination-IP-prohibited', None),
-                _rt.CaseType('destination-IP-unroutable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-terminated', None),
-                _rt.CaseType('connection-timeout', None),
-                _rt.CaseType('connection-read-timeout', None),
-                _rt.CaseType('connection-write-timeout', None),
-                _rt.CaseType('connection-limit-reached', None),
-                _rt.CaseType('TLS-protocol-error', None),
-                _rt.CaseType('TLS-certificate-error', None),
-                _rt.CaseType(
-                    'TLS-alert-received',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                            _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.2.9#TLS-alert-received-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-request-denied', None),
-                _rt.CaseType('HTTP-request-length-required', None),
-                _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                _rt.CaseType('HTTP-request-method-invalid', None),
-                _rt.CaseType('HTTP-request-URI-invalid', None),
-                _rt.CaseType('HTTP-request-URI-too-long', None),
-                _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-request-header-size',
-                    _rt.OptionType(
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                            ),
-                            'wasi:http/types@0.2.9#field-size-payload',
-                        ),
-                    ),
-                ),
-                _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-request-trailer-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-incomplete', None),
-                _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-response-header-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                _rt.CaseType(
-                    'HTTP-response-trailer-size',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                        ),
-                        'wasi:http/types@0.2.9#field-size-payload',
-                    ),
-                ),
-                _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                _rt.CaseType('HTTP-response-timeout', None),
-                _rt.CaseType('HTTP-upgrade-failed', None),
-                _rt.CaseType('HTTP-protocol-error', None),
-                _rt.CaseType('loop-detected', None),
-                _rt.CaseType('configuration-error', None),
-                _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE = _rt.FuncType(
@@ -1288,114 +772,7 @@ _FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_FUTURE_INCOMING_RESPONSE_GET = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FUTURE_INCOMING_RESPONSE)),),
-    _rt.OptionType(
-        _rt.ResultType(
-            _rt.ResultType(
-                _rt.OwnType(_RT_INCOMING_RESPONSE),
-                _rt.VariantType(
-                    (
-                        _rt.CaseType('DNS-timeout', None),
-                        _rt.CaseType(
-                            'DNS-error',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                ),
-                                'wasi:http/types@0.2.9#DNS-error-payload',
-                            ),
-                        ),
-                        _rt.CaseType('destination-not-found', None),
-                        _rt.CaseType('destination-unavailable', None),
-                        _rt.CaseType('destination-IP-prohibited', None),
-                        _rt.CaseType('destination-IP-unroutable', None),
-                        _rt.CaseType('connection-refused', None),
-                        _rt.CaseType('connection-terminated', None),
-                        _rt.CaseType('connection-timeout', None),
-                        _rt.CaseType('connection-read-timeout', None),
-                        _rt.CaseType('connection-write-timeout', None),
-                        _rt.CaseType('connection-limit-reached', None),
-                        _rt.CaseType('TLS-protocol-error', None),
-                        _rt.CaseType('TLS-certificate-error', None),
-                        _rt.CaseType(
-                            'TLS-alert-received',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                    _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                ),
-                                'wasi:http/types@0.2.9#TLS-alert-received-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-denied', None),
-                        _rt.CaseType('HTTP-request-length-required', None),
-                        _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-request-method-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-invalid', None),
-                        _rt.CaseType('HTTP-request-URI-too-long', None),
-                        _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-header-size',
-                            _rt.OptionType(
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.2.9#field-size-payload',
-                                ),
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-request-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-incomplete', None),
-                        _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-header-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                        _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                        _rt.CaseType(
-                            'HTTP-response-trailer-size',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                ),
-                                'wasi:http/types@0.2.9#field-size-payload',
-                            ),
-                        ),
-                        _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                        _rt.CaseType('HTTP-response-timeout', None),
-                        _rt.CaseType('HTTP-upgrade-failed', None),
-                        _rt.CaseType('HTTP-protocol-error', None),
-                        _rt.CaseType('loop-detected', None),
-                        _rt.CaseType('configuration-error', None),
-                        _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                    ),
-                    'wasi:http/types@0.2.9#error-code',
-                ),
-            ),
-            None,
-        ),
-    ),
+    _rt.OptionType(_rt.ResultType(_rt.ResultType(_rt.OwnType(_RT_INCOMING_RESPONSE), _T_ERROR_CODE), None)),
     False,
 )
 

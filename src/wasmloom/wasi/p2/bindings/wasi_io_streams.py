@@ -39,58 +39,22 @@ _TYPES: _rt.TypeTable = [(_T_STREAM_ERROR, (StreamErrorLastOperationFailed, Stre
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_TYPES]
 _FT_METHOD_INPUT_STREAM_READ = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.ListType(_rt.U8, None),
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.ListType(_rt.U8, None), _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_INPUT_STREAM_BLOCKING_READ = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.ListType(_rt.U8, None),
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.ListType(_rt.U8, None), _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_INPUT_STREAM_SKIP = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_INPUT_STREAM_BLOCKING_SKIP = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_INPUT_STREAM_SUBSCRIBE = _rt.FuncType(
@@ -100,72 +64,27 @@ _FT_METHOD_INPUT_STREAM_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_OUTPUT_STREAM_CHECK_WRITE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_WRITE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _rt.ListType(_rt.U8, None))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _rt.ListType(_rt.U8, None))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_FLUSH = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_SUBSCRIBE = _rt.FuncType(
@@ -175,58 +94,22 @@ _FT_METHOD_OUTPUT_STREAM_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_OUTPUT_STREAM_WRITE_ZEROES = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_SPLICE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('src', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
     False,
 )
 _FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('src', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)),
-                _rt.CaseType('closed', None),
-            ),
-            'wasi:io/streams@0.2.9#stream-error',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
     False,
 )
 

@@ -21,79 +21,12 @@ _TYPES: _rt.TypeTable = []
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_poll._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
 _FT_RESOLVE_ADDRESSES = _rt.FuncType(
     (('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('name', _rt.STRING)),
-    _rt.ResultType(
-        _rt.OwnType(_RT_RESOLVE_ADDRESS_STREAM),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.OwnType(_RT_RESOLVE_ADDRESS_STREAM), _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_RESOLVE_ADDRESS_STREAM)),),
-    _rt.ResultType(
-        _rt.OptionType(
-            _rt.VariantType(
-                (
-                    _rt.CaseType('ipv4', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                    ),
-                ),
-                'wasi:sockets/network@0.2.9#ip-address',
-            ),
-        ),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.OptionType(_m_wasi_sockets_network._T_IP_ADDRESS), _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE = _rt.FuncType(

@@ -125,33 +125,7 @@ _T_IPV6_SOCKET_ADDRESS = _rt.RecordType(
     'wasi:sockets/network@0.2.9#ipv6-socket-address',
 )
 _T_IP_SOCKET_ADDRESS = _rt.VariantType(
-    (
-        _rt.CaseType(
-            'ipv4',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('port', _rt.U16),
-                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                ),
-                'wasi:sockets/network@0.2.9#ipv4-socket-address',
-            ),
-        ),
-        _rt.CaseType(
-            'ipv6',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('port', _rt.U16),
-                    _rt.FieldType('flow-info', _rt.U32),
-                    _rt.FieldType(
-                        'address',
-                        _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                    ),
-                    _rt.FieldType('scope-id', _rt.U32),
-                ),
-                'wasi:sockets/network@0.2.9#ipv6-socket-address',
-            ),
-        ),
-    ),
+    (_rt.CaseType('ipv4', _T_IPV4_SOCKET_ADDRESS), _rt.CaseType('ipv6', _T_IPV6_SOCKET_ADDRESS)),
     'wasi:sockets/network@0.2.9#ip-socket-address',
 )
 _TYPES: _rt.TypeTable = [

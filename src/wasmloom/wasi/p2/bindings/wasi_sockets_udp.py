@@ -33,84 +33,14 @@ IpAddressFamily = _m_wasi_sockets_network.IpAddressFamily
 _T_INCOMING_DATAGRAM = _rt.RecordType(
     (
         _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
-        _rt.FieldType(
-            'remote-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/network@0.2.9#ip-socket-address',
-            ),
-        ),
+        _rt.FieldType('remote-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
     ),
     'wasi:sockets/udp@0.2.9#incoming-datagram',
 )
 _T_OUTGOING_DATAGRAM = _rt.RecordType(
     (
         _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
-        _rt.FieldType(
-            'remote-address',
-            _rt.OptionType(
-                _rt.VariantType(
-                    (
-                        _rt.CaseType(
-                            'ipv4',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                                ),
-                                'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                            ),
-                        ),
-                        _rt.CaseType(
-                            'ipv6',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('flow-info', _rt.U32),
-                                    _rt.FieldType(
-                                        'address',
-                                        _rt.TupleType(
-                                            (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                        ),
-                                    ),
-                                    _rt.FieldType('scope-id', _rt.U32),
-                                ),
-                                'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                            ),
-                        ),
-                    ),
-                    'wasi:sockets/network@0.2.9#ip-socket-address',
-                ),
-            ),
-        ),
+        _rt.FieldType('remote-address', _rt.OptionType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS)),
     ),
     'wasi:sockets/udp@0.2.9#outgoing-datagram',
 )
@@ -120,503 +50,70 @@ _FT_METHOD_UDP_SOCKET_START_BIND = _rt.FuncType(
     (
         ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
         ('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)),
-        (
-            'local-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/network@0.2.9#ip-socket-address',
-            ),
-        ),
+        ('local-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
     ),
-    _rt.ResultType(
-        None,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_FINISH_BIND = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        None,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_STREAM = _rt.FuncType(
     (
         ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
-        (
-            'remote-address',
-            _rt.OptionType(
-                _rt.VariantType(
-                    (
-                        _rt.CaseType(
-                            'ipv4',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                                ),
-                                'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                            ),
-                        ),
-                        _rt.CaseType(
-                            'ipv6',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('flow-info', _rt.U32),
-                                    _rt.FieldType(
-                                        'address',
-                                        _rt.TupleType(
-                                            (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                        ),
-                                    ),
-                                    _rt.FieldType('scope-id', _rt.U32),
-                                ),
-                                'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                            ),
-                        ),
-                    ),
-                    'wasi:sockets/network@0.2.9#ip-socket-address',
-                ),
-            ),
-        ),
+        ('remote-address', _rt.OptionType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS)),
     ),
     _rt.ResultType(
         _rt.TupleType((_rt.OwnType(_RT_INCOMING_DATAGRAM_STREAM), _rt.OwnType(_RT_OUTGOING_DATAGRAM_STREAM))),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
+        _m_wasi_sockets_network._T_ERROR_CODE,
     ),
     False,
 )
 _FT_METHOD_UDP_SOCKET_LOCAL_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/network@0.2.9#ip-socket-address',
-        ),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_REMOTE_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/network@0.2.9#ip-socket-address',
-        ),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_ADDRESS_FAMILY = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family'),
+    _m_wasi_sockets_network._T_IP_ADDRESS_FAMILY,
     False,
 )
 _FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U8,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U8, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U8)),
-    _rt.ResultType(
-        None,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SUBSCRIBE = _rt.FuncType(
@@ -626,87 +123,7 @@ _FT_METHOD_UDP_SOCKET_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_INCOMING_DATAGRAM_STREAM)), ('max-results', _rt.U64)),
-    _rt.ResultType(
-        _rt.ListType(
-            _rt.RecordType(
-                (
-                    _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
-                    _rt.FieldType(
-                        'remote-address',
-                        _rt.VariantType(
-                            (
-                                _rt.CaseType(
-                                    'ipv4',
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('port', _rt.U16),
-                                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                                        ),
-                                        'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                                    ),
-                                ),
-                                _rt.CaseType(
-                                    'ipv6',
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('port', _rt.U16),
-                                            _rt.FieldType('flow-info', _rt.U32),
-                                            _rt.FieldType(
-                                                'address',
-                                                _rt.TupleType(
-                                                    (
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                        _rt.U16,
-                                                    ),
-                                                ),
-                                            ),
-                                            _rt.FieldType('scope-id', _rt.U32),
-                                        ),
-                                        'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                                    ),
-                                ),
-                            ),
-                            'wasi:sockets/network@0.2.9#ip-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/udp@0.2.9#incoming-datagram',
-            ),
-            None,
-        ),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.ListType(_T_INCOMING_DATAGRAM, None), _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE = _rt.FuncType(
@@ -716,131 +133,12 @@ _FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE = _rt.FuncType(
 )
 _FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)),
-        (
-            'datagrams',
-            _rt.ListType(
-                _rt.RecordType(
-                    (
-                        _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
-                        _rt.FieldType(
-                            'remote-address',
-                            _rt.OptionType(
-                                _rt.VariantType(
-                                    (
-                                        _rt.CaseType(
-                                            'ipv4',
-                                            _rt.RecordType(
-                                                (
-                                                    _rt.FieldType('port', _rt.U16),
-                                                    _rt.FieldType(
-                                                        'address',
-                                                        _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8)),
-                                                    ),
-                                                ),
-                                                'wasi:sockets/network@0.2.9#ipv4-socket-address',
-                                            ),
-                                        ),
-                                        _rt.CaseType(
-                                            'ipv6',
-                                            _rt.RecordType(
-                                                (
-                                                    _rt.FieldType('port', _rt.U16),
-                                                    _rt.FieldType('flow-info', _rt.U32),
-                                                    _rt.FieldType(
-                                                        'address',
-                                                        _rt.TupleType(
-                                                            (
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                                _rt.U16,
-                                                            ),
-                                                        ),
-                                                    ),
-                                                    _rt.FieldType('scope-id', _rt.U32),
-                                                ),
-                                                'wasi:sockets/network@0.2.9#ipv6-socket-address',
-                                            ),
-                                        ),
-                                    ),
-                                    'wasi:sockets/network@0.2.9#ip-socket-address',
-                                ),
-                            ),
-                        ),
-                    ),
-                    'wasi:sockets/udp@0.2.9#outgoing-datagram',
-                ),
-                None,
-            ),
-        ),
-    ),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)), ('datagrams', _rt.ListType(_T_OUTGOING_DATAGRAM, None))),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE = _rt.FuncType(

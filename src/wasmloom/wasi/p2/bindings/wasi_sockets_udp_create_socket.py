@@ -24,36 +24,8 @@ _ALL_TYPES: _rt.TypeTable = [
     *_TYPES,
 ]
 _FT_CREATE_UDP_SOCKET = _rt.FuncType(
-    (('address-family', _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family')),),
-    _rt.ResultType(
-        _rt.OwnType(_m_wasi_sockets_udp._RT_UDP_SOCKET),
-        _rt.EnumType(
-            (
-                'unknown',
-                'access-denied',
-                'not-supported',
-                'invalid-argument',
-                'out-of-memory',
-                'timeout',
-                'concurrency-conflict',
-                'not-in-progress',
-                'would-block',
-                'invalid-state',
-                'new-socket-limit',
-                'address-not-bindable',
-                'address-in-use',
-                'remote-unreachable',
-                'connection-refused',
-                'connection-reset',
-                'connection-aborted',
-                'datagram-too-large',
-                'name-unresolvable',
-                'temporary-resolver-failure',
-                'permanent-resolver-failure',
-            ),
-            'wasi:sockets/network@0.2.9#error-code',
-        ),
-    ),
+    (('address-family', _m_wasi_sockets_network._T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_sockets_udp._RT_UDP_SOCKET), _m_wasi_sockets_network._T_ERROR_CODE),
     False,
 )
 

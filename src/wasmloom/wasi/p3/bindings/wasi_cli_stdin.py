@@ -15,17 +15,7 @@ _TYPES: _rt.TypeTable = []
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_cli_types._TYPES, *_TYPES]
 _FT_READ_VIA_STREAM = _rt.FuncType(
     (),
-    _rt.TupleType(
-        (
-            _rt.StreamType(_rt.U8),
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code'),
-                ),
-            ),
-        ),
-    ),
+    _rt.TupleType((_rt.StreamType(_rt.U8), _rt.FutureType(_rt.ResultType(None, _m_wasi_cli_types._T_ERROR_CODE)))),
     False,
 )
 

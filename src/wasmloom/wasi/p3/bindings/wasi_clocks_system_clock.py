@@ -24,14 +24,7 @@ _T_INSTANT = _rt.RecordType(
 )
 _TYPES: _rt.TypeTable = [(_T_INSTANT, Instant)]
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_NOW = _rt.FuncType(
-    (),
-    _rt.RecordType(
-        (_rt.FieldType('seconds', _rt.S64), _rt.FieldType('nanoseconds', _rt.U32)),
-        'wasi:clocks/system-clock@0.3.0#instant',
-    ),
-    False,
-)
+_FT_NOW = _rt.FuncType((), _T_INSTANT, False)
 _FT_GET_RESOLUTION = _rt.FuncType((), _rt.U64, False)
 
 

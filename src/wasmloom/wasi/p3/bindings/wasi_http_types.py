@@ -390,16 +390,7 @@ _T_FIELD_SIZE_PAYLOAD = _rt.RecordType(
 _T_ERROR_CODE = _rt.VariantType(
     (
         _rt.CaseType('DNS-timeout', None),
-        _rt.CaseType(
-            'DNS-error',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                    _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                ),
-                'wasi:http/types@0.3.0#DNS-error-payload',
-            ),
-        ),
+        _rt.CaseType('DNS-error', _T_DNS_ERROR_PAYLOAD),
         _rt.CaseType('destination-not-found', None),
         _rt.CaseType('destination-unavailable', None),
         _rt.CaseType('destination-IP-prohibited', None),
@@ -412,16 +403,7 @@ _T_ERROR_CODE = _rt.VariantType(
         _rt.CaseType('connection-limit-reached', None),
         _rt.CaseType('TLS-protocol-error', None),
         _rt.CaseType('TLS-certificate-error', None),
-        _rt.CaseType(
-            'TLS-alert-received',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                    _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                ),
-                'wasi:http/types@0.3.0#TLS-alert-received-payload',
-            ),
-        ),
+        _rt.CaseType('TLS-alert-received', _T_TLS_ALERT_RECEIVED_PAYLOAD),
         _rt.CaseType('HTTP-request-denied', None),
         _rt.CaseType('HTTP-request-length-required', None),
         _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
@@ -429,53 +411,15 @@ _T_ERROR_CODE = _rt.VariantType(
         _rt.CaseType('HTTP-request-URI-invalid', None),
         _rt.CaseType('HTTP-request-URI-too-long', None),
         _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-        _rt.CaseType(
-            'HTTP-request-header-size',
-            _rt.OptionType(
-                _rt.RecordType(
-                    (
-                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                    ),
-                    'wasi:http/types@0.3.0#field-size-payload',
-                ),
-            ),
-        ),
+        _rt.CaseType('HTTP-request-header-size', _rt.OptionType(_T_FIELD_SIZE_PAYLOAD)),
         _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-        _rt.CaseType(
-            'HTTP-request-trailer-size',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                ),
-                'wasi:http/types@0.3.0#field-size-payload',
-            ),
-        ),
+        _rt.CaseType('HTTP-request-trailer-size', _T_FIELD_SIZE_PAYLOAD),
         _rt.CaseType('HTTP-response-incomplete', None),
         _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-        _rt.CaseType(
-            'HTTP-response-header-size',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                ),
-                'wasi:http/types@0.3.0#field-size-payload',
-            ),
-        ),
+        _rt.CaseType('HTTP-response-header-size', _T_FIELD_SIZE_PAYLOAD),
         _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
         _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-        _rt.CaseType(
-            'HTTP-response-trailer-size',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                ),
-                'wasi:http/types@0.3.0#field-size-payload',
-            ),
-        ),
+        _rt.CaseType('HTTP-response-trailer-size', _T_FIELD_SIZE_PAYLOAD),
         _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
         _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
         _rt.CaseType('HTTP-response-timeout', None),
@@ -588,19 +532,7 @@ _ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
 _FT_CONSTRUCTOR_FIELDS = _rt.FuncType((), _rt.OwnType(_RT_FIELDS), False)
 _FT_STATIC_FIELDS_FROM_LIST = _rt.FuncType(
     (('entries', _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None)),),
-    _rt.ResultType(
-        _rt.OwnType(_RT_FIELDS),
-        _rt.VariantType(
-            (
-                _rt.CaseType('invalid-syntax', None),
-                _rt.CaseType('forbidden', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('size-exceeded', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#header-error',
-        ),
-    ),
+    _rt.ResultType(_rt.OwnType(_RT_FIELDS), _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_GET = _rt.FuncType(
@@ -615,70 +547,22 @@ _FT_METHOD_FIELDS_SET = _rt.FuncType(
         ('name', _rt.STRING),
         ('value', _rt.ListType(_rt.ListType(_rt.U8, None), None)),
     ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('invalid-syntax', None),
-                _rt.CaseType('forbidden', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('size-exceeded', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_DELETE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('invalid-syntax', None),
-                _rt.CaseType('forbidden', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('size-exceeded', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_GET_AND_DELETE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
-    _rt.ResultType(
-        _rt.ListType(_rt.ListType(_rt.U8, None), None),
-        _rt.VariantType(
-            (
-                _rt.CaseType('invalid-syntax', None),
-                _rt.CaseType('forbidden', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('size-exceeded', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#header-error',
-        ),
-    ),
+    _rt.ResultType(_rt.ListType(_rt.ListType(_rt.U8, None), None), _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_APPEND = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING), ('value', _rt.ListType(_rt.U8, None))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('invalid-syntax', None),
-                _rt.CaseType('forbidden', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('size-exceeded', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#header-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
     False,
 )
 _FT_METHOD_FIELDS_COPY_ALL = _rt.FuncType(
@@ -691,269 +575,15 @@ _FT_STATIC_REQUEST_NEW = _rt.FuncType(
     (
         ('headers', _rt.OwnType(_RT_FIELDS)),
         ('contents', _rt.OptionType(_rt.StreamType(_rt.U8))),
-        (
-            'trailers',
-            _rt.FutureType(
-                _rt.ResultType(
-                    _rt.OptionType(_rt.OwnType(_RT_FIELDS)),
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
+        ('trailers', _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE))),
         ('options', _rt.OptionType(_rt.OwnType(_RT_REQUEST_OPTIONS))),
     ),
-    _rt.TupleType(
-        (
-            _rt.OwnType(_RT_REQUEST),
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
-    ),
+    _rt.TupleType((_rt.OwnType(_RT_REQUEST), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
     False,
 )
-_FT_METHOD_REQUEST_GET_METHOD = _rt.FuncType(
-    (('self', _rt.BorrowType(_RT_REQUEST)),),
-    _rt.VariantType(
-        (
-            _rt.CaseType('get', None),
-            _rt.CaseType('head', None),
-            _rt.CaseType('post', None),
-            _rt.CaseType('put', None),
-            _rt.CaseType('delete', None),
-            _rt.CaseType('connect', None),
-            _rt.CaseType('options', None),
-            _rt.CaseType('trace', None),
-            _rt.CaseType('patch', None),
-            _rt.CaseType('other', _rt.STRING),
-        ),
-        'wasi:http/types@0.3.0#method',
-    ),
-    False,
-)
+_FT_METHOD_REQUEST_GET_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _T_METHOD, False)
 _FT_METHOD_REQUEST_SET_METHOD = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_REQUEST)),
-        (
-            'method',
-            _rt.VariantType(
-                (
-                    _rt.CaseType('get', None),
-                    _rt.CaseType('head', None),
-                    _rt.CaseType('post', None),
-                    _rt.CaseType('put', None),
-                    _rt.CaseType('delete', None),
-                    _rt.CaseType('connect', None),
-                    _rt.CaseType('options', None),
-                    _rt.CaseType('trace', None),
-                    _rt.CaseType('patch', None),
-                    _rt.CaseType('other', _rt.STRING),
-                ),
-                'wasi:http/types@0.3.0#method',
-            ),
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('method', _T_METHOD)),
     _rt.ResultType(None, None),
     False,
 )
@@ -967,29 +597,9 @@ _FT_METHOD_REQUEST_SET_PATH_WITH_QUERY = _rt.FuncType(
     _rt.ResultType(None, None),
     False,
 )
-_FT_METHOD_REQUEST_GET_SCHEME = _rt.FuncType(
-    (('self', _rt.BorrowType(_RT_REQUEST)),),
-    _rt.OptionType(
-        _rt.VariantType(
-            (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
-            'wasi:http/types@0.3.0#scheme',
-        ),
-    ),
-    False,
-)
+_FT_METHOD_REQUEST_GET_SCHEME = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _rt.OptionType(_T_SCHEME), False)
 _FT_METHOD_REQUEST_SET_SCHEME = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_REQUEST)),
-        (
-            'scheme',
-            _rt.OptionType(
-                _rt.VariantType(
-                    (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
-                    'wasi:http/types@0.3.0#scheme',
-                ),
-            ),
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('scheme', _rt.OptionType(_T_SCHEME))),
     _rt.ResultType(None, None),
     False,
 )
@@ -1010,225 +620,11 @@ _FT_METHOD_REQUEST_GET_OPTIONS = _rt.FuncType(
 )
 _FT_METHOD_REQUEST_GET_HEADERS = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _rt.OwnType(_RT_FIELDS), False)
 _FT_STATIC_REQUEST_CONSUME_BODY = _rt.FuncType(
-    (
-        ('this', _rt.OwnType(_RT_REQUEST)),
-        (
-            'res',
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
-    ),
+    (('this', _rt.OwnType(_RT_REQUEST)), ('res', _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
     _rt.TupleType(
         (
             _rt.StreamType(_rt.U8),
-            _rt.FutureType(
-                _rt.ResultType(
-                    _rt.OptionType(_rt.OwnType(_RT_FIELDS)),
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
+            _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE)),
         ),
     ),
     False,
@@ -1241,17 +637,7 @@ _FT_METHOD_REQUEST_OPTIONS_GET_CONNECT_TIMEOUT = _rt.FuncType(
 )
 _FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#request-options-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
     False,
 )
 _FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
@@ -1261,17 +647,7 @@ _FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
 )
 _FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#request-options-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
     False,
 )
 _FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
@@ -1281,17 +657,7 @@ _FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
 )
 _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('immutable', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:http/types@0.3.0#request-options-error',
-        ),
-    ),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
     False,
 )
 _FT_METHOD_REQUEST_OPTIONS_CLONE = _rt.FuncType(
@@ -1303,225 +669,9 @@ _FT_STATIC_RESPONSE_NEW = _rt.FuncType(
     (
         ('headers', _rt.OwnType(_RT_FIELDS)),
         ('contents', _rt.OptionType(_rt.StreamType(_rt.U8))),
-        (
-            'trailers',
-            _rt.FutureType(
-                _rt.ResultType(
-                    _rt.OptionType(_rt.OwnType(_RT_FIELDS)),
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
+        ('trailers', _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE))),
     ),
-    _rt.TupleType(
-        (
-            _rt.OwnType(_RT_RESPONSE),
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
-    ),
+    _rt.TupleType((_rt.OwnType(_RT_RESPONSE), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
     False,
 )
 _FT_METHOD_RESPONSE_GET_STATUS_CODE = _rt.FuncType((('self', _rt.BorrowType(_RT_RESPONSE)),), _rt.U16, False)
@@ -1536,225 +686,11 @@ _FT_METHOD_RESPONSE_GET_HEADERS = _rt.FuncType(
     False,
 )
 _FT_STATIC_RESPONSE_CONSUME_BODY = _rt.FuncType(
-    (
-        ('this', _rt.OwnType(_RT_RESPONSE)),
-        (
-            'res',
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
-    ),
+    (('this', _rt.OwnType(_RT_RESPONSE)), ('res', _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
     _rt.TupleType(
         (
             _rt.StreamType(_rt.U8),
-            _rt.FutureType(
-                _rt.ResultType(
-                    _rt.OptionType(_rt.OwnType(_RT_FIELDS)),
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('DNS-timeout', None),
-                            _rt.CaseType(
-                                'DNS-error',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
-                                    ),
-                                    'wasi:http/types@0.3.0#DNS-error-payload',
-                                ),
-                            ),
-                            _rt.CaseType('destination-not-found', None),
-                            _rt.CaseType('destination-unavailable', None),
-                            _rt.CaseType('destination-IP-prohibited', None),
-                            _rt.CaseType('destination-IP-unroutable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-terminated', None),
-                            _rt.CaseType('connection-timeout', None),
-                            _rt.CaseType('connection-read-timeout', None),
-                            _rt.CaseType('connection-write-timeout', None),
-                            _rt.CaseType('connection-limit-reached', None),
-                            _rt.CaseType('TLS-protocol-error', None),
-                            _rt.CaseType('TLS-certificate-error', None),
-                            _rt.CaseType(
-                                'TLS-alert-received',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
-                                        _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
-                                    ),
-                                    'wasi:http/types@0.3.0#TLS-alert-received-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-denied', None),
-                            _rt.CaseType('HTTP-request-length-required', None),
-                            _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-request-method-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-invalid', None),
-                            _rt.CaseType('HTTP-request-URI-too-long', None),
-                            _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-header-size',
-                                _rt.OptionType(
-                                    _rt.RecordType(
-                                        (
-                                            _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                            _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                        ),
-                                        'wasi:http/types@0.3.0#field-size-payload',
-                                    ),
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-request-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-incomplete', None),
-                            _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-header-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
-                            _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
-                            _rt.CaseType(
-                                'HTTP-response-trailer-size',
-                                _rt.RecordType(
-                                    (
-                                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
-                                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
-                                    ),
-                                    'wasi:http/types@0.3.0#field-size-payload',
-                                ),
-                            ),
-                            _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
-                            _rt.CaseType('HTTP-response-timeout', None),
-                            _rt.CaseType('HTTP-upgrade-failed', None),
-                            _rt.CaseType('HTTP-protocol-error', None),
-                            _rt.CaseType('loop-detected', None),
-                            _rt.CaseType('configuration-error', None),
-                            _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:http/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
+            _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE)),
         ),
     ),
     False,

@@ -74,32 +74,7 @@ _TYPES: _rt.TypeTable = [
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_m_wasi_sockets_types._TYPES, *_TYPES]
 _FT_RESOLVE_ADDRESSES = _rt.FuncType(
     (('name', _rt.STRING),),
-    _rt.ResultType(
-        _rt.ListType(
-            _rt.VariantType(
-                (
-                    _rt.CaseType('ipv4', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                    ),
-                ),
-                'wasi:sockets/types@0.3.0#ip-address',
-            ),
-            None,
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('name-unresolvable', None),
-                _rt.CaseType('temporary-resolver-failure', None),
-                _rt.CaseType('permanent-resolver-failure', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/ip-name-lookup@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.ListType(_m_wasi_sockets_types._T_IP_ADDRESS, None), _T_ERROR_CODE),
     True,
 )
 

@@ -177,33 +177,7 @@ _T_IPV6_SOCKET_ADDRESS = _rt.RecordType(
     'wasi:sockets/types@0.3.0#ipv6-socket-address',
 )
 _T_IP_SOCKET_ADDRESS = _rt.VariantType(
-    (
-        _rt.CaseType(
-            'ipv4',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('port', _rt.U16),
-                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                ),
-                'wasi:sockets/types@0.3.0#ipv4-socket-address',
-            ),
-        ),
-        _rt.CaseType(
-            'ipv6',
-            _rt.RecordType(
-                (
-                    _rt.FieldType('port', _rt.U16),
-                    _rt.FieldType('flow-info', _rt.U32),
-                    _rt.FieldType(
-                        'address',
-                        _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                    ),
-                    _rt.FieldType('scope-id', _rt.U32),
-                ),
-                'wasi:sockets/types@0.3.0#ipv6-socket-address',
-            ),
-        ),
-    ),
+    (_rt.CaseType('ipv4', _T_IPV4_SOCKET_ADDRESS), _rt.CaseType('ipv6', _T_IPV6_SOCKET_ADDRESS)),
     'wasi:sockets/types@0.3.0#ip-socket-address',
 )
 _TYPES: _rt.TypeTable = [
@@ -235,1362 +209,203 @@ _TYPES: _rt.TypeTable = [
 ]
 _ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
 _FT_STATIC_TCP_SOCKET_CREATE = _rt.FuncType(
-    (('address-family', _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')),),
-    _rt.ResultType(
-        _rt.OwnType(_RT_TCP_SOCKET),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('address-family', _T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_RT_TCP_SOCKET), _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_BIND = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_TCP_SOCKET)),
-        (
-            'local-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/types@0.3.0#ip-socket-address',
-            ),
-        ),
-    ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('local-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_CONNECT = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_TCP_SOCKET)),
-        (
-            'remote-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/types@0.3.0#ip-socket-address',
-            ),
-        ),
-    ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('remote-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
     True,
 )
 _FT_METHOD_TCP_SOCKET_LISTEN = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.StreamType(_rt.OwnType(_RT_TCP_SOCKET)),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.StreamType(_rt.OwnType(_RT_TCP_SOCKET)), _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SEND = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('data', _rt.StreamType(_rt.U8))),
-    _rt.FutureType(
-        _rt.ResultType(
-            None,
-            _rt.VariantType(
-                (
-                    _rt.CaseType('access-denied', None),
-                    _rt.CaseType('not-supported', None),
-                    _rt.CaseType('invalid-argument', None),
-                    _rt.CaseType('out-of-memory', None),
-                    _rt.CaseType('timeout', None),
-                    _rt.CaseType('invalid-state', None),
-                    _rt.CaseType('address-not-bindable', None),
-                    _rt.CaseType('address-in-use', None),
-                    _rt.CaseType('remote-unreachable', None),
-                    _rt.CaseType('connection-refused', None),
-                    _rt.CaseType('connection-broken', None),
-                    _rt.CaseType('connection-reset', None),
-                    _rt.CaseType('connection-aborted', None),
-                    _rt.CaseType('datagram-too-large', None),
-                    _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-                ),
-                'wasi:sockets/types@0.3.0#error-code',
-            ),
-        ),
-    ),
+    _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)),
     False,
 )
 _FT_METHOD_TCP_SOCKET_RECEIVE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.TupleType(
-        (
-            _rt.StreamType(_rt.U8),
-            _rt.FutureType(
-                _rt.ResultType(
-                    None,
-                    _rt.VariantType(
-                        (
-                            _rt.CaseType('access-denied', None),
-                            _rt.CaseType('not-supported', None),
-                            _rt.CaseType('invalid-argument', None),
-                            _rt.CaseType('out-of-memory', None),
-                            _rt.CaseType('timeout', None),
-                            _rt.CaseType('invalid-state', None),
-                            _rt.CaseType('address-not-bindable', None),
-                            _rt.CaseType('address-in-use', None),
-                            _rt.CaseType('remote-unreachable', None),
-                            _rt.CaseType('connection-refused', None),
-                            _rt.CaseType('connection-broken', None),
-                            _rt.CaseType('connection-reset', None),
-                            _rt.CaseType('connection-aborted', None),
-                            _rt.CaseType('datagram-too-large', None),
-                            _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-                        ),
-                        'wasi:sockets/types@0.3.0#error-code',
-                    ),
-                ),
-            ),
-        ),
-    ),
+    _rt.TupleType((_rt.StreamType(_rt.U8), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/types@0.3.0#ip-socket-address',
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/types@0.3.0#ip-socket-address',
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_IS_LISTENING = _rt.FuncType((('self', _rt.BorrowType(_RT_TCP_SOCKET)),), _rt.BOOL, False)
 _FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family'),
+    _T_IP_ADDRESS_FAMILY,
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.BOOL,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.BOOL, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.BOOL)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U32,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U32, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U32)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U8,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U8, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U8)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_STATIC_UDP_SOCKET_CREATE = _rt.FuncType(
-    (('address-family', _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')),),
-    _rt.ResultType(
-        _rt.OwnType(_RT_UDP_SOCKET),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('address-family', _T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_RT_UDP_SOCKET), _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_BIND = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
-        (
-            'local-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/types@0.3.0#ip-socket-address',
-            ),
-        ),
-    ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('local-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_CONNECT = _rt.FuncType(
-    (
-        ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
-        (
-            'remote-address',
-            _rt.VariantType(
-                (
-                    _rt.CaseType(
-                        'ipv4',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                        ),
-                    ),
-                    _rt.CaseType(
-                        'ipv6',
-                        _rt.RecordType(
-                            (
-                                _rt.FieldType('port', _rt.U16),
-                                _rt.FieldType('flow-info', _rt.U32),
-                                _rt.FieldType(
-                                    'address',
-                                    _rt.TupleType(
-                                        (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                    ),
-                                ),
-                                _rt.FieldType('scope-id', _rt.U32),
-                            ),
-                            'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                        ),
-                    ),
-                ),
-                'wasi:sockets/types@0.3.0#ip-socket-address',
-            ),
-        ),
-    ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('remote-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_DISCONNECT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SEND = _rt.FuncType(
     (
         ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
         ('data', _rt.ListType(_rt.U8, None)),
-        (
-            'remote-address',
-            _rt.OptionType(
-                _rt.VariantType(
-                    (
-                        _rt.CaseType(
-                            'ipv4',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                                ),
-                                'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                            ),
-                        ),
-                        _rt.CaseType(
-                            'ipv6',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('flow-info', _rt.U32),
-                                    _rt.FieldType(
-                                        'address',
-                                        _rt.TupleType(
-                                            (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                        ),
-                                    ),
-                                    _rt.FieldType('scope-id', _rt.U32),
-                                ),
-                                'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                            ),
-                        ),
-                    ),
-                    'wasi:sockets/types@0.3.0#ip-socket-address',
-                ),
-            ),
-        ),
+        ('remote-address', _rt.OptionType(_T_IP_SOCKET_ADDRESS)),
     ),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     True,
 )
 _FT_METHOD_UDP_SOCKET_RECEIVE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.TupleType(
-            (
-                _rt.ListType(_rt.U8, None),
-                _rt.VariantType(
-                    (
-                        _rt.CaseType(
-                            'ipv4',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                                ),
-                                'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                            ),
-                        ),
-                        _rt.CaseType(
-                            'ipv6',
-                            _rt.RecordType(
-                                (
-                                    _rt.FieldType('port', _rt.U16),
-                                    _rt.FieldType('flow-info', _rt.U32),
-                                    _rt.FieldType(
-                                        'address',
-                                        _rt.TupleType(
-                                            (_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16),
-                                        ),
-                                    ),
-                                    _rt.FieldType('scope-id', _rt.U32),
-                                ),
-                                'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                            ),
-                        ),
-                    ),
-                    'wasi:sockets/types@0.3.0#ip-socket-address',
-                ),
-            ),
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.TupleType((_rt.ListType(_rt.U8, None), _T_IP_SOCKET_ADDRESS)), _T_ERROR_CODE),
     True,
 )
 _FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/types@0.3.0#ip-socket-address',
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.VariantType(
-            (
-                _rt.CaseType(
-                    'ipv4',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv4-socket-address',
-                    ),
-                ),
-                _rt.CaseType(
-                    'ipv6',
-                    _rt.RecordType(
-                        (
-                            _rt.FieldType('port', _rt.U16),
-                            _rt.FieldType('flow-info', _rt.U32),
-                            _rt.FieldType(
-                                'address',
-                                _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
-                            ),
-                            _rt.FieldType('scope-id', _rt.U32),
-                        ),
-                        'wasi:sockets/types@0.3.0#ipv6-socket-address',
-                    ),
-                ),
-            ),
-            'wasi:sockets/types@0.3.0#ip-socket-address',
-        ),
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family'),
+    _T_IP_ADDRESS_FAMILY,
     False,
 )
 _FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U8,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U8, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U8)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
-    _rt.ResultType(
-        _rt.U64,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
     False,
 )
 _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
     (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
-    _rt.ResultType(
-        None,
-        _rt.VariantType(
-            (
-                _rt.CaseType('access-denied', None),
-                _rt.CaseType('not-supported', None),
-                _rt.CaseType('invalid-argument', None),
-                _rt.CaseType('out-of-memory', None),
-                _rt.CaseType('timeout', None),
-                _rt.CaseType('invalid-state', None),
-                _rt.CaseType('address-not-bindable', None),
-                _rt.CaseType('address-in-use', None),
-                _rt.CaseType('remote-unreachable', None),
-                _rt.CaseType('connection-refused', None),
-                _rt.CaseType('connection-broken', None),
-                _rt.CaseType('connection-reset', None),
-                _rt.CaseType('connection-aborted', None),
-                _rt.CaseType('datagram-too-large', None),
-                _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
-            ),
-            'wasi:sockets/types@0.3.0#error-code',
-        ),
-    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
     False,
 )
 
