@@ -14,11 +14,21 @@ The package holds one module per interface the world uses (named
 - imported interfaces: a ``Host`` protocol (resources: ``Host<Resource>``
   protocols for the objects that implement them), ``add_to_linker(linker,
   getter)`` where ``getter`` maps the store's data to the implementation;
+  it returns the resource types it defined, a frozen ``ResourceTypes``
+  dataclass with one :class:`~wasmloom.ResourceType` field per resource
+  (``None`` when the interface defines none);
 - exported interfaces: an ``Exports`` class of typed methods, and a
   :class:`~wasmloom.bindgen.rt.GuestResource` class per exported resource;
 - the world: ``Imports`` (one attribute per imported interface, plus the
-  world's own imported functions), ``add_to_linker(linker, getter)``, and a
-  class named after the world with ``instantiate(store, component, linker)``.
+  world's own imported functions), ``add_to_linker(linker, getter)`` (its
+  ``ResourceTypes`` has one field per imported interface that defines
+  resources), and a class named after the world with
+  ``instantiate(store, component, linker)``.
+
+Each module imports :mod:`wasmloom.bindgen.rt` as ``_rt`` and the package's
+own modules, nothing else; type tables name each named type by the ``_T_``
+constant of the module defining it; no line is over 120 columns
+(:mod:`wasmloom.bindgen.wrap` splits the long ones).
 """
 
 from __future__ import annotations
