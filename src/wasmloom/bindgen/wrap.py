@@ -23,6 +23,7 @@ are not brackets.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 
 __all__ = ["WIDTH", "doc_lines", "docstring", "union", "wrap_code"]
 
@@ -92,14 +93,12 @@ def wrap_code(lines: list[str]) -> list[str]:
     return out
 
 
-def _groups(body: str) -> list[tuple[int, int]]:
-    """The outermost bracket pairs of ``body``, as (open, close) indices (unmatched ones skipped)."""
-    out: list[tuple[int, int]] = []
-    stack: list[int] = []
+def _code(text: str) -> Iterator[tuple[int, str]]:
+    """``(index, character)`` of each character of ``text`` outside its string literals."""
     quote = ""
     i = 0
-    while i < len(body):
-        ch = body[i]
+    while i < len(text):
+        ch = text[i]
         if quote:
             if ch == "\\":
                 i += 1
@@ -107,13 +106,22 @@ def _groups(body: str) -> list[tuple[int, int]]:
                 quote = ""
         elif ch in "'\"":
             quote = ch
-        elif ch in _OPEN:
+        else:
+            yield i, ch
+        i += 1
+
+
+def _groups(body: str) -> list[tuple[int, int]]:
+    """The outermost bracket pairs of ``body``, as (open, close) indices (unmatched ones skipped)."""
+    out: list[tuple[int, int]] = []
+    stack: list[int] = []
+    for i, ch in _code(body):
+        if ch in _OPEN:
             stack.append(i)
         elif ch in _CLOSE and stack:
             o = stack.pop()
             if not stack:
                 out.append((o, i))
-        i += 1
     return out
 
 
@@ -121,26 +129,15 @@ def _items(inner: str) -> list[str]:
     """The comma-separated items of a bracket's contents (commas nested deeper are kept)."""
     items: list[str] = []
     depth = 0
-    quote = ""
     start = 0
-    i = 0
-    while i < len(inner):
-        ch = inner[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch in _OPEN:
+    for i, ch in _code(inner):
+        if ch in _OPEN:
             depth += 1
         elif ch in _CLOSE:
             depth -= 1
         elif ch == "," and depth == 0:
             items.append(inner[start:i].strip())
             start = i + 1
-        i += 1
     last = inner[start:].strip()
     if last:
         items.append(last)
