@@ -35,7 +35,7 @@ ROOT = Path(__file__).parent.parent
 RES_USER = """
 from __future__ import annotations
 
-from wasmloom import Component, Linker, Store
+from wasmloom import Component, Linker, ResourceType, Store
 
 import res_bindings
 from res_bindings import example_res_blobs as blobs
@@ -80,7 +80,8 @@ class Data:
 def run(component: Component) -> int:
     store = Store(data=Data())
     linker = Linker()
-    blobs.add_to_linker(linker, lambda d: d.blobs)
+    blob_type: ResourceType = blobs.add_to_linker(linker, lambda d: d.blobs).blob
+    assert blob_type.name == "blob"
     guest = res_bindings.Res.instantiate(store, component, linker)
     c = guest.counters.counter_new(store, 1)
     n: int = c.inc(store) + guest.new_blob(store, b"x")
@@ -368,6 +369,23 @@ def _res_guest(res: ModuleType, store: Store[ResData]) -> tuple[Any, Any]:
     guest = res.Res.instantiate(store, component("bindgen_resources"), linker)
     table = rt._host_tables[rt._linker_rts[linker][blobs._RT_BLOB]]
     return guest, table
+
+
+def test_add_to_linker_returns_its_resource_types(res: ModuleType, app: ModuleType) -> None:
+    blobs = importlib.import_module("res_bindings.example_res_blobs")
+    linker = Linker()
+    types = blobs.add_to_linker(linker, lambda d: d.blobs)
+    assert isinstance(types, blobs.ResourceTypes)
+    assert types.blob is linker.instance("example:res/blobs").lookup("blob").rt
+    # the world's: one field per imported interface that defines resources
+    linker = Linker()
+    world = res.add_to_linker(linker, lambda d: d)
+    assert world == res.ResourceTypes(blobs=blobs.ResourceTypes(world.blobs.blob))
+    assert world.blobs.blob is linker.instance("example:res/blobs").lookup("blob").rt
+    # none defined: None
+    logging = importlib.import_module("app_bindings.example_app_logging")
+    assert logging.add_to_linker(Linker(), lambda d: d) is None
+    assert not hasattr(logging, "ResourceTypes") and not hasattr(app, "ResourceTypes")
 
 
 def test_host_resource_constructor_methods_static_and_drop(res: ModuleType) -> None:

@@ -20,12 +20,11 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from wasmloom import types as T
-from wasmloom.abi.codecs import ClassMap
 from wasmloom.bindgen.naming import camel, const, snake
-from wasmloom.bindgen.rt import _host_caller, _specialise, wrong_store
+from wasmloom.bindgen.rt import wrong_store
 from wasmloom.host.instance import Instance
 from wasmloom.host.store import Store
-from wasmloom.runtime.lift import ComponentFunc
+from wasmloom.host.typed import ClassMap, ExportedFunc, host_caller, specialise
 
 __all__ = ["DynamicExports", "exports", "py_func_name"]
 
@@ -81,9 +80,9 @@ def _classes_for(t: T.ValType | None, out: dict[T.ValType, Any]) -> None:
 class _DynFunc:
     __slots__ = ("_call", "_store", "name", "type")
 
-    def __init__(self, store: Store[Any], f: ComponentFunc, name: str) -> None:
+    def __init__(self, store: Store[Any], f: ExportedFunc, name: str) -> None:
         self._store = store
-        self._call = _host_caller(f)
+        self._call = host_caller(f)
         self.name = name
         self.type = f.type
 
@@ -109,8 +108,8 @@ class DynamicExports:
         self.classes = {t: cls for (t, _), cls in classes.map.items()}
         self._items: dict[str, Any] = {}
         for name, item in items.items():
-            if isinstance(item, ComponentFunc):
-                f = _DynFunc(store, _specialise(item, classes), "/".join([*path, name]))
+            if isinstance(item, ExportedFunc):
+                f = _DynFunc(store, specialise(item, classes), "/".join([*path, name]))
                 self._items[name] = f
                 setattr(self, py_func_name(name), f)
             elif isinstance(item, dict):
@@ -131,10 +130,10 @@ class DynamicExports:
         return sorted(k for k in self.__dict__ if not k.startswith("_"))
 
 
-def _funcs(items: dict[str, Any]) -> list[ComponentFunc]:
-    out: list[ComponentFunc] = []
+def _funcs(items: dict[str, Any]) -> list[ExportedFunc]:
+    out: list[ExportedFunc] = []
     for item in items.values():
-        if isinstance(item, ComponentFunc):
+        if isinstance(item, ExportedFunc):
             out.append(item)
         elif isinstance(item, dict):
             out += _funcs(item)

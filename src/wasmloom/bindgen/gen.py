@@ -14,11 +14,21 @@ The package holds one module per interface the world uses (named
 - imported interfaces: a ``Host`` protocol (resources: ``Host<Resource>``
   protocols for the objects that implement them), ``add_to_linker(linker,
   getter)`` where ``getter`` maps the store's data to the implementation;
+  it returns the resource types it defined, a frozen ``ResourceTypes``
+  dataclass with one :class:`~wasmloom.ResourceType` field per resource
+  (``None`` when the interface defines none);
 - exported interfaces: an ``Exports`` class of typed methods, and a
   :class:`~wasmloom.bindgen.rt.GuestResource` class per exported resource;
 - the world: ``Imports`` (one attribute per imported interface, plus the
-  world's own imported functions), ``add_to_linker(linker, getter)``, and a
-  class named after the world with ``instantiate(store, component, linker)``.
+  world's own imported functions), ``add_to_linker(linker, getter)`` (its
+  ``ResourceTypes`` has one field per imported interface that defines
+  resources), and a class named after the world with
+  ``instantiate(store, component, linker)``.
+
+Each module imports :mod:`wasmloom.bindgen.rt` as ``_rt`` and the package's
+own modules, nothing else; type tables name each named type by the ``_T_``
+constant of the module defining it; no line is over 120 columns
+(:mod:`wasmloom.bindgen.wrap` splits the long ones).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from pathlib import Path
 
 from wasmloom import types as T
 from wasmloom.bindgen.naming import camel, const, snake
+from wasmloom.bindgen.wrap import doc_lines, docstring, union, wrap_code
 from wasmloom.wit import model as M
 from wasmloom.wit.resolve import Resolve
 
@@ -38,48 +49,34 @@ _GUEST_RESERVED = {"drop", "dropped", "owner", "rt", "rep", "own"}
 
 _HEADER = """from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 """
 
-_USED = (
-    "(_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some,"
-    " _StreamReader, _FutureReader)"
-)
 
-
-def _doc(text: str | None, indent: str) -> list[str]:
-    if not text:
-        return []
-    body = text.strip().replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    lines = body.splitlines()
-    if len(lines) == 1:
-        return [f'{indent}"""{lines[0]}"""']
-    return [
-        f'{indent}"""{lines[0]}',
-        *[(indent + ln) if ln else "" for ln in lines[1:]],
-        f'{indent}"""',
-    ]
+def _tuple(items: Iterable[str]) -> str:
+    """A tuple display of ``items``: ``()``, ``(a,)``, ``(a, b)``."""
+    xs = list(items)
+    return f"({xs[0]},)" if len(xs) == 1 else f"({', '.join(xs)})"
 
 
 def _name_arg(t: T.RecordType | T.VariantType | T.EnumType | T.FlagsType) -> str:
     """The ``name`` argument of a named type's constructor in generated code ("" if unnamed)."""
     return "" if t.name is None else f", {t.name!r}"
+
+
+def _resources(iface: M.Interface) -> list[M.TypeDef]:
+    """The resources ``iface`` defines."""
+    return [td for td in iface.types.values() if isinstance(td.kind, M.Resource)]
+
+
+def _resource_types(fields: list[str], by: str) -> list[str]:
+    """The ``ResourceTypes`` class of a module: what its ``add_to_linker`` returns."""
+    return [
+        "@_rt.dataclass(frozen=True, slots=True)",
+        "class ResourceTypes:",
+        *docstring(f"The resource types :func:`add_to_linker` defined, by {by}.", "    "),
+        *[f"    {f}" for f in fields],
+    ]
 
 
 class _Gen:
@@ -112,6 +109,17 @@ class _Gen:
                 if isinstance(td.kind, M.Resource) and td.resource_type is not None:
                     assert td.name is not None
                     self.rt_ref[td.resource_type] = (owner_mod, "_RT_" + const(td.name))
+        # named types a module defines as `_T_<NAME>`, by (type, WIT name): type tables name
+        # them (the name too, as types compare by structure alone)
+        self.vt_ref: dict[tuple[T.ValType, str | None], tuple[str, str]] = {}
+        for owner_mod, tds in self._all_typedefs():
+            for td in tds:
+                if isinstance(td.kind, M.Record | M.Enum | M.Flags | M.Variant):
+                    assert td.name is not None
+                    vt = M.to_valtype(td)
+                    named = (vt, getattr(vt, "name", None))
+                    self.vt_ref.setdefault(named, (owner_mod, "_T_" + const(td.name)))
+        self.vt_done: set[str] = set()  # the `_T_` names the module being written defined so far
 
     # -- bookkeeping ----------------------------------------------------------------
 
@@ -182,7 +190,7 @@ class _Gen:
         if isinstance(t, T.PrimType):
             return _PRIM_PY.get(t.name, "int")
         if isinstance(t, T.ErrorContextType):
-            return "_typing.Any"
+            return "_rt.Any"
         k = t.kind
         if t.name is not None:
             if isinstance(k, M.Resource):
@@ -206,62 +214,67 @@ class _Gen:
         if isinstance(k, M.Option):
             inner = M.unalias(k.type)
             if isinstance(inner, M.TypeDef) and isinstance(inner.kind, M.Option):
-                return f"_Some[{self.py(k.type, here)}] | None"
+                return f"_rt.Some[{self.py(k.type, here)}] | None"
             return f"{self.py(k.type, here)} | None"
         if isinstance(k, M.Result):
-            return f"_Ok[{self.py(k.ok, here)}] | _Err[{self.py(k.err, here)}]"
+            return f"_rt.Ok[{self.py(k.ok, here)}] | _rt.Err[{self.py(k.err, here)}]"
         if isinstance(k, M.Map):
             return f"dict[{self.py(k.key, here)}, {self.py(k.value, here)}]"
         if isinstance(k, M.Alias):
             return self.py(k.target, here)
         if isinstance(k, M.Stream):
-            return f"_StreamReader[{self.py(k.type, here)}]"
+            return f"_rt.StreamReader[{self.py(k.type, here)}]"
         if isinstance(k, M.Future):
-            return f"_FutureReader[{self.py(k.type, here)}]"
-        return "_typing.Any"
+            return f"_rt.FutureReader[{self.py(k.type, here)}]"
+        return "_rt.Any"
 
     # -- type expressions ---------------------------------------------------------------
 
-    def vt(self, t: T.ValType | None, here: str) -> str:
+    def vt(self, t: T.ValType | None, here: str, top: bool = False) -> str:
+        """The expression of value type ``t`` in module ``here``: a named type by its
+        ``_T_`` name once defined (``top``: spelled out, for its definition)."""
         if t is None:
             return "None"
+        ref = None if top else self.vt_ref.get((t, getattr(t, "name", None)))
+        if ref is not None and (ref[0] != here or ref[1] in self.vt_done):
+            return self.ref(ref[0], here, ref[1])
         if isinstance(t, T.PrimType):
-            return "_t." + t.name.upper()
+            return "_rt." + t.name.upper()
         if isinstance(t, T.ErrorContextType):
-            return "_t.ErrorContextType()"
+            return "_rt.ErrorContextType()"
         if isinstance(t, T.ListType):
-            return f"_t.ListType({self.vt(t.t, here)}, {t.length})"
+            return f"_rt.ListType({self.vt(t.t, here)}, {t.length})"
         if isinstance(t, T.RecordType):
-            fs = "".join(f"_t.FieldType({f.label!r}, {self.vt(f.t, here)}), " for f in t.fields)
-            return f"_t.RecordType(({fs}){_name_arg(t)})"
+            fs = _tuple(f"_rt.FieldType({f.label!r}, {self.vt(f.t, here)})" for f in t.fields)
+            return f"_rt.RecordType({fs}{_name_arg(t)})"
         if isinstance(t, T.TupleType):
-            return "_t.TupleType((" + "".join(self.vt(x, here) + ", " for x in t.ts) + "))"
+            return f"_rt.TupleType({_tuple(self.vt(x, here) for x in t.ts)})"
         if isinstance(t, T.VariantType):
-            cs = "".join(f"_t.CaseType({c.label!r}, {self.vt(c.t, here)}), " for c in t.cases)
-            return f"_t.VariantType(({cs}){_name_arg(t)})"
+            cs = _tuple(f"_rt.CaseType({c.label!r}, {self.vt(c.t, here)})" for c in t.cases)
+            return f"_rt.VariantType({cs}{_name_arg(t)})"
         if isinstance(t, T.EnumType):
-            return f"_t.EnumType({t.labels!r}{_name_arg(t)})"
+            return f"_rt.EnumType({t.labels!r}{_name_arg(t)})"
         if isinstance(t, T.FlagsType):
-            return f"_t.FlagsType({t.labels!r}{_name_arg(t)})"
+            return f"_rt.FlagsType({t.labels!r}{_name_arg(t)})"
         if isinstance(t, T.OptionType):
-            return f"_t.OptionType({self.vt(t.t, here)})"
+            return f"_rt.OptionType({self.vt(t.t, here)})"
         if isinstance(t, T.ResultType):
-            return f"_t.ResultType({self.vt(t.ok, here)}, {self.vt(t.error, here)})"
+            return f"_rt.ResultType({self.vt(t.ok, here)}, {self.vt(t.error, here)})"
         if isinstance(t, T.MapType):
-            return f"_t.MapType({self.vt(t.k, here)}, {self.vt(t.v, here)})"
+            return f"_rt.MapType({self.vt(t.k, here)}, {self.vt(t.v, here)})"
         if isinstance(t, T.OwnType | T.BorrowType):
             mod, name = self.rt_ref[t.rt]
             kind = "OwnType" if isinstance(t, T.OwnType) else "BorrowType"
-            return f"_t.{kind}({self.ref(mod, here, name)})"
+            return f"_rt.{kind}({self.ref(mod, here, name)})"
         if isinstance(t, T.StreamType):
-            return f"_t.StreamType({self.vt(t.t, here)})"
+            return f"_rt.StreamType({self.vt(t.t, here)})"
         assert isinstance(t, T.FutureType)
-        return f"_t.FutureType({self.vt(t.t, here)})"
+        return f"_rt.FutureType({self.vt(t.t, here)})"
 
     def ft(self, f: M.Function, here: str) -> str:
         ft = f.functype()
-        ps = "".join(f"({n!r}, {self.vt(t, here)}), " for n, t in ft.params)
-        return f"_t.FuncType(({ps}), {self.vt(ft.result, here)}, {ft.is_async})"
+        ps = _tuple(f"({n!r}, {self.vt(t, here)})" for n, t in ft.params)
+        return f"_rt.FuncType({ps}, {self.vt(ft.result, here)}, {ft.is_async})"
 
     # -- modules -----------------------------------------------------------------------
 
@@ -331,7 +344,7 @@ class _Gen:
         for td in tds:
             if isinstance(td.kind, M.Resource):
                 assert td.name is not None
-                out.append(f"_RT_{const(td.name)} = _t.ResourceType({td.name!r})")
+                out.append(f"_RT_{const(td.name)} = _rt.ResourceType({td.name!r})")
         if out:
             out.append("")
         for td in tds:
@@ -340,22 +353,22 @@ class _Gen:
             k = td.kind
             tconst = "_T_" + const(td.name)
             if isinstance(k, M.Record):
-                out += ["", "@_dc.dataclass(slots=True)", f"class {name}:"]
-                out += _doc(td.docs, "    ")
+                out += ["", "@_rt.dataclass(slots=True)", f"class {name}:"]
+                out += docstring(td.docs, "    ")
                 for f in k.fields:
                     out.append(f"    {snake(f.name)}: {self.py(f.type, here)}")
                 if not k.fields and not td.docs:
                     out.append("    pass")
                 entries.append(f"({tconst}, {name})")
             elif isinstance(k, M.Enum):
-                out += ["", f"class {name}(_enum.Enum):"]
-                out += _doc(td.docs, "    ")
+                out += ["", f"class {name}(_rt.Enum):"]
+                out += docstring(td.docs, "    ")
                 for ec in k.cases:
                     out.append(f"    {const(ec.name)} = {ec.name!r}")
                 entries.append(f"({tconst}, {name})")
             elif isinstance(k, M.Flags):
-                out += ["", f"class {name}(_enum.Flag):"]
-                out += _doc(td.docs, "    ")
+                out += ["", f"class {name}(_rt.Flag):"]
+                out += docstring(td.docs, "    ")
                 for i, fl in enumerate(k.flags):
                     out.append(f"    {const(fl.name)} = {1 << i}")
                 if not k.flags and not td.docs:
@@ -373,14 +386,12 @@ class _Gen:
                         assert '"' not in payload
                         base = f'_rt.Case["{payload}"]'  # a forward reference may be in it
                     out += ["", f"class {cn}({base}):"]
-                    out += _doc(c.docs, "    ")
+                    out += docstring(c.docs, "    ")
                     out.append("    __slots__ = ()")
-                    out.append(
-                        f"    tag: _typing.ClassVar[_typing.Literal[{c.name!r}]] = {c.name!r}"
-                    )
-                out += ["", f"{name}: _typing.TypeAlias = {' | '.join(cases)}"]
-                out += _doc(td.docs, "")
-                entries.append(f"({tconst}, ({''.join(c + ', ' for c in cases)}))")
+                    out.append(f"    tag: _rt.ClassVar[_rt.Literal[{c.name!r}]] = {c.name!r}")
+                out += ["", *union(f"{name}: _rt.TypeAlias", cases)]
+                out += docstring(td.docs, "")
+                entries.append(f"({tconst}, {_tuple(cases)})")
             elif isinstance(k, M.Resource):
                 pass  # classes are emitted with the functions
             else:
@@ -393,7 +404,7 @@ class _Gen:
                     aliases.append(f"{name} = {self.py(target, here)}")
                 elif isinstance(target, M.TypeDef) and isinstance(target.kind, M.Resource):
                     # resource classes come later in the module: a forward reference
-                    aliases.append(f'{name}: _typing.TypeAlias = "{self.py(target, here)}"')
+                    aliases.append(f'{name}: _rt.TypeAlias = "{self.py(target, here)}"')
                 elif (
                     isinstance(k, M.Alias)
                     and isinstance(target, M.TypeDef)
@@ -401,20 +412,22 @@ class _Gen:
                 ):
                     assert target.name is not None
                     aliases.append(
-                        f"{name}: _typing.TypeAlias = "
+                        f"{name}: _rt.TypeAlias = "
                         f"{self.ref(self.mod_of(target), here, camel(target.name))}"
                     )
                 else:
                     anon = self.py(M.TypeDef(None, k), here)
-                    aliases.append(f'{name}: _typing.TypeAlias = "{anon}"')
+                    aliases.append(f'{name}: _rt.TypeAlias = "{anon}"')
         return out, aliases, entries
 
     def valtypes(self, tds: list[M.TypeDef], here: str) -> list[str]:
         out: list[str] = []
+        self.vt_done = set()
         for td in tds:
             if isinstance(td.kind, M.Record | M.Enum | M.Flags | M.Variant):
                 assert td.name is not None
-                out.append(f"_T_{const(td.name)} = {self.vt(M.to_valtype(td), here)}")
+                out.append(f"_T_{const(td.name)} = {self.vt(M.to_valtype(td), here, True)}")
+                self.vt_done.add(f"_T_{const(td.name)}")
         return out
 
     # -- functions -------------------------------------------------------------------------
@@ -440,12 +453,12 @@ class _Gen:
     def host_section(
         self, funcs: list[M.Function], resources: list[M.TypeDef], here: str, link_name: str
     ) -> list[str]:
-        acc = "accessor: _Accessor[_typing.Any, _typing.Any], "
+        acc = "accessor: _rt.Accessor[_rt.Any, _rt.Any], "
         out: list[str] = []
         for r in resources:
             assert r.name is not None
-            out += ["", "", f"class Host{camel(r.name)}(_typing.Protocol):"]
-            out += _doc(r.docs or f"The host's implementation of resource `{r.name}`.", "    ")
+            out += ["", "", f"class Host{camel(r.name)}(_rt.Protocol):"]
+            out += docstring(r.docs or f"The host's implementation of resource `{r.name}`.", "    ")
             out.append(
                 "    # When the guest drops its last handle, the bindings forget the object\n"
                 "    # and call its `drop()` method if it has one."
@@ -456,9 +469,9 @@ class _Gen:
                     first = "self, " + acc.rstrip(", ") if f.is_async else "self"
                     out.append(f"    {kw} {snake(f.name)}{self.sig(f, here, True, first)}: ...")
         free = [f for f in funcs if f.kind != "method"]
-        out += ["", "", "class Host(_typing.Protocol):"]
-        out += _doc(
-            "What the host implements for this interface: one method per function "
+        out += ["", "", "class Host(_rt.Protocol):"]
+        out += docstring(
+            "What the host implements for this interface: one method per function\n"
             "(constructors are `<resource>_new`, static functions `<resource>_<name>`).",
             "    ",
         )
@@ -469,32 +482,40 @@ class _Gen:
         if not free:
             out.append("    pass")
         gt = (
-            "_typing.Callable[[_typing.Any], Host]"
+            "_rt.Callable[[_rt.Any], Host]"
             if funcs
-            else "_typing.Callable[[_typing.Any], object] | None = None"
+            else "_rt.Callable[[_rt.Any], object] | None = None"
         )
+        ret_t = "ResourceTypes" if resources else "None"
+        if resources:
+            fields = [f"{snake(r.name or '')}: _rt.ResourceType" for r in resources]
+            out += ["", "", *_resource_types(fields, "WIT resource name")]
         out += [
             "",
             "",
-            f"def add_to_linker(linker: _Linker, getter: {gt}) -> None:",
+            f"def add_to_linker(linker: _rt.Linker, getter: {gt}) -> {ret_t}:",
             '    """Define this interface in ``linker``, implemented by ``getter(store.data)``.',
             "",
             "    ``getter`` maps the store's data to the object implementing :class:`Host`:",
             "    the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),",
             "    or a view object built from several fields (``lambda d: View(d.a, d.b)``).",
+            *(["    Returns the resource types it defined."] if resources else []),
             '    """',
             f"    _b = _rt.ImportBinder(linker, {link_name}, _ALL_TYPES)",
         ]
-        for r in resources:
-            assert r.name is not None
-            out.append(f"    _b.resource(_RT_{const(r.name)}, {r.name!r})")
+        if resources:
+            out.append("    resources = ResourceTypes(")
+            for r in resources:
+                assert r.name is not None
+                out.append(f"        {snake(r.name)}=_b.resource(_RT_{const(r.name)}, {r.name!r}),")
+            out.append("    )")
         for f in funcs:
             fn = "_" + self.host_name(f) if f.kind != "method" else "_m_" + self.host_name(f)
             ps = self.params(f, here, False)
             args = "".join(f", {n}: {t}" for n, t in ps)
             ret = self.py(f.result, here)
             kw = "async def" if f.is_async else "def"
-            out.append(f"    {kw} {fn}(store: _Store[_typing.Any]{args}) -> {ret}:")
+            out.append(f"    {kw} {fn}(store: _rt.Store[_rt.Any]{args}) -> {ret}:")
             names = [n for n, _ in ps]
             if f.kind == "method":
                 call = f"{names[0]}.{snake(f.name)}"
@@ -503,12 +524,14 @@ class _Gen:
                 call = f"getter(store.data).{self.host_name(f)}"
                 cargs = names
             if f.is_async:
-                cargs = ["_Accessor(store, getter)", *cargs]
+                cargs = ["_rt.Accessor(store, getter)", *cargs]
                 ret_kw = "" if ret == "None" else "return "
                 out.append(f"        {ret_kw}await {call}({', '.join(cargs)})")
             else:
                 out.append(f"        return {call}({', '.join(cargs)})")
             out.append(f"    _b.func({f.component_name!r}, _FT_{self.ftname(f)}, {fn})")
+        if resources:
+            out.append("    return resources")
         return out
 
     def ftname(self, f: M.Function) -> str:
@@ -527,7 +550,7 @@ class _Gen:
         for r in resources:
             assert r.name is not None
             out += ["", "", f"class {camel(r.name)}(_rt.GuestResource):"]
-            out += _doc(r.docs or f"A handle to the guest's resource `{r.name}`.", "    ")
+            out += docstring(r.docs or f"A handle to the guest's resource `{r.name}`.", "    ")
             out.append("    __slots__ = ()")
             for f in funcs:
                 if f.resource is r and f.kind == "method":
@@ -536,13 +559,13 @@ class _Gen:
                         mname += "_"
                     out += self.export_method(f, here, mname, True)
         out += ["", "", f"class {cls}:"]
-        out += _doc(doc, "    ")
-        fl = "".join(f"({f.component_name!r}, _FT_{self.ftname(f)}), " for f in funcs)
+        out += docstring(doc, "    ")
+        fl = _tuple(f"({f.component_name!r}, _FT_{self.ftname(f)})" for f in funcs)
         out += [
-            f"    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = ({fl})",
+            f"    _FUNCS: _rt.ClassVar[_rt.FuncTable] = {fl}",
             "",
             "    def __init__(",
-            f"        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = {default_path}",
+            f"        self, store: _rt.Store[_rt.Any], instance: _rt.Instance, path: tuple[str, ...] = {default_path}",
             "    ) -> None:",
             "        self._store = store",
             "        b = _rt.ExportBinder(",
@@ -569,8 +592,8 @@ class _Gen:
         arglist = "[" + ", ".join(vals) + "]"
         attr = f"{owner}._f_{self.host_name(f)}"
         kw = "async def" if f.is_async else "def"
-        out = ["", f"    {kw} {mname}(self, store: _Store[_typing.Any]{args}) -> {ret}:"]
-        out += _doc(f.docs, "        ")
+        out = ["", f"    {kw} {mname}(self, store: _rt.Store[_rt.Any]{args}) -> {ret}:"]
+        out += docstring(f.docs, "        ")
         out += [f"        if store is not {owner}._store:", "            _rt.wrong_store(store)"]
         if f.is_async:
             star = ", ".join(vals)
@@ -590,18 +613,18 @@ class _Gen:
         title = iface.id or iface.name or here
         lines = [f'"""Bindings for `{title}` (generated by ``wasmloom bindgen``; do not edit).']
         if iface.docs:
-            lines += ["", iface.docs.strip()]
+            lines += ["", *doc_lines(iface.docs.strip(), "")]
         lines += ['"""', "", "# ruff: noqa", _HEADER]
         for d in direct:
             lines.append(f"from . import {d} as _m_{d}")
         code, aliases, entries = self.types_section(tds, here)
         lines += code
         lines += ["", *aliases]
-        owned_res = [td for td in tds if isinstance(td.kind, M.Resource)]
+        owned_res = _resources(iface)
         lines += ["", "", *self.valtypes(tds, here)]
-        lines.append(f"_TYPES: list[tuple[_t.ValType, _typing.Any]] = [{', '.join(entries)}]")
+        lines.append(f"_TYPES: _rt.TypeTable = [{', '.join(entries)}]")
         lines.append(
-            "_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = ["
+            "_ALL_TYPES: _rt.TypeTable = ["
             + "".join(f"*_m_{d}._TYPES, " for d in direct)
             + "*_TYPES]"
         )
@@ -626,9 +649,9 @@ class _Gen:
                 path,
                 f"Typed calls to the guest's export of `{title}`.",
             )
-        lines += ["", f"_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {{{gc}}}"]
-        lines += ["", f"_ = {_USED}", ""]
-        return "\n".join(lines)
+        lines += ["", f"_GUEST_CLASSES: _rt.GuestClasses = {{{gc}}}"]
+        lines.append("")
+        return "\n".join(wrap_code(lines))
 
     def _key(self, iface: M.Interface) -> str:
         for k, v in [*self.world.imports.items(), *self.world.exports.items()]:
@@ -656,7 +679,7 @@ class _Gen:
             "",
         ]
         if w.docs:
-            lines += [w.docs.strip(), ""]
+            lines += [*doc_lines(w.docs.strip(), ""), ""]
         lines += [
             "Host side: implement each imported interface's ``Host`` protocol and call",
             "``add_to_linker(linker, getter)``, per interface (``getter`` gives that",
@@ -678,9 +701,9 @@ class _Gen:
         code, aliases, entries = self.types_section(self.world_types, here)
         lines += [*code, "", *aliases]
         lines += ["", "", *self.valtypes(self.world_types, here)]
-        lines.append(f"_TYPES: list[tuple[_t.ValType, _typing.Any]] = [{', '.join(entries)}]")
+        lines.append(f"_TYPES: _rt.TypeTable = [{', '.join(entries)}]")
         lines.append(
-            "_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = ["
+            "_ALL_TYPES: _rt.TypeTable = ["
             + "".join(f"*_m_{d}._TYPES, " for d in direct)
             + "*_TYPES]"
         )
@@ -688,9 +711,10 @@ class _Gen:
             lines.append(f"_FT_{self.ftname(f)} = {self.ft(f, here)}")
         attrs = self.attr_names()
         # Imports protocol
-        lines += ["", "", "class Imports(_typing.Protocol):"]
-        lines += _doc(
-            "What the whole world's host side provides: one attribute per imported interface (its ``Host``) and one method per imported function.",
+        lines += ["", "", "class Imports(_rt.Protocol):"]
+        lines += docstring(
+            "What the whole world's host side provides: one attribute per imported interface\n"
+            "(its ``Host``) and one method per imported function.",
             "    ",
         )
         body = []
@@ -698,29 +722,47 @@ class _Gen:
             if id(iface) in self.imported and iface.functions:
                 m = self.modname[id(iface)]
                 body += ["    @property", f"    def {attrs[id(iface)]}(self) -> _m_{m}.Host: ..."]
-        acc = "accessor: _Accessor[_typing.Any, _typing.Any]"
+        acc = "accessor: _rt.Accessor[_rt.Any, _rt.Any]"
         for f in funcs_in:
             kw = "async def" if f.is_async else "def"
             first = f"self, {acc}" if f.is_async else "self"
             body.append(f"    {kw} {snake(f.name)}{self.sig(f, here, False, first)}: ...")
         lines += body or ["    pass"]
+        with_res = {
+            attrs[id(i)]: f"_m_{self.modname[id(i)]}.ResourceTypes"
+            for i in self.ifaces
+            if id(i) in self.imported and _resources(i)
+        }
+        if with_res:
+            lines += [
+                "",
+                "",
+                *_resource_types([f"{a}: {t}" for a, t in with_res.items()], "interface"),
+            ]
         lines += [
             "",
             "",
-            "def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:",
-            '    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""',
+            "def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Imports])"
+            f" -> {'ResourceTypes' if with_res else 'None'}:",
+            *docstring(
+                "Define every import of the world in ``linker``; ``getter(store.data)`` implements"
+                " :class:`Imports`."
+                + ("\nReturns the resource types it defined." if with_res else ""),
+                "    ",
+            ),
         ]
         for iface in self.ifaces:
             if id(iface) in self.imported:
                 m = self.modname[id(iface)]
                 a = attrs[id(iface)]
+                keep = f"r_{a} = " if a in with_res else ""
                 if not iface.functions:
-                    lines.append(f"    _m_{m}.add_to_linker(linker)")
+                    lines.append(f"    {keep}_m_{m}.add_to_linker(linker)")
                     continue
                 lines += [
-                    f"    def _get_{a}(d: _typing.Any) -> _m_{m}.Host:",
+                    f"    def _get_{a}(d: _rt.Any) -> _m_{m}.Host:",
                     f"        return getter(d).{a}",
-                    f"    _m_{m}.add_to_linker(linker, _get_{a})",
+                    f"    {keep}_m_{m}.add_to_linker(linker, _get_{a})",
                 ]
         if funcs_in:
             lines.append("    _b = _rt.ImportBinder(linker, None, _ALL_TYPES)")
@@ -730,10 +772,10 @@ class _Gen:
                 ret = self.py(f.result, here)
                 fn = "_" + snake(f.name)
                 kw = "async def" if f.is_async else "def"
-                lines.append(f"    {kw} {fn}(store: _Store[_typing.Any]{args}) -> {ret}:")
+                lines.append(f"    {kw} {fn}(store: _rt.Store[_rt.Any]{args}) -> {ret}:")
                 cargs = [n for n, _ in ps]
                 if f.is_async:
-                    cargs = ["_Accessor(store, getter)", *cargs]
+                    cargs = ["_rt.Accessor(store, getter)", *cargs]
                     ret_kw = "" if ret == "None" else "return "
                     lines.append(
                         f"        {ret_kw}await getter(store.data).{snake(f.name)}"
@@ -744,6 +786,8 @@ class _Gen:
                         f"        return getter(store.data).{snake(f.name)}({', '.join(cargs)})"
                     )
                 lines.append(f"    _b.func({f.name!r}, _FT_{self.ftname(f)}, {fn})")
+        if with_res:
+            lines.append(f"    return ResourceTypes({', '.join(f'{a}=r_{a}' for a in with_res)})")
         # the world class
         cls = camel(w.name)
         if cls in ("Imports", "Host"):
@@ -765,14 +809,14 @@ class _Gen:
         exp += [
             "",
             "    @classmethod",
-            f"    def instantiate(cls, store: _Store[_typing.Any], component: _Component, linker: _Linker) -> {cls}:",
+            f"    def instantiate(cls, store: _rt.Store[_rt.Any], component: _rt.Component, linker: _rt.Linker) -> {cls}:",
             '        """Instantiate ``component`` with ``linker`` and bind its exports."""',
             "        return cls(store, linker.instantiate(store, component))",
         ]
         lines += exp
-        lines += ["", "_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}"]
-        lines += ["", f"_ = {_USED}", ""]
-        return "\n".join(lines)
+        lines += ["", "_GUEST_CLASSES: _rt.GuestClasses = {}"]
+        lines.append("")
+        return "\n".join(wrap_code(lines))
 
 
 def generate(resolve: Resolve, world: M.World) -> dict[str, str]:

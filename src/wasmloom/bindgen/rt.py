@@ -3,7 +3,7 @@
 Generated modules describe their WIT types as :mod:`wasmloom.types` values in
 which every resource is a placeholder :class:`~wasmloom.types.ResourceType`.
 When bindings attach to a linker or an instance, the placeholders are mapped
-to the real resource types, and one :class:`~wasmloom.abi.codecs.ClassMap`
+to the real resource types, and one :class:`~wasmloom.host.typed.ClassMap`
 is built so that the canonical ABI lifts values straight into the generated
 classes: no conversion runs per call in Python.
 
@@ -13,29 +13,73 @@ classes: no conversion runs per call in Python.
   removes it; on a guest drop the object's ``drop()`` runs when it has one.
 - Exported resources are :class:`GuestResource` subclasses: a
   :class:`~wasmloom.values.Resource` whose methods call the guest.
+
+Generated modules import this module alone (``from wasmloom.bindgen import rt
+as _rt``): it re-exports the names they use, from :mod:`typing`, the host API
+and :mod:`wasmloom.types` (``_rt.Store``, ``_rt.RecordType``, ``_rt.U32``, ...).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import types as pytypes
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+from dataclasses import dataclass
+from enum import Enum, Flag
+from typing import Any, ClassVar, Generic, Literal, NoReturn, Protocol, TypeAlias, TypeVar
 
 from wasmloom import types as T
-from wasmloom.abi.codecs import ClassMap
-from wasmloom.abi.funcabi import FuncABI
 from wasmloom.errors import LinkError, Trap, WasmloomError
-from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
-from wasmloom.runtime.subtype import subst_functype, subst_valtype
-from wasmloom.values import Resource
-
-if TYPE_CHECKING:
-    from wasmloom.host.instance import Func, Instance
-    from wasmloom.host.linker import Linker, LinkerInstance
-    from wasmloom.host.store import Store
+from wasmloom.host.accessor import Accessor
+from wasmloom.host.component import Component
+from wasmloom.host.instance import Func, Instance
+from wasmloom.host.linker import Linker, LinkerInstance
+from wasmloom.host.store import Store
+from wasmloom.host.streams import FutureReader, StreamReader
+from wasmloom.host.typed import (
+    ClassMap,
+    ExportedFunc,
+    Subst,
+    host_caller,
+    specialise,
+    subst_functype,
+    subst_valtype,
+)
+from wasmloom.types import (
+    BOOL,
+    CHAR,
+    F32,
+    F64,
+    S8,
+    S16,
+    S32,
+    S64,
+    STRING,
+    U8,
+    U16,
+    U32,
+    U64,
+    BorrowType,
+    CaseType,
+    EnumType,
+    ErrorContextType,
+    FieldType,
+    FlagsType,
+    FuncType,
+    FutureType,
+    ListType,
+    MapType,
+    OptionType,
+    OwnType,
+    RecordType,
+    ResourceType,
+    ResultType,
+    StreamType,
+    TupleType,
+    ValType,
+    VariantType,
+)
+from wasmloom.values import Err, Ok, Resource, Some
 
 __all__ = [
     "Case",
@@ -48,6 +92,17 @@ __all__ = [
     "own_handle",
     "wrong_store",
 ]
+# What generated modules name as ``_rt.X`` (their one import):
+__all__ += ["Any", "Callable", "ClassVar", "Literal", "Protocol", "TypeAlias"]
+__all__ += ["Enum", "Err", "Flag", "Ok", "Some", "dataclass"]
+__all__ += ["Accessor", "Component", "FutureReader", "Instance", "Linker", "Store", "StreamReader"]
+__all__ += ["FuncTable", "FuncType", "GuestClasses", "ResourceType", "TypeTable", "ValType"]
+__all__ += ["BOOL", "CHAR", "F32", "F64", "S8", "S16", "S32", "S64", "STRING"]
+__all__ += ["U8", "U16", "U32", "U64", "ErrorContextType", "ListType", "OptionType"]
+__all__ += ["CaseType", "EnumType", "FieldType", "RecordType", "TupleType", "VariantType"]
+__all__ += ["BorrowType", "FlagsType", "MapType", "OwnType", "ResultType"]
+__all__ += ["FutureType", "StreamType"]
+
 
 _V = TypeVar("_V")
 
@@ -69,7 +124,10 @@ class EmptyCase:
 
 
 TypeEntries = Iterable[tuple[T.ValType, Any]]
-Subst = dict[T.ResourceType, T.ResourceType]
+#: A module's named types and the classes they lift into (``_TYPES``).
+TypeTable: TypeAlias = list[tuple[T.ValType, Any]]
+#: An exported interface's functions and their WIT types (``Exports._FUNCS``).
+FuncTable: TypeAlias = tuple[tuple[str, T.FuncType], ...]
 
 
 def wrong_store(store: object) -> NoReturn:
@@ -283,6 +341,10 @@ def _guest_converters(cls: type[GuestResource], rt: T.ResourceType, owner: Any) 
     )
 
 
+#: The guest classes of a module's exported resources, by placeholder (``_GUEST_CLASSES``).
+GuestClasses: TypeAlias = dict[T.ResourceType, type[GuestResource]]
+
+
 # --- class maps -------------------------------------------------------------------------
 
 
@@ -366,12 +428,15 @@ class ImportBinder:
         self.entries = list(entries)
         self._classes: ClassMap | None = None
 
-    def resource(self, wit_rt: T.ResourceType, name: str) -> None:
+    def resource(self, wit_rt: T.ResourceType, name: str) -> T.ResourceType:
+        """Define resource ``name`` (placeholder ``wit_rt``), implemented by host objects;
+        return its resource type."""
         tbl = HostTable()
         rt = self.inst.resource(name, dtor=tbl.drop)
         tbl.rt = rt
         _host_tables[rt] = tbl
         self.m[wit_rt] = rt
+        return rt
 
     @property
     def classes(self) -> ClassMap:
@@ -386,44 +451,6 @@ class ImportBinder:
 
 
 # --- exports ----------------------------------------------------------------------------
-
-
-def _specialise(
-    f: ComponentFunc, classes: ClassMap, wit_type: T.FuncType | None = None
-) -> ComponentFunc:
-    """A copy of lifted function ``f`` whose plan lifts through ``classes``.
-
-    ``wit_type``, the function's type as the bindings know it (with the names
-    of its named types), plans the lifting when it has ``f``'s shape, so that
-    same-shaped named types lift into their own classes.
-    """
-    if not isinstance(f, LiftedFunc):
-        return f
-    c = copy.copy(f)
-    d = c.__dict__
-    for k, v in list(d.items()):
-        if isinstance(v, pytypes.MethodType) and v.__self__ is f:
-            d[k] = pytypes.MethodType(v.__func__, c)
-        elif k == "call_from_host":
-            del d[k]
-    ft = wit_type if wit_type is not None and wit_type == f.type else f.type
-    c._abi = FuncABI(ft, f.opts, "lift", classes)
-    c.lift_return = c._abi.lift_task_return  # an async export's results, into the classes too
-    c._core = f.callee.caller()
-    return c
-
-
-def _host_caller(f: ComponentFunc) -> Callable[[Sequence[Any]], Any]:
-    build = getattr(f, "_build_host_call", None)
-    if build is not None and not getattr(f, "is_async", False):
-        fast: Callable[[Sequence[Any]], Any] = build()
-        return fast
-    call = f.call
-
-    def call_host(args: Sequence[Any]) -> Any:
-        return call(list(args), None)
-
-    return call_host
 
 
 def _lending_tables(ft: T.FuncType) -> list[HostTable]:
@@ -459,12 +486,12 @@ class ExportBinder:
         guest_classes: dict[T.ResourceType, type[GuestResource]],
         owner: Any,
     ) -> None:
-        self.funcs: dict[str, ComponentFunc] = {}
+        self.funcs: dict[str, ExportedFunc] = {}
         m: Subst = {}
         wit_types: dict[str, T.FuncType] = {}
         for name, ft in funcs:
             f = instance.get_export(*path, name)
-            if not isinstance(f, ComponentFunc):
+            if not isinstance(f, ExportedFunc):
                 where = "/".join([*path, name])
                 raise LinkError(f"the instance has no exported function `{where}`")
             match_functype(ft, f.type, m)
@@ -472,13 +499,13 @@ class ExportBinder:
             wit_types[name] = ft
         self.classes = build_class_map(entries, m, guest_classes, owner)
         self.funcs = {
-            n: _specialise(f, self.classes, subst_functype(wit_types[n], m))
+            n: specialise(f, self.classes, subst_functype(wit_types[n], m))
             for n, f in self.funcs.items()
         }
 
     def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
         f = self.funcs[name]
-        call = _host_caller(f)
+        call = host_caller(f)
         tables = _lending_tables(f.type)
         if not tables:
             return call
@@ -493,11 +520,9 @@ class ExportBinder:
 
         return call_lending
 
-    def func(self, name: str) -> ComponentFunc:
+    def func(self, name: str) -> ExportedFunc:
         return self.funcs[name]
 
     def host_func(self, store: Store[Any], name: str) -> Func:
         """The :class:`~wasmloom.Func` of one function, for ``await f.call_async(store, ...)``."""
-        from wasmloom.host.instance import Func
-
         return Func(store, self.funcs[name], name)

@@ -13,23 +13,7 @@ Guest side: ``Imports.instantiate(store, component, linker)``.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
@@ -61,12 +45,43 @@ from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
 
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_clocks_wall_clock._TYPES, *_m_wasi_io_error._TYPES, *_m_wasi_io_streams._TYPES, *_m_wasi_filesystem_types._TYPES, *_m_wasi_filesystem_preopens._TYPES, *_m_wasi_sockets_network._TYPES, *_m_wasi_sockets_instance_network._TYPES, *_m_wasi_sockets_udp._TYPES, *_m_wasi_sockets_udp_create_socket._TYPES, *_m_wasi_sockets_tcp._TYPES, *_m_wasi_sockets_tcp_create_socket._TYPES, *_m_wasi_sockets_ip_name_lookup._TYPES, *_m_wasi_random_random._TYPES, *_m_wasi_random_insecure._TYPES, *_m_wasi_random_insecure_seed._TYPES, *_m_wasi_cli_environment._TYPES, *_m_wasi_cli_exit._TYPES, *_m_wasi_cli_stdin._TYPES, *_m_wasi_cli_stdout._TYPES, *_m_wasi_cli_stderr._TYPES, *_m_wasi_cli_terminal_input._TYPES, *_m_wasi_cli_terminal_output._TYPES, *_m_wasi_cli_terminal_stdin._TYPES, *_m_wasi_cli_terminal_stdout._TYPES, *_m_wasi_cli_terminal_stderr._TYPES, *_TYPES]
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_clocks_wall_clock._TYPES,
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_m_wasi_filesystem_types._TYPES,
+    *_m_wasi_filesystem_preopens._TYPES,
+    *_m_wasi_sockets_network._TYPES,
+    *_m_wasi_sockets_instance_network._TYPES,
+    *_m_wasi_sockets_udp._TYPES,
+    *_m_wasi_sockets_udp_create_socket._TYPES,
+    *_m_wasi_sockets_tcp._TYPES,
+    *_m_wasi_sockets_tcp_create_socket._TYPES,
+    *_m_wasi_sockets_ip_name_lookup._TYPES,
+    *_m_wasi_random_random._TYPES,
+    *_m_wasi_random_insecure._TYPES,
+    *_m_wasi_random_insecure_seed._TYPES,
+    *_m_wasi_cli_environment._TYPES,
+    *_m_wasi_cli_exit._TYPES,
+    *_m_wasi_cli_stdin._TYPES,
+    *_m_wasi_cli_stdout._TYPES,
+    *_m_wasi_cli_stderr._TYPES,
+    *_m_wasi_cli_terminal_input._TYPES,
+    *_m_wasi_cli_terminal_output._TYPES,
+    *_m_wasi_cli_terminal_stdin._TYPES,
+    *_m_wasi_cli_terminal_stdout._TYPES,
+    *_m_wasi_cli_terminal_stderr._TYPES,
+    *_TYPES,
+]
 
 
-class Imports(_typing.Protocol):
-    """What the whole world's host side provides: one attribute per imported interface (its ``Host``) and one method per imported function."""
+class Imports(_rt.Protocol):
+    """What the whole world's host side provides: one attribute per imported interface
+    (its ``Host``) and one method per imported function.
+    """
     @property
     def poll(self) -> _m_wasi_io_poll.Host: ...
     @property
@@ -117,91 +132,120 @@ class Imports(_typing.Protocol):
     def terminal_stderr(self) -> _m_wasi_cli_terminal_stderr.Host: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:
-    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""
-    def _get_poll(d: _typing.Any) -> _m_wasi_io_poll.Host:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by interface."""
+    poll: _m_wasi_io_poll.ResourceTypes
+    error: _m_wasi_io_error.ResourceTypes
+    streams: _m_wasi_io_streams.ResourceTypes
+    types: _m_wasi_filesystem_types.ResourceTypes
+    network: _m_wasi_sockets_network.ResourceTypes
+    udp: _m_wasi_sockets_udp.ResourceTypes
+    tcp: _m_wasi_sockets_tcp.ResourceTypes
+    ip_name_lookup: _m_wasi_sockets_ip_name_lookup.ResourceTypes
+    terminal_input: _m_wasi_cli_terminal_input.ResourceTypes
+    terminal_output: _m_wasi_cli_terminal_output.ResourceTypes
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Imports]) -> ResourceTypes:
+    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`.
+    Returns the resource types it defined.
+    """
+    def _get_poll(d: _rt.Any) -> _m_wasi_io_poll.Host:
         return getter(d).poll
-    _m_wasi_io_poll.add_to_linker(linker, _get_poll)
-    def _get_monotonic_clock(d: _typing.Any) -> _m_wasi_clocks_monotonic_clock.Host:
+    r_poll = _m_wasi_io_poll.add_to_linker(linker, _get_poll)
+    def _get_monotonic_clock(d: _rt.Any) -> _m_wasi_clocks_monotonic_clock.Host:
         return getter(d).monotonic_clock
     _m_wasi_clocks_monotonic_clock.add_to_linker(linker, _get_monotonic_clock)
-    def _get_wall_clock(d: _typing.Any) -> _m_wasi_clocks_wall_clock.Host:
+    def _get_wall_clock(d: _rt.Any) -> _m_wasi_clocks_wall_clock.Host:
         return getter(d).wall_clock
     _m_wasi_clocks_wall_clock.add_to_linker(linker, _get_wall_clock)
-    def _get_error(d: _typing.Any) -> _m_wasi_io_error.Host:
+    def _get_error(d: _rt.Any) -> _m_wasi_io_error.Host:
         return getter(d).error
-    _m_wasi_io_error.add_to_linker(linker, _get_error)
-    def _get_streams(d: _typing.Any) -> _m_wasi_io_streams.Host:
+    r_error = _m_wasi_io_error.add_to_linker(linker, _get_error)
+    def _get_streams(d: _rt.Any) -> _m_wasi_io_streams.Host:
         return getter(d).streams
-    _m_wasi_io_streams.add_to_linker(linker, _get_streams)
-    def _get_types(d: _typing.Any) -> _m_wasi_filesystem_types.Host:
+    r_streams = _m_wasi_io_streams.add_to_linker(linker, _get_streams)
+    def _get_types(d: _rt.Any) -> _m_wasi_filesystem_types.Host:
         return getter(d).types
-    _m_wasi_filesystem_types.add_to_linker(linker, _get_types)
-    def _get_preopens(d: _typing.Any) -> _m_wasi_filesystem_preopens.Host:
+    r_types = _m_wasi_filesystem_types.add_to_linker(linker, _get_types)
+    def _get_preopens(d: _rt.Any) -> _m_wasi_filesystem_preopens.Host:
         return getter(d).preopens
     _m_wasi_filesystem_preopens.add_to_linker(linker, _get_preopens)
-    _m_wasi_sockets_network.add_to_linker(linker)
-    def _get_instance_network(d: _typing.Any) -> _m_wasi_sockets_instance_network.Host:
+    r_network = _m_wasi_sockets_network.add_to_linker(linker)
+    def _get_instance_network(d: _rt.Any) -> _m_wasi_sockets_instance_network.Host:
         return getter(d).instance_network
     _m_wasi_sockets_instance_network.add_to_linker(linker, _get_instance_network)
-    def _get_udp(d: _typing.Any) -> _m_wasi_sockets_udp.Host:
+    def _get_udp(d: _rt.Any) -> _m_wasi_sockets_udp.Host:
         return getter(d).udp
-    _m_wasi_sockets_udp.add_to_linker(linker, _get_udp)
-    def _get_udp_create_socket(d: _typing.Any) -> _m_wasi_sockets_udp_create_socket.Host:
+    r_udp = _m_wasi_sockets_udp.add_to_linker(linker, _get_udp)
+    def _get_udp_create_socket(d: _rt.Any) -> _m_wasi_sockets_udp_create_socket.Host:
         return getter(d).udp_create_socket
     _m_wasi_sockets_udp_create_socket.add_to_linker(linker, _get_udp_create_socket)
-    def _get_tcp(d: _typing.Any) -> _m_wasi_sockets_tcp.Host:
+    def _get_tcp(d: _rt.Any) -> _m_wasi_sockets_tcp.Host:
         return getter(d).tcp
-    _m_wasi_sockets_tcp.add_to_linker(linker, _get_tcp)
-    def _get_tcp_create_socket(d: _typing.Any) -> _m_wasi_sockets_tcp_create_socket.Host:
+    r_tcp = _m_wasi_sockets_tcp.add_to_linker(linker, _get_tcp)
+    def _get_tcp_create_socket(d: _rt.Any) -> _m_wasi_sockets_tcp_create_socket.Host:
         return getter(d).tcp_create_socket
     _m_wasi_sockets_tcp_create_socket.add_to_linker(linker, _get_tcp_create_socket)
-    def _get_ip_name_lookup(d: _typing.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
+    def _get_ip_name_lookup(d: _rt.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
         return getter(d).ip_name_lookup
-    _m_wasi_sockets_ip_name_lookup.add_to_linker(linker, _get_ip_name_lookup)
-    def _get_random(d: _typing.Any) -> _m_wasi_random_random.Host:
+    r_ip_name_lookup = _m_wasi_sockets_ip_name_lookup.add_to_linker(linker, _get_ip_name_lookup)
+    def _get_random(d: _rt.Any) -> _m_wasi_random_random.Host:
         return getter(d).random
     _m_wasi_random_random.add_to_linker(linker, _get_random)
-    def _get_insecure(d: _typing.Any) -> _m_wasi_random_insecure.Host:
+    def _get_insecure(d: _rt.Any) -> _m_wasi_random_insecure.Host:
         return getter(d).insecure
     _m_wasi_random_insecure.add_to_linker(linker, _get_insecure)
-    def _get_insecure_seed(d: _typing.Any) -> _m_wasi_random_insecure_seed.Host:
+    def _get_insecure_seed(d: _rt.Any) -> _m_wasi_random_insecure_seed.Host:
         return getter(d).insecure_seed
     _m_wasi_random_insecure_seed.add_to_linker(linker, _get_insecure_seed)
-    def _get_environment(d: _typing.Any) -> _m_wasi_cli_environment.Host:
+    def _get_environment(d: _rt.Any) -> _m_wasi_cli_environment.Host:
         return getter(d).environment
     _m_wasi_cli_environment.add_to_linker(linker, _get_environment)
-    def _get_exit(d: _typing.Any) -> _m_wasi_cli_exit.Host:
+    def _get_exit(d: _rt.Any) -> _m_wasi_cli_exit.Host:
         return getter(d).exit
     _m_wasi_cli_exit.add_to_linker(linker, _get_exit)
-    def _get_stdin(d: _typing.Any) -> _m_wasi_cli_stdin.Host:
+    def _get_stdin(d: _rt.Any) -> _m_wasi_cli_stdin.Host:
         return getter(d).stdin
     _m_wasi_cli_stdin.add_to_linker(linker, _get_stdin)
-    def _get_stdout(d: _typing.Any) -> _m_wasi_cli_stdout.Host:
+    def _get_stdout(d: _rt.Any) -> _m_wasi_cli_stdout.Host:
         return getter(d).stdout
     _m_wasi_cli_stdout.add_to_linker(linker, _get_stdout)
-    def _get_stderr(d: _typing.Any) -> _m_wasi_cli_stderr.Host:
+    def _get_stderr(d: _rt.Any) -> _m_wasi_cli_stderr.Host:
         return getter(d).stderr
     _m_wasi_cli_stderr.add_to_linker(linker, _get_stderr)
-    _m_wasi_cli_terminal_input.add_to_linker(linker)
-    _m_wasi_cli_terminal_output.add_to_linker(linker)
-    def _get_terminal_stdin(d: _typing.Any) -> _m_wasi_cli_terminal_stdin.Host:
+    r_terminal_input = _m_wasi_cli_terminal_input.add_to_linker(linker)
+    r_terminal_output = _m_wasi_cli_terminal_output.add_to_linker(linker)
+    def _get_terminal_stdin(d: _rt.Any) -> _m_wasi_cli_terminal_stdin.Host:
         return getter(d).terminal_stdin
     _m_wasi_cli_terminal_stdin.add_to_linker(linker, _get_terminal_stdin)
-    def _get_terminal_stdout(d: _typing.Any) -> _m_wasi_cli_terminal_stdout.Host:
+    def _get_terminal_stdout(d: _rt.Any) -> _m_wasi_cli_terminal_stdout.Host:
         return getter(d).terminal_stdout
     _m_wasi_cli_terminal_stdout.add_to_linker(linker, _get_terminal_stdout)
-    def _get_terminal_stderr(d: _typing.Any) -> _m_wasi_cli_terminal_stderr.Host:
+    def _get_terminal_stderr(d: _rt.Any) -> _m_wasi_cli_terminal_stderr.Host:
         return getter(d).terminal_stderr
     _m_wasi_cli_terminal_stderr.add_to_linker(linker, _get_terminal_stderr)
+    return ResourceTypes(
+        poll=r_poll,
+        error=r_error,
+        streams=r_streams,
+        types=r_types,
+        network=r_network,
+        udp=r_udp,
+        tcp=r_tcp,
+        ip_name_lookup=r_ip_name_lookup,
+        terminal_input=r_terminal_input,
+        terminal_output=r_terminal_output,
+    )
 
 
 class ImportsWorld:
     """Typed calls to the exports of world `imports`."""
-    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = ()
+    _FUNCS: _rt.ClassVar[_rt.FuncTable] = ()
 
     def __init__(
-        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = ()
+        self, store: _rt.Store[_rt.Any], instance: _rt.Instance, path: tuple[str, ...] = ()
     ) -> None:
         self._store = store
         b = _rt.ExportBinder(
@@ -210,10 +254,8 @@ class ImportsWorld:
         self.instance = instance
 
     @classmethod
-    def instantiate(cls, store: _Store[_typing.Any], component: _Component, linker: _Linker) -> ImportsWorld:
+    def instantiate(cls, store: _rt.Store[_rt.Any], component: _rt.Component, linker: _rt.Linker) -> ImportsWorld:
         """Instantiate ``component`` with ``linker`` and bind its exports."""
         return cls(store, linker.instantiate(store, component))
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -4,42 +4,28 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
 
 
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_GET_ENVIRONMENT = _rt.FuncType((), _rt.ListType(_rt.TupleType((_rt.STRING, _rt.STRING)), None), False)
+_FT_GET_ARGUMENTS = _rt.FuncType((), _rt.ListType(_rt.STRING, None), False)
+_FT_INITIAL_CWD = _rt.FuncType((), _rt.OptionType(_rt.STRING), False)
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_GET_ENVIRONMENT = _t.FuncType((), _t.ListType(_t.TupleType((_t.STRING, _t.STRING, )), None), False)
-_FT_GET_ARGUMENTS = _t.FuncType((), _t.ListType(_t.STRING, None), False)
-_FT_INITIAL_CWD = _t.FuncType((), _t.OptionType(_t.STRING), False)
 
-
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def get_environment(self) -> list[tuple[str, str]]: ...
     def get_arguments(self) -> list[str]: ...
     def initial_cwd(self) -> str | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -47,16 +33,14 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/environment@0.2.9', _ALL_TYPES)
-    def _get_environment(store: _Store[_typing.Any]) -> list[tuple[str, str]]:
+    def _get_environment(store: _rt.Store[_rt.Any]) -> list[tuple[str, str]]:
         return getter(store.data).get_environment()
     _b.func('get-environment', _FT_GET_ENVIRONMENT, _get_environment)
-    def _get_arguments(store: _Store[_typing.Any]) -> list[str]:
+    def _get_arguments(store: _rt.Store[_rt.Any]) -> list[str]:
         return getter(store.data).get_arguments()
     _b.func('get-arguments', _FT_GET_ARGUMENTS, _get_arguments)
-    def _initial_cwd(store: _Store[_typing.Any]) -> str | None:
+    def _initial_cwd(store: _rt.Store[_rt.Any]) -> str | None:
         return getter(store.data).initial_cwd()
     _b.func('initial-cwd', _FT_INITIAL_CWD, _initial_cwd)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -4,38 +4,24 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
 
 
-
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_EXIT = _t.FuncType((('status', _t.ResultType(None, None)), ), None, False)
-
-
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def exit(self, status: _Ok[None] | _Err[None]) -> None: ...
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_EXIT = _rt.FuncType((('status', _rt.ResultType(None, None)),), None, False)
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    def exit(self, status: _rt.Ok[None] | _rt.Err[None]) -> None: ...
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -43,10 +29,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/exit@0.2.9', _ALL_TYPES)
-    def _exit(store: _Store[_typing.Any], status: _Ok[None] | _Err[None]) -> None:
+    def _exit(store: _rt.Store[_rt.Any], status: _rt.Ok[None] | _rt.Err[None]) -> None:
         return getter(store.data).exit(status)
     _b.func('exit', _FT_EXIT, _exit)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

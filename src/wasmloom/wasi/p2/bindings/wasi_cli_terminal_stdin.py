@@ -4,40 +4,30 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_cli_terminal_input as _m_wasi_cli_terminal_input
 
-TerminalInput: _typing.TypeAlias = "_m_wasi_cli_terminal_input.HostTerminalInput"
+TerminalInput: _rt.TypeAlias = "_m_wasi_cli_terminal_input.HostTerminalInput"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_cli_terminal_input._TYPES, *_TYPES]
-_FT_GET_TERMINAL_STDIN = _t.FuncType((), _t.OptionType(_t.OwnType(_m_wasi_cli_terminal_input._RT_TERMINAL_INPUT)), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_cli_terminal_input._TYPES, *_TYPES]
+_FT_GET_TERMINAL_STDIN = _rt.FuncType(
+    (),
+    _rt.OptionType(_rt.OwnType(_m_wasi_cli_terminal_input._RT_TERMINAL_INPUT)),
+    False,
+)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def get_terminal_stdin(self) -> TerminalInput | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -45,10 +35,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/terminal-stdin@0.2.9', _ALL_TYPES)
-    def _get_terminal_stdin(store: _Store[_typing.Any]) -> TerminalInput | None:
+    def _get_terminal_stdin(store: _rt.Store[_rt.Any]) -> TerminalInput | None:
         return getter(store.data).get_terminal_stdin()
     _b.func('get-terminal-stdin', _FT_GET_TERMINAL_STDIN, _get_terminal_stdin)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

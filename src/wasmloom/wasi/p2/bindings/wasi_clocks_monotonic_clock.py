@@ -6,48 +6,34 @@ A clock that never goes backwards, in nanoseconds.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-Instant: _typing.TypeAlias = "int"
-Duration: _typing.TypeAlias = "int"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
+Instant: _rt.TypeAlias = "int"
+Duration: _rt.TypeAlias = "int"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_TYPES]
-_FT_NOW = _t.FuncType((), _t.U64, False)
-_FT_RESOLUTION = _t.FuncType((), _t.U64, False)
-_FT_SUBSCRIBE_INSTANT = _t.FuncType((('when', _t.U64), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_SUBSCRIBE_DURATION = _t.FuncType((('when', _t.U64), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_poll._TYPES, *_TYPES]
+_FT_NOW = _rt.FuncType((), _rt.U64, False)
+_FT_RESOLUTION = _rt.FuncType((), _rt.U64, False)
+_FT_SUBSCRIBE_INSTANT = _rt.FuncType((('when', _rt.U64),), _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
+_FT_SUBSCRIBE_DURATION = _rt.FuncType((('when', _rt.U64),), _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def now(self) -> Instant: ...
     def resolution(self) -> Duration: ...
     def subscribe_instant(self, when: Instant) -> Pollable: ...
     def subscribe_duration(self, when: Duration) -> Pollable: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -55,19 +41,17 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/monotonic-clock@0.2.9', _ALL_TYPES)
-    def _now(store: _Store[_typing.Any]) -> Instant:
+    def _now(store: _rt.Store[_rt.Any]) -> Instant:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _resolution(store: _Store[_typing.Any]) -> Duration:
+    def _resolution(store: _rt.Store[_rt.Any]) -> Duration:
         return getter(store.data).resolution()
     _b.func('resolution', _FT_RESOLUTION, _resolution)
-    def _subscribe_instant(store: _Store[_typing.Any], when: Instant) -> Pollable:
+    def _subscribe_instant(store: _rt.Store[_rt.Any], when: Instant) -> Pollable:
         return getter(store.data).subscribe_instant(when)
     _b.func('subscribe-instant', _FT_SUBSCRIBE_INSTANT, _subscribe_instant)
-    def _subscribe_duration(store: _Store[_typing.Any], when: Duration) -> Pollable:
+    def _subscribe_duration(store: _rt.Store[_rt.Any], when: Duration) -> Pollable:
         return getter(store.data).subscribe_duration(when)
     _b.func('subscribe-duration', _FT_SUBSCRIBE_DURATION, _subscribe_duration)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

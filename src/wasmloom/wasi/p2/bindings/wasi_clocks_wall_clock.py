@@ -6,46 +6,35 @@ Wall time since the POSIX epoch; may jump.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
-
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Datetime:
     seconds: int
     nanoseconds: int
 
 
 
-_T_DATETIME = _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_DATETIME, Datetime)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'), False)
-_FT_RESOLUTION = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'), False)
+_T_DATETIME = _rt.RecordType(
+    (_rt.FieldType('seconds', _rt.U64), _rt.FieldType('nanoseconds', _rt.U32)),
+    'wasi:clocks/wall-clock@0.2.9#datetime',
+)
+_TYPES: _rt.TypeTable = [(_T_DATETIME, Datetime)]
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_NOW = _rt.FuncType((), _T_DATETIME, False)
+_FT_RESOLUTION = _rt.FuncType((), _T_DATETIME, False)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def now(self) -> Datetime: ...
     def resolution(self) -> Datetime: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -53,13 +42,11 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/wall-clock@0.2.9', _ALL_TYPES)
-    def _now(store: _Store[_typing.Any]) -> Datetime:
+    def _now(store: _rt.Store[_rt.Any]) -> Datetime:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _resolution(store: _Store[_typing.Any]) -> Datetime:
+    def _resolution(store: _rt.Store[_rt.Any]) -> Datetime:
         return getter(store.data).resolution()
     _b.func('resolution', _FT_RESOLUTION, _resolution)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,33 +6,17 @@ Files, directories and their metadata, reached through descriptors.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_io_streams as _m_wasi_io_streams
 from . import wasi_clocks_wall_clock as _m_wasi_clocks_wall_clock
-_RT_DESCRIPTOR = _t.ResourceType('descriptor')
-_RT_DIRECTORY_ENTRY_STREAM = _t.ResourceType('directory-entry-stream')
+_RT_DESCRIPTOR = _rt.ResourceType('descriptor')
+_RT_DIRECTORY_ENTRY_STREAM = _rt.ResourceType('directory-entry-stream')
 
 
-class DescriptorType(_enum.Enum):
+class DescriptorType(_rt.Enum):
     UNKNOWN = 'unknown'
     BLOCK_DEVICE = 'block-device'
     CHARACTER_DEVICE = 'character-device'
@@ -42,7 +26,7 @@ class DescriptorType(_enum.Enum):
     REGULAR_FILE = 'regular-file'
     SOCKET = 'socket'
 
-class DescriptorFlags(_enum.Flag):
+class DescriptorFlags(_rt.Flag):
     READ = 1
     WRITE = 2
     FILE_INTEGRITY_SYNC = 4
@@ -50,16 +34,16 @@ class DescriptorFlags(_enum.Flag):
     REQUESTED_WRITE_SYNC = 16
     MUTATE_DIRECTORY = 32
 
-class PathFlags(_enum.Flag):
+class PathFlags(_rt.Flag):
     SYMLINK_FOLLOW = 1
 
-class OpenFlags(_enum.Flag):
+class OpenFlags(_rt.Flag):
     CREATE = 1
     DIRECTORY = 2
     EXCLUSIVE = 4
     TRUNCATE = 8
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DescriptorStat:
     type: DescriptorType
     link_count: LinkCount
@@ -70,24 +54,24 @@ class DescriptorStat:
 
 class NewTimestampNoChange(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-change']] = 'no-change'
+    tag: _rt.ClassVar[_rt.Literal['no-change']] = 'no-change'
 
 class NewTimestampNow(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['now']] = 'now'
+    tag: _rt.ClassVar[_rt.Literal['now']] = 'now'
 
 class NewTimestampTimestamp(_rt.Case["Datetime"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['timestamp']] = 'timestamp'
+    tag: _rt.ClassVar[_rt.Literal['timestamp']] = 'timestamp'
 
-NewTimestamp: _typing.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
+NewTimestamp: _rt.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DirectoryEntry:
     type: DescriptorType
     name: str
 
-class ErrorCode(_enum.Enum):
+class ErrorCode(_rt.Enum):
     """Errors, after POSIX errno names."""
     ACCESS = 'access'
     WOULD_BLOCK = 'would-block'
@@ -127,7 +111,7 @@ class ErrorCode(_enum.Enum):
     TEXT_FILE_BUSY = 'text-file-busy'
     CROSS_DEVICE = 'cross-device'
 
-class Advice(_enum.Enum):
+class Advice(_rt.Enum):
     NORMAL = 'normal'
     SEQUENTIAL = 'sequential'
     RANDOM = 'random'
@@ -135,205 +119,615 @@ class Advice(_enum.Enum):
     DONT_NEED = 'dont-need'
     NO_REUSE = 'no-reuse'
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class MetadataHashValue:
     lower: int
     upper: int
 
-InputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostInputStream"
-OutputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
-Error: _typing.TypeAlias = "_m_wasi_io_error.HostError"
+InputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostInputStream"
+OutputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
+Error: _rt.TypeAlias = "_m_wasi_io_error.HostError"
 Datetime = _m_wasi_clocks_wall_clock.Datetime
-Filesize: _typing.TypeAlias = "int"
-LinkCount: _typing.TypeAlias = "int"
+Filesize: _rt.TypeAlias = "int"
+LinkCount: _rt.TypeAlias = "int"
 
 
-_T_DESCRIPTOR_TYPE = _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')
-_T_DESCRIPTOR_FLAGS = _t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.2.9#descriptor-flags')
-_T_PATH_FLAGS = _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')
-_T_OPEN_FLAGS = _t.FlagsType(('create', 'directory', 'exclusive', 'truncate'), 'wasi:filesystem/types@0.2.9#open-flags')
-_T_DESCRIPTOR_STAT = _t.RecordType((_t.FieldType('type', _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), ), 'wasi:filesystem/types@0.2.9#descriptor-stat')
-_T_NEW_TIMESTAMP = _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')), ), 'wasi:filesystem/types@0.2.9#new-timestamp')
-_T_DIRECTORY_ENTRY = _t.RecordType((_t.FieldType('type', _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')), _t.FieldType('name', _t.STRING), ), 'wasi:filesystem/types@0.2.9#directory-entry')
-_T_ERROR_CODE = _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')
-_T_ADVICE = _t.EnumType(('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'), 'wasi:filesystem/types@0.2.9#advice')
-_T_METADATA_HASH_VALUE = _t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.2.9#metadata-hash-value')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_DESCRIPTOR_TYPE, DescriptorType), (_T_DESCRIPTOR_FLAGS, DescriptorFlags), (_T_PATH_FLAGS, PathFlags), (_T_OPEN_FLAGS, OpenFlags), (_T_DESCRIPTOR_STAT, DescriptorStat), (_T_NEW_TIMESTAMP, (NewTimestampNoChange, NewTimestampNow, NewTimestampTimestamp, )), (_T_DIRECTORY_ENTRY, DirectoryEntry), (_T_ERROR_CODE, ErrorCode), (_T_ADVICE, Advice), (_T_METADATA_HASH_VALUE, MetadataHashValue)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_m_wasi_io_streams._TYPES, *_m_wasi_clocks_wall_clock._TYPES, *_TYPES]
-_FT_METHOD_DESCRIPTOR_READ_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('offset', _t.U64), ), _t.ResultType(_t.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('offset', _t.U64), ), _t.ResultType(_t.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_ADVISE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('offset', _t.U64), ('length', _t.U64), ('advice', _t.EnumType(('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'), 'wasi:filesystem/types@0.2.9#advice')), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SYNC_DATA = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_GET_FLAGS = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.2.9#descriptor-flags'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_GET_TYPE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SET_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('size', _t.U64), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SET_TIMES = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('data-access-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')), ), 'wasi:filesystem/types@0.2.9#new-timestamp')), ('data-modification-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')), ), 'wasi:filesystem/types@0.2.9#new-timestamp')), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_READ = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('length', _t.U64), ('offset', _t.U64), ), _t.ResultType(_t.TupleType((_t.ListType(_t.U8, None), _t.BOOL, )), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_WRITE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('buffer', _t.ListType(_t.U8, None)), ('offset', _t.U64), ), _t.ResultType(_t.U64, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_READ_DIRECTORY = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.OwnType(_RT_DIRECTORY_ENTRY_STREAM), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SYNC = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_STAT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.RecordType((_t.FieldType('type', _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), ), 'wasi:filesystem/types@0.2.9#descriptor-stat'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_STAT_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')), ('path', _t.STRING), ), _t.ResultType(_t.RecordType((_t.FieldType('type', _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime'))), ), 'wasi:filesystem/types@0.2.9#descriptor-stat'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SET_TIMES_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')), ('path', _t.STRING), ('data-access-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')), ), 'wasi:filesystem/types@0.2.9#new-timestamp')), ('data-modification-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.U64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/wall-clock@0.2.9#datetime')), ), 'wasi:filesystem/types@0.2.9#new-timestamp')), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_LINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')), ('old-path', _t.STRING), ('new-descriptor', _t.BorrowType(_RT_DESCRIPTOR)), ('new-path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_OPEN_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')), ('path', _t.STRING), ('open-flags', _t.FlagsType(('create', 'directory', 'exclusive', 'truncate'), 'wasi:filesystem/types@0.2.9#open-flags')), ('flags', _t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.2.9#descriptor-flags')), ), _t.ResultType(_t.OwnType(_RT_DESCRIPTOR), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_READLINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(_t.STRING, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_RENAME_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path', _t.STRING), ('new-descriptor', _t.BorrowType(_RT_DESCRIPTOR)), ('new-path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_SYMLINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path', _t.STRING), ('new-path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('other', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.BOOL, False)
-_FT_METHOD_DESCRIPTOR_METADATA_HASH = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.2.9#metadata-hash-value'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DESCRIPTOR_METADATA_HASH_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')), ('path', _t.STRING), ), _t.ResultType(_t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.2.9#metadata-hash-value'), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_METHOD_DIRECTORY_ENTRY_STREAM_READ_DIRECTORY_ENTRY = _t.FuncType((('self', _t.BorrowType(_RT_DIRECTORY_ENTRY_STREAM)), ), _t.ResultType(_t.OptionType(_t.RecordType((_t.FieldType('type', _t.EnumType(('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'), 'wasi:filesystem/types@0.2.9#descriptor-type')), _t.FieldType('name', _t.STRING), ), 'wasi:filesystem/types@0.2.9#directory-entry')), _t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
-_FT_FILESYSTEM_ERROR_CODE = _t.FuncType((('err', _t.BorrowType(_m_wasi_io_error._RT_ERROR)), ), _t.OptionType(_t.EnumType(('access', 'would-block', 'already', 'bad-descriptor', 'busy', 'deadlock', 'quota', 'exist', 'file-too-large', 'illegal-byte-sequence', 'in-progress', 'interrupted', 'invalid', 'io', 'is-directory', 'loop', 'too-many-links', 'message-size', 'name-too-long', 'no-device', 'no-entry', 'no-lock', 'insufficient-memory', 'insufficient-space', 'not-directory', 'not-empty', 'not-recoverable', 'unsupported', 'no-tty', 'no-such-device', 'overflow', 'not-permitted', 'pipe', 'read-only', 'invalid-seek', 'text-file-busy', 'cross-device'), 'wasi:filesystem/types@0.2.9#error-code')), False)
+_T_DESCRIPTOR_TYPE = _rt.EnumType(
+    ('unknown', 'block-device', 'character-device', 'directory', 'fifo', 'symbolic-link', 'regular-file', 'socket'),
+    'wasi:filesystem/types@0.2.9#descriptor-type',
+)
+_T_DESCRIPTOR_FLAGS = _rt.FlagsType(
+    ('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'),
+    'wasi:filesystem/types@0.2.9#descriptor-flags',
+)
+_T_PATH_FLAGS = _rt.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.2.9#path-flags')
+_T_OPEN_FLAGS = _rt.FlagsType(
+    ('create', 'directory', 'exclusive', 'truncate'),
+    'wasi:filesystem/types@0.2.9#open-flags',
+)
+_T_DESCRIPTOR_STAT = _rt.RecordType(
+    (
+        _rt.FieldType('type', _T_DESCRIPTOR_TYPE),
+        _rt.FieldType('link-count', _rt.U64),
+        _rt.FieldType('size', _rt.U64),
+        _rt.FieldType('data-access-timestamp', _rt.OptionType(_m_wasi_clocks_wall_clock._T_DATETIME)),
+        _rt.FieldType('data-modification-timestamp', _rt.OptionType(_m_wasi_clocks_wall_clock._T_DATETIME)),
+        _rt.FieldType('status-change-timestamp', _rt.OptionType(_m_wasi_clocks_wall_clock._T_DATETIME)),
+    ),
+    'wasi:filesystem/types@0.2.9#descriptor-stat',
+)
+_T_NEW_TIMESTAMP = _rt.VariantType(
+    (
+        _rt.CaseType('no-change', None),
+        _rt.CaseType('now', None),
+        _rt.CaseType('timestamp', _m_wasi_clocks_wall_clock._T_DATETIME),
+    ),
+    'wasi:filesystem/types@0.2.9#new-timestamp',
+)
+_T_DIRECTORY_ENTRY = _rt.RecordType(
+    (_rt.FieldType('type', _T_DESCRIPTOR_TYPE), _rt.FieldType('name', _rt.STRING)),
+    'wasi:filesystem/types@0.2.9#directory-entry',
+)
+_T_ERROR_CODE = _rt.EnumType(
+    (
+        'access',
+        'would-block',
+        'already',
+        'bad-descriptor',
+        'busy',
+        'deadlock',
+        'quota',
+        'exist',
+        'file-too-large',
+        'illegal-byte-sequence',
+        'in-progress',
+        'interrupted',
+        'invalid',
+        'io',
+        'is-directory',
+        'loop',
+        'too-many-links',
+        'message-size',
+        'name-too-long',
+        'no-device',
+        'no-entry',
+        'no-lock',
+        'insufficient-memory',
+        'insufficient-space',
+        'not-directory',
+        'not-empty',
+        'not-recoverable',
+        'unsupported',
+        'no-tty',
+        'no-such-device',
+        'overflow',
+        'not-permitted',
+        'pipe',
+        'read-only',
+        'invalid-seek',
+        'text-file-busy',
+        'cross-device',
+    ),
+    'wasi:filesystem/types@0.2.9#error-code',
+)
+_T_ADVICE = _rt.EnumType(
+    ('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'),
+    'wasi:filesystem/types@0.2.9#advice',
+)
+_T_METADATA_HASH_VALUE = _rt.RecordType(
+    (_rt.FieldType('lower', _rt.U64), _rt.FieldType('upper', _rt.U64)),
+    'wasi:filesystem/types@0.2.9#metadata-hash-value',
+)
+_TYPES: _rt.TypeTable = [
+    (_T_DESCRIPTOR_TYPE, DescriptorType),
+    (_T_DESCRIPTOR_FLAGS, DescriptorFlags),
+    (_T_PATH_FLAGS, PathFlags),
+    (_T_OPEN_FLAGS, OpenFlags),
+    (_T_DESCRIPTOR_STAT, DescriptorStat),
+    (_T_NEW_TIMESTAMP, (NewTimestampNoChange, NewTimestampNow, NewTimestampTimestamp)),
+    (_T_DIRECTORY_ENTRY, DirectoryEntry),
+    (_T_ERROR_CODE, ErrorCode),
+    (_T_ADVICE, Advice),
+    (_T_METADATA_HASH_VALUE, MetadataHashValue),
+]
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_m_wasi_clocks_wall_clock._TYPES,
+    *_TYPES,
+]
+_FT_METHOD_DESCRIPTOR_READ_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('offset', _rt.U64)),
+    _rt.ResultType(_rt.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('offset', _rt.U64)),
+    _rt.ResultType(_rt.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_ADVISE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('offset', _rt.U64), ('length', _rt.U64), ('advice', _T_ADVICE)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SYNC_DATA = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_GET_FLAGS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_FLAGS, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_GET_TYPE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_TYPE, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SET_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('size', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SET_TIMES = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('data-access-timestamp', _T_NEW_TIMESTAMP),
+        ('data-modification-timestamp', _T_NEW_TIMESTAMP),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_READ = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('length', _rt.U64), ('offset', _rt.U64)),
+    _rt.ResultType(_rt.TupleType((_rt.ListType(_rt.U8, None), _rt.BOOL)), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_WRITE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('buffer', _rt.ListType(_rt.U8, None)), ('offset', _rt.U64)),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_READ_DIRECTORY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_rt.OwnType(_RT_DIRECTORY_ENTRY_STREAM), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SYNC = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_STAT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_STAT, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_STAT_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _T_PATH_FLAGS), ('path', _rt.STRING)),
+    _rt.ResultType(_T_DESCRIPTOR_STAT, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SET_TIMES_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('path-flags', _T_PATH_FLAGS),
+        ('path', _rt.STRING),
+        ('data-access-timestamp', _T_NEW_TIMESTAMP),
+        ('data-modification-timestamp', _T_NEW_TIMESTAMP),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_LINK_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('old-path-flags', _T_PATH_FLAGS),
+        ('old-path', _rt.STRING),
+        ('new-descriptor', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('new-path', _rt.STRING),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_OPEN_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('path-flags', _T_PATH_FLAGS),
+        ('path', _rt.STRING),
+        ('open-flags', _T_OPEN_FLAGS),
+        ('flags', _T_DESCRIPTOR_FLAGS),
+    ),
+    _rt.ResultType(_rt.OwnType(_RT_DESCRIPTOR), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_READLINK_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(_rt.STRING, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_RENAME_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('old-path', _rt.STRING),
+        ('new-descriptor', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('new-path', _rt.STRING),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SYMLINK_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('old-path', _rt.STRING), ('new-path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('other', _rt.BorrowType(_RT_DESCRIPTOR))),
+    _rt.BOOL,
+    False,
+)
+_FT_METHOD_DESCRIPTOR_METADATA_HASH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_METADATA_HASH_VALUE, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_METADATA_HASH_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _T_PATH_FLAGS), ('path', _rt.STRING)),
+    _rt.ResultType(_T_METADATA_HASH_VALUE, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_DIRECTORY_ENTRY_STREAM_READ_DIRECTORY_ENTRY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DIRECTORY_ENTRY_STREAM)),),
+    _rt.ResultType(_rt.OptionType(_T_DIRECTORY_ENTRY), _T_ERROR_CODE),
+    False,
+)
+_FT_FILESYSTEM_ERROR_CODE = _rt.FuncType(
+    (('err', _rt.BorrowType(_m_wasi_io_error._RT_ERROR)),),
+    _rt.OptionType(_T_ERROR_CODE),
+    False,
+)
 
 
-class HostDescriptor(_typing.Protocol):
+class HostDescriptor(_rt.Protocol):
     """An open file or directory."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def read_via_stream(self, offset: Filesize) -> _Ok[InputStream] | _Err[ErrorCode]: ...
-    def write_via_stream(self, offset: Filesize) -> _Ok[OutputStream] | _Err[ErrorCode]: ...
-    def append_via_stream(self) -> _Ok[OutputStream] | _Err[ErrorCode]: ...
-    def advise(self, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]: ...
-    def sync_data(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_flags(self) -> _Ok[DescriptorFlags] | _Err[ErrorCode]: ...
-    def get_type(self) -> _Ok[DescriptorType] | _Err[ErrorCode]: ...
-    def set_size(self, size: Filesize) -> _Ok[None] | _Err[ErrorCode]: ...
-    def set_times(self, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]: ...
-    def read(self, length: Filesize, offset: Filesize) -> _Ok[tuple[bytes, bool]] | _Err[ErrorCode]: ...
-    def write(self, buffer: bytes, offset: Filesize) -> _Ok[Filesize] | _Err[ErrorCode]: ...
-    def read_directory(self) -> _Ok[HostDirectoryEntryStream] | _Err[ErrorCode]: ...
-    def sync(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def create_directory_at(self, path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    def stat(self) -> _Ok[DescriptorStat] | _Err[ErrorCode]: ...
-    def stat_at(self, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]: ...
-    def set_times_at(self, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]: ...
-    def link_at(self, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    def open_at(self, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]: ...
-    def readlink_at(self, path: str) -> _Ok[str] | _Err[ErrorCode]: ...
-    def remove_directory_at(self, path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    def rename_at(self, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    def symlink_at(self, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    def unlink_file_at(self, path: str) -> _Ok[None] | _Err[ErrorCode]: ...
+    def read_via_stream(self, offset: Filesize) -> _rt.Ok[InputStream] | _rt.Err[ErrorCode]: ...
+    def write_via_stream(self, offset: Filesize) -> _rt.Ok[OutputStream] | _rt.Err[ErrorCode]: ...
+    def append_via_stream(self) -> _rt.Ok[OutputStream] | _rt.Err[ErrorCode]: ...
+    def advise(self, offset: Filesize, length: Filesize, advice: Advice) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def sync_data(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_flags(self) -> _rt.Ok[DescriptorFlags] | _rt.Err[ErrorCode]: ...
+    def get_type(self) -> _rt.Ok[DescriptorType] | _rt.Err[ErrorCode]: ...
+    def set_size(self, size: Filesize) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def set_times(
+        self,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def read(self, length: Filesize, offset: Filesize) -> _rt.Ok[tuple[bytes, bool]] | _rt.Err[ErrorCode]: ...
+    def write(self, buffer: bytes, offset: Filesize) -> _rt.Ok[Filesize] | _rt.Err[ErrorCode]: ...
+    def read_directory(self) -> _rt.Ok[HostDirectoryEntryStream] | _rt.Err[ErrorCode]: ...
+    def sync(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def create_directory_at(self, path: str) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def stat(self) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]: ...
+    def stat_at(self, path_flags: PathFlags, path: str) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]: ...
+    def set_times_at(
+        self,
+        path_flags: PathFlags,
+        path: str,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def link_at(
+        self,
+        old_path_flags: PathFlags,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def open_at(
+        self,
+        path_flags: PathFlags,
+        path: str,
+        open_flags: OpenFlags,
+        flags: DescriptorFlags,
+    ) -> _rt.Ok[HostDescriptor] | _rt.Err[ErrorCode]: ...
+    def readlink_at(self, path: str) -> _rt.Ok[str] | _rt.Err[ErrorCode]: ...
+    def remove_directory_at(self, path: str) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def rename_at(
+        self,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def symlink_at(self, old_path: str, new_path: str) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def unlink_file_at(self, path: str) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
     def is_same_object(self, other: HostDescriptor) -> bool: ...
-    def metadata_hash(self) -> _Ok[MetadataHashValue] | _Err[ErrorCode]: ...
-    def metadata_hash_at(self, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]: ...
+    def metadata_hash(self) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]: ...
+    def metadata_hash_at(self, path_flags: PathFlags, path: str) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]: ...
 
 
-class HostDirectoryEntryStream(_typing.Protocol):
+class HostDirectoryEntryStream(_rt.Protocol):
     """Directory entries, one per call; `none` at the end."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def read_directory_entry(self) -> _Ok[DirectoryEntry | None] | _Err[ErrorCode]: ...
+    def read_directory_entry(self) -> _rt.Ok[DirectoryEntry | None] | _rt.Err[ErrorCode]: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def filesystem_error_code(self, err: _m_wasi_io_error.HostError) -> ErrorCode | None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    descriptor: _rt.ResourceType
+    directory_entry_stream: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/types@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_DESCRIPTOR, 'descriptor')
-    _b.resource(_RT_DIRECTORY_ENTRY_STREAM, 'directory-entry-stream')
-    def _m_descriptor_read_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> _Ok[InputStream] | _Err[ErrorCode]:
+    resources = ResourceTypes(
+        descriptor=_b.resource(_RT_DESCRIPTOR, 'descriptor'),
+        directory_entry_stream=_b.resource(_RT_DIRECTORY_ENTRY_STREAM, 'directory-entry-stream'),
+    )
+    def _m_descriptor_read_via_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        offset: Filesize,
+    ) -> _rt.Ok[InputStream] | _rt.Err[ErrorCode]:
         return self_.read_via_stream(offset)
     _b.func('[method]descriptor.read-via-stream', _FT_METHOD_DESCRIPTOR_READ_VIA_STREAM, _m_descriptor_read_via_stream)
-    def _m_descriptor_write_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> _Ok[OutputStream] | _Err[ErrorCode]:
+    def _m_descriptor_write_via_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        offset: Filesize,
+    ) -> _rt.Ok[OutputStream] | _rt.Err[ErrorCode]:
         return self_.write_via_stream(offset)
-    _b.func('[method]descriptor.write-via-stream', _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM, _m_descriptor_write_via_stream)
-    def _m_descriptor_append_via_stream(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[OutputStream] | _Err[ErrorCode]:
+    _b.func(
+        '[method]descriptor.write-via-stream',
+        _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM,
+        _m_descriptor_write_via_stream,
+    )
+    def _m_descriptor_append_via_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[OutputStream] | _rt.Err[ErrorCode]:
         return self_.append_via_stream()
-    _b.func('[method]descriptor.append-via-stream', _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM, _m_descriptor_append_via_stream)
-    def _m_descriptor_advise(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]descriptor.append-via-stream',
+        _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM,
+        _m_descriptor_append_via_stream,
+    )
+    def _m_descriptor_advise(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        offset: Filesize,
+        length: Filesize,
+        advice: Advice,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.advise(offset, length, advice)
     _b.func('[method]descriptor.advise', _FT_METHOD_DESCRIPTOR_ADVISE, _m_descriptor_advise)
-    def _m_descriptor_sync_data(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_sync_data(store: _rt.Store[_rt.Any], self_: HostDescriptor) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.sync_data()
     _b.func('[method]descriptor.sync-data', _FT_METHOD_DESCRIPTOR_SYNC_DATA, _m_descriptor_sync_data)
-    def _m_descriptor_get_flags(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
+    def _m_descriptor_get_flags(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorFlags] | _rt.Err[ErrorCode]:
         return self_.get_flags()
     _b.func('[method]descriptor.get-flags', _FT_METHOD_DESCRIPTOR_GET_FLAGS, _m_descriptor_get_flags)
-    def _m_descriptor_get_type(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
+    def _m_descriptor_get_type(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorType] | _rt.Err[ErrorCode]:
         return self_.get_type()
     _b.func('[method]descriptor.get-type', _FT_METHOD_DESCRIPTOR_GET_TYPE, _m_descriptor_get_type)
-    def _m_descriptor_set_size(store: _Store[_typing.Any], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        size: Filesize,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_size(size)
     _b.func('[method]descriptor.set-size', _FT_METHOD_DESCRIPTOR_SET_SIZE, _m_descriptor_set_size)
-    def _m_descriptor_set_times(store: _Store[_typing.Any], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_times(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_times(data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times', _FT_METHOD_DESCRIPTOR_SET_TIMES, _m_descriptor_set_times)
-    def _m_descriptor_read(store: _Store[_typing.Any], self_: HostDescriptor, length: Filesize, offset: Filesize) -> _Ok[tuple[bytes, bool]] | _Err[ErrorCode]:
+    def _m_descriptor_read(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        length: Filesize,
+        offset: Filesize,
+    ) -> _rt.Ok[tuple[bytes, bool]] | _rt.Err[ErrorCode]:
         return self_.read(length, offset)
     _b.func('[method]descriptor.read', _FT_METHOD_DESCRIPTOR_READ, _m_descriptor_read)
-    def _m_descriptor_write(store: _Store[_typing.Any], self_: HostDescriptor, buffer: bytes, offset: Filesize) -> _Ok[Filesize] | _Err[ErrorCode]:
+    def _m_descriptor_write(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        buffer: bytes,
+        offset: Filesize,
+    ) -> _rt.Ok[Filesize] | _rt.Err[ErrorCode]:
         return self_.write(buffer, offset)
     _b.func('[method]descriptor.write', _FT_METHOD_DESCRIPTOR_WRITE, _m_descriptor_write)
-    def _m_descriptor_read_directory(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[HostDirectoryEntryStream] | _Err[ErrorCode]:
+    def _m_descriptor_read_directory(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[HostDirectoryEntryStream] | _rt.Err[ErrorCode]:
         return self_.read_directory()
     _b.func('[method]descriptor.read-directory', _FT_METHOD_DESCRIPTOR_READ_DIRECTORY, _m_descriptor_read_directory)
-    def _m_descriptor_sync(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_sync(store: _rt.Store[_rt.Any], self_: HostDescriptor) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.sync()
     _b.func('[method]descriptor.sync', _FT_METHOD_DESCRIPTOR_SYNC, _m_descriptor_sync)
-    def _m_descriptor_create_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_create_directory_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.create_directory_at(path)
-    _b.func('[method]descriptor.create-directory-at', _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT, _m_descriptor_create_directory_at)
-    def _m_descriptor_stat(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    _b.func(
+        '[method]descriptor.create-directory-at',
+        _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT,
+        _m_descriptor_create_directory_at,
+    )
+    def _m_descriptor_stat(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]:
         return self_.stat()
     _b.func('[method]descriptor.stat', _FT_METHOD_DESCRIPTOR_STAT, _m_descriptor_stat)
-    def _m_descriptor_stat_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
+    def _m_descriptor_stat_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]:
         return self_.stat_at(path_flags, path)
     _b.func('[method]descriptor.stat-at', _FT_METHOD_DESCRIPTOR_STAT_AT, _m_descriptor_stat_at)
-    def _m_descriptor_set_times_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_set_times_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_times_at(path_flags, path, data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times-at', _FT_METHOD_DESCRIPTOR_SET_TIMES_AT, _m_descriptor_set_times_at)
-    def _m_descriptor_link_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_link_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path_flags: PathFlags,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.link_at(old_path_flags, old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.link-at', _FT_METHOD_DESCRIPTOR_LINK_AT, _m_descriptor_link_at)
-    def _m_descriptor_open_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
+    def _m_descriptor_open_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+        open_flags: OpenFlags,
+        flags: DescriptorFlags,
+    ) -> _rt.Ok[HostDescriptor] | _rt.Err[ErrorCode]:
         return self_.open_at(path_flags, path, open_flags, flags)
     _b.func('[method]descriptor.open-at', _FT_METHOD_DESCRIPTOR_OPEN_AT, _m_descriptor_open_at)
-    def _m_descriptor_readlink_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
+    def _m_descriptor_readlink_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[str] | _rt.Err[ErrorCode]:
         return self_.readlink_at(path)
     _b.func('[method]descriptor.readlink-at', _FT_METHOD_DESCRIPTOR_READLINK_AT, _m_descriptor_readlink_at)
-    def _m_descriptor_remove_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_remove_directory_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.remove_directory_at(path)
-    _b.func('[method]descriptor.remove-directory-at', _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT, _m_descriptor_remove_directory_at)
-    def _m_descriptor_rename_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]descriptor.remove-directory-at',
+        _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT,
+        _m_descriptor_remove_directory_at,
+    )
+    def _m_descriptor_rename_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.rename_at(old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.rename-at', _FT_METHOD_DESCRIPTOR_RENAME_AT, _m_descriptor_rename_at)
-    def _m_descriptor_symlink_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_symlink_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path: str,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.symlink_at(old_path, new_path)
     _b.func('[method]descriptor.symlink-at', _FT_METHOD_DESCRIPTOR_SYMLINK_AT, _m_descriptor_symlink_at)
-    def _m_descriptor_unlink_file_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_descriptor_unlink_file_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.unlink_file_at(path)
     _b.func('[method]descriptor.unlink-file-at', _FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT, _m_descriptor_unlink_file_at)
-    def _m_descriptor_is_same_object(store: _Store[_typing.Any], self_: HostDescriptor, other: HostDescriptor) -> bool:
+    def _m_descriptor_is_same_object(store: _rt.Store[_rt.Any], self_: HostDescriptor, other: HostDescriptor) -> bool:
         return self_.is_same_object(other)
     _b.func('[method]descriptor.is-same-object', _FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT, _m_descriptor_is_same_object)
-    def _m_descriptor_metadata_hash(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    def _m_descriptor_metadata_hash(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]:
         return self_.metadata_hash()
     _b.func('[method]descriptor.metadata-hash', _FT_METHOD_DESCRIPTOR_METADATA_HASH, _m_descriptor_metadata_hash)
-    def _m_descriptor_metadata_hash_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
+    def _m_descriptor_metadata_hash_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]:
         return self_.metadata_hash_at(path_flags, path)
-    _b.func('[method]descriptor.metadata-hash-at', _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT, _m_descriptor_metadata_hash_at)
-    def _m_directory_entry_stream_read_directory_entry(store: _Store[_typing.Any], self_: HostDirectoryEntryStream) -> _Ok[DirectoryEntry | None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]descriptor.metadata-hash-at',
+        _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT,
+        _m_descriptor_metadata_hash_at,
+    )
+    def _m_directory_entry_stream_read_directory_entry(
+        store: _rt.Store[_rt.Any],
+        self_: HostDirectoryEntryStream,
+    ) -> _rt.Ok[DirectoryEntry | None] | _rt.Err[ErrorCode]:
         return self_.read_directory_entry()
-    _b.func('[method]directory-entry-stream.read-directory-entry', _FT_METHOD_DIRECTORY_ENTRY_STREAM_READ_DIRECTORY_ENTRY, _m_directory_entry_stream_read_directory_entry)
-    def _filesystem_error_code(store: _Store[_typing.Any], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
+    _b.func(
+        '[method]directory-entry-stream.read-directory-entry',
+        _FT_METHOD_DIRECTORY_ENTRY_STREAM_READ_DIRECTORY_ENTRY,
+        _m_directory_entry_stream_read_directory_entry,
+    )
+    def _filesystem_error_code(store: _rt.Store[_rt.Any], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
         return getter(store.data).filesystem_error_code(err)
     _b.func('filesystem-error-code', _FT_FILESYSTEM_ERROR_CODE, _filesystem_error_code)
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

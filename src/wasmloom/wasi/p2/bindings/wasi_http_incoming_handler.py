@@ -4,23 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
@@ -28,21 +12,37 @@ from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_streams as _m_wasi_io_streams
 from . import wasi_http_types as _m_wasi_http_types
 
-IncomingRequest: _typing.TypeAlias = "_m_wasi_http_types.HostIncomingRequest"
-ResponseOutparam: _typing.TypeAlias = "_m_wasi_http_types.HostResponseOutparam"
+IncomingRequest: _rt.TypeAlias = "_m_wasi_http_types.HostIncomingRequest"
+ResponseOutparam: _rt.TypeAlias = "_m_wasi_http_types.HostResponseOutparam"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_io_error._TYPES, *_m_wasi_io_streams._TYPES, *_m_wasi_http_types._TYPES, *_TYPES]
-_FT_HANDLE = _t.FuncType((('request', _t.OwnType(_m_wasi_http_types._RT_INCOMING_REQUEST)), ('response-out', _t.OwnType(_m_wasi_http_types._RT_RESPONSE_OUTPARAM)), ), None, False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_m_wasi_http_types._TYPES,
+    *_TYPES,
+]
+_FT_HANDLE = _rt.FuncType(
+    (
+        ('request', _rt.OwnType(_m_wasi_http_types._RT_INCOMING_REQUEST)),
+        ('response-out', _rt.OwnType(_m_wasi_http_types._RT_RESPONSE_OUTPARAM)),
+    ),
+    None,
+    False,
+)
 
 
 class Exports:
     """Typed calls to the guest's export of `wasi:http/incoming-handler@0.2.9`."""
-    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = (('handle', _FT_HANDLE), )
+    _FUNCS: _rt.ClassVar[_rt.FuncTable] = (('handle', _FT_HANDLE),)
 
     def __init__(
-        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = ('wasi:http/incoming-handler@0.2.9',)
+        self, store: _rt.Store[_rt.Any], instance: _rt.Instance, path: tuple[str, ...] = (
+            'wasi:http/incoming-handler@0.2.9',
+        )
     ) -> None:
         self._store = store
         b = _rt.ExportBinder(
@@ -50,12 +50,10 @@ class Exports:
         )
         self._f_handle = b.call('handle')
 
-    def handle(self, store: _Store[_typing.Any], request: IncomingRequest, response_out: ResponseOutparam) -> None:
+    def handle(self, store: _rt.Store[_rt.Any], request: IncomingRequest, response_out: ResponseOutparam) -> None:
         if store is not self._store:
             _rt.wrong_store(store)
         r: None = self._f_handle([request, response_out])
         return r
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,374 +6,791 @@ HTTP messages: header fields, requests, responses, bodies over wasi:io streams.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_streams as _m_wasi_io_streams
-_RT_FIELDS = _t.ResourceType('fields')
-_RT_INCOMING_REQUEST = _t.ResourceType('incoming-request')
-_RT_OUTGOING_REQUEST = _t.ResourceType('outgoing-request')
-_RT_REQUEST_OPTIONS = _t.ResourceType('request-options')
-_RT_RESPONSE_OUTPARAM = _t.ResourceType('response-outparam')
-_RT_INCOMING_RESPONSE = _t.ResourceType('incoming-response')
-_RT_INCOMING_BODY = _t.ResourceType('incoming-body')
-_RT_FUTURE_TRAILERS = _t.ResourceType('future-trailers')
-_RT_OUTGOING_RESPONSE = _t.ResourceType('outgoing-response')
-_RT_OUTGOING_BODY = _t.ResourceType('outgoing-body')
-_RT_FUTURE_INCOMING_RESPONSE = _t.ResourceType('future-incoming-response')
+_RT_FIELDS = _rt.ResourceType('fields')
+_RT_INCOMING_REQUEST = _rt.ResourceType('incoming-request')
+_RT_OUTGOING_REQUEST = _rt.ResourceType('outgoing-request')
+_RT_REQUEST_OPTIONS = _rt.ResourceType('request-options')
+_RT_RESPONSE_OUTPARAM = _rt.ResourceType('response-outparam')
+_RT_INCOMING_RESPONSE = _rt.ResourceType('incoming-response')
+_RT_INCOMING_BODY = _rt.ResourceType('incoming-body')
+_RT_FUTURE_TRAILERS = _rt.ResourceType('future-trailers')
+_RT_OUTGOING_RESPONSE = _rt.ResourceType('outgoing-response')
+_RT_OUTGOING_BODY = _rt.ResourceType('outgoing-body')
+_RT_FUTURE_INCOMING_RESPONSE = _rt.ResourceType('future-incoming-response')
 
 
 class MethodGet(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['get']] = 'get'
+    tag: _rt.ClassVar[_rt.Literal['get']] = 'get'
 
 class MethodHead(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['head']] = 'head'
+    tag: _rt.ClassVar[_rt.Literal['head']] = 'head'
 
 class MethodPost(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['post']] = 'post'
+    tag: _rt.ClassVar[_rt.Literal['post']] = 'post'
 
 class MethodPut(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['put']] = 'put'
+    tag: _rt.ClassVar[_rt.Literal['put']] = 'put'
 
 class MethodDelete(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['delete']] = 'delete'
+    tag: _rt.ClassVar[_rt.Literal['delete']] = 'delete'
 
 class MethodConnect(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connect']] = 'connect'
+    tag: _rt.ClassVar[_rt.Literal['connect']] = 'connect'
 
 class MethodOptions(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['options']] = 'options'
+    tag: _rt.ClassVar[_rt.Literal['options']] = 'options'
 
 class MethodTrace(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['trace']] = 'trace'
+    tag: _rt.ClassVar[_rt.Literal['trace']] = 'trace'
 
 class MethodPatch(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['patch']] = 'patch'
+    tag: _rt.ClassVar[_rt.Literal['patch']] = 'patch'
 
 class MethodOther(_rt.Case["str"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-Method: _typing.TypeAlias = MethodGet | MethodHead | MethodPost | MethodPut | MethodDelete | MethodConnect | MethodOptions | MethodTrace | MethodPatch | MethodOther
+Method: _rt.TypeAlias = (
+    MethodGet
+    | MethodHead
+    | MethodPost
+    | MethodPut
+    | MethodDelete
+    | MethodConnect
+    | MethodOptions
+    | MethodTrace
+    | MethodPatch
+    | MethodOther
+)
 
 class SchemeHTTP(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP']] = 'HTTP'
+    tag: _rt.ClassVar[_rt.Literal['HTTP']] = 'HTTP'
 
 class SchemeHTTPS(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTPS']] = 'HTTPS'
+    tag: _rt.ClassVar[_rt.Literal['HTTPS']] = 'HTTPS'
 
 class SchemeOther(_rt.Case["str"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-Scheme: _typing.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
+Scheme: _rt.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
 
 class ErrorCodeDNSTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['DNS-timeout']] = 'DNS-timeout'
+    tag: _rt.ClassVar[_rt.Literal['DNS-timeout']] = 'DNS-timeout'
 
 class ErrorCodeDNSError(_rt.Case["DNSErrorPayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['DNS-error']] = 'DNS-error'
+    tag: _rt.ClassVar[_rt.Literal['DNS-error']] = 'DNS-error'
 
 class ErrorCodeDestinationNotFound(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-not-found']] = 'destination-not-found'
+    tag: _rt.ClassVar[_rt.Literal['destination-not-found']] = 'destination-not-found'
 
 class ErrorCodeDestinationUnavailable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-unavailable']] = 'destination-unavailable'
+    tag: _rt.ClassVar[_rt.Literal['destination-unavailable']] = 'destination-unavailable'
 
 class ErrorCodeDestinationIPProhibited(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-IP-prohibited']] = 'destination-IP-prohibited'
+    tag: _rt.ClassVar[_rt.Literal['destination-IP-prohibited']] = 'destination-IP-prohibited'
 
 class ErrorCodeDestinationIPUnroutable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-IP-unroutable']] = 'destination-IP-unroutable'
+    tag: _rt.ClassVar[_rt.Literal['destination-IP-unroutable']] = 'destination-IP-unroutable'
 
 class ErrorCodeConnectionRefused(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-refused']] = 'connection-refused'
+    tag: _rt.ClassVar[_rt.Literal['connection-refused']] = 'connection-refused'
 
 class ErrorCodeConnectionTerminated(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-terminated']] = 'connection-terminated'
+    tag: _rt.ClassVar[_rt.Literal['connection-terminated']] = 'connection-terminated'
 
 class ErrorCodeConnectionTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-timeout']] = 'connection-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-timeout']] = 'connection-timeout'
 
 class ErrorCodeConnectionReadTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-read-timeout']] = 'connection-read-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-read-timeout']] = 'connection-read-timeout'
 
 class ErrorCodeConnectionWriteTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-write-timeout']] = 'connection-write-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-write-timeout']] = 'connection-write-timeout'
 
 class ErrorCodeConnectionLimitReached(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-limit-reached']] = 'connection-limit-reached'
+    tag: _rt.ClassVar[_rt.Literal['connection-limit-reached']] = 'connection-limit-reached'
 
 class ErrorCodeTLSProtocolError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-protocol-error']] = 'TLS-protocol-error'
+    tag: _rt.ClassVar[_rt.Literal['TLS-protocol-error']] = 'TLS-protocol-error'
 
 class ErrorCodeTLSCertificateError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-certificate-error']] = 'TLS-certificate-error'
+    tag: _rt.ClassVar[_rt.Literal['TLS-certificate-error']] = 'TLS-certificate-error'
 
 class ErrorCodeTLSAlertReceived(_rt.Case["TLSAlertReceivedPayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-alert-received']] = 'TLS-alert-received'
+    tag: _rt.ClassVar[_rt.Literal['TLS-alert-received']] = 'TLS-alert-received'
 
 class ErrorCodeHTTPRequestDenied(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-denied']] = 'HTTP-request-denied'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-denied']] = 'HTTP-request-denied'
 
 class ErrorCodeHTTPRequestLengthRequired(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-length-required']] = 'HTTP-request-length-required'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-length-required']] = 'HTTP-request-length-required'
 
 class ErrorCodeHTTPRequestBodySize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-body-size']] = 'HTTP-request-body-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-body-size']] = 'HTTP-request-body-size'
 
 class ErrorCodeHTTPRequestMethodInvalid(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-method-invalid']] = 'HTTP-request-method-invalid'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-method-invalid']] = 'HTTP-request-method-invalid'
 
 class ErrorCodeHTTPRequestURIInvalid(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-invalid']] = 'HTTP-request-URI-invalid'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-URI-invalid']] = 'HTTP-request-URI-invalid'
 
 class ErrorCodeHTTPRequestURITooLong(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-too-long']] = 'HTTP-request-URI-too-long'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-URI-too-long']] = 'HTTP-request-URI-too-long'
 
 class ErrorCodeHTTPRequestHeaderSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-section-size']] = 'HTTP-request-header-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-header-section-size']] = 'HTTP-request-header-section-size'
 
 class ErrorCodeHTTPRequestHeaderSize(_rt.Case["FieldSizePayload | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-size']] = 'HTTP-request-header-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-header-size']] = 'HTTP-request-header-size'
 
 class ErrorCodeHTTPRequestTrailerSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-section-size']] = 'HTTP-request-trailer-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-trailer-section-size']] = 'HTTP-request-trailer-section-size'
 
 class ErrorCodeHTTPRequestTrailerSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-size']] = 'HTTP-request-trailer-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-trailer-size']] = 'HTTP-request-trailer-size'
 
 class ErrorCodeHTTPResponseIncomplete(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-incomplete']] = 'HTTP-response-incomplete'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-incomplete']] = 'HTTP-response-incomplete'
 
 class ErrorCodeHTTPResponseHeaderSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-section-size']] = 'HTTP-response-header-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-header-section-size']] = 'HTTP-response-header-section-size'
 
 class ErrorCodeHTTPResponseHeaderSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-size']] = 'HTTP-response-header-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-header-size']] = 'HTTP-response-header-size'
 
 class ErrorCodeHTTPResponseBodySize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-body-size']] = 'HTTP-response-body-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-body-size']] = 'HTTP-response-body-size'
 
 class ErrorCodeHTTPResponseTrailerSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-section-size']] = 'HTTP-response-trailer-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-trailer-section-size']] = 'HTTP-response-trailer-section-size'
 
 class ErrorCodeHTTPResponseTrailerSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-size']] = 'HTTP-response-trailer-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-trailer-size']] = 'HTTP-response-trailer-size'
 
 class ErrorCodeHTTPResponseTransferCoding(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-transfer-coding']] = 'HTTP-response-transfer-coding'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-transfer-coding']] = 'HTTP-response-transfer-coding'
 
 class ErrorCodeHTTPResponseContentCoding(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-content-coding']] = 'HTTP-response-content-coding'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-content-coding']] = 'HTTP-response-content-coding'
 
 class ErrorCodeHTTPResponseTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-timeout']] = 'HTTP-response-timeout'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-timeout']] = 'HTTP-response-timeout'
 
 class ErrorCodeHTTPUpgradeFailed(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-upgrade-failed']] = 'HTTP-upgrade-failed'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-upgrade-failed']] = 'HTTP-upgrade-failed'
 
 class ErrorCodeHTTPProtocolError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-protocol-error']] = 'HTTP-protocol-error'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-protocol-error']] = 'HTTP-protocol-error'
 
 class ErrorCodeLoopDetected(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['loop-detected']] = 'loop-detected'
+    tag: _rt.ClassVar[_rt.Literal['loop-detected']] = 'loop-detected'
 
 class ErrorCodeConfigurationError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['configuration-error']] = 'configuration-error'
+    tag: _rt.ClassVar[_rt.Literal['configuration-error']] = 'configuration-error'
 
 class ErrorCodeInternalError(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['internal-error']] = 'internal-error'
+    tag: _rt.ClassVar[_rt.Literal['internal-error']] = 'internal-error'
 
-ErrorCode: _typing.TypeAlias = ErrorCodeDNSTimeout | ErrorCodeDNSError | ErrorCodeDestinationNotFound | ErrorCodeDestinationUnavailable | ErrorCodeDestinationIPProhibited | ErrorCodeDestinationIPUnroutable | ErrorCodeConnectionRefused | ErrorCodeConnectionTerminated | ErrorCodeConnectionTimeout | ErrorCodeConnectionReadTimeout | ErrorCodeConnectionWriteTimeout | ErrorCodeConnectionLimitReached | ErrorCodeTLSProtocolError | ErrorCodeTLSCertificateError | ErrorCodeTLSAlertReceived | ErrorCodeHTTPRequestDenied | ErrorCodeHTTPRequestLengthRequired | ErrorCodeHTTPRequestBodySize | ErrorCodeHTTPRequestMethodInvalid | ErrorCodeHTTPRequestURIInvalid | ErrorCodeHTTPRequestURITooLong | ErrorCodeHTTPRequestHeaderSectionSize | ErrorCodeHTTPRequestHeaderSize | ErrorCodeHTTPRequestTrailerSectionSize | ErrorCodeHTTPRequestTrailerSize | ErrorCodeHTTPResponseIncomplete | ErrorCodeHTTPResponseHeaderSectionSize | ErrorCodeHTTPResponseHeaderSize | ErrorCodeHTTPResponseBodySize | ErrorCodeHTTPResponseTrailerSectionSize | ErrorCodeHTTPResponseTrailerSize | ErrorCodeHTTPResponseTransferCoding | ErrorCodeHTTPResponseContentCoding | ErrorCodeHTTPResponseTimeout | ErrorCodeHTTPUpgradeFailed | ErrorCodeHTTPProtocolError | ErrorCodeLoopDetected | ErrorCodeConfigurationError | ErrorCodeInternalError
+ErrorCode: _rt.TypeAlias = (
+    ErrorCodeDNSTimeout
+    | ErrorCodeDNSError
+    | ErrorCodeDestinationNotFound
+    | ErrorCodeDestinationUnavailable
+    | ErrorCodeDestinationIPProhibited
+    | ErrorCodeDestinationIPUnroutable
+    | ErrorCodeConnectionRefused
+    | ErrorCodeConnectionTerminated
+    | ErrorCodeConnectionTimeout
+    | ErrorCodeConnectionReadTimeout
+    | ErrorCodeConnectionWriteTimeout
+    | ErrorCodeConnectionLimitReached
+    | ErrorCodeTLSProtocolError
+    | ErrorCodeTLSCertificateError
+    | ErrorCodeTLSAlertReceived
+    | ErrorCodeHTTPRequestDenied
+    | ErrorCodeHTTPRequestLengthRequired
+    | ErrorCodeHTTPRequestBodySize
+    | ErrorCodeHTTPRequestMethodInvalid
+    | ErrorCodeHTTPRequestURIInvalid
+    | ErrorCodeHTTPRequestURITooLong
+    | ErrorCodeHTTPRequestHeaderSectionSize
+    | ErrorCodeHTTPRequestHeaderSize
+    | ErrorCodeHTTPRequestTrailerSectionSize
+    | ErrorCodeHTTPRequestTrailerSize
+    | ErrorCodeHTTPResponseIncomplete
+    | ErrorCodeHTTPResponseHeaderSectionSize
+    | ErrorCodeHTTPResponseHeaderSize
+    | ErrorCodeHTTPResponseBodySize
+    | ErrorCodeHTTPResponseTrailerSectionSize
+    | ErrorCodeHTTPResponseTrailerSize
+    | ErrorCodeHTTPResponseTransferCoding
+    | ErrorCodeHTTPResponseContentCoding
+    | ErrorCodeHTTPResponseTimeout
+    | ErrorCodeHTTPUpgradeFailed
+    | ErrorCodeHTTPProtocolError
+    | ErrorCodeLoopDetected
+    | ErrorCodeConfigurationError
+    | ErrorCodeInternalError
+)
 """Why a request or response failed (the proxy-status error types)."""
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DNSErrorPayload:
     rcode: str | None
     info_code: int | None
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class TLSAlertReceivedPayload:
     alert_id: int | None
     alert_message: str | None
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class FieldSizePayload:
     field_name: str | None
     field_size: int | None
 
 class HeaderErrorInvalidSyntax(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-syntax']] = 'invalid-syntax'
+    tag: _rt.ClassVar[_rt.Literal['invalid-syntax']] = 'invalid-syntax'
 
 class HeaderErrorForbidden(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['forbidden']] = 'forbidden'
+    tag: _rt.ClassVar[_rt.Literal['forbidden']] = 'forbidden'
 
 class HeaderErrorImmutable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['immutable']] = 'immutable'
+    tag: _rt.ClassVar[_rt.Literal['immutable']] = 'immutable'
 
-HeaderError: _typing.TypeAlias = HeaderErrorInvalidSyntax | HeaderErrorForbidden | HeaderErrorImmutable
+HeaderError: _rt.TypeAlias = HeaderErrorInvalidSyntax | HeaderErrorForbidden | HeaderErrorImmutable
 
-Duration: _typing.TypeAlias = "_m_wasi_clocks_monotonic_clock.Duration"
-InputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostInputStream"
-OutputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
-IoError: _typing.TypeAlias = "_m_wasi_io_error.HostError"
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-FieldKey: _typing.TypeAlias = "str"
-FieldName: _typing.TypeAlias = "FieldKey"
-FieldValue: _typing.TypeAlias = "bytes"
-Headers: _typing.TypeAlias = "HostFields"
-Trailers: _typing.TypeAlias = "HostFields"
-StatusCode: _typing.TypeAlias = "int"
-
-
-_T_METHOD = _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#method')
-_T_SCHEME = _t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#scheme')
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code')
-_T_DNS_ERROR_PAYLOAD = _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')
-_T_TLS_ALERT_RECEIVED_PAYLOAD = _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')
-_T_FIELD_SIZE_PAYLOAD = _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')
-_T_HEADER_ERROR = _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), ), 'wasi:http/types@0.2.9#header-error')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_METHOD, (MethodGet, MethodHead, MethodPost, MethodPut, MethodDelete, MethodConnect, MethodOptions, MethodTrace, MethodPatch, MethodOther, )), (_T_SCHEME, (SchemeHTTP, SchemeHTTPS, SchemeOther, )), (_T_ERROR_CODE, (ErrorCodeDNSTimeout, ErrorCodeDNSError, ErrorCodeDestinationNotFound, ErrorCodeDestinationUnavailable, ErrorCodeDestinationIPProhibited, ErrorCodeDestinationIPUnroutable, ErrorCodeConnectionRefused, ErrorCodeConnectionTerminated, ErrorCodeConnectionTimeout, ErrorCodeConnectionReadTimeout, ErrorCodeConnectionWriteTimeout, ErrorCodeConnectionLimitReached, ErrorCodeTLSProtocolError, ErrorCodeTLSCertificateError, ErrorCodeTLSAlertReceived, ErrorCodeHTTPRequestDenied, ErrorCodeHTTPRequestLengthRequired, ErrorCodeHTTPRequestBodySize, ErrorCodeHTTPRequestMethodInvalid, ErrorCodeHTTPRequestURIInvalid, ErrorCodeHTTPRequestURITooLong, ErrorCodeHTTPRequestHeaderSectionSize, ErrorCodeHTTPRequestHeaderSize, ErrorCodeHTTPRequestTrailerSectionSize, ErrorCodeHTTPRequestTrailerSize, ErrorCodeHTTPResponseIncomplete, ErrorCodeHTTPResponseHeaderSectionSize, ErrorCodeHTTPResponseHeaderSize, ErrorCodeHTTPResponseBodySize, ErrorCodeHTTPResponseTrailerSectionSize, ErrorCodeHTTPResponseTrailerSize, ErrorCodeHTTPResponseTransferCoding, ErrorCodeHTTPResponseContentCoding, ErrorCodeHTTPResponseTimeout, ErrorCodeHTTPUpgradeFailed, ErrorCodeHTTPProtocolError, ErrorCodeLoopDetected, ErrorCodeConfigurationError, ErrorCodeInternalError, )), (_T_DNS_ERROR_PAYLOAD, DNSErrorPayload), (_T_TLS_ALERT_RECEIVED_PAYLOAD, TLSAlertReceivedPayload), (_T_FIELD_SIZE_PAYLOAD, FieldSizePayload), (_T_HEADER_ERROR, (HeaderErrorInvalidSyntax, HeaderErrorForbidden, HeaderErrorImmutable, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_io_error._TYPES, *_m_wasi_io_streams._TYPES, *_TYPES]
-_FT_HTTP_ERROR_CODE = _t.FuncType((('err', _t.BorrowType(_m_wasi_io_error._RT_ERROR)), ), _t.OptionType(_t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code')), False)
-_FT_CONSTRUCTOR_FIELDS = _t.FuncType((), _t.OwnType(_RT_FIELDS), False)
-_FT_STATIC_FIELDS_FROM_LIST = _t.FuncType((('entries', _t.ListType(_t.TupleType((_t.STRING, _t.ListType(_t.U8, None), )), None)), ), _t.ResultType(_t.OwnType(_RT_FIELDS), _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), ), 'wasi:http/types@0.2.9#header-error')), False)
-_FT_METHOD_FIELDS_GET = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.ListType(_t.ListType(_t.U8, None), None), False)
-_FT_METHOD_FIELDS_HAS = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.BOOL, False)
-_FT_METHOD_FIELDS_SET = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ('value', _t.ListType(_t.ListType(_t.U8, None), None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), ), 'wasi:http/types@0.2.9#header-error')), False)
-_FT_METHOD_FIELDS_DELETE = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), ), 'wasi:http/types@0.2.9#header-error')), False)
-_FT_METHOD_FIELDS_APPEND = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ('value', _t.ListType(_t.U8, None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), ), 'wasi:http/types@0.2.9#header-error')), False)
-_FT_METHOD_FIELDS_ENTRIES = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ), _t.ListType(_t.TupleType((_t.STRING, _t.ListType(_t.U8, None), )), None), False)
-_FT_METHOD_FIELDS_CLONE = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_METHOD_INCOMING_REQUEST_METHOD = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#method'), False)
-_FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_INCOMING_REQUEST_SCHEME = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.OptionType(_t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#scheme')), False)
-_FT_METHOD_INCOMING_REQUEST_AUTHORITY = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_INCOMING_REQUEST_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_METHOD_INCOMING_REQUEST_CONSUME = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_REQUEST)), ), _t.ResultType(_t.OwnType(_RT_INCOMING_BODY), None), False)
-_FT_CONSTRUCTOR_OUTGOING_REQUEST = _t.FuncType((('headers', _t.OwnType(_RT_FIELDS)), ), _t.OwnType(_RT_OUTGOING_REQUEST), False)
-_FT_METHOD_OUTGOING_REQUEST_BODY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.ResultType(_t.OwnType(_RT_OUTGOING_BODY), None), False)
-_FT_METHOD_OUTGOING_REQUEST_METHOD = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#method'), False)
-_FT_METHOD_OUTGOING_REQUEST_SET_METHOD = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ('method', _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#method')), ), _t.ResultType(None, None), False)
-_FT_METHOD_OUTGOING_REQUEST_PATH_WITH_QUERY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_OUTGOING_REQUEST_SET_PATH_WITH_QUERY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ('path-with-query', _t.OptionType(_t.STRING)), ), _t.ResultType(None, None), False)
-_FT_METHOD_OUTGOING_REQUEST_SCHEME = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.OptionType(_t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#scheme')), False)
-_FT_METHOD_OUTGOING_REQUEST_SET_SCHEME = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ('scheme', _t.OptionType(_t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.2.9#scheme'))), ), _t.ResultType(None, None), False)
-_FT_METHOD_OUTGOING_REQUEST_AUTHORITY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_OUTGOING_REQUEST_SET_AUTHORITY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ('authority', _t.OptionType(_t.STRING)), ), _t.ResultType(None, None), False)
-_FT_METHOD_OUTGOING_REQUEST_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_REQUEST)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_CONSTRUCTOR_REQUEST_OPTIONS = _t.FuncType((), _t.OwnType(_RT_REQUEST_OPTIONS), False)
-_FT_METHOD_REQUEST_OPTIONS_CONNECT_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_OPTIONS_FIRST_BYTE_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_OPTIONS_BETWEEN_BYTES_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, None), False)
-_FT_STATIC_RESPONSE_OUTPARAM_SET = _t.FuncType((('param', _t.OwnType(_RT_RESPONSE_OUTPARAM)), ('response', _t.ResultType(_t.OwnType(_RT_OUTGOING_RESPONSE), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code'))), ), None, False)
-_FT_METHOD_INCOMING_RESPONSE_STATUS = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_RESPONSE)), ), _t.U16, False)
-_FT_METHOD_INCOMING_RESPONSE_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_RESPONSE)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_METHOD_INCOMING_RESPONSE_CONSUME = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_RESPONSE)), ), _t.ResultType(_t.OwnType(_RT_INCOMING_BODY), None), False)
-_FT_METHOD_INCOMING_BODY_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_BODY)), ), _t.ResultType(_t.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), None), False)
-_FT_STATIC_INCOMING_BODY_FINISH = _t.FuncType((('this', _t.OwnType(_RT_INCOMING_BODY)), ), _t.OwnType(_RT_FUTURE_TRAILERS), False)
-_FT_METHOD_FUTURE_TRAILERS_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_FUTURE_TRAILERS)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_FUTURE_TRAILERS_GET = _t.FuncType((('self', _t.BorrowType(_RT_FUTURE_TRAILERS)), ), _t.OptionType(_t.ResultType(_t.ResultType(_t.OptionType(_t.OwnType(_RT_FIELDS)), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code')), None)), False)
-_FT_CONSTRUCTOR_OUTGOING_RESPONSE = _t.FuncType((('headers', _t.OwnType(_RT_FIELDS)), ), _t.OwnType(_RT_OUTGOING_RESPONSE), False)
-_FT_METHOD_OUTGOING_RESPONSE_STATUS_CODE = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_RESPONSE)), ), _t.U16, False)
-_FT_METHOD_OUTGOING_RESPONSE_SET_STATUS_CODE = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_RESPONSE)), ('status-code', _t.U16), ), _t.ResultType(None, None), False)
-_FT_METHOD_OUTGOING_RESPONSE_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_RESPONSE)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_METHOD_OUTGOING_RESPONSE_BODY = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_RESPONSE)), ), _t.ResultType(_t.OwnType(_RT_OUTGOING_BODY), None), False)
-_FT_METHOD_OUTGOING_BODY_WRITE = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_BODY)), ), _t.ResultType(_t.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), None), False)
-_FT_STATIC_OUTGOING_BODY_FINISH = _t.FuncType((('this', _t.OwnType(_RT_OUTGOING_BODY)), ('trailers', _t.OptionType(_t.OwnType(_RT_FIELDS))), ), _t.ResultType(None, _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code')), False)
-_FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_FUTURE_INCOMING_RESPONSE)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_FUTURE_INCOMING_RESPONSE_GET = _t.FuncType((('self', _t.BorrowType(_RT_FUTURE_INCOMING_RESPONSE)), ), _t.OptionType(_t.ResultType(_t.ResultType(_t.OwnType(_RT_INCOMING_RESPONSE), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.2.9#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.2.9#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.2.9#error-code')), None)), False)
+Duration: _rt.TypeAlias = "_m_wasi_clocks_monotonic_clock.Duration"
+InputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostInputStream"
+OutputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
+IoError: _rt.TypeAlias = "_m_wasi_io_error.HostError"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
+FieldKey: _rt.TypeAlias = "str"
+FieldName: _rt.TypeAlias = "FieldKey"
+FieldValue: _rt.TypeAlias = "bytes"
+Headers: _rt.TypeAlias = "HostFields"
+Trailers: _rt.TypeAlias = "HostFields"
+StatusCode: _rt.TypeAlias = "int"
 
 
-class HostFields(_typing.Protocol):
+_T_METHOD = _rt.VariantType(
+    (
+        _rt.CaseType('get', None),
+        _rt.CaseType('head', None),
+        _rt.CaseType('post', None),
+        _rt.CaseType('put', None),
+        _rt.CaseType('delete', None),
+        _rt.CaseType('connect', None),
+        _rt.CaseType('options', None),
+        _rt.CaseType('trace', None),
+        _rt.CaseType('patch', None),
+        _rt.CaseType('other', _rt.STRING),
+    ),
+    'wasi:http/types@0.2.9#method',
+)
+_T_SCHEME = _rt.VariantType(
+    (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
+    'wasi:http/types@0.2.9#scheme',
+)
+_T_ERROR_CODE = _rt.VariantType(
+    (
+        _rt.CaseType('DNS-timeout', None),
+        _rt.CaseType(
+            'DNS-error',
+            _rt.RecordType(
+                (
+                    _rt.FieldType('rcode', _rt.OptionType(_rt.STRING)),
+                    _rt.FieldType('info-code', _rt.OptionType(_rt.U16)),
+                ),
+                'wasi:http/types@0.2.9#DNS-error-payload',
+            ),
+        ),
+        _rt.CaseType('destination-not-found', None),
+        _rt.CaseType('destination-unavailable', None),
+        _rt.CaseType('destination-IP-prohibited', None),
+        _rt.CaseType('destination-IP-unroutable', None),
+        _rt.CaseType('connection-refused', None),
+        _rt.CaseType('connection-terminated', None),
+        _rt.CaseType('connection-timeout', None),
+        _rt.CaseType('connection-read-timeout', None),
+        _rt.CaseType('connection-write-timeout', None),
+        _rt.CaseType('connection-limit-reached', None),
+        _rt.CaseType('TLS-protocol-error', None),
+        _rt.CaseType('TLS-certificate-error', None),
+        _rt.CaseType(
+            'TLS-alert-received',
+            _rt.RecordType(
+                (
+                    _rt.FieldType('alert-id', _rt.OptionType(_rt.U8)),
+                    _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING)),
+                ),
+                'wasi:http/types@0.2.9#TLS-alert-received-payload',
+            ),
+        ),
+        _rt.CaseType('HTTP-request-denied', None),
+        _rt.CaseType('HTTP-request-length-required', None),
+        _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
+        _rt.CaseType('HTTP-request-method-invalid', None),
+        _rt.CaseType('HTTP-request-URI-invalid', None),
+        _rt.CaseType('HTTP-request-URI-too-long', None),
+        _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType(
+            'HTTP-request-header-size',
+            _rt.OptionType(
+                _rt.RecordType(
+                    (
+                        _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
+                        _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
+                    ),
+                    'wasi:http/types@0.2.9#field-size-payload',
+                ),
+            ),
+        ),
+        _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType(
+            'HTTP-request-trailer-size',
+            _rt.RecordType(
+                (
+                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
+                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
+                ),
+                'wasi:http/types@0.2.9#field-size-payload',
+            ),
+        ),
+        _rt.CaseType('HTTP-response-incomplete', None),
+        _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType(
+            'HTTP-response-header-size',
+            _rt.RecordType(
+                (
+                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
+                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
+                ),
+                'wasi:http/types@0.2.9#field-size-payload',
+            ),
+        ),
+        _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
+        _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType(
+            'HTTP-response-trailer-size',
+            _rt.RecordType(
+                (
+                    _rt.FieldType('field-name', _rt.OptionType(_rt.STRING)),
+                    _rt.FieldType('field-size', _rt.OptionType(_rt.U32)),
+                ),
+                'wasi:http/types@0.2.9#field-size-payload',
+            ),
+        ),
+        _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
+        _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
+        _rt.CaseType('HTTP-response-timeout', None),
+        _rt.CaseType('HTTP-upgrade-failed', None),
+        _rt.CaseType('HTTP-protocol-error', None),
+        _rt.CaseType('loop-detected', None),
+        _rt.CaseType('configuration-error', None),
+        _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:http/types@0.2.9#error-code',
+)
+_T_DNS_ERROR_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('rcode', _rt.OptionType(_rt.STRING)), _rt.FieldType('info-code', _rt.OptionType(_rt.U16))),
+    'wasi:http/types@0.2.9#DNS-error-payload',
+)
+_T_TLS_ALERT_RECEIVED_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('alert-id', _rt.OptionType(_rt.U8)), _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING))),
+    'wasi:http/types@0.2.9#TLS-alert-received-payload',
+)
+_T_FIELD_SIZE_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('field-name', _rt.OptionType(_rt.STRING)), _rt.FieldType('field-size', _rt.OptionType(_rt.U32))),
+    'wasi:http/types@0.2.9#field-size-payload',
+)
+_T_HEADER_ERROR = _rt.VariantType(
+    (_rt.CaseType('invalid-syntax', None), _rt.CaseType('forbidden', None), _rt.CaseType('immutable', None)),
+    'wasi:http/types@0.2.9#header-error',
+)
+_TYPES: _rt.TypeTable = [
+    (
+        _T_METHOD,
+        (
+            MethodGet,
+            MethodHead,
+            MethodPost,
+            MethodPut,
+            MethodDelete,
+            MethodConnect,
+            MethodOptions,
+            MethodTrace,
+            MethodPatch,
+            MethodOther,
+        ),
+    ),
+    (_T_SCHEME, (SchemeHTTP, SchemeHTTPS, SchemeOther)),
+    (
+        _T_ERROR_CODE,
+        (
+            ErrorCodeDNSTimeout,
+            ErrorCodeDNSError,
+            ErrorCodeDestinationNotFound,
+            ErrorCodeDestinationUnavailable,
+            ErrorCodeDestinationIPProhibited,
+            ErrorCodeDestinationIPUnroutable,
+            ErrorCodeConnectionRefused,
+            ErrorCodeConnectionTerminated,
+            ErrorCodeConnectionTimeout,
+            ErrorCodeConnectionReadTimeout,
+            ErrorCodeConnectionWriteTimeout,
+            ErrorCodeConnectionLimitReached,
+            ErrorCodeTLSProtocolError,
+            ErrorCodeTLSCertificateError,
+            ErrorCodeTLSAlertReceived,
+            ErrorCodeHTTPRequestDenied,
+            ErrorCodeHTTPRequestLengthRequired,
+            ErrorCodeHTTPRequestBodySize,
+            ErrorCodeHTTPRequestMethodInvalid,
+            ErrorCodeHTTPRequestURIInvalid,
+            ErrorCodeHTTPRequestURITooLong,
+            ErrorCodeHTTPRequestHeaderSectionSize,
+            ErrorCodeHTTPRequestHeaderSize,
+            ErrorCodeHTTPRequestTrailerSectionSize,
+            ErrorCodeHTTPRequestTrailerSize,
+            ErrorCodeHTTPResponseIncomplete,
+            ErrorCodeHTTPResponseHeaderSectionSize,
+            ErrorCodeHTTPResponseHeaderSize,
+            ErrorCodeHTTPResponseBodySize,
+            ErrorCodeHTTPResponseTrailerSectionSize,
+            ErrorCodeHTTPResponseTrailerSize,
+            ErrorCodeHTTPResponseTransferCoding,
+            ErrorCodeHTTPResponseContentCoding,
+            ErrorCodeHTTPResponseTimeout,
+            ErrorCodeHTTPUpgradeFailed,
+            ErrorCodeHTTPProtocolError,
+            ErrorCodeLoopDetected,
+            ErrorCodeConfigurationError,
+            ErrorCodeInternalError,
+        ),
+    ),
+    (_T_DNS_ERROR_PAYLOAD, DNSErrorPayload),
+    (_T_TLS_ALERT_RECEIVED_PAYLOAD, TLSAlertReceivedPayload),
+    (_T_FIELD_SIZE_PAYLOAD, FieldSizePayload),
+    (_T_HEADER_ERROR, (HeaderErrorInvalidSyntax, HeaderErrorForbidden, HeaderErrorImmutable)),
+]
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_TYPES,
+]
+_FT_HTTP_ERROR_CODE = _rt.FuncType(
+    (('err', _rt.BorrowType(_m_wasi_io_error._RT_ERROR)),),
+    _rt.OptionType(_T_ERROR_CODE),
+    False,
+)
+_FT_CONSTRUCTOR_FIELDS = _rt.FuncType((), _rt.OwnType(_RT_FIELDS), False)
+_FT_STATIC_FIELDS_FROM_LIST = _rt.FuncType(
+    (('entries', _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None)),),
+    _rt.ResultType(_rt.OwnType(_RT_FIELDS), _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_GET = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
+    _rt.ListType(_rt.ListType(_rt.U8, None), None),
+    False,
+)
+_FT_METHOD_FIELDS_HAS = _rt.FuncType((('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)), _rt.BOOL, False)
+_FT_METHOD_FIELDS_SET = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_FIELDS)),
+        ('name', _rt.STRING),
+        ('value', _rt.ListType(_rt.ListType(_rt.U8, None), None)),
+    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_DELETE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_APPEND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING), ('value', _rt.ListType(_rt.U8, None))),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_ENTRIES = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)),),
+    _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None),
+    False,
+)
+_FT_METHOD_FIELDS_CLONE = _rt.FuncType((('self', _rt.BorrowType(_RT_FIELDS)),), _rt.OwnType(_RT_FIELDS), False)
+_FT_METHOD_INCOMING_REQUEST_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),), _T_METHOD, False)
+_FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_INCOMING_REQUEST_SCHEME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
+    _rt.OptionType(_T_SCHEME),
+    False,
+)
+_FT_METHOD_INCOMING_REQUEST_AUTHORITY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_INCOMING_REQUEST_HEADERS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
+    _rt.OwnType(_RT_FIELDS),
+    False,
+)
+_FT_METHOD_INCOMING_REQUEST_CONSUME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_REQUEST)),),
+    _rt.ResultType(_rt.OwnType(_RT_INCOMING_BODY), None),
+    False,
+)
+_FT_CONSTRUCTOR_OUTGOING_REQUEST = _rt.FuncType(
+    (('headers', _rt.OwnType(_RT_FIELDS)),),
+    _rt.OwnType(_RT_OUTGOING_REQUEST),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_BODY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
+    _rt.ResultType(_rt.OwnType(_RT_OUTGOING_BODY), None),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),), _T_METHOD, False)
+_FT_METHOD_OUTGOING_REQUEST_SET_METHOD = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('method', _T_METHOD)),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_PATH_WITH_QUERY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_SET_PATH_WITH_QUERY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('path-with-query', _rt.OptionType(_rt.STRING))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_SCHEME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
+    _rt.OptionType(_T_SCHEME),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_SET_SCHEME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('scheme', _rt.OptionType(_T_SCHEME))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_AUTHORITY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_SET_AUTHORITY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)), ('authority', _rt.OptionType(_rt.STRING))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_OUTGOING_REQUEST_HEADERS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_REQUEST)),),
+    _rt.OwnType(_RT_FIELDS),
+    False,
+)
+_FT_CONSTRUCTOR_REQUEST_OPTIONS = _rt.FuncType((), _rt.OwnType(_RT_REQUEST_OPTIONS), False)
+_FT_METHOD_REQUEST_OPTIONS_CONNECT_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_FIRST_BYTE_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_STATIC_RESPONSE_OUTPARAM_SET = _rt.FuncType(
+    (
+        ('param', _rt.OwnType(_RT_RESPONSE_OUTPARAM)),
+        ('response', _rt.ResultType(_rt.OwnType(_RT_OUTGOING_RESPONSE), _T_ERROR_CODE)),
+    ),
+    None,
+    False,
+)
+_FT_METHOD_INCOMING_RESPONSE_STATUS = _rt.FuncType((('self', _rt.BorrowType(_RT_INCOMING_RESPONSE)),), _rt.U16, False)
+_FT_METHOD_INCOMING_RESPONSE_HEADERS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_RESPONSE)),),
+    _rt.OwnType(_RT_FIELDS),
+    False,
+)
+_FT_METHOD_INCOMING_RESPONSE_CONSUME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_RESPONSE)),),
+    _rt.ResultType(_rt.OwnType(_RT_INCOMING_BODY), None),
+    False,
+)
+_FT_METHOD_INCOMING_BODY_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_BODY)),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), None),
+    False,
+)
+_FT_STATIC_INCOMING_BODY_FINISH = _rt.FuncType(
+    (('this', _rt.OwnType(_RT_INCOMING_BODY)),),
+    _rt.OwnType(_RT_FUTURE_TRAILERS),
+    False,
+)
+_FT_METHOD_FUTURE_TRAILERS_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FUTURE_TRAILERS)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_FUTURE_TRAILERS_GET = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FUTURE_TRAILERS)),),
+    _rt.OptionType(_rt.ResultType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE), None)),
+    False,
+)
+_FT_CONSTRUCTOR_OUTGOING_RESPONSE = _rt.FuncType(
+    (('headers', _rt.OwnType(_RT_FIELDS)),),
+    _rt.OwnType(_RT_OUTGOING_RESPONSE),
+    False,
+)
+_FT_METHOD_OUTGOING_RESPONSE_STATUS_CODE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_RESPONSE)),),
+    _rt.U16,
+    False,
+)
+_FT_METHOD_OUTGOING_RESPONSE_SET_STATUS_CODE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_RESPONSE)), ('status-code', _rt.U16)),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_OUTGOING_RESPONSE_HEADERS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_RESPONSE)),),
+    _rt.OwnType(_RT_FIELDS),
+    False,
+)
+_FT_METHOD_OUTGOING_RESPONSE_BODY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_RESPONSE)),),
+    _rt.ResultType(_rt.OwnType(_RT_OUTGOING_BODY), None),
+    False,
+)
+_FT_METHOD_OUTGOING_BODY_WRITE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_BODY)),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), None),
+    False,
+)
+_FT_STATIC_OUTGOING_BODY_FINISH = _rt.FuncType(
+    (('this', _rt.OwnType(_RT_OUTGOING_BODY)), ('trailers', _rt.OptionType(_rt.OwnType(_RT_FIELDS)))),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FUTURE_INCOMING_RESPONSE)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_FUTURE_INCOMING_RESPONSE_GET = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FUTURE_INCOMING_RESPONSE)),),
+    _rt.OptionType(_rt.ResultType(_rt.ResultType(_rt.OwnType(_RT_INCOMING_RESPONSE), _T_ERROR_CODE), None)),
+    False,
+)
+
+
+class HostFields(_rt.Protocol):
     """An ordered multimap of header or trailer fields."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def get(self, name: FieldName) -> list[FieldValue]: ...
     def has(self, name: FieldName) -> bool: ...
-    def set(self, name: FieldName, value: list[FieldValue]) -> _Ok[None] | _Err[HeaderError]: ...
-    def delete(self, name: FieldName) -> _Ok[None] | _Err[HeaderError]: ...
-    def append(self, name: FieldName, value: FieldValue) -> _Ok[None] | _Err[HeaderError]: ...
+    def set(self, name: FieldName, value: list[FieldValue]) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
+    def delete(self, name: FieldName) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
+    def append(self, name: FieldName, value: FieldValue) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
     def entries(self) -> list[tuple[FieldName, FieldValue]]: ...
     def clone(self) -> HostFields: ...
 
 
-class HostIncomingRequest(_typing.Protocol):
+class HostIncomingRequest(_rt.Protocol):
     """The host's implementation of resource `incoming-request`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
@@ -382,278 +799,457 @@ class HostIncomingRequest(_typing.Protocol):
     def scheme(self) -> Scheme | None: ...
     def authority(self) -> str | None: ...
     def headers(self) -> Headers: ...
-    def consume(self) -> _Ok[HostIncomingBody] | _Err[None]: ...
+    def consume(self) -> _rt.Ok[HostIncomingBody] | _rt.Err[None]: ...
 
 
-class HostOutgoingRequest(_typing.Protocol):
+class HostOutgoingRequest(_rt.Protocol):
     """The host's implementation of resource `outgoing-request`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def body(self) -> _Ok[HostOutgoingBody] | _Err[None]: ...
+    def body(self) -> _rt.Ok[HostOutgoingBody] | _rt.Err[None]: ...
     def method(self) -> Method: ...
-    def set_method(self, method: Method) -> _Ok[None] | _Err[None]: ...
+    def set_method(self, method: Method) -> _rt.Ok[None] | _rt.Err[None]: ...
     def path_with_query(self) -> str | None: ...
-    def set_path_with_query(self, path_with_query: str | None) -> _Ok[None] | _Err[None]: ...
+    def set_path_with_query(self, path_with_query: str | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def scheme(self) -> Scheme | None: ...
-    def set_scheme(self, scheme: Scheme | None) -> _Ok[None] | _Err[None]: ...
+    def set_scheme(self, scheme: Scheme | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def authority(self) -> str | None: ...
-    def set_authority(self, authority: str | None) -> _Ok[None] | _Err[None]: ...
+    def set_authority(self, authority: str | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def headers(self) -> Headers: ...
 
 
-class HostRequestOptions(_typing.Protocol):
+class HostRequestOptions(_rt.Protocol):
     """Timeouts of an outgoing request."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def connect_timeout(self) -> Duration | None: ...
-    def set_connect_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[None]: ...
+    def set_connect_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def first_byte_timeout(self) -> Duration | None: ...
-    def set_first_byte_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[None]: ...
+    def set_first_byte_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def between_bytes_timeout(self) -> Duration | None: ...
-    def set_between_bytes_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[None]: ...
+    def set_between_bytes_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[None]: ...
 
 
-class HostResponseOutparam(_typing.Protocol):
+class HostResponseOutparam(_rt.Protocol):
     """Where the handler delivers its response."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
 
 
-class HostIncomingResponse(_typing.Protocol):
+class HostIncomingResponse(_rt.Protocol):
     """The host's implementation of resource `incoming-response`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def status(self) -> StatusCode: ...
     def headers(self) -> Headers: ...
-    def consume(self) -> _Ok[HostIncomingBody] | _Err[None]: ...
+    def consume(self) -> _rt.Ok[HostIncomingBody] | _rt.Err[None]: ...
 
 
-class HostIncomingBody(_typing.Protocol):
+class HostIncomingBody(_rt.Protocol):
     """The host's implementation of resource `incoming-body`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def stream(self) -> _Ok[InputStream] | _Err[None]: ...
+    def stream(self) -> _rt.Ok[InputStream] | _rt.Err[None]: ...
 
 
-class HostFutureTrailers(_typing.Protocol):
+class HostFutureTrailers(_rt.Protocol):
     """The host's implementation of resource `future-trailers`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def subscribe(self) -> Pollable: ...
-    def get(self) -> _Ok[_Ok[Trailers | None] | _Err[ErrorCode]] | _Err[None] | None: ...
+    def get(self) -> _rt.Ok[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]] | _rt.Err[None] | None: ...
 
 
-class HostOutgoingResponse(_typing.Protocol):
+class HostOutgoingResponse(_rt.Protocol):
     """The host's implementation of resource `outgoing-response`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def status_code(self) -> StatusCode: ...
-    def set_status_code(self, status_code: StatusCode) -> _Ok[None] | _Err[None]: ...
+    def set_status_code(self, status_code: StatusCode) -> _rt.Ok[None] | _rt.Err[None]: ...
     def headers(self) -> Headers: ...
-    def body(self) -> _Ok[HostOutgoingBody] | _Err[None]: ...
+    def body(self) -> _rt.Ok[HostOutgoingBody] | _rt.Err[None]: ...
 
 
-class HostOutgoingBody(_typing.Protocol):
+class HostOutgoingBody(_rt.Protocol):
     """The host's implementation of resource `outgoing-body`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def write(self) -> _Ok[OutputStream] | _Err[None]: ...
+    def write(self) -> _rt.Ok[OutputStream] | _rt.Err[None]: ...
 
 
-class HostFutureIncomingResponse(_typing.Protocol):
+class HostFutureIncomingResponse(_rt.Protocol):
     """The host's implementation of resource `future-incoming-response`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def subscribe(self) -> Pollable: ...
-    def get(self) -> _Ok[_Ok[HostIncomingResponse] | _Err[ErrorCode]] | _Err[None] | None: ...
+    def get(self) -> _rt.Ok[_rt.Ok[HostIncomingResponse] | _rt.Err[ErrorCode]] | _rt.Err[None] | None: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def http_error_code(self, err: _m_wasi_io_error.HostError) -> ErrorCode | None: ...
     def fields_new(self) -> HostFields: ...
-    def fields_from_list(self, entries: list[tuple[FieldName, FieldValue]]) -> _Ok[HostFields] | _Err[HeaderError]: ...
+    def fields_from_list(
+        self,
+        entries: list[tuple[FieldName, FieldValue]],
+    ) -> _rt.Ok[HostFields] | _rt.Err[HeaderError]: ...
     def outgoing_request_new(self, headers: Headers) -> HostOutgoingRequest: ...
     def request_options_new(self) -> HostRequestOptions: ...
-    def response_outparam_set(self, param: HostResponseOutparam, response: _Ok[HostOutgoingResponse] | _Err[ErrorCode]) -> None: ...
+    def response_outparam_set(
+        self,
+        param: HostResponseOutparam,
+        response: _rt.Ok[HostOutgoingResponse] | _rt.Err[ErrorCode],
+    ) -> None: ...
     def incoming_body_finish(self, this: HostIncomingBody) -> HostFutureTrailers: ...
     def outgoing_response_new(self, headers: Headers) -> HostOutgoingResponse: ...
-    def outgoing_body_finish(self, this: HostOutgoingBody, trailers: Trailers | None) -> _Ok[None] | _Err[ErrorCode]: ...
+    def outgoing_body_finish(
+        self,
+        this: HostOutgoingBody,
+        trailers: Trailers | None,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    fields: _rt.ResourceType
+    incoming_request: _rt.ResourceType
+    outgoing_request: _rt.ResourceType
+    request_options: _rt.ResourceType
+    response_outparam: _rt.ResourceType
+    incoming_response: _rt.ResourceType
+    incoming_body: _rt.ResourceType
+    future_trailers: _rt.ResourceType
+    outgoing_response: _rt.ResourceType
+    outgoing_body: _rt.ResourceType
+    future_incoming_response: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:http/types@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_FIELDS, 'fields')
-    _b.resource(_RT_INCOMING_REQUEST, 'incoming-request')
-    _b.resource(_RT_OUTGOING_REQUEST, 'outgoing-request')
-    _b.resource(_RT_REQUEST_OPTIONS, 'request-options')
-    _b.resource(_RT_RESPONSE_OUTPARAM, 'response-outparam')
-    _b.resource(_RT_INCOMING_RESPONSE, 'incoming-response')
-    _b.resource(_RT_INCOMING_BODY, 'incoming-body')
-    _b.resource(_RT_FUTURE_TRAILERS, 'future-trailers')
-    _b.resource(_RT_OUTGOING_RESPONSE, 'outgoing-response')
-    _b.resource(_RT_OUTGOING_BODY, 'outgoing-body')
-    _b.resource(_RT_FUTURE_INCOMING_RESPONSE, 'future-incoming-response')
-    def _http_error_code(store: _Store[_typing.Any], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
+    resources = ResourceTypes(
+        fields=_b.resource(_RT_FIELDS, 'fields'),
+        incoming_request=_b.resource(_RT_INCOMING_REQUEST, 'incoming-request'),
+        outgoing_request=_b.resource(_RT_OUTGOING_REQUEST, 'outgoing-request'),
+        request_options=_b.resource(_RT_REQUEST_OPTIONS, 'request-options'),
+        response_outparam=_b.resource(_RT_RESPONSE_OUTPARAM, 'response-outparam'),
+        incoming_response=_b.resource(_RT_INCOMING_RESPONSE, 'incoming-response'),
+        incoming_body=_b.resource(_RT_INCOMING_BODY, 'incoming-body'),
+        future_trailers=_b.resource(_RT_FUTURE_TRAILERS, 'future-trailers'),
+        outgoing_response=_b.resource(_RT_OUTGOING_RESPONSE, 'outgoing-response'),
+        outgoing_body=_b.resource(_RT_OUTGOING_BODY, 'outgoing-body'),
+        future_incoming_response=_b.resource(_RT_FUTURE_INCOMING_RESPONSE, 'future-incoming-response'),
+    )
+    def _http_error_code(store: _rt.Store[_rt.Any], err: _m_wasi_io_error.HostError) -> ErrorCode | None:
         return getter(store.data).http_error_code(err)
     _b.func('http-error-code', _FT_HTTP_ERROR_CODE, _http_error_code)
-    def _fields_new(store: _Store[_typing.Any]) -> HostFields:
+    def _fields_new(store: _rt.Store[_rt.Any]) -> HostFields:
         return getter(store.data).fields_new()
     _b.func('[constructor]fields', _FT_CONSTRUCTOR_FIELDS, _fields_new)
-    def _fields_from_list(store: _Store[_typing.Any], entries: list[tuple[FieldName, FieldValue]]) -> _Ok[HostFields] | _Err[HeaderError]:
+    def _fields_from_list(
+        store: _rt.Store[_rt.Any],
+        entries: list[tuple[FieldName, FieldValue]],
+    ) -> _rt.Ok[HostFields] | _rt.Err[HeaderError]:
         return getter(store.data).fields_from_list(entries)
     _b.func('[static]fields.from-list', _FT_STATIC_FIELDS_FROM_LIST, _fields_from_list)
-    def _m_fields_get(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> list[FieldValue]:
+    def _m_fields_get(store: _rt.Store[_rt.Any], self_: HostFields, name: FieldName) -> list[FieldValue]:
         return self_.get(name)
     _b.func('[method]fields.get', _FT_METHOD_FIELDS_GET, _m_fields_get)
-    def _m_fields_has(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> bool:
+    def _m_fields_has(store: _rt.Store[_rt.Any], self_: HostFields, name: FieldName) -> bool:
         return self_.has(name)
     _b.func('[method]fields.has', _FT_METHOD_FIELDS_HAS, _m_fields_has)
-    def _m_fields_set(store: _Store[_typing.Any], self_: HostFields, name: FieldName, value: list[FieldValue]) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_set(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+        value: list[FieldValue],
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.set(name, value)
     _b.func('[method]fields.set', _FT_METHOD_FIELDS_SET, _m_fields_set)
-    def _m_fields_delete(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_delete(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.delete(name)
     _b.func('[method]fields.delete', _FT_METHOD_FIELDS_DELETE, _m_fields_delete)
-    def _m_fields_append(store: _Store[_typing.Any], self_: HostFields, name: FieldName, value: FieldValue) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_append(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+        value: FieldValue,
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.append(name, value)
     _b.func('[method]fields.append', _FT_METHOD_FIELDS_APPEND, _m_fields_append)
-    def _m_fields_entries(store: _Store[_typing.Any], self_: HostFields) -> list[tuple[FieldName, FieldValue]]:
+    def _m_fields_entries(store: _rt.Store[_rt.Any], self_: HostFields) -> list[tuple[FieldName, FieldValue]]:
         return self_.entries()
     _b.func('[method]fields.entries', _FT_METHOD_FIELDS_ENTRIES, _m_fields_entries)
-    def _m_fields_clone(store: _Store[_typing.Any], self_: HostFields) -> HostFields:
+    def _m_fields_clone(store: _rt.Store[_rt.Any], self_: HostFields) -> HostFields:
         return self_.clone()
     _b.func('[method]fields.clone', _FT_METHOD_FIELDS_CLONE, _m_fields_clone)
-    def _m_incoming_request_method(store: _Store[_typing.Any], self_: HostIncomingRequest) -> Method:
+    def _m_incoming_request_method(store: _rt.Store[_rt.Any], self_: HostIncomingRequest) -> Method:
         return self_.method()
     _b.func('[method]incoming-request.method', _FT_METHOD_INCOMING_REQUEST_METHOD, _m_incoming_request_method)
-    def _m_incoming_request_path_with_query(store: _Store[_typing.Any], self_: HostIncomingRequest) -> str | None:
+    def _m_incoming_request_path_with_query(store: _rt.Store[_rt.Any], self_: HostIncomingRequest) -> str | None:
         return self_.path_with_query()
-    _b.func('[method]incoming-request.path-with-query', _FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY, _m_incoming_request_path_with_query)
-    def _m_incoming_request_scheme(store: _Store[_typing.Any], self_: HostIncomingRequest) -> Scheme | None:
+    _b.func(
+        '[method]incoming-request.path-with-query',
+        _FT_METHOD_INCOMING_REQUEST_PATH_WITH_QUERY,
+        _m_incoming_request_path_with_query,
+    )
+    def _m_incoming_request_scheme(store: _rt.Store[_rt.Any], self_: HostIncomingRequest) -> Scheme | None:
         return self_.scheme()
     _b.func('[method]incoming-request.scheme', _FT_METHOD_INCOMING_REQUEST_SCHEME, _m_incoming_request_scheme)
-    def _m_incoming_request_authority(store: _Store[_typing.Any], self_: HostIncomingRequest) -> str | None:
+    def _m_incoming_request_authority(store: _rt.Store[_rt.Any], self_: HostIncomingRequest) -> str | None:
         return self_.authority()
     _b.func('[method]incoming-request.authority', _FT_METHOD_INCOMING_REQUEST_AUTHORITY, _m_incoming_request_authority)
-    def _m_incoming_request_headers(store: _Store[_typing.Any], self_: HostIncomingRequest) -> Headers:
+    def _m_incoming_request_headers(store: _rt.Store[_rt.Any], self_: HostIncomingRequest) -> Headers:
         return self_.headers()
     _b.func('[method]incoming-request.headers', _FT_METHOD_INCOMING_REQUEST_HEADERS, _m_incoming_request_headers)
-    def _m_incoming_request_consume(store: _Store[_typing.Any], self_: HostIncomingRequest) -> _Ok[HostIncomingBody] | _Err[None]:
+    def _m_incoming_request_consume(
+        store: _rt.Store[_rt.Any],
+        self_: HostIncomingRequest,
+    ) -> _rt.Ok[HostIncomingBody] | _rt.Err[None]:
         return self_.consume()
     _b.func('[method]incoming-request.consume', _FT_METHOD_INCOMING_REQUEST_CONSUME, _m_incoming_request_consume)
-    def _outgoing_request_new(store: _Store[_typing.Any], headers: Headers) -> HostOutgoingRequest:
+    def _outgoing_request_new(store: _rt.Store[_rt.Any], headers: Headers) -> HostOutgoingRequest:
         return getter(store.data).outgoing_request_new(headers)
     _b.func('[constructor]outgoing-request', _FT_CONSTRUCTOR_OUTGOING_REQUEST, _outgoing_request_new)
-    def _m_outgoing_request_body(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> _Ok[HostOutgoingBody] | _Err[None]:
+    def _m_outgoing_request_body(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingRequest,
+    ) -> _rt.Ok[HostOutgoingBody] | _rt.Err[None]:
         return self_.body()
     _b.func('[method]outgoing-request.body', _FT_METHOD_OUTGOING_REQUEST_BODY, _m_outgoing_request_body)
-    def _m_outgoing_request_method(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> Method:
+    def _m_outgoing_request_method(store: _rt.Store[_rt.Any], self_: HostOutgoingRequest) -> Method:
         return self_.method()
     _b.func('[method]outgoing-request.method', _FT_METHOD_OUTGOING_REQUEST_METHOD, _m_outgoing_request_method)
-    def _m_outgoing_request_set_method(store: _Store[_typing.Any], self_: HostOutgoingRequest, method: Method) -> _Ok[None] | _Err[None]:
+    def _m_outgoing_request_set_method(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingRequest,
+        method: Method,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_method(method)
-    _b.func('[method]outgoing-request.set-method', _FT_METHOD_OUTGOING_REQUEST_SET_METHOD, _m_outgoing_request_set_method)
-    def _m_outgoing_request_path_with_query(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> str | None:
+    _b.func(
+        '[method]outgoing-request.set-method',
+        _FT_METHOD_OUTGOING_REQUEST_SET_METHOD,
+        _m_outgoing_request_set_method,
+    )
+    def _m_outgoing_request_path_with_query(store: _rt.Store[_rt.Any], self_: HostOutgoingRequest) -> str | None:
         return self_.path_with_query()
-    _b.func('[method]outgoing-request.path-with-query', _FT_METHOD_OUTGOING_REQUEST_PATH_WITH_QUERY, _m_outgoing_request_path_with_query)
-    def _m_outgoing_request_set_path_with_query(store: _Store[_typing.Any], self_: HostOutgoingRequest, path_with_query: str | None) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]outgoing-request.path-with-query',
+        _FT_METHOD_OUTGOING_REQUEST_PATH_WITH_QUERY,
+        _m_outgoing_request_path_with_query,
+    )
+    def _m_outgoing_request_set_path_with_query(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingRequest,
+        path_with_query: str | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_path_with_query(path_with_query)
-    _b.func('[method]outgoing-request.set-path-with-query', _FT_METHOD_OUTGOING_REQUEST_SET_PATH_WITH_QUERY, _m_outgoing_request_set_path_with_query)
-    def _m_outgoing_request_scheme(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> Scheme | None:
+    _b.func(
+        '[method]outgoing-request.set-path-with-query',
+        _FT_METHOD_OUTGOING_REQUEST_SET_PATH_WITH_QUERY,
+        _m_outgoing_request_set_path_with_query,
+    )
+    def _m_outgoing_request_scheme(store: _rt.Store[_rt.Any], self_: HostOutgoingRequest) -> Scheme | None:
         return self_.scheme()
     _b.func('[method]outgoing-request.scheme', _FT_METHOD_OUTGOING_REQUEST_SCHEME, _m_outgoing_request_scheme)
-    def _m_outgoing_request_set_scheme(store: _Store[_typing.Any], self_: HostOutgoingRequest, scheme: Scheme | None) -> _Ok[None] | _Err[None]:
+    def _m_outgoing_request_set_scheme(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingRequest,
+        scheme: Scheme | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_scheme(scheme)
-    _b.func('[method]outgoing-request.set-scheme', _FT_METHOD_OUTGOING_REQUEST_SET_SCHEME, _m_outgoing_request_set_scheme)
-    def _m_outgoing_request_authority(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> str | None:
+    _b.func(
+        '[method]outgoing-request.set-scheme',
+        _FT_METHOD_OUTGOING_REQUEST_SET_SCHEME,
+        _m_outgoing_request_set_scheme,
+    )
+    def _m_outgoing_request_authority(store: _rt.Store[_rt.Any], self_: HostOutgoingRequest) -> str | None:
         return self_.authority()
     _b.func('[method]outgoing-request.authority', _FT_METHOD_OUTGOING_REQUEST_AUTHORITY, _m_outgoing_request_authority)
-    def _m_outgoing_request_set_authority(store: _Store[_typing.Any], self_: HostOutgoingRequest, authority: str | None) -> _Ok[None] | _Err[None]:
+    def _m_outgoing_request_set_authority(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingRequest,
+        authority: str | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_authority(authority)
-    _b.func('[method]outgoing-request.set-authority', _FT_METHOD_OUTGOING_REQUEST_SET_AUTHORITY, _m_outgoing_request_set_authority)
-    def _m_outgoing_request_headers(store: _Store[_typing.Any], self_: HostOutgoingRequest) -> Headers:
+    _b.func(
+        '[method]outgoing-request.set-authority',
+        _FT_METHOD_OUTGOING_REQUEST_SET_AUTHORITY,
+        _m_outgoing_request_set_authority,
+    )
+    def _m_outgoing_request_headers(store: _rt.Store[_rt.Any], self_: HostOutgoingRequest) -> Headers:
         return self_.headers()
     _b.func('[method]outgoing-request.headers', _FT_METHOD_OUTGOING_REQUEST_HEADERS, _m_outgoing_request_headers)
-    def _request_options_new(store: _Store[_typing.Any]) -> HostRequestOptions:
+    def _request_options_new(store: _rt.Store[_rt.Any]) -> HostRequestOptions:
         return getter(store.data).request_options_new()
     _b.func('[constructor]request-options', _FT_CONSTRUCTOR_REQUEST_OPTIONS, _request_options_new)
-    def _m_request_options_connect_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    def _m_request_options_connect_timeout(store: _rt.Store[_rt.Any], self_: HostRequestOptions) -> Duration | None:
         return self_.connect_timeout()
-    _b.func('[method]request-options.connect-timeout', _FT_METHOD_REQUEST_OPTIONS_CONNECT_TIMEOUT, _m_request_options_connect_timeout)
-    def _m_request_options_set_connect_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]request-options.connect-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_CONNECT_TIMEOUT,
+        _m_request_options_connect_timeout,
+    )
+    def _m_request_options_set_connect_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_connect_timeout(duration)
-    _b.func('[method]request-options.set-connect-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT, _m_request_options_set_connect_timeout)
-    def _m_request_options_first_byte_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    _b.func(
+        '[method]request-options.set-connect-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT,
+        _m_request_options_set_connect_timeout,
+    )
+    def _m_request_options_first_byte_timeout(store: _rt.Store[_rt.Any], self_: HostRequestOptions) -> Duration | None:
         return self_.first_byte_timeout()
-    _b.func('[method]request-options.first-byte-timeout', _FT_METHOD_REQUEST_OPTIONS_FIRST_BYTE_TIMEOUT, _m_request_options_first_byte_timeout)
-    def _m_request_options_set_first_byte_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]request-options.first-byte-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_FIRST_BYTE_TIMEOUT,
+        _m_request_options_first_byte_timeout,
+    )
+    def _m_request_options_set_first_byte_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_first_byte_timeout(duration)
-    _b.func('[method]request-options.set-first-byte-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT, _m_request_options_set_first_byte_timeout)
-    def _m_request_options_between_bytes_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    _b.func(
+        '[method]request-options.set-first-byte-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT,
+        _m_request_options_set_first_byte_timeout,
+    )
+    def _m_request_options_between_bytes_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+    ) -> Duration | None:
         return self_.between_bytes_timeout()
-    _b.func('[method]request-options.between-bytes-timeout', _FT_METHOD_REQUEST_OPTIONS_BETWEEN_BYTES_TIMEOUT, _m_request_options_between_bytes_timeout)
-    def _m_request_options_set_between_bytes_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]request-options.between-bytes-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_BETWEEN_BYTES_TIMEOUT,
+        _m_request_options_between_bytes_timeout,
+    )
+    def _m_request_options_set_between_bytes_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_between_bytes_timeout(duration)
-    _b.func('[method]request-options.set-between-bytes-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT, _m_request_options_set_between_bytes_timeout)
-    def _response_outparam_set(store: _Store[_typing.Any], param: HostResponseOutparam, response: _Ok[HostOutgoingResponse] | _Err[ErrorCode]) -> None:
+    _b.func(
+        '[method]request-options.set-between-bytes-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT,
+        _m_request_options_set_between_bytes_timeout,
+    )
+    def _response_outparam_set(
+        store: _rt.Store[_rt.Any],
+        param: HostResponseOutparam,
+        response: _rt.Ok[HostOutgoingResponse] | _rt.Err[ErrorCode],
+    ) -> None:
         return getter(store.data).response_outparam_set(param, response)
     _b.func('[static]response-outparam.set', _FT_STATIC_RESPONSE_OUTPARAM_SET, _response_outparam_set)
-    def _m_incoming_response_status(store: _Store[_typing.Any], self_: HostIncomingResponse) -> StatusCode:
+    def _m_incoming_response_status(store: _rt.Store[_rt.Any], self_: HostIncomingResponse) -> StatusCode:
         return self_.status()
     _b.func('[method]incoming-response.status', _FT_METHOD_INCOMING_RESPONSE_STATUS, _m_incoming_response_status)
-    def _m_incoming_response_headers(store: _Store[_typing.Any], self_: HostIncomingResponse) -> Headers:
+    def _m_incoming_response_headers(store: _rt.Store[_rt.Any], self_: HostIncomingResponse) -> Headers:
         return self_.headers()
     _b.func('[method]incoming-response.headers', _FT_METHOD_INCOMING_RESPONSE_HEADERS, _m_incoming_response_headers)
-    def _m_incoming_response_consume(store: _Store[_typing.Any], self_: HostIncomingResponse) -> _Ok[HostIncomingBody] | _Err[None]:
+    def _m_incoming_response_consume(
+        store: _rt.Store[_rt.Any],
+        self_: HostIncomingResponse,
+    ) -> _rt.Ok[HostIncomingBody] | _rt.Err[None]:
         return self_.consume()
     _b.func('[method]incoming-response.consume', _FT_METHOD_INCOMING_RESPONSE_CONSUME, _m_incoming_response_consume)
-    def _m_incoming_body_stream(store: _Store[_typing.Any], self_: HostIncomingBody) -> _Ok[InputStream] | _Err[None]:
+    def _m_incoming_body_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostIncomingBody,
+    ) -> _rt.Ok[InputStream] | _rt.Err[None]:
         return self_.stream()
     _b.func('[method]incoming-body.stream', _FT_METHOD_INCOMING_BODY_STREAM, _m_incoming_body_stream)
-    def _incoming_body_finish(store: _Store[_typing.Any], this: HostIncomingBody) -> HostFutureTrailers:
+    def _incoming_body_finish(store: _rt.Store[_rt.Any], this: HostIncomingBody) -> HostFutureTrailers:
         return getter(store.data).incoming_body_finish(this)
     _b.func('[static]incoming-body.finish', _FT_STATIC_INCOMING_BODY_FINISH, _incoming_body_finish)
-    def _m_future_trailers_subscribe(store: _Store[_typing.Any], self_: HostFutureTrailers) -> Pollable:
+    def _m_future_trailers_subscribe(store: _rt.Store[_rt.Any], self_: HostFutureTrailers) -> Pollable:
         return self_.subscribe()
     _b.func('[method]future-trailers.subscribe', _FT_METHOD_FUTURE_TRAILERS_SUBSCRIBE, _m_future_trailers_subscribe)
-    def _m_future_trailers_get(store: _Store[_typing.Any], self_: HostFutureTrailers) -> _Ok[_Ok[Trailers | None] | _Err[ErrorCode]] | _Err[None] | None:
+    def _m_future_trailers_get(
+        store: _rt.Store[_rt.Any],
+        self_: HostFutureTrailers,
+    ) -> _rt.Ok[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]] | _rt.Err[None] | None:
         return self_.get()
     _b.func('[method]future-trailers.get', _FT_METHOD_FUTURE_TRAILERS_GET, _m_future_trailers_get)
-    def _outgoing_response_new(store: _Store[_typing.Any], headers: Headers) -> HostOutgoingResponse:
+    def _outgoing_response_new(store: _rt.Store[_rt.Any], headers: Headers) -> HostOutgoingResponse:
         return getter(store.data).outgoing_response_new(headers)
     _b.func('[constructor]outgoing-response', _FT_CONSTRUCTOR_OUTGOING_RESPONSE, _outgoing_response_new)
-    def _m_outgoing_response_status_code(store: _Store[_typing.Any], self_: HostOutgoingResponse) -> StatusCode:
+    def _m_outgoing_response_status_code(store: _rt.Store[_rt.Any], self_: HostOutgoingResponse) -> StatusCode:
         return self_.status_code()
-    _b.func('[method]outgoing-response.status-code', _FT_METHOD_OUTGOING_RESPONSE_STATUS_CODE, _m_outgoing_response_status_code)
-    def _m_outgoing_response_set_status_code(store: _Store[_typing.Any], self_: HostOutgoingResponse, status_code: StatusCode) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]outgoing-response.status-code',
+        _FT_METHOD_OUTGOING_RESPONSE_STATUS_CODE,
+        _m_outgoing_response_status_code,
+    )
+    def _m_outgoing_response_set_status_code(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingResponse,
+        status_code: StatusCode,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_status_code(status_code)
-    _b.func('[method]outgoing-response.set-status-code', _FT_METHOD_OUTGOING_RESPONSE_SET_STATUS_CODE, _m_outgoing_response_set_status_code)
-    def _m_outgoing_response_headers(store: _Store[_typing.Any], self_: HostOutgoingResponse) -> Headers:
+    _b.func(
+        '[method]outgoing-response.set-status-code',
+        _FT_METHOD_OUTGOING_RESPONSE_SET_STATUS_CODE,
+        _m_outgoing_response_set_status_code,
+    )
+    def _m_outgoing_response_headers(store: _rt.Store[_rt.Any], self_: HostOutgoingResponse) -> Headers:
         return self_.headers()
     _b.func('[method]outgoing-response.headers', _FT_METHOD_OUTGOING_RESPONSE_HEADERS, _m_outgoing_response_headers)
-    def _m_outgoing_response_body(store: _Store[_typing.Any], self_: HostOutgoingResponse) -> _Ok[HostOutgoingBody] | _Err[None]:
+    def _m_outgoing_response_body(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingResponse,
+    ) -> _rt.Ok[HostOutgoingBody] | _rt.Err[None]:
         return self_.body()
     _b.func('[method]outgoing-response.body', _FT_METHOD_OUTGOING_RESPONSE_BODY, _m_outgoing_response_body)
-    def _m_outgoing_body_write(store: _Store[_typing.Any], self_: HostOutgoingBody) -> _Ok[OutputStream] | _Err[None]:
+    def _m_outgoing_body_write(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingBody,
+    ) -> _rt.Ok[OutputStream] | _rt.Err[None]:
         return self_.write()
     _b.func('[method]outgoing-body.write', _FT_METHOD_OUTGOING_BODY_WRITE, _m_outgoing_body_write)
-    def _outgoing_body_finish(store: _Store[_typing.Any], this: HostOutgoingBody, trailers: Trailers | None) -> _Ok[None] | _Err[ErrorCode]:
+    def _outgoing_body_finish(
+        store: _rt.Store[_rt.Any],
+        this: HostOutgoingBody,
+        trailers: Trailers | None,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return getter(store.data).outgoing_body_finish(this, trailers)
     _b.func('[static]outgoing-body.finish', _FT_STATIC_OUTGOING_BODY_FINISH, _outgoing_body_finish)
-    def _m_future_incoming_response_subscribe(store: _Store[_typing.Any], self_: HostFutureIncomingResponse) -> Pollable:
+    def _m_future_incoming_response_subscribe(store: _rt.Store[_rt.Any], self_: HostFutureIncomingResponse) -> Pollable:
         return self_.subscribe()
-    _b.func('[method]future-incoming-response.subscribe', _FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE, _m_future_incoming_response_subscribe)
-    def _m_future_incoming_response_get(store: _Store[_typing.Any], self_: HostFutureIncomingResponse) -> _Ok[_Ok[HostIncomingResponse] | _Err[ErrorCode]] | _Err[None] | None:
+    _b.func(
+        '[method]future-incoming-response.subscribe',
+        _FT_METHOD_FUTURE_INCOMING_RESPONSE_SUBSCRIBE,
+        _m_future_incoming_response_subscribe,
+    )
+    def _m_future_incoming_response_get(
+        store: _rt.Store[_rt.Any],
+        self_: HostFutureIncomingResponse,
+    ) -> _rt.Ok[_rt.Ok[HostIncomingResponse] | _rt.Err[ErrorCode]] | _rt.Err[None] | None:
         return self_.get()
-    _b.func('[method]future-incoming-response.get', _FT_METHOD_FUTURE_INCOMING_RESPONSE_GET, _m_future_incoming_response_get)
+    _b.func(
+        '[method]future-incoming-response.get',
+        _FT_METHOD_FUTURE_INCOMING_RESPONSE_GET,
+        _m_future_incoming_response_get,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -4,37 +4,21 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
-
-_RT_POLLABLE = _t.ResourceType('pollable')
+_RT_POLLABLE = _rt.ResourceType('pollable')
 
 
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_METHOD_POLLABLE_READY = _t.FuncType((('self', _t.BorrowType(_RT_POLLABLE)), ), _t.BOOL, False)
-_FT_METHOD_POLLABLE_BLOCK = _t.FuncType((('self', _t.BorrowType(_RT_POLLABLE)), ), None, False)
-_FT_POLL = _t.FuncType((('in', _t.ListType(_t.BorrowType(_RT_POLLABLE), None)), ), _t.ListType(_t.U32, None), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_METHOD_POLLABLE_READY = _rt.FuncType((('self', _rt.BorrowType(_RT_POLLABLE)),), _rt.BOOL, False)
+_FT_METHOD_POLLABLE_BLOCK = _rt.FuncType((('self', _rt.BorrowType(_RT_POLLABLE)),), None, False)
+_FT_POLL = _rt.FuncType((('in', _rt.ListType(_rt.BorrowType(_RT_POLLABLE), None)),), _rt.ListType(_rt.U32, None), False)
 
 
-class HostPollable(_typing.Protocol):
+class HostPollable(_rt.Protocol):
     """Something that becomes ready once (a timer, stream readiness...)."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
@@ -42,30 +26,40 @@ class HostPollable(_typing.Protocol):
     def block(self) -> None: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def poll(self, in_: list[HostPollable]) -> list[int]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    pollable: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:io/poll@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_POLLABLE, 'pollable')
-    def _m_pollable_ready(store: _Store[_typing.Any], self_: HostPollable) -> bool:
+    resources = ResourceTypes(
+        pollable=_b.resource(_RT_POLLABLE, 'pollable'),
+    )
+    def _m_pollable_ready(store: _rt.Store[_rt.Any], self_: HostPollable) -> bool:
         return self_.ready()
     _b.func('[method]pollable.ready', _FT_METHOD_POLLABLE_READY, _m_pollable_ready)
-    def _m_pollable_block(store: _Store[_typing.Any], self_: HostPollable) -> None:
+    def _m_pollable_block(store: _rt.Store[_rt.Any], self_: HostPollable) -> None:
         return self_.block()
     _b.func('[method]pollable.block', _FT_METHOD_POLLABLE_BLOCK, _m_pollable_block)
-    def _poll(store: _Store[_typing.Any], in_: list[HostPollable]) -> list[int]:
+    def _poll(store: _rt.Store[_rt.Any], in_: list[HostPollable]) -> list[int]:
         return getter(store.data).poll(in_)
     _b.func('poll', _FT_POLL, _poll)
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -7,154 +7,279 @@ function is used.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
-_RT_INPUT_STREAM = _t.ResourceType('input-stream')
-_RT_OUTPUT_STREAM = _t.ResourceType('output-stream')
+_RT_INPUT_STREAM = _rt.ResourceType('input-stream')
+_RT_OUTPUT_STREAM = _rt.ResourceType('output-stream')
 
 
 class StreamErrorLastOperationFailed(_rt.Case["Error"]):
     """The last operation failed; the stream is closed."""
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['last-operation-failed']] = 'last-operation-failed'
+    tag: _rt.ClassVar[_rt.Literal['last-operation-failed']] = 'last-operation-failed'
 
 class StreamErrorClosed(_rt.EmptyCase):
     """The stream ended or was closed."""
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['closed']] = 'closed'
+    tag: _rt.ClassVar[_rt.Literal['closed']] = 'closed'
 
-StreamError: _typing.TypeAlias = StreamErrorLastOperationFailed | StreamErrorClosed
+StreamError: _rt.TypeAlias = StreamErrorLastOperationFailed | StreamErrorClosed
 
-Error: _typing.TypeAlias = "_m_wasi_io_error.HostError"
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-
-
-_T_STREAM_ERROR = _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_STREAM_ERROR, (StreamErrorLastOperationFailed, StreamErrorClosed, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_TYPES]
-_FT_METHOD_INPUT_STREAM_READ = _t.FuncType((('self', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.ListType(_t.U8, None), _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_INPUT_STREAM_BLOCKING_READ = _t.FuncType((('self', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.ListType(_t.U8, None), _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_INPUT_STREAM_SKIP = _t.FuncType((('self', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_INPUT_STREAM_BLOCKING_SKIP = _t.FuncType((('self', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_INPUT_STREAM_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_INPUT_STREAM)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_OUTPUT_STREAM_CHECK_WRITE = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_WRITE = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _t.ListType(_t.U8, None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _t.ListType(_t.U8, None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_FLUSH = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_OUTPUT_STREAM_WRITE_ZEROES = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_SPLICE = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('src', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
-_FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE = _t.FuncType((('self', _t.BorrowType(_RT_OUTPUT_STREAM)), ('src', _t.BorrowType(_RT_INPUT_STREAM)), ('len', _t.U64), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('last-operation-failed', _t.OwnType(_m_wasi_io_error._RT_ERROR)), _t.CaseType('closed', None), ), 'wasi:io/streams@0.2.9#stream-error')), False)
+Error: _rt.TypeAlias = "_m_wasi_io_error.HostError"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
 
 
-class HostInputStream(_typing.Protocol):
+_T_STREAM_ERROR = _rt.VariantType(
+    (_rt.CaseType('last-operation-failed', _rt.OwnType(_m_wasi_io_error._RT_ERROR)), _rt.CaseType('closed', None)),
+    'wasi:io/streams@0.2.9#stream-error',
+)
+_TYPES: _rt.TypeTable = [(_T_STREAM_ERROR, (StreamErrorLastOperationFailed, StreamErrorClosed))]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_TYPES]
+_FT_METHOD_INPUT_STREAM_READ = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.ListType(_rt.U8, None), _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_INPUT_STREAM_BLOCKING_READ = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.ListType(_rt.U8, None), _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_INPUT_STREAM_SKIP = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_INPUT_STREAM_BLOCKING_SKIP = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_INPUT_STREAM_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INPUT_STREAM)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_CHECK_WRITE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_WRITE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _rt.ListType(_rt.U8, None))),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('contents', _rt.ListType(_rt.U8, None))),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_FLUSH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_WRITE_ZEROES = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(None, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_SPLICE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('src', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
+    False,
+)
+_FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTPUT_STREAM)), ('src', _rt.BorrowType(_RT_INPUT_STREAM)), ('len', _rt.U64)),
+    _rt.ResultType(_rt.U64, _T_STREAM_ERROR),
+    False,
+)
+
+
+class HostInputStream(_rt.Protocol):
     """The host's implementation of resource `input-stream`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def read(self, len: int) -> _Ok[bytes] | _Err[StreamError]: ...
-    def blocking_read(self, len: int) -> _Ok[bytes] | _Err[StreamError]: ...
-    def skip(self, len: int) -> _Ok[int] | _Err[StreamError]: ...
-    def blocking_skip(self, len: int) -> _Ok[int] | _Err[StreamError]: ...
+    def read(self, len: int) -> _rt.Ok[bytes] | _rt.Err[StreamError]: ...
+    def blocking_read(self, len: int) -> _rt.Ok[bytes] | _rt.Err[StreamError]: ...
+    def skip(self, len: int) -> _rt.Ok[int] | _rt.Err[StreamError]: ...
+    def blocking_skip(self, len: int) -> _rt.Ok[int] | _rt.Err[StreamError]: ...
     def subscribe(self) -> Pollable: ...
 
 
-class HostOutputStream(_typing.Protocol):
+class HostOutputStream(_rt.Protocol):
     """The host's implementation of resource `output-stream`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def check_write(self) -> _Ok[int] | _Err[StreamError]: ...
-    def write(self, contents: bytes) -> _Ok[None] | _Err[StreamError]: ...
-    def blocking_write_and_flush(self, contents: bytes) -> _Ok[None] | _Err[StreamError]: ...
-    def flush(self) -> _Ok[None] | _Err[StreamError]: ...
-    def blocking_flush(self) -> _Ok[None] | _Err[StreamError]: ...
+    def check_write(self) -> _rt.Ok[int] | _rt.Err[StreamError]: ...
+    def write(self, contents: bytes) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
+    def blocking_write_and_flush(self, contents: bytes) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
+    def flush(self) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
+    def blocking_flush(self) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
     def subscribe(self) -> Pollable: ...
-    def write_zeroes(self, len: int) -> _Ok[None] | _Err[StreamError]: ...
-    def blocking_write_zeroes_and_flush(self, len: int) -> _Ok[None] | _Err[StreamError]: ...
-    def splice(self, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]: ...
-    def blocking_splice(self, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]: ...
+    def write_zeroes(self, len: int) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
+    def blocking_write_zeroes_and_flush(self, len: int) -> _rt.Ok[None] | _rt.Err[StreamError]: ...
+    def splice(self, src: HostInputStream, len: int) -> _rt.Ok[int] | _rt.Err[StreamError]: ...
+    def blocking_splice(self, src: HostInputStream, len: int) -> _rt.Ok[int] | _rt.Err[StreamError]: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    input_stream: _rt.ResourceType
+    output_stream: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:io/streams@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_INPUT_STREAM, 'input-stream')
-    _b.resource(_RT_OUTPUT_STREAM, 'output-stream')
-    def _m_input_stream_read(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
+    resources = ResourceTypes(
+        input_stream=_b.resource(_RT_INPUT_STREAM, 'input-stream'),
+        output_stream=_b.resource(_RT_OUTPUT_STREAM, 'output-stream'),
+    )
+    def _m_input_stream_read(
+        store: _rt.Store[_rt.Any],
+        self_: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[bytes] | _rt.Err[StreamError]:
         return self_.read(len)
     _b.func('[method]input-stream.read', _FT_METHOD_INPUT_STREAM_READ, _m_input_stream_read)
-    def _m_input_stream_blocking_read(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[bytes] | _Err[StreamError]:
+    def _m_input_stream_blocking_read(
+        store: _rt.Store[_rt.Any],
+        self_: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[bytes] | _rt.Err[StreamError]:
         return self_.blocking_read(len)
     _b.func('[method]input-stream.blocking-read', _FT_METHOD_INPUT_STREAM_BLOCKING_READ, _m_input_stream_blocking_read)
-    def _m_input_stream_skip(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_input_stream_skip(
+        store: _rt.Store[_rt.Any],
+        self_: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[int] | _rt.Err[StreamError]:
         return self_.skip(len)
     _b.func('[method]input-stream.skip', _FT_METHOD_INPUT_STREAM_SKIP, _m_input_stream_skip)
-    def _m_input_stream_blocking_skip(store: _Store[_typing.Any], self_: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_input_stream_blocking_skip(
+        store: _rt.Store[_rt.Any],
+        self_: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[int] | _rt.Err[StreamError]:
         return self_.blocking_skip(len)
     _b.func('[method]input-stream.blocking-skip', _FT_METHOD_INPUT_STREAM_BLOCKING_SKIP, _m_input_stream_blocking_skip)
-    def _m_input_stream_subscribe(store: _Store[_typing.Any], self_: HostInputStream) -> Pollable:
+    def _m_input_stream_subscribe(store: _rt.Store[_rt.Any], self_: HostInputStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]input-stream.subscribe', _FT_METHOD_INPUT_STREAM_SUBSCRIBE, _m_input_stream_subscribe)
-    def _m_output_stream_check_write(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[int] | _Err[StreamError]:
+    def _m_output_stream_check_write(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+    ) -> _rt.Ok[int] | _rt.Err[StreamError]:
         return self_.check_write()
     _b.func('[method]output-stream.check-write', _FT_METHOD_OUTPUT_STREAM_CHECK_WRITE, _m_output_stream_check_write)
-    def _m_output_stream_write(store: _Store[_typing.Any], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_write(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        contents: bytes,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.write(contents)
     _b.func('[method]output-stream.write', _FT_METHOD_OUTPUT_STREAM_WRITE, _m_output_stream_write)
-    def _m_output_stream_blocking_write_and_flush(store: _Store[_typing.Any], self_: HostOutputStream, contents: bytes) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_write_and_flush(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        contents: bytes,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.blocking_write_and_flush(contents)
-    _b.func('[method]output-stream.blocking-write-and-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH, _m_output_stream_blocking_write_and_flush)
-    def _m_output_stream_flush(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
+    _b.func(
+        '[method]output-stream.blocking-write-and-flush',
+        _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_AND_FLUSH,
+        _m_output_stream_blocking_write_and_flush,
+    )
+    def _m_output_stream_flush(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.flush()
     _b.func('[method]output-stream.flush', _FT_METHOD_OUTPUT_STREAM_FLUSH, _m_output_stream_flush)
-    def _m_output_stream_blocking_flush(store: _Store[_typing.Any], self_: HostOutputStream) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_flush(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.blocking_flush()
-    _b.func('[method]output-stream.blocking-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH, _m_output_stream_blocking_flush)
-    def _m_output_stream_subscribe(store: _Store[_typing.Any], self_: HostOutputStream) -> Pollable:
+    _b.func(
+        '[method]output-stream.blocking-flush',
+        _FT_METHOD_OUTPUT_STREAM_BLOCKING_FLUSH,
+        _m_output_stream_blocking_flush,
+    )
+    def _m_output_stream_subscribe(store: _rt.Store[_rt.Any], self_: HostOutputStream) -> Pollable:
         return self_.subscribe()
     _b.func('[method]output-stream.subscribe', _FT_METHOD_OUTPUT_STREAM_SUBSCRIBE, _m_output_stream_subscribe)
-    def _m_output_stream_write_zeroes(store: _Store[_typing.Any], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_write_zeroes(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        len: int,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.write_zeroes(len)
     _b.func('[method]output-stream.write-zeroes', _FT_METHOD_OUTPUT_STREAM_WRITE_ZEROES, _m_output_stream_write_zeroes)
-    def _m_output_stream_blocking_write_zeroes_and_flush(store: _Store[_typing.Any], self_: HostOutputStream, len: int) -> _Ok[None] | _Err[StreamError]:
+    def _m_output_stream_blocking_write_zeroes_and_flush(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        len: int,
+    ) -> _rt.Ok[None] | _rt.Err[StreamError]:
         return self_.blocking_write_zeroes_and_flush(len)
-    _b.func('[method]output-stream.blocking-write-zeroes-and-flush', _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH, _m_output_stream_blocking_write_zeroes_and_flush)
-    def _m_output_stream_splice(store: _Store[_typing.Any], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    _b.func(
+        '[method]output-stream.blocking-write-zeroes-and-flush',
+        _FT_METHOD_OUTPUT_STREAM_BLOCKING_WRITE_ZEROES_AND_FLUSH,
+        _m_output_stream_blocking_write_zeroes_and_flush,
+    )
+    def _m_output_stream_splice(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        src: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[int] | _rt.Err[StreamError]:
         return self_.splice(src, len)
     _b.func('[method]output-stream.splice', _FT_METHOD_OUTPUT_STREAM_SPLICE, _m_output_stream_splice)
-    def _m_output_stream_blocking_splice(store: _Store[_typing.Any], self_: HostOutputStream, src: HostInputStream, len: int) -> _Ok[int] | _Err[StreamError]:
+    def _m_output_stream_blocking_splice(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutputStream,
+        src: HostInputStream,
+        len: int,
+    ) -> _rt.Ok[int] | _rt.Err[StreamError]:
         return self_.blocking_splice(src, len)
-    _b.func('[method]output-stream.blocking-splice', _FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE, _m_output_stream_blocking_splice)
+    _b.func(
+        '[method]output-stream.blocking-splice',
+        _FT_METHOD_OUTPUT_STREAM_BLOCKING_SPLICE,
+        _m_output_stream_blocking_splice,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,40 +6,26 @@ Cryptographically secure random data.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
 
 
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_GET_RANDOM_BYTES = _rt.FuncType((('len', _rt.U64),), _rt.ListType(_rt.U8, None), False)
+_FT_GET_RANDOM_U64 = _rt.FuncType((), _rt.U64, False)
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_GET_RANDOM_BYTES = _t.FuncType((('len', _t.U64), ), _t.ListType(_t.U8, None), False)
-_FT_GET_RANDOM_U64 = _t.FuncType((), _t.U64, False)
 
-
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def get_random_bytes(self, len: int) -> bytes: ...
     def get_random_u64(self) -> int: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -47,13 +33,11 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:random/random@0.2.9', _ALL_TYPES)
-    def _get_random_bytes(store: _Store[_typing.Any], len: int) -> bytes:
+    def _get_random_bytes(store: _rt.Store[_rt.Any], len: int) -> bytes:
         return getter(store.data).get_random_bytes(len)
     _b.func('get-random-bytes', _FT_GET_RANDOM_BYTES, _get_random_bytes)
-    def _get_random_u64(store: _Store[_typing.Any]) -> int:
+    def _get_random_u64(store: _rt.Store[_rt.Any]) -> int:
         return getter(store.data).get_random_u64()
     _b.func('get-random-u64', _FT_GET_RANDOM_U64, _get_random_u64)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,40 +6,26 @@ The network a component gets by default.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_sockets_network as _m_wasi_sockets_network
 
-Network: _typing.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
+Network: _rt.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_sockets_network._TYPES, *_TYPES]
-_FT_INSTANCE_NETWORK = _t.FuncType((), _t.OwnType(_m_wasi_sockets_network._RT_NETWORK), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_sockets_network._TYPES, *_TYPES]
+_FT_INSTANCE_NETWORK = _rt.FuncType((), _rt.OwnType(_m_wasi_sockets_network._RT_NETWORK), False)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def instance_network(self) -> Network: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -47,10 +33,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/instance-network@0.2.9', _ALL_TYPES)
-    def _instance_network(store: _Store[_typing.Any]) -> Network:
+    def _instance_network(store: _rt.Store[_rt.Any]) -> Network:
         return getter(store.data).instance_network()
     _b.func('instance-network', _FT_INSTANCE_NETWORK, _instance_network)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

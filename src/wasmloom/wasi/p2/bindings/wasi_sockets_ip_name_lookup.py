@@ -4,74 +4,99 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_sockets_network as _m_wasi_sockets_network
-_RT_RESOLVE_ADDRESS_STREAM = _t.ResourceType('resolve-address-stream')
+_RT_RESOLVE_ADDRESS_STREAM = _rt.ResourceType('resolve-address-stream')
 
 
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-Network: _typing.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
+Network: _rt.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
 ErrorCode = _m_wasi_sockets_network.ErrorCode
-IpAddress: _typing.TypeAlias = _m_wasi_sockets_network.IpAddress
+IpAddress: _rt.TypeAlias = _m_wasi_sockets_network.IpAddress
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
-_FT_RESOLVE_ADDRESSES = _t.FuncType((('network', _t.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('name', _t.STRING), ), _t.ResultType(_t.OwnType(_RT_RESOLVE_ADDRESS_STREAM), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_RESOLVE_ADDRESS_STREAM)), ), _t.ResultType(_t.OptionType(_t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), ), 'wasi:sockets/network@0.2.9#ip-address')), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_RESOLVE_ADDRESS_STREAM)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_poll._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
+_FT_RESOLVE_ADDRESSES = _rt.FuncType(
+    (('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('name', _rt.STRING)),
+    _rt.ResultType(_rt.OwnType(_RT_RESOLVE_ADDRESS_STREAM), _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_RESOLVE_ADDRESS_STREAM)),),
+    _rt.ResultType(_rt.OptionType(_m_wasi_sockets_network._T_IP_ADDRESS), _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_RESOLVE_ADDRESS_STREAM)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
 
 
-class HostResolveAddressStream(_typing.Protocol):
+class HostResolveAddressStream(_rt.Protocol):
     """The host's implementation of resource `resolve-address-stream`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def resolve_next_address(self) -> _Ok[IpAddress | None] | _Err[ErrorCode]: ...
+    def resolve_next_address(self) -> _rt.Ok[IpAddress | None] | _rt.Err[ErrorCode]: ...
     def subscribe(self) -> Pollable: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def resolve_addresses(self, network: _m_wasi_sockets_network.HostNetwork, name: str) -> _Ok[HostResolveAddressStream] | _Err[ErrorCode]: ...
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    def resolve_addresses(
+        self,
+        network: _m_wasi_sockets_network.HostNetwork,
+        name: str,
+    ) -> _rt.Ok[HostResolveAddressStream] | _rt.Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    resolve_address_stream: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/ip-name-lookup@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_RESOLVE_ADDRESS_STREAM, 'resolve-address-stream')
-    def _resolve_addresses(store: _Store[_typing.Any], network: _m_wasi_sockets_network.HostNetwork, name: str) -> _Ok[HostResolveAddressStream] | _Err[ErrorCode]:
+    resources = ResourceTypes(
+        resolve_address_stream=_b.resource(_RT_RESOLVE_ADDRESS_STREAM, 'resolve-address-stream'),
+    )
+    def _resolve_addresses(
+        store: _rt.Store[_rt.Any],
+        network: _m_wasi_sockets_network.HostNetwork,
+        name: str,
+    ) -> _rt.Ok[HostResolveAddressStream] | _rt.Err[ErrorCode]:
         return getter(store.data).resolve_addresses(network, name)
     _b.func('resolve-addresses', _FT_RESOLVE_ADDRESSES, _resolve_addresses)
-    def _m_resolve_address_stream_resolve_next_address(store: _Store[_typing.Any], self_: HostResolveAddressStream) -> _Ok[IpAddress | None] | _Err[ErrorCode]:
+    def _m_resolve_address_stream_resolve_next_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostResolveAddressStream,
+    ) -> _rt.Ok[IpAddress | None] | _rt.Err[ErrorCode]:
         return self_.resolve_next_address()
-    _b.func('[method]resolve-address-stream.resolve-next-address', _FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS, _m_resolve_address_stream_resolve_next_address)
-    def _m_resolve_address_stream_subscribe(store: _Store[_typing.Any], self_: HostResolveAddressStream) -> Pollable:
+    _b.func(
+        '[method]resolve-address-stream.resolve-next-address',
+        _FT_METHOD_RESOLVE_ADDRESS_STREAM_RESOLVE_NEXT_ADDRESS,
+        _m_resolve_address_stream_resolve_next_address,
+    )
+    def _m_resolve_address_stream_subscribe(store: _rt.Store[_rt.Any], self_: HostResolveAddressStream) -> Pollable:
         return self_.subscribe()
-    _b.func('[method]resolve-address-stream.subscribe', _FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE, _m_resolve_address_stream_subscribe)
+    _b.func(
+        '[method]resolve-address-stream.subscribe',
+        _FT_METHOD_RESOLVE_ADDRESS_STREAM_SUBSCRIBE,
+        _m_resolve_address_stream_subscribe,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,28 +6,12 @@ Networks, addresses and socket errors.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
+
+_RT_NETWORK = _rt.ResourceType('network')
 
 
-_RT_NETWORK = _t.ResourceType('network')
-
-
-class ErrorCode(_enum.Enum):
+class ErrorCode(_rt.Enum):
     UNKNOWN = 'unknown'
     ACCESS_DENIED = 'access-denied'
     NOT_SUPPORTED = 'not-supported'
@@ -50,26 +34,26 @@ class ErrorCode(_enum.Enum):
     TEMPORARY_RESOLVER_FAILURE = 'temporary-resolver-failure'
     PERMANENT_RESOLVER_FAILURE = 'permanent-resolver-failure'
 
-class IpAddressFamily(_enum.Enum):
+class IpAddressFamily(_rt.Enum):
     IPV4 = 'ipv4'
     IPV6 = 'ipv6'
 
 class IpAddressIpv4(_rt.Case["Ipv4Address"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
+    tag: _rt.ClassVar[_rt.Literal['ipv4']] = 'ipv4'
 
 class IpAddressIpv6(_rt.Case["Ipv6Address"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
+    tag: _rt.ClassVar[_rt.Literal['ipv6']] = 'ipv6'
 
-IpAddress: _typing.TypeAlias = IpAddressIpv4 | IpAddressIpv6
+IpAddress: _rt.TypeAlias = IpAddressIpv4 | IpAddressIpv6
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Ipv4SocketAddress:
     port: int
     address: Ipv4Address
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Ipv6SocketAddress:
     port: int
     flow_info: int
@@ -78,49 +62,114 @@ class Ipv6SocketAddress:
 
 class IpSocketAddressIpv4(_rt.Case["Ipv4SocketAddress"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
+    tag: _rt.ClassVar[_rt.Literal['ipv4']] = 'ipv4'
 
 class IpSocketAddressIpv6(_rt.Case["Ipv6SocketAddress"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
+    tag: _rt.ClassVar[_rt.Literal['ipv6']] = 'ipv6'
 
-IpSocketAddress: _typing.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6
+IpSocketAddress: _rt.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6
 
-Ipv4Address: _typing.TypeAlias = "tuple[int, int, int, int]"
-Ipv6Address: _typing.TypeAlias = "tuple[int, int, int, int, int, int, int, int]"
-
-
-_T_ERROR_CODE = _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')
-_T_IP_ADDRESS_FAMILY = _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family')
-_T_IP_ADDRESS = _t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), ), 'wasi:sockets/network@0.2.9#ip-address')
-_T_IPV4_SOCKET_ADDRESS = _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')
-_T_IPV6_SOCKET_ADDRESS = _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')
-_T_IP_SOCKET_ADDRESS = _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, ErrorCode), (_T_IP_ADDRESS_FAMILY, IpAddressFamily), (_T_IP_ADDRESS, (IpAddressIpv4, IpAddressIpv6, )), (_T_IPV4_SOCKET_ADDRESS, Ipv4SocketAddress), (_T_IPV6_SOCKET_ADDRESS, Ipv6SocketAddress), (_T_IP_SOCKET_ADDRESS, (IpSocketAddressIpv4, IpSocketAddressIpv6, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
+Ipv4Address: _rt.TypeAlias = "tuple[int, int, int, int]"
+Ipv6Address: _rt.TypeAlias = "tuple[int, int, int, int, int, int, int, int]"
 
 
-class HostNetwork(_typing.Protocol):
+_T_ERROR_CODE = _rt.EnumType(
+    (
+        'unknown',
+        'access-denied',
+        'not-supported',
+        'invalid-argument',
+        'out-of-memory',
+        'timeout',
+        'concurrency-conflict',
+        'not-in-progress',
+        'would-block',
+        'invalid-state',
+        'new-socket-limit',
+        'address-not-bindable',
+        'address-in-use',
+        'remote-unreachable',
+        'connection-refused',
+        'connection-reset',
+        'connection-aborted',
+        'datagram-too-large',
+        'name-unresolvable',
+        'temporary-resolver-failure',
+        'permanent-resolver-failure',
+    ),
+    'wasi:sockets/network@0.2.9#error-code',
+)
+_T_IP_ADDRESS_FAMILY = _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family')
+_T_IP_ADDRESS = _rt.VariantType(
+    (
+        _rt.CaseType('ipv4', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
+        _rt.CaseType('ipv6', _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16))),
+    ),
+    'wasi:sockets/network@0.2.9#ip-address',
+)
+_T_IPV4_SOCKET_ADDRESS = _rt.RecordType(
+    (_rt.FieldType('port', _rt.U16), _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8)))),
+    'wasi:sockets/network@0.2.9#ipv4-socket-address',
+)
+_T_IPV6_SOCKET_ADDRESS = _rt.RecordType(
+    (
+        _rt.FieldType('port', _rt.U16),
+        _rt.FieldType('flow-info', _rt.U32),
+        _rt.FieldType(
+            'address',
+            _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
+        ),
+        _rt.FieldType('scope-id', _rt.U32),
+    ),
+    'wasi:sockets/network@0.2.9#ipv6-socket-address',
+)
+_T_IP_SOCKET_ADDRESS = _rt.VariantType(
+    (_rt.CaseType('ipv4', _T_IPV4_SOCKET_ADDRESS), _rt.CaseType('ipv6', _T_IPV6_SOCKET_ADDRESS)),
+    'wasi:sockets/network@0.2.9#ip-socket-address',
+)
+_TYPES: _rt.TypeTable = [
+    (_T_ERROR_CODE, ErrorCode),
+    (_T_IP_ADDRESS_FAMILY, IpAddressFamily),
+    (_T_IP_ADDRESS, (IpAddressIpv4, IpAddressIpv6)),
+    (_T_IPV4_SOCKET_ADDRESS, Ipv4SocketAddress),
+    (_T_IPV6_SOCKET_ADDRESS, Ipv6SocketAddress),
+    (_T_IP_SOCKET_ADDRESS, (IpSocketAddressIpv4, IpSocketAddressIpv6)),
+]
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+
+
+class HostNetwork(_rt.Protocol):
     """The right to use a network."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], object] | None = None) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    network: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], object] | None = None) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/network@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_NETWORK, 'network')
+    resources = ResourceTypes(
+        network=_b.resource(_RT_NETWORK, 'network'),
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -4,213 +4,486 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_error as _m_wasi_io_error
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_io_streams as _m_wasi_io_streams
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
 from . import wasi_sockets_network as _m_wasi_sockets_network
-_RT_TCP_SOCKET = _t.ResourceType('tcp-socket')
+_RT_TCP_SOCKET = _rt.ResourceType('tcp-socket')
 
 
-class ShutdownType(_enum.Enum):
+class ShutdownType(_rt.Enum):
     RECEIVE = 'receive'
     SEND = 'send'
     BOTH = 'both'
 
-InputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostInputStream"
-OutputStream: _typing.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-Duration: _typing.TypeAlias = "_m_wasi_clocks_monotonic_clock.Duration"
-Network: _typing.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
+InputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostInputStream"
+OutputStream: _rt.TypeAlias = "_m_wasi_io_streams.HostOutputStream"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
+Duration: _rt.TypeAlias = "_m_wasi_clocks_monotonic_clock.Duration"
+Network: _rt.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
 ErrorCode = _m_wasi_sockets_network.ErrorCode
-IpSocketAddress: _typing.TypeAlias = _m_wasi_sockets_network.IpSocketAddress
+IpSocketAddress: _rt.TypeAlias = _m_wasi_sockets_network.IpSocketAddress
 IpAddressFamily = _m_wasi_sockets_network.IpAddressFamily
 
 
-_T_SHUTDOWN_TYPE = _t.EnumType(('receive', 'send', 'both'), 'wasi:sockets/tcp@0.2.9#shutdown-type')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_SHUTDOWN_TYPE, ShutdownType)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_m_wasi_io_streams._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
-_FT_METHOD_TCP_SOCKET_START_BIND = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('network', _t.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('local-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_FINISH_BIND = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_START_CONNECT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('network', _t.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('remote-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_FINISH_CONNECT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.TupleType((_t.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), _t.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), )), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_START_LISTEN = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_FINISH_LISTEN = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_ACCEPT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.TupleType((_t.OwnType(_RT_TCP_SOCKET), _t.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), _t.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM), )), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_LOCAL_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_REMOTE_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_IS_LISTENING = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.BOOL, False)
-_FT_METHOD_TCP_SOCKET_ADDRESS_FAMILY = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family'), False)
-_FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_ENABLED = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.BOOL, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.BOOL), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_IDLE_TIME = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_INTERVAL = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_COUNT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U32, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U32), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U8, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U8), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_TCP_SOCKET_SHUTDOWN = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('shutdown-type', _t.EnumType(('receive', 'send', 'both'), 'wasi:sockets/tcp@0.2.9#shutdown-type')), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
+_T_SHUTDOWN_TYPE = _rt.EnumType(('receive', 'send', 'both'), 'wasi:sockets/tcp@0.2.9#shutdown-type')
+_TYPES: _rt.TypeTable = [(_T_SHUTDOWN_TYPE, ShutdownType)]
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_sockets_network._TYPES,
+    *_TYPES,
+]
+_FT_METHOD_TCP_SOCKET_START_BIND = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_TCP_SOCKET)),
+        ('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)),
+        ('local-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
+    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_FINISH_BIND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_START_CONNECT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_TCP_SOCKET)),
+        ('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)),
+        ('remote-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
+    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_FINISH_CONNECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(
+        _rt.TupleType(
+            (_rt.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM), _rt.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM)),
+        ),
+        _m_wasi_sockets_network._T_ERROR_CODE,
+    ),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_START_LISTEN = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_FINISH_LISTEN = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_ACCEPT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(
+        _rt.TupleType(
+            (
+                _rt.OwnType(_RT_TCP_SOCKET),
+                _rt.OwnType(_m_wasi_io_streams._RT_INPUT_STREAM),
+                _rt.OwnType(_m_wasi_io_streams._RT_OUTPUT_STREAM),
+            ),
+        ),
+        _m_wasi_sockets_network._T_ERROR_CODE,
+    ),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_LOCAL_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_REMOTE_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_IS_LISTENING = _rt.FuncType((('self', _rt.BorrowType(_RT_TCP_SOCKET)),), _rt.BOOL, False)
+_FT_METHOD_TCP_SOCKET_ADDRESS_FAMILY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _m_wasi_sockets_network._T_IP_ADDRESS_FAMILY,
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_ENABLED = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.BOOL, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.BOOL)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_KEEP_ALIVE_COUNT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U32, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U32)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U8, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U8)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SHUTDOWN = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('shutdown-type', _T_SHUTDOWN_TYPE)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
 
 
-class HostTcpSocket(_typing.Protocol):
+class HostTcpSocket(_rt.Protocol):
     """The host's implementation of resource `tcp-socket`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def start_bind(self, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def finish_bind(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def start_connect(self, network: _m_wasi_sockets_network.HostNetwork, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def finish_connect(self) -> _Ok[tuple[InputStream, OutputStream]] | _Err[ErrorCode]: ...
-    def start_listen(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def finish_listen(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def accept(self) -> _Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _Err[ErrorCode]: ...
-    def local_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
-    def remote_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
+    def start_bind(
+        self,
+        network: _m_wasi_sockets_network.HostNetwork,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def finish_bind(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def start_connect(
+        self,
+        network: _m_wasi_sockets_network.HostNetwork,
+        remote_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def finish_connect(self) -> _rt.Ok[tuple[InputStream, OutputStream]] | _rt.Err[ErrorCode]: ...
+    def start_listen(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def finish_listen(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def accept(self) -> _rt.Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _rt.Err[ErrorCode]: ...
+    def local_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
+    def remote_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
     def is_listening(self) -> bool: ...
     def address_family(self) -> IpAddressFamily: ...
-    def set_listen_backlog_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def keep_alive_enabled(self) -> _Ok[bool] | _Err[ErrorCode]: ...
-    def set_keep_alive_enabled(self, value: bool) -> _Ok[None] | _Err[ErrorCode]: ...
-    def keep_alive_idle_time(self) -> _Ok[Duration] | _Err[ErrorCode]: ...
-    def set_keep_alive_idle_time(self, value: Duration) -> _Ok[None] | _Err[ErrorCode]: ...
-    def keep_alive_interval(self) -> _Ok[Duration] | _Err[ErrorCode]: ...
-    def set_keep_alive_interval(self, value: Duration) -> _Ok[None] | _Err[ErrorCode]: ...
-    def keep_alive_count(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_keep_alive_count(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def hop_limit(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_hop_limit(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def receive_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_receive_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def send_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_send_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
+    def set_listen_backlog_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def keep_alive_enabled(self) -> _rt.Ok[bool] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_enabled(self, value: bool) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def keep_alive_idle_time(self) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_idle_time(self, value: Duration) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def keep_alive_interval(self) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_interval(self, value: Duration) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def keep_alive_count(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_count(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def hop_limit(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_hop_limit(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def receive_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_receive_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def send_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_send_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
     def subscribe(self) -> Pollable: ...
-    def shutdown(self, shutdown_type: ShutdownType) -> _Ok[None] | _Err[ErrorCode]: ...
+    def shutdown(self, shutdown_type: ShutdownType) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    tcp_socket: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/tcp@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_TCP_SOCKET, 'tcp-socket')
-    def _m_tcp_socket_start_bind(store: _Store[_typing.Any], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    resources = ResourceTypes(
+        tcp_socket=_b.resource(_RT_TCP_SOCKET, 'tcp-socket'),
+    )
+    def _m_tcp_socket_start_bind(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        network: _m_wasi_sockets_network.HostNetwork,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.start_bind(network, local_address)
     _b.func('[method]tcp-socket.start-bind', _FT_METHOD_TCP_SOCKET_START_BIND, _m_tcp_socket_start_bind)
-    def _m_tcp_socket_finish_bind(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_bind(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.finish_bind()
     _b.func('[method]tcp-socket.finish-bind', _FT_METHOD_TCP_SOCKET_FINISH_BIND, _m_tcp_socket_finish_bind)
-    def _m_tcp_socket_start_connect(store: _Store[_typing.Any], self_: HostTcpSocket, network: _m_wasi_sockets_network.HostNetwork, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_start_connect(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        network: _m_wasi_sockets_network.HostNetwork,
+        remote_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.start_connect(network, remote_address)
     _b.func('[method]tcp-socket.start-connect', _FT_METHOD_TCP_SOCKET_START_CONNECT, _m_tcp_socket_start_connect)
-    def _m_tcp_socket_finish_connect(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[tuple[InputStream, OutputStream]] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_connect(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[tuple[InputStream, OutputStream]] | _rt.Err[ErrorCode]:
         return self_.finish_connect()
     _b.func('[method]tcp-socket.finish-connect', _FT_METHOD_TCP_SOCKET_FINISH_CONNECT, _m_tcp_socket_finish_connect)
-    def _m_tcp_socket_start_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_start_listen(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.start_listen()
     _b.func('[method]tcp-socket.start-listen', _FT_METHOD_TCP_SOCKET_START_LISTEN, _m_tcp_socket_start_listen)
-    def _m_tcp_socket_finish_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_finish_listen(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.finish_listen()
     _b.func('[method]tcp-socket.finish-listen', _FT_METHOD_TCP_SOCKET_FINISH_LISTEN, _m_tcp_socket_finish_listen)
-    def _m_tcp_socket_accept(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _Err[ErrorCode]:
+    def _m_tcp_socket_accept(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[tuple[HostTcpSocket, InputStream, OutputStream]] | _rt.Err[ErrorCode]:
         return self_.accept()
     _b.func('[method]tcp-socket.accept', _FT_METHOD_TCP_SOCKET_ACCEPT, _m_tcp_socket_accept)
-    def _m_tcp_socket_local_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_local_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.local_address()
     _b.func('[method]tcp-socket.local-address', _FT_METHOD_TCP_SOCKET_LOCAL_ADDRESS, _m_tcp_socket_local_address)
-    def _m_tcp_socket_remote_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_remote_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.remote_address()
     _b.func('[method]tcp-socket.remote-address', _FT_METHOD_TCP_SOCKET_REMOTE_ADDRESS, _m_tcp_socket_remote_address)
-    def _m_tcp_socket_is_listening(store: _Store[_typing.Any], self_: HostTcpSocket) -> bool:
+    def _m_tcp_socket_is_listening(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> bool:
         return self_.is_listening()
     _b.func('[method]tcp-socket.is-listening', _FT_METHOD_TCP_SOCKET_IS_LISTENING, _m_tcp_socket_is_listening)
-    def _m_tcp_socket_address_family(store: _Store[_typing.Any], self_: HostTcpSocket) -> IpAddressFamily:
+    def _m_tcp_socket_address_family(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> IpAddressFamily:
         return self_.address_family()
     _b.func('[method]tcp-socket.address-family', _FT_METHOD_TCP_SOCKET_ADDRESS_FAMILY, _m_tcp_socket_address_family)
-    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_listen_backlog_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_listen_backlog_size(value)
-    _b.func('[method]tcp-socket.set-listen-backlog-size', _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE, _m_tcp_socket_set_listen_backlog_size)
-    def _m_tcp_socket_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-listen-backlog-size',
+        _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE,
+        _m_tcp_socket_set_listen_backlog_size,
+    )
+    def _m_tcp_socket_keep_alive_enabled(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[bool] | _rt.Err[ErrorCode]:
         return self_.keep_alive_enabled()
-    _b.func('[method]tcp-socket.keep-alive-enabled', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_ENABLED, _m_tcp_socket_keep_alive_enabled)
-    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.keep-alive-enabled',
+        _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_ENABLED,
+        _m_tcp_socket_keep_alive_enabled,
+    )
+    def _m_tcp_socket_set_keep_alive_enabled(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: bool,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_enabled(value)
-    _b.func('[method]tcp-socket.set-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED, _m_tcp_socket_set_keep_alive_enabled)
-    def _m_tcp_socket_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-enabled',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED,
+        _m_tcp_socket_set_keep_alive_enabled,
+    )
+    def _m_tcp_socket_keep_alive_idle_time(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]:
         return self_.keep_alive_idle_time()
-    _b.func('[method]tcp-socket.keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_keep_alive_idle_time)
-    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.keep-alive-idle-time',
+        _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_IDLE_TIME,
+        _m_tcp_socket_keep_alive_idle_time,
+    )
+    def _m_tcp_socket_set_keep_alive_idle_time(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: Duration,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_idle_time(value)
-    _b.func('[method]tcp-socket.set-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_set_keep_alive_idle_time)
-    def _m_tcp_socket_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-idle-time',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME,
+        _m_tcp_socket_set_keep_alive_idle_time,
+    )
+    def _m_tcp_socket_keep_alive_interval(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]:
         return self_.keep_alive_interval()
-    _b.func('[method]tcp-socket.keep-alive-interval', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_keep_alive_interval)
-    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.keep-alive-interval',
+        _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_INTERVAL,
+        _m_tcp_socket_keep_alive_interval,
+    )
+    def _m_tcp_socket_set_keep_alive_interval(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: Duration,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_interval(value)
-    _b.func('[method]tcp-socket.set-keep-alive-interval', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_set_keep_alive_interval)
-    def _m_tcp_socket_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-interval',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL,
+        _m_tcp_socket_set_keep_alive_interval,
+    )
+    def _m_tcp_socket_keep_alive_count(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.keep_alive_count()
-    _b.func('[method]tcp-socket.keep-alive-count', _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_COUNT, _m_tcp_socket_keep_alive_count)
-    def _m_tcp_socket_set_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.keep-alive-count',
+        _FT_METHOD_TCP_SOCKET_KEEP_ALIVE_COUNT,
+        _m_tcp_socket_keep_alive_count,
+    )
+    def _m_tcp_socket_set_keep_alive_count(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_count(value)
-    _b.func('[method]tcp-socket.set-keep-alive-count', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT, _m_tcp_socket_set_keep_alive_count)
-    def _m_tcp_socket_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-count',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT,
+        _m_tcp_socket_set_keep_alive_count,
+    )
+    def _m_tcp_socket_hop_limit(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.hop_limit()
     _b.func('[method]tcp-socket.hop-limit', _FT_METHOD_TCP_SOCKET_HOP_LIMIT, _m_tcp_socket_hop_limit)
-    def _m_tcp_socket_set_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_hop_limit(value)
     _b.func('[method]tcp-socket.set-hop-limit', _FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT, _m_tcp_socket_set_hop_limit)
-    def _m_tcp_socket_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.receive_buffer_size()
-    _b.func('[method]tcp-socket.receive-buffer-size', _FT_METHOD_TCP_SOCKET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_receive_buffer_size)
-    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.receive-buffer-size',
+        _FT_METHOD_TCP_SOCKET_RECEIVE_BUFFER_SIZE,
+        _m_tcp_socket_receive_buffer_size,
+    )
+    def _m_tcp_socket_set_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
-    _b.func('[method]tcp-socket.set-receive-buffer-size', _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_set_receive_buffer_size)
-    def _m_tcp_socket_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-receive-buffer-size',
+        _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE,
+        _m_tcp_socket_set_receive_buffer_size,
+    )
+    def _m_tcp_socket_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.send_buffer_size()
-    _b.func('[method]tcp-socket.send-buffer-size', _FT_METHOD_TCP_SOCKET_SEND_BUFFER_SIZE, _m_tcp_socket_send_buffer_size)
-    def _m_tcp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.send-buffer-size',
+        _FT_METHOD_TCP_SOCKET_SEND_BUFFER_SIZE,
+        _m_tcp_socket_send_buffer_size,
+    )
+    def _m_tcp_socket_set_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
-    _b.func('[method]tcp-socket.set-send-buffer-size', _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE, _m_tcp_socket_set_send_buffer_size)
-    def _m_tcp_socket_subscribe(store: _Store[_typing.Any], self_: HostTcpSocket) -> Pollable:
+    _b.func(
+        '[method]tcp-socket.set-send-buffer-size',
+        _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE,
+        _m_tcp_socket_set_send_buffer_size,
+    )
+    def _m_tcp_socket_subscribe(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> Pollable:
         return self_.subscribe()
     _b.func('[method]tcp-socket.subscribe', _FT_METHOD_TCP_SOCKET_SUBSCRIBE, _m_tcp_socket_subscribe)
-    def _m_tcp_socket_shutdown(store: _Store[_typing.Any], self_: HostTcpSocket, shutdown_type: ShutdownType) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_shutdown(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        shutdown_type: ShutdownType,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.shutdown(shutdown_type)
     _b.func('[method]tcp-socket.shutdown', _FT_METHOD_TCP_SOCKET_SHUTDOWN, _m_tcp_socket_shutdown)
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

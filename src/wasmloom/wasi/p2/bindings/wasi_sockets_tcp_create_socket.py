@@ -4,23 +4,7 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_sockets_network as _m_wasi_sockets_network
 from . import wasi_io_error as _m_wasi_io_error
@@ -29,23 +13,37 @@ from . import wasi_io_streams as _m_wasi_io_streams
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
 from . import wasi_sockets_tcp as _m_wasi_sockets_tcp
 
-Network: _typing.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
+Network: _rt.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
 ErrorCode = _m_wasi_sockets_network.ErrorCode
 IpAddressFamily = _m_wasi_sockets_network.IpAddressFamily
-TcpSocket: _typing.TypeAlias = "_m_wasi_sockets_tcp.HostTcpSocket"
+TcpSocket: _rt.TypeAlias = "_m_wasi_sockets_tcp.HostTcpSocket"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_sockets_network._TYPES, *_m_wasi_io_error._TYPES, *_m_wasi_io_poll._TYPES, *_m_wasi_io_streams._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_sockets_tcp._TYPES, *_TYPES]
-_FT_CREATE_TCP_SOCKET = _t.FuncType((('address-family', _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family')), ), _t.ResultType(_t.OwnType(_m_wasi_sockets_tcp._RT_TCP_SOCKET), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_sockets_network._TYPES,
+    *_m_wasi_io_error._TYPES,
+    *_m_wasi_io_poll._TYPES,
+    *_m_wasi_io_streams._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_sockets_tcp._TYPES,
+    *_TYPES,
+]
+_FT_CREATE_TCP_SOCKET = _rt.FuncType(
+    (('address-family', _m_wasi_sockets_network._T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_sockets_tcp._RT_TCP_SOCKET), _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def create_tcp_socket(self, address_family: IpAddressFamily) -> _Ok[TcpSocket] | _Err[ErrorCode]: ...
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    def create_tcp_socket(self, address_family: IpAddressFamily) -> _rt.Ok[TcpSocket] | _rt.Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -53,10 +51,11 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/tcp-create-socket@0.2.9', _ALL_TYPES)
-    def _create_tcp_socket(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[TcpSocket] | _Err[ErrorCode]:
+    def _create_tcp_socket(
+        store: _rt.Store[_rt.Any],
+        address_family: IpAddressFamily,
+    ) -> _rt.Ok[TcpSocket] | _rt.Err[ErrorCode]:
         return getter(store.data).create_tcp_socket(address_family)
     _b.func('create-tcp-socket', _FT_CREATE_TCP_SOCKET, _create_tcp_socket)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

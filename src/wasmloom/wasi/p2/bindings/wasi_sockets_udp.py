@@ -4,179 +4,366 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_io_poll as _m_wasi_io_poll
 from . import wasi_sockets_network as _m_wasi_sockets_network
-_RT_UDP_SOCKET = _t.ResourceType('udp-socket')
-_RT_INCOMING_DATAGRAM_STREAM = _t.ResourceType('incoming-datagram-stream')
-_RT_OUTGOING_DATAGRAM_STREAM = _t.ResourceType('outgoing-datagram-stream')
+_RT_UDP_SOCKET = _rt.ResourceType('udp-socket')
+_RT_INCOMING_DATAGRAM_STREAM = _rt.ResourceType('incoming-datagram-stream')
+_RT_OUTGOING_DATAGRAM_STREAM = _rt.ResourceType('outgoing-datagram-stream')
 
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class IncomingDatagram:
     data: bytes
     remote_address: IpSocketAddress
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class OutgoingDatagram:
     data: bytes
     remote_address: IpSocketAddress | None
 
-Pollable: _typing.TypeAlias = "_m_wasi_io_poll.HostPollable"
-Network: _typing.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
+Pollable: _rt.TypeAlias = "_m_wasi_io_poll.HostPollable"
+Network: _rt.TypeAlias = "_m_wasi_sockets_network.HostNetwork"
 ErrorCode = _m_wasi_sockets_network.ErrorCode
-IpSocketAddress: _typing.TypeAlias = _m_wasi_sockets_network.IpSocketAddress
+IpSocketAddress: _rt.TypeAlias = _m_wasi_sockets_network.IpSocketAddress
 IpAddressFamily = _m_wasi_sockets_network.IpAddressFamily
 
 
-_T_INCOMING_DATAGRAM = _t.RecordType((_t.FieldType('data', _t.ListType(_t.U8, None)), _t.FieldType('remote-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')), ), 'wasi:sockets/udp@0.2.9#incoming-datagram')
-_T_OUTGOING_DATAGRAM = _t.RecordType((_t.FieldType('data', _t.ListType(_t.U8, None)), _t.FieldType('remote-address', _t.OptionType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'))), ), 'wasi:sockets/udp@0.2.9#outgoing-datagram')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_INCOMING_DATAGRAM, IncomingDatagram), (_T_OUTGOING_DATAGRAM, OutgoingDatagram)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_io_poll._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
-_FT_METHOD_UDP_SOCKET_START_BIND = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('network', _t.BorrowType(_m_wasi_sockets_network._RT_NETWORK)), ('local-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_FINISH_BIND = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('remote-address', _t.OptionType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'))), ), _t.ResultType(_t.TupleType((_t.OwnType(_RT_INCOMING_DATAGRAM_STREAM), _t.OwnType(_RT_OUTGOING_DATAGRAM_STREAM), )), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_LOCAL_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_REMOTE_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_ADDRESS_FAMILY = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/network@0.2.9#ip-address-family'), False)
-_FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U8, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U8), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_DATAGRAM_STREAM)), ('max-results', _t.U64), ), _t.ResultType(_t.ListType(_t.RecordType((_t.FieldType('data', _t.ListType(_t.U8, None)), _t.FieldType('remote-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address')), ), 'wasi:sockets/udp@0.2.9#incoming-datagram'), None), _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_INCOMING_DATAGRAM_STREAM)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
-_FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)), ('datagrams', _t.ListType(_t.RecordType((_t.FieldType('data', _t.ListType(_t.U8, None)), _t.FieldType('remote-address', _t.OptionType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/network@0.2.9#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/network@0.2.9#ipv6-socket-address')), ), 'wasi:sockets/network@0.2.9#ip-socket-address'))), ), 'wasi:sockets/udp@0.2.9#outgoing-datagram'), None)), ), _t.ResultType(_t.U64, _t.EnumType(('unknown', 'access-denied', 'not-supported', 'invalid-argument', 'out-of-memory', 'timeout', 'concurrency-conflict', 'not-in-progress', 'would-block', 'invalid-state', 'new-socket-limit', 'address-not-bindable', 'address-in-use', 'remote-unreachable', 'connection-refused', 'connection-reset', 'connection-aborted', 'datagram-too-large', 'name-unresolvable', 'temporary-resolver-failure', 'permanent-resolver-failure'), 'wasi:sockets/network@0.2.9#error-code')), False)
-_FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE = _t.FuncType((('self', _t.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)), ), _t.OwnType(_m_wasi_io_poll._RT_POLLABLE), False)
+_T_INCOMING_DATAGRAM = _rt.RecordType(
+    (
+        _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
+        _rt.FieldType('remote-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
+    ),
+    'wasi:sockets/udp@0.2.9#incoming-datagram',
+)
+_T_OUTGOING_DATAGRAM = _rt.RecordType(
+    (
+        _rt.FieldType('data', _rt.ListType(_rt.U8, None)),
+        _rt.FieldType('remote-address', _rt.OptionType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS)),
+    ),
+    'wasi:sockets/udp@0.2.9#outgoing-datagram',
+)
+_TYPES: _rt.TypeTable = [(_T_INCOMING_DATAGRAM, IncomingDatagram), (_T_OUTGOING_DATAGRAM, OutgoingDatagram)]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_io_poll._TYPES, *_m_wasi_sockets_network._TYPES, *_TYPES]
+_FT_METHOD_UDP_SOCKET_START_BIND = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
+        ('network', _rt.BorrowType(_m_wasi_sockets_network._RT_NETWORK)),
+        ('local-address', _m_wasi_sockets_network._T_IP_SOCKET_ADDRESS),
+    ),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_FINISH_BIND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_STREAM = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
+        ('remote-address', _rt.OptionType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS)),
+    ),
+    _rt.ResultType(
+        _rt.TupleType((_rt.OwnType(_RT_INCOMING_DATAGRAM_STREAM), _rt.OwnType(_RT_OUTGOING_DATAGRAM_STREAM))),
+        _m_wasi_sockets_network._T_ERROR_CODE,
+    ),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_LOCAL_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_REMOTE_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_m_wasi_sockets_network._T_IP_SOCKET_ADDRESS, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_ADDRESS_FAMILY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _m_wasi_sockets_network._T_IP_ADDRESS_FAMILY,
+    False,
+)
+_FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U8, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U8)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_DATAGRAM_STREAM)), ('max-results', _rt.U64)),
+    _rt.ResultType(_rt.ListType(_T_INCOMING_DATAGRAM, None), _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_INCOMING_DATAGRAM_STREAM)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
+_FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)),),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)), ('datagrams', _rt.ListType(_T_OUTGOING_DATAGRAM, None))),
+    _rt.ResultType(_rt.U64, _m_wasi_sockets_network._T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_OUTGOING_DATAGRAM_STREAM)),),
+    _rt.OwnType(_m_wasi_io_poll._RT_POLLABLE),
+    False,
+)
 
 
-class HostUdpSocket(_typing.Protocol):
+class HostUdpSocket(_rt.Protocol):
     """The host's implementation of resource `udp-socket`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def start_bind(self, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def finish_bind(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    def stream(self, remote_address: IpSocketAddress | None) -> _Ok[tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]] | _Err[ErrorCode]: ...
-    def local_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
-    def remote_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
+    def start_bind(
+        self,
+        network: _m_wasi_sockets_network.HostNetwork,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def finish_bind(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def stream(self, remote_address: IpSocketAddress | None) -> _rt.Ok[
+        tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]
+    ] | _rt.Err[ErrorCode]: ...
+    def local_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
+    def remote_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
     def address_family(self) -> IpAddressFamily: ...
-    def unicast_hop_limit(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_unicast_hop_limit(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def receive_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_receive_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def send_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_send_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
+    def unicast_hop_limit(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_unicast_hop_limit(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def receive_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_receive_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def send_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_send_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
     def subscribe(self) -> Pollable: ...
 
 
-class HostIncomingDatagramStream(_typing.Protocol):
+class HostIncomingDatagramStream(_rt.Protocol):
     """The host's implementation of resource `incoming-datagram-stream`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def receive(self, max_results: int) -> _Ok[list[IncomingDatagram]] | _Err[ErrorCode]: ...
+    def receive(self, max_results: int) -> _rt.Ok[list[IncomingDatagram]] | _rt.Err[ErrorCode]: ...
     def subscribe(self) -> Pollable: ...
 
 
-class HostOutgoingDatagramStream(_typing.Protocol):
+class HostOutgoingDatagramStream(_rt.Protocol):
     """The host's implementation of resource `outgoing-datagram-stream`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def check_send(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def send(self, datagrams: list[OutgoingDatagram]) -> _Ok[int] | _Err[ErrorCode]: ...
+    def check_send(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def send(self, datagrams: list[OutgoingDatagram]) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
     def subscribe(self) -> Pollable: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    udp_socket: _rt.ResourceType
+    incoming_datagram_stream: _rt.ResourceType
+    outgoing_datagram_stream: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/udp@0.2.9', _ALL_TYPES)
-    _b.resource(_RT_UDP_SOCKET, 'udp-socket')
-    _b.resource(_RT_INCOMING_DATAGRAM_STREAM, 'incoming-datagram-stream')
-    _b.resource(_RT_OUTGOING_DATAGRAM_STREAM, 'outgoing-datagram-stream')
-    def _m_udp_socket_start_bind(store: _Store[_typing.Any], self_: HostUdpSocket, network: _m_wasi_sockets_network.HostNetwork, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    resources = ResourceTypes(
+        udp_socket=_b.resource(_RT_UDP_SOCKET, 'udp-socket'),
+        incoming_datagram_stream=_b.resource(_RT_INCOMING_DATAGRAM_STREAM, 'incoming-datagram-stream'),
+        outgoing_datagram_stream=_b.resource(_RT_OUTGOING_DATAGRAM_STREAM, 'outgoing-datagram-stream'),
+    )
+    def _m_udp_socket_start_bind(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        network: _m_wasi_sockets_network.HostNetwork,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.start_bind(network, local_address)
     _b.func('[method]udp-socket.start-bind', _FT_METHOD_UDP_SOCKET_START_BIND, _m_udp_socket_start_bind)
-    def _m_udp_socket_finish_bind(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_finish_bind(store: _rt.Store[_rt.Any], self_: HostUdpSocket) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.finish_bind()
     _b.func('[method]udp-socket.finish-bind', _FT_METHOD_UDP_SOCKET_FINISH_BIND, _m_udp_socket_finish_bind)
-    def _m_udp_socket_stream(store: _Store[_typing.Any], self_: HostUdpSocket, remote_address: IpSocketAddress | None) -> _Ok[tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]] | _Err[ErrorCode]:
+    def _m_udp_socket_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        remote_address: IpSocketAddress | None,
+    ) -> _rt.Ok[tuple[HostIncomingDatagramStream, HostOutgoingDatagramStream]] | _rt.Err[ErrorCode]:
         return self_.stream(remote_address)
     _b.func('[method]udp-socket.stream', _FT_METHOD_UDP_SOCKET_STREAM, _m_udp_socket_stream)
-    def _m_udp_socket_local_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_local_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.local_address()
     _b.func('[method]udp-socket.local-address', _FT_METHOD_UDP_SOCKET_LOCAL_ADDRESS, _m_udp_socket_local_address)
-    def _m_udp_socket_remote_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_remote_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.remote_address()
     _b.func('[method]udp-socket.remote-address', _FT_METHOD_UDP_SOCKET_REMOTE_ADDRESS, _m_udp_socket_remote_address)
-    def _m_udp_socket_address_family(store: _Store[_typing.Any], self_: HostUdpSocket) -> IpAddressFamily:
+    def _m_udp_socket_address_family(store: _rt.Store[_rt.Any], self_: HostUdpSocket) -> IpAddressFamily:
         return self_.address_family()
     _b.func('[method]udp-socket.address-family', _FT_METHOD_UDP_SOCKET_ADDRESS_FAMILY, _m_udp_socket_address_family)
-    def _m_udp_socket_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_udp_socket_unicast_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.unicast_hop_limit()
-    _b.func('[method]udp-socket.unicast-hop-limit', _FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT, _m_udp_socket_unicast_hop_limit)
-    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.unicast-hop-limit',
+        _FT_METHOD_UDP_SOCKET_UNICAST_HOP_LIMIT,
+        _m_udp_socket_unicast_hop_limit,
+    )
+    def _m_udp_socket_set_unicast_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_unicast_hop_limit(value)
-    _b.func('[method]udp-socket.set-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT, _m_udp_socket_set_unicast_hop_limit)
-    def _m_udp_socket_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.set-unicast-hop-limit',
+        _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT,
+        _m_udp_socket_set_unicast_hop_limit,
+    )
+    def _m_udp_socket_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.receive_buffer_size()
-    _b.func('[method]udp-socket.receive-buffer-size', _FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE, _m_udp_socket_receive_buffer_size)
-    def _m_udp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.receive-buffer-size',
+        _FT_METHOD_UDP_SOCKET_RECEIVE_BUFFER_SIZE,
+        _m_udp_socket_receive_buffer_size,
+    )
+    def _m_udp_socket_set_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
-    _b.func('[method]udp-socket.set-receive-buffer-size', _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_udp_socket_set_receive_buffer_size)
-    def _m_udp_socket_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.set-receive-buffer-size',
+        _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE,
+        _m_udp_socket_set_receive_buffer_size,
+    )
+    def _m_udp_socket_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.send_buffer_size()
-    _b.func('[method]udp-socket.send-buffer-size', _FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE, _m_udp_socket_send_buffer_size)
-    def _m_udp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.send-buffer-size',
+        _FT_METHOD_UDP_SOCKET_SEND_BUFFER_SIZE,
+        _m_udp_socket_send_buffer_size,
+    )
+    def _m_udp_socket_set_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
-    _b.func('[method]udp-socket.set-send-buffer-size', _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE, _m_udp_socket_set_send_buffer_size)
-    def _m_udp_socket_subscribe(store: _Store[_typing.Any], self_: HostUdpSocket) -> Pollable:
+    _b.func(
+        '[method]udp-socket.set-send-buffer-size',
+        _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE,
+        _m_udp_socket_set_send_buffer_size,
+    )
+    def _m_udp_socket_subscribe(store: _rt.Store[_rt.Any], self_: HostUdpSocket) -> Pollable:
         return self_.subscribe()
     _b.func('[method]udp-socket.subscribe', _FT_METHOD_UDP_SOCKET_SUBSCRIBE, _m_udp_socket_subscribe)
-    def _m_incoming_datagram_stream_receive(store: _Store[_typing.Any], self_: HostIncomingDatagramStream, max_results: int) -> _Ok[list[IncomingDatagram]] | _Err[ErrorCode]:
+    def _m_incoming_datagram_stream_receive(
+        store: _rt.Store[_rt.Any],
+        self_: HostIncomingDatagramStream,
+        max_results: int,
+    ) -> _rt.Ok[list[IncomingDatagram]] | _rt.Err[ErrorCode]:
         return self_.receive(max_results)
-    _b.func('[method]incoming-datagram-stream.receive', _FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE, _m_incoming_datagram_stream_receive)
-    def _m_incoming_datagram_stream_subscribe(store: _Store[_typing.Any], self_: HostIncomingDatagramStream) -> Pollable:
+    _b.func(
+        '[method]incoming-datagram-stream.receive',
+        _FT_METHOD_INCOMING_DATAGRAM_STREAM_RECEIVE,
+        _m_incoming_datagram_stream_receive,
+    )
+    def _m_incoming_datagram_stream_subscribe(store: _rt.Store[_rt.Any], self_: HostIncomingDatagramStream) -> Pollable:
         return self_.subscribe()
-    _b.func('[method]incoming-datagram-stream.subscribe', _FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE, _m_incoming_datagram_stream_subscribe)
-    def _m_outgoing_datagram_stream_check_send(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]incoming-datagram-stream.subscribe',
+        _FT_METHOD_INCOMING_DATAGRAM_STREAM_SUBSCRIBE,
+        _m_incoming_datagram_stream_subscribe,
+    )
+    def _m_outgoing_datagram_stream_check_send(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingDatagramStream,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.check_send()
-    _b.func('[method]outgoing-datagram-stream.check-send', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND, _m_outgoing_datagram_stream_check_send)
-    def _m_outgoing_datagram_stream_send(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream, datagrams: list[OutgoingDatagram]) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]outgoing-datagram-stream.check-send',
+        _FT_METHOD_OUTGOING_DATAGRAM_STREAM_CHECK_SEND,
+        _m_outgoing_datagram_stream_check_send,
+    )
+    def _m_outgoing_datagram_stream_send(
+        store: _rt.Store[_rt.Any],
+        self_: HostOutgoingDatagramStream,
+        datagrams: list[OutgoingDatagram],
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.send(datagrams)
-    _b.func('[method]outgoing-datagram-stream.send', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND, _m_outgoing_datagram_stream_send)
-    def _m_outgoing_datagram_stream_subscribe(store: _Store[_typing.Any], self_: HostOutgoingDatagramStream) -> Pollable:
+    _b.func(
+        '[method]outgoing-datagram-stream.send',
+        _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SEND,
+        _m_outgoing_datagram_stream_send,
+    )
+    def _m_outgoing_datagram_stream_subscribe(store: _rt.Store[_rt.Any], self_: HostOutgoingDatagramStream) -> Pollable:
         return self_.subscribe()
-    _b.func('[method]outgoing-datagram-stream.subscribe', _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE, _m_outgoing_datagram_stream_subscribe)
+    _b.func(
+        '[method]outgoing-datagram-stream.subscribe',
+        _FT_METHOD_OUTGOING_DATAGRAM_STREAM_SUBSCRIBE,
+        _m_outgoing_datagram_stream_subscribe,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

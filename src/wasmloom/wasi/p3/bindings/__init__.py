@@ -15,23 +15,7 @@ Guest side: ``Imports.instantiate(store, component, linker)``.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
@@ -57,12 +41,37 @@ from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
 
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_clocks_monotonic_clock._TYPES, *_m_wasi_clocks_system_clock._TYPES, *_m_wasi_filesystem_types._TYPES, *_m_wasi_filesystem_preopens._TYPES, *_m_wasi_sockets_types._TYPES, *_m_wasi_sockets_ip_name_lookup._TYPES, *_m_wasi_random_random._TYPES, *_m_wasi_random_insecure._TYPES, *_m_wasi_random_insecure_seed._TYPES, *_m_wasi_cli_environment._TYPES, *_m_wasi_cli_exit._TYPES, *_m_wasi_cli_types._TYPES, *_m_wasi_cli_stdin._TYPES, *_m_wasi_cli_stdout._TYPES, *_m_wasi_cli_stderr._TYPES, *_m_wasi_cli_terminal_input._TYPES, *_m_wasi_cli_terminal_output._TYPES, *_m_wasi_cli_terminal_stdin._TYPES, *_m_wasi_cli_terminal_stdout._TYPES, *_m_wasi_cli_terminal_stderr._TYPES, *_TYPES]
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_clocks_types._TYPES,
+    *_m_wasi_clocks_monotonic_clock._TYPES,
+    *_m_wasi_clocks_system_clock._TYPES,
+    *_m_wasi_filesystem_types._TYPES,
+    *_m_wasi_filesystem_preopens._TYPES,
+    *_m_wasi_sockets_types._TYPES,
+    *_m_wasi_sockets_ip_name_lookup._TYPES,
+    *_m_wasi_random_random._TYPES,
+    *_m_wasi_random_insecure._TYPES,
+    *_m_wasi_random_insecure_seed._TYPES,
+    *_m_wasi_cli_environment._TYPES,
+    *_m_wasi_cli_exit._TYPES,
+    *_m_wasi_cli_types._TYPES,
+    *_m_wasi_cli_stdin._TYPES,
+    *_m_wasi_cli_stdout._TYPES,
+    *_m_wasi_cli_stderr._TYPES,
+    *_m_wasi_cli_terminal_input._TYPES,
+    *_m_wasi_cli_terminal_output._TYPES,
+    *_m_wasi_cli_terminal_stdin._TYPES,
+    *_m_wasi_cli_terminal_stdout._TYPES,
+    *_m_wasi_cli_terminal_stderr._TYPES,
+    *_TYPES,
+]
 
 
-class Imports(_typing.Protocol):
-    """What the whole world's host side provides: one attribute per imported interface (its ``Host``) and one method per imported function."""
+class Imports(_rt.Protocol):
+    """What the whole world's host side provides: one attribute per imported interface
+    (its ``Host``) and one method per imported function.
+    """
     @property
     def monotonic_clock(self) -> _m_wasi_clocks_monotonic_clock.Host: ...
     @property
@@ -99,71 +108,88 @@ class Imports(_typing.Protocol):
     def terminal_stderr(self) -> _m_wasi_cli_terminal_stderr.Host: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Imports]) -> None:
-    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`."""
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by interface."""
+    filesystem_types: _m_wasi_filesystem_types.ResourceTypes
+    sockets_types: _m_wasi_sockets_types.ResourceTypes
+    terminal_input: _m_wasi_cli_terminal_input.ResourceTypes
+    terminal_output: _m_wasi_cli_terminal_output.ResourceTypes
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Imports]) -> ResourceTypes:
+    """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`.
+    Returns the resource types it defined.
+    """
     _m_wasi_clocks_types.add_to_linker(linker)
-    def _get_monotonic_clock(d: _typing.Any) -> _m_wasi_clocks_monotonic_clock.Host:
+    def _get_monotonic_clock(d: _rt.Any) -> _m_wasi_clocks_monotonic_clock.Host:
         return getter(d).monotonic_clock
     _m_wasi_clocks_monotonic_clock.add_to_linker(linker, _get_monotonic_clock)
-    def _get_system_clock(d: _typing.Any) -> _m_wasi_clocks_system_clock.Host:
+    def _get_system_clock(d: _rt.Any) -> _m_wasi_clocks_system_clock.Host:
         return getter(d).system_clock
     _m_wasi_clocks_system_clock.add_to_linker(linker, _get_system_clock)
-    def _get_filesystem_types(d: _typing.Any) -> _m_wasi_filesystem_types.Host:
+    def _get_filesystem_types(d: _rt.Any) -> _m_wasi_filesystem_types.Host:
         return getter(d).filesystem_types
-    _m_wasi_filesystem_types.add_to_linker(linker, _get_filesystem_types)
-    def _get_preopens(d: _typing.Any) -> _m_wasi_filesystem_preopens.Host:
+    r_filesystem_types = _m_wasi_filesystem_types.add_to_linker(linker, _get_filesystem_types)
+    def _get_preopens(d: _rt.Any) -> _m_wasi_filesystem_preopens.Host:
         return getter(d).preopens
     _m_wasi_filesystem_preopens.add_to_linker(linker, _get_preopens)
-    def _get_sockets_types(d: _typing.Any) -> _m_wasi_sockets_types.Host:
+    def _get_sockets_types(d: _rt.Any) -> _m_wasi_sockets_types.Host:
         return getter(d).sockets_types
-    _m_wasi_sockets_types.add_to_linker(linker, _get_sockets_types)
-    def _get_ip_name_lookup(d: _typing.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
+    r_sockets_types = _m_wasi_sockets_types.add_to_linker(linker, _get_sockets_types)
+    def _get_ip_name_lookup(d: _rt.Any) -> _m_wasi_sockets_ip_name_lookup.Host:
         return getter(d).ip_name_lookup
     _m_wasi_sockets_ip_name_lookup.add_to_linker(linker, _get_ip_name_lookup)
-    def _get_random(d: _typing.Any) -> _m_wasi_random_random.Host:
+    def _get_random(d: _rt.Any) -> _m_wasi_random_random.Host:
         return getter(d).random
     _m_wasi_random_random.add_to_linker(linker, _get_random)
-    def _get_insecure(d: _typing.Any) -> _m_wasi_random_insecure.Host:
+    def _get_insecure(d: _rt.Any) -> _m_wasi_random_insecure.Host:
         return getter(d).insecure
     _m_wasi_random_insecure.add_to_linker(linker, _get_insecure)
-    def _get_insecure_seed(d: _typing.Any) -> _m_wasi_random_insecure_seed.Host:
+    def _get_insecure_seed(d: _rt.Any) -> _m_wasi_random_insecure_seed.Host:
         return getter(d).insecure_seed
     _m_wasi_random_insecure_seed.add_to_linker(linker, _get_insecure_seed)
-    def _get_environment(d: _typing.Any) -> _m_wasi_cli_environment.Host:
+    def _get_environment(d: _rt.Any) -> _m_wasi_cli_environment.Host:
         return getter(d).environment
     _m_wasi_cli_environment.add_to_linker(linker, _get_environment)
-    def _get_exit(d: _typing.Any) -> _m_wasi_cli_exit.Host:
+    def _get_exit(d: _rt.Any) -> _m_wasi_cli_exit.Host:
         return getter(d).exit
     _m_wasi_cli_exit.add_to_linker(linker, _get_exit)
     _m_wasi_cli_types.add_to_linker(linker)
-    def _get_stdin(d: _typing.Any) -> _m_wasi_cli_stdin.Host:
+    def _get_stdin(d: _rt.Any) -> _m_wasi_cli_stdin.Host:
         return getter(d).stdin
     _m_wasi_cli_stdin.add_to_linker(linker, _get_stdin)
-    def _get_stdout(d: _typing.Any) -> _m_wasi_cli_stdout.Host:
+    def _get_stdout(d: _rt.Any) -> _m_wasi_cli_stdout.Host:
         return getter(d).stdout
     _m_wasi_cli_stdout.add_to_linker(linker, _get_stdout)
-    def _get_stderr(d: _typing.Any) -> _m_wasi_cli_stderr.Host:
+    def _get_stderr(d: _rt.Any) -> _m_wasi_cli_stderr.Host:
         return getter(d).stderr
     _m_wasi_cli_stderr.add_to_linker(linker, _get_stderr)
-    _m_wasi_cli_terminal_input.add_to_linker(linker)
-    _m_wasi_cli_terminal_output.add_to_linker(linker)
-    def _get_terminal_stdin(d: _typing.Any) -> _m_wasi_cli_terminal_stdin.Host:
+    r_terminal_input = _m_wasi_cli_terminal_input.add_to_linker(linker)
+    r_terminal_output = _m_wasi_cli_terminal_output.add_to_linker(linker)
+    def _get_terminal_stdin(d: _rt.Any) -> _m_wasi_cli_terminal_stdin.Host:
         return getter(d).terminal_stdin
     _m_wasi_cli_terminal_stdin.add_to_linker(linker, _get_terminal_stdin)
-    def _get_terminal_stdout(d: _typing.Any) -> _m_wasi_cli_terminal_stdout.Host:
+    def _get_terminal_stdout(d: _rt.Any) -> _m_wasi_cli_terminal_stdout.Host:
         return getter(d).terminal_stdout
     _m_wasi_cli_terminal_stdout.add_to_linker(linker, _get_terminal_stdout)
-    def _get_terminal_stderr(d: _typing.Any) -> _m_wasi_cli_terminal_stderr.Host:
+    def _get_terminal_stderr(d: _rt.Any) -> _m_wasi_cli_terminal_stderr.Host:
         return getter(d).terminal_stderr
     _m_wasi_cli_terminal_stderr.add_to_linker(linker, _get_terminal_stderr)
+    return ResourceTypes(
+        filesystem_types=r_filesystem_types,
+        sockets_types=r_sockets_types,
+        terminal_input=r_terminal_input,
+        terminal_output=r_terminal_output,
+    )
 
 
 class ImportsWorld:
     """Typed calls to the exports of world `imports`."""
-    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = ()
+    _FUNCS: _rt.ClassVar[_rt.FuncTable] = ()
 
     def __init__(
-        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = ()
+        self, store: _rt.Store[_rt.Any], instance: _rt.Instance, path: tuple[str, ...] = ()
     ) -> None:
         self._store = store
         b = _rt.ExportBinder(
@@ -172,10 +198,8 @@ class ImportsWorld:
         self.instance = instance
 
     @classmethod
-    def instantiate(cls, store: _Store[_typing.Any], component: _Component, linker: _Linker) -> ImportsWorld:
+    def instantiate(cls, store: _rt.Store[_rt.Any], component: _rt.Component, linker: _rt.Linker) -> ImportsWorld:
         """Instantiate ``component`` with ``linker`` and bind its exports."""
         return cls(store, linker.instantiate(store, component))
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -4,40 +4,30 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_cli_types as _m_wasi_cli_types
 
 ErrorCode = _m_wasi_cli_types.ErrorCode
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_cli_types._TYPES, *_TYPES]
-_FT_WRITE_VIA_STREAM = _t.FuncType((('data', _t.StreamType(_t.U8)), ), _t.FutureType(_t.ResultType(None, _t.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code'))), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_cli_types._TYPES, *_TYPES]
+_FT_WRITE_VIA_STREAM = _rt.FuncType(
+    (('data', _rt.StreamType(_rt.U8)),),
+    _rt.FutureType(_rt.ResultType(None, _m_wasi_cli_types._T_ERROR_CODE)),
+    False,
+)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def write_via_stream(self, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    def write_via_stream(self, data: _rt.StreamReader[int]) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -45,10 +35,11 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/stderr@0.3.0', _ALL_TYPES)
-    def _write_via_stream(store: _Store[_typing.Any], data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _write_via_stream(
+        store: _rt.Store[_rt.Any],
+        data: _rt.StreamReader[int],
+    ) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]:
         return getter(store.data).write_via_stream(data)
     _b.func('write-via-stream', _FT_WRITE_VIA_STREAM, _write_via_stream)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

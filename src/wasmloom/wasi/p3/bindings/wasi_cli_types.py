@@ -4,26 +4,10 @@
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
-
-class ErrorCode(_enum.Enum):
+class ErrorCode(_rt.Enum):
     """Why a standard stream ended in error."""
     IO = 'io'
     ILLEGAL_BYTE_SEQUENCE = 'illegal-byte-sequence'
@@ -31,17 +15,19 @@ class ErrorCode(_enum.Enum):
 
 
 
-_T_ERROR_CODE = _t.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, ErrorCode)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
+_T_ERROR_CODE = _rt.EnumType(('io', 'illegal-byte-sequence', 'pipe'), 'wasi:cli/types@0.3.0#error-code')
+_TYPES: _rt.TypeTable = [(_T_ERROR_CODE, ErrorCode)]
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], object] | None = None) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], object] | None = None) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -50,6 +36,4 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], objec
     """
     _b = _rt.ImportBinder(linker, 'wasi:cli/types@0.3.0', _ALL_TYPES)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -7,47 +7,33 @@ to each other within one instance.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 
-Duration: _typing.TypeAlias = "_m_wasi_clocks_types.Duration"
-Mark: _typing.TypeAlias = "int"
+Duration: _rt.TypeAlias = "_m_wasi_clocks_types.Duration"
+Mark: _rt.TypeAlias = "int"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_NOW = _t.FuncType((), _t.U64, False)
-_FT_GET_RESOLUTION = _t.FuncType((), _t.U64, False)
-_FT_WAIT_UNTIL = _t.FuncType((('when', _t.U64), ), None, True)
-_FT_WAIT_FOR = _t.FuncType((('how-long', _t.U64), ), None, True)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
+_FT_NOW = _rt.FuncType((), _rt.U64, False)
+_FT_GET_RESOLUTION = _rt.FuncType((), _rt.U64, False)
+_FT_WAIT_UNTIL = _rt.FuncType((('when', _rt.U64),), None, True)
+_FT_WAIT_FOR = _rt.FuncType((('how-long', _rt.U64),), None, True)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def now(self) -> Mark: ...
     def get_resolution(self) -> Duration: ...
-    async def wait_until(self, accessor: _Accessor[_typing.Any, _typing.Any], when: Mark) -> None: ...
-    async def wait_for(self, accessor: _Accessor[_typing.Any, _typing.Any], how_long: Duration) -> None: ...
+    async def wait_until(self, accessor: _rt.Accessor[_rt.Any, _rt.Any], when: Mark) -> None: ...
+    async def wait_for(self, accessor: _rt.Accessor[_rt.Any, _rt.Any], how_long: Duration) -> None: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -55,19 +41,17 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/monotonic-clock@0.3.0', _ALL_TYPES)
-    def _now(store: _Store[_typing.Any]) -> Mark:
+    def _now(store: _rt.Store[_rt.Any]) -> Mark:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _get_resolution(store: _Store[_typing.Any]) -> Duration:
+    def _get_resolution(store: _rt.Store[_rt.Any]) -> Duration:
         return getter(store.data).get_resolution()
     _b.func('get-resolution', _FT_GET_RESOLUTION, _get_resolution)
-    async def _wait_until(store: _Store[_typing.Any], when: Mark) -> None:
-        await getter(store.data).wait_until(_Accessor(store, getter), when)
+    async def _wait_until(store: _rt.Store[_rt.Any], when: Mark) -> None:
+        await getter(store.data).wait_until(_rt.Accessor(store, getter), when)
     _b.func('wait-until', _FT_WAIT_UNTIL, _wait_until)
-    async def _wait_for(store: _Store[_typing.Any], how_long: Duration) -> None:
-        await getter(store.data).wait_for(_Accessor(store, getter), how_long)
+    async def _wait_for(store: _rt.Store[_rt.Any], how_long: Duration) -> None:
+        await getter(store.data).wait_for(_rt.Accessor(store, getter), how_long)
     _b.func('wait-for', _FT_WAIT_FOR, _wait_for)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

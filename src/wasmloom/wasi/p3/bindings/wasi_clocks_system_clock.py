@@ -6,48 +6,37 @@ Wall time: seconds and nanoseconds since the POSIX epoch; may jump.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Instant:
     seconds: int
     nanoseconds: int
 
-Duration: _typing.TypeAlias = "_m_wasi_clocks_types.Duration"
+Duration: _rt.TypeAlias = "_m_wasi_clocks_types.Duration"
 
 
-_T_INSTANT = _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_INSTANT, Instant)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_NOW = _t.FuncType((), _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'), False)
-_FT_GET_RESOLUTION = _t.FuncType((), _t.U64, False)
+_T_INSTANT = _rt.RecordType(
+    (_rt.FieldType('seconds', _rt.S64), _rt.FieldType('nanoseconds', _rt.U32)),
+    'wasi:clocks/system-clock@0.3.0#instant',
+)
+_TYPES: _rt.TypeTable = [(_T_INSTANT, Instant)]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
+_FT_NOW = _rt.FuncType((), _T_INSTANT, False)
+_FT_GET_RESOLUTION = _rt.FuncType((), _rt.U64, False)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def now(self) -> Instant: ...
     def get_resolution(self) -> Duration: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -55,13 +44,11 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:clocks/system-clock@0.3.0', _ALL_TYPES)
-    def _now(store: _Store[_typing.Any]) -> Instant:
+    def _now(store: _rt.Store[_rt.Any]) -> Instant:
         return getter(store.data).now()
     _b.func('now', _FT_NOW, _now)
-    def _get_resolution(store: _Store[_typing.Any]) -> Duration:
+    def _get_resolution(store: _rt.Store[_rt.Any]) -> Duration:
         return getter(store.data).get_resolution()
     _b.func('get-resolution', _FT_GET_RESOLUTION, _get_resolution)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,42 +6,37 @@ The directories a program may use, with the paths it knows them by.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_clocks_system_clock as _m_wasi_clocks_system_clock
 from . import wasi_filesystem_types as _m_wasi_filesystem_types
 
-Descriptor: _typing.TypeAlias = "_m_wasi_filesystem_types.HostDescriptor"
+Descriptor: _rt.TypeAlias = "_m_wasi_filesystem_types.HostDescriptor"
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_clocks_system_clock._TYPES, *_m_wasi_filesystem_types._TYPES, *_TYPES]
-_FT_GET_DIRECTORIES = _t.FuncType((), _t.ListType(_t.TupleType((_t.OwnType(_m_wasi_filesystem_types._RT_DESCRIPTOR), _t.STRING, )), None), False)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [
+    *_m_wasi_clocks_types._TYPES,
+    *_m_wasi_clocks_system_clock._TYPES,
+    *_m_wasi_filesystem_types._TYPES,
+    *_TYPES,
+]
+_FT_GET_DIRECTORIES = _rt.FuncType(
+    (),
+    _rt.ListType(_rt.TupleType((_rt.OwnType(_m_wasi_filesystem_types._RT_DESCRIPTOR), _rt.STRING)), None),
+    False,
+)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def get_directories(self) -> list[tuple[Descriptor, str]]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -49,10 +44,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/preopens@0.3.0', _ALL_TYPES)
-    def _get_directories(store: _Store[_typing.Any]) -> list[tuple[Descriptor, str]]:
+    def _get_directories(store: _rt.Store[_rt.Any]) -> list[tuple[Descriptor, str]]:
         return getter(store.data).get_directories()
     _b.func('get-directories', _FT_GET_DIRECTORIES, _get_directories)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,65 +6,58 @@ Files, directories and their metadata, reached through descriptors.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_clocks_system_clock as _m_wasi_clocks_system_clock
-_RT_DESCRIPTOR = _t.ResourceType('descriptor')
+_RT_DESCRIPTOR = _rt.ResourceType('descriptor')
 
 
 class DescriptorTypeBlockDevice(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['block-device']] = 'block-device'
+    tag: _rt.ClassVar[_rt.Literal['block-device']] = 'block-device'
 
 class DescriptorTypeCharacterDevice(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['character-device']] = 'character-device'
+    tag: _rt.ClassVar[_rt.Literal['character-device']] = 'character-device'
 
 class DescriptorTypeDirectory(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['directory']] = 'directory'
+    tag: _rt.ClassVar[_rt.Literal['directory']] = 'directory'
 
 class DescriptorTypeFifo(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['fifo']] = 'fifo'
+    tag: _rt.ClassVar[_rt.Literal['fifo']] = 'fifo'
 
 class DescriptorTypeSymbolicLink(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['symbolic-link']] = 'symbolic-link'
+    tag: _rt.ClassVar[_rt.Literal['symbolic-link']] = 'symbolic-link'
 
 class DescriptorTypeRegularFile(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['regular-file']] = 'regular-file'
+    tag: _rt.ClassVar[_rt.Literal['regular-file']] = 'regular-file'
 
 class DescriptorTypeSocket(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['socket']] = 'socket'
+    tag: _rt.ClassVar[_rt.Literal['socket']] = 'socket'
 
 class DescriptorTypeOther(_rt.Case["str | None"]):
     """Anything else, with an optional host-specific description."""
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-DescriptorType: _typing.TypeAlias = DescriptorTypeBlockDevice | DescriptorTypeCharacterDevice | DescriptorTypeDirectory | DescriptorTypeFifo | DescriptorTypeSymbolicLink | DescriptorTypeRegularFile | DescriptorTypeSocket | DescriptorTypeOther
+DescriptorType: _rt.TypeAlias = (
+    DescriptorTypeBlockDevice
+    | DescriptorTypeCharacterDevice
+    | DescriptorTypeDirectory
+    | DescriptorTypeFifo
+    | DescriptorTypeSymbolicLink
+    | DescriptorTypeRegularFile
+    | DescriptorTypeSocket
+    | DescriptorTypeOther
+)
 
-class DescriptorFlags(_enum.Flag):
+class DescriptorFlags(_rt.Flag):
     READ = 1
     WRITE = 2
     FILE_INTEGRITY_SYNC = 4
@@ -72,18 +65,18 @@ class DescriptorFlags(_enum.Flag):
     REQUESTED_WRITE_SYNC = 16
     MUTATE_DIRECTORY = 32
 
-class PathFlags(_enum.Flag):
+class PathFlags(_rt.Flag):
     """How a path is resolved."""
     SYMLINK_FOLLOW = 1
 
-class OpenFlags(_enum.Flag):
+class OpenFlags(_rt.Flag):
     """How `open-at` opens or creates."""
     CREATE = 1
     DIRECTORY = 2
     EXCLUSIVE = 4
     TRUNCATE = 8
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DescriptorStat:
     type: DescriptorType
     link_count: LinkCount
@@ -94,176 +87,214 @@ class DescriptorStat:
 
 class NewTimestampNoChange(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-change']] = 'no-change'
+    tag: _rt.ClassVar[_rt.Literal['no-change']] = 'no-change'
 
 class NewTimestampNow(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['now']] = 'now'
+    tag: _rt.ClassVar[_rt.Literal['now']] = 'now'
 
 class NewTimestampTimestamp(_rt.Case["Instant"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['timestamp']] = 'timestamp'
+    tag: _rt.ClassVar[_rt.Literal['timestamp']] = 'timestamp'
 
-NewTimestamp: _typing.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
+NewTimestamp: _rt.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
 """A timestamp to set: keep it, take the current time, or a given time."""
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DirectoryEntry:
     type: DescriptorType
     name: str
 
 class ErrorCodeAccess(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['access']] = 'access'
+    tag: _rt.ClassVar[_rt.Literal['access']] = 'access'
 
 class ErrorCodeAlready(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['already']] = 'already'
+    tag: _rt.ClassVar[_rt.Literal['already']] = 'already'
 
 class ErrorCodeBadDescriptor(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['bad-descriptor']] = 'bad-descriptor'
+    tag: _rt.ClassVar[_rt.Literal['bad-descriptor']] = 'bad-descriptor'
 
 class ErrorCodeBusy(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['busy']] = 'busy'
+    tag: _rt.ClassVar[_rt.Literal['busy']] = 'busy'
 
 class ErrorCodeDeadlock(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['deadlock']] = 'deadlock'
+    tag: _rt.ClassVar[_rt.Literal['deadlock']] = 'deadlock'
 
 class ErrorCodeQuota(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['quota']] = 'quota'
+    tag: _rt.ClassVar[_rt.Literal['quota']] = 'quota'
 
 class ErrorCodeExist(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['exist']] = 'exist'
+    tag: _rt.ClassVar[_rt.Literal['exist']] = 'exist'
 
 class ErrorCodeFileTooLarge(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['file-too-large']] = 'file-too-large'
+    tag: _rt.ClassVar[_rt.Literal['file-too-large']] = 'file-too-large'
 
 class ErrorCodeIllegalByteSequence(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['illegal-byte-sequence']] = 'illegal-byte-sequence'
+    tag: _rt.ClassVar[_rt.Literal['illegal-byte-sequence']] = 'illegal-byte-sequence'
 
 class ErrorCodeInProgress(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['in-progress']] = 'in-progress'
+    tag: _rt.ClassVar[_rt.Literal['in-progress']] = 'in-progress'
 
 class ErrorCodeInterrupted(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['interrupted']] = 'interrupted'
+    tag: _rt.ClassVar[_rt.Literal['interrupted']] = 'interrupted'
 
 class ErrorCodeInvalid(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid']] = 'invalid'
+    tag: _rt.ClassVar[_rt.Literal['invalid']] = 'invalid'
 
 class ErrorCodeIo(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['io']] = 'io'
+    tag: _rt.ClassVar[_rt.Literal['io']] = 'io'
 
 class ErrorCodeIsDirectory(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['is-directory']] = 'is-directory'
+    tag: _rt.ClassVar[_rt.Literal['is-directory']] = 'is-directory'
 
 class ErrorCodeLoop(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['loop']] = 'loop'
+    tag: _rt.ClassVar[_rt.Literal['loop']] = 'loop'
 
 class ErrorCodeTooManyLinks(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['too-many-links']] = 'too-many-links'
+    tag: _rt.ClassVar[_rt.Literal['too-many-links']] = 'too-many-links'
 
 class ErrorCodeMessageSize(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['message-size']] = 'message-size'
+    tag: _rt.ClassVar[_rt.Literal['message-size']] = 'message-size'
 
 class ErrorCodeNameTooLong(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['name-too-long']] = 'name-too-long'
+    tag: _rt.ClassVar[_rt.Literal['name-too-long']] = 'name-too-long'
 
 class ErrorCodeNoDevice(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-device']] = 'no-device'
+    tag: _rt.ClassVar[_rt.Literal['no-device']] = 'no-device'
 
 class ErrorCodeNoEntry(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-entry']] = 'no-entry'
+    tag: _rt.ClassVar[_rt.Literal['no-entry']] = 'no-entry'
 
 class ErrorCodeNoLock(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-lock']] = 'no-lock'
+    tag: _rt.ClassVar[_rt.Literal['no-lock']] = 'no-lock'
 
 class ErrorCodeInsufficientMemory(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['insufficient-memory']] = 'insufficient-memory'
+    tag: _rt.ClassVar[_rt.Literal['insufficient-memory']] = 'insufficient-memory'
 
 class ErrorCodeInsufficientSpace(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['insufficient-space']] = 'insufficient-space'
+    tag: _rt.ClassVar[_rt.Literal['insufficient-space']] = 'insufficient-space'
 
 class ErrorCodeNotDirectory(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-directory']] = 'not-directory'
+    tag: _rt.ClassVar[_rt.Literal['not-directory']] = 'not-directory'
 
 class ErrorCodeNotEmpty(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-empty']] = 'not-empty'
+    tag: _rt.ClassVar[_rt.Literal['not-empty']] = 'not-empty'
 
 class ErrorCodeNotRecoverable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-recoverable']] = 'not-recoverable'
+    tag: _rt.ClassVar[_rt.Literal['not-recoverable']] = 'not-recoverable'
 
 class ErrorCodeUnsupported(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['unsupported']] = 'unsupported'
+    tag: _rt.ClassVar[_rt.Literal['unsupported']] = 'unsupported'
 
 class ErrorCodeNoTty(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-tty']] = 'no-tty'
+    tag: _rt.ClassVar[_rt.Literal['no-tty']] = 'no-tty'
 
 class ErrorCodeNoSuchDevice(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['no-such-device']] = 'no-such-device'
+    tag: _rt.ClassVar[_rt.Literal['no-such-device']] = 'no-such-device'
 
 class ErrorCodeOverflow(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['overflow']] = 'overflow'
+    tag: _rt.ClassVar[_rt.Literal['overflow']] = 'overflow'
 
 class ErrorCodeNotPermitted(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-permitted']] = 'not-permitted'
+    tag: _rt.ClassVar[_rt.Literal['not-permitted']] = 'not-permitted'
 
 class ErrorCodePipe(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['pipe']] = 'pipe'
+    tag: _rt.ClassVar[_rt.Literal['pipe']] = 'pipe'
 
 class ErrorCodeReadOnly(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['read-only']] = 'read-only'
+    tag: _rt.ClassVar[_rt.Literal['read-only']] = 'read-only'
 
 class ErrorCodeInvalidSeek(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-seek']] = 'invalid-seek'
+    tag: _rt.ClassVar[_rt.Literal['invalid-seek']] = 'invalid-seek'
 
 class ErrorCodeTextFileBusy(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['text-file-busy']] = 'text-file-busy'
+    tag: _rt.ClassVar[_rt.Literal['text-file-busy']] = 'text-file-busy'
 
 class ErrorCodeCrossDevice(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['cross-device']] = 'cross-device'
+    tag: _rt.ClassVar[_rt.Literal['cross-device']] = 'cross-device'
 
 class ErrorCodeOther(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-ErrorCode: _typing.TypeAlias = ErrorCodeAccess | ErrorCodeAlready | ErrorCodeBadDescriptor | ErrorCodeBusy | ErrorCodeDeadlock | ErrorCodeQuota | ErrorCodeExist | ErrorCodeFileTooLarge | ErrorCodeIllegalByteSequence | ErrorCodeInProgress | ErrorCodeInterrupted | ErrorCodeInvalid | ErrorCodeIo | ErrorCodeIsDirectory | ErrorCodeLoop | ErrorCodeTooManyLinks | ErrorCodeMessageSize | ErrorCodeNameTooLong | ErrorCodeNoDevice | ErrorCodeNoEntry | ErrorCodeNoLock | ErrorCodeInsufficientMemory | ErrorCodeInsufficientSpace | ErrorCodeNotDirectory | ErrorCodeNotEmpty | ErrorCodeNotRecoverable | ErrorCodeUnsupported | ErrorCodeNoTty | ErrorCodeNoSuchDevice | ErrorCodeOverflow | ErrorCodeNotPermitted | ErrorCodePipe | ErrorCodeReadOnly | ErrorCodeInvalidSeek | ErrorCodeTextFileBusy | ErrorCodeCrossDevice | ErrorCodeOther
+ErrorCode: _rt.TypeAlias = (
+    ErrorCodeAccess
+    | ErrorCodeAlready
+    | ErrorCodeBadDescriptor
+    | ErrorCodeBusy
+    | ErrorCodeDeadlock
+    | ErrorCodeQuota
+    | ErrorCodeExist
+    | ErrorCodeFileTooLarge
+    | ErrorCodeIllegalByteSequence
+    | ErrorCodeInProgress
+    | ErrorCodeInterrupted
+    | ErrorCodeInvalid
+    | ErrorCodeIo
+    | ErrorCodeIsDirectory
+    | ErrorCodeLoop
+    | ErrorCodeTooManyLinks
+    | ErrorCodeMessageSize
+    | ErrorCodeNameTooLong
+    | ErrorCodeNoDevice
+    | ErrorCodeNoEntry
+    | ErrorCodeNoLock
+    | ErrorCodeInsufficientMemory
+    | ErrorCodeInsufficientSpace
+    | ErrorCodeNotDirectory
+    | ErrorCodeNotEmpty
+    | ErrorCodeNotRecoverable
+    | ErrorCodeUnsupported
+    | ErrorCodeNoTty
+    | ErrorCodeNoSuchDevice
+    | ErrorCodeOverflow
+    | ErrorCodeNotPermitted
+    | ErrorCodePipe
+    | ErrorCodeReadOnly
+    | ErrorCodeInvalidSeek
+    | ErrorCodeTextFileBusy
+    | ErrorCodeCrossDevice
+    | ErrorCodeOther
+)
 """Errors, after POSIX errno names."""
 
-class Advice(_enum.Enum):
+class Advice(_rt.Enum):
     """Access-pattern hints for `advise`."""
     NORMAL = 'normal'
     SEQUENTIAL = 'sequential'
@@ -272,177 +303,688 @@ class Advice(_enum.Enum):
     DONT_NEED = 'dont-need'
     NO_REUSE = 'no-reuse'
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class MetadataHashValue:
     """A 128-bit hash identifying a file's contents and metadata."""
     lower: int
     upper: int
 
 Instant = _m_wasi_clocks_system_clock.Instant
-Filesize: _typing.TypeAlias = "int"
-LinkCount: _typing.TypeAlias = "int"
+Filesize: _rt.TypeAlias = "int"
+LinkCount: _rt.TypeAlias = "int"
 
 
-_T_DESCRIPTOR_TYPE = _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')
-_T_DESCRIPTOR_FLAGS = _t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.3.0#descriptor-flags')
-_T_PATH_FLAGS = _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')
-_T_OPEN_FLAGS = _t.FlagsType(('create', 'directory', 'exclusive', 'truncate'), 'wasi:filesystem/types@0.3.0#open-flags')
-_T_DESCRIPTOR_STAT = _t.RecordType((_t.FieldType('type', _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), ), 'wasi:filesystem/types@0.3.0#descriptor-stat')
-_T_NEW_TIMESTAMP = _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')), ), 'wasi:filesystem/types@0.3.0#new-timestamp')
-_T_DIRECTORY_ENTRY = _t.RecordType((_t.FieldType('type', _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')), _t.FieldType('name', _t.STRING), ), 'wasi:filesystem/types@0.3.0#directory-entry')
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')
-_T_ADVICE = _t.EnumType(('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'), 'wasi:filesystem/types@0.3.0#advice')
-_T_METADATA_HASH_VALUE = _t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.3.0#metadata-hash-value')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_DESCRIPTOR_TYPE, (DescriptorTypeBlockDevice, DescriptorTypeCharacterDevice, DescriptorTypeDirectory, DescriptorTypeFifo, DescriptorTypeSymbolicLink, DescriptorTypeRegularFile, DescriptorTypeSocket, DescriptorTypeOther, )), (_T_DESCRIPTOR_FLAGS, DescriptorFlags), (_T_PATH_FLAGS, PathFlags), (_T_OPEN_FLAGS, OpenFlags), (_T_DESCRIPTOR_STAT, DescriptorStat), (_T_NEW_TIMESTAMP, (NewTimestampNoChange, NewTimestampNow, NewTimestampTimestamp, )), (_T_DIRECTORY_ENTRY, DirectoryEntry), (_T_ERROR_CODE, (ErrorCodeAccess, ErrorCodeAlready, ErrorCodeBadDescriptor, ErrorCodeBusy, ErrorCodeDeadlock, ErrorCodeQuota, ErrorCodeExist, ErrorCodeFileTooLarge, ErrorCodeIllegalByteSequence, ErrorCodeInProgress, ErrorCodeInterrupted, ErrorCodeInvalid, ErrorCodeIo, ErrorCodeIsDirectory, ErrorCodeLoop, ErrorCodeTooManyLinks, ErrorCodeMessageSize, ErrorCodeNameTooLong, ErrorCodeNoDevice, ErrorCodeNoEntry, ErrorCodeNoLock, ErrorCodeInsufficientMemory, ErrorCodeInsufficientSpace, ErrorCodeNotDirectory, ErrorCodeNotEmpty, ErrorCodeNotRecoverable, ErrorCodeUnsupported, ErrorCodeNoTty, ErrorCodeNoSuchDevice, ErrorCodeOverflow, ErrorCodeNotPermitted, ErrorCodePipe, ErrorCodeReadOnly, ErrorCodeInvalidSeek, ErrorCodeTextFileBusy, ErrorCodeCrossDevice, ErrorCodeOther, )), (_T_ADVICE, Advice), (_T_METADATA_HASH_VALUE, MetadataHashValue)]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_clocks_system_clock._TYPES, *_TYPES]
-_FT_METHOD_DESCRIPTOR_READ_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('offset', _t.U64), ), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code'))), )), False)
-_FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('data', _t.StreamType(_t.U8)), ('offset', _t.U64), ), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code'))), False)
-_FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('data', _t.StreamType(_t.U8)), ), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code'))), False)
-_FT_METHOD_DESCRIPTOR_ADVISE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('offset', _t.U64), ('length', _t.U64), ('advice', _t.EnumType(('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'), 'wasi:filesystem/types@0.3.0#advice')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_SYNC_DATA = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_GET_FLAGS = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.3.0#descriptor-flags'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_GET_TYPE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_SET_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('size', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_SET_TIMES = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('data-access-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')), ), 'wasi:filesystem/types@0.3.0#new-timestamp')), ('data-modification-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')), ), 'wasi:filesystem/types@0.3.0#new-timestamp')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_READ_DIRECTORY = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.TupleType((_t.StreamType(_t.RecordType((_t.FieldType('type', _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')), _t.FieldType('name', _t.STRING), ), 'wasi:filesystem/types@0.3.0#directory-entry')), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code'))), )), False)
-_FT_METHOD_DESCRIPTOR_SYNC = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_STAT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.RecordType((_t.FieldType('type', _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), ), 'wasi:filesystem/types@0.3.0#descriptor-stat'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_STAT_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')), ('path', _t.STRING), ), _t.ResultType(_t.RecordType((_t.FieldType('type', _t.VariantType((_t.CaseType('block-device', None), _t.CaseType('character-device', None), _t.CaseType('directory', None), _t.CaseType('fifo', None), _t.CaseType('symbolic-link', None), _t.CaseType('regular-file', None), _t.CaseType('socket', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#descriptor-type')), _t.FieldType('link-count', _t.U64), _t.FieldType('size', _t.U64), _t.FieldType('data-access-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('data-modification-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), _t.FieldType('status-change-timestamp', _t.OptionType(_t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant'))), ), 'wasi:filesystem/types@0.3.0#descriptor-stat'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_SET_TIMES_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')), ('path', _t.STRING), ('data-access-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')), ), 'wasi:filesystem/types@0.3.0#new-timestamp')), ('data-modification-timestamp', _t.VariantType((_t.CaseType('no-change', None), _t.CaseType('now', None), _t.CaseType('timestamp', _t.RecordType((_t.FieldType('seconds', _t.S64), _t.FieldType('nanoseconds', _t.U32), ), 'wasi:clocks/system-clock@0.3.0#instant')), ), 'wasi:filesystem/types@0.3.0#new-timestamp')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_LINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')), ('old-path', _t.STRING), ('new-descriptor', _t.BorrowType(_RT_DESCRIPTOR)), ('new-path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_OPEN_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')), ('path', _t.STRING), ('open-flags', _t.FlagsType(('create', 'directory', 'exclusive', 'truncate'), 'wasi:filesystem/types@0.3.0#open-flags')), ('flags', _t.FlagsType(('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'), 'wasi:filesystem/types@0.3.0#descriptor-flags')), ), _t.ResultType(_t.OwnType(_RT_DESCRIPTOR), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_READLINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(_t.STRING, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_RENAME_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path', _t.STRING), ('new-descriptor', _t.BorrowType(_RT_DESCRIPTOR)), ('new-path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_SYMLINK_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('old-path', _t.STRING), ('new-path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('other', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.BOOL, True)
-_FT_METHOD_DESCRIPTOR_METADATA_HASH = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ), _t.ResultType(_t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.3.0#metadata-hash-value'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
-_FT_METHOD_DESCRIPTOR_METADATA_HASH_AT = _t.FuncType((('self', _t.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _t.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')), ('path', _t.STRING), ), _t.ResultType(_t.RecordType((_t.FieldType('lower', _t.U64), _t.FieldType('upper', _t.U64), ), 'wasi:filesystem/types@0.3.0#metadata-hash-value'), _t.VariantType((_t.CaseType('access', None), _t.CaseType('already', None), _t.CaseType('bad-descriptor', None), _t.CaseType('busy', None), _t.CaseType('deadlock', None), _t.CaseType('quota', None), _t.CaseType('exist', None), _t.CaseType('file-too-large', None), _t.CaseType('illegal-byte-sequence', None), _t.CaseType('in-progress', None), _t.CaseType('interrupted', None), _t.CaseType('invalid', None), _t.CaseType('io', None), _t.CaseType('is-directory', None), _t.CaseType('loop', None), _t.CaseType('too-many-links', None), _t.CaseType('message-size', None), _t.CaseType('name-too-long', None), _t.CaseType('no-device', None), _t.CaseType('no-entry', None), _t.CaseType('no-lock', None), _t.CaseType('insufficient-memory', None), _t.CaseType('insufficient-space', None), _t.CaseType('not-directory', None), _t.CaseType('not-empty', None), _t.CaseType('not-recoverable', None), _t.CaseType('unsupported', None), _t.CaseType('no-tty', None), _t.CaseType('no-such-device', None), _t.CaseType('overflow', None), _t.CaseType('not-permitted', None), _t.CaseType('pipe', None), _t.CaseType('read-only', None), _t.CaseType('invalid-seek', None), _t.CaseType('text-file-busy', None), _t.CaseType('cross-device', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:filesystem/types@0.3.0#error-code')), True)
+_T_DESCRIPTOR_TYPE = _rt.VariantType(
+    (
+        _rt.CaseType('block-device', None),
+        _rt.CaseType('character-device', None),
+        _rt.CaseType('directory', None),
+        _rt.CaseType('fifo', None),
+        _rt.CaseType('symbolic-link', None),
+        _rt.CaseType('regular-file', None),
+        _rt.CaseType('socket', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:filesystem/types@0.3.0#descriptor-type',
+)
+_T_DESCRIPTOR_FLAGS = _rt.FlagsType(
+    ('read', 'write', 'file-integrity-sync', 'data-integrity-sync', 'requested-write-sync', 'mutate-directory'),
+    'wasi:filesystem/types@0.3.0#descriptor-flags',
+)
+_T_PATH_FLAGS = _rt.FlagsType(('symlink-follow',), 'wasi:filesystem/types@0.3.0#path-flags')
+_T_OPEN_FLAGS = _rt.FlagsType(
+    ('create', 'directory', 'exclusive', 'truncate'),
+    'wasi:filesystem/types@0.3.0#open-flags',
+)
+_T_DESCRIPTOR_STAT = _rt.RecordType(
+    (
+        _rt.FieldType('type', _T_DESCRIPTOR_TYPE),
+        _rt.FieldType('link-count', _rt.U64),
+        _rt.FieldType('size', _rt.U64),
+        _rt.FieldType('data-access-timestamp', _rt.OptionType(_m_wasi_clocks_system_clock._T_INSTANT)),
+        _rt.FieldType('data-modification-timestamp', _rt.OptionType(_m_wasi_clocks_system_clock._T_INSTANT)),
+        _rt.FieldType('status-change-timestamp', _rt.OptionType(_m_wasi_clocks_system_clock._T_INSTANT)),
+    ),
+    'wasi:filesystem/types@0.3.0#descriptor-stat',
+)
+_T_NEW_TIMESTAMP = _rt.VariantType(
+    (
+        _rt.CaseType('no-change', None),
+        _rt.CaseType('now', None),
+        _rt.CaseType('timestamp', _m_wasi_clocks_system_clock._T_INSTANT),
+    ),
+    'wasi:filesystem/types@0.3.0#new-timestamp',
+)
+_T_DIRECTORY_ENTRY = _rt.RecordType(
+    (_rt.FieldType('type', _T_DESCRIPTOR_TYPE), _rt.FieldType('name', _rt.STRING)),
+    'wasi:filesystem/types@0.3.0#directory-entry',
+)
+_T_ERROR_CODE = _rt.VariantType(
+    (
+        _rt.CaseType('access', None),
+        _rt.CaseType('already', None),
+        _rt.CaseType('bad-descriptor', None),
+        _rt.CaseType('busy', None),
+        _rt.CaseType('deadlock', None),
+        _rt.CaseType('quota', None),
+        _rt.CaseType('exist', None),
+        _rt.CaseType('file-too-large', None),
+        _rt.CaseType('illegal-byte-sequence', None),
+        _rt.CaseType('in-progress', None),
+        _rt.CaseType('interrupted', None),
+        _rt.CaseType('invalid', None),
+        _rt.CaseType('io', None),
+        _rt.CaseType('is-directory', None),
+        _rt.CaseType('loop', None),
+        _rt.CaseType('too-many-links', None),
+        _rt.CaseType('message-size', None),
+        _rt.CaseType('name-too-long', None),
+        _rt.CaseType('no-device', None),
+        _rt.CaseType('no-entry', None),
+        _rt.CaseType('no-lock', None),
+        _rt.CaseType('insufficient-memory', None),
+        _rt.CaseType('insufficient-space', None),
+        _rt.CaseType('not-directory', None),
+        _rt.CaseType('not-empty', None),
+        _rt.CaseType('not-recoverable', None),
+        _rt.CaseType('unsupported', None),
+        _rt.CaseType('no-tty', None),
+        _rt.CaseType('no-such-device', None),
+        _rt.CaseType('overflow', None),
+        _rt.CaseType('not-permitted', None),
+        _rt.CaseType('pipe', None),
+        _rt.CaseType('read-only', None),
+        _rt.CaseType('invalid-seek', None),
+        _rt.CaseType('text-file-busy', None),
+        _rt.CaseType('cross-device', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:filesystem/types@0.3.0#error-code',
+)
+_T_ADVICE = _rt.EnumType(
+    ('normal', 'sequential', 'random', 'will-need', 'dont-need', 'no-reuse'),
+    'wasi:filesystem/types@0.3.0#advice',
+)
+_T_METADATA_HASH_VALUE = _rt.RecordType(
+    (_rt.FieldType('lower', _rt.U64), _rt.FieldType('upper', _rt.U64)),
+    'wasi:filesystem/types@0.3.0#metadata-hash-value',
+)
+_TYPES: _rt.TypeTable = [
+    (
+        _T_DESCRIPTOR_TYPE,
+        (
+            DescriptorTypeBlockDevice,
+            DescriptorTypeCharacterDevice,
+            DescriptorTypeDirectory,
+            DescriptorTypeFifo,
+            DescriptorTypeSymbolicLink,
+            DescriptorTypeRegularFile,
+            DescriptorTypeSocket,
+            DescriptorTypeOther,
+        ),
+    ),
+    (_T_DESCRIPTOR_FLAGS, DescriptorFlags),
+    (_T_PATH_FLAGS, PathFlags),
+    (_T_OPEN_FLAGS, OpenFlags),
+    (_T_DESCRIPTOR_STAT, DescriptorStat),
+    (_T_NEW_TIMESTAMP, (NewTimestampNoChange, NewTimestampNow, NewTimestampTimestamp)),
+    (_T_DIRECTORY_ENTRY, DirectoryEntry),
+    (
+        _T_ERROR_CODE,
+        (
+            ErrorCodeAccess,
+            ErrorCodeAlready,
+            ErrorCodeBadDescriptor,
+            ErrorCodeBusy,
+            ErrorCodeDeadlock,
+            ErrorCodeQuota,
+            ErrorCodeExist,
+            ErrorCodeFileTooLarge,
+            ErrorCodeIllegalByteSequence,
+            ErrorCodeInProgress,
+            ErrorCodeInterrupted,
+            ErrorCodeInvalid,
+            ErrorCodeIo,
+            ErrorCodeIsDirectory,
+            ErrorCodeLoop,
+            ErrorCodeTooManyLinks,
+            ErrorCodeMessageSize,
+            ErrorCodeNameTooLong,
+            ErrorCodeNoDevice,
+            ErrorCodeNoEntry,
+            ErrorCodeNoLock,
+            ErrorCodeInsufficientMemory,
+            ErrorCodeInsufficientSpace,
+            ErrorCodeNotDirectory,
+            ErrorCodeNotEmpty,
+            ErrorCodeNotRecoverable,
+            ErrorCodeUnsupported,
+            ErrorCodeNoTty,
+            ErrorCodeNoSuchDevice,
+            ErrorCodeOverflow,
+            ErrorCodeNotPermitted,
+            ErrorCodePipe,
+            ErrorCodeReadOnly,
+            ErrorCodeInvalidSeek,
+            ErrorCodeTextFileBusy,
+            ErrorCodeCrossDevice,
+            ErrorCodeOther,
+        ),
+    ),
+    (_T_ADVICE, Advice),
+    (_T_METADATA_HASH_VALUE, MetadataHashValue),
+]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_m_wasi_clocks_system_clock._TYPES, *_TYPES]
+_FT_METHOD_DESCRIPTOR_READ_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('offset', _rt.U64)),
+    _rt.TupleType((_rt.StreamType(_rt.U8), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('data', _rt.StreamType(_rt.U8)), ('offset', _rt.U64)),
+    _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('data', _rt.StreamType(_rt.U8))),
+    _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_ADVISE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('offset', _rt.U64), ('length', _rt.U64), ('advice', _T_ADVICE)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_SYNC_DATA = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_GET_FLAGS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_FLAGS, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_GET_TYPE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_TYPE, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_SET_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('size', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_SET_TIMES = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('data-access-timestamp', _T_NEW_TIMESTAMP),
+        ('data-modification-timestamp', _T_NEW_TIMESTAMP),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_READ_DIRECTORY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.TupleType((_rt.StreamType(_T_DIRECTORY_ENTRY), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    False,
+)
+_FT_METHOD_DESCRIPTOR_SYNC = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_STAT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_DESCRIPTOR_STAT, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_STAT_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _T_PATH_FLAGS), ('path', _rt.STRING)),
+    _rt.ResultType(_T_DESCRIPTOR_STAT, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_SET_TIMES_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('path-flags', _T_PATH_FLAGS),
+        ('path', _rt.STRING),
+        ('data-access-timestamp', _T_NEW_TIMESTAMP),
+        ('data-modification-timestamp', _T_NEW_TIMESTAMP),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_LINK_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('old-path-flags', _T_PATH_FLAGS),
+        ('old-path', _rt.STRING),
+        ('new-descriptor', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('new-path', _rt.STRING),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_OPEN_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('path-flags', _T_PATH_FLAGS),
+        ('path', _rt.STRING),
+        ('open-flags', _T_OPEN_FLAGS),
+        ('flags', _T_DESCRIPTOR_FLAGS),
+    ),
+    _rt.ResultType(_rt.OwnType(_RT_DESCRIPTOR), _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_READLINK_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(_rt.STRING, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_RENAME_AT = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('old-path', _rt.STRING),
+        ('new-descriptor', _rt.BorrowType(_RT_DESCRIPTOR)),
+        ('new-path', _rt.STRING),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_SYMLINK_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('old-path', _rt.STRING), ('new-path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path', _rt.STRING)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('other', _rt.BorrowType(_RT_DESCRIPTOR))),
+    _rt.BOOL,
+    True,
+)
+_FT_METHOD_DESCRIPTOR_METADATA_HASH = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)),),
+    _rt.ResultType(_T_METADATA_HASH_VALUE, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_DESCRIPTOR_METADATA_HASH_AT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_DESCRIPTOR)), ('path-flags', _T_PATH_FLAGS), ('path', _rt.STRING)),
+    _rt.ResultType(_T_METADATA_HASH_VALUE, _T_ERROR_CODE),
+    True,
+)
 
 
-class HostDescriptor(_typing.Protocol):
+class HostDescriptor(_rt.Protocol):
     """An open file or directory."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def read_via_stream(self, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
-    def write_via_stream(self, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
-    def append_via_stream(self, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
-    async def advise(self, accessor: _Accessor[_typing.Any, _typing.Any], offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def sync_data(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def get_flags(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorFlags] | _Err[ErrorCode]: ...
-    async def get_type(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorType] | _Err[ErrorCode]: ...
-    async def set_size(self, accessor: _Accessor[_typing.Any, _typing.Any], size: Filesize) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def set_times(self, accessor: _Accessor[_typing.Any, _typing.Any], data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]: ...
-    def read_directory(self) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
-    async def sync(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def create_directory_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def stat(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[DescriptorStat] | _Err[ErrorCode]: ...
-    async def stat_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]: ...
-    async def set_times_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def link_at(self, accessor: _Accessor[_typing.Any, _typing.Any], old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def open_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]: ...
-    async def readlink_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path: str) -> _Ok[str] | _Err[ErrorCode]: ...
-    async def remove_directory_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def rename_at(self, accessor: _Accessor[_typing.Any, _typing.Any], old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def symlink_at(self, accessor: _Accessor[_typing.Any, _typing.Any], old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def unlink_file_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path: str) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def is_same_object(self, accessor: _Accessor[_typing.Any, _typing.Any], other: HostDescriptor) -> bool: ...
-    async def metadata_hash(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[MetadataHashValue] | _Err[ErrorCode]: ...
-    async def metadata_hash_at(self, accessor: _Accessor[_typing.Any, _typing.Any], path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]: ...
+    def read_via_stream(self, offset: Filesize) -> tuple[
+        _rt.StreamReader[int],
+        _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]
+    ]: ...
+    def write_via_stream(
+        self,
+        data: _rt.StreamReader[int],
+        offset: Filesize,
+    ) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]: ...
+    def append_via_stream(self, data: _rt.StreamReader[int]) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]: ...
+    async def advise(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        offset: Filesize,
+        length: Filesize,
+        advice: Advice,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def sync_data(self, accessor: _rt.Accessor[_rt.Any, _rt.Any]) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def get_flags(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+    ) -> _rt.Ok[DescriptorFlags] | _rt.Err[ErrorCode]: ...
+    async def get_type(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+    ) -> _rt.Ok[DescriptorType] | _rt.Err[ErrorCode]: ...
+    async def set_size(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        size: Filesize,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def set_times(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def read_directory(self) -> tuple[
+        _rt.StreamReader[DirectoryEntry],
+        _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]
+    ]: ...
+    async def sync(self, accessor: _rt.Accessor[_rt.Any, _rt.Any]) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def create_directory_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def stat(self, accessor: _rt.Accessor[_rt.Any, _rt.Any]) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]: ...
+    async def stat_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]: ...
+    async def set_times_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path_flags: PathFlags,
+        path: str,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def link_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        old_path_flags: PathFlags,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def open_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path_flags: PathFlags,
+        path: str,
+        open_flags: OpenFlags,
+        flags: DescriptorFlags,
+    ) -> _rt.Ok[HostDescriptor] | _rt.Err[ErrorCode]: ...
+    async def readlink_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path: str,
+    ) -> _rt.Ok[str] | _rt.Err[ErrorCode]: ...
+    async def remove_directory_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def rename_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def symlink_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        old_path: str,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def unlink_file_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def is_same_object(self, accessor: _rt.Accessor[_rt.Any, _rt.Any], other: HostDescriptor) -> bool: ...
+    async def metadata_hash(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]: ...
+    async def metadata_hash_at(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     pass
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    descriptor: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:filesystem/types@0.3.0', _ALL_TYPES)
-    _b.resource(_RT_DESCRIPTOR, 'descriptor')
-    def _m_descriptor_read_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    resources = ResourceTypes(
+        descriptor=_b.resource(_RT_DESCRIPTOR, 'descriptor'),
+    )
+    def _m_descriptor_read_via_stream(store: _rt.Store[_rt.Any], self_: HostDescriptor, offset: Filesize) -> tuple[
+        _rt.StreamReader[int],
+        _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]
+    ]:
         return self_.read_via_stream(offset)
     _b.func('[method]descriptor.read-via-stream', _FT_METHOD_DESCRIPTOR_READ_VIA_STREAM, _m_descriptor_read_via_stream)
-    def _m_descriptor_write_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, data: _StreamReader[int], offset: Filesize) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _m_descriptor_write_via_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        data: _rt.StreamReader[int],
+        offset: Filesize,
+    ) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]:
         return self_.write_via_stream(data, offset)
-    _b.func('[method]descriptor.write-via-stream', _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM, _m_descriptor_write_via_stream)
-    def _m_descriptor_append_via_stream(store: _Store[_typing.Any], self_: HostDescriptor, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    _b.func(
+        '[method]descriptor.write-via-stream',
+        _FT_METHOD_DESCRIPTOR_WRITE_VIA_STREAM,
+        _m_descriptor_write_via_stream,
+    )
+    def _m_descriptor_append_via_stream(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        data: _rt.StreamReader[int],
+    ) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]:
         return self_.append_via_stream(data)
-    _b.func('[method]descriptor.append-via-stream', _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM, _m_descriptor_append_via_stream)
-    async def _m_descriptor_advise(store: _Store[_typing.Any], self_: HostDescriptor, offset: Filesize, length: Filesize, advice: Advice) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.advise(_Accessor(store, getter), offset, length, advice)
+    _b.func(
+        '[method]descriptor.append-via-stream',
+        _FT_METHOD_DESCRIPTOR_APPEND_VIA_STREAM,
+        _m_descriptor_append_via_stream,
+    )
+    async def _m_descriptor_advise(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        offset: Filesize,
+        length: Filesize,
+        advice: Advice,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.advise(_rt.Accessor(store, getter), offset, length, advice)
     _b.func('[method]descriptor.advise', _FT_METHOD_DESCRIPTOR_ADVISE, _m_descriptor_advise)
-    async def _m_descriptor_sync_data(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.sync_data(_Accessor(store, getter))
+    async def _m_descriptor_sync_data(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.sync_data(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.sync-data', _FT_METHOD_DESCRIPTOR_SYNC_DATA, _m_descriptor_sync_data)
-    async def _m_descriptor_get_flags(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorFlags] | _Err[ErrorCode]:
-        return await self_.get_flags(_Accessor(store, getter))
+    async def _m_descriptor_get_flags(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorFlags] | _rt.Err[ErrorCode]:
+        return await self_.get_flags(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.get-flags', _FT_METHOD_DESCRIPTOR_GET_FLAGS, _m_descriptor_get_flags)
-    async def _m_descriptor_get_type(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorType] | _Err[ErrorCode]:
-        return await self_.get_type(_Accessor(store, getter))
+    async def _m_descriptor_get_type(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorType] | _rt.Err[ErrorCode]:
+        return await self_.get_type(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.get-type', _FT_METHOD_DESCRIPTOR_GET_TYPE, _m_descriptor_get_type)
-    async def _m_descriptor_set_size(store: _Store[_typing.Any], self_: HostDescriptor, size: Filesize) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.set_size(_Accessor(store, getter), size)
+    async def _m_descriptor_set_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        size: Filesize,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.set_size(_rt.Accessor(store, getter), size)
     _b.func('[method]descriptor.set-size', _FT_METHOD_DESCRIPTOR_SET_SIZE, _m_descriptor_set_size)
-    async def _m_descriptor_set_times(store: _Store[_typing.Any], self_: HostDescriptor, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.set_times(_Accessor(store, getter), data_access_timestamp, data_modification_timestamp)
+    async def _m_descriptor_set_times(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.set_times(_rt.Accessor(store, getter), data_access_timestamp, data_modification_timestamp)
     _b.func('[method]descriptor.set-times', _FT_METHOD_DESCRIPTOR_SET_TIMES, _m_descriptor_set_times)
-    def _m_descriptor_read_directory(store: _Store[_typing.Any], self_: HostDescriptor) -> tuple[_StreamReader[DirectoryEntry], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _m_descriptor_read_directory(store: _rt.Store[_rt.Any], self_: HostDescriptor) -> tuple[
+        _rt.StreamReader[DirectoryEntry],
+        _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]
+    ]:
         return self_.read_directory()
     _b.func('[method]descriptor.read-directory', _FT_METHOD_DESCRIPTOR_READ_DIRECTORY, _m_descriptor_read_directory)
-    async def _m_descriptor_sync(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.sync(_Accessor(store, getter))
+    async def _m_descriptor_sync(store: _rt.Store[_rt.Any], self_: HostDescriptor) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.sync(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.sync', _FT_METHOD_DESCRIPTOR_SYNC, _m_descriptor_sync)
-    async def _m_descriptor_create_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.create_directory_at(_Accessor(store, getter), path)
-    _b.func('[method]descriptor.create-directory-at', _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT, _m_descriptor_create_directory_at)
-    async def _m_descriptor_stat(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
-        return await self_.stat(_Accessor(store, getter))
+    async def _m_descriptor_create_directory_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.create_directory_at(_rt.Accessor(store, getter), path)
+    _b.func(
+        '[method]descriptor.create-directory-at',
+        _FT_METHOD_DESCRIPTOR_CREATE_DIRECTORY_AT,
+        _m_descriptor_create_directory_at,
+    )
+    async def _m_descriptor_stat(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]:
+        return await self_.stat(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.stat', _FT_METHOD_DESCRIPTOR_STAT, _m_descriptor_stat)
-    async def _m_descriptor_stat_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[DescriptorStat] | _Err[ErrorCode]:
-        return await self_.stat_at(_Accessor(store, getter), path_flags, path)
+    async def _m_descriptor_stat_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[DescriptorStat] | _rt.Err[ErrorCode]:
+        return await self_.stat_at(_rt.Accessor(store, getter), path_flags, path)
     _b.func('[method]descriptor.stat-at', _FT_METHOD_DESCRIPTOR_STAT_AT, _m_descriptor_stat_at)
-    async def _m_descriptor_set_times_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.set_times_at(_Accessor(store, getter), path_flags, path, data_access_timestamp, data_modification_timestamp)
+    async def _m_descriptor_set_times_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.set_times_at(
+            _rt.Accessor(store, getter),
+            path_flags,
+            path,
+            data_access_timestamp,
+            data_modification_timestamp,
+        )
     _b.func('[method]descriptor.set-times-at', _FT_METHOD_DESCRIPTOR_SET_TIMES_AT, _m_descriptor_set_times_at)
-    async def _m_descriptor_link_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path_flags: PathFlags, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.link_at(_Accessor(store, getter), old_path_flags, old_path, new_descriptor, new_path)
+    async def _m_descriptor_link_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path_flags: PathFlags,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.link_at(_rt.Accessor(store, getter), old_path_flags, old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.link-at', _FT_METHOD_DESCRIPTOR_LINK_AT, _m_descriptor_link_at)
-    async def _m_descriptor_open_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str, open_flags: OpenFlags, flags: DescriptorFlags) -> _Ok[HostDescriptor] | _Err[ErrorCode]:
-        return await self_.open_at(_Accessor(store, getter), path_flags, path, open_flags, flags)
+    async def _m_descriptor_open_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+        open_flags: OpenFlags,
+        flags: DescriptorFlags,
+    ) -> _rt.Ok[HostDescriptor] | _rt.Err[ErrorCode]:
+        return await self_.open_at(_rt.Accessor(store, getter), path_flags, path, open_flags, flags)
     _b.func('[method]descriptor.open-at', _FT_METHOD_DESCRIPTOR_OPEN_AT, _m_descriptor_open_at)
-    async def _m_descriptor_readlink_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[str] | _Err[ErrorCode]:
-        return await self_.readlink_at(_Accessor(store, getter), path)
+    async def _m_descriptor_readlink_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[str] | _rt.Err[ErrorCode]:
+        return await self_.readlink_at(_rt.Accessor(store, getter), path)
     _b.func('[method]descriptor.readlink-at', _FT_METHOD_DESCRIPTOR_READLINK_AT, _m_descriptor_readlink_at)
-    async def _m_descriptor_remove_directory_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.remove_directory_at(_Accessor(store, getter), path)
-    _b.func('[method]descriptor.remove-directory-at', _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT, _m_descriptor_remove_directory_at)
-    async def _m_descriptor_rename_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_descriptor: HostDescriptor, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.rename_at(_Accessor(store, getter), old_path, new_descriptor, new_path)
+    async def _m_descriptor_remove_directory_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.remove_directory_at(_rt.Accessor(store, getter), path)
+    _b.func(
+        '[method]descriptor.remove-directory-at',
+        _FT_METHOD_DESCRIPTOR_REMOVE_DIRECTORY_AT,
+        _m_descriptor_remove_directory_at,
+    )
+    async def _m_descriptor_rename_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path: str,
+        new_descriptor: HostDescriptor,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.rename_at(_rt.Accessor(store, getter), old_path, new_descriptor, new_path)
     _b.func('[method]descriptor.rename-at', _FT_METHOD_DESCRIPTOR_RENAME_AT, _m_descriptor_rename_at)
-    async def _m_descriptor_symlink_at(store: _Store[_typing.Any], self_: HostDescriptor, old_path: str, new_path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.symlink_at(_Accessor(store, getter), old_path, new_path)
+    async def _m_descriptor_symlink_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        old_path: str,
+        new_path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.symlink_at(_rt.Accessor(store, getter), old_path, new_path)
     _b.func('[method]descriptor.symlink-at', _FT_METHOD_DESCRIPTOR_SYMLINK_AT, _m_descriptor_symlink_at)
-    async def _m_descriptor_unlink_file_at(store: _Store[_typing.Any], self_: HostDescriptor, path: str) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.unlink_file_at(_Accessor(store, getter), path)
+    async def _m_descriptor_unlink_file_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path: str,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.unlink_file_at(_rt.Accessor(store, getter), path)
     _b.func('[method]descriptor.unlink-file-at', _FT_METHOD_DESCRIPTOR_UNLINK_FILE_AT, _m_descriptor_unlink_file_at)
-    async def _m_descriptor_is_same_object(store: _Store[_typing.Any], self_: HostDescriptor, other: HostDescriptor) -> bool:
-        return await self_.is_same_object(_Accessor(store, getter), other)
+    async def _m_descriptor_is_same_object(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        other: HostDescriptor,
+    ) -> bool:
+        return await self_.is_same_object(_rt.Accessor(store, getter), other)
     _b.func('[method]descriptor.is-same-object', _FT_METHOD_DESCRIPTOR_IS_SAME_OBJECT, _m_descriptor_is_same_object)
-    async def _m_descriptor_metadata_hash(store: _Store[_typing.Any], self_: HostDescriptor) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
-        return await self_.metadata_hash(_Accessor(store, getter))
+    async def _m_descriptor_metadata_hash(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]:
+        return await self_.metadata_hash(_rt.Accessor(store, getter))
     _b.func('[method]descriptor.metadata-hash', _FT_METHOD_DESCRIPTOR_METADATA_HASH, _m_descriptor_metadata_hash)
-    async def _m_descriptor_metadata_hash_at(store: _Store[_typing.Any], self_: HostDescriptor, path_flags: PathFlags, path: str) -> _Ok[MetadataHashValue] | _Err[ErrorCode]:
-        return await self_.metadata_hash_at(_Accessor(store, getter), path_flags, path)
-    _b.func('[method]descriptor.metadata-hash-at', _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT, _m_descriptor_metadata_hash_at)
+    async def _m_descriptor_metadata_hash_at(
+        store: _rt.Store[_rt.Any],
+        self_: HostDescriptor,
+        path_flags: PathFlags,
+        path: str,
+    ) -> _rt.Ok[MetadataHashValue] | _rt.Err[ErrorCode]:
+        return await self_.metadata_hash_at(_rt.Accessor(store, getter), path_flags, path)
+    _b.func(
+        '[method]descriptor.metadata-hash-at',
+        _FT_METHOD_DESCRIPTOR_METADATA_HASH_AT,
+        _m_descriptor_metadata_hash_at,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,43 +6,37 @@ Sending a request to another server.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_http_types as _m_wasi_http_types
 
-Request: _typing.TypeAlias = "_m_wasi_http_types.HostRequest"
-Response: _typing.TypeAlias = "_m_wasi_http_types.HostResponse"
-ErrorCode: _typing.TypeAlias = _m_wasi_http_types.ErrorCode
+Request: _rt.TypeAlias = "_m_wasi_http_types.HostRequest"
+Response: _rt.TypeAlias = "_m_wasi_http_types.HostResponse"
+ErrorCode: _rt.TypeAlias = _m_wasi_http_types.ErrorCode
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_http_types._TYPES, *_TYPES]
-_FT_SEND = _t.FuncType((('request', _t.OwnType(_m_wasi_http_types._RT_REQUEST)), ), _t.ResultType(_t.OwnType(_m_wasi_http_types._RT_RESPONSE), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')), True)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_m_wasi_http_types._TYPES, *_TYPES]
+_FT_SEND = _rt.FuncType(
+    (('request', _rt.OwnType(_m_wasi_http_types._RT_REQUEST)),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_http_types._RT_RESPONSE), _m_wasi_http_types._T_ERROR_CODE),
+    True,
+)
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    async def send(self, accessor: _Accessor[_typing.Any, _typing.Any], request: Request) -> _Ok[Response] | _Err[ErrorCode]: ...
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    async def send(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        request: Request,
+    ) -> _rt.Ok[Response] | _rt.Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -50,10 +44,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:http/client@0.3.0', _ALL_TYPES)
-    async def _send(store: _Store[_typing.Any], request: Request) -> _Ok[Response] | _Err[ErrorCode]:
-        return await getter(store.data).send(_Accessor(store, getter), request)
+    async def _send(store: _rt.Store[_rt.Any], request: Request) -> _rt.Ok[Response] | _rt.Err[ErrorCode]:
+        return await getter(store.data).send(_rt.Accessor(store, getter), request)
     _b.func('send', _FT_SEND, _send)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,43 +6,31 @@ Handling a request: exported by services, imported by middleware.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_http_types as _m_wasi_http_types
 
-Request: _typing.TypeAlias = "_m_wasi_http_types.HostRequest"
-Response: _typing.TypeAlias = "_m_wasi_http_types.HostResponse"
-ErrorCode: _typing.TypeAlias = _m_wasi_http_types.ErrorCode
+Request: _rt.TypeAlias = "_m_wasi_http_types.HostRequest"
+Response: _rt.TypeAlias = "_m_wasi_http_types.HostResponse"
+ErrorCode: _rt.TypeAlias = _m_wasi_http_types.ErrorCode
 
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_http_types._TYPES, *_TYPES]
-_FT_HANDLE = _t.FuncType((('request', _t.OwnType(_m_wasi_http_types._RT_REQUEST)), ), _t.ResultType(_t.OwnType(_m_wasi_http_types._RT_RESPONSE), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')), True)
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_m_wasi_http_types._TYPES, *_TYPES]
+_FT_HANDLE = _rt.FuncType(
+    (('request', _rt.OwnType(_m_wasi_http_types._RT_REQUEST)),),
+    _rt.ResultType(_rt.OwnType(_m_wasi_http_types._RT_RESPONSE), _m_wasi_http_types._T_ERROR_CODE),
+    True,
+)
 
 
 class Exports:
     """Typed calls to the guest's export of `wasi:http/handler@0.3.0`."""
-    _FUNCS: _typing.ClassVar[tuple[tuple[str, _t.FuncType], ...]] = (('handle', _FT_HANDLE), )
+    _FUNCS: _rt.ClassVar[_rt.FuncTable] = (('handle', _FT_HANDLE),)
 
     def __init__(
-        self, store: _Store[_typing.Any], instance: _Instance, path: tuple[str, ...] = ('wasi:http/handler@0.3.0',)
+        self, store: _rt.Store[_rt.Any], instance: _rt.Instance, path: tuple[str, ...] = ('wasi:http/handler@0.3.0',)
     ) -> None:
         self._store = store
         b = _rt.ExportBinder(
@@ -50,12 +38,10 @@ class Exports:
         )
         self._f_handle_func = b.host_func(store, 'handle')
 
-    async def handle(self, store: _Store[_typing.Any], request: Request) -> _Ok[Response] | _Err[ErrorCode]:
+    async def handle(self, store: _rt.Store[_rt.Any], request: Request) -> _rt.Ok[Response] | _rt.Err[ErrorCode]:
         if store is not self._store:
             _rt.wrong_store(store)
-        r: _Ok[Response] | _Err[ErrorCode] = await self._f_handle_func.call_async(store, request)
+        r: _rt.Ok[Response] | _rt.Err[ErrorCode] = await self._f_handle_func.call_async(store, request)
         return r
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,359 +6,698 @@ HTTP messages: header fields, requests, responses and their bodies.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
-_RT_FIELDS = _t.ResourceType('fields')
-_RT_REQUEST = _t.ResourceType('request')
-_RT_REQUEST_OPTIONS = _t.ResourceType('request-options')
-_RT_RESPONSE = _t.ResourceType('response')
+_RT_FIELDS = _rt.ResourceType('fields')
+_RT_REQUEST = _rt.ResourceType('request')
+_RT_REQUEST_OPTIONS = _rt.ResourceType('request-options')
+_RT_RESPONSE = _rt.ResourceType('response')
 
 
 class MethodGet(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['get']] = 'get'
+    tag: _rt.ClassVar[_rt.Literal['get']] = 'get'
 
 class MethodHead(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['head']] = 'head'
+    tag: _rt.ClassVar[_rt.Literal['head']] = 'head'
 
 class MethodPost(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['post']] = 'post'
+    tag: _rt.ClassVar[_rt.Literal['post']] = 'post'
 
 class MethodPut(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['put']] = 'put'
+    tag: _rt.ClassVar[_rt.Literal['put']] = 'put'
 
 class MethodDelete(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['delete']] = 'delete'
+    tag: _rt.ClassVar[_rt.Literal['delete']] = 'delete'
 
 class MethodConnect(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connect']] = 'connect'
+    tag: _rt.ClassVar[_rt.Literal['connect']] = 'connect'
 
 class MethodOptions(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['options']] = 'options'
+    tag: _rt.ClassVar[_rt.Literal['options']] = 'options'
 
 class MethodTrace(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['trace']] = 'trace'
+    tag: _rt.ClassVar[_rt.Literal['trace']] = 'trace'
 
 class MethodPatch(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['patch']] = 'patch'
+    tag: _rt.ClassVar[_rt.Literal['patch']] = 'patch'
 
 class MethodOther(_rt.Case["str"]):
     """Any other token."""
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-Method: _typing.TypeAlias = MethodGet | MethodHead | MethodPost | MethodPut | MethodDelete | MethodConnect | MethodOptions | MethodTrace | MethodPatch | MethodOther
+Method: _rt.TypeAlias = (
+    MethodGet
+    | MethodHead
+    | MethodPost
+    | MethodPut
+    | MethodDelete
+    | MethodConnect
+    | MethodOptions
+    | MethodTrace
+    | MethodPatch
+    | MethodOther
+)
 
 class SchemeHTTP(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP']] = 'HTTP'
+    tag: _rt.ClassVar[_rt.Literal['HTTP']] = 'HTTP'
 
 class SchemeHTTPS(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTPS']] = 'HTTPS'
+    tag: _rt.ClassVar[_rt.Literal['HTTPS']] = 'HTTPS'
 
 class SchemeOther(_rt.Case["str"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-Scheme: _typing.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
+Scheme: _rt.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class DNSErrorPayload:
     rcode: str | None
     info_code: int | None
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class TLSAlertReceivedPayload:
     alert_id: int | None
     alert_message: str | None
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class FieldSizePayload:
     field_name: str | None
     field_size: int | None
 
 class ErrorCodeDNSTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['DNS-timeout']] = 'DNS-timeout'
+    tag: _rt.ClassVar[_rt.Literal['DNS-timeout']] = 'DNS-timeout'
 
 class ErrorCodeDNSError(_rt.Case["DNSErrorPayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['DNS-error']] = 'DNS-error'
+    tag: _rt.ClassVar[_rt.Literal['DNS-error']] = 'DNS-error'
 
 class ErrorCodeDestinationNotFound(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-not-found']] = 'destination-not-found'
+    tag: _rt.ClassVar[_rt.Literal['destination-not-found']] = 'destination-not-found'
 
 class ErrorCodeDestinationUnavailable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-unavailable']] = 'destination-unavailable'
+    tag: _rt.ClassVar[_rt.Literal['destination-unavailable']] = 'destination-unavailable'
 
 class ErrorCodeDestinationIPProhibited(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-IP-prohibited']] = 'destination-IP-prohibited'
+    tag: _rt.ClassVar[_rt.Literal['destination-IP-prohibited']] = 'destination-IP-prohibited'
 
 class ErrorCodeDestinationIPUnroutable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['destination-IP-unroutable']] = 'destination-IP-unroutable'
+    tag: _rt.ClassVar[_rt.Literal['destination-IP-unroutable']] = 'destination-IP-unroutable'
 
 class ErrorCodeConnectionRefused(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-refused']] = 'connection-refused'
+    tag: _rt.ClassVar[_rt.Literal['connection-refused']] = 'connection-refused'
 
 class ErrorCodeConnectionTerminated(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-terminated']] = 'connection-terminated'
+    tag: _rt.ClassVar[_rt.Literal['connection-terminated']] = 'connection-terminated'
 
 class ErrorCodeConnectionTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-timeout']] = 'connection-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-timeout']] = 'connection-timeout'
 
 class ErrorCodeConnectionReadTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-read-timeout']] = 'connection-read-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-read-timeout']] = 'connection-read-timeout'
 
 class ErrorCodeConnectionWriteTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-write-timeout']] = 'connection-write-timeout'
+    tag: _rt.ClassVar[_rt.Literal['connection-write-timeout']] = 'connection-write-timeout'
 
 class ErrorCodeConnectionLimitReached(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-limit-reached']] = 'connection-limit-reached'
+    tag: _rt.ClassVar[_rt.Literal['connection-limit-reached']] = 'connection-limit-reached'
 
 class ErrorCodeTLSProtocolError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-protocol-error']] = 'TLS-protocol-error'
+    tag: _rt.ClassVar[_rt.Literal['TLS-protocol-error']] = 'TLS-protocol-error'
 
 class ErrorCodeTLSCertificateError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-certificate-error']] = 'TLS-certificate-error'
+    tag: _rt.ClassVar[_rt.Literal['TLS-certificate-error']] = 'TLS-certificate-error'
 
 class ErrorCodeTLSAlertReceived(_rt.Case["TLSAlertReceivedPayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['TLS-alert-received']] = 'TLS-alert-received'
+    tag: _rt.ClassVar[_rt.Literal['TLS-alert-received']] = 'TLS-alert-received'
 
 class ErrorCodeHTTPRequestDenied(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-denied']] = 'HTTP-request-denied'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-denied']] = 'HTTP-request-denied'
 
 class ErrorCodeHTTPRequestLengthRequired(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-length-required']] = 'HTTP-request-length-required'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-length-required']] = 'HTTP-request-length-required'
 
 class ErrorCodeHTTPRequestBodySize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-body-size']] = 'HTTP-request-body-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-body-size']] = 'HTTP-request-body-size'
 
 class ErrorCodeHTTPRequestMethodInvalid(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-method-invalid']] = 'HTTP-request-method-invalid'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-method-invalid']] = 'HTTP-request-method-invalid'
 
 class ErrorCodeHTTPRequestURIInvalid(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-invalid']] = 'HTTP-request-URI-invalid'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-URI-invalid']] = 'HTTP-request-URI-invalid'
 
 class ErrorCodeHTTPRequestURITooLong(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-URI-too-long']] = 'HTTP-request-URI-too-long'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-URI-too-long']] = 'HTTP-request-URI-too-long'
 
 class ErrorCodeHTTPRequestHeaderSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-section-size']] = 'HTTP-request-header-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-header-section-size']] = 'HTTP-request-header-section-size'
 
 class ErrorCodeHTTPRequestHeaderSize(_rt.Case["FieldSizePayload | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-header-size']] = 'HTTP-request-header-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-header-size']] = 'HTTP-request-header-size'
 
 class ErrorCodeHTTPRequestTrailerSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-section-size']] = 'HTTP-request-trailer-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-trailer-section-size']] = 'HTTP-request-trailer-section-size'
 
 class ErrorCodeHTTPRequestTrailerSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-request-trailer-size']] = 'HTTP-request-trailer-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-request-trailer-size']] = 'HTTP-request-trailer-size'
 
 class ErrorCodeHTTPResponseIncomplete(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-incomplete']] = 'HTTP-response-incomplete'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-incomplete']] = 'HTTP-response-incomplete'
 
 class ErrorCodeHTTPResponseHeaderSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-section-size']] = 'HTTP-response-header-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-header-section-size']] = 'HTTP-response-header-section-size'
 
 class ErrorCodeHTTPResponseHeaderSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-header-size']] = 'HTTP-response-header-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-header-size']] = 'HTTP-response-header-size'
 
 class ErrorCodeHTTPResponseBodySize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-body-size']] = 'HTTP-response-body-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-body-size']] = 'HTTP-response-body-size'
 
 class ErrorCodeHTTPResponseTrailerSectionSize(_rt.Case["int | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-section-size']] = 'HTTP-response-trailer-section-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-trailer-section-size']] = 'HTTP-response-trailer-section-size'
 
 class ErrorCodeHTTPResponseTrailerSize(_rt.Case["FieldSizePayload"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-trailer-size']] = 'HTTP-response-trailer-size'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-trailer-size']] = 'HTTP-response-trailer-size'
 
 class ErrorCodeHTTPResponseTransferCoding(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-transfer-coding']] = 'HTTP-response-transfer-coding'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-transfer-coding']] = 'HTTP-response-transfer-coding'
 
 class ErrorCodeHTTPResponseContentCoding(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-content-coding']] = 'HTTP-response-content-coding'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-content-coding']] = 'HTTP-response-content-coding'
 
 class ErrorCodeHTTPResponseTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-response-timeout']] = 'HTTP-response-timeout'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-response-timeout']] = 'HTTP-response-timeout'
 
 class ErrorCodeHTTPUpgradeFailed(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-upgrade-failed']] = 'HTTP-upgrade-failed'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-upgrade-failed']] = 'HTTP-upgrade-failed'
 
 class ErrorCodeHTTPProtocolError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['HTTP-protocol-error']] = 'HTTP-protocol-error'
+    tag: _rt.ClassVar[_rt.Literal['HTTP-protocol-error']] = 'HTTP-protocol-error'
 
 class ErrorCodeLoopDetected(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['loop-detected']] = 'loop-detected'
+    tag: _rt.ClassVar[_rt.Literal['loop-detected']] = 'loop-detected'
 
 class ErrorCodeConfigurationError(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['configuration-error']] = 'configuration-error'
+    tag: _rt.ClassVar[_rt.Literal['configuration-error']] = 'configuration-error'
 
 class ErrorCodeInternalError(_rt.Case["str | None"]):
     """A host failure outside the cases above."""
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['internal-error']] = 'internal-error'
+    tag: _rt.ClassVar[_rt.Literal['internal-error']] = 'internal-error'
 
-ErrorCode: _typing.TypeAlias = ErrorCodeDNSTimeout | ErrorCodeDNSError | ErrorCodeDestinationNotFound | ErrorCodeDestinationUnavailable | ErrorCodeDestinationIPProhibited | ErrorCodeDestinationIPUnroutable | ErrorCodeConnectionRefused | ErrorCodeConnectionTerminated | ErrorCodeConnectionTimeout | ErrorCodeConnectionReadTimeout | ErrorCodeConnectionWriteTimeout | ErrorCodeConnectionLimitReached | ErrorCodeTLSProtocolError | ErrorCodeTLSCertificateError | ErrorCodeTLSAlertReceived | ErrorCodeHTTPRequestDenied | ErrorCodeHTTPRequestLengthRequired | ErrorCodeHTTPRequestBodySize | ErrorCodeHTTPRequestMethodInvalid | ErrorCodeHTTPRequestURIInvalid | ErrorCodeHTTPRequestURITooLong | ErrorCodeHTTPRequestHeaderSectionSize | ErrorCodeHTTPRequestHeaderSize | ErrorCodeHTTPRequestTrailerSectionSize | ErrorCodeHTTPRequestTrailerSize | ErrorCodeHTTPResponseIncomplete | ErrorCodeHTTPResponseHeaderSectionSize | ErrorCodeHTTPResponseHeaderSize | ErrorCodeHTTPResponseBodySize | ErrorCodeHTTPResponseTrailerSectionSize | ErrorCodeHTTPResponseTrailerSize | ErrorCodeHTTPResponseTransferCoding | ErrorCodeHTTPResponseContentCoding | ErrorCodeHTTPResponseTimeout | ErrorCodeHTTPUpgradeFailed | ErrorCodeHTTPProtocolError | ErrorCodeLoopDetected | ErrorCodeConfigurationError | ErrorCodeInternalError
+ErrorCode: _rt.TypeAlias = (
+    ErrorCodeDNSTimeout
+    | ErrorCodeDNSError
+    | ErrorCodeDestinationNotFound
+    | ErrorCodeDestinationUnavailable
+    | ErrorCodeDestinationIPProhibited
+    | ErrorCodeDestinationIPUnroutable
+    | ErrorCodeConnectionRefused
+    | ErrorCodeConnectionTerminated
+    | ErrorCodeConnectionTimeout
+    | ErrorCodeConnectionReadTimeout
+    | ErrorCodeConnectionWriteTimeout
+    | ErrorCodeConnectionLimitReached
+    | ErrorCodeTLSProtocolError
+    | ErrorCodeTLSCertificateError
+    | ErrorCodeTLSAlertReceived
+    | ErrorCodeHTTPRequestDenied
+    | ErrorCodeHTTPRequestLengthRequired
+    | ErrorCodeHTTPRequestBodySize
+    | ErrorCodeHTTPRequestMethodInvalid
+    | ErrorCodeHTTPRequestURIInvalid
+    | ErrorCodeHTTPRequestURITooLong
+    | ErrorCodeHTTPRequestHeaderSectionSize
+    | ErrorCodeHTTPRequestHeaderSize
+    | ErrorCodeHTTPRequestTrailerSectionSize
+    | ErrorCodeHTTPRequestTrailerSize
+    | ErrorCodeHTTPResponseIncomplete
+    | ErrorCodeHTTPResponseHeaderSectionSize
+    | ErrorCodeHTTPResponseHeaderSize
+    | ErrorCodeHTTPResponseBodySize
+    | ErrorCodeHTTPResponseTrailerSectionSize
+    | ErrorCodeHTTPResponseTrailerSize
+    | ErrorCodeHTTPResponseTransferCoding
+    | ErrorCodeHTTPResponseContentCoding
+    | ErrorCodeHTTPResponseTimeout
+    | ErrorCodeHTTPUpgradeFailed
+    | ErrorCodeHTTPProtocolError
+    | ErrorCodeLoopDetected
+    | ErrorCodeConfigurationError
+    | ErrorCodeInternalError
+)
 """Why a request or response failed; the cases follow the proxy-status
 error types.
 """
 
 class HeaderErrorInvalidSyntax(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-syntax']] = 'invalid-syntax'
+    tag: _rt.ClassVar[_rt.Literal['invalid-syntax']] = 'invalid-syntax'
 
 class HeaderErrorForbidden(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['forbidden']] = 'forbidden'
+    tag: _rt.ClassVar[_rt.Literal['forbidden']] = 'forbidden'
 
 class HeaderErrorImmutable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['immutable']] = 'immutable'
+    tag: _rt.ClassVar[_rt.Literal['immutable']] = 'immutable'
 
 class HeaderErrorSizeExceeded(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['size-exceeded']] = 'size-exceeded'
+    tag: _rt.ClassVar[_rt.Literal['size-exceeded']] = 'size-exceeded'
 
 class HeaderErrorOther(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-HeaderError: _typing.TypeAlias = HeaderErrorInvalidSyntax | HeaderErrorForbidden | HeaderErrorImmutable | HeaderErrorSizeExceeded | HeaderErrorOther
+HeaderError: _rt.TypeAlias = (
+    HeaderErrorInvalidSyntax
+    | HeaderErrorForbidden
+    | HeaderErrorImmutable
+    | HeaderErrorSizeExceeded
+    | HeaderErrorOther
+)
 """Why a change to a `fields` was refused."""
 
 class RequestOptionsErrorNotSupported(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-supported']] = 'not-supported'
+    tag: _rt.ClassVar[_rt.Literal['not-supported']] = 'not-supported'
 
 class RequestOptionsErrorImmutable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['immutable']] = 'immutable'
+    tag: _rt.ClassVar[_rt.Literal['immutable']] = 'immutable'
 
 class RequestOptionsErrorOther(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-RequestOptionsError: _typing.TypeAlias = RequestOptionsErrorNotSupported | RequestOptionsErrorImmutable | RequestOptionsErrorOther
+RequestOptionsError: _rt.TypeAlias = (
+    RequestOptionsErrorNotSupported
+    | RequestOptionsErrorImmutable
+    | RequestOptionsErrorOther
+)
 """Why a change to a `request-options` was refused."""
 
-Duration: _typing.TypeAlias = "_m_wasi_clocks_types.Duration"
-FieldName: _typing.TypeAlias = "str"
-FieldValue: _typing.TypeAlias = "bytes"
-Headers: _typing.TypeAlias = "HostFields"
-Trailers: _typing.TypeAlias = "HostFields"
-StatusCode: _typing.TypeAlias = "int"
+Duration: _rt.TypeAlias = "_m_wasi_clocks_types.Duration"
+FieldName: _rt.TypeAlias = "str"
+FieldValue: _rt.TypeAlias = "bytes"
+Headers: _rt.TypeAlias = "HostFields"
+Trailers: _rt.TypeAlias = "HostFields"
+StatusCode: _rt.TypeAlias = "int"
 
 
-_T_METHOD = _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#method')
-_T_SCHEME = _t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#scheme')
-_T_DNS_ERROR_PAYLOAD = _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')
-_T_TLS_ALERT_RECEIVED_PAYLOAD = _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')
-_T_FIELD_SIZE_PAYLOAD = _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')
-_T_HEADER_ERROR = _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')
-_T_REQUEST_OPTIONS_ERROR = _t.VariantType((_t.CaseType('not-supported', None), _t.CaseType('immutable', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#request-options-error')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_METHOD, (MethodGet, MethodHead, MethodPost, MethodPut, MethodDelete, MethodConnect, MethodOptions, MethodTrace, MethodPatch, MethodOther, )), (_T_SCHEME, (SchemeHTTP, SchemeHTTPS, SchemeOther, )), (_T_DNS_ERROR_PAYLOAD, DNSErrorPayload), (_T_TLS_ALERT_RECEIVED_PAYLOAD, TLSAlertReceivedPayload), (_T_FIELD_SIZE_PAYLOAD, FieldSizePayload), (_T_ERROR_CODE, (ErrorCodeDNSTimeout, ErrorCodeDNSError, ErrorCodeDestinationNotFound, ErrorCodeDestinationUnavailable, ErrorCodeDestinationIPProhibited, ErrorCodeDestinationIPUnroutable, ErrorCodeConnectionRefused, ErrorCodeConnectionTerminated, ErrorCodeConnectionTimeout, ErrorCodeConnectionReadTimeout, ErrorCodeConnectionWriteTimeout, ErrorCodeConnectionLimitReached, ErrorCodeTLSProtocolError, ErrorCodeTLSCertificateError, ErrorCodeTLSAlertReceived, ErrorCodeHTTPRequestDenied, ErrorCodeHTTPRequestLengthRequired, ErrorCodeHTTPRequestBodySize, ErrorCodeHTTPRequestMethodInvalid, ErrorCodeHTTPRequestURIInvalid, ErrorCodeHTTPRequestURITooLong, ErrorCodeHTTPRequestHeaderSectionSize, ErrorCodeHTTPRequestHeaderSize, ErrorCodeHTTPRequestTrailerSectionSize, ErrorCodeHTTPRequestTrailerSize, ErrorCodeHTTPResponseIncomplete, ErrorCodeHTTPResponseHeaderSectionSize, ErrorCodeHTTPResponseHeaderSize, ErrorCodeHTTPResponseBodySize, ErrorCodeHTTPResponseTrailerSectionSize, ErrorCodeHTTPResponseTrailerSize, ErrorCodeHTTPResponseTransferCoding, ErrorCodeHTTPResponseContentCoding, ErrorCodeHTTPResponseTimeout, ErrorCodeHTTPUpgradeFailed, ErrorCodeHTTPProtocolError, ErrorCodeLoopDetected, ErrorCodeConfigurationError, ErrorCodeInternalError, )), (_T_HEADER_ERROR, (HeaderErrorInvalidSyntax, HeaderErrorForbidden, HeaderErrorImmutable, HeaderErrorSizeExceeded, HeaderErrorOther, )), (_T_REQUEST_OPTIONS_ERROR, (RequestOptionsErrorNotSupported, RequestOptionsErrorImmutable, RequestOptionsErrorOther, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_CONSTRUCTOR_FIELDS = _t.FuncType((), _t.OwnType(_RT_FIELDS), False)
-_FT_STATIC_FIELDS_FROM_LIST = _t.FuncType((('entries', _t.ListType(_t.TupleType((_t.STRING, _t.ListType(_t.U8, None), )), None)), ), _t.ResultType(_t.OwnType(_RT_FIELDS), _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')), False)
-_FT_METHOD_FIELDS_GET = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.ListType(_t.ListType(_t.U8, None), None), False)
-_FT_METHOD_FIELDS_HAS = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.BOOL, False)
-_FT_METHOD_FIELDS_SET = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ('value', _t.ListType(_t.ListType(_t.U8, None), None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')), False)
-_FT_METHOD_FIELDS_DELETE = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')), False)
-_FT_METHOD_FIELDS_GET_AND_DELETE = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ), _t.ResultType(_t.ListType(_t.ListType(_t.U8, None), None), _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')), False)
-_FT_METHOD_FIELDS_APPEND = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ('name', _t.STRING), ('value', _t.ListType(_t.U8, None)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('invalid-syntax', None), _t.CaseType('forbidden', None), _t.CaseType('immutable', None), _t.CaseType('size-exceeded', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#header-error')), False)
-_FT_METHOD_FIELDS_COPY_ALL = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ), _t.ListType(_t.TupleType((_t.STRING, _t.ListType(_t.U8, None), )), None), False)
-_FT_METHOD_FIELDS_CLONE = _t.FuncType((('self', _t.BorrowType(_RT_FIELDS)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_STATIC_REQUEST_NEW = _t.FuncType((('headers', _t.OwnType(_RT_FIELDS)), ('contents', _t.OptionType(_t.StreamType(_t.U8))), ('trailers', _t.FutureType(_t.ResultType(_t.OptionType(_t.OwnType(_RT_FIELDS)), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')))), ('options', _t.OptionType(_t.OwnType(_RT_REQUEST_OPTIONS))), ), _t.TupleType((_t.OwnType(_RT_REQUEST), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code'))), )), False)
-_FT_METHOD_REQUEST_GET_METHOD = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#method'), False)
-_FT_METHOD_REQUEST_SET_METHOD = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ('method', _t.VariantType((_t.CaseType('get', None), _t.CaseType('head', None), _t.CaseType('post', None), _t.CaseType('put', None), _t.CaseType('delete', None), _t.CaseType('connect', None), _t.CaseType('options', None), _t.CaseType('trace', None), _t.CaseType('patch', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#method')), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_GET_PATH_WITH_QUERY = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_REQUEST_SET_PATH_WITH_QUERY = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ('path-with-query', _t.OptionType(_t.STRING)), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_GET_SCHEME = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.OptionType(_t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#scheme')), False)
-_FT_METHOD_REQUEST_SET_SCHEME = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ('scheme', _t.OptionType(_t.VariantType((_t.CaseType('HTTP', None), _t.CaseType('HTTPS', None), _t.CaseType('other', _t.STRING), ), 'wasi:http/types@0.3.0#scheme'))), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_GET_AUTHORITY = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.OptionType(_t.STRING), False)
-_FT_METHOD_REQUEST_SET_AUTHORITY = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ('authority', _t.OptionType(_t.STRING)), ), _t.ResultType(None, None), False)
-_FT_METHOD_REQUEST_GET_OPTIONS = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.OptionType(_t.OwnType(_RT_REQUEST_OPTIONS)), False)
-_FT_METHOD_REQUEST_GET_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_STATIC_REQUEST_CONSUME_BODY = _t.FuncType((('this', _t.OwnType(_RT_REQUEST)), ('res', _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')))), ), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(_t.OptionType(_t.OwnType(_RT_FIELDS)), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code'))), )), False)
-_FT_CONSTRUCTOR_REQUEST_OPTIONS = _t.FuncType((), _t.OwnType(_RT_REQUEST_OPTIONS), False)
-_FT_METHOD_REQUEST_OPTIONS_GET_CONNECT_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('not-supported', None), _t.CaseType('immutable', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#request-options-error')), False)
-_FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('not-supported', None), _t.CaseType('immutable', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#request-options-error')), False)
-_FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OptionType(_t.U64), False)
-_FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _t.OptionType(_t.U64)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('not-supported', None), _t.CaseType('immutable', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#request-options-error')), False)
-_FT_METHOD_REQUEST_OPTIONS_CLONE = _t.FuncType((('self', _t.BorrowType(_RT_REQUEST_OPTIONS)), ), _t.OwnType(_RT_REQUEST_OPTIONS), False)
-_FT_STATIC_RESPONSE_NEW = _t.FuncType((('headers', _t.OwnType(_RT_FIELDS)), ('contents', _t.OptionType(_t.StreamType(_t.U8))), ('trailers', _t.FutureType(_t.ResultType(_t.OptionType(_t.OwnType(_RT_FIELDS)), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')))), ), _t.TupleType((_t.OwnType(_RT_RESPONSE), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code'))), )), False)
-_FT_METHOD_RESPONSE_GET_STATUS_CODE = _t.FuncType((('self', _t.BorrowType(_RT_RESPONSE)), ), _t.U16, False)
-_FT_METHOD_RESPONSE_SET_STATUS_CODE = _t.FuncType((('self', _t.BorrowType(_RT_RESPONSE)), ('status-code', _t.U16), ), _t.ResultType(None, None), False)
-_FT_METHOD_RESPONSE_GET_HEADERS = _t.FuncType((('self', _t.BorrowType(_RT_RESPONSE)), ), _t.OwnType(_RT_FIELDS), False)
-_FT_STATIC_RESPONSE_CONSUME_BODY = _t.FuncType((('this', _t.OwnType(_RT_RESPONSE)), ('res', _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code')))), ), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(_t.OptionType(_t.OwnType(_RT_FIELDS)), _t.VariantType((_t.CaseType('DNS-timeout', None), _t.CaseType('DNS-error', _t.RecordType((_t.FieldType('rcode', _t.OptionType(_t.STRING)), _t.FieldType('info-code', _t.OptionType(_t.U16)), ), 'wasi:http/types@0.3.0#DNS-error-payload')), _t.CaseType('destination-not-found', None), _t.CaseType('destination-unavailable', None), _t.CaseType('destination-IP-prohibited', None), _t.CaseType('destination-IP-unroutable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-terminated', None), _t.CaseType('connection-timeout', None), _t.CaseType('connection-read-timeout', None), _t.CaseType('connection-write-timeout', None), _t.CaseType('connection-limit-reached', None), _t.CaseType('TLS-protocol-error', None), _t.CaseType('TLS-certificate-error', None), _t.CaseType('TLS-alert-received', _t.RecordType((_t.FieldType('alert-id', _t.OptionType(_t.U8)), _t.FieldType('alert-message', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#TLS-alert-received-payload')), _t.CaseType('HTTP-request-denied', None), _t.CaseType('HTTP-request-length-required', None), _t.CaseType('HTTP-request-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-request-method-invalid', None), _t.CaseType('HTTP-request-URI-invalid', None), _t.CaseType('HTTP-request-URI-too-long', None), _t.CaseType('HTTP-request-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-header-size', _t.OptionType(_t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload'))), _t.CaseType('HTTP-request-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-request-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-incomplete', None), _t.CaseType('HTTP-response-header-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-header-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-body-size', _t.OptionType(_t.U64)), _t.CaseType('HTTP-response-trailer-section-size', _t.OptionType(_t.U32)), _t.CaseType('HTTP-response-trailer-size', _t.RecordType((_t.FieldType('field-name', _t.OptionType(_t.STRING)), _t.FieldType('field-size', _t.OptionType(_t.U32)), ), 'wasi:http/types@0.3.0#field-size-payload')), _t.CaseType('HTTP-response-transfer-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-content-coding', _t.OptionType(_t.STRING)), _t.CaseType('HTTP-response-timeout', None), _t.CaseType('HTTP-upgrade-failed', None), _t.CaseType('HTTP-protocol-error', None), _t.CaseType('loop-detected', None), _t.CaseType('configuration-error', None), _t.CaseType('internal-error', _t.OptionType(_t.STRING)), ), 'wasi:http/types@0.3.0#error-code'))), )), False)
+_T_METHOD = _rt.VariantType(
+    (
+        _rt.CaseType('get', None),
+        _rt.CaseType('head', None),
+        _rt.CaseType('post', None),
+        _rt.CaseType('put', None),
+        _rt.CaseType('delete', None),
+        _rt.CaseType('connect', None),
+        _rt.CaseType('options', None),
+        _rt.CaseType('trace', None),
+        _rt.CaseType('patch', None),
+        _rt.CaseType('other', _rt.STRING),
+    ),
+    'wasi:http/types@0.3.0#method',
+)
+_T_SCHEME = _rt.VariantType(
+    (_rt.CaseType('HTTP', None), _rt.CaseType('HTTPS', None), _rt.CaseType('other', _rt.STRING)),
+    'wasi:http/types@0.3.0#scheme',
+)
+_T_DNS_ERROR_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('rcode', _rt.OptionType(_rt.STRING)), _rt.FieldType('info-code', _rt.OptionType(_rt.U16))),
+    'wasi:http/types@0.3.0#DNS-error-payload',
+)
+_T_TLS_ALERT_RECEIVED_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('alert-id', _rt.OptionType(_rt.U8)), _rt.FieldType('alert-message', _rt.OptionType(_rt.STRING))),
+    'wasi:http/types@0.3.0#TLS-alert-received-payload',
+)
+_T_FIELD_SIZE_PAYLOAD = _rt.RecordType(
+    (_rt.FieldType('field-name', _rt.OptionType(_rt.STRING)), _rt.FieldType('field-size', _rt.OptionType(_rt.U32))),
+    'wasi:http/types@0.3.0#field-size-payload',
+)
+_T_ERROR_CODE = _rt.VariantType(
+    (
+        _rt.CaseType('DNS-timeout', None),
+        _rt.CaseType('DNS-error', _T_DNS_ERROR_PAYLOAD),
+        _rt.CaseType('destination-not-found', None),
+        _rt.CaseType('destination-unavailable', None),
+        _rt.CaseType('destination-IP-prohibited', None),
+        _rt.CaseType('destination-IP-unroutable', None),
+        _rt.CaseType('connection-refused', None),
+        _rt.CaseType('connection-terminated', None),
+        _rt.CaseType('connection-timeout', None),
+        _rt.CaseType('connection-read-timeout', None),
+        _rt.CaseType('connection-write-timeout', None),
+        _rt.CaseType('connection-limit-reached', None),
+        _rt.CaseType('TLS-protocol-error', None),
+        _rt.CaseType('TLS-certificate-error', None),
+        _rt.CaseType('TLS-alert-received', _T_TLS_ALERT_RECEIVED_PAYLOAD),
+        _rt.CaseType('HTTP-request-denied', None),
+        _rt.CaseType('HTTP-request-length-required', None),
+        _rt.CaseType('HTTP-request-body-size', _rt.OptionType(_rt.U64)),
+        _rt.CaseType('HTTP-request-method-invalid', None),
+        _rt.CaseType('HTTP-request-URI-invalid', None),
+        _rt.CaseType('HTTP-request-URI-too-long', None),
+        _rt.CaseType('HTTP-request-header-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType('HTTP-request-header-size', _rt.OptionType(_T_FIELD_SIZE_PAYLOAD)),
+        _rt.CaseType('HTTP-request-trailer-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType('HTTP-request-trailer-size', _T_FIELD_SIZE_PAYLOAD),
+        _rt.CaseType('HTTP-response-incomplete', None),
+        _rt.CaseType('HTTP-response-header-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType('HTTP-response-header-size', _T_FIELD_SIZE_PAYLOAD),
+        _rt.CaseType('HTTP-response-body-size', _rt.OptionType(_rt.U64)),
+        _rt.CaseType('HTTP-response-trailer-section-size', _rt.OptionType(_rt.U32)),
+        _rt.CaseType('HTTP-response-trailer-size', _T_FIELD_SIZE_PAYLOAD),
+        _rt.CaseType('HTTP-response-transfer-coding', _rt.OptionType(_rt.STRING)),
+        _rt.CaseType('HTTP-response-content-coding', _rt.OptionType(_rt.STRING)),
+        _rt.CaseType('HTTP-response-timeout', None),
+        _rt.CaseType('HTTP-upgrade-failed', None),
+        _rt.CaseType('HTTP-protocol-error', None),
+        _rt.CaseType('loop-detected', None),
+        _rt.CaseType('configuration-error', None),
+        _rt.CaseType('internal-error', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:http/types@0.3.0#error-code',
+)
+_T_HEADER_ERROR = _rt.VariantType(
+    (
+        _rt.CaseType('invalid-syntax', None),
+        _rt.CaseType('forbidden', None),
+        _rt.CaseType('immutable', None),
+        _rt.CaseType('size-exceeded', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:http/types@0.3.0#header-error',
+)
+_T_REQUEST_OPTIONS_ERROR = _rt.VariantType(
+    (
+        _rt.CaseType('not-supported', None),
+        _rt.CaseType('immutable', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:http/types@0.3.0#request-options-error',
+)
+_TYPES: _rt.TypeTable = [
+    (
+        _T_METHOD,
+        (
+            MethodGet,
+            MethodHead,
+            MethodPost,
+            MethodPut,
+            MethodDelete,
+            MethodConnect,
+            MethodOptions,
+            MethodTrace,
+            MethodPatch,
+            MethodOther,
+        ),
+    ),
+    (_T_SCHEME, (SchemeHTTP, SchemeHTTPS, SchemeOther)),
+    (_T_DNS_ERROR_PAYLOAD, DNSErrorPayload),
+    (_T_TLS_ALERT_RECEIVED_PAYLOAD, TLSAlertReceivedPayload),
+    (_T_FIELD_SIZE_PAYLOAD, FieldSizePayload),
+    (
+        _T_ERROR_CODE,
+        (
+            ErrorCodeDNSTimeout,
+            ErrorCodeDNSError,
+            ErrorCodeDestinationNotFound,
+            ErrorCodeDestinationUnavailable,
+            ErrorCodeDestinationIPProhibited,
+            ErrorCodeDestinationIPUnroutable,
+            ErrorCodeConnectionRefused,
+            ErrorCodeConnectionTerminated,
+            ErrorCodeConnectionTimeout,
+            ErrorCodeConnectionReadTimeout,
+            ErrorCodeConnectionWriteTimeout,
+            ErrorCodeConnectionLimitReached,
+            ErrorCodeTLSProtocolError,
+            ErrorCodeTLSCertificateError,
+            ErrorCodeTLSAlertReceived,
+            ErrorCodeHTTPRequestDenied,
+            ErrorCodeHTTPRequestLengthRequired,
+            ErrorCodeHTTPRequestBodySize,
+            ErrorCodeHTTPRequestMethodInvalid,
+            ErrorCodeHTTPRequestURIInvalid,
+            ErrorCodeHTTPRequestURITooLong,
+            ErrorCodeHTTPRequestHeaderSectionSize,
+            ErrorCodeHTTPRequestHeaderSize,
+            ErrorCodeHTTPRequestTrailerSectionSize,
+            ErrorCodeHTTPRequestTrailerSize,
+            ErrorCodeHTTPResponseIncomplete,
+            ErrorCodeHTTPResponseHeaderSectionSize,
+            ErrorCodeHTTPResponseHeaderSize,
+            ErrorCodeHTTPResponseBodySize,
+            ErrorCodeHTTPResponseTrailerSectionSize,
+            ErrorCodeHTTPResponseTrailerSize,
+            ErrorCodeHTTPResponseTransferCoding,
+            ErrorCodeHTTPResponseContentCoding,
+            ErrorCodeHTTPResponseTimeout,
+            ErrorCodeHTTPUpgradeFailed,
+            ErrorCodeHTTPProtocolError,
+            ErrorCodeLoopDetected,
+            ErrorCodeConfigurationError,
+            ErrorCodeInternalError,
+        ),
+    ),
+    (
+        _T_HEADER_ERROR,
+        (
+            HeaderErrorInvalidSyntax,
+            HeaderErrorForbidden,
+            HeaderErrorImmutable,
+            HeaderErrorSizeExceeded,
+            HeaderErrorOther,
+        ),
+    ),
+    (
+        _T_REQUEST_OPTIONS_ERROR,
+        (RequestOptionsErrorNotSupported, RequestOptionsErrorImmutable, RequestOptionsErrorOther),
+    ),
+]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
+_FT_CONSTRUCTOR_FIELDS = _rt.FuncType((), _rt.OwnType(_RT_FIELDS), False)
+_FT_STATIC_FIELDS_FROM_LIST = _rt.FuncType(
+    (('entries', _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None)),),
+    _rt.ResultType(_rt.OwnType(_RT_FIELDS), _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_GET = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
+    _rt.ListType(_rt.ListType(_rt.U8, None), None),
+    False,
+)
+_FT_METHOD_FIELDS_HAS = _rt.FuncType((('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)), _rt.BOOL, False)
+_FT_METHOD_FIELDS_SET = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_FIELDS)),
+        ('name', _rt.STRING),
+        ('value', _rt.ListType(_rt.ListType(_rt.U8, None), None)),
+    ),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_DELETE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_GET_AND_DELETE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING)),
+    _rt.ResultType(_rt.ListType(_rt.ListType(_rt.U8, None), None), _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_APPEND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)), ('name', _rt.STRING), ('value', _rt.ListType(_rt.U8, None))),
+    _rt.ResultType(None, _T_HEADER_ERROR),
+    False,
+)
+_FT_METHOD_FIELDS_COPY_ALL = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_FIELDS)),),
+    _rt.ListType(_rt.TupleType((_rt.STRING, _rt.ListType(_rt.U8, None))), None),
+    False,
+)
+_FT_METHOD_FIELDS_CLONE = _rt.FuncType((('self', _rt.BorrowType(_RT_FIELDS)),), _rt.OwnType(_RT_FIELDS), False)
+_FT_STATIC_REQUEST_NEW = _rt.FuncType(
+    (
+        ('headers', _rt.OwnType(_RT_FIELDS)),
+        ('contents', _rt.OptionType(_rt.StreamType(_rt.U8))),
+        ('trailers', _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE))),
+        ('options', _rt.OptionType(_rt.OwnType(_RT_REQUEST_OPTIONS))),
+    ),
+    _rt.TupleType((_rt.OwnType(_RT_REQUEST), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    False,
+)
+_FT_METHOD_REQUEST_GET_METHOD = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _T_METHOD, False)
+_FT_METHOD_REQUEST_SET_METHOD = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('method', _T_METHOD)),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_GET_PATH_WITH_QUERY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_REQUEST_SET_PATH_WITH_QUERY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('path-with-query', _rt.OptionType(_rt.STRING))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_GET_SCHEME = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _rt.OptionType(_T_SCHEME), False)
+_FT_METHOD_REQUEST_SET_SCHEME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('scheme', _rt.OptionType(_T_SCHEME))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_GET_AUTHORITY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)),),
+    _rt.OptionType(_rt.STRING),
+    False,
+)
+_FT_METHOD_REQUEST_SET_AUTHORITY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)), ('authority', _rt.OptionType(_rt.STRING))),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_REQUEST_GET_OPTIONS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST)),),
+    _rt.OptionType(_rt.OwnType(_RT_REQUEST_OPTIONS)),
+    False,
+)
+_FT_METHOD_REQUEST_GET_HEADERS = _rt.FuncType((('self', _rt.BorrowType(_RT_REQUEST)),), _rt.OwnType(_RT_FIELDS), False)
+_FT_STATIC_REQUEST_CONSUME_BODY = _rt.FuncType(
+    (('this', _rt.OwnType(_RT_REQUEST)), ('res', _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    _rt.TupleType(
+        (
+            _rt.StreamType(_rt.U8),
+            _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE)),
+        ),
+    ),
+    False,
+)
+_FT_CONSTRUCTOR_REQUEST_OPTIONS = _rt.FuncType((), _rt.OwnType(_RT_REQUEST_OPTIONS), False)
+_FT_METHOD_REQUEST_OPTIONS_GET_CONNECT_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OptionType(_rt.U64),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)), ('duration', _rt.OptionType(_rt.U64))),
+    _rt.ResultType(None, _T_REQUEST_OPTIONS_ERROR),
+    False,
+)
+_FT_METHOD_REQUEST_OPTIONS_CLONE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_REQUEST_OPTIONS)),),
+    _rt.OwnType(_RT_REQUEST_OPTIONS),
+    False,
+)
+_FT_STATIC_RESPONSE_NEW = _rt.FuncType(
+    (
+        ('headers', _rt.OwnType(_RT_FIELDS)),
+        ('contents', _rt.OptionType(_rt.StreamType(_rt.U8))),
+        ('trailers', _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE))),
+    ),
+    _rt.TupleType((_rt.OwnType(_RT_RESPONSE), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    False,
+)
+_FT_METHOD_RESPONSE_GET_STATUS_CODE = _rt.FuncType((('self', _rt.BorrowType(_RT_RESPONSE)),), _rt.U16, False)
+_FT_METHOD_RESPONSE_SET_STATUS_CODE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_RESPONSE)), ('status-code', _rt.U16)),
+    _rt.ResultType(None, None),
+    False,
+)
+_FT_METHOD_RESPONSE_GET_HEADERS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_RESPONSE)),),
+    _rt.OwnType(_RT_FIELDS),
+    False,
+)
+_FT_STATIC_RESPONSE_CONSUME_BODY = _rt.FuncType(
+    (('this', _rt.OwnType(_RT_RESPONSE)), ('res', _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    _rt.TupleType(
+        (
+            _rt.StreamType(_rt.U8),
+            _rt.FutureType(_rt.ResultType(_rt.OptionType(_rt.OwnType(_RT_FIELDS)), _T_ERROR_CODE)),
+        ),
+    ),
+    False,
+)
 
 
-class HostFields(_typing.Protocol):
+class HostFields(_rt.Protocol):
     """An ordered multimap of header or trailer fields. Fields owned by a
     request or a response, or handed out by one, are immutable.
     """
@@ -366,185 +705,336 @@ class HostFields(_typing.Protocol):
     # and call its `drop()` method if it has one.
     def get(self, name: FieldName) -> list[FieldValue]: ...
     def has(self, name: FieldName) -> bool: ...
-    def set(self, name: FieldName, value: list[FieldValue]) -> _Ok[None] | _Err[HeaderError]: ...
-    def delete(self, name: FieldName) -> _Ok[None] | _Err[HeaderError]: ...
-    def get_and_delete(self, name: FieldName) -> _Ok[list[FieldValue]] | _Err[HeaderError]: ...
-    def append(self, name: FieldName, value: FieldValue) -> _Ok[None] | _Err[HeaderError]: ...
+    def set(self, name: FieldName, value: list[FieldValue]) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
+    def delete(self, name: FieldName) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
+    def get_and_delete(self, name: FieldName) -> _rt.Ok[list[FieldValue]] | _rt.Err[HeaderError]: ...
+    def append(self, name: FieldName, value: FieldValue) -> _rt.Ok[None] | _rt.Err[HeaderError]: ...
     def copy_all(self) -> list[tuple[FieldName, FieldValue]]: ...
     def clone(self) -> HostFields: ...
 
 
-class HostRequest(_typing.Protocol):
+class HostRequest(_rt.Protocol):
     """An HTTP request. `new` returns it with a future of how its body was
     transmitted.
     """
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def get_method(self) -> Method: ...
-    def set_method(self, method: Method) -> _Ok[None] | _Err[None]: ...
+    def set_method(self, method: Method) -> _rt.Ok[None] | _rt.Err[None]: ...
     def get_path_with_query(self) -> str | None: ...
-    def set_path_with_query(self, path_with_query: str | None) -> _Ok[None] | _Err[None]: ...
+    def set_path_with_query(self, path_with_query: str | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def get_scheme(self) -> Scheme | None: ...
-    def set_scheme(self, scheme: Scheme | None) -> _Ok[None] | _Err[None]: ...
+    def set_scheme(self, scheme: Scheme | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def get_authority(self) -> str | None: ...
-    def set_authority(self, authority: str | None) -> _Ok[None] | _Err[None]: ...
+    def set_authority(self, authority: str | None) -> _rt.Ok[None] | _rt.Err[None]: ...
     def get_options(self) -> HostRequestOptions | None: ...
     def get_headers(self) -> Headers: ...
 
 
-class HostRequestOptions(_typing.Protocol):
+class HostRequestOptions(_rt.Protocol):
     """Timeouts of an outgoing request, in nanoseconds."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def get_connect_timeout(self) -> Duration | None: ...
-    def set_connect_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]: ...
+    def set_connect_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]: ...
     def get_first_byte_timeout(self) -> Duration | None: ...
-    def set_first_byte_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]: ...
+    def set_first_byte_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]: ...
     def get_between_bytes_timeout(self) -> Duration | None: ...
-    def set_between_bytes_timeout(self, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]: ...
+    def set_between_bytes_timeout(self, duration: Duration | None) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]: ...
     def clone(self) -> HostRequestOptions: ...
 
 
-class HostResponse(_typing.Protocol):
+class HostResponse(_rt.Protocol):
     """An HTTP response. `new` returns it with a future of how its body was
     transmitted.
     """
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
     def get_status_code(self) -> StatusCode: ...
-    def set_status_code(self, status_code: StatusCode) -> _Ok[None] | _Err[None]: ...
+    def set_status_code(self, status_code: StatusCode) -> _rt.Ok[None] | _rt.Err[None]: ...
     def get_headers(self) -> Headers: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def fields_new(self) -> HostFields: ...
-    def fields_from_list(self, entries: list[tuple[FieldName, FieldValue]]) -> _Ok[HostFields] | _Err[HeaderError]: ...
-    def request_new(self, headers: Headers, contents: _StreamReader[int] | None, trailers: _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]], options: HostRequestOptions | None) -> tuple[HostRequest, _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
-    def request_consume_body(self, this: HostRequest, res: _FutureReader[_Ok[None] | _Err[ErrorCode]]) -> tuple[_StreamReader[int], _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]]: ...
+    def fields_from_list(
+        self,
+        entries: list[tuple[FieldName, FieldValue]],
+    ) -> _rt.Ok[HostFields] | _rt.Err[HeaderError]: ...
+    def request_new(
+        self,
+        headers: Headers,
+        contents: _rt.StreamReader[int] | None,
+        trailers: _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]],
+        options: HostRequestOptions | None,
+    ) -> tuple[HostRequest, _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]]: ...
+    def request_consume_body(
+        self,
+        this: HostRequest,
+        res: _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]],
+    ) -> tuple[
+        _rt.StreamReader[int],
+        _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]]
+    ]: ...
     def request_options_new(self) -> HostRequestOptions: ...
-    def response_new(self, headers: Headers, contents: _StreamReader[int] | None, trailers: _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]) -> tuple[HostResponse, _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
-    def response_consume_body(self, this: HostResponse, res: _FutureReader[_Ok[None] | _Err[ErrorCode]]) -> tuple[_StreamReader[int], _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]]: ...
+    def response_new(
+        self,
+        headers: Headers,
+        contents: _rt.StreamReader[int] | None,
+        trailers: _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]],
+    ) -> tuple[HostResponse, _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]]: ...
+    def response_consume_body(
+        self,
+        this: HostResponse,
+        res: _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]],
+    ) -> tuple[
+        _rt.StreamReader[int],
+        _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]]
+    ]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    fields: _rt.ResourceType
+    request: _rt.ResourceType
+    request_options: _rt.ResourceType
+    response: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:http/types@0.3.0', _ALL_TYPES)
-    _b.resource(_RT_FIELDS, 'fields')
-    _b.resource(_RT_REQUEST, 'request')
-    _b.resource(_RT_REQUEST_OPTIONS, 'request-options')
-    _b.resource(_RT_RESPONSE, 'response')
-    def _fields_new(store: _Store[_typing.Any]) -> HostFields:
+    resources = ResourceTypes(
+        fields=_b.resource(_RT_FIELDS, 'fields'),
+        request=_b.resource(_RT_REQUEST, 'request'),
+        request_options=_b.resource(_RT_REQUEST_OPTIONS, 'request-options'),
+        response=_b.resource(_RT_RESPONSE, 'response'),
+    )
+    def _fields_new(store: _rt.Store[_rt.Any]) -> HostFields:
         return getter(store.data).fields_new()
     _b.func('[constructor]fields', _FT_CONSTRUCTOR_FIELDS, _fields_new)
-    def _fields_from_list(store: _Store[_typing.Any], entries: list[tuple[FieldName, FieldValue]]) -> _Ok[HostFields] | _Err[HeaderError]:
+    def _fields_from_list(
+        store: _rt.Store[_rt.Any],
+        entries: list[tuple[FieldName, FieldValue]],
+    ) -> _rt.Ok[HostFields] | _rt.Err[HeaderError]:
         return getter(store.data).fields_from_list(entries)
     _b.func('[static]fields.from-list', _FT_STATIC_FIELDS_FROM_LIST, _fields_from_list)
-    def _m_fields_get(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> list[FieldValue]:
+    def _m_fields_get(store: _rt.Store[_rt.Any], self_: HostFields, name: FieldName) -> list[FieldValue]:
         return self_.get(name)
     _b.func('[method]fields.get', _FT_METHOD_FIELDS_GET, _m_fields_get)
-    def _m_fields_has(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> bool:
+    def _m_fields_has(store: _rt.Store[_rt.Any], self_: HostFields, name: FieldName) -> bool:
         return self_.has(name)
     _b.func('[method]fields.has', _FT_METHOD_FIELDS_HAS, _m_fields_has)
-    def _m_fields_set(store: _Store[_typing.Any], self_: HostFields, name: FieldName, value: list[FieldValue]) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_set(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+        value: list[FieldValue],
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.set(name, value)
     _b.func('[method]fields.set', _FT_METHOD_FIELDS_SET, _m_fields_set)
-    def _m_fields_delete(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_delete(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.delete(name)
     _b.func('[method]fields.delete', _FT_METHOD_FIELDS_DELETE, _m_fields_delete)
-    def _m_fields_get_and_delete(store: _Store[_typing.Any], self_: HostFields, name: FieldName) -> _Ok[list[FieldValue]] | _Err[HeaderError]:
+    def _m_fields_get_and_delete(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+    ) -> _rt.Ok[list[FieldValue]] | _rt.Err[HeaderError]:
         return self_.get_and_delete(name)
     _b.func('[method]fields.get-and-delete', _FT_METHOD_FIELDS_GET_AND_DELETE, _m_fields_get_and_delete)
-    def _m_fields_append(store: _Store[_typing.Any], self_: HostFields, name: FieldName, value: FieldValue) -> _Ok[None] | _Err[HeaderError]:
+    def _m_fields_append(
+        store: _rt.Store[_rt.Any],
+        self_: HostFields,
+        name: FieldName,
+        value: FieldValue,
+    ) -> _rt.Ok[None] | _rt.Err[HeaderError]:
         return self_.append(name, value)
     _b.func('[method]fields.append', _FT_METHOD_FIELDS_APPEND, _m_fields_append)
-    def _m_fields_copy_all(store: _Store[_typing.Any], self_: HostFields) -> list[tuple[FieldName, FieldValue]]:
+    def _m_fields_copy_all(store: _rt.Store[_rt.Any], self_: HostFields) -> list[tuple[FieldName, FieldValue]]:
         return self_.copy_all()
     _b.func('[method]fields.copy-all', _FT_METHOD_FIELDS_COPY_ALL, _m_fields_copy_all)
-    def _m_fields_clone(store: _Store[_typing.Any], self_: HostFields) -> HostFields:
+    def _m_fields_clone(store: _rt.Store[_rt.Any], self_: HostFields) -> HostFields:
         return self_.clone()
     _b.func('[method]fields.clone', _FT_METHOD_FIELDS_CLONE, _m_fields_clone)
-    def _request_new(store: _Store[_typing.Any], headers: Headers, contents: _StreamReader[int] | None, trailers: _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]], options: HostRequestOptions | None) -> tuple[HostRequest, _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _request_new(
+        store: _rt.Store[_rt.Any],
+        headers: Headers,
+        contents: _rt.StreamReader[int] | None,
+        trailers: _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]],
+        options: HostRequestOptions | None,
+    ) -> tuple[HostRequest, _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]]:
         return getter(store.data).request_new(headers, contents, trailers, options)
     _b.func('[static]request.new', _FT_STATIC_REQUEST_NEW, _request_new)
-    def _m_request_get_method(store: _Store[_typing.Any], self_: HostRequest) -> Method:
+    def _m_request_get_method(store: _rt.Store[_rt.Any], self_: HostRequest) -> Method:
         return self_.get_method()
     _b.func('[method]request.get-method', _FT_METHOD_REQUEST_GET_METHOD, _m_request_get_method)
-    def _m_request_set_method(store: _Store[_typing.Any], self_: HostRequest, method: Method) -> _Ok[None] | _Err[None]:
+    def _m_request_set_method(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequest,
+        method: Method,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_method(method)
     _b.func('[method]request.set-method', _FT_METHOD_REQUEST_SET_METHOD, _m_request_set_method)
-    def _m_request_get_path_with_query(store: _Store[_typing.Any], self_: HostRequest) -> str | None:
+    def _m_request_get_path_with_query(store: _rt.Store[_rt.Any], self_: HostRequest) -> str | None:
         return self_.get_path_with_query()
-    _b.func('[method]request.get-path-with-query', _FT_METHOD_REQUEST_GET_PATH_WITH_QUERY, _m_request_get_path_with_query)
-    def _m_request_set_path_with_query(store: _Store[_typing.Any], self_: HostRequest, path_with_query: str | None) -> _Ok[None] | _Err[None]:
+    _b.func(
+        '[method]request.get-path-with-query',
+        _FT_METHOD_REQUEST_GET_PATH_WITH_QUERY,
+        _m_request_get_path_with_query,
+    )
+    def _m_request_set_path_with_query(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequest,
+        path_with_query: str | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_path_with_query(path_with_query)
-    _b.func('[method]request.set-path-with-query', _FT_METHOD_REQUEST_SET_PATH_WITH_QUERY, _m_request_set_path_with_query)
-    def _m_request_get_scheme(store: _Store[_typing.Any], self_: HostRequest) -> Scheme | None:
+    _b.func(
+        '[method]request.set-path-with-query',
+        _FT_METHOD_REQUEST_SET_PATH_WITH_QUERY,
+        _m_request_set_path_with_query,
+    )
+    def _m_request_get_scheme(store: _rt.Store[_rt.Any], self_: HostRequest) -> Scheme | None:
         return self_.get_scheme()
     _b.func('[method]request.get-scheme', _FT_METHOD_REQUEST_GET_SCHEME, _m_request_get_scheme)
-    def _m_request_set_scheme(store: _Store[_typing.Any], self_: HostRequest, scheme: Scheme | None) -> _Ok[None] | _Err[None]:
+    def _m_request_set_scheme(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequest,
+        scheme: Scheme | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_scheme(scheme)
     _b.func('[method]request.set-scheme', _FT_METHOD_REQUEST_SET_SCHEME, _m_request_set_scheme)
-    def _m_request_get_authority(store: _Store[_typing.Any], self_: HostRequest) -> str | None:
+    def _m_request_get_authority(store: _rt.Store[_rt.Any], self_: HostRequest) -> str | None:
         return self_.get_authority()
     _b.func('[method]request.get-authority', _FT_METHOD_REQUEST_GET_AUTHORITY, _m_request_get_authority)
-    def _m_request_set_authority(store: _Store[_typing.Any], self_: HostRequest, authority: str | None) -> _Ok[None] | _Err[None]:
+    def _m_request_set_authority(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequest,
+        authority: str | None,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_authority(authority)
     _b.func('[method]request.set-authority', _FT_METHOD_REQUEST_SET_AUTHORITY, _m_request_set_authority)
-    def _m_request_get_options(store: _Store[_typing.Any], self_: HostRequest) -> HostRequestOptions | None:
+    def _m_request_get_options(store: _rt.Store[_rt.Any], self_: HostRequest) -> HostRequestOptions | None:
         return self_.get_options()
     _b.func('[method]request.get-options', _FT_METHOD_REQUEST_GET_OPTIONS, _m_request_get_options)
-    def _m_request_get_headers(store: _Store[_typing.Any], self_: HostRequest) -> Headers:
+    def _m_request_get_headers(store: _rt.Store[_rt.Any], self_: HostRequest) -> Headers:
         return self_.get_headers()
     _b.func('[method]request.get-headers', _FT_METHOD_REQUEST_GET_HEADERS, _m_request_get_headers)
-    def _request_consume_body(store: _Store[_typing.Any], this: HostRequest, res: _FutureReader[_Ok[None] | _Err[ErrorCode]]) -> tuple[_StreamReader[int], _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]]:
+    def _request_consume_body(
+        store: _rt.Store[_rt.Any],
+        this: HostRequest,
+        res: _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]],
+    ) -> tuple[_rt.StreamReader[int], _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]]]:
         return getter(store.data).request_consume_body(this, res)
     _b.func('[static]request.consume-body', _FT_STATIC_REQUEST_CONSUME_BODY, _request_consume_body)
-    def _request_options_new(store: _Store[_typing.Any]) -> HostRequestOptions:
+    def _request_options_new(store: _rt.Store[_rt.Any]) -> HostRequestOptions:
         return getter(store.data).request_options_new()
     _b.func('[constructor]request-options', _FT_CONSTRUCTOR_REQUEST_OPTIONS, _request_options_new)
-    def _m_request_options_get_connect_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    def _m_request_options_get_connect_timeout(store: _rt.Store[_rt.Any], self_: HostRequestOptions) -> Duration | None:
         return self_.get_connect_timeout()
-    _b.func('[method]request-options.get-connect-timeout', _FT_METHOD_REQUEST_OPTIONS_GET_CONNECT_TIMEOUT, _m_request_options_get_connect_timeout)
-    def _m_request_options_set_connect_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]:
+    _b.func(
+        '[method]request-options.get-connect-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_GET_CONNECT_TIMEOUT,
+        _m_request_options_get_connect_timeout,
+    )
+    def _m_request_options_set_connect_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]:
         return self_.set_connect_timeout(duration)
-    _b.func('[method]request-options.set-connect-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT, _m_request_options_set_connect_timeout)
-    def _m_request_options_get_first_byte_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    _b.func(
+        '[method]request-options.set-connect-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_CONNECT_TIMEOUT,
+        _m_request_options_set_connect_timeout,
+    )
+    def _m_request_options_get_first_byte_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+    ) -> Duration | None:
         return self_.get_first_byte_timeout()
-    _b.func('[method]request-options.get-first-byte-timeout', _FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT, _m_request_options_get_first_byte_timeout)
-    def _m_request_options_set_first_byte_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]:
+    _b.func(
+        '[method]request-options.get-first-byte-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_GET_FIRST_BYTE_TIMEOUT,
+        _m_request_options_get_first_byte_timeout,
+    )
+    def _m_request_options_set_first_byte_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]:
         return self_.set_first_byte_timeout(duration)
-    _b.func('[method]request-options.set-first-byte-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT, _m_request_options_set_first_byte_timeout)
-    def _m_request_options_get_between_bytes_timeout(store: _Store[_typing.Any], self_: HostRequestOptions) -> Duration | None:
+    _b.func(
+        '[method]request-options.set-first-byte-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_FIRST_BYTE_TIMEOUT,
+        _m_request_options_set_first_byte_timeout,
+    )
+    def _m_request_options_get_between_bytes_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+    ) -> Duration | None:
         return self_.get_between_bytes_timeout()
-    _b.func('[method]request-options.get-between-bytes-timeout', _FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT, _m_request_options_get_between_bytes_timeout)
-    def _m_request_options_set_between_bytes_timeout(store: _Store[_typing.Any], self_: HostRequestOptions, duration: Duration | None) -> _Ok[None] | _Err[RequestOptionsError]:
+    _b.func(
+        '[method]request-options.get-between-bytes-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_GET_BETWEEN_BYTES_TIMEOUT,
+        _m_request_options_get_between_bytes_timeout,
+    )
+    def _m_request_options_set_between_bytes_timeout(
+        store: _rt.Store[_rt.Any],
+        self_: HostRequestOptions,
+        duration: Duration | None,
+    ) -> _rt.Ok[None] | _rt.Err[RequestOptionsError]:
         return self_.set_between_bytes_timeout(duration)
-    _b.func('[method]request-options.set-between-bytes-timeout', _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT, _m_request_options_set_between_bytes_timeout)
-    def _m_request_options_clone(store: _Store[_typing.Any], self_: HostRequestOptions) -> HostRequestOptions:
+    _b.func(
+        '[method]request-options.set-between-bytes-timeout',
+        _FT_METHOD_REQUEST_OPTIONS_SET_BETWEEN_BYTES_TIMEOUT,
+        _m_request_options_set_between_bytes_timeout,
+    )
+    def _m_request_options_clone(store: _rt.Store[_rt.Any], self_: HostRequestOptions) -> HostRequestOptions:
         return self_.clone()
     _b.func('[method]request-options.clone', _FT_METHOD_REQUEST_OPTIONS_CLONE, _m_request_options_clone)
-    def _response_new(store: _Store[_typing.Any], headers: Headers, contents: _StreamReader[int] | None, trailers: _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]) -> tuple[HostResponse, _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _response_new(
+        store: _rt.Store[_rt.Any],
+        headers: Headers,
+        contents: _rt.StreamReader[int] | None,
+        trailers: _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]],
+    ) -> tuple[HostResponse, _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]]:
         return getter(store.data).response_new(headers, contents, trailers)
     _b.func('[static]response.new', _FT_STATIC_RESPONSE_NEW, _response_new)
-    def _m_response_get_status_code(store: _Store[_typing.Any], self_: HostResponse) -> StatusCode:
+    def _m_response_get_status_code(store: _rt.Store[_rt.Any], self_: HostResponse) -> StatusCode:
         return self_.get_status_code()
     _b.func('[method]response.get-status-code', _FT_METHOD_RESPONSE_GET_STATUS_CODE, _m_response_get_status_code)
-    def _m_response_set_status_code(store: _Store[_typing.Any], self_: HostResponse, status_code: StatusCode) -> _Ok[None] | _Err[None]:
+    def _m_response_set_status_code(
+        store: _rt.Store[_rt.Any],
+        self_: HostResponse,
+        status_code: StatusCode,
+    ) -> _rt.Ok[None] | _rt.Err[None]:
         return self_.set_status_code(status_code)
     _b.func('[method]response.set-status-code', _FT_METHOD_RESPONSE_SET_STATUS_CODE, _m_response_set_status_code)
-    def _m_response_get_headers(store: _Store[_typing.Any], self_: HostResponse) -> Headers:
+    def _m_response_get_headers(store: _rt.Store[_rt.Any], self_: HostResponse) -> Headers:
         return self_.get_headers()
     _b.func('[method]response.get-headers', _FT_METHOD_RESPONSE_GET_HEADERS, _m_response_get_headers)
-    def _response_consume_body(store: _Store[_typing.Any], this: HostResponse, res: _FutureReader[_Ok[None] | _Err[ErrorCode]]) -> tuple[_StreamReader[int], _FutureReader[_Ok[Trailers | None] | _Err[ErrorCode]]]:
+    def _response_consume_body(
+        store: _rt.Store[_rt.Any],
+        this: HostResponse,
+        res: _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]],
+    ) -> tuple[_rt.StreamReader[int], _rt.FutureReader[_rt.Ok[Trailers | None] | _rt.Err[ErrorCode]]]:
         return getter(store.data).response_consume_body(this, res)
     _b.func('[static]response.consume-body', _FT_STATIC_RESPONSE_CONSUME_BODY, _response_consume_body)
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,38 +6,24 @@ A 128-bit seed for hash-map style randomisation.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
 
 
 
 
+_TYPES: _rt.TypeTable = []
+_ALL_TYPES: _rt.TypeTable = [*_TYPES]
+_FT_GET_INSECURE_SEED = _rt.FuncType((), _rt.TupleType((_rt.U64, _rt.U64)), False)
 
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = []
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_TYPES]
-_FT_GET_INSECURE_SEED = _t.FuncType((), _t.TupleType((_t.U64, _t.U64, )), False)
 
-
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
     def get_insecure_seed(self) -> tuple[int, int]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -45,10 +31,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:random/insecure-seed@0.3.0', _ALL_TYPES)
-    def _get_insecure_seed(store: _Store[_typing.Any]) -> tuple[int, int]:
+    def _get_insecure_seed(store: _rt.Store[_rt.Any]) -> tuple[int, int]:
         return getter(store.data).get_insecure_seed()
     _b.func('get-insecure-seed', _FT_GET_INSECURE_SEED, _get_insecure_seed)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -6,68 +6,91 @@ Name resolution.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 from . import wasi_sockets_types as _m_wasi_sockets_types
 
 class ErrorCodeAccessDenied(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['access-denied']] = 'access-denied'
+    tag: _rt.ClassVar[_rt.Literal['access-denied']] = 'access-denied'
 
 class ErrorCodeInvalidArgument(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-argument']] = 'invalid-argument'
+    tag: _rt.ClassVar[_rt.Literal['invalid-argument']] = 'invalid-argument'
 
 class ErrorCodeNameUnresolvable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['name-unresolvable']] = 'name-unresolvable'
+    tag: _rt.ClassVar[_rt.Literal['name-unresolvable']] = 'name-unresolvable'
 
 class ErrorCodeTemporaryResolverFailure(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['temporary-resolver-failure']] = 'temporary-resolver-failure'
+    tag: _rt.ClassVar[_rt.Literal['temporary-resolver-failure']] = 'temporary-resolver-failure'
 
 class ErrorCodePermanentResolverFailure(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['permanent-resolver-failure']] = 'permanent-resolver-failure'
+    tag: _rt.ClassVar[_rt.Literal['permanent-resolver-failure']] = 'permanent-resolver-failure'
 
 class ErrorCodeOther(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-ErrorCode: _typing.TypeAlias = ErrorCodeAccessDenied | ErrorCodeInvalidArgument | ErrorCodeNameUnresolvable | ErrorCodeTemporaryResolverFailure | ErrorCodePermanentResolverFailure | ErrorCodeOther
+ErrorCode: _rt.TypeAlias = (
+    ErrorCodeAccessDenied
+    | ErrorCodeInvalidArgument
+    | ErrorCodeNameUnresolvable
+    | ErrorCodeTemporaryResolverFailure
+    | ErrorCodePermanentResolverFailure
+    | ErrorCodeOther
+)
 
-IpAddress: _typing.TypeAlias = _m_wasi_sockets_types.IpAddress
-
-
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/ip-name-lookup@0.3.0#error-code')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, (ErrorCodeAccessDenied, ErrorCodeInvalidArgument, ErrorCodeNameUnresolvable, ErrorCodeTemporaryResolverFailure, ErrorCodePermanentResolverFailure, ErrorCodeOther, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_m_wasi_sockets_types._TYPES, *_TYPES]
-_FT_RESOLVE_ADDRESSES = _t.FuncType((('name', _t.STRING), ), _t.ResultType(_t.ListType(_t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), ), 'wasi:sockets/types@0.3.0#ip-address'), None), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('invalid-argument', None), _t.CaseType('name-unresolvable', None), _t.CaseType('temporary-resolver-failure', None), _t.CaseType('permanent-resolver-failure', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/ip-name-lookup@0.3.0#error-code')), True)
-
-
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    async def resolve_addresses(self, accessor: _Accessor[_typing.Any, _typing.Any], name: str) -> _Ok[list[IpAddress]] | _Err[ErrorCode]: ...
+IpAddress: _rt.TypeAlias = _m_wasi_sockets_types.IpAddress
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+_T_ERROR_CODE = _rt.VariantType(
+    (
+        _rt.CaseType('access-denied', None),
+        _rt.CaseType('invalid-argument', None),
+        _rt.CaseType('name-unresolvable', None),
+        _rt.CaseType('temporary-resolver-failure', None),
+        _rt.CaseType('permanent-resolver-failure', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:sockets/ip-name-lookup@0.3.0#error-code',
+)
+_TYPES: _rt.TypeTable = [
+    (
+        _T_ERROR_CODE,
+        (
+            ErrorCodeAccessDenied,
+            ErrorCodeInvalidArgument,
+            ErrorCodeNameUnresolvable,
+            ErrorCodeTemporaryResolverFailure,
+            ErrorCodePermanentResolverFailure,
+            ErrorCodeOther,
+        ),
+    ),
+]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_m_wasi_sockets_types._TYPES, *_TYPES]
+_FT_RESOLVE_ADDRESSES = _rt.FuncType(
+    (('name', _rt.STRING),),
+    _rt.ResultType(_rt.ListType(_m_wasi_sockets_types._T_IP_ADDRESS, None), _T_ERROR_CODE),
+    True,
+)
+
+
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    async def resolve_addresses(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        name: str,
+    ) -> _rt.Ok[list[IpAddress]] | _rt.Err[ErrorCode]: ...
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> None:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
@@ -75,10 +98,8 @@ def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/ip-name-lookup@0.3.0', _ALL_TYPES)
-    async def _resolve_addresses(store: _Store[_typing.Any], name: str) -> _Ok[list[IpAddress]] | _Err[ErrorCode]:
-        return await getter(store.data).resolve_addresses(_Accessor(store, getter), name)
+    async def _resolve_addresses(store: _rt.Store[_rt.Any], name: str) -> _rt.Ok[list[IpAddress]] | _rt.Err[ErrorCode]:
+        return await getter(store.data).resolve_addresses(_rt.Accessor(store, getter), name)
     _b.func('resolve-addresses', _FT_RESOLVE_ADDRESSES, _resolve_addresses)
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

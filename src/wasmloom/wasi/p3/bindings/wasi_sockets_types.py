@@ -6,111 +6,111 @@ Addresses, errors and the TCP and UDP socket resources.
 # ruff: noqa
 from __future__ import annotations
 
-import dataclasses as _dc
-import enum as _enum
-import typing as _typing
-
-from wasmloom import types as _t
 from wasmloom.bindgen import rt as _rt
-from wasmloom.host.accessor import Accessor as _Accessor
-from wasmloom.host.component import Component as _Component
-from wasmloom.host.instance import Instance as _Instance
-from wasmloom.host.linker import Linker as _Linker
-from wasmloom.host.store import Store as _Store
-from wasmloom.host.streams import FutureReader as _FutureReader
-from wasmloom.host.streams import StreamReader as _StreamReader
-from wasmloom.values import Err as _Err
-from wasmloom.values import Ok as _Ok
-from wasmloom.values import Some as _Some
-
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
-_RT_TCP_SOCKET = _t.ResourceType('tcp-socket')
-_RT_UDP_SOCKET = _t.ResourceType('udp-socket')
+_RT_TCP_SOCKET = _rt.ResourceType('tcp-socket')
+_RT_UDP_SOCKET = _rt.ResourceType('udp-socket')
 
 
 class ErrorCodeAccessDenied(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['access-denied']] = 'access-denied'
+    tag: _rt.ClassVar[_rt.Literal['access-denied']] = 'access-denied'
 
 class ErrorCodeNotSupported(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['not-supported']] = 'not-supported'
+    tag: _rt.ClassVar[_rt.Literal['not-supported']] = 'not-supported'
 
 class ErrorCodeInvalidArgument(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-argument']] = 'invalid-argument'
+    tag: _rt.ClassVar[_rt.Literal['invalid-argument']] = 'invalid-argument'
 
 class ErrorCodeOutOfMemory(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['out-of-memory']] = 'out-of-memory'
+    tag: _rt.ClassVar[_rt.Literal['out-of-memory']] = 'out-of-memory'
 
 class ErrorCodeTimeout(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['timeout']] = 'timeout'
+    tag: _rt.ClassVar[_rt.Literal['timeout']] = 'timeout'
 
 class ErrorCodeInvalidState(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['invalid-state']] = 'invalid-state'
+    tag: _rt.ClassVar[_rt.Literal['invalid-state']] = 'invalid-state'
 
 class ErrorCodeAddressNotBindable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['address-not-bindable']] = 'address-not-bindable'
+    tag: _rt.ClassVar[_rt.Literal['address-not-bindable']] = 'address-not-bindable'
 
 class ErrorCodeAddressInUse(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['address-in-use']] = 'address-in-use'
+    tag: _rt.ClassVar[_rt.Literal['address-in-use']] = 'address-in-use'
 
 class ErrorCodeRemoteUnreachable(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['remote-unreachable']] = 'remote-unreachable'
+    tag: _rt.ClassVar[_rt.Literal['remote-unreachable']] = 'remote-unreachable'
 
 class ErrorCodeConnectionRefused(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-refused']] = 'connection-refused'
+    tag: _rt.ClassVar[_rt.Literal['connection-refused']] = 'connection-refused'
 
 class ErrorCodeConnectionBroken(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-broken']] = 'connection-broken'
+    tag: _rt.ClassVar[_rt.Literal['connection-broken']] = 'connection-broken'
 
 class ErrorCodeConnectionReset(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-reset']] = 'connection-reset'
+    tag: _rt.ClassVar[_rt.Literal['connection-reset']] = 'connection-reset'
 
 class ErrorCodeConnectionAborted(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['connection-aborted']] = 'connection-aborted'
+    tag: _rt.ClassVar[_rt.Literal['connection-aborted']] = 'connection-aborted'
 
 class ErrorCodeDatagramTooLarge(_rt.EmptyCase):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['datagram-too-large']] = 'datagram-too-large'
+    tag: _rt.ClassVar[_rt.Literal['datagram-too-large']] = 'datagram-too-large'
 
 class ErrorCodeOther(_rt.Case["str | None"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['other']] = 'other'
+    tag: _rt.ClassVar[_rt.Literal['other']] = 'other'
 
-ErrorCode: _typing.TypeAlias = ErrorCodeAccessDenied | ErrorCodeNotSupported | ErrorCodeInvalidArgument | ErrorCodeOutOfMemory | ErrorCodeTimeout | ErrorCodeInvalidState | ErrorCodeAddressNotBindable | ErrorCodeAddressInUse | ErrorCodeRemoteUnreachable | ErrorCodeConnectionRefused | ErrorCodeConnectionBroken | ErrorCodeConnectionReset | ErrorCodeConnectionAborted | ErrorCodeDatagramTooLarge | ErrorCodeOther
+ErrorCode: _rt.TypeAlias = (
+    ErrorCodeAccessDenied
+    | ErrorCodeNotSupported
+    | ErrorCodeInvalidArgument
+    | ErrorCodeOutOfMemory
+    | ErrorCodeTimeout
+    | ErrorCodeInvalidState
+    | ErrorCodeAddressNotBindable
+    | ErrorCodeAddressInUse
+    | ErrorCodeRemoteUnreachable
+    | ErrorCodeConnectionRefused
+    | ErrorCodeConnectionBroken
+    | ErrorCodeConnectionReset
+    | ErrorCodeConnectionAborted
+    | ErrorCodeDatagramTooLarge
+    | ErrorCodeOther
+)
 
-class IpAddressFamily(_enum.Enum):
+class IpAddressFamily(_rt.Enum):
     IPV4 = 'ipv4'
     IPV6 = 'ipv6'
 
 class IpAddressIpv4(_rt.Case["Ipv4Address"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
+    tag: _rt.ClassVar[_rt.Literal['ipv4']] = 'ipv4'
 
 class IpAddressIpv6(_rt.Case["Ipv6Address"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
+    tag: _rt.ClassVar[_rt.Literal['ipv6']] = 'ipv6'
 
-IpAddress: _typing.TypeAlias = IpAddressIpv4 | IpAddressIpv6
+IpAddress: _rt.TypeAlias = IpAddressIpv4 | IpAddressIpv6
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Ipv4SocketAddress:
     port: int
     address: Ipv4Address
 
-@_dc.dataclass(slots=True)
+@_rt.dataclass(slots=True)
 class Ipv6SocketAddress:
     port: int
     flow_info: int
@@ -119,256 +119,737 @@ class Ipv6SocketAddress:
 
 class IpSocketAddressIpv4(_rt.Case["Ipv4SocketAddress"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv4']] = 'ipv4'
+    tag: _rt.ClassVar[_rt.Literal['ipv4']] = 'ipv4'
 
 class IpSocketAddressIpv6(_rt.Case["Ipv6SocketAddress"]):
     __slots__ = ()
-    tag: _typing.ClassVar[_typing.Literal['ipv6']] = 'ipv6'
+    tag: _rt.ClassVar[_rt.Literal['ipv6']] = 'ipv6'
 
-IpSocketAddress: _typing.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6
+IpSocketAddress: _rt.TypeAlias = IpSocketAddressIpv4 | IpSocketAddressIpv6
 
-Duration: _typing.TypeAlias = "_m_wasi_clocks_types.Duration"
-Ipv4Address: _typing.TypeAlias = "tuple[int, int, int, int]"
-Ipv6Address: _typing.TypeAlias = "tuple[int, int, int, int, int, int, int, int]"
-
-
-_T_ERROR_CODE = _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')
-_T_IP_ADDRESS_FAMILY = _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')
-_T_IP_ADDRESS = _t.VariantType((_t.CaseType('ipv4', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), _t.CaseType('ipv6', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), ), 'wasi:sockets/types@0.3.0#ip-address')
-_T_IPV4_SOCKET_ADDRESS = _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')
-_T_IPV6_SOCKET_ADDRESS = _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')
-_T_IP_SOCKET_ADDRESS = _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address')
-_TYPES: list[tuple[_t.ValType, _typing.Any]] = [(_T_ERROR_CODE, (ErrorCodeAccessDenied, ErrorCodeNotSupported, ErrorCodeInvalidArgument, ErrorCodeOutOfMemory, ErrorCodeTimeout, ErrorCodeInvalidState, ErrorCodeAddressNotBindable, ErrorCodeAddressInUse, ErrorCodeRemoteUnreachable, ErrorCodeConnectionRefused, ErrorCodeConnectionBroken, ErrorCodeConnectionReset, ErrorCodeConnectionAborted, ErrorCodeDatagramTooLarge, ErrorCodeOther, )), (_T_IP_ADDRESS_FAMILY, IpAddressFamily), (_T_IP_ADDRESS, (IpAddressIpv4, IpAddressIpv6, )), (_T_IPV4_SOCKET_ADDRESS, Ipv4SocketAddress), (_T_IPV6_SOCKET_ADDRESS, Ipv6SocketAddress), (_T_IP_SOCKET_ADDRESS, (IpSocketAddressIpv4, IpSocketAddressIpv6, ))]
-_ALL_TYPES: list[tuple[_t.ValType, _typing.Any]] = [*_m_wasi_clocks_types._TYPES, *_TYPES]
-_FT_STATIC_TCP_SOCKET_CREATE = _t.FuncType((('address-family', _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')), ), _t.ResultType(_t.OwnType(_RT_TCP_SOCKET), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_BIND = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('local-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_CONNECT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('remote-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), True)
-_FT_METHOD_TCP_SOCKET_LISTEN = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.StreamType(_t.OwnType(_RT_TCP_SOCKET)), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SEND = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('data', _t.StreamType(_t.U8)), ), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code'))), False)
-_FT_METHOD_TCP_SOCKET_RECEIVE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.TupleType((_t.StreamType(_t.U8), _t.FutureType(_t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code'))), )), False)
-_FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_IS_LISTENING = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.BOOL, False)
-_FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family'), False)
-_FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.BOOL, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.BOOL), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U32, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U32), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U8, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U8), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_TCP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_STATIC_UDP_SOCKET_CREATE = _t.FuncType((('address-family', _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')), ), _t.ResultType(_t.OwnType(_RT_UDP_SOCKET), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_BIND = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('local-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_CONNECT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('remote-address', _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address')), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_DISCONNECT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SEND = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('data', _t.ListType(_t.U8, None)), ('remote-address', _t.OptionType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'))), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), True)
-_FT_METHOD_UDP_SOCKET_RECEIVE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.TupleType((_t.ListType(_t.U8, None), _t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'), )), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), True)
-_FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.VariantType((_t.CaseType('ipv4', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('address', _t.TupleType((_t.U8, _t.U8, _t.U8, _t.U8, ))), ), 'wasi:sockets/types@0.3.0#ipv4-socket-address')), _t.CaseType('ipv6', _t.RecordType((_t.FieldType('port', _t.U16), _t.FieldType('flow-info', _t.U32), _t.FieldType('address', _t.TupleType((_t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, _t.U16, ))), _t.FieldType('scope-id', _t.U32), ), 'wasi:sockets/types@0.3.0#ipv6-socket-address')), ), 'wasi:sockets/types@0.3.0#ip-socket-address'), _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family'), False)
-_FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U8, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U8), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ), _t.ResultType(_t.U64, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
-_FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _t.FuncType((('self', _t.BorrowType(_RT_UDP_SOCKET)), ('value', _t.U64), ), _t.ResultType(None, _t.VariantType((_t.CaseType('access-denied', None), _t.CaseType('not-supported', None), _t.CaseType('invalid-argument', None), _t.CaseType('out-of-memory', None), _t.CaseType('timeout', None), _t.CaseType('invalid-state', None), _t.CaseType('address-not-bindable', None), _t.CaseType('address-in-use', None), _t.CaseType('remote-unreachable', None), _t.CaseType('connection-refused', None), _t.CaseType('connection-broken', None), _t.CaseType('connection-reset', None), _t.CaseType('connection-aborted', None), _t.CaseType('datagram-too-large', None), _t.CaseType('other', _t.OptionType(_t.STRING)), ), 'wasi:sockets/types@0.3.0#error-code')), False)
+Duration: _rt.TypeAlias = "_m_wasi_clocks_types.Duration"
+Ipv4Address: _rt.TypeAlias = "tuple[int, int, int, int]"
+Ipv6Address: _rt.TypeAlias = "tuple[int, int, int, int, int, int, int, int]"
 
 
-class HostTcpSocket(_typing.Protocol):
+_T_ERROR_CODE = _rt.VariantType(
+    (
+        _rt.CaseType('access-denied', None),
+        _rt.CaseType('not-supported', None),
+        _rt.CaseType('invalid-argument', None),
+        _rt.CaseType('out-of-memory', None),
+        _rt.CaseType('timeout', None),
+        _rt.CaseType('invalid-state', None),
+        _rt.CaseType('address-not-bindable', None),
+        _rt.CaseType('address-in-use', None),
+        _rt.CaseType('remote-unreachable', None),
+        _rt.CaseType('connection-refused', None),
+        _rt.CaseType('connection-broken', None),
+        _rt.CaseType('connection-reset', None),
+        _rt.CaseType('connection-aborted', None),
+        _rt.CaseType('datagram-too-large', None),
+        _rt.CaseType('other', _rt.OptionType(_rt.STRING)),
+    ),
+    'wasi:sockets/types@0.3.0#error-code',
+)
+_T_IP_ADDRESS_FAMILY = _rt.EnumType(('ipv4', 'ipv6'), 'wasi:sockets/types@0.3.0#ip-address-family')
+_T_IP_ADDRESS = _rt.VariantType(
+    (
+        _rt.CaseType('ipv4', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8))),
+        _rt.CaseType('ipv6', _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16))),
+    ),
+    'wasi:sockets/types@0.3.0#ip-address',
+)
+_T_IPV4_SOCKET_ADDRESS = _rt.RecordType(
+    (_rt.FieldType('port', _rt.U16), _rt.FieldType('address', _rt.TupleType((_rt.U8, _rt.U8, _rt.U8, _rt.U8)))),
+    'wasi:sockets/types@0.3.0#ipv4-socket-address',
+)
+_T_IPV6_SOCKET_ADDRESS = _rt.RecordType(
+    (
+        _rt.FieldType('port', _rt.U16),
+        _rt.FieldType('flow-info', _rt.U32),
+        _rt.FieldType(
+            'address',
+            _rt.TupleType((_rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16, _rt.U16)),
+        ),
+        _rt.FieldType('scope-id', _rt.U32),
+    ),
+    'wasi:sockets/types@0.3.0#ipv6-socket-address',
+)
+_T_IP_SOCKET_ADDRESS = _rt.VariantType(
+    (_rt.CaseType('ipv4', _T_IPV4_SOCKET_ADDRESS), _rt.CaseType('ipv6', _T_IPV6_SOCKET_ADDRESS)),
+    'wasi:sockets/types@0.3.0#ip-socket-address',
+)
+_TYPES: _rt.TypeTable = [
+    (
+        _T_ERROR_CODE,
+        (
+            ErrorCodeAccessDenied,
+            ErrorCodeNotSupported,
+            ErrorCodeInvalidArgument,
+            ErrorCodeOutOfMemory,
+            ErrorCodeTimeout,
+            ErrorCodeInvalidState,
+            ErrorCodeAddressNotBindable,
+            ErrorCodeAddressInUse,
+            ErrorCodeRemoteUnreachable,
+            ErrorCodeConnectionRefused,
+            ErrorCodeConnectionBroken,
+            ErrorCodeConnectionReset,
+            ErrorCodeConnectionAborted,
+            ErrorCodeDatagramTooLarge,
+            ErrorCodeOther,
+        ),
+    ),
+    (_T_IP_ADDRESS_FAMILY, IpAddressFamily),
+    (_T_IP_ADDRESS, (IpAddressIpv4, IpAddressIpv6)),
+    (_T_IPV4_SOCKET_ADDRESS, Ipv4SocketAddress),
+    (_T_IPV6_SOCKET_ADDRESS, Ipv6SocketAddress),
+    (_T_IP_SOCKET_ADDRESS, (IpSocketAddressIpv4, IpSocketAddressIpv6)),
+]
+_ALL_TYPES: _rt.TypeTable = [*_m_wasi_clocks_types._TYPES, *_TYPES]
+_FT_STATIC_TCP_SOCKET_CREATE = _rt.FuncType(
+    (('address-family', _T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_RT_TCP_SOCKET), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_BIND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('local-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_CONNECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('remote-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_TCP_SOCKET_LISTEN = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.StreamType(_rt.OwnType(_RT_TCP_SOCKET)), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SEND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('data', _rt.StreamType(_rt.U8))),
+    _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_RECEIVE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.TupleType((_rt.StreamType(_rt.U8), _rt.FutureType(_rt.ResultType(None, _T_ERROR_CODE)))),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_IS_LISTENING = _rt.FuncType((('self', _rt.BorrowType(_RT_TCP_SOCKET)),), _rt.BOOL, False)
+_FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _T_IP_ADDRESS_FAMILY,
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.BOOL, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.BOOL)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U32, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U32)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U8, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U8)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_TCP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_STATIC_UDP_SOCKET_CREATE = _rt.FuncType(
+    (('address-family', _T_IP_ADDRESS_FAMILY),),
+    _rt.ResultType(_rt.OwnType(_RT_UDP_SOCKET), _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_BIND = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('local-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_CONNECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('remote-address', _T_IP_SOCKET_ADDRESS)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_DISCONNECT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SEND = _rt.FuncType(
+    (
+        ('self', _rt.BorrowType(_RT_UDP_SOCKET)),
+        ('data', _rt.ListType(_rt.U8, None)),
+        ('remote-address', _rt.OptionType(_T_IP_SOCKET_ADDRESS)),
+    ),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_UDP_SOCKET_RECEIVE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.TupleType((_rt.ListType(_rt.U8, None), _T_IP_SOCKET_ADDRESS)), _T_ERROR_CODE),
+    True,
+)
+_FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_T_IP_SOCKET_ADDRESS, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _T_IP_ADDRESS_FAMILY,
+    False,
+)
+_FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U8, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U8)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)),),
+    _rt.ResultType(_rt.U64, _T_ERROR_CODE),
+    False,
+)
+_FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE = _rt.FuncType(
+    (('self', _rt.BorrowType(_RT_UDP_SOCKET)), ('value', _rt.U64)),
+    _rt.ResultType(None, _T_ERROR_CODE),
+    False,
+)
+
+
+class HostTcpSocket(_rt.Protocol):
     """The host's implementation of resource `tcp-socket`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def bind(self, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def connect(self, accessor: _Accessor[_typing.Any, _typing.Any], remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def listen(self) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]: ...
-    def send(self, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]: ...
-    def receive(self) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]: ...
-    def get_local_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
-    def get_remote_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
+    def bind(self, local_address: IpSocketAddress) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def connect(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        remote_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def listen(self) -> _rt.Ok[_rt.StreamReader[HostTcpSocket]] | _rt.Err[ErrorCode]: ...
+    def send(self, data: _rt.StreamReader[int]) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]: ...
+    def receive(self) -> tuple[_rt.StreamReader[int], _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]]: ...
+    def get_local_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
+    def get_remote_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
     def get_is_listening(self) -> bool: ...
     def get_address_family(self) -> IpAddressFamily: ...
-    def set_listen_backlog_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_keep_alive_enabled(self) -> _Ok[bool] | _Err[ErrorCode]: ...
-    def set_keep_alive_enabled(self, value: bool) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_keep_alive_idle_time(self) -> _Ok[Duration] | _Err[ErrorCode]: ...
-    def set_keep_alive_idle_time(self, value: Duration) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_keep_alive_interval(self) -> _Ok[Duration] | _Err[ErrorCode]: ...
-    def set_keep_alive_interval(self, value: Duration) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_keep_alive_count(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_keep_alive_count(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_hop_limit(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_hop_limit(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_receive_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_receive_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_send_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_send_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
+    def set_listen_backlog_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_keep_alive_enabled(self) -> _rt.Ok[bool] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_enabled(self, value: bool) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_keep_alive_idle_time(self) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_idle_time(self, value: Duration) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_keep_alive_interval(self) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_interval(self, value: Duration) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_keep_alive_count(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_keep_alive_count(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_hop_limit(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_hop_limit(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_receive_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_receive_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_send_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_send_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
 
 
-class HostUdpSocket(_typing.Protocol):
+class HostUdpSocket(_rt.Protocol):
     """The host's implementation of resource `udp-socket`."""
     # When the guest drops its last handle, the bindings forget the object
     # and call its `drop()` method if it has one.
-    def bind(self, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def connect(self, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]: ...
-    def disconnect(self) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def send(self, accessor: _Accessor[_typing.Any, _typing.Any], data: bytes, remote_address: IpSocketAddress | None) -> _Ok[None] | _Err[ErrorCode]: ...
-    async def receive(self, accessor: _Accessor[_typing.Any, _typing.Any]) -> _Ok[tuple[bytes, IpSocketAddress]] | _Err[ErrorCode]: ...
-    def get_local_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
-    def get_remote_address(self) -> _Ok[IpSocketAddress] | _Err[ErrorCode]: ...
+    def bind(self, local_address: IpSocketAddress) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def connect(self, remote_address: IpSocketAddress) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def disconnect(self) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def send(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+        data: bytes,
+        remote_address: IpSocketAddress | None,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    async def receive(
+        self,
+        accessor: _rt.Accessor[_rt.Any, _rt.Any],
+    ) -> _rt.Ok[tuple[bytes, IpSocketAddress]] | _rt.Err[ErrorCode]: ...
+    def get_local_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
+    def get_remote_address(self) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]: ...
     def get_address_family(self) -> IpAddressFamily: ...
-    def get_unicast_hop_limit(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_unicast_hop_limit(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_receive_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_receive_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
-    def get_send_buffer_size(self) -> _Ok[int] | _Err[ErrorCode]: ...
-    def set_send_buffer_size(self, value: int) -> _Ok[None] | _Err[ErrorCode]: ...
+    def get_unicast_hop_limit(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_unicast_hop_limit(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_receive_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_receive_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
+    def get_send_buffer_size(self) -> _rt.Ok[int] | _rt.Err[ErrorCode]: ...
+    def set_send_buffer_size(self, value: int) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
 
 
-class Host(_typing.Protocol):
-    """What the host implements for this interface: one method per function (constructors are `<resource>_new`, static functions `<resource>_<name>`)."""
-    def tcp_socket_create(self, address_family: IpAddressFamily) -> _Ok[HostTcpSocket] | _Err[ErrorCode]: ...
-    def udp_socket_create(self, address_family: IpAddressFamily) -> _Ok[HostUdpSocket] | _Err[ErrorCode]: ...
+class Host(_rt.Protocol):
+    """What the host implements for this interface: one method per function
+    (constructors are `<resource>_new`, static functions `<resource>_<name>`).
+    """
+    def tcp_socket_create(self, address_family: IpAddressFamily) -> _rt.Ok[HostTcpSocket] | _rt.Err[ErrorCode]: ...
+    def udp_socket_create(self, address_family: IpAddressFamily) -> _rt.Ok[HostUdpSocket] | _rt.Err[ErrorCode]: ...
 
 
-def add_to_linker(linker: _Linker, getter: _typing.Callable[[_typing.Any], Host]) -> None:
+@_rt.dataclass(frozen=True, slots=True)
+class ResourceTypes:
+    """The resource types :func:`add_to_linker` defined, by WIT resource name."""
+    tcp_socket: _rt.ResourceType
+    udp_socket: _rt.ResourceType
+
+
+def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Host]) -> ResourceTypes:
     """Define this interface in ``linker``, implemented by ``getter(store.data)``.
 
     ``getter`` maps the store's data to the object implementing :class:`Host`:
     the data itself (``lambda d: d``), a field of it (``lambda d: d.logger``),
     or a view object built from several fields (``lambda d: View(d.a, d.b)``).
+    Returns the resource types it defined.
     """
     _b = _rt.ImportBinder(linker, 'wasi:sockets/types@0.3.0', _ALL_TYPES)
-    _b.resource(_RT_TCP_SOCKET, 'tcp-socket')
-    _b.resource(_RT_UDP_SOCKET, 'udp-socket')
-    def _tcp_socket_create(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[HostTcpSocket] | _Err[ErrorCode]:
+    resources = ResourceTypes(
+        tcp_socket=_b.resource(_RT_TCP_SOCKET, 'tcp-socket'),
+        udp_socket=_b.resource(_RT_UDP_SOCKET, 'udp-socket'),
+    )
+    def _tcp_socket_create(
+        store: _rt.Store[_rt.Any],
+        address_family: IpAddressFamily,
+    ) -> _rt.Ok[HostTcpSocket] | _rt.Err[ErrorCode]:
         return getter(store.data).tcp_socket_create(address_family)
     _b.func('[static]tcp-socket.create', _FT_STATIC_TCP_SOCKET_CREATE, _tcp_socket_create)
-    def _m_tcp_socket_bind(store: _Store[_typing.Any], self_: HostTcpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_bind(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.bind(local_address)
     _b.func('[method]tcp-socket.bind', _FT_METHOD_TCP_SOCKET_BIND, _m_tcp_socket_bind)
-    async def _m_tcp_socket_connect(store: _Store[_typing.Any], self_: HostTcpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.connect(_Accessor(store, getter), remote_address)
+    async def _m_tcp_socket_connect(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        remote_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.connect(_rt.Accessor(store, getter), remote_address)
     _b.func('[method]tcp-socket.connect', _FT_METHOD_TCP_SOCKET_CONNECT, _m_tcp_socket_connect)
-    def _m_tcp_socket_listen(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[_StreamReader[HostTcpSocket]] | _Err[ErrorCode]:
+    def _m_tcp_socket_listen(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[_rt.StreamReader[HostTcpSocket]] | _rt.Err[ErrorCode]:
         return self_.listen()
     _b.func('[method]tcp-socket.listen', _FT_METHOD_TCP_SOCKET_LISTEN, _m_tcp_socket_listen)
-    def _m_tcp_socket_send(store: _Store[_typing.Any], self_: HostTcpSocket, data: _StreamReader[int]) -> _FutureReader[_Ok[None] | _Err[ErrorCode]]:
+    def _m_tcp_socket_send(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        data: _rt.StreamReader[int],
+    ) -> _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]:
         return self_.send(data)
     _b.func('[method]tcp-socket.send', _FT_METHOD_TCP_SOCKET_SEND, _m_tcp_socket_send)
-    def _m_tcp_socket_receive(store: _Store[_typing.Any], self_: HostTcpSocket) -> tuple[_StreamReader[int], _FutureReader[_Ok[None] | _Err[ErrorCode]]]:
+    def _m_tcp_socket_receive(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> tuple[
+        _rt.StreamReader[int],
+        _rt.FutureReader[_rt.Ok[None] | _rt.Err[ErrorCode]]
+    ]:
         return self_.receive()
     _b.func('[method]tcp-socket.receive', _FT_METHOD_TCP_SOCKET_RECEIVE, _m_tcp_socket_receive)
-    def _m_tcp_socket_get_local_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_local_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.get_local_address()
-    _b.func('[method]tcp-socket.get-local-address', _FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS, _m_tcp_socket_get_local_address)
-    def _m_tcp_socket_get_remote_address(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-local-address',
+        _FT_METHOD_TCP_SOCKET_GET_LOCAL_ADDRESS,
+        _m_tcp_socket_get_local_address,
+    )
+    def _m_tcp_socket_get_remote_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.get_remote_address()
-    _b.func('[method]tcp-socket.get-remote-address', _FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS, _m_tcp_socket_get_remote_address)
-    def _m_tcp_socket_get_is_listening(store: _Store[_typing.Any], self_: HostTcpSocket) -> bool:
+    _b.func(
+        '[method]tcp-socket.get-remote-address',
+        _FT_METHOD_TCP_SOCKET_GET_REMOTE_ADDRESS,
+        _m_tcp_socket_get_remote_address,
+    )
+    def _m_tcp_socket_get_is_listening(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> bool:
         return self_.get_is_listening()
-    _b.func('[method]tcp-socket.get-is-listening', _FT_METHOD_TCP_SOCKET_GET_IS_LISTENING, _m_tcp_socket_get_is_listening)
-    def _m_tcp_socket_get_address_family(store: _Store[_typing.Any], self_: HostTcpSocket) -> IpAddressFamily:
+    _b.func(
+        '[method]tcp-socket.get-is-listening',
+        _FT_METHOD_TCP_SOCKET_GET_IS_LISTENING,
+        _m_tcp_socket_get_is_listening,
+    )
+    def _m_tcp_socket_get_address_family(store: _rt.Store[_rt.Any], self_: HostTcpSocket) -> IpAddressFamily:
         return self_.get_address_family()
-    _b.func('[method]tcp-socket.get-address-family', _FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY, _m_tcp_socket_get_address_family)
-    def _m_tcp_socket_set_listen_backlog_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-address-family',
+        _FT_METHOD_TCP_SOCKET_GET_ADDRESS_FAMILY,
+        _m_tcp_socket_get_address_family,
+    )
+    def _m_tcp_socket_set_listen_backlog_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_listen_backlog_size(value)
-    _b.func('[method]tcp-socket.set-listen-backlog-size', _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE, _m_tcp_socket_set_listen_backlog_size)
-    def _m_tcp_socket_get_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[bool] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-listen-backlog-size',
+        _FT_METHOD_TCP_SOCKET_SET_LISTEN_BACKLOG_SIZE,
+        _m_tcp_socket_set_listen_backlog_size,
+    )
+    def _m_tcp_socket_get_keep_alive_enabled(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[bool] | _rt.Err[ErrorCode]:
         return self_.get_keep_alive_enabled()
-    _b.func('[method]tcp-socket.get-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED, _m_tcp_socket_get_keep_alive_enabled)
-    def _m_tcp_socket_set_keep_alive_enabled(store: _Store[_typing.Any], self_: HostTcpSocket, value: bool) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-keep-alive-enabled',
+        _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_ENABLED,
+        _m_tcp_socket_get_keep_alive_enabled,
+    )
+    def _m_tcp_socket_set_keep_alive_enabled(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: bool,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_enabled(value)
-    _b.func('[method]tcp-socket.set-keep-alive-enabled', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED, _m_tcp_socket_set_keep_alive_enabled)
-    def _m_tcp_socket_get_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-enabled',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_ENABLED,
+        _m_tcp_socket_set_keep_alive_enabled,
+    )
+    def _m_tcp_socket_get_keep_alive_idle_time(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]:
         return self_.get_keep_alive_idle_time()
-    _b.func('[method]tcp-socket.get-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_get_keep_alive_idle_time)
-    def _m_tcp_socket_set_keep_alive_idle_time(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-keep-alive-idle-time',
+        _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_IDLE_TIME,
+        _m_tcp_socket_get_keep_alive_idle_time,
+    )
+    def _m_tcp_socket_set_keep_alive_idle_time(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: Duration,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_idle_time(value)
-    _b.func('[method]tcp-socket.set-keep-alive-idle-time', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME, _m_tcp_socket_set_keep_alive_idle_time)
-    def _m_tcp_socket_get_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[Duration] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-idle-time',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_IDLE_TIME,
+        _m_tcp_socket_set_keep_alive_idle_time,
+    )
+    def _m_tcp_socket_get_keep_alive_interval(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[Duration] | _rt.Err[ErrorCode]:
         return self_.get_keep_alive_interval()
-    _b.func('[method]tcp-socket.get-keep-alive-interval', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_get_keep_alive_interval)
-    def _m_tcp_socket_set_keep_alive_interval(store: _Store[_typing.Any], self_: HostTcpSocket, value: Duration) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-keep-alive-interval',
+        _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_INTERVAL,
+        _m_tcp_socket_get_keep_alive_interval,
+    )
+    def _m_tcp_socket_set_keep_alive_interval(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: Duration,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_interval(value)
-    _b.func('[method]tcp-socket.set-keep-alive-interval', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL, _m_tcp_socket_set_keep_alive_interval)
-    def _m_tcp_socket_get_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-interval',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_INTERVAL,
+        _m_tcp_socket_set_keep_alive_interval,
+    )
+    def _m_tcp_socket_get_keep_alive_count(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_keep_alive_count()
-    _b.func('[method]tcp-socket.get-keep-alive-count', _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT, _m_tcp_socket_get_keep_alive_count)
-    def _m_tcp_socket_set_keep_alive_count(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-keep-alive-count',
+        _FT_METHOD_TCP_SOCKET_GET_KEEP_ALIVE_COUNT,
+        _m_tcp_socket_get_keep_alive_count,
+    )
+    def _m_tcp_socket_set_keep_alive_count(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_keep_alive_count(value)
-    _b.func('[method]tcp-socket.set-keep-alive-count', _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT, _m_tcp_socket_set_keep_alive_count)
-    def _m_tcp_socket_get_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-keep-alive-count',
+        _FT_METHOD_TCP_SOCKET_SET_KEEP_ALIVE_COUNT,
+        _m_tcp_socket_set_keep_alive_count,
+    )
+    def _m_tcp_socket_get_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_hop_limit()
     _b.func('[method]tcp-socket.get-hop-limit', _FT_METHOD_TCP_SOCKET_GET_HOP_LIMIT, _m_tcp_socket_get_hop_limit)
-    def _m_tcp_socket_set_hop_limit(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_tcp_socket_set_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_hop_limit(value)
     _b.func('[method]tcp-socket.set-hop-limit', _FT_METHOD_TCP_SOCKET_SET_HOP_LIMIT, _m_tcp_socket_set_hop_limit)
-    def _m_tcp_socket_get_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    def _m_tcp_socket_get_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_receive_buffer_size()
-    _b.func('[method]tcp-socket.get-receive-buffer-size', _FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_get_receive_buffer_size)
-    def _m_tcp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-receive-buffer-size',
+        _FT_METHOD_TCP_SOCKET_GET_RECEIVE_BUFFER_SIZE,
+        _m_tcp_socket_get_receive_buffer_size,
+    )
+    def _m_tcp_socket_set_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
-    _b.func('[method]tcp-socket.set-receive-buffer-size', _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_tcp_socket_set_receive_buffer_size)
-    def _m_tcp_socket_get_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-receive-buffer-size',
+        _FT_METHOD_TCP_SOCKET_SET_RECEIVE_BUFFER_SIZE,
+        _m_tcp_socket_set_receive_buffer_size,
+    )
+    def _m_tcp_socket_get_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_send_buffer_size()
-    _b.func('[method]tcp-socket.get-send-buffer-size', _FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE, _m_tcp_socket_get_send_buffer_size)
-    def _m_tcp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostTcpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.get-send-buffer-size',
+        _FT_METHOD_TCP_SOCKET_GET_SEND_BUFFER_SIZE,
+        _m_tcp_socket_get_send_buffer_size,
+    )
+    def _m_tcp_socket_set_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostTcpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
-    _b.func('[method]tcp-socket.set-send-buffer-size', _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE, _m_tcp_socket_set_send_buffer_size)
-    def _udp_socket_create(store: _Store[_typing.Any], address_family: IpAddressFamily) -> _Ok[HostUdpSocket] | _Err[ErrorCode]:
+    _b.func(
+        '[method]tcp-socket.set-send-buffer-size',
+        _FT_METHOD_TCP_SOCKET_SET_SEND_BUFFER_SIZE,
+        _m_tcp_socket_set_send_buffer_size,
+    )
+    def _udp_socket_create(
+        store: _rt.Store[_rt.Any],
+        address_family: IpAddressFamily,
+    ) -> _rt.Ok[HostUdpSocket] | _rt.Err[ErrorCode]:
         return getter(store.data).udp_socket_create(address_family)
     _b.func('[static]udp-socket.create', _FT_STATIC_UDP_SOCKET_CREATE, _udp_socket_create)
-    def _m_udp_socket_bind(store: _Store[_typing.Any], self_: HostUdpSocket, local_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_bind(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        local_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.bind(local_address)
     _b.func('[method]udp-socket.bind', _FT_METHOD_UDP_SOCKET_BIND, _m_udp_socket_bind)
-    def _m_udp_socket_connect(store: _Store[_typing.Any], self_: HostUdpSocket, remote_address: IpSocketAddress) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_connect(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        remote_address: IpSocketAddress,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.connect(remote_address)
     _b.func('[method]udp-socket.connect', _FT_METHOD_UDP_SOCKET_CONNECT, _m_udp_socket_connect)
-    def _m_udp_socket_disconnect(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[None] | _Err[ErrorCode]:
+    def _m_udp_socket_disconnect(store: _rt.Store[_rt.Any], self_: HostUdpSocket) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.disconnect()
     _b.func('[method]udp-socket.disconnect', _FT_METHOD_UDP_SOCKET_DISCONNECT, _m_udp_socket_disconnect)
-    async def _m_udp_socket_send(store: _Store[_typing.Any], self_: HostUdpSocket, data: bytes, remote_address: IpSocketAddress | None) -> _Ok[None] | _Err[ErrorCode]:
-        return await self_.send(_Accessor(store, getter), data, remote_address)
+    async def _m_udp_socket_send(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        data: bytes,
+        remote_address: IpSocketAddress | None,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
+        return await self_.send(_rt.Accessor(store, getter), data, remote_address)
     _b.func('[method]udp-socket.send', _FT_METHOD_UDP_SOCKET_SEND, _m_udp_socket_send)
-    async def _m_udp_socket_receive(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[tuple[bytes, IpSocketAddress]] | _Err[ErrorCode]:
-        return await self_.receive(_Accessor(store, getter))
+    async def _m_udp_socket_receive(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[tuple[bytes, IpSocketAddress]] | _rt.Err[ErrorCode]:
+        return await self_.receive(_rt.Accessor(store, getter))
     _b.func('[method]udp-socket.receive', _FT_METHOD_UDP_SOCKET_RECEIVE, _m_udp_socket_receive)
-    def _m_udp_socket_get_local_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    def _m_udp_socket_get_local_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.get_local_address()
-    _b.func('[method]udp-socket.get-local-address', _FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS, _m_udp_socket_get_local_address)
-    def _m_udp_socket_get_remote_address(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[IpSocketAddress] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.get-local-address',
+        _FT_METHOD_UDP_SOCKET_GET_LOCAL_ADDRESS,
+        _m_udp_socket_get_local_address,
+    )
+    def _m_udp_socket_get_remote_address(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[IpSocketAddress] | _rt.Err[ErrorCode]:
         return self_.get_remote_address()
-    _b.func('[method]udp-socket.get-remote-address', _FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS, _m_udp_socket_get_remote_address)
-    def _m_udp_socket_get_address_family(store: _Store[_typing.Any], self_: HostUdpSocket) -> IpAddressFamily:
+    _b.func(
+        '[method]udp-socket.get-remote-address',
+        _FT_METHOD_UDP_SOCKET_GET_REMOTE_ADDRESS,
+        _m_udp_socket_get_remote_address,
+    )
+    def _m_udp_socket_get_address_family(store: _rt.Store[_rt.Any], self_: HostUdpSocket) -> IpAddressFamily:
         return self_.get_address_family()
-    _b.func('[method]udp-socket.get-address-family', _FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY, _m_udp_socket_get_address_family)
-    def _m_udp_socket_get_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.get-address-family',
+        _FT_METHOD_UDP_SOCKET_GET_ADDRESS_FAMILY,
+        _m_udp_socket_get_address_family,
+    )
+    def _m_udp_socket_get_unicast_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_unicast_hop_limit()
-    _b.func('[method]udp-socket.get-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT, _m_udp_socket_get_unicast_hop_limit)
-    def _m_udp_socket_set_unicast_hop_limit(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.get-unicast-hop-limit',
+        _FT_METHOD_UDP_SOCKET_GET_UNICAST_HOP_LIMIT,
+        _m_udp_socket_get_unicast_hop_limit,
+    )
+    def _m_udp_socket_set_unicast_hop_limit(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_unicast_hop_limit(value)
-    _b.func('[method]udp-socket.set-unicast-hop-limit', _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT, _m_udp_socket_set_unicast_hop_limit)
-    def _m_udp_socket_get_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.set-unicast-hop-limit',
+        _FT_METHOD_UDP_SOCKET_SET_UNICAST_HOP_LIMIT,
+        _m_udp_socket_set_unicast_hop_limit,
+    )
+    def _m_udp_socket_get_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_receive_buffer_size()
-    _b.func('[method]udp-socket.get-receive-buffer-size', _FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE, _m_udp_socket_get_receive_buffer_size)
-    def _m_udp_socket_set_receive_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.get-receive-buffer-size',
+        _FT_METHOD_UDP_SOCKET_GET_RECEIVE_BUFFER_SIZE,
+        _m_udp_socket_get_receive_buffer_size,
+    )
+    def _m_udp_socket_set_receive_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_receive_buffer_size(value)
-    _b.func('[method]udp-socket.set-receive-buffer-size', _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE, _m_udp_socket_set_receive_buffer_size)
-    def _m_udp_socket_get_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket) -> _Ok[int] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.set-receive-buffer-size',
+        _FT_METHOD_UDP_SOCKET_SET_RECEIVE_BUFFER_SIZE,
+        _m_udp_socket_set_receive_buffer_size,
+    )
+    def _m_udp_socket_get_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+    ) -> _rt.Ok[int] | _rt.Err[ErrorCode]:
         return self_.get_send_buffer_size()
-    _b.func('[method]udp-socket.get-send-buffer-size', _FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE, _m_udp_socket_get_send_buffer_size)
-    def _m_udp_socket_set_send_buffer_size(store: _Store[_typing.Any], self_: HostUdpSocket, value: int) -> _Ok[None] | _Err[ErrorCode]:
+    _b.func(
+        '[method]udp-socket.get-send-buffer-size',
+        _FT_METHOD_UDP_SOCKET_GET_SEND_BUFFER_SIZE,
+        _m_udp_socket_get_send_buffer_size,
+    )
+    def _m_udp_socket_set_send_buffer_size(
+        store: _rt.Store[_rt.Any],
+        self_: HostUdpSocket,
+        value: int,
+    ) -> _rt.Ok[None] | _rt.Err[ErrorCode]:
         return self_.set_send_buffer_size(value)
-    _b.func('[method]udp-socket.set-send-buffer-size', _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE, _m_udp_socket_set_send_buffer_size)
+    _b.func(
+        '[method]udp-socket.set-send-buffer-size',
+        _FT_METHOD_UDP_SOCKET_SET_SEND_BUFFER_SIZE,
+        _m_udp_socket_set_send_buffer_size,
+    )
+    return resources
 
-_GUEST_CLASSES: dict[_t.ResourceType, type[_rt.GuestResource]] = {}
-
-_ = (_dc, _enum, _Accessor, _Component, _Instance, _Linker, _Err, _Ok, _Some, _StreamReader, _FutureReader)
+_GUEST_CLASSES: _rt.GuestClasses = {}

@@ -311,16 +311,12 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], WasiHttp]) -> None:
 
     ``getter(store.data)`` is the store's :class:`WasiHttp`.
     """
-    rt_box: list[T.ResourceType] = []
 
     def get(d: Any) -> WasiHttp:
         h = getter(d)
         if h.fields_rt is None:
-            h.fields_rt = rt_box[0]
+            h.fields_rt = fields_rt
         return h
 
-    wasi_http_types.add_to_linker(linker, get)
-    rt = getattr(linker.instance("wasi:http/types@0.3.0").lookup("fields"), "rt", None)
-    assert isinstance(rt, T.ResourceType)
-    rt_box.append(rt)
+    fields_rt = wasi_http_types.add_to_linker(linker, get).fields
     wasi_http_client.add_to_linker(linker, get)

@@ -92,16 +92,12 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], SocketsHost]) -> None:
 
     ``getter(store.data)`` is the store's :class:`SocketsHost`.
     """
-    rt_box: list[T.ResourceType] = []
 
     def get(d: Any) -> SocketsHost:
         h = getter(d)
         if h.tcp_rt is None:
-            h.tcp_rt = rt_box[0]
+            h.tcp_rt = tcp_rt
         return h
 
-    S.add_to_linker(linker, get)
-    rt = getattr(linker.instance("wasi:sockets/types@0.3.0").lookup("tcp-socket"), "rt", None)
-    assert isinstance(rt, T.ResourceType)
-    rt_box.append(rt)
+    tcp_rt = S.add_to_linker(linker, get).tcp_socket
     L.add_to_linker(linker, get)
