@@ -57,20 +57,22 @@ from typing import Any, BinaryIO, Generic, Protocol, TypeVar, runtime_checkable
 from wasmloom import types as T
 from wasmloom.abi import codecs
 from wasmloom.host.store import Store
-from wasmloom.runtime.host_streams import (
+from wasmloom.runtime.streams import SharedFutureImpl, SharedStreamImpl
+from wasmloom.runtime.streams.buffers import (
+    Destination,
+    FutureDestination,
+    FutureSource,
+    Source,
+)
+from wasmloom.runtime.streams.host_ends import (
     UNTYPED,
     ConsumerEnd,
-    Destination,
     FutureConsumerEnd,
-    FutureDestination,
     FutureProducerEnd,
-    FutureSource,
     HostPump,
     ProducerEnd,
-    Source,
     StreamResult,
 )
-from wasmloom.runtime.streams import SharedFutureImpl, SharedStreamImpl
 
 __all__ = [
     "AsyncIterableProducer",

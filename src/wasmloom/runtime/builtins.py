@@ -23,7 +23,6 @@ from wasmloom.abi.layout import MAX_FLAT_PARAMS, flatten_types
 from wasmloom.abi.strings import lift_string, lower_string
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
-from wasmloom.runtime.host_streams import ConsumerEnd, ProducerEnd
 from wasmloom.runtime.streams import (
     MAX_BUFFER_LENGTH,
     CopyEnd,
@@ -36,6 +35,7 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
+from wasmloom.runtime.streams.host_ends import ConsumerEnd, ProducerEnd
 from wasmloom.runtime.tasks import (
     BLOCKED,
     SYNC_BLOCK,

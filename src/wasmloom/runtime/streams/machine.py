@@ -8,8 +8,8 @@ pending copy of the other end at once, or becomes the pending copy itself.
 
 Buffers are anything with ``remain()``, ``is_zero_length()``, ``progress`` and
 ``read(n) -> list`` (readable) or ``write(values)`` (writable);
-:class:`ListBuffer` is the plain in-Python one (used by the host and by tests);
-guest buffers (in guest memory) live in :mod:`wasmloom.runtime.canon`.
+:class:`~wasmloom.runtime.streams.buffers.ListBuffer` is the plain in-Python
+one (used by tests); guest buffers (in guest memory) live with the built-ins.
 
 Trap messages follow Wasmtime.
 """
@@ -24,11 +24,11 @@ from wasmloom.errors import Trap
 from wasmloom.runtime.waitables import Waitable
 
 __all__ = [
+    "MAX_BUFFER_LENGTH",
     "Buffer",
     "CopyEnd",
     "CopyResult",
     "CopyState",
-    "ListBuffer",
     "ReadableFutureEnd",
     "ReadableStreamEnd",
     "SharedFutureImpl",
@@ -65,34 +65,6 @@ class Buffer(Protocol):
     def remain(self) -> int: ...
 
     def is_zero_length(self) -> bool: ...
-
-
-class ListBuffer:
-    """A buffer of Python values: readable (``read``) from ``values``, writable up to ``capacity``."""
-
-    __slots__ = ("capacity", "progress", "values")
-
-    def __init__(self, values: list[Any] | None = None, capacity: int | None = None) -> None:
-        self.values: list[Any] = [] if values is None else values
-        self.capacity = len(self.values) if capacity is None else capacity
-        self.progress = 0
-
-    def remain(self) -> int:
-        return self.capacity - self.progress
-
-    def is_zero_length(self) -> bool:
-        return self.capacity == 0
-
-    def read(self, n: int) -> list[Any]:
-        assert n <= self.remain()
-        vs = self.values[self.progress : self.progress + n]
-        self.progress += n
-        return vs
-
-    def write(self, vs: list[Any]) -> None:
-        assert len(vs) <= self.remain()
-        self.values.extend(vs)
-        self.progress += len(vs)
 
 
 def _transfer(dst: Any, src: Any, n: int) -> None:
