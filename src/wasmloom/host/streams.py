@@ -194,7 +194,7 @@ class StreamReader(Generic[Item]):
     def pipe(self, store: Any, consumer: StreamConsumer) -> None:
         """Attach ``consumer``: it answers every write from now on (and a write already waiting)."""
         shared = self._take()
-        host = shared.host
+        host = shared.peer
         if isinstance(host, ProducerEnd):
             # host to host: no guest in between
             host.pump = pump = HostPump(store, host, consumer)
@@ -211,7 +211,7 @@ class StreamReader(Generic[Item]):
 
     def into_producer(self) -> StreamProducer:
         """The producer of a stream the host created (host-to-host bypass)."""
-        host = self.shared.host
+        host = self.shared.peer
         if not isinstance(host, ProducerEnd):
             raise TypeError("this stream was not created by the host")
         self._take()
@@ -304,7 +304,7 @@ class FutureReader(Generic[Item]):
     def pipe(self, store: Any, consumer: FutureConsumer) -> None:
         """Attach ``consumer``: it takes the value when the writer writes it."""
         shared = self._take()
-        host = shared.host
+        host = shared.peer
         if isinstance(host, FutureProducerEnd):
             _FuturePump(store, host, consumer).run()
             return
@@ -317,7 +317,7 @@ class FutureReader(Generic[Item]):
         _kick(self.store)
 
     def into_producer(self) -> FutureProducer:
-        host = self.shared.host
+        host = self.shared.peer
         if not isinstance(host, FutureProducerEnd):
             raise TypeError("this future was not created by the host")
         self._take()

@@ -1,21 +1,24 @@
-"""The host end of streams and futures, inside the copy state machine (sans-I/O).
+"""The host's ends of streams and futures: one implementation of the peer interface (sans-I/O).
 
-A stream or future one of whose ends the host holds has a *host end* attached
-to its :class:`~wasmloom.runtime.streams.machine.SharedStreamImpl` (``shared.host``):
+A stream or future one of whose ends the host holds has a *host end* as the
+peer of its :class:`~wasmloom.runtime.streams.machine.SharedStreamImpl`
+(``shared.peer``; see :class:`~wasmloom.runtime.streams.machine.StreamPeer`):
 
 - :class:`ProducerEnd`: the host writes. Each read the other side starts runs
   the producer's ``poll_produce`` at once, inside that read.
 - :class:`ConsumerEnd`: the host reads. Each write runs ``poll_consume``.
 - :class:`FutureProducerEnd`/:class:`FutureConsumerEnd`: the same for futures.
+- :class:`HostPump`: both ends are the host's; the producer feeds the consumer.
 
 A step answers with a :class:`StreamResult`. ``PENDING`` leaves the copy
 pending; the producer or consumer calls the ``wake`` it was given (from the
 store's thread) when it can make progress, and the step runs again. The
-contracts of the protocols (see :mod:`wasmloom.host.streams`) are checked after
-every step; a broken one is a :class:`~wasmloom.errors.Trap` whose message
-names the rule. A step that runs inside a guest's built-in raises it there; a
-step run by ``wake`` outside guest code delivers it with the copy's event, so
-the guest traps when it receives that event.
+contracts of the protocols (written on the methods of
+:mod:`wasmloom.host.streams`) are checked after every step; a broken one is a
+:class:`~wasmloom.errors.Trap` whose message names the rule. A step that runs
+inside a guest's built-in raises it there; a step run by ``wake`` outside guest
+code delivers it with the copy's event, so the guest traps when it receives
+that event.
 
 Nothing here does I/O or touches asyncio.
 """
@@ -34,18 +37,16 @@ from wasmloom.runtime.streams.buffers import (
     Source,
     deliver,
 )
-from wasmloom.runtime.streams.machine import CopyResult
+from wasmloom.runtime.streams.machine import CopyResult, FailedEnd
 
 __all__ = [
     "UNTYPED",
     "ConsumerEnd",
-    "FailedEnd",
     "FutureConsumerEnd",
     "FutureProducerEnd",
     "HostPump",
     "ProducerEnd",
     "StreamResult",
-    "fail_host_ends",
 ]
 
 
@@ -181,7 +182,7 @@ class _Stepper:
         """Run the step of the copy in ``op`` (again while woken during it); return its result.
 
         ``None``: the step is PENDING and the copy stays in ``op`` (a copy
-        started by ``copy_now`` gets its callbacks with :meth:`pend`). A trap
+        started by :meth:`start` gets its callbacks with :meth:`pend`). A trap
         propagates, the copy forgotten.
         """
         self.polling = True
@@ -201,10 +202,24 @@ class _Stepper:
         finally:
             self.polling = False
 
-    def pend(self, on_copy: Any, on_copy_done: Any) -> None:
-        """Give the copy left pending by :meth:`step_now` its callbacks; a later wake delivers."""
-        self.op = (self.op[0], on_copy, on_copy_done)
-        self._hold()
+    def start(self, buf: Any) -> CopyResult | None:
+        """Start a guest's copy of ``buf``: run its step now and return its result, or
+        ``None``: the copy is pending and :meth:`pend` gives it its callbacks."""
+        self.op = (buf,)
+        if self.polling:
+            return None  # started from inside a step: that step runs it (see pend)
+        result: CopyResult | None = self.step_now()
+        return result
+
+    def pend(self, *callbacks: Any) -> None:
+        """Give the copy :meth:`start` left pending its callbacks (``on_copy`` and
+        ``on_copy_done`` for a stream, ``on_copy_done`` for a future); a later wake
+        delivers its result through them."""
+        self.op = (self.op[0], *callbacks)
+        if self.polling:
+            self.rewake = True  # the step running now runs again, for this copy
+        else:
+            self._hold()
 
     def wake(self) -> None:
         if self.op is not None:
@@ -222,57 +237,6 @@ def _fail_and_dispose(what: str, obj: Any, error: BaseException) -> None:
     if fail is not None:
         _call(f"{what}.fail()", fail, error)
     _dispose(what, obj)
-
-
-class FailedEnd:
-    """Stands in for the host end of a stream or future whose guest end is in a
-    trapped (poisoned) instance and which the host has not attached to yet.
-
-    Attaching a consumer fails it with the trap; a copy from another guest sees DROPPED.
-    """
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-    def read(self, inst: Any, buf: Any, *on_copy: Any) -> None:
-        on_copy[-1](CopyResult.DROPPED)
-
-    write = read
-
-    def cancel(self) -> None:
-        return None
-
-    def drop(self) -> None:
-        return None
-
-
-def fail_host_ends(inst: Any, error: BaseException) -> None:
-    """``inst`` trapped: fail the host's side of every stream and future it holds an end of.
-
-    An attached host producer or consumer is disposed of: its optional
-    ``fail(error)`` is called, then its ``close()`` (an exception from either
-    is ignored: the guest already trapped). The pending copy is forgotten, so
-    the store no longer waits for it. A stream or future whose other end has
-    no host end yet is dropped (a guest at the other end sees DROPPED) and
-    remembers ``error`` for a host that attaches later (:class:`FailedEnd`).
-    """
-    for w in list(inst.handles):
-        shared = getattr(w, "shared", None)
-        if shared is None:
-            continue
-        host = shared.host
-        if host is None:
-            shared.drop()
-            shared.host = FailedEnd(error)
-            continue
-        fail = getattr(host, "fail", None)
-        if fail is not None:
-            try:
-                fail(error)
-            except Trap:
-                pass
 
 
 class _HostEnd(_Stepper):
@@ -344,21 +308,16 @@ class _ConsumerHostEnd(_HostEnd):
 
     __slots__ = ()
 
-    def _pending_op(self, shared: Any) -> Any:
-        """The copy a guest left pending on ``shared`` before the host attached (``None``: none)."""
-        raise NotImplementedError
-
     def attach(self) -> None:
-        """Take over the guest's writes, including one already pending."""
+        """Become the peer of ``shared``: take over the guest's writes, including one
+        already pending on the rendezvous this end replaces."""
         shared = self.shared
-        failed = shared.host
-        if isinstance(failed, FailedEnd):
-            shared.host = self
-            self.fail(failed.error)
+        prev = shared.peer
+        shared.peer = self
+        if isinstance(prev, FailedEnd):
+            self.fail(prev.error)
             return
-        op = self._pending_op(shared)
-        shared.reset_pending()
-        shared.host = self
+        op = prev.take_pending()
         if shared.dropped:
             self.dispose()
         elif op is not None:
@@ -399,26 +358,17 @@ class ProducerEnd(_HostEnd):
             self.leftover = None
         return CopyResult.DROPPED if self.ended else None
 
-    # SharedStreamImpl delegates here
-    def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
         r = self._answer_unstepped(buf)
         if r is not None:
-            on_copy_done(r)
-            return
-        self.op = (buf, on_copy, on_copy_done)
+            return r  # type: ignore[no-any-return]
         self.finish = False
-        self.run(False)
-
-    def copy_now(self, buf: Any) -> Any:
-        """A guest reads into ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
-        r = self._answer_unstepped(buf)
-        if r is not None:
-            return r
+        # self.start(buf), inlined: one call less on the hot path
         self.op = (buf,)
-        self.finish = False
-        return self.step_now()
+        return None if self.polling else self.step_now()
 
-    def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a stream")
 
     def wake(self) -> None:
@@ -487,35 +437,18 @@ class ConsumerEnd(_ConsumerHostEnd):
     def consumer(self) -> Any:
         return self.obj
 
-    def _pending_op(self, shared: Any) -> Any:
-        pending = shared.pending_buffer
-        self.taken = 0
-        return (
-            None
-            if pending is None
-            else (pending, shared.pending_on_copy, shared.pending_on_copy_done)
-        )
-
-    def read(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
+    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot read from the host's end of a stream")
 
-    def write(self, inst: Any, buf: Any, on_copy: Any, on_copy_done: Any) -> None:
-        if self.ended:
-            on_copy_done(CopyResult.DROPPED)
-            return
-        self.op = (buf, on_copy, on_copy_done)
-        self.finish = False
-        self.taken = 0
-        self.run(False)
-
-    def copy_now(self, buf: Any) -> Any:
-        """A guest writes from ``buf``: its CopyResult now, or ``None`` (pending: see :meth:`pend`)."""
+    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
         if self.ended:
             return CopyResult.DROPPED
-        self.op = (buf,)
         self.finish = False
         self.taken = 0
-        return self.step_now()
+        # self.start(buf), inlined: one call less on the hot path
+        self.op = (buf,)
+        return None if self.polling else self.step_now()
 
     def poll(self) -> Any:
         buf = self.op[0]
@@ -665,15 +598,14 @@ class FutureProducerEnd(_HostEnd):
     def producer(self) -> Any:
         return self.obj
 
-    def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        """A guest reads the value into ``buf``: the result now, or ``None`` (see :meth:`pend`)."""
         if self.ended:
-            on_copy_done(CopyResult.DROPPED)
-            return
-        self.op = (buf, on_copy_done)
+            return CopyResult.DROPPED
         self.finish = False
-        self.run(False)
+        return self.start(buf)
 
-    def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a future")
 
     def poll(self) -> Any:
@@ -700,20 +632,15 @@ class FutureConsumerEnd(_ConsumerHostEnd):
     def consumer(self) -> Any:
         return self.obj
 
-    def _pending_op(self, shared: Any) -> Any:
-        pending = shared.pending_buffer
-        return None if pending is None else (pending, shared.pending_on_copy_done)
-
-    def read(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot read from the host's end of a future")
 
-    def write(self, inst: Any, buf: Any, on_copy_done: Any) -> None:
+    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        """A guest writes the value from ``buf``: the result now, or ``None`` (see :meth:`pend`)."""
         if self.ended:
-            on_copy_done(CopyResult.DROPPED)
-            return
-        self.op = (buf, on_copy_done)
+            return CopyResult.DROPPED
         self.finish = False
-        self.run(False)
+        return self.start(buf)
 
     def poll(self) -> Any:
         buf = self.op[0]
