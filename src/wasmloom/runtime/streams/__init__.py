@@ -9,7 +9,7 @@
   consumer answers each copy, under contracts checked after every step.
 """
 
-from wasmloom.runtime.streams.buffers import ListBuffer
+from wasmloom.runtime.streams.buffers import BytesBuffer, ListBuffer
 from wasmloom.runtime.streams.machine import (
     MAX_BUFFER_LENGTH,
     Buffer,
@@ -33,6 +33,7 @@ from wasmloom.runtime.streams.machine import (
 __all__ = [
     "MAX_BUFFER_LENGTH",
     "Buffer",
+    "BytesBuffer",
     "CopyEnd",
     "CopyResult",
     "CopyState",

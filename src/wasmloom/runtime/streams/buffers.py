@@ -1,9 +1,20 @@
 """Buffers of stream and future copies, and the host's views of them.
 
-:class:`ListBuffer` holds Python values (used by tests). The host's producers
-and consumers get a :class:`Destination`/:class:`Source` (streams) or a
-:class:`FutureDestination`/:class:`FutureSource` (futures) around a guest's
-buffer; :func:`deliver` copies the items a producer gave into one.
+A copy moves elements between two buffers. Each has ``t`` (the element type),
+``length`` elements of room or content, ``progress`` (how many moved so far),
+``remain()``, ``is_zero_length()``, ``read(n) -> list`` (a source) and
+``write(values)`` (a destination). A buffer whose ``raw`` is ``"u8"`` holds
+bytes at ``ptr`` in a memory ``cx`` (``cx.mv`` a view of it, ``cx.refresh()``
+the view re-derived), which the host ends read and write as one block.
+
+- :class:`ListBuffer`: Python values, any element type.
+- :class:`BytesBuffer`: bytes in a ``bytearray``, as a guest's ``stream<u8>``
+  buffer in its memory.
+- Guest buffers (in guest memory) live with the built-ins.
+
+The host's producers and consumers never see a buffer: they get a
+:class:`Destination`/:class:`Source` (streams) or a
+:class:`FutureDestination`/:class:`FutureSource` (futures) around it.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from wasmloom import types as T
 from wasmloom.errors import Trap
 
 __all__ = [
+    "BytesBuffer",
     "Destination",
     "FutureDestination",
     "FutureSource",
@@ -28,20 +40,28 @@ BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
 class ListBuffer:
-    """A buffer of Python values: readable (``read``) from ``values``, writable up to ``capacity``."""
+    """A buffer of Python values: readable (``read``) from ``values``, writable up to ``capacity``.
 
-    __slots__ = ("capacity", "progress", "values")
+    ``t`` is the element type (``None`` for a typeless stream).
+    """
 
-    def __init__(self, values: list[Any] | None = None, capacity: int | None = None) -> None:
+    __slots__ = ("length", "progress", "t", "values")
+
+    raw = None
+
+    def __init__(
+        self, values: list[Any] | None = None, capacity: int | None = None, t: Any = None
+    ) -> None:
         self.values: list[Any] = [] if values is None else values
-        self.capacity = len(self.values) if capacity is None else capacity
+        self.length = len(self.values) if capacity is None else capacity
         self.progress = 0
+        self.t = t
 
     def remain(self) -> int:
-        return self.capacity - self.progress
+        return self.length - self.progress
 
     def is_zero_length(self) -> bool:
-        return self.capacity == 0
+        return self.length == 0
 
     def read(self, n: int) -> list[Any]:
         assert n <= self.remain()
@@ -53,6 +73,63 @@ class ListBuffer:
         assert len(vs) <= self.remain()
         self.values.extend(vs)
         self.progress += len(vs)
+
+
+class _BytesMemory:
+    """The memory of a :class:`BytesBuffer`: a view of its ``bytearray`` (it never moves)."""
+
+    __slots__ = ("mv",)
+
+    def __init__(self, data: bytes | bytearray) -> None:
+        self.mv = memoryview(data)
+
+    def refresh(self) -> memoryview:
+        return self.mv
+
+
+class BytesBuffer:
+    """``length`` bytes from the start of ``data``: a ``stream<u8>`` buffer held in Python.
+
+    A source reads ``data``'s bytes; a destination (``data`` a ``bytearray``)
+    fills it from the start. Like a guest's ``u8`` buffer in its memory, the
+    host ends read and write its bytes directly (``ptr`` into ``cx.mv``).
+    """
+
+    __slots__ = ("cx", "length", "progress", "ptr")
+
+    t = U8
+    raw = "u8"
+
+    def __init__(self, data: bytes | bytearray, length: int | None = None) -> None:
+        self.cx = _BytesMemory(data)
+        self.ptr = 0
+        self.length = len(data) if length is None else length
+        self.progress = 0
+
+    def remain(self) -> int:
+        return self.length - self.progress
+
+    def is_zero_length(self) -> bool:
+        return self.length == 0
+
+    def read(self, n: int) -> list[int]:
+        assert n <= self.remain()
+        p = self.ptr
+        vs = list(self.cx.mv[p : p + n])
+        self.ptr = p + n
+        self.progress += n
+        return vs
+
+    def write(self, vs: list[Any]) -> None:
+        assert len(vs) <= self.remain()
+        p = self.ptr
+        self.cx.mv[p : p + len(vs)] = bytes(vs)
+        self.ptr = p + len(vs)
+        self.progress += len(vs)
+
+    def moved(self) -> bytes:
+        """The bytes read from or written to the buffer so far."""
+        return bytes(self.cx.mv[: self.ptr])
 
 
 def _is_u8_buffer(buf: Any) -> bool:
