@@ -6,71 +6,63 @@ then passes the reader to a guest. A stream from a guest arrives as a
 :meth:`StreamReader.close` drops it. Futures work the same way
 (:class:`FutureReader`).
 
-**The step protocol.** ``poll_produce(store, dst, finish)`` runs the moment
-the reader starts a read (inside it; no rendezvous, no background task), and
-``poll_consume(store, src, finish)`` the moment the writer starts a write. A
-step returns a :class:`StreamResult`:
+A producer or consumer works in *steps*, with no rendezvous and no background
+task: its step runs the moment the other side starts a copy, inside that copy,
+and answers a :class:`StreamResult`; a step that answers ``PENDING`` runs again
+after the ``wake`` it was given is called. What a step may do and answer is
+written on the protocol methods: :meth:`StreamProducer.poll_produce`,
+:meth:`StreamConsumer.poll_consume`, :meth:`FutureProducer.poll_produce` and
+:meth:`FutureConsumer.poll_consume`. The runtime checks that contract after
+every step; breaking it, or raising from a step, makes the guest trap with a
+message naming the rule. The Python process is never harmed.
 
-- ``COMPLETED``: items moved; more may follow. A producer must have produced
-  at least one item if the reader had room (``dst.remaining()`` > 0 or None);
-  a consumer must have taken at least one item if any was available.
-- ``DROPPED``: this end is done (end of stream / no more room). Items moved in
-  the same step are delivered first.
-- ``CANCELLED``: only when ``finish`` is true: wrapped up early, possibly
-  with nothing moved.
-- ``PENDING``: no answer yet. Keep ``dst.wake``/``src.wake`` and call it (on
-  the store's thread) when the step can make progress; the step then runs
-  again. A producer must not return ``PENDING`` after producing items in the
-  same step (a consumer may: that is backpressure; the items it took are
-  its responsibility).
-
-``finish`` is true when the guest cancelled the copy: answer as soon as
-possible (``CANCELLED`` with nothing moved is fine), or ``PENDING`` to finish
-an operation already under way gracefully.
-
-**Zero-length copies are readiness probes.** A producer called with
-``dst.remaining() == 0`` may answer ``COMPLETED`` (meaning: the next non-empty
-read will not block), put items in ``dst.set_buffer`` (they are kept for the
-next read), ``PENDING`` until it is ready, or ``DROPPED``. A consumer called
-with ``src.remaining() == 0`` answers ``COMPLETED`` once it can take an item.
-
-Breaking a rule above makes the guest trap with a message naming the rule;
-so does an exception from a step. The Python process is never harmed.
-
-**Disposal.** When the other end is dropped, or the step answered
-``DROPPED``, the runtime calls the producer's or consumer's ``close()`` if it
-has one (for a consumer, this is also the end-of-stream signal). If the
-guest holding the other end traps, its pending copy is forgotten and the
-producer or consumer is disposed of the same way, after a call of its optional
-``fail(trap)`` method (``async for`` and ``await`` on a reader raise the trap). A
-:class:`StreamReader` that is neither piped, closed nor handed to a guest is
-closed when garbage-collected, with a :class:`ResourceWarning`.
+A producer or consumer is disposed of once (its optional ``close()``), when
+the stream or future is over; if the guest holding the other end traps, its
+optional ``fail(trap)`` is called first (``async for`` and ``await`` on a
+reader raise the trap). A :class:`StreamReader` that is neither piped, closed
+nor handed to a guest is closed when garbage-collected, with a
+:class:`ResourceWarning`. Ready-made producers and consumers for files, bytes,
+async iterables and asyncio streams are in :mod:`.stream_adapters` (re-exported
+here); :class:`ListProducer` is here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator
-from typing import Any, BinaryIO, Generic, Protocol, TypeVar, runtime_checkable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from wasmloom import types as T
 from wasmloom.abi import codecs
 from wasmloom.host.store import Store
-from wasmloom.runtime.host_streams import (
-    UNTYPED,
-    ConsumerEnd,
-    Destination,
-    FutureConsumerEnd,
-    FutureDestination,
-    FutureProducerEnd,
-    FutureSource,
-    HostPump,
-    ProducerEnd,
-    Source,
-    StreamResult,
+from wasmloom.host.stream_adapters import (
+    AsyncIterableProducer,
+    AwaitableFutureProducer,
+    BytearrayConsumer,
+    BytesProducer,
+    FileConsumer,
+    FileProducer,
+    StreamReaderProducer,
+    StreamWriterConsumer,
+    ValueFutureProducer,
 )
 from wasmloom.runtime.streams import SharedFutureImpl, SharedStreamImpl
+from wasmloom.runtime.streams.buffers import (
+    Destination,
+    FutureDestination,
+    FutureSource,
+    Source,
+)
+from wasmloom.runtime.streams.host_ends import (
+    UNTYPED,
+    ConsumerEnd,
+    FutureConsumerEnd,
+    FutureProducerEnd,
+    HostPump,
+    ProducerEnd,
+    StreamResult,
+)
 
 __all__ = [
     "AsyncIterableProducer",
@@ -109,38 +101,223 @@ PENDING = StreamResult.PENDING
 
 @runtime_checkable
 class StreamProducer(Protocol):
-    """The host's writing side of a stream (see the module docstring for the contract).
+    """The host's writing side of a stream.
 
-    An optional ``close()`` method is called once when the producer is disposed of.
+    Its optional ``close()`` is called once when it is disposed of: after the
+    reader dropped its end, or after :meth:`poll_produce` answered ``DROPPED``.
+    If the reading guest traps, its optional ``fail(trap)`` is called first.
     """
 
-    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult: ...
+    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
+        """Produce items for the read the reader has started, into ``dst``.
+
+        **When it runs.** The moment the reader starts a read, inside that read
+        (a guest's ``stream.read``, or a host consumer's step for a stream
+        between two host ends); again after ``dst.wake()`` when the last step
+        answered ``PENDING``. Not while items kept from an earlier step still
+        wait for delivery (they fill the next reads first), and never after it
+        answered ``DROPPED``.
+
+        **What it may do with dst.** ``dst.remaining()`` is the room left in the
+        reader's buffer, or ``None`` for a host reader (no fixed capacity).
+        Give items with ``dst.set_buffer(items)`` (a list; for ``stream<u8>``
+        also bytes-like): what the reader has no room for is kept and delivered
+        to its next reads. For ``stream<u8>``, ``dst.as_direct(n)`` is a view of
+        the reader's buffer itself and ``dst.mark_written(k)`` commits the first
+        ``k`` bytes written to it; direct bytes come before buffered items.
+        ``dst`` and its views are for this step only; ``dst.wake`` may be kept
+        and called at any time later, on the store's thread.
+
+        **What it answers.**
+
+        - ``COMPLETED``: items were produced, and more may follow. At least one
+          item is required when the reader had room (``dst.remaining()`` > 0 or
+          ``None``). For a zero-length read (``dst.remaining() == 0``) it means
+          "ready": the next non-empty read will not block (items given now are
+          kept for that read).
+        - ``DROPPED``: the stream ends here. Items produced in the same step
+          are delivered first; the reads after them see the end.
+        - ``CANCELLED``: only when ``finish`` is true: wrapped up early, with
+          or without items.
+        - ``PENDING``: no answer yet, and nothing produced in this step. Keep
+          ``dst.wake`` and call it when a step can make progress; the step then
+          runs again.
+
+        ``finish`` is true when the reader cancelled its read: answer as soon
+        as possible (``CANCELLED`` with nothing produced is fine), or
+        ``PENDING`` to finish an operation already under way gracefully.
+
+        **What is checked.** After every step; a broken rule is a
+        :class:`~wasmloom.errors.Trap` with one of these messages:
+        "stream producer returned PENDING after producing items", "stream
+        producer returned COMPLETED without producing any items while the
+        reader had capacity", "stream producer returned CANCELLED when finish
+        was false", "stream producer returned ..., not a StreamResult". An
+        exception from the step is "stream producer failed: ...", and an item
+        that is not a valid value of the element type is "the host produced an
+        item that is not a valid `T`: ...". A step that ran inside the guest's
+        ``stream.read`` traps there; one run by ``wake`` traps the guest when
+        it receives the read's event.
+        """
+        ...
 
 
 @runtime_checkable
 class StreamConsumer(Protocol):
-    """The host's reading side of a stream (see the module docstring for the contract).
+    """The host's reading side of a stream.
 
-    An optional ``close()`` method is called once when the consumer is
-    disposed of: after the writer dropped its end (end of stream), or after
-    the consumer answered ``DROPPED``.
+    Its optional ``close()`` is called once when it is disposed of: after the
+    writer dropped its end (the end of the stream), or after
+    :meth:`poll_consume` answered ``DROPPED``. If the writing guest traps, its
+    optional ``fail(trap)`` is called first.
     """
 
-    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult: ...
+    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
+        """Take items from the write the writer has started, out of ``src``.
+
+        **When it runs.** The moment the writer starts a write, inside that
+        write (a guest's ``stream.write``, or a host producer's step for a
+        stream between two host ends); again after ``src.wake()`` when the last
+        step answered ``PENDING``. Never after it answered ``DROPPED``.
+
+        **What it may do with src.** ``src.remaining()`` is the number of items
+        left in the writer's buffer. ``src.read(buffer, limit=None)`` appends up
+        to ``limit`` of them (default: all) to a list or ``bytearray``. For
+        ``stream<u8>``, ``src.as_direct()`` is a read-only view of the bytes
+        left in the writer's buffer and ``src.mark_read(n)`` consumes the first
+        ``n`` of them. ``src`` and its views are for this step only;
+        ``src.wake`` may be kept and called at any time later, on the store's
+        thread.
+
+        **What it answers.**
+
+        - ``COMPLETED``: items were taken, and more may follow. At least one
+          item taken during this write (in this step or an earlier ``PENDING``
+          one) is required when items were available. For a zero-length write
+          (``src.remaining() == 0``) it means "ready": a non-empty write could
+          be taken now.
+        - ``DROPPED``: the consumer takes nothing more; the writer sees
+          ``DROPPED``, with the items taken so far counted as written.
+        - ``CANCELLED``: only when ``finish`` is true: wrapped up early, with
+          or without items taken.
+        - ``PENDING``: no answer yet; the items taken in this step are the
+          consumer's (that is backpressure: the write stays pending). Keep
+          ``src.wake`` and call it when a step can make progress; the step then
+          runs again.
+
+        ``finish`` is true when the writer cancelled its write: answer as soon
+        as possible (``CANCELLED`` is fine), or ``PENDING`` to finish an
+        operation already under way gracefully.
+
+        **What is checked.** After every step; a broken rule is a
+        :class:`~wasmloom.errors.Trap` with one of these messages: "stream
+        consumer returned COMPLETED without consuming any items while items
+        were available", "stream consumer returned CANCELLED when finish was
+        false", "stream consumer returned ..., not a StreamResult". An
+        exception from the step is "stream consumer failed: ...". A step that
+        ran inside the guest's ``stream.write`` traps there; one run by
+        ``wake`` traps the guest when it receives the write's event.
+        """
+        ...
 
 
 @runtime_checkable
 class FutureProducer(Protocol):
-    """The host's writing side of a future: ``dst.set(value)`` then ``COMPLETED``, or ``PENDING``."""
+    """The host's writing side of a future.
 
-    def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult: ...
+    Its optional ``close()`` is called once when it is disposed of: after the
+    value was delivered or :meth:`poll_produce` answered ``DROPPED``, or after
+    the reader dropped its end. If the reading guest traps, its optional
+    ``fail(trap)`` is called first.
+    """
+
+    def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
+        """Produce the future's value for the read the reader has started.
+
+        **When it runs.** The moment the reader starts reading the future,
+        inside that read; again after ``dst.wake()`` when the last step
+        answered ``PENDING``. Never after it answered ``COMPLETED`` or
+        ``DROPPED``.
+
+        **What it may do with dst.** ``dst.set(value)`` gives the value.
+        ``dst`` is for this step only; ``dst.wake`` may be kept and called at
+        any time later, on the store's thread.
+
+        **What it answers.**
+
+        - ``COMPLETED``: the value was set; it is delivered and the future is
+          done.
+        - ``DROPPED``: there will be no value (one set in this step is
+          discarded); the reader sees ``DROPPED``.
+        - ``CANCELLED``: only when ``finish`` is true: the read ends without
+          the value (one set in this step is discarded); the reader may read
+          again later.
+        - ``PENDING``: no answer yet, and no value set in this step. Keep
+          ``dst.wake`` and call it when a step can make progress.
+
+        ``finish`` is true when the reader cancelled its read: answer as soon
+        as possible, or ``PENDING`` to finish an operation already under way.
+
+        **What is checked.** After every step; a broken rule is a
+        :class:`~wasmloom.errors.Trap` with one of these messages: "future
+        producer returned PENDING after producing the value", "future producer
+        returned COMPLETED without producing the value", "future producer
+        returned CANCELLED when finish was false", "future producer returned
+        ..., not a StreamResult". An exception from the step is "future
+        producer failed: ...", and a value that is not valid for the future's
+        type is "the host produced an item that is not a valid `T`: ...". A
+        step that ran inside the guest's ``future.read`` traps there; one run
+        by ``wake`` traps the guest when it receives the read's event.
+        """
+        ...
 
 
 @runtime_checkable
 class FutureConsumer(Protocol):
-    """The host's reading side of a future: ``src.take()`` then ``COMPLETED``, or ``PENDING``."""
+    """The host's reading side of a future.
 
-    def poll_consume(self, store: Any, src: FutureSource, finish: bool) -> StreamResult: ...
+    Its optional ``close()`` is called once when it is disposed of: after it
+    took the value or answered ``DROPPED``, or after the writer dropped its
+    end without a value. If the writing guest traps, its optional
+    ``fail(trap)`` is called first.
+    """
+
+    def poll_consume(self, store: Any, src: FutureSource, finish: bool) -> StreamResult:
+        """Take the future's value from the write the writer has started.
+
+        **When it runs.** The moment the writer writes the value, inside that
+        write; again after ``src.wake()`` when the last step answered
+        ``PENDING``. Never after it answered ``COMPLETED`` or ``DROPPED``.
+
+        **What it may do with src.** ``src.take()`` returns the value (once: a
+        second call raises :class:`ValueError`). ``src`` is for this step only;
+        ``src.wake`` may be kept and called at any time later, on the store's
+        thread.
+
+        **What it answers.**
+
+        - ``COMPLETED``: the value was taken; the future is done.
+        - ``DROPPED``: the consumer refuses the value; the writer sees
+          ``DROPPED``.
+        - ``CANCELLED``: only when ``finish`` is true: the write ends without
+          the value being taken.
+        - ``PENDING``: no answer yet (take the value in the step that answers
+          ``COMPLETED``). Keep ``src.wake`` and call it when a step can make
+          progress.
+
+        ``finish`` is true when the writer cancelled its write: answer as soon
+        as possible, or ``PENDING`` to finish an operation already under way.
+
+        **What is checked.** After every step; a broken rule is a
+        :class:`~wasmloom.errors.Trap` with one of these messages: "future
+        consumer returned COMPLETED without taking the value", "future consumer
+        returned CANCELLED when finish was false", "future consumer returned
+        ..., not a StreamResult". An exception from the step is "future
+        consumer failed: ...". A step that ran inside the guest's
+        ``future.write`` traps there; one run by ``wake`` traps the guest when
+        it receives the write's event.
+        """
+        ...
 
 
 # --- readers ----------------------------------------------------------------------------------
@@ -192,7 +369,7 @@ class StreamReader(Generic[Item]):
     def pipe(self, store: Any, consumer: StreamConsumer) -> None:
         """Attach ``consumer``: it answers every write from now on (and a write already waiting)."""
         shared = self._take()
-        host = shared.host
+        host = shared.peer
         if isinstance(host, ProducerEnd):
             # host to host: no guest in between
             host.pump = pump = HostPump(store, host, consumer)
@@ -209,7 +386,7 @@ class StreamReader(Generic[Item]):
 
     def into_producer(self) -> StreamProducer:
         """The producer of a stream the host created (host-to-host bypass)."""
-        host = self.shared.host
+        host = self.shared.peer
         if not isinstance(host, ProducerEnd):
             raise TypeError("this stream was not created by the host")
         self._take()
@@ -302,7 +479,7 @@ class FutureReader(Generic[Item]):
     def pipe(self, store: Any, consumer: FutureConsumer) -> None:
         """Attach ``consumer``: it takes the value when the writer writes it."""
         shared = self._take()
-        host = shared.host
+        host = shared.peer
         if isinstance(host, FutureProducerEnd):
             _FuturePump(store, host, consumer).run()
             return
@@ -315,7 +492,7 @@ class FutureReader(Generic[Item]):
         _kick(self.store)
 
     def into_producer(self) -> FutureProducer:
-        host = self.shared.host
+        host = self.shared.peer
         if not isinstance(host, FutureProducerEnd):
             raise TypeError("this future was not created by the host")
         self._take()
@@ -347,12 +524,6 @@ class FutureReader(Generic[Item]):
                 stacklevel=2,
             )
             self.close()
-
-
-def _loop_of(store: Any) -> asyncio.AbstractEventLoop:
-    """The loop host work of ``store`` runs on (the running loop, else the store's own)."""
-    sched = getattr(store, "scheduler", None)
-    return asyncio.get_running_loop() if sched is None else sched.loop()
 
 
 def _kick(store: Any) -> None:
@@ -431,34 +602,6 @@ codecs.HOST_ASYNC_WRAP[T.FutureType] = (_wrap, _unwrap)
 # --- adapters: producers ---------------------------------------------------------------------------
 
 
-class BytesProducer:
-    """Produces the bytes of ``data`` (``stream<u8>``), written straight into the reader's buffer."""
-
-    def __init__(self, data: bytes | bytearray | memoryview) -> None:
-        self.data = memoryview(data).cast("B")
-        self.pos = 0
-
-    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
-        data = self.data
-        pos = self.pos
-        left = len(data) - pos
-        if left == 0:
-            return DROPPED
-        room = dst.remaining()
-        if room == 0:
-            return COMPLETED
-        if room is None:
-            dst.set_buffer(data[pos:])
-            self.pos = len(data)
-            return DROPPED
-        view = dst.as_direct(left)
-        n = len(view)
-        view[:] = data[pos : pos + n]
-        dst.mark_written(n)
-        self.pos = pos + n
-        return DROPPED if self.pos == len(data) else COMPLETED
-
-
 class ListProducer:
     """Produces the items of a list (any element type), then ``then``'s items if given."""
 
@@ -481,189 +624,7 @@ class ListProducer:
             close()
 
 
-class _AsyncSource:
-    """Shared machinery of producers that await their next chunk on the running loop."""
-
-    def __init__(self) -> None:
-        self.task: asyncio.Future[Any] | None = None
-        self.eof = False
-
-    def fetch(self) -> Awaitable[Any]:
-        raise NotImplementedError
-
-    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
-        task = self.task
-        if task is None:
-            if self.eof:
-                return DROPPED
-            task = self.task = asyncio.ensure_future(self.fetch(), loop=_loop_of(store))
-            wake = dst.wake
-            task.add_done_callback(lambda _: wake())
-        if not task.done():
-            return CANCELLED if finish else PENDING
-        self.task = None
-        chunk = task.result()
-        if chunk is None or len(chunk) == 0:
-            self.eof = True
-            return DROPPED
-        dst.set_buffer(chunk)
-        return COMPLETED
-
-    def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            self.task = None
-
-
-class AsyncIterableProducer(_AsyncSource):
-    """Produces the chunks (bytes for ``stream<u8>``, lists otherwise) of an async iterable."""
-
-    def __init__(self, source: AsyncIterable[Any]) -> None:
-        super().__init__()
-        self.it = aiter(source)
-
-    async def fetch(self) -> Any:
-        try:
-            return await anext(self.it)
-        except StopAsyncIteration:
-            return None
-
-    def close(self) -> None:
-        super().close()
-        aclose = getattr(self.it, "aclose", None)
-        if aclose is not None:
-            self.closing = asyncio.ensure_future(aclose())
-
-
-class StreamReaderProducer(_AsyncSource):
-    """Produces the bytes read from an :class:`asyncio.StreamReader`."""
-
-    def __init__(self, reader: asyncio.StreamReader, chunk: int = 65536) -> None:
-        super().__init__()
-        self.reader = reader
-        self.chunk = chunk
-
-    async def fetch(self) -> bytes:
-        return await self.reader.read(self.chunk)
-
-
-class FileProducer:
-    """Produces the bytes of a binary file, read straight into the reader's buffer."""
-
-    def __init__(self, f: BinaryIO, chunk: int = 65536) -> None:
-        self.f = f
-        self.chunk = chunk
-
-    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
-        room = dst.remaining()
-        if room == 0:
-            return COMPLETED
-        view = dst.as_direct(self.chunk if room is None else room)
-        n = self.f.readinto(view)  # type: ignore[attr-defined]
-        if not n:
-            if room is None:
-                dst.mark_written(0)
-            return DROPPED
-        dst.mark_written(n)
-        return COMPLETED
-
-
-class ValueFutureProducer:
-    """A future whose value is known now."""
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
-        dst.set(self.value)
-        return COMPLETED
-
-
-class AwaitableFutureProducer:
-    """A future whose value is the result of an awaitable (run on the running loop)."""
-
-    def __init__(self, aw: Awaitable[Any]) -> None:
-        self.aw = aw
-        self.task: asyncio.Future[Any] | None = None
-
-    def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
-        task = self.task
-        if task is None:
-            task = self.task = asyncio.ensure_future(self.aw, loop=_loop_of(store))
-            wake = dst.wake
-            task.add_done_callback(lambda _: wake())
-        if not task.done():
-            return CANCELLED if finish else PENDING
-        dst.set(task.result())
-        return COMPLETED
-
-    def close(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-
-# --- adapters: consumers --------------------------------------------------------------------------
-
-
-class BytearrayConsumer:
-    """Appends everything written to a ``bytearray`` (``self.data``); ``self.closed`` at the end."""
-
-    def __init__(self, data: bytearray | None = None) -> None:
-        self.data = bytearray() if data is None else data
-        self.closed = False
-
-    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
-        src.read(self.data)
-        return COMPLETED
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class FileConsumer:
-    """Writes the bytes written to the stream into a binary file, straight from the writer's buffer."""
-
-    def __init__(self, f: BinaryIO) -> None:
-        self.f = f
-
-    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
-        view = src.as_direct()
-        n = self.f.write(view)
-        src.mark_read(len(view) if n is None else n)
-        return COMPLETED
-
-
-class StreamWriterConsumer:
-    """Forwards bytes to an :class:`asyncio.StreamWriter`, answering PENDING while it drains."""
-
-    def __init__(self, writer: asyncio.StreamWriter, close_writer: bool = True) -> None:
-        self.writer = writer
-        self.close_writer = close_writer
-        self.drain: asyncio.Future[Any] | None = None
-
-    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
-        drain = self.drain
-        if drain is not None:
-            if not drain.done():
-                return PENDING
-            self.drain = None
-            drain.result()
-        if src.remaining() == 0:
-            return COMPLETED
-        view = src.as_direct()
-        self.writer.write(bytes(view))
-        src.mark_read(len(view))
-        drain = asyncio.ensure_future(self.writer.drain())
-        if drain.done():
-            return COMPLETED
-        self.drain = drain
-        wake = src.wake
-        drain.add_done_callback(lambda _: wake())
-        return PENDING
-
-    def close(self) -> None:
-        if self.close_writer:
-            self.writer.close()
+# --- internal consumers: async for and await on a reader ----------------------------------------
 
 
 _END: Any = object()

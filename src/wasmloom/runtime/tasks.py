@@ -41,7 +41,7 @@ from typing import Any
 from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.host_streams import fail_host_ends
+from wasmloom.runtime.streams import fail_host_ends
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 __all__ = [
@@ -1094,7 +1094,7 @@ def poison(inst: Any, error: BaseException) -> None:
     """A trap (``error``) in ``inst``: it may never be entered again, its waiting
     threads never resume (the host calls they work for fail with ``error``), and the host
     ends of the streams and futures whose other end it holds fail with ``error``
-    (:func:`wasmloom.runtime.host_streams.fail_host_ends`), so no host reader or
+    (:func:`wasmloom.runtime.streams.machine.fail_host_ends`), so no host reader or
     writer waits for it forever."""
     inst.poisoned = True
     inst.may_enter = False

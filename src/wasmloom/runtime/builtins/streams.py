@@ -30,7 +30,6 @@ from wasmloom.runtime.builtins.common import (
     _options,
     _wait_sync,
 )
-from wasmloom.runtime.host_streams import ConsumerEnd, ProducerEnd
 from wasmloom.runtime.streams import (
     MAX_BUFFER_LENGTH,
     CopyEnd,
@@ -313,17 +312,16 @@ def _copy(
 def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
     """The ``stream.read`` (``cls`` readable) or ``stream.write`` built-in of stream type ``t``.
 
-    When the other end is the host's producer or consumer and it answers at
-    once, the copy completes inside the call with no pending event (the
-    common case for host streams); otherwise the result is delivered as an
-    event, as for a copy between guests.
+    When the other side of the copy (the stream's peer: the other guest's
+    pending copy, or the host's producer or consumer) answers at once, the
+    copy completes inside the call with no pending event; otherwise the copy
+    is pending and its result is delivered as an event.
     """
     cx = LiftLowerContext(opts, inst, None)
     kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
     is_async = opts.is_async
     readable = cls is ReadableStreamEnd
     code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
-    host_cls: Any = ProducerEnd if readable else ConsumerEnd
 
     idle = CopyState.IDLE
     copying = CopyState.COPYING
@@ -342,23 +340,16 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
         buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
         buffer.owner = e
         e.state = copying
-        host: Any = e.shared.host
-        pending = False
-        if type(host) is host_cls and not host.polling:
-            r = host.copy_now(buffer)
-            pending = r is None
-            if not pending:
-                if r is CopyResult.DROPPED:
-                    e.state = CopyState.DONE
-                    e.done_reason = r
-                else:
-                    e.state = CopyState.IDLE
-                return int(r) | (buffer.progress << 4)
-        on_copy, on_copy_done = _stream_copy_events(e, i, code, buffer)
-        if pending:
-            host.pend(on_copy, on_copy_done)
-        else:
-            e.copy(inst, buffer, on_copy, on_copy_done)
+        peer = e.shared.peer
+        r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
+        if r is not None:
+            if r is CopyResult.DROPPED:
+                e.state = CopyState.DONE
+                e.done_reason = r
+            else:
+                e.state = CopyState.IDLE
+            return int(r) | (buffer.progress << 4)
+        peer.pend(*_stream_copy_events(e, i, code, buffer))
         return _finish_copy(inst, e, is_async)
 
     return copy
