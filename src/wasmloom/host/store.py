@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 from wasmloom import core
 from wasmloom.errors import WasmloomError
 from wasmloom.limits import StoreLimits
-from wasmloom.runtime.tasks import Scheduler, scheduler_of
+from wasmloom.runtime.scheduler import Scheduler, scheduler_of
 
 D = TypeVar("D")
 R = TypeVar("R")
@@ -104,7 +104,7 @@ class Store(Generic[D]):
         self._core.interrupt()
 
     @property
-    def scheduler(self) -> Scheduler:
+    def scheduler(self) -> Scheduler[Any]:
         """The store's task scheduler (for wasmloom's runtime layers)."""
         return scheduler_of(self._core)
 
