@@ -94,6 +94,10 @@ class CoreStore:
 
     ``time_slicing`` is read by the runtime above: true asks it to run every
     guest on fibers, so that all of them can yield.
+
+    ``scheduler`` holds the runtime's scheduler of this store
+    (:class:`wasmloom.runtime.scheduler.Scheduler`), which the host ``Store``
+    that owns this core store creates with it; core never reads it.
     """
 
     __slots__ = (
@@ -120,6 +124,7 @@ class CoreStore:
         "engine",
         "limits",
         "pending",
+        "scheduler",
         "time_slicing",
         "wasmtime",
     )
@@ -135,6 +140,7 @@ class CoreStore:
         #: The store's :class:`~wasmloom.limits.StoreLimits` (read by every layer).
         self.limits = limits if limits is not None else StoreLimits()
         self.time_slicing = time_slicing
+        self.scheduler: Any = None
         self._deadline: float | None = None
         self._deadline_secs = 0.0
         self._interrupted = False

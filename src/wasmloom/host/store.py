@@ -10,7 +10,8 @@ from typing import Any, Generic, TypeVar
 from wasmloom import core
 from wasmloom.errors import WasmloomError
 from wasmloom.limits import StoreLimits
-from wasmloom.runtime.scheduler import Scheduler, scheduler_of
+from wasmloom.runtime.scheduler import Scheduler
+from wasmloom.runtime.tasks import Thread
 
 D = TypeVar("D")
 R = TypeVar("R")
@@ -60,6 +61,9 @@ class Store(Generic[D]):
         self.engine = engine if engine is not None else core.default_engine()
         self.data: D = data
         self._core = core.CoreStore(self.engine, limits, time_slicing=time_slicing)
+        # The store's task scheduler; its instances reach it through the core store.
+        self._scheduler: Scheduler[Thread] = Scheduler()
+        self._core.scheduler = self._scheduler
         if fuel is not None:
             self._core.set_fuel(fuel)
         if deadline is not None:
@@ -104,9 +108,9 @@ class Store(Generic[D]):
         self._core.interrupt()
 
     @property
-    def scheduler(self) -> Scheduler[Any]:
+    def scheduler(self) -> Scheduler[Thread]:
         """The store's task scheduler (for wasmloom's runtime layers)."""
-        return scheduler_of(self._core)
+        return self._scheduler
 
     def run_concurrent(self, fn: Callable[[], Awaitable[R]]) -> R:
         """Run ``await fn()`` to completion on the store's event loop and return its result.

@@ -20,7 +20,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from wasmloom.errors import Trap, WasmloomError
 
-__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler", "scheduler_of"]
+__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler"]
 
 DEADLOCK = "deadlock detected: event loop cannot make further progress"
 IN_LOOP = (
@@ -102,6 +102,9 @@ class Root:
 
 class Scheduler(Generic[ThreadT]):
     """The waiting threads of one store, the thread running now, and host work in flight.
+
+    Each store owns one: the host ``Store`` creates it, and its core store
+    carries it (``CoreStore.scheduler``) to the instances (their ``InstanceState``).
 
     ``host_pending`` counts host work that will later make a thread ready
     (an async host function running, a host stream operation in flight):
@@ -402,15 +405,3 @@ def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
             lp.run_until_complete(lp.shutdown_asyncgens())
     finally:
         lp.close()
-
-
-_SCHEDULERS: weakref.WeakKeyDictionary[Any, Scheduler[Any]] = weakref.WeakKeyDictionary()
-
-
-def scheduler_of(core_store: Any) -> Scheduler[Any]:
-    """The scheduler of a :class:`wasmloom.core.CoreStore` (created on first use)."""
-    key = core_store.wasmtime
-    s = _SCHEDULERS.get(key)
-    if s is None:
-        s = _SCHEDULERS[key] = Scheduler()
-    return s

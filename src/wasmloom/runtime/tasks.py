@@ -32,7 +32,7 @@ from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.host_streams import fail_host_ends
-from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, scheduler_of
+from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 __all__ = [
@@ -122,7 +122,7 @@ def instance_state(inst: Any) -> InstanceState:
     """The :class:`InstanceState` of a component instance (created on first use)."""
     st = inst.conc
     if st is None:
-        st = inst.conc = InstanceState(scheduler_of(inst.store), inst.handles.limit)
+        st = inst.conc = InstanceState(inst.store.scheduler, inst.handles.limit)
         if inst.store.time_slicing:
             st.may_block = True  # every guest on fibers, so that each can yield
     return st  # type: ignore[no-any-return]
