@@ -96,8 +96,10 @@ class CoreStore:
     guest on fibers, so that all of them can yield.
 
     ``scheduler`` holds the runtime's scheduler of this store
-    (:class:`wasmloom.runtime.scheduler.Scheduler`), which the host ``Store``
-    that owns this core store creates with it; core never reads it.
+    (:class:`wasmloom.runtime.scheduler.Scheduler`) and ``async_values`` how
+    its stream, future and error-context values lift and lower
+    (:class:`wasmloom.abi.context.AsyncValues`): the host ``Store`` that owns
+    this core store sets both when it creates it; core never reads them.
     """
 
     __slots__ = (
@@ -119,6 +121,7 @@ class CoreStore:
         "_yieldable",
         "_yielded",
         "async_only",
+        "async_values",
         "ctx",
         "ctx_arg",
         "engine",
@@ -141,6 +144,7 @@ class CoreStore:
         self.limits = limits if limits is not None else StoreLimits()
         self.time_slicing = time_slicing
         self.scheduler: Any = None
+        self.async_values: Any = None
         self._deadline: float | None = None
         self._deadline_secs = 0.0
         self._interrupted = False

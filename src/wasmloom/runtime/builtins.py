@@ -793,11 +793,6 @@ def lower_error_context(cx: Any, v: Any, t: Any) -> int:
     return int(cx.inst.handles.add(v))
 
 
-codecs.ASYNC_VALUE_HOOKS[T.StreamType] = (lift_async_value, lower_async_value)
-codecs.ASYNC_VALUE_HOOKS[T.FutureType] = (lift_async_value, lower_async_value)
-codecs.ASYNC_VALUE_HOOKS[T.ErrorContextType] = (lift_error_context, lower_error_context)
-
-
 # --- error contexts ----------------------------------------------------------------------------
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 from wasmloom.abi.codecs.base import Codec
 from wasmloom.abi.codecs.classes import ClassMap, type_names
 from wasmloom.abi.codecs.handles import (
-    ASYNC_VALUE_HOOKS,
-    HOST_ASYNC_WRAP,
     async_value_codec,
     resource_codec,
 )
@@ -61,8 +59,6 @@ from wasmloom.types import (
 )
 
 __all__ = [
-    "ASYNC_VALUE_HOOKS",
-    "HOST_ASYNC_WRAP",
     "ClassMap",
     "Codec",
     "elements_reader",

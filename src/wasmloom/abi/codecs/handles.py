@@ -8,24 +8,10 @@ from typing import Any
 
 from wasmloom.abi.codecs.base import M32, Codec, type_error
 from wasmloom.abi.codecs.classes import ClassMap
+from wasmloom.abi.context import AsyncValues
 from wasmloom.abi.handles import lift_borrow, lift_own, lower_borrow, lower_own
-from wasmloom.types import BorrowType, OwnType, ValType
+from wasmloom.types import BorrowType, ErrorContextType, OwnType, ValType
 from wasmloom.values import Resource
-
-# Hooks for the values that live in handle tables and are not plain resources:
-# ``ASYNC_VALUE_HOOKS[StreamType] = (lift(cx, index, t) -> value, lower(cx, value, t) -> index)``.
-ASYNC_VALUE_HOOKS: dict[
-    type, tuple[Callable[[Any, int, Any], Any], Callable[[Any, Any, Any], int]]
-] = {}
-
-# How stream/future values look to the host (:mod:`wasmloom.host.streams`):
-# ``HOST_ASYNC_WRAP[StreamType] = (wrap(cx, value, t) -> host object, unwrap(cx, obj, t) -> value)``.
-# ``wrap`` applies to values lifted for the host (``cx.fused`` false); ``unwrap``
-# to every value before it is lowered.
-HOST_ASYNC_WRAP: dict[
-    type, tuple[Callable[[Any, Any, Any], Any], Callable[[Any, Any, Any], Any]]
-] = {}
-
 
 # --- handles ----------------------------------------------------------------------------------
 
@@ -95,34 +81,45 @@ def resource_codec(
 
 
 def async_value_codec(t: ValType, ptr_type: str) -> Codec:
-    kind = type(t)
+    """Streams, futures and error contexts: lifted and lowered by ``cx.async_values``
+    (:class:`~wasmloom.abi.context.AsyncValues`), streams and futures through the
+    host's ``wrap``/``unwrap`` as well."""
 
-    def hooks() -> Any:
-        h = ASYNC_VALUE_HOOKS.get(kind)
-        if h is None:
+    def values(cx: Any) -> AsyncValues:
+        v: AsyncValues | None = cx.async_values
+        if v is None:
             raise NotImplementedError(f"lifting/lowering `{t}` values is not available")
-        return h
+        return v
+
+    if isinstance(t, ErrorContextType):
+
+        def lift_error_context(cx: Any, i: int) -> Any:
+            return values(cx).lift_error_context(cx, i, t)
+
+        def lower_error_context(cx: Any, v: Any) -> int:
+            return values(cx).lower_error_context(cx, v, t)
+
+        return _handle_codec(t, ptr_type, lift_error_context, lower_error_context)
 
     def lift(cx: Any, i: int) -> Any:
-        v = hooks()[0](cx, i, t)
-        w = HOST_ASYNC_WRAP.get(kind)
-        if w is not None and not cx.fused:
-            v = w[0](cx, v, t)
+        vals = values(cx)
+        v = vals.lift_async_value(cx, i, t)
+        if not cx.fused:
+            v = vals.wrap(cx, v, t)
         return v
 
     def lower(cx: Any, v: Any) -> int:
-        w = HOST_ASYNC_WRAP.get(kind)
-        if w is not None:
-            taken = getattr(cx, "taken", None)
-            if taken is None:
-                v = w[1](cx, v, t)
-            else:
-                shared = getattr(v, "shared", None)
-                before = getattr(shared, "t", None)
-                u = w[1](cx, v, t)
-                if u is not v:
-                    taken.append((v, before))
-                v = u
-        return hooks()[1](cx, v, t)  # type: ignore[no-any-return]
+        vals = values(cx)
+        taken = getattr(cx, "taken", None)
+        if taken is None:
+            v = vals.unwrap(cx, v, t)
+        else:
+            shared = getattr(v, "shared", None)
+            before = getattr(shared, "t", None)
+            u = vals.unwrap(cx, v, t)
+            if u is not v:
+                taken.append((v, before))
+            v = u
+        return vals.lower_async_value(cx, v, t)
 
     return _handle_codec(t, ptr_type, lift, lower)
