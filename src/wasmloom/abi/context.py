@@ -21,6 +21,11 @@ them, in line: ``used = cx.lift_used + nbytes``, then
 :meth:`LiftLowerContext.check_lift_budget` only when ``used > cx.lift_cap`` (a
 cached lower bound of the budget, so the common case is one comparison).
 
+Streams, futures and error contexts live in handle tables as resources do,
+but what they are belongs to the runtime: a context lifts and lowers them
+through ``cx.async_values`` (an :class:`AsyncValues`), which it takes from its
+instance's store when it is made.
+
 Trap messages follow Wasmtime. Wasmtime words some checks differently when the
 value crosses between two components (its fused adapters) than when it crosses
 between a component and the host; ``fused=True`` selects the former.
@@ -35,6 +40,7 @@ from typing import Any, Literal, Protocol
 from wasmloom.errors import Trap
 
 __all__ = [
+    "AsyncValues",
     "BytearrayMemory",
     "CanonOptions",
     "GuestMemory",
@@ -90,6 +96,43 @@ class BytearrayMemory:
         return old
 
 
+class AsyncValues(Protocol):
+    """How stream, future and error-context values lift and lower (the values a handle
+    table holds beside resources).
+
+    The runtime implements it
+    (:class:`wasmloom.runtime.async_values.RuntimeAsyncValues`) and a host layers
+    its own ``wrap``/``unwrap`` on it; a store carries one
+    (``CoreStore.async_values``), which every :class:`LiftLowerContext` made for
+    an instance of the store takes. ``t`` is the value's type; ``cx`` the context.
+    """
+
+    def lift_async_value(self, cx: Any, i: int, t: Any) -> Any:
+        """The stream or future at handle ``i`` of ``cx.inst``, taken out of its table."""
+        ...
+
+    def lower_async_value(self, cx: Any, v: Any, t: Any) -> int:
+        """Add the stream or future ``v`` to ``cx.inst``'s table; return its handle."""
+        ...
+
+    def lift_error_context(self, cx: Any, i: int, t: Any) -> Any:
+        """The error context at handle ``i`` of ``cx.inst``."""
+        ...
+
+    def lower_error_context(self, cx: Any, v: Any, t: Any) -> int:
+        """Add the error context ``v`` to ``cx.inst``'s table; return its handle."""
+        ...
+
+    def wrap(self, cx: Any, v: Any, t: Any) -> Any:
+        """A lifted stream or future as the host sees it (applied unless ``cx.fused``)."""
+        ...
+
+    def unwrap(self, cx: Any, v: Any, t: Any) -> Any:
+        """What the host passed for a stream or future, as :meth:`lower_async_value` takes
+        it (applied to every stream or future lowered)."""
+        ...
+
+
 @dataclass(eq=False, slots=True)
 class CanonOptions:
     """The canonical options of one ``canon lift``/``canon lower``.
@@ -114,6 +157,7 @@ class LiftLowerContext:
     """The state of one lift or lower: options, instance, borrow scope, memory view."""
 
     __slots__ = (
+        "async_values",
         "borrow_scope",
         "fused",
         "inst",
@@ -155,6 +199,11 @@ class LiftLowerContext:
         #: ``(obj, t_before)`` (``t_before``: its element type before), so a failed
         #: lowering can give it back.
         self.taken: list[tuple[Any, Any]] | None = None
+        #: How streams, futures and error contexts lift and lower: the instance's store's.
+        try:
+            self.async_values: AsyncValues | None = inst.store.async_values
+        except AttributeError:  # no instance, or one outside any store
+            self.async_values = None
 
     def refresh(self) -> memoryview:
         """Re-fetch the memory view (after guest code ran); return it.

@@ -94,6 +94,12 @@ class CoreStore:
 
     ``time_slicing`` is read by the runtime above: true asks it to run every
     guest on fibers, so that all of them can yield.
+
+    ``scheduler`` holds the runtime's scheduler of this store
+    (:class:`wasmloom.runtime.scheduler.Scheduler`) and ``async_values`` how
+    its stream, future and error-context values lift and lower
+    (:class:`wasmloom.abi.context.AsyncValues`): the host ``Store`` that owns
+    this core store sets both when it creates it; core never reads them.
     """
 
     __slots__ = (
@@ -115,11 +121,13 @@ class CoreStore:
         "_yieldable",
         "_yielded",
         "async_only",
+        "async_values",
         "ctx",
         "ctx_arg",
         "engine",
         "limits",
         "pending",
+        "scheduler",
         "time_slicing",
         "wasmtime",
     )
@@ -135,6 +143,8 @@ class CoreStore:
         #: The store's :class:`~wasmloom.limits.StoreLimits` (read by every layer).
         self.limits = limits if limits is not None else StoreLimits()
         self.time_slicing = time_slicing
+        self.scheduler: Any = None
+        self.async_values: Any = None
         self._deadline: float | None = None
         self._deadline_secs = 0.0
         self._interrupted = False

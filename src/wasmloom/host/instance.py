@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from wasmloom import types as T
 from wasmloom.errors import WasmloomError
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
+from wasmloom.runtime.scheduler import Root
 from wasmloom.runtime.scope import ComponentInstance, InstanceExports
-from wasmloom.runtime.tasks import Root
 
 if TYPE_CHECKING:
     from wasmloom.host.store import Store

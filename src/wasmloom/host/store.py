@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, TypeVar
 
 from wasmloom import core
 from wasmloom.errors import WasmloomError
+from wasmloom.host.streams import HostAsyncValues
 from wasmloom.limits import StoreLimits
-from wasmloom.runtime.tasks import Scheduler, scheduler_of
+from wasmloom.runtime.scheduler import Scheduler
+from wasmloom.runtime.tasks import Thread
 
 D = TypeVar("D")
 R = TypeVar("R")
@@ -60,17 +61,15 @@ class Store(Generic[D]):
         self.engine = engine if engine is not None else core.default_engine()
         self.data: D = data
         self._core = core.CoreStore(self.engine, limits, time_slicing=time_slicing)
+        # The store's task scheduler, and how its instances show streams and futures to
+        # the host: the runtime reaches both through the core store.
+        self._scheduler: Scheduler[Thread] = Scheduler()
+        self._core.scheduler = self._scheduler
+        self._core.async_values = HostAsyncValues(self)
         if fuel is not None:
             self._core.set_fuel(fuel)
         if deadline is not None:
             self._core.set_deadline(deadline)
-        _BY_CORE[self._core] = weakref.ref(self)
-
-    @staticmethod
-    def of(core_store: core.CoreStore) -> Store[Any] | None:
-        """The live :class:`Store` owning ``core_store`` (``None`` if there is none)."""
-        ref = _BY_CORE.get(core_store)
-        return None if ref is None else ref()
 
     @property
     def core(self) -> core.CoreStore:
@@ -104,9 +103,9 @@ class Store(Generic[D]):
         self._core.interrupt()
 
     @property
-    def scheduler(self) -> Scheduler:
+    def scheduler(self) -> Scheduler[Thread]:
         """The store's task scheduler (for wasmloom's runtime layers)."""
-        return scheduler_of(self._core)
+        return self._scheduler
 
     def run_concurrent(self, fn: Callable[[], Awaitable[R]]) -> R:
         """Run ``await fn()`` to completion on the store's event loop and return its result.
@@ -156,9 +155,3 @@ class Store(Generic[D]):
 
         task.add_done_callback(done)
         return task
-
-
-# CoreStore -> its Store (weakly: the Store owns the CoreStore, not the other way round).
-_BY_CORE: weakref.WeakKeyDictionary[core.CoreStore, weakref.ref[Store[Any]]] = (
-    weakref.WeakKeyDictionary()
-)

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from wasmloom import types as T
-from wasmloom.abi import codecs
-from wasmloom.host.store import Store
 from wasmloom.host.stream_adapters import (
     AsyncIterableProducer,
     AwaitableFutureProducer,
@@ -47,6 +46,7 @@ from wasmloom.host.stream_adapters import (
     StreamWriterConsumer,
     ValueFutureProducer,
 )
+from wasmloom.runtime.async_values import RuntimeAsyncValues
 from wasmloom.runtime.streams import SharedFutureImpl, SharedStreamImpl
 from wasmloom.runtime.streams.buffers import (
     Destination,
@@ -575,28 +575,28 @@ def _noop() -> None:
 # lifting (guest -> host) wraps; lowering (host -> guest) unwraps
 
 
-def _wrap(cx: Any, v: Any, t: Any) -> Any:
-    if isinstance(v, SharedStreamImpl):
-        return StreamReader(v, _host_store(cx))
-    if isinstance(v, SharedFutureImpl):
-        return FutureReader(v, _host_store(cx))
-    return v
+class HostAsyncValues(RuntimeAsyncValues):
+    """Streams and futures as the host of a :class:`Store` sees them (the store gives
+    this to the runtime): a stream or future lifted for the host becomes a
+    :class:`StreamReader`/:class:`FutureReader` of the store, and one the host
+    passes is unwrapped back (its reader gives it up)."""
 
+    __slots__ = ("_store",)
 
-def _host_store(cx: Any) -> Any:
-    inst = getattr(cx, "inst", None)
-    core_store = getattr(inst, "store", None)
-    return None if core_store is None else Store.of(core_store)
+    def __init__(self, store: Any) -> None:
+        self._store = weakref.ref(store)
 
+    def wrap(self, cx: Any, v: Any, t: Any) -> Any:
+        if isinstance(v, SharedStreamImpl):
+            return StreamReader(v, self._store())
+        if isinstance(v, SharedFutureImpl):
+            return FutureReader(v, self._store())
+        return v
 
-def _unwrap(cx: Any, v: Any, t: Any) -> Any:
-    if isinstance(v, StreamReader | FutureReader):
-        return v._lowered(t.t)
-    return v
-
-
-codecs.HOST_ASYNC_WRAP[T.StreamType] = (_wrap, _unwrap)
-codecs.HOST_ASYNC_WRAP[T.FutureType] = (_wrap, _unwrap)
+    def unwrap(self, cx: Any, v: Any, t: Any) -> Any:
+        if isinstance(v, StreamReader | FutureReader):
+            return v._lowered(t.t)
+        return v
 
 
 # --- adapters: producers ---------------------------------------------------------------------------

@@ -13,9 +13,9 @@ from wasmloom.abi.codecs import ClassMap
 from wasmloom.errors import Trap
 from wasmloom.runtime import hostcoro
 from wasmloom.runtime.lift import ComponentFunc, OnCancel, OnResolve, OnStart, no_cancel
+from wasmloom.runtime.scheduler import Root
 from wasmloom.runtime.tasks import (
     CANCELLED,
-    Root,
     instance_state,
     poison,
 )

@@ -19,11 +19,10 @@ from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
+from wasmloom.runtime.scheduler import IN_LOOP, Root
 from wasmloom.runtime.tasks import (
-    IN_LOOP,
     SYNC_BLOCK,
     CallbackCode,
-    Root,
     Task,
     TaskState,
     Thread,

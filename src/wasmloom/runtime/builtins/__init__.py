@@ -26,7 +26,6 @@ from wasmloom import core
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError
 from wasmloom.runtime.builtins import (
-    async_values,  # noqa: F401  (fills codecs.ASYNC_VALUE_HOOKS)
     error_context,
     resources,
     streams,

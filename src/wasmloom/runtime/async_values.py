@@ -1,11 +1,14 @@
-"""Lifting and lowering stream, future and error-context values across a call."""
+"""Lifting and lowering stream, future and error-context values across a call.
+
+The spec's ``lift_stream``/``lower_stream``, their future and error-context twins, and
+:class:`RuntimeAsyncValues`, the runtime's :class:`~wasmloom.abi.context.AsyncValues`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from wasmloom import types as T
-from wasmloom.abi import codecs
 from wasmloom.errors import Trap
 from wasmloom.runtime.builtins.common import _get
 from wasmloom.runtime.builtins.error_context import ErrorContext
@@ -17,6 +20,14 @@ from wasmloom.runtime.streams import (
     SharedFutureImpl,
     SharedStreamImpl,
 )
+
+__all__ = [
+    "RuntimeAsyncValues",
+    "lift_async_value",
+    "lift_error_context",
+    "lower_async_value",
+    "lower_error_context",
+]
 
 
 def lift_async_value(cx: Any, i: int, t: Any) -> Any:
@@ -57,6 +68,24 @@ def lower_error_context(cx: Any, v: Any, t: Any) -> int:
     return int(cx.inst.handles.add(v))
 
 
-codecs.ASYNC_VALUE_HOOKS[T.StreamType] = (lift_async_value, lower_async_value)
-codecs.ASYNC_VALUE_HOOKS[T.FutureType] = (lift_async_value, lower_async_value)
-codecs.ASYNC_VALUE_HOOKS[T.ErrorContextType] = (lift_error_context, lower_error_context)
+class RuntimeAsyncValues:
+    """The runtime's :class:`~wasmloom.abi.context.AsyncValues`.
+
+    A stream or future value is its shared state, which moves between handle
+    tables as a readable end; an error context is itself. ``wrap`` and
+    ``unwrap`` leave values as they are: a host that shows streams and futures
+    its own way overrides them.
+    """
+
+    __slots__ = ()
+
+    lift_async_value = staticmethod(lift_async_value)
+    lower_async_value = staticmethod(lower_async_value)
+    lift_error_context = staticmethod(lift_error_context)
+    lower_error_context = staticmethod(lower_error_context)
+
+    def wrap(self, cx: Any, v: Any, t: Any) -> Any:
+        return v
+
+    def unwrap(self, cx: Any, v: Any, t: Any) -> Any:
+        return v

@@ -1,0 +1,103 @@
+"""What every codec module shares: :class:`Codec`, the host value checks, float bits."""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from wasmloom.abi.codecs.classes import ClassMap
+from wasmloom.abi.layout import alignment, elem_size, flatten_type
+from wasmloom.types import ValType
+
+Load = Callable[[Any, int], Any]
+Store = Callable[[Any, Any, int], None]
+LiftFlat = Callable[[Any, Iterator[Any]], Any]
+LowerFlat = Callable[[Any, Any, list[Any]], None]
+
+M32 = 0xFFFF_FFFF
+M64 = 0xFFFF_FFFF_FFFF_FFFF
+NAN = math.nan
+
+
+class Codec:
+    """The specialised lift/lower functions and layout of one value type."""
+
+    __slots__ = (
+        "align",
+        "flat",
+        "lift_flat",
+        "load",
+        "lower_flat",
+        "pure",
+        "size",
+        "store",
+        "t",
+    )
+
+    def __init__(
+        self,
+        t: ValType,
+        ptr_type: str,
+        load: Load,
+        store: Store,
+        lift_flat: LiftFlat,
+        lower_flat: LowerFlat,
+        pure: bool,
+    ) -> None:
+        self.t = t
+        self.size = elem_size(t, ptr_type)
+        self.align = alignment(t, ptr_type)
+        self.flat = flatten_type(t, ptr_type)
+        self.load = load
+        self.store = store
+        self.lift_flat = lift_flat
+        self.lower_flat = lower_flat
+        # pure: lowering never allocates (no string or dynamic list inside).
+        self.pure = pure
+
+
+#: ``get_codec(t, string_encoding, ptr_type, classes)``: the codec of a nested type (the
+#: builders of compound types take it, so that they need not import the dispatcher).
+GetCodec = Callable[[ValType, str, str, ClassMap | None], Codec]
+
+
+# --- host value checks -----------------------------------------------------------------
+
+
+def type_error(tname: str, v: Any) -> TypeError:
+    return TypeError(f"expected a value of WIT type `{tname}`, got {type(v).__name__} {v!r:.60}")
+
+
+def to_float(tname: str, v: Any) -> float:
+    if v.__class__ is float:
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return float(v)
+    raise type_error(tname, v)
+
+
+def f32_bits(f: float) -> int:
+    if f != f:
+        return 0x7FC00000
+    try:
+        return struct.unpack("<I", struct.pack("<f", f))[0]  # type: ignore[no-any-return]
+    except OverflowError:
+        return 0x7F800000 if f > 0 else 0xFF800000
+
+
+def f64_bits(f: float) -> int:
+    if f != f:
+        return 0x7FF8000000000000
+    return struct.unpack("<Q", struct.pack("<d", f))[0]  # type: ignore[no-any-return]
+
+
+def f32_from_bits(i: int) -> float:
+    f: float = struct.unpack("<f", struct.pack("<I", i & M32))[0]
+    return f if f == f else NAN
+
+
+def f64_from_bits(i: int) -> float:
+    f: float = struct.unpack("<d", struct.pack("<Q", i & M64))[0]
+    return f if f == f else NAN

@@ -1,0 +1,125 @@
+"""Codecs of the values that live in handle tables: resources, streams, futures, error contexts."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from wasmloom.abi.codecs.base import M32, Codec, type_error
+from wasmloom.abi.codecs.classes import ClassMap
+from wasmloom.abi.context import AsyncValues
+from wasmloom.abi.handles import lift_borrow, lift_own, lower_borrow, lower_own
+from wasmloom.types import BorrowType, ErrorContextType, OwnType, ValType
+from wasmloom.values import Resource
+
+# --- handles ----------------------------------------------------------------------------------
+
+_I32 = struct.Struct("<I")
+
+
+def _handle_codec(
+    t: ValType, ptr_type: str, lift: Callable[[Any, int], Any], lower: Callable[[Any, Any], int]
+) -> Codec:
+    unpack_from = _I32.unpack_from
+    pack_into = _I32.pack_into
+
+    def load(cx: Any, p: int) -> Any:
+        return lift(cx, unpack_from(cx.mv, p)[0])
+
+    def store(cx: Any, v: Any, p: int) -> None:
+        pack_into(cx.mv, p, lower(cx, v))
+
+    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+        return lift(cx, next(it) & M32)
+
+    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        out.append(lower(cx, v))
+
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
+
+
+def resource_codec(
+    t: OwnType | BorrowType, ptr_type: str, classes: ClassMap | None = None
+) -> Codec:
+    rt = t.rt
+    own = isinstance(t, OwnType)
+    tname = str(t)
+    conv = None if classes is None else classes.get(t)
+    if conv is not None:
+        from_rep, to_rep = conv
+        lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)
+        return _handle_codec(
+            t,
+            ptr_type,
+            lambda cx, i: from_rep(lift_h(cx, i, rt)),
+            lambda cx, v: lower_h(cx, to_rep(v), rt),
+        )
+
+    def check(v: Any) -> int:
+        if not isinstance(v, Resource):
+            raise type_error(tname, v)
+        if v.rt is not rt:
+            raise TypeError(f"resource of type `{v.rt.name}` passed for WIT type `{tname}`")
+        if own and not v.own:
+            raise TypeError(f"a borrowed resource cannot be passed as `{tname}`")
+        return v.rep
+
+    if own:
+        return _handle_codec(
+            t,
+            ptr_type,
+            lambda cx, i: Resource(rt, lift_own(cx, i, rt), True),
+            lambda cx, v: lower_own(cx, check(v), rt),
+        )
+    return _handle_codec(
+        t,
+        ptr_type,
+        lambda cx, i: Resource(rt, lift_borrow(cx, i, rt), False),
+        lambda cx, v: lower_borrow(cx, check(v), rt),
+    )
+
+
+def async_value_codec(t: ValType, ptr_type: str) -> Codec:
+    """Streams, futures and error contexts: lifted and lowered by ``cx.async_values``
+    (:class:`~wasmloom.abi.context.AsyncValues`), streams and futures through the
+    host's ``wrap``/``unwrap`` as well."""
+
+    def values(cx: Any) -> AsyncValues:
+        v: AsyncValues | None = cx.async_values
+        if v is None:
+            raise NotImplementedError(f"lifting/lowering `{t}` values is not available")
+        return v
+
+    if isinstance(t, ErrorContextType):
+
+        def lift_error_context(cx: Any, i: int) -> Any:
+            return values(cx).lift_error_context(cx, i, t)
+
+        def lower_error_context(cx: Any, v: Any) -> int:
+            return values(cx).lower_error_context(cx, v, t)
+
+        return _handle_codec(t, ptr_type, lift_error_context, lower_error_context)
+
+    def lift(cx: Any, i: int) -> Any:
+        vals = values(cx)
+        v = vals.lift_async_value(cx, i, t)
+        if not cx.fused:
+            v = vals.wrap(cx, v, t)
+        return v
+
+    def lower(cx: Any, v: Any) -> int:
+        vals = values(cx)
+        taken = getattr(cx, "taken", None)
+        if taken is None:
+            v = vals.unwrap(cx, v, t)
+        else:
+            shared = getattr(v, "shared", None)
+            before = getattr(shared, "t", None)
+            u = vals.unwrap(cx, v, t)
+            if u is not v:
+                taken.append((v, before))
+            v = u
+        return vals.lower_async_value(cx, v, t)
+
+    return _handle_codec(t, ptr_type, lift, lower)

@@ -1,0 +1,407 @@
+"""The store's scheduler: the host calls in flight and the threads waiting to run.
+
+Follows the spec's ``Store.tick``. :class:`Scheduler` holds the ``waiting``
+list of one store and resumes ready threads (:class:`wasmloom.runtime.tasks.Thread`)
+in FIFO order. Each host call is a :class:`Root`; a trap in any
+thread working for it poisons the thread's instance and fails the root. The
+drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
+:meth:`Scheduler.wait_root` under asyncio) run ready threads and, when none is
+ready, wait for host work (async host functions, host streams) through
+asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
+'deadlock detected' trap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
+
+from wasmloom.errors import Trap, WasmloomError
+
+__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler"]
+
+DEADLOCK = "deadlock detected: event loop cannot make further progress"
+IN_LOOP = (
+    "a synchronous call of an async function cannot drive the store's event loop "
+    "from inside a running asyncio loop; use `await func.call_async(store, ...)`"
+)
+
+
+class Runnable(Protocol):
+    """What the scheduler asks of the threads it runs (:class:`wasmloom.runtime.tasks.Thread`)."""
+
+    ready_func: Callable[[], bool] | None
+    switch_to: Any
+    task: Any
+
+    def ready(self) -> bool: ...
+
+    def resume(self, cancelled: bool = False) -> None: ...
+
+    def _resume_once(self, cancelled: bool) -> None: ...
+
+    def abandon(self) -> None: ...
+
+
+ThreadT = TypeVar("ThreadT", bound=Runnable)
+
+
+class Root:
+    """One call made by the host: its result or error, and the asyncio future awaiting it."""
+
+    __slots__ = ("abandoned", "delivered", "done", "error", "future", "result")
+
+    def __init__(self) -> None:
+        self.done = False
+        #: The host has taken the outcome (:meth:`outcome`).
+        self.delivered = False
+        #: The host stopped awaiting the call (:meth:`Scheduler.cancel_root`).
+        self.abandoned = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.future: asyncio.Future[None] | None = None
+
+    def resolve(self, result: Any) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.result = result
+        f = self.future
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    def fail(self, error: BaseException) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.error = error
+        self._wake()
+
+    def _wake(self) -> None:
+        f = self.future
+        if f is not None and not f.done():
+            f.set_result(None)
+
+    def fail_undelivered(self, error: BaseException) -> None:
+        """Fail even a resolved call whose result the host has not taken yet (its task
+        trapped after returning, once a preemption had given the host a turn)."""
+        if self.delivered or (self.done and self.error is not None):
+            return
+        self.done = False
+        self.result = None
+        self.fail(error)
+
+    def outcome(self) -> Any:
+        self.delivered = True
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class Scheduler(Generic[ThreadT]):
+    """The waiting threads of one store, the thread running now, and host work in flight.
+
+    Each store owns one: the host ``Store`` creates it, and its core store
+    carries it (``CoreStore.scheduler``) to the instances (their ``InstanceState``).
+
+    ``host_pending`` counts host work that will later make a thread ready
+    (an async host function running, a host stream operation in flight):
+    while it is non-zero the drivers wait for :meth:`notify` instead of
+    reporting deadlock. Code that completes such work calls :meth:`notify`.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_driver",
+        "_event",
+        "_loop",
+        "current",
+        "host_pending",
+        "roots",
+        "waiting",
+    )
+
+    def __init__(self) -> None:
+        self.waiting: list[ThreadT] = []
+        self.current: ThreadT | None = None
+        self.host_pending = 0
+        self.roots: list[Root] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+        self._driver: asyncio.Task[None] | None = None
+
+    # -- running threads
+
+    def tick(self) -> bool:
+        """Resume the first ready waiting thread; ``False`` if none is ready.
+
+        An exception from the thread poisons its instance and fails its
+        :class:`Root`; it propagates only when no pending root owns the thread.
+        """
+        for t in self.waiting:
+            rf = t.ready_func
+            if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                try:
+                    t.resume()
+                except Exception as e:
+                    self.thread_failed(t, e)
+                return True
+        return False
+
+    def thread_failed(self, t: ThreadT, e: Exception) -> None:
+        task = t.task
+        if isinstance(e, Trap):
+            name = getattr(task, "name", None)
+            if name is not None:
+                e.with_func(name)
+        root = task.root
+        # Until the host has taken the result, a trap of the task is the call's (a sync
+        # function's post-return, a task that traps right after task.return: without a
+        # preemption in between the host would not have seen the result either).
+        owned = root is not None and not root.delivered
+        task.poison(e)
+        if not owned:
+            raise e
+        assert root is not None
+        root.fail_undelivered(e)
+        if root.abandoned:  # nobody awaits the call any more
+            self._unawaited_trap(e)
+
+    def run_until(self, done: Callable[[], bool]) -> None:
+        """Run ready threads until ``done()``; trap on deadlock (no host work awaited)."""
+        while not done():
+            if not self.tick():
+                raise Trap(DEADLOCK)
+
+    # -- host work
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop host work runs on: the running loop, else the store's own."""
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        lp = self._loop
+        if lp is None or lp.is_closed():
+            lp = self._loop = asyncio.new_event_loop()
+            # Closed with the scheduler (that is, with its store) at the latest.
+            weakref.finalize(self, _close_loop, lp)
+        return lp
+
+    def close(self) -> None:
+        """Close the store's own event loop, if it has one and it is not running.
+
+        A later :meth:`loop` call outside a running loop creates a new one.
+        """
+        lp = self._loop
+        self._loop = None
+        self._event = None
+        if lp is not None:
+            _close_loop(lp)
+
+    def notify(self) -> None:
+        """Host work made progress: wake the driver waiting for it."""
+        ev = self._event
+        if ev is not None:
+            ev.set()
+
+    def kick(self) -> None:
+        """Host work made a thread ready: wake the driver, or start one on the running loop.
+
+        A task that outlives its host call (a callback task streaming after
+        ``task.return``) has no pending root keeping a driver alive; this
+        starts one when such a thread is ready. Outside a running loop it only
+        notifies (the next driver picks the thread up).
+        """
+        self.notify()
+        if self.current is not None:
+            return
+        d = self._driver
+        if d is not None and not d.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if any(t.ready() for t in self.waiting):
+            self._driver = loop.create_task(self._drive())
+
+    def run_ready(self) -> None:
+        """Host work finished on the event loop: run the threads it made ready, in line.
+
+        Outside guest code this runs every ready thread now, and wakes the
+        driver only when no host work is left (it must then check for
+        deadlock, or stop); inside guest code it only calls :meth:`kick`.
+        """
+        if self.current is not None:
+            self.kick()
+            return
+        waiting = self.waiting
+        try:
+            # while self.tick(): pass, in line.
+            progressed = True
+            while progressed:
+                progressed = False
+                for t in waiting:
+                    rf = t.ready_func
+                    if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                        try:
+                            # t.resume(), in line
+                            t._resume_once(False)
+                            nxt = t.switch_to
+                            if nxt is not None:
+                                t.switch_to = None
+                                nxt.resume()
+                        except Exception as e:
+                            self.thread_failed(t, e)
+                        progressed = True
+                        break
+        finally:
+            if not self.host_pending:
+                self.kick()
+
+    async def _host_progress(self) -> None:
+        ev = self._event
+        if ev is None:
+            ev = self._event = asyncio.Event()
+        await ev.wait()
+        ev.clear()
+
+    # -- drivers
+
+    def drive_sync(self, root: Root) -> Any:
+        """Run the store until ``root`` is done, outside any running event loop."""
+        while not root.done:
+            if self.tick():
+                continue
+            if self.host_pending:
+                # The event exists before the loop runs: host work that completes in
+                # the loop's first turn (a yielded thread's turn) must find it.
+                ev = self._event = asyncio.Event()
+                self.loop().run_until_complete(ev.wait())
+                self._event = None
+                continue
+            self.deadlock(root)
+        return root.outcome()
+
+    def deadlock(self, root: Root) -> None:
+        """Fail ``root`` with the deadlock trap; its stuck threads are dropped."""
+        for t in list(self.waiting):
+            if t.task.root is root:
+                t.abandon()
+                t.task.poison()
+        root.fail(Trap(DEADLOCK))
+
+    def cancel_root(self, root: Root, st: Any) -> None:
+        """The host stopped awaiting ``root``: request cancellation of its task.
+
+        The spec's ``subtask.cancel`` without waiting: the task's thread gets
+        TASK_CANCELLED now if it waits cancellably, else at its next
+        cancellable wait; the guest then calls ``task.cancel`` or returns.
+        ``st`` is the state of the instance the host called (its
+        :class:`~wasmloom.runtime.tasks.InstanceState`). A trap while the
+        guest handles the cancellation poisons the instance and goes to the
+        event loop's exception handler (nobody awaits the call any more).
+        """
+        if root.done:
+            return
+        root.abandoned = True
+        task: Any = None
+        for t in (*self.waiting, *st.threads):
+            tk = t.task
+            if tk.root is root and tk.on_resolve == root.resolve:
+                task = tk
+                break
+        if task is None or task.resolved():
+            return
+        if self.current is not None or st.preempted is not None:
+            # Guest code is on the stack, or a thread of the instance is preempted
+            # mid-computation: request it once that has returned or is suspended.
+            self.loop().call_soon(self.cancel_root, root, st)
+            return
+        try:
+            task.request_cancellation()
+        except Exception as e:
+            if isinstance(e, Trap) and getattr(task, "name", None) is not None:
+                e.with_func(task.name)
+            task.poison(e)
+            root.fail(e)
+            self._unawaited_trap(e)
+        self.kick()
+
+    def _unawaited_trap(self, e: BaseException) -> None:
+        """A trap in a call the host stopped awaiting goes to the loop's exception handler."""
+        self.loop().call_exception_handler(
+            {"message": "guest trap while handling the cancellation of a call", "exception": e}
+        )
+
+    async def wait_root(self, root: Root) -> Any:
+        """Await ``root`` under asyncio, driving the store as needed."""
+        while not root.done and self.tick():
+            pass
+        if not root.done:
+            loop = asyncio.get_running_loop()
+            root.future = loop.create_future()
+            self.roots.append(root)
+            d = self._driver
+            if d is None or d.done():
+                self._driver = loop.create_task(self._drive())
+            else:
+                self.notify()
+            try:
+                await root.future
+            finally:
+                if root in self.roots:
+                    self.roots.remove(root)
+        return root.outcome()
+
+    async def _drive(self) -> None:
+        self._event = asyncio.Event()
+        try:
+            while True:
+                roots = [r for r in self.roots if not r.done]
+                n = 0
+                while self.tick():
+                    n += 1
+                    if n & 63 == 0:
+                        await asyncio.sleep(0)
+                roots = [r for r in self.roots if not r.done]
+                if not roots:
+                    if not self.host_pending:
+                        return
+                elif not self.host_pending:
+                    # Give other asyncio tasks one turn before calling it a deadlock.
+                    await asyncio.sleep(0)
+                    if self.host_pending or any(t.ready() for t in self.waiting):
+                        continue
+                    for r in roots:
+                        if not r.done:
+                            self.deadlock(r)
+                    continue
+                await self._host_progress()
+        finally:
+            self._driver = None
+
+    def check_no_loop(self) -> None:
+        """Raise if called inside a running event loop (sync calls may not nest in one)."""
+        if asyncio._get_running_loop() is not None:
+            raise WasmloomError(IN_LOOP)
+
+
+def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
+    if lp.is_closed() or lp.is_running():
+        return
+    try:
+        # Let pending background work unwind, unless some other loop is running
+        # (a finalizer during someone else's loop): then it is only closed.
+        if asyncio._get_running_loop() is None:
+            pending = [t for t in asyncio.all_tasks(lp) if not t.done()]
+            for t in pending:
+                t.cancel()
+            if pending:
+                lp.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            lp.run_until_complete(lp.shutdown_asyncgens())
+    finally:
+        lp.close()
