@@ -164,3 +164,29 @@ def test_binary_never_imports_core_and_only_core_imports_wasmtime() -> None:
             assert not any(_layer(t) == "core" for t in targets if t != "wasmtime"), me
     users = {me for me, targets in imports.items() if "wasmtime" in targets}
     assert {_layer(m) for m in users} <= {"core"}
+
+
+def _readme_layout() -> set[str]:
+    """The paths README's "Layout" section lists (the first word of each line of its block)."""
+    text = (SRC.parent / "README.md").read_text()
+    section = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```\n", 2)[1]
+    return {line.split()[0] for line in block.splitlines() if line.strip()}
+
+
+def test_readme_layout_names_every_module() -> None:
+    """README's Layout names each package and hand-written module, and nothing that is gone."""
+    tree: set[str] = set()
+    for f in ROOT.rglob("*.py"):
+        rel = f.relative_to(ROOT)
+        if "bindings" in rel.parts[:-1]:
+            continue  # generated: the bindings package has one line
+        if f.name == "__init__.py" and rel.parent != Path("."):
+            tree.add(f"{rel.parent.as_posix()}/")
+        else:
+            tree.add(rel.as_posix())
+    for pkg in ("wasi/p2/bindings", "wasi/p3/bindings", "wasi/wit"):
+        tree.add(f"{pkg}/")
+    listed = _readme_layout()
+    assert not tree - listed, f"missing from README's Layout: {sorted(tree - listed)}"
+    assert not listed - tree, f"listed in README's Layout but gone: {sorted(listed - tree)}"
