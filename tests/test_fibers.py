@@ -3,12 +3,17 @@
 Guests are real core modules written in WAT. The three process-level hazards
 (abort, interpreter corruption, use after free) are each exercised in a
 subprocess, so a missing guard shows as a failed test, not a dead pytest.
+
+The stores here tick once an hour: a call on a fiber yields at an epoch tick
+(time-slicing, tested in test_preemption.py), which would make "completes at
+once" depend on how busy the machine is.
 """
 
 from __future__ import annotations
 
 import gc
 import itertools
+import os
 import random
 import subprocess
 import sys
@@ -28,13 +33,17 @@ from wasmloom.core import (
     CoreCall,
     CoreInstance,
     CoreStore,
+    Engine,
     async_host_func,
     compile_module,
-    default_engine,
     host_func,
     instantiate,
 )
 from wasmloom.types import CoreFuncType
+
+#: No epoch tick comes during a test (see the module docstring).
+ENGINE = Engine(epoch_tick=3600.0)
+NO_TICK = {**os.environ, "WASMLOOM_EPOCH_TICK": "3600"}
 
 GUEST = """
 (module
@@ -121,9 +130,9 @@ class Host:
 
 
 def setup() -> tuple[CoreStore, Host, CoreInstance]:
-    store = CoreStore()
+    store = CoreStore(ENGINE)
     host = Host(store)
-    module = compile_module(default_engine(), wasmtime.wat2wasm(GUEST))
+    module = compile_module(ENGINE, wasmtime.wat2wasm(GUEST))
     inst = instantiate(store, module, host.imports())
     host.realloc = inst.func("realloc").caller()
     return store, host, inst
@@ -136,6 +145,7 @@ def run_isolated(code: str) -> str:
         capture_output=True,
         text=True,
         timeout=60,
+        env=NO_TICK,
     )
     assert proc.returncode == 0, f"subprocess died ({proc.returncode}): {proc.stderr[-2000:]}"
     return proc.stdout
@@ -255,7 +265,7 @@ def test_host_exceptions_are_reraised_from_poll() -> None:
     def bad(x: int) -> Any:
         raise KeyError(x)
 
-    s2 = CoreStore()
+    s2 = CoreStore(ENGINE)
     f = async_host_func(s2, I32, bad)
     with pytest.raises(KeyError):
         c = f.call_async(1)
@@ -327,9 +337,9 @@ def test_mixing_caller_and_call_async_in_an_async_only_store() -> None:
     host.released.add(6)
     assert call.poll() and call.result == 13 + finish_value(6)
     # a plain host function may start and finish another call from inside a fiber
-    s2 = CoreStore()
+    s2 = CoreStore(ENGINE)
     h2 = Host(s2)
-    module = compile_module(default_engine(), wasmtime.wat2wasm(GUEST))
+    module = compile_module(ENGINE, wasmtime.wat2wasm(GUEST))
     imports = h2.imports()
     inner_calls: list[Any] = []
 
@@ -365,7 +375,7 @@ def test_guard_messages_in_process() -> None:
 
 
 def test_reentrant_poll_and_close_are_refused() -> None:
-    store = CoreStore()
+    store = CoreStore(ENGINE)
     holder: dict[str, CoreCall] = {}
     seen: list[str] = []
 
@@ -398,14 +408,14 @@ START = """
 
 
 def test_start_function_cannot_block() -> None:
-    store = CoreStore()
+    store = CoreStore(ENGINE)
     f = async_host_func(store, I32, lambda x: Blocked(lambda: True, lambda: x))
     s = host_func(store, I32, lambda x: x * 3)
-    module = compile_module(default_engine(), wasmtime.wat2wasm(START.replace("IMPORT", "f")))
+    module = compile_module(ENGINE, wasmtime.wat2wasm(START.replace("IMPORT", "f")))
     with pytest.raises(Trap) as info:
         instantiate(store, module, [f, s])
     assert info.value.message == START_BLOCK_MESSAGE
-    module = compile_module(default_engine(), wasmtime.wat2wasm(START.replace("IMPORT", "s")))
+    module = compile_module(ENGINE, wasmtime.wat2wasm(START.replace("IMPORT", "s")))
     inst = instantiate(store, module, [f, s])  # async-only store, non-blocking start
     assert inst.func("g").caller()() == 12
     c = inst.func("g").call_async()
@@ -413,14 +423,14 @@ def test_start_function_cannot_block() -> None:
 
 
 def test_async_only_instantiation_links_by_name() -> None:
-    store = CoreStore()
+    store = CoreStore(ENGINE)
     f = async_host_func(store, I32, lambda x: x + 1)
     g = async_host_func(store, I32, lambda x: x + 2)
     wat = """(module (import "h" "f" (func $a (param i32) (result i32)))
                      (import "h" "f" (func $b (param i32) (result i32)))
                      (func (export "x") (param i32) (result i32)
                        (call $b (call $a (local.get 0)))))"""
-    module = compile_module(default_engine(), wasmtime.wat2wasm(wat))
+    module = compile_module(ENGINE, wasmtime.wat2wasm(wat))
     inst = instantiate(store, module, [f, f])
     c = inst.func("x").call_async(1)
     assert c.poll() and c.result == 3
