@@ -122,7 +122,9 @@ def test_request_options_freeze() -> None:
 
 _APP_WIT = "package local:svc;\n\nworld app {\n  include wasi:http/service@0.3.0;\n}\n"
 
-_APP_PY = """import componentize_py_async_support as cas
+_APP_PY = """import asyncio
+
+import componentize_py_async_support as cas
 import wit_world
 from componentize_py_types import Err, Ok
 from wit_world import exports
@@ -211,6 +213,44 @@ async def fetch(path):
     return respond(200, out, data)
 
 
+async def fetch_bad(path):
+    # /bad/{scheme|path}/{port}: a request with an unsupported scheme, or with no
+    # path-with-query, and a body the guest writes meanwhile
+    _, _, kind, port = path.split("/", 3)
+    tx, body_rx = wit_world.byte_stream()
+    tr_tx, tr_rx = _trailers()
+    req, sent = t.Request.new(t.Fields(), body_rx, tr_rx, None)
+    req.set_method(t.Method_Post())
+    req.set_authority("127.0.0.1:" + port)
+    if kind == "scheme":
+        req.set_scheme(t.Scheme_Other("ftp"))
+        req.set_path_with_query("/x")
+    else:
+        req.set_scheme(t.Scheme_Http())
+
+    async def send_body():
+        # runs first: its write waits for a reader when the send starts
+        with tx:
+            n = await tx.write_all(b"never sent")
+        return [n, await tr_tx.write(Ok(None))]
+
+    async def send():
+        try:
+            await client.send(req)
+            return b"none"
+        except Err as e:
+            return type(e.value).__name__.encode()
+
+    written, error = await asyncio.gather(send_body(), send())
+    sent_result = await sent.read()
+    sent_error = type(sent_result.value).__name__ if isinstance(sent_result, Err) else "ok"
+    return respond(
+        200,
+        [("x-error", error), ("x-sent", sent_error.encode()), ("x-written", repr(written).encode())],
+        b"",
+    )
+
+
 COUNT = 0
 
 
@@ -266,6 +306,8 @@ class Handler(exports.Handler):
             return resp
         if path.startswith("/fetch/"):
             return await fetch(path)
+        if path.startswith("/bad/"):
+            return await fetch_bad(path)
         if path.startswith("/proxy/"):
             # forward the request's own body and trailers; answer with the upstream response
             _, _, port, rest = path.split("/", 3)
@@ -559,6 +601,29 @@ def test_guest_send_error_code(served: Served) -> None:
 
 
 @componentize_py
+@pytest.mark.parametrize(
+    ("kind", "error"),
+    [("scheme", "ErrorCode_HttpProtocolError"), ("path", "ErrorCode_HttpRequestUriInvalid")],
+)
+def test_guest_send_of_a_request_that_makes_no_uri(
+    served: Served, upstream: tuple[int, list[Any]], kind: str, error: str
+) -> None:
+    """As in Wasmtime: an unsupported scheme is a protocol error, and no path-with-query
+    an invalid URI. The send fails before anything reaches the network, the body the
+    guest was writing is dropped (nothing of it written), and the guest goes on."""
+    port, seen = upstream
+    r, _ = served.request("GET", f"/bad/{kind}/{port}")
+    assert r.status == 200
+    assert r.getheader("x-error") == error
+    assert r.getheader("x-sent") == error
+    assert r.getheader("x-written") == "[0, False]"
+    assert seen == []
+    # the instance is fine: a good request through it still works
+    r, body = served.request("GET", f"/fetch/{port}/after")
+    assert r.status == 200 and body == b"pong:ping from the guest"
+
+
+@componentize_py
 def test_instances_are_reused_and_a_trap_retires_one(served: Served) -> None:
     """By default (Wasmtime's p3 defaults) one instance serves request after request:
     the guest's global counts them; a trap fails its request only (500) and the next
@@ -709,6 +774,63 @@ def test_host_client_chunked_response_and_trailers(
     assert isinstance(trailers, Ok) and trailers.value.get("x-up-trailer") == [b"t2"]
     (req,) = seen
     assert req["path"] == "/p?x" and req["body"] == b"host body"
+
+
+@pytest.mark.parametrize(
+    ("kw", "error"),
+    [
+        ({"scheme": H.SchemeOther("ftp"), "path_with_query": "/x"}, H.ErrorCodeHTTPProtocolError),
+        ({"scheme": H.SchemeHTTP(), "path_with_query": None}, H.ErrorCodeHTTPRequestURIInvalid),
+        ({"path_with_query": "/x", "authority": None}, H.ErrorCodeHTTPRequestURIInvalid),
+    ],
+)
+def test_host_client_request_that_makes_no_uri(kw: dict[str, Any], error: type) -> None:
+    """As in Wasmtime: the send fails at once, before connecting, and the body is
+    closed without a byte of it read."""
+    import asyncio
+
+    from wasmloom.host.streams import (
+        BytesProducer,
+        FutureReader,
+        StreamReader,
+        ValueFutureProducer,
+    )
+
+    class Spy(BytesProducer):
+        polls = 0
+
+        def poll_produce(self, store: Any, dst: Any, finish: bool) -> Any:
+            Spy.polls += 1
+            return super().poll_produce(store, dst, finish)
+
+    async def main() -> tuple[Any, int, float]:
+        conns = 0
+
+        async def count(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            nonlocal conns
+            conns += 1
+            w.close()
+
+        srv = await asyncio.start_server(count, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        store, http = _host_http()
+        body = wh.Body(
+            StreamReader.new(store, Spy(b"body")),
+            FutureReader.new(store, ValueFutureProducer(Ok(None))),
+        )
+        req = wh.Request(wh.Fields(), body, **{"authority": f"127.0.0.1:{port}", **kw})
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        result = await http.send(None, req)  # type: ignore[arg-type]
+        elapsed = loop.time() - t
+        await asyncio.sleep(0.05)  # a connection, had one been made, is counted by now
+        srv.close()
+        return result, conns, elapsed
+
+    result, conns, elapsed = asyncio.run(main())
+    assert isinstance(result, Err) and isinstance(result.value, error), result
+    assert conns == 0 and elapsed < 0.5
+    assert Spy.polls == 0
 
 
 def test_host_client_tls_and_timeout_errors() -> None:

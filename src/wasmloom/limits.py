@@ -17,10 +17,13 @@ wasmloom runs on, gives a store's limiter no such switch.
   futures, waitable sets, subtasks, error contexts, threads) holding more
   entries traps "handle limit of N reached".
 - ``lift_bytes``: one lift of a value from guest memory (a string, a list, and
-  everything nested in them) reading more than this many bytes traps "lifted
-  value exceeds N bytes". The default (``None``) is the size of the memory the
-  value is read from: a value that does not alias itself can never be larger,
-  so only amplification (many list elements pointing at one string) is refused.
+  everything nested in them; a stream or future copy between guests or to the
+  host lifts too) reading more than this many bytes traps "too much data is
+  being copied between the host and the guest: lifted value exceeds N bytes".
+  The default (``None``) is the size of the memory the value is read from, at
+  most 128 MiB (Wasmtime's default hostcall fuel): a value that does not alias
+  itself can never be larger than the memory, so below that only amplification
+  (many list elements pointing at one string) is refused.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ class StoreLimits:
     handles: int | None = None
     """Live entries one component instance's handle table may hold."""
     lift_bytes: int | None = None
-    """Bytes one lift may read from guest memory (default: that memory's size)."""
+    """Bytes one lift may read from guest memory (default: that memory's size, at most 128 MiB)."""
 
     def __post_init__(self) -> None:
         for name in (

@@ -12,9 +12,11 @@ runs while a value is lifted or lowered.
 
 The lift budget (``StoreLimits.lift_bytes``): one lift may read at most that
 many bytes of strings and lists from guest memory, or, by default, as many as
-the memory holds, so a value whose elements alias one another (60,000 list
-entries all pointing at one string) cannot make the host allocate more than
-the guest's memory. ``cx.lift_used`` counts the bytes of the lift in progress;
+the memory holds but no more than :data:`DEFAULT_LIFT_BYTES` (128 MiB, Wasmtime's
+default hostcall fuel), so a value whose elements alias one another (60,000 list
+entries all pointing at one string, or nested lists reusing one inner list,
+10^12 bytes in 30 KB) cannot make the host allocate more than that, even from a
+guest that grew its memory to 4 GiB. ``cx.lift_used`` counts the bytes of the lift in progress;
 :meth:`LiftLowerContext.refresh`, which every lift entry point calls first,
 starts a new lift. Every string and list lift adds its bytes, before reading
 them, in line: ``used = cx.lift_used + nbytes``, then
@@ -40,6 +42,8 @@ from typing import Any, Literal, Protocol
 from wasmloom.errors import Trap
 
 __all__ = [
+    "DEFAULT_LIFT_BYTES",
+    "LIFT_LIMIT",
     "AsyncValues",
     "BytearrayMemory",
     "CanonOptions",
@@ -50,6 +54,11 @@ __all__ = [
 ]
 
 StringEncoding = Literal["utf8", "utf16", "latin1+utf16"]
+
+#: The lift budget when ``StoreLimits.lift_bytes`` is unset (and the memory is larger).
+DEFAULT_LIFT_BYTES = 128 << 20
+#: The start of the lift budget's trap message (Wasmtime's words for its hostcall fuel).
+LIFT_LIMIT = "too much data is being copied between the host and the guest"
 
 
 class GuestMemory(Protocol):
@@ -220,15 +229,16 @@ class LiftLowerContext:
         """Trap if a lift that read ``used`` bytes exceeds the budget; else cache the budget.
 
         The budget is the store's ``StoreLimits.lift_bytes``, or when that is
-        unset the current size of the memory read (memories only grow, so a
-        cached size is a lower bound of the current one).
+        unset the current size of the memory read, at most
+        :data:`DEFAULT_LIFT_BYTES` (memories only grow, so a cached size is a
+        lower bound of the current one).
         """
         limits = getattr(getattr(self.inst, "store", None), "limits", None)
         limit = getattr(limits, "lift_bytes", None)
-        cap = len(self.mv) if limit is None else limit
+        cap = min(len(self.mv), DEFAULT_LIFT_BYTES) if limit is None else limit
         self.lift_cap = cap
         if used > cap:
-            raise Trap(f"lifted value exceeds {cap} bytes (lift limit)")
+            raise Trap(f"{LIFT_LIMIT}: lifted value exceeds {cap} bytes (lift limit)")
 
     def reallocate(self, old: int, old_size: int, align: int, new_size: int) -> int:
         """Call the guest's realloc with ``may_leave`` cleared; return the (unchecked) pointer.

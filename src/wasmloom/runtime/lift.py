@@ -21,13 +21,13 @@ from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.scheduler import IN_LOOP, Root
 from wasmloom.runtime.tasks import (
-    SYNC_BLOCK,
     CallbackCode,
     Task,
     TaskState,
     Thread,
     instance_state,
     poison,
+    sync_block_trap,
     unpack_callback_result,
 )
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
@@ -345,14 +345,15 @@ class LiftedFunc(ComponentFunc):
                 thread.resume()
             if not self.type.is_async:
                 while task.state is not TaskState.RESOLVED:
+                    # Only threads of this instance that can share the stack run meanwhile.
                     for t in st.threads:
-                        if t.ready() and t is not st.exclusive_thread and st.preempted in (None, t):
+                        if t.shares_stack():
                             t.resume()
                             break
                     else:
                         if caller is None and st.sched.host_pending:
                             break  # the host's driver waits for the host work
-                        raise Trap(SYNC_BLOCK)
+                        raise sync_block_trap(inst)
         except Exception as e:
             if isinstance(e, Trap):
                 e.with_func(self.name or "<anonymous>")

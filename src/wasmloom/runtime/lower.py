@@ -123,10 +123,12 @@ def _lower_subtask(
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         thread = None if is_async else current_thread(inst)
-        if blocks_sync and (thread is None or not thread.task.may_block()):
-            # As in Wasmtime: a task that may not block may not call an
-            # async-typed function synchronously, even one that would not block.
-            raise Trap(SYNC_BLOCK)
+        if blocks_sync:
+            # A task that may not block may not call an async-typed function
+            # synchronously, even one that would not block.
+            if thread is None:
+                raise Trap(SYNC_BLOCK)
+            thread.check_may_block()
         subtask = Subtask()
         lenders = subtask.lenders = BorrowScope()
         cx = LiftLowerContext(opts, inst, lenders, fused=fused)

@@ -193,6 +193,37 @@ class Thread:
         rf = self.ready_func
         return rf is not None and rf()
 
+    def shares_stack(self) -> bool:
+        """Whether this thread may run while a synchronous (non-async-typed) call of
+        its instance is in progress: it is ready, and it neither holds the instance's
+        exclusive lock nor is the implicit thread of a task that needs it (a callback
+        loop or a sync-lifted async function would reuse the call's stack)."""
+        if not self.ready():
+            return False
+        task = self.task
+        st = task.istate
+        if self is st.exclusive_thread or st.preempted not in (None, self):
+            return False
+        return not (self is task.implicit_thread and task.ft.is_async and task.needs_exclusive())
+
+    def check_may_block(self) -> None:
+        """Trap unless this thread may block now.
+
+        A synchronous task (non-async-typed, not yet returned) may block only
+        while another thread of its instance is ready to run on the stack
+        (:meth:`shares_stack`), as in the spec's ``canon_lift``: blocking with
+        none traps. The trap says deadlock when threads are ready elsewhere but
+        may not run, else that a synchronous task cannot block.
+        """
+        task = self.task
+        if task.may_block():
+            return
+        st = task.istate
+        for t in st.threads:
+            if t is not self and t.shares_stack():
+                return
+        raise sync_block_trap(task.inst)
+
     def wait_set_ready(self) -> bool:
         """Readiness of a callback-ABI WAIT: the instance is free and ``wait_set`` has an event."""
         if self.task.istate.exclusive_thread is not None:
@@ -374,8 +405,7 @@ class Thread:
             return finish(True)
         if ready():
             return finish(False)
-        if not task.may_block():
-            raise Trap(SYNC_BLOCK)
+        self.check_may_block()
         st = task.istate
         if (
             st.exclusive_thread is self
@@ -421,8 +451,7 @@ class Thread:
         task = self.task
         if task.deliver_pending_cancel(cancellable):
             return 1
-        if not task.may_block():
-            raise Trap(SYNC_BLOCK)
+        self.check_may_block()
         self.cancellable = cancellable
         return self.suspend_native(int)
 
@@ -463,6 +492,18 @@ class Thread:
 
 def _always() -> bool:
     return True
+
+
+def sync_block_trap(inst: Any) -> Trap:
+    """The trap of a synchronous task of ``inst`` that blocks with no thread of ``inst``
+    to run: deadlock if threads of the same top-level component instance are ready but
+    may not run (they need the stack, or belong to another instance), else the plain
+    rule that a synchronous task cannot block."""
+    top = inst.self_and_ancestors()[-1]
+    for t in inst.conc.sched.waiting:
+        if t.ready() and t.task.inst.self_and_ancestors()[-1] is top:
+            return Trap(DEADLOCK)
+    return Trap(SYNC_BLOCK)
 
 
 # --- tasks -------------------------------------------------------------------------------

@@ -54,8 +54,9 @@ _SYNC_IN_SET = "waitable cannot be used synchronously while added to a waitable 
 def _check_may_block(inst: Any) -> None:
     """A synchronous (blocking) built-in: trap at once in a task that may not block."""
     t = _thread(inst)
-    if t is None or not t.task.may_block():
+    if t is None:
         raise Trap(SYNC_BLOCK)
+    t.check_may_block()
 
 
 def _thread(inst: Any) -> Thread | None:

@@ -151,12 +151,17 @@ class WasiHttp:
         return result
 
     async def _send(self, request: Request, body: Body) -> Ok[Response] | Err[Any]:
+        # As in Wasmtime, the request must make a URI before anything is sent or
+        # read: a scheme other than http/https is a protocol error, and a missing
+        # authority or path-with-query an invalid URI. Failing here, in the call's
+        # first step, :meth:`send` closes the body before the guest's writes to it
+        # wait for a reader.
         scheme = request.scheme
         tls = isinstance(scheme, H.SchemeHTTPS)
         if isinstance(scheme, H.SchemeOther):
-            return Err(H.ErrorCodeHTTPRequestURIInvalid())
+            return Err(H.ErrorCodeHTTPProtocolError())
         authority = request.authority
-        if not authority:
+        if not authority or request.path_with_query is None:
             return Err(H.ErrorCodeHTTPRequestURIInvalid())
         hostport = authority.rpartition("@")[2]
         if hostport.startswith("["):
