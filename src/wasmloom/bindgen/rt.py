@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, Flag
 from typing import Any, ClassVar, Generic, Literal, NoReturn, Protocol, TypeAlias, TypeVar
@@ -504,6 +504,25 @@ class ExportBinder:
                     t.end_lends(mark)
 
         return call_lending
+
+    def call_async(
+        self, store: Store[Any], name: str
+    ) -> Callable[[Sequence[Any]], Coroutine[Any, Any, Any]]:
+        """The awaitable twin of :meth:`call`: ``await f(args)`` runs the call under the
+        running asyncio loop, as :meth:`Func.call_async <wasmloom.Func.call_async>` does, so
+        that a sync export of an instance that may block can be called from async code."""
+        f = Func(store, self.funcs[name], name)
+        tables = _lending_tables(f.type)
+
+        async def call(args: Sequence[Any]) -> Any:
+            marks = [t.lend_mark() for t in tables]
+            try:
+                return await f.call_async(store, *args)
+            finally:
+                for t, mark in zip(tables, marks, strict=True):
+                    t.end_lends(mark)
+
+        return call
 
     def func(self, name: str) -> ExportedFunc:
         return self.funcs[name]
