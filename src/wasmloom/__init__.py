@@ -13,7 +13,14 @@ The host API in brief::
 """
 
 from wasmloom.core import Engine, wat2wasm
-from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
+from wasmloom.errors import (
+    DecodeError,
+    HandleError,
+    LinkError,
+    Trap,
+    ValidationError,
+    WasmloomError,
+)
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker, LinkerInstance
@@ -29,6 +36,7 @@ __all__ = [
     "Err",
     "Func",
     "FuncType",
+    "HandleError",
     "Instance",
     "LinkError",
     "Linker",

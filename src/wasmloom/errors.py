@@ -32,6 +32,16 @@ class LinkError(WasmloomError):
     """Instantiation cannot satisfy an import, or a provided item has the wrong type."""
 
 
+class HandleError(WasmloomError, ValueError):
+    """The host passed a resource handle it does not hold.
+
+    A handle to a resource a guest implements is one the runtime gave out (a
+    call's result, or a host function's argument): one built by hand, already
+    dropped, moved to the guest as ``own``, or a borrow whose call has ended is
+    refused before the guest is entered.
+    """
+
+
 class Trap(WasmloomError):
     """A guest trapped, or the canonical ABI detected a rule broken by the guest.
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import enum
 from typing import Any, Generic, TypeVar, cast, overload
 
+from wasmloom.errors import HandleError, Trap, WasmloomError
 from wasmloom.types import EnumType, FlagsType, ResourceType
 
 __all__ = [
@@ -146,32 +147,145 @@ class Some(_Box[_T]):
         self.value = value
 
 
+# The states of a Resource: built by hand, given out by the runtime (live), then moved
+# to the guest as `own` or dropped by the host.
+_BY_HAND, _LIVE, _MOVED, _DROPPED = range(4)
+
+
 class Resource:
     """A resource handle value as the host sees it.
 
     ``rt`` is the resource type, ``rep`` the representation (an ``i32`` the
     implementation chose), ``own`` whether this is an owning handle (``own<R>``)
-    or a borrow (``borrow<R>``).
+    or a borrow (``borrow<R>``). All three are read-only.
+
+    A host builds handles of its own resource types by hand. A handle of a
+    resource a guest implements is one the runtime gave out: a call's result,
+    or a host function's argument. It cannot be forged, copied or changed,
+    and the runtime refuses it (:class:`~wasmloom.errors.HandleError`, before
+    the guest is entered) once it was dropped (:meth:`drop`), moved to the
+    guest as ``own``, or, for a borrow, once the call that lent it returned.
     """
 
-    __slots__ = ("own", "rep", "rt")
+    __slots__ = ("_own", "_rep", "_rt", "_scope", "_state")
 
     def __init__(self, rt: ResourceType, rep: int, own: bool) -> None:
-        self.rt = rt
-        self.rep = rep
-        self.own = own
+        self._rt = rt
+        self._rep = rep
+        self._own = own
+        self._state = _BY_HAND
+        self._scope: Any = None
+
+    @property
+    def rt(self) -> ResourceType:
+        """The resource type."""
+        return self._rt
+
+    @property
+    def rep(self) -> int:
+        """The representation the resource's implementation chose."""
+        return self._rep
+
+    @property
+    def own(self) -> bool:
+        """Whether this is an owning handle (``own<R>``) rather than a borrow."""
+        return self._own
+
+    @property
+    def dropped(self) -> bool:
+        """Whether this handle was dropped, or moved to the guest as ``own``."""
+        return self._state >= _MOVED
+
+    def drop(self, store: Any) -> None:
+        """Drop this owned handle: the resource's destructor runs, once.
+
+        ``store`` is the store the handle belongs to. Dropping a handle already
+        dropped or moved to the guest, or a borrow (not the host's to drop),
+        does nothing. Raises :class:`~wasmloom.errors.HandleError` for a handle
+        built by hand for a guest's resource, and :class:`~wasmloom.errors.Trap`
+        when the implementing instance cannot be entered (it trapped, or is on
+        the stack).
+        """
+        rt = self._rt
+        impl = rt.impl
+        if impl is not None and getattr(store, "core", store) is not impl.store:
+            raise WasmloomError(f"{self!r} belongs to another store than the one passed to drop()")
+        if self._state == _BY_HAND and impl is not None:
+            raise self._refused()
+        if not self._own or self._state >= _MOVED:
+            return
+        if impl is not None and (impl.poisoned or not impl.may_enter):
+            raise Trap(f"cannot enter component instance to drop {self!r}")
+        self._state = _DROPPED
+        dtor = rt.dtor
+        if dtor is not None:
+            dtor(self._rep)
+
+    def _refused(self) -> HandleError:
+        state = self._state
+        if state == _BY_HAND:
+            return HandleError(
+                f"{self!r} was not given out by the runtime: a handle to a resource a guest "
+                "implements comes from a call's result or a host function's argument"
+            )
+        if state == _LIVE:
+            return HandleError(f"{self!r}: the borrow ended when the call that lent it returned")
+        how = "dropped" if state == _DROPPED else "moved to the guest"
+        return HandleError(f"{self!r} was {how}; a handle dropped or moved cannot be used")
+
+    def _give(self, own: bool) -> int:
+        """The rep to lower into a guest; lowered as ``own``, the handle moves there.
+
+        Raises :class:`~wasmloom.errors.HandleError` for a handle the host does
+        not hold (see the class docstring).
+        """
+        state = self._state
+        if state == _LIVE:
+            scope = self._scope
+            if scope is not None and scope.ended:
+                raise self._refused()
+            if own:
+                self._state = _MOVED
+            return self._rep
+        if state == _BY_HAND and self._rt.impl is None:
+            return self._rep  # the host's own resource type: its reps are its own
+        raise self._refused()
+
+    def _untake(self, before: Any) -> None:
+        """Undo :meth:`_give` of an ``own`` handle whose call failed before the guest ran."""
+        self._state = _LIVE
+
+    def __copy__(self) -> Resource:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> Resource:
+        return self
+
+    def __reduce__(self) -> Any:
+        raise TypeError("resource handles cannot be pickled")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Resource):
             return NotImplemented
-        return self.rt is other.rt and self.rep == other.rep and self.own == other.own
+        return self._rt is other._rt and self._rep == other._rep and self._own == other._own
 
     def __hash__(self) -> int:
-        return hash((id(self.rt), self.rep, self.own))
+        return hash((id(self._rt), self._rep, self._own))
 
     def __repr__(self) -> str:
-        kind = "own" if self.own else "borrow"
-        return f"Resource({kind}<{self.rt.name}>, rep={self.rep})"
+        kind = "own" if self._own else "borrow"
+        return f"Resource({kind}<{self._rt.name}>, rep={self._rep})"
+
+
+_R = TypeVar("_R", bound=Resource)
+
+
+def _given_out(r: _R, scope: Any = None) -> _R:
+    """Mark ``r`` as a live handle the runtime gives the host (only the runtime's lift calls
+    this); a borrow is valid while ``scope`` (the lending call's) has not ``ended``."""
+    r._state = _LIVE
+    r._scope = scope
+    return r
 
 
 _enum_classes: dict[EnumType, type[enum.Enum]] = {}

@@ -7,6 +7,14 @@ Components go through the public host API (``Component``, ``Linker``,
 ``Store``); core modules through :mod:`wasmloom.core` (``register`` makes a core
 instance's exports importable by name).
 
+A named instance (``(component $foo ...)``, ``(module $foo ...)``, or
+``(component instance $foo $def)``) is registered under its name, as
+Wasmtime's runner does: later components may import ``"foo"`` (an instance
+of its exports) and later core modules ``"foo" "f"``. A later instance of the
+same name shadows the earlier one. Wasmtime's runner passes on a component's
+core modules and resource types; here every export is, functions included,
+since all components of a file share one store.
+
 A failing command is recorded (:class:`Failure`) and the run goes on with the
 next command; a module that failed to load stays in place as a broken entry,
 so later commands that use it fail too, with the load error as the reason.
@@ -34,6 +42,7 @@ from wasmloom import core
 from wasmloom.binary.decoder import is_core_module
 from wasmloom.errors import DecodeError, LinkError, Trap, ValidationError, WasmloomError
 from wasmloom.host.component import Component
+from wasmloom.host.instance import Instance
 from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.validate import validate_component, wasm_tools_executable
@@ -406,6 +415,8 @@ class _Runner:
         self.instances: dict[str, _Instance] = {}
         self.current: _Instance | None = None
         self.registered: dict[str, _Instance] = {}
+        #: named component instances, importable by later components under their names
+        self.component_exports: dict[str, Instance] = {}
         self._store: Any = None
         self._core_store: core.CoreStore | None = None
         #: what `register` made importable by core modules: (module, name) -> extern
@@ -460,7 +471,20 @@ class _Runner:
                 imports.append(item)
             return _Instance(core=True, instance=core.instantiate(self.core_store, module, imports))
         linker = Linker()
+        for name, registered in self.component_exports.items():
+            linker.root().define_instance(name, registered)
         return _Instance(core=False, instance=linker.instantiate(self.store, definition.compiled))
+
+    def register_instance(self, name: str, inst: _Instance) -> None:
+        """Make a named instance's exports importable under ``name`` (shadowing any before)."""
+        if inst.core:
+            stale = [key for key in self.core_exports if key[0] == name]
+            for key in stale:
+                del self.core_exports[key]
+            for export, item in inst.instance.exports.items():
+                self.core_exports[(name, export)] = item
+        else:
+            self.component_exports[name] = inst.instance
 
     # --- invoking ----------------------------------------------------------------------
 
@@ -550,6 +574,7 @@ class _Runner:
         self.current = inst
         if name is not None:
             self.instances[name] = inst
+            self.register_instance(name, inst)
 
     def cmd_module_definition(self, cmd: Mapping[str, Any]) -> None:
         name = cmd.get("name")
@@ -582,6 +607,7 @@ class _Runner:
         self.current = inst
         if instance_name is not None:
             self.instances[instance_name] = inst
+            self.register_instance(instance_name, inst)
 
     def cmd_register(self, cmd: Mapping[str, Any]) -> None:
         inst = self.target({"module": cmd.get("name")})

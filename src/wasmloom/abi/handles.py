@@ -110,13 +110,14 @@ class Table(Generic[E]):
 
 
 class BorrowScope:
-    """The borrows of one call (see the module docstring)."""
+    """The borrows of one call (see the module docstring); ``ended`` once the call returned."""
 
-    __slots__ = ("lenders", "num_borrows")
+    __slots__ = ("ended", "lenders", "num_borrows")
 
     def __init__(self) -> None:
         self.num_borrows = 0
         self.lenders: list[ResourceHandle] = []
+        self.ended = False
 
     def add_lender(self, h: ResourceHandle) -> None:
         h.num_lends += 1
@@ -124,6 +125,7 @@ class BorrowScope:
 
     def exit(self) -> None:
         """End the call: trap if the callee still holds borrows; release the lends."""
+        self.ended = True
         lenders = self.lenders
         if lenders:
             for h in lenders:
@@ -134,6 +136,7 @@ class BorrowScope:
 
     def release(self) -> None:
         """Release the lends without the borrow check (for calls that trapped)."""
+        self.ended = True
         for h in self.lenders:
             h.num_lends -= 1
         self.lenders = []

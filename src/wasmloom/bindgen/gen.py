@@ -19,6 +19,8 @@ The package holds one module per interface the world uses (named
   (``None`` when the interface defines none);
 - exported interfaces: an ``Exports`` class of typed methods, and a
   :class:`~wasmloom.bindgen.rt.GuestResource` class per exported resource;
+  a sync function also gets an awaitable twin ``<name>_async`` (a sync call of
+  an instance that may block cannot run under a running asyncio loop);
 - the world: ``Imports`` (one attribute per imported interface, plus the
   world's own imported functions), ``add_to_linker(linker, getter)`` (its
   ``ResourceTypes`` has one field per imported interface that defines
@@ -552,12 +554,12 @@ class _Gen:
             out += ["", "", f"class {camel(r.name)}(_rt.GuestResource):"]
             out += docstring(r.docs or f"A handle to the guest's resource `{r.name}`.", "    ")
             out.append("    __slots__ = ()")
-            for f in funcs:
-                if f.resource is r and f.kind == "method":
-                    mname = snake(f.name)
-                    if mname in _GUEST_RESERVED:
-                        mname += "_"
-                    out += self.export_method(f, here, mname, True)
+            methods = {snake(f.name): f for f in funcs if f.resource is r and f.kind == "method"}
+            names = {m + "_" if m in _GUEST_RESERVED else m for m in methods}
+            for mname, f in methods.items():
+                if mname in _GUEST_RESERVED:
+                    mname += "_"
+                out += self.export_method(f, here, mname, True, names)
         out += ["", "", f"class {cls}:"]
         out += docstring(doc, "    ")
         fl = _tuple(f"({f.component_name!r}, _FT_{self.ftname(f)})" for f in funcs)
@@ -578,12 +580,21 @@ class _Gen:
                 out.append(f"        self.{attr}_func = b.host_func(store, {f.component_name!r})")
             else:
                 out.append(f"        self.{attr} = b.call({f.component_name!r})")
+                twin = "_a_" + self.host_name(f)
+                out.append(f"        self.{twin} = b.call_async(store, {f.component_name!r})")
+        names = {self.host_name(f) for f in funcs if f.kind != "method"}
         for f in funcs:
             if f.kind != "method":
-                out += self.export_method(f, here, self.host_name(f), False)
+                out += self.export_method(f, here, self.host_name(f), False, names)
         return out
 
-    def export_method(self, f: M.Function, here: str, mname: str, on_resource: bool) -> list[str]:
+    def export_method(
+        self, f: M.Function, here: str, mname: str, on_resource: bool, names: set[str]
+    ) -> list[str]:
+        """A typed method calling export ``f``; a sync ``f`` also gets ``<mname>_async``
+        (``await``-able, for code under a running event loop: inside
+        ``store.run_concurrent`` a sync call of an instance that may block is refused).
+        ``names`` are the class's other method names, which the twin's name avoids."""
         ps = self.params(f, here, on_resource)
         args = "".join(f", {n}: {t}" for n, t in ps)
         ret = self.py(f.result, here)
@@ -601,6 +612,19 @@ class _Gen:
         else:
             out.append(f"        r: {ret} = {attr}({arglist})")
         out.append("        return r")
+        if not f.is_async:
+            aname = mname + "_async"
+            while aname in names:
+                aname += "_"
+            out += [
+                "",
+                f"    async def {aname}(self, store: _rt.Store[_rt.Any]{args}) -> {ret}:",
+                f'        """`{mname}`, awaitable: callable under a running event loop."""',
+                f"        if store is not {owner}._store:",
+                "            _rt.wrong_store(store)",
+                f"        r: {ret} = await {owner}._a_{self.host_name(f)}({arglist})",
+                "        return r",
+            ]
         return out
 
     # -- files ---------------------------------------------------------------------------

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, Flag
 from typing import Any, ClassVar, Generic, Literal, NoReturn, Protocol, TypeAlias, TypeVar
 
 from wasmloom import types as T
-from wasmloom.errors import LinkError, Trap, WasmloomError
+from wasmloom.errors import LinkError, WasmloomError
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
@@ -276,20 +276,14 @@ class GuestResource(Resource):
     ``_store`` is the store the handle belongs to). :meth:`drop` ends an owned
     handle, running the guest's destructor; passing an owned handle to the
     guest as ``own`` moves it there. A dropped or moved handle is refused by
-    every later call.
+    every later call, as is one built by hand (see :class:`~wasmloom.Resource`).
     """
 
-    __slots__ = ("_dropped", "owner")
+    __slots__ = ("owner",)
 
     def __init__(self, rt: T.ResourceType, rep: int, own: bool, owner: Any = None) -> None:
         super().__init__(rt, rep, own)
         self.owner = owner
-        self._dropped = False
-
-    @property
-    def dropped(self) -> bool:
-        """Whether this handle was dropped or moved to the guest."""
-        return self._dropped
 
     def drop(self, store: Store[Any]) -> None:
         """Drop this owned handle: the guest's destructor runs (once; later calls do nothing).
@@ -299,41 +293,32 @@ class GuestResource(Resource):
         owner_store = getattr(self.owner, "_store", None)
         if owner_store is not None and store is not owner_store:
             wrong_store(store)
-        if self._dropped or not self.own:
-            return
-        impl = self.rt.impl
-        if impl is not None and (impl.poisoned or not impl.may_enter):
-            raise Trap(f"cannot enter component instance to drop `{type(self).__name__}`")
-        self._dropped = True
-        dtor = self.rt.dtor
-        if dtor is not None:
-            dtor(self.rep)
+        super().drop(store)
 
     def __repr__(self) -> str:
         kind = "own" if self.own else "borrow"
-        state = ", dropped" if self._dropped else ""
+        state = ", dropped" if self.dropped else ""
         return f"{type(self).__name__}({kind}, rep={self.rep}{state})"
 
 
 def _guest_converters(cls: type[GuestResource], rt: T.ResourceType, owner: Any) -> Any:
-    def to_rep(v: Any) -> int:
+    def checked(v: Any) -> Resource:
         if not isinstance(v, Resource) or v.rt is not rt:
             what = type(v).__name__ if isinstance(v, GuestResource) else f"{v!r:.60}"
             raise TypeError(
                 f"expected a `{cls.__name__}` handle of this instance (resource `{rt.name}`), "
                 f"got {what}"
             )
-        if isinstance(v, GuestResource) and v._dropped:
-            raise WasmloomError(f"{v!r} was dropped or moved to the guest; it cannot be used")
-        return v.rep
+        return v
+
+    def to_rep(v: Any) -> int:
+        return checked(v)._give(False)
 
     def to_rep_own(v: Any) -> int:
-        rep = to_rep(v)
-        if not v.own:
+        r = checked(v)
+        if not r.own:
             raise TypeError(f"a borrowed `{cls.__name__}` cannot be passed as an owned one")
-        if isinstance(v, GuestResource):
-            v._dropped = True  # ownership moves to the guest
-        return rep
+        return r._give(True)  # ownership moves to the guest
 
     return (
         (lambda rep: cls(rt, rep, True, owner), to_rep_own),
@@ -519,6 +504,25 @@ class ExportBinder:
                     t.end_lends(mark)
 
         return call_lending
+
+    def call_async(
+        self, store: Store[Any], name: str
+    ) -> Callable[[Sequence[Any]], Coroutine[Any, Any, Any]]:
+        """The awaitable twin of :meth:`call`: ``await f(args)`` runs the call under the
+        running asyncio loop, as :meth:`Func.call_async <wasmloom.Func.call_async>` does, so
+        that a sync export of an instance that may block can be called from async code."""
+        f = Func(store, self.funcs[name], name)
+        tables = _lending_tables(f.type)
+
+        async def call(args: Sequence[Any]) -> Any:
+            marks = [t.lend_mark() for t in tables]
+            try:
+                return await f.call_async(store, *args)
+            finally:
+                for t, mark in zip(tables, marks, strict=True):
+                    t.end_lends(mark)
+
+        return call
 
     def func(self, name: str) -> ExportedFunc:
         return self.funcs[name]

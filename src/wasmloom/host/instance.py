@@ -85,6 +85,20 @@ class Func:
         return f"<Func {self.name}: {self.type}>"
 
 
+_UNNAMED = T.ResourceType().name
+
+
+def _name_resources(exports: InstanceExports) -> None:
+    """Give each resource type a guest defines the name it is exported under (its first),
+    so that types and messages say ``own<counter>``, not ``own<resource>``."""
+    for name, item in exports.items():
+        if isinstance(item, T.ResourceType):
+            if item.impl is not None and item.name == _UNNAMED:
+                item.name = name
+        elif isinstance(item, InstanceExports):
+            _name_resources(item)
+
+
 class Instance:
     """A component instance: look up its exports with :meth:`get_func`/:meth:`get_export`."""
 
@@ -94,6 +108,7 @@ class Instance:
         self._store = store
         self._inst = inst
         self.exports_map = exports
+        _name_resources(exports)
 
     def get_export(self, *path: str) -> Any:
         """The export at ``path`` (nested instance export names), or ``None``."""

@@ -360,7 +360,6 @@ class _Builder:
         self.world = M.World("root", self.root)
         self.root.worlds["root"] = self.world
         self.wtypes: dict[str, M.TypeDef] = {}
-        self.merge = False
 
     def decls(self, decls: list[ast.ComponentDecl], parent: _Scope | None) -> None:
         """Fill ``self.world`` from a component type's declarations, in order."""
@@ -383,14 +382,14 @@ class _Builder:
     def interface(self, key: str, inst: _Inst, implements: str | None = None) -> M.Interface:
         """The interface of instance ``inst``, named by ``implements`` or else by ``key``.
 
-        A named interface is defined once (by its first import or export).
+        A named interface is one interface however many times it is met: an import
+        and an export of it (or the copies an encoded package repeats) add the items
+        it lacks, so each side keeps all its functions, as wit-component decodes it.
         """
         m = _IFACE_NAME.match(implements or key)
         if m:
             pkg = self.package(m.group(1), m.group(2), m.group(4))
             iface = pkg.interfaces.get(m.group(3))
-            if iface is not None and not self.merge:
-                return iface
             if iface is None:
                 iface = M.Interface(m.group(3), pkg)
                 pkg.interfaces[m.group(3)] = iface
@@ -552,7 +551,6 @@ def package_from_component(data: bytes | bytearray | memoryview) -> tuple[Resolv
     if exports is None:
         raise WitError("the component does not encode a WIT package")
     b = _Builder()
-    b.merge = True
     main: M.Package | None = None
     top = _Scope(None)
     for label, ct in exports:

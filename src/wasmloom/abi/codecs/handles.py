@@ -11,7 +11,7 @@ from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.context import AsyncValues
 from wasmloom.abi.handles import lift_borrow, lift_own, lower_borrow, lower_own
 from wasmloom.types import BorrowType, ErrorContextType, OwnType, ValType
-from wasmloom.values import Resource
+from wasmloom.values import Resource, _given_out
 
 # --- handles ----------------------------------------------------------------------------------
 
@@ -39,45 +39,56 @@ def _handle_codec(
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
 
 
+def _moved(cx: Any, v: Resource) -> None:
+    """Note an own handle moved into a call, for the undo of a failed lowering."""
+    taken = getattr(cx, "taken", None)
+    if taken is not None:
+        taken.append((v, None))
+
+
 def resource_codec(
     t: OwnType | BorrowType, ptr_type: str, classes: ClassMap | None = None
 ) -> Codec:
+    """Lift into :class:`Resource` handles the host holds (see its docstring for the rules
+    of guest-implemented resources); lower from them, or through ``classes``' converters."""
     rt = t.rt
     own = isinstance(t, OwnType)
     tname = str(t)
     conv = None if classes is None else classes.get(t)
+    lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)
     if conv is not None:
         from_rep, to_rep = conv
-        lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)
-        return _handle_codec(
-            t,
-            ptr_type,
-            lambda cx, i: from_rep(lift_h(cx, i, rt)),
-            lambda cx, v: lower_h(cx, to_rep(v), rt),
-        )
 
-    def check(v: Any) -> int:
+        def lift_conv(cx: Any, i: int) -> Any:
+            v = from_rep(lift_h(cx, i, rt))
+            if isinstance(v, Resource):
+                _given_out(v, None if own else cx.borrow_scope)
+            return v
+
+        def lower_conv(cx: Any, v: Any) -> int:
+            rep = to_rep(v)
+            if own and isinstance(v, Resource):
+                _moved(cx, v)
+            return lower_h(cx, rep, rt)
+
+        return _handle_codec(t, ptr_type, lift_conv, lower_conv)
+
+    def lift(cx: Any, i: int) -> Resource:
+        return _given_out(Resource(rt, lift_h(cx, i, rt), own), None if own else cx.borrow_scope)
+
+    def lower(cx: Any, v: Any) -> int:
         if not isinstance(v, Resource):
             raise type_error(tname, v)
         if v.rt is not rt:
             raise TypeError(f"resource of type `{v.rt.name}` passed for WIT type `{tname}`")
         if own and not v.own:
             raise TypeError(f"a borrowed resource cannot be passed as `{tname}`")
-        return v.rep
+        rep = v._give(own)
+        if own:
+            _moved(cx, v)
+        return lower_h(cx, rep, rt)
 
-    if own:
-        return _handle_codec(
-            t,
-            ptr_type,
-            lambda cx, i: Resource(rt, lift_own(cx, i, rt), True),
-            lambda cx, v: lower_own(cx, check(v), rt),
-        )
-    return _handle_codec(
-        t,
-        ptr_type,
-        lambda cx, i: Resource(rt, lift_borrow(cx, i, rt), False),
-        lambda cx, v: lower_borrow(cx, check(v), rt),
-    )
+    return _handle_codec(t, ptr_type, lift, lower)
 
 
 def async_value_codec(t: ValType, ptr_type: str) -> Codec:

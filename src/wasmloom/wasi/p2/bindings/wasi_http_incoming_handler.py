@@ -49,11 +49,24 @@ class Exports:
             instance, path, self._FUNCS, _ALL_TYPES, _GUEST_CLASSES, self
         )
         self._f_handle = b.call('handle')
+        self._a_handle = b.call_async(store, 'handle')
 
     def handle(self, store: _rt.Store[_rt.Any], request: IncomingRequest, response_out: ResponseOutparam) -> None:
         if store is not self._store:
             _rt.wrong_store(store)
         r: None = self._f_handle([request, response_out])
+        return r
+
+    async def handle_async(
+        self,
+        store: _rt.Store[_rt.Any],
+        request: IncomingRequest,
+        response_out: ResponseOutparam,
+    ) -> None:
+        """`handle`, awaitable: callable under a running event loop."""
+        if store is not self._store:
+            _rt.wrong_store(store)
+        r: None = await self._a_handle([request, response_out])
         return r
 
 _GUEST_CLASSES: _rt.GuestClasses = {}
