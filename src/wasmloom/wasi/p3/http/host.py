@@ -151,17 +151,18 @@ class WasiHttp:
         return result
 
     async def _send(self, request: Request, body: Body) -> Ok[Response] | Err[Any]:
-        # As in Wasmtime, the request must make a URI before anything is sent or
-        # read: a scheme other than http/https is a protocol error, and a missing
-        # authority or path-with-query an invalid URI. Failing here, in the call's
-        # first step, :meth:`send` closes the body before the guest's writes to it
-        # wait for a reader.
+        # The request must make a URI before anything is sent or read: a scheme
+        # other than http/https is a protocol error (as in Wasmtime), a missing
+        # authority an invalid URI; no path-with-query goes out as "/" (WASI issue
+        # 949, checked by wasi-testsuite's http-client-path-none). Failing here, in
+        # the call's first step, :meth:`send` closes the body before the guest's
+        # writes to it wait for a reader.
         scheme = request.scheme
         tls = isinstance(scheme, H.SchemeHTTPS)
         if isinstance(scheme, H.SchemeOther):
             return Err(H.ErrorCodeHTTPProtocolError())
         authority = request.authority
-        if not authority or request.path_with_query is None:
+        if not authority:
             return Err(H.ErrorCodeHTTPRequestURIInvalid())
         hostport = authority.rpartition("@")[2]
         if hostport.startswith("["):
