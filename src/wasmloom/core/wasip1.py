@@ -212,9 +212,8 @@ def _wasi_config(cfg: WasiP1Config, store: CoreStore) -> wasmtime.WasiConfig:
     elif isinstance(stdin, (bytes, bytearray, memoryview)):
         data = bytes(stdin)
         vec = ffi.wasm_byte_vec_t()
-        ffi.wasm_byte_vec_new(
-            ctypes.byref(vec), len(data), ctypes.create_string_buffer(data, len(data))
-        )
+        buf = (ctypes.c_ubyte * max(len(data), 1)).from_buffer_copy(data or b"\0")
+        ffi.wasm_byte_vec_new(ctypes.byref(vec), len(data), buf)
         ffi.wasi_config_set_stdin_bytes(config.ptr(), ctypes.byref(vec))
     elif isinstance(stdin, (str, os.PathLike)):
         try:
@@ -307,6 +306,7 @@ _wasip1_stores: weakref.WeakSet[CoreStore] = weakref.WeakSet()
 
 _NUMERIC = frozenset({"i32", "i64", "f32", "f64"})
 _DEADLINE_PREFIX = "deadline of "
+_STUB_PREFIX = "unknown import: "
 
 
 def _guard(store: CoreStore, fn: Callable[[], Any], *, link: bool = False) -> Any:
@@ -331,7 +331,7 @@ def _guard(store: CoreStore, fn: Callable[[], Any], *, link: bool = False) -> An
             raise exc from None
         text = str(e)
         message = _cause(text)
-        if _is_epoch_trap(message):
+        if _is_trap(message):
             raise Trap(message, backtrace=_backtrace(text)) from None
         if link:
             raise _instantiation_error(message) from None
@@ -342,10 +342,12 @@ def _guard(store: CoreStore, fn: Callable[[], Any], *, link: bool = False) -> An
     return result
 
 
-def _is_epoch_trap(message: str) -> bool:
-    """Whether an error is one of the store's epoch traps (deadline, interrupt)."""
+def _is_trap(message: str) -> bool:
+    """Whether an error is one of the store's epoch traps (deadline, interrupt), or the
+    call of an import that ``trap_unknown_imports`` stubbed."""
     return (
         message.startswith(_DEADLINE_PREFIX)
+        or message.startswith(_STUB_PREFIX)
         or message == INTERRUPTED_MESSAGE
         or message.startswith(f"{INTERRUPTED_MESSAGE} by ")
     )
