@@ -322,3 +322,20 @@ def test_bad_stdio_values_are_type_errors() -> None:
         p1.config(stdout=3.5)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         p1.config(stdin=object())  # type: ignore[arg-type]
+
+
+def test_readme_snippet_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from wasmloom import wat2wasm
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = text.index("from wasmloom.wasi import p1\n\nout = bytearray()")
+    start = text.rindex("```python", 0, start) + len("```python")
+    code = text[start : text.index("```", start)]
+    (tmp_path / "app.wasm").write_bytes(wat2wasm(g.ECHO))  # stdin to stdout
+    (tmp_path / "calc.wasm").write_bytes(wat2wasm(g.CALC))
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "0 b'input'\n(42,)\n"
