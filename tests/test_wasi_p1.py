@@ -339,3 +339,11 @@ def test_readme_snippet_runs(
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert capsys.readouterr().out == "0 b'input'\n(42,)\n"
+
+
+@pytest.mark.parametrize("bad", ["nul\0inside", "\udcff"])
+def test_args_and_env_that_wasi_cannot_carry_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="not valid UTF-8 without NUL"):
+        p1.run(mod(g.ARGS_ENV), p1.config(args=["prog", bad]))
+    with pytest.raises(ValueError, match="not valid UTF-8 without NUL"):
+        p1.run(mod(g.ARGS_ENV), p1.config(env={"K": bad}))

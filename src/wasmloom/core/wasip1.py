@@ -52,7 +52,6 @@ from wasmloom.types import CoreFuncType
 
 __all__ = [
     "INHERIT",
-    "WASI_P1_MODULE",
     "Inherit",
     "Number",
     "OutputSink",
@@ -62,9 +61,6 @@ __all__ = [
     "instantiate",
     "missing_imports",
 ]
-
-WASI_P1_MODULE = "wasi_snapshot_preview1"
-"""The import module name of WASI 0.1."""
 
 Number = int | float
 
@@ -157,6 +153,14 @@ _set_stderr_custom = _lib.wasi_config_set_stderr_custom
 _set_stderr_custom.restype = None
 
 
+def _is_c_string(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\0" not in text
+
+
 def _path(p: str | os.PathLike[str]) -> str:
     return os.fsdecode(os.fspath(p))
 
@@ -195,13 +199,15 @@ def _wasi_config(cfg: WasiP1Config, store: CoreStore) -> wasmtime.WasiConfig:
     """A ``wasmtime.WasiConfig`` for ``cfg``. Raises ``OSError`` for a preopen or stdio
     file that cannot be opened."""
     config = wasmtime.WasiConfig()
+    for text in (*cfg.args, *(kv for pair in cfg.env for kv in pair)):
+        if not _is_c_string(text):
+            raise ValueError(f"not valid UTF-8 without NUL, as WASI needs: {text!r}")
     config.argv = list(cfg.args)
     config.env = [(k, v) for k, v in cfg.env]
     for host, guest, readonly in cfg.preopens:
         if not os.path.isdir(host):
-            raise OSError(errno.ENOENT if not os.path.exists(host) else errno.ENOTDIR,
-                          os.strerror(errno.ENOENT if not os.path.exists(host) else errno.ENOTDIR),
-                          host)  # fmt: skip
+            code = errno.ENOTDIR if os.path.exists(host) else errno.ENOENT
+            raise OSError(code, os.strerror(code), host)
         try:
             config.preopen_dir(host, guest, not readonly)
         except wasmtime.WasmtimeError:
@@ -261,6 +267,10 @@ def missing_imports(module: CoreModule) -> list[str]:
     return _missing(_wasi_linker(engine), wasmtime.Store(engine), module)
 
 
+#: The stores given a WASI 0.1 context (wasmtime takes one per store).
+_wasip1_stores: weakref.WeakSet[CoreStore] = weakref.WeakSet()
+
+
 def instantiate(
     store: CoreStore,
     module: CoreModule,
@@ -296,10 +306,6 @@ def instantiate(
     _wasip1_stores.add(store)
     raw = _guard(store, lambda: linker.instantiate(wstore, module.wasmtime), link=True)
     return WasiP1Instance(store, module, raw)
-
-
-#: The stores given a WASI 0.1 context (wasmtime takes one per store).
-_wasip1_stores: weakref.WeakSet[CoreStore] = weakref.WeakSet()
 
 
 # --- calls -----------------------------------------------------------------------------
@@ -371,10 +377,10 @@ class WasiP1Instance:
     def func_type(self, name: str) -> CoreFuncType:
         """The type of the exported function ``name`` (:class:`LinkError` if there is none)."""
         desc = self.module.export_types.get(name)
-        if desc is None or desc.kind != "func":
-            what = "no export" if desc is None else f"a {desc.kind}, not a function"
-            raise LinkError(f"`{name}`: the module has {what}" if desc is None else
-                            f"export `{name}` is {what}")  # fmt: skip
+        if desc is None:
+            raise LinkError(f"the module has no export `{name}`")
+        if desc.kind != "func":
+            raise LinkError(f"export `{name}` is a {desc.kind}, not a function")
         ty: CoreFuncType = desc.type
         return ty
 

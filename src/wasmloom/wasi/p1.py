@@ -240,14 +240,16 @@ def run(
     store: Store[Any] | None = None,
     trap_unknown_imports: bool = False,
 ) -> int:
-    """Run a WASI 0.1 command: its ``_start``, after instantiation. Returns the exit status
-    (0, or the code given to ``proc_exit``, in the start function too); a trap raises
-    :class:`~wasmloom.Trap`. A module without ``_start`` only runs its start function and
-    ``_initialize``, and returns 0."""
+    """Run a WASI 0.1 command: its default export (``""``, else ``_start``) after
+    instantiation. Returns the exit status (0, or the code given to ``proc_exit``, in the
+    start function too); a trap raises :class:`~wasmloom.Trap`. A module with neither
+    export only runs its start function and ``_initialize``, and returns 0."""
     try:
         instance = instantiate(module, cfg, store=store, trap_unknown_imports=trap_unknown_imports)
-        if "_start" in instance.funcs():
-            instance.call("_start")
+        funcs = instance.funcs()
+        default = next((n for n in ("", "_start") if n in funcs), None)
+        if default is not None:
+            instance.call(default)
     except WasiP1Exit as e:
         return e.code
     return 0
