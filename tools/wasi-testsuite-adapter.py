@@ -6,7 +6,8 @@ Use with the suite's own runner (Python >= 3.12)::
     python3.12 run-tests --runtime-adapter /path/to/wasmloom/tools/wasi-testsuite-adapter.py \\
         --json-output-location results.json
 
-It runs ``wasmloom run`` (with ``-Sinherit-network`` for the sockets tests;
+It runs ``wasmloom run`` (WASI 0.1 core modules and WASI 0.3 components alike;
+with ``-Sinherit-network`` for the sockets tests;
 ``wasmloom serve -Scli --addr=127.0.0.1:0`` for the ``wasi:http/service``
 world) with the interpreter named by ``$WASMLOOM_PYTHON`` (default:
 ``python3.11``, where wasmloom is installed), or the command in ``$WASMLOOM``
@@ -39,7 +40,7 @@ def get_version() -> str:
 
 
 def get_wasi_versions() -> List[str]:
-    return ["wasm32-wasip3"]
+    return ["wasm32-wasip1", "wasm32-wasip3"]
 
 
 def get_wasi_worlds() -> List[str]:

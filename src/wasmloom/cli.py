@@ -14,8 +14,9 @@ Subcommands:
 - ``wasmloom bindgen WIT_PATH --world NAME -o OUT`` writes a package of typed
   bindings (:mod:`wasmloom.bindgen`) and prints the files it wrote.
 - ``wasmloom run [--dir HOST[::GUEST]] [--env K[=V]] APP [ARGS...]`` runs a
-  WASI command component (:mod:`wasmloom.wasi.run`); its exit code is
-  the process's.
+  WASI command component, or a WASI 0.1 core module (:mod:`wasmloom.wasi.run`);
+  its exit code is the process's. ``--invoke NAME`` calls one export of a
+  core module with numbers and prints its results.
 - ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
   ``wasi:http/handler@0.3.x`` or ``wasi:http/incoming-handler@0.2.x`` component over
   HTTP/1.1 (:mod:`wasmloom.wasi.serve`) until SIGINT or SIGTERM.
@@ -276,6 +277,7 @@ def _run_options(
         allow_udp=s_opts.get("udp", True),
         allow_ip_name_lookup=s_opts.get("allow-ip-name-lookup", False),
         wasm=wasm,
+        http=s_opts.get("http", False),
         **more,
     )
 
@@ -287,7 +289,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     wasm = _w_options(args)
     if s_opts is None or wasm is None:
         return 2
-    opts = _run_options(args, s_opts, wasm, args=list(args.args), argv0=args.argv0)
+    opts = _run_options(
+        args, s_opts, wasm, args=list(args.args), argv0=args.argv0, invoke=args.invoke
+    )
     sys.stdout.flush()
     return run_command(opts)
 
@@ -346,6 +350,17 @@ def _add_w(p: argparse.ArgumentParser, note: str) -> None:
     )
 
 
+def _add_invoke(p: argparse.ArgumentParser) -> None:
+    """``run --invoke``: call one export instead of running the command."""
+    p.add_argument(
+        "--invoke",
+        metavar="'NAME(ARGS)'",
+        help="call this export instead of running the command and print its results, one "
+        "per line: for a core module, plain numbers (NAME(40, 2), or NAME with the "
+        "arguments after APP, as wasmtime takes them); a reactor's _initialize runs first",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
@@ -398,10 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="run a WASI command component",
+        help="run a WASI command component or WASI 0.1 core module",
         description=(
             "Run a WASI command component (.wasm or .wat): wasi:cli/run@0.3.x when exported, "
-            "else wasi:cli/run@0.2.x. The guest's exit code is the process's."
+            "else wasi:cli/run@0.2.x; or a WASI 0.1 core module: its _start. The guest's "
+            "exit code is the process's."
         ),
     )
     run.add_argument(
@@ -435,7 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
         "network), tcp, udp (default on), allow-ip-name-lookup; cli, p3, http are accepted",
     )
     _add_w(run, "")
-    run.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
+    _add_invoke(run)
+    run.add_argument("app", metavar="APP", help="the component or core module (.wasm or .wat)")
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)
 

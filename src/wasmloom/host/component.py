@@ -8,7 +8,8 @@ from typing import Any
 from wasmloom import core
 from wasmloom.binary import ast
 from wasmloom.binary.decoder import decode_component, is_core_module
-from wasmloom.errors import DecodeError, ValidationError
+from wasmloom.errors import ValidationError
+from wasmloom.host.module import wasm_binary
 from wasmloom.runtime.scope import ComponentDef
 from wasmloom.validate import validate_component
 
@@ -29,14 +30,7 @@ class Component:
     def from_bytes(cls, data: bytes | str, engine: core.Engine | None = None) -> Component:
         """Load a component from its binary, or from WebAssembly text."""
         engine = engine if engine is not None else core.default_engine()
-        if not isinstance(data, str) and bytes(data[:4]) != b"\0asm":
-            try:
-                data = bytes(data).decode("utf-8")
-            except UnicodeDecodeError:
-                raise DecodeError(0, "the `\\0asm` magic header or WebAssembly text") from None
-        if isinstance(data, str):
-            data = core.wat2wasm(data)
-        data = bytes(data)
+        data = wasm_binary(data)
         if is_core_module(data):
             raise ValidationError("expected a component, found a core module")
         tree = decode_component(data)  # first, so a malformed binary is a DecodeError

@@ -23,9 +23,11 @@ from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker
+from wasmloom.host.module import is_core_module, wasm_binary
 from wasmloom.host.store import Store
 from wasmloom.limits import StoreLimits
 from wasmloom.values import Err
+from wasmloom.wasi import p1
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
 from wasmloom.wasi.p3.host import WasiP3, add_to_linker
 from wasmloom.wasi.p3.http import WasiHttp
@@ -90,6 +92,10 @@ class RunOptions:
     allow_ip_name_lookup: bool = False
     #: fuel, timeout and limits (``-W``)
     wasm: WasmOptions = field(default_factory=WasmOptions)
+    #: ``-S http`` was given (components only: refused for a core module)
+    http: bool = False
+    #: ``--invoke``: the export to call instead of running the command
+    invoke: str | None = None
 
 
 class RunState:
@@ -101,19 +107,30 @@ class RunState:
         self.http = WasiHttp(self.p3)
 
 
-def build_ctx(opts: RunOptions) -> WasiCtx:
-    b = WasiCtxBuilder()
+def guest_argv(opts: RunOptions) -> list[str]:
+    """The guest's arguments: ``--argv0`` (default: APP's file name), then ``opts.args``."""
     argv0 = opts.argv0 if opts.argv0 is not None else os.path.basename(opts.app)
-    b.args([argv0, *opts.args])
-    if opts.inherit_env:
-        b.inherit_env()
+    return [argv0, *opts.args]
+
+
+def guest_env(opts: RunOptions) -> list[tuple[str, str]]:
+    """The ``--env`` pairs, with the host's value for a bare ``--env K`` (skipped when unset)."""
+    out: list[tuple[str, str]] = []
     for k, v in opts.env:
         if v is None:
-            hv = os.environ.get(k)
-            if hv is not None:
-                b.env(k, hv)
-        else:
-            b.env(k, v)
+            v = os.environ.get(k)
+        if v is not None:
+            out.append((k, v))
+    return out
+
+
+def build_ctx(opts: RunOptions) -> WasiCtx:
+    b = WasiCtxBuilder()
+    b.args(guest_argv(opts))
+    if opts.inherit_env:
+        b.inherit_env()
+    for k, v in guest_env(opts):
+        b.env(k, v)
     b.inherit_stdio()
     for host, guest, ro in opts.dirs:
         b.preopen_dir(host, guest, readonly=ro)
@@ -185,6 +202,19 @@ def _find_run(instance: Instance) -> tuple[Func, bool] | None:
     return f, best[0] == 3
 
 
+def is_core_module_file(path: str) -> bool:
+    """Whether ``path`` holds a core module (binary, or text assembled), not a component;
+    False when it cannot be read or assembled (the component path reports why)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if head[:4] != b"\0asm":
+                head = wasm_binary(head + f.read())[:8]
+    except (OSError, WasmloomError):
+        return False
+    return is_core_module(head)
+
+
 def load_component(path: str, engine: Engine) -> Component:
     return Component.from_file(path, engine)
 
@@ -248,6 +278,12 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
 
 
 def _run_command(opts: RunOptions, err: TextIO) -> int:
+    if is_core_module_file(opts.app):
+        return run_module(opts, err)
+    if opts.invoke is not None:
+        print(f"error: --invoke: {opts.app} is a component; --invoke takes a core module here",
+              file=err)  # fmt: skip
+        return 1
     component = load_app(opts.app, opts.cache, err, opts.wasm)
     if component is None:
         return 1
@@ -336,3 +372,117 @@ def _report_trap(e: Trap, where: str, err: TextIO) -> None:
         print("guest backtrace:", file=err)
         for i, frame in enumerate(e.backtrace):
             print(f"  {i}: {frame}", file=err)
+
+
+# --- WASI 0.1 core modules ---------------------------------------------------------------
+
+
+def run_module(opts: RunOptions, err: TextIO) -> int:
+    """Run ``opts.app``, a core module, with WASI 0.1 (:mod:`wasmloom.wasi.p1`): its
+    ``_start`` (or the export ``""``), or the ``--invoke`` export, whose results are
+    printed one per line. The status: as :func:`run_command`'s, the code given to
+    ``proc_exit`` for an exit, and 1 for an error wasmtime reports that is no trap."""
+    if opts.http:
+        print(f"error: -S http applies to components (wasi:http); {opts.app} is a core module",
+              file=err)  # fmt: skip
+        return 1
+    module = _load_module(opts, err)
+    if module is None:
+        return 1
+    if not opts.trap_unknown_imports:
+        missing = module.missing_wasip1_imports()
+        if missing:
+            print(f"error: {opts.app} imports what WASI 0.1 does not provide:", file=err)
+            for import_name in missing:
+                print(f"  {import_name}", file=err)
+            print("hint: --trap-unknown-imports runs it anyway; calls to these imports trap",
+                  file=err)  # fmt: skip
+            return 1
+    call = _module_call(opts, module, err)
+    if call is None:
+        return 1
+    name, args = call
+    cfg = p1.config(
+        args=guest_argv(opts),
+        env=guest_env(opts),
+        inherit_env=opts.inherit_env,
+        dirs=opts.dirs,
+        stdin=p1.INHERIT,
+        stdout=p1.INHERIT,
+        stderr=p1.INHERIT,
+        inherit_network=opts.network,
+        allow_ip_name_lookup=opts.allow_ip_name_lookup,
+    )
+    store: Store[None] = Store(module.engine, None, limits=opts.wasm.limits, fuel=opts.wasm.fuel)
+    if opts.wasm.timeout is not None:
+        store.set_deadline(opts.wasm.timeout)
+    where = "instantiation"
+    try:
+        instance = p1.instantiate(
+            module, cfg, store=store, trap_unknown_imports=opts.trap_unknown_imports
+        )
+        if name is None:
+            return 0
+        where = name if name else "the default export"
+        results = instance.call(name, *args)
+    except p1.WasiP1Exit as e:
+        return e.code
+    except OSError as e:
+        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+        return 1
+    except Trap as e:
+        _report_trap(e, where, err)
+        return TRAP_EXIT
+    except (WasmloomError, ValueError) as e:
+        print(f"error: {opts.app}: {e}", file=err)
+        return 1
+    if opts.invoke is not None:
+        types = instance.func_type(name).results
+        sys.stdout.write(
+            "".join(f"{p1.format_number(t, v)}\n" for t, v in zip(types, results, strict=True))
+        )
+        sys.stdout.flush()
+    return 0
+
+
+def _load_module(opts: RunOptions, err: TextIO) -> p1.Module | None:
+    try:
+        engine = opts.wasm.engine()
+    except ValueError as e:
+        print(f"error: {e}", file=err)
+        return None
+    if opts.cache and engine.disk_cache is None:
+        from wasmloom.wasi.cache import DiskCache
+
+        engine.disk_cache = DiskCache(tag=engine.config_key)
+    try:
+        return p1.Module.from_file(opts.app, engine)
+    except OSError as e:
+        print(f"error: cannot read {opts.app}: {e.strerror}", file=err)
+    except WasmloomError as e:
+        print(f"error: {opts.app}: {e}", file=err)
+    return None
+
+
+def _module_call(
+    opts: RunOptions, module: p1.Module, err: TextIO
+) -> tuple[str | None, list[p1.Number]] | None:
+    """The export to call and its arguments: ``--invoke``'s (``NAME(1, 2)``, or ``NAME``
+    with the arguments after APP, as Wasmtime takes them), else ``""`` or ``_start``
+    (``None`` when the module has neither); None after reporting a bad ``--invoke``."""
+    funcs = module.func_types()
+    if opts.invoke is None:
+        default = next((n for n in ("", "_start") if n in funcs), None)
+        return default, []
+    try:
+        name, texts = p1.parse_invoke(opts.invoke, opts.args)
+        ty = funcs.get(name)
+        if ty is None:
+            raise ValueError(f"{opts.app} exports no function `{name}`")
+        if len(texts) != len(ty.params):
+            raise ValueError(f"`{name}` takes {len(ty.params)} arguments, {len(texts)} given")
+        args = [p1.parse_number(t, text) for t, text in zip(ty.params, texts, strict=True)]
+    except ValueError as e:
+        print(f"error: --invoke: {e}", file=err)
+        return None
+    return name, args
