@@ -433,7 +433,7 @@ def _given(n: int) -> str:
 
 
 def _count(n: int, what: str) -> str:
-    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+    return f"{n} {what}" + ("" if n == 1 else "s")
 
 
 def parse_call(text: str) -> Call:
