@@ -20,6 +20,11 @@ Subcommands:
 - ``wasmloom serve [--addr HOST:PORT] [-S cli[=y|n]] [--dir ..] [--env ..] APP`` serves a
   ``wasi:http/handler@0.3.x`` or ``wasi:http/incoming-handler@0.2.x`` component over
   HTTP/1.1 (:mod:`wasmloom.wasi.serve`) until SIGINT or SIGTERM.
+- ``wasmloom run --invoke 'NAME(ARGS)' APP`` calls one export of a component with
+  arguments in WAVE and prints its results in WAVE (:mod:`wasmloom.wave`).
+- ``wasmloom compile [-o OUT] [-W ..] APP`` compiles a component into the compile
+  cache, or into a precompiled artifact OUT that ``run`` and ``serve`` accept.
+- ``wasmloom --version`` prints wasmloom's version and wasmtime's.
 """
 
 from __future__ import annotations
@@ -339,6 +344,86 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return serve(opts)
 
 
+# --- version, compile, --invoke -------------------------------------------------------------
+
+
+def version_text() -> str:
+    """``wasmloom X (wasmtime Y)``: the installed versions."""
+    from wasmloom.wasi.cache import package_version
+
+    return f"wasmloom {package_version('wasmloom')} (wasmtime {package_version('wasmtime')})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit (computed only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile a component into the cache, or (``-o``) into a precompiled artifact."""
+    from wasmloom.errors import WasmloomError
+    from wasmloom.wasi.cache import DiskCache, is_precompiled, write_artifact
+
+    wasm = _w_options(args)
+    if wasm is None:
+        return 2
+    try:
+        data = Path(args.app).read_bytes()
+    except OSError as e:
+        print(f"error: cannot read {args.app}: {e.strerror}", file=sys.stderr)
+        return 1
+    if is_precompiled(data):
+        print(f"error: {args.app} is precompiled already; give its .wasm or .wat", file=sys.stderr)
+        return 1
+    try:
+        engine = wasm.new_engine()
+        cache = None if args.no_cache else DiskCache(tag=engine.config_key)
+        if args.output is None:
+            from wasmloom import Component
+
+            if cache is None:
+                print("error: --no-cache without -o: nothing to write", file=sys.stderr)
+                return 2
+            engine.disk_cache = cache
+            Component.from_bytes(data, engine)
+        else:
+            write_artifact(data, engine, args.output, cache)
+    except OSError as e:
+        print(f"error: cannot write {args.output}: {e.strerror}", file=sys.stderr)
+        return 1
+    except (WasmloomError, ValueError) as e:
+        print(f"error: {args.app}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_compile(sub: Any) -> None:
+    cp = sub.add_parser(
+        "compile",
+        help="compile a component ahead of time",
+        description=(
+            "Compile a component's core modules with Cranelift: into the compile cache "
+            "(so that `run` and `serve` start without compiling), or with -o into a "
+            "precompiled artifact that `run` and `serve` accept in place of the component. "
+            "An artifact runs only on the wasmtime and wasmloom versions and -W options "
+            "(fuel, max-wasm-stack) it was compiled for."
+        ),
+    )
+    cp.add_argument("-o", "--output", metavar="OUT", help="write a precompiled artifact to OUT")
+    cp.add_argument(
+        "--no-cache", action="store_true", help="neither read nor fill the compile cache"
+    )
+    _add_w(cp, " (only fuel and max-wasm-stack change the compiled code)")
+    cp.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
+    cp.set_defaults(func=cmd_compile)
+
+
 def _add_w(p: argparse.ArgumentParser, note: str) -> None:
     p.add_argument(
         "-W",
@@ -355,9 +440,10 @@ def _add_invoke(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--invoke",
         metavar="'NAME(ARGS)'",
-        help="call this export instead of running the command and print its results, one "
-        "per line: for a core module, plain numbers (NAME(40, 2), or NAME with the "
-        "arguments after APP, as wasmtime takes them); a reactor's _initialize runs first",
+        help="call this export instead of running the command and print its results: for a "
+        "component, arguments and results in WAVE (NAME, or IFACE.NAME as my:pkg/api.add); "
+        "for a core module, plain numbers one per line (NAME(40, 2), or NAME with the "
+        "arguments after APP, as wasmtime takes them; a reactor's _initialize runs first)",
     )
 
 
@@ -365,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
     )
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -452,7 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_w(run, "")
     _add_invoke(run)
-    run.add_argument("app", metavar="APP", help="the component or core module (.wasm or .wat)")
+    run.add_argument(
+        "app", metavar="APP", help="the component or core module (.wasm, .wat or precompiled)"
+    )
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)
 
@@ -505,8 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
     _add_w(sv, " (fuel and timeout apply to each request: a 5xx, and the instance is retired)")
-    sv.add_argument("app", metavar="APP", help="the component (.wasm or .wat)")
+    sv.add_argument("app", metavar="APP", help="the component (.wasm, .wat or precompiled)")
     sv.set_defaults(func=cmd_serve)
+    _add_compile(sub)
     return parser
 
 

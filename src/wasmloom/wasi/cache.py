@@ -7,8 +7,19 @@ and wasmloom's engine configuration. Attach it with ``engine.disk_cache =
 DiskCache()``; :func:`wasmloom.core.compile_module` then loads a module
 compiled by an earlier process instead of compiling it again. Entries are
 written atomically (a temporary file renamed into place), so concurrent
-processes never see half a file. A compile of a large module shows a line
-of progress on stderr when stderr is a terminal.
+processes never see half a file. A compile that takes longer than
+:data:`PROGRESS_AFTER` seconds shows a line of progress on stderr when stderr
+is a terminal.
+
+A *precompiled artifact* (``wasmloom compile app.wasm -o app.cwasm``, read by
+``run`` and ``serve``) is one file holding a component and its compiled core
+modules: :func:`write_artifact`, :func:`load_artifact`. It starts with
+:data:`ARTIFACT_MAGIC`, then the description of the engine it was compiled
+for (wasmtime and wasmloom versions, the engine configuration) and a SHA-256
+of the rest. A file of another format, another engine or version, or one
+that was cut or changed is refused with an :class:`ArtifactError` saying
+which. The checksum catches damage, not malice: an artifact holds native
+code, so run only artifacts you made or trust, as with Wasmtime's ``.cwasm``.
 """
 
 from __future__ import annotations
@@ -17,18 +28,37 @@ import contextlib
 import hashlib
 import importlib.metadata
 import os
+import secrets
+import struct
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-__all__ = ["DiskCache", "default_cache_dir", "engine_fingerprint"]
+from wasmloom.errors import WasmloomError
 
-# Modules smaller than this compile fast enough not to need a progress line.
-_PROGRESS_MIN_BYTES = 1 << 20
+if TYPE_CHECKING:
+    from wasmloom import Component, Engine
+
+__all__ = [
+    "ARTIFACT_MAGIC",
+    "PROGRESS_AFTER",
+    "ArtifactError",
+    "DiskCache",
+    "default_cache_dir",
+    "engine_description",
+    "engine_fingerprint",
+    "is_artifact",
+    "is_precompiled",
+    "load_artifact",
+    "write_artifact",
+]
+
+#: Seconds a compile runs before a terminal's stderr shows its progress.
+PROGRESS_AFTER = 1.0
 
 
 def default_cache_dir() -> Path:
@@ -41,24 +71,27 @@ def default_cache_dir() -> Path:
     return base / "wasmloom"
 
 
-def engine_fingerprint(tag: str = "") -> str:
-    """A short hash naming the engine a compiled module belongs to.
+def package_version(name: str) -> str:
+    """The installed version of the distribution ``name`` (``"unknown"`` when not installed)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
-    It covers the wasmtime package version, wasmloom's version (which fixes
-    the enabled features) and ``tag``: an engine's
-    :attr:`~wasmloom.Engine.config_key` (async stack size, fuel, epochs, wasm
-    stack limit), plus anything a custom ``configure`` changes.
+
+def engine_description(tag: str = "") -> str:
+    """What a compiled module is tied to, as text: ``wasmtime=V;wasmloom=V;`` then ``tag``.
+
+    ``tag`` is an engine's :attr:`~wasmloom.Engine.config_key` (async stack
+    size, fuel, epochs, wasm stack limit), plus anything a custom
+    ``configure`` changes; wasmloom's version fixes the enabled features.
     """
-    try:
-        wt = importlib.metadata.version("wasmtime")
-    except importlib.metadata.PackageNotFoundError:
-        wt = "unknown"
-    try:
-        wl = importlib.metadata.version("wasmloom")
-    except importlib.metadata.PackageNotFoundError:
-        wl = "unknown"
-    text = f"wasmtime={wt};wasmloom={wl};{tag}"
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return f"wasmtime={package_version('wasmtime')};wasmloom={package_version('wasmloom')};{tag}"
+
+
+def engine_fingerprint(tag: str = "") -> str:
+    """A short hash of :func:`engine_description`: names the cache directory of an engine."""
+    return hashlib.sha256(engine_description(tag).encode()).hexdigest()[:16]
 
 
 class DiskCache:
@@ -108,30 +141,259 @@ class DiskCache:
         except OSError:
             pass  # a read-only or full cache only costs a recompile next time
 
-    @contextlib.contextmanager
-    def compiling(self, nbytes: int) -> Iterator[None]:
-        out = self._progress
-        if out is None or nbytes < _PROGRESS_MIN_BYTES:
-            yield
+    def compiling(self, nbytes: int) -> contextlib.AbstractContextManager[object]:
+        return progress(self._progress, nbytes)
+
+
+@contextlib.contextmanager
+def progress(out: TextIO | None, nbytes: int) -> Iterator[None]:
+    """Around a compile of ``nbytes`` of wasm: once it has run :data:`PROGRESS_AFTER`
+    seconds, a line on ``out`` (none when ``out`` is None) with the time so far,
+    erased when the compile ends."""
+    if out is None:
+        yield
+        return
+    stop = threading.Event()
+    start = time.monotonic()
+    label = f"compiling {nbytes / 1e6:.1f} MB of wasm (cached for next time)"
+    shown = False
+
+    def tick() -> None:
+        nonlocal shown
+        if stop.wait(PROGRESS_AFTER):
             return
-        stop = threading.Event()
-        start = time.monotonic()
-        label = f"compiling {nbytes / 1e6:.1f} MB of wasm (cached for next time)"
+        frames = "|/-\\"
+        i = 0
+        while True:
+            shown = True
+            out.write(f"\r{frames[i % 4]} {label} {time.monotonic() - start:4.1f}s")
+            out.flush()
+            i += 1
+            if stop.wait(0.1):
+                return
 
-        def tick() -> None:
-            frames = "|/-\\"
-            i = 0
-            while not stop.wait(0.1):
-                out.write(f"\r{frames[i % 4]} {label} {time.monotonic() - start:4.1f}s")
-                out.flush()
-                i += 1
-
-        t = threading.Thread(target=tick, daemon=True)
-        t.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            t.join()
+    t = threading.Thread(target=tick, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+        if shown:
             out.write("\r\x1b[K")
             out.flush()
+
+
+# --- precompiled artifacts ---------------------------------------------------------------------
+
+#: The first bytes of a precompiled artifact.
+ARTIFACT_MAGIC = b"\0wasmloom-cwasm\0"
+#: The layout version of artifacts this wasmloom writes and reads.
+ARTIFACT_FORMAT = 1
+_KIND_COMPONENT = 0
+# Wasmtime's own precompiled files are ELF objects.
+_ELF_MAGIC = b"\x7fELF"
+
+
+class ArtifactError(WasmloomError):
+    """A file that is no precompiled artifact this engine can run, and why."""
+
+
+class _Modules(Protocol):
+    def load(self, key: bytes) -> bytes | None: ...
+
+    def store(self, key: bytes, blob: bytes) -> None: ...
+
+    def compiling(self, nbytes: int) -> contextlib.AbstractContextManager[object]: ...
+
+
+class _Recorder:
+    """A module cache that remembers every compiled module it hands out or is given."""
+
+    def __init__(self, inner: _Modules | None, out: TextIO | None) -> None:
+        self.inner = inner
+        self.out = out
+        self.blobs: dict[bytes, bytes] = {}
+
+    def load(self, key: bytes) -> bytes | None:
+        blob = self.inner.load(key) if self.inner is not None else None
+        if blob is not None:
+            self.blobs[key] = blob
+        return blob
+
+    def store(self, key: bytes, blob: bytes) -> None:
+        self.blobs[key] = blob
+        if self.inner is not None:
+            self.inner.store(key, blob)
+
+    def compiling(self, nbytes: int) -> contextlib.AbstractContextManager[object]:
+        if self.inner is not None:
+            return self.inner.compiling(nbytes)
+        return progress(self.out, nbytes)
+
+
+class _Preloaded:
+    """The compiled modules of an artifact, as a module cache (``store`` keeps nothing)."""
+
+    def __init__(self, blobs: dict[bytes, bytes], out: TextIO | None) -> None:
+        self.blobs = blobs
+        self.out = out
+
+    def load(self, key: bytes) -> bytes | None:
+        return self.blobs.get(key)
+
+    def store(self, key: bytes, blob: bytes) -> None:
+        pass
+
+    def compiling(self, nbytes: int) -> contextlib.AbstractContextManager[object]:
+        return progress(self.out, nbytes)
+
+
+def _terminal() -> TextIO | None:
+    err = sys.stderr
+    return err if err is not None and err.isatty() else None
+
+
+@contextlib.contextmanager
+def _modules_from(engine: Engine, cache: _Modules | None) -> Iterator[None]:
+    saved = engine.disk_cache
+    engine.disk_cache = cache
+    try:
+        yield
+    finally:
+        engine.disk_cache = saved
+
+
+def write_artifact(
+    wasm: bytes, engine: Engine, path: str | os.PathLike[str], cache: DiskCache | None = None
+) -> Component:
+    """Compile the component ``wasm`` (binary or text) on ``engine`` and write it, with its
+    compiled core modules, to ``path`` (atomically); returns the component.
+
+    ``engine`` must not have compiled these modules before (a new
+    :class:`~wasmloom.Engine` of the configuration the artifact is for): the
+    modules are collected as it compiles them, or takes them from ``cache``.
+    Raises what :meth:`Component.from_bytes` raises, and ``OSError``.
+    """
+    from wasmloom import Component, wat2wasm
+
+    if not wasm.startswith(b"\0asm"):
+        try:
+            wasm = wat2wasm(wasm.decode("utf-8"))
+        except UnicodeDecodeError:
+            pass  # from_bytes reports it
+    recorder = _Recorder(cache, _terminal())
+    with _modules_from(engine, recorder):
+        component = Component.from_bytes(wasm, engine)
+    out = [struct.pack("<BQ", _KIND_COMPONENT, len(wasm)), wasm]
+    out.append(struct.pack("<I", len(recorder.blobs)))
+    for key, blob in sorted(recorder.blobs.items()):
+        out += [key, struct.pack("<Q", len(blob)), blob]
+    payload = b"".join(out)
+    desc = engine_description(engine.config_key).encode()
+    head = ARTIFACT_MAGIC + struct.pack("<II", ARTIFACT_FORMAT, len(desc)) + desc
+    _write_atomically(Path(path), head + hashlib.sha256(payload).digest() + payload)
+    return component
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # a file made with the usual mode (0o666 less the umask), unlike mkstemp's 0o600
+    tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def is_artifact(data: bytes) -> bool:
+    """Whether ``data`` starts like a precompiled artifact."""
+    return data.startswith(ARTIFACT_MAGIC)
+
+
+def is_precompiled(data: bytes) -> bool:
+    """Whether ``data`` is precompiled code: an artifact, or a native object (another
+    runtime's, which :func:`load_artifact` refuses with a message saying so)."""
+    return data.startswith((ARTIFACT_MAGIC, _ELF_MAGIC))
+
+
+def load_artifact(data: bytes, engine: Engine, name: str = "the artifact") -> Component:
+    """The component of the artifact ``data``, its core modules taken precompiled.
+
+    Raises :class:`ArtifactError` for a file of another kind, one made for
+    another engine (wasmtime or wasmloom version, fuel, stack limit...), and
+    one cut short or altered. ``name`` names the file in messages.
+    """
+    from wasmloom import Component
+
+    if data.startswith(_ELF_MAGIC):
+        raise ArtifactError(
+            f"{name} is a native object (a precompiled file of another runtime, such as "
+            "`wasmtime compile`'s .cwasm); wasmloom runs .wasm, .wat and its own "
+            "`wasmloom compile` artifacts"
+        )
+    if not is_artifact(data):
+        raise ArtifactError(f"{name} is not a wasmloom precompiled artifact")
+    pos = len(ARTIFACT_MAGIC)
+    r = _Reader(data, pos, name)
+    fmt, desc_len = r.unpack("<II")
+    if fmt != ARTIFACT_FORMAT:
+        raise ArtifactError(
+            f"{name} has artifact format {fmt}, this wasmloom reads format "
+            f"{ARTIFACT_FORMAT}: compile it again with `wasmloom compile`"
+        )
+    desc = r.take(desc_len).decode("utf-8", "replace")
+    mine = engine_description(engine.config_key)
+    if desc != mine:
+        raise ArtifactError(
+            f"{name} was compiled for another engine ({_differences(desc, mine)}): "
+            "compile it again with this wasmloom and the -W options it is run with"
+        )
+    digest = r.take(32)
+    if hashlib.sha256(data[r.pos :]).digest() != digest:
+        raise ArtifactError(f"{name} is damaged or was modified (its checksum does not match)")
+    kind, size = r.unpack("<BQ")
+    if kind != _KIND_COMPONENT:
+        raise ArtifactError(f"{name} holds a kind of program this wasmloom cannot run ({kind})")
+    binary = r.take(size)
+    (count,) = r.unpack("<I")
+    blobs: dict[bytes, bytes] = {}
+    for _ in range(count):
+        key = r.take(32)
+        (n,) = r.unpack("<Q")
+        blobs[key] = r.take(n)
+    if r.pos != len(data):
+        raise ArtifactError(f"{name} has {len(data) - r.pos} bytes after its end")
+    with _modules_from(engine, _Preloaded(blobs, _terminal())):
+        return Component.from_bytes(binary, engine)
+
+
+def _differences(theirs: str, mine: str) -> str:
+    a = dict(p.partition("=")[::2] for p in theirs.split(";"))
+    b = dict(p.partition("=")[::2] for p in mine.split(";"))
+    diffs = [
+        f"{k}={a.get(k, '?')} there, {k}={b.get(k, '?')} here" for k in b if a.get(k) != b.get(k)
+    ]
+    return "; ".join(diffs) or theirs
+
+
+class _Reader:
+    def __init__(self, data: bytes, pos: int, name: str) -> None:
+        self.data = data
+        self.pos = pos
+        self.name = name
+
+    def take(self, n: int) -> bytes:
+        end = self.pos + n
+        if end > len(self.data):
+            raise ArtifactError(f"{self.name} is cut short (truncated)")
+        out = self.data[self.pos : end]
+        self.pos = end
+        return out
+
+    def unpack(self, fmt: str) -> tuple[int, ...]:
+        return tuple(struct.unpack(fmt, self.take(struct.calcsize(fmt))))

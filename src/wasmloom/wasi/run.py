@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -32,11 +32,14 @@ from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
 from wasmloom.wasi.p3.host import WasiP3, add_to_linker
 from wasmloom.wasi.p3.http import WasiHttp
 from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
+from wasmloom.wave import Call, WaveError, parse_call, results_to_wave
 
 __all__ = [
     "RunOptions",
     "RunState",
     "WasmOptions",
+    "find_export",
+    "invoke_export",
     "link_wasi",
     "missing_imports",
     "new_store",
@@ -65,6 +68,10 @@ class WasmOptions:
         """The engine these options need: the default one, unless fuel or a stack size is set."""
         if self.fuel is None and self.max_wasm_stack is None:
             return Engine.default()
+        return self.new_engine()
+
+    def new_engine(self) -> Engine:
+        """A new engine of the configuration these options need."""
         return Engine(consume_fuel=self.fuel is not None, max_wasm_stack=self.max_wasm_stack)
 
 
@@ -216,7 +223,15 @@ def is_core_module_file(path: str) -> bool:
 
 
 def load_component(path: str, engine: Engine) -> Component:
-    return Component.from_file(path, engine)
+    """``path`` as a component: a ``.wasm`` or ``.wat`` file, or a precompiled artifact
+    (``wasmloom compile -o``; :class:`~wasmloom.wasi.cache.ArtifactError` when it cannot run)."""
+    from wasmloom.wasi.cache import is_precompiled, load_artifact
+
+    with open(path, "rb") as f:
+        data = f.read()
+    if is_precompiled(data):
+        return load_artifact(data, engine, path)
+    return Component.from_bytes(data, engine)
 
 
 def load_app(
@@ -234,10 +249,14 @@ def load_app(
         from wasmloom.wasi.cache import DiskCache
 
         engine.disk_cache = DiskCache(tag=engine.config_key)
+    from wasmloom.wasi.cache import ArtifactError
+
     try:
         return load_component(app, engine)
     except OSError as e:
         print(f"error: cannot read {app}: {e.strerror}", file=err)
+    except ArtifactError as e:
+        print(f"error: {e}", file=err)
     except WasmloomError as e:
         print(f"error: {app}: {e}", file=err)
     return None
@@ -265,25 +284,26 @@ def new_store(component: Component, state: RunState, wasm: WasmOptions) -> Store
 def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
     """Run ``opts.app`` as a WASI command; returns the exit status (see the module doc).
 
+    With ``opts.invoke``, calls that export instead (:func:`invoke_export`).
     With ``opts.wasm.timeout`` the guest traps once it has run that long
     (instantiation included). SIGINT stops a running guest within an epoch
     tick: the status is then 130, after one line on stderr.
     """
     err = err if err is not None else sys.stderr
     try:
+        if is_core_module_file(opts.app):
+            return run_module(opts, err)
+        if opts.invoke is not None:
+            return invoke_export(opts, err)
         return _run_command(opts, err)
     except KeyboardInterrupt:
         print("error: interrupted (SIGINT)", file=err)
         return INTERRUPT_EXIT
 
 
-def _run_command(opts: RunOptions, err: TextIO) -> int:
-    if is_core_module_file(opts.app):
-        return run_module(opts, err)
-    if opts.invoke is not None:
-        print(f"error: --invoke: {opts.app} is a component; --invoke takes a core module here",
-              file=err)  # fmt: skip
-        return 1
+def _instantiate(opts: RunOptions, err: TextIO) -> tuple[Instance, Store[RunState]] | int:
+    """``opts.app`` loaded, linked with WASI and instantiated; or the exit status after
+    reporting why it could not be."""
     component = load_app(opts.app, opts.cache, err, opts.wasm)
     if component is None:
         return 1
@@ -310,7 +330,7 @@ def _run_command(opts: RunOptions, err: TextIO) -> int:
     if opts.wasm.timeout is not None:
         store.set_deadline(opts.wasm.timeout)
     try:
-        instance = linker.instantiate(store, component)
+        return linker.instantiate(store, component), store
     except LinkError as e:
         print(f"error: {e}", file=err)
         print("hint: --trap-unknown-imports stubs imports this host lacks", file=err)
@@ -320,6 +340,14 @@ def _run_command(opts: RunOptions, err: TextIO) -> int:
     except Trap as e:
         _report_trap(e, "instantiation", err)
         return TRAP_EXIT
+
+
+def _run_command(opts: RunOptions, err: TextIO) -> int:
+    ready = _instantiate(opts, err)
+    if isinstance(ready, int):
+        return ready
+    instance, store = ready
+    ctx = store.data.ctx
     found = _find_run(instance)
     if found is None:
         print(f"error: {opts.app} exports no `wasi:cli/run` (0.3.x or 0.2.x)", file=err)
@@ -486,3 +514,118 @@ def _module_call(
         print(f"error: --invoke: {e}", file=err)
         return None
     return name, args
+
+
+# --- --invoke ----------------------------------------------------------------------------------
+
+
+def invoke_export(opts: RunOptions, err: TextIO, out: TextIO | None = None) -> int:
+    """``wasmloom run --invoke 'name(args)'``: call one export of ``opts.app``, with WASI
+    linked as for a command, and print its results in WAVE on ``out`` (stdout).
+
+    ``name`` is found as ``wasmtime run --invoke`` finds it (:func:`find_export`);
+    the arguments are WAVE values of the parameter types. The status is 0
+    after a call that returned (whatever it returned), 2 for an ``--invoke``
+    that does not parse, 1 for one that does not fit the component, and as
+    for a command after a trap or an exit.
+    """
+    out = out if out is not None else sys.stdout
+    text = opts.invoke or ""
+    try:
+        call = parse_call(text)
+    except WaveError as e:
+        print(f"error: --invoke {text!r}: {e}", file=err)
+        return 2
+    ready = _instantiate(opts, err)
+    if isinstance(ready, int):
+        return ready
+    instance, store = ready
+    found = find_export(instance, call)
+    if isinstance(found, str):
+        print(f"error: --invoke {text!r}: {found}", file=err)
+        return 1
+    func, shown = found
+    try:
+        args = call.arguments(func.type)
+    except WaveError as e:
+        print(f"error: --invoke {text!r}: {e}", file=err)
+        return 1
+    ctx = store.data.ctx
+    try:
+        if func.type.is_async:
+
+            async def main() -> Any:
+                return await func.call_async(store, *args)
+
+            result = store.run_concurrent(main)
+        else:
+            result = func(store, *args)
+    except WasiExit as e:
+        return _flush(ctx, e.code)
+    except Trap as e:
+        exit_code = _exit_in(e)
+        if exit_code is not None:
+            return _flush(ctx, exit_code)
+        _report_trap(e, shown, err)
+        return _flush(ctx, TRAP_EXIT)
+    _flush(ctx, 0)
+    types = func.type.result_types()
+    try:
+        text_out = results_to_wave([result] if types else [], types)
+    except WaveError as e:
+        print(f"error: {shown} returned a value WAVE cannot show: {e.reason}", file=err)
+        return 1
+    print(text_out, file=out, flush=True)
+    return 0
+
+
+def find_export(instance: Instance, call: Call) -> tuple[Func, str] | str:
+    """The function ``call`` names, with the name to show; or why there is none.
+
+    A bare ``f`` is a top-level export ``f``, else the one function ``f`` of
+    the exported instances (several are an error listing them, as Wasmtime
+    does). ``iface.f`` / ``iface#f`` is function ``f`` of instance export
+    ``iface``; without a version, ``iface`` matches the one version exported.
+    """
+    funcs: list[tuple[str, ...]] = list(_functions(instance, instance.exports_map, ()))
+    if call.interface is None:
+        top: list[tuple[str, ...]] = [p for p in funcs if p == (call.func,)]
+        matches = top or [p for p in funcs if p[-1] == call.func]
+    else:
+        want = call.interface
+        matches = [p for p in funcs if len(p) == 2 and p[1] == call.func and p[0] == want]
+        if not matches and "@" not in want:
+            matches = [
+                p
+                for p in funcs
+                if len(p) == 2 and p[1] == call.func and p[0].partition("@")[0] == want
+            ]
+    if not matches:
+        names = ", ".join(f"`{_spelling(p)}`" for p in funcs) or "none"
+        return f"no exported function `{call.name}` (the component exports: {names})"
+    if len(matches) > 1:
+        names = ", ".join(f"`{_spelling(p)}`" for p in matches)
+        return f"several exported functions are named `{call.func}`; say which: {names}"
+    path = matches[0]
+    func = instance.get_func(*path)
+    assert func is not None
+    return func, _spelling(path)
+
+
+def _functions(
+    instance: Instance, exports: dict[str, Any], path: tuple[str, ...]
+) -> Iterator[tuple[str, ...]]:
+    """The paths of the functions among ``exports`` (nested instances included)."""
+    for name, item in exports.items():
+        if isinstance(item, dict):
+            yield from _functions(instance, item, (*path, name))
+        elif instance.get_func(*path, name) is not None:
+            yield (*path, name)
+
+
+def _spelling(path: tuple[str, ...]) -> str:
+    """An export path as ``--invoke`` spells it (Wasmtime's ``ns:pkg/iface.f@1.0.0``)."""
+    if len(path) == 1:
+        return path[0]
+    base, _, version = path[-2].partition("@")
+    return f"{base}.{path[-1]}" + (f"@{version}" if version else "")
