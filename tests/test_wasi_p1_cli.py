@@ -250,3 +250,48 @@ def test_sigint_stops_a_looping_module(tmp_path: Path) -> None:
     finally:
         p.kill()
     assert (p.returncode, err) == (130, b"error: interrupted (SIGINT)\n")
+
+
+# --- compile ---------------------------------------------------------------------------
+
+
+def _compile(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "wasmloom", "compile", *args],
+        capture_output=True, timeout=120, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def test_compile_a_module_to_an_artifact_then_run_it(tmp_path: Path) -> None:
+    """`wasmloom compile` takes a core module too: its artifact runs as the module does,
+    with nothing compiled again; a component's artifact is not taken for a module's."""
+    app = write(tmp_path, "out.wat", g.output(3, 5))
+    art = tmp_path / "out.cwasm"
+    r = _compile(app, "-o", str(art))
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+    empty = tmp_path / "empty-cache"
+    r = subprocess.run(
+        [sys.executable, "-m", "wasmloom", "run", str(art)],
+        capture_output=True, timeout=120, env={**os.environ, "WASMLOOM_CACHE_DIR": str(empty)},
+    )  # fmt: skip
+    assert (r.returncode, r.stdout, r.stderr) == (5, ALL_BYTES * 3, b"err\xff\0")
+    assert not any(empty.rglob("*.cwasm")), "an artifact's module is not compiled again"
+    calc = tmp_path / "calc.cwasm"
+    assert _compile(write(tmp_path, "calc.wat", g.CALC), "-o", str(calc)).returncode == 0
+    r = run("--invoke", "add(40, 2)", str(calc))
+    assert (r.returncode, r.stdout) == (0, b"42\n")
+    data = art.read_bytes()
+    (tmp_path / "bad.cwasm").write_bytes(data[:-9] + bytes([data[-9] ^ 1]) + data[-8:])
+    r = run(str(tmp_path / "bad.cwasm"))
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == [
+        f"error: {tmp_path / 'bad.cwasm'}: {tmp_path / 'bad.cwasm'} is damaged or was modified "
+        "(its checksum does not match)"
+    ]
+
+
+def test_compile_a_module_into_the_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    r = _compile(write(tmp_path, "calc.wat", g.CALC), env={"WASMLOOM_CACHE_DIR": str(cache)})
+    assert (r.returncode, r.stderr) == (0, b"")
+    assert len(list(cache.rglob("*.cwasm"))) == 1

@@ -366,7 +366,8 @@ class _VersionAction(argparse.Action):
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    """Compile a component into the cache, or (``-o``) into a precompiled artifact."""
+    """Compile a component or core module into the cache, or (``-o``) into a precompiled
+    artifact."""
     from wasmloom.errors import WasmloomError
     from wasmloom.wasi.cache import DiskCache, is_precompiled, write_artifact
 
@@ -386,12 +387,16 @@ def cmd_compile(args: argparse.Namespace) -> int:
         cache = None if args.no_cache else DiskCache(tag=engine.config_key)
         if args.output is None:
             from wasmloom import Component
+            from wasmloom.host.module import Module, is_core_module, wasm_binary
 
             if cache is None:
                 print("error: --no-cache without -o: nothing to write", file=sys.stderr)
                 return 2
             engine.disk_cache = cache
-            Component.from_bytes(data, engine)
+            if is_core_module(wasm_binary(data)[:8]):
+                Module.from_bytes(data, engine)
+            else:
+                Component.from_bytes(data, engine)
         else:
             write_artifact(data, engine, args.output, cache)
     except OSError as e:
@@ -406,11 +411,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _add_compile(sub: Any) -> None:
     cp = sub.add_parser(
         "compile",
-        help="compile a component ahead of time",
+        help="compile a component or core module ahead of time",
         description=(
-            "Compile a component's core modules with Cranelift: into the compile cache "
-            "(so that `run` and `serve` start without compiling), or with -o into a "
-            "precompiled artifact that `run` and `serve` accept in place of the component. "
+            "Compile a component's core modules (or a core module) with Cranelift: into the "
+            "compile cache (so that `run` and `serve` start without compiling), or with -o "
+            "into a precompiled artifact that `run` and `serve` accept in place of the program. "
             "An artifact runs only on the wasmtime and wasmloom versions and -W options "
             "(fuel, max-wasm-stack) it was compiled for."
         ),

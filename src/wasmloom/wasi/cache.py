@@ -13,7 +13,8 @@ is a terminal.
 
 A *precompiled artifact* (``wasmloom compile app.wasm -o app.cwasm``, read by
 ``run`` and ``serve``) is one file holding a component and its compiled core
-modules: :func:`write_artifact`, :func:`load_artifact`. It starts with
+modules, or one core module (a WASI 0.1 program) compiled: :func:`write_artifact`,
+:func:`load_artifact`, :func:`load_module_artifact`. It starts with
 :data:`ARTIFACT_MAGIC`, then the description of the engine it was compiled
 for (wasmtime and wasmloom versions, the engine configuration) and a SHA-256
 of the rest. A file of another format, another engine or version, or one
@@ -42,18 +43,21 @@ from wasmloom.errors import WasmloomError
 
 if TYPE_CHECKING:
     from wasmloom import Component, Engine
+    from wasmloom.host.module import Module
 
 __all__ = [
     "ARTIFACT_MAGIC",
     "PROGRESS_AFTER",
     "ArtifactError",
     "DiskCache",
+    "artifact_holds_module",
     "default_cache_dir",
     "engine_description",
     "engine_fingerprint",
     "is_artifact",
     "is_precompiled",
     "load_artifact",
+    "load_module_artifact",
     "write_artifact",
 ]
 
@@ -191,6 +195,7 @@ ARTIFACT_MAGIC = b"\0wasmloom-cwasm\0"
 #: The layout version of artifacts this wasmloom writes and reads.
 ARTIFACT_FORMAT = 1
 _KIND_COMPONENT = 0
+_KIND_MODULE = 1
 # Wasmtime's own precompiled files are ELF objects.
 _ELF_MAGIC = b"\x7fELF"
 
@@ -266,16 +271,19 @@ def _modules_from(engine: Engine, cache: _Modules | None) -> Iterator[None]:
 
 def write_artifact(
     wasm: bytes, engine: Engine, path: str | os.PathLike[str], cache: DiskCache | None = None
-) -> Component:
-    """Compile the component ``wasm`` (binary or text) on ``engine`` and write it, with its
-    compiled core modules, to ``path`` (atomically); returns the component.
+) -> Component | Module:
+    """Compile the component or core module ``wasm`` (binary or text) on ``engine`` and
+    write it, with its compiled core modules, to ``path`` (atomically); returns what it
+    compiled.
 
     ``engine`` must not have compiled these modules before (a new
     :class:`~wasmloom.Engine` of the configuration the artifact is for): the
     modules are collected as it compiles them, or takes them from ``cache``.
-    Raises what :meth:`Component.from_bytes` raises, and ``OSError``.
+    Raises what :meth:`Component.from_bytes` (or :meth:`Module.from_bytes`) raises,
+    and ``OSError``.
     """
     from wasmloom import Component, wat2wasm
+    from wasmloom.host.module import Module, is_core_module
 
     if not wasm.startswith(b"\0asm"):
         try:
@@ -283,9 +291,14 @@ def write_artifact(
         except UnicodeDecodeError:
             pass  # from_bytes reports it
     recorder = _Recorder(cache, _terminal())
+    kind = _KIND_MODULE if is_core_module(wasm[:8]) else _KIND_COMPONENT
+    compiled: Component | Module
     with _modules_from(engine, recorder):
-        component = Component.from_bytes(wasm, engine)
-    out = [struct.pack("<BQ", _KIND_COMPONENT, len(wasm)), wasm]
+        if kind == _KIND_MODULE:
+            compiled = Module.from_bytes(wasm, engine)
+        else:
+            compiled = Component.from_bytes(wasm, engine)
+    out = [struct.pack("<BQ", kind, len(wasm)), wasm]
     out.append(struct.pack("<I", len(recorder.blobs)))
     for key, blob in sorted(recorder.blobs.items()):
         out += [key, struct.pack("<Q", len(blob)), blob]
@@ -293,7 +306,7 @@ def write_artifact(
     desc = engine_description(engine.config_key).encode()
     head = ARTIFACT_MAGIC + struct.pack("<II", ARTIFACT_FORMAT, len(desc)) + desc
     _write_atomically(Path(path), head + hashlib.sha256(payload).digest() + payload)
-    return component
+    return compiled
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -324,12 +337,45 @@ def is_precompiled(data: bytes) -> bool:
 def load_artifact(data: bytes, engine: Engine, name: str = "the artifact") -> Component:
     """The component of the artifact ``data``, its core modules taken precompiled.
 
-    Raises :class:`ArtifactError` for a file of another kind, one made for
-    another engine (wasmtime or wasmloom version, fuel, stack limit...), and
-    one cut short or altered. ``name`` names the file in messages.
+    Raises :class:`ArtifactError` for a file of another kind (a core module's
+    artifact included), one made for another engine (wasmtime or wasmloom
+    version, fuel, stack limit...), and one cut short or altered. ``name``
+    names the file in messages.
     """
     from wasmloom import Component
 
+    binary, blobs = _read_artifact(data, engine, name, _KIND_COMPONENT)
+    with _modules_from(engine, _Preloaded(blobs, _terminal())):
+        return Component.from_bytes(binary, engine)
+
+
+def load_module_artifact(data: bytes, engine: Engine, name: str = "the artifact") -> Module:
+    """The core module of the artifact ``data``, taken precompiled; raises as
+    :func:`load_artifact` does (a component's artifact included)."""
+    from wasmloom.host.module import Module
+
+    binary, blobs = _read_artifact(data, engine, name, _KIND_MODULE)
+    with _modules_from(engine, _Preloaded(blobs, _terminal())):
+        return Module.from_bytes(binary, engine)
+
+
+def artifact_holds_module(data: bytes) -> bool:
+    """Whether the artifact ``data`` says it holds a core module (unchecked: the loaders
+    check everything)."""
+    if not is_artifact(data):
+        return False
+    pos = len(ARTIFACT_MAGIC)
+    if len(data) < pos + 8:
+        return False
+    desc_len: int = struct.unpack_from("<II", data, pos)[1]
+    kind_at = pos + 8 + desc_len + 32
+    return len(data) > kind_at and data[kind_at] == _KIND_MODULE
+
+
+def _read_artifact(
+    data: bytes, engine: Engine, name: str, want: int
+) -> tuple[bytes, dict[bytes, bytes]]:
+    """The program binary and the compiled modules of the artifact ``data``, checked."""
     if data.startswith(_ELF_MAGIC):
         raise ArtifactError(
             f"{name} is a native object (a precompiled file of another runtime, such as "
@@ -357,8 +403,11 @@ def load_artifact(data: bytes, engine: Engine, name: str = "the artifact") -> Co
     if hashlib.sha256(data[r.pos :]).digest() != digest:
         raise ArtifactError(f"{name} is damaged or was modified (its checksum does not match)")
     kind, size = r.unpack("<BQ")
-    if kind != _KIND_COMPONENT:
+    if kind not in (_KIND_COMPONENT, _KIND_MODULE):
         raise ArtifactError(f"{name} holds a kind of program this wasmloom cannot run ({kind})")
+    if kind != want:
+        what = ("a component", "a core module")
+        raise ArtifactError(f"{name} holds {what[kind]}, where {what[want]} was expected")
     binary = r.take(size)
     (count,) = r.unpack("<I")
     blobs: dict[bytes, bytes] = {}
@@ -368,8 +417,7 @@ def load_artifact(data: bytes, engine: Engine, name: str = "the artifact") -> Co
         blobs[key] = r.take(n)
     if r.pos != len(data):
         raise ArtifactError(f"{name} has {len(data) - r.pos} bytes after its end")
-    with _modules_from(engine, _Preloaded(blobs, _terminal())):
-        return Component.from_bytes(binary, engine)
+    return binary, blobs
 
 
 def _differences(theirs: str, mine: str) -> str:

@@ -210,13 +210,19 @@ def _find_run(instance: Instance) -> tuple[Func, bool] | None:
 
 
 def is_core_module_file(path: str) -> bool:
-    """Whether ``path`` holds a core module (binary, or text assembled), not a component;
-    False when it cannot be read or assembled (the component path reports why)."""
+    """Whether ``path`` holds a core module (binary, text assembled, or a precompiled
+    artifact of one), not a component; False when it cannot be read or assembled (the
+    component path reports why)."""
+    from wasmloom.wasi.cache import artifact_holds_module, is_artifact
+
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             if head[:4] != b"\0asm":
-                head = wasm_binary(head + f.read())[:8]
+                data = head + f.read()
+                if is_artifact(data):
+                    return artifact_holds_module(data)
+                head = wasm_binary(data)[:8]
     except (OSError, WasmloomError):
         return False
     return is_core_module(head)
@@ -483,8 +489,14 @@ def _load_module(opts: RunOptions, err: TextIO) -> p1.Module | None:
         from wasmloom.wasi.cache import DiskCache
 
         engine.disk_cache = DiskCache(tag=engine.config_key)
+    from wasmloom.wasi.cache import is_precompiled, load_module_artifact
+
     try:
-        return p1.Module.from_file(opts.app, engine)
+        with open(opts.app, "rb") as f:
+            data = f.read()
+        if is_precompiled(data):
+            return load_module_artifact(data, engine, opts.app)
+        return p1.Module.from_bytes(data, engine)
     except OSError as e:
         print(f"error: cannot read {opts.app}: {e.strerror}", file=err)
     except WasmloomError as e:
