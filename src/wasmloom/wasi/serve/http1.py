@@ -46,6 +46,7 @@ from wasmloom.wasi.serve.service import Service, reason, split_fields
 __all__ = ["HttpServer", "Limits", "raise_open_file_limit"]
 
 _BODY_BUFFER = 64 * 1024
+_SWEEP = 0.25  # seconds between two checks of the connections' deadlines
 _RESERVED_FDS = 64  # descriptors kept for everything that is not a connection
 _ACCEPT_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
@@ -123,7 +124,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.in_head = False
         self.head_bytes = 0
         self.task: asyncio.Task[None] | None = None
-        self.timer: asyncio.TimerHandle | None = None
+        #: loop time past which a head (or an idle connection) has waited too long; 0: none
+        self.deadline = 0.0
         self.closed = False
         # the Exchange of the request being served
         self.keep = True
@@ -200,18 +202,16 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
     # -- timers
 
+    # (the server's sweep checks the deadlines: no timer per request)
+
     def _arm(self, seconds: float | None) -> None:
-        self._disarm()
-        if seconds is not None:
-            self.timer = self.loop.call_later(seconds, self._timed_out)
+        self.deadline = 0.0 if seconds is None else self.loop.time() + seconds
 
     def _disarm(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.deadline = 0.0
 
-    def _timed_out(self) -> None:
-        self.timer = None
+    def timed_out(self) -> None:
+        self.deadline = 0.0
         if self.task is None and not self.closed:
             self.transport.close()
 
@@ -221,7 +221,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur = _Request()
         self.in_head = True
         self.head_bytes = 0
-        if self.timer is None:
+        if not self.deadline:
             self._arm(self.srv.limits.header_timeout)
 
     def on_url(self, url: bytes) -> None:
@@ -317,18 +317,16 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.bad:
             self.keep = False
         chunked = has_body and length is None
-        head = [b"HTTP/1.1 %d %s\r\n" % (status, reason(status).encode())]
+        head = _STATUS_LINES.get(status) or _status_line(status)
         if entries:
-            head.append(wfields._fields_bytes(entries))
+            head += wfields._fields_bytes(entries)
         if chunked:
-            head.append(b"transfer-encoding: chunked\r\n")
+            head += b"transfer-encoding: chunked\r\n"
         elif length is None:
-            head.append(b"content-length: 0\r\n")
-        if not self.keep:
-            head.append(b"connection: close\r\n")
-        head.append(b"\r\n")
+            head += b"content-length: 0\r\n"
+        head += b"\r\n" if self.keep else b"connection: close\r\n\r\n"
         if not self.transport.is_closing():
-            self.transport.write(b"".join(head))
+            self.transport.write(head)
         return chunked
 
     def finish(self, chunked: bool, trailers: wh.Fields | None) -> None:
@@ -355,6 +353,16 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.transport.close()
 
 
+_STATUS_LINES: dict[int, bytes] = {}
+
+
+def _status_line(status: int) -> bytes:
+    line = b"HTTP/1.1 %d %s\r\n" % (status, reason(status).encode())
+    if 100 <= status <= 999:
+        _STATUS_LINES[status] = line
+    return line
+
+
 def wire_length(fields: list[tuple[str, bytes]]) -> int | None:
     """0 when a request has no body (no content-length or transfer-encoding, or a length
     of 0); else ``None`` (llhttp has checked the framing fields)."""
@@ -376,12 +384,22 @@ class HttpServer:
         self.conns: set[_Conn] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[_Listener] = []
+        self.sweeper: asyncio.TimerHandle | None = None
         soft = raise_open_file_limit()
         self.max_connections = max(1, min(self.limits.max_connections, soft - _RESERVED_FDS))
 
     def listen(self, sock: socket.socket) -> None:
         sock.setblocking(False)
         self.listeners.append(_Listener(self, sock))
+        if self.sweeper is None:
+            self.sweeper = self.loop.call_later(_SWEEP, self._sweep)
+
+    def _sweep(self) -> None:
+        """Close the connections past their deadline (every :data:`_SWEEP` seconds)."""
+        now = self.loop.time()
+        for conn in [c for c in self.conns if c.deadline and c.deadline <= now]:
+            conn.timed_out()
+        self.sweeper = self.loop.call_later(_SWEEP, self._sweep)
 
     def forget(self, conn: _Conn) -> None:
         self.conns.discard(conn)
@@ -395,6 +413,8 @@ class HttpServer:
         next tick) and cancel what is left."""
         for lst in self.listeners:
             lst.close()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
         for conn in list(self.conns):
             if conn.task is None and not conn.closed:
                 conn.transport.close()

@@ -14,6 +14,7 @@ returns 0.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import signal
@@ -142,6 +143,7 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
         return 1
     if opts.workers > 1:
         return _supervise(opts, component, sock, err)
+    _settle_heap()
     sock.listen(4096)
     return asyncio.run(_serve_one(service, opts.limits, sock, err, announce=True))
 
@@ -171,6 +173,15 @@ async def _serve_one(
     return 0
 
 
+def _settle_heap() -> None:
+    """Move what loading made (the decoded component, types, modules) out of the cyclic
+    garbage collector's sight: it lives as long as the server, and each full collection
+    would walk it again (about 37,000 objects and 9.5 ms for wasi-testsuite's small
+    http-service-echo; more for bigger components)."""
+    gc.collect()
+    gc.freeze()
+
+
 # --- workers ------------------------------------------------------------------------------
 
 
@@ -186,6 +197,7 @@ def _worker(
         sys.exit(1)
     try:
         sock = _socket(addr[0], addr[1], True)
+        _settle_heap()
         sock.listen(4096)
     except OSError as e:
         print(f"error: a worker cannot listen on {addr}: {e.strerror}", file=err, flush=True)
