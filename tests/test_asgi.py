@@ -232,3 +232,29 @@ def test_create_app_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.delenv("WASMLOOM_APP")
     with pytest.raises(Exception, match="WASMLOOM_APP"):
         create_app()
+
+
+def test_a_wasi_http_0_2_component_under_uvicorn() -> None:
+    from cpy_build import build
+    from test_wasi_http_p2 import _guest_files
+
+    app = App(build("http-proxy-p2", _guest_files(), wit="wit", world="app"))
+    sock = _listening()
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    t = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    t.start()
+    try:
+        while not server.started:
+            assert t.is_alive()
+            time.sleep(0.02)
+        port = sock.getsockname()[1]
+        data = os.urandom(200_000)
+        status, _, got = _post(port, "/echo", data)
+        assert status == 200 and got == data
+        status, headers, got = _post(port, "/length", b"")
+        assert status == 200 and got == b"exactly 21 bytes here"
+        assert headers["content-length"] == "21"
+    finally:
+        server.should_exit = True
+        t.join(30)
+        sock.close()
