@@ -270,3 +270,13 @@ def test_workers_share_the_port_and_stop_on_sigint(app: Path) -> None:
     finally:
         assert srv.stop() == 0
     assert not any(Path(f"/proc/{w}").exists() for w in workers)
+
+
+def test_a_head_response_has_no_body_and_no_framing_fields(server: Server) -> None:
+    out = server.exchange(
+        b"HEAD / HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    head, _, rest = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), out
+    assert b"content-length" not in head.lower() and b"transfer-encoding" not in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200 ") and rest.endswith(b"5\r\nhello\r\n0\r\n\r\n"), out

@@ -269,11 +269,16 @@ class _AsgiExchange:
         self.complete = False
 
     def start(
-        self, status: int, entries: list[tuple[str, bytes]], length: int | None, has_body: bool
+        self,
+        status: int,
+        entries: list[tuple[str, bytes]],
+        length: int | None,
+        has_body: bool,
+        framed: bool = True,
     ) -> bool:
         self.answered = True
         headers = [(k.encode("latin-1"), v) for k, v in entries]
-        if length is None and not has_body:
+        if length is None and not has_body and framed:
             headers.append((b"content-length", b"0"))
         msg: Message = {"type": "http.response.start", "status": status, "headers": headers}
         if self.trailers and has_body:

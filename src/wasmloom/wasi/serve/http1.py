@@ -311,7 +311,12 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
     # -- Exchange
 
     def start(
-        self, status: int, entries: list[tuple[str, bytes]], length: int | None, has_body: bool
+        self,
+        status: int,
+        entries: list[tuple[str, bytes]],
+        length: int | None,
+        has_body: bool,
+        framed: bool = True,
     ) -> bool:
         self.answered = True
         if self.bad:
@@ -322,7 +327,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             head += wfields._fields_bytes(entries)
         if chunked:
             head += b"transfer-encoding: chunked\r\n"
-        elif length is None:
+        elif length is None and framed:
             head += b"content-length: 0\r\n"
         head += b"\r\n" if self.keep else b"connection: close\r\n\r\n"
         if not self.transport.is_closing():

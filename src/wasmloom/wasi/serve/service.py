@@ -138,9 +138,18 @@ class Exchange(Protocol):
     answered: bool
 
     def start(
-        self, status: int, entries: list[tuple[str, bytes]], length: int | None, has_body: bool
+        self,
+        status: int,
+        entries: list[tuple[str, bytes]],
+        length: int | None,
+        has_body: bool,
+        framed: bool = True,
     ) -> bool:
-        """Send the head; True if the body must be chunk-framed on :attr:`writer`."""
+        """Send the head; True if the body must be chunk-framed on :attr:`writer`.
+
+        ``length`` is the guest's ``content-length``; ``has_body``: the guest gave a
+        body stream; ``framed``: the message may have a body on the wire (not a
+        response to HEAD, nor a 1xx, 204 or 304), else no framing field is added."""
         ...  # fmt: skip
 
     def finish(self, chunked: bool, trailers: wh.Fields | None) -> None:
@@ -342,7 +351,8 @@ class Service:
         entries = response.headers.entries
         limit = wire._content_length(entries)
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-        chunked = ex.start(status, entries, limit, not no_body and rbody.contents is not None)
+        has_body = not no_body and rbody.contents is not None
+        chunked = ex.start(status, entries, limit, has_body, not no_body)
         if no_body:
             rbody.close()
             result: Ok[None] | Err[Any] = Ok(None)
@@ -471,7 +481,7 @@ class Service:
             status = response.status
             limit = wire._content_length(entries)
             no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-            chunked = ex.start(status, entries, limit, not no_body)
+            chunked = ex.start(status, entries, limit, not no_body, not no_body)
             size_error = H.ErrorCodeHTTPResponseBodySize
             # the sink frames chunks and writes the trailers itself
             sink = p2http.WireSink(ex.writer, chunked, limit, size_error, discard=no_body)
