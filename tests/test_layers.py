@@ -32,7 +32,7 @@ RANK = {
     "runtime": 3,
     "host": 4, "typing": 4, "wasmloom": 4,  # the package's __init__ is the host API
     "bindgen": 5,
-    "wasi": 6,
+    "wasi": 6, "asgi": 6,
     "cli": 7, "wast": 7, "__main__": 7,
 }  # fmt: skip
 FORBIDDEN = {
@@ -40,6 +40,7 @@ FORBIDDEN = {
     "wasi": {"core", "runtime", "abi", "binary"},
     "bindgen": {"core", "runtime", "abi"},
     "cli": {"core", "runtime", "abi"},
+    "asgi": {"core", "runtime", "abi", "binary"},
 }
 
 #: Breaks of the rules that exist today ("importer -> imported"; cycles as the

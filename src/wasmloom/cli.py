@@ -328,7 +328,7 @@ def _s_options(args: argparse.Namespace, command: str) -> dict[str, bool] | None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from wasmloom.wasi.serve import ServeOptions, serve
+    from wasmloom.wasi.serve import Limits, ServeOptions, serve
 
     s_opts = _s_options(args, "serve")
     wasm = _w_options(args)
@@ -340,6 +340,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         cli=s_opts.get("cli", True),
         max_instance_reuse=args.max_instance_reuse_count,
         max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
+        workers=args.workers,
+        limits=Limits(
+            header_timeout=args.header_timeout or None,
+            keep_alive_timeout=args.keep_alive_timeout or None,
+            body_timeout=args.body_timeout or None,
+            max_connections=args.max_connections,
+        ),
     )
     return serve(opts)
 
@@ -596,6 +603,43 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         metavar="N",
         help="requests one instance serves at the same time (default 16)",
+    )
+    sv.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (SO_REUSEPORT; default 1)",
+    )
+    sv.add_argument(
+        "--header-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECS",
+        help="close a connection whose request head is not complete after SECS (default 10; 0: none)",
+    )
+    sv.add_argument(
+        "--keep-alive-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECS",
+        help="close a connection idle between requests for SECS (default 30; 0: none)",
+    )
+    sv.add_argument(
+        "--body-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECS",
+        help="fail a request body when no byte of it came for SECS while the guest waits "
+        "(default 60; 0: none)",
+    )
+    sv.add_argument(
+        "--max-connections",
+        type=int,
+        default=4096,
+        metavar="N",
+        help="open connections per worker; accepting pauses at the cap (default 4096, kept "
+        "below the open-file limit)",
     )
     sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
     _add_w(sv, " (fuel and timeout apply to each request: a 5xx, and the instance is retired)")

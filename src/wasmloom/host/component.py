@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import threading
+from contextlib import AbstractContextManager
 from typing import Any
 
 from wasmloom import core
@@ -59,6 +63,106 @@ class Component:
     def export_names(self) -> list[str]:
         """The names of the component's top-level exports, in order."""
         return [d.name.name for d in self._def.ast.definitions if isinstance(d, ast.Export)]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: the decoded component, the compiled code of its core modules
+        (wasmtime's serialized artifacts) and the engine's settings.
+
+        Unpickling deserializes the artifacts on an engine with the same settings
+        (the process' default engine when this one is the default), so a worker
+        process (``ProcessPoolExecutor``, multiprocessing, Dask, Ray) gets a ready
+        component without compiling; an artifact the receiving wasmtime rejects
+        is compiled again. An engine's ``configure`` callback does not travel.
+        As every pickle, load only data you trust: the artifacts are native code.
+        """
+        engine = self.engine
+        settings = None
+        if engine is not core.default_engine():
+            settings = (
+                engine.consume_fuel,
+                engine.epoch_interruption,
+                engine._max_wasm_stack,
+                engine.epoch_tick,
+            )
+        artifacts = [
+            bytes(self._def.compiled[id(d)].wasmtime.serialize())
+            for d in _core_modules(self._def.ast)
+        ]
+        return (_unpickle, (self._def.ast, artifacts, settings))
+
+
+def _core_modules(tree: ast.Component) -> list[ast.CoreModule]:
+    """The core modules of ``tree`` and its nested components, depth first."""
+    out: list[ast.CoreModule] = []
+    for d in tree.definitions:
+        if isinstance(d, ast.CoreModule):
+            out.append(d)
+        elif isinstance(d, ast.Component):
+            out.extend(_core_modules(d))
+    return out
+
+
+_engines: dict[tuple[Any, ...], core.Engine] = {}
+
+
+def _unpickle(
+    tree: ast.Component, artifacts: list[bytes], settings: tuple[Any, ...] | None
+) -> Component:
+    """Rebuild a pickled :class:`Component` (see :meth:`Component.__reduce__`)."""
+    if settings is None:
+        engine = core.default_engine()
+    else:  # one engine per settings in this process, shared by the components unpickled
+        engine = _engines.get(settings) or _engines.setdefault(
+            settings,
+            core.Engine(
+                consume_fuel=settings[0],
+                epoch_interruption=settings[1],
+                max_wasm_stack=settings[2],
+                epoch_tick=settings[3],
+            ),
+        )
+    modules = _core_modules(tree)
+    if len(modules) != len(artifacts):
+        raise ValueError("a pickled component whose artifacts do not match its modules")
+    blobs = {
+        hashlib.sha256(d.data).digest(): blob for d, blob in zip(modules, artifacts, strict=True)
+    }
+    compiled: dict[int, Any] = {}
+    with _unpickling:  # the engine reads the artifacts through its disk-cache hook meanwhile
+        saved = engine.disk_cache
+        engine.disk_cache = _Artifacts(blobs, saved)
+        try:
+            for d in modules:
+                compiled[id(d)] = core.compile_module(engine, d.data)
+        finally:
+            engine.disk_cache = saved
+    return Component(engine, tree, compiled)
+
+
+_unpickling = threading.Lock()
+
+
+class _Artifacts:
+    """A ``ModuleDiskCache`` serving pickled artifacts first, then ``inner`` (if any)."""
+
+    def __init__(self, blobs: dict[bytes, bytes], inner: Any) -> None:
+        self.blobs = blobs
+        self.inner = inner
+
+    def load(self, key: bytes) -> bytes | None:
+        blob = self.blobs.get(key)
+        if blob is None and self.inner is not None:
+            return self.inner.load(key)  # type: ignore[no-any-return]
+        return blob
+
+    def store(self, key: bytes, blob: bytes) -> None:
+        if self.inner is not None:
+            self.inner.store(key, blob)
+
+    def compiling(self, nbytes: int) -> AbstractContextManager[object]:
+        if self.inner is not None:
+            return self.inner.compiling(nbytes)  # type: ignore[no-any-return]
+        return contextlib.nullcontext()
 
 
 def _compile_all(engine: core.Engine, tree: ast.Component, out: dict[int, Any]) -> None:

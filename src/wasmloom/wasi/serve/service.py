@@ -1,0 +1,557 @@
+"""A wasi:http component as a request handler, apart from any HTTP framing.
+
+:class:`Service` owns the compiled component, its linker and the pool of
+instances, and answers one request at a time through an :class:`Exchange`:
+the HTTP/1.1 server (:mod:`.http1`) and the ASGI app (:mod:`wasmloom.asgi`)
+each implement one. A request is what the framing layer parsed (method,
+target, authority, the fields left once the forbidden ones are taken out, a
+body); the response goes out as a head (:meth:`Exchange.start`), body bytes
+on :attr:`Exchange.writer`, then :meth:`Exchange.finish` with the trailers,
+or :meth:`Exchange.fail` when the body cannot be completed (the bytes already
+written are delivered, then the connection closes).
+
+Instances are reused as Wasmtime 49 does for WASIp3 components: one instance
+(with its own store and WASI state) serves up to ``max_reuse`` requests, at
+most ``max_concurrent`` at a time; a trap poisons it and it takes no more.
+A 0.2 ``incoming-handler`` is a synchronous call made on a worker thread of
+the service's own, one request at a time per instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import http
+import re
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TextIO
+
+from wasmloom.errors import LinkError, Trap, WasmloomError
+from wasmloom.host.component import Component
+from wasmloom.host.instance import Instance
+from wasmloom.host.linker import Linker
+from wasmloom.host.store import Store
+from wasmloom.values import Err, Ok
+from wasmloom.wasi.ctx import WasiExit
+from wasmloom.wasi.p2 import http as p2http
+from wasmloom.wasi.p2.bindings import wasi_http_incoming_handler
+from wasmloom.wasi.p3 import http as wh
+from wasmloom.wasi.p3.bindings import wasi_http_handler
+from wasmloom.wasi.p3.bindings import wasi_http_types as H
+from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
+from wasmloom.wasi.p3.http import bodies as wbodies
+from wasmloom.wasi.p3.http import client as wire
+from wasmloom.wasi.p3.http import messages as wmsg
+from wasmloom.wasi.p3.http.errors import _internal
+from wasmloom.wasi.p3.http.fields import _FieldsBridge
+from wasmloom.wasi.run import RunOptions, RunState, build_ctx, link_wasi, new_store
+
+__all__ = [
+    "Exchange",
+    "Service",
+    "find_handler",
+    "is_p2",
+    "link",
+    "quiet_traps",
+    "reason",
+    "split_fields",
+]
+
+_HANDLER_RE = re.compile(r"^wasi:http/handler@0\.3\.\d+(?:-.*)?$")
+_HANDLER_P2_RE = re.compile(r"^wasi:http/incoming-handler@0\.2\.\d+(?:-.*)?$")
+_METHODS = wmsg._METHODS
+_SCHEME_HTTP = H.SchemeHTTP()
+
+
+def find_handler(component: Component) -> str | None:
+    """The component's ``wasi:http/handler@0.3.x`` export, else its
+    ``wasi:http/incoming-handler@0.2.x`` one."""
+    names = component.export_names()
+    p3 = [n for n in names if _HANDLER_RE.match(n)]
+    p2 = [n for n in names if _HANDLER_P2_RE.match(n)]
+    found = p3 or p2
+    return found[0] if found else None
+
+
+def is_p2(export: str) -> bool:
+    return _HANDLER_P2_RE.match(export) is not None
+
+
+_REASONS = {s.value: s.phrase for s in http.HTTPStatus}
+
+
+def reason(status: int) -> str:
+    return _REASONS.get(status, "")
+
+
+def split_fields(
+    fields: list[tuple[str, bytes]],
+) -> tuple[str | None, list[tuple[str, bytes]]]:
+    """The ``host`` field (the request's authority) and the fields a guest may see.
+
+    As Wasmtime does: ``host`` becomes the authority, and the fields a guest
+    may not set (hop-by-hop ones, ``host``; :data:`wh.FORBIDDEN`) are left out.
+    """
+    authority: str | None = None
+    kept: list[tuple[str, bytes]] = []
+    forbidden = wh.FORBIDDEN
+    for k, v in fields:
+        if k in forbidden:
+            if k == "host" and authority is None:
+                authority = v.decode("latin-1")
+        else:
+            kept.append((k, v))
+    return authority, kept
+
+
+def quiet_traps(loop: asyncio.AbstractEventLoop) -> None:
+    """Keep traps of guest tasks that outlive their request out of the loop's error log
+    ("Task exception was never retrieved" tracebacks): the service reports each request's
+    trap in one line. Other errors go to the handler that was there."""
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), Trap):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
+class Exchange(Protocol):
+    """One request's way back to the client (the framing layer's side).
+
+    ``writer`` takes the body bytes (chunk-framed by the service when
+    :meth:`start` said so). After :meth:`start`, exactly one of :meth:`finish`
+    and :meth:`fail` is called.
+    """
+
+    writer: asyncio.StreamWriter
+    #: whether the connection may carry another request
+    keep: bool
+    #: whether :meth:`start` was called
+    answered: bool
+
+    def start(
+        self,
+        status: int,
+        entries: list[tuple[str, bytes]],
+        length: int | None,
+        has_body: bool,
+        framed: bool = True,
+    ) -> bool:
+        """Send the head; True if the body must be chunk-framed on :attr:`writer`.
+
+        ``length`` is the guest's ``content-length``; ``has_body``: the guest gave a
+        body stream; ``framed``: the message may have a body on the wire (not a
+        response to HEAD, nor a 1xx, 204 or 304), else no framing field is added."""
+        ...  # fmt: skip
+
+    def finish(self, chunked: bool, trailers: wh.Fields | None) -> None:
+        """The body ended well: end it (with ``trailers`` where the wire allows)."""
+        ...  # fmt: skip
+
+    def fail(self) -> None:
+        """The body cannot be completed: deliver what was written, then close."""
+        ...  # fmt: skip
+
+    def error(self, status: int, text: str) -> None:
+        """Answer with a short plain-text response (nothing was sent yet); then close."""
+        ...  # fmt: skip
+
+
+class _Slot:
+    """One instance with its store and WASI state, and the requests it took on."""
+
+    __slots__ = ("active", "handler", "instance", "state", "store", "uses")
+
+    def __init__(
+        self, state: RunState, store: Store[RunState], instance: Instance, handler: Any
+    ) -> None:
+        self.state = state
+        self.store = store
+        self.instance = instance
+        self.handler = handler
+        self.uses = 0
+        self.active = 0
+
+
+def link(linker: Linker, cli: bool, p2: bool = False) -> bool:
+    """Define WASI for :class:`RunState` data; True if 0.2.x is.
+
+    ``p2``: for a 0.2 handler, wasi:http 0.2 too (and, without ``cli``, only what
+    the ``wasi:http/proxy`` world imports).
+    """
+    if p2:
+        if cli:
+            link_wasi(linker)
+        else:
+            _link_proxy_imports(linker)
+        p2http.add_to_linker(linker, lambda d: p2http.host_for(d.ctx))
+        return True
+    if cli:
+        return link_wasi(linker)
+    p3_add_to_linker(linker, lambda d: d.p3, cli=False)
+    wh.add_to_linker(linker, lambda d: d.http)
+    return False
+
+
+def _link_proxy_imports(linker: Linker) -> None:
+    """wasi:io, clocks, random and stdio 0.2: what ``wasi:http/proxy@0.2.x`` imports besides http."""
+    from wasmloom.wasi.p2 import bindings as b2
+    from wasmloom.wasi.p2.host import host_for as p2_host_for
+
+    def part(attr: str) -> Any:
+        return lambda d: getattr(p2_host_for(d.ctx), attr)
+
+    for mod, attr in (
+        (b2.wasi_io_error, "error"),
+        (b2.wasi_io_poll, "poll"),
+        (b2.wasi_io_streams, "streams"),
+        (b2.wasi_clocks_monotonic_clock, "monotonic_clock"),
+        (b2.wasi_clocks_wall_clock, "wall_clock"),
+        (b2.wasi_random_random, "random"),
+        (b2.wasi_cli_stdin, "stdin"),
+        (b2.wasi_cli_stdout, "stdout"),
+        (b2.wasi_cli_stderr, "stderr"),
+    ):
+        mod.add_to_linker(linker, part(attr))
+
+
+class Service:
+    """Serves requests with one compiled component (see the module docstring)."""
+
+    def __init__(
+        self,
+        component: Component,
+        linker: Linker,
+        export: str,
+        run_opts: RunOptions,
+        err: TextIO | None = None,
+        max_reuse: int = 128,
+        max_concurrent: int = 16,
+    ) -> None:
+        self.component = component
+        self.linker = linker
+        self.export = export
+        self.run_opts = run_opts
+        self.err = err if err is not None else sys.stderr
+        self.max_reuse = max(1, max_reuse)
+        # a 0.2 handler is a synchronous call: one request at a time per instance
+        self.p2 = is_p2(export)
+        self.max_concurrent = 1 if self.p2 else max(1, max_concurrent)
+        self.pool: list[_Slot] = []
+        self.busy: set[_Slot] = set()  # instances serving a request now
+        self._guest_threads: ThreadPoolExecutor | None = None
+
+    def log(self, msg: str) -> None:
+        print(msg, file=self.err, flush=True)
+
+    # -- one request
+
+    async def handle(
+        self,
+        ex: Exchange,
+        method: str,
+        target: str,
+        authority: str | None,
+        headers: list[tuple[str, bytes]],
+        body: wh.IncomingBody | None,
+    ) -> bool:
+        """Serve one request through ``ex``; True if the exchange ended well (the
+        connection may serve another request when ``ex.keep`` too). ``-W timeout``
+        bounds it: past it the request gets a 500 (or, when its head is out, a cut
+        connection) and its instance is retired."""
+        dispatch = self._dispatch(ex, method, target, authority, headers, body)
+        timeout = self.run_opts.wasm.timeout
+        if timeout is None:
+            return await dispatch
+        try:
+            async with asyncio.timeout(timeout):
+                return await dispatch
+        except TimeoutError:
+            self.log(f"error: a request ran past -W timeout={timeout:g}s: its instance is retired")
+            if ex.answered:
+                ex.fail()
+            else:
+                ex.error(500, "the handler timed out\n")
+            return False
+
+    async def _dispatch(
+        self,
+        ex: Exchange,
+        method: str,
+        target: str,
+        authority: str | None,
+        headers: list[tuple[str, bytes]],
+        body: wh.IncomingBody | None,
+    ) -> bool:
+        try:
+            slot = self._acquire()
+        except (Trap, LinkError, WasiExit, WasmloomError) as e:
+            self.log(f"error: instantiating {self.run_opts.app}: {e}")
+            ex.error(500, "instantiation failed\n")
+            return False
+        if self.p2:
+            try:
+                return await self._dispatch_p2(ex, slot, method, target, authority, headers, body)
+            except asyncio.CancelledError:
+                self._retire(slot)  # timed out (or the server stops): the guest may still run
+                raise
+        healthy = False
+        try:
+            request = wh.Request(
+                wh.Fields(headers),
+                slot.state.http.incoming_body(body),
+                method=_METHODS.get(method) or H.MethodOther(method),
+                path_with_query=target,
+                scheme=_SCHEME_HTTP,
+                authority=authority,
+            )
+            try:
+                result = await slot.handler.handle(slot.store, request)
+            except (Trap, WasiExit) as e:
+                self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                ex.error(500, "the handler trapped\n")
+                return False
+            healthy = True
+            if isinstance(result, Err):
+                label = wh.error_label(result.value)
+                self.log(f"error: the handler returned an error: {label}")
+                ex.error(500, f"error: {label}\n")
+                return False
+            response = result.value
+            if not isinstance(response, wh.Response):
+                self.log(f"error: the handler returned {response!r}, not a response")
+                ex.error(500, "bad response\n")
+                return False
+            ok = await self._respond(ex, method, response)
+            healthy = not slot.instance.poisoned
+            if ok and not healthy:
+                self.log(
+                    f"error: wasm trap in `{self.export}` after its response: instance retired"
+                )
+            return ok
+        except asyncio.CancelledError:
+            self._retire(slot)  # timed out (or the server stops): the guest may still run
+            raise
+        finally:
+            self._release(slot, healthy)
+
+    async def _respond(self, ex: Exchange, method: str, response: wh.Response) -> bool:
+        status = response.status
+        rbody = response.body or wh.Body(None, None)
+        response.body = None
+        sent, rbody.sent = rbody.sent, None
+        entries = response.headers.entries
+        limit = wire._content_length(entries)
+        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+        has_body = not no_body and rbody.contents is not None
+        chunked = ex.start(status, entries, limit, has_body, not no_body)
+        if no_body:
+            rbody.close()
+            result: Ok[None] | Err[Any] = Ok(None)
+            ex.finish(False, None)
+        else:
+            result = await _send_body(ex, rbody, chunked, limit)
+        if sent is not None:
+            sent.settle(result)
+        if isinstance(result, Err):
+            self.log(f"error: sending the response body: {wh.error_label(result.value)}")
+            ex.fail()
+            return False
+        return True
+
+    # -- instances
+
+    def _new_slot(self) -> _Slot:
+        state = RunState(build_ctx(self.run_opts))
+        store = new_store(self.component, state, self.run_opts.wasm)
+        instance = self.linker.instantiate(store, self.component)
+        handler: Any
+        if self.p2:
+            p2http.host_for(state.ctx).bridge = p2http.LoopBridge(asyncio.get_running_loop())
+            handler = wasi_http_incoming_handler.Exports(store, instance, (self.export,))
+        else:
+            handler = wasi_http_handler.Exports(store, instance, (self.export,))
+        return _Slot(state, store, instance, handler)
+
+    def _acquire(self) -> _Slot:
+        """An instance for one more request: a pooled one with room, else a new one."""
+        for slot in self.pool:
+            if slot.active < self.max_concurrent and not slot.instance.poisoned:
+                break
+        else:
+            slot = self._new_slot()
+            if self.max_reuse > 1:
+                self.pool.append(slot)
+        slot.uses += 1
+        slot.active += 1
+        self.busy.add(slot)
+        fuel = self.run_opts.wasm.fuel
+        if fuel is not None and slot.uses > 1:  # each request brings its fuel
+            slot.store.set_fuel(min(slot.store.get_fuel() + fuel, 2**64 - 1))
+        if slot.uses >= self.max_reuse and slot in self.pool:
+            self.pool.remove(slot)  # serves what it has taken on, then goes
+        return slot
+
+    def _release(self, slot: _Slot, healthy: bool) -> None:
+        slot.active -= 1
+        if not slot.active:
+            self.busy.discard(slot)
+        if (not healthy or slot.instance.poisoned) and slot in self.pool:
+            self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+
+    def _retire(self, slot: _Slot) -> None:
+        """Take ``slot`` out of service: guest code still running in its store traps
+        at its next epoch tick."""
+        if slot in self.pool:
+            self.pool.remove(slot)
+        slot.store.set_deadline(0)
+
+    def retire_all(self) -> None:
+        """:meth:`_retire` every instance in use (the server is stopping)."""
+        for slot in [*self.pool, *self.busy]:
+            self._retire(slot)
+        if self._guest_threads is not None:
+            self._guest_threads.shutdown(wait=False, cancel_futures=True)
+
+    # -- 0.2
+
+    def _call_on_thread(self, func: Any, *args: Any) -> asyncio.Future[Any]:
+        """``func(*args)`` on a thread of the service's guest pool (a blocking 0.2 call)."""
+        if self._guest_threads is None:
+            self._guest_threads = ThreadPoolExecutor(64, thread_name_prefix="wasi-http-p2")
+        call = functools.partial(contextvars.copy_context().run, func, *args)
+        return asyncio.get_running_loop().run_in_executor(self._guest_threads, call)
+
+    async def _dispatch_p2(
+        self,
+        ex: Exchange,
+        slot: _Slot,
+        method: str,
+        target: str,
+        authority: str | None,
+        headers: list[tuple[str, bytes]],
+        body: wh.IncomingBody | None,
+    ) -> bool:
+        """Call a ``wasi:http/incoming-handler@0.2.x`` ``handle`` on a worker thread; the
+        response goes out once the guest ``set`` it, its body while the guest writes it."""
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[Any] = loop.create_future()
+
+        def settle(result: Any) -> None:
+            if not got.done():
+                got.set_result(result)
+
+        def deliver(result: Any) -> None:
+            loop.call_soon_threadsafe(settle, result)
+
+        bridge = p2http.host_for(slot.state.ctx).bridge
+        request = p2http.IncomingRequest(bridge, method, target, authority, headers, body)
+        out = p2http.ResponseOutparam(deliver)
+        call = self._call_on_thread(slot.handler.handle, slot.store, request, out)
+        healthy = False
+        try:
+            await asyncio.wait({got, call}, return_when=asyncio.FIRST_COMPLETED)
+            if not got.done():
+                e = call.exception()
+                if e is not None:
+                    self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                    ex.error(500, "the handler trapped\n")
+                    return False
+                healthy = True
+                self.log("error: the handler returned without setting a response")
+                ex.error(500, "no response\n")
+                return False
+            result = got.result()
+            if isinstance(result, Err):
+                label = wh.error_label(result.value)
+                self.log(f"error: the handler returned an error: {label}")
+                ex.error(500, f"error: {label}\n")
+                return False
+            response = result.value
+            assert isinstance(response, p2http.OutgoingResponse)
+            entries = response.fields.entries
+            status = response.status
+            limit = wire._content_length(entries)
+            no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            chunked = ex.start(status, entries, limit, not no_body, not no_body)
+            size_error = H.ErrorCodeHTTPResponseBodySize
+            # the sink frames chunks and writes the trailers itself
+            sink = p2http.WireSink(ex.writer, chunked, limit, size_error, discard=no_body)
+            response.pipe.attach(sink)
+
+            def ended(_: Any) -> None:
+                if not response.body_taken:
+                    response.pipe.end_unused()
+                response.pipe.abandon(H.ErrorCodeInternalError("the handler returned"))
+
+            call.add_done_callback(ended)
+            if not no_body:
+                await asyncio.wait({sink.done, call}, return_when=asyncio.FIRST_COMPLETED)
+                if not sink.done.done():
+                    await asyncio.sleep(0)  # let `ended` abort it
+                r = sink.done.result() if sink.done.done() else Err(H.ErrorCodeInternalError(None))
+                if isinstance(r, Err):
+                    self.log(f"error: sending the response body: {wh.error_label(r.value)}")
+                    ex.fail()
+                    await asyncio.wait({call})
+                    healthy = call.exception() is None
+                    return False
+            ex.finish(False, None)
+            await asyncio.wait({call})
+            e = call.exception()
+            if e is not None:
+                self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                ex.fail()
+                return False
+            healthy = True
+            return True
+        finally:
+            if call.done():
+                self._release(slot, healthy)
+            else:  # the instance is in use until the guest's call ends
+                call.add_done_callback(lambda _: self._release(slot, False))
+
+
+async def _send_body(
+    ex: Exchange, body: wh.Body, chunked: bool, limit: int | None
+) -> Ok[None] | Err[Any]:
+    """Send ``body``'s contents on ``ex.writer`` (chunk-framed when ``chunked``), then its
+    trailers through :meth:`Exchange.finish`; takes ownership of both ends."""
+    contents, trailers = body.contents, body.trailers
+    body.contents = body.trailers = None
+    count = 0
+    try:
+        if contents is not None:
+            sink = wbodies._BodySink(ex.writer, chunked, limit)
+            contents.pipe(contents.store, sink)
+            err = await sink.done
+            count = sink.count
+            if err is not None:
+                if isinstance(err, H.ErrorCodeHTTPRequestBodySize):
+                    err = H.ErrorCodeHTTPResponseBodySize(count)
+                return Err(err)
+        if limit is not None and count != limit:
+            return Err(H.ErrorCodeHTTPResponseBodySize(count))
+        fields: wh.Fields | None = None
+        if trailers is not None:
+            t, trailers = trailers, None
+            try:
+                got = await t
+            except Exception as e:  # the guest dropped the future without a value, or trapped
+                got = Err(_internal(f"trailers: {e}"))
+            if isinstance(got, Err):
+                return Err(got.value)
+            fields = _FieldsBridge.from_guest(got.value if isinstance(got, Ok) else None)
+        ex.finish(chunked, fields)
+        return Ok(None)
+    finally:
+        if trailers is not None:
+            trailers.close()
