@@ -12,22 +12,28 @@ The host API in brief::
     print(instance.get_func("greet")(store, "world"))
 """
 
-from wasmloom.core import Engine, wat2wasm
-from wasmloom.errors import (
-    DecodeError,
-    HandleError,
-    LinkError,
-    Trap,
-    ValidationError,
-    WasmloomError,
-)
-from wasmloom.host.component import Component
-from wasmloom.host.instance import Func, Instance
-from wasmloom.host.linker import Linker, LinkerInstance
-from wasmloom.host.store import Store
-from wasmloom.limits import StoreLimits
-from wasmloom.types import FuncType, ResourceType
-from wasmloom.values import Err, Ok, Record, Resource, Some, Variant
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from wasmloom.core import Engine, wat2wasm
+    from wasmloom.errors import (
+        DecodeError,
+        HandleError,
+        LinkError,
+        Trap,
+        ValidationError,
+        WasmloomError,
+    )
+    from wasmloom.host.component import Component
+    from wasmloom.host.instance import Func, Instance
+    from wasmloom.host.linker import Linker, LinkerInstance
+    from wasmloom.host.store import Store
+    from wasmloom.limits import StoreLimits
+    from wasmloom.types import FuncType, ResourceType
+    from wasmloom.values import Err, Ok, Record, Resource, Some, Variant
 
 __all__ = [
     "Component",
@@ -54,3 +60,45 @@ __all__ = [
     "WasmloomError",
     "wat2wasm",
 ]
+
+# Each name is imported on first use: ``import wasmloom`` stays cheap, and a
+# command loads only the layers it touches.
+_WHERE = {
+    "Component": "wasmloom.host.component",
+    "DecodeError": "wasmloom.errors",
+    "Engine": "wasmloom.core",
+    "Err": "wasmloom.values",
+    "Func": "wasmloom.host.instance",
+    "FuncType": "wasmloom.types",
+    "HandleError": "wasmloom.errors",
+    "Instance": "wasmloom.host.instance",
+    "LinkError": "wasmloom.errors",
+    "Linker": "wasmloom.host.linker",
+    "LinkerInstance": "wasmloom.host.linker",
+    "Ok": "wasmloom.values",
+    "Record": "wasmloom.values",
+    "Resource": "wasmloom.values",
+    "ResourceType": "wasmloom.types",
+    "Some": "wasmloom.values",
+    "Store": "wasmloom.host.store",
+    "StoreLimits": "wasmloom.limits",
+    "Trap": "wasmloom.errors",
+    "ValidationError": "wasmloom.errors",
+    "Variant": "wasmloom.values",
+    "WasmloomError": "wasmloom.errors",
+    "wat2wasm": "wasmloom.core",
+}
+
+
+if not TYPE_CHECKING:  # for the type checker, the imports above are the names
+
+    def __getattr__(name: str) -> Any:
+        where = _WHERE.get(name)
+        if where is None:
+            raise AttributeError(f"module 'wasmloom' has no attribute {name!r}")
+        value = getattr(importlib.import_module(where), name)
+        globals()[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(globals()) | set(__all__))
