@@ -14,11 +14,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from wasmloom import Engine
 from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
@@ -27,12 +26,16 @@ from wasmloom.host.module import is_core_module, wasm_binary
 from wasmloom.host.store import Store
 from wasmloom.limits import StoreLimits
 from wasmloom.values import Err
-from wasmloom.wasi import p1
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
-from wasmloom.wasi.p3.host import WasiP3, add_to_linker
-from wasmloom.wasi.p3.http import WasiHttp
-from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
-from wasmloom.wave import Call, WaveError, parse_call, results_to_wave
+
+# WASI 0.1, 0.2, 0.3, wasi:http and WAVE are imported where they are used: a
+# command loads only the host it links.
+if TYPE_CHECKING:
+    from wasmloom import Engine
+    from wasmloom.wasi import p1
+    from wasmloom.wasi.p3.host import WasiP3
+    from wasmloom.wasi.p3.http import WasiHttp
+    from wasmloom.wave import Call
 
 __all__ = [
     "RunOptions",
@@ -66,12 +69,16 @@ class WasmOptions:
 
     def engine(self) -> Engine:
         """The engine these options need: the default one, unless fuel or a stack size is set."""
+        from wasmloom import Engine
+
         if self.fuel is None and self.max_wasm_stack is None:
             return Engine.default()
         return self.new_engine()
 
     def new_engine(self) -> Engine:
         """A new engine of the configuration these options need."""
+        from wasmloom import Engine
+
         return Engine(consume_fuel=self.fuel is not None, max_wasm_stack=self.max_wasm_stack)
 
 
@@ -110,8 +117,35 @@ class RunState:
 
     def __init__(self, ctx: WasiCtx) -> None:
         self.ctx = ctx
-        self.p3 = WasiP3(ctx)
-        self.http = WasiHttp(self.p3)
+        self._store: Store[Any] | None = None
+        self._p3: WasiP3 | None = None
+        self._http: WasiHttp | None = None
+
+    def bind(self, store: Store[Any]) -> None:
+        """Serve ``store`` (the 0.3 host is made, and bound, when first used)."""
+        self._store = store
+        if self._p3 is not None:
+            self._p3.bind(store)
+
+    @property
+    def p3(self) -> WasiP3:
+        """The WASI 0.3 host state (made on first use: a 0.2 command never needs it)."""
+        if self._p3 is None:
+            from wasmloom.wasi.p3.host import WasiP3
+
+            self._p3 = WasiP3(self.ctx)
+            if self._store is not None:
+                self._p3.bind(self._store)
+        return self._p3
+
+    @property
+    def http(self) -> WasiHttp:
+        """The wasi:http 0.3 host state (made on first use)."""
+        if self._http is None:
+            from wasmloom.wasi.p3.http import WasiHttp
+
+            self._http = WasiHttp(self.p3)
+        return self._http
 
 
 def guest_argv(opts: RunOptions) -> list[str]:
@@ -148,11 +182,21 @@ def build_ctx(opts: RunOptions) -> WasiCtx:
     return b.build()
 
 
-def link_wasi(linker: Linker) -> bool:
+def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     """Define WASI 0.3.0 (wasi:http included) and (if importable) 0.2.x for :class:`RunState`
-    data; True if 0.2 is."""
-    add_to_linker(linker, lambda d: d.p3)
-    http_add_to_linker(linker, lambda d: d.http)
+    data; True if 0.2 is. Given ``imports`` (a component's import names), only the
+    versions these name are defined (and their modules imported)."""
+    names = None if imports is None else list(imports)
+    if names is None or any("@0.3." in n for n in names):
+        from wasmloom.wasi.p3.host import add_to_linker
+
+        add_to_linker(linker, lambda d: d.p3)
+        if names is None or any(n.startswith("wasi:http/") and "@0.3." in n for n in names):
+            from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
+
+            http_add_to_linker(linker, lambda d: d.http)
+    if names is not None and not any("@0.2." in n for n in names):
+        return False
     try:
         from wasmloom.wasi import p2
     except ImportError:
@@ -283,7 +327,7 @@ def new_store(component: Component, state: RunState, wasm: WasmOptions) -> Store
     store: Store[RunState] = Store(
         component.engine, state, limits=wasm.limits, fuel=wasm.fuel, time_slicing=True
     )
-    state.p3.bind(store)
+    state.bind(store)
     return store
 
 
@@ -319,7 +363,7 @@ def _instantiate(opts: RunOptions, err: TextIO) -> tuple[Instance, Store[RunStat
     state = RunState(ctx)
     store = new_store(component, state, opts.wasm)
     linker = Linker()
-    have_p2 = link_wasi(linker)
+    have_p2 = link_wasi(linker, component.import_names())
     if have_p2 and any(n.startswith("wasi:http/") for n in missing_imports(linker, component)):
         from wasmloom.wasi.p2 import http as p2http  # wasi:http 0.2, linked only when imported
 
@@ -416,6 +460,8 @@ def run_module(opts: RunOptions, err: TextIO) -> int:
     ``_start`` (or the export ``""``), or the ``--invoke`` export, whose results are
     printed one per line. The status: as :func:`run_command`'s, the code given to
     ``proc_exit`` for an exit, and 1 for an error wasmtime reports that is no trap."""
+    from wasmloom.wasi import p1
+
     if opts.http:
         print(f"error: -S http applies to components (wasi:http); {opts.app} is a core module",
               file=err)  # fmt: skip
@@ -480,6 +526,8 @@ def run_module(opts: RunOptions, err: TextIO) -> int:
 
 
 def _load_module(opts: RunOptions, err: TextIO) -> p1.Module | None:
+    from wasmloom.wasi import p1
+
     try:
         engine = opts.wasm.engine()
     except ValueError as e:
@@ -510,6 +558,8 @@ def _module_call(
     """The export to call and its arguments: ``--invoke``'s (``NAME(1, 2)``, or ``NAME``
     with the arguments after APP, as Wasmtime takes them), else ``""`` or ``_start``
     (``None`` when the module has neither); None after reporting a bad ``--invoke``."""
+    from wasmloom.wasi import p1
+
     funcs = module.func_types()
     if opts.invoke is None:
         default = next((n for n in ("", "_start") if n in funcs), None)
@@ -541,6 +591,8 @@ def invoke_export(opts: RunOptions, err: TextIO, out: TextIO | None = None) -> i
     that does not parse, 1 for one that does not fit the component, and as
     for a command after a trap or an exit.
     """
+    from wasmloom.wave import WaveError, parse_call, results_to_wave
+
     out = out if out is not None else sys.stdout
     text = opts.invoke or ""
     try:
