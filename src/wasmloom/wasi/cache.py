@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import os
 import secrets
 import struct
@@ -77,6 +76,8 @@ def default_cache_dir() -> Path:
 
 def package_version(name: str) -> str:
     """The installed version of the distribution ``name`` (``"unknown"`` when not installed)."""
+    import importlib.metadata  # 8 ms (it pulls in email.*): only when a version is asked for
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
