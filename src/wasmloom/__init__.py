@@ -94,7 +94,14 @@ if not TYPE_CHECKING:  # for the type checker, the imports above are the names
 
     def __getattr__(name: str) -> Any:
         where = _WHERE.get(name)
-        if where is None:
+        if where is None:  # a submodule, as `import wasmloom; wasmloom.types` always gave
+            module = f"wasmloom.{name}"
+            if not name.startswith("_"):
+                try:
+                    return importlib.import_module(module)
+                except ModuleNotFoundError as e:
+                    if e.name != module:
+                        raise
             raise AttributeError(f"module 'wasmloom' has no attribute {name!r}")
         value = getattr(importlib.import_module(where), name)
         globals()[name] = value
