@@ -972,7 +972,7 @@ def test_serve_timeout_answers_looping_requests_with_5xx(guest: Path) -> None:
 @componentize_py
 def test_serve_answers_others_while_a_handler_loops_and_stops_on_sigterm(guest: Path) -> None:
     # one instance per concurrent request: the looping one keeps its instance busy
-    s = _start(guest, "--max-instance-concurrent-reuse-count", "1")
+    s = _start(guest, "--max-instance-concurrent-reuse-count", "1", "--shutdown-grace", "1")
     try:
 
         def spin() -> None:

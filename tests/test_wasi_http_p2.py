@@ -637,7 +637,7 @@ def test_serve_timeout_ends_a_looping_p2_handler_with_5xx(guest: Path) -> None:
 
 @componentize_py
 def test_sigterm_stops_serve_while_a_p2_handler_loops(guest: Path) -> None:
-    s = _start(guest)
+    s = _start(guest, "--shutdown-grace", "1")
     try:
         spinner = threading.Thread(target=lambda: _spin_concurrently(s, 1), daemon=True)
         spinner.start()

@@ -22,7 +22,9 @@ header becomes the request's authority (the server's address when absent);
 the fields a guest may not see (hop-by-hop ones) are left out. A body the
 guest cannot complete (it trapped after the head went out) ends the
 response early, and the server closes the connection. Lifespan events are
-answered; shutdown stops the instances.
+answered; at shutdown the requests in flight get ``shutdown_grace`` seconds
+to finish, those left are cancelled (one log line each, a 503 when nothing
+was sent yet) and the instances are stopped.
 
 Environment of :func:`create_app`: ``WASMLOOM_APP`` (the component, required),
 ``WASMLOOM_ENV`` (``K=V`` lines for the guest), ``WASMLOOM_INHERIT_ENV``
@@ -30,7 +32,7 @@ Environment of :func:`create_app`: ``WASMLOOM_APP`` (the component, required),
 preopened directories), ``WASMLOOM_CLI``
 (``0``: link only what ``wasi:http/service`` imports), ``WASMLOOM_TIMEOUT``
 and ``WASMLOOM_FUEL`` (per request), ``WASMLOOM_MAX_INSTANCE_REUSE`` and
-``WASMLOOM_MAX_INSTANCE_CONCURRENT_REUSE``.
+``WASMLOOM_MAX_INSTANCE_CONCURRENT_REUSE``, ``WASMLOOM_SHUTDOWN_GRACE`` (seconds).
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class App:
         cache: bool = True,
         trap_unknown_imports: bool = False,
         err: TextIO | None = None,
+        shutdown_grace: float = 10.0,
     ) -> None:
         err = err if err is not None else sys.stderr
         wasm = wasm if wasm is not None else WasmOptions()
@@ -119,6 +122,9 @@ class App:
         if service is None:
             raise WasmloomError(f"cannot serve {run.app} (see above)")
         self.service: Service = service
+        self.shutdown_grace = shutdown_grace
+        #: the requests in flight (each served in a task of its own) and what they are
+        self._inflight: dict[asyncio.Task[bool], str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -136,7 +142,7 @@ class App:
                 quiet_traps(asyncio.get_running_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
-                self.service.retire_all()
+                await self._drain()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -156,10 +162,40 @@ class App:
         body = _AsgiBody(receive) if has_body else None
         trailers = "http.response.trailers" in (scope.get("extensions") or {})
         ex = _AsgiExchange(send, trailers)
+        method = scope["method"]
+        inner = asyncio.ensure_future(
+            self.service.handle(ex, method, target, authority, headers, body)
+        )
+        self._inflight[inner] = f"{method} {target}"
         try:
-            await self.service.handle(ex, scope["method"], target, authority, headers, body)
+            await inner
+        except asyncio.CancelledError:
+            if not (inner.cancelled() and self.service.stopping):
+                raise  # the server cancelled this request (inner was cancelled with it)
+            # cancelled at shutdown (:meth:`_drain`, which logged it)
+            if ex.answered:
+                ex.fail()
+            else:
+                ex.error(503, "the server is shutting down\n")
         finally:
+            self._inflight.pop(inner, None)
             await ex.close()
+
+    async def _drain(self) -> None:
+        """Give the requests in flight :attr:`shutdown_grace` seconds, then cancel those
+        left (one line each) and retire every instance."""
+        if self._inflight:
+            await asyncio.wait(list(self._inflight), timeout=self.shutdown_grace)
+        left = [(t, what) for t, what in self._inflight.items() if not t.done()]
+        for _, what in left:
+            self.service.log(
+                f"shutdown: cancelled {what} (still running after {self.shutdown_grace:g}s)"
+            )
+        self.service.retire_all()
+        for t, _ in left:
+            t.cancel()
+        if left:
+            await asyncio.wait([t for t, _ in left], timeout=1)
 
 
 class _AsgiBody(wh.IncomingBody):
@@ -361,4 +397,5 @@ def create_app() -> App:
         max_instance_concurrent_reuse=int(
             environ.get("WASMLOOM_MAX_INSTANCE_CONCURRENT_REUSE") or 16
         ),
+        shutdown_grace=float(environ.get("WASMLOOM_SHUTDOWN_GRACE") or 10),
     )

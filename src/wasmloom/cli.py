@@ -341,6 +341,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_instance_reuse=args.max_instance_reuse_count,
         max_instance_concurrent_reuse=args.max_instance_concurrent_reuse_count,
         workers=args.workers,
+        shutdown_grace=args.shutdown_grace,
         limits=Limits(
             header_timeout=args.header_timeout or None,
             keep_alive_timeout=args.keep_alive_timeout or None,
@@ -565,7 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
             "wasi:http/incoming-handler@0.2.x (instances are reused across requests, as "
             "Wasmtime does for WASIp3; a 0.2 instance takes one request at a time). The "
             "first stderr line is "
-            "'Serving HTTP on http://HOST:PORT/'; SIGINT or SIGTERM stops the server (exit 0)."
+            "'Serving HTTP on http://HOST:PORT/'. SIGINT or SIGTERM stops the server (exit 0): it "
+            "stops accepting and lets the requests in flight finish within --shutdown-grace; "
+            "a second signal cancels them at once."
         ),
     )
     sv.add_argument(
@@ -640,6 +643,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="open connections per worker; accepting pauses at the cap (default 4096, kept "
         "below the open-file limit)",
+    )
+    sv.add_argument(
+        "--shutdown-grace",
+        type=float,
+        default=10.0,
+        metavar="SECS",
+        help="on SIGINT or SIGTERM, give the requests in flight SECS to finish before they are "
+        "cancelled (default 10; a second signal cancels them at once)",
     )
     sv.add_argument("--no-cache", action="store_true", help="do not use the on-disk compile cache")
     _add_w(sv, " (fuel and timeout apply to each request: a 5xx, and the instance is retired)")

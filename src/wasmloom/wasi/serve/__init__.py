@@ -6,7 +6,8 @@ does when ``cli`` is on; otherwise only what the ``wasi:http/service`` or
 ``wasi:http/proxy`` world imports) and listens. Its first line on stderr is
 ``Serving HTTP on http://HOST:PORT/`` (the bound port when 0 was asked).
 SIGINT or SIGTERM stops it: it stops accepting, lets requests in flight
-finish for a moment, then stops the guests, and :func:`serve` returns 0.
+finish within ``shutdown_grace`` seconds (a second signal: at once), cancels
+those left with one log line each, and :func:`serve` returns 0.
 
 Modules:
 

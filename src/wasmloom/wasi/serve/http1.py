@@ -131,6 +131,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.keep = True
         self.answered = False
         self.bad = False  # the framing failed: no more requests
+        self.serving: _Request | None = None  # the request in service
 
     # -- transport
 
@@ -209,6 +210,14 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
     def _disarm(self) -> None:
         self.deadline = 0.0
+
+    def cancel(self) -> None:
+        """The server stops before this connection's requests end: their bodies fail (a
+        guest reading one sees an error, after its instance was retired)."""
+        for req in (self.serving, *self.queue, self.cur):
+            if req is not None:
+                self._cut(req)
+        self.queue.clear()
 
     def timed_out(self) -> None:
         self.deadline = 0.0
@@ -295,10 +304,13 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
                     auth, slash, path = url.split("://", 1)[1].partition("/")
                     authority, url = auth, slash + path
                 self.keep, self.answered = req.keep, False
+                self.serving = req
                 ok = await service.handle(self, req.method, url, authority, headers, req.body)
+                self.serving = None
                 if self.bad and not self.closed and not self.answered:
                     self.error(400, "malformed request\n")
-                if not ok or not self.keep or self.bad or (req.body and not req.body.done):
+                done = self.bad or self.srv.draining or (req.body and not req.body.done)
+                if not ok or not self.keep or done:
                     if not self.closed:
                         self.transport.close()
                     return
@@ -319,8 +331,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         framed: bool = True,
     ) -> bool:
         self.answered = True
-        if self.bad:
-            self.keep = False
+        if self.bad or self.srv.draining:
+            self.keep = False  # the server is stopping: this is the connection's last response
         chunked = has_body and length is None
         head = _STATUS_LINES.get(status) or _status_line(status)
         if entries:
@@ -349,6 +361,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.answered = True
         if self.transport.is_closing():
             return
+        if self.srv.service.stopping and status == 500:  # cancelled at shutdown
+            status, text = 503, "the server is shutting down\n"
         body = text.encode("utf-8", "replace")
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -390,6 +404,8 @@ class HttpServer:
         self.tasks: set[asyncio.Task[None]] = set()
         self.listeners: list[_Listener] = []
         self.sweeper: asyncio.TimerHandle | None = None
+        #: stopping: no more accepting, each response closes its connection
+        self.draining = False
         soft = raise_open_file_limit()
         self.max_connections = max(1, min(self.limits.max_connections, soft - _RESERVED_FDS))
 
@@ -412,10 +428,13 @@ class HttpServer:
             for lst in self.listeners:
                 lst.resume()
 
-    async def close(self, grace: float = 2.0) -> None:
-        """Stop accepting, close idle connections, give requests in flight ``grace``
-        seconds, then retire every instance (guest code still running traps at its
-        next tick) and cancel what is left."""
+    async def close(self, grace: float = 10.0, now: asyncio.Event | None = None) -> None:
+        """Stop gracefully: stop accepting, close idle connections, and give the requests
+        in flight ``grace`` seconds (or until ``now`` is set) to end, each response closing
+        its connection. Then log one line per request left, retire every instance (guest
+        code still running traps at its next tick), fail the bodies the guests wait on, and
+        cancel what is left."""
+        self.draining = True
         for lst in self.listeners:
             lst.close()
         if self.sweeper is not None:
@@ -423,9 +442,27 @@ class HttpServer:
         for conn in list(self.conns):
             if conn.task is None and not conn.closed:
                 conn.transport.close()
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=grace)
+        forced = asyncio.ensure_future(now.wait()) if now is not None else None
+        deadline = self.loop.time() + grace
+        while self.tasks and not (now is not None and now.is_set()):
+            left = deadline - self.loop.time()
+            if left <= 0:
+                break
+            waited: list[asyncio.Future[Any]] = [*self.tasks, *([forced] if forced else [])]
+            await asyncio.wait(waited, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        if forced is not None:
+            forced.cancel()
+        why = "a second signal" if now is not None and now.is_set() else f"{grace:g}s"
+        busy = [c for c in self.conns if c.task is not None]
+        for conn in busy:
+            req = conn.serving
+            what = f"{req.method} {req.url.decode('latin-1')}" if req is not None else "a request"
+            self.service.log(f"shutdown: cancelled {what} (still running after {why})")
         self.service.retire_all()
+        for conn in busy:
+            conn.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks), timeout=0.5)
         if self.tasks:
             pending = list(self.tasks)
             for t in pending:

@@ -55,6 +55,8 @@ class ServeOptions:
     workers: int = 1
     #: timeouts and connection limits of the HTTP server
     limits: Limits = field(default_factory=Limits)
+    #: seconds the requests in flight get to finish once SIGINT or SIGTERM came
+    shutdown_grace: float = 10.0
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -145,23 +147,30 @@ def serve(opts: ServeOptions, err: TextIO | None = None) -> int:
         return _supervise(opts, component, sock, err)
     _settle_heap()
     sock.listen(4096)
-    return asyncio.run(_serve_one(service, opts.limits, sock, err, announce=True))
+    code = asyncio.run(_serve_one(service, opts, sock, err, announce=True))
+    _leave(service, code, err)
+    return code
 
 
 async def _serve_one(
     service: Service,
-    limits: Limits,
+    opts: ServeOptions,
     sock: socket.socket,
     err: TextIO,
     announce: bool,
     ready: Connection | None = None,
 ) -> int:
     loop = asyncio.get_running_loop()
-    quiet_traps(loop)
-    stop = asyncio.Event()
+    quiet_traps(loop, service.log)
+    stop = asyncio.Event()  # the first signal: drain
+    now = asyncio.Event()  # the second: cancel what is left at once
+
+    def on_signal() -> None:
+        (now if stop.is_set() else stop).set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    server = HttpServer(service, limits)
+        loop.add_signal_handler(sig, on_signal)
+    server = HttpServer(service, opts.limits)
     if announce:
         print(f"Serving HTTP on {_shown(sock)}", file=err, flush=True)
     server.listen(sock)
@@ -169,8 +178,25 @@ async def _serve_one(
         ready.send(os.getpid())
         ready.close()
     await stop.wait()
-    await server.close(grace=2.0)
+    if announce:
+        print(
+            f"Stopping: waiting up to {opts.shutdown_grace:g}s for requests in flight "
+            "(signal again to quit sooner)",
+            file=err,
+            flush=True,
+        )
+    await server.close(opts.shutdown_grace, now)
     return 0
+
+
+def _leave(service: Service, code: int, err: TextIO) -> None:
+    """The loop is closed: a 0.2 guest call blocked in the host (its instance retired,
+    it traps once it returns) must not keep the process alive, nor make the interpreter
+    wait for its thread at exit."""
+    if not service.guest_threads_idle(1.0):
+        err.flush()
+        sys.stdout.flush()
+        os._exit(code)
 
 
 def _settle_heap() -> None:
@@ -202,7 +228,9 @@ def _worker(
     except OSError as e:
         print(f"error: a worker cannot listen on {addr}: {e.strerror}", file=err, flush=True)
         sys.exit(1)
-    sys.exit(asyncio.run(_serve_one(service, opts.limits, sock, err, False, ready)))
+    code = asyncio.run(_serve_one(service, opts, sock, err, False, ready))
+    _leave(service, code, err)
+    sys.exit(code)
 
 
 def _supervise(opts: ServeOptions, component: Component, sock: socket.socket, err: TextIO) -> int:
@@ -212,8 +240,14 @@ def _supervise(opts: ServeOptions, component: Component, sock: socket.socket, er
     addr = sock.getsockname()[:2]
     stopping = False
 
+    procs: list[Any] = []
+
     def on_signal(signum: int, frame: Any) -> None:
         nonlocal stopping
+        if stopping:  # the second signal: the workers cancel what they still serve
+            for p in procs:
+                if p.exitcode is None:
+                    p.terminate()
         stopping = True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -225,7 +259,6 @@ def _supervise(opts: ServeOptions, component: Component, sock: socket.socket, er
         child_end.close()
         return p, parent_end
 
-    procs: list[Any] = []
     try:
         started = [start() for _ in range(opts.workers)]
         for p, conn in started:
@@ -258,8 +291,9 @@ def _supervise(opts: ServeOptions, component: Component, sock: socket.socket, er
         for p in procs:
             if p.exitcode is None:
                 p.terminate()  # SIGTERM: the worker stops gracefully
+        deadline = time.monotonic() + opts.shutdown_grace + 5
         for p in procs:
-            p.join(10)
+            p.join(max(0.0, deadline - time.monotonic()))
             if p.exitcode is None:
                 p.kill()
                 p.join()

@@ -25,6 +25,7 @@ import functools
 import http
 import re
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TextIO
 
@@ -106,16 +107,23 @@ def split_fields(
     return authority, kept
 
 
-def quiet_traps(loop: asyncio.AbstractEventLoop) -> None:
+def quiet_traps(loop: asyncio.AbstractEventLoop, log: Any = None) -> None:
     """Keep traps of guest tasks that outlive their request out of the loop's error log
     ("Task exception was never retrieved" tracebacks): the service reports each request's
-    trap in one line. Other errors go to the handler that was there."""
+    trap in one line. Other errors go to the handler that was there; with ``log`` (the
+    loop is the server's own), a lost connection (the client went away: the service has
+    said so) is not reported again, and anything else in one line, without a traceback."""
     previous = loop.get_exception_handler()
 
     def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), Trap):
+        exc = context.get("exception")
+        if isinstance(exc, Trap):
             return
-        if previous is not None:
+        if log is not None:
+            if not isinstance(exc, ConnectionError):
+                what = f": {type(exc).__name__}: {exc}" if exc is not None else ""
+                log(f"error: {context.get('message', 'unexpected error')}{what}")
+        elif previous is not None:
             previous(loop, context)
         else:
             loop.default_exception_handler(context)
@@ -248,9 +256,19 @@ class Service:
         self.pool: list[_Slot] = []
         self.busy: set[_Slot] = set()  # instances serving a request now
         self._guest_threads: ThreadPoolExecutor | None = None
+        #: the server is stopping: the instances are retired, failures are expected
+        self.stopping = False
+        self._calls = 0  # 0.2 calls running on guest threads
+        self._calls_done = threading.Condition()
 
     def log(self, msg: str) -> None:
         print(msg, file=self.err, flush=True)
+
+    def _report(self, msg: str) -> None:
+        """Log what went wrong with one request, unless the server is stopping (a request
+        cancelled at shutdown gets its one line from the server, not one per consequence)."""
+        if not self.stopping:
+            self.log(msg)
 
     # -- one request
 
@@ -316,24 +334,24 @@ class Service:
             try:
                 result = await slot.handler.handle(slot.store, request)
             except (Trap, WasiExit) as e:
-                self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                self._report(f"error: wasm trap in `{self.export}/handle`: {e}")
                 ex.error(500, "the handler trapped\n")
                 return False
             healthy = True
             if isinstance(result, Err):
                 label = wh.error_label(result.value)
-                self.log(f"error: the handler returned an error: {label}")
+                self._report(f"error: the handler returned an error: {label}")
                 ex.error(500, f"error: {label}\n")
                 return False
             response = result.value
             if not isinstance(response, wh.Response):
-                self.log(f"error: the handler returned {response!r}, not a response")
+                self._report(f"error: the handler returned {response!r}, not a response")
                 ex.error(500, "bad response\n")
                 return False
             ok = await self._respond(ex, method, response)
             healthy = not slot.instance.poisoned
             if ok and not healthy:
-                self.log(
+                self._report(
                     f"error: wasm trap in `{self.export}` after its response: instance retired"
                 )
             return ok
@@ -362,7 +380,7 @@ class Service:
         if sent is not None:
             sent.settle(result)
         if isinstance(result, Err):
-            self.log(f"error: sending the response body: {wh.error_label(result.value)}")
+            self._report(f"error: sending the response body: {wh.error_label(result.value)}")
             ex.fail()
             return False
         return True
@@ -416,6 +434,7 @@ class Service:
 
     def retire_all(self) -> None:
         """:meth:`_retire` every instance in use (the server is stopping)."""
+        self.stopping = True
         for slot in [*self.pool, *self.busy]:
             self._retire(slot)
         if self._guest_threads is not None:
@@ -427,8 +446,24 @@ class Service:
         """``func(*args)`` on a thread of the service's guest pool (a blocking 0.2 call)."""
         if self._guest_threads is None:
             self._guest_threads = ThreadPoolExecutor(64, thread_name_prefix="wasi-http-p2")
-        call = functools.partial(contextvars.copy_context().run, func, *args)
+        call = functools.partial(self._counted, contextvars.copy_context().run, func, *args)
         return asyncio.get_running_loop().run_in_executor(self._guest_threads, call)
+
+    def _counted(self, func: Any, *args: Any) -> Any:
+        with self._calls_done:
+            self._calls += 1
+        try:
+            return func(*args)
+        finally:
+            with self._calls_done:
+                self._calls -= 1
+                self._calls_done.notify_all()
+
+    def guest_threads_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the 0.2 calls on guest threads to end; False
+        if one still runs (blocked in the host: the process must not wait for it)."""
+        with self._calls_done:
+            return self._calls_done.wait_for(lambda: self._calls == 0, timeout)
 
     async def _dispatch_p2(
         self,
@@ -462,17 +497,17 @@ class Service:
             if not got.done():
                 e = call.exception()
                 if e is not None:
-                    self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                    self._report(f"error: wasm trap in `{self.export}/handle`: {e}")
                     ex.error(500, "the handler trapped\n")
                     return False
                 healthy = True
-                self.log("error: the handler returned without setting a response")
+                self._report("error: the handler returned without setting a response")
                 ex.error(500, "no response\n")
                 return False
             result = got.result()
             if isinstance(result, Err):
                 label = wh.error_label(result.value)
-                self.log(f"error: the handler returned an error: {label}")
+                self._report(f"error: the handler returned an error: {label}")
                 ex.error(500, f"error: {label}\n")
                 return False
             response = result.value
@@ -499,7 +534,7 @@ class Service:
                     await asyncio.sleep(0)  # let `ended` abort it
                 r = sink.done.result() if sink.done.done() else Err(H.ErrorCodeInternalError(None))
                 if isinstance(r, Err):
-                    self.log(f"error: sending the response body: {wh.error_label(r.value)}")
+                    self._report(f"error: sending the response body: {wh.error_label(r.value)}")
                     ex.fail()
                     await asyncio.wait({call})
                     healthy = call.exception() is None
@@ -508,7 +543,7 @@ class Service:
             await asyncio.wait({call})
             e = call.exception()
             if e is not None:
-                self.log(f"error: wasm trap in `{self.export}/handle`: {e}")
+                self._report(f"error: wasm trap in `{self.export}/handle`: {e}")
                 ex.fail()
                 return False
             healthy = True
