@@ -155,3 +155,23 @@ def test_componentize_py_program_through_run(tmp_path: Path) -> None:
     # a second run starts from the compile cache
     r = run(*args[:2], "--env", "GREETING", str(app), "x", stdin=b"")
     assert r.returncode == 0 and r.stdout.startswith(b"hello from python ['x'] None\n")
+
+
+def test_stdio_without_a_file_descriptor_is_one_clear_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run in-process where sys.stdin has no descriptor: the error says so (it used to
+    read "cannot open directory None: None")."""
+    import io
+
+    from wasmloom.wasi.run import RunOptions, run_command
+
+    app = write(
+        tmp_path, "hello.wat", (Path(__file__).parent / "guests" / "wasi_p3_hello.wat").read_text()
+    )
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    err = io.StringIO()
+    assert run_command(RunOptions(app=app, cache=False), err) == 1
+    assert err.getvalue().splitlines() == [
+        "error: cannot give the guest this process's stdio: fileno"
+    ]

@@ -313,11 +313,15 @@ def load_app(
 
 
 def checked_ctx(opts: RunOptions, err: TextIO) -> WasiCtx | None:
-    """:func:`build_ctx`, or ``None`` after reporting a preopen that cannot be opened."""
+    """:func:`build_ctx`, or ``None`` after reporting what could not be opened: a preopen,
+    or the process's stdio when it has no file descriptor (as under a test runner)."""
     try:
         return build_ctx(opts)
     except OSError as e:
-        print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
+        if e.filename is None:
+            print(f"error: cannot give the guest this process's stdio: {e}", file=err)
+        else:
+            print(f"error: cannot open directory {e.filename}: {e.strerror}", file=err)
         return None
 
 
