@@ -587,6 +587,8 @@ class LiftedFunc(ComponentFunc):
                     raise Trap("cannot enter component instance", name)
             for i in chain:
                 i.may_enter = False
+            # A new task: its context-local storage starts at zero (made on first use).
+            inst.sync_storage = None
             try:
                 if borrows:
                     scope = cx.borrow_scope = BorrowScope()
@@ -645,6 +647,7 @@ class LiftedFunc(ComponentFunc):
         entering = _check_enter(inst, caller, self.name)
         for i in entering:
             i.may_enter = False
+        inst.sync_storage = None  # a new task, with zeroed context-local storage
         try:
             scope = BorrowScope()
             cx = LiftLowerContext(self.opts, inst, scope, fused=caller is not None)

@@ -93,7 +93,6 @@ class InstanceState:
         "num_waiting_to_enter",
         "preempted",
         "sched",
-        "sync_storage",
         "threads",
     )
 
@@ -106,7 +105,6 @@ class InstanceState:
         #: The thread whose fiber yielded at an epoch tick, mid-computation: until it
         #: runs again no other thread of the instance runs and no task enters it.
         self.preempted: Thread | None = None
-        self.sync_storage = [0, 0]
         self.may_block = False
 
     def run_preempted_on(self) -> None:
