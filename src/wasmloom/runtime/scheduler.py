@@ -9,6 +9,14 @@ drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
 ready, wait for host work (async host functions, host streams) through
 asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
 'deadlock detected' trap.
+
+A thread that yields (the callback code YIELD, ``thread.yield``) runs again
+only after the event loop's next turn (:meth:`Scheduler.next_turn`), as
+Wasmtime yields to its executor before it resumes a yielded task: a guest
+that spins, yielding, until the host acts cannot starve the host's other
+tasks, coroutines and timeouts. Where no loop can or need run (guest code on
+the stack, or a synchronous host call with no other host work), the turn is
+taken at once.
 """
 
 from __future__ import annotations
@@ -100,6 +108,19 @@ class Root:
         return self.result
 
 
+class Turn:
+    """The event loop's next turn, which the threads that yielded before it wait for."""
+
+    __slots__ = ("done", "handle")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.handle: asyncio.Handle | None = None
+
+    def __call__(self) -> bool:
+        return self.done
+
+
 class Scheduler(Generic[ThreadT]):
     """The waiting threads of one store, the thread running now, and host work in flight.
 
@@ -117,6 +138,7 @@ class Scheduler(Generic[ThreadT]):
         "_driver",
         "_event",
         "_loop",
+        "_turn",
         "current",
         "host_pending",
         "roots",
@@ -131,6 +153,7 @@ class Scheduler(Generic[ThreadT]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._turn: Turn | None = None
 
     # -- running threads
 
@@ -170,10 +193,54 @@ class Scheduler(Generic[ThreadT]):
             self._unawaited_trap(e)
 
     def run_until(self, done: Callable[[], bool]) -> None:
-        """Run ready threads until ``done()``; trap on deadlock (no host work awaited)."""
+        """Run ready threads until ``done()``; trap on deadlock (no host work awaited).
+
+        Guest code is on the stack: no event loop turn can come, so a pending
+        one is taken at once.
+        """
         while not done():
-            if not self.tick():
+            if not self.tick() and not self.take_turn():
                 raise Trap(DEADLOCK)
+
+    # -- yielding
+
+    def next_turn(self) -> Turn:
+        """The readiness test of a thread that yields: true after the loop's next turn.
+
+        The threads that yield before that turn share it. It counts as host
+        work in flight, so the drivers wait for it (running the loop) rather
+        than report a deadlock.
+        """
+        turn = self._turn
+        if turn is None:
+            turn = self._turn = Turn()
+            self.host_pending += 1
+            turn.handle = self.loop().call_soon(self._turned, turn)
+        return turn
+
+    def _turned(self, turn: Turn) -> None:
+        if turn.done:
+            return
+        if self._turn is turn:
+            self._turn = None
+        turn.done = True
+        turn.handle = None
+        self.host_pending -= 1
+        self.run_ready()
+        self.notify()
+
+    def take_turn(self) -> bool:
+        """Take the pending turn now, without the loop; ``False`` if there is none."""
+        turn = self._turn
+        if turn is None:
+            return False
+        self._turn = None
+        if turn.handle is not None:
+            turn.handle.cancel()
+            turn.handle = None
+        turn.done = True
+        self.host_pending -= 1
+        return True
 
     # -- host work
 
@@ -275,6 +342,10 @@ class Scheduler(Generic[ThreadT]):
         """Run the store until ``root`` is done, outside any running event loop."""
         while not root.done:
             if self.tick():
+                continue
+            if self._turn is not None and self.host_pending == 1:
+                # Only yielded threads wait: no host work could use the loop's turn.
+                self.take_turn()
                 continue
             if self.host_pending:
                 # The event exists before the loop runs: host work that completes in

@@ -449,13 +449,13 @@ class Thread:
         return self.suspend(cancellable)
 
     def yield_(self, cancellable: bool, finish: Callable[[bool], Any]) -> Any:
-        """``thread.yield``: let the other ready threads run first."""
+        """``thread.yield``: let the other ready threads, and the host's event loop, run first."""
         task = self.task
         if task.deliver_pending_cancel(cancellable):
             return finish(True)
         if not task.may_block() or self.call is None:
             return finish(False)
-        self.start_waiting(_always, None, cancellable)
+        self.start_waiting(self.sched.next_turn(), None, cancellable)
         return self.suspend_native(finish)
 
 
