@@ -285,7 +285,11 @@ class LiftLowerContext:
     def check_range(self, ptr: int, align: int, size: int, what: str) -> None:
         """Check a guest-supplied pointer to ``size`` bytes of ``what`` before reading it."""
         if ptr & (align - 1):
-            raise Trap("wasm trap: unaligned pointer" if self.fused else "unaligned pointer")
+            if self.fused:
+                raise Trap("wasm trap: unaligned pointer")
+            if what == "string":
+                raise Trap(f"string pointer not aligned to {align}")
+            raise Trap("unaligned pointer")
         if ptr + size > len(self.mv):
             raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
 
