@@ -126,6 +126,20 @@ def instance_state(inst: Any) -> InstanceState:
     return st  # type: ignore[no-any-return]
 
 
+#: What wasmtime says of a core exception no handler caught, and what its
+#: adapters say of one that reaches the boundary between two components.
+THROWN = "thrown Wasm exception"
+UNCAUGHT = "uncaught exception propagated out of component"
+
+
+def at_boundary(e: Trap) -> None:
+    """A core exception thrown in the callee (or its realloc, post-return) does not
+    unwind into the calling component: it is a trap there, in Wasmtime's words."""
+    if e.message == THROWN:
+        e.message = UNCAUGHT
+        e.args = (f"{UNCAUGHT} (in {e.func})" if e.func else UNCAUGHT,)
+
+
 # --- threads ---------------------------------------------------------------------------
 
 
