@@ -108,3 +108,18 @@ def test_a_sync_call_of_a_yielding_task_returns(name: str) -> None:
     """With no host work waiting, the yields of a sync call need no event loop."""
     env = Env()
     assert env.func(name)(env.store, 1000) == 1000
+
+
+def test_yields_left_from_a_sync_call_go_on_under_asyncio() -> None:
+    """A task that returned to a sync call and yields on waits for a turn of the store's
+    own loop; a later driver under another loop takes that turn instead of waiting."""
+    env = Env()
+    assert env.func("return-then-yield")(env.store, 5) == 5
+    assert env.func("yields-after")(env.store) < 5
+
+    async def main() -> int:
+        call = env.func("spin-on-host").call_async(env.store, LIMIT)
+        return int(await asyncio.wait_for(call, 5))
+
+    assert 0 < asyncio.run(main()) <= FEW
+    assert env.func("yields-after")(env.store) == 5

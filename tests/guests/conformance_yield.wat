@@ -11,6 +11,9 @@
 ;;                       and yields, polling a waitable set that holds the
 ;;                       subtask, until the subtask returned; returns the
 ;;                       number of yields (limit if it never returned).
+;; return-then-yield(n): callback-lifted; returns n at once, then yields n
+;;                       times before it exits.
+;; yields-after():       how many of those yields have been made.
 (component
   (import "should-stop" (func $should-stop (result bool)))
   (import "pause" (func $pause async))
@@ -42,6 +45,8 @@
     (global $limit (mut i32) (i32.const 0))
     (global $ws (mut i32) (i32.const 0))
     (global $sub (mut i32) (i32.const 0))
+    (global $after (mut i32) (i32.const 0))
+    (global $after-limit (mut i32) (i32.const 0))
 
     (func $done (result i32)
       (call $task.return (global.get $count))
@@ -92,6 +97,18 @@
       (if (i32.ge_u (global.get $count) (global.get $limit)) (then unreachable))
       (global.set $count (i32.add (global.get $count) (i32.const 1)))
       (i32.const 1 (; YIELD ;)))
+
+    (func (export "return-then-yield") (param i32) (result i32)
+      (global.set $after (i32.const 0))
+      (global.set $after-limit (local.get 0))
+      (call $task.return (local.get 0))
+      (i32.const 1 (; YIELD ;)))
+    (func (export "return-then-yield-cb") (param i32 i32 i32) (result i32)
+      (global.set $after (i32.add (global.get $after) (i32.const 1)))
+      (if (result i32) (i32.lt_u (global.get $after) (global.get $after-limit))
+        (then (i32.const 1 (; YIELD ;)))
+        (else (i32.const 0 (; EXIT ;)))))
+    (func (export "yields-after") (result i32) (global.get $after))
   )
   (core instance $m (instantiate $M (with "" (instance
     (export "should-stop" (func $should-stop))
@@ -110,6 +127,10 @@
     (canon lift (core func $m "spin") async (callback (core func $m "spin-cb"))))
   (func (export "spin-stackful") async (param "limit" u32) (result u32)
     (canon lift (core func $m "spin-stackful") async))
+  (func (export "return-then-yield") async (param "n" u32) (result u32)
+    (canon lift (core func $m "return-then-yield") async
+      (callback (core func $m "return-then-yield-cb"))))
+  (func (export "yields-after") (result u32) (canon lift (core func $m "yields-after")))
   (func (export "spin-on-host") async (param "limit" u32) (result u32)
     (canon lift (core func $m "spin-on-host") async (callback (core func $m "spin-on-host-cb"))))
 )

@@ -111,10 +111,11 @@ class Root:
 class Turn:
     """The event loop's next turn, which the threads that yielded before it wait for."""
 
-    __slots__ = ("done", "handle")
+    __slots__ = ("done", "handle", "loop")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.done = False
+        self.loop = loop
         self.handle: asyncio.Handle | None = None
 
     def __call__(self) -> bool:
@@ -212,11 +213,21 @@ class Scheduler(Generic[ThreadT]):
         than report a deadlock.
         """
         turn = self._turn
+        loop = self.loop()
+        if turn is not None and turn.loop is not loop:
+            self.take_turn()  # made on a loop that no longer runs this store
+            turn = None
         if turn is None:
-            turn = self._turn = Turn()
+            turn = self._turn = Turn(loop)
             self.host_pending += 1
-            turn.handle = self.loop().call_soon(self._turned, turn)
+            turn.handle = loop.call_soon(self._turned, turn)
         return turn
+
+    def take_stale_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Take the pending turn now if it waits on another loop than ``loop``, the one
+        about to run (a turn made under one asyncio loop outlived it)."""
+        turn = self._turn
+        return turn is not None and turn.loop is not loop and self.take_turn()
 
     def _turned(self, turn: Turn) -> None:
         if turn.done:
@@ -348,10 +359,13 @@ class Scheduler(Generic[ThreadT]):
                 self.take_turn()
                 continue
             if self.host_pending:
+                loop = self.loop()
+                if self.take_stale_turn(loop):
+                    continue
                 # The event exists before the loop runs: host work that completes in
                 # the loop's first turn (a yielded thread's turn) must find it.
                 ev = self._event = asyncio.Event()
-                self.loop().run_until_complete(ev.wait())
+                loop.run_until_complete(ev.wait())
                 self._event = None
                 continue
             self.deadlock(root)
@@ -450,6 +464,8 @@ class Scheduler(Generic[ThreadT]):
                     for r in roots:
                         if not r.done:
                             self.deadlock(r)
+                    continue
+                if self.take_stale_turn(asyncio.get_running_loop()):
                     continue
                 await self._host_progress()
         finally:
