@@ -45,7 +45,9 @@ TRAPS = {
     "sync-call-of-async-in-sync": SYNC_BLOCK,
     # streams and futures
     "stream-busy": "cannot have concurrent operations active on a future/stream",
-    "read-after-writer-dropped": "cannot read after being notified that the writable end dropped",
+    "read-after-writer-dropped": (
+        "cannot read from stream after being notified that the writable end dropped"
+    ),
     "write-after-reader-dropped": (
         "cannot write to stream after being notified that the readable end dropped"
     ),
