@@ -13,7 +13,9 @@ Between components a string may be up to 2^31-1 bytes, as in Wasmtime's
 adapters. One longer than the host decodes at once (``MAX_STRING_BYTE_LENGTH``)
 lifts as a :class:`BigWasmStr`, where it lies in the source memory, and lowers
 in the order of Wasmtime's adapters: the destination's length limit, then its
-``realloc``, each time before the bytes it needs are read.
+``realloc``, each time before the bytes it needs are read. Only what such a
+lowering decodes into Python counts against the lift budget; a copy in the
+same encoding goes memory to memory.
 """
 
 from __future__ import annotations
@@ -133,9 +135,7 @@ def lift_string(cx: Any, ptr: int, tagged_code_units: int) -> str:
             raise Trap("string pointer/length out of bounds of memory")
         if nbytes > MAX_FUSED_STRING_BYTES:
             raise Trap(_FUSED_OOB)
-        if used > cx.lift_cap:
-            cx.check_lift_budget(used)
-        cx.lift_used = used
+        # Not read yet: the lift budget counts what lowering decodes (see _lower_big).
         return BigWasmStr(cx.memory, ptr, nbytes, simple, enc, cu)  # type: ignore[return-value]
     if used > cx.lift_cap:
         cx.check_lift_budget(used)
@@ -322,6 +322,16 @@ def _widens_at(v: BigWasmStr, compact: bool) -> int | None:
     return None if found is None else found.start()
 
 
+def _decode(cx: Any, v: BigWasmStr, nbytes: int | None = None) -> str:
+    """``v.decode(nbytes)``, its bytes counted against the lift budget first (a copy in
+    the same encoding goes memory to memory and decodes nothing)."""
+    used = cx.lift_used + (v.nbytes if nbytes is None else nbytes)
+    if used > cx.lift_cap:
+        cx.check_lift_budget(used)
+    cx.lift_used = used
+    return v.decode(nbytes)
+
+
 def _write(cx: Any, ptr: int, data: bytes) -> None:
     cx.mv[ptr : ptr + len(data)] = data
 
@@ -344,7 +354,7 @@ def _lower_big(cx: Any, v: BigWasmStr) -> tuple[int, int]:
         _limit(cu, 2)
         ptr = cx.allocate(2, 2 * cu)
         cx.check_alloc(ptr, 2, 2 * cu, "string")
-        encoded = v.decode().encode("utf-16-le")
+        encoded = _decode(cx, v).encode("utf-16-le")
         _write(cx, ptr, encoded)
         if len(encoded) < 2 * cu:
             ptr = cx.reallocate(ptr, 2 * cu, 2, len(encoded))
@@ -354,7 +364,7 @@ def _lower_big(cx: Any, v: BigWasmStr) -> tuple[int, int]:
         _limit(cu, 2)
         ptr = cx.allocate(2, 2 * cu)
         cx.check_alloc(ptr, 2, 2 * cu, "string")
-        return _finish(cx, ptr, 2 * cu, v.decode(), compact=True, probably_utf16=True)
+        return _finish(cx, ptr, 2 * cu, _decode(cx, v), compact=True, probably_utf16=True)
     # dst utf8 from utf16/latin1, or latin1+utf16 from utf8/utf16: narrow, widened on demand
     compact = dst == "latin1+utf16"
     _limit(cu, 2 if src == "utf16" else 1)
@@ -363,14 +373,14 @@ def _lower_big(cx: Any, v: BigWasmStr) -> tuple[int, int]:
     cx.check_alloc(ptr, align, cu, "string")
     at = _widens_at(v, compact)
     if at is None:
-        s = v.decode()
+        s = _decode(cx, v)
         narrow = s.encode("latin-1" if compact else "utf-8")
         _write(cx, ptr, narrow)
         if compact and len(narrow) < cu:
             ptr = cx.reallocate(ptr, cu, 2, len(narrow))
             cx.check_alloc(ptr, 2, len(narrow), "string")
         return ptr, len(narrow)
-    _write(cx, ptr, v.decode(at).encode("latin-1"))
+    _write(cx, ptr, _decode(cx, v, at).encode("latin-1"))
     if compact:
         worst = 2 * cu
         _limit(cu, 2)
@@ -380,7 +390,7 @@ def _lower_big(cx: Any, v: BigWasmStr) -> tuple[int, int]:
         _limit(cu, factor)
     ptr = cx.reallocate(ptr, cu, align, worst)
     cx.check_alloc(ptr, align, worst, "string")
-    return _finish(cx, ptr, worst, v.decode(), compact=compact, probably_utf16=False)
+    return _finish(cx, ptr, worst, _decode(cx, v), compact=compact, probably_utf16=False)
 
 
 def _finish(
