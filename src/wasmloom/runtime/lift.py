@@ -483,15 +483,11 @@ class LiftedFunc(ComponentFunc):
                 code = EventCode.TASK_CANCELLED if cancelled else EventCode.NONE
                 self._deliver(task, thread, (code, 0, 0))
 
+            thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
             if task.may_block():
-                # The host's event loop takes a turn first (see runtime.scheduler).
-                turn = thread.sched.next_turn()
-                thread.start_waiting(
-                    lambda: turn.done and st.exclusive_thread is None, after_yield, True
-                )
-            else:
-                # A task that may not block yet: yielding lets no one else run.
-                thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
+                # The drivers let the host's event loop take a turn first (see
+                # runtime.scheduler); a task that may not block yet lets no one run.
+                thread.turn = thread.sched.next_turn()
             return
         array = self.inst.handles.array
         wset = array[si] if si < len(array) else None

@@ -10,12 +10,13 @@ ready, wait for host work (async host functions, host streams) through
 asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
 'deadlock detected' trap.
 
-A thread that yields (the callback code YIELD, ``thread.yield``) runs again
-only after the event loop's next turn (:meth:`Scheduler.next_turn`), as
-Wasmtime yields to its executor before it resumes a yielded task: a guest
-that spins, yielding, until the host acts cannot starve the host's other
-tasks, coroutines and timeouts. Where no loop can or need run (guest code on
-the stack, or a synchronous host call with no other host work), the turn is
+A thread that yields (the callback code YIELD, ``thread.yield``) is ready at
+once, as the spec says, but the drivers resume it only after the event
+loop's next turn (its ``turn``, from :meth:`Scheduler.next_turn`), as Wasmtime
+yields to its executor before it resumes a yielded task: a guest that spins,
+yielding, until the host acts cannot starve the host's other tasks,
+coroutines and timeouts. Where no loop can or need run (guest code on the
+stack, or a synchronous host call with no other host work), the turn is
 taken at once.
 """
 
@@ -43,6 +44,7 @@ class Runnable(Protocol):
     ready_func: Callable[[], bool] | None
     switch_to: Any
     task: Any
+    turn: Any
 
     def ready(self) -> bool: ...
 
@@ -118,9 +120,6 @@ class Turn:
         self.loop = loop
         self.handle: asyncio.Handle | None = None
 
-    def __call__(self) -> bool:
-        return self.done
-
 
 class Scheduler(Generic[ThreadT]):
     """The waiting threads of one store, the thread running now, and host work in flight.
@@ -167,6 +166,9 @@ class Scheduler(Generic[ThreadT]):
         for t in self.waiting:
             rf = t.ready_func
             if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                turn = t.turn
+                if turn is not None and not turn.done:
+                    continue  # yielded: the loop takes its turn first
                 try:
                     t.resume()
                 except Exception as e:
@@ -206,7 +208,7 @@ class Scheduler(Generic[ThreadT]):
     # -- yielding
 
     def next_turn(self) -> Turn:
-        """The readiness test of a thread that yields: true after the loop's next turn.
+        """The loop's next turn, which a thread that yields waits for (its ``turn``).
 
         The threads that yield before that turn share it. It counts as host
         work in flight, so the drivers wait for it (running the loop) rather
@@ -325,6 +327,9 @@ class Scheduler(Generic[ThreadT]):
                 for t in waiting:
                     rf = t.ready_func
                     if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                        turn = t.turn
+                        if turn is not None and not turn.done:
+                            continue
                         try:
                             # t.resume(), in line
                             t._resume_once(False)

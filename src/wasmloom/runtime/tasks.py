@@ -158,6 +158,7 @@ class Thread:
         "storage",
         "switch_to",
         "task",
+        "turn",
         "wait_cont",
         "wait_owner",
         "wait_ready",
@@ -186,6 +187,9 @@ class Thread:
         self.running = False
         # The thread to resume right after this one's fiber pauses (`thread.*-then-*`).
         self.switch_to: Thread | None = None
+        #: After a yield: the event loop turn the scheduler's drivers wait for
+        #: before they resume this thread (it is ready meanwhile, as the spec says).
+        self.turn: Any = None
         # The readiness test and continuation of a callback-ABI WAIT, made at
         # the first WAIT and reused by the next ones
         self.wait_ready: Callable[[], bool] | None = None
@@ -251,6 +255,7 @@ class Thread:
         if self.ready_func is not None:  # stop_waiting() in line
             self.ready_func = None
             sched.waiting.remove(self)
+        self.turn = None
         prev = sched.current
         sched.current = self
         self.running = True
@@ -469,7 +474,8 @@ class Thread:
             return finish(True)
         if not task.may_block() or self.call is None:
             return finish(False)
-        self.start_waiting(self.sched.next_turn(), None, cancellable)
+        self.start_waiting(_always, None, cancellable)
+        self.turn = self.sched.next_turn()
         return self.suspend_native(finish)
 
 
