@@ -222,7 +222,8 @@ class Scheduler(Generic[ThreadT]):
         if turn is None:
             turn = self._turn = Turn(loop)
             self.host_pending += 1
-            turn.handle = loop.call_soon(self._turned, turn)
+            # Through a weak reference: a pending turn does not keep the store alive.
+            turn.handle = loop.call_soon(_turned, weakref.ref(self), turn)
         return turn
 
     def take_stale_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
@@ -232,7 +233,9 @@ class Scheduler(Generic[ThreadT]):
         return turn is not None and turn.loop is not loop and self.take_turn()
 
     def _turned(self, turn: Turn) -> None:
-        if turn.done:
+        if turn.done or turn.loop in _CLOSING:
+            # Taken already, or the store's own loop is being closed (the store is
+            # going away, at exit perhaps): no guest code runs from here.
             return
         if self._turn is turn:
             self._turn = None
@@ -482,9 +485,21 @@ class Scheduler(Generic[ThreadT]):
             raise WasmloomError(IN_LOOP)
 
 
+def _turned(ref: weakref.ref[Scheduler[Any]], turn: Turn) -> None:
+    sched = ref()
+    if sched is not None:
+        sched._turned(turn)
+
+
+#: The stores' own loops being closed (:func:`_close_loop`): their pending yield
+#: turns resume no guest code.
+_CLOSING: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
 def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
     if lp.is_closed() or lp.is_running():
         return
+    _CLOSING.add(lp)
     try:
         # Let pending background work unwind, unless some other loop is running
         # (a finalizer during someone else's loop): then it is only closed.
