@@ -318,7 +318,7 @@ EXPECTED = {
     "stream-read-wraps": "trap pointer out of bounds of memory",
     "stream-read-beyond-end": "trap pointer out of bounds of memory",
     "stream-write-wraps": "trap pointer out of bounds of memory",
-    "stream-huge-length": "trap buffer too large",
+    "stream-huge-length": "trap stream read/write count too large",
     "overlap-forward": "ok 0x80 [1, 2, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 13, 14, 15, 16]",
     "overlap-backward": "ok 0x80 [5, 6, 7, 8, 9, 10, 11, 12, 9, 10, 11, 12, 13, 14, 15, 16]",
     "grow-between-copy-steps": "ok 0x80 b'ABCDEFGH'",

@@ -76,10 +76,16 @@ class GuestMemory(Protocol):
 
 
 class InstanceLike(Protocol):
-    """What the ABI needs of a component instance."""
+    """What the ABI needs of a component instance.
+
+    ``realloc_storage``: the context-local storage (``context.get``/``set``) of
+    the ``realloc`` call running in the instance, else None (see
+    :meth:`LiftLowerContext.reallocate`).
+    """
 
     handles: Any  # wasmloom.abi.handles.Table
     may_leave: bool
+    realloc_storage: list[int] | None
 
 
 class BytearrayMemory:
@@ -243,7 +249,11 @@ class LiftLowerContext:
     def reallocate(self, old: int, old_size: int, align: int, new_size: int) -> int:
         """Call the guest's realloc with ``may_leave`` cleared; return the (unchecked) pointer.
 
-        The memory view is refreshed afterwards.
+        As the spec calls it, realloc runs as a task of its own: with fresh,
+        zeroed context-local storage (``inst.realloc_storage``, which the
+        ``context.*`` built-ins read first), dropped when it returns, so the
+        slots of the task it allocates for are neither seen nor changed. The
+        memory view is refreshed afterwards.
         """
         realloc = self.realloc
         if realloc is None:
@@ -253,10 +263,12 @@ class LiftLowerContext:
             if not inst.may_leave:
                 raise Trap("cannot leave component instance")
             inst.may_leave = False
+            inst.realloc_storage = [0, 0]
             try:
                 ptr = realloc(old, old_size, align, new_size)
             finally:
                 inst.may_leave = True
+                inst.realloc_storage = None
         else:
             ptr = realloc(old, old_size, align, new_size)
         self.refresh()
@@ -283,7 +295,11 @@ class LiftLowerContext:
     def check_range(self, ptr: int, align: int, size: int, what: str) -> None:
         """Check a guest-supplied pointer to ``size`` bytes of ``what`` before reading it."""
         if ptr & (align - 1):
-            raise Trap("wasm trap: unaligned pointer" if self.fused else "unaligned pointer")
+            if self.fused:
+                raise Trap("wasm trap: unaligned pointer")
+            if what == "string":
+                raise Trap(f"string pointer not aligned to {align}")
+            raise Trap("unaligned pointer")
         if ptr + size > len(self.mv):
             raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
 

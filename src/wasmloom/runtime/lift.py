@@ -485,6 +485,10 @@ class LiftedFunc(ComponentFunc):
                 self._deliver(task, thread, (code, 0, 0))
 
             thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
+            if task.may_block():
+                # The drivers let the host's event loop take a turn first (see
+                # runtime.scheduler); a task that may not block yet lets no one run.
+                thread.turn = thread.sched.next_turn()
             return
         array = self.inst.handles.array
         wset = array[si] if si < len(array) else None
@@ -588,6 +592,8 @@ class LiftedFunc(ComponentFunc):
                     raise Trap("cannot enter component instance", name)
             for i in chain:
                 i.may_enter = False
+            # A new task: its context-local storage starts at zero (made on first use).
+            inst.sync_storage = None
             try:
                 if borrows:
                     scope = cx.borrow_scope = BorrowScope()
@@ -646,6 +652,7 @@ class LiftedFunc(ComponentFunc):
         entering = _check_enter(inst, caller, self.name)
         for i in entering:
             i.may_enter = False
+        inst.sync_storage = None  # a new task, with zeroed context-local storage
         try:
             scope = BorrowScope()
             cx = LiftLowerContext(self.opts, inst, scope, fused=caller is not None)

@@ -32,6 +32,7 @@ from wasmloom.runtime.tasks import (
     Subtask,
     SubtaskState,
     Thread,
+    at_boundary,
     check_may_leave,
     instance_state,
 )
@@ -79,7 +80,12 @@ def lower(
         def lowered_plain(*flat_args: Any) -> Any:
             if not inst.may_leave:
                 raise Trap("cannot leave component instance")
-            out = lower_results(shared, call(lift_params(shared, flat_args), inst), flat_args)
+            try:
+                out = lower_results(shared, call(lift_params(shared, flat_args), inst), flat_args)
+            except Trap as e:
+                if fused:
+                    at_boundary(e)
+                raise
             if not out:
                 return None
             return out[0] if len(out) == 1 else tuple(out)
@@ -91,9 +97,14 @@ def lower(
             raise Trap("cannot leave component instance")
         scope = BorrowScope()
         cx = LiftLowerContext(opts, inst, scope, fused=fused)
-        args = lift_params(cx, flat_args)
-        result = call(args, inst)
-        out = lower_results(cx, result, flat_args)
+        try:
+            args = lift_params(cx, flat_args)
+            result = call(args, inst)
+            out = lower_results(cx, result, flat_args)
+        except Trap as e:
+            if fused:
+                at_boundary(e)
+            raise
         scope.exit()
         if not out:
             return None

@@ -9,6 +9,15 @@ drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
 ready, wait for host work (async host functions, host streams) through
 asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
 'deadlock detected' trap.
+
+A thread that yields (the callback code YIELD, ``thread.yield``) is ready at
+once, as the spec says, but the drivers resume it only after the event
+loop's next turn (its ``turn``, from :meth:`Scheduler.next_turn`), as Wasmtime
+yields to its executor before it resumes a yielded task: a guest that spins,
+yielding, until the host acts cannot starve the host's other tasks,
+coroutines and timeouts. Where no loop can or need run (guest code on the
+stack, or a synchronous host call with no other host work), the turn is
+taken at once.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ class Runnable(Protocol):
     ready_func: Callable[[], bool] | None
     switch_to: Any
     task: Any
+    turn: Any
 
     def ready(self) -> bool: ...
 
@@ -100,6 +110,17 @@ class Root:
         return self.result
 
 
+class Turn:
+    """The event loop's next turn, which the threads that yielded before it wait for."""
+
+    __slots__ = ("done", "handle", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.done = False
+        self.loop = loop
+        self.handle: asyncio.Handle | None = None
+
+
 class Scheduler(Generic[ThreadT]):
     """The waiting threads of one store, the thread running now, and host work in flight.
 
@@ -117,6 +138,7 @@ class Scheduler(Generic[ThreadT]):
         "_driver",
         "_event",
         "_loop",
+        "_turn",
         "current",
         "host_pending",
         "roots",
@@ -131,6 +153,7 @@ class Scheduler(Generic[ThreadT]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._driver: asyncio.Task[None] | None = None
+        self._turn: Turn | None = None
 
     # -- running threads
 
@@ -143,6 +166,9 @@ class Scheduler(Generic[ThreadT]):
         for t in self.waiting:
             rf = t.ready_func
             if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                turn = t.turn
+                if turn is not None and not turn.done:
+                    continue  # yielded: the loop takes its turn first
                 try:
                     t.resume()
                 except Exception as e:
@@ -170,10 +196,67 @@ class Scheduler(Generic[ThreadT]):
             self._unawaited_trap(e)
 
     def run_until(self, done: Callable[[], bool]) -> None:
-        """Run ready threads until ``done()``; trap on deadlock (no host work awaited)."""
+        """Run ready threads until ``done()``; trap on deadlock (no host work awaited).
+
+        Guest code is on the stack: no event loop turn can come, so a pending
+        one is taken at once.
+        """
         while not done():
-            if not self.tick():
+            if not self.tick() and not self.take_turn():
                 raise Trap(DEADLOCK)
+
+    # -- yielding
+
+    def next_turn(self) -> Turn:
+        """The loop's next turn, which a thread that yields waits for (its ``turn``).
+
+        The threads that yield before that turn share it. It counts as host
+        work in flight, so the drivers wait for it (running the loop) rather
+        than report a deadlock.
+        """
+        turn = self._turn
+        loop = self.loop()
+        if turn is not None and turn.loop is not loop:
+            self.take_turn()  # made on a loop that no longer runs this store
+            turn = None
+        if turn is None:
+            turn = self._turn = Turn(loop)
+            self.host_pending += 1
+            # Through a weak reference: a pending turn does not keep the store alive.
+            turn.handle = loop.call_soon(_turned, weakref.ref(self), turn)
+        return turn
+
+    def take_stale_turn(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Take the pending turn now if it waits on another loop than ``loop``, the one
+        about to run (a turn made under one asyncio loop outlived it)."""
+        turn = self._turn
+        return turn is not None and turn.loop is not loop and self.take_turn()
+
+    def _turned(self, turn: Turn) -> None:
+        if turn.done or turn.loop in _CLOSING:
+            # Taken already, or the store's own loop is being closed (the store is
+            # going away, at exit perhaps): no guest code runs from here.
+            return
+        if self._turn is turn:
+            self._turn = None
+        turn.done = True
+        turn.handle = None
+        self.host_pending -= 1
+        self.run_ready()
+        self.notify()
+
+    def take_turn(self) -> bool:
+        """Take the pending turn now, without the loop; ``False`` if there is none."""
+        turn = self._turn
+        if turn is None:
+            return False
+        self._turn = None
+        if turn.handle is not None:
+            turn.handle.cancel()
+            turn.handle = None
+        turn.done = True
+        self.host_pending -= 1
+        return True
 
     # -- host work
 
@@ -247,6 +330,9 @@ class Scheduler(Generic[ThreadT]):
                 for t in waiting:
                     rf = t.ready_func
                     if rf is not None and rf() and t.task.istate.preempted in (None, t):
+                        turn = t.turn
+                        if turn is not None and not turn.done:
+                            continue
                         try:
                             # t.resume(), in line
                             t._resume_once(False)
@@ -276,11 +362,18 @@ class Scheduler(Generic[ThreadT]):
         while not root.done:
             if self.tick():
                 continue
+            if self._turn is not None and self.host_pending == 1:
+                # Only yielded threads wait: no host work could use the loop's turn.
+                self.take_turn()
+                continue
             if self.host_pending:
+                loop = self.loop()
+                if self.take_stale_turn(loop):
+                    continue
                 # The event exists before the loop runs: host work that completes in
                 # the loop's first turn (a yielded thread's turn) must find it.
                 ev = self._event = asyncio.Event()
-                self.loop().run_until_complete(ev.wait())
+                loop.run_until_complete(ev.wait())
                 self._event = None
                 continue
             self.deadlock(root)
@@ -380,6 +473,8 @@ class Scheduler(Generic[ThreadT]):
                         if not r.done:
                             self.deadlock(r)
                     continue
+                if self.take_stale_turn(asyncio.get_running_loop()):
+                    continue
                 await self._host_progress()
         finally:
             self._driver = None
@@ -390,9 +485,21 @@ class Scheduler(Generic[ThreadT]):
             raise WasmloomError(IN_LOOP)
 
 
+def _turned(ref: weakref.ref[Scheduler[Any]], turn: Turn) -> None:
+    sched = ref()
+    if sched is not None:
+        sched._turned(turn)
+
+
+#: The stores' own loops being closed (:func:`_close_loop`): their pending yield
+#: turns resume no guest code.
+_CLOSING: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
 def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
     if lp.is_closed() or lp.is_running():
         return
+    _CLOSING.add(lp)
     try:
         # Let pending background work unwind, unless some other loop is running
         # (a finalizer during someone else's loop): then it is only closed.

@@ -55,7 +55,9 @@ class ComponentInstance:
         "name",
         "parent",
         "poisoned",
+        "realloc_storage",
         "store",
+        "sync_storage",
     )
 
     def __init__(self, store: core.CoreStore, parent: ComponentInstance | None, name: str) -> None:
@@ -67,6 +69,13 @@ class ComponentInstance:
         self.may_leave = True
         self.poisoned = False
         self.conc: Any = None  # wasmloom.runtime.tasks.InstanceState, created on first async use
+        #: The context-local storage (``context.get``/``set``) of the sync call running
+        #: without a thread (the sync fast path): every such call sets it to None,
+        #: and the first ``context.*`` of the call makes zeroed slots.
+        self.sync_storage: list[int] | None = None
+        #: The fresh slots of the ``realloc`` call running now (see
+        #: :meth:`wasmloom.abi.context.LiftLowerContext.reallocate`), else None.
+        self.realloc_storage: list[int] | None = None
 
     def self_and_ancestors(self) -> list[ComponentInstance]:
         out: list[ComponentInstance] = []

@@ -93,7 +93,6 @@ class InstanceState:
         "num_waiting_to_enter",
         "preempted",
         "sched",
-        "sync_storage",
         "threads",
     )
 
@@ -106,7 +105,6 @@ class InstanceState:
         #: The thread whose fiber yielded at an epoch tick, mid-computation: until it
         #: runs again no other thread of the instance runs and no task enters it.
         self.preempted: Thread | None = None
-        self.sync_storage = [0, 0]
         self.may_block = False
 
     def run_preempted_on(self) -> None:
@@ -128,6 +126,20 @@ def instance_state(inst: Any) -> InstanceState:
     return st  # type: ignore[no-any-return]
 
 
+#: What wasmtime says of a core exception no handler caught, and what its
+#: adapters say of one that reaches the boundary between two components.
+THROWN = "thrown Wasm exception"
+UNCAUGHT = "uncaught exception propagated out of component"
+
+
+def at_boundary(e: Trap) -> None:
+    """A core exception thrown in the callee (or its realloc, post-return) does not
+    unwind into the calling component: it is a trap there, in Wasmtime's words."""
+    if e.message == THROWN:
+        e.message = UNCAUGHT
+        e.args = (f"{UNCAUGHT} (in {e.func})" if e.func else UNCAUGHT,)
+
+
 # --- threads ---------------------------------------------------------------------------
 
 
@@ -146,6 +158,7 @@ class Thread:
         "storage",
         "switch_to",
         "task",
+        "turn",
         "wait_cont",
         "wait_owner",
         "wait_ready",
@@ -174,6 +187,9 @@ class Thread:
         self.running = False
         # The thread to resume right after this one's fiber pauses (`thread.*-then-*`).
         self.switch_to: Thread | None = None
+        #: After a yield: the event loop turn the scheduler's drivers wait for
+        #: before they resume this thread (it is ready meanwhile, as the spec says).
+        self.turn: Any = None
         # The readiness test and continuation of a callback-ABI WAIT, made at
         # the first WAIT and reused by the next ones
         self.wait_ready: Callable[[], bool] | None = None
@@ -270,6 +286,7 @@ class Thread:
         if self.ready_func is not None:  # stop_waiting() in line
             self.ready_func = None
             sched.waiting.remove(self)
+        self.turn = None
         prev = sched.current
         sched.current = self
         self.running = True
@@ -480,13 +497,14 @@ class Thread:
         return self.suspend(cancellable)
 
     def yield_(self, cancellable: bool, finish: Callable[[bool], Any]) -> Any:
-        """``thread.yield``: let the other ready threads run first."""
+        """``thread.yield``: let the other ready threads, and the host's event loop, run first."""
         task = self.task
         if task.deliver_pending_cancel(cancellable):
             return finish(True)
         if not task.may_block() or self.call is None:
             return finish(False)
         self.start_waiting(_always, None, cancellable)
+        self.turn = self.sched.next_turn()
         return self.suspend_native(finish)
 
 

@@ -12,7 +12,9 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi import handles
 from wasmloom.binary import ast
+from wasmloom.errors import Trap
 from wasmloom.runtime.builtins.common import CT, I32
+from wasmloom.runtime.tasks import at_boundary
 
 if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
@@ -36,7 +38,16 @@ def canon_resource_drop(
 ) -> core.CoreFunc:
     """``canon resource.drop``: remove handle ``i``; run the destructor of an owned one."""
     rt = _resource(scope, d)
-    return core.host_func(store, CT((I32,), ()), lambda i: handles.resource_drop(inst, rt, i))
+
+    def resource_drop(i: int) -> None:
+        try:
+            handles.resource_drop(inst, rt, i)
+        except Trap as e:
+            if rt.impl is not inst:  # the destructor ran in another component
+                at_boundary(e)
+            raise
+
+    return core.host_func(store, CT((I32,), ()), resource_drop)
 
 
 def canon_resource_rep(

@@ -94,7 +94,7 @@ class GuestBuffer:
 
     def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
         if length > MAX_BUFFER_LENGTH:
-            raise Trap("buffer too large")
+            raise Trap("stream read/write count too large")
         self.kind = kind
         # The end copying through this buffer, and whether it cancelled the copy
         # after the other side had already copied into or out of it.
@@ -251,6 +251,7 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
         kind = e.kind()
         if e.is_stream:
             if e.readable:
+                # The spec's tests check these words; Wasmtime's drop "from stream".
                 raise Trap(
                     "cannot read from stream after being notified that the writable end dropped"
                 )

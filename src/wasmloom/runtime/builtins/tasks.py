@@ -121,11 +121,22 @@ def canon_task_cancel(
 
 
 def _storage(inst: Any) -> list[int]:
+    """The context-local storage the core code running in ``inst`` reaches.
+
+    A ``realloc`` the canonical ABI calls runs with fresh slots of its own; a
+    sync call running without a thread (the sync fast path) has the
+    instance's ``sync_storage``, which each such call starts anew; any other
+    code runs on the current thread, each with its own slots.
+    """
+    s = inst.realloc_storage
+    if s is not None:
+        return s  # type: ignore[no-any-return]
     t = _thread(inst)
-    # A sync-lifted call of a sync-typed function runs without a Thread object
-    # (the fast path); it uses the instance's own slots.
     if t is None:
-        return instance_state(inst).sync_storage
+        s = inst.sync_storage
+        if s is None:
+            s = inst.sync_storage = [0, 0]
+        return s  # type: ignore[no-any-return]
     s = t.storage
     if s is None:
         s = t.storage = [0, 0]

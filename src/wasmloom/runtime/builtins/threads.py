@@ -67,7 +67,7 @@ def _current(inst: Any, what: str) -> Thread:
 def _other(inst: Any, i: int, suspended: bool) -> Thread:
     other = instance_state(inst).threads.get(i & 0xFFFF_FFFF)
     if suspended and not other.suspended():
-        raise Trap(f"thread {i} is not suspended")
+        raise Trap("cannot resume thread which is not suspended")
     return other
 
 

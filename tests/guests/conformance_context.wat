@@ -1,0 +1,176 @@
+;; Context-local storage (`context.get`/`context.set`) per task: every call starts
+;; with zeroed slots, a `realloc` the canonical ABI calls runs with fresh slots
+;; whose changes are discarded, and `post-return` sees the slots of the task
+;; it cleans up after. Any slot that is not as the rule says traps
+;; (`unreachable`), so a call that returns shows the rule held.
+;;
+;; $A, the callee (its functions are exported as they are):
+;;   push(x):            slot 0 := x, slot 1 := x + 1
+;;   pull(), pull1():    slot 0, slot 1
+;;   take-strings(a, b): len a + len b; its realloc (called once per string)
+;;                       and its body start at zero; realloc sets both slots
+;;   take-strings-async: the same, lifted async with a callback
+;;   give-string():      "hello"; sets slot 0 := 0xcafe; its post-return
+;;                       traps unless slot 0 is 0xcafe, then sets it to 0xbeef
+;; $B, the caller, sets its slot 0 to 0x1234 first and traps unless it is
+;; still 0x1234 after calling into $A:
+;;   b-push-pull():      push(33) then pull() (0)
+;;   b-take-strings():   take-strings("hello", "world!") (11)
+;;   b-give-string():    the length of give-string() (5), lowered through
+;;                       $B's realloc, which traps unless its slot 0 is zero
+;;                       and sets it to 0x7777
+(component
+  (component $A
+    (core func $get0 (canon context.get i32 0))
+    (core func $set0 (canon context.set i32 0))
+    (core func $get1 (canon context.get i32 1))
+    (core func $set1 (canon context.set i32 1))
+    (core module $Libc
+      (import "" "get0" (func $get0 (result i32)))
+      (import "" "set0" (func $set0 (param i32)))
+      (import "" "get1" (func $get1 (result i32)))
+      (import "" "set1" (func $set1 (param i32)))
+      (memory (export "mem") 1)
+      (data (i32.const 16) "hello")
+      (global $next (mut i32) (i32.const 1024))
+      (func (export "realloc") (param i32 i32 i32) (param $size i32) (result i32)
+        (local $p i32)
+        (if (i32.ne (call $get0) (i32.const 0)) (then unreachable))
+        (if (i32.ne (call $get1) (i32.const 0)) (then unreachable))
+        (call $set0 (i32.const 0x9999))
+        (call $set1 (i32.const 0x8888))
+        (local.set $p (global.get $next))
+        (global.set $next (i32.add (global.get $next) (local.get $size)))
+        (local.get $p)))
+    (core instance $libc (instantiate $Libc (with "" (instance
+      (export "get0" (func $get0)) (export "set0" (func $set0))
+      (export "get1" (func $get1)) (export "set1" (func $set1))))))
+    (core func $task.return (canon task.return (result u32)))
+    (core module $M
+      (import "" "get0" (func $get0 (result i32)))
+      (import "" "set0" (func $set0 (param i32)))
+      (import "" "get1" (func $get1 (result i32)))
+      (import "" "set1" (func $set1 (param i32)))
+      (import "" "task.return" (func $task.return (param i32)))
+      (import "" "mem" (memory 1))
+      (func $fresh
+        (if (i32.ne (call $get0) (i32.const 0)) (then unreachable))
+        (if (i32.ne (call $get1) (i32.const 0)) (then unreachable)))
+      (func (export "push") (param $x i32)
+        (call $set0 (local.get $x))
+        (call $set1 (i32.add (local.get $x) (i32.const 1))))
+      (func (export "pull") (result i32) (call $get0))
+      (func (export "pull1") (result i32) (call $get1))
+      (func (export "take-strings") (param i32 i32 i32 i32) (result i32)
+        (call $fresh)
+        (call $set0 (i32.const 1))
+        (i32.add (local.get 1) (local.get 3)))
+      (func (export "take-strings-async") (param i32 i32 i32 i32) (result i32)
+        (call $fresh)
+        (call $set0 (i32.const 1))
+        (call $task.return (i32.add (local.get 1) (local.get 3)))
+        (i32.const 0 (; EXIT ;)))
+      (func (export "cb") (param i32 i32 i32) (result i32) unreachable)
+      (func (export "give-string") (result i32)
+        (call $set0 (i32.const 0xcafe))
+        (i32.store (i32.const 8) (i32.const 16))
+        (i32.store (i32.const 12) (i32.const 5))
+        (i32.const 8))
+      (func (export "give-string-post") (param i32)
+        (if (i32.ne (call $get0) (i32.const 0xcafe)) (then unreachable))
+        (call $set0 (i32.const 0xbeef))))
+    (core instance $m (instantiate $M (with "" (instance
+      (export "get0" (func $get0)) (export "set0" (func $set0))
+      (export "get1" (func $get1)) (export "set1" (func $set1))
+      (export "task.return" (func $task.return))
+      (export "mem" (memory $libc "mem"))))))
+    (func (export "push") (param "x" u32) (canon lift (core func $m "push")))
+    (func (export "pull") (result u32) (canon lift (core func $m "pull")))
+    (func (export "pull1") (result u32) (canon lift (core func $m "pull1")))
+    (func (export "take-strings") (param "a" string) (param "b" string) (result u32)
+      (canon lift (core func $m "take-strings")
+        (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
+    (func (export "take-strings-async") async (param "a" string) (param "b" string) (result u32)
+      (canon lift (core func $m "take-strings-async")
+        (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))
+        async (callback (core func $m "cb"))))
+    (func (export "give-string") (result string)
+      (canon lift (core func $m "give-string") (memory (core memory $libc "mem"))
+        (post-return (core func $m "give-string-post")))))
+
+  (component $B
+    (import "push" (func $push (param "x" u32)))
+    (import "pull" (func $pull (result u32)))
+    (import "take-strings" (func $take-strings (param "a" string) (param "b" string) (result u32)))
+    (import "give-string" (func $give-string (result string)))
+    (core func $get0 (canon context.get i32 0))
+    (core func $set0 (canon context.set i32 0))
+    (core module $Libc
+      (import "" "get0" (func $get0 (result i32)))
+      (import "" "set0" (func $set0 (param i32)))
+      (memory (export "mem") 1)
+      (data (i32.const 16) "helloworld!")
+      (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+        (if (i32.ne (call $get0) (i32.const 0)) (then unreachable))
+        (call $set0 (i32.const 0x7777))
+        (i32.const 64)))
+    (core instance $libc (instantiate $Libc (with "" (instance
+      (export "get0" (func $get0)) (export "set0" (func $set0))))))
+    (core func $push (canon lower (func $push)))
+    (core func $pull (canon lower (func $pull)))
+    (core func $take-strings (canon lower (func $take-strings) (memory (core memory $libc "mem"))))
+    (core func $give-string (canon lower (func $give-string)
+      (memory (core memory $libc "mem")) (realloc (core func $libc "realloc"))))
+    (core module $N
+      (import "" "get0" (func $get0 (result i32)))
+      (import "" "set0" (func $set0 (param i32)))
+      (import "" "push" (func $push (param i32)))
+      (import "" "pull" (func $pull (result i32)))
+      (import "" "take-strings" (func $take-strings (param i32 i32 i32 i32) (result i32)))
+      (import "" "give-string" (func $give-string (param i32)))
+      (import "" "mem" (memory 1))
+      (func $mine (call $set0 (i32.const 0x1234)))
+      (func $still-mine
+        (if (i32.ne (call $get0) (i32.const 0x1234)) (then unreachable)))
+      (func (export "b-push-pull") (result i32) (local $r i32)
+        (call $mine)
+        (call $push (i32.const 33))
+        (call $still-mine)
+        (local.set $r (call $pull))
+        (call $still-mine)
+        (local.get $r))
+      (func (export "b-take-strings") (result i32) (local $r i32)
+        (call $mine)
+        (local.set $r (call $take-strings (i32.const 16) (i32.const 5) (i32.const 21) (i32.const 6)))
+        (call $still-mine)
+        (local.get $r))
+      (func (export "b-give-string") (result i32)
+        (call $mine)
+        (call $give-string (i32.const 0))
+        (call $still-mine)
+        (i32.load (i32.const 4))))
+    (core instance $n (instantiate $N (with "" (instance
+      (export "get0" (func $get0)) (export "set0" (func $set0))
+      (export "push" (func $push)) (export "pull" (func $pull))
+      (export "take-strings" (func $take-strings))
+      (export "give-string" (func $give-string))
+      (export "mem" (memory $libc "mem"))))))
+    (func (export "b-push-pull") (result u32) (canon lift (core func $n "b-push-pull")))
+    (func (export "b-take-strings") (result u32) (canon lift (core func $n "b-take-strings")))
+    (func (export "b-give-string") (result u32) (canon lift (core func $n "b-give-string"))))
+
+  (instance $a (instantiate $A))
+  (instance $b (instantiate $B
+    (with "push" (func $a "push")) (with "pull" (func $a "pull"))
+    (with "take-strings" (func $a "take-strings"))
+    (with "give-string" (func $a "give-string"))))
+  (export "push" (func $a "push"))
+  (export "pull" (func $a "pull"))
+  (export "pull1" (func $a "pull1"))
+  (export "take-strings" (func $a "take-strings"))
+  (export "take-strings-async" (func $a "take-strings-async"))
+  (export "give-string" (func $a "give-string"))
+  (export "b-push-pull" (func $b "b-push-pull"))
+  (export "b-take-strings" (func $b "b-take-strings"))
+  (export "b-give-string" (func $b "b-give-string"))
+)

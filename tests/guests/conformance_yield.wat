@@ -1,0 +1,136 @@
+;; Tasks that spin, yielding, until the host tells them to stop: each YIELD must
+;; give the host's event loop a turn (other asyncio tasks, host coroutines,
+;; timeouts), or the guest spins on to its limit.
+;;
+;; spin(limit):          callback-lifted; each step asks `should-stop`, then
+;;                       returns YIELD. Returns the number of yields done (limit
+;;                       if it never was told to stop). On TASK_CANCELLED it
+;;                       calls task.cancel.
+;; spin-stackful(limit): the same, stackful, through `thread.yield`.
+;; spin-on-host(limit):  calls the async host import `pause` (a coroutine)
+;;                       and yields, polling a waitable set that holds the
+;;                       subtask, until the subtask returned; returns the
+;;                       number of yields (limit if it never returned).
+;; return-then-yield(n): callback-lifted; returns n at once, then yields n
+;;                       times before it exits.
+;; yields-after():       how many of those yields have been made.
+(component
+  (import "should-stop" (func $should-stop (result bool)))
+  (import "pause" (func $pause async))
+  (core module $Libc (memory (export "mem") 1))
+  (core instance $libc (instantiate $Libc))
+  (core func $should-stop (canon lower (func $should-stop)))
+  (core func $pause (canon lower (func $pause) async))
+  (core func $task.return (canon task.return (result u32)))
+  (core func $task.cancel (canon task.cancel))
+  (core func $thread.yield (canon thread.yield))
+  (core func $ws.new (canon waitable-set.new))
+  (core func $ws.poll (canon waitable-set.poll (memory (core memory $libc "mem"))))
+  (core func $ws.drop (canon waitable-set.drop))
+  (core func $join (canon waitable.join))
+  (core func $subtask.drop (canon subtask.drop))
+  (core module $M
+    (import "" "should-stop" (func $should-stop (result i32)))
+    (import "" "pause" (func $pause (result i32)))
+    (import "" "task.return" (func $task.return (param i32)))
+    (import "" "task.cancel" (func $task.cancel))
+    (import "" "thread.yield" (func $thread.yield (result i32)))
+    (import "" "ws.new" (func $ws.new (result i32)))
+    (import "" "ws.poll" (func $ws.poll (param i32 i32) (result i32)))
+    (import "" "ws.drop" (func $ws.drop (param i32)))
+    (import "" "join" (func $join (param i32 i32)))
+    (import "" "subtask.drop" (func $subtask.drop (param i32)))
+    (import "" "mem" (memory 1))
+    (global $count (mut i32) (i32.const 0))
+    (global $limit (mut i32) (i32.const 0))
+    (global $ws (mut i32) (i32.const 0))
+    (global $sub (mut i32) (i32.const 0))
+    (global $after (mut i32) (i32.const 0))
+    (global $after-limit (mut i32) (i32.const 0))
+
+    (func $done (result i32)
+      (call $task.return (global.get $count))
+      (i32.const 0 (; EXIT ;)))
+    (func $step (result i32)
+      (if (call $should-stop) (then (return (call $done))))
+      (if (i32.ge_u (global.get $count) (global.get $limit)) (then (return (call $done))))
+      (global.set $count (i32.add (global.get $count) (i32.const 1)))
+      (i32.const 1 (; YIELD ;)))
+    (func (export "spin") (param i32) (result i32)
+      (global.set $count (i32.const 0))
+      (global.set $limit (local.get 0))
+      (call $step))
+    (func (export "spin-cb") (param $event i32) (param i32 i32) (result i32)
+      (if (i32.eq (local.get $event) (i32.const 6 (; TASK_CANCELLED ;)))
+        (then (call $task.cancel) (return (i32.const 0))))
+      (call $step))
+
+    (func (export "spin-stackful") (param i32)
+      (global.set $count (i32.const 0))
+      (loop $again
+        (if (call $should-stop) (then (call $task.return (global.get $count)) (return)))
+        (if (i32.ge_u (global.get $count) (local.get 0))
+          (then (call $task.return (global.get $count)) (return)))
+        (global.set $count (i32.add (global.get $count) (i32.const 1)))
+        (drop (call $thread.yield))
+        (br $again)))
+
+    (func (export "spin-on-host") (param i32) (result i32)
+      (local $status i32)
+      (global.set $count (i32.const 0))
+      (global.set $limit (local.get 0))
+      (local.set $status (call $pause))
+      (if (i32.eq (local.get $status) (i32.const 2 (; RETURNED ;)))
+        (then (return (call $done))))
+      (global.set $sub (i32.shr_u (local.get $status) (i32.const 4)))
+      (global.set $ws (call $ws.new))
+      (call $join (global.get $sub) (global.get $ws))
+      (i32.const 1 (; YIELD ;)))
+    (func (export "spin-on-host-cb") (param i32 i32 i32) (result i32)
+      (if (i32.eq (call $ws.poll (global.get $ws) (i32.const 0)) (i32.const 1 (; SUBTASK ;)))
+        (then
+          (if (i32.eq (i32.load (i32.const 4)) (i32.const 2 (; RETURNED ;)))
+            (then
+              (call $subtask.drop (global.get $sub))
+              (call $ws.drop (global.get $ws))
+              (return (call $done))))))
+      (if (i32.ge_u (global.get $count) (global.get $limit)) (then unreachable))
+      (global.set $count (i32.add (global.get $count) (i32.const 1)))
+      (i32.const 1 (; YIELD ;)))
+
+    (func (export "return-then-yield") (param i32) (result i32)
+      (global.set $after (i32.const 0))
+      (global.set $after-limit (local.get 0))
+      (call $task.return (local.get 0))
+      (i32.const 1 (; YIELD ;)))
+    (func (export "return-then-yield-cb") (param i32 i32 i32) (result i32)
+      (global.set $after (i32.add (global.get $after) (i32.const 1)))
+      (if (result i32) (i32.lt_u (global.get $after) (global.get $after-limit))
+        (then (i32.const 1 (; YIELD ;)))
+        (else (i32.const 0 (; EXIT ;)))))
+    (func (export "yields-after") (result i32) (global.get $after))
+  )
+  (core instance $m (instantiate $M (with "" (instance
+    (export "should-stop" (func $should-stop))
+    (export "pause" (func $pause))
+    (export "task.return" (func $task.return))
+    (export "task.cancel" (func $task.cancel))
+    (export "thread.yield" (func $thread.yield))
+    (export "ws.new" (func $ws.new))
+    (export "ws.poll" (func $ws.poll))
+    (export "ws.drop" (func $ws.drop))
+    (export "join" (func $join))
+    (export "subtask.drop" (func $subtask.drop))
+    (export "mem" (memory $libc "mem"))
+  ))))
+  (func (export "spin") async (param "limit" u32) (result u32)
+    (canon lift (core func $m "spin") async (callback (core func $m "spin-cb"))))
+  (func (export "spin-stackful") async (param "limit" u32) (result u32)
+    (canon lift (core func $m "spin-stackful") async))
+  (func (export "return-then-yield") async (param "n" u32) (result u32)
+    (canon lift (core func $m "return-then-yield") async
+      (callback (core func $m "return-then-yield-cb"))))
+  (func (export "yields-after") (result u32) (canon lift (core func $m "yields-after")))
+  (func (export "spin-on-host") async (param "limit" u32) (result u32)
+    (canon lift (core func $m "spin-on-host") async (callback (core func $m "spin-on-host-cb"))))
+)
