@@ -407,24 +407,47 @@ def _run_command(opts: RunOptions, err: TextIO) -> int:
         print(f"error: {opts.app} exports no `wasi:cli/run` (0.3.x or 0.2.x)", file=err)
         return 1
     func, is_p3 = found
+    done = _call(store, func, (), is_p3, func.name, err)
+    if isinstance(done, _Ended):
+        return done.status
+    return _flush(ctx, 1 if isinstance(done.result, Err) else 0)
+
+
+@dataclass
+class _Ended:
+    """A call that ended the program: its exit status (stdio flushed)."""
+
+    status: int
+
+
+@dataclass
+class _Returned:
+    result: Any
+
+
+def _call(
+    store: Store[RunState], func: Func, args: tuple[Any, ...], is_async: bool, shown: str,
+    err: TextIO,
+) -> _Returned | _Ended:  # fmt: skip
+    """Call ``func`` (awaited on the store's loop when ``is_async``): its result, or the
+    status a WASI exit or a trap (reported, naming ``shown``) ends the program with."""
+    ctx = store.data.ctx
     try:
-        if is_p3:
+        if is_async:
 
             async def main() -> Any:
-                return await func.call_async(store)
+                return await func.call_async(store, *args)
 
-            result = store.run_concurrent(main)
-        else:
-            result = func(store)
+            return _Returned(store.run_concurrent(main))
+        return _Returned(func(store, *args))
     except WasiExit as e:
-        return _flush(ctx, e.code)
+        return _Ended(_flush(ctx, e.code))
     except Trap as e:
         exit_code = _exit_in(e)
         if exit_code is not None:
-            return _flush(ctx, exit_code)
-        _report_trap(e, func.name, err)
-        return _flush(ctx, TRAP_EXIT)
-    return _flush(ctx, 1 if isinstance(result, Err) else 0)
+            return _Ended(_flush(ctx, exit_code))
+        _report_trap(e, shown, err)
+        return _Ended(_flush(ctx, TRAP_EXIT))
 
 
 def _exit_in(e: BaseException) -> int | None:
@@ -618,25 +641,11 @@ def invoke_export(opts: RunOptions, err: TextIO, out: TextIO | None = None) -> i
     except WaveError as e:
         print(f"error: --invoke {text!r}: {e}", file=err)
         return 1
-    ctx = store.data.ctx
-    try:
-        if func.type.is_async:
-
-            async def main() -> Any:
-                return await func.call_async(store, *args)
-
-            result = store.run_concurrent(main)
-        else:
-            result = func(store, *args)
-    except WasiExit as e:
-        return _flush(ctx, e.code)
-    except Trap as e:
-        exit_code = _exit_in(e)
-        if exit_code is not None:
-            return _flush(ctx, exit_code)
-        _report_trap(e, shown, err)
-        return _flush(ctx, TRAP_EXIT)
-    _flush(ctx, 0)
+    done = _call(store, func, tuple(args), func.type.is_async, shown, err)
+    if isinstance(done, _Ended):
+        return done.status
+    result = done.result
+    _flush(store.data.ctx, 0)
     types = func.type.result_types()
     try:
         text_out = results_to_wave([result] if types else [], types)
