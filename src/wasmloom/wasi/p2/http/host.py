@@ -4,13 +4,12 @@ client), :func:`host_for` and :func:`add_to_linker`."""
 from __future__ import annotations
 
 import asyncio
-import ssl
-import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 from wasmloom.host.linker import Linker
 from wasmloom.values import Err, Ok
+from wasmloom.wasi import http_client as hc
 from wasmloom.wasi.ctx import WasiCtx
 from wasmloom.wasi.p2.bindings import wasi_http_outgoing_handler, wasi_http_types
 from wasmloom.wasi.p2.bindings import wasi_http_types as H2
@@ -25,14 +24,8 @@ from wasmloom.wasi.p2.http.outgoing import (
 )
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.http import client as wire
-from wasmloom.wasi.p3.http import errors as werr
-from wasmloom.wasi.p3.http import fields as wfields
 
 __all__ = ["WasiHttpP2", "add_to_linker", "host_for", "host_hdr"]
-
-
-def _seconds(ns: int | None) -> float | None:
-    return None if ns is None else ns / 1e9
 
 
 class WasiHttpP2:
@@ -85,127 +78,76 @@ class WasiHttpP2:
 
     async def _send(self, req: OutgoingRequest, opts: RequestOptions | None) -> Any:
         tls = isinstance(req._scheme, H2.SchemeHTTPS)
-        authority = req._authority or ""
-        hostport = authority.rpartition("@")[2]
-        try:
-            parts = urllib.parse.urlsplit("//" + hostport)
-            host, port = parts.hostname or "", parts.port or (443 if tls else 80)
-        except ValueError:
+        where = hc.split_authority(req._authority or "", tls)
+        if where is None:
+            req.pipe.abandon(H2.ErrorCodeHTTPRequestURIInvalid())
             return Err(H2.ErrorCodeHTTPRequestURIInvalid())
-        connect_t = _seconds(opts.connect) if opts else None
-        first_t = _seconds(opts.first_byte) if opts else None
-        between_t = _seconds(opts.between_bytes) if opts else None
-        ctx = ssl.create_default_context() if tls else None
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    host, port, ssl=ctx, server_hostname=host if tls else None, limit=65536
-                ),
-                connect_t if connect_t is not None else self.default_timeout,
-            )
-        except asyncio.CancelledError:
-            req.pipe.abandon(H2.ErrorCodeInternalError("cancelled"))
-            raise
-        except BaseException as e:
-            req.pipe.abandon(werr._connect_error(e))
-            return Err(werr._connect_error(e))
-        try:
-            return await self._exchange(
-                req, host_hdr(hostport, port, tls), reader, writer, first_t, between_t
-            )
-        except BaseException:
-            writer.close()
-            raise
-
-    async def _exchange(
-        self,
-        req: OutgoingRequest,
-        host: str,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        first_t: float | None,
-        between_t: float | None,
-    ) -> Any:
+        host, port, hostport = where
         method = wh.method_name(req._method)
         entries = req.fields.entries
         limit = wire._content_length(entries)
         if limit is not None and limit < 0:
-            writer.close()
+            req.pipe.abandon(H2.ErrorCodeHTTPRequestHeaderSize(None))
             return Err(H2.ErrorCodeHTTPRequestHeaderSize(None))
         # framing: the declared length; else the length of a body already complete;
         # else chunked. A body never asked for is empty.
         chunked = False
-        extra = b""
+        length: int | None = None
         if limit is None:
             size = req.pipe.known_size() if req.body_taken else 0
             if size is None:
                 chunked = True
-                extra = b"transfer-encoding: chunked\r\n"
             else:
                 limit = size
                 if size or method in ("POST", "PUT", "PATCH"):
-                    extra = b"content-length: %d\r\n" % size
-        head = [f"{method} {wire._wire_target(req._path)} HTTP/1.1\r\n".encode("latin-1")]
-        head.append(b"host: " + host.encode("latin-1") + b"\r\n")
-        head.append(wfields._fields_bytes(entries))
-        head.append(extra + b"connection: close\r\n\r\n")
-        writer.write(b"".join(head))
-        sink = WireSink(writer, chunked, limit, H2.ErrorCodeHTTPRequestBodySize)
-        conn = wire._Connection(writer)
-        sink.done.add_done_callback(lambda _: conn.release())
-        req.pipe.attach(sink)
-        if not req.body_taken:
-            req.pipe.end_unused()
-        head_task = asyncio.ensure_future(
-            asyncio.wait_for(
-                wire._read_head(reader), first_t if first_t is not None else self.default_timeout
-            )
+                    length = size
+        head = hc.request_head(
+            method,
+            wire._wire_target(req._path),
+            hc.host_field(hostport, port, tls),
+            entries,
+            chunked=chunked,
+            length=length,
         )
+        sinks: list[WireSink] = []
+
+        def start_body(writer: asyncio.StreamWriter) -> asyncio.Future[Any]:
+            sink = WireSink(writer, chunked, limit, H2.ErrorCodeHTTPRequestBodySize)
+            sinks.append(sink)
+            req.pipe.attach(sink)
+            if not req.body_taken:
+                req.pipe.end_unused()
+            return sink.done
+
+        def seconds(name: str, default: float | None) -> float | None:
+            ns = None if opts is None else getattr(opts, name)
+            return default if ns is None else float(ns) / 1e9
+
         try:
-            await asyncio.wait({sink.done, head_task}, return_when=asyncio.FIRST_COMPLETED)
+            got = await hc.exchange(
+                hc.pool_for(asyncio.get_running_loop()),
+                (tls, host, port),
+                head,
+                start_body,
+                head_only=method == "HEAD",
+                connect_timeout=seconds("connect", self.default_timeout),
+                first_byte_timeout=seconds("first_byte", self.default_timeout),
+                between_bytes_timeout=seconds("between_bytes", None),
+            )
         except asyncio.CancelledError:
-            head_task.cancel()
+            req.pipe.abandon(H2.ErrorCodeInternalError("cancelled"))
             raise
-        if sink.done.done() and isinstance(sink.done.result(), Err):
-            head_task.cancel()
-            conn.abort()
-            return sink.done.result()
-        try:
-            status, fields = await head_task
-        except (TimeoutError, wire._HeadError, OSError, asyncio.IncompleteReadError) as e:
-            conn.abort()
-            sink.abort(H2.ErrorCodeConnectionTerminated())
-            if isinstance(e, TimeoutError):
-                return Err(H2.ErrorCodeConnectionReadTimeout())
-            if isinstance(e, wire._HeadError):
-                return Err(e.code)
-            return Err(H2.ErrorCodeHTTPResponseIncomplete())
-        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-        te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
-        length = wire._content_length(fields)
-        if (length is not None and length < 0) or (te and te.split(b",")[-1].strip() != b"chunked"):
-            conn.abort()
-            return Err(H2.ErrorCodeHTTPProtocolError())
-        incoming: wh.IncomingBody | None = None
-        if not no_body:
-            incoming = wh.IncomingBody(
-                reader, chunked=bool(te), length=None if te else length,
-                between_bytes=between_t, is_response=True,
-            )  # fmt: skip
-        if incoming is None or incoming.done:
-            conn.release()
-        else:
-            incoming.on_end = conn.release
-        headers = wh.Fields([(k, v) for k, v in fields if k != "transfer-encoding"], True)
+        if isinstance(got, Err):
+            req.pipe.abandon(got.value)
+            for sink in sinks:
+                sink.abort(H2.ErrorCodeConnectionTerminated())
+            return got
+        status, fields, incoming = got.value
+        headers = wh.Fields(fields, True)
         return Ok(IncomingResponse(status, headers, IncomingBody(self.bridge, incoming)))
 
 
-def host_hdr(hostport: str, port: int, tls: bool) -> str:
-    """The ``host`` field of a request to ``hostport`` (the default port left out)."""
-    default = 443 if tls else 80
-    if port == default and hostport.endswith(f":{port}"):
-        return hostport[: -len(f":{port}")]
-    return hostport
+host_hdr = hc.host_field
 
 
 def host_for(ctx: WasiCtx) -> WasiHttpP2:

@@ -4,7 +4,6 @@ and :func:`add_to_linker`."""
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from wasmloom.host.streams import (
     ValueFutureProducer,
 )
 from wasmloom.values import Err, Ok
+from wasmloom.wasi import http_client as hc
 from wasmloom.wasi.p3._streams import Completion
 from wasmloom.wasi.p3.bindings import wasi_http_client, wasi_http_types
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
@@ -28,16 +28,9 @@ from wasmloom.wasi.p3.http.bodies import (
     _TrailersProducer,
     write_body,
 )
-from wasmloom.wasi.p3.http.client import (
-    _MAX_HEAD,
-    _Connection,
-    _content_length,
-    _HeadError,
-    _read_head,
-    _wire_target,
-)
-from wasmloom.wasi.p3.http.errors import _connect_error, _internal
-from wasmloom.wasi.p3.http.fields import Fields, _fields_bytes, _FieldsBridge
+from wasmloom.wasi.p3.http.client import _content_length, _wire_target
+from wasmloom.wasi.p3.http.errors import _internal
+from wasmloom.wasi.p3.http.fields import Fields, _FieldsBridge
 from wasmloom.wasi.p3.http.messages import Request, RequestOptions, Response, _seconds, method_name
 
 __all__ = ["WasiHttp", "add_to_linker"]
@@ -161,155 +154,67 @@ class WasiHttp:
         tls = isinstance(scheme, H.SchemeHTTPS)
         if isinstance(scheme, H.SchemeOther):
             return Err(H.ErrorCodeHTTPProtocolError())
-        authority = request.authority
-        if not authority:
+        where = hc.split_authority(request.authority or "", tls)
+        if where is None:
             return Err(H.ErrorCodeHTTPRequestURIInvalid())
-        hostport = authority.rpartition("@")[2]
-        if hostport.startswith("["):
-            end = hostport.find("]")
-            host, port_s = hostport[1:end], hostport[end + 2 :]
-        else:
-            host, _, port_s = hostport.partition(":")
-        port = int(port_s) if port_s else (443 if tls else 80)
-        opts = request.options
-        connect_t = _seconds(opts.connect) if opts and opts.connect is not None else None
-        first_t = _seconds(opts.first_byte) if opts and opts.first_byte is not None else None
-        between_t = _seconds(opts.between_bytes) if opts else None
-        ctx = ssl.create_default_context() if tls else None
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(
-                    host, port, ssl=ctx, server_hostname=host if tls else None, limit=_MAX_HEAD
-                ),
-                connect_t if connect_t is not None else self.default_timeout,
-            )
-        except BaseException as e:
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            return Err(_connect_error(e))
-        try:
-            return await self._exchange(
-                request, body, host, port, tls, reader, writer, first_t, between_t
-            )
-        except BaseException:
-            writer.close()
-            raise
-
-    async def _exchange(
-        self,
-        request: Request,
-        body: Body,
-        host: str,
-        port: int,
-        tls: bool,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        first_t: float | None,
-        between_t: float | None,
-    ) -> Ok[Response] | Err[Any]:
+        host, port, hostport = where
         method = method_name(request.method)
-        target = _wire_target(request.path_with_query)
         headers = request.headers.entries
         limit = _content_length(headers)
         if limit is not None and limit < 0:
-            writer.close()
             return Err(H.ErrorCodeHTTPRequestHeaderSize(None))
         chunked = limit is None and body.contents is not None
-        head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1")]
-        default_port = 443 if tls else 80
-        host_hdr = request.authority.rpartition("@")[2] if request.authority else host
-        if port == default_port and host_hdr.endswith(f":{port}"):
-            host_hdr = host_hdr[: -len(f":{port}")]
-        head.append(b"host: " + host_hdr.encode("latin-1") + b"\r\n")
-        head.append(_fields_bytes(headers))
-        if chunked:
-            head.append(b"transfer-encoding: chunked\r\n")
-        elif limit is None and method in ("POST", "PUT", "PATCH"):
-            head.append(b"content-length: 0\r\n")
-        head.append(b"connection: close\r\n\r\n")
-        writer.write(b"".join(head))
+        no_length = limit is not None or chunked or method not in ("POST", "PUT", "PATCH")
+        head = hc.request_head(
+            method,
+            _wire_target(request.path_with_query),
+            hc.host_field(hostport, port, tls),
+            headers,
+            chunked=chunked,
+            length=None if no_length else 0,
+        )
         sent = body.sent
         body.sent = None
-        # The body goes out while the response is awaited (a server may answer early);
-        # a body that fails first fails the send, as no response may then be trusted.
-        conn = _Connection(writer)
-        body_task = self.store.spawn(
-            write_body(
-                writer,
-                body,
-                chunked=chunked,
-                limit=limit,
-                size_error=lambda n: H.ErrorCodeHTTPRequestBodySize(n),
-            )
-        )
+        store = self.store
 
-        def body_done(t: asyncio.Task[Any]) -> None:
-            result = Err(_internal("send was cancelled")) if t.cancelled() else t.result()
+        def start_body(writer: asyncio.StreamWriter) -> asyncio.Future[Any]:
+            task = store.spawn(
+                write_body(
+                    writer,
+                    body,
+                    chunked=chunked,
+                    limit=limit,
+                    size_error=lambda n: H.ErrorCodeHTTPRequestBodySize(n),
+                )
+            )
             if sent is not None:
-                sent.settle(result)
-            if isinstance(result, Err):
-                conn.abort()
-            conn.release()
 
-        body_task.add_done_callback(body_done)
-        head_task = asyncio.ensure_future(
-            asyncio.wait_for(
-                _read_head(reader), first_t if first_t is not None else self.default_timeout
-            )
+                def settle(t: asyncio.Task[Any]) -> None:
+                    c = t.cancelled()
+                    sent.settle(Err(_internal("send was cancelled")) if c else t.result())
+
+                task.add_done_callback(settle)
+            return task  # type: ignore[no-any-return]
+
+        opts = request.options
+        connect_t = _seconds(opts.connect) if opts and opts.connect is not None else None
+        first_t = _seconds(opts.first_byte) if opts and opts.first_byte is not None else None
+        got = await hc.exchange(
+            hc.pool_for(asyncio.get_running_loop()),
+            (tls, host, port),
+            head,
+            start_body,
+            head_only=method == "HEAD",
+            connect_timeout=connect_t if connect_t is not None else self.default_timeout,
+            first_byte_timeout=first_t if first_t is not None else self.default_timeout,
+            between_bytes_timeout=_seconds(opts.between_bytes) if opts else None,
         )
-        try:
-            await asyncio.wait({body_task, head_task}, return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            head_task.cancel()
-            body_task.cancel()
-            raise
-        if body_task.done() and not body_task.cancelled():
-            result = body_task.result()
-            if isinstance(result, Err):
-                head_task.cancel()
-                return Err(result.value)
-        try:
-            status, fields = await head_task
-        except BaseException as e:
-            conn.abort()
-            body_task.cancel()
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            if isinstance(e, TimeoutError):
-                return Err(H.ErrorCodeConnectionReadTimeout())
-            if isinstance(e, _HeadError):
-                return Err(e.code)
-            if isinstance(e, OSError | asyncio.IncompleteReadError):
-                return Err(H.ErrorCodeHTTPResponseIncomplete())
-            raise
-        no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-        te = b",".join(v for k, v in fields if k == "transfer-encoding").lower()
-        length = _content_length(fields)
-        if length is not None and length < 0:
-            conn.abort()
-            body_task.cancel()
-            return Err(H.ErrorCodeHTTPProtocolError())
-        incoming: IncomingBody | None = None
-        if not no_body:
-            if te:
-                if te.split(b",")[-1].strip() != b"chunked":
-                    conn.abort()
-                    body_task.cancel()
-                    return Err(H.ErrorCodeHTTPResponseTransferCoding(te.decode("latin-1")))
-                incoming = IncomingBody(
-                    reader, chunked=True, between_bytes=between_t, is_response=True
-                )
-            else:
-                incoming = IncomingBody(
-                    reader, length=length, between_bytes=between_t, is_response=True
-                )
-        resp_fields = Fields([(k, v) for k, v in fields if k not in ("transfer-encoding",)])
-        resp = Response(resp_fields, self.incoming_body(incoming), status)
-        if incoming is None or incoming.done:
-            conn.release()
-        else:
-            incoming.on_end = conn.release
-        return Ok(resp)
+        if isinstance(got, Err):
+            if sent is not None:
+                sent.settle(got)  # a no-op once the body's own result is in
+            return got
+        status, fields, incoming = got.value
+        return Ok(Response(Fields(fields), self.incoming_body(incoming), status))
 
 
 def add_to_linker(linker: Linker, getter: Callable[[Any], WasiHttp]) -> None:
