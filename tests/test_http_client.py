@@ -27,6 +27,7 @@ from cpy_build import build, componentize_py
 
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import http_client as hc
+from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 
 TIMEOUT = 60.0
@@ -442,3 +443,43 @@ def test_request_head_and_authority() -> None:
     assert hc.split_authority("h:notaport", False) is None
     assert hc.split_authority("", False) is None
     assert hc.host_field("h:443", 443, True) == "h" and hc.host_field("h:80", 80, True) == "h:80"
+
+
+def test_between_bytes_and_first_byte_timeouts() -> None:
+    """A body that stalls runs into between-bytes (connection-read-timeout on the body);
+    a head that never comes, into first-byte. Neither connection is kept."""
+
+    async def main() -> tuple[Any, Any, int]:
+        async def stall(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            head = await r.readuntil(b"\r\n\r\n")
+            if b"/body" in head:
+                w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
+            await r.read()  # until the client gives up
+            w.close()
+
+        srv = await asyncio.start_server(stall, "127.0.0.1", 0)
+        port = srv.sockets[0].getsockname()[1]
+        out = []
+        for path in ("/body", "/head"):
+            http, req = _request(f"127.0.0.1:{port}", path)
+            opts = wh.RequestOptions()
+            opts.set_between_bytes_timeout(200_000_000)
+            opts.set_first_byte_timeout(200_000_000)
+            req.options = opts
+            r = await http.send(None, req)
+            if isinstance(r, Err):
+                out.append(r.value)
+                continue
+            data = bytearray()
+            async for chunk in r.value.body.contents:
+                data += bytes(chunk)
+            out.append((bytes(data), await r.value.body.trailers))
+        pool = hc.pool_for(asyncio.get_running_loop())
+        kept = pool.count
+        srv.close()
+        return out[0], out[1], kept
+
+    body, head, kept = asyncio.run(main())
+    assert body == (b"abc", Err(H.ErrorCodeConnectionReadTimeout()))
+    assert head == H.ErrorCodeConnectionReadTimeout()
+    assert kept == 0

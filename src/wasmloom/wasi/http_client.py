@@ -566,25 +566,38 @@ async def exchange(
 async def _await_head(
     resp: _Response, body_fut: asyncio.Future[Any], timeout: float | None
 ) -> Ok[None] | Err[Any]:
-    """The response's head, or ``Err`` (a :class:`_Failed`, or the body's ``error-code``).
-    The body goes out while the response is awaited (a server may answer early); a body
-    that fails first fails the exchange, as no response can then be trusted."""
+    """The response's head, or ``Err(code)`` (the head's, the body's, or a timeout). The
+    body goes out while the response is awaited (a server may answer early); a body that
+    fails first fails the exchange, as no response can then be trusted."""
     head = resp.head
-    waiting = asyncio.ensure_future(asyncio.wait_for(asyncio.shield(head), timeout))
-    try:
-        await asyncio.wait({body_fut, waiting}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        waiting.cancel()
-        raise
+    if not head.done():
+        waiter = asyncio.get_running_loop().create_future()
+
+        def wake(_: Any = None) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+
+        def body_wake(f: asyncio.Future[Any]) -> None:
+            if not f.cancelled() and isinstance(f.result(), Err):
+                wake()
+
+        head.add_done_callback(wake)
+        body_fut.add_done_callback(body_wake)
+        timer = None if timeout is None else waiter.get_loop().call_later(timeout, wake)
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            head.remove_done_callback(wake)
+            body_fut.remove_done_callback(body_wake)
     if body_fut.done() and not body_fut.cancelled():
         r = body_fut.result()
         if isinstance(r, Err):
-            waiting.cancel()
             return Err(r.value)
-    try:
-        await waiting
-    except TimeoutError:
+    if not head.done():
         return Err(H.ErrorCodeConnectionReadTimeout())
-    except _Failed as e:
+    e = head.exception()
+    if isinstance(e, _Failed):
         return Err(e.code)
     return Ok(None)
