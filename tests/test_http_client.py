@@ -341,6 +341,12 @@ def test_host_reuse_head_204_and_limits(upstream: Upstream) -> None:
         out.append(await _send(upstream, "/d"))
         out.append(await _send(upstream, "/close"))
         out.append(await _send(upstream, "/e"))
+        # kept by scheme too: a plain connection never serves an https request
+        key = (False, "127.0.0.1", upstream.port)
+        assert pool.take((True, *key[1:])) is None
+        conn = pool.take(key)
+        assert conn is not None and conn.key == key
+        pool.put(conn)
         out.append(pool.opened)
         pool.close()
         return out
@@ -483,3 +489,58 @@ def test_between_bytes_and_first_byte_timeouts() -> None:
     assert body == (b"abc", Err(H.ErrorCodeConnectionReadTimeout()))
     assert head == H.ErrorCodeConnectionReadTimeout()
     assert kept == 0
+
+
+def test_tls_connections_are_reused(tmp_path: Any) -> None:
+    """https to a local TLS server (a certificate made here, which the client's context is
+    told to trust): sequential requests share one TLS connection."""
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+
+    async def main() -> tuple[list[Any], int]:
+        conns = 0
+
+        async def answer(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            nonlocal conns
+            conns += 1
+            try:
+                while await r.readuntil(b"\r\n\r\n"):
+                    w.write(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nsec")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                w.close()
+
+        srv = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_ctx)
+        port = srv.sockets[0].getsockname()[1]
+        out = []
+        for _ in range(3):
+            store, http = h3._host_http()
+            req = h3._host_request(store, f"localhost:{port}", None, scheme=H.SchemeHTTPS())
+            r = await http.send(None, req)
+            assert isinstance(r, Ok), r
+            data = bytearray()
+            async for chunk in r.value.body.contents:
+                data += bytes(chunk)
+            out.append(bytes(data))
+        hc.pool_for(asyncio.get_running_loop()).close()
+        srv.close()
+        return out, conns
+
+    saved, hc._TLS = hc._TLS, client_ctx
+    try:
+        assert asyncio.run(main()) == ([b"sec"] * 3, 1)
+    finally:
+        hc._TLS = saved
