@@ -70,6 +70,13 @@ def start(out, status, fields):
     return body
 
 
+def finish(body):
+    try:
+        OutgoingBody.finish(body, None)
+    except Err:
+        pass  # the client went away before the end: nobody to tell
+
+
 def echo(request, out):
     fields = [(k, v) for k, v in request.headers().entries() if k == "content-type"]
     incoming = request.consume()
@@ -88,7 +95,7 @@ def echo(request, out):
                 dst.blocking_flush()
             except Err:
                 return  # the client went away (or sent a broken body): nobody to answer
-    OutgoingBody.finish(body, None)
+    finish(body)
 
 
 class Fetch:
@@ -174,7 +181,7 @@ def hash_all(request, out):
             for f in pending:
                 f.drop()
             return  # the client went away
-    OutgoingBody.finish(body, None)
+    finish(body)
 
 
 class IncomingHandler(exports.IncomingHandler):
@@ -186,7 +193,7 @@ class IncomingHandler(exports.IncomingHandler):
         elif path == "/hash-all" and isinstance(method, Method_Get):
             hash_all(request, response_out)
         else:
-            OutgoingBody.finish(start(response_out, 404, []), None)
+            finish(start(response_out, 404, []))
 """
 
 _P3_WIT = "package local:apps;\n\nworld service-app {\n  include wasi:http/service@0.3.0;\n}\n"
