@@ -12,7 +12,11 @@ the same round.
 
 The component defaults to wasi-testsuite's ``http-service-echo`` (GET
 ``/reflect-header`` with ``x-echo: ping``); ``--app`` and ``--path`` choose
-another. ``--profile`` runs one ``wasmloom serve`` in this process under
+another. ``--apps`` instead measures the two real componentize-py apps of
+tests/serve_apps.py (built there, or taken from tests/.cache), the
+``wasi:http/proxy`` 0.2 one and the ``wasi:http/service`` 0.3 one, one after the
+other in the same run, each with wrk sending ``POST /echo`` with a body of
+``--body-size`` bytes (1024). ``--profile`` runs one ``wasmloom serve`` in this process under
 cProfile (CPU time) while wrk drives it, and prints the functions that cost
 most per request.
 
@@ -34,6 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from run import wasmtime_exe
 
@@ -92,30 +97,28 @@ def _start(cmd: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     return proc, m.group(0)
 
 
-def _wrk(url: str, path: str, conns: int, secs: float) -> tuple[str, int]:
-    cmd = [
-        "wrk",
-        "-t2",
-        f"-c{conns}",
-        f"-d{secs:g}s",
-        "--latency",
-        "-H",
-        "x-echo: ping",
-        url + path,
-    ]
+def _wrk(
+    url: str, path: str, conns: int, secs: float, script: Path | None = None
+) -> tuple[str, int]:
+    cmd = ["wrk", "-t2", f"-c{conns}", f"-d{secs:g}s", "--latency", "-H", "x-echo: ping"]
+    if script is not None:
+        cmd += ["-s", str(script)]
+    cmd.append(url + path)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     m = re.search(r"(\d+) requests in", out)
     return out, int(m.group(1)) if m else 0
 
 
-def _measure(name: str, cmd: list[str], path: str, conns: int, secs: float) -> Result:
+def _measure(
+    name: str, cmd: list[str], path: str, conns: int, secs: float, script: Path | None = None
+) -> Result:
     proc, url = _start(cmd)
     try:
         time.sleep(0.5)
-        _wrk(url, path, conns, 1)  # warm-up: instances made, code paged in
+        _wrk(url, path, conns, 1, script)  # warm-up: instances made, code paged in
         pids = _workers(proc.pid)
         before = [_ticks(p) for p in pids]
-        out, n = _wrk(url, path, conns, secs)
+        out, n = _wrk(url, path, conns, secs, script)
         after = [_ticks(p) for p in pids]
         rss = [_rss_mib(p) for p in pids]
     finally:
@@ -173,6 +176,43 @@ def _profile(app: Path, path: str, conns: int, secs: float) -> None:
     stats.sort_stats("tottime").print_stats(25)
 
 
+def _real_apps(body_size: int, tmp: Path) -> list[tuple[Path, str, Path | None]]:
+    """The two apps of tests/serve_apps.py, each with ``POST /echo`` and a wrk script."""
+    sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+    import serve_apps
+
+    script = tmp / "post.lua"
+    script.write_text(f'wrk.method = "POST"\nwrk.body = string.rep("x", {body_size})\n')
+    return [(serve_apps.proxy_p2(), "/echo", script), (serve_apps.service_p3(), "/echo", script)]
+
+
+def _compare(
+    app: Path, path: str, script: Path | None, configs: list[tuple[str, list[str]]], args: Any
+) -> None:
+    what = f"POST {path} ({args.body_size} bytes)" if script is not None else path
+    print(
+        f"\n{app.name} {what}: wrk, {args.connections} connections, "
+        f"{args.duration:g} s per run, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'round':<6}{'server':<28}{'req/s':>9}{'ratio':>7}{'p50':>10}{'p99':>10}"
+        f"{'errors':>8}{'CPU/req':>9}  RSS MiB per process"
+    )
+    for rnd in range(1, args.rounds + 1):
+        base = None
+        for name, cmd in configs:
+            r = _measure(name, [*cmd, str(app)], path, args.connections, args.duration, script)
+            if name.startswith("wasmtime"):
+                base = r.rps
+            ratio = f"{r.rps / base:.2f}" if base else "-"
+            rss = ", ".join(f"{m:.0f}" for m in r.rss_mib)
+            print(
+                f"{rnd:<6}{name:<28}{r.rps:>9.0f}{ratio:>7}{r.p50:>10}{r.p99:>10}"
+                f"{r.errors:>8}{sum(r.cpu_us):>6.0f} us  {rss}",
+                flush=True,
+            )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--app", type=Path, default=ECHO)
@@ -181,8 +221,10 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--apps", action="store_true", help="the two real apps, POST /echo")
+    ap.add_argument("--body-size", type=int, default=1024)
     args = ap.parse_args()
-    if not args.app.is_file():
+    if not args.apps and not args.app.is_file():
         print(f"no component at {args.app} (--app PATH)", file=sys.stderr)
         return 2
     if args.profile:
@@ -200,29 +242,11 @@ def main() -> int:
             configs.append(("wasmtime serve", [*wt, "serve", "-Scli", "--addr=127.0.0.1:0"]))
         configs.append(("wasmloom serve", env_py))
         configs.append(("wasmloom serve --workers 2", [*env_py, "--workers", "2"]))
-        print(
-            f"{args.app.name} {args.path}: wrk, {args.connections} connections, "
-            f"{args.duration:g} s per run, {os.cpu_count()} cores"
-        )
-        print(
-            f"{'round':<6}{'server':<28}{'req/s':>9}{'ratio':>7}{'p50':>10}{'p99':>10}"
-            f"{'errors':>8}{'CPU/req':>9}  RSS MiB per process"
-        )
-        for rnd in range(1, args.rounds + 1):
-            base = None
-            for name, cmd in configs:
-                r = _measure(
-                    name, [*cmd, str(args.app)], args.path, args.connections, args.duration
-                )
-                if name.startswith("wasmtime"):
-                    base = r.rps
-                ratio = f"{r.rps / base:.2f}" if base else "-"
-                rss = ", ".join(f"{m:.0f}" for m in r.rss_mib)
-                print(
-                    f"{rnd:<6}{name:<28}{r.rps:>9.0f}{ratio:>7}{r.p50:>10}{r.p99:>10}"
-                    f"{r.errors:>8}{sum(r.cpu_us):>6.0f} us  {rss}",
-                    flush=True,
-                )
+        if args.apps:
+            for app, path, script in _real_apps(args.body_size, Path(tmp)):
+                _compare(app, path, script, configs, args)
+        else:
+            _compare(args.app, args.path, None, configs, args)
     return 0
 
 

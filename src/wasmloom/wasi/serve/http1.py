@@ -440,7 +440,8 @@ class HttpServer:
         if self.sweeper is not None:
             self.sweeper.cancel()
         for conn in list(self.conns):
-            if conn.task is None and not conn.closed:
+            # (a connection accepted a moment ago has no transport yet: served if it asks)
+            if conn.task is None and not conn.closed and conn.transport is not None:
                 conn.transport.close()
         forced = asyncio.ensure_future(now.wait()) if now is not None else None
         deadline = self.loop.time() + grace
@@ -469,7 +470,7 @@ class HttpServer:
                 t.cancel()
             await asyncio.wait(pending, timeout=1)
         for conn in list(self.conns):
-            if not conn.closed:
+            if not conn.closed and conn.transport is not None:
                 conn.transport.abort()
 
 
