@@ -93,26 +93,36 @@ class GuestBuffer:
     )
 
     def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
+        self.kind = kind
+        self.t = kind.t
+        self.cx = cx
+        self.codec = kind.codec
+        # Numbers are the same bytes in every guest memory: copies move them as a block.
+        self.raw = kind.raw
+        self.reset(ptr, length)
+
+    def reset(self, ptr: int, length: int) -> None:
+        """Serve a new copy of ``length`` elements at ``ptr`` (checked against the memory).
+
+        A built-in reuses its buffer of a copy that completed inside the call
+        (nothing else holds it then) rather than making a new one.
+        """
         if length > MAX_BUFFER_LENGTH:
             raise Trap("stream read/write count too large")
-        self.kind = kind
         # The end copying through this buffer, and whether it cancelled the copy
         # after the other side had already copied into or out of it.
         self.owner: Any = None
         self.cancelled = False
-        self.t = kind.t
-        self.cx = cx
+        cx = self.cx
         self.ptr = ptr = ptr & cx.ptr_mask
         self.length = length
         self.progress = 0
-        self.codec = c = kind.codec
-        # Numbers are the same bytes in every guest memory: copies move them as a block.
-        self.raw = kind.raw
+        c = self.codec
         if c is not None and length > 0:
             if ptr & (c.align - 1):
                 raise Trap("unaligned pointer")
-            # The cached view never exceeds the memory (memories only grow):
-            # re-derive it only when the range goes beyond it.
+            # Memories never move or shrink, so the cached view is good for every
+            # range it covers: re-derive it only when the range goes beyond it.
             end = ptr + length * c.size
             if end > len(cx.mv) and end > len(cx.refresh()):
                 raise Trap("pointer out of bounds of memory")
@@ -143,11 +153,12 @@ class GuestBuffer:
             return False
         assert self.codec is not None
         nbytes = n * self.codec.size
-        dst_mv = self.cx.refresh()
-        src_mv = src.cx.refresh()
+        # Both ranges were checked against the views when the buffers were made
+        # (see reset); memories only grow, so those views still cover them.
+        dst_mv = self.cx.mv
+        src_mv = src.cx.mv
         dp = self.ptr
         sp = src.ptr
-        # Both ranges were checked when the buffers were made; memories only grow.
         if dp + nbytes > len(dst_mv) or sp + nbytes > len(src_mv):
             raise Trap("pointer out of bounds of memory")
         dst_mv[dp : dp + nbytes] = src_mv[sp : sp + nbytes]
@@ -326,30 +337,42 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
 
     idle = CopyState.IDLE
     copying = CopyState.COPYING
+    done = CopyState.DONE
+    dropped = CopyResult.DROPPED
     handles = inst.handles
+    et = t.t
+    # The buffer of the last copy that completed inside the call: nothing holds
+    # it any more, so the next copy reuses it (taken while a copy runs, so a
+    # nested copy through this built-in makes its own).
+    spare: list[GuestBuffer] = []
 
     def copy(i: int, ptr: int, n: int) -> int:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = handles.get(i & 0xFFFF_FFFF)
-        if type(e) is not cls or e.shared.t is not t.t:
+        e: Any = handles.get(i)
+        if type(e) is not cls or e.shared.t is not et:
             e = _end(inst, i, cls, t)
         if e.state is not idle or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
-        buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
+        if spare:
+            buffer = spare.pop()
+            buffer.reset(ptr, n & 0xFFFF_FFFF)
+        else:
+            buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
         buffer.owner = e
         e.state = copying
         peer = e.shared.peer
         r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
         if r is not None:
-            if r is CopyResult.DROPPED:
-                e.state = CopyState.DONE
+            if r is dropped:
+                e.state = done
                 e.done_reason = r
             else:
-                e.state = CopyState.IDLE
-            return int(r) | (buffer.progress << 4)
+                e.state = idle
+            spare.append(buffer)
+            return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
         return _finish_copy(inst, e, is_async)
 

@@ -132,11 +132,6 @@ class BytesBuffer:
         return bytes(self.cx.mv[: self.ptr])
 
 
-def _is_u8_buffer(buf: Any) -> bool:
-    """Whether guest buffer ``buf`` holds ``u8`` elements (its bytes are the items)."""
-    return bool(buf.raw == "u8")
-
-
 def deliver(buf: Any, items: Any, start: int) -> int:
     """Copy ``items[start:]`` into guest buffer ``buf`` as far as it has room; return the count.
 
@@ -145,8 +140,10 @@ def deliver(buf: Any, items: Any, start: int) -> int:
     n: int = min(buf.remain(), len(items) - start)
     if n <= 0:
         return 0
-    if isinstance(items, BYTES_TYPES) and _is_u8_buffer(buf):
-        mv = buf.cx.refresh()
+    if isinstance(items, BYTES_TYPES) and buf.raw == "u8":
+        # The buffer's range was checked against its view when the copy started
+        # (memories never move or shrink): no need to re-derive the view.
+        mv = buf.cx.mv
         p = buf.ptr
         mv[p : p + n] = memoryview(items)[start : start + n]
         buf.ptr = p + n
@@ -193,10 +190,8 @@ class Destination:
     def rearm(self, buf: Any) -> None:
         """Serve the next step, into guest buffer ``buf``."""
         self._buf = buf
-        self._t = buf.t
         self._items = None
         self._direct = 0
-        self._host_bytes = None
 
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
@@ -217,8 +212,9 @@ class Destination:
         """A writable view of up to ``capacity`` bytes of the reader's buffer (``stream<u8>`` only)."""
         buf = self._buf
         if buf is None or buf.raw != "u8":
-            if self._t != U8:
-                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+            t = self._t if buf is None else buf.t
+            if t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{t}>")
             scratch = bytearray(capacity)
             self._host_bytes = scratch
             return memoryview(scratch)
@@ -273,9 +269,6 @@ class Source:
     def rearm(self, buf: Any) -> None:
         """Serve the next step, from guest buffer ``buf``."""
         self._buf = buf
-        self._t = buf.t
-        self._items = None
-        self._pos = 0
         self.taken = 0
 
     def remaining(self) -> int:
@@ -297,8 +290,8 @@ class Source:
             p = self._pos
             buffer.extend(self._items[p : p + n])
             self._pos = p + n
-        elif _is_u8_buffer(buf):
-            mv = buf.cx.refresh()
+        elif buf.raw == "u8":
+            mv = buf.cx.mv  # checked when the write started (see deliver)
             p = buf.ptr
             buffer.extend(mv[p : p + n])
             buf.ptr = p + n
@@ -312,8 +305,9 @@ class Source:
         """A read-only view of the bytes left in the writer's buffer (``stream<u8>`` only)."""
         buf = self._buf
         if buf is None or buf.raw != "u8":
-            if self._t != U8:
-                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+            t = self._t if buf is None else buf.t
+            if t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{t}>")
             return memoryview(self._items).toreadonly()[self._pos :]
         # Checked against the memory when the write started (see Destination.as_direct).
         mv: memoryview = buf.cx.mv

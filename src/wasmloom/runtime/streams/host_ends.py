@@ -360,11 +360,11 @@ class ProducerEnd(_HostEnd):
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
-        r = self._answer_unstepped(buf)
-        if r is not None:
-            return r  # type: ignore[no-any-return]
+        if self.leftover is not None or self.ended:
+            r = self._answer_unstepped(buf)
+            if r is not None:
+                return r  # type: ignore[no-any-return]
         self.finish = False
-        # self.start(buf), inlined: one call less on the hot path
         self.op = (buf,)
         return None if self.polling else self.step_now()
 
@@ -377,20 +377,50 @@ class ProducerEnd(_HostEnd):
         else:
             super().wake()
 
-    def poll(self) -> Any:
-        buf = self.op[0]
-        cap = buf.length - buf.progress
+    def step_now(self) -> Any:
+        """Run ``poll_produce`` for the read in ``op`` (again while woken during it).
+
+        :meth:`_Stepper.step_now` and :meth:`poll` in one frame: this runs once
+        per guest read. The one :class:`Destination` is re-armed for each step.
+        """
         d = self.dst
         if d is None:
-            d = self.dst = Destination(buf, buf.t, self.wake)
-        else:
-            d.rearm(buf)
+            d = self.dst = Destination(None, None, self.wake)
+        self.polling = True
         try:
-            r = self.obj.poll_produce(self.store, d, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"stream producer failed: {e!r}") from e
+            while True:
+                self.rewake = False
+                buf = self.op[0]
+                d._buf = buf
+                d._items = None
+                d._direct = 0
+                try:
+                    r = self.obj.poll_produce(self.store, d, self.finish)
+                except Trap:
+                    self.op = None
+                    raise
+                except Exception as e:
+                    self.op = None
+                    raise Trap(f"stream producer failed: {e!r}") from e
+                if r is COMPLETED and d._items is None and d._direct:
+                    self.op = None  # the common case: bytes written straight into buf
+                    return CopyResult.COMPLETED
+                try:
+                    result = self._outcome(r, buf, d)
+                except Trap:
+                    self.op = None
+                    raise
+                if result is not None:
+                    self.op = None
+                    return result
+                if not self.rewake:
+                    return None
+        finally:
+            self.polling = False
+
+    def _outcome(self, r: Any, buf: Any, d: Destination) -> Any:
+        """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
+        Delivers the items the step gave; traps on a broken rule."""
         items = d._items
         n_items = 0 if items is None else len(items)
         produced = d._direct + n_items
@@ -402,7 +432,7 @@ class ProducerEnd(_HostEnd):
             if not self.finish:
                 raise Trap("stream producer returned CANCELLED when finish was false")
         elif r is COMPLETED:
-            if produced == 0 and cap > 0:
+            if produced == 0 and buf.length > buf.progress:
                 raise Trap(
                     "stream producer returned COMPLETED without producing any items"
                     " while the reader had capacity"
@@ -450,21 +480,51 @@ class ConsumerEnd(_ConsumerHostEnd):
         self.op = (buf,)
         return None if self.polling else self.step_now()
 
-    def poll(self) -> Any:
-        buf = self.op[0]
-        avail = buf.length - buf.progress
+    def step_now(self) -> Any:
+        """Run ``poll_consume`` for the write in ``op`` (again while woken during it).
+
+        As :meth:`ProducerEnd.step_now`: one frame per guest write, one
+        :class:`Source` re-armed for each step.
+        """
         s = self.src
         if s is None:
-            s = self.src = Source(buf, buf.t, self.wake)
-        else:
-            s.rearm(buf)
+            s = self.src = Source(None, None, self.wake)
+        self.polling = True
         try:
-            r = self.obj.poll_consume(self.store, s, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"stream consumer failed: {e!r}") from e
-        self.taken += s.taken
+            while True:
+                self.rewake = False
+                buf = self.op[0]
+                avail = buf.length - buf.progress
+                s._buf = buf
+                s.taken = 0
+                try:
+                    r = self.obj.poll_consume(self.store, s, self.finish)
+                except Trap:
+                    self.op = None
+                    raise
+                except Exception as e:
+                    self.op = None
+                    raise Trap(f"stream consumer failed: {e!r}") from e
+                taken = self.taken = self.taken + s.taken
+                if r is COMPLETED and taken:
+                    self.op = None  # the common case
+                    return CopyResult.COMPLETED
+                try:
+                    result = self._outcome(r, avail)
+                except Trap:
+                    self.op = None
+                    raise
+                if result is not None:
+                    self.op = None
+                    return result
+                if not self.rewake:
+                    return None
+        finally:
+            self.polling = False
+
+    def _outcome(self, r: Any, avail: int) -> Any:
+        """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
+        broken rule."""
         if r is PENDING:
             return None
         if r is CANCELLED:
