@@ -80,6 +80,8 @@ class GuestBuffer:
     """
 
     __slots__ = (
+        "_align_mask",
+        "_size",
         "cancelled",
         "codec",
         "cx",
@@ -96,13 +98,18 @@ class GuestBuffer:
         self.kind = kind
         self.t = kind.t
         self.cx = cx
-        self.codec = kind.codec
+        self.codec = c = kind.codec
         # Numbers are the same bytes in every guest memory: copies move them as a block.
         self.raw = kind.raw
-        self.reset(ptr, length)
+        # The bytes of one element (0: a typeless stream, nothing in memory) and
+        # the pointer bits its alignment leaves clear.
+        self._size = 0 if c is None else c.size
+        self._align_mask = 0 if c is None else c.align - 1
+        self.reset(ptr, length, None)
 
-    def reset(self, ptr: int, length: int) -> None:
-        """Serve a new copy of ``length`` elements at ``ptr`` (checked against the memory).
+    def reset(self, ptr: int, length: int, owner: Any) -> None:
+        """Serve a new copy by end ``owner`` of ``length`` elements at ``ptr`` (an
+        unsigned pointer of the memory's width), checked against the memory.
 
         A built-in reuses its buffer of a copy that completed inside the call
         (nothing else holds it then) rather than making a new one.
@@ -111,19 +118,18 @@ class GuestBuffer:
             raise Trap("stream read/write count too large")
         # The end copying through this buffer, and whether it cancelled the copy
         # after the other side had already copied into or out of it.
-        self.owner: Any = None
+        self.owner: Any = owner
         self.cancelled = False
-        cx = self.cx
-        self.ptr = ptr = ptr & cx.ptr_mask
+        self.ptr = ptr
         self.length = length
         self.progress = 0
-        c = self.codec
-        if c is not None and length > 0:
-            if ptr & (c.align - 1):
+        if length and self._size:
+            if ptr & self._align_mask:
                 raise Trap("unaligned pointer")
             # Memories never move or shrink, so the cached view is good for every
             # range it covers: re-derive it only when the range goes beyond it.
-            end = ptr + length * c.size
+            end = ptr + length * self._size
+            cx = self.cx
             if end > len(cx.mv) and end > len(cx.refresh()):
                 raise Trap("pointer out of bounds of memory")
 
@@ -358,10 +364,10 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             _check_copy(e, is_async)
         if spare:
             buffer = spare.pop()
-            buffer.reset(ptr, n & 0xFFFF_FFFF)
+            buffer.reset(ptr, n, e)
         else:
-            buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
-        buffer.owner = e
+            buffer = GuestBuffer(kind, cx, ptr, n)
+            buffer.owner = e
         e.state = copying
         peer = e.shared.peer
         r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)

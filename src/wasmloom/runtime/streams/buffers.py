@@ -220,9 +220,12 @@ class Destination:
             return memoryview(scratch)
         # The buffer's range was checked against the memory when the read
         # started, and memories never move or shrink: the view is in bounds.
-        mv: memoryview = buf.cx.mv
+        n = buf.length - buf.progress
+        if capacity < n:
+            n = capacity
         p = buf.ptr
-        return mv[p : p + min(capacity, buf.length - buf.progress)]
+        mv: memoryview = buf.cx.mv
+        return mv[p : p + n]
 
     def mark_written(self, n: int) -> None:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""

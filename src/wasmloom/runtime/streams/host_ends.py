@@ -78,6 +78,7 @@ COMPLETED = StreamResult.COMPLETED
 CANCELLED = StreamResult.CANCELLED
 DROPPED = StreamResult.DROPPED
 PENDING = StreamResult.PENDING
+_COPY_COMPLETED = CopyResult.COMPLETED
 
 
 def _raiser(trap: Trap) -> Callable[[], None]:
@@ -359,30 +360,22 @@ class ProducerEnd(_HostEnd):
         return CopyResult.DROPPED if self.ended else None
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
-        if self.leftover is not None or self.ended:
-            r = self._answer_unstepped(buf)
-            if r is not None:
-                return r  # type: ignore[no-any-return]
-        self.finish = False
-        self.op = (buf,)
-        return None if self.polling else self.step_now()
+        """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        raise Trap("cannot write to the host's end of a stream")
-
-    def wake(self) -> None:
-        if self.pump is not None:
-            self.pump.run()
-        else:
-            super().wake()
-
-    def step_now(self) -> Any:
-        """Run ``poll_produce`` for the read in ``op`` (again while woken during it).
-
-        :meth:`_Stepper.step_now` and :meth:`poll` in one frame: this runs once
-        per guest read. The one :class:`Destination` is re-armed for each step.
+        Runs the step itself (the loop of :meth:`_Stepper.step_now` and the
+        poll, in one frame: this runs once per guest read); ``buf`` ``None``
+        runs the step of the read already in ``op`` (:meth:`step_now`). The one
+        :class:`Destination` is re-armed for each step.
         """
+        if buf is not None:
+            if self.leftover is not None or self.ended:
+                r = self._answer_unstepped(buf)
+                if r is not None:
+                    return r  # type: ignore[no-any-return]
+            self.finish = False
+            self.op = (buf,)
+            if self.polling:
+                return None  # started from inside a step: that step runs it (see pend)
         d = self.dst
         if d is None:
             d = self.dst = Destination(None, None, self.wake)
@@ -404,7 +397,7 @@ class ProducerEnd(_HostEnd):
                     raise Trap(f"stream producer failed: {e!r}") from e
                 if r is COMPLETED and d._items is None and d._direct:
                     self.op = None  # the common case: bytes written straight into buf
-                    return CopyResult.COMPLETED
+                    return _COPY_COMPLETED
                 try:
                     result = self._outcome(r, buf, d)
                 except Trap:
@@ -417,6 +410,19 @@ class ProducerEnd(_HostEnd):
                     return None
         finally:
             self.polling = False
+
+    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        raise Trap("cannot write to the host's end of a stream")
+
+    def wake(self) -> None:
+        if self.pump is not None:
+            self.pump.run()
+        else:
+            super().wake()
+
+    def step_now(self) -> Any:
+        """Run the step of the read in ``op`` (see :meth:`read_now`)."""
+        return self.read_now(None, None)
 
     def _outcome(self, r: Any, buf: Any, d: Destination) -> Any:
         """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
@@ -471,21 +477,20 @@ class ConsumerEnd(_ConsumerHostEnd):
         raise Trap("cannot read from the host's end of a stream")
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
-        if self.ended:
-            return CopyResult.DROPPED
-        self.finish = False
-        self.taken = 0
-        # self.start(buf), inlined: one call less on the hot path
-        self.op = (buf,)
-        return None if self.polling else self.step_now()
+        """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-    def step_now(self) -> Any:
-        """Run ``poll_consume`` for the write in ``op`` (again while woken during it).
-
-        As :meth:`ProducerEnd.step_now`: one frame per guest write, one
-        :class:`Source` re-armed for each step.
+        Runs the step itself, as :meth:`ProducerEnd.read_now` does (``buf``
+        ``None``: the step of the write already in ``op``); one :class:`Source`
+        is re-armed for each step.
         """
+        if buf is not None:
+            if self.ended:
+                return CopyResult.DROPPED
+            self.finish = False
+            self.taken = 0
+            self.op = (buf,)
+            if self.polling:
+                return None  # started from inside a step: that step runs it (see pend)
         s = self.src
         if s is None:
             s = self.src = Source(None, None, self.wake)
@@ -508,7 +513,7 @@ class ConsumerEnd(_ConsumerHostEnd):
                 taken = self.taken = self.taken + s.taken
                 if r is COMPLETED and taken:
                     self.op = None  # the common case
-                    return CopyResult.COMPLETED
+                    return _COPY_COMPLETED
                 try:
                     result = self._outcome(r, avail)
                 except Trap:
@@ -521,6 +526,10 @@ class ConsumerEnd(_ConsumerHostEnd):
                     return None
         finally:
             self.polling = False
+
+    def step_now(self) -> Any:
+        """Run the step of the write in ``op`` (see :meth:`write_now`)."""
+        return self.write_now(None, None)
 
     def _outcome(self, r: Any, avail: int) -> Any:
         """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
