@@ -130,7 +130,7 @@ class GuestBuffer:
             # range it covers: re-derive it only when the range goes beyond it.
             end = ptr + length * self._size
             cx = self.cx
-            if end > len(cx.mv) and end > len(cx.refresh()):
+            if end > len(cx.mv) and end > len(cx.current_view()):
                 raise Trap("pointer out of bounds of memory")
 
     def remain(self) -> int:
