@@ -4,13 +4,22 @@ range trap nor let an invalid one through (tests/guests/streams_grow.wat)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from guest_util import component
 
 from wasmloom import Linker, Store, Trap
+from wasmloom import types as T
+from wasmloom.abi.handles import Table
 from wasmloom.host.streams import BytearrayConsumer, BytesProducer, StreamReader
+from wasmloom.runtime.builtins.streams import _EndFinder
+from wasmloom.runtime.streams import (
+    ReadableStreamEnd,
+    SharedStreamImpl,
+    WritableStreamEnd,
+)
 
 PAGE = 65536
 COMPLETED = 0
@@ -64,3 +73,28 @@ def test_a_reused_buffer_is_checked_again() -> None:
     assert g("read", h, 0, 4) == COMPLETED | (4 << 4)
     with pytest.raises(Trap, match="pointer out of bounds of memory"):
         g("read", h, PAGE - 2, 4)
+
+
+def _table_with(shared: SharedStreamImpl) -> tuple[Any, int, int]:
+    inst = SimpleNamespace(handles=Table())
+    r = inst.handles.add(ReadableStreamEnd(shared))
+    w = inst.handles.add(WritableStreamEnd(shared))
+    return inst, r, w
+
+
+def test_end_finder_remembers_equal_types_and_traps_on_others() -> None:
+    t = T.StreamType(T.ListType(T.STRING))
+    twin = T.ListType(T.STRING)  # equal to t.t, another object
+    assert twin == t.t and twin is not t.t
+    find = _EndFinder(ReadableStreamEnd, t)
+    inst, r, w = _table_with(SharedStreamImpl(twin))
+    assert find(inst, r).shared.t is twin
+    assert find.same == {id(twin): twin}
+    assert find(inst, r).shared.t is twin  # now by identity
+    with pytest.raises(Trap, match="expected stream read end"):
+        find(inst, w)
+    other, r2, _ = _table_with(SharedStreamImpl(T.ListType(T.U8)))
+    with pytest.raises(Trap, match="used with the wrong type, expected stream read end"):
+        find(other, r2)
+    with pytest.raises(Trap, match="unknown handle index"):
+        find(inst, 99)

@@ -241,16 +241,38 @@ def _new_ends(inst: Any, t: Any, is_stream: bool) -> int:
     return int(ri) | (int(wi) << 32)
 
 
-def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
-    h = inst.handles.get(i & 0xFFFF_FFFF)
-    ok = type(h) is cls
-    if not ok:
-        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
-    e = cast(CopyEnd, h)
-    et = e.shared.t
-    if et is not t.t and et != t.t:
-        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
-    return e
+class _EndFinder:
+    """Finds the end of class ``cls`` and type ``t`` (a stream or future type) at a
+    handle index, for one built-in; traps on a wrong class or element type.
+
+    Element types compare by identity first. One that is equal but another object
+    (a stream the host made, typed by another component's view of it) is compared
+    structurally once, then remembered: a deep comparison of a large type (a
+    variant of 40 cases) per call would cost tens of microseconds.
+    """
+
+    __slots__ = ("cls", "et", "same")
+
+    def __init__(self, cls: type, t: Any) -> None:
+        self.cls = cls
+        self.et = t.t
+        # Equal element types seen, by id (each kept alive here, so ids stay theirs).
+        self.same: dict[int, Any] = {}
+
+    def __call__(self, inst: Any, i: int) -> CopyEnd:
+        h = inst.handles.get(i)
+        if type(h) is not self.cls:
+            raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}")
+        e = cast(CopyEnd, h)
+        et = e.shared.t
+        if et is not self.et and self.same.get(id(et)) is not et:
+            if et != self.et:
+                raise Trap(
+                    f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}"
+                )
+            if len(self.same) < 16:
+                self.same[id(et)] = et
+        return e
 
 
 def _end_name(cls: type) -> str:
@@ -347,6 +369,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     dropped = CopyResult.DROPPED
     handles = inst.handles
     et = t.t
+    find = _EndFinder(cls, t)
     # The buffer of the last copy that completed inside the call: nothing holds
     # it any more, so the next copy reuses it (taken while a copy runs, so a
     # nested copy through this built-in makes its own).
@@ -359,7 +382,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             _check_may_block(inst)
         e: Any = handles.get(i)
         if type(e) is not cls or e.shared.t is not et:
-            e = _end(inst, i, cls, t)
+            e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
         if spare:
@@ -430,12 +453,13 @@ def _future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int]
     kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
     is_async = opts.is_async
     code = EventCode.FUTURE_READ if cls is ReadableFutureEnd else EventCode.FUTURE_WRITE
+    find = _EndFinder(cls, t)
 
     def copy(i: int, ptr: int) -> int:
         _check_leave(inst)
         if not is_async:
             _check_may_block(inst)
-        e = _end(inst, i, cls, t)
+        e = find(inst, i)
         _check_copy(e, is_async)
         buffer = GuestBuffer(kind, cx, ptr, 1)
 
@@ -489,17 +513,17 @@ def _cancel(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
     """A ``{stream,future}.cancel-{read,write}`` through end class ``cls``."""
-    t = _type(scope, d)
+    find = _EndFinder(cls, _type(scope, d))
     a = d.is_async
     mk = _maker(store, inst, not a)
-    return mk(CT((I32,), (I32,)), lambda i: _cancel_copy(inst, cls, t, a, i))
+    return mk(CT((I32,), (I32,)), lambda i: _cancel_copy(inst, find, a, i))
 
 
-def _cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
+def _cancel_copy(inst: Any, find: _EndFinder, is_async: bool, i: int) -> int:
     _check_leave(inst)
     if not is_async:
         _check_may_block(inst)
-    e = _end(inst, i, cls, t)
+    e = find(inst, i)
     if e.state is not CopyState.COPYING or e.has_sync_waiter:
         raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
     if e.in_waitable_set() and not is_async:
@@ -546,13 +570,15 @@ def _drop(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
     """A ``{stream,future}.drop-{readable,writable}`` through end class ``cls``."""
-    t = _type(scope, d)
-    return core.host_func(store, CT((I32,), ()), lambda i: _drop_end(inst, cls, t, i))
+    find = _EndFinder(cls, _type(scope, d))
+    handles = inst.handles
 
+    def drop(i: int) -> None:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        e = find(inst, i)
+        e.check_drop()
+        handles.remove(i)
+        e.drop()
 
-def _drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
-    _check_leave(inst)
-    e = _end(inst, i, cls, t)
-    e.check_drop()
-    inst.handles.remove(i & 0xFFFF_FFFF)
-    e.drop()
+    return core.host_func(store, CT((I32,), ()), drop)

@@ -258,7 +258,7 @@ class Source:
     same object serves later steps); ``wake`` may be kept.
     """
 
-    __slots__ = ("_buf", "_items", "_pos", "_t", "taken", "wake")
+    __slots__ = ("_buf", "_items", "_pos", "_ro", "_ro_of", "_t", "taken", "wake")
 
     def __init__(self, buf: Any, t: Any, wake: Callable[[], None], items: Any = None) -> None:
         self._buf = buf
@@ -266,6 +266,9 @@ class Source:
         self._items = items
         self._pos = 0
         self.taken = 0
+        # A read-only twin of the last memory view used (``_ro_of``), kept for later steps.
+        self._ro_of: memoryview | None = None
+        self._ro: memoryview | None = None
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
 
@@ -314,8 +317,12 @@ class Source:
             return memoryview(self._items).toreadonly()[self._pos :]
         # Checked against the memory when the write started (see Destination.as_direct).
         mv: memoryview = buf.cx.mv
+        ro = self._ro
+        if mv is not self._ro_of or ro is None:
+            ro = self._ro = mv.toreadonly()
+            self._ro_of = mv
         p = buf.ptr
-        return mv[p : p + buf.length - buf.progress].toreadonly()
+        return ro[p : p + buf.length - buf.progress]
 
     def mark_read(self, n: int) -> None:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
