@@ -370,6 +370,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     handles = inst.handles
     et = t.t
     find = _EndFinder(cls, t)
+    size = 0 if kind.codec is None else kind.codec.size
+    align_mask = 0 if kind.codec is None else kind.codec.align - 1
     # The buffer of the last copy that completed inside the call: nothing holds
     # it any more, so the next copy reuses it (taken while a copy runs, so a
     # nested copy through this built-in makes its own).
@@ -387,7 +389,15 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             _check_copy(e, is_async)
         if spare:
             buffer = spare.pop()
-            buffer.reset(ptr, n, e)
+            if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
+                # reset(), inlined for a range inside the view: one frame less per copy
+                buffer.owner = e
+                buffer.cancelled = False
+                buffer.ptr = ptr
+                buffer.length = n
+                buffer.progress = 0
+            else:
+                buffer.reset(ptr, n, e)
         else:
             buffer = GuestBuffer(kind, cx, ptr, n)
             buffer.owner = e

@@ -230,18 +230,18 @@ class Destination:
     def mark_written(self, n: int) -> None:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
         buf = self._buf
-        if buf is None:
+        if buf is not None:
+            if not 0 <= n <= buf.length - buf.progress:
+                left = buf.length - buf.progress
+                raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
+            buf.ptr += n
+            buf.progress += n
+        else:
             scratch = self._host_bytes
             if scratch is None or not 0 <= n <= len(scratch):
                 raise ValueError(f"mark_written({n}) is beyond the direct view")
             self._host_bytes = None
             self._items = bytes(scratch[:n]) + bytes(self._items or b"")
-        else:
-            left = buf.length - buf.progress
-            if not 0 <= n <= left:
-                raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
-            buf.ptr += n
-            buf.progress += n
         self._direct += n
 
 
@@ -327,15 +327,20 @@ class Source:
     def mark_read(self, n: int) -> None:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
         buf = self._buf
-        left = len(self._items) - self._pos if buf is None else buf.length - buf.progress
-        if not 0 <= n <= left:
-            raise ValueError(f"mark_read({n}) exceeds the {left} bytes left")
-        if buf is None:
-            self._pos += n
+        if buf is not None:
+            if 0 <= n <= buf.length - buf.progress:
+                buf.ptr += n
+                buf.progress += n
+                self.taken += n
+                return
+            left = buf.length - buf.progress
         else:
-            buf.ptr += n
-            buf.progress += n
-        self.taken += n
+            left = len(self._items) - self._pos
+            if 0 <= n <= left:
+                self._pos += n
+                self.taken += n
+                return
+        raise ValueError(f"mark_read({n}) exceeds the {left} bytes left")
 
 
 class FutureDestination:
