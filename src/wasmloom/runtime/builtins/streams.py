@@ -367,7 +367,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     copying = CopyState.COPYING
     done = CopyState.DONE
     dropped = CopyResult.DROPPED
-    handles = inst.handles
+    get = inst.handles.get
     et = t.t
     find = _EndFinder(cls, t)
     size = 0 if kind.codec is None else kind.codec.size
@@ -382,7 +382,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = handles.get(i)
+        e: Any = get(i)
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):

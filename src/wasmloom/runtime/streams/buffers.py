@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 U8 = T.PrimType("u8")
+_NO_VIEW = memoryview(b"")
 BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -268,7 +269,7 @@ class Source:
         self.taken = 0
         # A read-only twin of the last memory view used (``_ro_of``), kept for later steps.
         self._ro_of: memoryview | None = None
-        self._ro: memoryview | None = None
+        self._ro: memoryview = _NO_VIEW
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
 
@@ -317,8 +318,10 @@ class Source:
             return memoryview(self._items).toreadonly()[self._pos :]
         # Checked against the memory when the write started (see Destination.as_direct).
         mv: memoryview = buf.cx.mv
-        ro = self._ro
-        if mv is not self._ro_of or ro is None:
+        ro: memoryview
+        if mv is self._ro_of:
+            ro = self._ro
+        else:
             ro = self._ro = mv.toreadonly()
             self._ro_of = mv
         p = buf.ptr

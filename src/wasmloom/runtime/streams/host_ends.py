@@ -383,7 +383,7 @@ class ProducerEnd(_HostEnd):
         try:
             while True:
                 self.rewake = False
-                buf = self.op[0]
+                buf = self.op[0]  # a step may start the next read (see pend)
                 d._buf = buf
                 d._items = None
                 d._direct = 0
@@ -424,7 +424,7 @@ class ProducerEnd(_HostEnd):
         """Run the step of the read in ``op`` (see :meth:`read_now`)."""
         return self.read_now(None, None)
 
-    def _outcome(self, r: Any, buf: Any, d: Destination) -> Any:
+    def _outcome(self, r: Any, buf: Any, d: Destination) -> CopyResult | None:
         """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
         Delivers the items the step gave; traps on a broken rule."""
         items = d._items
@@ -531,7 +531,7 @@ class ConsumerEnd(_ConsumerHostEnd):
         """Run the step of the write in ``op`` (see :meth:`write_now`)."""
         return self.write_now(None, None)
 
-    def _outcome(self, r: Any, avail: int) -> Any:
+    def _outcome(self, r: Any, avail: int) -> CopyResult | None:
         """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
         broken rule."""
         if r is PENDING:
