@@ -375,9 +375,10 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     # The buffer of the last copy that completed inside the call: nothing holds
     # it any more, so the next copy reuses it (taken while a copy runs, so a
     # nested copy through this built-in makes its own).
-    spare: list[GuestBuffer] = []
+    spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int, n: int) -> int:
+        nonlocal spare
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         if not is_async:
@@ -387,8 +388,9 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
-        if spare:
-            buffer = spare.pop()
+        buffer = spare
+        if buffer is not None:
+            spare = None
             if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
                 # reset(), inlined for a range inside the view: one frame less per copy
                 buffer.owner = e
@@ -410,7 +412,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
                 e.done_reason = r
             else:
                 e.state = idle
-            spare.append(buffer)
+            spare = buffer
             return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
         return _finish_copy(inst, e, is_async)
