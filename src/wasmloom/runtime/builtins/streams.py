@@ -75,8 +75,10 @@ class BufferKind:
 class GuestBuffer:
     """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``).
 
-    The range is bounds-checked against the memory when the buffer is made;
-    memories never move or shrink, so it stays in bounds.
+    The range is bounds-checked against the memory when the buffer is made or
+    reset for the next copy (against the built-in's kept view first, re-derived
+    only when the range goes beyond it); memories never move or shrink, so it
+    stays in bounds, and ``cx.mv`` keeps covering it.
     """
 
     __slots__ = (

@@ -4,8 +4,9 @@ A copy moves elements between two buffers. Each has ``t`` (the element type),
 ``length`` elements of room or content, ``progress`` (how many moved so far),
 ``remain()``, ``is_zero_length()``, ``read(n) -> list`` (a source) and
 ``write(values)`` (a destination). A buffer whose ``raw`` is ``"u8"`` holds
-bytes at ``ptr`` in a memory ``cx`` (``cx.mv`` a view of it, ``cx.refresh()``
-the view re-derived), which the host ends read and write as one block.
+bytes at ``ptr`` in a memory ``cx``, which the host ends read and write as one
+block through ``cx.mv``: a view that covered the buffer's range when the copy
+started, and still does (memories never move or shrink), so no step re-derives it.
 
 - :class:`ListBuffer`: Python values, any element type.
 - :class:`BytesBuffer`: bytes in a ``bytearray``, as a guest's ``stream<u8>``
@@ -86,6 +87,8 @@ class _BytesMemory:
 
     def refresh(self) -> memoryview:
         return self.mv
+
+    current_view = refresh
 
 
 class BytesBuffer:
