@@ -23,13 +23,29 @@ written cyclically, which stays in the CPU caches (so the rows show the
 runtime's own cost), and with 64 MiB, which streams from and to main memory;
 the memcpy peer is measured on the same two sizes.
 
-    python bench/streams.py [MiB]
+First, per-step costs (``--steps`` prints only these), in CPU time of this
+thread (``time.thread_time``: time spent waiting for a core on a loaded machine
+is left out), each the median of several rounds that alternate with their peer:
+
+- a 64 KiB zero-copy step, host->guest (the producer copies 64 KiB into
+  ``dst.as_direct(...)``) and guest->host (the consumer copies
+  ``src.as_direct()`` out), against a 64 KiB memcpy (memoryview slice
+  assignment) between the same buffers: the step's *fixed cost* is its time
+  less the memcpy's; budget: fixed cost <= 1.5 us, stream >= 50% of memcpy;
+- a null step (the producer or consumer commits the whole buffer without
+  copying a byte): the runtime's fixed cost plus the protocol calls;
+- 1-byte writes: the guest's ``stream.write`` of 1 byte to a host consumer
+  (a guest loop), a host producer giving 1 byte per read (``set_buffer``), and
+  a host call of a guest export that writes 1 byte; budget <= 10 us.
+
+    python bench/streams.py [MiB] [--steps]
 """
 
 from __future__ import annotations
 
 import io
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -170,8 +186,162 @@ def _memcpy(size: int, total: int) -> float:
     return done / (time.perf_counter() - t)
 
 
+# --- per-step costs ------------------------------------------------------------------------
+
+_SRC = memoryview(bytes(range(256)) * (CHUNK // 256))
+_OUT = memoryview(bytearray(CHUNK))
+
+
+class CopyingStepProducer:
+    """Copies 64 KiB into the reader's buffer per step (``copy``), or only commits it."""
+
+    def __init__(self, total: int, copy: bool) -> None:
+        self.left, self.copy = total, copy
+
+    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
+        view = dst.as_direct(CHUNK)  # up to 64 KiB: as much as the reader has room for
+        n = len(view)
+        if self.copy:
+            view[:] = _SRC if n == CHUNK else _SRC[:n]
+        dst.mark_written(n)
+        self.left -= n
+        return DROPPED if self.left <= 0 else COMPLETED
+
+
+class CopyingStepConsumer:
+    """Copies the writer's bytes out per step (``copy``), or only consumes them."""
+
+    def __init__(self, copy: bool) -> None:
+        self.copy = copy
+
+    def poll_consume(self, store: Any, src: Source, finish: bool) -> StreamResult:
+        view = src.as_direct()
+        n = len(view)
+        if self.copy:
+            if n == CHUNK:
+                _OUT[:] = view
+            else:
+                _OUT[:n] = view
+        src.mark_read(n)
+        return COMPLETED
+
+
+class ByteProducer:
+    """One byte per read (``set_buffer``), ``count`` times."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+
+    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
+        dst.set_buffer(b"x")
+        self.left -= 1
+        return DROPPED if self.left == 0 else COMPLETED
+
+
+def _memcpy_step(n: int) -> float:
+    """Seconds per 64 KiB memcpy between the two step buffers' peers."""
+    src, out = _SRC, _OUT
+    t = time.thread_time()
+    for _ in range(n):
+        out[:] = src
+    return (time.thread_time() - t) / n
+
+
+def step_costs(store: Any, call: Any, rounds: int) -> None:
+    """Print the per-step table (see the module docstring); medians of ``rounds``."""
+    n = 4000
+
+    def h2g(copy: bool) -> float:
+        h = call("hold", StreamReader.new(store, CopyingStepProducer(n * CHUNK, copy)))
+        t = time.thread_time()
+        assert call("sink", h) == n * CHUNK
+        return (time.thread_time() - t) / n
+
+    def g2h(copy: bool) -> float:
+        v = call("new-stream")
+        call("give", v & 0xFFFF_FFFF).pipe(store, CopyingStepConsumer(copy))
+        t = time.thread_time()
+        assert call("source", v >> 32, n * CHUNK) == n * CHUNK
+        return (time.thread_time() - t) / n
+
+    def byte_write() -> float:
+        v = call("new-stream")
+        call("give", v & 0xFFFF_FFFF).pipe(store, CopyingStepConsumer(False))
+        t = time.thread_time()
+        assert call("drip", v >> 32, 1, n) == n
+        dt = (time.thread_time() - t) / n
+        call("drop-writable", v >> 32)
+        return dt
+
+    def byte_read() -> float:
+        h = call("hold", StreamReader.new(store, ByteProducer(n)))
+        t = time.thread_time()
+        assert call("sink", h) == n
+        return (time.thread_time() - t) / n
+
+    def byte_export() -> float:
+        v = call("new-stream")
+        call("give", v & 0xFFFF_FFFF).pipe(store, CopyingStepConsumer(False))
+        w = v >> 32
+        k = n // 4
+        t = time.thread_time()
+        for _ in range(k):
+            call("write", w, 1)
+        dt = (time.thread_time() - t) / k
+        call("drop-writable", w)
+        return dt
+
+    cases: dict[str, Any] = {
+        "memcpy": lambda: _memcpy_step(n),
+        "h2g": lambda: h2g(True),
+        "g2h": lambda: g2h(True),
+        "h2g null": lambda: h2g(False),
+        "g2h null": lambda: g2h(False),
+        "byte write": byte_write,
+        "byte read": byte_read,
+        "byte export": byte_export,
+    }
+    samples: dict[str, list[float]] = {k: [] for k in cases}
+    for fn in cases.values():
+        fn()  # warm up
+    for _ in range(rounds):
+        for k, fn in cases.items():
+            samples[k].append(fn())
+    us = {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+    m = us["memcpy"]
+    print(f"per-step costs, median of {rounds} rounds (us per step)")
+    print(f"  64 KiB memcpy (memoryview slice assignment): {m:6.2f}")
+    verdicts = []
+    for way in ("h2g", "g2h"):
+        name = "host->guest" if way == "h2g" else "guest->host"
+        step, null = us[way], us[f"{way} null"]
+        fixed = step - m
+        share = m / step
+        print(
+            f"  {name} 64 KiB zero-copy step: {step:6.2f}  fixed cost {fixed:5.2f}"
+            f" ({share:4.0%} of memcpy)   null step {null:5.2f}"
+        )
+        verdicts.append(
+            (
+                f"{name} fixed cost {fixed:.2f} <= 1.5 us, {share:.0%} >= 50% of memcpy",
+                fixed <= 1.5 and share >= 0.5,
+            )
+        )
+    for key, what in (
+        ("byte write", "guest stream.write of 1 byte to a host consumer"),
+        ("byte read", "guest stream.read of 1 byte from a host producer"),
+        ("byte export", "host call of a guest export writing 1 byte"),
+    ):
+        print(f"  {what}: {us[key]:6.2f}")
+        verdicts.append((f"{what} {us[key]:.2f} <= 10 us", us[key] <= 10))
+    print("budget:")
+    for text, ok in verdicts:
+        print(f"  {'met' if ok else 'NOT met'}: {text}")
+
+
 def main() -> None:
-    mib = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    mib = int(args[0]) if args else 256
     total = mib << 20
     small = min(total, 4 << 20)
     store: Store[None] = Store()
@@ -181,6 +351,10 @@ def main() -> None:
         f = inst.get_func(name)
         assert f is not None
         return f(store, *args)
+
+    step_costs(store, call, 9)
+    if "--steps" in sys.argv:
+        return
 
     def h2g(cls: Any, f: Any, size: int) -> float:
         h = call("hold", StreamReader.new(store, cls(f, size)))

@@ -170,6 +170,20 @@
       (call $drop-w (local.get $w))
       (local.get $tot))
 
+    ;; write $count times $n bytes to $w (bench: small writes); the bytes written
+    ;; (bit 63 set if a write blocked or did not complete)
+    (func (export "drip") (param $w i32) (param $n i32) (param $count i32) (result i64)
+      (local $code i32) (local $tot i64)
+      (block $b (loop $L
+        (br_if $b (i32.eqz (local.get $count)))
+        (local.set $code (call $write (local.get $w) (i32.const 131072) (local.get $n)))
+        (if (i32.and (local.get $code) (i32.const 0xf))
+          (then (return (i64.or (local.get $tot) (i64.const 0x8000000000000000)))))
+        (local.set $tot (i64.add (local.get $tot) (i64.extend_i32_u (i32.shr_u (local.get $code) (i32.const 4)))))
+        (local.set $count (i32.sub (local.get $count) (i32.const 1)))
+        (br $L)))
+      (local.get $tot))
+
     ;; futures
     (func (export "read-f") (param i32) (result i32) (call $fread (local.get 0) (i32.const 1024)))
     (func (export "peek-u32") (result i32) (i32.load (i32.const 1024)))
@@ -222,6 +236,8 @@
   (func (export "sink") (param "r" u32) (result u64) (canon lift (core func $m "sink")))
   (func (export "sink32") (param "r" u32) (param "n" u32) (result u64) (canon lift (core func $m "sink32")))
   (func (export "source") (param "w" u32) (param "total" u64) (result u64) (canon lift (core func $m "source")))
+  (func (export "drip") (param "w" u32) (param "n" u32) (param "count" u32) (result u64)
+    (canon lift (core func $m "drip")))
   (func (export "read-f") (param "h" u32) (result u32) (canon lift (core func $m "read-f")))
   (func (export "peek-u32") (result u32) (canon lift (core func $m "peek-u32")))
   (func (export "cancel-read-f") (param "h" u32) (result u32) (canon lift (core func $m "cancel-read-f")))

@@ -4,11 +4,18 @@
 (string encoding, memory, realloc), the component instance (for its handle
 table and ``may_leave`` flag) and the borrow scope of the call.
 
-Memory access goes through ``cx.mv``, a writable ``memoryview`` of the whole
-linear memory. Guest code may grow (and so move) memory, so ``cx.mv`` is
-re-fetched by :meth:`LiftLowerContext.refresh` at the start of every
-lift/lower entry point and after every ``realloc`` call; no other guest code
-runs while a value is lifted or lowered.
+Memory access goes through ``cx.mv``, a writable ``memoryview`` of the linear
+memory; every guest pointer is checked against it first
+(:meth:`LiftLowerContext.check_range`, :meth:`~LiftLowerContext.check_alloc`).
+Guest code may grow memory. A wasm memory never moves or shrinks (its
+``stable`` is true), so a view taken earlier stays good for every byte it
+covers: ``cx.mv`` is kept from call to call and re-derived (one ``data_size``
+look-up) only when a range goes beyond it, so a call pays at most one
+re-derivation, and none while the memory does not grow. A memory that may
+move on growth (:class:`BytearrayMemory`) is re-fetched by
+:meth:`LiftLowerContext.refresh` at the start of every lift/lower entry point
+and after every ``realloc`` call; no other guest code runs while a value is
+lifted or lowered.
 
 The lift budget (``StoreLimits.lift_bytes``): one lift may read at most that
 many bytes of strings and lists from guest memory, or, by default, as many as
@@ -66,7 +73,9 @@ class GuestMemory(Protocol):
 
     ``view()`` returns a writable memoryview of the current full memory; it
     must be called again after any guest code ran, because memory may grow
-    and move. ``ptr_type`` is ``'i32'``, or ``'i64'`` for memory64.
+    and move. ``ptr_type`` is ``'i32'``, or ``'i64'`` for memory64. A memory
+    with a true ``stable`` attribute never moves or shrinks, so an earlier
+    view stays valid for the bytes it covers (see the module docstring).
     """
 
     @property
@@ -172,6 +181,7 @@ class LiftLowerContext:
     """The state of one lift or lower: options, instance, borrow scope, memory view."""
 
     __slots__ = (
+        "_stable",
         "async_values",
         "borrow_scope",
         "fused",
@@ -206,6 +216,8 @@ class LiftLowerContext:
         self.ptr_type = "i32" if opts.memory is None else opts.memory.ptr_type
         self.ptr_mask = 0xFFFF_FFFF if self.ptr_type == "i32" else 0xFFFF_FFFF_FFFF_FFFF
         self.mv: memoryview = _NO_MEMORY
+        # The memory never moves: cx.mv is re-derived only when a range goes beyond it.
+        self._stable = bool(getattr(opts.memory, "stable", False))
         # Bytes the current lift has read, and a lower bound of its budget (the
         # budget itself is looked up only when this bound is exceeded).
         self.lift_used = 0
@@ -221,12 +233,24 @@ class LiftLowerContext:
             self.async_values = None
 
     def refresh(self) -> memoryview:
-        """Re-fetch the memory view (after guest code ran); return it.
+        """Make ``cx.mv`` good for a lift or lower after guest code ran; return it.
 
         Also starts a new lift: the lift budget's count starts again at zero.
+        For a stable memory the view is kept (the checks re-derive it when a
+        range goes beyond it, see :meth:`current_view`); otherwise it is
+        re-fetched.
         """
-        mem = self.memory
         self.lift_used = 0
+        if self._stable:
+            return self.mv
+        mem = self.memory
+        if mem is not None:
+            self.mv = mem.view()
+        return self.mv
+
+    def current_view(self) -> memoryview:
+        """Re-derive ``cx.mv`` from the memory as it is now (it may have grown); return it."""
+        mem = self.memory
         if mem is not None:
             self.mv = mem.view()
         return self.mv
@@ -241,6 +265,8 @@ class LiftLowerContext:
         """
         limits = getattr(getattr(self.inst, "store", None), "limits", None)
         limit = getattr(limits, "lift_bytes", None)
+        if limit is None and used > len(self.mv) and self._stable:
+            self.current_view()  # a kept view may be shorter than the memory now
         cap = min(len(self.mv), DEFAULT_LIFT_BYTES) if limit is None else limit
         self.lift_cap = cap
         if used > cap:
@@ -287,7 +313,7 @@ class LiftLowerContext:
                 if self.fused
                 else "realloc return: result not aligned"
             )
-        if ptr + size > len(self.mv):
+        if ptr + size > len(self.mv) and ptr + size > len(self.current_view()):
             if self.fused:
                 raise Trap(_FUSED_OOB[what])
             raise Trap("realloc return: beyond end of memory")
@@ -300,7 +326,7 @@ class LiftLowerContext:
             if what == "string":
                 raise Trap(f"string pointer not aligned to {align}")
             raise Trap("unaligned pointer")
-        if ptr + size > len(self.mv):
+        if ptr + size > len(self.mv) and ptr + size > len(self.current_view()):
             raise Trap(_FUSED_OOB[what] if self.fused else _HOST_OOB[what])
 
 

@@ -126,9 +126,9 @@ def lift_string(cx: Any, ptr: int, tagged_code_units: int) -> str:
             cu = nbytes = tagged_code_units
             codec = "latin-1"
             simple = "latin1"
-    mv = cx.mv
     # Alignment first, then bounds, then the length (Wasmtime's order).
     cx.check_range(ptr, align, nbytes, "string")
+    mv = cx.mv  # after the check, which may re-derive it
     used = cx.lift_used + nbytes  # the lift budget (see wasmloom.abi.context)
     if nbytes > MAX_STRING_BYTE_LENGTH:
         if not cx.fused:

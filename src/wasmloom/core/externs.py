@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeAlias, TypeVar
 
 import wasmtime
@@ -144,10 +145,14 @@ class CoreMemory:
     :meth:`grow` may grow the memory: re-obtain the view afterwards rather
     than keeping an old one. The memory never moves (see :class:`Engine`),
     so an old view stays mapped for as long as it lives (it keeps the store
-    alive), but it does not cover bytes added since it was taken.
+    alive), but it does not cover bytes added since it was taken: ``stable``
+    (true) says so to :class:`~wasmloom.abi.context.LiftLowerContext`.
     """
 
-    __slots__ = ("_arg", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+    __slots__ = ("_arg", "_data_size", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+
+    #: The memory never moves or shrinks: a view stays valid for the bytes it covers.
+    stable = True
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreMemoryDesc) -> None:
         self.store = store
@@ -157,14 +162,17 @@ class CoreMemory:
         self.ptr_type = "i64" if ty.memory64 else "i32"
         self._view: memoryview = memoryview(bytearray())
         self._view_len = -1
+        # One ctypes call, its arguments bound once.
+        self._data_size = partial(_memory_data_size, store.ctx_arg, self._arg)
 
     def view(self) -> memoryview:
         """A writable ``'B'`` memoryview of the whole memory, exactly its current size.
 
         Cached, and re-derived whenever the data size changed since the cached
         view was made, so the view returned never extends beyond the memory.
+        One call into wasmtime (the data size) when the size did not change.
         """
-        n = _memory_data_size(self.store.ctx_arg, self._arg)
+        n = self._data_size()
         if n != self._view_len:
             if n:
                 base = _memory_data(self.store.ctx_arg, self._arg)
@@ -178,7 +186,7 @@ class CoreMemory:
 
     def data_size(self) -> int:
         """Current size in bytes."""
-        return int(_memory_data_size(self.store.ctx_arg, self._arg))
+        return int(self._data_size())
 
     def size(self) -> int:
         """Current size in pages (like ``memory.size``)."""

@@ -118,17 +118,31 @@ def _host_source(ty: CoreFuncType) -> str:
     passed, calls ``fn``, writes the results back and returns 0; any exception
     becomes a trap pointer through ``on_error`` and never escapes. ``depth[0]``
     counts the Python host frames on the running stack while ``fn`` runs.
+
+    The array sits at the same address for every call from one place (a guest
+    loop calling a built-in), so the ctypes object over it is kept for the
+    next call at that address (``from_address`` is a third of the trampoline).
     """
     n = len(ty.results)
     lines = [
         "def factory(fn, from_address, unpack, pack, on_error, depth):",
+        "    at = 0",
+        "    kept = None",
         "    def callback(env, caller, args, nargs):",
+        "        nonlocal at, kept",
         "        depth[0] += 1",
         "        try:",
     ]
     call = "fn(*unpack(b, 0))" if ty.params else "fn()"
     if ty.params or n:
-        lines.append("            b = from_address(args)")
+        # b is this call's own (a nested call at another address replaces kept, not b)
+        lines += [
+            "            if args == at:",
+            "                b = kept",
+            "            else:",
+            "                b = kept = from_address(args)",
+            "                at = args",
+        ]
     lines.append(f"            r = {call}")
     if n == 0:
         lines += [

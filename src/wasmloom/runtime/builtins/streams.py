@@ -75,11 +75,15 @@ class BufferKind:
 class GuestBuffer:
     """``n`` elements of type ``t`` at ``ptr`` in a guest's memory (the spec's ``BufferGuestImpl``).
 
-    The range is bounds-checked against the memory when the buffer is made;
-    memories never move or shrink, so it stays in bounds.
+    The range is bounds-checked against the memory when the buffer is made or
+    reset for the next copy (against the built-in's kept view first, re-derived
+    only when the range goes beyond it); memories never move or shrink, so it
+    stays in bounds, and ``cx.mv`` keeps covering it.
     """
 
     __slots__ = (
+        "_align_mask",
+        "_size",
         "cancelled",
         "codec",
         "cx",
@@ -93,28 +97,42 @@ class GuestBuffer:
     )
 
     def __init__(self, kind: BufferKind, cx: LiftLowerContext, ptr: int, length: int) -> None:
-        if length > MAX_BUFFER_LENGTH:
-            raise Trap("stream read/write count too large")
         self.kind = kind
-        # The end copying through this buffer, and whether it cancelled the copy
-        # after the other side had already copied into or out of it.
-        self.owner: Any = None
-        self.cancelled = False
         self.t = kind.t
         self.cx = cx
-        self.ptr = ptr = ptr & cx.ptr_mask
-        self.length = length
-        self.progress = 0
         self.codec = c = kind.codec
         # Numbers are the same bytes in every guest memory: copies move them as a block.
         self.raw = kind.raw
-        if c is not None and length > 0:
-            if ptr & (c.align - 1):
+        # The bytes of one element (0: a typeless stream, nothing in memory) and
+        # the pointer bits its alignment leaves clear.
+        self._size = 0 if c is None else c.size
+        self._align_mask = 0 if c is None else c.align - 1
+        self.reset(ptr, length, None)
+
+    def reset(self, ptr: int, length: int, owner: Any) -> None:
+        """Serve a new copy by end ``owner`` of ``length`` elements at ``ptr`` (an
+        unsigned pointer of the memory's width), checked against the memory.
+
+        A built-in reuses its buffer of a copy that completed inside the call
+        (nothing else holds it then) rather than making a new one.
+        """
+        if length > MAX_BUFFER_LENGTH:
+            raise Trap("stream read/write count too large")
+        # The end copying through this buffer, and whether it cancelled the copy
+        # after the other side had already copied into or out of it.
+        self.owner: Any = owner
+        self.cancelled = False
+        self.ptr = ptr
+        self.length = length
+        self.progress = 0
+        if length and self._size:
+            if ptr & self._align_mask:
                 raise Trap("unaligned pointer")
-            # The cached view never exceeds the memory (memories only grow):
-            # re-derive it only when the range goes beyond it.
-            end = ptr + length * c.size
-            if end > len(cx.mv) and end > len(cx.refresh()):
+            # Memories never move or shrink, so the cached view is good for every
+            # range it covers: re-derive it only when the range goes beyond it.
+            end = ptr + length * self._size
+            cx = self.cx
+            if end > len(cx.mv) and end > len(cx.current_view()):
                 raise Trap("pointer out of bounds of memory")
 
     def remain(self) -> int:
@@ -143,11 +161,12 @@ class GuestBuffer:
             return False
         assert self.codec is not None
         nbytes = n * self.codec.size
-        dst_mv = self.cx.refresh()
-        src_mv = src.cx.refresh()
+        # Both ranges were checked against the views when the buffers were made
+        # (see reset); memories only grow, so those views still cover them.
+        dst_mv = self.cx.mv
+        src_mv = src.cx.mv
         dp = self.ptr
         sp = src.ptr
-        # Both ranges were checked when the buffers were made; memories only grow.
         if dp + nbytes > len(dst_mv) or sp + nbytes > len(src_mv):
             raise Trap("pointer out of bounds of memory")
         dst_mv[dp : dp + nbytes] = src_mv[sp : sp + nbytes]
@@ -224,16 +243,38 @@ def _new_ends(inst: Any, t: Any, is_stream: bool) -> int:
     return int(ri) | (int(wi) << 32)
 
 
-def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
-    h = inst.handles.get(i & 0xFFFF_FFFF)
-    ok = type(h) is cls
-    if not ok:
-        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
-    e = cast(CopyEnd, h)
-    et = e.shared.t
-    if et is not t.t and et != t.t:
-        raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
-    return e
+class _EndFinder:
+    """Finds the end of class ``cls`` and type ``t`` (a stream or future type) at a
+    handle index, for one built-in; traps on a wrong class or element type.
+
+    Element types compare by identity first. One that is equal but another object
+    (a stream the host made, typed by another component's view of it) is compared
+    structurally once, then remembered: a deep comparison of a large type (a
+    variant of 40 cases) per call would cost tens of microseconds.
+    """
+
+    __slots__ = ("cls", "et", "same")
+
+    def __init__(self, cls: type, t: Any) -> None:
+        self.cls = cls
+        self.et = t.t
+        # Equal element types seen, by id (each kept alive here, so ids stay theirs).
+        self.same: dict[int, Any] = {}
+
+    def __call__(self, inst: Any, i: int) -> CopyEnd:
+        h = inst.handles.get(i)
+        if type(h) is not self.cls:
+            raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}")
+        e = cast(CopyEnd, h)
+        et = e.shared.t
+        if et is not self.et and self.same.get(id(et)) is not et:
+            if et != self.et:
+                raise Trap(
+                    f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}"
+                )
+            if len(self.same) < 16:
+                self.same[id(et)] = et
+        return e
 
 
 def _end_name(cls: type) -> str:
@@ -326,30 +367,55 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
 
     idle = CopyState.IDLE
     copying = CopyState.COPYING
-    handles = inst.handles
+    done = CopyState.DONE
+    dropped = CopyResult.DROPPED
+    get = inst.handles.get
+    et = t.t
+    find = _EndFinder(cls, t)
+    size = 0 if kind.codec is None else kind.codec.size
+    align_mask = 0 if kind.codec is None else kind.codec.align - 1
+    # The buffer of the last copy that completed inside the call: nothing holds
+    # it any more, so the next copy reuses it (taken while a copy runs, so a
+    # nested copy through this built-in makes its own).
+    spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int, n: int) -> int:
+        nonlocal spare
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = handles.get(i & 0xFFFF_FFFF)
-        if type(e) is not cls or e.shared.t is not t.t:
-            e = _end(inst, i, cls, t)
+        e: Any = get(i)
+        if type(e) is not cls or e.shared.t is not et:
+            e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
-        buffer = GuestBuffer(kind, cx, ptr, n & 0xFFFF_FFFF)
-        buffer.owner = e
+        buffer = spare
+        if buffer is not None:
+            spare = None
+            if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
+                # reset(), inlined for a range inside the view: one frame less per copy
+                buffer.owner = e
+                buffer.cancelled = False
+                buffer.ptr = ptr
+                buffer.length = n
+                buffer.progress = 0
+            else:
+                buffer.reset(ptr, n, e)
+        else:
+            buffer = GuestBuffer(kind, cx, ptr, n)
+            buffer.owner = e
         e.state = copying
         peer = e.shared.peer
         r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
         if r is not None:
-            if r is CopyResult.DROPPED:
-                e.state = CopyState.DONE
+            if r is dropped:
+                e.state = done
                 e.done_reason = r
             else:
-                e.state = CopyState.IDLE
-            return int(r) | (buffer.progress << 4)
+                e.state = idle
+            spare = buffer
+            return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
         return _finish_copy(inst, e, is_async)
 
@@ -401,12 +467,13 @@ def _future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int]
     kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
     is_async = opts.is_async
     code = EventCode.FUTURE_READ if cls is ReadableFutureEnd else EventCode.FUTURE_WRITE
+    find = _EndFinder(cls, t)
 
     def copy(i: int, ptr: int) -> int:
         _check_leave(inst)
         if not is_async:
             _check_may_block(inst)
-        e = _end(inst, i, cls, t)
+        e = find(inst, i)
         _check_copy(e, is_async)
         buffer = GuestBuffer(kind, cx, ptr, 1)
 
@@ -460,17 +527,17 @@ def _cancel(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
     """A ``{stream,future}.cancel-{read,write}`` through end class ``cls``."""
-    t = _type(scope, d)
+    find = _EndFinder(cls, _type(scope, d))
     a = d.is_async
     mk = _maker(store, inst, not a)
-    return mk(CT((I32,), (I32,)), lambda i: _cancel_copy(inst, cls, t, a, i))
+    return mk(CT((I32,), (I32,)), lambda i: _cancel_copy(inst, find, a, i))
 
 
-def _cancel_copy(inst: Any, cls: type, t: Any, is_async: bool, i: int) -> int:
+def _cancel_copy(inst: Any, find: _EndFinder, is_async: bool, i: int) -> int:
     _check_leave(inst)
     if not is_async:
         _check_may_block(inst)
-    e = _end(inst, i, cls, t)
+    e = find(inst, i)
     if e.state is not CopyState.COPYING or e.has_sync_waiter:
         raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
     if e.in_waitable_set() and not is_async:
@@ -517,13 +584,15 @@ def _drop(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
 ) -> core.CoreFunc:
     """A ``{stream,future}.drop-{readable,writable}`` through end class ``cls``."""
-    t = _type(scope, d)
-    return core.host_func(store, CT((I32,), ()), lambda i: _drop_end(inst, cls, t, i))
+    find = _EndFinder(cls, _type(scope, d))
+    handles = inst.handles
 
+    def drop(i: int) -> None:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        e = find(inst, i)
+        e.check_drop()
+        handles.remove(i)
+        e.drop()
 
-def _drop_end(inst: Any, cls: type, t: Any, i: int) -> None:
-    _check_leave(inst)
-    e = _end(inst, i, cls, t)
-    e.check_drop()
-    inst.handles.remove(i & 0xFFFF_FFFF)
-    e.drop()
+    return core.host_func(store, CT((I32,), ()), drop)

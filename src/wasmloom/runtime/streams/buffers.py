@@ -4,8 +4,9 @@ A copy moves elements between two buffers. Each has ``t`` (the element type),
 ``length`` elements of room or content, ``progress`` (how many moved so far),
 ``remain()``, ``is_zero_length()``, ``read(n) -> list`` (a source) and
 ``write(values)`` (a destination). A buffer whose ``raw`` is ``"u8"`` holds
-bytes at ``ptr`` in a memory ``cx`` (``cx.mv`` a view of it, ``cx.refresh()``
-the view re-derived), which the host ends read and write as one block.
+bytes at ``ptr`` in a memory ``cx``, which the host ends read and write as one
+block through ``cx.mv``: a view that covered the buffer's range when the copy
+started, and still does (memories never move or shrink), so no step re-derives it.
 
 - :class:`ListBuffer`: Python values, any element type.
 - :class:`BytesBuffer`: bytes in a ``bytearray``, as a guest's ``stream<u8>``
@@ -36,6 +37,7 @@ __all__ = [
 ]
 
 U8 = T.PrimType("u8")
+_NO_VIEW = memoryview(b"")
 BYTES_TYPES = (bytes, bytearray, memoryview)
 
 
@@ -86,6 +88,8 @@ class _BytesMemory:
     def refresh(self) -> memoryview:
         return self.mv
 
+    current_view = refresh
+
 
 class BytesBuffer:
     """``length`` bytes from the start of ``data``: a ``stream<u8>`` buffer held in Python.
@@ -132,11 +136,6 @@ class BytesBuffer:
         return bytes(self.cx.mv[: self.ptr])
 
 
-def _is_u8_buffer(buf: Any) -> bool:
-    """Whether guest buffer ``buf`` holds ``u8`` elements (its bytes are the items)."""
-    return bool(buf.raw == "u8")
-
-
 def deliver(buf: Any, items: Any, start: int) -> int:
     """Copy ``items[start:]`` into guest buffer ``buf`` as far as it has room; return the count.
 
@@ -145,8 +144,10 @@ def deliver(buf: Any, items: Any, start: int) -> int:
     n: int = min(buf.remain(), len(items) - start)
     if n <= 0:
         return 0
-    if isinstance(items, BYTES_TYPES) and _is_u8_buffer(buf):
-        mv = buf.cx.refresh()
+    if isinstance(items, BYTES_TYPES) and buf.raw == "u8":
+        # The buffer's range was checked against its view when the copy started
+        # (memories never move or shrink): no need to re-derive the view.
+        mv = buf.cx.mv
         p = buf.ptr
         mv[p : p + n] = memoryview(items)[start : start + n]
         buf.ptr = p + n
@@ -193,10 +194,8 @@ class Destination:
     def rearm(self, buf: Any) -> None:
         """Serve the next step, into guest buffer ``buf``."""
         self._buf = buf
-        self._t = buf.t
         self._items = None
         self._direct = 0
-        self._host_bytes = None
 
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
@@ -217,32 +216,36 @@ class Destination:
         """A writable view of up to ``capacity`` bytes of the reader's buffer (``stream<u8>`` only)."""
         buf = self._buf
         if buf is None or buf.raw != "u8":
-            if self._t != U8:
-                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+            t = self._t if buf is None else buf.t
+            if t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{t}>")
             scratch = bytearray(capacity)
             self._host_bytes = scratch
             return memoryview(scratch)
         # The buffer's range was checked against the memory when the read
         # started, and memories never move or shrink: the view is in bounds.
-        mv: memoryview = buf.cx.mv
+        n = buf.length - buf.progress
+        if capacity < n:
+            n = capacity
         p = buf.ptr
-        return mv[p : p + min(capacity, buf.length - buf.progress)]
+        mv: memoryview = buf.cx.mv
+        return mv[p : p + n]
 
     def mark_written(self, n: int) -> None:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
         buf = self._buf
-        if buf is None:
+        if buf is not None:
+            if not 0 <= n <= buf.length - buf.progress:
+                left = buf.length - buf.progress
+                raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
+            buf.ptr += n
+            buf.progress += n
+        else:
             scratch = self._host_bytes
             if scratch is None or not 0 <= n <= len(scratch):
                 raise ValueError(f"mark_written({n}) is beyond the direct view")
             self._host_bytes = None
             self._items = bytes(scratch[:n]) + bytes(self._items or b"")
-        else:
-            left = buf.length - buf.progress
-            if not 0 <= n <= left:
-                raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
-            buf.ptr += n
-            buf.progress += n
         self._direct += n
 
 
@@ -259,7 +262,7 @@ class Source:
     same object serves later steps); ``wake`` may be kept.
     """
 
-    __slots__ = ("_buf", "_items", "_pos", "_t", "taken", "wake")
+    __slots__ = ("_buf", "_items", "_pos", "_ro", "_ro_of", "_t", "taken", "wake")
 
     def __init__(self, buf: Any, t: Any, wake: Callable[[], None], items: Any = None) -> None:
         self._buf = buf
@@ -267,15 +270,15 @@ class Source:
         self._items = items
         self._pos = 0
         self.taken = 0
+        # A read-only twin of the last memory view used (``_ro_of``), kept for later steps.
+        self._ro_of: memoryview | None = None
+        self._ro: memoryview = _NO_VIEW
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
 
     def rearm(self, buf: Any) -> None:
         """Serve the next step, from guest buffer ``buf``."""
         self._buf = buf
-        self._t = buf.t
-        self._items = None
-        self._pos = 0
         self.taken = 0
 
     def remaining(self) -> int:
@@ -297,8 +300,8 @@ class Source:
             p = self._pos
             buffer.extend(self._items[p : p + n])
             self._pos = p + n
-        elif _is_u8_buffer(buf):
-            mv = buf.cx.refresh()
+        elif buf.raw == "u8":
+            mv = buf.cx.mv  # checked when the write started (see deliver)
             p = buf.ptr
             buffer.extend(mv[p : p + n])
             buf.ptr = p + n
@@ -312,26 +315,38 @@ class Source:
         """A read-only view of the bytes left in the writer's buffer (``stream<u8>`` only)."""
         buf = self._buf
         if buf is None or buf.raw != "u8":
-            if self._t != U8:
-                raise TypeError(f"direct access needs a stream<u8>, not a stream<{self._t}>")
+            t = self._t if buf is None else buf.t
+            if t != U8:
+                raise TypeError(f"direct access needs a stream<u8>, not a stream<{t}>")
             return memoryview(self._items).toreadonly()[self._pos :]
         # Checked against the memory when the write started (see Destination.as_direct).
         mv: memoryview = buf.cx.mv
+        ro: memoryview
+        if mv is self._ro_of:
+            ro = self._ro
+        else:
+            ro = self._ro = mv.toreadonly()
+            self._ro_of = mv
         p = buf.ptr
-        return mv[p : p + buf.length - buf.progress].toreadonly()
+        return ro[p : p + buf.length - buf.progress]
 
     def mark_read(self, n: int) -> None:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
         buf = self._buf
-        left = len(self._items) - self._pos if buf is None else buf.length - buf.progress
-        if not 0 <= n <= left:
-            raise ValueError(f"mark_read({n}) exceeds the {left} bytes left")
-        if buf is None:
-            self._pos += n
+        if buf is not None:
+            if 0 <= n <= buf.length - buf.progress:
+                buf.ptr += n
+                buf.progress += n
+                self.taken += n
+                return
+            left = buf.length - buf.progress
         else:
-            buf.ptr += n
-            buf.progress += n
-        self.taken += n
+            left = len(self._items) - self._pos
+            if 0 <= n <= left:
+                self._pos += n
+                self.taken += n
+                return
+        raise ValueError(f"mark_read({n}) exceeds the {left} bytes left")
 
 
 class FutureDestination:

@@ -78,6 +78,7 @@ COMPLETED = StreamResult.COMPLETED
 CANCELLED = StreamResult.CANCELLED
 DROPPED = StreamResult.DROPPED
 PENDING = StreamResult.PENDING
+_COPY_COMPLETED = CopyResult.COMPLETED
 
 
 def _raiser(trap: Trap) -> Callable[[], None]:
@@ -359,14 +360,56 @@ class ProducerEnd(_HostEnd):
         return CopyResult.DROPPED if self.ended else None
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
-        r = self._answer_unstepped(buf)
-        if r is not None:
-            return r  # type: ignore[no-any-return]
-        self.finish = False
-        # self.start(buf), inlined: one call less on the hot path
-        self.op = (buf,)
-        return None if self.polling else self.step_now()
+        """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
+
+        Runs the step itself (the loop of :meth:`_Stepper.step_now` and the
+        poll, in one frame: this runs once per guest read); ``buf`` ``None``
+        runs the step of the read already in ``op`` (:meth:`step_now`). The one
+        :class:`Destination` is re-armed for each step.
+        """
+        if buf is not None:
+            if self.leftover is not None or self.ended:
+                r = self._answer_unstepped(buf)
+                if r is not None:
+                    return r  # type: ignore[no-any-return]
+            self.finish = False
+            self.op = (buf,)
+            if self.polling:
+                return None  # started from inside a step: that step runs it (see pend)
+        d = self.dst
+        if d is None:
+            d = self.dst = Destination(None, None, self.wake)
+        self.polling = True
+        try:
+            while True:
+                self.rewake = False
+                buf = self.op[0]  # a step may start the next read (see pend)
+                d._buf = buf
+                d._items = None
+                d._direct = 0
+                try:
+                    r = self.obj.poll_produce(self.store, d, self.finish)
+                except Trap:
+                    self.op = None
+                    raise
+                except Exception as e:
+                    self.op = None
+                    raise Trap(f"stream producer failed: {e!r}") from e
+                if r is COMPLETED and d._items is None and d._direct:
+                    self.op = None  # the common case: bytes written straight into buf
+                    return _COPY_COMPLETED
+                try:
+                    result = self._outcome(r, buf, d)
+                except Trap:
+                    self.op = None
+                    raise
+                if result is not None:
+                    self.op = None
+                    return result
+                if not self.rewake:
+                    return None
+        finally:
+            self.polling = False
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a stream")
@@ -377,20 +420,13 @@ class ProducerEnd(_HostEnd):
         else:
             super().wake()
 
-    def poll(self) -> Any:
-        buf = self.op[0]
-        cap = buf.length - buf.progress
-        d = self.dst
-        if d is None:
-            d = self.dst = Destination(buf, buf.t, self.wake)
-        else:
-            d.rearm(buf)
-        try:
-            r = self.obj.poll_produce(self.store, d, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"stream producer failed: {e!r}") from e
+    def step_now(self) -> Any:
+        """Run the step of the read in ``op`` (see :meth:`read_now`)."""
+        return self.read_now(None, None)
+
+    def _outcome(self, r: Any, buf: Any, d: Destination) -> CopyResult | None:
+        """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
+        Delivers the items the step gave; traps on a broken rule."""
         items = d._items
         n_items = 0 if items is None else len(items)
         produced = d._direct + n_items
@@ -402,7 +438,7 @@ class ProducerEnd(_HostEnd):
             if not self.finish:
                 raise Trap("stream producer returned CANCELLED when finish was false")
         elif r is COMPLETED:
-            if produced == 0 and cap > 0:
+            if produced == 0 and buf.length > buf.progress:
                 raise Trap(
                     "stream producer returned COMPLETED without producing any items"
                     " while the reader had capacity"
@@ -441,30 +477,63 @@ class ConsumerEnd(_ConsumerHostEnd):
         raise Trap("cannot read from the host's end of a stream")
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`)."""
-        if self.ended:
-            return CopyResult.DROPPED
-        self.finish = False
-        self.taken = 0
-        # self.start(buf), inlined: one call less on the hot path
-        self.op = (buf,)
-        return None if self.polling else self.step_now()
+        """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-    def poll(self) -> Any:
-        buf = self.op[0]
-        avail = buf.length - buf.progress
+        Runs the step itself, as :meth:`ProducerEnd.read_now` does (``buf``
+        ``None``: the step of the write already in ``op``); one :class:`Source`
+        is re-armed for each step.
+        """
+        if buf is not None:
+            if self.ended:
+                return CopyResult.DROPPED
+            self.finish = False
+            self.taken = 0
+            self.op = (buf,)
+            if self.polling:
+                return None  # started from inside a step: that step runs it (see pend)
         s = self.src
         if s is None:
-            s = self.src = Source(buf, buf.t, self.wake)
-        else:
-            s.rearm(buf)
+            s = self.src = Source(None, None, self.wake)
+        self.polling = True
         try:
-            r = self.obj.poll_consume(self.store, s, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"stream consumer failed: {e!r}") from e
-        self.taken += s.taken
+            while True:
+                self.rewake = False
+                buf = self.op[0]
+                avail = buf.length - buf.progress
+                s._buf = buf
+                s.taken = 0
+                try:
+                    r = self.obj.poll_consume(self.store, s, self.finish)
+                except Trap:
+                    self.op = None
+                    raise
+                except Exception as e:
+                    self.op = None
+                    raise Trap(f"stream consumer failed: {e!r}") from e
+                taken = self.taken = self.taken + s.taken
+                if r is COMPLETED and taken:
+                    self.op = None  # the common case
+                    return _COPY_COMPLETED
+                try:
+                    result = self._outcome(r, avail)
+                except Trap:
+                    self.op = None
+                    raise
+                if result is not None:
+                    self.op = None
+                    return result
+                if not self.rewake:
+                    return None
+        finally:
+            self.polling = False
+
+    def step_now(self) -> Any:
+        """Run the step of the write in ``op`` (see :meth:`write_now`)."""
+        return self.write_now(None, None)
+
+    def _outcome(self, r: Any, avail: int) -> CopyResult | None:
+        """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
+        broken rule."""
         if r is PENDING:
             return None
         if r is CANCELLED:
