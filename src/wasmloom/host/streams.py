@@ -457,7 +457,9 @@ class FutureReader(Generic[Item]):
     @classmethod
     def new(cls, store: Any, producer: FutureProducer | Awaitable[Any]) -> FutureReader[Any]:
         """A new future whose value comes from ``producer`` (or from an awaitable)."""
-        if not isinstance(producer, FutureProducer):
+        # FutureProducer's one member, checked directly (isinstance of a runtime-checkable
+        # protocol walks the protocol's attributes on every call)
+        if getattr(producer, "poll_produce", None) is None:
             producer = AwaitableFutureProducer(producer)
         end = FutureProducerEnd(store, producer)
         shared = SharedFutureImpl(UNTYPED, end)

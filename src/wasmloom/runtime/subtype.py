@@ -13,6 +13,33 @@ from wasmloom.errors import LinkError
 
 Subst = dict[T.ResourceType, T.ResourceType]
 
+# Pairs of distinct type objects found equal: ``(id(a), id(b)) -> (a, b)``. The entry
+# holds both objects, so neither id can be reused while it is there. Bounded: cleared
+# when full (instances made later bring new type objects).
+_SAME: dict[tuple[int, int], tuple[object, object]] = {}
+_SAME_MAX = 4096
+
+
+def same_type(a: object, b: object) -> bool:
+    """``a == b`` for (immutable) types, remembered per pair of objects.
+
+    Types are compared structurally, and equal types often are distinct objects (each
+    canon built-in and each binding resolves its own): a ``future<result<_, error-code>>``
+    costs microseconds to compare on every handle check. A pair found equal once is
+    answered with one dict lookup from then on.
+    """
+    if a is b:
+        return True
+    hit = _SAME.get((id(a), id(b)))
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return True
+    if a != b:
+        return False
+    if len(_SAME) >= _SAME_MAX:
+        _SAME.clear()
+    _SAME[(id(a), id(b))] = (a, b)
+    return True
+
 
 def subst_valtype(t: T.ValType | None, m: Subst) -> T.ValType | None:
     """``t`` with every resource type in ``m`` replaced by its binding."""

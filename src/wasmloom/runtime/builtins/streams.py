@@ -42,6 +42,7 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
+from wasmloom.runtime.subtype import same_type
 from wasmloom.runtime.tasks import BLOCKED
 from wasmloom.runtime.waitables import EventCode, EventTuple
 
@@ -231,7 +232,7 @@ def _end(inst: Any, i: int, cls: type, t: Any) -> CopyEnd:
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     e = cast(CopyEnd, h)
     et = e.shared.t
-    if et is not t.t and et != t.t:
+    if et is not t.t and not same_type(et, t.t):
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     return e
 
