@@ -230,6 +230,15 @@ def _make_lift_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], l
     if not spill:
         lifts = [c.lift_flat for c in p.params]
         mem = not all(c.pure for c in p.params)
+        if len(lifts) == 1:
+            lf_1 = lifts[0]
+
+            def lift1(cx: Any, flat: Sequence[Any]) -> list[Any]:
+                if mem:
+                    cx.refresh()
+                return [lf_1(cx, iter(flat))]
+
+            return lift1
         if len(lifts) == 2:
             lf_a, lf_b = lifts
 

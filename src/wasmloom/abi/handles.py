@@ -162,8 +162,11 @@ class ResourceHandle:
 
 
 def _resource_handle(inst: Any, i: int, rt: ResourceType) -> ResourceHandle:
-    h = inst.handles.get(i)
-    if not isinstance(h, ResourceHandle):
+    a = inst.handles.array  # Table.get in line
+    h = a[i] if 0 <= i < len(a) else None
+    if h.__class__ is not ResourceHandle:
+        if h is None:
+            raise _unknown(i)
         raise Trap(f"handle index {i} used with the wrong type, expected resource handle")
     if h.rt is not rt:
         raise Trap(
@@ -186,7 +189,9 @@ def lift_own(cx: Any, i: int, rt: ResourceType) -> int:
         raise Trap(
             f"handle index {i} used with the wrong type, expected own handle but found borrow"
         )
-    inst.handles.remove(i)
+    table = inst.handles  # Table.remove in line (the entry is there)
+    table.array[i] = None
+    table.free.append(i)
     return h.rep
 
 
@@ -195,7 +200,8 @@ def lift_borrow(cx: Any, i: int, rt: ResourceType) -> int:
     h = _resource_handle(cx.inst, i, rt)
     scope = cx.borrow_scope
     if scope is not None:
-        scope.add_lender(h)
+        h.num_lends += 1  # BorrowScope.add_lender in line
+        scope.lenders.append(h)
     return h.rep
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from wasmloom import types as T
@@ -295,7 +296,7 @@ def _bind(store: Store[Any], d: _FuncDef) -> Callable[..., Any]:
     if d.dynamic:
         return lambda *args: fn(store, list(args))
     if d.with_store:
-        return lambda *args: fn(store, *args)
+        return partial(fn, store)  # no Python frame of its own per call
     return fn
 
 

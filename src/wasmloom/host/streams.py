@@ -32,7 +32,7 @@ import asyncio
 import warnings
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from wasmloom import types as T
 from wasmloom.host.stream_adapters import (
@@ -457,8 +457,10 @@ class FutureReader(Generic[Item]):
     @classmethod
     def new(cls, store: Any, producer: FutureProducer | Awaitable[Any]) -> FutureReader[Any]:
         """A new future whose value comes from ``producer`` (or from an awaitable)."""
-        if not isinstance(producer, FutureProducer):
-            producer = AwaitableFutureProducer(producer)
+        # FutureProducer's one member, checked directly (isinstance of a runtime-checkable
+        # protocol walks the protocol's attributes on every call)
+        if getattr(producer, "poll_produce", None) is None:
+            producer = AwaitableFutureProducer(cast("Awaitable[Any]", producer))
         end = FutureProducerEnd(store, producer)
         shared = SharedFutureImpl(UNTYPED, end)
         end.shared = shared

@@ -20,6 +20,7 @@ from wasmloom.runtime.streams import (
     SharedFutureImpl,
     SharedStreamImpl,
 )
+from wasmloom.runtime.subtype import same_type
 
 __all__ = [
     "RuntimeAsyncValues",
@@ -36,7 +37,7 @@ def lift_async_value(cx: Any, i: int, t: Any) -> Any:
     cls = ReadableStreamEnd if is_stream else ReadableFutureEnd
     kind = "stream" if is_stream else "future"
     e = inst.handles.get(i & 0xFFFF_FFFF)
-    if not isinstance(e, cls) or (e.shared.t is not t.t and e.shared.t != t.t):
+    if not isinstance(e, cls) or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     if e.copying():
         raise Trap(f"cannot remove busy {kind}")

@@ -465,6 +465,11 @@ class LiftedFunc(ComponentFunc):
         code = packed & 0xF
         if code == _EXIT:
             task.exit_implicit_thread()
+            # The task is over: break its cycles with its thread (the thread's bound
+            # wait callbacks, task <-> thread), so that both are freed at once by
+            # reference counting rather than left to the cyclic garbage collector.
+            thread.wait_ready = thread.wait_cont = None
+            task.implicit_thread = None
             return
         if code > _WAIT:
             unpack_callback_result(packed)  # traps

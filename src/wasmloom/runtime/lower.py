@@ -70,7 +70,17 @@ def lower(
             _lower_subtask(inst, f, opts, fabi, fused),
             on_sync=lambda: check_may_leave(inst),
         )
-    call = f.call
+    if isinstance(f, HostFunc):
+        # HostFunc.call in line: a sync host function takes the lifted arguments.
+        fn = f.fn
+
+        def call(args: list[Any], caller: Any) -> Any:
+            return fn(*args)
+
+        direct = True
+    else:
+        call = f.call
+        direct = False
     if not any(T.contains_borrow(t) for _, t in ft.params):
         # No borrows to track: one context serves every call. Calls that overlap
         # (a fiber blocked in the callee) only share `cx.mv`, which each step
@@ -81,7 +91,11 @@ def lower(
             if not inst.may_leave:
                 raise Trap("cannot leave component instance")
             try:
-                out = lower_results(shared, call(lift_params(shared, flat_args), inst), flat_args)
+                if direct:
+                    result = fn(*lift_params(shared, flat_args))
+                else:
+                    result = call(lift_params(shared, flat_args), inst)
+                out = lower_results(shared, result, flat_args)
             except Trap as e:
                 if fused:
                     at_boundary(e)
@@ -92,19 +106,30 @@ def lower(
 
         return core.host_func(store, flat_ft, lowered_plain)
 
+    # One context (with its borrow scope) for the calls that do not overlap: a call
+    # made while another is in progress (the callee called back into the guest) gets
+    # its own.
+    free: list[LiftLowerContext] = [LiftLowerContext(opts, inst, None, fused=fused)]
+
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         scope = BorrowScope()
-        cx = LiftLowerContext(opts, inst, scope, fused=fused)
+        cx = free.pop() if free else LiftLowerContext(opts, inst, None, fused=fused)
+        cx.borrow_scope = scope
         try:
-            args = lift_params(cx, flat_args)
-            result = call(args, inst)
+            if direct:
+                result = fn(*lift_params(cx, flat_args))
+            else:
+                result = call(lift_params(cx, flat_args), inst)
             out = lower_results(cx, result, flat_args)
         except Trap as e:
             if fused:
                 at_boundary(e)
             raise
+        finally:
+            cx.borrow_scope = None
+            free.append(cx)
         scope.exit()
         if not out:
             return None

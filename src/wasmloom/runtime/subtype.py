@@ -13,44 +13,100 @@ from wasmloom.errors import LinkError
 
 Subst = dict[T.ResourceType, T.ResourceType]
 
+# Pairs of distinct type objects found equal: ``(id(a), id(b)) -> (a, b)``. The entry
+# holds both objects, so neither id can be reused while it is there. Bounded: cleared
+# when full (instances made later bring new type objects).
+_SAME: dict[tuple[int, int], tuple[object, object]] = {}
+_SAME_MAX = 4096
+
+
+def same_type(a: object, b: object) -> bool:
+    """``a == b`` for (immutable) types, remembered per pair of objects.
+
+    Types are compared structurally, and equal types often are distinct objects (each
+    canon built-in and each binding resolves its own): a ``future<result<_, error-code>>``
+    costs microseconds to compare on every handle check. A pair found equal once is
+    answered with one dict lookup from then on.
+    """
+    if a is b:
+        return True
+    hit = _SAME.get((id(a), id(b)))
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return True
+    if a != b:
+        return False
+    if len(_SAME) >= _SAME_MAX:
+        _SAME.clear()
+    _SAME[(id(a), id(b))] = (a, b)
+    return True
+
 
 def subst_valtype(t: T.ValType | None, m: Subst) -> T.ValType | None:
-    """``t`` with every resource type in ``m`` replaced by its binding."""
+    """``t`` with every resource type in ``m`` replaced by its binding.
+
+    The parts that change are made anew; ``t`` itself (or a part of it) comes back
+    when nothing in it changes, so most types keep their identity (and the ``is``
+    tests of :func:`same_type` and of the plan caches hold).
+    """
     if t is None or not m:
         return t
     s = subst_valtype
-    if isinstance(t, T.OwnType):
-        return T.OwnType(m.get(t.rt, t.rt))
-    if isinstance(t, T.BorrowType):
-        return T.BorrowType(m.get(t.rt, t.rt))
+    if isinstance(t, T.OwnType | T.BorrowType):
+        rt = m.get(t.rt)
+        if rt is None or rt is t.rt:
+            return t
+        return T.OwnType(rt) if isinstance(t, T.OwnType) else T.BorrowType(rt)
     if isinstance(t, T.ListType):
-        return T.ListType(s(t.t, m), t.length)  # type: ignore[arg-type]
+        u = s(t.t, m)
+        return t if u is t.t else T.ListType(u, t.length)  # type: ignore[arg-type]
     if isinstance(t, T.OptionType):
-        return T.OptionType(s(t.t, m))  # type: ignore[arg-type]
+        u = s(t.t, m)
+        return t if u is t.t else T.OptionType(u)  # type: ignore[arg-type]
     if isinstance(t, T.RecordType):
-        fields = tuple(T.FieldType(f.label, s(f.t, m)) for f in t.fields)  # type: ignore[arg-type]
+        ftypes = [s(f.t, m) for f in t.fields]
+        if all(u is f.t for u, f in zip(ftypes, t.fields, strict=True)):
+            return t
+        fields = tuple(
+            T.FieldType(f.label, u)  # type: ignore[arg-type]
+            for f, u in zip(t.fields, ftypes, strict=True)
+        )
         return T.RecordType(fields, t.name)
     if isinstance(t, T.TupleType):
-        return T.TupleType(tuple(s(x, m) for x in t.ts))  # type: ignore[misc]
+        ts = [s(x, m) for x in t.ts]
+        if all(u is x for u, x in zip(ts, t.ts, strict=True)):
+            return t
+        return T.TupleType(tuple(ts))  # type: ignore[arg-type]
     if isinstance(t, T.VariantType):
-        return T.VariantType(tuple(T.CaseType(c.label, s(c.t, m)) for c in t.cases), t.name)
+        ctypes = [s(c.t, m) for c in t.cases]
+        if all(u is c.t for u, c in zip(ctypes, t.cases, strict=True)):
+            return t
+        cases = tuple(T.CaseType(c.label, u) for c, u in zip(t.cases, ctypes, strict=True))
+        return T.VariantType(cases, t.name)
     if isinstance(t, T.ResultType):
-        return T.ResultType(s(t.ok, m), s(t.error, m))
+        ok, err = s(t.ok, m), s(t.error, m)
+        return t if ok is t.ok and err is t.error else T.ResultType(ok, err)
     if isinstance(t, T.MapType):
-        return T.MapType(s(t.k, m), s(t.v, m))  # type: ignore[arg-type]
+        k, v = s(t.k, m), s(t.v, m)
+        return t if k is t.k and v is t.v else T.MapType(k, v)  # type: ignore[arg-type]
     if isinstance(t, T.StreamType):
-        return T.StreamType(s(t.t, m))
+        u = s(t.t, m)
+        return t if u is t.t else T.StreamType(u)
     if isinstance(t, T.FutureType):
-        return T.FutureType(s(t.t, m))
+        u = s(t.t, m)
+        return t if u is t.t else T.FutureType(u)
     return t
 
 
 def subst_functype(ft: T.FuncType, m: Subst) -> T.FuncType:
     if not m:
         return ft
+    params = [subst_valtype(t, m) for _, t in ft.params]
+    result = subst_valtype(ft.result, m)
+    if result is ft.result and all(u is t for u, (_, t) in zip(params, ft.params, strict=True)):
+        return ft
     return T.FuncType(
-        tuple((n, subst_valtype(t, m)) for n, t in ft.params),  # type: ignore[misc]
-        subst_valtype(ft.result, m),
+        tuple((n, u) for (n, _), u in zip(ft.params, params, strict=True)),  # type: ignore[misc]
+        result,
         ft.is_async,
     )
 

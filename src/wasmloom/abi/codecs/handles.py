@@ -19,8 +19,14 @@ _I32 = struct.Struct("<I")
 
 
 def _handle_codec(
-    t: ValType, ptr_type: str, lift: Callable[[Any, int], Any], lower: Callable[[Any, Any], int]
+    t: ValType,
+    ptr_type: str,
+    lift: Callable[[Any, int], Any],
+    lower: Callable[[Any, Any], int],
+    lift_flat: Callable[[Any, Iterator[Any]], Any] | None = None,
 ) -> Codec:
+    """The codec of a handle type from its ``lift(cx, i)`` and ``lower(cx, v)`` (and a
+    ``lift_flat`` of its own, when it has one with ``lift`` in line)."""
     unpack_from = _I32.unpack_from
     pack_into = _I32.pack_into
 
@@ -30,13 +36,13 @@ def _handle_codec(
     def store(cx: Any, v: Any, p: int) -> None:
         pack_into(cx.mv, p, lower(cx, v))
 
-    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+    def lift_next(cx: Any, it: Iterator[Any]) -> Any:
         return lift(cx, next(it) & M32)
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.append(lower(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
+    return Codec(t, ptr_type, load, store, lift_flat or lift_next, lower_flat, True)
 
 
 def _moved(cx: Any, v: Resource) -> None:
@@ -65,13 +71,19 @@ def resource_codec(
                 _given_out(v, None if own else cx.borrow_scope)
             return v
 
+        def lift_conv_flat(cx: Any, it: Iterator[Any]) -> Any:
+            v = from_rep(lift_h(cx, next(it) & M32, rt))
+            if isinstance(v, Resource):
+                _given_out(v, None if own else cx.borrow_scope)
+            return v
+
         def lower_conv(cx: Any, v: Any) -> int:
             rep = to_rep(v)
             if own and isinstance(v, Resource):
                 _moved(cx, v)
             return lower_h(cx, rep, rt)
 
-        return _handle_codec(t, ptr_type, lift_conv, lower_conv)
+        return _handle_codec(t, ptr_type, lift_conv, lower_conv, lift_conv_flat)
 
     def lift(cx: Any, i: int) -> Resource:
         return _given_out(Resource(rt, lift_h(cx, i, rt), own), None if own else cx.borrow_scope)
