@@ -40,6 +40,8 @@ class PrimType:
 
 @dataclass(frozen=True, slots=True)
 class ErrorContextType:
+    """The ``error-context`` type."""
+
     def __str__(self) -> str:
         return "error-context"
 
@@ -57,12 +59,16 @@ class ListType:
 
 @dataclass(frozen=True, slots=True)
 class FieldType:
+    """One labelled field of a record type."""
+
     label: str
     t: ValType
 
 
 @dataclass(frozen=True, slots=True)
 class RecordType:
+    """A record type."""
+
     fields: tuple[FieldType, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -75,6 +81,8 @@ class RecordType:
 
 @dataclass(frozen=True, slots=True)
 class TupleType:
+    """A tuple type."""
+
     ts: tuple[ValType, ...]
 
     def __str__(self) -> str:
@@ -83,12 +91,16 @@ class TupleType:
 
 @dataclass(frozen=True, slots=True)
 class CaseType:
+    """One labelled case of a variant type, with an optional payload."""
+
     label: str
     t: ValType | None
 
 
 @dataclass(frozen=True, slots=True)
 class VariantType:
+    """A variant type."""
+
     cases: tuple[CaseType, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -105,6 +117,8 @@ class VariantType:
 
 @dataclass(frozen=True, slots=True)
 class EnumType:
+    """An enum type."""
+
     labels: tuple[str, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -117,6 +131,8 @@ class EnumType:
 
 @dataclass(frozen=True, slots=True)
 class FlagsType:
+    """A flags type."""
+
     labels: tuple[str, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -129,6 +145,8 @@ class FlagsType:
 
 @dataclass(frozen=True, slots=True)
 class OptionType:
+    """An option type."""
+
     t: ValType
 
     def __str__(self) -> str:
@@ -137,6 +155,8 @@ class OptionType:
 
 @dataclass(frozen=True, slots=True)
 class ResultType:
+    """A result type."""
+
     ok: ValType | None
     error: ValType | None
 
@@ -147,6 +167,8 @@ class ResultType:
 
 @dataclass(frozen=True, slots=True)
 class MapType:
+    """A map type."""
+
     k: ValType
     v: ValType
 
@@ -190,6 +212,8 @@ class ResourceType:
 
 @dataclass(frozen=True, slots=True)
 class OwnType:
+    """An owned handle of a resource type."""
+
     rt: ResourceType
 
     def __str__(self) -> str:
@@ -198,6 +222,8 @@ class OwnType:
 
 @dataclass(frozen=True, slots=True)
 class BorrowType:
+    """A borrowed handle of a resource type."""
+
     rt: ResourceType
 
     def __str__(self) -> str:
@@ -206,6 +232,8 @@ class BorrowType:
 
 @dataclass(frozen=True, slots=True)
 class StreamType:
+    """A stream type (``t`` is None for a stream of no values)."""
+
     t: ValType | None
 
     def __str__(self) -> str:
@@ -214,6 +242,8 @@ class StreamType:
 
 @dataclass(frozen=True, slots=True)
 class FutureType:
+    """A future type (``t`` is None for a future of no value)."""
+
     t: ValType | None
 
     def __str__(self) -> str:
@@ -260,6 +290,8 @@ CoreValType = str  # 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | reference types, a
 
 @dataclass(frozen=True, slots=True)
 class CoreFuncType:
+    """A core function type: parameter and result value types by name."""
+
     params: tuple[CoreValType, ...]
     results: tuple[CoreValType, ...]
 
@@ -277,6 +309,8 @@ class CoreExternDesc:
 
 @dataclass(frozen=True, slots=True)
 class ModuleType:
+    """A core module type: its imports and exports."""
+
     imports: tuple[tuple[str, str, CoreExternDesc], ...]
     exports: tuple[tuple[str, CoreExternDesc], ...]
 
@@ -318,16 +352,22 @@ class TypeBound:
 
 @dataclass(frozen=True, slots=True)
 class ValueBound:
+    """The bound of a value import or export."""
+
     t: ValType
 
 
 @dataclass(eq=False, slots=True)
 class InstanceType:
+    """An instance type: its exports by name."""
+
     exports: dict[str, ExternType] = field(default_factory=dict)
 
 
 @dataclass(eq=False, slots=True)
 class ComponentType:
+    """A component type: its imports and exports by name."""
+
     imports: dict[str, ExternType] = field(default_factory=dict)
     exports: dict[str, ExternType] = field(default_factory=dict)
 
