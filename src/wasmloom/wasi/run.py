@@ -278,10 +278,11 @@ def load_component(path: str, engine: Engine) -> Component:
     from wasmloom.wasi.cache import is_precompiled, load_artifact
 
     with open(path, "rb") as f:
-        data = f.read()
-    if is_precompiled(data):
-        return load_artifact(data, engine, path)
-    return Component.from_bytes(data, engine)
+        head = f.read(64)
+        if not is_precompiled(head):  # a component: through the cache's record of the file
+            return Component.from_file(path, engine)
+        data = head + f.read()
+    return load_artifact(data, engine, path)
 
 
 def load_app(
