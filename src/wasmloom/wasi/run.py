@@ -385,7 +385,7 @@ def _instantiate(opts: RunOptions, err: TextIO) -> tuple[Instance, Store[RunStat
     if opts.wasm.timeout is not None:
         store.set_deadline(opts.wasm.timeout)
     try:
-        return linker.instantiate(store, component), store
+        return linker.instantiate_pre(component).instantiate(store), store
     except LinkError as e:
         print(f"error: {e}", file=err)
         print("hint: --trap-unknown-imports stubs imports this host lacks", file=err)
