@@ -28,10 +28,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
 import struct
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -178,6 +176,8 @@ class DiskCache:
     def _write(path: Path, blob: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            import tempfile  # a write: not on the path of a warm start
+
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             try:
                 with os.fdopen(fd, "wb") as f:
@@ -356,6 +356,8 @@ def write_artifact(
 
 def _write_atomically(path: Path, data: bytes) -> None:
     # a file made with the usual mode (0o666 less the umask), unlike mkstemp's 0o600
+    import secrets  # 10 ms of imports (hmac, random): only when an artifact is written
+
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
