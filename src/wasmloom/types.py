@@ -12,8 +12,122 @@ the runtime resolves them into these objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+if TYPE_CHECKING:  # what these classes are, to the type checker
+    from dataclasses import dataclass, field
+else:  # and what makes them at run time: see _record
+
+    def dataclass(**options: Any) -> Any:
+        return lambda cls: _record(cls, **options)
+
+    def field(**options: Any) -> Any:
+        return _Field(**options)
+
+# --- record classes --------------------------------------------------------------
+
+
+class FrozenInstanceError(AttributeError):
+    """An attempt to change a field of a frozen type object."""
+
+
+_MISSING: Any = object()
+
+
+class _Field:
+    __slots__ = ("compare", "default", "factory")
+
+    def __init__(
+        self, *, default: Any = _MISSING, default_factory: Any = _MISSING, compare: bool = True
+    ) -> None:
+        self.default = default
+        self.factory = default_factory
+        self.compare = compare
+
+
+def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) -> type:
+    """``dataclasses.dataclass(slots=True, frozen=..., eq=...)`` as this package uses it:
+    ``__init__`` over the annotated fields (defaults, ``field(default=,
+    default_factory=, compare=)``), ``__repr__``, ``==`` and, when frozen, a hash
+    over the compared fields, refusal to change a field, and pickling. It makes a
+    class for a twentieth of dataclass's import cost, which every command paid for
+    the hundred classes of the types and the binary AST."""
+    assert slots
+    names = tuple(vars(cls).get("__annotations__", {}))
+    ns = {k: v for k, v in cls.__dict__.items() if k not in names}
+    ns.pop("__dict__", None)
+    ns.pop("__weakref__", None)
+    ns["__slots__"] = names
+    params, body, glob, compared = [], [], {"_set": object.__setattr__, "_MISSING": _MISSING}, []
+    for n in names:
+        d = cls.__dict__.get(n, _MISSING)
+        f = d if isinstance(d, _Field) else _Field(default=d)
+        assign = f"_set(self, {n!r}, {{}})" if frozen else f"self.{n} = {{}}"
+        if f.factory is not _MISSING:
+            glob[f"_make_{n}"] = f.factory
+            params.append(f"{n}=_MISSING")
+            body.append("    " + assign.format(f"_make_{n}() if {n} is _MISSING else {n}"))
+        else:
+            if f.default is _MISSING:
+                params.append(n)
+            else:
+                glob[f"_default_{n}"] = f.default
+                params.append(f"{n}=_default_{n}")
+            body.append("    " + assign.format(n))
+        if f.compare:
+            compared.append(n)
+    lines = "\n".join(body or ["    pass"])
+    exec(f"def __init__(self, {', '.join(params)}):\n{lines}", glob)
+    ns["__init__"] = glob["__init__"]
+    ns["__repr__"] = _repr
+    keys = tuple(compared)
+    if eq:
+
+        def __eq__(self: Any, other: Any) -> Any:
+            if type(other) is not type(self):
+                return NotImplemented
+            return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+        ns["__eq__"] = __eq__
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(tuple(getattr(self, k) for k in keys))
+
+            ns["__hash__"] = __hash__
+        else:
+            ns["__hash__"] = None
+    if frozen:
+        ns["__setattr__"] = _frozen_set
+        ns["__delattr__"] = _frozen_del
+        ns["__getstate__"] = _getstate
+        ns["__setstate__"] = _setstate
+    new = type(cls.__name__, cls.__bases__, ns)
+    new.__qualname__ = cls.__qualname__
+    return new
+
+
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__slots__)
+    return f"{type(self).__qualname__}({fields})"
+
+
+def _frozen_set(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_del(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, n) for n in type(self).__slots__]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for n, v in zip(type(self).__slots__, state, strict=True):
+        object.__setattr__(self, n, v)
+
 
 # --- value types -----------------------------------------------------------------
 

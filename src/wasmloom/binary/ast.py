@@ -11,71 +11,12 @@ primitive type name (``str``, e.g. ``"u32"``, ``"error-context"``).
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeAlias, Union
+from typing import TYPE_CHECKING, TypeAlias, Union
 
 if TYPE_CHECKING:  # what the nodes are, to the type checker
     from dataclasses import dataclass, field
-else:
-
-    class _Factory:
-        __slots__ = ("make",)
-
-        def __init__(self, make: Any) -> None:
-            self.make = make
-
-    def field(*, default_factory: Any) -> Any:
-        return _Factory(default_factory)
-
-    def dataclass(*, slots: bool) -> Any:
-        """``dataclasses.dataclass(slots=True)`` as these nodes use it: ``__init__`` over
-        the annotated fields (defaults and ``field(default_factory=)`` included),
-        ``__eq__`` and ``__repr__``, and no ``__hash__``. At a twentieth of the import
-        cost: every command that loads a component imports these 50 classes."""
-        assert slots
-
-        def make(cls: type) -> type:
-            names = tuple(cls.__dict__.get("__annotations__", {}))
-            ns = {k: v for k, v in cls.__dict__.items() if k not in names}
-            ns.pop("__dict__", None)
-            ns.pop("__weakref__", None)
-            ns["__slots__"] = names
-            params, body, glob = [], [], {}
-            for n in names:
-                d = cls.__dict__.get(n, _NO_DEFAULT)
-                if d is _NO_DEFAULT:
-                    params.append(n)
-                    body.append(f"    self.{n} = {n}")
-                elif isinstance(d, _Factory):
-                    glob[f"_make_{n}"] = d.make
-                    params.append(f"{n}=_NONE")
-                    body.append(f"    self.{n} = _make_{n}() if {n} is _NONE else {n}")
-                else:
-                    glob[f"_default_{n}"] = d
-                    params.append(f"{n}=_default_{n}")
-                    body.append(f"    self.{n} = {n}")
-            glob["_NONE"] = _NO_DEFAULT
-            src = f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body or ["    pass"])
-            exec(src, glob)
-            ns["__init__"] = glob["__init__"]
-            ns["__eq__"] = _eq
-            ns["__repr__"] = _repr
-            ns["__hash__"] = None
-            new = type(cls.__name__, cls.__bases__, ns)
-            new.__qualname__ = cls.__qualname__
-            return new
-
-        return make
-
-    _NO_DEFAULT = object()
-
-    def _eq(self: Any, other: Any) -> Any:
-        if type(other) is not type(self):
-            return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def _repr(self: Any) -> str:
-        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
-        return f"{type(self).__qualname__}({fields})"
+else:  # and what makes them at run time (50 classes at a fraction of dataclass's cost)
+    from wasmloom.types import dataclass, field
 
 
 class Sort(Enum):
