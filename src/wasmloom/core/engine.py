@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import marshal
 import os
-import pickle
 import threading
 import time
 import weakref
@@ -18,7 +18,7 @@ from typing import Protocol
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from wasmloom.binary.core_module import module_type
+from wasmloom.binary.core_module import module_type, module_type_from_data, module_type_to_data
 from wasmloom.core.capi import _increment_epoch
 from wasmloom.errors import ValidationError
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
@@ -208,7 +208,7 @@ class ModuleDiskCache(Protocol):
 
 # Optional methods of a ModuleDiskCache, used when it has them:
 # - ``load_types(key) -> bytes | None`` / ``store_types(key, blob)``: the module's
-#   imports and exports (a pickled :class:`ModuleType`) next to the entry, so a
+#   imports and exports (a :class:`ModuleType` as marshalled tuples) next to the entry, so a
 #   warm start does not parse the module in Python again.
 
 
@@ -288,16 +288,14 @@ def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> Modul
         blob = load(key)
         if blob is not None:
             with contextlib.suppress(Exception):  # an unreadable entry is parsed again
-                mt = pickle.loads(blob)
-                if isinstance(mt, ModuleType):
-                    return mt
+                return module_type_from_data(marshal.loads(blob))
     try:
         mt = module_type(data)
     except (ValueError, IndexError) as e:
         raise ValidationError(f"cannot read the module's types: {e}") from None
     store = getattr(disk, "store_types", None)
     if store is not None:
-        store(key, pickle.dumps(mt, protocol=pickle.HIGHEST_PROTOCOL))
+        store(key, marshal.dumps(module_type_to_data(mt)))
     return mt
 
 
