@@ -20,7 +20,9 @@ Rows and budgets:
   ``bench/run.py``, built once into ``bench/.cache``) against the wasmtime CLI:
   <= 1.5x;
 - instantiation (new Store plus instantiate) of a small component with one
-  host import, against wasmtime-py's ``wasmtime.component``: <= 3x;
+  host import, against wasmtime-py's ``wasmtime.component``: <= 3x; and of the
+  componentize-py guest with WASI 0.2 (a command's store, from an
+  ``InstancePre``), against wasmtime-py with ``add_wasip2``: <= 3x;
 - concurrency: N concurrent ``call_async`` of a callback-lifted export that
   awaits an ``async def`` host import once (which suspends once); cost per
   call at N = 100, 1,000, 4,000, 10,000, against plain ``asyncio.gather`` of
@@ -200,6 +202,47 @@ def instantiation(runs: int) -> dict[str, float]:
     }
 
 
+def instantiation_app(app: str, runs: int) -> dict[str, float]:
+    """ms per new Store + instantiate of a componentize-py guest linked with WASI 0.2,
+    wasmloom (a command's store and linker, as ``run`` makes them) against
+    wasmtime-py (``add_wasip2``)."""
+    import wasmtime
+    import wasmtime.component as wc
+
+    from wasmloom import Component, Linker
+    from wasmloom.wasi.run import RunOptions, RunState, build_ctx, link_wasi, new_store
+
+    comp = Component.from_file(app)
+    linker = Linker()
+    link_wasi(linker, comp.import_names())
+    opts = RunOptions(app=app)
+    pre = linker.instantiate_pre(comp)
+
+    def ours() -> None:
+        state = RunState(build_ctx(opts))
+        pre.instantiate(new_store(comp, state, opts.wasm))
+
+    engine = wasmtime.Engine()
+    with open(app, "rb") as f:
+        wcomp = wc.Component(engine, f.read())
+    wlinker = wc.Linker(engine)
+    wlinker.add_wasip2()
+
+    def theirs() -> None:
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasmtime.WasiConfig())
+        wlinker.instantiate(store, wcomp)
+
+    def per(fn: Callable[[], None], n: int = 20) -> float:
+        fn()
+        t = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t) / n * 1e3
+
+    return {"wasmloom": med(lambda: per(ours), runs), "wasmtime": med(lambda: per(theirs), runs)}
+
+
 def concurrency(sizes: tuple[int, ...]) -> dict[str, list[float]]:
     """µs per call for N overlapping calls, and for plain asyncio.gather."""
     import asyncio
@@ -300,6 +343,17 @@ def mode_rows(
             3.0,
         )
     )
+    if app is not None:
+        big = json.loads(child_output([*me, "--child", "instantiate-app", "--app", str(app)], env))
+        rows.append(
+            (
+                "instantiate, componentize-py + WASI / wasmtime-py",
+                big["wasmloom"],
+                big["wasmtime"],
+                "ms",
+                3.0,
+            )
+        )
     sz = ",".join(map(str, sizes))
     conc = json.loads(child_output([*me, "--child", "concurrency", "--sizes", sz], env))
     base = conc["wasmloom"][0]
@@ -331,12 +385,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer runs, N up to 4,000")
-    ap.add_argument("--child", choices=("instantiate", "concurrency"))
+    ap.add_argument("--child", choices=("instantiate", "instantiate-app", "concurrency"))
+    ap.add_argument("--app", help="the componentize-py guest (for --child instantiate-app)")
     ap.add_argument("--sizes", default=",".join(map(str, CONCURRENCY)))
     args = ap.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     if args.child == "instantiate":
         print(json.dumps(instantiation(args.runs)))
+        return
+    if args.child == "instantiate-app":
+        print(json.dumps(instantiation_app(args.app, args.runs)))
         return
     if args.child == "concurrency":
         print(json.dumps(concurrency(sizes)))

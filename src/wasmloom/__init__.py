@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     )
     from wasmloom.host.component import Component
     from wasmloom.host.instance import Func, Instance
-    from wasmloom.host.linker import Linker, LinkerInstance
+    from wasmloom.host.linker import InstancePre, Linker, LinkerInstance
     from wasmloom.host.store import Store
     from wasmloom.limits import StoreLimits
     from wasmloom.types import FuncType, ResourceType
@@ -44,6 +44,7 @@ __all__ = [
     "FuncType",
     "HandleError",
     "Instance",
+    "InstancePre",
     "LinkError",
     "Linker",
     "LinkerInstance",
@@ -72,6 +73,7 @@ _WHERE = {
     "FuncType": "wasmloom.types",
     "HandleError": "wasmloom.errors",
     "Instance": "wasmloom.host.instance",
+    "InstancePre": "wasmloom.host.linker",
     "LinkError": "wasmloom.errors",
     "Linker": "wasmloom.host.linker",
     "LinkerInstance": "wasmloom.host.linker",

@@ -12,8 +12,122 @@ the runtime resolves them into these objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+if TYPE_CHECKING:  # what these classes are, to the type checker
+    from dataclasses import dataclass, field
+else:  # and what makes them at run time: see _record
+
+    def dataclass(**options: Any) -> Any:
+        return lambda cls: _record(cls, **options)
+
+    def field(**options: Any) -> Any:
+        return _Field(**options)
+
+# --- record classes --------------------------------------------------------------
+
+
+class FrozenInstanceError(AttributeError):
+    """An attempt to change a field of a frozen type object."""
+
+
+_MISSING: Any = object()
+
+
+class _Field:
+    __slots__ = ("compare", "default", "factory")
+
+    def __init__(
+        self, *, default: Any = _MISSING, default_factory: Any = _MISSING, compare: bool = True
+    ) -> None:
+        self.default = default
+        self.factory = default_factory
+        self.compare = compare
+
+
+def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) -> type:
+    """``dataclasses.dataclass(slots=True, frozen=..., eq=...)`` as this package uses it:
+    ``__init__`` over the annotated fields (defaults, ``field(default=,
+    default_factory=, compare=)``), ``__repr__``, ``==`` and, when frozen, a hash
+    over the compared fields, refusal to change a field, and pickling. It makes a
+    class for a twentieth of dataclass's import cost, which every command paid for
+    the hundred classes of the types and the binary AST."""
+    assert slots
+    names = tuple(vars(cls).get("__annotations__", {}))
+    ns = {k: v for k, v in cls.__dict__.items() if k not in names}
+    ns.pop("__dict__", None)
+    ns.pop("__weakref__", None)
+    ns["__slots__"] = names
+    params, body, glob, compared = [], [], {"_set": object.__setattr__, "_MISSING": _MISSING}, []
+    for n in names:
+        d = cls.__dict__.get(n, _MISSING)
+        f = d if isinstance(d, _Field) else _Field(default=d)
+        assign = f"_set(self, {n!r}, {{}})" if frozen else f"self.{n} = {{}}"
+        if f.factory is not _MISSING:
+            glob[f"_make_{n}"] = f.factory
+            params.append(f"{n}=_MISSING")
+            body.append("    " + assign.format(f"_make_{n}() if {n} is _MISSING else {n}"))
+        else:
+            if f.default is _MISSING:
+                params.append(n)
+            else:
+                glob[f"_default_{n}"] = f.default
+                params.append(f"{n}=_default_{n}")
+            body.append("    " + assign.format(n))
+        if f.compare:
+            compared.append(n)
+    lines = "\n".join(body or ["    pass"])
+    exec(f"def __init__(self, {', '.join(params)}):\n{lines}", glob)
+    ns["__init__"] = glob["__init__"]
+    ns["__repr__"] = _repr
+    keys = tuple(compared)
+    if eq:
+
+        def __eq__(self: Any, other: Any) -> Any:
+            if type(other) is not type(self):
+                return NotImplemented
+            return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+        ns["__eq__"] = __eq__
+        if frozen:
+
+            def __hash__(self: Any) -> int:
+                return hash(tuple(getattr(self, k) for k in keys))
+
+            ns["__hash__"] = __hash__
+        else:
+            ns["__hash__"] = None
+    if frozen:
+        ns["__setattr__"] = _frozen_set
+        ns["__delattr__"] = _frozen_del
+        ns["__getstate__"] = _getstate
+        ns["__setstate__"] = _setstate
+    new = type(cls.__name__, cls.__bases__, ns)
+    new.__qualname__ = cls.__qualname__
+    return new
+
+
+def _repr(self: Any) -> str:
+    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__slots__)
+    return f"{type(self).__qualname__}({fields})"
+
+
+def _frozen_set(self: Any, name: str, value: Any) -> None:
+    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _frozen_del(self: Any, name: str) -> None:
+    raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+
+def _getstate(self: Any) -> list[Any]:
+    return [getattr(self, n) for n in type(self).__slots__]
+
+
+def _setstate(self: Any, state: list[Any]) -> None:
+    for n, v in zip(type(self).__slots__, state, strict=True):
+        object.__setattr__(self, n, v)
+
 
 # --- value types -----------------------------------------------------------------
 
@@ -40,6 +154,8 @@ class PrimType:
 
 @dataclass(frozen=True, slots=True)
 class ErrorContextType:
+    """The ``error-context`` type."""
+
     def __str__(self) -> str:
         return "error-context"
 
@@ -57,12 +173,16 @@ class ListType:
 
 @dataclass(frozen=True, slots=True)
 class FieldType:
+    """One labelled field of a record type."""
+
     label: str
     t: ValType
 
 
 @dataclass(frozen=True, slots=True)
 class RecordType:
+    """A record type."""
+
     fields: tuple[FieldType, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -75,6 +195,8 @@ class RecordType:
 
 @dataclass(frozen=True, slots=True)
 class TupleType:
+    """A tuple type."""
+
     ts: tuple[ValType, ...]
 
     def __str__(self) -> str:
@@ -83,12 +205,16 @@ class TupleType:
 
 @dataclass(frozen=True, slots=True)
 class CaseType:
+    """One labelled case of a variant type, with an optional payload."""
+
     label: str
     t: ValType | None
 
 
 @dataclass(frozen=True, slots=True)
 class VariantType:
+    """A variant type."""
+
     cases: tuple[CaseType, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -105,6 +231,8 @@ class VariantType:
 
 @dataclass(frozen=True, slots=True)
 class EnumType:
+    """An enum type."""
+
     labels: tuple[str, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -117,6 +245,8 @@ class EnumType:
 
 @dataclass(frozen=True, slots=True)
 class FlagsType:
+    """A flags type."""
+
     labels: tuple[str, ...]
     #: The WIT name of a named type (``"pkg:ns/iface#name"``), where known; not
     #: part of the type's identity (types are structural), but it tells
@@ -129,6 +259,8 @@ class FlagsType:
 
 @dataclass(frozen=True, slots=True)
 class OptionType:
+    """An option type."""
+
     t: ValType
 
     def __str__(self) -> str:
@@ -137,6 +269,8 @@ class OptionType:
 
 @dataclass(frozen=True, slots=True)
 class ResultType:
+    """A result type."""
+
     ok: ValType | None
     error: ValType | None
 
@@ -147,6 +281,8 @@ class ResultType:
 
 @dataclass(frozen=True, slots=True)
 class MapType:
+    """A map type."""
+
     k: ValType
     v: ValType
 
@@ -190,6 +326,8 @@ class ResourceType:
 
 @dataclass(frozen=True, slots=True)
 class OwnType:
+    """An owned handle of a resource type."""
+
     rt: ResourceType
 
     def __str__(self) -> str:
@@ -198,6 +336,8 @@ class OwnType:
 
 @dataclass(frozen=True, slots=True)
 class BorrowType:
+    """A borrowed handle of a resource type."""
+
     rt: ResourceType
 
     def __str__(self) -> str:
@@ -206,6 +346,8 @@ class BorrowType:
 
 @dataclass(frozen=True, slots=True)
 class StreamType:
+    """A stream type (``t`` is None for a stream of no values)."""
+
     t: ValType | None
 
     def __str__(self) -> str:
@@ -214,6 +356,8 @@ class StreamType:
 
 @dataclass(frozen=True, slots=True)
 class FutureType:
+    """A future type (``t`` is None for a future of no value)."""
+
     t: ValType | None
 
     def __str__(self) -> str:
@@ -260,6 +404,8 @@ CoreValType = str  # 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | reference types, a
 
 @dataclass(frozen=True, slots=True)
 class CoreFuncType:
+    """A core function type: parameter and result value types by name."""
+
     params: tuple[CoreValType, ...]
     results: tuple[CoreValType, ...]
 
@@ -277,6 +423,8 @@ class CoreExternDesc:
 
 @dataclass(frozen=True, slots=True)
 class ModuleType:
+    """A core module type: its imports and exports."""
+
     imports: tuple[tuple[str, str, CoreExternDesc], ...]
     exports: tuple[tuple[str, CoreExternDesc], ...]
 
@@ -318,16 +466,22 @@ class TypeBound:
 
 @dataclass(frozen=True, slots=True)
 class ValueBound:
+    """The bound of a value import or export."""
+
     t: ValType
 
 
 @dataclass(eq=False, slots=True)
 class InstanceType:
+    """An instance type: its exports by name."""
+
     exports: dict[str, ExternType] = field(default_factory=dict)
 
 
 @dataclass(eq=False, slots=True)
 class ComponentType:
+    """A component type: its imports and exports by name."""
+
     imports: dict[str, ExternType] = field(default_factory=dict)
     exports: dict[str, ExternType] = field(default_factory=dict)
 

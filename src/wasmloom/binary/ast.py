@@ -10,9 +10,13 @@ primitive type name (``str``, e.g. ``"u32"``, ``"error-context"``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import TypeAlias, Union
+from typing import TYPE_CHECKING, TypeAlias, Union
+
+if TYPE_CHECKING:  # what the nodes are, to the type checker
+    from dataclasses import dataclass, field
+else:  # and what makes them at run time (50 classes at a fraction of dataclass's cost)
+    from wasmloom.types import dataclass, field
 
 
 class Sort(Enum):
@@ -32,6 +36,10 @@ class Sort(Enum):
     COMPONENT = "component"
     INSTANCE = "instance"
 
+    # Members are singletons compared by identity: hash them so too (C speed, where
+    # Enum's own hash is a Python call; instantiation looks index spaces up by sort).
+    __hash__ = object.__hash__
+
 
 ValTypeRef: TypeAlias = int | str
 
@@ -40,6 +48,8 @@ ValTypeRef: TypeAlias = int | str
 
 @dataclass(slots=True)
 class CoreFuncTypeDef:
+    """A core function type: parameter and result value types."""
+
     params: list[str]
     results: list[str]
     offset: int = 0
@@ -59,6 +69,8 @@ class CoreGcTypeDef:
 
 @dataclass(slots=True)
 class CoreRecGroup:
+    """A core rec group: the sub types defined together."""
+
     types: list[CoreFuncTypeDef | CoreGcTypeDef]
     offset: int = 0
 
@@ -89,6 +101,8 @@ class CoreExternTypeRef:
 
 @dataclass(slots=True)
 class CoreImportDecl:
+    """An import declared by a core module type."""
+
     module: str
     name: str
     desc: CoreExternTypeRef
@@ -97,6 +111,8 @@ class CoreImportDecl:
 
 @dataclass(slots=True)
 class CoreExportDecl:
+    """An export declared by a core module type."""
+
     name: str
     desc: CoreExternTypeRef
     offset: int = 0
@@ -116,6 +132,8 @@ CoreModuleDecl: TypeAlias = Union[CoreImportDecl, "CoreTypeDef", CoreOuterAlias,
 
 @dataclass(slots=True)
 class CoreModuleTypeDef:
+    """A core module type: its declarations in order."""
+
     decls: list[CoreModuleDecl]
     offset: int = 0
 
@@ -133,18 +151,24 @@ class CoreTypeDef:
 
 @dataclass(slots=True)
 class RecordDef:
+    """A ``record`` type: labelled fields."""
+
     fields: list[tuple[str, ValTypeRef]]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class VariantDef:
+    """A ``variant`` type: labelled cases, each with an optional payload."""
+
     cases: list[tuple[str, ValTypeRef | None]]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class ListDef:
+    """A ``list`` type; ``length`` is set for a fixed-length list."""
+
     t: ValTypeRef
     length: int | None = None
     offset: int = 0
@@ -152,30 +176,40 @@ class ListDef:
 
 @dataclass(slots=True)
 class TupleDef:
+    """A ``tuple`` type."""
+
     ts: list[ValTypeRef]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class FlagsDef:
+    """A ``flags`` type: its labels."""
+
     labels: list[str]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class EnumDef:
+    """An ``enum`` type: its labels."""
+
     labels: list[str]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class OptionDef:
+    """An ``option`` type."""
+
     t: ValTypeRef
     offset: int = 0
 
 
 @dataclass(slots=True)
 class ResultDef:
+    """A ``result`` type, either side optional."""
+
     ok: ValTypeRef | None
     error: ValTypeRef | None
     offset: int = 0
@@ -183,30 +217,40 @@ class ResultDef:
 
 @dataclass(slots=True)
 class OwnDef:
+    """An ``own`` handle type of a resource type index."""
+
     type_idx: int
     offset: int = 0
 
 
 @dataclass(slots=True)
 class BorrowDef:
+    """A ``borrow`` handle type of a resource type index."""
+
     type_idx: int
     offset: int = 0
 
 
 @dataclass(slots=True)
 class StreamDef:
+    """A ``stream`` type, its element type optional."""
+
     t: ValTypeRef | None
     offset: int = 0
 
 
 @dataclass(slots=True)
 class FutureDef:
+    """A ``future`` type, its value type optional."""
+
     t: ValTypeRef | None
     offset: int = 0
 
 
 @dataclass(slots=True)
 class MapDef:
+    """A ``map`` type: key and value types."""
+
     k: ValTypeRef
     v: ValTypeRef
     offset: int = 0
@@ -227,6 +271,8 @@ DefValType: TypeAlias = PrimDef | RecordDef | VariantDef | ListDef | TupleDef | 
 
 @dataclass(slots=True)
 class FuncTypeDef:
+    """A component function type: named parameters, optional result, async or not."""
+
     params: list[tuple[str, ValTypeRef]]
     result: ValTypeRef | None
     is_async: bool = False
@@ -235,6 +281,8 @@ class FuncTypeDef:
 
 @dataclass(slots=True)
 class ResourceTypeDef:
+    """A resource type defined by the component: representation and destructor."""
+
     rep: str  # core valtype, 'i32'
     dtor: int | None  # core func index
     offset: int = 0
@@ -278,6 +326,8 @@ class ExternName:
 
 @dataclass(slots=True)
 class ImportDecl:
+    """An import declared in a component or instance type."""
+
     name: ExternName
     t: ExternTypeRef
     offset: int = 0
@@ -285,6 +335,8 @@ class ImportDecl:
 
 @dataclass(slots=True)
 class ExportDecl:
+    """An export declared in a component or instance type."""
+
     name: ExternName
     t: ExternTypeRef
     offset: int = 0
@@ -337,12 +389,16 @@ ComponentDecl: TypeAlias = ImportDecl | CoreTypeDef | TypeDef | Alias | ExportDe
 
 @dataclass(slots=True)
 class ComponentTypeDef:
+    """A component type: its declarations in order."""
+
     decls: list[ComponentDecl]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class InstanceTypeDef:
+    """An instance type: its declarations in order."""
+
     decls: list[InstanceDecl]
     offset: int = 0
 
@@ -360,6 +416,8 @@ class CoreModule:
 
 @dataclass(slots=True)
 class CoreInstantiate:
+    """A core instance made by instantiating a core module with named arguments."""
+
     module: int
     args: list[tuple[str, int]]  # (name, core instance index)
     offset: int = 0
@@ -367,12 +425,16 @@ class CoreInstantiate:
 
 @dataclass(slots=True)
 class CoreInlineExports:
+    """A core instance made of existing core items, by name."""
+
     exports: list[tuple[str, Sort, int]]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class Instantiate:
+    """A component instance made by instantiating a component with named arguments."""
+
     component: int
     args: list[tuple[str, Sort, int]]
     offset: int = 0
@@ -380,12 +442,16 @@ class Instantiate:
 
 @dataclass(slots=True)
 class InlineExports:
+    """A component instance made of existing items, by name."""
+
     exports: list[tuple[ExternName, Sort, int]]
     offset: int = 0
 
 
 @dataclass(slots=True)
 class CanonOpts:
+    """The canonical options of a ``canon`` definition."""
+
     string_encoding: str = "utf8"  # 'utf8' | 'utf16' | 'latin1+utf16'
     memory: int | None = None
     realloc: int | None = None
@@ -398,6 +464,8 @@ class CanonOpts:
 
 @dataclass(slots=True)
 class CanonLift:
+    """``canon lift``: a core function as a component function of a type."""
+
     core_func: int
     opts: CanonOpts
     type_idx: int
@@ -406,6 +474,8 @@ class CanonLift:
 
 @dataclass(slots=True)
 class CanonLower:
+    """``canon lower``: a component function as a core function."""
+
     func: int
     opts: CanonOpts
     offset: int = 0
@@ -440,6 +510,8 @@ Canon: TypeAlias = CanonLift | CanonLower | CanonBuiltin
 
 @dataclass(slots=True)
 class Start:
+    """A component start function (not supported at instantiation)."""
+
     func: int
     args: list[int]
     results: int
@@ -448,6 +520,8 @@ class Start:
 
 @dataclass(slots=True)
 class Import:
+    """A component import: its name and extern type."""
+
     name: ExternName
     t: ExternTypeRef
     offset: int = 0
@@ -455,6 +529,8 @@ class Import:
 
 @dataclass(slots=True)
 class Export:
+    """A component export: its name, sort, index and optional type ascription."""
+
     name: ExternName
     sort: Sort
     index: int

@@ -6,7 +6,7 @@ types aborts the process, so the types are read from the binary instead.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from wasmloom.binary.reader import Reader
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
@@ -289,3 +289,52 @@ def module_type(data: bytes) -> ModuleType:
             raise ValueError(f"unsupported export kind {kind:#x}")
         exports.append((name, desc))
     return ModuleType(tuple(imports), tuple(exports))
+
+
+# --- module types as plain data (the compile cache keeps them beside the code) ---------
+
+_DESC_CLASSES: dict[str, Any] = {
+    "table": CoreTableDesc,
+    "memory": CoreMemoryDesc,
+    "global": CoreGlobalDesc,
+}
+
+
+def module_type_to_data(mt: ModuleType) -> Any:
+    """``mt`` as nested tuples of strings, ints and bools (for :mod:`marshal`)."""
+
+    def desc(d: CoreExternDesc) -> tuple[Any, ...]:
+        t = d.type
+        if isinstance(t, CoreFuncType):
+            return (d.kind, t.params, t.results)
+        return (d.kind, tuple(t))
+
+    return (
+        tuple((m, n, desc(d)) for m, n, d in mt.imports),
+        tuple((n, desc(d)) for n, d in mt.exports),
+    )
+
+
+def module_type_from_data(data: Any) -> ModuleType:
+    """The inverse of :func:`module_type_to_data`; equal function types become one
+    object. Raises ``ValueError`` for data it did not make."""
+    funcs: dict[Any, CoreFuncType] = {}
+
+    def desc(d: Any) -> CoreExternDesc:
+        kind = d[0]
+        if kind in ("func", "tag"):
+            key = (d[1], d[2])
+            ft = funcs.get(key)
+            if ft is None:
+                ft = funcs[key] = CoreFuncType(tuple(d[1]), tuple(d[2]))
+            return CoreExternDesc(kind, ft)
+        return CoreExternDesc(kind, _DESC_CLASSES[kind](*d[1]))
+
+    try:
+        imports, exports = data
+        return ModuleType(
+            tuple((m, n, desc(d)) for m, n, d in imports),
+            tuple((n, desc(d)) for n, d in exports),
+        )
+    except (TypeError, ValueError, KeyError, IndexError) as e:
+        raise ValueError(f"not a module type: {e}") from None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
+import marshal
 import os
 import threading
 import time
@@ -16,7 +18,7 @@ from typing import Protocol
 import wasmtime
 from wasmtime import _ffi as ffi
 
-from wasmloom.binary.core_module import module_type
+from wasmloom.binary.core_module import module_type, module_type_from_data, module_type_to_data
 from wasmloom.core.capi import _increment_epoch
 from wasmloom.errors import ValidationError
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
@@ -204,6 +206,12 @@ class ModuleDiskCache(Protocol):
     def compiling(self, nbytes: int) -> AbstractContextManager[object]: ...
 
 
+# Optional methods of a ModuleDiskCache, used when it has them:
+# - ``load_types(key) -> bytes | None`` / ``store_types(key, blob)``: the module's
+#   imports and exports (a :class:`ModuleType` as marshalled tuples) next to the entry, so a
+#   warm start does not parse the module in Python again.
+
+
 _default_engine: Engine | None = None
 
 
@@ -241,18 +249,22 @@ class CoreModule:
         self.export_names: dict[str, bytes] = {name: name.encode("utf-8") for name, _ in mt.exports}
 
 
-def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> CoreModule:
+def compile_module(
+    engine: Engine, data: bytes | bytearray | memoryview, key: bytes | None = None
+) -> CoreModule:
     """Compile (and validate) a core module binary, or return the cached compile.
 
     Modules are cached per engine by the SHA-256 of their bytes, so compiling
-    the same binary twice returns the same :class:`CoreModule`. Raises
+    the same binary twice returns the same :class:`CoreModule`; ``key``, when
+    the caller knows it (a cache record of the file), is that hash. Raises
     :class:`ValidationError` carrying wasmtime's message if the binary is not a
     valid core module under the engine's features.
     """
     data = bytes(data)
     if not data.startswith(b"\0asm"):
         raise ValidationError("not a core wasm binary (missing the \\0asm preamble)")
-    key = hashlib.sha256(data).digest()
+    if key is None:
+        key = hashlib.sha256(data).digest()
     cache = engine._modules
     with engine._lock:
         hit = cache.get(key)
@@ -260,10 +272,7 @@ def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> Core
             cache.move_to_end(key)
             return hit
     module = _load_or_compile(engine, data, key)
-    try:
-        mt = module_type(data)
-    except (ValueError, IndexError) as e:
-        raise ValidationError(f"cannot read the module's types: {e}") from None
+    mt = _module_type(engine.disk_cache, key, data)
     compiled = CoreModule(engine, module, mt)
     with engine._lock:
         cache[key] = compiled
@@ -272,15 +281,50 @@ def compile_module(engine: Engine, data: bytes | bytearray | memoryview) -> Core
     return compiled
 
 
+def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> ModuleType:
+    """The module's imports and exports: from the disk cache, else parsed (and stored there)."""
+    load = getattr(disk, "load_types", None)
+    if load is not None:
+        blob = load(key)
+        if blob is not None:
+            with contextlib.suppress(Exception):  # an unreadable entry is parsed again
+                return module_type_from_data(marshal.loads(blob))
+    try:
+        mt = module_type(data)
+    except (ValueError, IndexError) as e:
+        raise ValidationError(f"cannot read the module's types: {e}") from None
+    store = getattr(disk, "store_types", None)
+    if store is not None:
+        store(key, marshal.dumps(module_type_to_data(mt)))
+    return mt
+
+
+def _deserialize(engine: Engine, blob: bytes) -> wasmtime.Module:
+    """``wasmtime.Module.deserialize`` without its extra copy of ``blob`` (wasmtime reads
+    the bytes in place; they outlive the call).
+
+    Not ``deserialize_file``: wasmtime would map the cache file and run code from the
+    mapping, and a file changed in place while mapped (a cache entry overwritten by
+    hand) kills the process with SIGBUS. Reading it costs one copy and is safe."""
+    ptr = ctypes.POINTER(ffi.wasmtime_module_t)()
+    data = ctypes.cast(ctypes.c_char_p(blob), ctypes.POINTER(ctypes.c_uint8))
+    error = ffi.wasmtime_module_deserialize(
+        engine.wasmtime.ptr(), data, len(blob), ctypes.byref(ptr)
+    )
+    if error:
+        raise wasmtime.WasmtimeError._from_ptr(error)
+    return wasmtime.Module._from_ptr(ptr)
+
+
 def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module:
     disk = engine.disk_cache
     if disk is not None:
-        blob = disk.load(key)
-        if blob is not None:
-            try:
-                return wasmtime.Module.deserialize(engine.wasmtime, blob)
-            except wasmtime.WasmtimeError:
-                pass  # stale or foreign: compile again below
+        try:
+            blob = disk.load(key)
+            if blob is not None:
+                return _deserialize(engine, blob)
+        except wasmtime.WasmtimeError:
+            pass  # stale or foreign: compile again below
     try:
         if disk is None:
             return wasmtime.Module(engine.wasmtime, data)

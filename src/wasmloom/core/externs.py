@@ -33,11 +33,12 @@ from wasmloom.types import CoreFuncType
 class CoreFunc:
     """A core function in a store, with its type ``ty`` (derived once)."""
 
-    __slots__ = ("_async", "_caller", "_raw", "store", "ty")
+    __slots__ = ("_async", "_caller", "_ext", "_raw", "store", "ty")
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
         self.store = store
         self._raw = raw  # wasmtime_func_t; its address must stay stable
+        self._ext: Any = None  # the wasmtime_extern_t of it, made once
         self.ty = ty
         self._caller: Callable[..., Any] | None = None
         self._async: _AsyncBinding | None = None
@@ -130,9 +131,12 @@ class CoreFunc:
         return wasmtime.Func._from_raw(self._raw)
 
     def _as_extern(self) -> Any:
-        return ffi.wasmtime_extern_t(
-            ffi.WASMTIME_EXTERN_FUNC, ffi.wasmtime_extern_union(func=self._raw)
-        )
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = ffi.wasmtime_extern_t(
+                ffi.WASMTIME_EXTERN_FUNC, ffi.wasmtime_extern_union(func=self._raw)
+            )
+        return ext
 
     def __repr__(self) -> str:
         return f"<CoreFunc {self.ty}>"
@@ -149,7 +153,7 @@ class CoreMemory:
     (true) says so to :class:`~wasmloom.abi.context.LiftLowerContext`.
     """
 
-    __slots__ = ("_arg", "_data_size", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+    __slots__ = ("_arg", "_data_size", "_ext", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
 
     #: The memory never moves or shrinks: a view stays valid for the bytes it covers.
     stable = True
@@ -157,6 +161,7 @@ class CoreMemory:
     def __init__(self, store: CoreStore, raw: Any, ty: CoreMemoryDesc) -> None:
         self.store = store
         self._raw = raw  # wasmtime_memory_t
+        self._ext: Any = None
         self._arg = ctypes.pointer(raw)
         self.ty = ty
         self.ptr_type = "i64" if ty.memory64 else "i32"
@@ -206,19 +211,23 @@ class CoreMemory:
         return prev.value
 
     def _as_extern(self) -> Any:
-        return ffi.wasmtime_extern_t(
-            ffi.WASMTIME_EXTERN_MEMORY, ffi.wasmtime_extern_union(memory=self._raw)
-        )
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = ffi.wasmtime_extern_t(
+                ffi.WASMTIME_EXTERN_MEMORY, ffi.wasmtime_extern_union(memory=self._raw)
+            )
+        return ext
 
 
 class CoreTable:
     """A table in a store; ``ty`` is its :class:`CoreTableDesc`."""
 
-    __slots__ = ("_raw", "store", "ty")
+    __slots__ = ("_ext", "_raw", "store", "ty")
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreTableDesc) -> None:
         self.store = store
         self._raw = raw
+        self._ext: Any = None
         self.ty = ty
 
     def size(self) -> int:
@@ -243,9 +252,12 @@ class CoreTable:
         return f
 
     def _as_extern(self) -> Any:
-        return ffi.wasmtime_extern_t(
-            ffi.WASMTIME_EXTERN_TABLE, ffi.wasmtime_extern_union(table=self._raw)
-        )
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = ffi.wasmtime_extern_t(
+                ffi.WASMTIME_EXTERN_TABLE, ffi.wasmtime_extern_union(table=self._raw)
+            )
+        return ext
 
 
 class CoreGlobal:
@@ -255,11 +267,12 @@ class CoreGlobal:
     wasmtime gives them: signed).
     """
 
-    __slots__ = ("_raw", "store", "ty")
+    __slots__ = ("_ext", "_raw", "store", "ty")
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreGlobalDesc) -> None:
         self.store = store
         self._raw = raw
+        self._ext: Any = None
         self.ty = ty
 
     def get(self) -> Any:
@@ -274,25 +287,32 @@ class CoreGlobal:
             raise WasmloomError(str(e)) from None
 
     def _as_extern(self) -> Any:
-        return ffi.wasmtime_extern_t(
-            ffi.WASMTIME_EXTERN_GLOBAL, ffi.wasmtime_extern_union(global_=self._raw)
-        )
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = ffi.wasmtime_extern_t(
+                ffi.WASMTIME_EXTERN_GLOBAL, ffi.wasmtime_extern_union(global_=self._raw)
+            )
+        return ext
 
 
 class CoreTag:
     """An exception tag in a store; ``ty`` is the :class:`CoreFuncType` of its payload."""
 
-    __slots__ = ("_raw", "store", "ty")
+    __slots__ = ("_ext", "_raw", "store", "ty")
 
     def __init__(self, store: CoreStore, raw: Any, ty: CoreFuncType) -> None:
         self.store = store
         self._raw = raw
+        self._ext: Any = None
         self.ty = ty
 
     def _as_extern(self) -> Any:
-        return ffi.wasmtime_extern_t(
-            ffi.WASMTIME_EXTERN_TAG, ffi.wasmtime_extern_union(tag=self._raw)
-        )
+        ext = self._ext
+        if ext is None:
+            ext = self._ext = ffi.wasmtime_extern_t(
+                ffi.WASMTIME_EXTERN_TAG, ffi.wasmtime_extern_union(tag=self._raw)
+            )
+        return ext
 
 
 CoreExtern: TypeAlias = CoreFunc | CoreMemory | CoreTable | CoreGlobal | CoreTag

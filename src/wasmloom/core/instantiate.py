@@ -73,28 +73,31 @@ class CoreInstance:
 
 
 def _wrap_raw(store: CoreStore, item: Any, desc: CoreExternDesc) -> CoreExtern:
+    """``item`` (a ``wasmtime_extern_t`` of its own) wrapped: the wrapper refers to its
+    payload in place and reuses ``item`` when passed on as an import."""
     kind = item.kind
-    if kind == ffi.WASMTIME_EXTERN_FUNC.value:
-        raw = ffi.wasmtime_func_t()
-        ctypes.pointer(raw)[0] = item.of.func
-        return CoreFunc(store, raw, desc.type)
-    if kind == ffi.WASMTIME_EXTERN_MEMORY.value:
-        mem = ffi.wasmtime_memory_t()
-        ctypes.pointer(mem)[0] = item.of.memory
-        return CoreMemory(store, mem, desc.type)
-    if kind == ffi.WASMTIME_EXTERN_TABLE.value:
-        table = ffi.wasmtime_table_t()
-        ctypes.pointer(table)[0] = item.of.table
-        return CoreTable(store, table, desc.type)
-    if kind == ffi.WASMTIME_EXTERN_GLOBAL.value:
-        glob = ffi.wasmtime_global_t()
-        ctypes.pointer(glob)[0] = item.of.global_
-        return CoreGlobal(store, glob, desc.type)
-    if kind == ffi.WASMTIME_EXTERN_TAG.value:
-        tag = ffi.wasmtime_tag_t()
-        ctypes.pointer(tag)[0] = item.of.tag
-        return CoreTag(store, tag, desc.type)
-    raise LinkError(f"unsupported core extern kind {kind} (shared memories are not supported)")
+    out: CoreExtern
+    if kind == _FUNC:
+        out = CoreFunc(store, item.of.func, desc.type)
+    elif kind == _MEMORY:
+        out = CoreMemory(store, item.of.memory, desc.type)
+    elif kind == _TABLE:
+        out = CoreTable(store, item.of.table, desc.type)
+    elif kind == _GLOBAL:
+        out = CoreGlobal(store, item.of.global_, desc.type)
+    elif kind == _TAG:
+        out = CoreTag(store, item.of.tag, desc.type)
+    else:
+        raise LinkError(f"unsupported core extern kind {kind} (shared memories are not supported)")
+    out._ext = item
+    return out
+
+
+_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
+_MEMORY = ffi.WASMTIME_EXTERN_MEMORY.value
+_TABLE = ffi.WASMTIME_EXTERN_TABLE.value
+_GLOBAL = ffi.WASMTIME_EXTERN_GLOBAL.value
+_TAG = ffi.WASMTIME_EXTERN_TAG.value
 
 
 def instantiate(
@@ -113,12 +116,14 @@ def instantiate(
     if len(imports) != len(expected):
         raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
     externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
+    kinds = _KIND_OF
     for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
-        kind = _KIND_OF.get(type(item))
-        where = f"import `{mod_name}::{name}`"
-        if kind != desc.kind:
-            raise LinkError(f"{where}: expected a {desc.kind}, got {kind or type(item).__name__}")
-        if item.store is not store:
+        kind = kinds.get(type(item))
+        if kind != desc.kind or item.store is not store:
+            where = f"import `{mod_name}::{name}`"
+            if kind != desc.kind:
+                got = kind or type(item).__name__
+                raise LinkError(f"{where}: expected a {desc.kind}, got {got}")
             raise LinkError(f"{where}: the {kind} belongs to a different store")
         externs[i] = item._as_extern()
     if store.async_only:

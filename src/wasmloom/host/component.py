@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import pickle
 import threading
 from contextlib import AbstractContextManager
 from typing import Any
@@ -47,9 +48,31 @@ class Component:
     def from_file(
         cls, path: str | os.PathLike[str], engine: core.Engine | None = None
     ) -> Component:
-        """Load a component from a ``.wasm`` binary or ``.wat`` text file."""
+        """Load a component from a ``.wasm`` binary or ``.wat`` text file.
+
+        When the engine has a disk cache that keeps records (as
+        :class:`wasmloom.wasi.cache.DiskCache` does), a file loaded before and not
+        changed since (same path, device, inode, size, modification and change
+        times) is neither hashed, decoded nor validated again: its decoded
+        structure and the keys of its compiled modules come from the record.
+        """
+        engine = engine if engine is not None else core.default_engine()
+        disk: Any = engine.disk_cache  # records are an optional part of a disk cache
         with open(path, "rb") as f:
-            return cls.from_bytes(f.read(), engine)
+            if getattr(disk, "load_record", None) is None:
+                return cls.from_bytes(f.read(), engine)
+            before = os.fstat(f.fileno())
+            data = f.read()
+            after = os.fstat(f.fileno())
+        if _file_state(before) != _file_state(after) or not data.startswith(b"\0asm"):
+            return cls.from_bytes(data, engine)  # changing while read, or text: no record
+        fkey = _file_key(os.path.abspath(path), after)
+        found = _from_record(disk.load_record(fkey), data, engine)
+        if found is not None:
+            return found
+        comp = cls.from_bytes(data, engine)
+        disk.store_record(fkey, _record(comp._def.ast))
+        return comp
 
     @property
     def definition(self) -> ComponentDef:
@@ -89,6 +112,60 @@ class Component:
             for d in _core_modules(self._def.ast)
         ]
         return (_unpickle, (self._def.ast, artifacts, settings))
+
+
+# A record: the decoded component without its modules' bytes, and each module's
+# place in the file and content key (the SHA-256 its compile is cached under).
+# Any change of this format or of the AST's classes must not load old records:
+# the key holds this version and the AST module's own file state.
+_RECORD_FORMAT = b"wasmloom-component-record-1"
+
+
+def _file_state(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _file_key(path: str, st: os.stat_result) -> bytes:
+    # the change time moves on every write and on every `touch`, whatever time `touch` sets
+    ast_state = _file_state(os.stat(ast.__file__))
+    text = repr((path, _file_state(st), ast_state))
+    return hashlib.sha256(_RECORD_FORMAT + text.encode("utf-8", "surrogateescape")).digest()
+
+
+def _record(tree: ast.Component) -> bytes:
+    modules = _core_modules(tree)
+    places = [(d.offset, len(d.data), hashlib.sha256(d.data).digest()) for d in modules]
+    saved = [d.data for d in modules]
+    try:
+        for d in modules:
+            d.data = b""
+        return pickle.dumps((_RECORD_FORMAT, tree, places), protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        for d, b in zip(modules, saved, strict=True):
+            d.data = b
+
+
+def _from_record(blob: bytes | None, data: bytes, engine: core.Engine) -> Component | None:
+    """The component a record describes, its modules' bytes sliced from ``data``; None
+    when there is no usable record (then the file is loaded as new)."""
+    if blob is None:
+        return None
+    try:
+        fmt, tree, places = pickle.loads(blob)
+    except Exception:  # a damaged or foreign record is only a cache miss
+        return None
+    if fmt != _RECORD_FORMAT or not isinstance(tree, ast.Component):
+        return None
+    modules = _core_modules(tree)
+    if len(modules) != len(places):
+        return None
+    compiled: dict[int, Any] = {}
+    for d, (offset, size, key) in zip(modules, places, strict=True):
+        if offset + size > len(data):
+            return None
+        d.data = data[offset : offset + size]
+        compiled[id(d)] = core.compile_module(engine, d.data, key)
+    return Component(engine, tree, compiled)
 
 
 def _core_modules(tree: ast.Component) -> list[ast.CoreModule]:

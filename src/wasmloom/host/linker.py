@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -98,24 +99,45 @@ def _trapping(expected: T.ExternType, m: Subst, path: str) -> Any:
     raise LinkError(f"cannot define unknown import `{path}` ({_expected_kind(expected)}) as a trap")
 
 
+class _HostFuncPre(rt_instance.StoreBound):
+    """A host function checked against its import once, bound to each store by
+    :meth:`InstancePre.instantiate`."""
+
+    __slots__ = ("d", "ft", "is_coroutine", "path")
+
+    def __init__(self, ft: T.FuncType, d: _FuncDef, path: str, is_coroutine: bool) -> None:
+        self.ft = ft
+        self.d = d
+        self.path = path
+        self.is_coroutine = is_coroutine
+
+    def bind(self, store: Any) -> HostFunc:
+        d = self.d
+        return HostFunc(self.ft, _bind(store, d), self.path, d.classes, self.is_coroutine)
+
+
 class LinkerInstance:
     """A namespace of host definitions: the linker's root, or a named instance in it."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, _changes: list[int] | None = None) -> None:
         self.path = path
         self._defs: dict[str, Any] = {}
+        # shared by a linker's namespaces: counts definitions, which retire prepared plans
+        self._changes = _changes if _changes is not None else [0]
 
     def _define(self, name: str, item: Any) -> None:
         if name in self._defs:
             raise LinkError(f"`{name}` is already defined in {self.path or 'the root'}")
         self._defs[name] = item
+        self._changes[0] += 1
 
     def instance(self, name: str) -> LinkerInstance:
         """The nested instance ``name``, created on first use."""
         existing = self._defs.get(name)
         if existing is None:
-            existing = LinkerInstance(f"{self.path}/{name}" if self.path else name)
+            existing = LinkerInstance(f"{self.path}/{name}" if self.path else name, self._changes)
             self._defs[name] = existing
+            self._changes[0] += 1
         if not isinstance(existing, LinkerInstance):
             raise LinkError(f"`{name}` is already defined and is not an instance")
         return existing
@@ -189,9 +211,13 @@ class LinkerInstance:
 class Linker:
     """Host definitions and the instantiation of components against them."""
 
+    #: How many prepared components :meth:`instantiate` keeps (most recently used).
+    PREPARED = 8
+
     def __init__(self) -> None:
         self._root = LinkerInstance("")
         self._trap_unknown: set[int] = set()
+        self._prepared: OrderedDict[int, tuple[int, InstancePre]] = OrderedDict()
 
     def root(self) -> LinkerInstance:
         """The root namespace (component-level imports)."""
@@ -210,27 +236,87 @@ class Linker:
         core-module imports cannot be stubbed and still fail to link.
         """
         self._trap_unknown.add(id(component.definition))
+        self._root._changes[0] += 1
+
+    def instantiate_pre(self, component: Component) -> InstancePre:
+        """Resolve and type-check ``component``'s imports against this linker once.
+
+        The result instantiates ``component`` in any number of stores doing only
+        per-instance work (Wasmtime's ``InstancePre``): the imports' types, the
+        checks of host functions against them and the lowering plans are derived
+        once. It keeps the definitions it resolved: later changes to this linker
+        do not reach it. Raises :class:`LinkError` naming an import that is
+        missing or has the wrong type.
+        """
+        trap_unknown = id(component.definition) in self._trap_unknown
+
+        def resolve(name: str, expected: T.ExternType, m: Subst) -> Any:
+            return _provide(None, self._root, name, expected, m, name, trap_unknown)
+
+        plan = rt_instance.prepare(component.definition, resolve)
+        return InstancePre(self, component, plan, trap_unknown)
 
     def instantiate(self, store: Store[Any], component: Component) -> Instance:
         """Instantiate ``component`` in ``store``; every import must be satisfied here.
 
         Raises :class:`LinkError` naming the import that is missing or has the
-        wrong type, and :class:`~wasmloom.Trap` if a start function traps.
+        wrong type, and :class:`~wasmloom.Trap` if a start function traps. The
+        linker keeps the :meth:`instantiate_pre` of the components it
+        instantiated last, until its definitions change.
         """
         if component.engine is not store.engine:
             raise LinkError("the component and the store belong to different engines")
+        key = id(component.definition)
+        changes = self._root._changes[0]
+        hit = self._prepared.get(key)
+        if hit is not None and hit[0] == changes and hit[1].component is component:
+            self._prepared.move_to_end(key)
+            pre = hit[1]
+        else:
+            pre = self.instantiate_pre(component)
+            self._prepared[key] = (changes, pre)
+            while len(self._prepared) > self.PREPARED:
+                self._prepared.popitem(last=False)
+        return pre.instantiate(store)
 
-        trap_unknown = id(component.definition) in self._trap_unknown
+
+class InstancePre:
+    """A component whose imports a :class:`Linker` has resolved: see
+    :meth:`Linker.instantiate_pre`. Instantiate it with :meth:`instantiate`."""
+
+    def __init__(
+        self, linker: Linker, component: Component, plan: rt_instance.Plan, trap_unknown: bool
+    ) -> None:
+        self.component = component
+        self._linker = linker
+        self._plan = plan
+        self._trap_unknown = trap_unknown
+
+    def instantiate(self, store: Store[Any]) -> Instance:
+        """A new instance of the component in ``store``; nothing is shared with other
+        instances but the component's code and the host definitions.
+
+        Raises :class:`~wasmloom.Trap` if a start function traps (and
+        :class:`LinkError` for an import after the component's first core
+        instance, which is resolved here).
+        """
+        component = self.component
+        if component.engine is not store.engine:
+            raise LinkError("the component and the store belong to different engines")
+        root = self._linker._root
+        trap_unknown = self._trap_unknown
 
         def resolve(name: str, expected: T.ExternType, m: Subst) -> Any:
-            return _provide(store, self._root, name, expected, m, name, trap_unknown)
+            return _provide(store, root, name, expected, m, name, trap_unknown)
 
-        inst, exports = rt_instance.instantiate(store.core, component.definition, resolve)
+        inst, exports = rt_instance.instantiate(
+            store.core, component.definition, resolve, plan=self._plan, host_store=store
+        )
         return Instance(store, inst, exports)
 
 
 def _provide(
-    store: Store[Any],
+    store: Store[Any] | None,
     ns: LinkerInstance,
     name: str,
     expected: T.ExternType,
@@ -277,6 +363,8 @@ def _provide(
             if not item.dynamic:
                 check_annotations(item.fn, ft, item.with_store, path)
         is_coroutine = inspect.iscoroutinefunction(item.fn)
+        if store is None:  # prepared once, bound to each store
+            return _HostFuncPre(ft, item, path, is_coroutine)
         return HostFunc(ft, _bind(store, item), path, item.classes, is_coroutine)
     if isinstance(item, _ResourceDef):
         rt_instance.check_item(item.rt, expected, m, f"`{path}`")
@@ -314,4 +402,4 @@ def _expected_kind(et: T.ExternType) -> str:
     return "value"
 
 
-__all__ = ["Linker", "LinkerInstance"]
+__all__ = ["InstancePre", "Linker", "LinkerInstance"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from wasmloom import core
 from wasmloom import types as T
+from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
@@ -90,108 +91,389 @@ def concrete_resolver(args: dict[str, Any]) -> ImportResolver:
     return resolve
 
 
+class StoreBound:
+    """A provided import made once per store (a host function bound to its store).
+
+    A resolver given to :func:`prepare` may return these (also inside the
+    :class:`InstanceExports` of an instance import); each instantiation calls
+    :meth:`bind` once per object and uses what it returns.
+    """
+
+    __slots__ = ()
+
+    def bind(self, store: Any) -> Any:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+
+# What a plan may keep of a resolved type: no resource types in it (those are
+# per instance when the component defines them), no streams or futures (their
+# element type may hold one), and no instance or component types (which declare
+# resources).
+_PER_INSTANCE = (T.ResourceType, T.OwnType, T.BorrowType, T.StreamType, T.FutureType)
+
+
+def _shareable(t: Any) -> bool:
+    if isinstance(t, T.FuncType):
+        return not any(T.contains(pt, _per_instance) for _, pt in t.params) and not T.contains(
+            t.result, _per_instance
+        )
+    if isinstance(t, T.InstanceType | T.ComponentType | T.ResourceType):
+        return False
+    return not T.contains(t, _per_instance)
+
+
+def _per_instance(t: Any) -> bool:
+    return isinstance(t, _PER_INSTANCE)
+
+
+class Plan:
+    """What instantiating one component derives once and every instance reuses.
+
+    ``prefix`` is the component's leading imports with the type definitions
+    around them, resolved once (:func:`prepare`); the rest are memos filled by
+    the first instantiation: resolved types free of resource types, core types,
+    and the lowering plan (:class:`FuncABI`) of each ``canon lower``.
+    """
+
+    __slots__ = ("abis", "core_types", "per_instance", "prefix", "types")
+
+    def __init__(self) -> None:
+        self.prefix: _Prefix | None = None
+        self.types: dict[int, Any] = {}
+        self.per_instance: set[int] = set()  # type definitions resolved per instance
+        self.core_types: dict[int, list[Any]] = {}
+        self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
+
+    def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
+        ft = f.type
+        classes = getattr(f, "classes", None)
+        mem = opts.memory
+        key = (
+            opts.string_encoding,
+            "i32" if mem is None else mem.ptr_type,
+            bool(opts.is_async),
+            opts.callback is not None,
+            classes,
+        )
+        hit = self.abis.get(id(d))
+        if hit is not None and hit[0] is ft and hit[1] == key:
+            return hit[2]
+        fabi = FuncABI(ft, opts, "lower", classes)
+        self.abis[id(d)] = (ft, key, fabi)
+        return fabi
+
+
+class _Prefix:
+    """The index spaces after a component's leading imports and type definitions."""
+
+    __slots__ = ("count", "scope", "subst")
+
+    def __init__(self, count: int, scope: Scope, subst: Subst) -> None:
+        self.count = count
+        self.scope = scope
+        self.subst = subst
+
+
+def prepare(cdef: ComponentDef, resolver: ImportResolver) -> Plan:
+    """A :class:`Plan` for ``cdef`` whose leading imports are resolved now, once.
+
+    The leading run of imports, type definitions (not resources), core types,
+    core modules and aliases of imported instances' exports is walked here, so
+    an import that cannot be satisfied is a :class:`LinkError` now; imports
+    after it are resolved at each instantiation.
+    """
+    plan = Plan()
+    scope = Scope(parent=cdef.outer)
+    subst: Subst = {}
+    count = 0
+    for d in cdef.ast.definitions:
+        if isinstance(d, ast.Import):
+            name = d.name.name
+            expected = scope.externtype(d.t, name)
+            _push_import(scope, d.t.sort, expected, resolver(name, expected, subst))
+        elif isinstance(d, ast.TypeDef) and not isinstance(d.t, ast.ResourceTypeDef):
+            scope.types.append(scope.typedef(d, _no_resources))
+        elif isinstance(d, ast.CoreTypeDef):
+            scope.core_types.extend(scope.core_typedef(d))
+        elif isinstance(d, ast.CoreModule):
+            scope.core_modules.append(cdef.compiled[id(d)])
+        elif isinstance(d, ast.AliasExport) and d.sort in (Sort.TYPE, Sort.FUNC, Sort.INSTANCE):
+            _alias_export(scope, d)
+        else:
+            break
+        count += 1
+    plan.prefix = _Prefix(count, scope, subst)
+    return plan
+
+
+def _no_resources(d: ast.ResourceTypeDef) -> T.ResourceType:  # pragma: no cover - never called
+    raise AssertionError("a resource definition ends the prepared prefix")
+
+
+def _alias_export(scope: Scope, d: ast.AliasExport) -> None:
+    target = scope.get(Sort.INSTANCE, d.instance)
+    if d.name not in target:
+        raise LinkError(f"instance {d.instance} has no export `{d.name}`")
+    scope.push(d.sort, target[d.name])
+
+
+def _bound(item: Any, store: Any, made: dict[int, Any]) -> Any:
+    """``item`` with every :class:`StoreBound` in it bound to ``store`` (once each)."""
+    if isinstance(item, StoreBound):
+        out = made.get(id(item))
+        if out is None:
+            out = made[id(item)] = item.bind(store)
+        return out
+    if isinstance(item, InstanceExports):
+        return InstanceExports({k: _bound(v, store, made) for k, v in item.items()})
+    return item
+
+
+def _start(plan: Plan, cdef: ComponentDef, store: Any) -> tuple[Scope, Subst, int]:
+    """A fresh scope for one instance: the plan's prefix (bound to ``store``) or empty."""
+    pre = plan.prefix
+    scope = Scope(parent=cdef.outer)
+    if pre is None:
+        return scope, {}, 0
+    src = pre.scope
+    made: dict[int, Any] = {}
+    scope.types.extend(src.types)
+    scope.core_types.extend(src.core_types)
+    scope.core_modules.extend(src.core_modules)
+    scope.funcs.extend(_bound(f, store, made) for f in src.funcs)
+    scope.comp_instances.extend(_bound(i, store, made) for i in src.comp_instances)
+    scope.components.extend(src.components)
+    return scope, dict(pre.subst), pre.count
+
+
 def instantiate(
     store: core.CoreStore,
     cdef: ComponentDef,
     resolver: ImportResolver,
     parent: ComponentInstance | None = None,
+    plan: Plan | None = None,
+    host_store: Any = None,
 ) -> tuple[ComponentInstance, InstanceExports]:
     """Instantiate ``cdef``; return its runtime instance and its exports.
 
-    Raises :class:`LinkError` when an import cannot be satisfied and
-    :class:`Trap` when a core start function traps.
+    With ``plan`` (from :func:`prepare`), its prefix is taken as resolved, with
+    its :class:`StoreBound` items bound to ``host_store``, and its memos are
+    used and filled. Raises :class:`LinkError` when an import cannot be
+    satisfied and :class:`Trap` when a core start function traps.
     """
-    inst = ComponentInstance(store, parent, cdef.name or cdef.ast.name or "component")
-    scope = Scope(parent=cdef.outer)
-    exports = InstanceExports()
-    subst: Subst = {}
+    if plan is None:
+        plan = Plan()
+    scope, subst, skip = _start(plan, cdef, host_store)
+    w = _Walk(store, cdef, resolver, parent, plan, scope, subst)
+    steps = _STEPS
+    defs = cdef.ast.definitions
+    for i in range(skip, len(defs)):
+        d = defs[i]
+        step = steps.get(type(d))
+        if step is None:  # pragma: no cover - the decoder produces nothing else
+            raise AssertionError(f"unknown definition {d!r}")
+        step(w, d)
+    return w.inst, w.exports
 
-    def make_resource(d: ast.ResourceTypeDef) -> T.ResourceType:
+
+class _Walk:
+    """One instantiation in progress: the definitions' steps share this state."""
+
+    __slots__ = ("cdef", "exports", "inst", "plan", "resolver", "scope", "store", "subst")
+
+    def __init__(
+        self,
+        store: core.CoreStore,
+        cdef: ComponentDef,
+        resolver: ImportResolver,
+        parent: ComponentInstance | None,
+        plan: Plan,
+        scope: Scope,
+        subst: Subst,
+    ) -> None:
+        self.store = store
+        self.cdef = cdef
+        self.resolver = resolver
+        self.plan = plan
+        self.scope = scope
+        self.subst = subst
+        self.inst = ComponentInstance(store, parent, cdef.name or cdef.ast.name or "component")
+        self.exports = InstanceExports()
+
+    def make_resource(self, d: ast.ResourceTypeDef) -> T.ResourceType:
         dtor = None
         if d.dtor is not None:
-            dtor = core_caller(scope.get(Sort.CORE_FUNC, d.dtor))
-        return T.ResourceType("resource", impl=inst, dtor=dtor, rep=d.rep)
+            dtor = core_caller(self.scope.get(Sort.CORE_FUNC, d.dtor))
+        return T.ResourceType("resource", impl=self.inst, dtor=dtor, rep=d.rep)
 
-    for d in cdef.ast.definitions:
-        if isinstance(d, ast.CoreModule):
-            scope.core_modules.append(cdef.compiled[id(d)])
-        elif isinstance(d, ast.CoreInstantiate):
-            module = scope.get(Sort.CORE_MODULE, d.module)
-            args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-            imports = []
-            for modname, fieldname, _desc in module.imports:
-                if modname not in args:
-                    raise LinkError(f"core module import `{modname}` was not supplied")
-                provided = args[modname]
-                if fieldname not in provided:
-                    raise LinkError(f"core instance `{modname}` has no export `{fieldname}`")
-                imports.append(provided[fieldname])
-            cinst = core.instantiate(store, module, imports)
-            scope.core_instances.append(cinst.exports)
-        elif isinstance(d, ast.CoreInlineExports):
-            scope.core_instances.append({n: scope.get(s, i) for n, s, i in d.exports})
-        elif isinstance(d, ast.CoreTypeDef):
-            scope.core_types.extend(scope.core_typedef(d))
-        elif isinstance(d, ast.Component):
-            scope.components.append(ComponentDef(d, cdef.compiled, scope, d.name))
-        elif isinstance(d, ast.Instantiate):
-            child = scope.get(Sort.COMPONENT, d.component)
-            with_args = {name: scope.get(s, i) for name, s, i in d.args}
-            _, child_exports = instantiate(store, child, concrete_resolver(with_args), inst)
-            scope.comp_instances.append(child_exports)
-        elif isinstance(d, ast.InlineExports):
-            scope.comp_instances.append(
-                InstanceExports({n.name: scope.get(s, i) for n, s, i in d.exports})
-            )
-        elif isinstance(d, ast.AliasExport):
-            target = scope.get(Sort.INSTANCE, d.instance)
-            if d.name not in target:
-                raise LinkError(f"instance {d.instance} has no export `{d.name}`")
-            scope.push(d.sort, target[d.name])
-        elif isinstance(d, ast.AliasCoreExport):
-            target = scope.get(Sort.CORE_INSTANCE, d.instance)
-            if d.name not in target:
-                raise LinkError(f"core instance {d.instance} has no export `{d.name}`")
-            scope.push(d.sort, target[d.name])
-        elif isinstance(d, ast.AliasOuter):
-            outer = scope.outer(d.count)
-            assert isinstance(outer, Scope)
-            scope.push(d.sort, outer.get(d.sort, d.index))
-        elif isinstance(d, ast.TypeDef):
-            scope.types.append(scope.typedef(d, make_resource))
-        elif isinstance(d, ast.CanonLift):
-            ft = scope.get(Sort.TYPE, d.type_idx)
-            opts = scope.canon_options(d.opts)
-            callee = scope.get(Sort.CORE_FUNC, d.core_func)
-            callback = (
-                None if d.opts.callback is None else scope.get(Sort.CORE_FUNC, d.opts.callback)
-            )
-            scope.funcs.append(LiftedFunc(inst, callee, ft, opts, callback))
-        elif isinstance(d, ast.CanonLower):
-            f = scope.get(Sort.FUNC, d.func)
-            opts = scope.canon_options(d.opts)
-            scope.core_funcs.append(lower(store, inst, f, opts))
-        elif isinstance(d, ast.CanonBuiltin):
-            scope.core_funcs.append(builtin(store, inst, scope, d))
-        elif isinstance(d, ast.Import):
-            name = d.name.name
-            expected = scope.externtype(d.t, name)
-            item = resolver(name, expected, subst)
-            _push_import(scope, d.t.sort, expected, item)
-        elif isinstance(d, ast.Export):
-            item = scope.get(d.sort, d.index)
-            name = d.name.name
-            if isinstance(item, LiftedFunc) and item.name is None:
-                item.name = name
-            exports[name] = item
-            scope.push(d.sort, item)
-        elif isinstance(d, ast.Start):
-            raise LinkError("component start functions (🪙) are not supported")
-        elif isinstance(d, ast.ValueDef):
-            raise LinkError("component value definitions (🪙) are not supported")
-        else:  # pragma: no cover - the decoder produces nothing else
-            raise AssertionError(f"unknown definition {d!r}")
-    return inst, exports
+
+def _core_module(w: _Walk, d: ast.CoreModule) -> None:
+    w.scope.core_modules.append(w.cdef.compiled[id(d)])
+
+
+def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
+    scope = w.scope
+    module = scope.get(Sort.CORE_MODULE, d.module)
+    args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
+    imports = []
+    for modname, fieldname, _desc in module.imports:
+        provided = args.get(modname)
+        if provided is None:
+            raise LinkError(f"core module import `{modname}` was not supplied")
+        try:
+            imports.append(provided[fieldname])
+        except KeyError:
+            raise LinkError(f"core instance `{modname}` has no export `{fieldname}`") from None
+    scope.core_instances.append(core.instantiate(w.store, module, imports).exports)
+
+
+def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
+    scope = w.scope
+    spaces = scope._spaces
+    try:
+        exports = {n: spaces[s][i] for n, s, i in d.exports}
+    except IndexError:  # the same message as Scope.get's
+        for _, s, i in d.exports:
+            scope.get(s, i)
+        raise  # pragma: no cover - one of them is out of bounds
+    scope.core_instances.append(exports)
+
+
+def _core_typedef(w: _Walk, d: ast.CoreTypeDef) -> None:
+    memo = w.plan.core_types
+    got = memo.get(id(d))
+    if got is None:
+        got = memo[id(d)] = w.scope.core_typedef(d)
+    w.scope.core_types.extend(got)
+
+
+def _component(w: _Walk, d: ast.Component) -> None:
+    w.scope.components.append(ComponentDef(d, w.cdef.compiled, w.scope, d.name))
+
+
+def _instantiate_child(w: _Walk, d: ast.Instantiate) -> None:
+    scope = w.scope
+    child = scope.get(Sort.COMPONENT, d.component)
+    with_args = {name: scope.get(s, i) for name, s, i in d.args}
+    _, child_exports = instantiate(
+        w.store, child, concrete_resolver(with_args), w.inst, _child_plan(w.plan, child)
+    )
+    scope.comp_instances.append(child_exports)
+
+
+def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
+    """The memos serve nested components too (their keys are their own definitions)."""
+    sub = Plan()
+    sub.types = plan.types
+    sub.per_instance = plan.per_instance
+    sub.core_types = plan.core_types
+    sub.abis = plan.abis
+    return sub
+
+
+def _inline_exports(w: _Walk, d: ast.InlineExports) -> None:
+    scope = w.scope
+    scope.comp_instances.append(InstanceExports({n.name: scope.get(s, i) for n, s, i in d.exports}))
+
+
+def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
+    scope = w.scope
+    target = scope.get(Sort.CORE_INSTANCE, d.instance)
+    try:
+        item = target[d.name]
+    except KeyError:
+        raise LinkError(f"core instance {d.instance} has no export `{d.name}`") from None
+    scope._spaces[d.sort].append(item)
+
+
+def _alias_outer(w: _Walk, d: ast.AliasOuter) -> None:
+    outer = w.scope.outer(d.count)
+    assert isinstance(outer, Scope)
+    w.scope.push(d.sort, outer.get(d.sort, d.index))
+
+
+def _typedef(w: _Walk, d: ast.TypeDef) -> None:
+    memo = w.plan.types
+    t = memo.get(id(d))
+    if t is None:
+        t = w.scope.typedef(d, w.make_resource)
+        if id(d) not in w.plan.per_instance:
+            if _shareable(t):
+                memo[id(d)] = t
+            else:
+                w.plan.per_instance.add(id(d))
+    w.scope.types.append(t)
+
+
+def _canon_lift(w: _Walk, d: ast.CanonLift) -> None:
+    scope = w.scope
+    ft = scope.get(Sort.TYPE, d.type_idx)
+    opts = scope.canon_options(d.opts)
+    callee = scope.get(Sort.CORE_FUNC, d.core_func)
+    callback = None if d.opts.callback is None else scope.get(Sort.CORE_FUNC, d.opts.callback)
+    scope.funcs.append(LiftedFunc(w.inst, callee, ft, opts, callback))
+
+
+def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
+    scope = w.scope
+    f = scope.get(Sort.FUNC, d.func)
+    opts = scope.canon_options(d.opts)
+    scope.core_funcs.append(lower(w.store, w.inst, f, opts, w.plan.abi(d, f, opts)))
+
+
+def _canon_builtin(w: _Walk, d: ast.CanonBuiltin) -> None:
+    w.scope.core_funcs.append(builtin(w.store, w.inst, w.scope, d))
+
+
+def _import(w: _Walk, d: ast.Import) -> None:
+    name = d.name.name
+    expected = w.scope.externtype(d.t, name)
+    item = w.resolver(name, expected, w.subst)
+    _push_import(w.scope, d.t.sort, expected, item)
+
+
+def _export(w: _Walk, d: ast.Export) -> None:
+    item = w.scope.get(d.sort, d.index)
+    name = d.name.name
+    if isinstance(item, LiftedFunc) and item.name is None:
+        item.name = name
+    w.exports[name] = item
+    w.scope.push(d.sort, item)
+
+
+def _start_def(w: _Walk, d: ast.Start) -> None:
+    raise LinkError("component start functions (🪙) are not supported")
+
+
+def _value_def(w: _Walk, d: ast.ValueDef) -> None:
+    raise LinkError("component value definitions (🪙) are not supported")
+
+
+def _alias_export_step(w: _Walk, d: ast.AliasExport) -> None:
+    _alias_export(w.scope, d)
+
+
+# One step per kind of definition (dispatch on the exact class: the decoder's).
+_STEPS: dict[type, Callable[[_Walk, Any], None]] = {
+    ast.CoreModule: _core_module,
+    ast.CoreInstantiate: _core_instantiate,
+    ast.CoreInlineExports: _core_inline_exports,
+    ast.CoreTypeDef: _core_typedef,
+    ast.Component: _component,
+    ast.Instantiate: _instantiate_child,
+    ast.InlineExports: _inline_exports,
+    ast.AliasExport: _alias_export_step,
+    ast.AliasCoreExport: _alias_core_export,
+    ast.AliasOuter: _alias_outer,
+    ast.TypeDef: _typedef,
+    ast.CanonLift: _canon_lift,
+    ast.CanonLower: _canon_lower,
+    ast.CanonBuiltin: _canon_builtin,
+    ast.Import: _import,
+    ast.Export: _export,
+    ast.Start: _start_def,
+    ast.ValueDef: _value_def,
+}
 
 
 def _push_import(scope: Scope, sort: Sort, expected: T.ExternType, item: Any) -> None:
@@ -213,9 +495,12 @@ __all__ = [
     "ComponentInstance",
     "ImportResolver",
     "InstanceExports",
+    "Plan",
     "Scope",
+    "StoreBound",
     "Trap",
     "check_item",
     "concrete_resolver",
     "instantiate",
+    "prepare",
 ]

@@ -16,7 +16,6 @@ from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.abi.handles import BorrowScope
-from wasmloom.abi.layout import flatten_functype
 from wasmloom.errors import Trap
 from wasmloom.runtime import hostcoro
 from wasmloom.runtime.hostfunc import (
@@ -43,12 +42,20 @@ if TYPE_CHECKING:
 
 
 def lower(
-    store: core.CoreStore, inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions
+    store: core.CoreStore,
+    inst: ComponentInstance,
+    f: ComponentFunc,
+    opts: CanonOptions,
+    fabi: FuncABI | None = None,
 ) -> core.CoreFunc:
-    """``canon lower``: a core function that calls ``f`` on behalf of ``inst``."""
+    """``canon lower``: a core function that calls ``f`` on behalf of ``inst``.
+
+    ``fabi``, when given, is the lowering plan of ``f``'s type under ``opts``
+    (derived once per component by an instantiation plan)."""
     ft = f.type
-    flat_ft = flatten_functype(opts, ft, "lower")
-    fabi = FuncABI(ft, opts, "lower", getattr(f, "classes", None))
+    if fabi is None:
+        fabi = FuncABI(ft, opts, "lower", getattr(f, "classes", None))
+    flat_ft = fabi.core_type
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)

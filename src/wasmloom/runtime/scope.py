@@ -133,13 +133,13 @@ class Scope(TypeScope):
         return self._spaces[sort]
 
     def get(self, sort: Sort, idx: int) -> Any:
-        space = self.space(sort)
+        space = self._spaces[sort]
         if idx >= len(space):
             raise LinkError(f"{sort.value} index {idx} out of bounds")
         return space[idx]
 
     def push(self, sort: Sort, item: Any) -> None:
-        self.space(sort).append(item)
+        self._spaces[sort].append(item)
 
     def canon_options(self, o: ast.CanonOpts) -> CanonOptions:
         """Turn a ``canonopt`` list into :class:`CanonOptions` with this scope's live memory and functions."""

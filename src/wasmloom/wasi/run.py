@@ -278,10 +278,11 @@ def load_component(path: str, engine: Engine) -> Component:
     from wasmloom.wasi.cache import is_precompiled, load_artifact
 
     with open(path, "rb") as f:
-        data = f.read()
-    if is_precompiled(data):
-        return load_artifact(data, engine, path)
-    return Component.from_bytes(data, engine)
+        head = f.read(64)
+        if not is_precompiled(head):  # a component: through the cache's record of the file
+            return Component.from_file(path, engine)
+        data = head + f.read()
+    return load_artifact(data, engine, path)
 
 
 def load_app(
@@ -384,7 +385,7 @@ def _instantiate(opts: RunOptions, err: TextIO) -> tuple[Instance, Store[RunStat
     if opts.wasm.timeout is not None:
         store.set_deadline(opts.wasm.timeout)
     try:
-        return linker.instantiate(store, component), store
+        return linker.instantiate_pre(component).instantiate(store), store
     except LinkError as e:
         print(f"error: {e}", file=err)
         print("hint: --trap-unknown-imports stubs imports this host lacks", file=err)

@@ -32,7 +32,7 @@ from typing import Any, Protocol, TextIO
 from wasmloom.errors import LinkError, Trap, WasmloomError
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Instance
-from wasmloom.host.linker import Linker
+from wasmloom.host.linker import InstancePre, Linker
 from wasmloom.host.store import Store
 from wasmloom.values import Err, Ok
 from wasmloom.wasi.ctx import WasiExit
@@ -246,6 +246,7 @@ class Service:
     ) -> None:
         self.component = component
         self.linker = linker
+        self._instance_pre: InstancePre | None = None  # imports resolved once for every slot
         self.export = export
         self.run_opts = run_opts
         self.err = err if err is not None else sys.stderr
@@ -390,7 +391,9 @@ class Service:
     def _new_slot(self) -> _Slot:
         state = RunState(build_ctx(self.run_opts))
         store = new_store(self.component, state, self.run_opts.wasm)
-        instance = self.linker.instantiate(store, self.component)
+        if self._instance_pre is None:
+            self._instance_pre = self.linker.instantiate_pre(self.component)
+        instance = self._instance_pre.instantiate(store)
         handler: Any
         if self.p2:
             p2http.host_for(state.ctx).bridge = p2http.LoopBridge(asyncio.get_running_loop())
