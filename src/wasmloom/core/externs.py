@@ -153,7 +153,17 @@ class CoreMemory:
     (true) says so to :class:`~wasmloom.abi.context.LiftLowerContext`.
     """
 
-    __slots__ = ("_arg", "_data_size", "_ext", "_raw", "_view", "_view_len", "ptr_type", "store", "ty")
+    __slots__ = (
+        "_arg",
+        "_data_size",
+        "_ext",
+        "_raw",
+        "_view",
+        "_view_len",
+        "ptr_type",
+        "store",
+        "ty",
+    )
 
     #: The memory never moves or shrinks: a view stays valid for the bytes it covers.
     stable = True
