@@ -6,14 +6,20 @@ delivered (delivery may update the waitable's state). A waitable is in at most
 one waitable set; a guest waiting on a set gets the first pending event of its
 members, in the order they joined. Nothing here blocks: the scheduler
 (:mod:`wasmloom.runtime.tasks`) asks ``has_pending_event`` and delivers.
+
+A thread waiting for a waitable (or a set) is parked in its ``waiters``; an
+event made pending wakes them (:func:`wasmloom.runtime.scheduler.wake`), so
+the scheduler need not poll the waiting threads to find the ready ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
+from typing import Any
 
 from wasmloom.errors import Trap
+from wasmloom.runtime.scheduler import wake
 
 __all__ = ["EventCode", "EventTuple", "Waitable", "WaitableSet"]
 
@@ -36,15 +42,26 @@ EventTuple = tuple[EventCode, int, int]
 class Waitable:
     """Something a guest can wait on: a subtask or a stream/future end."""
 
-    __slots__ = ("has_sync_waiter", "pending_event", "wset")
+    __slots__ = ("has_sync_waiter", "pending_event", "waiters", "wset")
 
     def __init__(self) -> None:
         self.pending_event: Callable[[], EventTuple] | None = None
         self.wset: WaitableSet | None = None
         self.has_sync_waiter = False
+        #: Threads parked until this waitable has an event (or resolves, a subtask).
+        self.waiters: list[Any] | None = None
 
     def set_pending_event(self, pending_event: Callable[[], EventTuple]) -> None:
         self.pending_event = pending_event
+        self.woken()
+
+    def woken(self) -> None:
+        """An event became pending: wake the threads waiting for it or for its set."""
+        if self.waiters is not None:
+            wake(self)
+        ws = self.wset
+        if ws is not None and ws.waiters is not None:
+            wake(ws)
 
     def has_pending_event(self) -> bool:
         return self.pending_event is not None
@@ -68,6 +85,8 @@ class Waitable:
         self.wset = wset
         if wset is not None:
             wset.elems.append(self)
+            if self.pending_event is not None and wset.waiters is not None:
+                wake(wset)
 
     def drop(self) -> None:
         """Leave any waitable set; called when the handle is removed."""
@@ -80,11 +99,13 @@ class Waitable:
 class WaitableSet:
     """A set of waitables a task can wait on as one."""
 
-    __slots__ = ("elems", "num_waiting")
+    __slots__ = ("elems", "num_waiting", "waiters")
 
     def __init__(self) -> None:
         self.elems: list[Waitable] = []
         self.num_waiting = 0
+        #: Threads parked until a member has an event.
+        self.waiters: list[Any] | None = None
 
     def has_pending_event(self) -> bool:
         return any(w.pending_event is not None for w in self.elems)
