@@ -1,7 +1,8 @@
-"""Tasks, subtasks and threads.
+"""Tasks and threads.
 
-Follows the spec's ``Task``, ``Subtask`` and ``Thread``; the store's
-scheduler that runs threads is :mod:`wasmloom.runtime.scheduler`.
+Follows the spec's ``Task`` and ``Thread``; the caller's ``Subtask``, a
+waitable, is in :mod:`wasmloom.runtime.waitables` (and re-exported here); the
+store's scheduler that runs threads is :mod:`wasmloom.runtime.scheduler`.
 
 A :class:`Thread` is either *running* (its code is on the native stack),
 *waiting* (it sits in the scheduler's ``waiting`` threads with a ``ready_func``
@@ -34,7 +35,7 @@ from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, unpark, wake
 from wasmloom.runtime.streams import fail_host_ends
-from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
+from wasmloom.runtime.waitables import Subtask, SubtaskState
 
 __all__ = [
     "BLOCKED",
@@ -760,77 +761,6 @@ class Task:
 
 _NO_RETURN = "wasm trap: async-lifted export failed to produce a result"
 _RETURN_TWICE = "wasm trap: task.return called after the task returned"
-
-
-# --- subtasks ----------------------------------------------------------------------------
-
-
-class SubtaskState(IntEnum):
-    STARTING = 0
-    STARTED = 1
-    RETURNED = 2
-    CANCELLED_BEFORE_STARTED = 3
-    CANCELLED_BEFORE_RETURNED = 4
-
-
-class Subtask(Waitable):
-    """The caller's view of a call made through ``canon lower`` (the spec's ``Subtask``)."""
-
-    __slots__ = (
-        "cancellation_requested",
-        "delivered",
-        "flat_results",
-        "lenders",
-        "on_cancel",
-        "state",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.state = SubtaskState.STARTING
-        self.on_cancel: Callable[[Any], None] | None = None
-        # Set by lowerings whose arguments may lend handles (no scope: none lent).
-        self.lenders: BorrowScope | None = None
-        self.cancellation_requested = False
-        self.flat_results: list[Any] = []
-        self.delivered = False
-
-    def resolved(self) -> bool:
-        return self.state >= SubtaskState.RETURNED
-
-    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
-        assert not self.resolved()
-        self.state = state
-        self.flat_results = flat_results
-        if self.waiters is not None:
-            wake(self)  # a synchronous caller waits for it
-
-    def deliver_resolve(self) -> None:
-        assert not self.delivered and self.resolved()
-        lenders = self.lenders
-        if lenders is not None:
-            lenders.release()
-        self.delivered = True
-
-    def resolve_delivered(self) -> bool:
-        return self.delivered
-
-    def event(self, index: int) -> EventTuple:
-        if not self.delivered and self.state >= _SUB_RETURNED:
-            lenders = self.lenders
-            if lenders is not None:
-                lenders.release()
-            self.delivered = True
-        return (_SUBTASK, index, int(self.state))
-
-    def drop(self) -> None:
-        if not self.delivered:
-            raise Trap("cannot drop a subtask which has not yet resolved")
-        Waitable.drop(self)
-
-
-_SUB_RETURNED = SubtaskState.RETURNED
-_SUBTASK = EventCode.SUBTASK
 
 
 def poison(inst: Any, error: BaseException) -> None:

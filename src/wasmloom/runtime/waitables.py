@@ -1,4 +1,4 @@
-"""Waitables, waitable sets and the event codes they deliver (sans-I/O).
+"""Waitables (subtasks among them), waitable sets and the event codes they deliver (sans-I/O).
 
 Follows the spec's ``Waitable``/``WaitableSet``: a waitable holds at most one
 *pending event*, a thunk producing ``(EventCode, index, payload)`` when it is
@@ -18,10 +18,11 @@ from collections.abc import Callable
 from enum import IntEnum
 from typing import Any
 
+from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap
 from wasmloom.runtime.scheduler import wake
 
-__all__ = ["EventCode", "EventTuple", "Waitable", "WaitableSet"]
+__all__ = ["EventCode", "EventTuple", "Subtask", "SubtaskState", "Waitable", "WaitableSet"]
 
 
 class EventCode(IntEnum):
@@ -130,3 +131,71 @@ class WaitableSet:
         for w in list(self.elems):
             w.wset = None
         self.elems.clear()
+
+
+class SubtaskState(IntEnum):
+    STARTING = 0
+    STARTED = 1
+    RETURNED = 2
+    CANCELLED_BEFORE_STARTED = 3
+    CANCELLED_BEFORE_RETURNED = 4
+
+
+class Subtask(Waitable):
+    """The caller's view of a call made through ``canon lower`` (the spec's ``Subtask``)."""
+
+    __slots__ = (
+        "cancellation_requested",
+        "delivered",
+        "flat_results",
+        "lenders",
+        "on_cancel",
+        "state",
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.state = SubtaskState.STARTING
+        self.on_cancel: Callable[[Any], None] | None = None
+        # Set by lowerings whose arguments may lend handles (no scope: none lent).
+        self.lenders: BorrowScope | None = None
+        self.cancellation_requested = False
+        self.flat_results: list[Any] = []
+        self.delivered = False
+
+    def resolved(self) -> bool:
+        return self.state >= SubtaskState.RETURNED
+
+    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
+        assert not self.resolved()
+        self.state = state
+        self.flat_results = flat_results
+        if self.waiters is not None:
+            wake(self)  # a synchronous caller waits for it
+
+    def deliver_resolve(self) -> None:
+        assert not self.delivered and self.resolved()
+        lenders = self.lenders
+        if lenders is not None:
+            lenders.release()
+        self.delivered = True
+
+    def resolve_delivered(self) -> bool:
+        return self.delivered
+
+    def event(self, index: int) -> EventTuple:
+        if not self.delivered and self.state >= _SUB_RETURNED:
+            lenders = self.lenders
+            if lenders is not None:
+                lenders.release()
+            self.delivered = True
+        return (_SUBTASK, index, int(self.state))
+
+    def drop(self) -> None:
+        if not self.delivered:
+            raise Trap("cannot drop a subtask which has not yet resolved")
+        Waitable.drop(self)
+
+
+_SUB_RETURNED = SubtaskState.RETURNED
+_SUBTASK = EventCode.SUBTASK
