@@ -230,7 +230,8 @@ class Scheduler(Generic[ThreadT]):
         self.polled: dict[ThreadT, None] = {}
         self.current: ThreadT | None = None
         self.host_pending = 0
-        self.roots: list[Root] = []
+        #: The host calls awaited under asyncio (:meth:`wait_root`), in call order.
+        self.roots: dict[Root, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._driver: asyncio.Task[None] | None = None
@@ -551,7 +552,7 @@ class Scheduler(Generic[ThreadT]):
         if not root.done:
             loop = asyncio.get_running_loop()
             root.future = loop.create_future()
-            self.roots.append(root)
+            self.roots[root] = None
             d = self._driver
             if d is None or d.done():
                 self._driver = loop.create_task(self._drive())
@@ -560,22 +561,21 @@ class Scheduler(Generic[ThreadT]):
             try:
                 await root.future
             finally:
-                if root in self.roots:
-                    self.roots.remove(root)
+                self.roots.pop(root, None)
         return root.outcome()
 
     async def _drive(self) -> None:
         self._event = asyncio.Event()
         try:
             while True:
-                roots = [r for r in self.roots if not r.done]
                 n = 0
                 while self.tick():
                     n += 1
                     if n & 63 == 0:
                         await asyncio.sleep(0)
-                roots = [r for r in self.roots if not r.done]
-                if not roots:
+                # Done roots leave `roots` as soon as their awaiter resumes: this
+                # stops at one of the first few.
+                if not any(not r.done for r in self.roots):
                     if not self.host_pending:
                         return
                 elif not self.host_pending:
@@ -583,7 +583,7 @@ class Scheduler(Generic[ThreadT]):
                     await asyncio.sleep(0)
                     if self.host_pending or self.ready or self.polled or self.rescan():
                         continue
-                    for r in roots:
+                    for r in list(self.roots):
                         if not r.done:
                             self.deadlock(r)
                     continue
