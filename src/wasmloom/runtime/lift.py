@@ -19,7 +19,7 @@ from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.scheduler import IN_LOOP, Root, wake
+from wasmloom.runtime.scheduler import IN_LOOP, Root, park, wake
 from wasmloom.runtime.tasks import (
     CallbackCode,
     Task,
@@ -284,7 +284,9 @@ class LiftedFunc(ComponentFunc):
                 elif task.threads == [thread] and task.state is resolved:
                     # The task returned and exits: Task.exit_implicit_thread, in line.
                     if st.exclusive_thread is thread:
-                        st.unlock()
+                        st.exclusive_thread = None  # st.unlock() in line
+                        if st.waiters is not None:
+                            wake(st)
                     task.threads.clear()
                     if thread.index is not None:
                         st.threads.remove(thread.index)
@@ -513,7 +515,17 @@ class LiftedFunc(ComponentFunc):
         thread.needs_lock = True
         sched = thread.sched
         sched.waiting[thread] = None
-        if not thread.queued:
+        # settle(thread) in line: the lock was released above and nothing else of
+        # the instance runs, so the wait set alone decides.
+        if not ready():
+            # park(thread, wset), in line
+            thread.parked = wset
+            lot = wset.waiters
+            if lot is None:
+                wset.waiters = [thread]
+            else:
+                park(thread, wset)
+        elif not thread.queued:
             thread.queued = True
             sched.ready.append(thread)
 

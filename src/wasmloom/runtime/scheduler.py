@@ -43,7 +43,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from wasmloom.errors import Trap, WasmloomError
 
-__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler", "park", "wake"]
+__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler", "park", "settle", "wake"]
 
 DEADLOCK = "deadlock detected: event loop cannot make further progress"
 IN_LOOP = (
@@ -115,6 +115,27 @@ def park(t: Any, owner: Any) -> None:
     if n >= 64 and n & (n - 1) == 0:
         # Threads that stopped waiting without a wake-up leave stale entries: drop them.
         lot[:] = [x for x in dict.fromkeys(lot) if x.parked is owner]
+
+
+def settle(t: Any) -> bool:
+    """Whether waiting thread ``t`` may run now; if not, park it on what it waits for.
+
+    That is the loop turn it yielded for, its instance (preempted by another
+    thread, or its exclusive lock taken when ``t`` needs it), or its ``wait_on``.
+    """
+    turn = t.turn
+    if turn is not None and not turn.done:
+        park(t, turn)  # yielded: the loop takes its turn first
+        return False
+    st = t.task.istate
+    pre = st.preempted
+    if (pre is not None and pre is not t) or (t.needs_lock and st.exclusive_thread is not None):
+        park(t, st)
+        return False
+    if t.ready_func():
+        return True
+    park(t, t.wait_on)
+    return False
 
 
 def unpark(t: Any) -> None:
@@ -264,9 +285,10 @@ class Scheduler(Generic[ThreadT]):
             rf = t.ready_func
             if rf is None:
                 continue  # resumed meanwhile, by other means
+            # settle(t), in line
             turn = t.turn
             if turn is not None and not turn.done:
-                park(t, turn)  # yielded: the loop takes its turn first
+                park(t, turn)
                 continue
             st = t.task.istate
             pre = st.preempted

@@ -33,7 +33,7 @@ from typing import Any
 from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, unpark, wake
+from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, settle, unpark, wake
 from wasmloom.runtime.streams import fail_host_ends
 from wasmloom.runtime.waitables import Subtask, SubtaskState
 
@@ -289,8 +289,7 @@ class Thread:
         instance's :class:`InstanceState`: whatever changes it wakes the threads
         parked on it); ``None`` means nothing does, and the scheduler polls the
         thread on each tick. ``lock``: ``ready()`` also asks for the instance's
-        exclusive lock to be free. The thread is queued at once: the scheduler
-        parks it on ``on`` if it is not ready yet.
+        exclusive lock to be free. A thread ready now is queued at once.
         """
         assert self.ready_func is None
         self.ready_func = ready
@@ -301,7 +300,7 @@ class Thread:
         self.needs_lock = lock
         sched = self.sched
         sched.waiting[self] = None
-        if not self.queued:
+        if not self.queued and settle(self):
             self.queued = True
             sched.ready.append(self)
 
