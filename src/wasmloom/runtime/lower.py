@@ -265,8 +265,7 @@ class _HostSubtask(Subtask):
                 # The common case, :meth:`finished` in line: lower the results, RETURNED.
                 self.handle = None
                 self.on_cancel = None
-                self.pending_event = self.event_now
-                self.woken()
+                self.set_pending_event(self.event_now)
                 try:
                     flat = self.lower(self.cx, result, self.flat_args)
                 except Exception as e:

@@ -54,15 +54,7 @@ class Waitable:
 
     def set_pending_event(self, pending_event: Callable[[], EventTuple]) -> None:
         self.pending_event = pending_event
-        # self.woken(), in line
-        if self.waiters is not None:
-            wake(self)
-        ws = self.wset
-        if ws is not None and ws.waiters is not None:
-            wake(ws)
-
-    def woken(self) -> None:
-        """An event became pending: wake the threads waiting for it or for its set."""
+        # The threads waiting for it or for its set may run.
         if self.waiters is not None:
             wake(self)
         ws = self.wset
