@@ -518,10 +518,8 @@ class LiftedFunc(ComponentFunc):
         # settle(thread) in line: the lock was released above and nothing else of
         # the instance runs, so the wait set alone decides.
         if not ready():
-            # park(thread, wset), in line
-            thread.parked = wset
-            lot = wset.waiters
-            if lot is None:
+            if wset.waiters is None:  # park(thread, wset), in line
+                thread.parked = wset
                 wset.waiters = [thread]
             else:
                 park(thread, wset)
