@@ -45,7 +45,7 @@ def assert_clean(store: Store[Any]) -> None:
             assert st.exclusive_thread is None
             assert st.backpressure == 0 and st.num_waiting_to_enter == 0
     sched = store.scheduler
-    assert sched.waiting == [] and sched.roots == [] and sched.current is None
+    assert not sched.waiting and not sched.roots and sched.current is None
     assert sched.host_pending == 0
 
 

@@ -19,7 +19,7 @@ from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.scheduler import IN_LOOP, Root
+from wasmloom.runtime.scheduler import IN_LOOP, Root, park, wake
 from wasmloom.runtime.tasks import (
     CallbackCode,
     Task,
@@ -284,7 +284,9 @@ class LiftedFunc(ComponentFunc):
                 elif task.threads == [thread] and task.state is resolved:
                     # The task returned and exits: Task.exit_implicit_thread, in line.
                     if st.exclusive_thread is thread:
-                        st.exclusive_thread = None
+                        st.exclusive_thread = None  # st.unlock() in line
+                        if st.waiters is not None:
+                            wake(st)
                     task.threads.clear()
                     if thread.index is not None:
                         st.threads.remove(thread.index)
@@ -297,7 +299,7 @@ class LiftedFunc(ComponentFunc):
                 elif flat is None:
                     # A mistake in the host's arguments: no core code ran, nothing to poison.
                     if st.exclusive_thread is thread:
-                        st.exclusive_thread = None
+                        st.unlock()
                     raise
                 poison(inst, e)
                 thread.abandon()
@@ -340,7 +342,7 @@ class LiftedFunc(ComponentFunc):
             if st.preempted is not None:
                 # The host calls in while a thread of the instance is preempted: the
                 # new task enters once that thread has run again.
-                thread.start_waiting(lambda: st.preempted is None, None, True)
+                thread.start_waiting(lambda: st.preempted is None, None, True, st)
             else:
                 thread.resume()
             if not self.type.is_async:
@@ -380,7 +382,7 @@ class LiftedFunc(ComponentFunc):
                 else:
                     self._run(task, thread, fused)
 
-            thread.start_waiting(lambda: not task.has_backpressure(), after_backpressure, True)
+            thread.start_waiting(lambda: not task.has_backpressure(), after_backpressure, True, st)
             return
         self._run(task, thread, fused)
 
@@ -432,7 +434,7 @@ class LiftedFunc(ComponentFunc):
         stays usable and the host call fails with ``error``."""
         st = task.istate
         if st.exclusive_thread is thread:
-            st.exclusive_thread = None
+            st.unlock()
         task.state = TaskState.RESOLVED
         task.threads.remove(thread)
         if thread.index is not None:
@@ -476,11 +478,14 @@ class LiftedFunc(ComponentFunc):
         si = (packed & 0xFFFF_FFFF) >> 4
         st = task.istate
         st.exclusive_thread = None
+        if st.waiters is not None:
+            wake(st)  # st.unlock() in line
         if task.state is _PENDING_CANCEL and task.deliver_pending_cancel(True):
             thread.start_waiting(
                 lambda: st.exclusive_thread is None,
                 lambda c: self._deliver(task, thread, (EventCode.TASK_CANCELLED, 0, 0)),
                 True,
+                st,
             )
             return
         if code == _YIELD:
@@ -489,7 +494,7 @@ class LiftedFunc(ComponentFunc):
                 code = EventCode.TASK_CANCELLED if cancelled else EventCode.NONE
                 self._deliver(task, thread, (code, 0, 0))
 
-            thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True)
+            thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True, st)
             if task.may_block():
                 # The drivers let the host's event loop take a turn first (see
                 # runtime.scheduler); a task that may not block yet lets no one run.
@@ -507,11 +512,25 @@ class LiftedFunc(ComponentFunc):
         if ready is None:
             ready = thread.wait_ready = thread.wait_set_ready
             thread.wait_cont = partial(self.after_wait, thread)
-        # thread.start_waiting(ready, thread.wait_cont, True), in line
+        # thread.start_waiting(ready, thread.wait_cont, True, wset, True), in line
         thread.ready_func = ready
         thread.cont = thread.wait_cont
         thread.cancellable = True
-        thread.sched.waiting.append(thread)
+        thread.wait_on = wset
+        thread.needs_lock = True
+        sched = thread.sched
+        sched.waiting[thread] = None
+        # settle(thread) in line: the lock was released above and nothing else of
+        # the instance runs, so the wait set alone decides.
+        if not ready():
+            if wset.waiters is None:  # park(thread, wset), in line
+                thread.parked = wset
+                wset.waiters = [thread]
+            else:
+                park(thread, wset)
+        elif not thread.queued:
+            thread.queued = True
+            sched.ready.append(thread)
 
     def after_wait(self, thread: Thread, cancelled: bool) -> None:
         """The WAIT of ``thread`` (on ``thread.wait_set``) ended: deliver its event."""

@@ -208,9 +208,9 @@ def _lower_subtask(
 
             if host_coroutine:
                 # Waiting for the host is allowed even in a synchronous task.
-                thread.start_waiting(subtask.resolved, None, False)
+                thread.start_waiting(subtask.resolved, None, False, subtask)
                 return thread.suspend_native(finish)
-            return thread.block(subtask.resolved, False, finish)
+            return thread.block(subtask.resolved, False, finish, subtask)
         if subtask.resolved():
             subtask.deliver_resolve()
             return int(SubtaskState.RETURNED)
@@ -231,7 +231,7 @@ _SUB_RETURNED = SubtaskState.RETURNED
 _SUBTASK_EVENT = EventCode.SUBTASK
 # The fields _lower_host_coroutine sets in line for Subtask.__init__ (kept in step by this check).
 _SUBTASK_FIELDS = {"pending_event", "wset", "has_sync_waiter", "state", "lenders"}
-_SUBTASK_FIELDS |= {"cancellation_requested", "flat_results", "delivered", "on_cancel"}
+_SUBTASK_FIELDS |= {"cancellation_requested", "flat_results", "delivered", "on_cancel", "waiters"}
 if {*Subtask.__slots__, *Waitable.__slots__} != _SUBTASK_FIELDS:
     raise AssertionError("_lower_host_coroutine: Subtask fields changed")
 # The results of a subtask not resolved yet (never mutated: resolving replaces it).
@@ -297,7 +297,7 @@ class _HostSubtask(Subtask):
                 # The common case, :meth:`finished` in line: lower the results, RETURNED.
                 self.handle = None
                 self.on_cancel = None
-                self.pending_event = self.event_now
+                self.set_pending_event(self.event_now)
                 try:
                     flat = self.lower(self.cx, result, self.flat_args)
                 except Exception as e:
@@ -355,6 +355,7 @@ def _lower_host_coroutine(
         sub.pending_event = None
         sub.wset = None
         sub.has_sync_waiter = False
+        sub.waiters = None
         sub.state = _STARTED
         sub.lenders = None
         sub.cancellation_requested = False

@@ -1,8 +1,21 @@
 """The store's scheduler: the host calls in flight and the threads waiting to run.
 
 Follows the spec's ``Store.tick``. :class:`Scheduler` holds the ``waiting``
-list of one store and resumes ready threads (:class:`wasmloom.runtime.tasks.Thread`)
-in FIFO order. Each host call is a :class:`Root`; a trap in any
+threads of one store (:class:`wasmloom.runtime.tasks.Thread`) and resumes the
+ready ones in FIFO order, the order in which they became ready.
+
+Readiness is pushed, not polled: a waiting thread that is not ready yet is
+*parked* on the thing it waits for (its ``wait_on``: a waitable, a waitable
+set, its instance's state, a loop turn), in that thing's ``waiters`` list.
+Whatever makes the thing ready (an event, the instance's lock released, the
+turn taken) calls :func:`wake`, which moves the threads parked there to the
+scheduler's ``ready`` queue; the scheduler checks each thread it takes from
+the queue once more and parks it again if it is not ready after all. So a
+wake-up touches only the threads it readies, however many others wait. A
+thread waiting on a condition with nothing to wake it (``wait_on`` unset) is
+*polled*: checked on each tick, as every thread used to be.
+
+Each host call is a :class:`Root`; a trap in any
 thread working for it poisons the thread's instance and fails the root. The
 drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
 :meth:`Scheduler.wait_root` under asyncio) run ready threads and, when none is
@@ -24,12 +37,13 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 from wasmloom.errors import Trap, WasmloomError
 
-__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler"]
+__all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler", "park", "settle", "wake"]
 
 DEADLOCK = "deadlock detected: event loop cannot make further progress"
 IN_LOOP = (
@@ -45,6 +59,15 @@ class Runnable(Protocol):
     switch_to: Any
     task: Any
     turn: Any
+    #: What the thread waits for (something with ``waiters``), ``None``: polled.
+    wait_on: Any
+    #: Its readiness needs its instance's exclusive lock free.
+    needs_lock: bool
+    #: Where it is parked now (a ``wait_on``, or :data:`POLLED`), ``None``: nowhere.
+    parked: Any
+    #: It is in the scheduler's ``ready`` queue.
+    queued: bool
+    sched: Any
 
     def ready(self) -> bool: ...
 
@@ -57,11 +80,77 @@ class Runnable(Protocol):
 
 ThreadT = TypeVar("ThreadT", bound=Runnable)
 
+#: ``parked`` of a waiting thread with nothing to wake it: checked on each tick.
+POLLED: Any = object()
+
+
+def wake(owner: Any) -> None:
+    """``owner`` (a waitable, waitable set, instance state or turn) may have made the
+    threads parked on it ready: move them to their scheduler's ready queue, in order."""
+    lot = owner.waiters
+    if lot is None:
+        return
+    owner.waiters = None
+    for t in lot:
+        if t.parked is owner:
+            t.parked = None
+            if not t.queued:
+                t.queued = True
+                t.sched.ready.append(t)
+
+
+def park(t: Any, owner: Any) -> None:
+    """Park waiting thread ``t`` on ``owner`` until :func:`wake` (``None``: polled)."""
+    if owner is None:
+        t.parked = POLLED
+        t.sched.polled[t] = None
+        return
+    t.parked = owner
+    lot = owner.waiters
+    if lot is None:
+        owner.waiters = [t]
+        return
+    lot.append(t)
+    n = len(lot)
+    if n >= 64 and n & (n - 1) == 0:
+        # Threads that stopped waiting without a wake-up leave stale entries: drop them.
+        lot[:] = [x for x in dict.fromkeys(lot) if x.parked is owner]
+
+
+def settle(t: Any) -> bool:
+    """Whether waiting thread ``t`` may run now; if not, park it on what it waits for.
+
+    That is the loop turn it yielded for, its instance (preempted by another
+    thread, or its exclusive lock taken when ``t`` needs it), or its ``wait_on``.
+    """
+    turn = t.turn
+    if turn is not None and not turn.done:
+        park(t, turn)  # yielded: the loop takes its turn first
+        return False
+    st = t.task.istate
+    pre = st.preempted
+    if (pre is not None and pre is not t) or (t.needs_lock and st.exclusive_thread is not None):
+        park(t, st)
+        return False
+    if t.ready_func():
+        return True
+    park(t, t.wait_on)
+    return False
+
+
+def unpark(t: Any) -> None:
+    """``t`` no longer waits: out of the polled threads (a parked entry goes stale)."""
+    p = t.parked
+    if p is not None:
+        t.parked = None
+        if p is POLLED:
+            t.sched.polled.pop(t, None)
+
 
 class Root:
     """One call made by the host: its result or error, and the asyncio future awaiting it."""
 
-    __slots__ = ("abandoned", "delivered", "done", "error", "future", "result")
+    __slots__ = ("abandoned", "delivered", "done", "error", "future", "result", "task")
 
     def __init__(self) -> None:
         self.done = False
@@ -72,11 +161,14 @@ class Root:
         self.result: Any = None
         self.error: BaseException | None = None
         self.future: asyncio.Future[None] | None = None
+        #: The task the host called (the first one made for this root), until done.
+        self.task: Any = None
 
     def resolve(self, result: Any) -> None:
         if self.done:
             return
         self.done = True
+        self.task = None
         self.result = result
         f = self.future
         if f is not None and not f.done():
@@ -86,6 +178,7 @@ class Root:
         if self.done:
             return
         self.done = True
+        self.task = None
         self.error = error
         self._wake()
 
@@ -113,12 +206,14 @@ class Root:
 class Turn:
     """The event loop's next turn, which the threads that yielded before it wait for."""
 
-    __slots__ = ("done", "handle", "loop")
+    __slots__ = ("done", "handle", "loop", "waiters")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.done = False
         self.loop = loop
         self.handle: asyncio.Handle | None = None
+        #: The yielded threads parked until this turn (:func:`park`).
+        self.waiters: list[Any] | None = None
 
 
 class Scheduler(Generic[ThreadT]):
@@ -141,15 +236,23 @@ class Scheduler(Generic[ThreadT]):
         "_turn",
         "current",
         "host_pending",
+        "polled",
+        "ready",
         "roots",
         "waiting",
     )
 
     def __init__(self) -> None:
-        self.waiting: list[ThreadT] = []
+        #: Every waiting thread, in the order it started waiting.
+        self.waiting: dict[ThreadT, None] = {}
+        #: Threads that may be ready, in the order they became so (see the module doc).
+        self.ready: deque[ThreadT] = deque()
+        #: Waiting threads with nothing to wake them, checked on each tick.
+        self.polled: dict[ThreadT, None] = {}
         self.current: ThreadT | None = None
         self.host_pending = 0
-        self.roots: list[Root] = []
+        #: The host calls awaited under asyncio (:meth:`wait_root`), in call order.
+        self.roots: dict[Root, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
         self._driver: asyncio.Task[None] | None = None
@@ -158,23 +261,68 @@ class Scheduler(Generic[ThreadT]):
     # -- running threads
 
     def tick(self) -> bool:
-        """Resume the first ready waiting thread; ``False`` if none is ready.
+        """Resume the first ready thread; ``False`` if none is ready.
 
         An exception from the thread poisons its instance and fails its
         :class:`Root`; it propagates only when no pending root owns the thread.
         """
-        for t in self.waiting:
+        t = self.next_ready()
+        if t is None:
+            return False
+        try:
+            t.resume()
+        except Exception as e:
+            self.thread_failed(t, e)
+        return True
+
+    def next_ready(self) -> ThreadT | None:
+        """The first thread of the ready queue that is ready; the others taken from the
+        queue are parked again (on what they wait for). Then the polled threads."""
+        q = self.ready
+        while q:
+            t = q.popleft()
+            t.queued = False
             rf = t.ready_func
-            if rf is not None and rf() and t.task.istate.preempted in (None, t):
-                turn = t.turn
-                if turn is not None and not turn.done:
-                    continue  # yielded: the loop takes its turn first
-                try:
-                    t.resume()
-                except Exception as e:
-                    self.thread_failed(t, e)
-                return True
-        return False
+            if rf is None:
+                continue  # resumed meanwhile, by other means
+            # settle(t), in line
+            turn = t.turn
+            if turn is not None and not turn.done:
+                park(t, turn)
+                continue
+            st = t.task.istate
+            pre = st.preempted
+            if (pre is not None and pre is not t) or (
+                t.needs_lock and st.exclusive_thread is not None
+            ):
+                park(t, st)
+                continue
+            if rf():
+                return t
+            park(t, t.wait_on)
+        if self.polled:
+            for t in self.polled:
+                if runnable(t):
+                    return t
+        return None
+
+    def rescan(self) -> bool:
+        """Queue every waiting thread that is ready but was not woken; ``False`` if none.
+
+        The drivers call this before they report a deadlock: a thread whose
+        readiness nothing signalled must not be lost. It costs one pass over
+        the waiting threads, so it is not on any per-event path.
+        """
+        found = False
+        for t in self.waiting:
+            if not t.queued and runnable(t):
+                if _STRICT:
+                    raise AssertionError(f"missed wake-up: {t!r} waits on {t.wait_on!r}")
+                unpark(t)
+                t.queued = True
+                self.ready.append(t)
+                found = True
+        return found
 
     def thread_failed(self, t: ThreadT, e: Exception) -> None:
         task = t.task
@@ -202,7 +350,7 @@ class Scheduler(Generic[ThreadT]):
         one is taken at once.
         """
         while not done():
-            if not self.tick() and not self.take_turn():
+            if not self.tick() and not self.take_turn() and not self.rescan():
                 raise Trap(DEADLOCK)
 
     # -- yielding
@@ -242,6 +390,7 @@ class Scheduler(Generic[ThreadT]):
         turn.done = True
         turn.handle = None
         self.host_pending -= 1
+        wake(turn)
         self.run_ready()
         self.notify()
 
@@ -256,6 +405,7 @@ class Scheduler(Generic[ThreadT]):
             turn.handle = None
         turn.done = True
         self.host_pending -= 1
+        wake(turn)
         return True
 
     # -- host work
@@ -308,7 +458,7 @@ class Scheduler(Generic[ThreadT]):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if any(t.ready() for t in self.waiting):
+        if self.ready or self.polled:
             self._driver = loop.create_task(self._drive())
 
     def run_ready(self) -> None:
@@ -321,29 +471,20 @@ class Scheduler(Generic[ThreadT]):
         if self.current is not None:
             self.kick()
             return
-        waiting = self.waiting
         try:
             # while self.tick(): pass, in line.
-            progressed = True
-            while progressed:
-                progressed = False
-                for t in waiting:
-                    rf = t.ready_func
-                    if rf is not None and rf() and t.task.istate.preempted in (None, t):
-                        turn = t.turn
-                        if turn is not None and not turn.done:
-                            continue
-                        try:
-                            # t.resume(), in line
-                            t._resume_once(False)
-                            nxt = t.switch_to
-                            if nxt is not None:
-                                t.switch_to = None
-                                nxt.resume()
-                        except Exception as e:
-                            self.thread_failed(t, e)
-                        progressed = True
-                        break
+            t = self.next_ready()
+            while t is not None:
+                try:
+                    # t.resume(), in line
+                    t._resume_once(False)
+                    nxt = t.switch_to
+                    if nxt is not None:
+                        t.switch_to = None
+                        nxt.resume()
+                except Exception as e:
+                    self.thread_failed(t, e)
+                t = self.next_ready()
         finally:
             if not self.host_pending:
                 self.kick()
@@ -376,7 +517,8 @@ class Scheduler(Generic[ThreadT]):
                 loop.run_until_complete(ev.wait())
                 self._event = None
                 continue
-            self.deadlock(root)
+            if not self.rescan():
+                self.deadlock(root)
         return root.outcome()
 
     def deadlock(self, root: Root) -> None:
@@ -401,12 +543,7 @@ class Scheduler(Generic[ThreadT]):
         if root.done:
             return
         root.abandoned = True
-        task: Any = None
-        for t in (*self.waiting, *st.threads):
-            tk = t.task
-            if tk.root is root and tk.on_resolve == root.resolve:
-                task = tk
-                break
+        task = root.task
         if task is None or task.resolved():
             return
         if self.current is not None or st.preempted is not None:
@@ -437,7 +574,7 @@ class Scheduler(Generic[ThreadT]):
         if not root.done:
             loop = asyncio.get_running_loop()
             root.future = loop.create_future()
-            self.roots.append(root)
+            self.roots[root] = None
             d = self._driver
             if d is None or d.done():
                 self._driver = loop.create_task(self._drive())
@@ -446,30 +583,29 @@ class Scheduler(Generic[ThreadT]):
             try:
                 await root.future
             finally:
-                if root in self.roots:
-                    self.roots.remove(root)
+                self.roots.pop(root, None)
         return root.outcome()
 
     async def _drive(self) -> None:
         self._event = asyncio.Event()
         try:
             while True:
-                roots = [r for r in self.roots if not r.done]
                 n = 0
                 while self.tick():
                     n += 1
                     if n & 63 == 0:
                         await asyncio.sleep(0)
-                roots = [r for r in self.roots if not r.done]
-                if not roots:
+                # Done roots leave `roots` as soon as their awaiter resumes: this
+                # stops at one of the first few.
+                if not any(not r.done for r in self.roots):
                     if not self.host_pending:
                         return
                 elif not self.host_pending:
                     # Give other asyncio tasks one turn before calling it a deadlock.
                     await asyncio.sleep(0)
-                    if self.host_pending or any(t.ready() for t in self.waiting):
+                    if self.host_pending or self.ready or self.polled or self.rescan():
                         continue
-                    for r in roots:
+                    for r in list(self.roots):
                         if not r.done:
                             self.deadlock(r)
                     continue
@@ -483,6 +619,23 @@ class Scheduler(Generic[ThreadT]):
         """Raise if called inside a running event loop (sync calls may not nest in one)."""
         if asyncio._get_running_loop() is not None:
             raise WasmloomError(IN_LOOP)
+
+
+def runnable(t: Any) -> bool:
+    """Whether waiting thread ``t`` may run now (it is ready, its instance is not
+    preempted by another thread, and the loop turn it yielded for came)."""
+    rf = t.ready_func
+    if rf is None:
+        return False
+    turn = t.turn
+    if turn is not None and not turn.done:
+        return False
+    pre = t.task.istate.preempted
+    return (pre is None or pre is t) and bool(rf())
+
+
+#: Tests set this to make :meth:`Scheduler.rescan` fail loudly on a missed wake-up.
+_STRICT = False
 
 
 def _turned(ref: weakref.ref[Scheduler[Any]], turn: Turn) -> None:

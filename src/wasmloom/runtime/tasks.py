@@ -1,11 +1,13 @@
-"""Tasks, subtasks and threads.
+"""Tasks and threads.
 
-Follows the spec's ``Task``, ``Subtask`` and ``Thread``; the store's
-scheduler that runs threads is :mod:`wasmloom.runtime.scheduler`.
+Follows the spec's ``Task`` and ``Thread``; the caller's ``Subtask``, a
+waitable, is in :mod:`wasmloom.runtime.waitables` (and re-exported here); the
+store's scheduler that runs threads is :mod:`wasmloom.runtime.scheduler`.
 
 A :class:`Thread` is either *running* (its code is on the native stack),
-*waiting* (it sits in the scheduler's ``waiting`` list with a ``ready_func``
-predicate) or *suspended* (neither). A waiting or suspended thread is resumed
+*waiting* (it sits in the scheduler's ``waiting`` threads with a ``ready_func``
+predicate, and is queued or parked on what it waits for, its ``wait_on``: see
+:mod:`wasmloom.runtime.scheduler`) or *suspended* (neither). A waiting or suspended thread is resumed
 in one of two ways:
 
 - through its continuation ``cont(cancelled)``, a Python callable that carries
@@ -31,9 +33,9 @@ from typing import Any
 from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
-from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler
+from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, settle, unpark, wake
 from wasmloom.runtime.streams import fail_host_ends
-from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
+from wasmloom.runtime.waitables import Subtask, SubtaskState
 
 __all__ = [
     "BLOCKED",
@@ -84,6 +86,10 @@ class InstanceState:
 
     ``preempted``: see :meth:`Thread.yield_to_loop`. Preemption is invisible
     to the instance: its threads interleave only where the spec lets them.
+
+    ``waiters``: the threads parked until the instance changes (its exclusive
+    lock released, backpressure lowered, preemption ended): whatever changes
+    it calls :func:`~wasmloom.runtime.scheduler.wake` (see :meth:`unlock`).
     """
 
     __slots__ = (
@@ -94,6 +100,7 @@ class InstanceState:
         "preempted",
         "sched",
         "threads",
+        "waiters",
     )
 
     def __init__(self, sched: Scheduler[Thread], handle_limit: int | None = None) -> None:
@@ -106,6 +113,13 @@ class InstanceState:
         #: runs again no other thread of the instance runs and no task enters it.
         self.preempted: Thread | None = None
         self.may_block = False
+        self.waiters: list[Thread] | None = None
+
+    def unlock(self) -> None:
+        """Release the exclusive lock; the threads waiting for it may run."""
+        self.exclusive_thread = None
+        if self.waiters is not None:
+            wake(self)
 
     def run_preempted_on(self) -> None:
         """A guest reaches into this instance (a call, a cancellation) while one of its
@@ -151,7 +165,10 @@ class Thread:
         "cancellable",
         "cont",
         "index",
+        "needs_lock",
         "on_done",
+        "parked",
+        "queued",
         "ready_func",
         "running",
         "sched",
@@ -160,6 +177,7 @@ class Thread:
         "task",
         "turn",
         "wait_cont",
+        "wait_on",
         "wait_owner",
         "wait_ready",
         "wait_set",
@@ -194,6 +212,14 @@ class Thread:
         # the first WAIT and reused by the next ones
         self.wait_ready: Callable[[], bool] | None = None
         self.wait_cont: Callable[[bool], None] | None = None
+        # Scheduling (see runtime.scheduler): what a wait is for (something with
+        # `waiters`, woken when it may have made the thread ready; None: polled),
+        # whether readiness also needs the instance's lock, where the thread is
+        # parked now, and whether it is in the ready queue.
+        self.wait_on: Any = None
+        self.needs_lock = False
+        self.parked: Any = None
+        self.queued = False
 
     def waiting(self) -> bool:
         return self.ready_func is not None
@@ -250,19 +276,40 @@ class Thread:
         return False
 
     def start_waiting(
-        self, ready: Callable[[], bool], cont: Callable[[bool], None] | None, cancellable: bool
+        self,
+        ready: Callable[[], bool],
+        cont: Callable[[bool], None] | None,
+        cancellable: bool,
+        on: Any = None,
+        lock: bool = False,
     ) -> None:
+        """Wait until ``ready()``; then the scheduler resumes the thread (``cont`` if given).
+
+        ``on`` is what makes ``ready()`` true (a waitable, waitable set or the
+        instance's :class:`InstanceState`: whatever changes it wakes the threads
+        parked on it); ``None`` means nothing does, and the scheduler polls the
+        thread on each tick. ``lock``: ``ready()`` also asks for the instance's
+        exclusive lock to be free. A thread ready now is queued at once.
+        """
         assert self.ready_func is None
         self.ready_func = ready
         if cont is not None:
             self.cont = cont
         self.cancellable = cancellable
-        self.sched.waiting.append(self)
+        self.wait_on = on
+        self.needs_lock = lock
+        sched = self.sched
+        sched.waiting[self] = None
+        if not self.queued and settle(self):
+            self.queued = True
+            sched.ready.append(self)
 
     def stop_waiting(self) -> None:
         if self.ready_func is not None:
             self.ready_func = None
-            self.sched.waiting.remove(self)
+            del self.sched.waiting[self]
+            if self.parked is not None:
+                unpark(self)
 
     def resume_later(self) -> None:
         self.start_waiting(_always, None, self.cancellable)
@@ -285,7 +332,9 @@ class Thread:
         sched = self.sched
         if self.ready_func is not None:  # stop_waiting() in line
             self.ready_func = None
-            sched.waiting.remove(self)
+            del sched.waiting[self]
+            if self.parked is not None:
+                unpark(self)
         self.turn = None
         prev = sched.current
         sched.current = self
@@ -345,12 +394,15 @@ class Thread:
             sched.host_pending -= 1
             if self.ready_func is ready:
                 turned[0] = True
+                if not self.queued:
+                    self.queued = True
+                    sched.ready.append(self)
                 sched.run_ready()
             else:
                 sched.notify()
 
         st.preempted = self
-        self.start_waiting(ready, None, False)
+        self.start_waiting(ready, None, False, st)
         sched.host_pending += 1
         sched.loop().call_soon(turn)
 
@@ -359,6 +411,8 @@ class Thread:
         st = self.task.istate
         if st.preempted is self:
             st.preempted = None
+            if st.waiters is not None:
+                wake(st)
 
     def run_core(
         self,
@@ -414,9 +468,17 @@ class Thread:
     # -- blocking inside core code (called from an async host function on this thread's fiber)
 
     def block(
-        self, ready: Callable[[], bool], cancellable: bool, finish: Callable[[bool], Any]
+        self,
+        ready: Callable[[], bool],
+        cancellable: bool,
+        finish: Callable[[bool], Any],
+        on: Any = None,
     ) -> Any:
-        """The spec's ``wait_until``: ``finish(cancelled)`` now, or a :class:`Blocked` for later."""
+        """The spec's ``wait_until``: ``finish(cancelled)`` now, or a :class:`Blocked` for later.
+
+        ``on``: what wakes the thread when ``ready()`` may have become true (see
+        :meth:`start_waiting`).
+        """
         task = self.task
         if task.deliver_pending_cancel(cancellable):
             return finish(True)
@@ -433,7 +495,7 @@ class Thread:
             # blocks inside core code does not keep other tasks out of its
             # instance; it takes the lock back (waiting for it if needed) before
             # it resumes.
-            st.exclusive_thread = None
+            st.unlock()
             inner_ready = ready
             inner_finish = finish
 
@@ -444,7 +506,9 @@ class Thread:
                 st.exclusive_thread = self
                 return inner_finish(cancelled)
 
-        self.start_waiting(ready, None, cancellable)
+            self.start_waiting(ready, None, cancellable, on, True)
+            return self.suspend_native(finish)
+        self.start_waiting(ready, None, cancellable, on)
         return self.suspend_native(finish)
 
     def suspend_native(self, finish: Callable[[bool], Any]) -> core.Blocked:
@@ -576,6 +640,8 @@ class Task:
         root: Root | None = None,
     ) -> None:
         self.root = root
+        if root is not None and root.task is None and not root.done:
+            root.task = self  # the task the host called
         self.ft = ft
         self.opts = opts
         self.inst = inst
@@ -634,7 +700,7 @@ class Task:
         assert thread is not None
         st = self.istate
         if self.ft.is_async and self.needs_exclusive() and st.exclusive_thread is thread:
-            st.exclusive_thread = None
+            st.unlock()
         self.unregister_thread(thread)
 
     def request_cancellation(self, caller: Any = None) -> None:
@@ -694,75 +760,6 @@ class Task:
 
 _NO_RETURN = "wasm trap: async-lifted export failed to produce a result"
 _RETURN_TWICE = "wasm trap: task.return called after the task returned"
-
-
-# --- subtasks ----------------------------------------------------------------------------
-
-
-class SubtaskState(IntEnum):
-    STARTING = 0
-    STARTED = 1
-    RETURNED = 2
-    CANCELLED_BEFORE_STARTED = 3
-    CANCELLED_BEFORE_RETURNED = 4
-
-
-class Subtask(Waitable):
-    """The caller's view of a call made through ``canon lower`` (the spec's ``Subtask``)."""
-
-    __slots__ = (
-        "cancellation_requested",
-        "delivered",
-        "flat_results",
-        "lenders",
-        "on_cancel",
-        "state",
-    )
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.state = SubtaskState.STARTING
-        self.on_cancel: Callable[[Any], None] | None = None
-        # Set by lowerings whose arguments may lend handles (no scope: none lent).
-        self.lenders: BorrowScope | None = None
-        self.cancellation_requested = False
-        self.flat_results: list[Any] = []
-        self.delivered = False
-
-    def resolved(self) -> bool:
-        return self.state >= SubtaskState.RETURNED
-
-    def resolve(self, state: SubtaskState, flat_results: list[Any]) -> None:
-        assert not self.resolved()
-        self.state = state
-        self.flat_results = flat_results
-
-    def deliver_resolve(self) -> None:
-        assert not self.delivered and self.resolved()
-        lenders = self.lenders
-        if lenders is not None:
-            lenders.release()
-        self.delivered = True
-
-    def resolve_delivered(self) -> bool:
-        return self.delivered
-
-    def event(self, index: int) -> EventTuple:
-        if not self.delivered and self.state >= _SUB_RETURNED:
-            lenders = self.lenders
-            if lenders is not None:
-                lenders.release()
-            self.delivered = True
-        return (_SUBTASK, index, int(self.state))
-
-    def drop(self) -> None:
-        if not self.delivered:
-            raise Trap("cannot drop a subtask which has not yet resolved")
-        Waitable.drop(self)
-
-
-_SUB_RETURNED = SubtaskState.RETURNED
-_SUBTASK = EventCode.SUBTASK
 
 
 def poison(inst: Any, error: BaseException) -> None:

@@ -92,7 +92,7 @@ def _wait_sync(inst: Any, w: Waitable, finish: Callable[[], Any]) -> Any:
         return finish()
 
     try:
-        return thread.block(w.has_pending_event, False, done)
+        return thread.block(w.has_pending_event, False, done, w)
     except BaseException:
         w.has_sync_waiter = False
         raise

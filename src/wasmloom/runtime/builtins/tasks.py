@@ -25,6 +25,7 @@ from wasmloom.runtime.builtins.common import (
     _thread,
     _wait_sync,
 )
+from wasmloom.runtime.scheduler import wake
 from wasmloom.runtime.tasks import (
     BLOCKED,
     Subtask,
@@ -204,6 +205,8 @@ def canon_backpressure_dec(
         if st.backpressure == 0:
             raise Trap(_BACKPRESSURE_RANGE)
         st.backpressure -= 1
+        if st.waiters is not None:
+            wake(st)  # tasks held back may enter now
 
     return core.host_func(store, CT((), ()), backpressure_dec)
 

@@ -17,6 +17,7 @@ from wasmloom.runtime.builtins.common import (
     _store_event,
     _thread,
 )
+from wasmloom.runtime.scheduler import wake
 from wasmloom.runtime.tasks import SYNC_BLOCK
 from wasmloom.runtime.waitables import EventCode, Waitable, WaitableSet
 
@@ -63,7 +64,7 @@ def canon_waitable_set_wait(
             return _store_event(inst, mem, ptr, event)
 
         try:
-            return cast(int, thread.block(wset.has_pending_event, cancellable, finish))
+            return cast(int, thread.block(wset.has_pending_event, cancellable, finish, wset))
         except BaseException:
             wset.num_waiting -= 1
             raise
@@ -148,5 +149,7 @@ def canon_waitable_join(
             old.elems.remove(w)
         w.wset = ws
         ws.elems.append(w)
+        if w.pending_event is not None and ws.waiters is not None:
+            wake(ws)  # Waitable.join in line
 
     return core.host_func(store, CT((I32, I32), ()), waitable_join)
