@@ -16,7 +16,9 @@ another. ``--apps`` instead measures the two real componentize-py apps of
 tests/serve_apps.py (built there, or taken from tests/.cache), the
 ``wasi:http/proxy`` 0.2 one and the ``wasi:http/service`` 0.3 one, one after the
 other in the same run, each with wrk sending ``POST /echo`` with a body of
-``--body-size`` bytes (1024). ``--profile`` runs one ``wasmloom serve`` in this process under
+``--body-size`` bytes (1024); ``--apps A.wasm B.wasm`` sends the same
+``POST /echo`` to the components named (componentize-py's own ``examples/http``
+and ``examples/http-p3``, built outside the tree, for instance). ``--profile`` runs one ``wasmloom serve`` in this process under
 cProfile (CPU time) while wrk drives it, and prints the functions that cost
 most per request.
 
@@ -176,14 +178,17 @@ def _profile(app: Path, path: str, conns: int, secs: float) -> None:
     stats.sort_stats("tottime").print_stats(25)
 
 
-def _real_apps(body_size: int, tmp: Path) -> list[tuple[Path, str, Path | None]]:
-    """The two apps of tests/serve_apps.py, each with ``POST /echo`` and a wrk script."""
-    sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
-    import serve_apps
-
+def _real_apps(named: list[Path], body_size: int, tmp: Path) -> list[tuple[Path, str, Path | None]]:
+    """``named`` (else the two apps of tests/serve_apps.py), each with ``POST /echo``
+    and a wrk script."""
     script = tmp / "post.lua"
     script.write_text(f'wrk.method = "POST"\nwrk.body = string.rep("x", {body_size})\n')
-    return [(serve_apps.proxy_p2(), "/echo", script), (serve_apps.service_p3(), "/echo", script)]
+    if not named:
+        sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+        import serve_apps
+
+        named = [serve_apps.proxy_p2(), serve_apps.service_p3()]
+    return [(app, "/echo", script) for app in named]
 
 
 def _compare(
@@ -221,10 +226,16 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--profile", action="store_true")
-    ap.add_argument("--apps", action="store_true", help="the two real apps, POST /echo")
+    ap.add_argument(
+        "--apps",
+        nargs="*",
+        type=Path,
+        metavar="APP",
+        help="POST /echo to the two apps of tests/serve_apps.py, or to the components named",
+    )
     ap.add_argument("--body-size", type=int, default=1024)
     args = ap.parse_args()
-    if not args.apps and not args.app.is_file():
+    if args.apps is None and not args.app.is_file():
         print(f"no component at {args.app} (--app PATH)", file=sys.stderr)
         return 2
     if args.profile:
@@ -242,8 +253,8 @@ def main() -> int:
             configs.append(("wasmtime serve", [*wt, "serve", "-Scli", "--addr=127.0.0.1:0"]))
         configs.append(("wasmloom serve", env_py))
         configs.append(("wasmloom serve --workers 2", [*env_py, "--workers", "2"]))
-        if args.apps:
-            for app, path, script in _real_apps(args.body_size, Path(tmp)):
+        if args.apps is not None:
+            for app, path, script in _real_apps(args.apps, args.body_size, Path(tmp)):
                 _compare(app, path, script, configs, args)
         else:
             _compare(args.app, args.path, None, configs, args)
