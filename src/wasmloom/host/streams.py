@@ -386,6 +386,8 @@ class StreamReader(Generic[Item]):
 
     def into_producer(self) -> StreamProducer:
         """The producer of a stream the host created (host-to-host bypass)."""
+        if self._disposed:
+            self._take()  # raises: a dropped stream no longer has its producer's end
         host = self.shared.peer
         if not isinstance(host, ProducerEnd):
             raise TypeError("this stream was not created by the host")
@@ -494,6 +496,8 @@ class FutureReader(Generic[Item]):
         _kick(self.store)
 
     def into_producer(self) -> FutureProducer:
+        if self._disposed:
+            self._take()  # raises: a dropped future no longer has its producer's end
         host = self.shared.peer
         if not isinstance(host, FutureProducerEnd):
             raise TypeError("this future was not created by the host")
@@ -551,6 +555,7 @@ class _FuturePump:
             return
         self.done = True
         self.prod.dispose()
+        self.prod.shared.drop()  # over: unlink the producer's end (it points back) from the future
         if r is COMPLETED:
             box = _Box(d.value)
             self.consumer.poll_consume(self.store, box, False)  # type: ignore[arg-type]

@@ -274,7 +274,13 @@ class _HostEnd(_Stepper):
     def dispose(self) -> None:
         if not self.disposed:
             self.disposed = True
+            self.forget_view()
             _dispose(self.what, self.obj)
+
+    def forget_view(self) -> None:
+        """Let go of the view handed to every step (it holds ``self.wake``: a cycle)
+        once no step will run again, so reference counting frees this end."""
+        return None
 
     def fail(self, error: BaseException) -> None:
         """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
@@ -282,6 +288,7 @@ class _HostEnd(_Stepper):
         self.ended = True
         if not self.disposed:
             self.disposed = True
+            self.forget_view()
             _fail_and_dispose(self.what, self.obj, error)
 
     def _future_outcome(self, r: Any, moved: bool, missing: str) -> Any:
@@ -343,6 +350,9 @@ class ProducerEnd(_HostEnd):
     @property
     def producer(self) -> Any:
         return self.obj
+
+    def forget_view(self) -> None:
+        self.dst = None
 
     def has_leftover(self) -> bool:
         lo = self.leftover
@@ -473,6 +483,9 @@ class ConsumerEnd(_ConsumerHostEnd):
     def consumer(self) -> Any:
         return self.obj
 
+    def forget_view(self) -> None:
+        self.src = None
+
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot read from the host's end of a stream")
 
@@ -587,7 +600,12 @@ class HostPump:
 
     def _finish(self) -> None:
         self.done = True
-        self.prod.dispose()
+        prod = self.prod
+        prod.dispose()
+        # The stream is over: unlink the producer's end from the stream and from
+        # this pump (each points back), so reference counting frees them.
+        prod.pump = None
+        prod.shared.drop()
         _dispose("stream consumer", self.consumer)
 
     def _steps(self) -> None:

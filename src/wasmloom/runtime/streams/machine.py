@@ -14,9 +14,14 @@ copy, one implementation of :class:`StreamPeer` (or :class:`FuturePeer`):
   host's, and its producer or consumer answers each copy.
 - :class:`FailedEnd`: the instance holding one end trapped before the host took
   the other; every copy sees DROPPED.
+- :data:`DROPPED_END`: an end dropped, so the stream or future is over; every
+  copy of the other end sees DROPPED.
 
-The peer changes when the host attaches to a stream a guest created, or when an
-instance trapped (:func:`fail_host_ends`); the ends keep their ``Shared*Impl``.
+The peer changes when the host attaches to a stream a guest created, when an
+instance trapped (:func:`fail_host_ends`), and when an end drops; the ends keep
+their ``Shared*Impl``. Dropping lets go of the peer (which points back at the
+``Shared*Impl``), so the objects of a finished stream or future form no cycle
+and reference counting frees them, without the cyclic collector.
 
 Buffers are anything with ``remain()``, ``is_zero_length()``, ``progress`` and
 ``read(n) -> list`` (readable) or ``write(values)`` (writable); see
@@ -34,11 +39,13 @@ from wasmloom.errors import Trap
 from wasmloom.runtime.waitables import Waitable
 
 __all__ = [
+    "DROPPED_END",
     "MAX_BUFFER_LENGTH",
     "Buffer",
     "CopyEnd",
     "CopyResult",
     "CopyState",
+    "DroppedEnd",
     "FailedEnd",
     "FuturePeer",
     "FutureRendezvous",
@@ -162,9 +169,21 @@ class _Shared:
         self.peer.cancel()
 
     def drop(self) -> None:
+        """An end went away: the stream or future is over; tell the peer once.
+
+        The peer is then replaced by :data:`DROPPED_END`, which answers every
+        later copy of the other end DROPPED, as the peer itself would have. The
+        peer (which points back here) is no longer referenced, so reference
+        counting frees both without waiting for the cyclic collector.
+        """
         if not self.dropped:
             self.dropped = True
-            self.peer.drop()
+            peer = self.peer
+            try:
+                peer.drop()
+            finally:
+                if self.peer is peer:
+                    self.peer = DROPPED_END
 
 
 class SharedStreamImpl(_Shared):
@@ -404,7 +423,38 @@ class FutureRendezvous(_Rendezvous):
         return CopyResult.COMPLETED
 
 
-class FailedEnd:
+class DroppedEnd:
+    """The peer of a stream or future after one of its ends dropped (the one
+    instance is :data:`DROPPED_END`): every copy of the other end sees DROPPED,
+    and a host end that attaches later is disposed of at once."""
+
+    __slots__ = ()
+
+    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
+        return CopyResult.DROPPED
+
+    write_now = read_now
+
+    def pend(self, *callbacks: Any) -> None:
+        raise AssertionError("a dropped or failed stream or future answers every copy at once")
+
+    def take_pending(self) -> None:
+        return None
+
+    def cancel(self) -> None:
+        return None
+
+    def drop(self) -> None:
+        return None
+
+    def fail(self, error: BaseException) -> None:
+        return None
+
+
+DROPPED_END = DroppedEnd()
+
+
+class FailedEnd(DroppedEnd):
     """The peer of a stream or future after the instance holding one end trapped
     while the other end had no host end (guest↔guest, or not yet attached).
 
@@ -416,23 +466,6 @@ class FailedEnd:
 
     def __init__(self, error: BaseException) -> None:
         self.error = error
-
-    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        return CopyResult.DROPPED
-
-    write_now = read_now
-
-    def pend(self, *callbacks: Any) -> None:
-        raise AssertionError("a failed stream or future answers every copy at once")
-
-    def cancel(self) -> None:
-        return None
-
-    def drop(self) -> None:
-        return None
-
-    def fail(self, error: BaseException) -> None:
-        return None
 
 
 def fail_host_ends(inst: Any, error: BaseException) -> None:

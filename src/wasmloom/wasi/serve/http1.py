@@ -97,15 +97,22 @@ class _Request:
 
 
 class _Body(wh.IncomingBody):
-    """A request body fed by the parser (chunks already decoded), with its trailers."""
+    """A request body fed by the parser (chunks already decoded), with its trailers
+    (the request's list, which the parser fills; not the request itself, which
+    points here: reference counting frees the two)."""
 
-    def __init__(self, reader: asyncio.StreamReader, req: _Request, timeout: float | None):
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        trailers: list[tuple[str, bytes]],
+        timeout: float | None,
+    ):
         super().__init__(reader, between_bytes=timeout)
-        self.req = req
+        self.parsed_trailers = trailers
 
     def _end(self, result: Any) -> None:
-        if isinstance(result, Ok) and self.req.trailers:
-            result = Ok(wh.Fields(self.req.trailers, immutable=True))
+        if isinstance(result, Ok) and self.parsed_trailers:
+            result = Ok(wh.Fields(self.parsed_trailers, immutable=True))
         super()._end(result)
 
 
@@ -270,7 +277,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             reader = asyncio.StreamReader(_BODY_BUFFER, self.loop)
             reader.set_transport(self.transport)
             cur.reader = reader
-            cur.body = _Body(reader, cur, self.srv.limits.body_timeout)
+            cur.trailers = []
+            cur.body = _Body(reader, cur.trailers, self.srv.limits.body_timeout)
             if any(k == "expect" and v.lower() == b"100-continue" for k, v in cur.fields):
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.queue.append(cur)
