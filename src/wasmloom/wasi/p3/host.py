@@ -17,8 +17,8 @@ the guest call.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
@@ -26,7 +26,6 @@ from wasmloom.host.store import Store
 from wasmloom.host.streams import StreamReader
 from wasmloom.values import Err, Ok
 from wasmloom.wasi.ctx import MAX_RANDOM_BYTES, Output, WasiCtx, WasiExit
-from wasmloom.wasi.p3 import bindings as B
 from wasmloom.wasi.p3._streams import (
     AsyncChunkProducer,
     Completion,
@@ -53,10 +52,12 @@ from wasmloom.wasi.p3.bindings import (
     wasi_random_insecure_seed,
     wasi_random_random,
 )
-from wasmloom.wasi.p3.filesystem import FilesystemHost
-from wasmloom.wasi.p3.filesystem import add_to_linker as fs_add
-from wasmloom.wasi.p3.sockets import SocketsHost
-from wasmloom.wasi.p3.sockets import add_to_linker as sockets_add
+
+# filesystem and sockets are imported where they are first used: a command that
+# imports neither loads neither.
+if TYPE_CHECKING:
+    from wasmloom.wasi.p3.filesystem import FilesystemHost
+    from wasmloom.wasi.p3.sockets import SocketsHost
 
 __all__ = ["WasiP3", "add_to_linker"]
 
@@ -91,8 +92,26 @@ class WasiP3:
     def __init__(self, ctx: WasiCtx, store: Store[Any] | None = None) -> None:
         self.ctx = ctx
         self._store = store
-        self.filesystem = FilesystemHost(self)
-        self.sockets = SocketsHost(self)
+        self._filesystem: FilesystemHost | None = None
+        self._sockets: SocketsHost | None = None
+
+    @property
+    def filesystem(self) -> FilesystemHost:
+        """The ``wasi:filesystem`` host of this store (made on first use)."""
+        if self._filesystem is None:
+            from wasmloom.wasi.p3.filesystem import FilesystemHost
+
+            self._filesystem = FilesystemHost(self)
+        return self._filesystem
+
+    @property
+    def sockets(self) -> SocketsHost:
+        """The ``wasi:sockets`` host of this store (made on first use)."""
+        if self._sockets is None:
+            from wasmloom.wasi.p3.sockets import SocketsHost
+
+            self._sockets = SocketsHost(self)
+        return self._sockets
 
     def bind(self, store: Store[Any]) -> None:
         """Serve ``store`` (when not given to the constructor)."""
@@ -271,13 +290,22 @@ def _views(w: WasiP3) -> dict[str, Any]:
     return v
 
 
-def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3], *, cli: bool = True) -> None:
+def add_to_linker(
+    linker: Linker,
+    getter: Callable[[Any], WasiP3],
+    *,
+    cli: bool = True,
+    packages: Collection[str] | None = None,
+) -> None:
     """Define the WASI 0.3.0 cli, clocks, random, filesystem and sockets interfaces in ``linker``.
 
     ``getter(store.data)`` is the store's :class:`WasiP3`. Sockets reach the
     network only as its context allows (:mod:`wasmloom.wasi.p3.sockets`).
     ``cli=False`` defines only what ``wasi:http/service`` imports besides
-    http: clocks, random and the three standard streams.
+    http: clocks, random and the three standard streams. ``packages`` (names
+    such as ``"wasi:filesystem"``, see :func:`wasmloom.wasi.packages`) limits
+    filesystem and sockets to those named, so that a command that imports
+    neither loads neither; cli, clocks and random are always defined.
     """
     wasi_clocks_types.add_to_linker(linker)
     wasi_clocks_monotonic_clock.add_to_linker(linker, lambda d: _views(getter(d))["monotonic"])
@@ -308,6 +336,11 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3], *, cli: bool 
     wasi_cli_types.add_to_linker(linker)
     wasi_cli_stdout.add_to_linker(linker, lambda d: _views(getter(d))["stdout"])
     wasi_cli_stderr.add_to_linker(linker, lambda d: _views(getter(d))["stderr"])
-    fs_add(linker, lambda d: getter(d).filesystem)
-    sockets_add(linker, lambda d: getter(d).sockets)
-    _ = B  # the world module: keeps the generated package importable as one unit
+    if packages is None or "wasi:filesystem" in packages:
+        from wasmloom.wasi.p3.filesystem import add_to_linker as fs_add
+
+        fs_add(linker, lambda d: getter(d).filesystem)
+    if packages is None or "wasi:sockets" in packages:
+        from wasmloom.wasi.p3.sockets import add_to_linker as sockets_add
+
+        sockets_add(linker, lambda d: getter(d).sockets)
