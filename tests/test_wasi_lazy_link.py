@@ -18,8 +18,8 @@ import pytest
 import wasmtime
 
 from wasmloom import Component, Linker
-from wasmloom.wasi import p2
-from wasmloom.wasi.run import import_packages, link_wasi, missing_imports
+from wasmloom.wasi import imported_interfaces, interface_of, p2
+from wasmloom.wasi.run import link_wasi, missing_imports
 
 ROOT = Path(__file__).resolve().parents[1]
 HELLO = ROOT / "tests" / "guests" / "wasi_p3_hello.wat"
@@ -132,6 +132,8 @@ def test_a_cli_only_command_loads_no_filesystem_sockets_or_http(case: str, tmp_p
     # the generated world modules are there, their interface modules only as used
     if case != "p3-hello":
         assert "wasmloom.wasi.p2.bindings.wasi_cli_exit" in got["modules"]
+        # nor the interfaces of packages it does import but not these ones
+        assert "wasmloom.wasi.p2.bindings.wasi_random_random" not in got["modules"]
 
 
 def test_a_command_that_imports_wasi_http_gets_it(tmp_path: Path) -> None:
@@ -141,18 +143,20 @@ def test_a_command_that_imports_wasi_http_gets_it(tmp_path: Path) -> None:
     assert not any("sockets" in m or "filesystem" in m for m in got["modules"])
 
 
-def test_import_packages_by_version() -> None:
+def test_imported_interfaces_by_version() -> None:
     names = [
         "wasi:cli/exit@0.3.0",
         "wasi:http/types@0.3.0-rc-2025-09-16",
         "wasi:io/streams@0.2.4",
         "wasi:cli/stdout@0.2.4",
+        "wasi:cli/stdin@1.2.0",
         "local:app/thing",
         "plain",
     ]
-    assert import_packages(names, "0.3.") == {"wasi:cli", "wasi:http"}
-    assert import_packages(names, "0.2.") == {"wasi:io", "wasi:cli"}
-    assert import_packages([], "0.2.") == set()
+    assert imported_interfaces(names, "0.3.") == {"wasi:cli/exit", "wasi:http/types"}
+    assert imported_interfaces(names, "0.2.") == {"wasi:io/streams", "wasi:cli/stdout"}
+    assert imported_interfaces([], "0.2.") == set()
+    assert interface_of("wasi_sockets_ip_name_lookup") == "wasi:sockets/ip-name-lookup"
 
 
 def _defined(linker: Linker) -> dict[str, list[str]]:
@@ -163,16 +167,31 @@ def _defined(linker: Linker) -> dict[str, list[str]]:
     }
 
 
-def test_every_0_2_package_named_links_the_whole_world() -> None:
-    """The per-package path of ``p2.add_to_linker`` covers every interface of the world."""
+def test_every_0_2_interface_named_links_the_whole_world() -> None:
+    """The per-interface path of ``p2.add_to_linker`` covers every interface of the world."""
     whole, parts = Linker(), Linker()
     p2.add_to_linker(whole, lambda d: d)
-    p2.add_to_linker(parts, lambda d: d, packages={"wasi:filesystem", "wasi:sockets"})
+    every = [f"{name}@0.2.4" for name in _defined(whole)]
+    p2.add_to_linker(parts, lambda d: d, imports=every)
     assert _defined(parts) == _defined(whole)
     cli = Linker()
-    p2.add_to_linker(cli, lambda d: d, packages=set())
-    assert not any("filesystem" in n or "sockets" in n for n in _defined(cli))
-    assert "wasi:cli/exit@0.2.9" in _defined(cli)
+    p2.add_to_linker(cli, lambda d: d, imports=["wasi:cli/exit@0.2.0", "wasi:cli/run@0.3.0"])
+    assert list(_defined(cli)) == ["wasi:cli/exit@0.2.9"]
+
+
+def test_every_0_3_interface_named_links_what_the_whole_set_does() -> None:
+    from wasmloom.wasi.p3.host import add_to_linker
+
+    whole, parts = Linker(), Linker()
+    add_to_linker(whole, lambda d: d)
+    every = [n.replace("@0.3.0", "@0.3.1") for n in _defined(whole)]
+    add_to_linker(parts, lambda d: d, imports=every)
+    assert _defined(parts) == _defined(whole)
+    service, parts = Linker(), Linker()
+    add_to_linker(service, lambda d: d, cli=False)
+    add_to_linker(parts, lambda d: d, cli=False, imports=every)
+    assert _defined(parts) == _defined(service)
+    assert "wasi:cli/exit@0.3.0" not in _defined(service)
 
 
 def test_without_a_component_everything_links() -> None:

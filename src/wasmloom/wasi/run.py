@@ -42,7 +42,6 @@ __all__ = [
     "RunState",
     "WasmOptions",
     "find_export",
-    "import_packages",
     "invoke_export",
     "link_wasi",
     "missing_imports",
@@ -183,35 +182,22 @@ def build_ctx(opts: RunOptions) -> WasiCtx:
     return b.build()
 
 
-def import_packages(names: Iterable[str], version: str) -> set[str]:
-    """The packages (``"wasi:http"``) of the interface names among ``names`` (a component's
-    imports, ``"wasi:http/types@0.3.0"``) whose version starts with ``version`` (``"0.3."``)."""
-    out = set()
-    for n in names:
-        pkg, slash, rest = n.partition("/")
-        if slash and rest.partition("@")[2].startswith(version):
-            out.add(pkg)
-    return out
-
-
 def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     """Define WASI 0.3.0 (wasi:http included) and (if importable) 0.2.x for :class:`RunState`
     data; True if 0.2 is. Given ``imports`` (a component's import names), only the
-    versions and the packages these name are defined and their modules imported: a
-    command of wasi:cli alone loads no filesystem, sockets or http host. (0.2's wasi:http
-    is not defined here: ``wasmloom run`` adds it when a component imports it.)"""
+    interfaces these name are defined and their modules imported: a command of
+    wasi:cli alone loads no filesystem, sockets or http host. (0.2's wasi:http is not
+    defined here: ``wasmloom run`` adds it when a component imports it.)"""
     names = None if imports is None else list(imports)
-    p3 = None if names is None else import_packages(names, "0.3.")
-    if p3 is None or p3:
+    if names is None or any("@0.3." in n for n in names):
         from wasmloom.wasi.p3.host import add_to_linker
 
-        add_to_linker(linker, lambda d: d.p3, packages=p3)
-        if p3 is None or "wasi:http" in p3:
+        add_to_linker(linker, lambda d: d.p3, imports=names)
+        if names is None or any(n.startswith("wasi:http/") and "@0.3." in n for n in names):
             from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
 
             http_add_to_linker(linker, lambda d: d.http)
-    p2_names = None if names is None else import_packages(names, "0.2.")
-    if p2_names is not None and not p2_names:
+    if names is not None and not any("@0.2." in n for n in names):
         return False
     try:
         from wasmloom.wasi import p2
@@ -220,7 +206,7 @@ def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     p2_add = getattr(p2, "add_to_linker", None)
     if p2_add is None:
         return False
-    p2_add(linker, lambda d: d.ctx, packages=p2_names)
+    p2_add(linker, lambda d: d.ctx, imports=names)
     return True
 
 

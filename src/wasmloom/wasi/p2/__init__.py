@@ -26,7 +26,7 @@ for how blocking calls behave.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from wasmloom.errors import LinkError
@@ -34,6 +34,7 @@ from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.values import Ok
+from wasmloom.wasi import imported_interfaces, interface_of
 from wasmloom.wasi.ctx import WasiCtx, WasiExit
 from wasmloom.wasi.p2.host import P2Host, host_for
 
@@ -73,32 +74,30 @@ _INTERFACES = (
     ("wasi_cli_terminal_stdout", "terminal_stdout"),
     ("wasi_cli_terminal_stderr", "terminal_stderr"),
 )
-#: What every command gets, whatever it imports (small, and used by all the others).
-_ALWAYS = frozenset({"wasi:io", "wasi:clocks", "wasi:random", "wasi:cli"})
 
 
 def add_to_linker(
-    linker: Linker, getter: Callable[[D], WasiCtx], *, packages: Collection[str] | None = None
+    linker: Linker, getter: Callable[[D], WasiCtx], *, imports: Iterable[str] | None = None
 ) -> None:
     """Define all of WASI 0.2 in ``linker``; ``getter(store.data)`` gives the :class:`WasiCtx`.
 
-    ``packages`` (names such as ``"wasi:sockets"``) limits filesystem and sockets
-    to those named: their modules are then not even imported. io, clocks, random
-    and cli are always defined. wasi:http is :mod:`wasmloom.wasi.p2.http`'s.
+    ``imports`` (a component's import names, :meth:`~wasmloom.Component.import_names`)
+    limits the definitions to the 0.2.x interfaces named there, and only their
+    modules are imported: a command of wasi:cli alone loads no filesystem or
+    sockets host. wasi:http is :mod:`wasmloom.wasi.p2.http`'s.
     """
 
     def world(data: D) -> Any:
         return host_for(getter(data))
 
-    if packages is None:
+    if imports is None:
         from wasmloom.wasi.p2 import bindings
 
         bindings.add_to_linker(linker, world)
         return
-    wanted = _ALWAYS | set(packages)
+    wanted = imported_interfaces(imports, "0.2.")
     for mod, attr in _INTERFACES:
-        ns, pkg = mod.split("_")[:2]
-        if f"{ns}:{pkg}" in wanted:
+        if interface_of(mod) in wanted:
             m = importlib.import_module(f"wasmloom.wasi.p2.bindings.{mod}")
             m.add_to_linker(linker, lambda d, a=attr: getattr(world(d), a))
 
