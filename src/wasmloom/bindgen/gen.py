@@ -25,7 +25,9 @@ The package holds one module per interface the world uses (named
   world's own imported functions), ``add_to_linker(linker, getter)`` (its
   ``ResourceTypes`` has one field per imported interface that defines
   resources), and a class named after the world with
-  ``instantiate(store, component, linker)``.
+  ``instantiate(store, component, linker)``. A world with no types or
+  functions of its own imports its interface modules only inside these, so
+  importing one interface module does not load the others.
 
 Each module imports :mod:`wasmloom.bindgen.rt` as ``_rt`` and the package's
 own modules, nothing else; type tables name each named type by the ``_T_``
