@@ -25,7 +25,9 @@ The package holds one module per interface the world uses (named
   world's own imported functions), ``add_to_linker(linker, getter)`` (its
   ``ResourceTypes`` has one field per imported interface that defines
   resources), and a class named after the world with
-  ``instantiate(store, component, linker)``.
+  ``instantiate(store, component, linker)``. A world with no types or
+  functions of its own imports its interface modules only inside these, so
+  importing one interface module does not load the others.
 
 Each module imports :mod:`wasmloom.bindgen.rt` as ``_rt`` and the package's
 own modules, nothing else; type tables name each named type by the ``_T_``
@@ -718,19 +720,32 @@ class _Gen:
             "# ruff: noqa",
             _HEADER,
         ]
-        for iface in self.ifaces:
-            m = self.modname[id(iface)]
-            lines.append(f"from . import {m} as _m_{m}")
         direct = [self.modname[id(i)] for i in self.ifaces]
+        # A world of interfaces only (no types or functions of its own) imports its
+        # interface modules where they are used: a host that links some interfaces
+        # one by one loads only theirs.
+        lazy = not (self.world_types or funcs_in or funcs_out)
+        mods = [f"from . import {m} as _m_{m}" for m in direct]
+        if lazy:
+            lines += ["if _rt.TYPE_CHECKING:", *(f"    {m}" for m in mods)]
+        else:
+            lines += mods
         code, aliases, entries = self.types_section(self.world_types, here)
         lines += [*code, "", *aliases]
         lines += ["", "", *self.valtypes(self.world_types, here)]
         lines.append(f"_TYPES: _rt.TypeTable = [{', '.join(entries)}]")
-        lines.append(
-            "_ALL_TYPES: _rt.TypeTable = ["
-            + "".join(f"*_m_{d}._TYPES, " for d in direct)
-            + "*_TYPES]"
-        )
+        all_types = "[" + "".join(f"*_m_{d}._TYPES, " for d in direct) + "*_TYPES]"
+        if lazy:
+            lines += [
+                "",
+                "",
+                "def _all_types() -> _rt.TypeTable:",
+                '    """The type table of the world (its interface modules imported here)."""',
+                *(f"    {m}" for m in mods),
+                f"    return {all_types}",
+            ]
+        else:
+            lines.append(f"_ALL_TYPES: _rt.TypeTable = {all_types}")
         for f in funcs_in + funcs_out:
             lines.append(f"_FT_{self.ftname(f)} = {self.ft(f, here)}")
         attrs = self.attr_names()
@@ -775,6 +790,10 @@ class _Gen:
                 "    ",
             ),
         ]
+        if lazy:
+            lines += [
+                f"    {m}" for i, m in zip(self.ifaces, mods, strict=True) if id(i) in self.imported
+            ]
         for iface in self.ifaces:
             if id(iface) in self.imported:
                 m = self.modname[id(iface)]
@@ -830,6 +849,14 @@ class _Gen:
                 )
         i = exp.index("        )") + 1
         exp[i:i] = ["        self.instance = instance", *extra]
+        if lazy:
+            j = exp.index("        b = _rt.ExportBinder(")
+            used = [m for i, m in zip(self.ifaces, mods, strict=True) if id(i) in self.exported]
+            exp[j:j] = [f"        {m}" for m in used]
+            j = exp.index(
+                "            instance, path, self._FUNCS, _ALL_TYPES, _GUEST_CLASSES, self"
+            )
+            exp[j] = "            instance, path, self._FUNCS, _all_types(), _GUEST_CLASSES, self"
         exp += [
             "",
             "    @classmethod",

@@ -26,7 +26,17 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum, Flag
-from typing import Any, ClassVar, Generic, Literal, NoReturn, Protocol, TypeAlias, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NoReturn,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+)
 
 from wasmloom import types as T
 from wasmloom.errors import LinkError, WasmloomError
@@ -93,7 +103,7 @@ __all__ = [
     "wrong_store",
 ]
 # What generated modules name as ``_rt.X`` (their one import):
-__all__ += ["Any", "Callable", "ClassVar", "Literal", "Protocol", "TypeAlias"]
+__all__ += ["TYPE_CHECKING", "Any", "Callable", "ClassVar", "Literal", "Protocol", "TypeAlias"]
 __all__ += ["Enum", "Err", "Flag", "Ok", "Some", "dataclass"]
 __all__ += ["Accessor", "Component", "FutureReader", "Instance", "Linker", "Store", "StreamReader"]
 __all__ += ["FuncTable", "FuncType", "GuestClasses", "ResourceType", "TypeTable", "ValType"]

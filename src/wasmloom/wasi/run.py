@@ -185,12 +185,14 @@ def build_ctx(opts: RunOptions) -> WasiCtx:
 def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     """Define WASI 0.3.0 (wasi:http included) and (if importable) 0.2.x for :class:`RunState`
     data; True if 0.2 is. Given ``imports`` (a component's import names), only the
-    versions these name are defined (and their modules imported)."""
+    interfaces these name are defined and their modules imported: a command of
+    wasi:cli alone loads no filesystem, sockets or http host. (0.2's wasi:http is not
+    defined here: ``wasmloom run`` adds it when a component imports it.)"""
     names = None if imports is None else list(imports)
     if names is None or any("@0.3." in n for n in names):
         from wasmloom.wasi.p3.host import add_to_linker
 
-        add_to_linker(linker, lambda d: d.p3)
+        add_to_linker(linker, lambda d: d.p3, imports=names)
         if names is None or any(n.startswith("wasi:http/") and "@0.3." in n for n in names):
             from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
 
@@ -204,7 +206,7 @@ def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     p2_add = getattr(p2, "add_to_linker", None)
     if p2_add is None:
         return False
-    p2_add(linker, lambda d: d.ctx)
+    p2_add(linker, lambda d: d.ctx, imports=names)
     return True
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import hashlib
 import os
 import stat as _stat
 import time
@@ -458,6 +457,8 @@ class _Descriptor:
 
 
 def _hash_stat(st: os.stat_result) -> tuple[int, int]:
+    import hashlib  # here: loading it costs every command ~2 ms, and only metadata-hash needs it
+
     h = hashlib.blake2b(
         f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode(), digest_size=16
     ).digest()

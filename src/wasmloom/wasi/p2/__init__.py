@@ -25,7 +25,8 @@ for how blocking calls behave.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from wasmloom.errors import LinkError
@@ -33,8 +34,8 @@ from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.values import Ok
+from wasmloom.wasi import imported_interfaces, interface_of
 from wasmloom.wasi.ctx import WasiCtx, WasiExit
-from wasmloom.wasi.p2 import bindings
 from wasmloom.wasi.p2.host import P2Host, host_for
 
 __all__ = ["P2Host", "add_to_linker", "find_run", "host_for", "run"]
@@ -42,13 +43,63 @@ __all__ = ["P2Host", "add_to_linker", "find_run", "host_for", "run"]
 D = TypeVar("D")
 
 
-def add_to_linker(linker: Linker, getter: Callable[[D], WasiCtx]) -> None:
-    """Define all of WASI 0.2 in ``linker``; ``getter(store.data)`` gives the :class:`WasiCtx`."""
+#: The interfaces of the world, in the order its ``add_to_linker`` defines them (each
+#: resource before its users): (bindings module, :class:`P2Host` attribute).
+_INTERFACES = (
+    ("wasi_io_poll", "poll"),
+    ("wasi_clocks_monotonic_clock", "monotonic_clock"),
+    ("wasi_clocks_wall_clock", "wall_clock"),
+    ("wasi_io_error", "error"),
+    ("wasi_io_streams", "streams"),
+    ("wasi_filesystem_types", "types"),
+    ("wasi_filesystem_preopens", "preopens"),
+    ("wasi_sockets_network", "instance_network"),
+    ("wasi_sockets_instance_network", "instance_network"),
+    ("wasi_sockets_udp", "udp"),
+    ("wasi_sockets_udp_create_socket", "udp_create_socket"),
+    ("wasi_sockets_tcp", "tcp"),
+    ("wasi_sockets_tcp_create_socket", "tcp_create_socket"),
+    ("wasi_sockets_ip_name_lookup", "ip_name_lookup"),
+    ("wasi_random_random", "random"),
+    ("wasi_random_insecure", "insecure"),
+    ("wasi_random_insecure_seed", "insecure_seed"),
+    ("wasi_cli_environment", "environment"),
+    ("wasi_cli_exit", "exit"),
+    ("wasi_cli_stdin", "stdin"),
+    ("wasi_cli_stdout", "stdout"),
+    ("wasi_cli_stderr", "stderr"),
+    ("wasi_cli_terminal_input", "terminal_stdin"),
+    ("wasi_cli_terminal_output", "terminal_stdout"),
+    ("wasi_cli_terminal_stdin", "terminal_stdin"),
+    ("wasi_cli_terminal_stdout", "terminal_stdout"),
+    ("wasi_cli_terminal_stderr", "terminal_stderr"),
+)
+
+
+def add_to_linker(
+    linker: Linker, getter: Callable[[D], WasiCtx], *, imports: Iterable[str] | None = None
+) -> None:
+    """Define all of WASI 0.2 in ``linker``; ``getter(store.data)`` gives the :class:`WasiCtx`.
+
+    ``imports`` (a component's import names, :meth:`~wasmloom.Component.import_names`)
+    limits the definitions to the 0.2.x interfaces named there, and only their
+    modules are imported: a command of wasi:cli alone loads no filesystem or
+    sockets host. wasi:http is :mod:`wasmloom.wasi.p2.http`'s.
+    """
 
     def world(data: D) -> Any:
         return host_for(getter(data))
 
-    bindings.add_to_linker(linker, world)
+    if imports is None:
+        from wasmloom.wasi.p2 import bindings
+
+        bindings.add_to_linker(linker, world)
+        return
+    wanted = imported_interfaces(imports, "0.2.")
+    for mod, attr in _INTERFACES:
+        if interface_of(mod) in wanted:
+            m = importlib.import_module(f"wasmloom.wasi.p2.bindings.{mod}")
+            m.add_to_linker(linker, lambda d, a=attr: getattr(world(d), a))
 
 
 def find_run(instance: Instance) -> Func | None:

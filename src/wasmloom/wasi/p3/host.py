@@ -17,14 +17,16 @@ the guest call.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable
-from typing import Any, TypeVar
+import importlib
+from collections.abc import Callable, Iterable, Set
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
 from wasmloom.host.store import Store
 from wasmloom.host.streams import StreamReader
 from wasmloom.values import Err, Ok
+from wasmloom.wasi import imported_interfaces, interface_of
 from wasmloom.wasi.ctx import MAX_RANDOM_BYTES, Output, WasiCtx, WasiExit
 from wasmloom.wasi.p3 import bindings as B
 from wasmloom.wasi.p3._streams import (
@@ -34,29 +36,14 @@ from wasmloom.wasi.p3._streams import (
     StreamError,
     result_future,
 )
-from wasmloom.wasi.p3.bindings import (
-    wasi_cli_environment,
-    wasi_cli_exit,
-    wasi_cli_stderr,
-    wasi_cli_stdin,
-    wasi_cli_stdout,
-    wasi_cli_terminal_input,
-    wasi_cli_terminal_output,
-    wasi_cli_terminal_stderr,
-    wasi_cli_terminal_stdin,
-    wasi_cli_terminal_stdout,
-    wasi_cli_types,
-    wasi_clocks_monotonic_clock,
-    wasi_clocks_system_clock,
-    wasi_clocks_types,
-    wasi_random_insecure,
-    wasi_random_insecure_seed,
-    wasi_random_random,
-)
-from wasmloom.wasi.p3.filesystem import FilesystemHost
-from wasmloom.wasi.p3.filesystem import add_to_linker as fs_add
-from wasmloom.wasi.p3.sockets import SocketsHost
-from wasmloom.wasi.p3.sockets import add_to_linker as sockets_add
+from wasmloom.wasi.p3.bindings import wasi_cli_types
+
+# filesystem and sockets are imported where they are first used: a command that
+# imports neither loads neither.
+if TYPE_CHECKING:
+    from wasmloom.wasi.p3.bindings.wasi_clocks_system_clock import Instant
+    from wasmloom.wasi.p3.filesystem import FilesystemHost
+    from wasmloom.wasi.p3.sockets import SocketsHost
 
 __all__ = ["WasiP3", "add_to_linker"]
 
@@ -91,8 +78,26 @@ class WasiP3:
     def __init__(self, ctx: WasiCtx, store: Store[Any] | None = None) -> None:
         self.ctx = ctx
         self._store = store
-        self.filesystem = FilesystemHost(self)
-        self.sockets = SocketsHost(self)
+        self._filesystem: FilesystemHost | None = None
+        self._sockets: SocketsHost | None = None
+
+    @property
+    def filesystem(self) -> FilesystemHost:
+        """The ``wasi:filesystem`` host of this store (made on first use)."""
+        if self._filesystem is None:
+            from wasmloom.wasi.p3.filesystem import FilesystemHost
+
+            self._filesystem = FilesystemHost(self)
+        return self._filesystem
+
+    @property
+    def sockets(self) -> SocketsHost:
+        """The ``wasi:sockets`` host of this store (made on first use)."""
+        if self._sockets is None:
+            from wasmloom.wasi.p3.sockets import SocketsHost
+
+            self._sockets = SocketsHost(self)
+        return self._sockets
 
     def bind(self, store: Store[Any]) -> None:
         """Serve ``store`` (when not given to the constructor)."""
@@ -182,9 +187,11 @@ class WasiP3:
         await clock.wait_until_async(min(clock.now() + how_long, _U64_MAX))
 
     # -- wasi:clocks/system-clock
-    def system_now(self) -> wasi_clocks_system_clock.Instant:
+    def system_now(self) -> Instant:
+        from wasmloom.wasi.p3.bindings.wasi_clocks_system_clock import Instant
+
         s, ns = self.ctx.wall_clock.now()
-        return wasi_clocks_system_clock.Instant(s, ns)
+        return Instant(s, ns)
 
     def system_resolution(self) -> int:
         s, ns = self.ctx.wall_clock.resolution()
@@ -252,7 +259,7 @@ class _System:
     def __init__(self, w: WasiP3) -> None:
         self.w = w
 
-    def now(self) -> wasi_clocks_system_clock.Instant:
+    def now(self) -> Instant:
         return self.w.system_now()
 
     def get_resolution(self) -> int:
@@ -271,43 +278,79 @@ def _views(w: WasiP3) -> dict[str, Any]:
     return v
 
 
-def add_to_linker(linker: Linker, getter: Callable[[Any], WasiP3], *, cli: bool = True) -> None:
+#: The cli, clocks and random interfaces in the order they are defined (the resources of
+#: terminal-input/-output before the terminal-std* that return them), each with the
+#: view of :class:`WasiP3` that implements it ("" for the host itself, None for none).
+_INTERFACES = (
+    ("wasi_clocks_types", None),
+    ("wasi_clocks_monotonic_clock", "monotonic"),
+    ("wasi_clocks_system_clock", "system"),
+    ("wasi_cli_terminal_input", ""),
+    ("wasi_cli_terminal_output", ""),
+    ("wasi_random_random", ""),
+    ("wasi_random_insecure", ""),
+    ("wasi_random_insecure_seed", ""),
+    ("wasi_cli_environment", ""),
+    ("wasi_cli_exit", ""),
+    ("wasi_cli_stdin", ""),
+    ("wasi_cli_terminal_stdin", ""),
+    ("wasi_cli_terminal_stdout", ""),
+    ("wasi_cli_terminal_stderr", ""),
+    ("wasi_cli_types", None),
+    ("wasi_cli_stdout", "stdout"),
+    ("wasi_cli_stderr", "stderr"),
+)
+#: What ``wasi:http/service`` imports besides http (``cli=False``).
+_SERVICE = frozenset(
+    {"wasi:cli/types", "wasi:cli/stdin", "wasi:cli/stdout", "wasi:cli/stderr"}
+    | {"wasi:clocks/types", "wasi:clocks/monotonic-clock", "wasi:clocks/system-clock"}
+    | {"wasi:random/random", "wasi:random/insecure", "wasi:random/insecure-seed"}
+)
+
+
+def _viewer(getter: Callable[[Any], WasiP3], view: str) -> Callable[[Any], Any]:
+    if not view:
+        return getter
+    return lambda d: _views(getter(d))[view]
+
+
+def add_to_linker(
+    linker: Linker,
+    getter: Callable[[Any], WasiP3],
+    *,
+    cli: bool = True,
+    imports: Iterable[str] | None = None,
+) -> None:
     """Define the WASI 0.3.0 cli, clocks, random, filesystem and sockets interfaces in ``linker``.
 
     ``getter(store.data)`` is the store's :class:`WasiP3`. Sockets reach the
     network only as its context allows (:mod:`wasmloom.wasi.p3.sockets`).
     ``cli=False`` defines only what ``wasi:http/service`` imports besides
-    http: clocks, random and the three standard streams.
+    http: clocks, random and the three standard streams. ``imports`` (a
+    component's import names, :meth:`~wasmloom.Component.import_names`) limits
+    the definitions to the 0.3 interfaces named there (filesystem and sockets:
+    to their packages), and only their modules are imported: a command of
+    wasi:cli alone loads no filesystem or sockets host.
     """
-    wasi_clocks_types.add_to_linker(linker)
-    wasi_clocks_monotonic_clock.add_to_linker(linker, lambda d: _views(getter(d))["monotonic"])
-    wasi_clocks_system_clock.add_to_linker(linker, lambda d: _views(getter(d))["system"])
+    wanted: Set[str] | None = None if imports is None else imported_interfaces(imports, "0.3.")
     if not cli:
-        for mod in (wasi_random_random, wasi_random_insecure, wasi_random_insecure_seed):
-            mod.add_to_linker(linker, getter)
-        wasi_cli_types.add_to_linker(linker)
-        wasi_cli_stdin.add_to_linker(linker, getter)
-        wasi_cli_stdout.add_to_linker(linker, lambda d: _views(getter(d))["stdout"])
-        wasi_cli_stderr.add_to_linker(linker, lambda d: _views(getter(d))["stderr"])
+        wanted = _SERVICE if wanted is None else wanted & _SERVICE
+    for mod, view in _INTERFACES:
+        if wanted is not None and interface_of(mod) not in wanted:
+            continue
+        m = importlib.import_module(f"{B.__name__}.{mod}")
+        if view is None:
+            m.add_to_linker(linker)
+        else:
+            m.add_to_linker(linker, _viewer(getter, view))
+    if not cli:
         return
-    # terminal-input/-output define the resources terminal-std* return: first
-    wasi_cli_terminal_input.add_to_linker(linker, getter)
-    wasi_cli_terminal_output.add_to_linker(linker, getter)
-    for mod in (
-        wasi_random_random,
-        wasi_random_insecure,
-        wasi_random_insecure_seed,
-        wasi_cli_environment,
-        wasi_cli_exit,
-        wasi_cli_stdin,
-        wasi_cli_terminal_stdin,
-        wasi_cli_terminal_stdout,
-        wasi_cli_terminal_stderr,
-    ):
-        mod.add_to_linker(linker, getter)
-    wasi_cli_types.add_to_linker(linker)
-    wasi_cli_stdout.add_to_linker(linker, lambda d: _views(getter(d))["stdout"])
-    wasi_cli_stderr.add_to_linker(linker, lambda d: _views(getter(d))["stderr"])
-    fs_add(linker, lambda d: getter(d).filesystem)
-    sockets_add(linker, lambda d: getter(d).sockets)
-    _ = B  # the world module: keeps the generated package importable as one unit
+    pkgs = None if wanted is None else {name.partition("/")[0] for name in wanted}
+    if pkgs is None or "wasi:filesystem" in pkgs:
+        from wasmloom.wasi.p3.filesystem import add_to_linker as fs_add
+
+        fs_add(linker, lambda d: getter(d).filesystem)
+    if pkgs is None or "wasi:sockets" in pkgs:
+        from wasmloom.wasi.p3.sockets import add_to_linker as sockets_add
+
+        sockets_add(linker, lambda d: getter(d).sockets)

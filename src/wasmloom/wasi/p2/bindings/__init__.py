@@ -15,67 +15,99 @@ from __future__ import annotations
 
 from wasmloom.bindgen import rt as _rt
 
-from . import wasi_io_poll as _m_wasi_io_poll
-from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
-from . import wasi_clocks_wall_clock as _m_wasi_clocks_wall_clock
-from . import wasi_io_error as _m_wasi_io_error
-from . import wasi_io_streams as _m_wasi_io_streams
-from . import wasi_filesystem_types as _m_wasi_filesystem_types
-from . import wasi_filesystem_preopens as _m_wasi_filesystem_preopens
-from . import wasi_sockets_network as _m_wasi_sockets_network
-from . import wasi_sockets_instance_network as _m_wasi_sockets_instance_network
-from . import wasi_sockets_udp as _m_wasi_sockets_udp
-from . import wasi_sockets_udp_create_socket as _m_wasi_sockets_udp_create_socket
-from . import wasi_sockets_tcp as _m_wasi_sockets_tcp
-from . import wasi_sockets_tcp_create_socket as _m_wasi_sockets_tcp_create_socket
-from . import wasi_sockets_ip_name_lookup as _m_wasi_sockets_ip_name_lookup
-from . import wasi_random_random as _m_wasi_random_random
-from . import wasi_random_insecure as _m_wasi_random_insecure
-from . import wasi_random_insecure_seed as _m_wasi_random_insecure_seed
-from . import wasi_cli_environment as _m_wasi_cli_environment
-from . import wasi_cli_exit as _m_wasi_cli_exit
-from . import wasi_cli_stdin as _m_wasi_cli_stdin
-from . import wasi_cli_stdout as _m_wasi_cli_stdout
-from . import wasi_cli_stderr as _m_wasi_cli_stderr
-from . import wasi_cli_terminal_input as _m_wasi_cli_terminal_input
-from . import wasi_cli_terminal_output as _m_wasi_cli_terminal_output
-from . import wasi_cli_terminal_stdin as _m_wasi_cli_terminal_stdin
-from . import wasi_cli_terminal_stdout as _m_wasi_cli_terminal_stdout
-from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
+if _rt.TYPE_CHECKING:
+    from . import wasi_io_poll as _m_wasi_io_poll
+    from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
+    from . import wasi_clocks_wall_clock as _m_wasi_clocks_wall_clock
+    from . import wasi_io_error as _m_wasi_io_error
+    from . import wasi_io_streams as _m_wasi_io_streams
+    from . import wasi_filesystem_types as _m_wasi_filesystem_types
+    from . import wasi_filesystem_preopens as _m_wasi_filesystem_preopens
+    from . import wasi_sockets_network as _m_wasi_sockets_network
+    from . import wasi_sockets_instance_network as _m_wasi_sockets_instance_network
+    from . import wasi_sockets_udp as _m_wasi_sockets_udp
+    from . import wasi_sockets_udp_create_socket as _m_wasi_sockets_udp_create_socket
+    from . import wasi_sockets_tcp as _m_wasi_sockets_tcp
+    from . import wasi_sockets_tcp_create_socket as _m_wasi_sockets_tcp_create_socket
+    from . import wasi_sockets_ip_name_lookup as _m_wasi_sockets_ip_name_lookup
+    from . import wasi_random_random as _m_wasi_random_random
+    from . import wasi_random_insecure as _m_wasi_random_insecure
+    from . import wasi_random_insecure_seed as _m_wasi_random_insecure_seed
+    from . import wasi_cli_environment as _m_wasi_cli_environment
+    from . import wasi_cli_exit as _m_wasi_cli_exit
+    from . import wasi_cli_stdin as _m_wasi_cli_stdin
+    from . import wasi_cli_stdout as _m_wasi_cli_stdout
+    from . import wasi_cli_stderr as _m_wasi_cli_stderr
+    from . import wasi_cli_terminal_input as _m_wasi_cli_terminal_input
+    from . import wasi_cli_terminal_output as _m_wasi_cli_terminal_output
+    from . import wasi_cli_terminal_stdin as _m_wasi_cli_terminal_stdin
+    from . import wasi_cli_terminal_stdout as _m_wasi_cli_terminal_stdout
+    from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
 
 
 
 _TYPES: _rt.TypeTable = []
-_ALL_TYPES: _rt.TypeTable = [
-    *_m_wasi_io_poll._TYPES,
-    *_m_wasi_clocks_monotonic_clock._TYPES,
-    *_m_wasi_clocks_wall_clock._TYPES,
-    *_m_wasi_io_error._TYPES,
-    *_m_wasi_io_streams._TYPES,
-    *_m_wasi_filesystem_types._TYPES,
-    *_m_wasi_filesystem_preopens._TYPES,
-    *_m_wasi_sockets_network._TYPES,
-    *_m_wasi_sockets_instance_network._TYPES,
-    *_m_wasi_sockets_udp._TYPES,
-    *_m_wasi_sockets_udp_create_socket._TYPES,
-    *_m_wasi_sockets_tcp._TYPES,
-    *_m_wasi_sockets_tcp_create_socket._TYPES,
-    *_m_wasi_sockets_ip_name_lookup._TYPES,
-    *_m_wasi_random_random._TYPES,
-    *_m_wasi_random_insecure._TYPES,
-    *_m_wasi_random_insecure_seed._TYPES,
-    *_m_wasi_cli_environment._TYPES,
-    *_m_wasi_cli_exit._TYPES,
-    *_m_wasi_cli_stdin._TYPES,
-    *_m_wasi_cli_stdout._TYPES,
-    *_m_wasi_cli_stderr._TYPES,
-    *_m_wasi_cli_terminal_input._TYPES,
-    *_m_wasi_cli_terminal_output._TYPES,
-    *_m_wasi_cli_terminal_stdin._TYPES,
-    *_m_wasi_cli_terminal_stdout._TYPES,
-    *_m_wasi_cli_terminal_stderr._TYPES,
-    *_TYPES,
-]
+
+
+def _all_types() -> _rt.TypeTable:
+    """The type table of the world (its interface modules imported here)."""
+    from . import wasi_io_poll as _m_wasi_io_poll
+    from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
+    from . import wasi_clocks_wall_clock as _m_wasi_clocks_wall_clock
+    from . import wasi_io_error as _m_wasi_io_error
+    from . import wasi_io_streams as _m_wasi_io_streams
+    from . import wasi_filesystem_types as _m_wasi_filesystem_types
+    from . import wasi_filesystem_preopens as _m_wasi_filesystem_preopens
+    from . import wasi_sockets_network as _m_wasi_sockets_network
+    from . import wasi_sockets_instance_network as _m_wasi_sockets_instance_network
+    from . import wasi_sockets_udp as _m_wasi_sockets_udp
+    from . import wasi_sockets_udp_create_socket as _m_wasi_sockets_udp_create_socket
+    from . import wasi_sockets_tcp as _m_wasi_sockets_tcp
+    from . import wasi_sockets_tcp_create_socket as _m_wasi_sockets_tcp_create_socket
+    from . import wasi_sockets_ip_name_lookup as _m_wasi_sockets_ip_name_lookup
+    from . import wasi_random_random as _m_wasi_random_random
+    from . import wasi_random_insecure as _m_wasi_random_insecure
+    from . import wasi_random_insecure_seed as _m_wasi_random_insecure_seed
+    from . import wasi_cli_environment as _m_wasi_cli_environment
+    from . import wasi_cli_exit as _m_wasi_cli_exit
+    from . import wasi_cli_stdin as _m_wasi_cli_stdin
+    from . import wasi_cli_stdout as _m_wasi_cli_stdout
+    from . import wasi_cli_stderr as _m_wasi_cli_stderr
+    from . import wasi_cli_terminal_input as _m_wasi_cli_terminal_input
+    from . import wasi_cli_terminal_output as _m_wasi_cli_terminal_output
+    from . import wasi_cli_terminal_stdin as _m_wasi_cli_terminal_stdin
+    from . import wasi_cli_terminal_stdout as _m_wasi_cli_terminal_stdout
+    from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
+    return [
+        *_m_wasi_io_poll._TYPES,
+        *_m_wasi_clocks_monotonic_clock._TYPES,
+        *_m_wasi_clocks_wall_clock._TYPES,
+        *_m_wasi_io_error._TYPES,
+        *_m_wasi_io_streams._TYPES,
+        *_m_wasi_filesystem_types._TYPES,
+        *_m_wasi_filesystem_preopens._TYPES,
+        *_m_wasi_sockets_network._TYPES,
+        *_m_wasi_sockets_instance_network._TYPES,
+        *_m_wasi_sockets_udp._TYPES,
+        *_m_wasi_sockets_udp_create_socket._TYPES,
+        *_m_wasi_sockets_tcp._TYPES,
+        *_m_wasi_sockets_tcp_create_socket._TYPES,
+        *_m_wasi_sockets_ip_name_lookup._TYPES,
+        *_m_wasi_random_random._TYPES,
+        *_m_wasi_random_insecure._TYPES,
+        *_m_wasi_random_insecure_seed._TYPES,
+        *_m_wasi_cli_environment._TYPES,
+        *_m_wasi_cli_exit._TYPES,
+        *_m_wasi_cli_stdin._TYPES,
+        *_m_wasi_cli_stdout._TYPES,
+        *_m_wasi_cli_stderr._TYPES,
+        *_m_wasi_cli_terminal_input._TYPES,
+        *_m_wasi_cli_terminal_output._TYPES,
+        *_m_wasi_cli_terminal_stdin._TYPES,
+        *_m_wasi_cli_terminal_stdout._TYPES,
+        *_m_wasi_cli_terminal_stderr._TYPES,
+        *_TYPES,
+    ]
 
 
 class Imports(_rt.Protocol):
@@ -151,6 +183,33 @@ def add_to_linker(linker: _rt.Linker, getter: _rt.Callable[[_rt.Any], Imports]) 
     """Define every import of the world in ``linker``; ``getter(store.data)`` implements :class:`Imports`.
     Returns the resource types it defined.
     """
+    from . import wasi_io_poll as _m_wasi_io_poll
+    from . import wasi_clocks_monotonic_clock as _m_wasi_clocks_monotonic_clock
+    from . import wasi_clocks_wall_clock as _m_wasi_clocks_wall_clock
+    from . import wasi_io_error as _m_wasi_io_error
+    from . import wasi_io_streams as _m_wasi_io_streams
+    from . import wasi_filesystem_types as _m_wasi_filesystem_types
+    from . import wasi_filesystem_preopens as _m_wasi_filesystem_preopens
+    from . import wasi_sockets_network as _m_wasi_sockets_network
+    from . import wasi_sockets_instance_network as _m_wasi_sockets_instance_network
+    from . import wasi_sockets_udp as _m_wasi_sockets_udp
+    from . import wasi_sockets_udp_create_socket as _m_wasi_sockets_udp_create_socket
+    from . import wasi_sockets_tcp as _m_wasi_sockets_tcp
+    from . import wasi_sockets_tcp_create_socket as _m_wasi_sockets_tcp_create_socket
+    from . import wasi_sockets_ip_name_lookup as _m_wasi_sockets_ip_name_lookup
+    from . import wasi_random_random as _m_wasi_random_random
+    from . import wasi_random_insecure as _m_wasi_random_insecure
+    from . import wasi_random_insecure_seed as _m_wasi_random_insecure_seed
+    from . import wasi_cli_environment as _m_wasi_cli_environment
+    from . import wasi_cli_exit as _m_wasi_cli_exit
+    from . import wasi_cli_stdin as _m_wasi_cli_stdin
+    from . import wasi_cli_stdout as _m_wasi_cli_stdout
+    from . import wasi_cli_stderr as _m_wasi_cli_stderr
+    from . import wasi_cli_terminal_input as _m_wasi_cli_terminal_input
+    from . import wasi_cli_terminal_output as _m_wasi_cli_terminal_output
+    from . import wasi_cli_terminal_stdin as _m_wasi_cli_terminal_stdin
+    from . import wasi_cli_terminal_stdout as _m_wasi_cli_terminal_stdout
+    from . import wasi_cli_terminal_stderr as _m_wasi_cli_terminal_stderr
     def _get_poll(d: _rt.Any) -> _m_wasi_io_poll.Host:
         return getter(d).poll
     r_poll = _m_wasi_io_poll.add_to_linker(linker, _get_poll)
@@ -249,7 +308,7 @@ class ImportsWorld:
     ) -> None:
         self._store = store
         b = _rt.ExportBinder(
-            instance, path, self._FUNCS, _ALL_TYPES, _GUEST_CLASSES, self
+            instance, path, self._FUNCS, _all_types(), _GUEST_CLASSES, self
         )
         self.instance = instance
 
