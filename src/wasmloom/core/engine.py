@@ -13,7 +13,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -122,9 +122,10 @@ class Engine:
         self._lock = threading.Lock()
         #: An optional persistent cache of compiled modules (see :class:`ModuleDiskCache`).
         self.disk_cache: ModuleDiskCache | None = None
-        # wasmtime function types of host functions, made once per core type
-        # (wasmtime ties a function type to the first engine it is used with)
-        self.functypes: dict[CoreFuncType, wasmtime.FuncType] = {}
+        # per core type of host functions, made once: its wasmtime.FuncType (wasmtime ties
+        # a function type to the first engine it is used with), that type's pointer, and
+        # the shared host callback (core.signatures)
+        self.functypes: dict[CoreFuncType, tuple[wasmtime.FuncType, Any, Any]] = {}
 
     @staticmethod
     def default() -> Engine:

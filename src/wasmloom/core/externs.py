@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeAlias, TypeVar
@@ -15,16 +16,21 @@ from wasmloom.core.calls import CoreCall, _AsyncBinding
 from wasmloom.core.capi import (
     _call_unchecked,
     _func_new_unchecked,
-    _HostCallback,
     _memory_data,
     _memory_data_size,
     _memory_size,
-    _trap_new,
 )
-from wasmloom.core.signatures import _caller_factory, _host_factory, _signature
+from wasmloom.core.signatures import (
+    _caller_factory,
+    _forget_hosts,
+    _host_callback,
+    _HostEntry,
+    _register_host,
+    _signature,
+)
 from wasmloom.core.store import CoreStore
 from wasmloom.core.traps import _raise_failure
-from wasmloom.errors import Trap, WasmloomError
+from wasmloom.errors import WasmloomError
 from wasmloom.types import CoreFuncType
 
 # --- externs ---------------------------------------------------------------------------
@@ -378,49 +384,32 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     function catches it. No exception ever escapes into wasmtime.
 
     Only i32/i64/f32/f64 are supported (``NotImplementedError`` otherwise).
-    The callback lives as long as ``store``.
+    Every host function of one type shares one C callback, which finds ``fn``
+    by the key wasmtime passes it; ``fn`` lives as long as ``store``.
     """
-    sig = _signature(ty)
-    buf_type = sig.buf_type
-
-    def on_error(e: BaseException) -> int:
-        try:
-            store.pending = e
-            if isinstance(e, Trap):
-                message = e.message
-            else:
-                message = f"host function raised {type(e).__name__}: {e}"
-            data = message.encode("utf-8", "replace")
-        except BaseException:
-            data = b"host function raised an exception"
-        try:
-            return int(_trap_new(data, ctypes.c_size_t(len(data))))
-        except BaseException:
-            return int(_trap_new(b"host function failed", ctypes.c_size_t(20)))
-
-    callback = _host_factory(ty)(
-        fn,
-        buf_type.from_address,
-        sig.params_struct.unpack_from,
-        sig.results_struct.pack_into,
-        on_error,
-        store._depth,
-    )
-    c_callback = _HostCallback(callback)
-    functypes = store.engine.functypes
-    wt_type = functypes.get(ty)
-    if wt_type is None:
-        wt_type = functypes[ty] = _wasmtime_functype(ty)
+    keys = store._host_keys
+    if keys is None:
+        keys = store._host_keys = []
+        weakref.finalize(store, _forget_hosts, keys)
+    entry = _HostEntry(fn, store)
+    key = _register_host(entry, keys)
+    plans = store.engine.functypes
+    plan = plans.get(ty)
+    if plan is None:
+        wt_type = _wasmtime_functype(ty)
+        a_type = ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value)
+        plan = plans[ty] = (wt_type, a_type, _host_callback(ty))
+    _, a_type, c_callback = plan
     raw = ffi.wasmtime_func_t()
     _func_new_unchecked(
         store.ctx_arg,
-        ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value),
+        a_type,
         c_callback,
-        None,
+        ctypes.c_void_p(key),
         None,
         ctypes.byref(raw),
     )
-    store._keepalive.append(c_callback)
+    store._keepalive.append(entry)
     store._check_id(int(raw.store_id), "function")
     return CoreFunc(store, raw, ty)
 

@@ -5,13 +5,16 @@ host-function adapters specialised once per type.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import struct
+import weakref
 from collections.abc import Callable
 from typing import Any
 
 from wasmtime import _ffi as ffi
 
-from wasmloom.core.capi import _M32, _M64
+from wasmloom.core.capi import _M32, _M64, _HostCallback, _trap_new
+from wasmloom.errors import Trap
 from wasmloom.types import CoreFuncType
 
 # --- call signatures -------------------------------------------------------------------
@@ -111,75 +114,182 @@ def _caller_factory(ty: CoreFuncType) -> Callable[..., Callable[..., Any]]:
     return factory
 
 
-def _host_source(ty: CoreFuncType) -> str:
-    """Python source of a host-callback factory specialised to ``ty``.
+# --- host functions: one shared C callback per core type ------------------------------
+#
+# Every host function of one core type enters through the same ctypes callback (made
+# once per type, for the life of the process); wasmtime passes it the function's
+# ``env``, a key into ``_host_refs``. The table holds each :class:`_HostEntry` weakly
+# (its store holds it strongly, and a host function usually refers to its store), and a
+# store's keys leave the table when the store is freed. Keys are never reused, so a
+# stale key finds nothing: the guest traps with :data:`STORE_GONE_MESSAGE`.
 
-    The callback reads the arguments from the ``wasmtime_val_raw_t`` array wasm
-    passed, calls ``fn``, writes the results back and returns 0; any exception
-    becomes a trap pointer through ``on_error`` and never escapes. ``depth[0]``
-    counts the Python host frames on the running stack while ``fn`` runs.
+STORE_GONE_MESSAGE = "host function called after its store was freed"
+
+
+class _HostEntry:
+    """What the shared callback needs of one host function."""
+
+    __slots__ = ("__weakref__", "depth", "fn", "store")
+
+    def __init__(self, fn: Callable[..., Any], store: Any) -> None:
+        self.fn = fn
+        self.store = store  # a core.store.CoreStore: pending exceptions go there
+        self.depth: list[int] = store._depth
+
+
+_host_refs: dict[int, Callable[[], _HostEntry | None]] = {}
+_host_keys = itertools.count(1)
+
+
+def _register_host(entry: _HostEntry, keys: list[int]) -> int:
+    """Enter ``entry`` in the table; its key is also added to ``keys`` (its store's)."""
+    key = next(_host_keys)
+    _host_refs[key] = weakref.ref(entry)
+    keys.append(key)
+    return key
+
+
+def _forget_hosts(keys: list[int]) -> None:
+    """Remove a freed store's keys from the table (never raises)."""
+    try:
+        pop = _host_refs.pop
+        for key in keys:
+            pop(key, None)
+        keys.clear()
+    except BaseException:
+        pass
+
+
+def _trap_ptr(message: str) -> int:
+    data = message.encode("utf-8", "replace")
+    try:
+        return int(_trap_new(data, ctypes.c_size_t(len(data))))
+    except BaseException:
+        return int(_trap_new(b"host function failed", ctypes.c_size_t(20)))
+
+
+def _host_error(entry: _HostEntry, e: BaseException) -> int:
+    """The trap for exception ``e`` of ``entry``'s function; ``e`` becomes pending."""
+    try:
+        entry.store.pending = e
+        if isinstance(e, Trap):
+            message = e.message
+        else:
+            fn = entry.fn
+            name = getattr(fn, "__qualname__", None) or type(fn).__name__
+            message = f"host function {name} raised {type(e).__name__}: {e}"
+    except BaseException:
+        message = "host function raised an exception"
+    return _trap_ptr(message)
+
+
+def _host_gone(env: int) -> int:
+    return _trap_ptr(STORE_GONE_MESSAGE)
+
+
+_VIEW_CACHE_MAX = 256  # slot arrays seen (one per wasm stack depth that calls a host)
+
+
+def _host_source(ty: CoreFuncType) -> str:
+    """Python source of the shared host callback of ``ty``.
+
+    The callback finds its :class:`_HostEntry` by ``env``, reads the arguments
+    from the ``wasmtime_val_raw_t`` array, calls ``fn``, writes the results
+    back and returns 0; any exception becomes a trap pointer through
+    ``on_error`` and never escapes. ``depth[0]`` counts the Python host frames
+    on the running stack while ``fn`` runs.
 
     The array sits at the same address for every call from one place (a guest
-    loop calling a built-in), so the ctypes object over it is kept for the
-    next call at that address (``from_address`` is a third of the trampoline).
+    loop calling a built-in), so the object read through is kept per address:
+    for all-``i32`` types an ``'I'`` memoryview (indexed directly, no tuple),
+    otherwise a ctypes array for ``struct``.
     """
     n = len(ty.results)
+    nparams = len(ty.params)
+    fast = all(t == "i32" for t in (*ty.params, *ty.results))
     lines = [
-        "def factory(fn, from_address, unpack, pack, on_error, depth):",
-        "    at = 0",
-        "    kept = None",
-        "    def callback(env, caller, args, nargs):",
-        "        nonlocal at, kept",
-        "        depth[0] += 1",
-        "        try:",
+        "def callback(env, caller, args, nargs):",
+        "    ref = refs.get(env)",
+        "    e = None if ref is None else ref()",
+        "    if e is None:",
+        "        return gone(env)",
+        "    depth = e.depth",
+        "    depth[0] += 1",
+        "    try:",
     ]
-    call = "fn(*unpack(b, 0))" if ty.params else "fn()"
-    if ty.params or n:
-        # b is this call's own (a nested call at another address replaces kept, not b)
+    if nparams or n:
         lines += [
-            "            if args == at:",
-            "                b = kept",
-            "            else:",
-            "                b = kept = from_address(args)",
-            "                at = args",
+            "        b = kept.get(args)",
+            "        if b is None:",
+            "            b = keep(args)",
         ]
-    lines.append(f"            r = {call}")
+    if fast:
+        call = f"e.fn({', '.join(f'b[{4 * i}]' for i in range(nparams))})"
+    else:
+        call = "e.fn(*unpack(b, 0))" if nparams else "e.fn()"
+    lines.append(f"        r = {call}")
     if n == 0:
         lines += [
-            "            if r is not None:",
-            "                raise TypeError(f'host function returned {r!r}, expected None')",
+            "        if r is not None:",
+            "            raise TypeError(f'host function returned {r!r}, expected None')",
         ]
+    elif fast and n == 1:
+        lines.append(f"        b[0] = r & {_M32:#x}")
     else:
         names = ["r"] if n == 1 else [f"r{i}" for i in range(n)]
         if n > 1:
-            lines.append(f"            {', '.join(names)} = r")
-        packed = []
-        for name, t in zip(names, ty.results, strict=True):
-            mask = _SLOT[t][2]
-            packed.append(f"{name} & {mask:#x}" if mask is not None else name)
-        lines.append(f"            pack(b, 0, {', '.join(packed)})")
+            lines.append(f"        {', '.join(names)} = r")
+        if fast:
+            lines += [f"        b[{4 * i}] = {nm} & {_M32:#x}" for i, nm in enumerate(names)]
+        else:
+            packed = []
+            for name, t in zip(names, ty.results, strict=True):
+                mask = _SLOT[t][2]
+                packed.append(f"{name} & {mask:#x}" if mask is not None else name)
+            lines.append(f"        pack(b, 0, {', '.join(packed)})")
     lines += [
-        "            return 0",
-        "        except BaseException as e:",
-        "            return on_error(e)",
-        "        finally:",
-        "            depth[0] -= 1",
-        "    return callback",
+        "        return 0",
+        "    except BaseException as exc:",
+        "        return on_error(e, exc)",
+        "    finally:",
+        "        depth[0] -= 1",
     ]
     return "\n".join(lines)
 
 
-_host_factories: dict[CoreFuncType, Callable[..., Callable[..., int]]] = {}
+_host_callbacks: dict[CoreFuncType, Any] = {}
 
 
-def _host_factory(ty: CoreFuncType) -> Callable[..., Callable[..., int]]:
-    factory = _host_factories.get(ty)
-    if factory is None:
-        _signature(ty)
-        namespace: dict[str, Any] = {}
+def _host_callback(ty: CoreFuncType) -> Any:
+    """The shared ``_HostCallback`` of ``ty`` (made once, kept for the process)."""
+    c = _host_callbacks.get(ty)
+    if c is None:
+        sig = _signature(ty)
+        fast = all(t == "i32" for t in (*ty.params, *ty.results))
+        from_address = sig.buf_type.from_address
+        kept: dict[int, Any] = {}
+
+        def keep(address: int) -> Any:
+            if len(kept) >= _VIEW_CACHE_MAX:
+                kept.clear()
+            b: Any = from_address(address)
+            if fast:
+                b = memoryview(b).cast("B").cast("I")
+            kept[address] = b
+            return b
+
+        namespace: dict[str, Any] = {
+            "refs": _host_refs,
+            "gone": _host_gone,
+            "on_error": _host_error,
+            "kept": kept,
+            "keep": keep,
+            "unpack": sig.params_struct.unpack_from,
+            "pack": sig.results_struct.pack_into,
+        }
         exec(_host_source(ty), namespace)
-        factory = _host_factories[ty] = namespace["factory"]
-    return factory
+        c = _host_callbacks[ty] = _HostCallback(namespace["callback"])
+    return c
 
 
 # --- fibers: async calls and async host functions --------------------------------------

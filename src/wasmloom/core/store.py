@@ -110,6 +110,7 @@ class CoreStore:
         "_epoch_key",
         "_flag",
         "_flag_memory",
+        "_host_keys",
         "_instantiating",
         "_interrupted",
         "_keepalive",
@@ -158,6 +159,7 @@ class CoreStore:
         self.ctx_arg = ctypes.c_void_p(self.ctx)
         self.pending: BaseException | None = None
         self._keepalive: list[object] = []
+        self._host_keys: list[int] | None = None  # core.signatures' table keys of its hosts
         self._store_id: int | None = None
         self.async_only = False
         # Python host frames on the stack that is running now (the current fiber, or
