@@ -514,9 +514,13 @@ class Service:
     def _offer(self, slot: _Slot) -> None:
         """Hand ``slot`` to the requests waiting for an instance, while it has room."""
         waiters = self._waiters
-        while waiters and self._has_room(slot):
-            waiter = waiters.popleft()
-            if not waiter.done() and waiter.get_loop() is slot.loop:
+        for waiter in list(waiters):
+            if not self._has_room(slot):
+                break
+            if waiter.done():
+                waiters.remove(waiter)
+            elif waiter.get_loop() is slot.loop:  # (a waiter of another loop stays)
+                waiters.remove(waiter)
                 self._take(slot)
                 waiter.set_result(slot)
 
