@@ -140,6 +140,7 @@ class App:
             msg = await receive()
             if msg["type"] == "lifespan.startup":
                 quiet_traps(asyncio.get_running_loop())
+                self.service.start()  # instances are made ahead of the first requests
                 await send({"type": "lifespan.startup.complete"})
             elif msg["type"] == "lifespan.shutdown":
                 await self._drain()
@@ -184,6 +185,7 @@ class App:
     async def _drain(self) -> None:
         """Give the requests in flight :attr:`shutdown_grace` seconds, then cancel those
         left (one line each) and retire every instance."""
+        self.service.stop_warming()
         if self._inflight:
             await asyncio.wait(list(self._inflight), timeout=self.shutdown_grace)
         left = [(t, what) for t, what in self._inflight.items() if not t.done()]

@@ -443,6 +443,7 @@ class HttpServer:
         code still running traps at its next tick), fail the bodies the guests wait on, and
         cancel what is left."""
         self.draining = True
+        self.service.stop_warming()
         for lst in self.listeners:
             lst.close()
         if self.sweeper is not None:

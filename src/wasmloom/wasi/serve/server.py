@@ -174,6 +174,7 @@ async def _serve_one(
     if announce:
         print(f"Serving HTTP on {_shown(sock)}", file=err, flush=True)
     server.listen(sock)
+    service.start()  # the first instances are made while the server waits for requests
     if ready is not None:
         ready.send(os.getpid())
         ready.close()

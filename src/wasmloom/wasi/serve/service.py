@@ -15,6 +15,18 @@ Instances are reused as Wasmtime 49 does for WASIp3 components: one instance
 most ``max_concurrent`` at a time; a trap poisons it and it takes no more.
 A 0.2 ``incoming-handler`` is a synchronous call made on a worker thread of
 the service's own, one request at a time per instance.
+
+Instances are made off the event loop, one at a time, on a daemon thread of
+the service's own (each has its own store, used by that thread alone until
+the instance is handed to the loop). A request that finds no instance with
+room waits for whichever comes first: an instance made for it, or one that
+another request releases. Ahead of demand, the service keeps ``warm`` idle
+instances ready (made in the background once the server listens, and after
+each request that takes an idle one), so a fresh or retiring instance is
+replaced before a request has to wait for it. At most ``max_instances``
+instances live at once (further requests wait for one to be released); no
+instance is made for spare once the server drains, and stopping never waits
+for one being made.
 """
 
 from __future__ import annotations
@@ -23,9 +35,11 @@ import asyncio
 import contextvars
 import functools
 import http
+import queue
 import re
 import sys
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TextIO
 
@@ -176,17 +190,45 @@ class Exchange(Protocol):
 class _Slot:
     """One instance with its store and WASI state, and the requests it took on."""
 
-    __slots__ = ("active", "handler", "instance", "state", "store", "uses")
+    __slots__ = ("active", "handler", "instance", "loop", "state", "store", "uses")
 
     def __init__(
-        self, state: RunState, store: Store[RunState], instance: Instance, handler: Any
+        self,
+        state: RunState,
+        store: Store[RunState],
+        instance: Instance,
+        handler: Any,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
+        #: the event loop it was made for (its requests run there)
+        self.loop = loop
         self.state = state
         self.store = store
         self.instance = instance
         self.handler = handler
         self.uses = 0
         self.active = 0
+
+
+class _Maker:
+    """A daemon thread that runs the jobs given to it (making instances) one at a time;
+    being a daemon, it never keeps the process alive."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="wasmloom-instances", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Any) -> None:
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        """End the thread once the job it runs (if any) is done."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            job()
 
 
 def link(linker: Linker, cli: bool, p2: bool = False) -> bool:
@@ -243,6 +285,8 @@ class Service:
         err: TextIO | None = None,
         max_reuse: int = 128,
         max_concurrent: int = 16,
+        max_instances: int = 64,
+        warm: int = 1,
     ) -> None:
         self.component = component
         self.linker = linker
@@ -254,8 +298,16 @@ class Service:
         # a 0.2 handler is a synchronous call: one request at a time per instance
         self.p2 = is_p2(export)
         self.max_concurrent = 1 if self.p2 else max(1, max_concurrent)
-        self.pool: list[_Slot] = []
+        self.max_instances = max(1, max_instances)
+        #: idle instances kept ready ahead of demand
+        self.warm = max(0, warm)
+        self.pool: list[_Slot] = []  # instances that may take another request
         self.busy: set[_Slot] = set()  # instances serving a request now
+        self._waiters: deque[asyncio.Future[_Slot]] = deque()  # requests waiting for one
+        self._maker: _Maker | None = None
+        self._making: asyncio.AbstractEventLoop | None = None  # an instance is being made for it
+        self._warming = True  # spare instances may be made (not once the server drains)
+        self._warm_failed = False  # the last instance made for spare failed: wait for demand
         self._guest_threads: ThreadPoolExecutor | None = None
         #: the server is stopping: the instances are retired, failures are expected
         self.stopping = False
@@ -311,7 +363,7 @@ class Service:
         body: wh.IncomingBody | None,
     ) -> bool:
         try:
-            slot = self._acquire()
+            slot = await self._acquire()
         except (Trap, LinkError, WasiExit, WasmloomError) as e:
             self.log(f"error: instantiating {self.run_opts.app}: {e}")
             ex.error(500, "instantiation failed\n")
@@ -388,7 +440,20 @@ class Service:
 
     # -- instances
 
-    def _new_slot(self) -> _Slot:
+    def start(self) -> None:
+        """Start making the :attr:`warm` spare instances in the background (on the
+        running loop's behalf); requests do not need it, it only spares the first ones
+        the wait."""
+        self._more(asyncio.get_running_loop())
+
+    def stop_warming(self) -> None:
+        """Make no more spare instances (the server drains): only requests that wait
+        for one still get one made."""
+        self._warming = False
+
+    def _new_slot(self, loop: asyncio.AbstractEventLoop) -> _Slot:
+        """A new instance (run on the maker thread: the store is its alone until the
+        slot is handed to ``loop``)."""
         state = RunState(build_ctx(self.run_opts))
         store = new_store(self.component, state, self.run_opts.wasm)
         if self._instance_pre is None:
@@ -396,21 +461,47 @@ class Service:
         instance = self._instance_pre.instantiate(store)
         handler: Any
         if self.p2:
-            p2http.host_for(state.ctx).bridge = p2http.LoopBridge(asyncio.get_running_loop())
+            p2http.host_for(state.ctx).bridge = p2http.LoopBridge(loop)
             handler = wasi_http_incoming_handler.Exports(store, instance, (self.export,))
         else:
             handler = wasi_http_handler.Exports(store, instance, (self.export,))
-        return _Slot(state, store, instance, handler)
+        return _Slot(state, store, instance, handler, loop)
 
-    def _acquire(self) -> _Slot:
-        """An instance for one more request: a pooled one with room, else a new one."""
-        for slot in self.pool:
-            if slot.active < self.max_concurrent and not slot.instance.poisoned:
+    def _has_room(self, slot: _Slot) -> bool:
+        return (
+            slot.active < self.max_concurrent
+            and slot.uses < self.max_reuse
+            and not slot.instance.poisoned
+        )
+
+    async def _acquire(self) -> _Slot:
+        """An instance for one more request: a pooled one with room, else the first
+        one that is made or released for this request."""
+        loop = asyncio.get_running_loop()
+        for slot in list(self.pool):
+            if slot.loop is not loop:  # made for an earlier loop (asyncio.run again)
+                if not slot.active:
+                    self.pool.remove(slot)
+            elif self._has_room(slot):
+                self._take(slot)
                 break
         else:
-            slot = self._new_slot()
-            if self.max_reuse > 1:
-                self.pool.append(slot)
+            waiter: asyncio.Future[_Slot] = loop.create_future()
+            self._waiters.append(waiter)
+            self._more(loop)
+            try:
+                slot = await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self._release(waiter.result(), True)  # handed over as we were cancelled
+                raise
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        self._more(loop)
+        return slot
+
+    def _take(self, slot: _Slot) -> None:
         slot.uses += 1
         slot.active += 1
         self.busy.add(slot)
@@ -419,7 +510,75 @@ class Service:
             slot.store.set_fuel(min(slot.store.get_fuel() + fuel, 2**64 - 1))
         if slot.uses >= self.max_reuse and slot in self.pool:
             self.pool.remove(slot)  # serves what it has taken on, then goes
-        return slot
+
+    def _offer(self, slot: _Slot) -> None:
+        """Hand ``slot`` to the requests waiting for an instance, while it has room."""
+        waiters = self._waiters
+        for waiter in list(waiters):
+            if not self._has_room(slot):
+                break
+            if waiter.done():
+                waiters.remove(waiter)
+            elif waiter.get_loop() is slot.loop:  # (a waiter of another loop stays)
+                waiters.remove(waiter)
+                self._take(slot)
+                waiter.set_result(slot)
+
+    def _live(self) -> int:
+        """Instances alive: pooled, or serving a request."""
+        return len(self.busy) + sum(1 for s in self.pool if s not in self.busy)
+
+    def _want(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether to make one more instance for ``loop`` now."""
+        if self._making is loop or self._live() >= self.max_instances:
+            return False
+        if any(not w.done() for w in self._waiters):
+            return True  # requests wait for one (while the server drains too)
+        if self.stopping or not self._warming or self._warm_failed:
+            return False
+        spare = sum(1 for s in self.pool if not s.active and self._has_room(s))
+        return spare < self.warm
+
+    def _more(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start making an instance on the maker thread if one is wanted."""
+        if not self._want(loop):
+            return
+        self._making = loop
+        if self._maker is None:
+            self._maker = _Maker()
+        context = contextvars.copy_context()
+
+        def make() -> None:
+            result: _Slot | BaseException
+            try:
+                result = context.run(self._new_slot, loop)
+            except BaseException as e:
+                result = e
+            try:
+                loop.call_soon_threadsafe(self._made, loop, result)
+            except RuntimeError:  # the loop is closed: the server has stopped
+                pass
+
+        self._maker.submit(make)
+
+    def _made(self, loop: asyncio.AbstractEventLoop, result: _Slot | BaseException) -> None:
+        """On the loop: an instance was made (or failed to be); hand it over or pool it."""
+        if self._making is loop:
+            self._making = None
+        if isinstance(result, BaseException):
+            waiter = next((w for w in self._waiters if not w.done()), None)
+            if waiter is not None:
+                self._waiters.remove(waiter)
+                waiter.set_exception(result)
+            else:
+                self._warm_failed = True  # reported by the next request that needs one
+        elif self.stopping and not self._waiters:
+            result.store.set_deadline(0)
+        else:
+            self._warm_failed = False
+            self.pool.append(result)
+            self._offer(result)
+        self._more(loop)
 
     def _release(self, slot: _Slot, healthy: bool) -> None:
         slot.active -= 1
@@ -427,6 +586,10 @@ class Service:
             self.busy.discard(slot)
         if (not healthy or slot.instance.poisoned) and slot in self.pool:
             self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+        if slot in self.pool:
+            self._offer(slot)
+        if self._waiters:
+            self._more(self._waiters[0].get_loop())
 
     def _retire(self, slot: _Slot) -> None:
         """Take ``slot`` out of service: guest code still running in its store traps
@@ -438,10 +601,14 @@ class Service:
     def retire_all(self) -> None:
         """:meth:`_retire` every instance in use (the server is stopping)."""
         self.stopping = True
+        self._warming = False
         for slot in [*self.pool, *self.busy]:
             self._retire(slot)
         if self._guest_threads is not None:
             self._guest_threads.shutdown(wait=False, cancel_futures=True)
+        if self._maker is not None:
+            self._maker.close()  # an instance being made is dropped once made
+            self._maker = None
 
     # -- 0.2
 
