@@ -101,3 +101,34 @@ def f32_from_bits(i: int) -> float:
 def f64_from_bits(i: int) -> float:
     f: float = struct.unpack("<d", struct.pack("<Q", i & M64))[0]
     return f if f == f else NAN
+
+
+def pointer_pair_codec(
+    t: ValType,
+    ptr_type: str,
+    lift_range: Callable[[Any, int, int], Any],
+    lower_range: Callable[[Any, Any], tuple[int, int]],
+) -> Codec:
+    """The codec of a value held as a (pointer, length) pair (a string, a list):
+    two flat values, or two words of ``ptr_type`` in memory. ``lift_range(cx, ptr,
+    n)`` checks and reads the contents; ``lower_range(cx, v)`` allocates and writes
+    them, and returns the pair."""
+    pst = struct.Struct("<II" if ptr_type == "i32" else "<QQ")
+    p_unpack = pst.unpack_from
+    p_pack = pst.pack_into
+
+    def load(cx: Any, p: int) -> Any:
+        ptr, n = p_unpack(cx.mv, p)
+        return lift_range(cx, ptr, n)
+
+    def store(cx: Any, v: Any, p: int) -> None:
+        ptr, n = lower_range(cx, v)
+        p_pack(cx.mv, p, ptr, n)
+
+    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+        return lift_range(cx, next(it), next(it))
+
+    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        out.extend(lower_range(cx, v))
+
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False)

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from wasmloom.abi.codecs.base import M32, M64, NAN, Codec, GetCodec, to_float, type_error
+from wasmloom.abi.codecs.base import (
+    M32,
+    M64,
+    NAN,
+    Codec,
+    GetCodec,
+    pointer_pair_codec,
+    to_float,
+    type_error,
+)
 from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.layout import MAX_LIST_BYTE_LENGTH
 from wasmloom.errors import Trap
@@ -140,9 +148,6 @@ def list_codec(
         return _fixed_list_codec(t, ec, ptr_type)
     read = elements_reader(et, ec)
     prep, write = elements_writer(et, ec)
-    pst = struct.Struct("<II" if ptr_type == "i32" else "<QQ")
-    p_unpack = pst.unpack_from
-    p_pack = pst.pack_into
     pmask = M32 if ptr_type == "i32" else M64
     # What each element costs against the lift budget: its size, and at least
     # one byte, so a list of empty elements cannot be made arbitrarily long.
@@ -174,21 +179,7 @@ def list_codec(
         write(cx, seq, ptr)
         return ptr, n
 
-    def load(cx: Any, p: int) -> Any:
-        ptr, n = p_unpack(cx.mv, p)
-        return lift_range(cx, ptr, n)
-
-    def store(cx: Any, v: Any, p: int) -> None:
-        ptr, n = lower_range(cx, v)
-        p_pack(cx.mv, p, ptr, n)
-
-    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
-        return lift_range(cx, next(it), next(it))
-
-    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        out.extend(lower_range(cx, v))
-
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False)
+    return pointer_pair_codec(t, ptr_type, lift_range, lower_range)
 
 
 def _fixed_list_codec(t: ListType, ec: Codec, ptr_type: str) -> Codec:

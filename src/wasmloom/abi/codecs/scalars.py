@@ -13,6 +13,7 @@ from wasmloom.abi.codecs.base import (
     Codec,
     f32_bits,
     f64_bits,
+    pointer_pair_codec,
     to_float,
     type_error,
 )
@@ -198,22 +199,4 @@ def _char_codec(t: PrimType, ptr_type: str) -> Codec:
 
 
 def _string_codec(t: PrimType, ptr_type: str) -> Codec:
-    pst = struct.Struct("<II" if ptr_type == "i32" else "<QQ")
-    p_unpack = pst.unpack_from
-    p_pack = pst.pack_into
-
-    def load(cx: Any, p: int) -> Any:
-        ptr, n = p_unpack(cx.mv, p)
-        return lift_string(cx, ptr, n)
-
-    def store(cx: Any, v: Any, p: int) -> None:
-        ptr, n = lower_string(cx, v)
-        p_pack(cx.mv, p, ptr, n)
-
-    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
-        return lift_string(cx, next(it), next(it))
-
-    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        out.extend(lower_string(cx, v))
-
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False)
+    return pointer_pair_codec(t, ptr_type, lift_string, lower_string)
