@@ -164,6 +164,22 @@ def _client(srv: Server, stop: threading.Event, done: list[int], bad: list[str])
 _WRK_SCRIPT = 'wrk.method = "POST"\nwrk.body = string.rep("load ", 2000)\n'
 
 
+def interrupt(
+    srv: Server, stop: threading.Event, clients: list[threading.Thread]
+) -> tuple[int, float]:
+    """SIGINT to the server: its exit code and the seconds it took to exit; then the
+    clients are told to stop and joined."""
+    srv.proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    code = srv.proc.wait(timeout=30)
+    took = time.monotonic() - t0
+    srv.reader.join(10)
+    stop.set()
+    for c in clients:
+        c.join(30)
+    return code, took
+
+
 def _wrk(srv: Server, conns: int, tmp: Path) -> subprocess.Popen[bytes]:
     script = tmp / "post.lua"
     script.write_text(_WRK_SCRIPT)
@@ -203,14 +219,7 @@ def test_sigint_under_load_stops_within_5s_with_every_response_whole(
         time.sleep(0.5)
         assert not bad, bad
         before = len(done)
-        srv.proc.send_signal(signal.SIGINT)
-        t0 = time.monotonic()
-        code = srv.proc.wait(timeout=30)
-        took = time.monotonic() - t0
-        srv.reader.join(10)
-        stop.set()
-        for c in clients:
-            c.join(30)
+        code, took = interrupt(srv, stop, clients)
         assert code == 0, srv.lines
         assert took < 5, (took, srv.lines)
         assert before >= 20, (before, srv.lines)  # the load was served

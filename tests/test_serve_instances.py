@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
 import threading
 import time
 
@@ -20,6 +19,7 @@ import pytest
 from cpy_build import componentize_py
 from serve_apps import proxy_p2, service_p3
 from test_serve import Server
+from test_serve_apps import interrupt
 
 pytestmark = componentize_py
 
@@ -115,14 +115,7 @@ def test_sigint_with_forty_cold_connections_exits_within_the_grace() -> None:
             t.start()
         time.sleep(0.5)
         before = len(done)
-        srv.proc.send_signal(signal.SIGINT)
-        t0 = time.monotonic()
-        code = srv.proc.wait(timeout=30)
-        took = time.monotonic() - t0
-        srv.reader.join(10)
-        stop.set()
-        for t in threads:
-            t.join(30)
+        code, took = interrupt(srv, stop, threads)
         assert code == 0, srv.lines
         assert took < 3, (took, srv.lines)
         assert not bad, (bad, srv.lines)
