@@ -59,8 +59,6 @@ from wasmloom.wasi.p3.host import add_to_linker as p3_add_to_linker
 from wasmloom.wasi.p3.http import bodies as wbodies
 from wasmloom.wasi.p3.http import client as wire
 from wasmloom.wasi.p3.http import messages as wmsg
-from wasmloom.wasi.p3.http.errors import _internal
-from wasmloom.wasi.p3.http.fields import _FieldsBridge
 from wasmloom.wasi.run import RunOptions, RunState, build_ctx, link_wasi, new_store
 
 __all__ = [
@@ -732,29 +730,18 @@ async def _send_body(
     trailers through :meth:`Exchange.finish`; takes ownership of both ends."""
     contents, trailers = body.contents, body.trailers
     body.contents = body.trailers = None
-    count = 0
     try:
-        if contents is not None:
-            sink = wbodies._BodySink(ex.writer, chunked, limit)
-            contents.pipe(contents.store, sink)
-            err = await sink.done
-            count = sink.count
-            if err is not None:
-                if isinstance(err, H.ErrorCodeHTTPRequestBodySize):
-                    err = H.ErrorCodeHTTPResponseBodySize(count)
-                return Err(err)
-        if limit is not None and count != limit:
-            return Err(H.ErrorCodeHTTPResponseBodySize(count))
+        size_error = H.ErrorCodeHTTPResponseBodySize
+        err = await wbodies.send_contents(ex.writer, contents, chunked, limit, size_error)
+        if err is not None:
+            return err
         fields: wh.Fields | None = None
         if trailers is not None:
             t, trailers = trailers, None
-            try:
-                got = await t
-            except Exception as e:  # the guest dropped the future without a value, or trapped
-                got = Err(_internal(f"trailers: {e}"))
+            got = await wbodies.guest_trailers(t)
             if isinstance(got, Err):
-                return Err(got.value)
-            fields = _FieldsBridge.from_guest(got.value if isinstance(got, Ok) else None)
+                return got
+            fields = got.value
         ex.finish(chunked, fields)
         return Ok(None)
     finally:

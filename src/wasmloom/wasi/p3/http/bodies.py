@@ -374,31 +374,17 @@ async def _write_body(
     limit: int | None,
     size_error: Callable[[int], Any],
 ) -> Ok[None] | Err[Any]:
-    count = 0
-    if contents is not None:
-        sink = _BodySink(writer, chunked, limit)
-        contents.pipe(contents.store, sink)
-        err = await sink.done
-        count = sink.count
-        if err is not None:
-            if trailers is not None:
-                trailers.close()
-            if isinstance(err, H.ErrorCodeHTTPRequestBodySize):
-                err = size_error(count)
-            return Err(err)
-    if limit is not None and count != limit:
+    err = await send_contents(writer, contents, chunked, limit, size_error)
+    if err is not None:
         if trailers is not None:
             trailers.close()
-        return Err(size_error(count))
+        return err
     fields: Fields | None = None
     if trailers is not None:
-        try:
-            got = await trailers
-        except Exception as e:  # the guest dropped the future without a value, or trapped
-            got = Err(_internal(f"trailers: {e}"))
+        got = await guest_trailers(trailers)
         if isinstance(got, Err):
-            return Err(got.value)
-        fields = _FieldsBridge.from_guest(got.value if isinstance(got, Ok) else None)
+            return got
+        fields = got.value
     try:
         if chunked:
             writer.write(b"0\r\n" + (_fields_bytes(fields.entries) if fields else b"") + b"\r\n")
@@ -406,3 +392,42 @@ async def _write_body(
     except (OSError, RuntimeError):
         return Err(H.ErrorCodeConnectionTerminated())
     return Ok(None)
+
+
+async def send_contents(
+    writer: asyncio.StreamWriter,
+    contents: StreamReader[Any] | None,
+    chunked: bool,
+    limit: int | None,
+    size_error: Callable[[int], Any],
+) -> Err[Any] | None:
+    """Pipe a guest body's ``contents`` to ``writer`` (chunk-framed when ``chunked``);
+    takes ownership of them. None once every byte went out (``limit`` of them, when
+    given), else ``Err(code)``: the connection failed, or the size differs from
+    ``limit`` (``size_error(n)``)."""
+    count = 0
+    if contents is not None:
+        sink = _BodySink(writer, chunked, limit)
+        contents.pipe(contents.store, sink)
+        err = await sink.done
+        count = sink.count
+        if err is not None:
+            if isinstance(err, H.ErrorCodeHTTPRequestBodySize):
+                err = size_error(count)
+            return Err(err)
+    if limit is not None and count != limit:
+        return Err(size_error(count))
+    return None
+
+
+async def guest_trailers(trailers: FutureReader[Any]) -> Ok[Fields | None] | Err[Any]:
+    """What a guest body's trailers future resolves to: ``Ok(fields)`` (None: no
+    trailers) or ``Err(code)``; a future dropped without a value, or a trap, is an
+    internal error."""
+    try:
+        got = await trailers
+    except Exception as e:  # the guest dropped the future without a value, or trapped
+        return Err(_internal(f"trailers: {e}"))
+    if isinstance(got, Err):
+        return Err(got.value)
+    return Ok(_FieldsBridge.from_guest(got.value if isinstance(got, Ok) else None))
