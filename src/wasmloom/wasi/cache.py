@@ -176,17 +176,7 @@ class DiskCache:
     def _write(path: Path, blob: bytes) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            import tempfile  # a write: not on the path of a warm start
-
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(blob)
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            _write_atomically(path, blob, 0o600)
         except OSError:
             pass  # a read-only or full cache only costs a recompile next time
 
@@ -354,12 +344,14 @@ def write_artifact(
     return compiled
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    # a file made with the usual mode (0o666 less the umask), unlike mkstemp's 0o600
-    import secrets  # 10 ms of imports (hmac, random): only when an artifact is written
+def _write_atomically(path: Path, data: bytes, mode: int = 0o666) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it, renamed over it:
+    a reader sees the old file or the whole new one. The file gets ``mode`` less the
+    umask (the default: an artifact's usual mode; cache entries are private, 0o600)."""
+    import secrets  # 10 ms of imports (hmac, random): only when something is written
 
     tmp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
