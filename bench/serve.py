@@ -19,8 +19,9 @@ other in the same run, each with wrk sending ``POST /echo`` with a body of
 ``--body-size`` bytes (1024); ``--apps A.wasm B.wasm`` sends the same
 ``POST /echo`` to the components named (componentize-py's own ``examples/http``
 and ``examples/http-p3``, built outside the tree, for instance). ``--profile`` runs one ``wasmloom serve`` in this process under
-cProfile (CPU time) while wrk drives it, and prints the functions that cost
-most per request.
+cProfile (CPU time) while wrk drives it, and prints the profiled CPU and the
+number of Python function calls per request (the second barely moves with the
+machine's load), then the functions that cost most.
 
 Budgets (issue #12): ``--workers 2`` at least 0.5x wasmtime's requests/s
 (0.33x the floor), 0 errors; at most 150 us of Python per request on one worker.
@@ -173,7 +174,11 @@ def _profile(app: Path, path: str, conns: int, secs: float) -> None:
     main(["serve", "--addr", f"127.0.0.1:{port}", str(app)])
     stats = pstats.Stats(prof)
     total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
-    print(f"\nprofile: {n[0]} requests, {total / max(n[0], 1) * 1e6:.0f} us of profiled CPU each")
+    calls = sum(v[1] for v in stats.stats.values())  # type: ignore[attr-defined]
+    print(
+        f"\nprofile: {n[0]} requests, {total / max(n[0], 1) * 1e6:.0f} us of profiled CPU"
+        f" and {calls / max(n[0], 1):.0f} Python function calls each"
+    )
     stats.dump_stats(os.environ.get("WASMLOOM_PROFILE_OUT", os.devnull))
     stats.sort_stats("tottime").print_stats(25)
 
