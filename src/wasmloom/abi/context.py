@@ -181,7 +181,6 @@ class LiftLowerContext:
     """The state of one lift or lower: options, instance, borrow scope, memory view."""
 
     __slots__ = (
-        "_stable",
         "async_values",
         "borrow_scope",
         "fused",
@@ -194,6 +193,7 @@ class LiftLowerContext:
         "ptr_mask",
         "ptr_type",
         "realloc",
+        "stable",
         "string_encoding",
         "taken",
     )
@@ -216,8 +216,9 @@ class LiftLowerContext:
         self.ptr_type = "i32" if opts.memory is None else opts.memory.ptr_type
         self.ptr_mask = 0xFFFF_FFFF if self.ptr_type == "i32" else 0xFFFF_FFFF_FFFF_FFFF
         self.mv: memoryview = _NO_MEMORY
-        # The memory never moves: cx.mv is re-derived only when a range goes beyond it.
-        self._stable = bool(getattr(opts.memory, "stable", False))
+        #: The memory never moves (or there is none): ``cx.mv`` is re-derived only when a
+        #: range goes beyond it, and :meth:`refresh` only resets the lift budget's count.
+        self.stable = opts.memory is None or bool(getattr(opts.memory, "stable", False))
         # Bytes the current lift has read, and a lower bound of its budget (the
         # budget itself is looked up only when this bound is exceeded).
         self.lift_used = 0
@@ -241,7 +242,7 @@ class LiftLowerContext:
         re-fetched.
         """
         self.lift_used = 0
-        if self._stable:
+        if self.stable:
             return self.mv
         mem = self.memory
         if mem is not None:
@@ -265,7 +266,7 @@ class LiftLowerContext:
         """
         limits = getattr(getattr(self.inst, "store", None), "limits", None)
         limit = getattr(limits, "lift_bytes", None)
-        if limit is None and used > len(self.mv) and self._stable:
+        if limit is None and used > len(self.mv) and self.stable:
             self.current_view()  # a kept view may be shorter than the memory now
         cap = min(len(self.mv), DEFAULT_LIFT_BYTES) if limit is None else limit
         self.lift_cap = cap
@@ -297,7 +298,9 @@ class LiftLowerContext:
                 inst.realloc_storage = None
         else:
             ptr = realloc(old, old_size, align, new_size)
-        self.refresh()
+        self.lift_used = 0  # self.refresh(), in line
+        if not self.stable:
+            self.refresh()
         return int(ptr) & self.ptr_mask
 
     def allocate(self, align: int, size: int) -> int:

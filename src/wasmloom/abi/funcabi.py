@@ -111,6 +111,7 @@ class FuncABI:
 
     __slots__ = (
         "core_type",
+        "flat_param_lifts",
         "ft",
         "lift_params",
         "lift_results",
@@ -118,7 +119,19 @@ class FuncABI:
         "lower_params",
         "lower_results",
         "nparams",
+        "result_codec",
+        "result_spilled",
     )
+
+    #: The parts of :attr:`lift_params` and :attr:`lower_results`, for a caller that
+    #: writes them out in its own code (:mod:`wasmloom.runtime.lower`): the
+    #: ``lift_flat`` of each parameter and whether any of them reads memory, or
+    #: ``None`` when the parameters are spilled; the result's codec (``None``: no
+    #: result) and whether it is stored through the return pointer (the last core
+    #: argument).
+    flat_param_lifts: tuple[list[Callable[[Any, Any], Any]], bool] | None
+    result_codec: Codec | None
+    result_spilled: bool
 
     lower_params: Callable[[Any, Sequence[Any]], list[Any]]
     lift_results: Callable[[Any, Any], Any]
@@ -142,10 +155,18 @@ class FuncABI:
         )
         max_lower_results = 0 if is_async else MAX_FLAT_RESULTS
         self.lower_params = _make_lower_values(p, p.nflat_params > MAX_FLAT_PARAMS)
-        self.lift_params = _make_lift_values(p, p.nflat_params > max_lift_params)
+        lift_spilled = p.nflat_params > max_lift_params
+        self.lift_params = _make_lift_values(p, lift_spilled)
+        self.flat_param_lifts = (
+            None
+            if lift_spilled
+            else ([c.lift_flat for c in p.params], not all(c.pure for c in p.params))
+        )
+        self.result_codec = p.result
+        self.result_spilled = p.nflat_results > max_lower_results
         self.lift_results = _make_lift_result(p, p.nflat_results > MAX_FLAT_RESULTS)
         self.lift_task_return = _make_lift_result(p, p.nflat_results > MAX_FLAT_PARAMS)
-        self.lower_results = _make_lower_result(p, p.nflat_results > max_lower_results)
+        self.lower_results = _make_lower_result(p, self.result_spilled)
 
 
 def _arity_error(p: _Plan, args: Sequence[Any]) -> TypeError:
@@ -213,13 +234,15 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
     tc = p.ptuple
     assert tc is not None
     size, align, store = tc.size, tc.align, tc.store
+    amask = align - 1
 
     def lower_spilled(cx: Any, args: Sequence[Any]) -> list[Any]:
         if len(args) != n:
             raise _arity_error(p, args)
-        cx.refresh()
-        ptr = cx.allocate(align, size)
-        cx.check_alloc(ptr, align, size, "value")
+        # reallocate refreshes the view (and the lift budget's count) after the call
+        ptr = cx.reallocate(0, 0, align, size)
+        if ptr & amask or ptr + size > len(cx.mv):
+            cx.check_alloc(ptr, align, size, "value")
         store(cx, args, ptr)
         return [ptr]
 
@@ -230,44 +253,37 @@ def _make_lift_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], l
     if not spill:
         lifts = [c.lift_flat for c in p.params]
         mem = not all(c.pure for c in p.params)
-        if len(lifts) == 1:
-            lf_1 = lifts[0]
-
-            def lift1(cx: Any, flat: Sequence[Any]) -> list[Any]:
-                if mem:
-                    cx.refresh()
-                return [lf_1(cx, iter(flat))]
-
-            return lift1
-        if len(lifts) == 2:
-            lf_a, lf_b = lifts
-
-            def lift2(cx: Any, flat: Sequence[Any]) -> list[Any]:
-                if mem:
-                    cx.refresh()
-                it = iter(flat)
-                return [lf_a(cx, it), lf_b(cx, it)]
-
-            return lift2
-
-        def lift_n(cx: Any, flat: Sequence[Any]) -> list[Any]:
-            if mem:
-                cx.refresh()
-            it = iter(flat)
-            return [lf(cx, it) for lf in lifts]
-
-        return lift_n
+        return _unrolled_lift(lifts, mem)
     tc = p.ptuple
     assert tc is not None
     size, align, load = tc.size, tc.align, tc.load
+    amask = align - 1
 
     def lift_spilled(cx: Any, flat: Sequence[Any]) -> list[Any]:
-        cx.refresh()
+        cx.lift_used = 0  # cx.refresh(), in line
+        if not cx.stable:
+            cx.refresh()
         ptr = flat[0] & cx.ptr_mask
-        cx.check_range(ptr, align, size, "value")
+        if ptr & amask or ptr + size > len(cx.mv):
+            cx.check_range(ptr, align, size, "value")
         return list(load(cx, ptr))
 
     return lift_spilled
+
+
+def _unrolled_lift(lifts: list[Any], mem: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
+    """``lift(cx, flat)``: the values ``lifts`` read one after the other from ``flat``,
+    each call written out (no loop, no comprehension frame); ``mem``: they read memory."""
+    names = [f"l{i}" for i in range(len(lifts))]
+    lines = ["def lift_n(cx, flat):"]
+    if mem:
+        lines += ["    cx.lift_used = 0", "    if not cx.stable:", "        cx.refresh()"]
+    if lifts:
+        lines.append("    it = iter(flat)")
+    lines.append(f"    return [{', '.join(f'{n}(cx, it)' for n in names)}]")
+    namespace: dict[str, Any] = dict(zip(names, lifts, strict=True))
+    exec("\n".join(lines), namespace)
+    return namespace["lift_n"]  # type: ignore[no-any-return]
 
 
 def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
@@ -317,18 +333,24 @@ def _make_lower_result(p: _Plan, spill: bool) -> Callable[[Any, Any, Sequence[An
         lo = rc.lower_flat
 
         def lower_flat(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
-            cx.refresh()
+            cx.lift_used = 0  # cx.refresh(), in line
+            if not cx.stable:
+                cx.refresh()
             out: list[Any] = []
             lo(cx, v, out)
             return out
 
         return lower_flat
     size, align, store = rc.size, rc.align, rc.store
+    amask = align - 1
 
     def lower_spilled(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
-        cx.refresh()
+        cx.lift_used = 0  # cx.refresh(), in line
+        if not cx.stable:
+            cx.refresh()
         ptr = flat_args[-1] & cx.ptr_mask
-        cx.check_range(ptr, align, size, "value")
+        if ptr & amask or ptr + size > len(cx.mv):
+            cx.check_range(ptr, align, size, "value")
         store(cx, v, ptr)
         return []
 
