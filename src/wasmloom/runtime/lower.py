@@ -88,7 +88,14 @@ def lower(
     else:
         call = f.call
         direct = False
-    if not any(T.contains_borrow(t) for _, t in ft.params):
+    borrows = any(T.contains_borrow(t) for _, t in ft.params)
+    if fabi.flat_param_lifts is not None:
+        return core.host_func(
+            store,
+            flat_ft,
+            _written_out(inst, fn if direct else call, direct, fused, opts, fabi, borrows),
+        )
+    if not borrows:
         # No borrows to track: one context serves every call. Calls that overlap
         # (a fiber blocked in the callee) only share `cx.mv`, which each step
         # re-fetches.
@@ -143,6 +150,128 @@ def lower(
         return out[0] if len(out) == 1 else tuple(out)
 
     return core.host_func(store, flat_ft, lowered)
+
+
+def _written_out_source(
+    nargs: int,
+    nlifts: int,
+    direct: bool,
+    fused: bool,
+    borrows: bool,
+    mem: bool,
+    result: str,
+    nresults: int,
+) -> str:
+    """Source of a factory of :func:`_written_out`'s function (see there)."""
+    args = [f"a{i}" for i in range(nargs)]
+    lifted = ", ".join(f"l{i}(cx, it)" for i in range(nlifts))
+    nflat = nargs - (result == "spilled")
+    refresh = ["cx.lift_used = 0", "if not cx.stable:", "    cx.refresh()"]
+    body: list[str] = []
+    if mem:
+        body += refresh
+    if nlifts:
+        body.append(f"it = iter(({', '.join(args[:nflat])},))")
+    body.append(f"result = target({lifted})" if direct else f"result = target([{lifted}], inst)")
+    if result == "flat":
+        body += [*refresh, "out = []", "lower(cx, result, out)"]
+    elif result == "spilled":
+        body += [
+            *refresh,
+            f"ptr = {args[-1]} & cx.ptr_mask",
+            "if ptr & amask or ptr + size > len(cx.mv):",
+            "    cx.check_range(ptr, align, size, 'value')",
+            "rstore(cx, result, ptr)",
+        ]
+    lines = [
+        "def factory(inst, target, cx0, free, new_cx, lifts, lower, size, align, rstore):",
+        f"    ({''.join(f'l{i}, ' for i in range(nlifts))}) = lifts",
+        "    amask = align - 1",
+        f"    def lowered({', '.join(args)}):",
+        "        if not inst.may_leave:",
+        "            raise Trap('cannot leave component instance')",
+    ]
+    if borrows:
+        lines += [
+            "        scope = BorrowScope()",
+            "        cx = free.pop() if free else new_cx()",
+            "        cx.borrow_scope = scope",
+        ]
+    else:
+        lines.append("        cx = cx0")
+    if not (fused or borrows):
+        lines += [f"        {line}" for line in body]
+    else:
+        lines.append("        try:")
+        lines += [f"            {line}" for line in body]
+    if fused:
+        lines += ["        except Trap as e:", "            at_boundary(e)", "            raise"]
+    if borrows:
+        lines += [
+            "        finally:",
+            "            cx.borrow_scope = None",
+            "            free.append(cx)",
+            "        scope.exit()",
+        ]
+    if result != "flat" or nresults == 0:
+        lines.append("        return None")
+    elif nresults == 1:
+        lines.append("        return out[0]")
+    else:
+        lines.append("        return tuple(out)")
+    lines.append("    return lowered")
+    return "\n".join(lines)
+
+
+def _written_out(
+    inst: ComponentInstance,
+    target: Any,
+    direct: bool,
+    fused: bool,
+    opts: CanonOptions,
+    fabi: FuncABI,
+    borrows: bool,
+) -> Any:
+    """A sync lowering of a sync callee whose parameters are not spilled, written out.
+
+    One function of exactly the core type's arity does what ``lowered`` (or
+    ``lowered_plain``, without ``borrows``) of :func:`lower` does with
+    ``fabi.lift_params`` and ``fabi.lower_results``, their steps in line: the
+    arguments lifted one after the other (a list for ``target`` unless
+    ``direct``: then ``target(*args)``), the result lowered flat or stored
+    through the return pointer (checked against the memory first).
+    """
+    parts = fabi.flat_param_lifts
+    assert parts is not None
+    lifts, mem = parts
+    rc = fabi.result_codec
+    result = "none" if rc is None else ("spilled" if fabi.result_spilled else "flat")
+    nresults = 0 if rc is None else len(rc.flat)
+    key = (len(fabi.core_type.params), len(lifts), direct, fused, borrows, mem, result, nresults)
+    factory = _written_out_factories.get(key)
+    if factory is None:
+        namespace: dict[str, Any] = {
+            "Trap": Trap,
+            "BorrowScope": BorrowScope,
+            "at_boundary": at_boundary,
+        }
+        exec(_written_out_source(*key), namespace)
+        factory = _written_out_factories[key] = namespace["factory"]
+    return factory(
+        inst,
+        target,
+        LiftLowerContext(opts, inst, None, fused=fused),
+        [LiftLowerContext(opts, inst, None, fused=fused)],
+        lambda: LiftLowerContext(opts, inst, None, fused=fused),
+        lifts,
+        None if rc is None else rc.lower_flat,
+        0 if rc is None else rc.size,
+        1 if rc is None else rc.align,
+        None if rc is None else rc.store,
+    )
+
+
+_written_out_factories: dict[tuple[Any, ...], Any] = {}
 
 
 def _flat_out(out: list[Any]) -> Any:
