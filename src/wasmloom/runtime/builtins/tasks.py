@@ -22,7 +22,6 @@ from wasmloom.runtime.builtins.common import (
     _maker,
     _options,
     _task,
-    _thread,
     _wait_sync,
 )
 from wasmloom.runtime.scheduler import wake
@@ -121,19 +120,20 @@ def canon_task_cancel(
     return core.host_func(store, CT((), ()), task_cancel)
 
 
-def _storage(inst: Any) -> list[int]:
+def _storage(inst: Any, sched: Any) -> list[int]:
     """The context-local storage the core code running in ``inst`` reaches.
 
     A ``realloc`` the canonical ABI calls runs with fresh slots of its own; a
     sync call running without a thread (the sync fast path) has the
     instance's ``sync_storage``, which each such call starts anew; any other
-    code runs on the current thread, each with its own slots.
+    code runs on the current thread (of ``sched``, the instance's scheduler),
+    each with its own slots.
     """
     s = inst.realloc_storage
     if s is not None:
         return s  # type: ignore[no-any-return]
-    t = _thread(inst)
-    if t is None:
+    t = sched.current
+    if t is None or t.task.inst is not inst:
         s = inst.sync_storage
         if s is None:
             s = inst.sync_storage = [0, 0]
@@ -141,7 +141,7 @@ def _storage(inst: Any) -> list[int]:
     s = t.storage
     if s is None:
         s = t.storage = [0, 0]
-    return s
+    return s  # type: ignore[no-any-return]
 
 
 def _context_slot(d: ast.CanonBuiltin) -> tuple[int, str]:
@@ -158,9 +158,16 @@ def canon_context_get(
 ) -> core.CoreFunc:
     """``canon context.get``: the current thread's context slot ``i``."""
     i, vt = _context_slot(d)
+    sched = instance_state(inst).sched
 
     def context_get() -> int:
-        return _storage(inst)[i]
+        # The common case in line: a thread of this instance, its slots made.
+        t = sched.current
+        if t is not None and t.task.inst is inst and inst.realloc_storage is None:
+            s = t.storage
+            if s is not None:
+                return s[i]
+        return _storage(inst, sched)[i]
 
     return core.host_func(store, CT((), (vt,)), context_get)
 
@@ -170,9 +177,17 @@ def canon_context_set(
 ) -> core.CoreFunc:
     """``canon context.set``: set the current thread's context slot ``i``."""
     i, vt = _context_slot(d)
+    sched = instance_state(inst).sched
 
     def context_set(v: int) -> None:
-        _storage(inst)[i] = v
+        # The common case in line: a thread of this instance, its slots made.
+        t = sched.current
+        if t is not None and t.task.inst is inst and inst.realloc_storage is None:
+            s = t.storage
+            if s is not None:
+                s[i] = v
+                return
+        _storage(inst, sched)[i] = v
 
     return core.host_func(store, CT((vt,), ()), context_set)
 

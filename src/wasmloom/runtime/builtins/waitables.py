@@ -30,9 +30,12 @@ def canon_waitable_set_new(
 ) -> core.CoreFunc:
     """``canon waitable-set.new``: a new, empty waitable set."""
 
+    add = inst.handles.add
+
     def waitable_set_new() -> int:
-        _check_leave(inst)
-        return int(inst.handles.add(WaitableSet()))
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        return int(add(WaitableSet()))
 
     return core.host_func(store, CT((), (I32,)), waitable_set_new)
 
@@ -95,11 +98,18 @@ def canon_waitable_set_drop(
 ) -> core.CoreFunc:
     """``canon waitable-set.drop``: remove waitable set ``i``."""
 
+    handles = inst.handles
+    array = handles.array
+
     def waitable_set_drop(i: int) -> None:
-        _check_leave(inst)
-        wset: WaitableSet = _get(inst, i, WaitableSet, "waitable set")
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        i &= 0xFFFF_FFFF
+        wset = array[i] if i < len(array) else None
+        if wset.__class__ is not WaitableSet:
+            wset = _get(inst, i, WaitableSet, "waitable set")  # traps when it is none
         wset.drop()
-        inst.handles.remove(i)
+        handles.remove(i)
 
     return core.host_func(store, CT((I32,), ()), waitable_set_drop)
 
@@ -137,14 +147,16 @@ def canon_waitable_join(
             return
         if w.has_sync_waiter:
             raise Trap(_SYNC_IN_SET)
+        old = w.wset
         if si == 0:
-            w.join(None)
+            if old is not None:  # w.join(None), in line
+                old.elems.remove(w)
+                w.wset = None
             return
         ws = array[si] if si < len(array) else None
         if not isinstance(ws, WaitableSet):
             _waitable_join(inst, wi, si)
             return
-        old = w.wset
         if old is not None:
             old.elems.remove(w)
         w.wset = ws
