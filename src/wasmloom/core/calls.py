@@ -68,7 +68,16 @@ def _start_source(ty: CoreFuncType) -> str:
         " buf.a_err)",
         "        token = next(tokens)",
         "        futures[token] = (future, (buf, binding))",
-        "        return CoreCall(binding, buf, future, token)",
+        # CoreCall.__init__, in line
+        "        c = new(CoreCall)",
+        "        c._binding = binding",
+        "        c._buf = buf",
+        "        c._future = void_p(future)",
+        "        c._token = token",
+        "        c._state = 0",
+        "        c.result = None",
+        "        c.yielded = False",
+        "        return c",
         "    return start",
     ]
     return "\n".join(lines)
@@ -91,7 +100,11 @@ class _AsyncBinding:
         self.pool: list[_CallBuffer] = []
         factory = _start_factories.get(ty)
         if factory is None:
-            namespace: dict[str, Any] = {"CoreCall": CoreCall}
+            namespace: dict[str, Any] = {
+                "CoreCall": CoreCall,
+                "new": object.__new__,
+                "void_p": ctypes.c_void_p,
+            }
             exec(_start_source(ty), namespace)
             factory = _start_factories[ty] = namespace["factory"]
         fmt = "<" + "".join("B7x" + _VAL_FMT[t] for t in ty.params)
@@ -136,6 +149,7 @@ class CoreCall:
     )
 
     def __init__(self, binding: _AsyncBinding, buf: _CallBuffer, future: int, token: int) -> None:
+        # (the start functions of _start_source set these fields in line: keep them in step)
         self._binding = binding
         self._buf = buf
         self._future = ctypes.c_void_p(future)
@@ -216,7 +230,10 @@ class CoreCall:
             values = binding.layout.results.unpack_from(buf.mem, buf.results_off)
             n = len(values)
             result = values[0] if n == 1 else (values if n else None)
-        self._release()
+        # self._release(), in line
+        if binding.store.wasmtime.futures.pop(self._token, None) is not None:
+            _future_delete(self._future)
+            binding.pool.append(buf)
         if trap or err:
             self._state = _CLOSED
             _raise_failure(store, err or None, trap)

@@ -295,11 +295,24 @@ class Scheduler(Generic[ThreadT]):
             if (pre is not None and pre is not t) or (
                 t.needs_lock and st.exclusive_thread is not None
             ):
-                park(t, st)
-                continue
-            if rf():
+                owner = st
+            elif rf():
                 return t
-            park(t, t.wait_on)
+            else:
+                owner = t.wait_on
+                if owner is None:
+                    park(t, None)
+                    continue
+            # park(t, owner), in line (the threads waiting for the instance's lock
+            # come back here each time it is released)
+            t.parked = owner
+            lot = owner.waiters
+            if lot is None:
+                owner.waiters = [t]
+            elif len(lot) < 63:
+                lot.append(t)
+            else:
+                park(t, owner)
         if self.polled:
             for t in self.polled:
                 if runnable(t):
@@ -578,7 +591,9 @@ class Scheduler(Generic[ThreadT]):
             d = self._driver
             if d is None or d.done():
                 self._driver = loop.create_task(self._drive())
-            else:
+            elif not self.host_pending:
+                # With host work in flight the driver wakes when it progresses (and
+                # then sees this root); without, it must check for deadlock now.
                 self.notify()
             try:
                 await root.future
