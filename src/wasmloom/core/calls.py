@@ -10,7 +10,6 @@ from typing import Any
 
 from wasmloom.core.capi import _func_call_async, _future_delete, _future_poll
 from wasmloom.core.signatures import _KIND, _SLOT, _VAL_FMT, _VAL_SIZE, _val_layout, _ValLayout
-from wasmloom.core.store import CoreStore
 from wasmloom.core.traps import _raise_failure
 from wasmloom.errors import WasmloomError
 from wasmloom.types import CoreFuncType
@@ -217,9 +216,7 @@ class CoreCall:
             self.yielded = store._yielded
             return False
         self.yielded = False
-        return self._complete(store)
-
-    def _complete(self, store: CoreStore) -> bool:
+        # The call returned or failed: take its results, release its buffer and future.
         buf = self._buf
         q = buf.q
         trap = q[buf.trap_i]
@@ -231,7 +228,7 @@ class CoreCall:
             n = len(values)
             result = values[0] if n == 1 else (values if n else None)
         # self._release(), in line
-        if binding.store.wasmtime.futures.pop(self._token, None) is not None:
+        if store.wasmtime.futures.pop(self._token, None) is not None:
             _future_delete(self._future)
             binding.pool.append(buf)
         if trap or err:

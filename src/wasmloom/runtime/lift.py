@@ -191,7 +191,7 @@ class LiftedFunc(ComponentFunc):
 
         Cancelling the awaiting asyncio task cancels the component task, as in :meth:`call_async`.
         """
-        st = instance_state(self.inst)
+        st = self.inst.conc or instance_state(self.inst)
         try:
             return await st.sched.wait_root(root)
         except asyncio.CancelledError:
@@ -322,7 +322,7 @@ class LiftedFunc(ComponentFunc):
         """The spec's ``canon_lift`` wrapped in ``Store.lift``: start a task; return its cancel."""
         inst = self.inst
         entering = _check_enter(inst, caller, self.name)
-        st = instance_state(inst)
+        st = inst.conc or instance_state(inst)
         if root is None and caller is not None:
             cur = st.sched.current
             if cur is not None:
@@ -391,7 +391,7 @@ class LiftedFunc(ComponentFunc):
         inst = self.inst
         st = task.istate
         opts = self.opts
-        if self.type.is_async and task.needs_exclusive():
+        if self.type.is_async and task.exclusive:
             st.exclusive_thread = thread
         task.register_thread(thread)
         cx = LiftLowerContext(opts, inst, task.borrow_scope(), fused=fused)
@@ -420,13 +420,8 @@ class LiftedFunc(ComponentFunc):
                 fiber, self.callee, core_call, flat, lambda _: task.exit_implicit_thread()
             )
             return
-        thread.run_core(
-            fiber,
-            self.callee,
-            core_call,
-            flat,
-            lambda packed: self._callback_step(task, thread, packed),
-        )
+        step = thread.callback_step = partial(self._callback_step, task, thread)
+        thread.run_core(fiber, self.callee, core_call, flat, step)
 
     def _refuse(self, task: Task, thread: Thread, error: Exception) -> None:
         """The host's arguments for ``task`` could not be lowered (``error``, a mistake of
@@ -470,7 +465,7 @@ class LiftedFunc(ComponentFunc):
             # The task is over: break its cycles with its thread (the thread's bound
             # wait callbacks, task <-> thread), so that both are freed at once by
             # reference counting rather than left to the cyclic garbage collector.
-            thread.wait_ready = thread.wait_cont = None
+            thread.wait_ready = thread.wait_cont = thread.callback_step = None
             task.implicit_thread = None
             return
         if code > _WAIT:
@@ -567,13 +562,10 @@ class LiftedFunc(ComponentFunc):
                 # Core code that cannot block: run the callback in line.
                 self._callback_step(task, thread, callback(int(code), p1, p2))
                 return
-            thread.run_core(
-                True,
-                self.callback,
-                callback,
-                (int(code), p1, p2),
-                lambda packed: self._callback_step(task, thread, packed),
-            )
+            step = thread.callback_step
+            if step is None:
+                step = thread.callback_step = partial(self._callback_step, task, thread)
+            thread.run_core(True, self.callback, callback, (int(code), p1, p2), step)
         except Trap as e:
             e.with_func(self.name or "<anonymous>")
             raise

@@ -162,6 +162,7 @@ class Thread:
 
     __slots__ = (
         "call",
+        "callback_step",
         "cancellable",
         "cont",
         "index",
@@ -212,6 +213,9 @@ class Thread:
         # the first WAIT and reused by the next ones
         self.wait_ready: Callable[[], bool] | None = None
         self.wait_cont: Callable[[bool], None] | None = None
+        #: What a callback-ABI task's implicit thread does with each code its core
+        #: code returns (the lifted function's ``_callback_step``, bound to it).
+        self.callback_step: Callable[[Any], None] | None = None
         # Scheduling (see runtime.scheduler): what a wait is for (something with
         # `waiters`, woken when it may have made the thread ready; None: polled),
         # whether readiness also needs the instance's lock, where the thread is
@@ -616,6 +620,7 @@ class Task:
 
     __slots__ = (
         "borrows",
+        "exclusive",
         "ft",
         "implicit_thread",
         "inst",
@@ -644,6 +649,8 @@ class Task:
             root.task = self  # the task the host called
         self.ft = ft
         self.opts = opts
+        #: It runs holding its instance's exclusive lock (:meth:`needs_exclusive`).
+        self.exclusive = not opts.is_async or opts.callback is not None
         self.inst = inst
         st = inst.conc
         self.istate = st if st is not None else instance_state(inst)
@@ -669,7 +676,7 @@ class Task:
         poison(self.inst, error if error is not None else Trap(DEADLOCK))
 
     def needs_exclusive(self) -> bool:
-        return not self.opts.is_async or self.opts.callback is not None
+        return self.exclusive
 
     def may_block(self) -> bool:
         """Sync-typed tasks may not block before they return."""
@@ -681,7 +688,7 @@ class Task:
 
     def has_backpressure(self) -> bool:
         st = self.istate
-        return st.backpressure > 0 or (self.needs_exclusive() and st.exclusive_thread is not None)
+        return st.backpressure > 0 or (self.exclusive and st.exclusive_thread is not None)
 
     def register_thread(self, thread: Thread) -> None:
         self.threads.append(thread)
@@ -699,7 +706,7 @@ class Task:
         thread = self.implicit_thread
         assert thread is not None
         st = self.istate
-        if self.ft.is_async and self.needs_exclusive() and st.exclusive_thread is thread:
+        if self.ft.is_async and self.exclusive and st.exclusive_thread is thread:
             st.unlock()
         self.unregister_thread(thread)
 
