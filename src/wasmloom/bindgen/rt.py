@@ -185,7 +185,9 @@ class HostTable:
 
     def add(self, obj: Any) -> int:
         """The representation of ``obj`` for a new ``own`` handle given to the guest."""
-        rep = self._entry(obj)
+        rep = self._reps.get(id(obj))
+        if rep is None:
+            rep = self._entry(obj)
         self._counts[rep] += 1
         return rep
 
@@ -206,7 +208,7 @@ class HostTable:
         while len(lent) > mark:
             rep = lent.pop()
             if self._counts.get(rep) == 0:
-                self._forget(rep)
+                self._release(rep)
 
     def get(self, rep: int) -> Any:
         """The object behind ``rep`` (a borrow lifted from the guest)."""
@@ -217,32 +219,32 @@ class HostTable:
 
     def take(self, rep: int) -> Any:
         """The object behind ``rep``, whose owning handle comes back to the host."""
-        obj = self.get(rep)
+        obj = self._objs.get(rep)
+        if obj is None:
+            obj = self.get(rep)  # raises
         self._release(rep)
         return obj
 
     def drop(self, rep: int) -> None:
         """The resource type's destructor: after the last owning handle, call ``drop()``."""
         obj = self._objs.get(rep)
-        if obj is None or not self._release(rep):
+        if obj is None or self._release(rep):
             return
         d = getattr(obj, "drop", None)
         if callable(d):
             d()
 
     def _release(self, rep: int) -> bool:
-        """One owning handle fewer; True (and the entry forgotten) when it was the last."""
-        n = self._counts[rep] - 1
+        """One owning handle fewer; whether any is left (else the entry is forgotten)."""
+        counts = self._counts
+        n = counts[rep] - 1
         if n > 0:
-            self._counts[rep] = n
-            return False
-        self._forget(rep)
-        return True
-
-    def _forget(self, rep: int) -> None:
+            counts[rep] = n
+            return True
         obj = self._objs.pop(rep)
-        del self._counts[rep]
+        del counts[rep]
         del self._reps[id(obj)]
+        return False
 
     def __len__(self) -> int:
         return len(self._objs)

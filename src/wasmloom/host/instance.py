@@ -134,4 +134,4 @@ class Instance:
     @property
     def poisoned(self) -> bool:
         """Whether a trap poisoned the instance: it may not be entered again."""
-        return bool(self._inst.poisoned)
+        return self._inst.poisoned
