@@ -171,31 +171,28 @@ class HostTable:
     def name(self) -> str:
         return self.rt.name if self.rt is not None else "resource"
 
-    def _entry(self, obj: Any) -> int:
-        if obj is None:
-            raise TypeError(f"expected a host `{self.name}` object, got None")
-        rep = self._reps.get(id(obj))
-        if rep is None:
-            rep = self._next
-            self._next += 1
-            self._objs[rep] = obj
-            self._counts[rep] = 0
-            self._reps[id(obj)] = rep
-        return rep
-
     def add(self, obj: Any) -> int:
         """The representation of ``obj`` for a new ``own`` handle given to the guest."""
-        rep = self._reps.get(id(obj))
-        if rep is None:
-            rep = self._entry(obj)
-        self._counts[rep] += 1
+        reps = self._reps
+        rep = reps.get(id(obj))
+        if rep is not None:
+            self._counts[rep] += 1
+            return rep
+        if obj is None:
+            raise TypeError(f"expected a host `{self.name}` object, got None")
+        rep = self._next
+        self._next = rep + 1
+        self._objs[rep] = obj
+        self._counts[rep] = 1
+        reps[id(obj)] = rep
         return rep
 
     def lend(self, obj: Any) -> int:
         """The representation of ``obj`` for a ``borrow`` given to the guest."""
-        known = id(obj) in self._reps
-        rep = self._entry(obj)
-        if not known:
+        rep = self._reps.get(id(obj))
+        if rep is None:
+            rep = self.add(obj)
+            self._counts[rep] = 0  # lent only: no owning handle
             self._lent.append(rep)
         return rep
 
