@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from wasmloom.abi.codecs.base import M32, Codec, LiftFlat, LowerFlat, type_error
+from wasmloom.abi.codecs.base import M32, Codec, LiftFlat, type_error
 from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.context import AsyncValues
 from wasmloom.abi.handles import ResourceHandle, resource_handle
@@ -19,9 +19,12 @@ from wasmloom.values import Resource, _given_out
 _I32 = struct.Struct("<I")
 
 
-def _handle_codec(t: ValType, ptr_type: str, lift_flat: LiftFlat, lower_flat: LowerFlat) -> Codec:
-    """The codec of a handle type from its ``lift_flat`` and ``lower_flat``: the ``i32``
-    index in memory goes through them too, without a Python frame of its own."""
+def _handle_codec(
+    t: ValType, ptr_type: str, lift_flat: LiftFlat, lower: Callable[[Any, Any], int]
+) -> Codec:
+    """The codec of a handle type from its ``lift_flat`` and its ``lower(cx, v) -> index``
+    (the hot directions: handles are lifted from flat values and lowered into memory,
+    the results of a call); the two others call them without a frame of their own."""
     unpack_from = _I32.unpack_from
     pack_into = _I32.pack_into
 
@@ -29,9 +32,11 @@ def _handle_codec(t: ValType, ptr_type: str, lift_flat: LiftFlat, lower_flat: Lo
         return lift_flat(cx, iter(unpack_from(cx.mv, p)))
 
     def store(cx: Any, v: Any, p: int) -> None:
-        out: list[int] = []
-        lower_flat(cx, v, out)
-        pack_into(cx.mv, p, out[0])
+        i = lower(cx, v)
+        pack_into(cx.mv, p, i)
+
+    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        out.append(lower(cx, v))
 
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
 
@@ -108,32 +113,34 @@ def resource_codec(
 
     if own and to_rep is not None:
 
-        def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        def lower(cx: Any, v: Any) -> int:
             rep = to_rep(v)  # rep_of in line
             if isinstance(v, Resource):
                 _moved(cx, v)
-            out.append(cx.inst.handles.add(ResourceHandle(rt, rep, True)))
+            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
+            return i
 
     elif own:
 
-        def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        def lower(cx: Any, v: Any) -> int:
             rep = rep_of(cx, v)
-            out.append(cx.inst.handles.add(ResourceHandle(rt, rep, True)))
+            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
+            return i
 
     else:
 
-        def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+        def lower(cx: Any, v: Any) -> int:
             rep = rep_of(cx, v)
             inst = cx.inst
             if inst is rt.impl:  # a borrow inside its implementation is the rep itself
-                out.append(rep)
-                return
+                return rep
             scope = cx.borrow_scope
             if scope is not None:
                 scope.num_borrows += 1
-            out.append(inst.handles.add(ResourceHandle(rt, rep, False, scope)))
+            i: int = inst.handles.add(ResourceHandle(rt, rep, False, scope))
+            return i
 
-    return _handle_codec(t, ptr_type, lift_flat, lower_flat)
+    return _handle_codec(t, ptr_type, lift_flat, lower)
 
 
 def async_value_codec(t: ValType, ptr_type: str) -> Codec:
@@ -152,11 +159,11 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
                 raise unavailable()
             return vals.lift_error_context(cx, next(it) & M32, t)
 
-        def lower_error_context(cx: Any, v: Any, out: list[Any]) -> None:
+        def lower_error_context(cx: Any, v: Any) -> int:
             vals: AsyncValues | None = cx.async_values
             if vals is None:
                 raise unavailable()
-            out.append(vals.lower_error_context(cx, v, t))
+            return vals.lower_error_context(cx, v, t)
 
         return _handle_codec(t, ptr_type, lift_error_context, lower_error_context)
 
@@ -169,7 +176,7 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
             v = vals.wrap(cx, v, t)
         return v
 
-    def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
+    def lower(cx: Any, v: Any) -> int:
         vals: AsyncValues | None = cx.async_values
         if vals is None:
             raise unavailable()
@@ -183,6 +190,6 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
             if u is not v:
                 taken.append((v, before))
             v = u
-        out.append(vals.lower_async_value(cx, v, t))
+        return vals.lower_async_value(cx, v, t)
 
-    return _handle_codec(t, ptr_type, lift_flat, lower_flat)
+    return _handle_codec(t, ptr_type, lift_flat, lower)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from wasmloom.abi.codecs.base import (
@@ -131,7 +132,7 @@ def _variant_core(
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         i = next(it) & M32
-        slots = [next(it) for _ in range(nslots)] if nslots else ()
+        slots = list(islice(it, nslots)) if nslots else ()
         if i >= ncases:
             raise bad_disc()
         plan = lift_plans[i]
