@@ -18,7 +18,7 @@ from wasmloom import Trap
 from wasmloom import types as T
 from wasmloom.abi.codecs import get_codec
 from wasmloom.abi.handles import BorrowScope, ResourceHandle
-from wasmloom.errors import HandleError
+from wasmloom.errors import HandleError, WasmloomError
 from wasmloom.values import Err, Ok, Resource, Some, Variant
 
 # --- handles ------------------------------------------------------------------------------
@@ -220,3 +220,37 @@ def test_type_equality_is_structural_with_or_without_shared_parts() -> None:
     opt: Any = T.OptionType(T.U8)
     assert T.ListType(T.U8) != opt
     assert T.ListType(T.U8).__eq__(3) is NotImplemented
+
+
+# --- the host objects behind host resource handles ----------------------------------------
+
+
+def test_host_table_counts_owners_and_forgets_lends() -> None:
+    from wasmloom.bindgen.rt import HostTable, _host_converters
+
+    class Obj:
+        dropped = 0
+
+        def drop(self) -> None:
+            Obj.dropped += 1
+
+    tbl = HostTable()
+    tbl.rt = T.ResourceType("thing")
+    (take, add), (borrow_from_rep, lend) = _host_converters(tbl)
+    a, b = Obj(), Obj()
+    r = add(a)
+    assert add(a) == r and len(tbl) == 1  # one rep per object, two owners
+    assert borrow_from_rep(r) is a and tbl.get(r) is a
+    assert take(r) is a and len(tbl) == 1  # one owner left
+    tbl.drop(r)
+    assert Obj.dropped == 1 and len(tbl) == 0
+    mark = tbl.lend_mark()
+    rb = lend(b)
+    assert borrow_from_rep(rb) is b
+    tbl.end_lends(mark)
+    assert len(tbl) == 0
+    for f in (borrow_from_rep, tbl.get, take):
+        with pytest.raises(WasmloomError, match=f"no host `thing` object has representation {rb}"):
+            f(rb)
+    with pytest.raises(TypeError, match="expected a host `thing` object, got None"):
+        add(None)

@@ -147,6 +147,21 @@ def wrong_store(store: object) -> NoReturn:
 # --- host-implemented resources -------------------------------------------------------
 
 
+class _Objects(dict[int, Any]):
+    """A host table's objects by representation; a missing one raises
+    :class:`~wasmloom.WasmloomError` naming the resource type. Its C ``__getitem__``
+    is the ``from_rep`` of borrows (no Python frame per lifted borrow)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: HostTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, rep: int) -> Any:
+        raise WasmloomError(f"no host `{self.table.name}` object has representation {rep}")
+
+
 class HostTable:
     """The Python objects behind the handles of one host resource type.
 
@@ -160,7 +175,7 @@ class HostTable:
     __slots__ = ("_counts", "_lent", "_next", "_objs", "_reps", "rt")
 
     def __init__(self) -> None:
-        self._objs: dict[int, Any] = {}
+        self._objs = _Objects(self)
         self._counts: dict[int, int] = {}
         self._reps: dict[int, int] = {}  # id(obj) -> rep; the table keeps obj alive
         self._lent: list[int] = []
@@ -209,16 +224,11 @@ class HostTable:
 
     def get(self, rep: int) -> Any:
         """The object behind ``rep`` (a borrow lifted from the guest)."""
-        try:
-            return self._objs[rep]
-        except KeyError:
-            raise WasmloomError(f"no host `{self.name}` object has representation {rep}") from None
+        return self._objs[rep]
 
     def take(self, rep: int) -> Any:
         """The object behind ``rep``, whose owning handle comes back to the host."""
-        obj = self._objs.get(rep)
-        if obj is None:
-            obj = self.get(rep)  # raises
+        obj = self._objs[rep]
         self._release(rep)
         return obj
 
@@ -272,7 +282,7 @@ def host_object(v: Resource) -> Any:
 
 
 def _host_converters(tbl: HostTable) -> tuple[Any, Any]:
-    return (tbl.take, tbl.add), (tbl.get, tbl.lend)
+    return (tbl.take, tbl.add), (tbl._objs.__getitem__, tbl.lend)
 
 
 # --- guest-implemented resources --------------------------------------------------------
