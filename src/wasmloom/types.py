@@ -80,21 +80,22 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
     exec(f"def __init__(self, {', '.join(params)}):\n{lines}", glob)
     ns["__init__"] = glob["__init__"]
     ns["__repr__"] = _repr
-    keys = tuple(compared)
     if eq:
-
-        def __eq__(self: Any, other: Any) -> Any:
-            if type(other) is not type(self):
-                return NotImplemented
-            return all(getattr(self, k) == getattr(other, k) for k in keys)
-
-        ns["__eq__"] = __eq__
+        # Written out per class: one frame per level of a deep comparison, no generator,
+        # and a part shared by both sides (``is``) is not descended into.
+        same = " and ".join(f"(a.{n} is b.{n} or a.{n} == b.{n})" for n in compared) or "True"
+        exec(
+            "def __eq__(a, b):\n"
+            "    if a is b:\n        return True\n"
+            "    if b.__class__ is not a.__class__:\n        return NotImplemented\n"
+            f"    return {same}\n",
+            glob,
+        )
+        ns["__eq__"] = glob["__eq__"]
         if frozen:
-
-            def __hash__(self: Any) -> int:
-                return hash(tuple(getattr(self, k) for k in keys))
-
-            ns["__hash__"] = __hash__
+            parts = "".join(f"a.{n}, " for n in compared)
+            exec(f"def __hash__(a):\n    return hash(({parts}))\n", glob)
+            ns["__hash__"] = glob["__hash__"]
         else:
             ns["__hash__"] = None
     if frozen:

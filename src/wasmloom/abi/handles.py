@@ -1,8 +1,9 @@
 """Handle tables, resource handles and the resource built-ins.
 
-Semantics follow the spec's ``Table``, ``ResourceHandle``, ``lift_own`` /
-``lift_borrow`` / ``lower_own`` / ``lower_borrow`` and ``canon resource.*``;
-trap messages follow Wasmtime.
+Semantics follow the spec's ``Table``, ``ResourceHandle`` and ``canon resource.*``
+(its ``lift_own`` / ``lift_borrow`` / ``lower_own`` / ``lower_borrow`` are specialised
+per type in :func:`wasmloom.abi.codecs.handles.resource_codec`); trap messages follow
+Wasmtime.
 
 A call's borrows are tracked by one :class:`BorrowScope`. On the callee side
 (where borrowed handles are *lowered* into the callee's table) it counts
@@ -24,11 +25,8 @@ __all__ = [
     "BorrowScope",
     "ResourceHandle",
     "Table",
-    "lift_borrow",
-    "lift_own",
-    "lower_borrow",
-    "lower_own",
     "resource_drop",
+    "resource_handle",
     "resource_new",
     "resource_rep",
 ]
@@ -73,34 +71,48 @@ class Table(Generic[E]):
 
     def get(self, i: int) -> E:
         """The element at ``i``; traps 'unknown handle index i' when there is none."""
-        a = self.array
-        if 0 <= i < len(a):
-            e = a[i]
-            if e is not None:
-                return e
+        if i >= 0:
+            try:
+                e = self.array[i]
+            except IndexError:
+                pass
+            else:
+                if e is not None:
+                    return e
         raise _unknown(i)
 
     def add(self, e: E) -> int:
-        if self.free:
-            i = self.free.pop()
+        """Put ``e`` in a free slot (the latest freed first), else at the end; its index."""
+        free = self.free
+        if free:
+            i = free.pop()
             self.array[i] = e
         else:
-            i = len(self.array)
+            a = self.array
+            i = len(a)
             if i > self.max_index:
                 if i > Table.MAX_LENGTH:
                     raise Trap("handle table full")
                 raise Trap(f"handle limit of {self.limit} reached")
-            self.array.append(e)
-        j = self.journal
-        if j is not None:
-            j.append(i)
+            a.append(e)
+        if self.journal is not None:
+            self.journal.append(i)
         return i
 
     def remove(self, i: int) -> E:
-        e = self.get(i)
-        self.array[i] = None
-        self.free.append(i)
-        return e
+        """Take out the element at ``i`` (traps as :meth:`get` when there is none)."""
+        a = self.array
+        if i >= 0:
+            try:
+                e = a[i]
+            except IndexError:
+                pass
+            else:
+                if e is not None:
+                    a[i] = None
+                    self.free.append(i)
+                    return e
+        raise _unknown(i)
 
     def undo(self, added: list[int]) -> None:
         """Take out the entries a journal recorded (``added``), latest first, as if never added."""
@@ -161,9 +173,11 @@ class ResourceHandle:
         return f"<{kind} handle {self.rt.name} rep={self.rep} lends={self.num_lends}>"
 
 
-def _resource_handle(inst: Any, i: int, rt: ResourceType) -> ResourceHandle:
+def resource_handle(inst: Any, i: int, rt: ResourceType) -> ResourceHandle:
+    """The handle ``i`` (not negative) of ``inst``'s table, a handle of resource type ``rt``;
+    traps naming what is wrong when it is not one."""
     a = inst.handles.array  # Table.get in line
-    h = a[i] if 0 <= i < len(a) else None
+    h = a[i] if i < len(a) else None
     if h.__class__ is not ResourceHandle:
         if h is None:
             raise _unknown(i)
@@ -176,52 +190,6 @@ def _resource_handle(inst: Any, i: int, rt: ResourceType) -> ResourceHandle:
     return h
 
 
-# --- lifting and lowering handles --------------------------------------------------
-
-
-def lift_own(cx: Any, i: int, rt: ResourceType) -> int:
-    """Take the owned handle ``i`` out of ``cx.inst``'s table; return its rep."""
-    inst = cx.inst
-    h = _resource_handle(inst, i, rt)
-    if h.num_lends:
-        raise Trap("cannot remove owned resource while borrowed")
-    if not h.own:
-        raise Trap(
-            f"handle index {i} used with the wrong type, expected own handle but found borrow"
-        )
-    table = inst.handles  # Table.remove in line (the entry is there)
-    table.array[i] = None
-    table.free.append(i)
-    return h.rep
-
-
-def lift_borrow(cx: Any, i: int, rt: ResourceType) -> int:
-    """Lend handle ``i`` of ``cx.inst`` for the duration of the call; return its rep."""
-    h = _resource_handle(cx.inst, i, rt)
-    scope = cx.borrow_scope
-    if scope is not None:
-        h.num_lends += 1  # BorrowScope.add_lender in line
-        scope.lenders.append(h)
-    return h.rep
-
-
-def lower_own(cx: Any, rep: int, rt: ResourceType) -> int:
-    """Give ``cx.inst`` a new owned handle to ``rep``; return its index."""
-    return int(cx.inst.handles.add(ResourceHandle(rt, rep, True)))
-
-
-def lower_borrow(cx: Any, rep: int, rt: ResourceType) -> int:
-    """Give ``cx.inst`` a borrowed handle to ``rep`` (or ``rep`` itself inside its implementation)."""
-    inst = cx.inst
-    if inst is rt.impl:
-        return rep
-    scope = cx.borrow_scope
-    h = ResourceHandle(rt, rep, False, scope)
-    if scope is not None:
-        scope.num_borrows += 1
-    return int(inst.handles.add(h))
-
-
 # --- canon resource.new / resource.rep / resource.drop ------------------------------
 
 
@@ -229,12 +197,13 @@ def resource_new(inst: Any, rt: ResourceType, rep: int) -> int:
     """``canon resource.new``: a new owned handle to ``rep`` in ``inst``'s table."""
     if not inst.may_leave:
         raise Trap("cannot leave component instance")
-    return int(inst.handles.add(ResourceHandle(rt, rep & 0xFFFF_FFFF, True)))
+    i: int = inst.handles.add(ResourceHandle(rt, rep & 0xFFFF_FFFF, True))
+    return i
 
 
 def resource_rep(inst: Any, rt: ResourceType, i: int) -> int:
     """``canon resource.rep``: the rep behind handle ``i``."""
-    return _resource_handle(inst, i & 0xFFFF_FFFF, rt).rep
+    return resource_handle(inst, i & 0xFFFF_FFFF, rt).rep
 
 
 def resource_drop(inst: Any, rt: ResourceType, i: int) -> None:
@@ -247,10 +216,12 @@ def resource_drop(inst: Any, rt: ResourceType, i: int) -> None:
     if not inst.may_leave:
         raise Trap("cannot leave component instance")
     i &= 0xFFFF_FFFF
-    h = _resource_handle(inst, i, rt)
+    h = resource_handle(inst, i, rt)
     if h.num_lends:
         raise Trap("cannot remove owned resource while borrowed")
-    inst.handles.remove(i)
+    table = inst.handles  # Table.remove in line (the entry is there)
+    table.array[i] = None
+    table.free.append(i)
     if h.own:
         impl = rt.impl
         if impl is not None and impl is not inst and getattr(impl, "may_enter", True) is False:

@@ -173,6 +173,12 @@ def _host_utf8(v: Any) -> bytes:
 def lower_string(cx: Any, v: Any) -> tuple[int, int]:
     """``store_string_into_range``: allocate and write ``v``; return (ptr, tagged code units)."""
     dst = cx.string_encoding
+    if dst == "utf8" and v.__class__ is str:  # the common case, in line
+        try:
+            b = v.encode("utf-8")
+        except UnicodeEncodeError:
+            b = _host_utf8(v)  # raises
+        return _copy(cx, b, len(b), 1)
     if type(v) is BigWasmStr:
         return _lower_big(cx, v)
     if type(v) is WasmStr:

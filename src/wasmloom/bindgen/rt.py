@@ -147,6 +147,21 @@ def wrong_store(store: object) -> NoReturn:
 # --- host-implemented resources -------------------------------------------------------
 
 
+class _Objects(dict[int, Any]):
+    """A host table's objects by representation; a missing one raises
+    :class:`~wasmloom.WasmloomError` naming the resource type. Its C ``__getitem__``
+    is the ``from_rep`` of borrows (no Python frame per lifted borrow)."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: HostTable) -> None:
+        super().__init__()
+        self.table = table
+
+    def __missing__(self, rep: int) -> Any:
+        raise WasmloomError(f"no host `{self.table.name}` object has representation {rep}")
+
+
 class HostTable:
     """The Python objects behind the handles of one host resource type.
 
@@ -160,7 +175,7 @@ class HostTable:
     __slots__ = ("_counts", "_lent", "_next", "_objs", "_reps", "rt")
 
     def __init__(self) -> None:
-        self._objs: dict[int, Any] = {}
+        self._objs = _Objects(self)
         self._counts: dict[int, int] = {}
         self._reps: dict[int, int] = {}  # id(obj) -> rep; the table keeps obj alive
         self._lent: list[int] = []
@@ -171,29 +186,28 @@ class HostTable:
     def name(self) -> str:
         return self.rt.name if self.rt is not None else "resource"
 
-    def _entry(self, obj: Any) -> int:
-        if obj is None:
-            raise TypeError(f"expected a host `{self.name}` object, got None")
-        rep = self._reps.get(id(obj))
-        if rep is None:
-            rep = self._next
-            self._next += 1
-            self._objs[rep] = obj
-            self._counts[rep] = 0
-            self._reps[id(obj)] = rep
-        return rep
-
     def add(self, obj: Any) -> int:
         """The representation of ``obj`` for a new ``own`` handle given to the guest."""
-        rep = self._entry(obj)
-        self._counts[rep] += 1
+        reps = self._reps
+        rep = reps.get(id(obj))
+        if rep is not None:
+            self._counts[rep] += 1
+            return rep
+        if obj is None:
+            raise TypeError(f"expected a host `{self.name}` object, got None")
+        rep = self._next
+        self._next = rep + 1
+        self._objs[rep] = obj
+        self._counts[rep] = 1
+        reps[id(obj)] = rep
         return rep
 
     def lend(self, obj: Any) -> int:
         """The representation of ``obj`` for a ``borrow`` given to the guest."""
-        known = id(obj) in self._reps
-        rep = self._entry(obj)
-        if not known:
+        rep = self._reps.get(id(obj))
+        if rep is None:
+            rep = self.add(obj)
+            self._counts[rep] = 0  # lent only: no owning handle
             self._lent.append(rep)
         return rep
 
@@ -206,43 +220,38 @@ class HostTable:
         while len(lent) > mark:
             rep = lent.pop()
             if self._counts.get(rep) == 0:
-                self._forget(rep)
+                self._release(rep)
 
     def get(self, rep: int) -> Any:
         """The object behind ``rep`` (a borrow lifted from the guest)."""
-        try:
-            return self._objs[rep]
-        except KeyError:
-            raise WasmloomError(f"no host `{self.name}` object has representation {rep}") from None
+        return self._objs[rep]
 
     def take(self, rep: int) -> Any:
         """The object behind ``rep``, whose owning handle comes back to the host."""
-        obj = self.get(rep)
+        obj = self._objs[rep]
         self._release(rep)
         return obj
 
     def drop(self, rep: int) -> None:
         """The resource type's destructor: after the last owning handle, call ``drop()``."""
         obj = self._objs.get(rep)
-        if obj is None or not self._release(rep):
+        if obj is None or self._release(rep):
             return
         d = getattr(obj, "drop", None)
         if callable(d):
             d()
 
     def _release(self, rep: int) -> bool:
-        """One owning handle fewer; True (and the entry forgotten) when it was the last."""
-        n = self._counts[rep] - 1
+        """One owning handle fewer; whether any is left (else the entry is forgotten)."""
+        counts = self._counts
+        n = counts[rep] - 1
         if n > 0:
-            self._counts[rep] = n
-            return False
-        self._forget(rep)
-        return True
-
-    def _forget(self, rep: int) -> None:
+            counts[rep] = n
+            return True
         obj = self._objs.pop(rep)
-        del self._counts[rep]
+        del counts[rep]
         del self._reps[id(obj)]
+        return False
 
     def __len__(self) -> int:
         return len(self._objs)
@@ -273,7 +282,7 @@ def host_object(v: Resource) -> Any:
 
 
 def _host_converters(tbl: HostTable) -> tuple[Any, Any]:
-    return (tbl.take, tbl.add), (tbl.get, tbl.lend)
+    return (tbl.take, tbl.add), (tbl._objs.__getitem__, tbl.lend)
 
 
 # --- guest-implemented resources --------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
@@ -131,7 +132,8 @@ class Instance:
         """The names of the instance's top-level exports, in order."""
         return list(self.exports_map)
 
-    @property
-    def poisoned(self) -> bool:
-        """Whether a trap poisoned the instance: it may not be entered again."""
-        return bool(self._inst.poisoned)
+    # A C getter: read per request by the HTTP server, with no Python frame.
+    poisoned: bool = property(  # type: ignore[assignment]
+        attrgetter("_inst.poisoned"),
+        doc="Whether a trap poisoned the instance: it may not be entered again.",
+    )

@@ -6,10 +6,11 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wasmloom.abi.codecs.base import M32, Codec, type_error
+from wasmloom.abi.codecs.base import M32, Codec, LiftFlat, type_error
 from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.context import AsyncValues
-from wasmloom.abi.handles import lift_borrow, lift_own, lower_borrow, lower_own
+from wasmloom.abi.handles import ResourceHandle, resource_handle
+from wasmloom.errors import Trap
 from wasmloom.types import BorrowType, ErrorContextType, OwnType, ValType
 from wasmloom.values import Resource, _given_out
 
@@ -19,30 +20,25 @@ _I32 = struct.Struct("<I")
 
 
 def _handle_codec(
-    t: ValType,
-    ptr_type: str,
-    lift: Callable[[Any, int], Any],
-    lower: Callable[[Any, Any], int],
-    lift_flat: Callable[[Any, Iterator[Any]], Any] | None = None,
+    t: ValType, ptr_type: str, lift_flat: LiftFlat, lower: Callable[[Any, Any], int]
 ) -> Codec:
-    """The codec of a handle type from its ``lift(cx, i)`` and ``lower(cx, v)`` (and a
-    ``lift_flat`` of its own, when it has one with ``lift`` in line)."""
+    """The codec of a handle type from its ``lift_flat`` and its ``lower(cx, v) -> index``
+    (the hot directions: handles are lifted from flat values and lowered into memory,
+    the results of a call); the two others call them without a frame of their own."""
     unpack_from = _I32.unpack_from
     pack_into = _I32.pack_into
 
     def load(cx: Any, p: int) -> Any:
-        return lift(cx, unpack_from(cx.mv, p)[0])
+        return lift_flat(cx, iter(unpack_from(cx.mv, p)))
 
     def store(cx: Any, v: Any, p: int) -> None:
-        pack_into(cx.mv, p, lower(cx, v))
-
-    def lift_next(cx: Any, it: Iterator[Any]) -> Any:
-        return lift(cx, next(it) & M32)
+        i = lower(cx, v)
+        pack_into(cx.mv, p, i)
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.append(lower(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat or lift_next, lower_flat, True)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
 
 
 def _moved(cx: Any, v: Resource) -> None:
@@ -56,39 +52,54 @@ def resource_codec(
     t: OwnType | BorrowType, ptr_type: str, classes: ClassMap | None = None
 ) -> Codec:
     """Lift into :class:`Resource` handles the host holds (see its docstring for the rules
-    of guest-implemented resources); lower from them, or through ``classes``' converters."""
+    of guest-implemented resources); lower from them, or through ``classes``' converters.
+
+    The spec's ``lift_own`` / ``lift_borrow`` / ``lower_own`` / ``lower_borrow`` run here,
+    specialised for the type: the table look-up and its checks are in line, and any
+    failing check goes to :func:`~wasmloom.abi.handles.resource_handle` for its trap.
+    """
     rt = t.rt
     own = isinstance(t, OwnType)
     tname = str(t)
     conv = None if classes is None else classes.get(t)
-    lift_h, lower_h = (lift_own, lower_own) if own else (lift_borrow, lower_borrow)
-    if conv is not None:
-        from_rep, to_rep = conv
+    from_rep, to_rep = (None, None) if conv is None else conv
 
-        def lift_conv(cx: Any, i: int) -> Any:
-            v = from_rep(lift_h(cx, i, rt))
-            if isinstance(v, Resource):
-                _given_out(v, None if own else cx.borrow_scope)
-            return v
+    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+        i = next(it) & M32
+        inst = cx.inst
+        a = inst.handles.array
+        h = a[i] if i < len(a) else None
+        if h.__class__ is not ResourceHandle or h.rt is not rt:
+            h = resource_handle(inst, i, rt)  # traps
+        if own:
+            if h.num_lends:
+                raise Trap("cannot remove owned resource while borrowed")
+            if not h.own:
+                raise Trap(
+                    f"handle index {i} used with the wrong type, expected own handle but found borrow"
+                )
+            a[i] = None  # Table.remove in line
+            inst.handles.free.append(i)
+            scope = None
+        else:
+            scope = cx.borrow_scope
+            if scope is not None:
+                h.num_lends += 1  # BorrowScope.add_lender in line
+                scope.lenders.append(h)
+        if from_rep is None:
+            return _given_out(Resource(rt, h.rep, own), scope)
+        v = from_rep(h.rep)
+        if isinstance(v, Resource):
+            _given_out(v, scope)
+        return v
 
-        def lift_conv_flat(cx: Any, it: Iterator[Any]) -> Any:
-            v = from_rep(lift_h(cx, next(it) & M32, rt))
-            if isinstance(v, Resource):
-                _given_out(v, None if own else cx.borrow_scope)
-            return v
-
-        def lower_conv(cx: Any, v: Any) -> int:
-            rep = to_rep(v)
+    def rep_of(cx: Any, v: Any) -> int:
+        """The rep ``v`` stands for (moving an owned handle into the call)."""
+        if to_rep is not None:
+            rep: int = to_rep(v)
             if own and isinstance(v, Resource):
                 _moved(cx, v)
-            return lower_h(cx, rep, rt)
-
-        return _handle_codec(t, ptr_type, lift_conv, lower_conv, lift_conv_flat)
-
-    def lift(cx: Any, i: int) -> Resource:
-        return _given_out(Resource(rt, lift_h(cx, i, rt), own), None if own else cx.borrow_scope)
-
-    def lower(cx: Any, v: Any) -> int:
+            return rep
         if not isinstance(v, Resource):
             raise type_error(tname, v)
         if v.rt is not rt:
@@ -98,9 +109,38 @@ def resource_codec(
         rep = v._give(own)
         if own:
             _moved(cx, v)
-        return lower_h(cx, rep, rt)
+        return rep
 
-    return _handle_codec(t, ptr_type, lift, lower)
+    if own and to_rep is not None:
+
+        def lower(cx: Any, v: Any) -> int:
+            rep = to_rep(v)  # rep_of in line
+            if isinstance(v, Resource):
+                _moved(cx, v)
+            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
+            return i
+
+    elif own:
+
+        def lower(cx: Any, v: Any) -> int:
+            rep = rep_of(cx, v)
+            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
+            return i
+
+    else:
+
+        def lower(cx: Any, v: Any) -> int:
+            rep = rep_of(cx, v)
+            inst = cx.inst
+            if inst is rt.impl:  # a borrow inside its implementation is the rep itself
+                return rep
+            scope = cx.borrow_scope
+            if scope is not None:
+                scope.num_borrows += 1
+            i: int = inst.handles.add(ResourceHandle(rt, rep, False, scope))
+            return i
+
+    return _handle_codec(t, ptr_type, lift_flat, lower)
 
 
 def async_value_codec(t: ValType, ptr_type: str) -> Codec:
@@ -108,31 +148,38 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
     (:class:`~wasmloom.abi.context.AsyncValues`), streams and futures through the
     host's ``wrap``/``unwrap`` as well."""
 
-    def values(cx: Any) -> AsyncValues:
-        v: AsyncValues | None = cx.async_values
-        if v is None:
-            raise NotImplementedError(f"lifting/lowering `{t}` values is not available")
-        return v
+    def unavailable() -> NotImplementedError:
+        return NotImplementedError(f"lifting/lowering `{t}` values is not available")
 
     if isinstance(t, ErrorContextType):
 
-        def lift_error_context(cx: Any, i: int) -> Any:
-            return values(cx).lift_error_context(cx, i, t)
+        def lift_error_context(cx: Any, it: Iterator[Any]) -> Any:
+            vals: AsyncValues | None = cx.async_values
+            if vals is None:
+                raise unavailable()
+            return vals.lift_error_context(cx, next(it) & M32, t)
 
         def lower_error_context(cx: Any, v: Any) -> int:
-            return values(cx).lower_error_context(cx, v, t)
+            vals: AsyncValues | None = cx.async_values
+            if vals is None:
+                raise unavailable()
+            return vals.lower_error_context(cx, v, t)
 
         return _handle_codec(t, ptr_type, lift_error_context, lower_error_context)
 
-    def lift(cx: Any, i: int) -> Any:
-        vals = values(cx)
-        v = vals.lift_async_value(cx, i, t)
+    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+        vals: AsyncValues | None = cx.async_values
+        if vals is None:
+            raise unavailable()
+        v = vals.lift_async_value(cx, next(it) & M32, t)
         if not cx.fused:
             v = vals.wrap(cx, v, t)
         return v
 
     def lower(cx: Any, v: Any) -> int:
-        vals = values(cx)
+        vals: AsyncValues | None = cx.async_values
+        if vals is None:
+            raise unavailable()
         taken = getattr(cx, "taken", None)
         if taken is None:
             v = vals.unwrap(cx, v, t)
@@ -145,4 +192,4 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
             v = u
         return vals.lower_async_value(cx, v, t)
 
-    return _handle_codec(t, ptr_type, lift, lower)
+    return _handle_codec(t, ptr_type, lift_flat, lower)

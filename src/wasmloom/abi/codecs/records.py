@@ -117,14 +117,18 @@ def tuple_codec(
         return tuple([ld(cx, p + off) for off, ld in loads])
 
     def store(cx: Any, v: Any, p: int) -> None:
-        for (off, st), e in zip(stores, check(v), strict=True):
+        if v.__class__ is not tuple or len(v) != n:
+            v = check(v)
+        for (off, st), e in zip(stores, v, strict=True):
             st(cx, e, p + off)
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         return tuple([lf(cx, it) for lf in lifts])
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        for lo, e in zip(lowers, check(v), strict=True):
+        if v.__class__ is not tuple or len(v) != n:
+            v = check(v)
+        for lo, e in zip(lowers, v, strict=True):
             lo(cx, e, out)
 
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, all(c.pure for c in fcs))

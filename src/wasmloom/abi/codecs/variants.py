@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import struct
 from collections.abc import Callable, Iterator
+from itertools import islice
 from typing import Any
 
 from wasmloom.abi.codecs.base import (
@@ -69,7 +70,11 @@ def _variant_core(
     match: Callable[[Any], tuple[int, Any]],
     classes: ClassMap | None,
     get_codec: GetCodec,
+    by_class: dict[type, int],
 ) -> Codec:
+    """The codec of a variant-shaped type from its ``make(i, payload)`` and
+    ``match(v) -> (i, payload)``; a value whose class is in ``by_class`` is case
+    ``by_class[cls]`` with its payload in ``.value`` (no call to ``match``)."""
     vt = despecialize_abi(t)
     assert isinstance(vt, VariantType)
     ncases = len(cases)
@@ -112,15 +117,22 @@ def _variant_core(
         return make(i, None if ld is None else ld(cx, p + poff))
 
     def store(cx: Any, v: Any, p: int) -> None:
-        i, pv = match(v)
+        i = by_class.get(v.__class__)
+        if i is None:
+            i, v = match(v)
+            d_pack(cx.mv, p, i)
+            st = cstores[i]
+            if st is not None:
+                st(cx, v, p + poff)
+            return
         d_pack(cx.mv, p, i)
         st = cstores[i]
         if st is not None:
-            st(cx, pv, p + poff)
+            st(cx, v.value, p + poff)
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         i = next(it) & M32
-        slots = [next(it) for _ in range(nslots)] if nslots else ()
+        slots = list(islice(it, nslots)) if nslots else ()
         if i >= ncases:
             raise bad_disc()
         plan = lift_plans[i]
@@ -133,7 +145,11 @@ def _variant_core(
         return make(i, lf(cx, iter(vals)))
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        i, pv = match(v)
+        i = by_class.get(v.__class__)
+        if i is None:
+            i, pv = match(v)
+        else:
+            pv = None if lower_plans[i] is None else v.value
         out.append(i)
         plan = lower_plans[i]
         if plan is None:
@@ -182,19 +198,14 @@ def variant_codec(
         ctors = list(case_classes)
         has_payload = [c.t is not None for c in t.cases]
         by_class = {c: i for i, c in enumerate(ctors)}
-        generic_match = match
 
         def make_cls(i: int, pv: Any) -> Any:
             return ctors[i](pv) if has_payload[i] else ctors[i]()
 
-        def match_cls(v: Any) -> tuple[int, Any]:
-            i = by_class.get(v.__class__)
-            if i is None:
-                return generic_match(v)
-            return i, v.value if has_payload[i] else None
-
-        return _variant_core(t, t.cases, enc, ptr_type, make_cls, match_cls, classes, get_codec)
-    return _variant_core(t, t.cases, enc, ptr_type, make, match, classes, get_codec)
+        return _variant_core(
+            t, t.cases, enc, ptr_type, make_cls, match, classes, get_codec, by_class
+        )
+    return _variant_core(t, t.cases, enc, ptr_type, make, match, classes, get_codec, {})
 
 
 def enum_codec(t: EnumType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
@@ -268,7 +279,9 @@ def option_codec(
             )
         return 1, v
 
-    return _variant_core(t, (None, t.t), enc, ptr_type, make, match, classes, get_codec)
+    return _variant_core(
+        t, (None, t.t), enc, ptr_type, make, match, classes, get_codec, {type(None): 0, Some: 1}
+    )
 
 
 def result_codec(
@@ -293,7 +306,9 @@ def result_codec(
             f"expected Ok(...) or Err(...) for WIT type `{tname}`, got {type(v).__name__}"
         )
 
-    return _variant_core(t, (t.ok, t.error), enc, ptr_type, make, match, classes, get_codec)
+    return _variant_core(
+        t, (t.ok, t.error), enc, ptr_type, make, match, classes, get_codec, {Ok: 0, Err: 1}
+    )
 
 
 # --- flags ---------------------------------------------------------------------------------
