@@ -79,7 +79,6 @@ CANCELLED = StreamResult.CANCELLED
 DROPPED = StreamResult.DROPPED
 PENDING = StreamResult.PENDING
 _COPY_COMPLETED = CopyResult.COMPLETED
-_RUN: Any = object()  # no step answered yet: run one (see ProducerEnd._steps)
 
 
 def _raiser(trap: Trap) -> Callable[[], None]:
@@ -183,8 +182,8 @@ class _Stepper:
         """Run the step of the copy in ``op`` (again while woken during it); return its result.
 
         ``None``: the step is PENDING and the copy stays in ``op`` (a copy
-        started by :meth:`start` gets its callbacks with :meth:`pend`). A trap
-        propagates, the copy forgotten.
+        started by ``read_now``/``write_now`` gets its callbacks with
+        :meth:`pend`). A trap propagates, the copy forgotten.
         """
         self.polling = True
         try:
@@ -203,8 +202,31 @@ class _Stepper:
         finally:
             self.polling = False
 
+    def settle(self, r: Any) -> CopyResult | None:
+        """Finish the step of the copy in ``op`` that a stream end ran in line (with
+        ``polling`` set) and that answered ``r``: check the answer, and run the step
+        again (:meth:`step_now`) if it was woken while PENDING. The copy's result, or
+        ``None`` (it stays in ``op``)."""
+        try:
+            try:
+                result = self._outcome(r)
+            except Trap:
+                self.op = None
+                raise
+            if result is not None:
+                self.op = None
+                return result  # type: ignore[no-any-return]
+            if not self.rewake:
+                return None
+        finally:
+            self.polling = False
+        return self.step_now()  # type: ignore[no-any-return]
+
+    def _outcome(self, r: Any) -> Any:
+        raise NotImplementedError
+
     def pend(self, *callbacks: Any) -> None:
-        """Give the copy :meth:`start` left pending its callbacks (``on_copy`` and
+        """Give the copy ``read_now``/``write_now`` left pending its callbacks (``on_copy`` and
         ``on_copy_done`` for a stream, ``on_copy_done`` for a future); a later wake
         delivers its result through them."""
         self.op = (self.op[0], *callbacks)
@@ -379,7 +401,7 @@ class ProducerEnd(_HostEnd):
         Runs the first step itself, in one frame (this runs once per guest
         read): a step that gives bytes straight into ``buf`` and answers
         COMPLETED is the common case, and needs no ``op``. Any other answer
-        goes through :meth:`_steps`, which checks it and runs the step again
+        goes through :meth:`settle`, which checks it and runs the step again
         while woken. The one :class:`Destination` is re-armed for each step.
         """
         if self.leftover is not None or self.ended:
@@ -410,50 +432,18 @@ class ProducerEnd(_HostEnd):
             self.polling = False
             return _COPY_COMPLETED  # the common case: bytes written straight into buf
         self.op = (buf,)
-        return self._steps(r)
+        return self.settle(r)
 
-    def step_now(self) -> Any:
-        """Run the step of the read in ``op`` (again while woken during it); return its
-        result, or ``None`` (PENDING: the read stays in ``op``)."""
-        self.polling = True
-        return self._steps(_RUN)
-
-    def _steps(self, r: Any) -> CopyResult | None:
-        """Check the answer ``r`` of the step just run on the read in ``op`` (``_RUN``:
-        run one first), and run it again while woken during it; ``polling`` is set.
-        Returns the read's result, or ``None`` (PENDING: the read stays in ``op``)."""
+    def poll(self) -> CopyResult | None:
+        """Run a step of the read in ``op``; its result, or ``None`` if PENDING."""
         d = self.view
         if d is None:
             d = self.view = Destination(None, None, self.wake)
-        try:
-            while True:
-                buf = self.op[0]  # a step may start the next read (see pend)
-                if r is _RUN:
-                    self.rewake = False
-                    d._buf = buf
-                    d._items = None
-                    d._direct = 0
-                    try:
-                        r = self.obj.poll_produce(self.store, d, self.finish)
-                    except Trap:
-                        self.op = None
-                        raise
-                    except Exception as e:
-                        self.op = None
-                        raise Trap(f"stream producer failed: {e!r}") from e
-                try:
-                    result = self._outcome(r, buf, d)
-                except Trap:
-                    self.op = None
-                    raise
-                if result is not None:
-                    self.op = None
-                    return result
-                if not self.rewake:
-                    return None
-                r = _RUN
-        finally:
-            self.polling = False
+        d._buf = self.op[0]
+        d._items = None
+        d._direct = 0
+        r = _call("stream producer", self.obj.poll_produce, self.store, d, self.finish)
+        return self._outcome(r)
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a stream")
@@ -464,9 +454,11 @@ class ProducerEnd(_HostEnd):
         else:
             super().wake()
 
-    def _outcome(self, r: Any, buf: Any, d: Destination) -> CopyResult | None:
-        """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
-        Delivers the items the step gave; traps on a broken rule."""
+    def _outcome(self, r: Any) -> CopyResult | None:
+        """The result of the read in ``op`` whose step answered ``r`` into the view;
+        ``None`` if PENDING. Delivers the items the step gave; traps on a broken rule."""
+        buf = self.op[0]
+        d = self.view
         items = d._items
         n_items = 0 if items is None else len(items)
         produced = d._direct + n_items
@@ -500,13 +492,14 @@ class ProducerEnd(_HostEnd):
 class ConsumerEnd(_ConsumerHostEnd):
     """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
 
-    __slots__ = ("taken",)
+    __slots__ = ("avail", "taken")
 
     what = "stream consumer"
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
         _HostEnd.__init__(self, store, consumer, shared)
         self.taken = 0  # items taken during the current write
+        self.avail = 0  # items the write had before the current step
 
     @property
     def consumer(self) -> Any:
@@ -520,7 +513,7 @@ class ConsumerEnd(_ConsumerHostEnd):
 
         Runs the first step itself, as :meth:`ProducerEnd.read_now` does (a step
         that takes items and answers COMPLETED is the common case); any other
-        answer goes through :meth:`_steps`. One :class:`Source` is re-armed for
+        answer goes through :meth:`settle`. One :class:`Source` is re-armed for
         each step.
         """
         if self.ended:
@@ -551,56 +544,26 @@ class ConsumerEnd(_ConsumerHostEnd):
             self.polling = False
             return _COPY_COMPLETED  # the common case
         self.op = (buf,)
-        return self._steps(r, avail)
+        self.avail = avail
+        return self.settle(r)
 
-    def step_now(self) -> Any:
-        """Run the step of the write in ``op`` (again while woken during it); return its
-        result, or ``None`` (PENDING: the write stays in ``op``)."""
-        self.polling = True
-        return self._steps(_RUN, 0)
-
-    def _steps(self, r: Any, avail: int) -> CopyResult | None:
-        """Check the answer ``r`` of the step just run on the write in ``op`` (which had
-        ``avail`` items; ``r`` ``_RUN``: run one first), and run it again while woken
-        during it; ``polling`` is set. Returns the write's result, or ``None``
-        (PENDING: the write stays in ``op``)."""
+    def poll(self) -> CopyResult | None:
+        """Run a step of the write in ``op``; its result, or ``None`` if PENDING."""
         s = self.view
         if s is None:
             s = self.view = Source(None, None, self.wake)
-        try:
-            while True:
-                if r is _RUN:
-                    self.rewake = False
-                    buf = self.op[0]
-                    avail = buf.length - buf.progress
-                    s._buf = buf
-                    s.taken = 0
-                    try:
-                        r = self.obj.poll_consume(self.store, s, self.finish)
-                    except Trap:
-                        self.op = None
-                        raise
-                    except Exception as e:
-                        self.op = None
-                        raise Trap(f"stream consumer failed: {e!r}") from e
-                    self.taken += s.taken
-                try:
-                    result = self._outcome(r, avail)
-                except Trap:
-                    self.op = None
-                    raise
-                if result is not None:
-                    self.op = None
-                    return result
-                if not self.rewake:
-                    return None
-                r = _RUN
-        finally:
-            self.polling = False
+        buf = self.op[0]
+        self.avail = buf.length - buf.progress
+        s._buf = buf
+        s.taken = 0
+        r = _call("stream consumer", self.obj.poll_consume, self.store, s, self.finish)
+        self.taken += s.taken
+        return self._outcome(r)
 
-    def _outcome(self, r: Any, avail: int) -> CopyResult | None:
-        """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
-        broken rule."""
+    def _outcome(self, r: Any) -> CopyResult | None:
+        """The result of the write in ``op`` whose step answered ``r`` (the write had
+        ``avail`` items before the step); ``None`` if PENDING. Traps on a broken rule."""
+        avail = self.avail
         if r is PENDING:
             return None
         if r is CANCELLED:
@@ -748,12 +711,7 @@ class FutureProducerEnd(_HostEnd):
     def poll(self) -> Any:
         buf = self.op[0]
         d = FutureDestination(self.wake)
-        try:
-            r = self.obj.poll_produce(self.store, d, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"future producer failed: {e!r}") from e
+        r = _call("future producer", self.obj.poll_produce, self.store, d, self.finish)
         if r is PENDING:
             if d.has_value:
                 raise Trap("future producer returned PENDING after producing the value")
@@ -782,12 +740,7 @@ class FutureConsumerEnd(_ConsumerHostEnd):
 
     def poll(self) -> Any:
         s = FutureSource(self.op[0], self.wake)
-        try:
-            r = self.obj.poll_consume(self.store, s, self.finish)
-        except Trap:
-            raise
-        except Exception as e:
-            raise Trap(f"future consumer failed: {e!r}") from e
+        r = _call("future consumer", self.obj.poll_consume, self.store, s, self.finish)
         if r is PENDING:
             return None
         return self._future_outcome(r, s.taken, "taking the value")
