@@ -483,6 +483,8 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     idle = CopyState.IDLE
     done = CopyState.DONE
     cancelled = CopyResult.CANCELLED
+    get = inst.handles.get
+    et = t.t
     find = _EndFinder(cls, t)
     # The buffer of the last copy that completed inside the call (see _stream_copy).
     spare: GuestBuffer | None = None
@@ -492,7 +494,9 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
         _check_leave(inst)
         if not is_async:
             _check_may_block(inst)
-        e: Any = find(inst, i)
+        e: Any = get(i)
+        if type(e) is not cls or e.shared.t is not et:
+            e = find(inst, i)
         _check_copy(e, is_async)
         buffer = spare
         if buffer is not None:
