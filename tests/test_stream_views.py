@@ -88,13 +88,16 @@ def test_end_finder_remembers_equal_types_and_traps_on_others() -> None:
     assert twin == t.t and twin is not t.t
     find = _EndFinder(ReadableStreamEnd, t)
     inst, r, w = _table_with(SharedStreamImpl(twin))
-    assert find(inst, r).shared.t is twin
+    # The stream takes the built-in's own (equal) type: identity from then on.
+    assert find(inst, r).shared.t is t.t
     assert find.same == {id(twin): twin}
-    assert find(inst, r).shared.t is twin  # now by identity
+    assert find(inst, r).shared.t is t.t
+    inst2, r2, _ = _table_with(SharedStreamImpl(twin))  # another stream of the twin type
+    assert find(inst2, r2).shared.t is t.t  # remembered: no structural comparison
     with pytest.raises(Trap, match="expected stream read end"):
         find(inst, w)
-    other, r2, _ = _table_with(SharedStreamImpl(T.ListType(T.U8)))
+    other, r3, _ = _table_with(SharedStreamImpl(T.ListType(T.U8)))
     with pytest.raises(Trap, match="used with the wrong type, expected stream read end"):
-        find(other, r2)
+        find(other, r3)
     with pytest.raises(Trap, match="unknown handle index"):
         find(inst, 99)

@@ -397,7 +397,10 @@ class StreamReader(Generic[Item]):
         return host.producer  # type: ignore[no-any-return]
 
     def _lowered(self, t: Any) -> SharedStreamImpl:
-        shared = self._take()
+        if self._disposed:
+            self._take()  # raises
+        self._disposed = True
+        shared = self.shared
         if shared.t is UNTYPED:
             shared.t = t
         return shared
@@ -505,7 +508,10 @@ class FutureReader(Generic[Item]):
         return host.producer  # type: ignore[no-any-return]
 
     def _lowered(self, t: Any) -> SharedFutureImpl:
-        shared = self._take()
+        if self._disposed:
+            self._take()  # raises
+        self._disposed = True
+        shared = self.shared
         if shared.t is UNTYPED:
             shared.t = t
         return shared
@@ -594,16 +600,21 @@ class HostAsyncValues(RuntimeAsyncValues):
         self._store = weakref.ref(store)
 
     def wrap(self, cx: Any, v: Any, t: Any) -> Any:
-        if isinstance(v, SharedStreamImpl):
+        cls = v.__class__
+        if cls is SharedStreamImpl:
             return StreamReader(v, self._store())
-        if isinstance(v, SharedFutureImpl):
+        if cls is SharedFutureImpl:
             return FutureReader(v, self._store())
         return v
 
     def unwrap(self, cx: Any, v: Any, t: Any) -> Any:
-        if isinstance(v, StreamReader | FutureReader):
+        cls = v.__class__
+        if cls is StreamReader or cls is FutureReader or isinstance(v, _READERS):
             return v._lowered(t.t)
         return v
+
+
+_READERS = (StreamReader, FutureReader)
 
 
 # --- adapters: producers ---------------------------------------------------------------------------

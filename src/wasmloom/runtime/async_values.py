@@ -35,30 +35,40 @@ def lift_async_value(cx: Any, i: int, t: Any) -> Any:
     inst = cx.inst
     is_stream = isinstance(t, T.StreamType)
     cls = ReadableStreamEnd if is_stream else ReadableFutureEnd
-    kind = "stream" if is_stream else "future"
-    e = inst.handles.get(i & 0xFFFF_FFFF)
-    if not isinstance(e, cls) or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):
+    j = i & 0xFFFF_FFFF
+    handles = inst.handles
+    e: Any = handles.get(j)
+    if type(e) is not cls or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
-    if e.copying():
-        raise Trap(f"cannot remove busy {kind}")
-    if e.state is CopyState.DONE:
+    state = e.state
+    if state is not _IDLE:
+        kind = "stream" if is_stream else "future"
+        if state is not CopyState.DONE:
+            raise Trap(f"cannot remove busy {kind}")
         if is_stream:
             raise Trap("cannot lift stream after being notified that the writable end dropped")
         raise Trap("cannot lift future after previous read succeeded")
-    if e.in_waitable_set():
-        raise Trap(f"cannot lift {kind} while it's in a waitable set")
-    inst.handles.remove(i & 0xFFFF_FFFF)
+    if e.wset is not None:
+        raise Trap(
+            f"cannot lift {'stream' if is_stream else 'future'} while it's in a waitable set"
+        )
+    handles.remove(j)
     return e.shared
+
+
+_IDLE = CopyState.IDLE
 
 
 def lower_async_value(cx: Any, v: Any, t: Any) -> int:
     if isinstance(t, T.StreamType):
         if not isinstance(v, SharedStreamImpl):
             raise TypeError(f"expected a stream for `{t}`, got {type(v).__name__}")
-        return int(cx.inst.handles.add(ReadableStreamEnd(v)))
+        i: int = cx.inst.handles.add(ReadableStreamEnd(v))
+        return i
     if not isinstance(v, SharedFutureImpl):
         raise TypeError(f"expected a future for `{t}`, got {type(v).__name__}")
-    return int(cx.inst.handles.add(ReadableFutureEnd(v)))
+    i = cx.inst.handles.add(ReadableFutureEnd(v))
+    return i
 
 
 def lift_error_context(cx: Any, i: int, t: Any) -> Any:

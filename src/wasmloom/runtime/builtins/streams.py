@@ -227,20 +227,23 @@ def canon_future_new(
 
 def _new(store: core.CoreStore, inst: ComponentInstance, t: Any, is_stream: bool) -> core.CoreFunc:
     """A ``{stream,future}.new`` of type ``t``."""
-    return core.host_func(store, CT((), ("i64",)), lambda: _new_ends(inst, t, is_stream))
-
-
-def _new_ends(inst: Any, t: Any, is_stream: bool) -> int:
-    _check_leave(inst)
+    et = t.t
+    add = inst.handles.add
     if is_stream:
-        shared: Any = SharedStreamImpl(t.t)
-        ri = inst.handles.add(ReadableStreamEnd(shared))
-        wi = inst.handles.add(WritableStreamEnd(shared))
+        shared_cls: Any = SharedStreamImpl
+        readable: Any = ReadableStreamEnd
+        writable: Any = WritableStreamEnd
     else:
-        shared = SharedFutureImpl(t.t)
-        ri = inst.handles.add(ReadableFutureEnd(shared))
-        wi = inst.handles.add(WritableFutureEnd(shared))
-    return int(ri) | (int(wi) << 32)
+        shared_cls, readable, writable = SharedFutureImpl, ReadableFutureEnd, WritableFutureEnd
+
+    def new() -> int:
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        shared = shared_cls(et)
+        ri: int = add(readable(shared))
+        return ri | (add(writable(shared)) << 32)
+
+    return core.host_func(store, CT((), ("i64",)), new)
 
 
 class _EndFinder:
@@ -250,31 +253,35 @@ class _EndFinder:
     Element types compare by identity first. One that is equal but another object
     (a stream the host made, typed by another component's view of it) is compared
     structurally once, then remembered: a deep comparison of a large type (a
-    variant of 40 cases) per call would cost tens of microseconds.
+    variant of 40 cases) per call would cost tens of microseconds. The stream or
+    future then takes this built-in's (equal) type object, so the built-ins' own
+    identity check passes on its next copies and drop.
     """
 
     __slots__ = ("cls", "et", "same")
 
     def __init__(self, cls: type, t: Any) -> None:
-        self.cls = cls
+        self.cls: Any = cls
         self.et = t.t
         # Equal element types seen, by id (each kept alive here, so ids stay theirs).
         self.same: dict[int, Any] = {}
 
     def __call__(self, inst: Any, i: int) -> CopyEnd:
-        h = inst.handles.get(i)
-        if type(h) is not self.cls:
+        e: Any = inst.handles.get(i)
+        if type(e) is not self.cls:
             raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}")
-        e = cast(CopyEnd, h)
-        et = e.shared.t
-        if et is not self.et and self.same.get(id(et)) is not et:
-            if et != self.et:
-                raise Trap(
-                    f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}"
-                )
-            if len(self.same) < 16:
-                self.same[id(et)] = et
-        return e
+        shared = e.shared
+        et = shared.t
+        if et is not self.et:
+            if self.same.get(id(et)) is not et:
+                if et != self.et:
+                    raise Trap(
+                        f"handle index {i} used with the wrong type, expected {_end_name(self.cls)}"
+                    )
+                if len(self.same) < 16:
+                    self.same[id(et)] = et
+            shared.t = self.et
+        return e  # type: ignore[no-any-return]
 
 
 def _end_name(cls: type) -> str:
@@ -369,7 +376,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     copying = CopyState.COPYING
     done = CopyState.DONE
     dropped = CopyResult.DROPPED
-    get = inst.handles.get
+    # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
+    array = inst.handles.array
     et = t.t
     find = _EndFinder(cls, t)
     size = 0 if kind.codec is None else kind.codec.size
@@ -385,7 +393,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = get(i)
+        e: Any = array[i] if i < len(array) else None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
@@ -395,8 +403,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             spare = None
             if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
                 # reset(), inlined for a range inside the view: one frame less per copy
+                # (``cancelled`` is still False: a spare buffer's copy never pended)
                 buffer.owner = e
-                buffer.cancelled = False
                 buffer.ptr = ptr
                 buffer.length = n
                 buffer.progress = 0
@@ -461,38 +469,79 @@ def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
     return e.get_pending_event()[2]
 
 
-def _future_copy(inst: Any, cls: type, t: Any, opts: Any) -> Callable[[int, int], int]:
-    """The ``future.read`` (``cls`` readable) or ``future.write`` built-in of future type ``t``."""
+def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int], int]:
+    """The ``future.read`` (``cls`` readable) or ``future.write`` built-in of future type ``t``.
+
+    As for a stream copy, a copy the peer answers at once completes inside
+    the call, with no pending event.
+    """
     cx = LiftLowerContext(opts, inst, None)
     kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
     is_async = opts.is_async
-    code = EventCode.FUTURE_READ if cls is ReadableFutureEnd else EventCode.FUTURE_WRITE
+    readable = cls is ReadableFutureEnd
+    code = EventCode.FUTURE_READ if readable else EventCode.FUTURE_WRITE
+    idle = CopyState.IDLE
+    done = CopyState.DONE
+    cancelled = CopyResult.CANCELLED
+    get = inst.handles.get
+    et = t.t
     find = _EndFinder(cls, t)
+    # The buffer of the last copy that completed inside the call (see _stream_copy).
+    spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int) -> int:
+        nonlocal spare
         _check_leave(inst)
         if not is_async:
             _check_may_block(inst)
-        e = find(inst, i)
+        e: Any = get(i)
+        if type(e) is not cls or e.shared.t is not et:
+            e = find(inst, i)
         _check_copy(e, is_async)
-        buffer = GuestBuffer(kind, cx, ptr, 1)
-
-        def future_event(result: CopyResult) -> EventTuple:
-            if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
-                e.state = CopyState.DONE
-                e.done_reason = result
-            else:
-                e.state = CopyState.IDLE
-            return (code, i, int(result))
-
-        def on_copy_done(result: CopyResult) -> None:
-            e.set_pending_event(partial(future_event, result))
-
+        buffer = spare
+        if buffer is not None:
+            spare = None
+            buffer.reset(ptr, 1, e)
+        else:
+            buffer = GuestBuffer(kind, cx, ptr, 1)
+            buffer.owner = e
         e.state = CopyState.COPYING
-        e.copy(inst, buffer, on_copy_done)  # type: ignore[attr-defined]
+        peer = e.shared.peer
+        r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
+        if r is not None:
+            if r is cancelled:
+                e.state = idle
+            else:  # as _future_copy_done, in line
+                e.state = done
+                e.done_reason = r
+            spare = buffer
+            return int(r)
+        peer.pend(_future_copy_event(e, i, code))
         return _finish_copy(inst, e, is_async)
 
     return copy
+
+
+def _future_copy_done(e: CopyEnd, result: CopyResult) -> None:
+    """Set ``e``'s state for a future copy that is over with ``result``."""
+    if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
+        e.state = CopyState.DONE
+        e.done_reason = result
+    else:
+        e.state = CopyState.IDLE
+
+
+def _future_copy_event(e: CopyEnd, i: int, code: EventCode) -> Callable[[CopyResult], None]:
+    """The ``on_copy_done`` callback of a future copy: it sets ``e``'s event."""
+
+    def future_event(result: CopyResult) -> EventTuple:
+        _future_copy_done(e, result)
+        return (code, i, int(result))
+
+    def on_copy_done(result: CopyResult) -> None:
+        e.set_pending_event(partial(future_event, result))
+
+    return on_copy_done
 
 
 def canon_stream_cancel_read(
@@ -581,18 +630,24 @@ def canon_future_drop_writable(
 
 
 def _drop(
-    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: type
+    store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin, cls: Any
 ) -> core.CoreFunc:
     """A ``{stream,future}.drop-{readable,writable}`` through end class ``cls``."""
-    find = _EndFinder(cls, _type(scope, d))
+    t = _type(scope, d)
+    find = _EndFinder(cls, t)
+    et = t.t
     handles = inst.handles
+    get = handles.get
+    remove = handles.remove
 
     def drop(i: int) -> None:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
-        e = find(inst, i)
+        e: Any = get(i)
+        if type(e) is not cls or e.shared.t is not et:
+            e = find(inst, i)
         e.check_drop()
-        handles.remove(i)
-        e.drop()
+        remove(i)
+        e.release()
 
     return core.host_func(store, CT((I32,), ()), drop)

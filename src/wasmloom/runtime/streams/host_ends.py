@@ -108,12 +108,12 @@ def _call(what: str, fn: Callable[..., Any], *args: Any) -> Any:
 def _dispose(what: str, obj: Any) -> None:
     close = getattr(obj, "close", None)
     if close is not None:
-        _call(f"{what}.close()", close)
-
-
-def _scheduler(store: Any) -> Any:
-    """The task scheduler of a host ``Store`` (``None`` without one)."""
-    return getattr(store, "scheduler", None)
+        try:
+            close()
+        except Trap:
+            raise
+        except Exception as e:
+            raise Trap(f"{what}.close() failed: {e!r}") from e
 
 
 class _Stepper:
@@ -127,12 +127,11 @@ class _Stepper:
 
     __slots__ = ("held", "op", "polling", "rewake", "sched")
 
-    def __init__(self, store: Any = None) -> None:
-        self.op: Any = None
-        self.polling = False
-        self.rewake = False
-        self.held = False
-        self.sched: Any = _scheduler(store)
+    op: Any
+    polling: bool
+    rewake: bool
+    held: bool
+    sched: Any  # the store's scheduler (``None`` without one), set by the subclass
 
     def _hold(self) -> None:
         sched = self.sched
@@ -183,8 +182,8 @@ class _Stepper:
         """Run the step of the copy in ``op`` (again while woken during it); return its result.
 
         ``None``: the step is PENDING and the copy stays in ``op`` (a copy
-        started by :meth:`start` gets its callbacks with :meth:`pend`). A trap
-        propagates, the copy forgotten.
+        started by ``read_now``/``write_now`` gets its callbacks with
+        :meth:`pend`). A trap propagates, the copy forgotten.
         """
         self.polling = True
         try:
@@ -203,17 +202,31 @@ class _Stepper:
         finally:
             self.polling = False
 
-    def start(self, buf: Any) -> CopyResult | None:
-        """Start a guest's copy of ``buf``: run its step now and return its result, or
-        ``None``: the copy is pending and :meth:`pend` gives it its callbacks."""
-        self.op = (buf,)
-        if self.polling:
-            return None  # started from inside a step: that step runs it (see pend)
-        result: CopyResult | None = self.step_now()
-        return result
+    def settle(self, r: Any) -> CopyResult | None:
+        """Finish the step of the copy in ``op`` that a stream end ran in line (with
+        ``polling`` set) and that answered ``r``: check the answer, and run the step
+        again (:meth:`step_now`) if it was woken while PENDING. The copy's result, or
+        ``None`` (it stays in ``op``)."""
+        try:
+            try:
+                result = self._outcome(r)
+            except Trap:
+                self.op = None
+                raise
+            if result is not None:
+                self.op = None
+                return result  # type: ignore[no-any-return]
+            if not self.rewake:
+                return None
+        finally:
+            self.polling = False
+        return self.step_now()  # type: ignore[no-any-return]
+
+    def _outcome(self, r: Any) -> Any:
+        raise NotImplementedError
 
     def pend(self, *callbacks: Any) -> None:
-        """Give the copy :meth:`start` left pending its callbacks (``on_copy`` and
+        """Give the copy ``read_now``/``write_now`` left pending its callbacks (``on_copy`` and
         ``on_copy_done`` for a stream, ``on_copy_done`` for a future); a later wake
         delivers its result through them."""
         self.op = (self.op[0], *callbacks)
@@ -223,7 +236,9 @@ class _Stepper:
             self._hold()
 
     def wake(self) -> None:
-        if self.op is not None:
+        if self.polling:
+            self.rewake = True  # the step running now runs again (if it answers PENDING)
+        elif self.op is not None:
             self.run(True)
 
     def abandon(self) -> None:
@@ -248,39 +263,42 @@ class _HostEnd(_Stepper):
     ``dispose()`` closes ``obj`` once, when the stream or future is over.
     """
 
-    __slots__ = ("disposed", "ended", "finish", "obj", "shared", "store")
+    __slots__ = ("disposed", "ended", "finish", "obj", "shared", "store", "view")
 
     #: What ``obj`` is, in messages ("stream producer", ...).
     what = ""
 
     def __init__(self, store: Any, obj: Any, shared: Any = None) -> None:
-        super().__init__(store)
+        self.op = None
+        self.polling = False
+        self.rewake = False
+        self.held = False
+        self.sched = getattr(store, "scheduler", None)
         self.store = store
         self.obj = obj
         self.shared: Any = shared
         self.ended = False
         self.disposed = False
         self.finish = False  # the current step is asked to wrap up (the copy was cancelled)
+        # The Destination or Source handed to every stream step (re-armed for each);
+        # it holds ``self.wake`` (a cycle), so it is let go once no step will run again.
+        self.view: Any = None
 
     def cancel(self) -> None:
         if self.op is not None:
             self.finish = True
             self.run(False)
 
-    def drop(self) -> None:
-        """The other end dropped: the stream or future is over; dispose of ``obj``."""
-        self.dispose()
-
     def dispose(self) -> None:
+        """The stream or future is over: close ``obj`` once, and let go of the view
+        (so reference counting frees this end)."""
         if not self.disposed:
             self.disposed = True
-            self.forget_view()
+            self.view = None
             _dispose(self.what, self.obj)
 
-    def forget_view(self) -> None:
-        """Let go of the view handed to every step (it holds ``self.wake``: a cycle)
-        once no step will run again, so reference counting frees this end."""
-        return None
+    #: The other end dropped: the stream or future is over; dispose of ``obj``.
+    drop = dispose
 
     def fail(self, error: BaseException) -> None:
         """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
@@ -288,8 +306,20 @@ class _HostEnd(_Stepper):
         self.ended = True
         if not self.disposed:
             self.disposed = True
-            self.forget_view()
+            self.view = None
             _fail_and_dispose(self.what, self.obj, error)
+
+    def start_future_copy(self, inst: Any, buf: Any) -> CopyResult | None:
+        """Start a guest's copy of a future's value through ``buf``: run its step now
+        and return its result, or ``None``: the copy is pending and :meth:`pend`
+        gives it its callback."""
+        if self.ended:
+            return CopyResult.DROPPED
+        self.finish = False
+        self.op = (buf,)
+        if self.polling:
+            return None  # started from inside a step: that step runs it (see pend)
+        return self.step_now()  # type: ignore[no-any-return]
 
     def _future_outcome(self, r: Any, moved: bool, missing: str) -> Any:
         """The copy result of a future's step that answered ``r`` (not PENDING);
@@ -336,13 +366,12 @@ class _ConsumerHostEnd(_HostEnd):
 class ProducerEnd(_HostEnd):
     """The host's writable end of a stream: ``producer.poll_produce`` answers each read."""
 
-    __slots__ = ("dst", "leftover", "leftover_pos", "pump")
+    __slots__ = ("leftover", "leftover_pos", "pump")
 
     what = "stream producer"
 
     def __init__(self, store: Any, producer: Any) -> None:
-        super().__init__(store, producer)
-        self.dst: Destination | None = None  # handed to every step, re-armed for each
+        _HostEnd.__init__(self, store, producer)
         self.leftover: Any = None
         self.leftover_pos = 0
         self.pump: HostPump | None = None
@@ -350,9 +379,6 @@ class ProducerEnd(_HostEnd):
     @property
     def producer(self) -> Any:
         return self.obj
-
-    def forget_view(self) -> None:
-        self.dst = None
 
     def has_leftover(self) -> bool:
         lo = self.leftover
@@ -372,54 +398,52 @@ class ProducerEnd(_HostEnd):
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-        Runs the step itself (the loop of :meth:`_Stepper.step_now` and the
-        poll, in one frame: this runs once per guest read); ``buf`` ``None``
-        runs the step of the read already in ``op`` (:meth:`step_now`). The one
-        :class:`Destination` is re-armed for each step.
+        Runs the first step itself, in one frame (this runs once per guest
+        read): a step that gives bytes straight into ``buf`` and answers
+        COMPLETED is the common case, and needs no ``op``. Any other answer
+        goes through :meth:`settle`, which checks it and runs the step again
+        while woken. The one :class:`Destination` is re-armed for each step.
         """
-        if buf is not None:
-            if self.leftover is not None or self.ended:
-                r = self._answer_unstepped(buf)
-                if r is not None:
-                    return r  # type: ignore[no-any-return]
-            self.finish = False
+        if self.leftover is not None or self.ended:
+            r = self._answer_unstepped(buf)
+            if r is not None:
+                return r  # type: ignore[no-any-return]
+        self.finish = False
+        if self.polling:
             self.op = (buf,)
-            if self.polling:
-                return None  # started from inside a step: that step runs it (see pend)
-        d = self.dst
+            return None  # started from inside a step: that step runs it (see pend)
+        d = self.view
         if d is None:
-            d = self.dst = Destination(None, None, self.wake)
+            d = self.view = Destination(None, None, self.wake)
+        d._buf = buf
+        d._items = None
+        d._direct = 0
+        self.rewake = False
         self.polling = True
         try:
-            while True:
-                self.rewake = False
-                buf = self.op[0]  # a step may start the next read (see pend)
-                d._buf = buf
-                d._items = None
-                d._direct = 0
-                try:
-                    r = self.obj.poll_produce(self.store, d, self.finish)
-                except Trap:
-                    self.op = None
-                    raise
-                except Exception as e:
-                    self.op = None
-                    raise Trap(f"stream producer failed: {e!r}") from e
-                if r is COMPLETED and d._items is None and d._direct:
-                    self.op = None  # the common case: bytes written straight into buf
-                    return _COPY_COMPLETED
-                try:
-                    result = self._outcome(r, buf, d)
-                except Trap:
-                    self.op = None
-                    raise
-                if result is not None:
-                    self.op = None
-                    return result
-                if not self.rewake:
-                    return None
-        finally:
+            r = self.obj.poll_produce(self.store, d, False)
+        except Trap:
             self.polling = False
+            raise
+        except Exception as e:
+            self.polling = False
+            raise Trap(f"stream producer failed: {e!r}") from e
+        if r is COMPLETED and d._items is None and d._direct:
+            self.polling = False
+            return _COPY_COMPLETED  # the common case: bytes written straight into buf
+        self.op = (buf,)
+        return self.settle(r)
+
+    def poll(self) -> CopyResult | None:
+        """Run a step of the read in ``op``; its result, or ``None`` if PENDING."""
+        d = self.view
+        if d is None:
+            d = self.view = Destination(None, None, self.wake)
+        d._buf = self.op[0]
+        d._items = None
+        d._direct = 0
+        r = _call("stream producer", self.obj.poll_produce, self.store, d, self.finish)
+        return self._outcome(r)
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a stream")
@@ -430,13 +454,11 @@ class ProducerEnd(_HostEnd):
         else:
             super().wake()
 
-    def step_now(self) -> Any:
-        """Run the step of the read in ``op`` (see :meth:`read_now`)."""
-        return self.read_now(None, None)
-
-    def _outcome(self, r: Any, buf: Any, d: Destination) -> CopyResult | None:
-        """The copy result of a step that answered ``r`` into ``d``; ``None`` if PENDING.
-        Delivers the items the step gave; traps on a broken rule."""
+    def _outcome(self, r: Any) -> CopyResult | None:
+        """The result of the read in ``op`` whose step answered ``r`` into the view;
+        ``None`` if PENDING. Delivers the items the step gave; traps on a broken rule."""
+        buf = self.op[0]
+        d = self.view
         items = d._items
         n_items = 0 if items is None else len(items)
         produced = d._direct + n_items
@@ -470,21 +492,18 @@ class ProducerEnd(_HostEnd):
 class ConsumerEnd(_ConsumerHostEnd):
     """The host's readable end of a stream a guest writes: ``consumer.poll_consume`` answers each write."""
 
-    __slots__ = ("src", "taken")
+    __slots__ = ("avail", "taken")
 
     what = "stream consumer"
 
     def __init__(self, store: Any, consumer: Any, shared: Any) -> None:
-        super().__init__(store, consumer, shared)
+        _HostEnd.__init__(self, store, consumer, shared)
         self.taken = 0  # items taken during the current write
-        self.src: Source | None = None  # handed to every step, re-armed for each
+        self.avail = 0  # items the write had before the current step
 
     @property
     def consumer(self) -> Any:
         return self.obj
-
-    def forget_view(self) -> None:
-        self.src = None
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot read from the host's end of a stream")
@@ -492,61 +511,59 @@ class ConsumerEnd(_ConsumerHostEnd):
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-        Runs the step itself, as :meth:`ProducerEnd.read_now` does (``buf``
-        ``None``: the step of the write already in ``op``); one :class:`Source`
-        is re-armed for each step.
+        Runs the first step itself, as :meth:`ProducerEnd.read_now` does (a step
+        that takes items and answers COMPLETED is the common case); any other
+        answer goes through :meth:`settle`. One :class:`Source` is re-armed for
+        each step.
         """
-        if buf is not None:
-            if self.ended:
-                return CopyResult.DROPPED
-            self.finish = False
+        if self.ended:
+            return CopyResult.DROPPED
+        self.finish = False
+        if self.polling:
             self.taken = 0
             self.op = (buf,)
-            if self.polling:
-                return None  # started from inside a step: that step runs it (see pend)
-        s = self.src
+            return None  # started from inside a step: that step runs it (see pend)
+        s = self.view
         if s is None:
-            s = self.src = Source(None, None, self.wake)
+            s = self.view = Source(None, None, self.wake)
+        avail = buf.length - buf.progress
+        s._buf = buf
+        s.taken = 0
+        self.rewake = False
         self.polling = True
         try:
-            while True:
-                self.rewake = False
-                buf = self.op[0]
-                avail = buf.length - buf.progress
-                s._buf = buf
-                s.taken = 0
-                try:
-                    r = self.obj.poll_consume(self.store, s, self.finish)
-                except Trap:
-                    self.op = None
-                    raise
-                except Exception as e:
-                    self.op = None
-                    raise Trap(f"stream consumer failed: {e!r}") from e
-                taken = self.taken = self.taken + s.taken
-                if r is COMPLETED and taken:
-                    self.op = None  # the common case
-                    return _COPY_COMPLETED
-                try:
-                    result = self._outcome(r, avail)
-                except Trap:
-                    self.op = None
-                    raise
-                if result is not None:
-                    self.op = None
-                    return result
-                if not self.rewake:
-                    return None
-        finally:
+            r = self.obj.poll_consume(self.store, s, False)
+        except Trap:
             self.polling = False
+            raise
+        except Exception as e:
+            self.polling = False
+            raise Trap(f"stream consumer failed: {e!r}") from e
+        taken = self.taken = s.taken
+        if r is COMPLETED and taken:
+            self.polling = False
+            return _COPY_COMPLETED  # the common case
+        self.op = (buf,)
+        self.avail = avail
+        return self.settle(r)
 
-    def step_now(self) -> Any:
-        """Run the step of the write in ``op`` (see :meth:`write_now`)."""
-        return self.write_now(None, None)
+    def poll(self) -> CopyResult | None:
+        """Run a step of the write in ``op``; its result, or ``None`` if PENDING."""
+        s = self.view
+        if s is None:
+            s = self.view = Source(None, None, self.wake)
+        buf = self.op[0]
+        self.avail = buf.length - buf.progress
+        s._buf = buf
+        s.taken = 0
+        r = _call("stream consumer", self.obj.poll_consume, self.store, s, self.finish)
+        self.taken += s.taken
+        return self._outcome(r)
 
-    def _outcome(self, r: Any, avail: int) -> CopyResult | None:
-        """The copy result of a step that answered ``r``; ``None`` if PENDING. Traps on a
-        broken rule."""
+    def _outcome(self, r: Any) -> CopyResult | None:
+        """The result of the write in ``op`` whose step answered ``r`` (the write had
+        ``avail`` items before the step); ``None`` if PENDING. Traps on a broken rule."""
+        avail = self.avail
         if r is PENDING:
             return None
         if r is CANCELLED:
@@ -685,12 +702,8 @@ class FutureProducerEnd(_HostEnd):
     def producer(self) -> Any:
         return self.obj
 
-    def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest reads the value into ``buf``: the result now, or ``None`` (see :meth:`pend`)."""
-        if self.ended:
-            return CopyResult.DROPPED
-        self.finish = False
-        return self.start(buf)
+    #: A guest reads the value into ``buf``: the result now, or ``None`` (see :meth:`pend`).
+    read_now = _HostEnd.start_future_copy
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a future")
@@ -722,17 +735,12 @@ class FutureConsumerEnd(_ConsumerHostEnd):
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot read from the host's end of a future")
 
-    def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        """A guest writes the value from ``buf``: the result now, or ``None`` (see :meth:`pend`)."""
-        if self.ended:
-            return CopyResult.DROPPED
-        self.finish = False
-        return self.start(buf)
+    #: A guest writes the value from ``buf``: the result now, or ``None`` (see :meth:`pend`).
+    write_now = _HostEnd.start_future_copy
 
     def poll(self) -> Any:
-        buf = self.op[0]
-        s = FutureSource(buf, self.wake)
-        r = _call("future consumer", self.consumer.poll_consume, self.store, s, self.finish)
+        s = FutureSource(self.op[0], self.wake)
+        r = _call("future consumer", self.obj.poll_consume, self.store, s, self.finish)
         if r is PENDING:
             return None
         return self._future_outcome(r, s.taken, "taking the value")

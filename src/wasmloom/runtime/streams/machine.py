@@ -500,28 +500,46 @@ class CopyEnd(Waitable):
     is_stream = True
 
     def __init__(self, shared: Any) -> None:
-        super().__init__()
+        # Waitable.__init__'s fields, set here: one frame less per end (two per stream)
+        self.pending_event = None
+        self.wset = None
+        self.has_sync_waiter = False
+        self.waiters = None
         self.state = CopyState.IDLE
         self.shared = shared
         # Why the end is DONE: CopyResult.DROPPED (the other end went away) or COMPLETED.
         self.done_reason: CopyResult | None = None
 
     def copying(self) -> bool:
-        return self.state is CopyState.COPYING or self.state is CopyState.CANCELLING_COPY
+        state = self.state
+        return state is _COPYING or state is _CANCELLING_COPY
 
     def kind(self) -> str:
         return "stream" if self.is_stream else "future"
 
     def check_drop(self) -> None:
         """Trap if this end may not be dropped now."""
-        if self.copying():
+        state = self.state
+        if state is _COPYING or state is _CANCELLING_COPY:
             verb = "remove" if self.readable else "drop"
             raise Trap(f"cannot {verb} busy {self.kind()}")
 
     def drop(self) -> None:
         self.check_drop()
+        self.release()
+
+    def release(self) -> None:
+        """Drop this end once :meth:`check_drop` allowed it: the stream or future is
+        over (its peer hears of it), and the end leaves its waitable set."""
         self.shared.drop()
-        Waitable.drop(self)
+        if self.wset is None:
+            self.pending_event = None
+        else:
+            Waitable.drop(self)
+
+
+_COPYING = CopyState.COPYING
+_CANCELLING_COPY = CopyState.CANCELLING_COPY
 
 
 class ReadableStreamEnd(CopyEnd):
@@ -556,6 +574,8 @@ class WritableFutureEnd(CopyEnd):
         self.shared.write(inst, src, on_copy_done)
 
     def check_drop(self) -> None:
-        super().check_drop()
-        if self.state is not CopyState.DONE:
+        state = self.state
+        if state is not CopyState.DONE:
+            if state is _COPYING or state is _CANCELLING_COPY:
+                raise Trap("cannot drop busy future")
             raise Trap("cannot drop future write end without first writing a value")
