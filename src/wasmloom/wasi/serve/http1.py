@@ -211,6 +211,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             self.deadline = 0.0  # the keep-alive timer; the head's runs from here
         try:
             self.parser.feed_data(data)
+            if self.in_head and not self.deadline:
+                self._arm(self.limits.header_timeout)  # the head is not complete yet
         except _HeadTooLarge:
             self._reject(431, "request header fields too large\n")
         except httptools.HttpParserCallbackError as e:
@@ -263,8 +265,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur = _Request()
         self.in_head = True
         self.head_bytes = 0
-        if not self.deadline:
-            self._arm(self.limits.header_timeout)
+        # (the head's timer runs if the head is not complete once the data is parsed)
 
     def on_url(self, url: bytes) -> None:
         cur = self.cur
@@ -280,7 +281,11 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         size = self.head_bytes = self.head_bytes + len(name) + len(value) + 4
         if size > self.limits.max_head:
             raise _HeadTooLarge
-        key = name.decode("latin-1").lower()
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _MAX_NAMES and len(name) <= 64:
+                _NAMES[name] = key
         if not self.in_head:
             if cur.trailers is None:
                 cur.trailers = []
@@ -411,6 +416,9 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
 
 _STATUS_LINES: dict[int, bytes] = {}
+# field names as they came -> lower-cased text (the first few hundred names seen)
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 512
 _now = time.monotonic  # the connections' deadlines' clock
 _METHOD_NAMES = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")

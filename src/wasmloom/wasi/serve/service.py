@@ -519,10 +519,11 @@ class Service:
         """A pooled instance of ``loop`` with room, taken for one more request; None
         when there is none (or the pool holds instances of an earlier loop: see
         :meth:`_acquire`)."""
+        mc, mr = self.max_concurrent, self.max_reuse
         for slot in self.pool:
             if slot.loop is not loop:
                 return None
-            if self._has_room(slot):
+            if slot.active < mc and slot.uses < mr and not slot.instance.poisoned:
                 self._take(slot)
                 self._more(loop)
                 return slot
