@@ -41,7 +41,7 @@ import httptools
 from wasmloom.values import Ok
 from wasmloom.wasi.p3 import http as wh
 from wasmloom.wasi.p3.http import fields as wfields
-from wasmloom.wasi.serve.service import Service, reason, split_fields
+from wasmloom.wasi.serve.service import Service, reason
 
 __all__ = ["HttpServer", "Limits", "raise_open_file_limit"]
 
@@ -82,13 +82,37 @@ class _HeadTooLarge(Exception):
 
 
 class _Request:
-    """A request parsed from the connection, waiting for (or being served by) the guest."""
+    """A request parsed from the connection, waiting for (or being served by) the guest.
 
-    __slots__ = ("body", "fields", "keep", "method", "reader", "trailers", "url")
+    Its head's fields are sorted out as they are parsed: ``host`` becomes the
+    authority, the other fields a guest may not see (:data:`wh.FORBIDDEN`) are
+    left out, and the framing fields say whether a body follows.
+    """
+
+    __slots__ = (
+        "authority",
+        "body",
+        "continue_",
+        "fields",
+        "has_body",
+        "keep",
+        "method",
+        "reader",
+        "trailers",
+        "url",
+    )
 
     def __init__(self) -> None:
         self.url = b""
+        #: the fields the guest sees
         self.fields: list[tuple[str, bytes]] = []
+        #: the first ``host`` field's value
+        self.authority: str | None = None
+        #: whether a body follows: the first framing field (content-length or
+        #: transfer-encoding) says; None: neither came (no body)
+        self.has_body: bool | None = None
+        #: ``expect: 100-continue`` came
+        self.continue_ = False
         self.method = ""
         self.keep = True
         self.reader: asyncio.StreamReader | None = None
@@ -123,6 +147,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         super().__init__(srv.loop)
         self.srv = srv
         self.loop = srv.loop
+        self.limits = srv.limits
         self.parser = httptools.HttpRequestParser(self)
         self.transport: Any = None
         self.writer: asyncio.StreamWriter = None  # type: ignore[assignment]
@@ -131,7 +156,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.in_head = False
         self.head_bytes = 0
         self.task: asyncio.Task[None] | None = None
-        #: loop time past which a head (or an idle connection) has waited too long; 0: none
+        #: time (:func:`time.monotonic`) past which a head (or an idle connection) has waited
+        #: too long; 0: none
         self.deadline = 0.0
         self.closed = False
         # the Exchange of the request being served
@@ -182,9 +208,11 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.bad:
             return
         if not self.in_head and self.cur is None and self.task is None:
-            self._disarm()  # the keep-alive timer; the head's runs from here
+            self.deadline = 0.0  # the keep-alive timer; the head's runs from here
         try:
             self.parser.feed_data(data)
+            if self.in_head and not self.deadline:
+                self._arm(self.limits.header_timeout)  # the head is not complete yet
         except _HeadTooLarge:
             self._reject(431, "request header fields too large\n")
         except httptools.HttpParserCallbackError as e:
@@ -213,7 +241,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
     # (the server's sweep checks the deadlines: no timer per request)
 
     def _arm(self, seconds: float | None) -> None:
-        self.deadline = 0.0 if seconds is None else self.loop.time() + seconds
+        self.deadline = 0.0 if seconds is None else _now() + seconds
 
     def _disarm(self) -> None:
         self.deadline = 0.0
@@ -237,30 +265,35 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur = _Request()
         self.in_head = True
         self.head_bytes = 0
-        if not self.deadline:
-            self._arm(self.srv.limits.header_timeout)
+        # (the head's timer runs if the head is not complete once the data is parsed)
 
     def on_url(self, url: bytes) -> None:
         cur = self.cur
         assert cur is not None
         cur.url += url
         self.head_bytes += len(url)
-        if self.head_bytes > self.srv.limits.max_head:
+        if self.head_bytes > self.limits.max_head:
             raise _HeadTooLarge
 
     def on_header(self, name: bytes, value: bytes) -> None:
         cur = self.cur
         assert cur is not None
-        self.head_bytes += len(name) + len(value) + 4
-        if self.head_bytes > self.srv.limits.max_head:
+        size = self.head_bytes = self.head_bytes + len(name) + len(value) + 4
+        if size > self.limits.max_head:
             raise _HeadTooLarge
-        entry = (name.decode("latin-1").lower(), value)
-        if self.in_head:
-            cur.fields.append(entry)
-        else:
+        key = _NAMES.get(name)
+        if key is None:
+            key = name.decode("latin-1").lower()
+            if len(_NAMES) < _MAX_NAMES and len(name) <= 64:
+                _NAMES[name] = key
+        if not self.in_head:
             if cur.trailers is None:
                 cur.trailers = []
-            cur.trailers.append(entry)
+            cur.trailers.append((key, value))
+        elif key in _NOTED:
+            _note(cur, key, value)
+        else:
+            cur.fields.append((key, value))
 
     def on_headers_complete(self) -> None:
         cur = self.cur
@@ -268,24 +301,24 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.in_head = False
         self.head_bytes = 0  # from now on: the trailers'
         if self.task is None:
-            self._disarm()
+            self.deadline = 0.0
         p = self.parser
-        cur.method = p.get_method().decode("latin-1")
+        method = p.get_method()
+        cur.method = _METHOD_NAMES.get(method) or method.decode("latin-1")
         cur.keep = p.should_keep_alive()
-        length = wire_length(cur.fields)
-        if length != 0:
+        if cur.has_body:
             reader = asyncio.StreamReader(_BODY_BUFFER, self.loop)
             reader.set_transport(self.transport)
             cur.reader = reader
             cur.trailers = []
-            cur.body = _Body(reader, cur.trailers, self.srv.limits.body_timeout)
-            if any(k == "expect" and v.lower() == b"100-continue" for k, v in cur.fields):
+            cur.body = _Body(reader, cur.trailers, self.limits.body_timeout)
+            if cur.continue_:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.queue.append(cur)
         if self.task is None:
             self.answered = False
-            self.task = self.loop.create_task(self._serve())
-            self.srv.tasks.add(self.task)
+            task = self.task = self.loop.create_task(self._serve())
+            self.srv.tasks.add(task)
 
     def on_body(self, data: bytes) -> None:
         cur = self.cur
@@ -301,32 +334,33 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
     # -- serving
 
     async def _serve(self) -> None:
-        task = asyncio.current_task()
-        service = self.srv.service
+        handle = self.srv.service.handle
+        queue = self.queue
         try:
-            while self.queue and not self.closed:
-                req = self.queue.popleft()
+            while queue and not self.closed:
+                req = queue.popleft()
                 url = req.url.decode("latin-1")
-                authority, headers = split_fields(req.fields)
+                authority = req.authority
                 if url[:1] != "/" and "://" in url:  # absolute-form
                     auth, slash, path = url.split("://", 1)[1].partition("/")
                     authority, url = auth, slash + path
                 self.keep, self.answered = req.keep, False
                 self.serving = req
-                ok = await service.handle(self, req.method, url, authority, headers, req.body)
+                body = req.body
+                ok = await handle(self, req.method, url, authority, req.fields, body)
                 self.serving = None
                 if self.bad and not self.closed and not self.answered:
                     self.error(400, "malformed request\n")
-                done = self.bad or self.srv.draining or (req.body and not req.body.done)
+                done = self.bad or self.srv.draining or (body is not None and not body.done)
                 if not ok or not self.keep or done:
                     if not self.closed:
                         self.transport.close()
                     return
         finally:
-            self.srv.tasks.discard(task)
+            self.srv.tasks.discard(self.task)
             self.task = None
         if not self.closed and self.cur is None:
-            self._arm(self.srv.limits.keep_alive_timeout)
+            self._arm(self.limits.keep_alive_timeout)
 
     # -- Exchange
 
@@ -344,14 +378,15 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         chunked = has_body and length is None
         head = _STATUS_LINES.get(status) or _status_line(status)
         if entries:
-            head += wfields._fields_bytes(entries)
+            head += b"".join([k.encode("latin-1") + b": " + v + b"\r\n" for k, v in entries])
         if chunked:
             head += b"transfer-encoding: chunked\r\n"
         elif length is None and framed:
             head += b"content-length: 0\r\n"
         head += b"\r\n" if self.keep else b"connection: close\r\n\r\n"
-        if not self.transport.is_closing():
-            self.transport.write(head)
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(head)
         return chunked
 
     def finish(self, chunked: bool, trailers: wh.Fields | None) -> None:
@@ -381,6 +416,35 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
 
 _STATUS_LINES: dict[int, bytes] = {}
+# field names as they came -> lower-cased text (the first few hundred names seen)
+_NAMES: dict[bytes, str] = {}
+_MAX_NAMES = 512
+_now = time.monotonic  # the connections' deadlines' clock
+_METHOD_NAMES = {
+    m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
+}
+
+# head fields that say more than what the guest sees (see :func:`_note`)
+_NOTED = wh.FORBIDDEN | {"content-length", "expect"}
+
+
+def _note(req: _Request, key: str, value: bytes) -> None:
+    """A head field of :data:`_NOTED`: ``host`` (the first) is the authority, the other
+    forbidden fields are left out, the framing fields say whether a body follows (llhttp
+    has checked them), ``expect: 100-continue`` is noted."""
+    if key == "content-length":
+        if req.has_body is None:
+            req.has_body = value.strip() != b"0"
+    elif key == "transfer-encoding":
+        if req.has_body is None:
+            req.has_body = True
+    elif key == "host":
+        if req.authority is None:
+            req.authority = value.decode("latin-1")
+    elif key == "expect" and value.lower() == b"100-continue":
+        req.continue_ = True
+    if key not in wh.FORBIDDEN:
+        req.fields.append((key, value))
 
 
 def _status_line(status: int) -> bytes:
@@ -388,17 +452,6 @@ def _status_line(status: int) -> bytes:
     if 100 <= status <= 999:
         _STATUS_LINES[status] = line
     return line
-
-
-def wire_length(fields: list[tuple[str, bytes]]) -> int | None:
-    """0 when a request has no body (no content-length or transfer-encoding, or a length
-    of 0); else ``None`` (llhttp has checked the framing fields)."""
-    for k, v in fields:
-        if k == "transfer-encoding":
-            return None
-        if k == "content-length":
-            return 0 if v.strip() == b"0" else None
-    return 0
 
 
 class HttpServer:
@@ -425,7 +478,7 @@ class HttpServer:
 
     def _sweep(self) -> None:
         """Close the connections past their deadline (every :data:`_SWEEP` seconds)."""
-        now = self.loop.time()
+        now = _now()
         for conn in [c for c in self.conns if c.deadline and c.deadline <= now]:
             conn.timed_out()
         self.sweeper = self.loop.call_later(_SWEEP, self._sweep)

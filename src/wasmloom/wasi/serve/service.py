@@ -40,6 +40,7 @@ import re
 import sys
 import threading
 from collections import deque
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TextIO
 
@@ -76,6 +77,8 @@ _HANDLER_RE = re.compile(r"^wasi:http/handler@0\.3\.\d+(?:-.*)?$")
 _HANDLER_P2_RE = re.compile(r"^wasi:http/incoming-handler@0\.2\.\d+(?:-.*)?$")
 _METHODS = wmsg._METHODS
 _SCHEME_HTTP = H.SchemeHTTP()
+_BODY_SIZE = H.ErrorCodeHTTPResponseBodySize
+_content_length = wire._content_length
 
 
 def find_handler(component: Component) -> str | None:
@@ -188,7 +191,7 @@ class Exchange(Protocol):
 class _Slot:
     """One instance with its store and WASI state, and the requests it took on."""
 
-    __slots__ = ("active", "handler", "instance", "loop", "state", "store", "uses")
+    __slots__ = ("active", "handler", "http", "instance", "loop", "state", "store", "uses")
 
     def __init__(
         self,
@@ -204,6 +207,8 @@ class _Slot:
         self.store = store
         self.instance = instance
         self.handler = handler
+        #: the store's wasi:http 0.3 host (``None`` for a 0.2 handler)
+        self.http: wh.WasiHttp | None = None
         self.uses = 0
         self.active = 0
 
@@ -323,7 +328,7 @@ class Service:
 
     # -- one request
 
-    async def handle(
+    def handle(
         self,
         ex: Exchange,
         method: str,
@@ -331,15 +336,18 @@ class Service:
         authority: str | None,
         headers: list[tuple[str, bytes]],
         body: wh.IncomingBody | None,
-    ) -> bool:
-        """Serve one request through ``ex``; True if the exchange ended well (the
-        connection may serve another request when ``ex.keep`` too). ``-W timeout``
-        bounds it: past it the request gets a 500 (or, when its head is out, a cut
-        connection) and its instance is retired."""
+    ) -> Coroutine[Any, Any, bool]:
+        """Serve one request through ``ex`` (a coroutine to await): True if the exchange
+        ended well (the connection may serve another request when ``ex.keep`` too).
+        ``-W timeout`` bounds it: past it the request gets a 500 (or, when its head is
+        out, a cut connection) and its instance is retired."""
         dispatch = self._dispatch(ex, method, target, authority, headers, body)
         timeout = self.run_opts.wasm.timeout
-        if timeout is None:
-            return await dispatch
+        return dispatch if timeout is None else self._timed(timeout, ex, dispatch)
+
+    async def _timed(
+        self, timeout: float, ex: Exchange, dispatch: Coroutine[Any, Any, bool]
+    ) -> bool:
         try:
             async with asyncio.timeout(timeout):
                 return await dispatch
@@ -360,13 +368,17 @@ class Service:
         headers: list[tuple[str, bytes]],
         body: wh.IncomingBody | None,
     ) -> bool:
-        try:
-            slot = await self._acquire()
-        except (Trap, LinkError, WasiExit, WasmloomError) as e:
-            self.log(f"error: instantiating {self.run_opts.app}: {e}")
-            ex.error(500, "instantiation failed\n")
-            return False
-        if self.p2:
+        loop = asyncio.get_running_loop()
+        slot = self._pooled(loop)
+        if slot is None:
+            try:
+                slot = await self._acquire(loop)
+            except (Trap, LinkError, WasiExit, WasmloomError) as e:
+                self.log(f"error: instantiating {self.run_opts.app}: {e}")
+                ex.error(500, "instantiation failed\n")
+                return False
+        http = slot.http
+        if http is None:
             try:
                 return await self._dispatch_p2(ex, slot, method, target, authority, headers, body)
             except asyncio.CancelledError:
@@ -376,7 +388,7 @@ class Service:
         try:
             request = wh.Request(
                 wh.Fields(headers),
-                slot.state.http.incoming_body(body),
+                wh.Body(None, None) if body is None else http.incoming_body(body),
                 method=_METHODS.get(method) or H.MethodOther(method),
                 path_with_query=target,
                 scheme=_SCHEME_HTTP,
@@ -414,20 +426,49 @@ class Service:
 
     async def _respond(self, ex: Exchange, method: str, response: wh.Response) -> bool:
         status = response.status
-        rbody = response.body or wh.Body(None, None)
+        rbody = response.body
         response.body = None
+        if rbody is None:
+            rbody = wh.Body(None, None)
         sent, rbody.sent = rbody.sent, None
         entries = response.headers.entries
-        limit = wire._content_length(entries)
+        limit = _content_length(entries) if entries else None
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-        has_body = not no_body and rbody.contents is not None
-        chunked = ex.start(status, entries, limit, has_body, not no_body)
+        contents = rbody.contents
+        chunked = ex.start(
+            status, entries, limit, not no_body and contents is not None, not no_body
+        )
         if no_body:
             rbody.close()
-            result: Ok[None] | Err[Any] = Ok(None)
+            result: Ok[Any] | Err[Any] = Ok(None)
             ex.finish(False, None)
         else:
-            result = await _send_body(ex, rbody, chunked, limit)
+            # the body: its contents, then its trailers (the guest's body ends are ours)
+            trailers = rbody.trailers
+            rbody.contents = rbody.trailers = None
+            try:
+                if contents is not None:
+                    err = await wbodies.send_contents(
+                        ex.writer, contents, chunked, limit, _BODY_SIZE
+                    )
+                else:
+                    err = wbodies.length_error(0, limit, _BODY_SIZE)
+                if err is not None:
+                    result = err
+                elif trailers is None:
+                    result = Ok(None)
+                    ex.finish(chunked, None)
+                else:
+                    read = wbodies.TrailersRead(trailers)
+                    trailers = None
+                    got = read.result
+                    result = got if got is not None else await read.wait()
+                    if isinstance(result, Ok):
+                        ex.finish(chunked, result.value)
+                        result = Ok(None)
+            finally:
+                if trailers is not None:
+                    trailers.close()
         if sent is not None:
             sent.settle(result)
         if isinstance(result, Err):
@@ -461,9 +502,11 @@ class Service:
         if self.p2:
             p2http.host_for(state.ctx).bridge = p2http.LoopBridge(loop)
             handler = wasi_http_incoming_handler.Exports(store, instance, (self.export,))
-        else:
-            handler = wasi_http_handler.Exports(store, instance, (self.export,))
-        return _Slot(state, store, instance, handler, loop)
+            return _Slot(state, store, instance, handler, loop)
+        handler = wasi_http_handler.Exports(store, instance, (self.export,))
+        slot = _Slot(state, store, instance, handler, loop)
+        slot.http = state.http
+        return slot
 
     def _has_room(self, slot: _Slot) -> bool:
         return (
@@ -472,10 +515,23 @@ class Service:
             and not slot.instance.poisoned
         )
 
-    async def _acquire(self) -> _Slot:
+    def _pooled(self, loop: asyncio.AbstractEventLoop) -> _Slot | None:
+        """A pooled instance of ``loop`` with room, taken for one more request; None
+        when there is none (or the pool holds instances of an earlier loop: see
+        :meth:`_acquire`)."""
+        mc, mr = self.max_concurrent, self.max_reuse
+        for slot in self.pool:
+            if slot.loop is not loop:
+                return None
+            if slot.active < mc and slot.uses < mr and not slot.instance.poisoned:
+                self._take(slot)
+                self._more(loop)
+                return slot
+        return None
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop) -> _Slot:
         """An instance for one more request: a pooled one with room, else the first
         one that is made or released for this request."""
-        loop = asyncio.get_running_loop()
         for slot in list(self.pool):
             if slot.loop is not loop:  # made for an earlier loop (asyncio.run again)
                 if not slot.active:
@@ -524,18 +580,24 @@ class Service:
 
     def _live(self) -> int:
         """Instances alive: pooled, or serving a request."""
-        return len(self.busy) + sum(1 for s in self.pool if s not in self.busy)
+        return len(self.busy.union(self.pool))
 
     def _want(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Whether to make one more instance for ``loop`` now."""
-        if self._making is loop or self._live() >= self.max_instances:
+        if self._making is loop:
             return False
-        if any(not w.done() for w in self._waiters):
-            return True  # requests wait for one (while the server drains too)
-        if self.stopping or not self._warming or self._warm_failed:
-            return False
-        spare = sum(1 for s in self.pool if not s.active and self._has_room(s))
-        return spare < self.warm
+        if not any(not w.done() for w in self._waiters):  # (else requests wait for one)
+            if self.stopping or not self._warming or self._warm_failed:
+                return False
+            spare, warm = 0, self.warm
+            for s in self.pool:
+                if spare >= warm:
+                    return False
+                if not s.active and self._has_room(s):
+                    spare += 1
+            if spare >= warm:
+                return False
+        return self._live() < self.max_instances
 
     def _more(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start making an instance on the maker thread if one is wanted."""
@@ -582,12 +644,14 @@ class Service:
         slot.active -= 1
         if not slot.active:
             self.busy.discard(slot)
-        if (not healthy or slot.instance.poisoned) and slot in self.pool:
-            self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+        waiters = self._waiters
         if slot in self.pool:
-            self._offer(slot)
-        if self._waiters:
-            self._more(self._waiters[0].get_loop())
+            if not healthy or slot.instance.poisoned:
+                self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+            elif waiters:
+                self._offer(slot)
+        if waiters:
+            self._more(waiters[0].get_loop())
 
     def _retire(self, slot: _Slot) -> None:
         """Take ``slot`` out of service: guest code still running in its store traps
@@ -721,29 +785,3 @@ class Service:
                 self._release(slot, healthy)
             else:  # the instance is in use until the guest's call ends
                 call.add_done_callback(lambda _: self._release(slot, False))
-
-
-async def _send_body(
-    ex: Exchange, body: wh.Body, chunked: bool, limit: int | None
-) -> Ok[None] | Err[Any]:
-    """Send ``body``'s contents on ``ex.writer`` (chunk-framed when ``chunked``), then its
-    trailers through :meth:`Exchange.finish`; takes ownership of both ends."""
-    contents, trailers = body.contents, body.trailers
-    body.contents = body.trailers = None
-    try:
-        size_error = H.ErrorCodeHTTPResponseBodySize
-        err = await wbodies.send_contents(ex.writer, contents, chunked, limit, size_error)
-        if err is not None:
-            return err
-        fields: wh.Fields | None = None
-        if trailers is not None:
-            t, trailers = trailers, None
-            got = await wbodies.guest_trailers(t)
-            if isinstance(got, Err):
-                return got
-            fields = got.value
-        ex.finish(chunked, fields)
-        return Ok(None)
-    finally:
-        if trailers is not None:
-            trailers.close()

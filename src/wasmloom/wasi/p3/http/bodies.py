@@ -36,6 +36,8 @@ __all__ = ["Body", "IncomingBody", "write_body"]
 # into its own buffer inside write(): a view of guest memory may be written without a copy.
 # TLS transports (and later Pythons) may keep the object: they get bytes.
 _WRITE_VIEWS = sys.version_info < (3, 12)
+# a chunk of at most this many bytes is framed and written in one piece
+_JOIN_CHUNK = 16 * 1024
 
 
 # --- bodies ------------------------------------------------------------------------------
@@ -270,6 +272,11 @@ class _BodySink:
         self.limit = limit
         self.count = 0
         self.views_ok = _WRITE_VIEWS and writer.get_extra_info("ssl_object") is None
+        # the transport tells how many bytes it holds (not every one does: ASGI's)
+        self.sized = (
+            type(writer.transport).get_write_buffer_size
+            is not asyncio.WriteTransport.get_write_buffer_size
+        )
         self.drain: asyncio.Future[Any] | None = None
         self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
@@ -306,19 +313,26 @@ class _BodySink:
             self._finish(H.ErrorCodeHTTPRequestBodySize(self.count))
             return DROPPED
         w = self.writer
-        data = view if self.views_ok or not direct else bytes(view)
         try:
-            if self.chunked:
-                w.write(b"%x\r\n" % n)
-                w.write(data)
-                w.write(b"\r\n")
+            if self.chunked and n <= _JOIN_CHUNK:  # one write (a copy) rather than three sends
+                w.write(b"%x\r\n%b\r\n" % (n, view))
             else:
-                w.write(data)
+                data = view if self.views_ok or not direct else bytes(view)
+                if self.chunked:
+                    w.write(b"%x\r\n" % n)
+                    w.write(data)
+                    w.write(b"\r\n")
+                else:
+                    w.write(data)
         except (OSError, RuntimeError):
             self._finish(H.ErrorCodeConnectionTerminated())
             return DROPPED
         if direct:
             src.mark_read(n)
+        if self.sized:
+            t = w.transport
+            if not t.is_closing() and t.get_write_buffer_size() == 0:
+                return COMPLETED  # all sent: nothing to drain
         drain = asyncio.ensure_future(w.drain())
         if drain.done():
             if drain.cancelled() or drain.exception() is not None:
@@ -415,19 +429,71 @@ async def send_contents(
             if isinstance(err, H.ErrorCodeHTTPRequestBodySize):
                 err = size_error(count)
             return Err(err)
+    return length_error(count, limit, size_error)
+
+
+def length_error(
+    count: int, limit: int | None, size_error: Callable[[int], Any]
+) -> Err[Any] | None:
+    """``Err(size_error(count))`` when a declared ``limit`` is not the ``count`` of bytes
+    sent, else None."""
     if limit is not None and count != limit:
         return Err(size_error(count))
     return None
 
 
+class TrailersRead:
+    """Reads a guest body's trailers future: :attr:`result` is what it resolves to once
+    known (at once when the guest already wrote it), else :meth:`wait` gives it.
+
+    The result is ``Ok(fields)`` (None: no trailers) or ``Err(code)``; a future
+    dropped without a value, or a trap of its writer, is an internal error.
+    """
+
+    __slots__ = ("result", "waiter")
+
+    def __init__(self, trailers: FutureReader[Any]) -> None:
+        self.result: Ok[Fields | None] | Err[Any] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        try:
+            trailers.pipe(trailers.store, self)
+        except Exception as e:  # (already piped or closed: not through the bindings)
+            self._set(Err(_internal(f"trailers: {e}")))
+
+    def _set(self, result: Ok[Fields | None] | Err[Any]) -> None:
+        if self.result is None:
+            self.result = result
+            w = self.waiter
+            if w is not None and not w.done():
+                w.set_result(None)
+
+    def poll_consume(self, store: Any, src: Any, finish: bool) -> StreamResult:
+        got = src.take()
+        if isinstance(got, Err):
+            self._set(Err(got.value))
+        else:
+            v = got.value if isinstance(got, Ok) else None
+            self._set(Ok(None if v is None else _FieldsBridge.from_guest(v)))
+        return COMPLETED
+
+    def close(self) -> None:
+        if self.result is None:  # (called once the value was taken too)
+            self._set(Err(_internal("trailers: the future's writer dropped it without a value")))
+
+    def fail(self, error: BaseException) -> None:
+        if self.result is None:
+            self._set(Err(_internal(f"trailers: {error}")))
+
+    async def wait(self) -> Ok[Fields | None] | Err[Any]:
+        """The result, once the guest wrote it (or dropped the future, or trapped)."""
+        while self.result is None:
+            w = self.waiter = asyncio.get_running_loop().create_future()
+            await w
+        return self.result
+
+
 async def guest_trailers(trailers: FutureReader[Any]) -> Ok[Fields | None] | Err[Any]:
-    """What a guest body's trailers future resolves to: ``Ok(fields)`` (None: no
-    trailers) or ``Err(code)``; a future dropped without a value, or a trap, is an
-    internal error."""
-    try:
-        got = await trailers
-    except Exception as e:  # the guest dropped the future without a value, or trapped
-        return Err(_internal(f"trailers: {e}"))
-    if isinstance(got, Err):
-        return Err(got.value)
-    return Ok(_FieldsBridge.from_guest(got.value if isinstance(got, Ok) else None))
+    """What a guest body's trailers future resolves to (see :class:`TrailersRead`)."""
+    read = TrailersRead(trailers)
+    got = read.result
+    return got if got is not None else await read.wait()

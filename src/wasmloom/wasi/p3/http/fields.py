@@ -9,6 +9,7 @@ owned by a request or response, or handed out by ``get-headers``, are
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -53,9 +54,12 @@ def _hdr_err(tag: str) -> Err[H.HeaderError]:
     return Err(cls())
 
 
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
 def valid_name(name: str) -> bool:
     """An RFC 9110 token."""
-    return bool(name) and all(c in _TCHAR for c in name)
+    return _TOKEN.fullmatch(name) is not None
 
 
 def valid_value(value: bytes) -> bool:
@@ -139,12 +143,12 @@ class Fields:
         return Ok(out)
 
     def append(self, name: str, value: bytes) -> Ok[None] | Err[H.HeaderError]:
-        err = self._guard(name)
-        if err is not None:
-            return err
-        if not valid_value(value):
+        key = name.lower()
+        if self.immutable or _TOKEN.fullmatch(name) is None or key in FORBIDDEN:
+            return self._guard(name) or _hdr_err("invalid-syntax")
+        if value.translate(None, _BAD_VALUE_BYTES) != value:
             return _hdr_err("invalid-syntax")
-        self.entries.append((name.lower(), bytes(value)))
+        self.entries.append((key, bytes(value)))
         return Ok(None)
 
     def copy_all(self) -> list[tuple[str, bytes]]:
