@@ -116,38 +116,115 @@ def instantiate(
     if len(imports) != len(expected):
         raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
     externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
-    kinds = _KIND_OF
     for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
-        kind = kinds.get(type(item))
-        if kind != desc.kind or item.store is not store:
+        externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
+    return _instantiate_externs(store, module, externs, len(imports))
+
+
+def instantiate_with(
+    store: CoreStore, module: CoreModule, args: Mapping[str, Mapping[str, Any]]
+) -> CoreInstance:
+    """Instantiate ``module`` with each import ``m::n`` taken from ``args[m][n]``.
+
+    ``args`` maps an import module name to a core instance's exports (as
+    :attr:`CoreInstance.exports`) or to a mapping of names to
+    :data:`CoreExtern` or :class:`ExportRef` items (a component's inline core
+    instance). An export of an instance is passed on inside wasmtime, without
+    being wrapped. Raises :class:`LinkError` for an argument or export that is
+    missing or of the wrong kind, and as :func:`instantiate` does.
+    """
+    if module.engine is not store.engine:
+        raise LinkError("module was compiled for a different engine than the store's")
+    expected = module.imports
+    n = len(expected)
+    externs = (ffi.wasmtime_extern_t * max(n, 1))()
+    for i, (mod_name, name, desc) in enumerate(expected):
+        provided = args.get(mod_name)
+        if provided is None:
+            raise LinkError(f"core module import `{mod_name}` was not supplied")
+        if type(provided) is _LazyExports:
+            source, field = provided, name
+        else:
+            try:
+                item = provided[name]
+            except KeyError:
+                raise LinkError(f"core instance `{mod_name}` has no export `{name}`") from None
+            if type(item) is not ExportRef:
+                externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
+                continue
+            source, field = item.exports, item.name
+        got = source._fill(field, desc.kind, externs, i) if source._store is store else ""
+        if got != desc.kind:
+            if got is None:
+                raise LinkError(f"core instance `{mod_name}` has no export `{name}`")
             where = f"import `{mod_name}::{name}`"
-            if kind != desc.kind:
-                got = kind or type(item).__name__
-                raise LinkError(f"{where}: expected a {desc.kind}, got {got}")
-            raise LinkError(f"{where}: the {kind} belongs to a different store")
-        externs[i] = item._as_extern()
+            if not got:
+                raise LinkError(f"{where}: the {desc.kind} belongs to a different store")
+            raise LinkError(f"{where}: expected a {desc.kind}, got {got}")
+    return _instantiate_externs(store, module, externs, n)
+
+
+def _checked_extern(store: CoreStore, item: Any, kind: str, mod_name: str, name: str) -> Any:
+    """``item``'s ``wasmtime_extern_t``, for import ``mod_name::name`` of kind ``kind``."""
+    got = _KIND_OF.get(type(item))
+    if got != kind or item.store is not store:
+        where = f"import `{mod_name}::{name}`"
+        if got != kind:
+            raise LinkError(f"{where}: expected a {kind}, got {got or type(item).__name__}")
+        raise LinkError(f"{where}: the {got} belongs to a different store")
+    return item._as_extern()
+
+
+def _instantiate_externs(
+    store: CoreStore, module: CoreModule, externs: Any, n: int
+) -> CoreInstance:
+    """Instantiate ``module`` with the first ``n`` of ``externs`` (checked) as its imports."""
     if store.async_only:
-        return _instantiate_linked(store, module, externs[: len(imports)])
+        return _instantiate_linked(store, module, externs[:n])
     instance = ffi.wasmtime_instance_t()
     trap = ctypes.POINTER(ffi.wasm_trap_t)()
     err = ffi.wasmtime_instance_new(
         store.wasmtime._context(),
         module.wasmtime.ptr(),
         externs,
-        len(imports),
+        n,
         ctypes.byref(instance),
         ctypes.byref(trap),
     )
+    return _instantiated(
+        store,
+        module,
+        instance,
+        ctypes.cast(trap, ctypes.c_void_p).value or 0,
+        ctypes.cast(err, ctypes.c_void_p).value or 0,
+    )
+
+
+def _instantiated(
+    store: CoreStore, module: CoreModule, instance: Any, trap: int, err: int
+) -> CoreInstance:
+    """The instance an instantiation made, or its trap or error (addresses, 0 if none) raised."""
     if trap:
-        _raise_failure(store, None, ctypes.cast(trap, ctypes.c_void_p).value or 0)
+        _raise_failure(store, None, trap)
     if err:
-        message = _error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        message = _error_from_ptr(err)
         exc = store.take_pending()
         if exc is not None:
             raise exc
         raise _instantiation_error(_cause(message))
     store._check_id(int(instance.store_id), "instance")
     return _instance_of(store, module, instance)
+
+
+def _new_linker(store: CoreStore) -> int:
+    return int(
+        _linker_new(
+            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
+        )
+    )
+
+
+_EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
 
 
 class _LazyExports(Mapping[str, "CoreExtern"]):
@@ -186,6 +263,30 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
         item = self._cache[name] = _wrap_raw(self._store, raw_item, desc)
         return item
 
+    def _fill(self, name: str, kind: str, externs: Any, i: int) -> str | None:
+        """The kind of export ``name`` (``None`` if there is none); when it is
+        ``kind``, the export is also written into ``externs[i]``, unwrapped."""
+        item = self._cache.get(name)
+        if item is not None:
+            got = _KIND_OF[type(item)]
+            if got == kind:
+                externs[i] = item._as_extern()
+            return got
+        desc = self._types.get(name)
+        if desc is None:
+            return None
+        got = desc.kind
+        if got == kind:
+            raw = self._names[name]
+            _export_get(
+                self._store.ctx_arg,
+                self._instance,
+                raw,
+                ctypes.c_size_t(len(raw)),
+                ctypes.byref(externs, i * _EXTERN_SIZE),
+            )
+        return got
+
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
@@ -194,6 +295,32 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
 
     def __len__(self) -> int:
         return len(self._types)
+
+
+class ExportRef:
+    """Export ``name`` of a core instance (``exports``, from :attr:`CoreInstance.exports`),
+    named but not fetched: :func:`instantiate_with` passes it on inside wasmtime,
+    and :meth:`get` wraps it (once) for any other use."""
+
+    __slots__ = ("exports", "name")
+
+    def __init__(self, exports: _LazyExports, name: str) -> None:
+        self.exports = exports
+        self.name = name
+
+    def get(self) -> CoreExtern:
+        return self.exports[self.name]
+
+
+def export_ref(exports: Mapping[str, Any], name: str) -> Any:
+    """Export ``name`` of a core instance's ``exports``: an :class:`ExportRef` for an
+    instantiated module's (not fetched yet), else the item itself (``KeyError``
+    if there is none)."""
+    if type(exports) is _LazyExports:
+        if name not in exports._types:
+            raise KeyError(name)
+        return ExportRef(exports, name)
+    return exports[name]
 
 
 def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
@@ -246,17 +373,7 @@ def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreI
         _future_delete(ctypes.c_void_p(future))
     if not done:  # impossible by construction: nothing can suspend with the flag clear
         raise Trap(START_BLOCK_MESSAGE)
-    trap, err = slots[0], slots[1]
-    if trap:
-        _raise_failure(store, None, trap)
-    if err:
-        message = _error_from_ptr(err)
-        exc = store.take_pending()
-        if exc is not None:
-            raise exc
-        raise _instantiation_error(_cause(message))
-    store._check_id(int(instance.store_id), "instance")
-    return _instance_of(store, module, instance)
+    return _instantiated(store, module, instance, slots[0], slots[1])
 
 
 def _instantiate_linked(
@@ -273,11 +390,7 @@ def _instantiate_linked(
     may-block flag clear, so it cannot block; the instantiation completes in
     one poll.
     """
-    linker = int(
-        _linker_new(
-            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
-        )
-    )
+    linker = _new_linker(store)
     try:
         seen: dict[tuple[str, str], bytes] = {}
         for i, (mod_name, name, _desc) in enumerate(module.imports):

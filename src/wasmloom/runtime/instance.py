@@ -19,6 +19,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
+from wasmloom.core.instantiate import ExportRef, export_ref, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
@@ -303,7 +304,7 @@ class _Walk:
     def make_resource(self, d: ast.ResourceTypeDef) -> T.ResourceType:
         dtor = None
         if d.dtor is not None:
-            dtor = core_caller(self.scope.get(Sort.CORE_FUNC, d.dtor))
+            dtor = core_caller(_core_item(self.scope, Sort.CORE_FUNC, d.dtor))
         return T.ResourceType("resource", impl=self.inst, dtor=dtor, rep=d.rep)
 
 
@@ -315,16 +316,7 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope = w.scope
     module = scope.get(Sort.CORE_MODULE, d.module)
     args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-    imports = []
-    for modname, fieldname, _desc in module.imports:
-        provided = args.get(modname)
-        if provided is None:
-            raise LinkError(f"core module import `{modname}` was not supplied")
-        try:
-            imports.append(provided[fieldname])
-        except KeyError:
-            raise LinkError(f"core instance `{modname}` has no export `{fieldname}`") from None
-    scope.core_instances.append(core.instantiate(w.store, module, imports).exports)
+    scope.core_instances.append(instantiate_with(w.store, module, args).exports)
 
 
 def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
@@ -380,7 +372,7 @@ def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
     scope = w.scope
     target = scope.get(Sort.CORE_INSTANCE, d.instance)
     try:
-        item = target[d.name]
+        item = export_ref(target, d.name)  # fetched only if used other than as an import
     except KeyError:
         raise LinkError(f"core instance {d.instance} has no export `{d.name}`") from None
     scope._spaces[d.sort].append(item)
@@ -408,21 +400,51 @@ def _typedef(w: _Walk, d: ast.TypeDef) -> None:
 def _canon_lift(w: _Walk, d: ast.CanonLift) -> None:
     scope = w.scope
     ft = scope.get(Sort.TYPE, d.type_idx)
-    opts = scope.canon_options(d.opts)
-    callee = scope.get(Sort.CORE_FUNC, d.core_func)
-    callback = None if d.opts.callback is None else scope.get(Sort.CORE_FUNC, d.opts.callback)
+    opts = _canon_options(scope, d.opts)
+    callee = _core_item(scope, Sort.CORE_FUNC, d.core_func)
+    callback = None if d.opts.callback is None else scope.core_funcs[d.opts.callback]
     scope.funcs.append(LiftedFunc(w.inst, callee, ft, opts, callback))
 
 
 def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
     scope = w.scope
     f = scope.get(Sort.FUNC, d.func)
-    opts = scope.canon_options(d.opts)
+    opts = _canon_options(scope, d.opts)
     scope.core_funcs.append(lower(w.store, w.inst, f, opts, w.plan.abi(d, f, opts)))
 
 
 def _canon_builtin(w: _Walk, d: ast.CanonBuiltin) -> None:
-    w.scope.core_funcs.append(builtin(w.store, w.inst, w.scope, d))
+    scope = w.scope
+    if d.opts is not None:
+        _fetch_opts(scope, d.opts)
+    if d.memory is not None:
+        _core_item(scope, Sort.CORE_MEMORY, d.memory)
+    if d.table is not None:
+        _core_item(scope, Sort.CORE_TABLE, d.table)
+    scope.core_funcs.append(builtin(w.store, w.inst, scope, d))
+
+
+def _core_item(scope: Scope, sort: Sort, idx: int) -> Any:
+    """Core item ``idx`` of ``sort``, fetched from its instance (once) if it is an
+    :class:`ExportRef` still (``LinkError`` if out of bounds)."""
+    item = scope.get(sort, idx)
+    if type(item) is ExportRef:
+        item = scope._spaces[sort][idx] = item.get()
+    return item
+
+
+def _fetch_opts(scope: Scope, o: ast.CanonOpts) -> None:
+    """Fetch the core items canon options ``o`` name (see :func:`_core_item`)."""
+    if o.memory is not None:
+        _core_item(scope, Sort.CORE_MEMORY, o.memory)
+    for idx in (o.realloc, o.post_return, o.callback):
+        if idx is not None:
+            _core_item(scope, Sort.CORE_FUNC, idx)
+
+
+def _canon_options(scope: Scope, o: ast.CanonOpts) -> Any:
+    _fetch_opts(scope, o)
+    return scope.canon_options(o)
 
 
 def _import(w: _Walk, d: ast.Import) -> None:
