@@ -115,7 +115,7 @@ def instantiate(
     expected = module.imports
     if len(imports) != len(expected):
         raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
-    externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
+    externs = _extern_array(len(imports))
     for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
         externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
     return _instantiate_externs(store, module, externs, len(imports))
@@ -137,12 +137,13 @@ def instantiate_with(
         raise LinkError("module was compiled for a different engine than the store's")
     expected = module.imports
     n = len(expected)
-    externs = (ffi.wasmtime_extern_t * max(n, 1))()
+    externs = _extern_array(n)
+    ctx, byref, export_get, size = store.ctx_arg, ctypes.byref, _export_get, _EXTERN_SIZE
     for i, (mod_name, name, desc) in enumerate(expected):
         provided = args.get(mod_name)
         if provided is None:
             raise LinkError(f"core module import `{mod_name}` was not supplied")
-        if type(provided) is _LazyExports:
+        if type(provided) is LazyExports:
             source, field = provided, name
         else:
             try:
@@ -152,15 +153,17 @@ def instantiate_with(
             if type(item) is not ExportRef:
                 externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
                 continue
-            source, field = item.exports, item.name
-        got = source._fill(field, desc.kind, externs, i) if source._store is store else ""
-        if got != desc.kind:
-            if got is None:
-                raise LinkError(f"core instance `{mod_name}` has no export `{name}`")
+            source, field = item
+        export = source._types.get(field)
+        if export is None or export.kind != desc.kind or source._store is not store:
             where = f"import `{mod_name}::{name}`"
-            if not got:
-                raise LinkError(f"{where}: the {desc.kind} belongs to a different store")
-            raise LinkError(f"{where}: expected a {desc.kind}, got {got}")
+            if export is None:
+                raise LinkError(f"core instance `{mod_name}` has no export `{name}`")
+            if export.kind != desc.kind:
+                raise LinkError(f"{where}: expected a {desc.kind}, got {export.kind}")
+            raise LinkError(f"{where}: the {desc.kind} belongs to a different store")
+        raw = source._names[field]  # written in place: no wrapper, no copy
+        export_get(ctx, source._instance, raw, len(raw), byref(externs, i * size))
     return _instantiate_externs(store, module, externs, n)
 
 
@@ -225,9 +228,21 @@ def _new_linker(store: CoreStore) -> int:
 
 
 _EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
+_ARRAY_TYPES: dict[int, Any] = {}
 
 
-class _LazyExports(Mapping[str, "CoreExtern"]):
+def _extern_array(n: int) -> Any:
+    """A zeroed ``wasmtime_extern_t[max(n, 1)]``; its ctypes type made once per length
+    (a new array type per call would be cyclic garbage for the collector)."""
+    t = _ARRAY_TYPES.get(n)
+    if t is None:
+        t = ffi.wasmtime_extern_t * max(n, 1)
+        if len(_ARRAY_TYPES) < 256:
+            _ARRAY_TYPES[n] = t
+    return t()
+
+
+class LazyExports(Mapping[str, "CoreExtern"]):
     """A core instance's exports, each wrapped on first use.
 
     Components built by toolchains export thousands of core items of which a
@@ -263,30 +278,6 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
         item = self._cache[name] = _wrap_raw(self._store, raw_item, desc)
         return item
 
-    def _fill(self, name: str, kind: str, externs: Any, i: int) -> str | None:
-        """The kind of export ``name`` (``None`` if there is none); when it is
-        ``kind``, the export is also written into ``externs[i]``, unwrapped."""
-        item = self._cache.get(name)
-        if item is not None:
-            got = _KIND_OF[type(item)]
-            if got == kind:
-                externs[i] = item._as_extern()
-            return got
-        desc = self._types.get(name)
-        if desc is None:
-            return None
-        got = desc.kind
-        if got == kind:
-            raw = self._names[name]
-            _export_get(
-                self._store.ctx_arg,
-                self._instance,
-                raw,
-                ctypes.c_size_t(len(raw)),
-                ctypes.byref(externs, i * _EXTERN_SIZE),
-            )
-        return got
-
     def __contains__(self, name: object) -> bool:
         return name in self._types
 
@@ -297,34 +288,31 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
         return len(self._types)
 
 
-class ExportRef:
-    """Export ``name`` of a core instance (``exports``, from :attr:`CoreInstance.exports`),
-    named but not fetched: :func:`instantiate_with` passes it on inside wasmtime,
-    and :meth:`get` wraps it (once) for any other use."""
+class ExportRef(tuple[LazyExports, str]):
+    """``(exports, name)``: export ``name`` of a core instance (``exports``, from
+    :attr:`CoreInstance.exports`), named but not fetched. :func:`instantiate_with`
+    passes it on inside wasmtime; :meth:`get` wraps it (once) for any other use.
+    (A tuple, so that making one runs no Python code.)"""
 
-    __slots__ = ("exports", "name")
-
-    def __init__(self, exports: _LazyExports, name: str) -> None:
-        self.exports = exports
-        self.name = name
+    __slots__ = ()
 
     def get(self) -> CoreExtern:
-        return self.exports[self.name]
+        return self[0][self[1]]
 
 
 def export_ref(exports: Mapping[str, Any], name: str) -> Any:
     """Export ``name`` of a core instance's ``exports``: an :class:`ExportRef` for an
     instantiated module's (not fetched yet), else the item itself (``KeyError``
     if there is none)."""
-    if type(exports) is _LazyExports:
+    if type(exports) is LazyExports:
         if name not in exports._types:
             raise KeyError(name)
-        return ExportRef(exports, name)
+        return ExportRef((exports, name))
     return exports[name]
 
 
 def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
-    return CoreInstance(store, module, _LazyExports(store, module, instance))
+    return CoreInstance(store, module, LazyExports(store, module, instance))
 
 
 def _linker_define_extern(

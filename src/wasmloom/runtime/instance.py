@@ -19,7 +19,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
-from wasmloom.core.instantiate import ExportRef, export_ref, instantiate_with
+from wasmloom.core.instantiate import ExportRef, LazyExports, export_ref, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
@@ -274,7 +274,28 @@ def instantiate(
         if step is None:  # pragma: no cover - the decoder produces nothing else
             raise AssertionError(f"unknown definition {d!r}")
         step(w, d)
+    _release_core_items(scope)
     return w.inst, w.exports
+
+
+def _release_core_items(scope: Scope) -> None:
+    """Empty ``scope``'s core item and instance index spaces once its walk is done.
+
+    Nothing reads them afterwards (outer aliases reach only types, modules and
+    components), and a nested component's definition refers back to ``scope``:
+    emptied, what they held (the core instances' export maps, the
+    :class:`ExportRef` of each alias) is freed at once instead of by the cycle
+    collector.
+    """
+    for space in (
+        scope.core_funcs,
+        scope.core_tables,
+        scope.core_memories,
+        scope.core_globals,
+        scope.core_tags,
+        scope.core_instances,
+    ):
+        space.clear()
 
 
 class _Walk:
@@ -371,10 +392,14 @@ def _inline_exports(w: _Walk, d: ast.InlineExports) -> None:
 def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
     scope = w.scope
     target = scope.get(Sort.CORE_INSTANCE, d.instance)
-    try:
-        item = export_ref(target, d.name)  # fetched only if used other than as an import
-    except KeyError:
-        raise LinkError(f"core instance {d.instance} has no export `{d.name}`") from None
+    name = d.name
+    if type(target) is LazyExports and name in target._types:
+        item: Any = ExportRef((target, name))  # fetched only if used other than as an import
+    else:
+        try:
+            item = export_ref(target, name)
+        except KeyError:
+            raise LinkError(f"core instance {d.instance} has no export `{name}`") from None
     scope._spaces[d.sort].append(item)
 
 
