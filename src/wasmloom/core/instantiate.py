@@ -122,15 +122,19 @@ def instantiate(
 
 
 def instantiate_with(
-    store: CoreStore, module: CoreModule, args: Mapping[str, Mapping[str, Any]]
+    store: CoreStore,
+    module: CoreModule,
+    args: Mapping[str, Mapping[str, Any]],
+    instances: Sequence[Mapping[str, Any]] = (),
 ) -> CoreInstance:
     """Instantiate ``module`` with each import ``m::n`` taken from ``args[m][n]``.
 
     ``args`` maps an import module name to a core instance's exports (as
     :attr:`CoreInstance.exports`) or to a mapping of names to
     :data:`CoreExtern` or :class:`ExportRef` items (a component's inline core
-    instance). An export of an instance is passed on inside wasmtime, without
-    being wrapped. Raises :class:`LinkError` for an argument or export that is
+    instance); an :class:`ExportRef` names an export of one of ``instances``.
+    An export of an instance is passed on inside wasmtime, without being
+    wrapped. Raises :class:`LinkError` for an argument or export that is
     missing or of the wrong kind, and as :func:`instantiate` does.
     """
     if module.engine is not store.engine:
@@ -143,6 +147,7 @@ def instantiate_with(
         provided = args.get(mod_name)
         if provided is None:
             raise LinkError(f"core module import `{mod_name}` was not supplied")
+        source: Any
         if type(provided) is LazyExports:
             source, field = provided, name
         else:
@@ -153,7 +158,10 @@ def instantiate_with(
             if type(item) is not ExportRef:
                 externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
                 continue
-            source, field = item
+            source = instances[item[0]]
+            field = item[1]
+            if type(source) is not LazyExports:  # pragma: no cover - refs name instances
+                raise LinkError(f"import `{mod_name}::{name}`: not an instance's export")
         export = source._types.get(field)
         if export is None or export.kind != desc.kind or source._store is not store:
             where = f"import `{mod_name}::{name}`"
@@ -288,27 +296,13 @@ class LazyExports(Mapping[str, "CoreExtern"]):
         return len(self._types)
 
 
-class ExportRef(tuple[LazyExports, str]):
-    """``(exports, name)``: export ``name`` of a core instance (``exports``, from
-    :attr:`CoreInstance.exports`), named but not fetched. :func:`instantiate_with`
-    passes it on inside wasmtime; :meth:`get` wraps it (once) for any other use.
-    (A tuple, so that making one runs no Python code.)"""
+class ExportRef(tuple[int, str]):
+    """``(instance, name)``: export ``name`` of core instance number ``instance`` (of
+    the ``instances`` given to :func:`instantiate_with`), named but not fetched:
+    :func:`instantiate_with` passes it on inside wasmtime. (A tuple, made once
+    per alias of a component and shared by its instantiations.)"""
 
     __slots__ = ()
-
-    def get(self) -> CoreExtern:
-        return self[0][self[1]]
-
-
-def export_ref(exports: Mapping[str, Any], name: str) -> Any:
-    """Export ``name`` of a core instance's ``exports``: an :class:`ExportRef` for an
-    instantiated module's (not fetched yet), else the item itself (``KeyError``
-    if there is none)."""
-    if type(exports) is LazyExports:
-        if name not in exports._types:
-            raise KeyError(name)
-        return ExportRef((exports, name))
-    return exports[name]
 
 
 def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:

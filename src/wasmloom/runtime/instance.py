@@ -19,7 +19,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
-from wasmloom.core.instantiate import ExportRef, LazyExports, export_ref, instantiate_with
+from wasmloom.core.instantiate import ExportRef, LazyExports, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
@@ -133,10 +133,11 @@ class Plan:
     ``prefix`` is the component's leading imports with the type definitions
     around them, resolved once (:func:`prepare`); the rest are memos filled by
     the first instantiation: resolved types free of resource types, core types,
-    and the lowering plan (:class:`FuncABI`) of each ``canon lower``.
+    the lowering plan (:class:`FuncABI`) of each ``canon lower``, and the
+    :class:`ExportRef` of each alias of an instantiated module's export.
     """
 
-    __slots__ = ("abis", "core_types", "per_instance", "prefix", "types")
+    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types")
 
     def __init__(self) -> None:
         self.prefix: _Prefix | None = None
@@ -144,6 +145,7 @@ class Plan:
         self.per_instance: set[int] = set()  # type definitions resolved per instance
         self.core_types: dict[int, list[Any]] = {}
         self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
+        self.refs: dict[int, ExportRef] = {}  # by alias of an instantiated module's export
 
     def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
         ft = f.type
@@ -337,7 +339,8 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope = w.scope
     module = scope.get(Sort.CORE_MODULE, d.module)
     args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-    scope.core_instances.append(instantiate_with(w.store, module, args).exports)
+    instance = instantiate_with(w.store, module, args, scope.core_instances)
+    scope.core_instances.append(instance.exports)
 
 
 def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
@@ -381,6 +384,7 @@ def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
     sub.per_instance = plan.per_instance
     sub.core_types = plan.core_types
     sub.abis = plan.abis
+    sub.refs = plan.refs
     return sub
 
 
@@ -394,10 +398,13 @@ def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
     target = scope.get(Sort.CORE_INSTANCE, d.instance)
     name = d.name
     if type(target) is LazyExports and name in target._types:
-        item: Any = ExportRef((target, name))  # fetched only if used other than as an import
+        # fetched only if used other than as an import
+        item = w.plan.refs.get(id(d))
+        if item is None:
+            item = w.plan.refs[id(d)] = ExportRef((d.instance, name))
     else:
         try:
-            item = export_ref(target, name)
+            item = target[name]
         except KeyError:
             raise LinkError(f"core instance {d.instance} has no export `{name}`") from None
     scope._spaces[d.sort].append(item)
@@ -454,7 +461,7 @@ def _core_item(scope: Scope, sort: Sort, idx: int) -> Any:
     :class:`ExportRef` still (``LinkError`` if out of bounds)."""
     item = scope.get(sort, idx)
     if type(item) is ExportRef:
-        item = scope._spaces[sort][idx] = item.get()
+        item = scope._spaces[sort][idx] = scope.core_instances[item[0]][item[1]]
     return item
 
 
