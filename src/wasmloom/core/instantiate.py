@@ -13,6 +13,7 @@ from wasmloom.core.capi import (
     _export_get,
     _future_delete,
     _future_poll,
+    _instance_new,
     _linker_define,
     _linker_define_async_func,
     _linker_delete,
@@ -193,22 +194,16 @@ def _instantiate_externs(
     if store.async_only:
         return _instantiate_linked(store, module, externs[:n])
     instance = ffi.wasmtime_instance_t()
-    trap = ctypes.POINTER(ffi.wasm_trap_t)()
-    err = ffi.wasmtime_instance_new(
-        store.wasmtime._context(),
+    trap = ctypes.c_void_p()
+    err = _instance_new(
+        store.ctx_arg,
         module.wasmtime.ptr(),
         externs,
         n,
         ctypes.byref(instance),
         ctypes.byref(trap),
     )
-    return _instantiated(
-        store,
-        module,
-        instance,
-        ctypes.cast(trap, ctypes.c_void_p).value or 0,
-        ctypes.cast(err, ctypes.c_void_p).value or 0,
-    )
+    return _instantiated(store, module, instance, trap.value or 0, err or 0)
 
 
 def _instantiated(
