@@ -12,6 +12,7 @@ the runtime resolves them into these objects.
 
 from __future__ import annotations
 
+import operator
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:  # what these classes are, to the type checker
@@ -90,8 +91,12 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
 
         ns["__eq__"] = __eq__
         if frozen:
+            fields = operator.attrgetter(*keys) if len(keys) > 1 else None
 
             def __hash__(self: Any) -> int:
+                # attrgetter makes the tuple in C: no generator (an allocation) per hash
+                if fields is not None:
+                    return hash(fields(self))
                 return hash(tuple(getattr(self, k) for k in keys))
 
             ns["__hash__"] = __hash__
