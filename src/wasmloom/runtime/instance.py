@@ -475,7 +475,10 @@ def _fetch_opts(scope: Scope, o: ast.CanonOpts) -> None:
 
 
 def _canon_options(scope: Scope, o: ast.CanonOpts) -> Any:
-    _fetch_opts(scope, o)
+    if o.memory is not None or o.realloc is not None or o.post_return is not None:
+        _fetch_opts(scope, o)
+    elif o.callback is not None:
+        _core_item(scope, Sort.CORE_FUNC, o.callback)
     return scope.canon_options(o)
 
 
