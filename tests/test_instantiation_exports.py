@@ -118,15 +118,10 @@ def test_instances_from_one_instance_pre_are_independent() -> None:
     linker = Linker()
     linker.root().func_wrap("add", lambda x: x + 1000)
     pre = linker.instantiate_pre(comp)
-    stores: list[Store[None]] = [Store(), Store()]
-    runs = []
-    for store in stores:
-        run = pre.instantiate(store).get_func("run")
-        assert run is not None
-        runs.append(run)
-    assert runs[0](stores[0]) == 1001
-    assert runs[0](stores[0]) == 1002
-    assert runs[1](stores[1]) == 1001  # its own provider instance
-    again = linker.instantiate(stores[1], comp).get_func("run")
-    assert again is not None
-    assert again(stores[1]) == 1001
+    first, second = Store[None](), Store[None]()
+    a = pre.instantiate(first).get_func("run")
+    b = pre.instantiate(second).get_func("run")
+    assert a is not None and b is not None
+    assert (a(first), a(first), b(second)) == (1001, 1002, 1001)  # b: its own provider
+    again = linker.instantiate(second, comp).get_func("run")
+    assert again is not None and again(second) == 1001
