@@ -13,6 +13,7 @@ from wasmloom.core.capi import (
     _export_get,
     _future_delete,
     _future_poll,
+    _instance_new,
     _linker_define,
     _linker_define_async_func,
     _linker_delete,
@@ -115,33 +116,104 @@ def instantiate(
     expected = module.imports
     if len(imports) != len(expected):
         raise LinkError(f"module expects {len(expected)} imports, {len(imports)} given")
-    externs = (ffi.wasmtime_extern_t * max(len(imports), 1))()
-    kinds = _KIND_OF
+    externs = _extern_array(len(imports))
     for i, (item, (mod_name, name, desc)) in enumerate(zip(imports, expected, strict=True)):
-        kind = kinds.get(type(item))
-        if kind != desc.kind or item.store is not store:
+        externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
+    return _instantiate_externs(store, module, externs, len(imports))
+
+
+def instantiate_with(
+    store: CoreStore,
+    module: CoreModule,
+    args: Mapping[str, Mapping[str, Any]],
+    instances: Sequence[Mapping[str, Any]] = (),
+) -> CoreInstance:
+    """Instantiate ``module`` with each import ``m::n`` taken from ``args[m][n]``.
+
+    ``args`` maps an import module name to a core instance's exports (as
+    :attr:`CoreInstance.exports`) or to a mapping of names to
+    :data:`CoreExtern` or :class:`ExportRef` items (a component's inline core
+    instance); an :class:`ExportRef` names an export of one of ``instances``.
+    An export of an instance is passed on inside wasmtime, without being
+    wrapped. Raises :class:`LinkError` for an argument or export that is
+    missing or of the wrong kind, and as :func:`instantiate` does.
+    """
+    if module.engine is not store.engine:
+        raise LinkError("module was compiled for a different engine than the store's")
+    expected = module.imports
+    n = len(expected)
+    externs = _extern_array(n)
+    ctx, byref, export_get, size = store.ctx_arg, ctypes.byref, _export_get, _EXTERN_SIZE
+    for i, (mod_name, name, desc) in enumerate(expected):
+        provided = args.get(mod_name)
+        if provided is None:
+            raise LinkError(f"core module import `{mod_name}` was not supplied")
+        source: Any
+        if type(provided) is LazyExports:
+            source, field = provided, name
+        else:
+            try:
+                item = provided[name]
+            except KeyError:
+                raise LinkError(f"core instance `{mod_name}` has no export `{name}`") from None
+            if type(item) is not ExportRef:
+                externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
+                continue
+            source = instances[item[0]]
+            field = item[1]
+            if type(source) is not LazyExports:  # pragma: no cover - refs name instances
+                raise LinkError(f"import `{mod_name}::{name}`: not an instance's export")
+        export = source._types.get(field)
+        if export is None or export.kind != desc.kind or source._store is not store:
             where = f"import `{mod_name}::{name}`"
-            if kind != desc.kind:
-                got = kind or type(item).__name__
-                raise LinkError(f"{where}: expected a {desc.kind}, got {got}")
-            raise LinkError(f"{where}: the {kind} belongs to a different store")
-        externs[i] = item._as_extern()
+            if export is None:
+                raise LinkError(f"core instance `{mod_name}` has no export `{name}`")
+            if export.kind != desc.kind:
+                raise LinkError(f"{where}: expected a {desc.kind}, got {export.kind}")
+            raise LinkError(f"{where}: the {desc.kind} belongs to a different store")
+        raw = source._names[field]  # written in place: no wrapper, no copy
+        export_get(ctx, source._instance, raw, len(raw), byref(externs, i * size))
+    return _instantiate_externs(store, module, externs, n)
+
+
+def _checked_extern(store: CoreStore, item: Any, kind: str, mod_name: str, name: str) -> Any:
+    """``item``'s ``wasmtime_extern_t``, for import ``mod_name::name`` of kind ``kind``."""
+    got = _KIND_OF.get(type(item))
+    if got != kind or item.store is not store:
+        where = f"import `{mod_name}::{name}`"
+        if got != kind:
+            raise LinkError(f"{where}: expected a {kind}, got {got or type(item).__name__}")
+        raise LinkError(f"{where}: the {got} belongs to a different store")
+    return item._as_extern()
+
+
+def _instantiate_externs(
+    store: CoreStore, module: CoreModule, externs: Any, n: int
+) -> CoreInstance:
+    """Instantiate ``module`` with the first ``n`` of ``externs`` (checked) as its imports."""
     if store.async_only:
-        return _instantiate_linked(store, module, externs[: len(imports)])
+        return _instantiate_linked(store, module, externs[:n])
     instance = ffi.wasmtime_instance_t()
-    trap = ctypes.POINTER(ffi.wasm_trap_t)()
-    err = ffi.wasmtime_instance_new(
-        store.wasmtime._context(),
+    trap = ctypes.c_void_p()
+    err = _instance_new(
+        store.ctx_arg,
         module.wasmtime.ptr(),
         externs,
-        len(imports),
+        n,
         ctypes.byref(instance),
         ctypes.byref(trap),
     )
+    return _instantiated(store, module, instance, trap.value or 0, err or 0)
+
+
+def _instantiated(
+    store: CoreStore, module: CoreModule, instance: Any, trap: int, err: int
+) -> CoreInstance:
+    """The instance an instantiation made, or its trap or error (addresses, 0 if none) raised."""
     if trap:
-        _raise_failure(store, None, ctypes.cast(trap, ctypes.c_void_p).value or 0)
+        _raise_failure(store, None, trap)
     if err:
-        message = _error_from_ptr(ctypes.cast(err, ctypes.c_void_p).value or 0)
+        message = _error_from_ptr(err)
         exc = store.take_pending()
         if exc is not None:
             raise exc
@@ -150,7 +222,30 @@ def instantiate(
     return _instance_of(store, module, instance)
 
 
-class _LazyExports(Mapping[str, "CoreExtern"]):
+def _new_linker(store: CoreStore) -> int:
+    return int(
+        _linker_new(
+            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
+        )
+    )
+
+
+_EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
+_ARRAY_TYPES: dict[int, Any] = {}
+
+
+def _extern_array(n: int) -> Any:
+    """A zeroed ``wasmtime_extern_t[max(n, 1)]``; its ctypes type made once per length
+    (a new array type per call would be cyclic garbage for the collector)."""
+    t = _ARRAY_TYPES.get(n)
+    if t is None:
+        t = ffi.wasmtime_extern_t * max(n, 1)
+        if len(_ARRAY_TYPES) < 256:
+            _ARRAY_TYPES[n] = t
+    return t()
+
+
+class LazyExports(Mapping[str, "CoreExtern"]):
     """A core instance's exports, each wrapped on first use.
 
     Components built by toolchains export thousands of core items of which a
@@ -196,8 +291,17 @@ class _LazyExports(Mapping[str, "CoreExtern"]):
         return len(self._types)
 
 
+class ExportRef(tuple[int, str]):
+    """``(instance, name)``: export ``name`` of core instance number ``instance`` (of
+    the ``instances`` given to :func:`instantiate_with`), named but not fetched:
+    :func:`instantiate_with` passes it on inside wasmtime. (A tuple, made once
+    per alias of a component and shared by its instantiations.)"""
+
+    __slots__ = ()
+
+
 def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreInstance:
-    return CoreInstance(store, module, _LazyExports(store, module, instance))
+    return CoreInstance(store, module, LazyExports(store, module, instance))
 
 
 def _linker_define_extern(
@@ -246,17 +350,7 @@ def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreI
         _future_delete(ctypes.c_void_p(future))
     if not done:  # impossible by construction: nothing can suspend with the flag clear
         raise Trap(START_BLOCK_MESSAGE)
-    trap, err = slots[0], slots[1]
-    if trap:
-        _raise_failure(store, None, trap)
-    if err:
-        message = _error_from_ptr(err)
-        exc = store.take_pending()
-        if exc is not None:
-            raise exc
-        raise _instantiation_error(_cause(message))
-    store._check_id(int(instance.store_id), "instance")
-    return _instance_of(store, module, instance)
+    return _instantiated(store, module, instance, slots[0], slots[1])
 
 
 def _instantiate_linked(
@@ -273,11 +367,7 @@ def _instantiate_linked(
     may-block flag clear, so it cannot block; the instantiation completes in
     one poll.
     """
-    linker = int(
-        _linker_new(
-            ctypes.c_void_p(ctypes.cast(store.engine.wasmtime.ptr(), ctypes.c_void_p).value)
-        )
-    )
+    linker = _new_linker(store)
     try:
         seen: dict[tuple[str, str], bytes] = {}
         for i, (mod_name, name, _desc) in enumerate(module.imports):

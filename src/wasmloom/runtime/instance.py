@@ -19,6 +19,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
+from wasmloom.core.instantiate import ExportRef, LazyExports, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
@@ -132,10 +133,11 @@ class Plan:
     ``prefix`` is the component's leading imports with the type definitions
     around them, resolved once (:func:`prepare`); the rest are memos filled by
     the first instantiation: resolved types free of resource types, core types,
-    and the lowering plan (:class:`FuncABI`) of each ``canon lower``.
+    the lowering plan (:class:`FuncABI`) of each ``canon lower``, and the
+    :class:`ExportRef` of each alias of an instantiated module's export.
     """
 
-    __slots__ = ("abis", "core_types", "per_instance", "prefix", "types")
+    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types")
 
     def __init__(self) -> None:
         self.prefix: _Prefix | None = None
@@ -143,6 +145,7 @@ class Plan:
         self.per_instance: set[int] = set()  # type definitions resolved per instance
         self.core_types: dict[int, list[Any]] = {}
         self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
+        self.refs: dict[int, ExportRef] = {}  # by alias of an instantiated module's export
 
     def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
         ft = f.type
@@ -273,7 +276,28 @@ def instantiate(
         if step is None:  # pragma: no cover - the decoder produces nothing else
             raise AssertionError(f"unknown definition {d!r}")
         step(w, d)
+    _release_core_items(scope)
     return w.inst, w.exports
+
+
+def _release_core_items(scope: Scope) -> None:
+    """Empty ``scope``'s core item and instance index spaces once its walk is done.
+
+    Nothing reads them afterwards (outer aliases reach only types, modules and
+    components), and a nested component's definition refers back to ``scope``:
+    emptied, what they held (the core instances' export maps, the
+    :class:`ExportRef` of each alias) is freed at once instead of by the cycle
+    collector.
+    """
+    for space in (
+        scope.core_funcs,
+        scope.core_tables,
+        scope.core_memories,
+        scope.core_globals,
+        scope.core_tags,
+        scope.core_instances,
+    ):
+        space.clear()
 
 
 class _Walk:
@@ -303,7 +327,7 @@ class _Walk:
     def make_resource(self, d: ast.ResourceTypeDef) -> T.ResourceType:
         dtor = None
         if d.dtor is not None:
-            dtor = core_caller(self.scope.get(Sort.CORE_FUNC, d.dtor))
+            dtor = core_caller(_core_item(self.scope, Sort.CORE_FUNC, d.dtor))
         return T.ResourceType("resource", impl=self.inst, dtor=dtor, rep=d.rep)
 
 
@@ -315,16 +339,8 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope = w.scope
     module = scope.get(Sort.CORE_MODULE, d.module)
     args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-    imports = []
-    for modname, fieldname, _desc in module.imports:
-        provided = args.get(modname)
-        if provided is None:
-            raise LinkError(f"core module import `{modname}` was not supplied")
-        try:
-            imports.append(provided[fieldname])
-        except KeyError:
-            raise LinkError(f"core instance `{modname}` has no export `{fieldname}`") from None
-    scope.core_instances.append(core.instantiate(w.store, module, imports).exports)
+    instance = instantiate_with(w.store, module, args, scope.core_instances)
+    scope.core_instances.append(instance.exports)
 
 
 def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
@@ -368,6 +384,7 @@ def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
     sub.per_instance = plan.per_instance
     sub.core_types = plan.core_types
     sub.abis = plan.abis
+    sub.refs = plan.refs
     return sub
 
 
@@ -379,10 +396,17 @@ def _inline_exports(w: _Walk, d: ast.InlineExports) -> None:
 def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
     scope = w.scope
     target = scope.get(Sort.CORE_INSTANCE, d.instance)
-    try:
-        item = target[d.name]
-    except KeyError:
-        raise LinkError(f"core instance {d.instance} has no export `{d.name}`") from None
+    name = d.name
+    if type(target) is LazyExports and name in target._types:
+        # fetched only if used other than as an import
+        item = w.plan.refs.get(id(d))
+        if item is None:
+            item = w.plan.refs[id(d)] = ExportRef((d.instance, name))
+    else:
+        try:
+            item = target[name]
+        except KeyError:
+            raise LinkError(f"core instance {d.instance} has no export `{name}`") from None
     scope._spaces[d.sort].append(item)
 
 
@@ -408,21 +432,54 @@ def _typedef(w: _Walk, d: ast.TypeDef) -> None:
 def _canon_lift(w: _Walk, d: ast.CanonLift) -> None:
     scope = w.scope
     ft = scope.get(Sort.TYPE, d.type_idx)
-    opts = scope.canon_options(d.opts)
-    callee = scope.get(Sort.CORE_FUNC, d.core_func)
-    callback = None if d.opts.callback is None else scope.get(Sort.CORE_FUNC, d.opts.callback)
+    opts = _canon_options(scope, d.opts)
+    callee = _core_item(scope, Sort.CORE_FUNC, d.core_func)
+    callback = None if d.opts.callback is None else scope.core_funcs[d.opts.callback]
     scope.funcs.append(LiftedFunc(w.inst, callee, ft, opts, callback))
 
 
 def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
     scope = w.scope
     f = scope.get(Sort.FUNC, d.func)
-    opts = scope.canon_options(d.opts)
+    opts = _canon_options(scope, d.opts)
     scope.core_funcs.append(lower(w.store, w.inst, f, opts, w.plan.abi(d, f, opts)))
 
 
 def _canon_builtin(w: _Walk, d: ast.CanonBuiltin) -> None:
-    w.scope.core_funcs.append(builtin(w.store, w.inst, w.scope, d))
+    scope = w.scope
+    if d.opts is not None:
+        _fetch_opts(scope, d.opts)
+    if d.memory is not None:
+        _core_item(scope, Sort.CORE_MEMORY, d.memory)
+    if d.table is not None:
+        _core_item(scope, Sort.CORE_TABLE, d.table)
+    scope.core_funcs.append(builtin(w.store, w.inst, scope, d))
+
+
+def _core_item(scope: Scope, sort: Sort, idx: int) -> Any:
+    """Core item ``idx`` of ``sort``, fetched from its instance (once) if it is an
+    :class:`ExportRef` still (``LinkError`` if out of bounds)."""
+    item = scope.get(sort, idx)
+    if type(item) is ExportRef:
+        item = scope._spaces[sort][idx] = scope.core_instances[item[0]][item[1]]
+    return item
+
+
+def _fetch_opts(scope: Scope, o: ast.CanonOpts) -> None:
+    """Fetch the core items canon options ``o`` name (see :func:`_core_item`)."""
+    if o.memory is not None:
+        _core_item(scope, Sort.CORE_MEMORY, o.memory)
+    for idx in (o.realloc, o.post_return, o.callback):
+        if idx is not None:
+            _core_item(scope, Sort.CORE_FUNC, idx)
+
+
+def _canon_options(scope: Scope, o: ast.CanonOpts) -> Any:
+    if o.memory is not None or o.realloc is not None or o.post_return is not None:
+        _fetch_opts(scope, o)
+    elif o.callback is not None:
+        _core_item(scope, Sort.CORE_FUNC, o.callback)
+    return scope.canon_options(o)
 
 
 def _import(w: _Walk, d: ast.Import) -> None:
