@@ -287,7 +287,18 @@ def _run_options(
     )
 
 
+def _cache_code(args: argparse.Namespace) -> None:
+    """Unless ``--no-cache``: keep wasmloom's compiled Python code in the compile cache
+    where Python keeps no bytecode (:mod:`wasmloom.codecache`); before the command's
+    imports."""
+    if not args.no_cache:
+        from wasmloom import codecache
+
+        codecache.install()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    _cache_code(args)
     from wasmloom.wasi.run import run_command
 
     s_opts = _s_options(args, "run")
@@ -328,6 +339,7 @@ def _s_options(args: argparse.Namespace, command: str) -> dict[str, bool] | None
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    _cache_code(args)
     from wasmloom.wasi.serve import Limits, ServeOptions, serve
 
     s_opts = _s_options(args, "serve")

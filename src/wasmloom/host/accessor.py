@@ -21,13 +21,16 @@ def`` host method. Hand-written host functions get one through
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    import asyncio
+
     from wasmloom.host.store import Store
+else:
+    from wasmloom.aio import asyncio
 
 D = TypeVar("D")
 H = TypeVar("H")

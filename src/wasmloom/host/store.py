@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from wasmloom import core
 from wasmloom.errors import WasmloomError
@@ -12,6 +11,11 @@ from wasmloom.host.streams import HostAsyncValues
 from wasmloom.limits import StoreLimits
 from wasmloom.runtime.scheduler import Scheduler
 from wasmloom.runtime.tasks import Thread
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 D = TypeVar("D")
 R = TypeVar("R")

@@ -11,9 +11,8 @@ reader's buffer), :class:`AsyncIterableProducer`, :class:`StreamReaderProducer`
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, Awaitable
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from wasmloom.runtime.streams.buffers import Destination, FutureDestination, Source
 from wasmloom.runtime.streams.host_ends import (
@@ -23,6 +22,11 @@ from wasmloom.runtime.streams.host_ends import (
     PENDING,
     StreamResult,
 )
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = [
     "AsyncIterableProducer",

@@ -28,11 +28,10 @@ here); :class:`ListProducer` is here.
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 import weakref
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
-from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from wasmloom import types as T
 from wasmloom.host.stream_adapters import (
@@ -63,6 +62,11 @@ from wasmloom.runtime.streams.host_ends import (
     ProducerEnd,
     StreamResult,
 )
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = [
     "AsyncIterableProducer",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -11,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
 from wasmloom.errors import Trap
-from wasmloom.runtime import hostcoro
 from wasmloom.runtime.lift import ComponentFunc, OnCancel, OnResolve, OnStart, no_cancel
 from wasmloom.runtime.scheduler import Root
 from wasmloom.runtime.tasks import (
@@ -21,7 +19,12 @@ from wasmloom.runtime.tasks import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from wasmloom.runtime import hostcoro
     from wasmloom.runtime.scope import ComponentInstance
+else:
+    from wasmloom.aio import asyncio
 
 
 def fail_host_call(inst: Any, root: Any, exc: BaseException) -> None:
@@ -151,6 +154,8 @@ class HostFunc(ComponentFunc):
             # would. The worker running the rest completes the call itself and
             # runs the threads that made ready in line (no done-callback or
             # driver wake-up turn of the loop in between).
+            from wasmloom.runtime import hostcoro  # asyncio runs: imported already
+
             h, value = hostcoro.start(sched, loop, coro)
             if h is None:
                 on_resolve(value)

@@ -9,7 +9,6 @@ mapping of :mod:`wasmloom.values`) and the calling component instance
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,11 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
 
 if TYPE_CHECKING:
+    import asyncio
+
     from wasmloom.runtime.scope import ComponentInstance
+else:
+    from wasmloom.aio import asyncio
 
 OnStart = Callable[[], list[Any]]
 OnResolve = Callable[[Any], None]

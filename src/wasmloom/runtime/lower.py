@@ -8,7 +8,6 @@ Python-level type check. The other canon built-ins are in
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
@@ -17,7 +16,6 @@ from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.errors import Trap
-from wasmloom.runtime import hostcoro
 from wasmloom.runtime.hostfunc import (
     HostFunc,
     cancel_host_call,
@@ -38,7 +36,12 @@ from wasmloom.runtime.tasks import (
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:
+    import asyncio
+
+    from wasmloom.runtime import hostcoro
     from wasmloom.runtime.scope import ComponentInstance
+else:
+    from wasmloom.aio import asyncio
 
 
 def lower(
@@ -454,6 +457,8 @@ def _lower_host_coroutine(
     in it is RETURNED with no subtask, one that suspends gets a
     :class:`_HostSubtask`.
     """
+    from wasmloom.runtime import hostcoro  # with asyncio: only for a host coroutine
+
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
     fn = f.fn

@@ -35,13 +35,17 @@ taken at once.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from wasmloom.errors import Trap, WasmloomError
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = ["DEADLOCK", "IN_LOOP", "Root", "Runnable", "Scheduler", "park", "settle", "wake"]
 

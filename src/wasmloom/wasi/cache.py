@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from wasmloom.codecache import default_cache_dir
 from wasmloom.errors import WasmloomError
 
 if TYPE_CHECKING:
@@ -60,16 +61,6 @@ __all__ = [
 
 #: Seconds a compile runs before a terminal's stderr shows its progress.
 PROGRESS_AFTER = 1.0
-
-
-def default_cache_dir() -> Path:
-    """The user cache directory for wasmloom."""
-    env = os.environ.get("WASMLOOM_CACHE_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "wasmloom"
 
 
 def package_version(name: str) -> str:

@@ -41,7 +41,6 @@ Contracts the implementations rely on:
 
 from __future__ import annotations
 
-import asyncio
 import io
 import os
 import random as _random
@@ -50,9 +49,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from wasmloom.wasi.sandbox import Dir, Perms
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = [
     "MAX_RANDOM_BYTES",

@@ -6,18 +6,20 @@ Blocking and the limits on hostile lengths are as :mod:`wasmloom.wasi.p2.host` d
 
 from __future__ import annotations
 
-import concurrent.futures
 import math
 import select
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmloom.errors import Trap
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import sandbox as sb
 from wasmloom.wasi.ctx import Input, MonotonicClock, Output
 from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
+
+if TYPE_CHECKING:
+    import concurrent.futures
 
 __all__ = [
     "BLOCKING_WRITE_MAX",
@@ -101,6 +103,8 @@ class FuturePollable(Pollable):
         return self.fut.done()
 
     def block(self) -> None:
+        import concurrent.futures
+
         concurrent.futures.wait([self.fut])
 
 

@@ -8,9 +8,8 @@ answers ``PENDING`` and wakes the reader or writer when the task is done.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmloom.host.streams import (
     Destination,
@@ -20,6 +19,11 @@ from wasmloom.host.streams import (
     StreamResult,
 )
 from wasmloom.values import Err, Ok
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = [
     "AsyncChunkProducer",

@@ -12,12 +12,11 @@ valid during the step) and writes it from the worker, with backpressure.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat as _stat
 import typing
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
@@ -35,6 +34,11 @@ from wasmloom.wasi.p3._streams import AsyncChunkProducer, Completion, StreamErro
 from wasmloom.wasi.p3.bindings import wasi_filesystem_preopens as P
 from wasmloom.wasi.p3.bindings import wasi_filesystem_types as F
 from wasmloom.wasi.p3.bindings.wasi_clocks_system_clock import Instant
+
+if TYPE_CHECKING:
+    import asyncio
+else:
+    from wasmloom.aio import asyncio
 
 __all__ = ["Descriptor", "FilesystemHost", "add_to_linker"]
 
