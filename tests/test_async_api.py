@@ -19,8 +19,13 @@ BLOCKING = ("stackful-wait", "stackful-set-wait", "callback-wait", "sync-add")
 
 
 class Env:
-    def __init__(self) -> None:
+    """``barrier``: each host call waits until that many calls have started (then
+    the 1 ms sleep), so calls that do not overlap never finish."""
+
+    def __init__(self, barrier: int = 0) -> None:
         self.log: list[tuple[str, int]] = []
+        self.barrier = barrier
+        self.all_started: asyncio.Event | None = None
         linker = Linker()
         linker.root().func_wrap("host-add", self.host_add)
         self.store: Store[None] = Store()
@@ -28,6 +33,12 @@ class Env:
 
     async def host_add(self, a: int) -> int:
         self.log.append(("start", a))
+        if self.barrier:
+            if self.all_started is None:
+                self.all_started = asyncio.Event()
+            if sum(what == "start" for what, _ in self.log) >= self.barrier:
+                self.all_started.set()
+            await asyncio.wait_for(self.all_started.wait(), 30)
         await asyncio.sleep(0.001)
         self.log.append(("end", a))
         return a + 100
@@ -46,7 +57,7 @@ def test_sync_call_drives_the_loop_through_an_async_host_function(name: str) -> 
 
 
 def test_concurrent_calls_overlap_while_the_host_awaits() -> None:
-    env = Env()
+    env = Env(barrier=12)
 
     async def main() -> list[int]:
         calls = [env.func(n).call_async(env.store, i) for i, n in enumerate(BLOCKING * 3)]
