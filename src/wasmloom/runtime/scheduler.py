@@ -35,6 +35,7 @@ taken at once.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -531,8 +532,15 @@ class Scheduler(Generic[ThreadT]):
                 # The event exists before the loop runs: host work that completes in
                 # the loop's first turn (a yielded thread's turn) must find it.
                 ev = self._event = asyncio.Event()
-                loop.run_until_complete(ev.wait())
-                self._event = None
+                # The root may resolve inside a run_ready of the loop's turn while other
+                # host work is still pending: its future wakes this driver then.
+                fut = root.future = loop.create_future()
+                fut.add_done_callback(functools.partial(_set_event, ev))
+                try:
+                    loop.run_until_complete(ev.wait())
+                finally:
+                    self._event = None
+                    root.future = None
                 continue
             if not self.rescan():
                 self.deadlock(root)
@@ -684,3 +692,7 @@ def _close_loop(lp: asyncio.AbstractEventLoop) -> None:
             lp.run_until_complete(lp.shutdown_asyncgens())
     finally:
         lp.close()
+
+
+def _set_event(ev: asyncio.Event, _: object) -> None:
+    ev.set()

@@ -432,16 +432,12 @@ def _call(
     store: Store[RunState], func: Func, args: tuple[Any, ...], is_async: bool, shown: str,
     err: TextIO,
 ) -> _Returned | _Ended:  # fmt: skip
-    """Call ``func`` (awaited on the store's loop when ``is_async``): its result, or the
+    """Call ``func`` (an async export too, through the synchronous entry point): its result, or the
     status a WASI exit or a trap (reported, naming ``shown``) ends the program with."""
     ctx = store.data.ctx
     try:
-        if is_async:
-
-            async def main() -> Any:
-                return await func.call_async(store, *args)
-
-            return _Returned(store.run_concurrent(main))
+        # An async export is driven by the synchronous entry point too: the store's
+        # event loop (and asyncio) is only made once host work waits on it.
         return _Returned(func(store, *args))
     except WasiExit as e:
         return _Ended(_flush(ctx, e.code))
