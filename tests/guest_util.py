@@ -20,6 +20,20 @@ def component(name: str) -> Component:
     return Component.from_file(GUESTS / f"{name}.wat")
 
 
+class ComponentGuest:
+    """A store with one instance of the test guest ``name`` (no imports), whose
+    exports are called by name: ``g("export", *args)``."""
+
+    def __init__(self, name: str) -> None:
+        self.store: Store[None] = Store()
+        self.inst = Linker().instantiate(self.store, component(name))
+
+    def __call__(self, export: str, *args: Any) -> Any:
+        f = self.inst.get_func(export)
+        assert f is not None, export
+        return f(self.store, *args)
+
+
 def host_imports(name: str) -> list[str]:
     """The names of the root-level function imports ``host-*`` of a guest's text."""
     return re.findall(r'\(import "(host-[a-z0-9-]+)" \(func', (GUESTS / f"{name}.wat").read_text())

@@ -14,9 +14,9 @@ import warnings
 from typing import Any
 
 import pytest
-from guest_util import component
+from guest_util import ComponentGuest
 
-from wasmloom import Linker, Store, Trap
+from wasmloom import Trap
 from wasmloom.host.streams import (
     AsyncIterableProducer,
     AwaitableFutureProducer,
@@ -40,15 +40,9 @@ COMPLETED, DROPPED, CANCELLED = 0, 1, 2
 STREAM_READ, STREAM_WRITE, FUTURE_READ = 2, 3, 4
 
 
-class Guest:
+class Guest(ComponentGuest):
     def __init__(self) -> None:
-        self.store: Store[None] = Store()
-        self.inst = Linker().instantiate(self.store, component("streams_rc"))
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        f = self.inst.get_func(name)
-        assert f is not None, name
-        return f(self.store, *args)
+        super().__init__("streams_rc")
 
     def event(self, h: int) -> tuple[int, int]:
         """(event code, payload) of handle ``h``'s pending event, or (0, 0)."""

@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from guest_util import component
+from guest_util import ComponentGuest
 
-from wasmloom import Linker, Store
 from wasmloom.host.streams import (
     BytearrayConsumer,
     BytesProducer,
@@ -66,15 +65,9 @@ MACHINE = (
 )
 
 
-class Guest:
+class Guest(ComponentGuest):
     def __init__(self) -> None:
-        self.store: Store[None] = Store()
-        self.inst = Linker().instantiate(self.store, component("streams_rc"))
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        f = self.inst.get_func(name)
-        assert f is not None, name
-        return f(self.store, *args)
+        super().__init__("streams_rc")
 
     def pair(self, what: str) -> tuple[int, int]:
         v = self(f"new-{what}")

@@ -9,24 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from guest_util import component
+from guest_util import ComponentGuest
 
-from wasmloom import Linker, Store
 from wasmloom.host.streams import FutureReader, Source, StreamResult, ValueFutureProducer
 
 BLOCKED = 0xFFFF_FFFF
 COMPLETED, DROPPED = 0, 1
 
 
-class Guest:
+class Guest(ComponentGuest):
     def __init__(self) -> None:
-        self.store: Store[None] = Store()
-        self.inst = Linker().instantiate(self.store, component("streams_rc"))
-
-    def __call__(self, name: str, *args: Any) -> Any:
-        f = self.inst.get_func(name)
-        assert f is not None, name
-        return f(self.store, *args)
+        super().__init__("streams_rc")
 
 
 class WakesItself:
