@@ -238,7 +238,11 @@ def guest() -> Path:
 
 
 class LineOutput(MemoryOutput):
-    """Collects the guest's stdout; :meth:`line` awaits a line starting with a word."""
+    """Collects the guest's stdout; :meth:`line` awaits a complete line starting with a word.
+
+    The guest may write one line in several pieces, so a line counts only once
+    its newline has arrived.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -252,8 +256,9 @@ class LineOutput(MemoryOutput):
         return self.getvalue().decode().splitlines()
 
     async def line(self, word: str) -> list[str]:
+        """The first complete line (ended by a newline) whose first word is ``word``."""
         while True:
-            for ln in self.lines():
+            for ln in self.getvalue().decode().split("\n")[:-1]:
                 if ln.split()[:1] == [word]:
                     return ln.split()
             self.changed.clear()
