@@ -306,7 +306,9 @@ def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
             return lift1
 
         def lift_flat(cx: Any, flat: Any) -> Any:
-            cx.refresh()
+            cx.lift_used = 0  # cx.refresh(), in line
+            if not cx.stable:
+                cx.refresh()
             return lf(cx, iter(_as_list(flat)))
 
         return lift_flat

@@ -22,6 +22,7 @@ from wasmloom.errors import Trap
 from wasmloom.types import ResourceType
 
 __all__ = [
+    "BORROWS_REMAIN",
     "BorrowScope",
     "ResourceHandle",
     "Table",
@@ -32,6 +33,9 @@ __all__ = [
 ]
 
 E = TypeVar("E")
+
+#: The trap of a call that ends while its callee still holds borrowed handles.
+BORROWS_REMAIN = "borrow handles still remain at the end of the call"
 
 
 def _unknown(i: int) -> Trap:
@@ -144,7 +148,7 @@ class BorrowScope:
                 h.num_lends -= 1
             self.lenders = []
         if self.num_borrows:
-            raise Trap("borrow handles still remain at the end of the call")
+            raise Trap(BORROWS_REMAIN)
 
     def release(self) -> None:
         """Release the lends without the borrow check (for calls that trapped)."""

@@ -127,7 +127,8 @@ def lift_string(cx: Any, ptr: int, tagged_code_units: int) -> str:
             codec = "latin-1"
             simple = "latin1"
     # Alignment first, then bounds, then the length (Wasmtime's order).
-    cx.check_range(ptr, align, nbytes, "string")
+    if ptr & (align - 1) or ptr + nbytes > len(cx.mv):
+        cx.check_range(ptr, align, nbytes, "string")  # traps, or re-derives the view
     mv = cx.mv  # after the check, which may re-derive it
     used = cx.lift_used + nbytes  # the lift budget (see wasmloom.abi.context)
     if nbytes > MAX_STRING_BYTE_LENGTH:
@@ -211,8 +212,9 @@ def lower_string(cx: Any, v: Any) -> tuple[int, int]:
 def _copy(cx: Any, encoded: bytes, code_units: int, align: int) -> tuple[int, int]:
     """``store_string_copy``: one allocation of exactly the encoded size."""
     n = len(encoded)
-    ptr = cx.allocate(align, n)
-    cx.check_alloc(ptr, align, n, "string")
+    ptr = cx.reallocate(0, 0, align, n)
+    if ptr & (align - 1) or ptr + n > len(cx.mv):
+        cx.check_alloc(ptr, align, n, "string")  # traps, or re-derives the view
     cx.mv[ptr : ptr + n] = encoded
     return ptr, code_units
 

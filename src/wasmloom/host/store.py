@@ -68,6 +68,10 @@ class Store(Generic[D]):
         # The store's task scheduler, and how its instances show streams and futures to
         # the host: the runtime reaches both through the core store.
         self._scheduler: Scheduler[Thread] = Scheduler()
+        #: The store's task scheduler (for wasmloom's runtime layers). A plain
+        #: attribute, not a property: the runtime reads it for every host end of a
+        #: stream or future.
+        self.scheduler: Scheduler[Thread] = self._scheduler
         self._core.scheduler = self._scheduler
         self._core.async_values = HostAsyncValues(self)
         if fuel is not None:
@@ -105,11 +109,6 @@ class Store(Generic[D]):
     def interrupt(self) -> None:
         """Trap the guest code running in this store now with "interrupted" (thread-safe)."""
         self._core.interrupt()
-
-    @property
-    def scheduler(self) -> Scheduler[Thread]:
-        """The store's task scheduler (for wasmloom's runtime layers)."""
-        return self._scheduler
 
     def run_concurrent(self, fn: Callable[[], Awaitable[R]]) -> R:
         """Run ``await fn()`` to completion on the store's event loop and return its result.

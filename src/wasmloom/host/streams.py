@@ -613,7 +613,16 @@ class HostAsyncValues(RuntimeAsyncValues):
 
     def unwrap(self, cx: Any, v: Any, t: Any) -> Any:
         cls = v.__class__
-        if cls is StreamReader or cls is FutureReader or isinstance(v, _READERS):
+        if cls is StreamReader or cls is FutureReader:
+            # v._lowered(t.t), in line (one frame less per stream or future passed)
+            if v._disposed:
+                v._take()  # raises
+            v._disposed = True
+            shared = v.shared
+            if shared.t is UNTYPED:
+                shared.t = t.t
+            return shared
+        if isinstance(v, _READERS):
             return v._lowered(t.t)
         return v
 

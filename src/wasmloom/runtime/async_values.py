@@ -32,13 +32,15 @@ __all__ = [
 
 
 def lift_async_value(cx: Any, i: int, t: Any) -> Any:
-    inst = cx.inst
-    is_stream = isinstance(t, T.StreamType)
+    is_stream = t.__class__ is T.StreamType or isinstance(t, T.StreamType)
     cls = ReadableStreamEnd if is_stream else ReadableFutureEnd
     j = i & 0xFFFF_FFFF
-    handles = inst.handles
-    e: Any = handles.get(j)
-    if type(e) is not cls or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):
+    handles = cx.inst.handles
+    a = handles.array  # Table.get in line
+    e: Any = a[j] if j < len(a) else None
+    if e is None:
+        handles.get(j)  # traps
+    if e.__class__ is not cls or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):
         raise Trap(f"handle index {i} used with the wrong type, expected {_end_name(cls)}")
     state = e.state
     if state is not _IDLE:
@@ -52,7 +54,8 @@ def lift_async_value(cx: Any, i: int, t: Any) -> Any:
         raise Trap(
             f"cannot lift {'stream' if is_stream else 'future'} while it's in a waitable set"
         )
-    handles.remove(j)
+    a[j] = None  # Table.remove in line (the entry is there)
+    handles.free.append(j)
     return e.shared
 
 
@@ -60,14 +63,21 @@ _IDLE = CopyState.IDLE
 
 
 def lower_async_value(cx: Any, v: Any, t: Any) -> int:
-    if isinstance(t, T.StreamType):
-        if not isinstance(v, SharedStreamImpl):
+    if t.__class__ is T.StreamType or isinstance(t, T.StreamType):
+        if v.__class__ is not SharedStreamImpl and not isinstance(v, SharedStreamImpl):
             raise TypeError(f"expected a stream for `{t}`, got {type(v).__name__}")
-        i: int = cx.inst.handles.add(ReadableStreamEnd(v))
+        e: Any = ReadableStreamEnd(v)
+    else:
+        if v.__class__ is not SharedFutureImpl and not isinstance(v, SharedFutureImpl):
+            raise TypeError(f"expected a future for `{t}`, got {type(v).__name__}")
+        e = ReadableFutureEnd(v)
+    table = cx.inst.handles
+    free = table.free
+    if free and table.journal is None:  # Table.add in line for a reused slot
+        i: int = free.pop()
+        table.array[i] = e
         return i
-    if not isinstance(v, SharedFutureImpl):
-        raise TypeError(f"expected a future for `{t}`, got {type(v).__name__}")
-    i = cx.inst.handles.add(ReadableFutureEnd(v))
+    i = table.add(e)
     return i
 
 

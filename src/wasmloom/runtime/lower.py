@@ -14,7 +14,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI
-from wasmloom.abi.handles import BorrowScope
+from wasmloom.abi.handles import BORROWS_REMAIN, BorrowScope
 from wasmloom.errors import Trap
 from wasmloom.runtime.hostfunc import (
     HostFunc,
@@ -214,7 +214,15 @@ def _written_out_source(
             "        finally:",
             "            cx.borrow_scope = None",
             "            free.append(cx)",
-            "        scope.exit()",
+            # scope.exit(), in line
+            "        scope.ended = True",
+            "        lenders = scope.lenders",
+            "        if lenders:",
+            "            for h in lenders:",
+            "                h.num_lends -= 1",
+            "            scope.lenders = []",
+            "        if scope.num_borrows:",
+            "            raise Trap(REMAIN)",
         ]
     if result != "flat" or nresults == 0:
         lines.append("        return None")
@@ -256,6 +264,7 @@ def _written_out(
         namespace: dict[str, Any] = {
             "Trap": Trap,
             "BorrowScope": BorrowScope,
+            "REMAIN": BORROWS_REMAIN,
             "at_boundary": at_boundary,
         }
         exec(_written_out_source(*key), namespace)

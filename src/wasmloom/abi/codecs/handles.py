@@ -11,7 +11,7 @@ from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.context import AsyncValues
 from wasmloom.abi.handles import ResourceHandle, resource_handle
 from wasmloom.errors import Trap
-from wasmloom.types import BorrowType, ErrorContextType, OwnType, ValType
+from wasmloom.types import BorrowType, ErrorContextType, FutureType, OwnType, StreamType, ValType
 from wasmloom.values import Resource, _given_out
 
 # --- handles ----------------------------------------------------------------------------------
@@ -143,6 +143,34 @@ def resource_codec(
     return _handle_codec(t, ptr_type, lift_flat, lower)
 
 
+# One object per element type of streams and futures (see canonical_type). Bounded:
+# cleared when full (the identity checks then fall back to comparing structurally).
+_CANONICAL: dict[Any, Any] = {}
+_CANONICAL_MAX = 4096
+
+
+def canonical_type(t: Any) -> Any:
+    """The one object kept for types equal to ``t`` (``t`` itself the first time).
+
+    Each stream and future built-in and each function type resolves its own type
+    objects, so equal element types are often distinct objects. Those of the
+    built-ins and of the stream and future codecs go through here once, at link
+    time, so the handle checks of every copy, drop and lift compare them with
+    one ``is`` rather than structurally.
+    """
+    if t is None:
+        return None
+    try:
+        c = _CANONICAL.get(t)
+    except TypeError:  # an unhashable type: kept as it is
+        return t
+    if c is None:
+        if len(_CANONICAL) >= _CANONICAL_MAX:
+            _CANONICAL.clear()
+        _CANONICAL[t] = c = t
+    return c
+
+
 def async_value_codec(t: ValType, ptr_type: str) -> Codec:
     """Streams, futures and error contexts: lifted and lowered by ``cx.async_values``
     (:class:`~wasmloom.abi.context.AsyncValues`), streams and futures through the
@@ -167,6 +195,11 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
 
         return _handle_codec(t, ptr_type, lift_error_context, lower_error_context)
 
+    assert isinstance(t, StreamType | FutureType)
+    et = canonical_type(t.t)
+    if et is not t.t:
+        t = type(t)(et)  # the same type, its element type the canonical object
+
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         vals: AsyncValues | None = cx.async_values
         if vals is None:
@@ -180,7 +213,10 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
         vals: AsyncValues | None = cx.async_values
         if vals is None:
             raise unavailable()
-        taken = getattr(cx, "taken", None)
+        try:
+            taken = cx.taken
+        except AttributeError:  # a context without the undo record
+            taken = None
         if taken is None:
             v = vals.unwrap(cx, v, t)
         else:

@@ -152,6 +152,7 @@ def list_codec(
     # What each element costs against the lift budget: its size, and at least
     # one byte, so a list of empty elements cannot be made arbitrarily long.
     charge = es or 1
+    amask = ea - 1
 
     def lift_range(cx: Any, ptr: int, n: int) -> Any:
         ptr &= pmask
@@ -163,7 +164,8 @@ def list_codec(
                 if cx.fused
                 else "list pointer/length out of bounds of memory"
             )
-        cx.check_range(ptr, ea, nbytes, "list")
+        if ptr & amask or ptr + nbytes > len(cx.mv):
+            cx.check_range(ptr, ea, nbytes, "list")  # traps, or re-derives the view
         used = cx.lift_used + n * charge  # the lift budget (see wasmloom.abi.context)
         if used > cx.lift_cap:
             cx.check_lift_budget(used)
@@ -174,8 +176,9 @@ def list_codec(
         seq = prep(v)
         n = len(seq)
         nbytes = n * es
-        ptr = cx.allocate(ea, nbytes)
-        cx.check_alloc(ptr, ea, nbytes, "list")
+        ptr = cx.reallocate(0, 0, ea, nbytes)
+        if ptr & amask or ptr + nbytes > len(cx.mv):
+            cx.check_alloc(ptr, ea, nbytes, "list")  # traps, or re-derives the view
         write(cx, seq, ptr)
         return ptr, n
 

@@ -17,6 +17,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi import codecs
 from wasmloom.abi.codecs import get_codec
+from wasmloom.abi.codecs.handles import canonical_type
 from wasmloom.abi.context import LiftLowerContext
 from wasmloom.binary import ast
 from wasmloom.errors import Trap
@@ -43,7 +44,7 @@ from wasmloom.runtime.streams import (
     WritableStreamEnd,
 )
 from wasmloom.runtime.tasks import BLOCKED
-from wasmloom.runtime.waitables import EventCode, EventTuple
+from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
@@ -147,7 +148,9 @@ class GuestBuffer:
         if c is None:
             return [None] * n
         cx = self.cx
-        cx.refresh()
+        cx.lift_used = 0  # cx.refresh(), in line
+        if not cx.stable:
+            cx.refresh()
         ptr = self.ptr
         vs = self.kind.read(cx, ptr, n)
         self.ptr = ptr + n * c.size
@@ -182,7 +185,9 @@ class GuestBuffer:
         if c is None:
             return
         cx = self.cx
-        cx.refresh()
+        cx.lift_used = 0  # cx.refresh(), in line
+        if not cx.stable:
+            cx.refresh()
         size = c.size
         ptr = self.ptr
         if self.raw is not None:
@@ -227,8 +232,11 @@ def canon_future_new(
 
 def _new(store: core.CoreStore, inst: ComponentInstance, t: Any, is_stream: bool) -> core.CoreFunc:
     """A ``{stream,future}.new`` of type ``t``."""
-    et = t.t
-    add = inst.handles.add
+    et = canonical_type(t.t)
+    table = inst.handles
+    add = table.add
+    array = table.array
+    free = table.free
     if is_stream:
         shared_cls: Any = SharedStreamImpl
         readable: Any = ReadableStreamEnd
@@ -240,8 +248,20 @@ def _new(store: core.CoreStore, inst: ComponentInstance, t: Any, is_stream: bool
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         shared = shared_cls(et)
-        ri: int = add(readable(shared))
-        return ri | (add(writable(shared)) << 32)
+        r = readable(shared)
+        w = writable(shared)
+        # Table.add in line for a reused slot (the latest freed first)
+        if free and table.journal is None:
+            ri: int = free.pop()
+            array[ri] = r
+        else:
+            ri = add(r)
+        if free and table.journal is None:
+            wi: int = free.pop()
+            array[wi] = w
+        else:
+            wi = add(w)
+        return ri | (wi << 32)
 
     return core.host_func(store, CT((), ("i64",)), new)
 
@@ -262,7 +282,7 @@ class _EndFinder:
 
     def __init__(self, cls: type, t: Any) -> None:
         self.cls: Any = cls
-        self.et = t.t
+        self.et = canonical_type(t.t)
         # Equal element types seen, by id (each kept alive here, so ids stay theirs).
         self.same: dict[int, Any] = {}
 
@@ -378,7 +398,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     dropped = CopyResult.DROPPED
     # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
     array = inst.handles.array
-    et = t.t
+    et = canonical_type(t.t)
     find = _EndFinder(cls, t)
     size = 0 if kind.codec is None else kind.codec.size
     align_mask = 0 if kind.codec is None else kind.codec.align - 1
@@ -483,25 +503,37 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     idle = CopyState.IDLE
     done = CopyState.DONE
     cancelled = CopyResult.CANCELLED
-    get = inst.handles.get
-    et = t.t
+    # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
+    array = inst.handles.array
+    et = canonical_type(t.t)
     find = _EndFinder(cls, t)
+    size = 0 if kind.codec is None else kind.codec.size
+    align_mask = 0 if kind.codec is None else kind.codec.align - 1
     # The buffer of the last copy that completed inside the call (see _stream_copy).
     spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int) -> int:
         nonlocal spare
-        _check_leave(inst)
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = get(i)
+        e: Any = array[i] if i < len(array) else None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
-        _check_copy(e, is_async)
+        if e.state is not idle or (not is_async and e.wset is not None):
+            _check_copy(e, is_async)
         buffer = spare
         if buffer is not None:
             spare = None
-            buffer.reset(ptr, 1, e)
+            if not ptr & align_mask and ptr + size <= len(cx.mv):
+                # reset(), inlined for a range inside the view (as in _stream_copy)
+                buffer.owner = e
+                buffer.ptr = ptr
+                buffer.length = 1
+                buffer.progress = 0
+            else:
+                buffer.reset(ptr, 1, e)
         else:
             buffer = GuestBuffer(kind, cx, ptr, 1)
             buffer.owner = e
@@ -635,19 +667,35 @@ def _drop(
     """A ``{stream,future}.drop-{readable,writable}`` through end class ``cls``."""
     t = _type(scope, d)
     find = _EndFinder(cls, t)
-    et = t.t
+    et = canonical_type(t.t)
     handles = inst.handles
-    get = handles.get
-    remove = handles.remove
+    array = handles.array
+    free = handles.free
+    idle = CopyState.IDLE
+    done = CopyState.DONE
+    # Which states may drop without CopyEnd.check_drop (which traps for the others):
+    # a future's writable end only once its value was written or the reader dropped.
+    idle_ok = cls is not WritableFutureEnd
 
     def drop(i: int) -> None:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
-        e: Any = get(i)
+        # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
+        e: Any = array[i] if i < len(array) else None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
-        e.check_drop()
-        remove(i)
-        e.release()
+        state = e.state
+        if state is not done and (state is not idle or not idle_ok):
+            e.check_drop()  # traps
+        array[i] = None  # Table.remove in line (the entry is there)
+        free.append(i)
+        # e.release(), in line
+        shared = e.shared
+        if not shared.dropped:
+            shared.drop()
+        if e.wset is None:
+            e.pending_event = None
+        else:
+            Waitable.drop(e)
 
     return core.host_func(store, CT((I32,), ()), drop)

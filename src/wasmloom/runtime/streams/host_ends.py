@@ -273,7 +273,10 @@ class _HostEnd(_Stepper):
         self.polling = False
         self.rewake = False
         self.held = False
-        self.sched = getattr(store, "scheduler", None)
+        try:
+            self.sched = store.scheduler
+        except AttributeError:  # no store, or one without a scheduler
+            self.sched = None
         self.store = store
         self.obj = obj
         self.shared: Any = shared
@@ -295,7 +298,20 @@ class _HostEnd(_Stepper):
         if not self.disposed:
             self.disposed = True
             self.view = None
-            _dispose(self.what, self.obj)
+            # _dispose(self.what, self.obj), in line (once per stream or future)
+            obj = self.obj
+            try:
+                close = obj.close
+            except AttributeError:
+                return
+            if close is None:
+                return
+            try:
+                close()
+            except Trap:
+                raise
+            except Exception as e:
+                raise Trap(f"{self.what}.close() failed: {e!r}") from e
 
     #: The other end dropped: the stream or future is over; dispose of ``obj``.
     drop = dispose
