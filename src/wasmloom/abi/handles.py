@@ -126,18 +126,24 @@ class Table(Generic[E]):
 
 
 class BorrowScope:
-    """The borrows of one call (see the module docstring); ``ended`` once the call returned."""
+    """The borrows of one call (see the module docstring); ``ended`` once the call returned.
 
-    __slots__ = ("ended", "lenders", "num_borrows")
+    The fields start as class-level defaults, with no ``__init__``: a scope is
+    made for every call that passes borrows, and making one runs no Python code.
+    ``lenders`` is empty (a tuple) until the first lend makes it a list.
+    """
 
-    def __init__(self) -> None:
-        self.num_borrows = 0
-        self.lenders: list[ResourceHandle] = []
-        self.ended = False
+    num_borrows = 0
+    ended = False
+    lenders: list[ResourceHandle] | tuple[()] = ()
 
     def add_lender(self, h: ResourceHandle) -> None:
         h.num_lends += 1
-        self.lenders.append(h)
+        lenders = self.lenders
+        if isinstance(lenders, list):
+            lenders.append(h)
+        else:
+            self.lenders = [h]
 
     def exit(self) -> None:
         """End the call: trap if the callee still holds borrows; release the lends."""
@@ -146,7 +152,7 @@ class BorrowScope:
         if lenders:
             for h in lenders:
                 h.num_lends -= 1
-            self.lenders = []
+            self.lenders = ()
         if self.num_borrows:
             raise Trap(BORROWS_REMAIN)
 
@@ -155,7 +161,7 @@ class BorrowScope:
         self.ended = True
         for h in self.lenders:
             h.num_lends -= 1
-        self.lenders = []
+        self.lenders = ()
 
 
 class ResourceHandle:

@@ -189,7 +189,8 @@ class HostTable:
     def add(self, obj: Any) -> int:
         """The representation of ``obj`` for a new ``own`` handle given to the guest."""
         reps = self._reps
-        rep = reps.get(id(obj))
+        key = id(obj)
+        rep = reps.get(key)
         if rep is not None:
             self._counts[rep] += 1
             return rep
@@ -199,7 +200,7 @@ class HostTable:
         self._next = rep + 1
         self._objs[rep] = obj
         self._counts[rep] = 1
-        reps[id(obj)] = rep
+        reps[key] = rep
         return rep
 
     def lend(self, obj: Any) -> int:

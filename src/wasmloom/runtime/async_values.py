@@ -37,7 +37,10 @@ def lift_async_value(cx: Any, i: int, t: Any) -> Any:
     j = i & 0xFFFF_FFFF
     handles = cx.inst.handles
     a = handles.array  # Table.get in line
-    e: Any = a[j] if j < len(a) else None
+    try:  # the entry, or None past the end (indices are unsigned)
+        e: Any = a[j]
+    except IndexError:
+        e = None
     if e is None:
         handles.get(j)  # traps
     if e.__class__ is not cls or (e.shared.t is not t.t and not same_type(e.shared.t, t.t)):

@@ -499,7 +499,10 @@ class LiftedFunc(ComponentFunc):
                 thread.turn = thread.sched.next_turn()
             return
         array = self.inst.handles.array
-        wset = array[si] if si < len(array) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            wset = array[si]
+        except IndexError:
+            wset = None
         if not isinstance(wset, WaitableSet):
             self.inst.handles.get(si)  # traps 'unknown handle index' when there is none
             raise Trap(f"handle index {si} used with the wrong type, expected waitable set")

@@ -220,7 +220,7 @@ def _written_out_source(
             "        if lenders:",
             "            for h in lenders:",
             "                h.num_lends -= 1",
-            "            scope.lenders = []",
+            "            scope.lenders = ()",
             "        if scope.num_borrows:",
             "            raise Trap(REMAIN)",
         ]

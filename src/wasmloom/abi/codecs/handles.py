@@ -68,7 +68,10 @@ def resource_codec(
         i = next(it) & M32
         inst = cx.inst
         a = inst.handles.array
-        h = a[i] if i < len(a) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            h = a[i]
+        except IndexError:
+            h = None
         if h.__class__ is not ResourceHandle or h.rt is not rt:
             h = resource_handle(inst, i, rt)  # traps
         if own:
@@ -85,7 +88,11 @@ def resource_codec(
             scope = cx.borrow_scope
             if scope is not None:
                 h.num_lends += 1  # BorrowScope.add_lender in line
-                scope.lenders.append(h)
+                lenders = scope.lenders
+                if lenders:
+                    lenders.append(h)
+                else:  # the first lend (or the scope's list is empty)
+                    scope.lenders = [h]
         if from_rep is None:
             return _given_out(Resource(rt, h.rep, own), scope)
         v = from_rep(h.rep)

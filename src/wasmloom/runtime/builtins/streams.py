@@ -413,7 +413,10 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = array[i] if i < len(array) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            e: Any = array[i]
+        except IndexError:
+            e = None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
@@ -518,7 +521,10 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
             raise Trap("cannot leave component instance")
         if not is_async:
             _check_may_block(inst)
-        e: Any = array[i] if i < len(array) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            e: Any = array[i]
+        except IndexError:
+            e = None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
         if e.state is not idle or (not is_async and e.wset is not None):
@@ -681,7 +687,10 @@ def _drop(
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
-        e: Any = array[i] if i < len(array) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            e: Any = array[i]
+        except IndexError:
+            e = None
         if type(e) is not cls or e.shared.t is not et:
             e = find(inst, i)
         state = e.state

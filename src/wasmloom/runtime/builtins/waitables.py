@@ -18,8 +18,19 @@ from wasmloom.runtime.builtins.common import (
     _thread,
 )
 from wasmloom.runtime.scheduler import wake
+from wasmloom.runtime.streams import (
+    ReadableFutureEnd,
+    ReadableStreamEnd,
+    WritableFutureEnd,
+    WritableStreamEnd,
+)
 from wasmloom.runtime.tasks import SYNC_BLOCK
-from wasmloom.runtime.waitables import EventCode, Waitable, WaitableSet
+from wasmloom.runtime.waitables import EventCode, Subtask, Waitable, WaitableSet
+
+# The waitables a guest joins to sets: known without an isinstance call.
+_WAITABLES = frozenset(
+    {ReadableStreamEnd, WritableStreamEnd, ReadableFutureEnd, WritableFutureEnd, Subtask}
+)
 
 if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
@@ -105,7 +116,10 @@ def canon_waitable_set_drop(
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         i &= 0xFFFF_FFFF
-        wset = array[i] if i < len(array) else None
+        try:  # the entry, or None past the end (indices are unsigned)
+            wset = array[i]
+        except IndexError:
+            wset = None
         if wset.__class__ is not WaitableSet:
             wset = _get(inst, i, WaitableSet, "waitable set")  # traps when it is none
         wset.drop()
@@ -141,8 +155,14 @@ def canon_waitable_join(
             raise Trap("cannot leave component instance")
         wi &= 0xFFFF_FFFF
         si &= 0xFFFF_FFFF
-        w = array[wi] if wi < len(array) else None
-        if not isinstance(w, Waitable):
+        w: Any
+        ws: Any
+        try:  # the entry, or None past the end (indices are unsigned)
+            w = array[wi]
+        except IndexError:
+            w = None
+        known = w.__class__ in _WAITABLES
+        if not known and not isinstance(w, Waitable):
             _waitable_join(inst, wi, si)  # traps with the general message
             return
         if w.has_sync_waiter:
@@ -153,8 +173,11 @@ def canon_waitable_join(
                 old.elems.remove(w)
                 w.wset = None
             return
-        ws = array[si] if si < len(array) else None
-        if not isinstance(ws, WaitableSet):
+        try:  # the entry, or None past the end (indices are unsigned)
+            ws = array[si]
+        except IndexError:
+            ws = None
+        if ws.__class__ is not WaitableSet and not isinstance(ws, WaitableSet):
             _waitable_join(inst, wi, si)
             return
         if old is not None:
