@@ -224,9 +224,11 @@ class CoreCall:
         binding = self._binding
         result: Any = None
         if not (trap or err):
-            values = binding.layout.results.unpack_from(buf.mem, buf.results_off)
-            n = len(values)
-            result = values[0] if n == 1 else (values if n else None)
+            layout = binding.layout
+            n = layout.nresults
+            if n:
+                values = layout.results.unpack_from(buf.mem, buf.results_off)
+                result = values[0] if n == 1 else values
         # self._release(), in line
         if store.wasmtime.futures.pop(self._token, None) is not None:
             _future_delete(self._future)

@@ -435,7 +435,11 @@ class StreamReader(Generic[Item]):
         return consumer.chunks()
 
     def __del__(self) -> None:
-        if not getattr(self, "_disposed", True):
+        try:
+            disposed = self._disposed
+        except AttributeError:  # never initialised
+            return
+        if not disposed:
             warnings.warn(
                 f"a StreamReader of stream<{self.shared.t}> was never piped, closed or handed"
                 " to a guest; closing it (the writer sees DROPPED)",
@@ -532,7 +536,11 @@ class FutureReader(Generic[Item]):
         self.close()
 
     def __del__(self) -> None:
-        if not getattr(self, "_disposed", True):
+        try:
+            disposed = self._disposed
+        except AttributeError:  # never initialised
+            return
+        if not disposed:
             warnings.warn(
                 f"a FutureReader of future<{self.shared.t}> was never piped, closed or handed"
                 " to a guest; closing it (the writer sees DROPPED)",

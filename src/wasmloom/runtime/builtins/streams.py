@@ -448,6 +448,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             spare = buffer
             return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
+        if is_async and e.pending_event is None:
+            return BLOCKED  # _finish_copy, in line for the common case
         return _finish_copy(inst, e, is_async)
 
     return copy
@@ -485,7 +487,7 @@ def _noop() -> None:
 
 
 def _finish_copy(inst: Any, e: CopyEnd, is_async: bool) -> int:
-    if not e.has_pending_event():
+    if e.pending_event is None:
         if not is_async:
             return cast(int, _wait_sync(inst, e, lambda: e.get_pending_event()[2]))
         return BLOCKED
@@ -555,6 +557,8 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
             spare = buffer
             return int(r)
         peer.pend(_future_copy_event(e, i, code))
+        if is_async and e.pending_event is None:
+            return BLOCKED  # _finish_copy, in line for the common case
         return _finish_copy(inst, e, is_async)
 
     return copy
