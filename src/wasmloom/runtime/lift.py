@@ -375,7 +375,11 @@ class LiftedFunc(ComponentFunc):
         if cancelled:
             task.cancel()
             return
-        if self.type.is_async and (task.has_backpressure() or st.num_waiting_to_enter > 0):
+        if self.type.is_async and (
+            st.backpressure > 0  # task.has_backpressure() in line
+            or (task.exclusive and st.exclusive_thread is not None)
+            or st.num_waiting_to_enter > 0
+        ):
             st.num_waiting_to_enter += 1
 
             def after_backpressure(cancelled: bool) -> None:
@@ -390,25 +394,38 @@ class LiftedFunc(ComponentFunc):
         self._run(task, thread, fused)
 
     def _run(self, task: Task, thread: Thread, fused: bool) -> None:
-        fabi, core_call = self.prepare()
+        # What prepare(), lower_host_args() and the fiber property derive once, read
+        # directly after the first call (this runs once per task).
+        fabi = self._abi
+        core_call = self._core
+        if fabi is None or core_call is None:
+            fabi, core_call = self.prepare()
         inst = self.inst
         st = task.istate
         opts = self.opts
         if self.type.is_async and task.exclusive:
             st.exclusive_thread = thread
         task.register_thread(thread)
-        cx = LiftLowerContext(opts, inst, task.borrow_scope(), fused=fused)
+        borrows = task.borrows
+        if borrows is None:
+            borrows = task.borrow_scope()
+        cx = LiftLowerContext(opts, inst, borrows, fused=fused)
         if fused:
             flat = fabi.lower_params(cx, task.start())
         else:
+            lower_host = self._lower_host
+            if lower_host is None:
+                lower_host = self.lower_host_args()
             try:
-                flat = self.lower_host_args()(cx, task.start())
+                flat = lower_host(cx, task.start())
             except Trap:
                 raise
             except Exception as e:
                 self._refuse(task, thread, e)
                 return
-        fiber = self.fiber
+        fiber = self._fiber
+        if fiber is None:
+            fiber = self.fiber
         if not opts.is_async:
 
             def sync_done(results: Any) -> None:
@@ -461,7 +478,8 @@ class LiftedFunc(ComponentFunc):
 
     def _callback_step(self, task: Task, thread: Thread, packed: Any) -> None:
         """Act on a callback-ABI return code: exit, or wait for the next event."""
-        packed = int(packed)
+        if packed.__class__ is not int:
+            packed = int(packed)
         code = packed & 0xF
         if code == _EXIT:
             task.exit_implicit_thread()
@@ -503,7 +521,7 @@ class LiftedFunc(ComponentFunc):
             wset = array[si]
         except IndexError:
             wset = None
-        if not isinstance(wset, WaitableSet):
+        if wset.__class__ is not WaitableSet and not isinstance(wset, WaitableSet):
             self.inst.handles.get(si)  # traps 'unknown handle index' when there is none
             raise Trap(f"handle index {si} used with the wrong type, expected waitable set")
         wset.num_waiting += 1
