@@ -466,7 +466,9 @@ class Scheduler(Generic[ThreadT]):
         starts one when such a thread is ready. Outside a running loop it only
         notifies (the next driver picks the thread up).
         """
-        self.notify()
+        ev = self._event  # self.notify(), in line
+        if ev is not None:
+            ev.set()
         if self.current is not None:
             return
         d = self._driver

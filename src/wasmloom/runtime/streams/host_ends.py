@@ -727,7 +727,12 @@ class FutureProducerEnd(_HostEnd):
     def poll(self) -> Any:
         buf = self.op[0]
         d = FutureDestination(self.wake)
-        r = _call("future producer", self.obj.poll_produce, self.store, d, self.finish)
+        try:  # _call in line
+            r = self.obj.poll_produce(self.store, d, self.finish)
+        except Trap:
+            raise
+        except Exception as e:
+            raise Trap(f"future producer failed: {e!r}") from e
         if r is PENDING:
             if d.has_value:
                 raise Trap("future producer returned PENDING after producing the value")

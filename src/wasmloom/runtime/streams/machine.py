@@ -348,7 +348,8 @@ class StreamRendezvous(_Rendezvous):
         if self.shared.dropped:
             return CopyResult.DROPPED
         if self.pending_buffer is None:
-            self.set_pending(inst, dst)
+            self.pending_inst = inst  # set_pending, in line
+            self.pending_buffer = dst
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "stream")
         src = self.pending_buffer
@@ -366,7 +367,8 @@ class StreamRendezvous(_Rendezvous):
         if self.shared.dropped:
             return CopyResult.DROPPED
         if self.pending_buffer is None:
-            self.set_pending(inst, src)
+            self.pending_inst = inst  # set_pending, in line
+            self.pending_buffer = src
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "stream")
         dst = self.pending_buffer
@@ -404,7 +406,8 @@ class FutureRendezvous(_Rendezvous):
     def read_now(self, inst: Any, dst: Any) -> CopyResult | None:
         assert not self.shared.dropped and dst.remain() == 1
         if self.pending_buffer is None:
-            self.set_pending(inst, dst)
+            self.pending_inst = inst  # set_pending, in line
+            self.pending_buffer = dst
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "future")
         dst.write(self.pending_buffer.read(1))
@@ -415,7 +418,8 @@ class FutureRendezvous(_Rendezvous):
         if self.shared.dropped:
             return CopyResult.DROPPED
         if self.pending_buffer is None:
-            self.set_pending(inst, src)
+            self.pending_inst = inst  # set_pending, in line
+            self.pending_buffer = src
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "future")
         self.pending_buffer.write(src.read(1))
