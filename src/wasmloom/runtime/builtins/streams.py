@@ -551,7 +551,7 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
         if r is not None:
             if r is cancelled:
                 e.state = idle
-            else:  # as _future_copy_done, in line
+            else:  # as future_event (see _future_copy_event)
                 e.state = done
                 e.done_reason = r
             spare = buffer
@@ -564,20 +564,16 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     return copy
 
 
-def _future_copy_done(e: CopyEnd, result: CopyResult) -> None:
-    """Set ``e``'s state for a future copy that is over with ``result``."""
-    if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
-        e.state = CopyState.DONE
-        e.done_reason = result
-    else:
-        e.state = CopyState.IDLE
-
-
 def _future_copy_event(e: CopyEnd, i: int, code: EventCode) -> Callable[[CopyResult], None]:
     """The ``on_copy_done`` callback of a future copy: it sets ``e``'s event."""
 
     def future_event(result: CopyResult) -> EventTuple:
-        _future_copy_done(e, result)
+        # The end's state for a future copy that is over with ``result``.
+        if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
+            e.state = CopyState.DONE
+            e.done_reason = result
+        else:
+            e.state = CopyState.IDLE
         return (code, i, int(result))
 
     def on_copy_done(result: CopyResult) -> None:
