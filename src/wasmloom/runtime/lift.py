@@ -195,8 +195,15 @@ class LiftedFunc(ComponentFunc):
         Cancelling the awaiting asyncio task cancels the component task, as in :meth:`call_async`.
         """
         st = self.inst.conc or instance_state(self.inst)
+        sched = st.sched
         try:
-            return await st.sched.wait_root(root)
+            fut = sched.root_future(root)
+            if fut is not None:
+                try:
+                    await fut
+                finally:
+                    sched.roots.pop(root, None)
+            return root.outcome()
         except asyncio.CancelledError:
             # The host gave up on the call: cancel the task (it may wrap up and return).
             st.sched.cancel_root(root, st)

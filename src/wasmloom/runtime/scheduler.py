@@ -18,7 +18,7 @@ thread waiting on a condition with nothing to wake it (``wait_on`` unset) is
 Each host call is a :class:`Root`; a trap in any
 thread working for it poisons the thread's instance and fails the root. The
 drivers (:meth:`Scheduler.drive_sync` for a synchronous host call,
-:meth:`Scheduler.wait_root` under asyncio) run ready threads and, when none is
+:meth:`Scheduler.root_future` under asyncio) run ready threads and, when none is
 ready, wait for host work (async host functions, host streams) through
 asyncio; with nothing to wait for, the pending roots fail with Wasmtime's
 'deadlock detected' trap.
@@ -256,7 +256,7 @@ class Scheduler(Generic[ThreadT]):
         self.polled: dict[ThreadT, None] = {}
         self.current: ThreadT | None = None
         self.host_pending = 0
-        #: The host calls awaited under asyncio (:meth:`wait_root`), in call order.
+        #: The host calls awaited under asyncio (:meth:`root_future`), in call order.
         self.roots: dict[Root, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
@@ -594,26 +594,31 @@ class Scheduler(Generic[ThreadT]):
             {"message": "guest trap while handling the cancellation of a call", "exception": e}
         )
 
-    async def wait_root(self, root: Root) -> Any:
-        """Await ``root`` under asyncio, driving the store as needed."""
+    def root_future(self, root: Root) -> asyncio.Future[None] | None:
+        """Await ``root`` under asyncio, driving the store as needed: run the ready
+        threads; ``None`` if ``root`` is then done, else the future to await (on the
+        running loop), which the drivers complete when it is.
+
+        The awaiter takes ``root`` out of :attr:`roots` once the future is done (or
+        its wait cancelled), then its outcome (:meth:`Root.outcome`). A plain
+        function, not a coroutine: the caller's own coroutine awaits the future,
+        one coroutine less per host call.
+        """
         while not root.done and self.tick():
             pass
-        if not root.done:
-            loop = asyncio.get_running_loop()
-            root.future = loop.create_future()
-            self.roots[root] = None
-            d = self._driver
-            if d is None or d.done():
-                self._driver = loop.create_task(self._drive())
-            elif not self.host_pending:
-                # With host work in flight the driver wakes when it progresses (and
-                # then sees this root); without, it must check for deadlock now.
-                self.notify()
-            try:
-                await root.future
-            finally:
-                self.roots.pop(root, None)
-        return root.outcome()
+        if root.done:
+            return None
+        loop = asyncio.get_running_loop()
+        root.future = fut = loop.create_future()
+        self.roots[root] = None
+        d = self._driver
+        if d is None or d.done():
+            self._driver = loop.create_task(self._drive())
+        elif not self.host_pending:
+            # With host work in flight the driver wakes when it progresses (and
+            # then sees this root); without, it must check for deadlock now.
+            self.notify()
+        return fut
 
     async def _drive(self) -> None:
         self._event = asyncio.Event()
