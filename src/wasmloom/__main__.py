@@ -1,7 +1,5 @@
 """``python -m wasmloom``: the same as the ``wasmloom`` command."""
 
-import sys
+from wasmloom.cli import entry
 
-from wasmloom.cli import main
-
-sys.exit(main())
+entry()

@@ -30,16 +30,19 @@ Subcommands:
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
     from wasmloom.wasi.run import RunOptions, WasmOptions
     from wasmloom.wit.resolve import Resolve
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "entry", "main"]
 
 # Failed commands listed per file without -v.
 _MAX_DETAILS = 20
@@ -472,14 +475,22 @@ def _add_invoke(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; given ``command`` (a subcommand's name), one that
+    knows only that subcommand (building each costs start-up time)."""
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
     )
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    for name, add in _SUBCOMMANDS.items():
+        if command is None or command == name:
+            add(sub)
+    return parser
 
+
+def _add_wast(sub: Any) -> None:
     wast = sub.add_parser(
         "wast",
         help="run Component Model .wast tests",
@@ -496,6 +507,8 @@ def build_parser() -> argparse.ArgumentParser:
     wast.add_argument("paths", nargs="+", metavar="PATH", help=".wast files or directories")
     wast.set_defaults(func=cmd_wast)
 
+
+def _add_wit(sub: Any) -> None:
     wit = sub.add_parser(
         "wit",
         help="print the WIT of a component or of a WIT package",
@@ -508,6 +521,8 @@ def build_parser() -> argparse.ArgumentParser:
     wit.add_argument("path", metavar="PATH", help="a component (.wasm), a .wit file or a directory")
     wit.set_defaults(func=cmd_wit)
 
+
+def _add_bindgen(sub: Any) -> None:
     bg = sub.add_parser(
         "bindgen",
         help="generate typed Python bindings for a WIT world",
@@ -523,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bg.set_defaults(func=cmd_bindgen)
 
+
+def _add_run(sub: Any) -> None:
     run = sub.add_parser(
         "run",
         help="run a WASI command component or WASI 0.1 core module",
@@ -570,6 +587,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
     run.set_defaults(func=cmd_run)
 
+
+def _add_serve(sub: Any) -> None:
     sv = sub.add_parser(
         "serve",
         help="serve a wasi:http (0.3 or 0.2) component over HTTP/1.1",
@@ -668,16 +687,54 @@ def build_parser() -> argparse.ArgumentParser:
     _add_w(sv, " (fuel and timeout apply to each request: a 5xx, and the instance is retired)")
     sv.add_argument("app", metavar="APP", help="the component (.wasm, .wat or precompiled)")
     sv.set_defaults(func=cmd_serve)
-    _add_compile(sub)
-    return parser
+
+
+#: Each subcommand's part of the parser, in the order --help lists them.
+_SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
+    "wast": _add_wast,
+    "wit": _add_wit,
+    "bindgen": _add_bindgen,
+    "run": _add_run,
+    "serve": _add_serve,
+    "compile": _add_compile,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The first argument names the subcommand unless it is an option (--help, --version).
+    command = argv[0] if argv and argv[0] in _SUBCOMMANDS else None
+    args = build_parser(command).parse_args(argv)
     status: int = args.func(args)
     return status
 
 
+def entry() -> NoReturn:
+    """The ``wasmloom`` program (and ``python -m wasmloom``): :func:`main`, then exit with
+    its status without tearing the interpreter down, as the wasmtime CLI exits without
+    running destructors. What a normal exit does for the program still happens, in the
+    same order: non-daemon threads are joined (``threading._shutdown``), ``atexit``
+    handlers run, stdout and stderr are flushed (status 120 when stdout cannot be, as
+    Python's own exit gives). Skipped: freeing every object and module, which costs a
+    short command as much as a quarter of its run. An exception out of :func:`main`
+    ends the process the normal way."""
+    status = main()
+    shutdown = getattr(threading, "_shutdown", None)
+    run_exitfuncs = getattr(atexit, "_run_exitfuncs", None)
+    if shutdown is None or run_exitfuncs is None:  # another Python: the normal exit
+        sys.exit(status)
+    shutdown()
+    run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            if stream is sys.stdout and status == 0:
+                status = 120
+    os._exit(status & 0xFF)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -15,12 +15,12 @@ disables the disk cache.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from functools import cache
 from pathlib import Path
 
+from wasmloom.digest import sha256
 from wasmloom.errors import ValidationError
 
 __all__ = [
@@ -37,7 +37,7 @@ _MAGIC = b"\x00asm"
 
 # Bump when the verdict logic changes, so cached verdicts are not reused.
 _POLICY = "names-1"
-_FEATURES_TAG = hashlib.sha256((FEATURES + _POLICY).encode()).hexdigest()[:8]
+_FEATURES_TAG = sha256((FEATURES + _POLICY).encode()).hexdigest()[:8]
 
 # Verdicts of this process: key -> None when valid, else the error message.
 _verdicts: dict[str, str | None] = {}
@@ -227,7 +227,7 @@ def validate_component(data: bytes, *, use_cache: bool = True) -> None:
     does not start with the wasm magic number is rejected without running the
     tool. With ``use_cache`` false, the caches are neither read nor written.
     """
-    key = f"{hashlib.sha256(data).hexdigest()}-{wasm_tools_version()}-{_FEATURES_TAG}"
+    key = f"{sha256(data).hexdigest()}-{wasm_tools_version()}-{_FEATURES_TAG}"
     if use_cache and key in _verdicts:
         verdict = _verdicts[key]
     else:

@@ -316,9 +316,11 @@ def module_type_to_data(mt: ModuleType) -> Any:
 
 
 def module_type_from_data(data: Any) -> ModuleType:
-    """The inverse of :func:`module_type_to_data`; equal function types become one
-    object. Raises ``ValueError`` for data it did not make."""
+    """The inverse of :func:`module_type_to_data`; equal function types, and equal
+    descriptions, become one object (a module of thousands of functions has a few
+    dozen types). Raises ``ValueError`` for data it did not make."""
     funcs: dict[Any, CoreFuncType] = {}
+    descs: dict[Any, CoreExternDesc] = {}
 
     def desc(d: Any) -> CoreExternDesc:
         kind = d[0]
@@ -330,11 +332,17 @@ def module_type_from_data(data: Any) -> ModuleType:
             return CoreExternDesc(kind, ft)
         return CoreExternDesc(kind, _DESC_CLASSES[kind](*d[1]))
 
+    def shared(d: Any) -> CoreExternDesc:
+        found = descs.get(d)
+        if found is None:
+            found = descs[d] = desc(d)
+        return found
+
     try:
         imports, exports = data
         return ModuleType(
-            tuple((m, n, desc(d)) for m, n, d in imports),
-            tuple((n, desc(d)) for n, d in exports),
+            tuple([(m, n, shared(d)) for m, n, d in imports]),
+            tuple([(n, shared(d)) for n, d in exports]),
         )
     except (TypeError, ValueError, KeyError, IndexError) as e:
         raise ValueError(f"not a module type: {e}") from None

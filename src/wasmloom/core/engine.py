@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import marshal
 import os
 import threading
@@ -20,6 +19,7 @@ from wasmtime import _ffi as ffi
 
 from wasmloom.binary.core_module import module_type, module_type_from_data, module_type_to_data
 from wasmloom.core.capi import _increment_epoch
+from wasmloom.digest import sha256
 from wasmloom.errors import ValidationError
 from wasmloom.types import CoreExternDesc, CoreFuncType, ModuleType
 
@@ -265,7 +265,7 @@ def compile_module(
     if not data.startswith(b"\0asm"):
         raise ValidationError("not a core wasm binary (missing the \\0asm preamble)")
     if key is None:
-        key = hashlib.sha256(data).digest()
+        key = sha256(data).digest()
     cache = engine._modules
     with engine._lock:
         hit = cache.get(key)

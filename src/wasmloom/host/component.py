@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pickle
 import threading
@@ -12,11 +11,11 @@ from typing import Any
 
 from wasmloom import core
 from wasmloom.binary import ast
-from wasmloom.binary.decoder import decode_component, is_core_module
+from wasmloom.binary.preamble import is_core_module
+from wasmloom.digest import sha256
 from wasmloom.errors import ValidationError
 from wasmloom.host.module import wasm_binary
 from wasmloom.runtime.scope import ComponentDef
-from wasmloom.validate import validate_component
 
 
 class Component:
@@ -38,6 +37,9 @@ class Component:
         data = wasm_binary(data)
         if is_core_module(data):
             raise ValidationError("expected a component, found a core module")
+        from wasmloom.binary.decoder import decode_component
+        from wasmloom.validate import validate_component
+
         tree = decode_component(data)  # first, so a malformed binary is a DecodeError
         validate_component(data)
         compiled: dict[int, Any] = {}
@@ -129,12 +131,12 @@ def _file_key(path: str, st: os.stat_result) -> bytes:
     # the change time moves on every write and on every `touch`, whatever time `touch` sets
     ast_state = _file_state(os.stat(ast.__file__))
     text = repr((path, _file_state(st), ast_state))
-    return hashlib.sha256(_RECORD_FORMAT + text.encode("utf-8", "surrogateescape")).digest()
+    return sha256(_RECORD_FORMAT + text.encode("utf-8", "surrogateescape")).digest()
 
 
 def _record(tree: ast.Component) -> bytes:
     modules = _core_modules(tree)
-    places = [(d.offset, len(d.data), hashlib.sha256(d.data).digest()) for d in modules]
+    places = [(d.offset, len(d.data), sha256(d.data).digest()) for d in modules]
     saved = [d.data for d in modules]
     try:
         for d in modules:
@@ -201,9 +203,7 @@ def _unpickle(
     modules = _core_modules(tree)
     if len(modules) != len(artifacts):
         raise ValueError("a pickled component whose artifacts do not match its modules")
-    blobs = {
-        hashlib.sha256(d.data).digest(): blob for d, blob in zip(modules, artifacts, strict=True)
-    }
+    blobs = {sha256(d.data).digest(): blob for d, blob in zip(modules, artifacts, strict=True)}
     compiled: dict[int, Any] = {}
     with _unpickling:  # the engine reads the artifacts through its disk-cache hook meanwhile
         saved = engine.disk_cache

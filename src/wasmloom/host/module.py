@@ -10,24 +10,24 @@ interrupt apply. :mod:`wasmloom.wasi.p1` is the documented way in.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
-from wasmloom.binary.decoder import is_core_module
-from wasmloom.core.wasip1 import (
-    INHERIT,
-    Inherit,
-    Number,
-    OutputSink,
-    WasiP1Config,
-    WasiP1Exit,
-    WasiP1Instance,
-)
-from wasmloom.core.wasip1 import instantiate as _instantiate
-from wasmloom.core.wasip1 import missing_imports as _missing_imports
+from wasmloom.binary.preamble import is_core_module
 from wasmloom.errors import DecodeError, ValidationError
 from wasmloom.host.store import Store
 from wasmloom.types import CoreFuncType
+
+if TYPE_CHECKING:
+    from wasmloom.core.wasip1 import (
+        INHERIT,
+        Inherit,
+        Number,
+        OutputSink,
+        WasiP1Config,
+        WasiP1Exit,
+        WasiP1Instance,
+    )
 
 __all__ = [
     "INHERIT",
@@ -42,6 +42,20 @@ __all__ = [
     "is_core_module",
     "wasm_binary",
 ]
+
+# WASI 0.1 loads with its first use: a component never needs it.
+_WASIP1_NAMES = frozenset(
+    ("INHERIT", "Inherit", "Number", "OutputSink", "WasiP1Config", "WasiP1Exit", "WasiP1Instance")
+)
+
+if not TYPE_CHECKING:  # for the type checker, the imports above are the names
+
+    def __getattr__(name: str) -> Any:
+        if name in _WASIP1_NAMES:
+            from wasmloom.core import wasip1
+
+            return getattr(wasip1, name)
+        raise AttributeError(f"module 'wasmloom.host.module' has no attribute {name!r}")
 
 
 def wasm_binary(data: bytes | str) -> bytes:
@@ -102,7 +116,9 @@ class Module:
 
     def missing_wasip1_imports(self) -> list[str]:
         """The imports (``module::name``) that WASI 0.1 does not provide."""
-        return _missing_imports(self._core)
+        from wasmloom.core.wasip1 import missing_imports
+
+        return missing_imports(self._core)
 
 
 def instantiate_wasip1(
@@ -115,7 +131,9 @@ def instantiate_wasip1(
     """Instantiate ``module`` in ``store`` with WASI 0.1 (one per store), then run its
     ``_initialize`` export if it has one (a reactor). See
     :func:`wasmloom.core.wasip1.instantiate` for the errors."""
-    instance = _instantiate(
+    from wasmloom.core.wasip1 import instantiate
+
+    instance = instantiate(
         store.core, module.core, config, trap_unknown_imports=trap_unknown_imports
     )
     if "_initialize" in instance.funcs():

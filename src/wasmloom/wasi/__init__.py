@@ -9,9 +9,12 @@
 """
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
-from wasmloom.wasi.sandbox import ErrorCode, FsError, Perms
+
+if TYPE_CHECKING:
+    from wasmloom.wasi.sandbox import ErrorCode, FsError, Perms
 
 __all__ = [
     "ErrorCode",
@@ -22,6 +25,17 @@ __all__ = [
     "WasiExit",
     "imported_interfaces",
 ]
+
+
+if not TYPE_CHECKING:  # the sandbox loads when a name of it is used: a command without
+    # preopens never needs it
+
+    def __getattr__(name: str) -> Any:
+        if name in ("ErrorCode", "FsError", "Perms"):
+            from wasmloom.wasi import sandbox
+
+            return getattr(sandbox, name)
+        raise AttributeError(f"module 'wasmloom.wasi' has no attribute {name!r}")
 
 
 def imported_interfaces(names: Iterable[str], version: str) -> set[str]:

@@ -26,7 +26,6 @@ code, so run only artifacts you made or trust, as with Wasmtime's ``.cwasm``.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import struct
 import sys
@@ -37,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from wasmloom.codecache import default_cache_dir
+from wasmloom.digest import sha256
 from wasmloom.errors import WasmloomError
 
 if TYPE_CHECKING:
@@ -103,7 +103,7 @@ def engine_description(tag: str = "") -> str:
 
 def engine_fingerprint(tag: str = "") -> str:
     """A short hash of :func:`engine_description`: names the cache directory of an engine."""
-    return hashlib.sha256(engine_description(tag).encode()).hexdigest()[:16]
+    return sha256(engine_description(tag).encode()).hexdigest()[:16]
 
 
 class DiskCache:
@@ -331,7 +331,7 @@ def write_artifact(
     payload = b"".join(out)
     desc = engine_description(engine.config_key).encode()
     head = ARTIFACT_MAGIC + struct.pack("<II", ARTIFACT_FORMAT, len(desc)) + desc
-    _write_atomically(Path(path), head + hashlib.sha256(payload).digest() + payload)
+    _write_atomically(Path(path), head + sha256(payload).digest() + payload)
     return compiled
 
 
@@ -430,7 +430,7 @@ def _read_artifact(
             "compile it again with this wasmloom and the -W options it is run with"
         )
     digest = r.take(32)
-    if hashlib.sha256(data[r.pos :]).digest() != digest:
+    if sha256(data[r.pos :]).digest() != digest:
         raise ArtifactError(f"{name} is damaged or was modified (its checksum does not match)")
     kind, size = r.unpack("<BQ")
     if kind not in (_KIND_COMPONENT, _KIND_MODULE):

@@ -51,10 +51,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
-from wasmloom.wasi.sandbox import Dir, Perms
-
 if TYPE_CHECKING:
     import asyncio
+
+    from wasmloom.wasi.sandbox import Dir, Perms
 else:
     from wasmloom.aio import asyncio
 
@@ -607,6 +607,8 @@ class WasiCtxBuilder:
         The directory is opened now (``OSError`` if it cannot be); the guest
         reaches nothing outside it (:mod:`wasmloom.wasi.sandbox`).
         """
+        from wasmloom.wasi.sandbox import Dir, Perms
+
         perms = Perms.READ if readonly else Perms.READ | Perms.WRITE
         d = Dir.open_host(os.fspath(host_path), perms)
         self._ctx.preopens.append(Preopen(d, guest_path, os.fspath(host_path)))

@@ -15,7 +15,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wasmloom.errors import LinkError, Trap, WasmloomError
@@ -27,6 +26,11 @@ from wasmloom.host.store import Store
 from wasmloom.limits import StoreLimits
 from wasmloom.values import Err
 from wasmloom.wasi.ctx import WasiCtx, WasiCtxBuilder, WasiExit
+
+if TYPE_CHECKING:  # what the option classes are, to the type checker
+    from dataclasses import dataclass, field
+else:  # and what makes them at run time (a fraction of dataclass's start-up cost)
+    from wasmloom.types import dataclass, field
 
 # WASI 0.1, 0.2, 0.3, wasi:http and WAVE are imported where they are used: a
 # command loads only the host it links.
@@ -53,7 +57,7 @@ TRAP_EXIT = 134
 INTERRUPT_EXIT = 130
 
 
-@dataclass
+@dataclass(slots=True)
 class WasmOptions:
     """The containment options of ``run`` and ``serve`` (Wasmtime's ``-W`` spellings).
 
@@ -85,7 +89,7 @@ class WasmOptions:
 _RUN_RE = re.compile(r"^wasi:cli/run@0\.(?P<minor>[23])\.\d+(?:-.*)?$")
 
 
-@dataclass
+@dataclass(slots=True)
 class RunOptions:
     """What ``wasmloom run`` was asked to do (mirrors its flags)."""
 
@@ -416,14 +420,14 @@ def _run_command(opts: RunOptions, err: TextIO) -> int:
     return _flush(ctx, 1 if isinstance(done.result, Err) else 0)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ended:
     """A call that ended the program: its exit status (stdio flushed)."""
 
     status: int
 
 
-@dataclass
+@dataclass(slots=True)
 class _Returned:
     result: Any
 

@@ -1,0 +1,143 @@
+"""What a warm ``wasmloom run`` of a small WASI 0.3 command loads.
+
+A second run of the same file (its record in the compile cache) decodes and
+validates nothing, so it must not import the decoder or the validator; nor
+OpenSSL's ``_hashlib`` (the cache keys are SHA-256 from CPython's own
+module), the filesystem sandbox (no preopens), or WASI 0.1. Checked in a fresh
+interpreter's ``sys.modules``. The lazily imported names still resolve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+
+from wasmloom.cli import build_parser
+from wasmloom.digest import sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+HELLO = ROOT / "tests" / "guests" / "wasi_p3_hello.wat"
+
+# Runs `wasmloom run APP` in this interpreter, then prints its status and what it loaded.
+_PROBE = """
+import json, sys
+from wasmloom.cli import main
+rc = main(["run", sys.argv[1]])
+print(json.dumps({"rc": rc, "modules": sorted(sys.modules)}))
+"""
+
+# Not needed to run a compiled, unchanged command of wasi:cli alone.
+NOT_LOADED = (
+    "_hashlib",
+    "wasmloom.binary.decoder",
+    "wasmloom.binary.canon",
+    "wasmloom.validate",
+    "wasmloom.wasi.sandbox",
+    "wasmloom.core.wasip1",
+)
+
+
+def _python(args: list[str], cache: Path) -> subprocess.CompletedProcess[bytes]:
+    """This interpreter on ``args``, on this checkout's sources, with the compile cache
+    ``cache`` and no unbuffered stdio."""
+    env = dict(os.environ, WASMLOOM_CACHE_DIR=str(cache))
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    env.pop("PYTHONUNBUFFERED", None)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, timeout=120, env=env, stdin=subprocess.DEVNULL
+    )
+
+
+def _probe(app: Path, cache: Path) -> dict[str, Any]:
+    r = _python(["-c", _PROBE, str(app)], cache)
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().startswith("hello, stdout")
+    out: dict[str, Any] = json.loads(r.stdout.decode().splitlines()[-1])
+    return out
+
+
+def test_a_warm_run_loads_no_decoder_validator_openssl_sandbox_or_wasi_0_1(
+    tmp_path: Path,
+) -> None:
+    app = tmp_path / "hello.wasm"
+    app.write_bytes(wasmtime.wat2wasm(HELLO.read_text()))
+    cold = _probe(app, tmp_path / "cache")
+    assert cold["rc"] == 0
+    assert "wasmloom.binary.decoder" in cold["modules"]  # the first run decodes
+    warm = _probe(app, tmp_path / "cache")
+    assert warm["rc"] == 0
+    assert [m for m in NOT_LOADED if m in warm["modules"]] == []
+
+
+def test_sha256_is_hashlibs() -> None:
+    for data in (b"", b"abc", bytes(range(256)) * 256, bytes(range(256)) * 257):
+        assert sha256(data).digest() == hashlib.sha256(data).digest()
+    h = sha256()
+    h.update(b"ab")
+    h.update(b"c")
+    assert h.hexdigest() == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_lazily_imported_names_resolve() -> None:
+    from wasmloom import binary, wasi
+    from wasmloom.binary.decoder import decode_component
+    from wasmloom.core import wasip1
+    from wasmloom.host import module
+    from wasmloom.wasi import sandbox
+
+    assert binary.decode_component is decode_component
+    assert binary.is_core_module(b"\0asm\1\0\0\0")
+    assert binary.is_component(b"\0asm\x0d\0\1\0")
+    assert (wasi.Perms, wasi.ErrorCode, wasi.FsError) == (
+        sandbox.Perms,
+        sandbox.ErrorCode,
+        sandbox.FsError,
+    )
+    assert module.WasiP1Config is wasip1.WasiP1Config
+    assert module.INHERIT is wasip1.INHERIT
+
+
+def test_a_subcommand_parser_parses_as_the_whole_one() -> None:
+    argv = ["run", "--dir", "a::b", "-S", "tcp=n", "app.wasm", "x", "--y"]
+    whole = vars(build_parser().parse_args(argv))
+    alone = vars(build_parser("run").parse_args(argv))
+    assert whole == alone
+
+
+# `entry()` for a command, with an atexit handler and a non-daemon thread still running
+# when the command ends: both must finish before the process does.
+_ENTRY = """
+import atexit, sys, threading, time
+from wasmloom.cli import entry
+out = open(sys.argv[2], "w")
+atexit.register(lambda: (out.write("atexit\\n"), out.close()))
+def late():
+    time.sleep(0.2)
+    out.write("thread\\n")
+threading.Thread(target=late).start()
+sys.stdout.write("buffered ")
+sys.argv = ["wasmloom", "run", sys.argv[1]]
+entry()
+"""
+
+
+def test_entry_exits_with_the_status_after_threads_atexit_and_flush(tmp_path: Path) -> None:
+    app = tmp_path / "hello.wasm"
+    app.write_bytes(wasmtime.wat2wasm(HELLO.read_text()))
+    log = tmp_path / "log"
+    r = _python(["-c", _ENTRY, str(app), str(log)], tmp_path / "cache")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout.decode().startswith("buffered ")
+    assert "hello, stdout" in r.stdout.decode()
+    assert log.read_text() == "thread\natexit\n"
+    # a status other than 0 is the process's
+    r = _python(["-m", "wasmloom", "run", str(tmp_path / "missing.wasm")], tmp_path / "cache")
+    assert r.returncode == 1
+    assert b"cannot read" in r.stderr
