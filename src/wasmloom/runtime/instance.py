@@ -25,7 +25,7 @@ from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
 from wasmloom.runtime.lower import lower
 from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
-from wasmloom.runtime.subtype import Subst, check_func, check_type
+from wasmloom.runtime.subtype import Subst, check_func, check_type, holds_handle
 
 Sort = ast.Sort
 
@@ -106,25 +106,16 @@ class StoreBound:
         raise NotImplementedError
 
 
-# What a plan may keep of a resolved type: no resource types in it (those are
-# per instance when the component defines them), no streams or futures (their
-# element type may hold one), and no instance or component types (which declare
+# What a plan may keep of a resolved type: no handle types in it, streams' and
+# futures' element types included (their resource types are per instance when the
+# component defines them), and no instance or component types (which declare
 # resources).
-_PER_INSTANCE = (T.ResourceType, T.OwnType, T.BorrowType, T.StreamType, T.FutureType)
-
-
 def _shareable(t: Any) -> bool:
     if isinstance(t, T.FuncType):
-        return not any(T.contains(pt, _per_instance) for _, pt in t.params) and not T.contains(
-            t.result, _per_instance
-        )
+        return not any(holds_handle(pt) for _, pt in t.params) and not holds_handle(t.result)
     if isinstance(t, T.InstanceType | T.ComponentType | T.ResourceType):
         return False
-    return not T.contains(t, _per_instance)
-
-
-def _per_instance(t: Any) -> bool:
-    return isinstance(t, _PER_INSTANCE)
+    return not holds_handle(t)
 
 
 class Plan:
