@@ -192,7 +192,7 @@ def _instantiate_externs(
 ) -> CoreInstance:
     """Instantiate ``module`` with the first ``n`` of ``externs`` (checked) as its imports."""
     if store.async_only:
-        return _instantiate_linked(store, module, externs[:n])
+        return _instantiate_linked(store, module, externs)
     instance = ffi.wasmtime_instance_t()
     trap = ctypes.c_void_p()
     err = _instance_new(
@@ -304,34 +304,43 @@ def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreIns
     return CoreInstance(store, module, LazyExports(store, module, instance))
 
 
-def _linker_define_extern(
-    linker: int, store: CoreStore, module: str, name: str, extern: Any
-) -> int:
-    m = module.encode("utf-8")
-    n = name.encode("utf-8")
-    return int(
-        _linker_define(
-            ctypes.c_void_p(linker),
-            store.ctx_arg,
-            m,
-            ctypes.c_size_t(len(m)),
-            n,
-            ctypes.c_size_t(len(n)),
-            ctypes.byref(extern),
-        )
-        or 0
-    )
+# A module's imports as the linker defines them: per import in order, ``(index,
+# first, module name, its length, name, its length)``, names encoded once; ``first``
+# is the index of the first import of the same name (itself for that one). Made
+# once per module: ``id(module) -> (module, steps, module pointer)``.
+_LinkSteps = list[tuple[int, int, bytes, Any, bytes, Any]]
+_LINK_PLANS: dict[int, tuple[CoreModule, _LinkSteps, Any]] = {}
 
 
-def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreInstance:
+def _link_plan(module: CoreModule) -> tuple[_LinkSteps, Any]:
+    hit = _LINK_PLANS.get(id(module))
+    if hit is not None and hit[0] is module:
+        return hit[1], hit[2]
+    steps: _LinkSteps = []
+    first: dict[tuple[str, str], int] = {}
+    for i, (mod_name, name, _desc) in enumerate(module.imports):
+        j = first.setdefault((mod_name, name), i)
+        m = mod_name.encode("utf-8")
+        n = name.encode("utf-8")
+        steps.append((i, j, m, ctypes.c_size_t(len(m)), n, ctypes.c_size_t(len(n))))
+    a_module = ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value)
+    if len(_LINK_PLANS) >= 256:
+        _LINK_PLANS.clear()
+    _LINK_PLANS[id(module)] = (module, steps, a_module)
+    return steps, a_module
+
+
+def _run_instantiate(
+    store: CoreStore, module: CoreModule, linker: Any, a_module: Any
+) -> CoreInstance:
     """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
     instance = ffi.wasmtime_instance_t()
     slots = (ctypes.c_size_t * 2)()  # trap, error
     base = ctypes.addressof(slots)
     future = _linker_instantiate_async(
-        ctypes.c_void_p(linker),
+        linker,
         store.ctx_arg,
-        ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value),
+        a_module,
         ctypes.byref(instance),
         ctypes.c_void_p(base),
         ctypes.c_void_p(base + 8),
@@ -367,42 +376,46 @@ def _instantiate_linked(
     may-block flag clear, so it cannot block; the instantiation completes in
     one poll.
     """
-    linker = _new_linker(store)
+    steps, a_module = _link_plan(module)
+    linker = ctypes.c_void_p(_new_linker(store))
+    ctx, byref, define = store.ctx_arg, ctypes.byref, _linker_define
     try:
-        seen: dict[tuple[str, str], bytes] = {}
-        for i, (mod_name, name, _desc) in enumerate(module.imports):
+        for i, j, m, m_len, n, n_len in steps:
             extern = externs[i]
-            where = f"import `{mod_name}::{name}`"
+            if j != i:  # a name imported again: it must be the same item
+                if _link_key(externs, j) != _link_key(externs, i):
+                    where = _import_where(module, i)
+                    raise LinkError(f"{where}: imported twice with different items")
+                continue
             if extern is None:
                 assert async_funcs is not None
                 functype, callback = async_funcs[i]
-                key_bytes = b"async%d" % i
-            else:
-                key_bytes = bytes(extern)
-            previous = seen.get((mod_name, name))
-            if previous is not None:
-                if previous != key_bytes:
-                    raise LinkError(f"{where}: imported twice with different items")
-                continue
-            seen[(mod_name, name)] = key_bytes
-            if extern is None:
-                m = mod_name.encode("utf-8")
-                n = name.encode("utf-8")
                 err = _linker_define_async_func(
-                    ctypes.c_void_p(linker),
+                    linker,
                     m,
-                    ctypes.c_size_t(len(m)),
+                    m_len,
                     n,
-                    ctypes.c_size_t(len(n)),
+                    n_len,
                     ctypes.c_void_p(ctypes.cast(functype.ptr(), ctypes.c_void_p).value),
                     callback,
                     None,
                     None,
                 )
             else:
-                err = _linker_define_extern(linker, store, mod_name, name, extern)
+                err = define(linker, ctx, m, m_len, n, n_len, byref(extern))
             if err:
+                where = _import_where(module, i)
                 raise LinkError(f"{where}: {_cause(_error_from_ptr(err))}")
-        return _run_instantiate(store, module, linker)
+        return _run_instantiate(store, module, linker, a_module)
     finally:
-        _linker_delete(ctypes.c_void_p(linker))
+        _linker_delete(linker)
+
+
+def _link_key(externs: Sequence[Any], i: int) -> bytes:
+    extern = externs[i]
+    return b"async%d" % i if extern is None else bytes(extern)
+
+
+def _import_where(module: CoreModule, i: int) -> str:
+    mod_name, name, _desc = module.imports[i]
+    return f"import `{mod_name}::{name}`"
