@@ -19,7 +19,7 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
-from wasmloom.core.instantiate import ExportRef, LazyExports, instantiate_with
+from wasmloom.core.instantiate import ExportRef, LazyExports, Wiring, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
@@ -125,10 +125,11 @@ class Plan:
     around them, resolved once (:func:`prepare`); the rest are memos filled by
     the first instantiation: resolved types free of resource types, core types,
     the lowering plan (:class:`FuncABI`) of each ``canon lower``, and the
-    :class:`ExportRef` of each alias of an instantiated module's export.
+    :class:`ExportRef` of each alias of an instantiated module's export, and the
+    :class:`Wiring` of each core instantiation.
     """
 
-    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types")
+    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types", "wirings")
 
     def __init__(self) -> None:
         self.prefix: _Prefix | None = None
@@ -137,6 +138,7 @@ class Plan:
         self.core_types: dict[int, list[Any]] = {}
         self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
         self.refs: dict[int, ExportRef] = {}  # by alias of an instantiated module's export
+        self.wirings: dict[int, Wiring] = {}  # by core instantiation
 
     def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
         ft = f.type
@@ -330,7 +332,10 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope = w.scope
     module = scope.get(Sort.CORE_MODULE, d.module)
     args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-    instance = instantiate_with(w.store, module, args, scope.core_instances)
+    wiring = w.plan.wirings.get(id(d))
+    if wiring is None:
+        wiring = w.plan.wirings[id(d)] = Wiring()
+    instance = instantiate_with(w.store, module, args, scope.core_instances, wiring)
     scope.core_instances.append(instance.exports)
 
 
@@ -376,6 +381,7 @@ def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
     sub.core_types = plan.core_types
     sub.abis = plan.abis
     sub.refs = plan.refs
+    sub.wirings = plan.wirings
     return sub
 
 
