@@ -178,11 +178,16 @@ def instantiate_with(
     return _instantiate_externs(store, module, externs, n)
 
 
+# instantiate_with's arguments: exports by import module name, and core instances.
+_Args = Mapping[str, Mapping[str, Any]]
+_Instances = Sequence[Mapping[str, Any]]
+
+
 def _wire(
     store: CoreStore,
     module: CoreModule,
-    args: Mapping[str, Mapping[str, Any]],
-    instances: Sequence[Mapping[str, Any]],
+    args: _Args,
+    instances: _Instances,
     externs: Any,
     wiring: Wiring | None,
 ) -> None:
@@ -240,11 +245,7 @@ def _wire(
 
 
 def _rewire(
-    store: CoreStore,
-    wiring: Wiring,
-    args: Mapping[str, Mapping[str, Any]],
-    instances: Sequence[Mapping[str, Any]],
-    externs: Any,
+    store: CoreStore, wiring: Wiring, args: _Args, instances: _Instances, externs: Any
 ) -> bool:
     """Fill ``externs`` as ``wiring`` says; False (``externs`` partly filled) where
     the arguments do not have its shape."""
