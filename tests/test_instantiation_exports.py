@@ -8,7 +8,7 @@ import wasmtime
 
 from wasmloom import Component, Linker, LinkError, Store
 from wasmloom.core import CoreStore, compile_module, default_engine, host_func, instantiate
-from wasmloom.core.instantiate import ExportRef, instantiate_with
+from wasmloom.core.instantiate import ExportRef, Wiring, instantiate_with
 from wasmloom.types import CoreFuncType
 
 PROVIDER = """
@@ -125,3 +125,35 @@ def test_instances_from_one_instance_pre_are_independent() -> None:
     assert (a(first), a(first), b(second)) == (1001, 1002, 1001)  # b: its own provider
     again = linker.instantiate(second, comp).get_func("run")
     assert again is not None and again(second) == 1001
+
+
+def test_a_wiring_is_reused_and_a_changed_shape_is_checked_again() -> None:
+    user = compile_wat(USER)
+    wiring = Wiring()
+    got = []
+    for _ in range(2):  # the second store's call reuses the wiring the first one made
+        store = CoreStore()
+        p = provider(store)
+        add = host_func(store, CoreFuncType(("i32",), ("i32",)), lambda x: x + 100)
+        args = {
+            "p": {"bump": ExportRef((0, "bump")), "mem": ExportRef((0, "mem"))},
+            "h": {"add": add},
+        }
+        run = instantiate_with(store, user, args, [p.exports], wiring).func("run").caller()
+        got += [run(), run()]
+        assert wiring.module is user
+    assert got == [101, 102, 101, 102]  # each store's own provider
+    # arguments of another shape: checked (and wired) afresh, with the same errors
+    store = CoreStore()
+    p = provider(store)
+    add = host_func(store, CoreFuncType(("i32",), ("i32",)), lambda x: x + 7)
+    run = instantiate_with(store, user, {"p": p.exports, "h": {"add": add}}, (), wiring)
+    assert run.func("run").caller()() == 8
+    wrong_kind = {"bump": ExportRef((0, "mem")), "mem": ExportRef((0, "mem"))}
+    with pytest.raises(LinkError, match=r"import `p::bump`: expected a func, got memory"):
+        instantiate_with(store, user, {"p": wrong_kind, "h": {"add": add}}, [p.exports], wiring)
+    with pytest.raises(LinkError, match=r"import `h::add`: expected a func, got memory"):
+        instantiate_with(store, user, {"p": p.exports, "h": {"add": p.memory("mem")}}, (), wiring)
+    other = provider(CoreStore())
+    with pytest.raises(LinkError, match="belongs to a different store"):
+        instantiate_with(store, user, {"p": other.exports, "h": {"add": add}}, (), wiring)

@@ -51,13 +51,19 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
     default_factory=, compare=)``), ``__repr__``, ``==`` and, when frozen, a hash
     over the compared fields, refusal to change a field, and pickling. It makes a
     class for a twentieth of dataclass's import cost, which every command paid for
-    the hundred classes of the types and the binary AST."""
+    the hundred classes of the types and the binary AST.
+
+    A frozen class computes its hash once per object, on first use, and keeps it
+    (in a slot that is no field: not compared, shown or pickled). Type objects are
+    dict keys all over the runtime (codec and plan caches), and nested ones would
+    otherwise re-hash their whole tree on every lookup."""
     assert slots
     names = tuple(vars(cls).get("__annotations__", {}))
     ns = {k: v for k, v in cls.__dict__.items() if k not in names}
     ns.pop("__dict__", None)
     ns.pop("__weakref__", None)
-    ns["__slots__"] = names
+    ns["__fields__"] = names
+    ns["__slots__"] = (*names, "_hash") if frozen and eq else names
     params, body, glob, compared = [], [], {"_set": object.__setattr__, "_MISSING": _MISSING}, []
     for n in names:
         d = cls.__dict__.get(n, _MISSING)
@@ -94,7 +100,14 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
         ns["__eq__"] = glob["__eq__"]
         if frozen:
             parts = "".join(f"a.{n}, " for n in compared)
-            exec(f"def __hash__(a):\n    return hash(({parts}))\n", glob)
+            exec(
+                "def __hash__(a):\n"
+                "    try:\n        return a._hash\n"
+                "    except AttributeError:\n"
+                f"        h = hash(({parts}))\n"
+                "        _set(a, '_hash', h)\n        return h\n",
+                glob,
+            )
             ns["__hash__"] = glob["__hash__"]
         else:
             ns["__hash__"] = None
@@ -109,7 +122,7 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
 
 
 def _repr(self: Any) -> str:
-    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__slots__)
+    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__fields__)
     return f"{type(self).__qualname__}({fields})"
 
 
@@ -122,11 +135,11 @@ def _frozen_del(self: Any, name: str) -> None:
 
 
 def _getstate(self: Any) -> list[Any]:
-    return [getattr(self, n) for n in type(self).__slots__]
+    return [getattr(self, n) for n in type(self).__fields__]
 
 
 def _setstate(self: Any, state: list[Any]) -> None:
-    for n, v in zip(type(self).__slots__, state, strict=True):
+    for n, v in zip(type(self).__fields__, state, strict=True):
         object.__setattr__(self, n, v)
 
 

@@ -368,6 +368,18 @@ def _wasmtime_functype(ty: CoreFuncType) -> wasmtime.FuncType:
     )
 
 
+def _functype_plan(engine: Any, ty: CoreFuncType) -> tuple[wasmtime.FuncType, Any, Any]:
+    """``(wasmtime type, its address as an argument, the shared host callback)`` of
+    ``ty`` in ``engine``, made once per engine and type."""
+    plans = engine.functypes
+    plan: tuple[wasmtime.FuncType, Any, Any] | None = plans.get(ty)
+    if plan is None:
+        wt_type = _wasmtime_functype(ty)
+        a_type = ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value)
+        plan = plans[ty] = (wt_type, a_type, _host_callback(ty))
+    return plan
+
+
 def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     """A core function of type ``ty`` in ``store`` that calls ``fn`` (raw, unchecked).
 
@@ -393,13 +405,7 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
         weakref.finalize(store, _forget_hosts, keys)
     entry = _HostEntry(fn, store)
     key = _register_host(entry, keys)
-    plans = store.engine.functypes
-    plan = plans.get(ty)
-    if plan is None:
-        wt_type = _wasmtime_functype(ty)
-        a_type = ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value)
-        plan = plans[ty] = (wt_type, a_type, _host_callback(ty))
-    _, a_type, c_callback = plan
+    _, a_type, c_callback = _functype_plan(store.engine, ty)
     raw = ffi.wasmtime_func_t()
     _func_new_unchecked(
         store.ctx_arg,

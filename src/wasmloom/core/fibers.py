@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import wasmtime
+from wasmtime import _ffi as ffi
 
 from wasmloom.core.capi import (
     _AsyncCallback,
@@ -23,11 +24,9 @@ from wasmloom.core.capi import (
 from wasmloom.core.engine import CoreModule, Engine, compile_module
 from wasmloom.core.externs import (
     CoreFunc,
-    CoreMemory,
     HostFn,
-    _wasmtime_functype,
+    _functype_plan,
     host_func,
-    wrap_extern,
 )
 from wasmloom.core.instantiate import _instantiate_linked
 from wasmloom.core.signatures import _VAL_SIZE, _results_writer, _val_layout
@@ -250,6 +249,23 @@ def _trampoline(engine: Engine, ty: CoreFuncType) -> CoreModule:
     return module
 
 
+# The ``wasmtime_extern_t`` of each store's flag memory (see CoreStore._fiber_flag).
+_flag_externs: weakref.WeakKeyDictionary[CoreStore, Any] = weakref.WeakKeyDictionary()
+
+
+def _flag_extern(store: CoreStore) -> Any:
+    ext = _flag_externs.get(store)
+    if ext is None:
+        store._fiber_flag()
+        mem = store._flag_memory
+        assert mem is not None
+        store._check_id(int(mem._memory._anon_1.store_id), "memory")
+        ext = _flag_externs[store] = ffi.wasmtime_extern_t(
+            ffi.WASMTIME_EXTERN_MEMORY, ffi.wasmtime_extern_union(memory=mem._memory)
+        )
+    return ext
+
+
 def _refuse_for(store: CoreStore) -> CoreFunc:
     refuse: CoreFunc | None = store._refuse
     if refuse is None:
@@ -328,14 +344,12 @@ def async_host_func(
     )
     c_callback = _AsyncCallback(callback)
     store._keepalive.append(c_callback)
-    memory = wrap_extern(store, store._flag_memory)
-    assert isinstance(memory, CoreMemory)
     module = _trampoline(store.engine, ty)
     instance = _instantiate_linked(
         store,
         module,
-        [memory._as_extern(), refuse._as_extern(), None],
-        async_funcs={2: (_wasmtime_functype(ty), c_callback)},
+        [_flag_extern(store), refuse._as_extern(), None],
+        async_funcs={2: (_functype_plan(store.engine, ty)[0], c_callback)},
     )
     store.async_only = True
     func = instance.exports["f"]

@@ -122,11 +122,34 @@ def instantiate(
     return _instantiate_externs(store, module, externs, len(imports))
 
 
+class Wiring:
+    """Where each import of one module came from, as :func:`instantiate_with` found it
+    for one definition's arguments; given again, the next call reuses it.
+
+    ``sources`` are the core instances whose exports are passed on: an argument by
+    name (``(name, -1, export types)``) or one of ``instances`` by index (``("", i,
+    export types)``); each is checked once per call (an instance of the same module,
+    in the store). ``passed`` are the imports taken from a source: ``(import index,
+    source number, export name as bytes, its length, argument name, import name,
+    ExportRef or None)``; the :class:`ExportRef` must still be the argument's item.
+    ``plain`` are the imports given as items: ``(index, argument name, name, kind)``.
+    """
+
+    __slots__ = ("module", "passed", "plain", "sources")
+
+    def __init__(self) -> None:
+        self.module: CoreModule | None = None
+        self.sources: list[tuple[str, int, Any]] = []
+        self.passed: list[tuple[int, int, bytes, Any, str, str, Any]] = []
+        self.plain: list[tuple[int, str, str, str]] = []
+
+
 def instantiate_with(
     store: CoreStore,
     module: CoreModule,
     args: Mapping[str, Mapping[str, Any]],
     instances: Sequence[Mapping[str, Any]] = (),
+    wiring: Wiring | None = None,
 ) -> CoreInstance:
     """Instantiate ``module`` with each import ``m::n`` taken from ``args[m][n]``.
 
@@ -137,20 +160,52 @@ def instantiate_with(
     An export of an instance is passed on inside wasmtime, without being
     wrapped. Raises :class:`LinkError` for an argument or export that is
     missing or of the wrong kind, and as :func:`instantiate` does.
+
+    With ``wiring`` (a :class:`Wiring` kept by the caller for one definition),
+    a call whose arguments have the shape of the one that filled it skips the
+    per-import lookups and checks.
     """
     if module.engine is not store.engine:
         raise LinkError("module was compiled for a different engine than the store's")
-    expected = module.imports
-    n = len(expected)
+    n = len(module.imports)
     externs = _extern_array(n)
+    if (
+        wiring is None
+        or wiring.module is not module
+        or not _rewire(store, wiring, args, instances, externs)
+    ):
+        _wire(store, module, args, instances, externs, wiring)
+    return _instantiate_externs(store, module, externs, n)
+
+
+# instantiate_with's arguments: exports by import module name, and core instances.
+_Args = Mapping[str, Mapping[str, Any]]
+_Instances = Sequence[Mapping[str, Any]]
+
+
+def _wire(
+    store: CoreStore,
+    module: CoreModule,
+    args: _Args,
+    instances: _Instances,
+    externs: Any,
+    wiring: Wiring | None,
+) -> None:
+    """Fill ``externs`` with ``module``'s imports from ``args``, checked (see
+    :func:`instantiate_with`); record in ``wiring`` where each came from."""
     ctx, byref, export_get, size = store.ctx_arg, ctypes.byref, _export_get, _EXTERN_SIZE
-    for i, (mod_name, name, desc) in enumerate(expected):
+    slots: dict[tuple[str, int], int] = {}
+    sources: list[tuple[str, int, Any]] = []
+    passed: list[tuple[int, int, bytes, Any, str, str, Any]] = []
+    plain: list[tuple[int, str, str, str]] = []
+    for i, (mod_name, name, desc) in enumerate(module.imports):
         provided = args.get(mod_name)
         if provided is None:
             raise LinkError(f"core module import `{mod_name}` was not supplied")
         source: Any
+        ref: Any = None
         if type(provided) is LazyExports:
-            source, field = provided, name
+            source, field, where = provided, name, (mod_name, -1)
         else:
             try:
                 item = provided[name]
@@ -158,22 +213,69 @@ def instantiate_with(
                 raise LinkError(f"core instance `{mod_name}` has no export `{name}`") from None
             if type(item) is not ExportRef:
                 externs[i] = _checked_extern(store, item, desc.kind, mod_name, name)
+                plain.append((i, mod_name, name, desc.kind))
                 continue
+            ref = item
             source = instances[item[0]]
             field = item[1]
+            where = ("", item[0])
             if type(source) is not LazyExports:  # pragma: no cover - refs name instances
                 raise LinkError(f"import `{mod_name}::{name}`: not an instance's export")
         export = source._types.get(field)
         if export is None or export.kind != desc.kind or source._store is not store:
-            where = f"import `{mod_name}::{name}`"
+            at = f"import `{mod_name}::{name}`"
             if export is None:
                 raise LinkError(f"core instance `{mod_name}` has no export `{name}`")
             if export.kind != desc.kind:
-                raise LinkError(f"{where}: expected a {desc.kind}, got {export.kind}")
-            raise LinkError(f"{where}: the {desc.kind} belongs to a different store")
+                raise LinkError(f"{at}: expected a {desc.kind}, got {export.kind}")
+            raise LinkError(f"{at}: the {desc.kind} belongs to a different store")
         raw = source._names[field]  # written in place: no wrapper, no copy
         export_get(ctx, source._instance, raw, len(raw), byref(externs, i * size))
-    return _instantiate_externs(store, module, externs, n)
+        slot = slots.get(where)
+        if slot is None:
+            slot = slots[where] = len(sources)
+            sources.append((where[0], where[1], source._types))
+        passed.append((i, slot, raw, len(raw), mod_name, name, ref))
+    if wiring is not None:
+        wiring.module = None  # while it changes
+        wiring.sources = sources
+        wiring.passed = passed
+        wiring.plain = plain
+        wiring.module = module
+
+
+def _rewire(
+    store: CoreStore, wiring: Wiring, args: _Args, instances: _Instances, externs: Any
+) -> bool:
+    """Fill ``externs`` as ``wiring`` says; False (``externs`` partly filled) where
+    the arguments do not have its shape."""
+    found = []
+    for mod_name, index, types in wiring.sources:
+        if index < 0:
+            source = args.get(mod_name)
+        elif index < len(instances):
+            source = instances[index]
+        else:
+            return False
+        if type(source) is not LazyExports or source._types is not types:
+            return False
+        if source._store is not store:
+            return False
+        found.append(source._instance)
+    ctx, byref, export_get, size = store.ctx_arg, ctypes.byref, _export_get, _EXTERN_SIZE
+    for i, slot, raw, raw_len, mod_name, name, ref in wiring.passed:
+        if ref is not None:
+            provided = args.get(mod_name)
+            if provided is None or provided.get(name) is not ref:
+                return False
+        export_get(ctx, found[slot], raw, raw_len, byref(externs, i * size))
+    for i, mod_name, name, kind in wiring.plain:
+        provided = args.get(mod_name)
+        item = None if provided is None else provided.get(name)
+        if item is None or type(item) is ExportRef:
+            return False
+        externs[i] = _checked_extern(store, item, kind, mod_name, name)
+    return True
 
 
 def _checked_extern(store: CoreStore, item: Any, kind: str, mod_name: str, name: str) -> Any:
@@ -192,7 +294,7 @@ def _instantiate_externs(
 ) -> CoreInstance:
     """Instantiate ``module`` with the first ``n`` of ``externs`` (checked) as its imports."""
     if store.async_only:
-        return _instantiate_linked(store, module, externs[:n])
+        return _instantiate_linked(store, module, externs)
     instance = ffi.wasmtime_instance_t()
     trap = ctypes.c_void_p()
     err = _instance_new(
@@ -304,34 +406,43 @@ def _instance_of(store: CoreStore, module: CoreModule, instance: Any) -> CoreIns
     return CoreInstance(store, module, LazyExports(store, module, instance))
 
 
-def _linker_define_extern(
-    linker: int, store: CoreStore, module: str, name: str, extern: Any
-) -> int:
-    m = module.encode("utf-8")
-    n = name.encode("utf-8")
-    return int(
-        _linker_define(
-            ctypes.c_void_p(linker),
-            store.ctx_arg,
-            m,
-            ctypes.c_size_t(len(m)),
-            n,
-            ctypes.c_size_t(len(n)),
-            ctypes.byref(extern),
-        )
-        or 0
-    )
+# A module's imports as the linker defines them: per import in order, ``(index,
+# first, module name, its length, name, its length)``, names encoded once; ``first``
+# is the index of the first import of the same name (itself for that one). Made
+# once per module: ``id(module) -> (module, steps, module pointer)``.
+_LinkSteps = list[tuple[int, int, bytes, Any, bytes, Any]]
+_LINK_PLANS: dict[int, tuple[CoreModule, _LinkSteps, Any]] = {}
 
 
-def _run_instantiate(store: CoreStore, module: CoreModule, linker: int) -> CoreInstance:
+def _link_plan(module: CoreModule) -> tuple[_LinkSteps, Any]:
+    hit = _LINK_PLANS.get(id(module))
+    if hit is not None and hit[0] is module:
+        return hit[1], hit[2]
+    steps: _LinkSteps = []
+    first: dict[tuple[str, str], int] = {}
+    for i, (mod_name, name, _desc) in enumerate(module.imports):
+        j = first.setdefault((mod_name, name), i)
+        m = mod_name.encode("utf-8")
+        n = name.encode("utf-8")
+        steps.append((i, j, m, ctypes.c_size_t(len(m)), n, ctypes.c_size_t(len(n))))
+    a_module = ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value)
+    if len(_LINK_PLANS) >= 256:
+        _LINK_PLANS.clear()
+    _LINK_PLANS[id(module)] = (module, steps, a_module)
+    return steps, a_module
+
+
+def _run_instantiate(
+    store: CoreStore, module: CoreModule, linker: Any, a_module: Any
+) -> CoreInstance:
     """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
     instance = ffi.wasmtime_instance_t()
     slots = (ctypes.c_size_t * 2)()  # trap, error
     base = ctypes.addressof(slots)
     future = _linker_instantiate_async(
-        ctypes.c_void_p(linker),
+        linker,
         store.ctx_arg,
-        ctypes.c_void_p(ctypes.cast(module.wasmtime.ptr(), ctypes.c_void_p).value),
+        a_module,
         ctypes.byref(instance),
         ctypes.c_void_p(base),
         ctypes.c_void_p(base + 8),
@@ -367,42 +478,46 @@ def _instantiate_linked(
     may-block flag clear, so it cannot block; the instantiation completes in
     one poll.
     """
-    linker = _new_linker(store)
+    steps, a_module = _link_plan(module)
+    linker = ctypes.c_void_p(_new_linker(store))
+    ctx, byref, define = store.ctx_arg, ctypes.byref, _linker_define
     try:
-        seen: dict[tuple[str, str], bytes] = {}
-        for i, (mod_name, name, _desc) in enumerate(module.imports):
+        for i, j, m, m_len, n, n_len in steps:
             extern = externs[i]
-            where = f"import `{mod_name}::{name}`"
+            if j != i:  # a name imported again: it must be the same item
+                if _link_key(externs, j) != _link_key(externs, i):
+                    where = _import_where(module, i)
+                    raise LinkError(f"{where}: imported twice with different items")
+                continue
             if extern is None:
                 assert async_funcs is not None
                 functype, callback = async_funcs[i]
-                key_bytes = b"async%d" % i
-            else:
-                key_bytes = bytes(extern)
-            previous = seen.get((mod_name, name))
-            if previous is not None:
-                if previous != key_bytes:
-                    raise LinkError(f"{where}: imported twice with different items")
-                continue
-            seen[(mod_name, name)] = key_bytes
-            if extern is None:
-                m = mod_name.encode("utf-8")
-                n = name.encode("utf-8")
                 err = _linker_define_async_func(
-                    ctypes.c_void_p(linker),
+                    linker,
                     m,
-                    ctypes.c_size_t(len(m)),
+                    m_len,
                     n,
-                    ctypes.c_size_t(len(n)),
+                    n_len,
                     ctypes.c_void_p(ctypes.cast(functype.ptr(), ctypes.c_void_p).value),
                     callback,
                     None,
                     None,
                 )
             else:
-                err = _linker_define_extern(linker, store, mod_name, name, extern)
+                err = define(linker, ctx, m, m_len, n, n_len, byref(extern))
             if err:
+                where = _import_where(module, i)
                 raise LinkError(f"{where}: {_cause(_error_from_ptr(err))}")
-        return _run_instantiate(store, module, linker)
+        return _run_instantiate(store, module, linker, a_module)
     finally:
-        _linker_delete(ctypes.c_void_p(linker))
+        _linker_delete(linker)
+
+
+def _link_key(externs: Sequence[Any], i: int) -> bytes:
+    extern = externs[i]
+    return b"async%d" % i if extern is None else bytes(extern)
+
+
+def _import_where(module: CoreModule, i: int) -> str:
+    mod_name, name, _desc = module.imports[i]
+    return f"import `{mod_name}::{name}`"

@@ -19,13 +19,13 @@ from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
 from wasmloom.binary import ast
-from wasmloom.core.instantiate import ExportRef, LazyExports, instantiate_with
+from wasmloom.core.instantiate import ExportRef, LazyExports, Wiring, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
 from wasmloom.runtime.lower import lower
 from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
-from wasmloom.runtime.subtype import Subst, check_func, check_type
+from wasmloom.runtime.subtype import Subst, check_func, check_type, holds_handle
 
 Sort = ast.Sort
 
@@ -106,25 +106,16 @@ class StoreBound:
         raise NotImplementedError
 
 
-# What a plan may keep of a resolved type: no resource types in it (those are
-# per instance when the component defines them), no streams or futures (their
-# element type may hold one), and no instance or component types (which declare
+# What a plan may keep of a resolved type: no handle types in it, streams' and
+# futures' element types included (their resource types are per instance when the
+# component defines them), and no instance or component types (which declare
 # resources).
-_PER_INSTANCE = (T.ResourceType, T.OwnType, T.BorrowType, T.StreamType, T.FutureType)
-
-
 def _shareable(t: Any) -> bool:
     if isinstance(t, T.FuncType):
-        return not any(T.contains(pt, _per_instance) for _, pt in t.params) and not T.contains(
-            t.result, _per_instance
-        )
+        return not any(holds_handle(pt) for _, pt in t.params) and not holds_handle(t.result)
     if isinstance(t, T.InstanceType | T.ComponentType | T.ResourceType):
         return False
-    return not T.contains(t, _per_instance)
-
-
-def _per_instance(t: Any) -> bool:
-    return isinstance(t, _PER_INSTANCE)
+    return not holds_handle(t)
 
 
 class Plan:
@@ -134,10 +125,11 @@ class Plan:
     around them, resolved once (:func:`prepare`); the rest are memos filled by
     the first instantiation: resolved types free of resource types, core types,
     the lowering plan (:class:`FuncABI`) of each ``canon lower``, and the
-    :class:`ExportRef` of each alias of an instantiated module's export.
+    :class:`ExportRef` of each alias of an instantiated module's export, and the
+    :class:`Wiring` of each core instantiation.
     """
 
-    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types")
+    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types", "wirings")
 
     def __init__(self) -> None:
         self.prefix: _Prefix | None = None
@@ -146,6 +138,7 @@ class Plan:
         self.core_types: dict[int, list[Any]] = {}
         self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
         self.refs: dict[int, ExportRef] = {}  # by alias of an instantiated module's export
+        self.wirings: dict[int, Wiring] = {}  # by core instantiation
 
     def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
         ft = f.type
@@ -339,7 +332,10 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope = w.scope
     module = scope.get(Sort.CORE_MODULE, d.module)
     args = {name: scope.get(Sort.CORE_INSTANCE, i) for name, i in d.args}
-    instance = instantiate_with(w.store, module, args, scope.core_instances)
+    wiring = w.plan.wirings.get(id(d))
+    if wiring is None:
+        wiring = w.plan.wirings[id(d)] = Wiring()
+    instance = instantiate_with(w.store, module, args, scope.core_instances, wiring)
     scope.core_instances.append(instance.exports)
 
 
@@ -385,6 +381,7 @@ def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
     sub.core_types = plan.core_types
     sub.abis = plan.abis
     sub.refs = plan.refs
+    sub.wirings = plan.wirings
     return sub
 
 

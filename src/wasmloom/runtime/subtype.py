@@ -41,14 +41,55 @@ def same_type(a: object, b: object) -> bool:
     return True
 
 
+# Type objects known to hold no handle type: ``id(t) -> t``. Only such types are
+# remembered (they refer to no resource type, so to no instance); bounded as _SAME.
+_NO_HANDLES: dict[int, object] = {}
+
+
+def holds_handle(t: T.ValType | None) -> bool:
+    """Whether an ``own`` or ``borrow`` type occurs anywhere in ``t`` (stream and
+    future element types included). A "no" is remembered per type object."""
+    if t is None or t.__class__ is T.PrimType:
+        return False
+    if _NO_HANDLES.get(id(t)) is t:
+        return False
+    if _find_handle(t):
+        return True
+    if len(_NO_HANDLES) >= _SAME_MAX:
+        _NO_HANDLES.clear()
+    _NO_HANDLES[id(t)] = t
+    return False
+
+
+def _find_handle(t: T.ValType | None) -> bool:
+    if t is None:
+        return False
+    if isinstance(t, T.OwnType | T.BorrowType):
+        return True
+    if isinstance(t, T.ListType | T.OptionType | T.StreamType | T.FutureType):
+        return _find_handle(t.t)
+    if isinstance(t, T.RecordType):
+        return any(_find_handle(f.t) for f in t.fields)
+    if isinstance(t, T.TupleType):
+        return any(_find_handle(x) for x in t.ts)
+    if isinstance(t, T.VariantType):
+        return any(_find_handle(c.t) for c in t.cases)
+    if isinstance(t, T.ResultType):
+        return _find_handle(t.ok) or _find_handle(t.error)
+    if isinstance(t, T.MapType):
+        return _find_handle(t.k) or _find_handle(t.v)
+    return False
+
+
 def subst_valtype(t: T.ValType | None, m: Subst) -> T.ValType | None:
     """``t`` with every resource type in ``m`` replaced by its binding.
 
     The parts that change are made anew; ``t`` itself (or a part of it) comes back
     when nothing in it changes, so most types keep their identity (and the ``is``
-    tests of :func:`same_type` and of the plan caches hold).
+    tests of :func:`same_type` and of the plan caches hold). A type that holds no
+    handle comes back at once (:func:`holds_handle`).
     """
-    if t is None or not m:
+    if t is None or not m or not holds_handle(t):
         return t
     s = subst_valtype
     if isinstance(t, T.OwnType | T.BorrowType):

@@ -43,6 +43,7 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
+from wasmloom.runtime.subtype import holds_handle
 from wasmloom.runtime.tasks import BLOCKED
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
@@ -56,21 +57,46 @@ class BufferKind:
     ``codec`` lifts and lowers one element (``None`` for a typeless stream);
     ``raw`` names a number type whose elements copy between memories as plain
     bytes (``None`` otherwise).
+
+    It depends on its arguments only, so ``BufferKind(t, ...)`` returns one shared
+    object per element type, string encoding and pointer type (for element types
+    that hold no handle; those name an instance's resource types, and are made
+    anew): instantiating a component does not rebuild its streams' codecs.
     """
 
     __slots__ = ("codec", "prepare", "raw", "read", "t", "write")
 
-    def __init__(self, t: Any, string_encoding: str, ptr_type: str) -> None:
-        self.t = t
-        self.codec = c = None if t is None else get_codec(t, string_encoding, ptr_type)
-        self.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
+    _made: dict[tuple[Any, str, str], BufferKind] = {}
+
+    def __new__(cls, t: Any, string_encoding: str, ptr_type: str) -> BufferKind:
+        key = (t, string_encoding, ptr_type)
+        made = cls._made
+        kind = made.get(key)
+        if kind is not None:
+            return kind
+        kind = super().__new__(cls)
+        kind.t = t
+        kind.codec = c = None if t is None else get_codec(t, string_encoding, ptr_type)
+        kind.raw = t.name if isinstance(t, T.PrimType) and t.name in _RAW_NAMES else None
         # Element readers and writers specialised as for list<t> (numbers as one block).
-        self.read: Any = None
-        self.prepare: Any = None
-        self.write: Any = None
+        kind.read = None
+        kind.prepare = None
+        kind.write = None
         if c is not None:
-            self.read = codecs.elements_reader(t, c)
-            self.prepare, self.write = codecs.elements_writer(t, c)
+            kind.read = codecs.elements_reader(t, c)
+            kind.prepare, kind.write = codecs.elements_writer(t, c)
+        if not holds_handle(t):
+            if len(made) >= 1024:
+                made.clear()
+            made[key] = kind
+        return kind
+
+    t: Any
+    codec: Any
+    raw: str | None
+    read: Any
+    prepare: Any
+    write: Any
 
 
 class GuestBuffer:
