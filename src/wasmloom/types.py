@@ -83,24 +83,29 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
         if f.compare:
             compared.append(n)
     lines = "\n".join(body or ["    pass"])
-    exec(f"def __init__(self, {', '.join(params)}):\n{lines}", glob)
-    ns["__init__"] = glob["__init__"]
+    made: list[type] = []  # the class, once made: where each method replaces its stub
+    ns["__init__"] = _compiled_on_first_call(
+        made, "__init__", f"def __init__(self, {', '.join(params)}):\n{lines}", glob
+    )
     ns["__repr__"] = _repr
     if eq:
         # Written out per class: one frame per level of a deep comparison, no generator,
         # and a part shared by both sides (``is``) is not descended into.
         same = " and ".join(f"(a.{n} is b.{n} or a.{n} == b.{n})" for n in compared) or "True"
-        exec(
+        ns["__eq__"] = _compiled_on_first_call(
+            made,
+            "__eq__",
             "def __eq__(a, b):\n"
             "    if a is b:\n        return True\n"
             "    if b.__class__ is not a.__class__:\n        return NotImplemented\n"
             f"    return {same}\n",
             glob,
         )
-        ns["__eq__"] = glob["__eq__"]
         if frozen:
             parts = "".join(f"a.{n}, " for n in compared)
-            exec(
+            ns["__hash__"] = _compiled_on_first_call(
+                made,
+                "__hash__",
                 "def __hash__(a):\n"
                 "    try:\n        return a._hash\n"
                 "    except AttributeError:\n"
@@ -108,7 +113,6 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
                 "        _set(a, '_hash', h)\n        return h\n",
                 glob,
             )
-            ns["__hash__"] = glob["__hash__"]
         else:
             ns["__hash__"] = None
     if frozen:
@@ -118,7 +122,24 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
         ns["__setstate__"] = _setstate
     new = type(cls.__name__, cls.__bases__, ns)
     new.__qualname__ = cls.__qualname__
+    made.append(new)
     return new
+
+
+def _compiled_on_first_call(made: list[type], name: str, source: str, glob: dict[str, Any]) -> Any:
+    """A stand-in for the method ``name`` that ``source`` defines: its first call compiles
+    the method, puts it on the class in its place, and calls it. Compiling every method of
+    the hundred record classes when the module loads cost a command ~12 ms, and a warm
+    start calls few of them (unpickling calls no ``__init__``)."""
+
+    def first_call(*args: Any, **kwargs: Any) -> Any:
+        exec(source, glob)
+        method = glob[name]
+        setattr(made[0], name, method)
+        return method(*args, **kwargs)
+
+    first_call.__name__ = name
+    return first_call
 
 
 def _repr(self: Any) -> str:
