@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import http
 import queue
 import re
@@ -316,6 +317,10 @@ class Service:
         self.stopping = False
         self._calls = 0  # 0.2 calls running on guest threads
         self._calls_done = threading.Condition()
+        #: a full garbage collection after every ``collect_every`` instances that went out
+        #: of service (0: none; the collector's own thresholds decide)
+        self.collect_every = 0
+        self._gone = 0  # instances out of service since the last such collection
 
     def log(self, msg: str) -> None:
         print(msg, file=self.err, flush=True)
@@ -490,6 +495,15 @@ class Service:
         for one still get one made."""
         self._warming = False
 
+    def resolve(self) -> None:
+        """Resolve the component's imports now, once for every instance (else the first
+        instance made does; a failure is left to it: the request that waits reports it)."""
+        if self._instance_pre is None:
+            try:
+                self._instance_pre = self.linker.instantiate_pre(self.component)
+            except (Trap, LinkError, WasiExit, WasmloomError):
+                pass
+
     def _new_slot(self, loop: asyncio.AbstractEventLoop) -> _Slot:
         """A new instance (run on the maker thread: the store is its alone until the
         slot is handed to ``loop``)."""
@@ -642,16 +656,30 @@ class Service:
 
     def _release(self, slot: _Slot, healthy: bool) -> None:
         slot.active -= 1
+        pooled = slot in self.pool
+        if pooled and (not healthy or slot.instance.poisoned):
+            self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+            pooled = False
         if not slot.active:
             self.busy.discard(slot)
+            if not pooled and self.collect_every:
+                self._went(slot.loop)
         waiters = self._waiters
-        if slot in self.pool:
-            if not healthy or slot.instance.poisoned:
-                self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
-            elif waiters:
-                self._offer(slot)
+        if pooled and waiters:
+            self._offer(slot)
         if waiters:
             self._more(waiters[0].get_loop())
+
+    def _went(self, loop: asyncio.AbstractEventLoop) -> None:
+        """An instance went out of service. Its objects form reference cycles (the store,
+        the instance and their closures), freed only by a full collection: one runs, once the
+        current request's frames are gone, after every :attr:`collect_every` of them, so the
+        memory they hold stays bounded however rare the collector's own full collections
+        are."""
+        self._gone += 1
+        if self._gone >= self.collect_every:
+            self._gone = 0
+            loop.call_soon(gc.collect)
 
     def _retire(self, slot: _Slot) -> None:
         """Take ``slot`` out of service: guest code still running in its store traps

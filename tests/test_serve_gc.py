@@ -1,0 +1,115 @@
+"""A serving process' garbage collection: the instances that go out of service are freed
+by the service's own full collections, and ``wasmloom serve`` tunes the collector.
+
+An instance (its store, the instance, their closures) forms reference cycles, which
+only a full collection frees. With the young generation's threshold raised (a request
+leaves no cycles behind), those would come rarely and retired instances would pile
+up; the service collects after every ``collect_every`` of them instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import sys
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cpy_build import componentize_py
+from serve_guest import guest
+
+from wasmloom.asgi import App
+from wasmloom.wasi.serve import server as serve_server
+
+pytestmark = componentize_py
+
+
+@pytest.fixture(scope="module", autouse=True)
+def real_stdio() -> Iterator[None]:
+    """Guests inherit the process' stdio by file descriptor (pytest's capture has none)."""
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
+    yield
+    sys.stdin, sys.stdout, sys.stderr = saved
+
+
+async def _echo(app: App, body: bytes) -> bytes:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/echo",
+        "raw_path": b"/echo",
+        "query_string": b"",
+        "headers": [(b"host", b"h:1"), (b"content-length", str(len(body)).encode())],
+        "server": ("127.0.0.1", 80),
+    }
+    incoming = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        if incoming:
+            return incoming.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(msg: Any) -> None:
+        sent.append(msg)
+
+    await app(scope, receive, send)
+    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+def test_instances_out_of_service_are_collected_every_collect_every() -> None:
+    app = App(guest(), max_instance_reuse=1)
+    service = app.service
+    service.collect_every = 2
+    stores: list[weakref.ref[Any]] = []
+    full: list[int] = []
+    make = service._new_slot
+
+    def new_slot(loop: asyncio.AbstractEventLoop) -> Any:
+        slot = make(loop)
+        stores.append(weakref.ref(slot.store))
+        return slot
+
+    service._new_slot = new_slot  # type: ignore[method-assign]
+
+    def seen(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(info["collected"])
+
+    async def run() -> None:
+        for i in range(6):
+            body = b"x" * (i + 1)
+            assert await _echo(app, body) == body
+            await asyncio.sleep(0)  # the collection runs once the request's frames are gone
+
+    gc.disable()  # only the service's own collections run
+    gc.callbacks.append(seen)
+    try:
+        asyncio.run(run())
+    finally:
+        gc.callbacks.remove(seen)
+        gc.enable()
+    # six instances served one request each and went: three collections freed them
+    assert len(full) == 3, full
+    assert all(n > 0 for n in full), full
+    # (the instances made for spare are alive; the last one out waits for the next round)
+    assert sum(r() is None for r in stores) >= 5, [r() for r in stores]
+
+
+def test_serve_tunes_the_collector() -> None:
+    app = App(guest())
+    before = gc.get_threshold()
+    try:
+        serve_server._settle_heap(app.service)
+        assert gc.get_threshold()[0] == serve_server._GEN0_THRESHOLD
+        assert gc.get_freeze_count() > 0
+        assert app.service.collect_every == serve_server._COLLECT_EVERY
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
