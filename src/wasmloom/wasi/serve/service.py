@@ -437,7 +437,11 @@ class Service:
             rbody = wh.Body(None, None)
         sent, rbody.sent = rbody.sent, None
         entries = response.headers.entries
-        limit = _content_length(entries) if entries else None
+        limit = None
+        for name, _ in entries:
+            if name == "content-length":
+                limit = _content_length(entries)
+                break
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         contents = rbody.contents
         chunked = ex.start(
@@ -456,8 +460,8 @@ class Service:
                     err = await wbodies.send_contents(
                         ex.writer, contents, chunked, limit, _BODY_SIZE
                     )
-                else:
-                    err = wbodies.length_error(0, limit, _BODY_SIZE)
+                else:  # (wbodies.length_error of no bytes)
+                    err = None if not limit else Err(_BODY_SIZE(0))
                 if err is not None:
                     result = err
                 elif trailers is None:
@@ -600,14 +604,18 @@ class Service:
         """Whether to make one more instance for ``loop`` now."""
         if self._making is loop:
             return False
-        if not any(not w.done() for w in self._waiters):  # (else requests wait for one)
+        for w in self._waiters:
+            if not w.done():
+                break  # a request waits for one
+        else:
             if self.stopping or not self._warming or self._warm_failed:
                 return False
-            spare, warm = 0, self.warm
+            spare, warm, mr = 0, self.warm, self.max_reuse
             for s in self.pool:
                 if spare >= warm:
                     return False
-                if not s.active and self._has_room(s):
+                # an idle instance with room (as _has_room says)
+                if not s.active and s.uses < mr and not s.instance.poisoned:
                     spare += 1
             if spare >= warm:
                 return False

@@ -1,5 +1,7 @@
-"""A serving process' garbage collection: the instances that go out of service are freed
-by the service's own full collections, and ``wasmloom serve`` tunes the collector.
+"""What ``wasmloom serve`` does to spend less CPU per request, checked for its behaviour.
+
+Garbage collection: the instances that go out of service are freed by the service's
+own full collections, and ``wasmloom serve`` tunes the collector.
 
 An instance (its store, the instance, their closures) forms reference cycles, which
 only a full collection frees. With the young generation's threshold raised (a request
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
+import time
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 import pytest
 from cpy_build import componentize_py
 from serve_guest import guest
+from test_serve import Server
 
 from wasmloom.asgi import App
 from wasmloom.wasi.serve import server as serve_server
@@ -113,3 +117,25 @@ def test_serve_tunes_the_collector() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+def test_a_request_body_that_stalls_runs_into_the_body_timeout() -> None:
+    """A body's reads are bounded by ``--body-timeout`` (between two reads the guest waits
+    on): the guest sees an error and the connection ends, well before the client gives up."""
+    srv = Server(guest(), "--body-timeout", "0.5")
+    try:
+        with srv.connect() as s:
+            s.sendall(b"POST /echo HTTP/1.1\r\nhost: h\r\ncontent-length: 100\r\n\r\n0123456789")
+            s.settimeout(10)
+            t0 = time.monotonic()
+            got = b""
+            try:
+                while chunk := s.recv(65536):
+                    got += chunk
+            except (TimeoutError, ConnectionResetError):
+                pass
+            took = time.monotonic() - t0
+        assert 0.4 <= took < 5, (took, got)
+    finally:
+        assert srv.stop() == 0
+    assert "Traceback" not in "".join(srv.lines), srv.lines
