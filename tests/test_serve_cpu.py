@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 from cpy_build import componentize_py
-from serve_guest import guest
+from serve_guest import asgi_call, guest
 from test_serve import Server
 
 from wasmloom.asgi import App
@@ -37,34 +37,6 @@ def real_stdio() -> Iterator[None]:
     sys.stdin, sys.stdout, sys.stderr = sys.__stdin__, sys.__stdout__, sys.__stderr__
     yield
     sys.stdin, sys.stdout, sys.stderr = saved
-
-
-async def _echo(app: App, body: bytes) -> bytes:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/echo",
-        "raw_path": b"/echo",
-        "query_string": b"",
-        "headers": [(b"host", b"h:1"), (b"content-length", str(len(body)).encode())],
-        "server": ("127.0.0.1", 80),
-    }
-    incoming = [{"type": "http.request", "body": body, "more_body": False}]
-    sent: list[Any] = []
-
-    async def receive() -> Any:
-        if incoming:
-            return incoming.pop(0)
-        await asyncio.sleep(3600)
-
-    async def send(msg: Any) -> None:
-        sent.append(msg)
-
-    await app(scope, receive, send)
-    return b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
 
 
 def test_instances_out_of_service_are_collected_every_collect_every() -> None:
@@ -89,7 +61,8 @@ def test_instances_out_of_service_are_collected_every_collect_every() -> None:
     async def run() -> None:
         for i in range(6):
             body = b"x" * (i + 1)
-            assert await _echo(app, body) == body
+            sent = await asgi_call(app, "/echo", body)
+            assert b"".join(m.get("body", b"") for m in sent[1:]) == body
             await asyncio.sleep(0)  # the collection runs once the request's frames are gone
 
     gc.disable()  # only the service's own collections run
