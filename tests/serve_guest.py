@@ -14,7 +14,9 @@ Python built by componentize-py against the project's WIT (world
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
 from cpy_build import build
 
@@ -99,3 +101,40 @@ def guest() -> Path:
     for f in sorted((WIT03 / "deps").rglob("*.wit")):
         files[f"wit/deps/{f.relative_to(WIT03 / 'deps')}"] = f.read_text()
     return build("serve-service", files, wit="wit", world="app")
+
+
+async def asgi_call(app: Any, path: str, body: bytes = b"", trailers: bool = False) -> list[Any]:
+    """The ASGI messages ``app`` sends for one request to ``path`` (GET, or POST of ``body``
+    in messages of 1,000 bytes), driven directly (``trailers``: the server offers response
+    trailers)."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "2",
+        "method": "POST" if body else "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"h:1")]
+        + ([(b"content-length", str(len(body)).encode())] if body else []),
+        "server": ("127.0.0.1", 80),
+        "extensions": {"http.response.trailers": {}} if trailers else {},
+    }
+    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent: list[Any] = []
+
+    async def receive() -> Any:
+        if incoming:
+            return incoming.pop(0)
+        await asyncio.sleep(3600)
+
+    async def send(msg: Any) -> None:
+        sent.append(msg)
+
+    await app(scope, receive, send)
+    return sent

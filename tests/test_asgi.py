@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cpy_build import componentize_py
+from serve_guest import asgi_call as _call
 from serve_guest import guest
 
 from wasmloom.asgi import App, create_app
@@ -159,40 +160,6 @@ def test_hypercorn_echoes_a_post_body(app: App) -> None:
 
 
 # --- the ASGI messages, driven directly -------------------------------------------------
-
-
-async def _call(app: App, path: str, body: bytes = b"", trailers: bool = False) -> list[Any]:
-    scope: dict[str, Any] = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "2",
-        "method": "POST" if body else "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "headers": [(b"host", b"h:1")]
-        + ([(b"content-length", str(len(body)).encode())] if body else []),
-        "server": ("127.0.0.1", 80),
-        "extensions": {"http.response.trailers": {}} if trailers else {},
-    }
-    chunks = [body[i : i + 1000] for i in range(0, len(body), 1000)] or [b""]
-    incoming = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-    sent: list[Any] = []
-
-    async def receive() -> Any:
-        if incoming:
-            return incoming.pop(0)
-        await asyncio.sleep(3600)
-
-    async def send(msg: Any) -> None:
-        sent.append(msg)
-
-    await app(scope, receive, send)
-    return sent
 
 
 def test_response_trailers_go_out_when_the_server_offers_them(app: App) -> None:

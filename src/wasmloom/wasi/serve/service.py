@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import gc
 import http
 import queue
 import re
@@ -316,6 +317,10 @@ class Service:
         self.stopping = False
         self._calls = 0  # 0.2 calls running on guest threads
         self._calls_done = threading.Condition()
+        #: a full garbage collection after every ``collect_every`` instances that went out
+        #: of service (0: none; the collector's own thresholds decide)
+        self.collect_every = 0
+        self._gone = 0  # instances out of service since the last such collection
 
     def log(self, msg: str) -> None:
         print(msg, file=self.err, flush=True)
@@ -432,7 +437,11 @@ class Service:
             rbody = wh.Body(None, None)
         sent, rbody.sent = rbody.sent, None
         entries = response.headers.entries
-        limit = _content_length(entries) if entries else None
+        limit = None
+        for name, _ in entries:
+            if name == "content-length":
+                limit = _content_length(entries)
+                break
         no_body = method == "HEAD" or status in (204, 304) or 100 <= status < 200
         contents = rbody.contents
         chunked = ex.start(
@@ -451,8 +460,8 @@ class Service:
                     err = await wbodies.send_contents(
                         ex.writer, contents, chunked, limit, _BODY_SIZE
                     )
-                else:
-                    err = wbodies.length_error(0, limit, _BODY_SIZE)
+                else:  # (wbodies.length_error of no bytes)
+                    err = None if not limit else Err(_BODY_SIZE(0))
                 if err is not None:
                     result = err
                 elif trailers is None:
@@ -489,6 +498,15 @@ class Service:
         """Make no more spare instances (the server drains): only requests that wait
         for one still get one made."""
         self._warming = False
+
+    def resolve(self) -> None:
+        """Resolve the component's imports now, once for every instance (else the first
+        instance made does; a failure is left to it: the request that waits reports it)."""
+        if self._instance_pre is None:
+            try:
+                self._instance_pre = self.linker.instantiate_pre(self.component)
+            except (Trap, LinkError, WasiExit, WasmloomError):
+                pass
 
     def _new_slot(self, loop: asyncio.AbstractEventLoop) -> _Slot:
         """A new instance (run on the maker thread: the store is its alone until the
@@ -586,14 +604,18 @@ class Service:
         """Whether to make one more instance for ``loop`` now."""
         if self._making is loop:
             return False
-        if not any(not w.done() for w in self._waiters):  # (else requests wait for one)
+        for w in self._waiters:
+            if not w.done():
+                break  # a request waits for one
+        else:
             if self.stopping or not self._warming or self._warm_failed:
                 return False
-            spare, warm = 0, self.warm
+            spare, warm, mr = 0, self.warm, self.max_reuse
             for s in self.pool:
                 if spare >= warm:
                     return False
-                if not s.active and self._has_room(s):
+                # an idle instance with room (as _has_room says)
+                if not s.active and s.uses < mr and not s.instance.poisoned:
                     spare += 1
             if spare >= warm:
                 return False
@@ -642,16 +664,30 @@ class Service:
 
     def _release(self, slot: _Slot, healthy: bool) -> None:
         slot.active -= 1
+        pooled = slot in self.pool
+        if pooled and (not healthy or slot.instance.poisoned):
+            self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
+            pooled = False
         if not slot.active:
             self.busy.discard(slot)
+            if not pooled and self.collect_every:
+                self._went(slot.loop)
         waiters = self._waiters
-        if slot in self.pool:
-            if not healthy or slot.instance.poisoned:
-                self.pool.remove(slot)  # a trap poisons the instance: no new requests go there
-            elif waiters:
-                self._offer(slot)
+        if pooled and waiters:
+            self._offer(slot)
         if waiters:
             self._more(waiters[0].get_loop())
+
+    def _went(self, loop: asyncio.AbstractEventLoop) -> None:
+        """An instance went out of service. Its objects form reference cycles (the store,
+        the instance and their closures), freed only by a full collection: one runs, once the
+        current request's frames are gone, after every :attr:`collect_every` of them, so the
+        memory they hold stays bounded however rare the collector's own full collections
+        are."""
+        self._gone += 1
+        if self._gone >= self.collect_every:
+            self._gone = 0
+            loop.call_soon(gc.collect)
 
     def _retire(self, slot: _Slot) -> None:
         """Take ``slot`` out of service: guest code still running in its store traps

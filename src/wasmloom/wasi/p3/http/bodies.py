@@ -125,10 +125,15 @@ class IncomingBody:
         return H.ErrorCodeHTTPProtocolError()
 
     async def _io(self, aw: Any) -> Any:
+        """``await aw`` within the between-bytes timeout; its failures as ``error-code``."""
         try:
             if self.timeout is None:
                 return await aw
-            return await asyncio.wait_for(aw, self.timeout)
+            if asyncio.current_task() is None:  # (asyncio.timeout acts on a task)
+                return await asyncio.wait_for(aw, self.timeout)
+            # (no task of its own per read, as wait_for makes in Python 3.11)
+            async with asyncio.timeout(self.timeout):
+                return await aw
         except TimeoutError:
             raise self._fail(H.ErrorCodeConnectionReadTimeout()) from None
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):

@@ -48,10 +48,14 @@ class WasiHttp:
         self.p3 = p3
         self.default_timeout = default_timeout
         self.fields_rt: T.ResourceType | None = None
+        self._store: Any = None  # p3's, once bound (looked up per call otherwise)
 
     @property
     def store(self) -> Any:
-        return self.p3.store
+        store = self._store
+        if store is None:
+            store = self._store = self.p3.store
+        return store
 
     def _bridge(self) -> _FieldsBridge | None:
         """How trailers reach a guest (None before linking: host readers get :class:`Fields`)."""
@@ -81,7 +85,8 @@ class WasiHttp:
         self, headers: Any, contents: StreamReader[int] | None, trailers: FutureReader[Any]
     ) -> Any:
         sent = Completion()
-        return Response(headers, Body(contents, trailers, sent)), FutureReader.new(self.store, sent)
+        store = self._store or self.store
+        return Response(headers, Body(contents, trailers, sent)), FutureReader.new(store, sent)
 
     def request_options_new(self) -> RequestOptions:
         return RequestOptions()
@@ -97,7 +102,7 @@ class WasiHttp:
     def _consume(
         self, body: Body | None, res: FutureReader[Any]
     ) -> tuple[StreamReader[Any], FutureReader[Any]]:
-        store = self.store
+        store = self._store or self.store
         if body is None:  # cannot happen through the bindings: `this` is owned
             body = Body(None, None)
         sent = body.sent
@@ -120,7 +125,7 @@ class WasiHttp:
     # -- bodies the host reads from a connection
     def incoming_body(self, body: IncomingBody | None) -> Body:
         """A :class:`Body` for the guest whose contents and trailers come from ``body``."""
-        store = self.store
+        store = self._store or self.store
         if body is None:
             return Body(None, None)
         producer = _BodyProducer(store, body)
