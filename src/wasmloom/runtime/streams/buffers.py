@@ -180,13 +180,12 @@ class Destination:
     ``wake`` may be kept and called at any time.
     """
 
-    __slots__ = ("_buf", "_direct", "_host_bytes", "_items", "_t", "wake")
+    __slots__ = ("_buf", "_host_bytes", "_items", "_t", "wake")
 
     def __init__(self, buf: Any, t: Any, wake: Callable[[], None]) -> None:
         self._buf = buf
         self._t = t
         self._items: Any = None
-        self._direct = 0
         self._host_bytes: bytearray | None = None
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
@@ -195,7 +194,6 @@ class Destination:
         """Serve the next step, into guest buffer ``buf``."""
         self._buf = buf
         self._items = None
-        self._direct = 0
 
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
@@ -246,7 +244,6 @@ class Destination:
                 raise ValueError(f"mark_written({n}) is beyond the direct view")
             self._host_bytes = None
             self._items = bytes(scratch[:n]) + bytes(self._items or b"")
-        self._direct += n
 
 
 class Source:
