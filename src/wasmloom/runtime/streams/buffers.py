@@ -233,11 +233,12 @@ class Destination:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            if not 0 <= n <= buf.length - buf.progress:
-                left = buf.length - buf.progress
+            progress = buf.progress
+            if n < 0 or progress + n > buf.length:
+                left = buf.length - progress
                 raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
             buf.ptr += n
-            buf.progress += n
+            buf.progress = progress + n
         else:
             scratch = self._host_bytes
             if scratch is None or not 0 <= n <= len(scratch):
@@ -331,12 +332,13 @@ class Source:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            if 0 <= n <= buf.length - buf.progress:
+            progress = buf.progress
+            if n >= 0 and progress + n <= buf.length:
                 buf.ptr += n
-                buf.progress += n
+                buf.progress = progress + n
                 self.taken += n
                 return
-            left = buf.length - buf.progress
+            left = buf.length - progress
         else:
             left = len(self._items) - self._pos
             if 0 <= n <= left:
