@@ -43,6 +43,7 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
+from wasmloom.runtime.streams.host_ends import ConsumerEnd, ProducerEnd, StreamResult
 from wasmloom.runtime.subtype import holds_handle
 from wasmloom.runtime.tasks import BLOCKED
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
@@ -422,6 +423,10 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     copying = CopyState.COPYING
     done = CopyState.DONE
     dropped = CopyResult.DROPPED
+    # The host end that answers this built-in's copies in line (see copy), and the
+    # step answer of its common case.
+    host_end: Any = ProducerEnd if readable else ConsumerEnd
+    completed = StreamResult.COMPLETED
     # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
     array = inst.handles.array
     et = canonical_type(t.t)
@@ -464,7 +469,47 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             buffer.owner = e
         e.state = copying
         peer = e.shared.peer
-        r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
+        if (
+            type(peer) is host_end
+            and not peer.polling
+            and not peer.ended
+            and peer.view is not None
+            and (not readable or peer.leftover is None)
+        ):
+            # The host's first step, in line (what ProducerEnd.read_now or
+            # ConsumerEnd.write_now run, without their frames): a step that moves
+            # bytes and answers COMPLETED is the common case; any other answer
+            # goes through settle, which checks it (and runs the step again if
+            # woken).
+            v = peer.view
+            v._buf = buffer
+            peer.finish = False
+            peer.rewake = False
+            peer.polling = True
+            try:
+                if readable:
+                    v._items = None
+                    r = peer.obj.poll_produce(peer.store, v, False)
+                    # bytes written straight into the buffer (its progress starts at 0)
+                    moved = v._items is None and buffer.progress
+                else:
+                    v.taken = 0
+                    r = peer.obj.poll_consume(peer.store, v, False)
+                    moved = v.taken
+            except BaseException as exc:
+                raise peer.step_failed(exc)  # noqa: B904 (the cause is set there)
+            if r is completed and moved:
+                peer.polling = False
+                e.state = idle
+                spare = buffer
+                return buffer.progress << 4  # CopyResult.COMPLETED is 0
+            peer.op = (buffer,)
+            if not readable:
+                peer.taken = v.taken
+                peer.avail = n
+            r = peer.settle(r)
+        else:
+            r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
         if r is not None:
             if r is dropped:
                 e.state = done

@@ -180,13 +180,12 @@ class Destination:
     ``wake`` may be kept and called at any time.
     """
 
-    __slots__ = ("_buf", "_direct", "_host_bytes", "_items", "_t", "wake")
+    __slots__ = ("_buf", "_host_bytes", "_items", "_t", "wake")
 
     def __init__(self, buf: Any, t: Any, wake: Callable[[], None]) -> None:
         self._buf = buf
         self._t = t
         self._items: Any = None
-        self._direct = 0
         self._host_bytes: bytearray | None = None
         #: Call (on the store's thread) when a PENDING step can make progress.
         self.wake = wake
@@ -195,7 +194,6 @@ class Destination:
         """Serve the next step, into guest buffer ``buf``."""
         self._buf = buf
         self._items = None
-        self._direct = 0
 
     def remaining(self) -> int | None:
         """Room left in the reader's buffer (guest reader), or ``None`` (host reader)."""
@@ -235,18 +233,18 @@ class Destination:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            if not 0 <= n <= buf.length - buf.progress:
-                left = buf.length - buf.progress
+            progress = buf.progress
+            if n < 0 or progress + n > buf.length:
+                left = buf.length - progress
                 raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
             buf.ptr += n
-            buf.progress += n
+            buf.progress = progress + n
         else:
             scratch = self._host_bytes
             if scratch is None or not 0 <= n <= len(scratch):
                 raise ValueError(f"mark_written({n}) is beyond the direct view")
             self._host_bytes = None
             self._items = bytes(scratch[:n]) + bytes(self._items or b"")
-        self._direct += n
 
 
 class Source:
@@ -334,12 +332,13 @@ class Source:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            if 0 <= n <= buf.length - buf.progress:
+            progress = buf.progress
+            if n >= 0 and progress + n <= buf.length:
                 buf.ptr += n
-                buf.progress += n
+                buf.progress = progress + n
                 self.taken += n
                 return
-            left = buf.length - buf.progress
+            left = buf.length - progress
         else:
             left = len(self._items) - self._pos
             if 0 <= n <= left:

@@ -316,6 +316,17 @@ class _HostEnd(_Stepper):
     #: The other end dropped: the stream or future is over; dispose of ``obj``.
     drop = dispose
 
+    def step_failed(self, e: BaseException) -> BaseException:
+        """The exception to raise for ``e``, raised by the first step a guest's copy ran
+        in line (``polling`` set): ``e`` itself if it is a :class:`Trap` or not an
+        ``Exception``, else a Trap naming ``obj``. Clears ``polling``."""
+        self.polling = False
+        if isinstance(e, Trap) or not isinstance(e, Exception):
+            return e
+        trap = Trap(f"{self.what} failed: {e!r}")
+        trap.__cause__ = e
+        return trap
+
     def fail(self, error: BaseException) -> None:
         """The guest holding the other end trapped: forget its copy, dispose with ``error``."""
         self.abandon()
@@ -414,41 +425,21 @@ class ProducerEnd(_HostEnd):
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-        Runs the first step itself, in one frame (this runs once per guest
-        read): a step that gives bytes straight into ``buf`` and answers
-        COMPLETED is the common case, and needs no ``op``. Any other answer
-        goes through :meth:`settle`, which checks it and runs the step again
-        while woken. The one :class:`Destination` is re-armed for each step.
+        Runs the first step (and again while woken during it). The guest's
+        ``stream.read`` built-in runs the first step of a read in line instead
+        (see :func:`wasmloom.runtime.builtins.streams._stream_copy`), and comes
+        here only when this end has items kept from an earlier step, has ended,
+        or is inside a step.
         """
         if self.leftover is not None or self.ended:
             r = self._answer_unstepped(buf)
             if r is not None:
                 return r  # type: ignore[no-any-return]
         self.finish = False
-        if self.polling:
-            self.op = (buf,)
-            return None  # started from inside a step: that step runs it (see pend)
-        d = self.view
-        if d is None:
-            d = self.view = Destination(None, None, self.wake)
-        d._buf = buf
-        d._items = None
-        d._direct = 0
-        self.rewake = False
-        self.polling = True
-        try:
-            r = self.obj.poll_produce(self.store, d, False)
-        except Trap:
-            self.polling = False
-            raise
-        except Exception as e:
-            self.polling = False
-            raise Trap(f"stream producer failed: {e!r}") from e
-        if r is COMPLETED and d._items is None and d._direct:
-            self.polling = False
-            return _COPY_COMPLETED  # the common case: bytes written straight into buf
         self.op = (buf,)
-        return self.settle(r)
+        if self.polling:
+            return None  # started from inside a step: that step runs it (see pend)
+        return self.step_now()  # type: ignore[no-any-return]
 
     def poll(self) -> CopyResult | None:
         """Run a step of the read in ``op``; its result, or ``None`` if PENDING."""
@@ -457,7 +448,6 @@ class ProducerEnd(_HostEnd):
             d = self.view = Destination(None, None, self.wake)
         d._buf = self.op[0]
         d._items = None
-        d._direct = 0
         r = _call("stream producer", self.obj.poll_produce, self.store, d, self.finish)
         return self._outcome(r)
 
@@ -477,7 +467,9 @@ class ProducerEnd(_HostEnd):
         d = self.view
         items = d._items
         n_items = 0 if items is None else len(items)
-        produced = d._direct + n_items
+        # A step starts with nothing moved into ``buf`` (a step that moves items
+        # ends the copy), so its progress is what the step wrote there directly.
+        produced = buf.progress + n_items
         if r is PENDING:
             if produced:
                 raise Trap("stream producer returned PENDING after producing items")
@@ -527,41 +519,18 @@ class ConsumerEnd(_ConsumerHostEnd):
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest writes from ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
 
-        Runs the first step itself, as :meth:`ProducerEnd.read_now` does (a step
-        that takes items and answers COMPLETED is the common case); any other
-        answer goes through :meth:`settle`. One :class:`Source` is re-armed for
-        each step.
+        Runs the first step (and again while woken during it); the guest's
+        ``stream.write`` built-in runs the first step in line instead, as for
+        :meth:`ProducerEnd.read_now`.
         """
         if self.ended:
             return CopyResult.DROPPED
         self.finish = False
-        if self.polling:
-            self.taken = 0
-            self.op = (buf,)
-            return None  # started from inside a step: that step runs it (see pend)
-        s = self.view
-        if s is None:
-            s = self.view = Source(None, None, self.wake)
-        avail = buf.length - buf.progress
-        s._buf = buf
-        s.taken = 0
-        self.rewake = False
-        self.polling = True
-        try:
-            r = self.obj.poll_consume(self.store, s, False)
-        except Trap:
-            self.polling = False
-            raise
-        except Exception as e:
-            self.polling = False
-            raise Trap(f"stream consumer failed: {e!r}") from e
-        taken = self.taken = s.taken
-        if r is COMPLETED and taken:
-            self.polling = False
-            return _COPY_COMPLETED  # the common case
+        self.taken = 0
         self.op = (buf,)
-        self.avail = avail
-        return self.settle(r)
+        if self.polling:
+            return None  # started from inside a step: that step runs it (see pend)
+        return self.step_now()  # type: ignore[no-any-return]
 
     def poll(self) -> CopyResult | None:
         """Run a step of the write in ``op``; its result, or ``None`` if PENDING."""
