@@ -405,6 +405,86 @@ def _copy(
     return mk(CT((I32, pt), (I32,)), _future_copy(inst, cls, t, opts))
 
 
+class _CopyEntry:
+    """What a ``stream.read``/``write`` or ``future.read``/``write`` built-in checks and
+    takes on entry, made once per built-in: the end at an index, and a buffer for the copy.
+
+    :attr:`spare` is the buffer of the last copy that completed inside the call:
+    nothing holds it any more, so the next copy reuses it (taken while a copy
+    runs, so a nested copy through the same built-in makes its own).
+    """
+
+    __slots__ = (
+        "_align_mask",
+        "_array",
+        "_find",
+        "_size",
+        "cls",
+        "cx",
+        "et",
+        "inst",
+        "is_async",
+        "kind",
+        "spare",
+    )
+
+    def __init__(self, inst: Any, cls: Any, t: Any, opts: Any) -> None:
+        self.inst = inst
+        self.cls = cls
+        self.is_async: bool = opts.is_async
+        self.cx = cx = LiftLowerContext(opts, inst, None)
+        self.kind = kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
+        self._array = inst.handles.array
+        self.et = canonical_type(t.t)
+        self._find = _EndFinder(cls, t)
+        self._size = 0 if kind.codec is None else kind.codec.size
+        self._align_mask = 0 if kind.codec is None else kind.codec.align - 1
+        self.spare: GuestBuffer | None = None
+
+    def end(self, i: int) -> Any:
+        """The end at index ``i``, ready for a copy; traps as the spec does otherwise."""
+        inst = self.inst
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        is_async = self.is_async
+        if not is_async:
+            _check_may_block(inst)
+        # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
+        try:  # the entry, or None past the end
+            e: Any = self._array[i]
+        except IndexError:
+            e = None
+        if type(e) is not self.cls or e.shared.t is not self.et:
+            e = self._find(inst, i)
+        if e.state is not CopyState.IDLE or (not is_async and e.wset is not None):
+            _check_copy(e, is_async)
+        return e
+
+    def buffer(self, e: Any, ptr: int, n: int) -> GuestBuffer:
+        """A buffer of ``n`` elements at ``ptr`` for a copy by ``e`` (:attr:`spare` if
+        there is one), checked against the memory."""
+        buffer = self.spare
+        if buffer is None:
+            buffer = GuestBuffer(self.kind, self.cx, ptr, n)
+            buffer.owner = e
+            return buffer
+        self.spare = None
+        if (
+            n <= MAX_BUFFER_LENGTH
+            and not ptr & self._align_mask
+            and ptr + n * self._size <= len(self.cx.mv)
+        ):
+            # reset(), inlined for a range inside the view (``cancelled`` is still
+            # False: a spare buffer's copy never pended)
+            buffer.owner = e
+            buffer.ptr = ptr
+            buffer.length = n
+            buffer.progress = 0
+        else:
+            buffer.reset(ptr, n, e)
+        return buffer
+
+
 def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
     """The ``stream.read`` (``cls`` readable) or ``stream.write`` built-in of stream type ``t``.
 
@@ -413,9 +493,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     copy completes inside the call with no pending event; otherwise the copy
     is pending and its result is delivered as an event.
     """
-    cx = LiftLowerContext(opts, inst, None)
-    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
-    is_async = opts.is_async
+    entry = _CopyEntry(inst, cls, t, opts)
+    is_async = entry.is_async
     readable = cls is ReadableStreamEnd
     code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
 
@@ -427,46 +506,10 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     # step answer of its common case.
     host_end: Any = ProducerEnd if readable else ConsumerEnd
     completed = StreamResult.COMPLETED
-    # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
-    array = inst.handles.array
-    et = canonical_type(t.t)
-    find = _EndFinder(cls, t)
-    size = 0 if kind.codec is None else kind.codec.size
-    align_mask = 0 if kind.codec is None else kind.codec.align - 1
-    # The buffer of the last copy that completed inside the call: nothing holds
-    # it any more, so the next copy reuses it (taken while a copy runs, so a
-    # nested copy through this built-in makes its own).
-    spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int, n: int) -> int:
-        nonlocal spare
-        if not inst.may_leave:
-            raise Trap("cannot leave component instance")
-        if not is_async:
-            _check_may_block(inst)
-        try:  # the entry, or None past the end (indices are unsigned)
-            e: Any = array[i]
-        except IndexError:
-            e = None
-        if type(e) is not cls or e.shared.t is not et:
-            e = find(inst, i)
-        if e.state is not idle or (not is_async and e.wset is not None):
-            _check_copy(e, is_async)
-        buffer = spare
-        if buffer is not None:
-            spare = None
-            if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
-                # reset(), inlined for a range inside the view: one frame less per copy
-                # (``cancelled`` is still False: a spare buffer's copy never pended)
-                buffer.owner = e
-                buffer.ptr = ptr
-                buffer.length = n
-                buffer.progress = 0
-            else:
-                buffer.reset(ptr, n, e)
-        else:
-            buffer = GuestBuffer(kind, cx, ptr, n)
-            buffer.owner = e
+        e = entry.end(i)
+        buffer = entry.buffer(e, ptr, n)
         e.state = copying
         peer = e.shared.peer
         if (
@@ -501,7 +544,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             if r is completed and moved:
                 peer.polling = False
                 e.state = idle
-                spare = buffer
+                entry.spare = buffer
                 return buffer.progress << 4  # CopyResult.COMPLETED is 0
             peer.op = (buffer,)
             if not readable:
@@ -516,7 +559,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
                 e.done_reason = r
             else:
                 e.state = idle
-            spare = buffer
+            entry.spare = buffer
             return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
         if is_async and e.pending_event is None:
@@ -571,51 +614,17 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     As for a stream copy, a copy the peer answers at once completes inside
     the call, with no pending event.
     """
-    cx = LiftLowerContext(opts, inst, None)
-    kind = BufferKind(t.t, cx.string_encoding, cx.ptr_type)
-    is_async = opts.is_async
+    entry = _CopyEntry(inst, cls, t, opts)
+    is_async = entry.is_async
     readable = cls is ReadableFutureEnd
     code = EventCode.FUTURE_READ if readable else EventCode.FUTURE_WRITE
     idle = CopyState.IDLE
     done = CopyState.DONE
     cancelled = CopyResult.CANCELLED
-    # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
-    array = inst.handles.array
-    et = canonical_type(t.t)
-    find = _EndFinder(cls, t)
-    size = 0 if kind.codec is None else kind.codec.size
-    align_mask = 0 if kind.codec is None else kind.codec.align - 1
-    # The buffer of the last copy that completed inside the call (see _stream_copy).
-    spare: GuestBuffer | None = None
 
     def copy(i: int, ptr: int) -> int:
-        nonlocal spare
-        if not inst.may_leave:
-            raise Trap("cannot leave component instance")
-        if not is_async:
-            _check_may_block(inst)
-        try:  # the entry, or None past the end (indices are unsigned)
-            e: Any = array[i]
-        except IndexError:
-            e = None
-        if type(e) is not cls or e.shared.t is not et:
-            e = find(inst, i)
-        if e.state is not idle or (not is_async and e.wset is not None):
-            _check_copy(e, is_async)
-        buffer = spare
-        if buffer is not None:
-            spare = None
-            if not ptr & align_mask and ptr + size <= len(cx.mv):
-                # reset(), inlined for a range inside the view (as in _stream_copy)
-                buffer.owner = e
-                buffer.ptr = ptr
-                buffer.length = 1
-                buffer.progress = 0
-            else:
-                buffer.reset(ptr, 1, e)
-        else:
-            buffer = GuestBuffer(kind, cx, ptr, 1)
-            buffer.owner = e
+        e = entry.end(i)
+        buffer = entry.buffer(e, ptr, 1)
         e.state = CopyState.COPYING
         peer = e.shared.peer
         r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
@@ -625,7 +634,7 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
             else:  # as future_event (see _future_copy_event)
                 e.state = done
                 e.done_reason = r
-            spare = buffer
+            entry.spare = buffer
             return int(r)
         peer.pend(_future_copy_event(e, i, code))
         if is_async and e.pending_event is None:

@@ -342,10 +342,16 @@ class _HostEnd(_Stepper):
         gives it its callback."""
         if self.ended:
             return CopyResult.DROPPED
+        return self._start_copy(buf)
+
+    def _start_copy(self, buf: Any) -> CopyResult | None:
+        """Put the copy through ``buf`` in ``op`` and run its step now (see
+        :meth:`step_now`); ``None`` also when called from inside a step, which
+        then runs it (see :meth:`pend`)."""
         self.finish = False
         self.op = (buf,)
         if self.polling:
-            return None  # started from inside a step: that step runs it (see pend)
+            return None
         return self.step_now()  # type: ignore[no-any-return]
 
     def _future_outcome(self, r: Any, moved: bool, missing: str) -> Any:
@@ -435,11 +441,7 @@ class ProducerEnd(_HostEnd):
             r = self._answer_unstepped(buf)
             if r is not None:
                 return r  # type: ignore[no-any-return]
-        self.finish = False
-        self.op = (buf,)
-        if self.polling:
-            return None  # started from inside a step: that step runs it (see pend)
-        return self.step_now()  # type: ignore[no-any-return]
+        return self._start_copy(buf)
 
     def poll(self) -> CopyResult | None:
         """Run a step of the read in ``op``; its result, or ``None`` if PENDING."""
@@ -525,12 +527,8 @@ class ConsumerEnd(_ConsumerHostEnd):
         """
         if self.ended:
             return CopyResult.DROPPED
-        self.finish = False
         self.taken = 0
-        self.op = (buf,)
-        if self.polling:
-            return None  # started from inside a step: that step runs it (see pend)
-        return self.step_now()  # type: ignore[no-any-return]
+        return self._start_copy(buf)
 
     def poll(self) -> CopyResult | None:
         """Run a step of the write in ``op``; its result, or ``None`` if PENDING."""
