@@ -610,12 +610,11 @@ class Service:
         else:
             if self.stopping or not self._warming or self._warm_failed:
                 return False
-            spare, warm, mr = 0, self.warm, self.max_reuse
+            spare, warm = 0, self.warm
             for s in self.pool:
                 if spare >= warm:
                     return False
-                # an idle instance with room (as _has_room says)
-                if not s.active and s.uses < mr and not s.instance.poisoned:
+                if not s.active and self._has_room(s):
                     spare += 1
             if spare >= warm:
                 return False
