@@ -18,9 +18,10 @@ Modules:
 - :mod:`.server`: :func:`serve`, in one process or ``--workers N``.
 """
 
+from wasmloom.wasi.serve.handler import find_handler, link
 from wasmloom.wasi.serve.http1 import HttpServer, Limits
 from wasmloom.wasi.serve.server import ServeOptions, parse_addr, serve
-from wasmloom.wasi.serve.service import Exchange, Service, find_handler, link
+from wasmloom.wasi.serve.service import Exchange, Service
 
 _link = link  # the name the tests know
 

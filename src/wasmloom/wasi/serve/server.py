@@ -28,8 +28,9 @@ from typing import Any, TextIO
 from wasmloom.host.component import Component
 from wasmloom.host.linker import Linker
 from wasmloom.wasi.run import RunOptions, check_imports, checked_ctx, load_app
+from wasmloom.wasi.serve.handler import find_handler, is_p2, link
 from wasmloom.wasi.serve.http1 import HttpServer, Limits
-from wasmloom.wasi.serve.service import Service, find_handler, is_p2, link, quiet_traps
+from wasmloom.wasi.serve.service import Service, quiet_traps
 
 __all__ = ["ServeOptions", "parse_addr", "prepare_service", "serve"]
 
