@@ -221,23 +221,30 @@ class LiftedFunc(ComponentFunc):
     def _build_host_start(self) -> Callable[[Sequence[Any], Root], None]:
         """Specialise :meth:`start_from_host` once.
 
-        An async-typed function lifted ``async`` whose core code cannot block
-        (no fibers) gets a direct path for the common case: nothing else runs in the store and
-        the instance is free (no backpressure, no task holding or waiting for
-        it). Then the task is started in line, without continuation closures;
-        a callback that returns EXIT at once ends it there. Anything else
-        (WAIT/YIELD, traps) goes through the same task machinery as
-        :meth:`invoke_task`.
+        An async-typed function lifted ``async`` (with a callback, if its core
+        code runs on fibers) gets a direct path for the common case: nothing
+        else runs in the store and the instance is free (no backpressure, no
+        task holding or waiting for it, no thread of it preempted). Then the
+        task is started in line, without continuation closures, as
+        :meth:`invoke_task`, :meth:`_enter` and :meth:`_run` would: without
+        fibers a callback that returns EXIT at once ends it there; on a fiber
+        the first step's code goes to :meth:`_callback_step` when the fiber
+        returns. Anything else (WAIT/YIELD, traps) goes through the same task
+        machinery as :meth:`invoke_task`.
         """
 
         def general(args: Sequence[Any], root: Root) -> None:
             self.invoke_task(lambda: list(args), root.resolve, None, root)
 
-        if self.fiber or not self.type.is_async or not self.opts.is_async:
+        fiber = self.fiber
+        if not self.type.is_async or not self.opts.is_async:
+            return general
+        if fiber and self.opts.callback is None:
             return general
         _, core_call = self.prepare()
         lower_params = self.lower_host_args()
         inst = self.inst
+        callee = self.callee
         st = instance_state(inst)
         sched = st.sched
         chain = tuple(inst.self_and_ancestors())
@@ -251,10 +258,12 @@ class LiftedFunc(ComponentFunc):
         lift_return = self.lift_return
         started = TaskState.STARTED
         resolved = TaskState.RESOLVED
+        threads = st.threads
 
         def start(args: Sequence[Any], root: Root) -> None:
             if (
                 sched.current is not None
+                or st.preempted is not None
                 or st.backpressure
                 or st.exclusive_thread is not None
                 or st.num_waiting_to_enter
@@ -274,21 +283,36 @@ class LiftedFunc(ComponentFunc):
             try:
                 if callback:
                     st.exclusive_thread = thread
-                # The thread takes its index in the instance's thread table
-                # only if it outlives this first step or asks for it
-                # (`thread.index`): until then nothing else can take one.
                 task.threads.append(thread)
+                if fiber:
+                    # On a fiber the thread may block, and other threads take
+                    # indices meanwhile: it takes its index now, as in _run.
+                    task.name = name
+                    thread.index = threads.add(thread)
+                    step = thread.callback_step = partial(callback_step, task, thread)
+                # Else it takes its index in the instance's thread table only if
+                # it outlives this first step or asks for it (`thread.index`):
+                # until then nothing else can take one.
                 sched.current = thread
                 thread.running = True
                 try:
                     if borrows:
                         cx.borrow_scope = task.borrow_scope()
                     flat = lower_params(cx, args)
-                    packed = core_call(*flat)
+                    if fiber:
+                        # thread.run_core(True, callee, core_call, flat, step), in line
+                        thread.run_fiber(callee.call_async(*flat), step)
+                    else:
+                        packed = core_call(*flat)
                 finally:
                     thread.running = False
                     sched.current = None
-                if callback and packed:
+                if fiber:
+                    other = thread.switch_to
+                    if other is not None:
+                        thread.switch_to = None
+                        other.resume()
+                elif callback and packed:
                     thread.index = st.threads.add(thread)
                     callback_step(task, thread, packed)
                 elif task.threads == [thread] and task.state is resolved:
@@ -304,12 +328,16 @@ class LiftedFunc(ComponentFunc):
                 else:
                     task.exit_implicit_thread()
             except Exception as e:
+                thread.switch_to = None
                 if isinstance(e, Trap):
                     e.with_func(name)
                 elif flat is None:
                     # A mistake in the host's arguments: no core code ran, nothing to poison.
                     if st.exclusive_thread is thread:
                         st.unlock()
+                    if thread.index is not None:
+                        threads.remove(thread.index)
+                        thread.index = None
                     raise
                 poison(inst, e)
                 thread.abandon()
@@ -506,7 +534,7 @@ class LiftedFunc(ComponentFunc):
         if task.state is _PENDING_CANCEL and task.deliver_pending_cancel(True):
             thread.start_waiting(
                 lambda: st.exclusive_thread is None,
-                lambda c: self._deliver(task, thread, (EventCode.TASK_CANCELLED, 0, 0)),
+                lambda c: self._deliver(thread, False, (EventCode.TASK_CANCELLED, 0, 0)),
                 True,
                 st,
             )
@@ -515,7 +543,7 @@ class LiftedFunc(ComponentFunc):
 
             def after_yield(cancelled: bool) -> None:
                 code = EventCode.TASK_CANCELLED if cancelled else EventCode.NONE
-                self._deliver(task, thread, (code, 0, 0))
+                self._deliver(thread, False, (code, 0, 0))
 
             thread.start_waiting(lambda: st.exclusive_thread is None, after_yield, True, st)
             if task.may_block():
@@ -537,7 +565,7 @@ class LiftedFunc(ComponentFunc):
         ready = thread.wait_ready
         if ready is None:
             ready = thread.wait_ready = thread.wait_set_ready
-            thread.wait_cont = partial(self.after_wait, thread)
+            thread.wait_cont = partial(self._deliver, thread)
         # thread.start_waiting(ready, thread.wait_cont, True, wset, True), in line
         thread.ready_func = ready
         thread.cont = thread.wait_cont
@@ -558,32 +586,32 @@ class LiftedFunc(ComponentFunc):
             thread.queued = True
             sched.ready.append(thread)
 
-    def after_wait(self, thread: Thread, cancelled: bool) -> None:
-        """The WAIT of ``thread`` (on ``thread.wait_set``) ended: deliver its event."""
-        wset = thread.wait_set
-        wset.num_waiting -= 1
-        if cancelled:
-            event: EventTuple = (EventCode.TASK_CANCELLED, 0, 0)
-        else:
-            # WaitableSet.get_pending_event in line: the first pending event, in join order.
-            for w in wset.elems:
-                pending = w.pending_event
-                if pending is not None:
-                    w.pending_event = None
-                    try:
-                        event = pending()
-                    except Trap as e:  # a trap delivered with the event
-                        e.with_func(self.name or "<anonymous>")
-                        raise
-                    break
+    def _deliver(self, thread: Thread, cancelled: bool, event: EventTuple | None = None) -> None:
+        """Run the callback of ``thread``'s task on ``event``; ``None``: on the event
+        that ended its WAIT on ``thread.wait_set`` (TASK_CANCELLED if ``cancelled``)."""
+        if event is None:
+            wset = thread.wait_set
+            wset.num_waiting -= 1
+            if cancelled:
+                event = (EventCode.TASK_CANCELLED, 0, 0)
             else:
-                raise AssertionError("no pending event")
-        self._deliver(thread.task, thread, event)
-
-    def _deliver(self, task: Task, thread: Thread, event: EventTuple) -> None:
+                # WaitableSet.get_pending_event in line: the first pending event, in join order.
+                for w in wset.elems:
+                    pending = w.pending_event
+                    if pending is not None:
+                        w.pending_event = None
+                        try:
+                            event = pending()
+                        except Trap as e:  # a trap delivered with the event
+                            e.with_func(self.name or "<anonymous>")
+                            raise
+                        break
+                else:
+                    raise AssertionError("no pending event")
+        task = thread.task
         task.istate.exclusive_thread = thread
         callback = self.opts.callback
-        assert callback is not None
+        assert callback is not None and event is not None
         code, p1, p2 = event
         try:
             fiber = self._fiber
@@ -596,7 +624,8 @@ class LiftedFunc(ComponentFunc):
             step = thread.callback_step
             if step is None:
                 step = thread.callback_step = partial(self._callback_step, task, thread)
-            thread.run_core(True, self.callback, callback, (int(code), p1, p2), step)
+            # thread.run_core(True, self.callback, ...), in line
+            thread.run_fiber(self.callback.call_async(int(code), p1, p2), step)
         except Trap as e:
             e.with_func(self.name or "<anonymous>")
             raise

@@ -275,7 +275,12 @@ class Scheduler(Generic[ThreadT]):
         if t is None:
             return False
         try:
-            t.resume()
+            # t.resume(), in line
+            t._resume_once(False)
+            nxt = t.switch_to
+            if nxt is not None:
+                t.switch_to = None
+                nxt.resume()
         except Exception as e:
             self.thread_failed(t, e)
         return True

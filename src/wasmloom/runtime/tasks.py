@@ -348,7 +348,7 @@ class Thread:
             if call is not None:
                 self.end_preemption()
                 self.wake = cancelled
-                self._poll(call)
+                self.run_fiber(call, self.on_done)  # type: ignore[arg-type]
             else:
                 cont = self.cont
                 self.cont = None
@@ -360,22 +360,6 @@ class Thread:
         finally:
             self.running = False
             sched.current = prev
-
-    def _poll(self, call: Any) -> None:
-        try:
-            done = call.poll()
-        except BaseException:
-            self.call = None
-            self.on_done = None
-            raise
-        if done:
-            self.call = None
-            on_done = self.on_done
-            self.on_done = None
-            assert on_done is not None
-            on_done(call.result)
-        elif call.yielded:
-            self.yield_to_loop()
 
     def yield_to_loop(self) -> None:
         """The thread's fiber yielded at an epoch tick: resume it after one turn of the loop.
@@ -435,6 +419,14 @@ class Thread:
             assert caller is not None
             on_done(caller(*args))
             return
+        self.run_fiber(func.call_async(*args), on_done)
+
+    def run_fiber(self, call: Any, on_done: Callable[[Any], None]) -> None:
+        """Run (or resume) this thread's core code on the fiber of ``call`` (a
+        :class:`wasmloom.core.CoreCall`): poll it once; ``on_done(results)`` if it
+        returns, else the thread waits (it blocked, or yielded at an epoch tick:
+        :meth:`yield_to_loop`) and a later :meth:`resume` polls it again.
+        """
         sched = self.sched
         prev = sched.current
         sched.current = self
@@ -442,8 +434,19 @@ class Thread:
         self.running = True
         try:
             self.on_done = on_done
-            call = self.call = func.call_async(*args)
-            self._poll(call)
+            self.call = call
+            try:
+                done = call.poll()
+            except BaseException:
+                self.call = None
+                self.on_done = None
+                raise
+            if done:
+                self.call = None
+                self.on_done = None
+                on_done(call.result)
+            elif call.yielded:
+                self.yield_to_loop()
         except BaseException:
             self.switch_to = None
             raise
