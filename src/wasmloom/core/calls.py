@@ -68,7 +68,7 @@ def _start_source(ty: CoreFuncType) -> str:
         "        token = next(tokens)",
         "        futures[token] = (future, (buf, binding))",
         # CoreCall.__init__, in line
-        "        c = new(CoreCall)",
+        "        c = new(_PausableCall)",
         "        c._binding = binding",
         "        c._buf = buf",
         "        c._future = void_p(future)",
@@ -100,7 +100,7 @@ class _AsyncBinding:
         factory = _start_factories.get(ty)
         if factory is None:
             namespace: dict[str, Any] = {
-                "CoreCall": CoreCall,
+                "_PausableCall": _PausableCall,
                 "new": object.__new__,
                 "void_p": ctypes.c_void_p,
             }
@@ -122,6 +122,16 @@ class _AsyncBinding:
         )
 
 
+def async_starter(func: Any) -> Callable[..., CoreCall]:
+    """``func.call_async`` (``func`` a :class:`~wasmloom.core.externs.CoreFunc`) as the
+    function it ends in: ``start(*args)`` starts a call of ``func`` on a fiber of its
+    own and returns its :class:`CoreCall`. Derived once, a frame less per call."""
+    binding: _AsyncBinding | None = func._async
+    if binding is None:
+        binding = func._async = _AsyncBinding(func)
+    return binding.start
+
+
 class CoreCall:
     """A call started by :meth:`CoreFunc.call_async`: a fiber polled to completion.
 
@@ -133,7 +143,8 @@ class CoreCall:
     Any number of calls may be paused in one store at once and resumed in any
     order. :meth:`close` deletes the call's fiber (a paused guest unwinds
     without running further); a call whose store closed it (see
-    :meth:`CoreStore.close`) is inert.
+    :meth:`CoreStore.close`) is inert. A call dropped while its guest is paused
+    is closed.
     """
 
     __slots__ = (
@@ -217,6 +228,8 @@ class CoreCall:
             return False
         self.yielded = False
         # The call returned or failed: take its results, release its buffer and future.
+        # It holds no fiber any more: a plain CoreCall, with no finaliser to run.
+        self.__class__ = CoreCall
         buf = self._buf
         q = buf.q
         trap = q[buf.trap_i]
@@ -255,9 +268,24 @@ class CoreCall:
         state = self._state
         if state == _NEW:
             self._state = _CLOSED
+            self.__class__ = CoreCall
             self._release()
         elif state == _RUNNING:
             raise WasmloomError("CoreCall.close: the call is running")
+
+    def __repr__(self) -> str:
+        state = ("new", "running", "done", "closed")[self._state]
+        return f"<CoreCall {self._binding.layout.ty} {state}>"
+
+
+class _PausableCall(CoreCall):
+    """A :class:`CoreCall` that may hold a paused fiber: deleting it closes the call.
+
+    Every call starts as one; once it is done or closed it becomes a plain
+    :class:`CoreCall` (same layout), whose deletion runs no Python code.
+    """
+
+    __slots__ = ()
 
     def __del__(self) -> None:
         try:
@@ -265,7 +293,3 @@ class CoreCall:
                 self.close()
         except BaseException:
             pass
-
-    def __repr__(self) -> str:
-        state = ("new", "running", "done", "closed")[self._state]
-        return f"<CoreCall {self._binding.layout.ty} {state}>"

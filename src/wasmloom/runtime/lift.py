@@ -17,6 +17,7 @@ from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
 from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
+from wasmloom.core.calls import async_starter
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.scheduler import IN_LOOP, Root, park, wake
 from wasmloom.runtime.tasks import (
@@ -115,6 +116,8 @@ class LiftedFunc(ComponentFunc):
         self._core: Callable[..., Any] | None = None
         self._lower_host: Callable[[LiftLowerContext, Sequence[Any]], list[Any]] | None = None
         self._fiber: bool | None = None
+        #: Starts a call of the callback on a fiber (see :func:`async_starter`), made once.
+        self._callback_start: Callable[..., Any] | None = None
         #: Lifts the values of the task's ``task.return`` in place of the
         #: built-in's own plan (typed bindings set it: their classes).
         self.lift_return: Callable[[Any, Sequence[Any]], Any] | None = None
@@ -244,7 +247,7 @@ class LiftedFunc(ComponentFunc):
         _, core_call = self.prepare()
         lower_params = self.lower_host_args()
         inst = self.inst
-        callee = self.callee
+        start_callee = async_starter(self.callee) if fiber else None
         st = instance_state(inst)
         sched = st.sched
         chain = tuple(inst.self_and_ancestors())
@@ -301,7 +304,8 @@ class LiftedFunc(ComponentFunc):
                     flat = lower_params(cx, args)
                     if fiber:
                         # thread.run_core(True, callee, core_call, flat, step), in line
-                        thread.run_fiber(callee.call_async(*flat), step)
+                        assert start_callee is not None
+                        thread.run_fiber(start_callee(*flat), step)
                     else:
                         packed = core_call(*flat)
                 finally:
@@ -575,16 +579,19 @@ class LiftedFunc(ComponentFunc):
         sched = thread.sched
         sched.waiting[thread] = None
         # settle(thread) in line: the lock was released above and nothing else of
-        # the instance runs, so the wait set alone decides.
-        if not ready():
+        # the instance runs, so the wait set alone decides (ready(), in line).
+        for w in wset.elems:
+            if w.pending_event is not None:
+                if not thread.queued:
+                    thread.queued = True
+                    sched.ready.append(thread)
+                break
+        else:
             if wset.waiters is None:  # park(thread, wset), in line
                 thread.parked = wset
                 wset.waiters = [thread]
             else:
                 park(thread, wset)
-        elif not thread.queued:
-            thread.queued = True
-            sched.ready.append(thread)
 
     def _deliver(self, thread: Thread, cancelled: bool, event: EventTuple | None = None) -> None:
         """Run the callback of ``thread``'s task on ``event``; ``None``: on the event
@@ -624,8 +631,11 @@ class LiftedFunc(ComponentFunc):
             step = thread.callback_step
             if step is None:
                 step = thread.callback_step = partial(self._callback_step, task, thread)
+            start = self._callback_start
+            if start is None:
+                start = self._callback_start = async_starter(self.callback)
             # thread.run_core(True, self.callback, ...), in line
-            thread.run_fiber(self.callback.call_async(int(code), p1, p2), step)
+            thread.run_fiber(start(int(code), p1, p2), step)
         except Trap as e:
             e.with_func(self.name or "<anonymous>")
             raise

@@ -237,6 +237,7 @@ class Scheduler(Generic[ThreadT]):
         "__weakref__",
         "_driver",
         "_event",
+        "_event_set",
         "_loop",
         "_turn",
         "current",
@@ -260,6 +261,9 @@ class Scheduler(Generic[ThreadT]):
         self.roots: dict[Root, None] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._event: asyncio.Event | None = None
+        #: ``_event`` is set (a cleared or new event clears this): notifying again
+        #: need not call its ``set``.
+        self._event_set = False
         self._driver: asyncio.Task[None] | None = None
         self._turn: Turn | None = None
 
@@ -460,7 +464,8 @@ class Scheduler(Generic[ThreadT]):
     def notify(self) -> None:
         """Host work made progress: wake the driver waiting for it."""
         ev = self._event
-        if ev is not None:
+        if ev is not None and not self._event_set:
+            self._event_set = True
             ev.set()
 
     def kick(self) -> None:
@@ -472,7 +477,8 @@ class Scheduler(Generic[ThreadT]):
         notifies (the next driver picks the thread up).
         """
         ev = self._event  # self.notify(), in line
-        if ev is not None:
+        if ev is not None and not self._event_set:
+            self._event_set = True
             ev.set()
         if self.current is not None:
             return
@@ -518,8 +524,10 @@ class Scheduler(Generic[ThreadT]):
         ev = self._event
         if ev is None:
             ev = self._event = asyncio.Event()
+            self._event_set = False
         await ev.wait()
         ev.clear()
+        self._event_set = False
 
     # -- drivers
 
@@ -539,6 +547,7 @@ class Scheduler(Generic[ThreadT]):
                 # The event exists before the loop runs: host work that completes in
                 # the loop's first turn (a yielded thread's turn) must find it.
                 ev = self._event = asyncio.Event()
+                self._event_set = False
                 # The root may resolve inside a run_ready of the loop's turn while other
                 # host work is still pending: its future wakes this driver then.
                 fut = root.future = loop.create_future()
@@ -627,6 +636,7 @@ class Scheduler(Generic[ThreadT]):
 
     async def _drive(self) -> None:
         self._event = asyncio.Event()
+        self._event_set = False
         try:
             while True:
                 n = 0
