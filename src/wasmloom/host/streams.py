@@ -385,7 +385,8 @@ class StreamReader(Generic[Item]):
         """Drop this end: the writer sees DROPPED; a host producer is disposed of."""
         if self._disposed:
             return
-        self._take().drop()
+        self._disposed = True  # self._take(), in line
+        self.shared.drop()
         _kick(self.store)
 
     def into_producer(self) -> StreamProducer:
@@ -493,7 +494,10 @@ class FutureReader(Generic[Item]):
 
     def pipe(self, store: Any, consumer: FutureConsumer) -> None:
         """Attach ``consumer``: it takes the value when the writer writes it."""
-        shared = self._take()
+        if self._disposed:
+            self._take()  # raises
+        self._disposed = True
+        shared = self.shared
         host = shared.peer
         if isinstance(host, FutureProducerEnd):
             _FuturePump(store, host, consumer).run()
@@ -503,7 +507,8 @@ class FutureReader(Generic[Item]):
     def close(self) -> None:
         if self._disposed:
             return
-        self._take().drop()
+        self._disposed = True  # self._take(), in line
+        self.shared.drop()
         _kick(self.store)
 
     def into_producer(self) -> FutureProducer:

@@ -710,7 +710,9 @@ class Task:
         assert thread is not None
         st = self.istate
         if self.ft.is_async and self.exclusive and st.exclusive_thread is thread:
-            st.unlock()
+            st.exclusive_thread = None  # st.unlock(), in line
+            if st.waiters is not None:
+                wake(st)
         self.unregister_thread(thread)
 
     def request_cancellation(self, caller: Any = None) -> None:

@@ -37,7 +37,7 @@ from wasmloom.runtime.streams.buffers import (
     Source,
     deliver,
 )
-from wasmloom.runtime.streams.machine import CopyResult, FailedEnd
+from wasmloom.runtime.streams.machine import DROPPED_END, CopyResult, FailedEnd
 
 __all__ = [
     "UNTYPED",
@@ -356,22 +356,31 @@ class _HostEnd(_Stepper):
 
     def _future_outcome(self, r: Any, moved: bool, missing: str) -> Any:
         """The copy result of a future's step that answered ``r`` (not PENDING);
-        ``moved``: the value was produced or taken. Traps on a broken rule."""
+        ``moved``: the value was produced or taken. Traps on a broken rule.
+
+        A future whose copy is over (COMPLETED or DROPPED) is done for this end:
+        it disposes of its producer or consumer and leaves the future, whose peer
+        becomes :data:`DROPPED_END` (which answers as this end now would: DROPPED
+        to a copy, nothing to a cancel, drop or fail), so that no call reaches it
+        when the guest drops its end."""
         if r is COMPLETED:
             if not moved:
                 raise Trap(f"{self.what} returned COMPLETED without {missing}")
-            self.ended = True
-            self.dispose()
-            return CopyResult.COMPLETED
-        if r is CANCELLED:
+            result = CopyResult.COMPLETED
+        elif r is DROPPED:
+            result = CopyResult.DROPPED
+        elif r is CANCELLED:
             if not self.finish:
                 raise Trap(f"{self.what} returned CANCELLED when finish was false")
             return CopyResult.CANCELLED
-        if r is DROPPED:
-            self.ended = True
-            self.dispose()
-            return CopyResult.DROPPED
-        raise Trap(f"{self.what} returned {r!r}, not a StreamResult")
+        else:
+            raise Trap(f"{self.what} returned {r!r}, not a StreamResult")
+        self.ended = True
+        self.dispose()
+        shared = self.shared
+        if shared is not None and shared.peer is self:
+            shared.peer = DROPPED_END
+        return result
 
 
 class _ConsumerHostEnd(_HostEnd):
@@ -495,7 +504,10 @@ class ProducerEnd(_HostEnd):
         if r is DROPPED:
             self.ended = True
             self.dispose()
-            return CopyResult.COMPLETED if self.has_leftover() else CopyResult.DROPPED
+            lo = self.leftover  # self.has_leftover(), in line
+            if lo is not None and self.leftover_pos < len(lo):
+                return CopyResult.COMPLETED
+            return CopyResult.DROPPED
         return CopyResult.CANCELLED if r is CANCELLED else CopyResult.COMPLETED
 
 

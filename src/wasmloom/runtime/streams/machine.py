@@ -179,6 +179,8 @@ class _Shared:
         if not self.dropped:
             self.dropped = True
             peer = self.peer
+            if peer is DROPPED_END:
+                return  # a host end that finished the future left already
             try:
                 peer.drop()
             finally:
