@@ -459,7 +459,10 @@ class ProducerEnd(_HostEnd):
             d = self.view = Destination(None, None, self.wake)
         d._buf = self.op[0]
         d._items = None
-        r = _call("stream producer", self.obj.poll_produce, self.store, d, self.finish)
+        try:  # _call in line
+            r = self.obj.poll_produce(self.store, d, self.finish)
+        except Exception as e:
+            raise self.step_failed(e)  # noqa: B904 (the cause is set there)
         return self._outcome(r)
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
@@ -551,7 +554,10 @@ class ConsumerEnd(_ConsumerHostEnd):
         self.avail = buf.length - buf.progress
         s._buf = buf
         s.taken = 0
-        r = _call("stream consumer", self.obj.poll_consume, self.store, s, self.finish)
+        try:  # _call in line
+            r = self.obj.poll_consume(self.store, s, self.finish)
+        except Exception as e:
+            raise self.step_failed(e)  # noqa: B904 (the cause is set there)
         self.taken += s.taken
         return self._outcome(r)
 
@@ -740,7 +746,10 @@ class FutureConsumerEnd(_ConsumerHostEnd):
 
     def poll(self) -> Any:
         s = FutureSource(self.op[0], self.wake)
-        r = _call("future consumer", self.obj.poll_consume, self.store, s, self.finish)
+        try:  # _call in line
+            r = self.obj.poll_consume(self.store, s, self.finish)
+        except Exception as e:
+            raise self.step_failed(e)  # noqa: B904 (the cause is set there)
         if r is PENDING:
             return None
         return self._future_outcome(r, s.taken, "taking the value")
