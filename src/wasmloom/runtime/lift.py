@@ -227,7 +227,9 @@ class LiftedFunc(ComponentFunc):
         An async-typed function lifted ``async`` (with a callback, if its core
         code runs on fibers) gets a direct path for the common case: nothing
         else runs in the store and the instance is free (no backpressure, no
-        task holding or waiting for it, no thread of it preempted). Then the
+        task holding or waiting for it, no thread of it preempted: a thread
+        preempted at an epoch tick runs on first, see
+        :meth:`~wasmloom.runtime.tasks.Thread.take_preemption_turn`). Then the
         task is started in line, without continuation closures, as
         :meth:`invoke_task`, :meth:`_enter` and :meth:`_run` would: without
         fibers a callback that returns EXIT at once ends it there; on a fiber
@@ -264,6 +266,9 @@ class LiftedFunc(ComponentFunc):
         threads = st.threads
 
         def start(args: Sequence[Any], root: Root) -> None:
+            pre = st.preempted
+            if pre is not None and sched.current is None:
+                pre.take_preemption_turn()
             if (
                 sched.current is not None
                 or st.preempted is not None

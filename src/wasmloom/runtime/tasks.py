@@ -169,6 +169,7 @@ class Thread:
         "needs_lock",
         "on_done",
         "parked",
+        "preempt_turn",
         "queued",
         "ready_func",
         "running",
@@ -209,6 +210,9 @@ class Thread:
         #: After a yield: the event loop turn the scheduler's drivers wait for
         #: before they resume this thread (it is ready meanwhile, as the spec says).
         self.turn: Any = None
+        #: While its fiber, preempted, waits for the loop's turn: what that turn runs
+        #: (see :meth:`yield_to_loop`, :meth:`take_preemption_turn`).
+        self.preempt_turn: Callable[[], None] | None = None
         # The readiness test and continuation of a callback-ABI WAIT, made at
         # the first WAIT and reused by the next ones
         self.wait_ready: Callable[[], bool] | None = None
@@ -370,6 +374,8 @@ class Thread:
         (:attr:`InstanceState.preempted`). The turn counts as host work in
         flight, so the drivers wait for it (running the loop) rather than
         report a deadlock; until it comes the thread waits, not cancellably.
+        A host call into the instance may take the turn before the loop does
+        (:meth:`take_preemption_turn`).
         """
         sched = self.sched
         st = self.task.istate
@@ -379,6 +385,9 @@ class Thread:
             return turned[0]
 
         def turn() -> None:
+            if self.preempt_turn is not turn:
+                return  # taken already (take_preemption_turn)
+            self.preempt_turn = None
             sched.host_pending -= 1
             if self.ready_func is ready:
                 turned[0] = True
@@ -392,7 +401,31 @@ class Thread:
         st.preempted = self
         self.start_waiting(ready, None, False, st)
         sched.host_pending += 1
+        self.preempt_turn = turn
         sched.loop().call_soon(turn)
+
+    def take_preemption_turn(self) -> None:
+        """Take now the loop turn this preempted thread waits for (:meth:`yield_to_loop`).
+
+        For a host call into the thread's instance, made from outside guest code:
+        the host has the loop, so the turn has in effect come. The thread, and
+        the threads it then makes ready (tasks waiting to enter the instance
+        first), run as the turn would run them, before the call goes on; the
+        loop's own turn then does nothing. A trap that no host call owns goes to
+        the loop's exception handler, as it would from the turn.
+        """
+        turn = self.preempt_turn
+        if turn is None:
+            return
+        try:
+            turn()
+        except Exception as e:
+            self.sched.loop().call_exception_handler(
+                {
+                    "message": "guest trap in a preempted thread resumed by a host call",
+                    "exception": e,
+                }
+            )
 
     def end_preemption(self) -> None:
         """This thread runs again (or never will): its instance is no longer preempted."""
