@@ -570,7 +570,6 @@ class LiftedFunc(ComponentFunc):
             raise Trap(f"handle index {si} used with the wrong type, expected waitable set")
         wset.num_waiting += 1
         thread.wait_set = wset
-        thread.wait_owner = self
         ready = thread.wait_ready
         if ready is None:
             ready = thread.wait_ready = thread.wait_set_ready

@@ -180,7 +180,6 @@ class Thread:
         "turn",
         "wait_cont",
         "wait_on",
-        "wait_owner",
         "wait_ready",
         "wait_set",
         "wake",
@@ -189,7 +188,6 @@ class Thread:
     # The callback-ABI WAIT this thread is in (set by the lifted function whose
     # callback asked for it; unset until the first such WAIT).
     wait_set: Any
-    wait_owner: Any
 
     def __init__(self, task: Task, cont: Callable[[bool], None] | None) -> None:
         self.task = task

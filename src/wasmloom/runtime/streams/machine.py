@@ -402,7 +402,9 @@ class FutureRendezvous(_Rendezvous):
         if buffer is None:
             return None
         op = (buffer, self.pending_on_copy_done)
-        self.reset_pending()
+        self.pending_inst = None  # self.reset_pending(), in line
+        self.pending_buffer = None
+        self.pending_on_copy_done = None
         return op  # type: ignore[return-value]
 
     def read_now(self, inst: Any, dst: Any) -> CopyResult | None:
