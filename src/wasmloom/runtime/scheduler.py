@@ -482,6 +482,8 @@ class Scheduler(Generic[ThreadT]):
             ev.set()
         if self.current is not None:
             return
+        if not (self.ready or self.polled):
+            return
         d = self._driver
         if d is not None and not d.done():
             return
@@ -489,8 +491,7 @@ class Scheduler(Generic[ThreadT]):
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        if self.ready or self.polled:
-            self._driver = loop.create_task(self._drive())
+        self._driver = loop.create_task(self._drive())
 
     def run_ready(self) -> None:
         """Host work finished on the event loop: run the threads it made ready, in line.
