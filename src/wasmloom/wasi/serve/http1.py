@@ -360,7 +360,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             self.srv.tasks.discard(self.task)
             self.task = None
         if not self.closed and self.cur is None:
-            self._arm(self.limits.keep_alive_timeout)
+            idle = self.limits.keep_alive_timeout  # (what _arm does, without its call)
+            self.deadline = 0.0 if idle is None else _now() + idle
 
     # -- Exchange
 
@@ -376,9 +377,12 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.bad or self.srv.draining:
             self.keep = False  # the server is stopping: this is the connection's last response
         chunked = has_body and length is None
-        head = _STATUS_LINES.get(status) or _status_line(status)
-        if entries:
-            head += b"".join([k.encode("latin-1") + b": " + v + b"\r\n" for k, v in entries])
+        head = bytearray(_STATUS_LINES.get(status) or _status_line(status))
+        for k, v in entries:
+            head += k.encode("latin-1")
+            head += b": "
+            head += v
+            head += b"\r\n"
         if chunked:
             head += b"transfer-encoding: chunked\r\n"
         elif length is None and framed:

@@ -27,7 +27,13 @@ from wasmloom.wasi.p3._streams import (
 )
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 from wasmloom.wasi.p3.http.errors import _internal
-from wasmloom.wasi.p3.http.fields import Fields, _fields_bytes, _FieldsBridge, parse_field_line
+from wasmloom.wasi.p3.http.fields import (
+    _OK,
+    Fields,
+    _fields_bytes,
+    _FieldsBridge,
+    parse_field_line,
+)
 
 __all__ = ["Body", "IncomingBody", "write_body"]
 
@@ -478,7 +484,7 @@ class TrailersRead:
             self._set(Err(got.value))
         else:
             v = got.value if isinstance(got, Ok) else None
-            self._set(Ok(None if v is None else _FieldsBridge.from_guest(v)))
+            self._set(_OK if v is None else Ok(_FieldsBridge.from_guest(v)))
         return COMPLETED
 
     def close(self) -> None:
