@@ -290,6 +290,9 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             if cur.trailers is None:
                 cur.trailers = []
             cur.trailers.append((key, value))
+        elif key == "host":  # (every request has one: noted here, without a call)
+            if cur.authority is None:
+                cur.authority = value.decode("latin-1")
         elif key in _NOTED:
             _note(cur, key, value)
         else:
@@ -360,7 +363,8 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             self.srv.tasks.discard(self.task)
             self.task = None
         if not self.closed and self.cur is None:
-            self._arm(self.limits.keep_alive_timeout)
+            idle = self.limits.keep_alive_timeout  # (what _arm does, without its call)
+            self.deadline = 0.0 if idle is None else _now() + idle
 
     # -- Exchange
 
@@ -376,9 +380,12 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.bad or self.srv.draining:
             self.keep = False  # the server is stopping: this is the connection's last response
         chunked = has_body and length is None
-        head = _STATUS_LINES.get(status) or _status_line(status)
-        if entries:
-            head += b"".join([k.encode("latin-1") + b": " + v + b"\r\n" for k, v in entries])
+        head = bytearray(_STATUS_LINES.get(status) or _status_line(status))
+        for k, v in entries:
+            head += k.encode("latin-1")
+            head += b": "
+            head += v
+            head += b"\r\n"
         if chunked:
             head += b"transfer-encoding: chunked\r\n"
         elif length is None and framed:
@@ -429,18 +436,16 @@ _NOTED = wh.FORBIDDEN | {"content-length", "expect"}
 
 
 def _note(req: _Request, key: str, value: bytes) -> None:
-    """A head field of :data:`_NOTED`: ``host`` (the first) is the authority, the other
-    forbidden fields are left out, the framing fields say whether a body follows (llhttp
-    has checked them), ``expect: 100-continue`` is noted."""
+    """A head field of :data:`_NOTED` other than ``host`` (the first ``host`` is the
+    authority: :meth:`_Conn.on_header` notes it): the other forbidden fields are left out,
+    the framing fields say whether a body follows (llhttp has checked them),
+    ``expect: 100-continue`` is noted."""
     if key == "content-length":
         if req.has_body is None:
             req.has_body = value.strip() != b"0"
     elif key == "transfer-encoding":
         if req.has_body is None:
             req.has_body = True
-    elif key == "host":
-        if req.authority is None:
-            req.authority = value.decode("latin-1")
     elif key == "expect" and value.lower() == b"100-continue":
         req.continue_ = True
     if key not in wh.FORBIDDEN:

@@ -58,6 +58,7 @@ from wasmloom.wasi.p3.bindings import wasi_http_handler
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 from wasmloom.wasi.p3.http import bodies as wbodies
 from wasmloom.wasi.p3.http import client as wire
+from wasmloom.wasi.p3.http import fields as wfields
 from wasmloom.wasi.p3.http import messages as wmsg
 from wasmloom.wasi.run import RunOptions, RunState, build_ctx, new_store
 from wasmloom.wasi.serve.handler import is_p2
@@ -74,6 +75,7 @@ _METHODS = wmsg._METHODS
 _SCHEME_HTTP = H.SchemeHTTP()
 _BODY_SIZE = H.ErrorCodeHTTPResponseBodySize
 _content_length = wire._content_length
+_OK = wfields._OK
 
 
 _REASONS = {s.value: s.phrase for s in http.HTTPStatus}
@@ -387,7 +389,7 @@ class Service:
         )
         if no_body:
             rbody.close()
-            result: Ok[Any] | Err[Any] = Ok(None)
+            result: Ok[Any] | Err[Any] = _OK
             ex.finish(False, None)
         else:
             # the body: its contents, then its trailers (the guest's body ends are ours)
@@ -403,7 +405,7 @@ class Service:
                 if err is not None:
                     result = err
                 elif trailers is None:
-                    result = Ok(None)
+                    result = _OK
                     ex.finish(chunked, None)
                 else:
                     read = wbodies.TrailersRead(trailers)
@@ -412,7 +414,7 @@ class Service:
                     result = got if got is not None else await read.wait()
                     if isinstance(result, Ok):
                         ex.finish(chunked, result.value)
-                        result = Ok(None)
+                        result = _OK
             finally:
                 if trailers is not None:
                     trailers.close()

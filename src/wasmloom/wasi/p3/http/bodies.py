@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from wasmloom.host.streams import (
+    Destination,
     FutureDestination,
     FutureReader,
     Source,
@@ -27,7 +28,13 @@ from wasmloom.wasi.p3._streams import (
 )
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 from wasmloom.wasi.p3.http.errors import _internal
-from wasmloom.wasi.p3.http.fields import Fields, _fields_bytes, _FieldsBridge, parse_field_line
+from wasmloom.wasi.p3.http.fields import (
+    _OK,
+    Fields,
+    _fields_bytes,
+    _FieldsBridge,
+    parse_field_line,
+)
 
 __all__ = ["Body", "IncomingBody", "write_body"]
 
@@ -204,6 +211,36 @@ class IncomingBody:
                 pass
             assert self.result is not None
             return self.result
+
+
+class _EmptyContents:
+    """The contents of an empty body: a ``stream<u8>`` that ends at the first read.
+
+    It keeps no state, so one serves every empty body; ``close = None``: nothing to
+    release when the stream is disposed of (and no lookup of a missing ``close``).
+    """
+
+    __slots__ = ()
+    close = None
+
+    def poll_produce(self, store: Any, dst: Destination, finish: bool) -> StreamResult:
+        return DROPPED
+
+
+class _NoTrailers:
+    """The trailers of a body that has none: ``Ok(None)`` at the first read (one serves
+    every such body, as :class:`_EmptyContents` does)."""
+
+    __slots__ = ()
+    close = None
+
+    def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
+        dst.set(_OK)
+        return COMPLETED
+
+
+_EMPTY_CONTENTS = _EmptyContents()
+_NO_TRAILERS = _NoTrailers()
 
 
 class _BodyProducer(AsyncChunkProducer):
@@ -478,7 +515,7 @@ class TrailersRead:
             self._set(Err(got.value))
         else:
             v = got.value if isinstance(got, Ok) else None
-            self._set(Ok(None if v is None else _FieldsBridge.from_guest(v)))
+            self._set(_OK if v is None else Ok(_FieldsBridge.from_guest(v)))
         return COMPLETED
 
     def close(self) -> None:

@@ -56,6 +56,9 @@ def _hdr_err(tag: str) -> Err[H.HeaderError]:
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
+#: the ``ok`` of a ``result<_, E>``, shared: nothing changes an :class:`Ok` once made
+_OK: Ok[Any] = Ok(None)
+
 
 def valid_name(name: str) -> bool:
     """An RFC 9110 token."""
@@ -126,11 +129,11 @@ class Fields:
         key = name.lower()
         self.entries = [(k, v) for k, v in self.entries if k != key]
         self.entries.extend((key, bytes(v)) for v in value)
-        return Ok(None)
+        return _OK
 
     def delete(self, name: str) -> Ok[None] | Err[H.HeaderError]:
         got = self.get_and_delete(name)
-        return got if isinstance(got, Err) else Ok(None)
+        return got if isinstance(got, Err) else _OK
 
     def get_and_delete(self, name: str) -> Ok[list[bytes]] | Err[H.HeaderError]:
         err = self._guard(name)
@@ -149,7 +152,7 @@ class Fields:
         if value.translate(None, _BAD_VALUE_BYTES) != value:
             return _hdr_err("invalid-syntax")
         self.entries.append((key, bytes(value)))
-        return Ok(None)
+        return _OK
 
     def copy_all(self) -> list[tuple[str, bytes]]:
         return list(self.entries)

@@ -11,10 +11,8 @@ from wasmloom import types as T
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
 from wasmloom.host.streams import (
-    BytesProducer,
     FutureReader,
     StreamReader,
-    ValueFutureProducer,
 )
 from wasmloom.values import Err, Ok
 from wasmloom.wasi import http_client as hc
@@ -22,6 +20,8 @@ from wasmloom.wasi.p3._streams import Completion
 from wasmloom.wasi.p3.bindings import wasi_http_client, wasi_http_types
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 from wasmloom.wasi.p3.http.bodies import (
+    _EMPTY_CONTENTS,
+    _NO_TRAILERS,
     Body,
     IncomingBody,
     _BodyProducer,
@@ -117,8 +117,8 @@ class WasiHttp:
             store.spawn(forward())
         else:
             res.close()
-        contents = body.contents or StreamReader.new(store, BytesProducer(b""))
-        trailers = body.trailers or FutureReader.new(store, ValueFutureProducer(Ok(None)))
+        contents = body.contents or StreamReader.new(store, _EMPTY_CONTENTS)
+        trailers = body.trailers or FutureReader.new(store, _NO_TRAILERS)
         body.contents = body.trailers = None
         return contents, trailers
 

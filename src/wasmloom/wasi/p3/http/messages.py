@@ -7,7 +7,7 @@ from typing import Any
 from wasmloom.values import Err, Ok
 from wasmloom.wasi.p3.bindings import wasi_http_types as H
 from wasmloom.wasi.p3.http.bodies import Body
-from wasmloom.wasi.p3.http.fields import _ALNUM, Fields, valid_name
+from wasmloom.wasi.p3.http.fields import _ALNUM, _OK, Fields, valid_name
 
 __all__ = ["Request", "RequestOptions", "Response", "method_name"]
 
@@ -57,7 +57,7 @@ class RequestOptions:
         if self.immutable:
             return Err(H.RequestOptionsErrorImmutable())
         setattr(self, attr, d)
-        return Ok(None)
+        return _OK
 
     def get_connect_timeout(self) -> int | None:
         return self.connect
@@ -169,10 +169,10 @@ class Request(_Message):
                 if not valid_name(method.value):
                     return Err(None)
                 self.method = H.MethodOther(method.value)
-                return Ok(None)
+                return _OK
             method = known
         self.method = method
-        return Ok(None)
+        return _OK
 
     def get_path_with_query(self) -> str | None:
         return self.path_with_query
@@ -180,13 +180,13 @@ class Request(_Message):
     def set_path_with_query(self, path_with_query: str | None) -> Ok[None] | Err[None]:
         if path_with_query is None:
             self.path_with_query = None
-            return Ok(None)
+            return _OK
         # RFC 3986 path and query characters; non-ASCII text is accepted as the
         # http crate (Wasmtime) does, to be percent-encoded on the wire
         if not all(c in _PATH_QUERY or c > "\x7f" for c in path_with_query):
             return Err(None)
         self.path_with_query = path_with_query or "/"
-        return Ok(None)
+        return _OK
 
     def get_scheme(self) -> H.Scheme | None:
         return self.scheme
@@ -205,7 +205,7 @@ class Request(_Message):
             else:
                 scheme = H.SchemeOther(s)
         self.scheme = scheme
-        return Ok(None)
+        return _OK
 
     def get_authority(self) -> str | None:
         return self.authority
@@ -214,7 +214,7 @@ class Request(_Message):
         if authority is not None and not _valid_authority(authority):
             return Err(None)
         self.authority = authority
-        return Ok(None)
+        return _OK
 
     def get_options(self) -> RequestOptions | None:
         return None if self.options is None else self.options.frozen()
@@ -236,4 +236,4 @@ class Response(_Message):
         if not 100 <= status_code <= 599:
             return Err(None)
         self.status = status_code
-        return Ok(None)
+        return _OK
