@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wasmloom.errors import LinkError, Trap, WasmloomError
@@ -196,11 +197,11 @@ def link_wasi(linker: Linker, imports: Iterable[str] | None = None) -> bool:
     if names is None or any("@0.3." in n for n in names):
         from wasmloom.wasi.p3.host import add_to_linker
 
-        add_to_linker(linker, lambda d: d.p3, imports=names)
+        add_to_linker(linker, attrgetter("p3"), imports=names)
         if names is None or any(n.startswith("wasi:http/") and "@0.3." in n for n in names):
             from wasmloom.wasi.p3.http import add_to_linker as http_add_to_linker
 
-            http_add_to_linker(linker, lambda d: d.http)
+            http_add_to_linker(linker, attrgetter("http"))
     if names is not None and not any("@0.2." in n for n in names):
         return False
     try:

@@ -299,11 +299,7 @@ class _HostEnd(_Stepper):
             self.disposed = True
             self.view = None
             # _dispose(self.what, self.obj), in line (once per stream or future)
-            obj = self.obj
-            try:
-                close = obj.close
-            except AttributeError:
-                return
+            close = getattr(self.obj, "close", None)
             if close is None:
                 return
             try:
