@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
-from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.funcabi import FuncABI, LiftShape, lift_calls, lift_functions, lift_shape
 from wasmloom.abi.handles import BORROWS_REMAIN, BorrowScope
 from wasmloom.errors import Trap
 from wasmloom.runtime.hostfunc import (
@@ -157,7 +157,7 @@ def lower(
 
 def _written_out_source(
     nargs: int,
-    nlifts: int,
+    shape: LiftShape,
     direct: bool,
     fused: bool,
     borrows: bool,
@@ -167,14 +167,15 @@ def _written_out_source(
 ) -> str:
     """Source of a factory of :func:`_written_out`'s function (see there)."""
     args = [f"a{i}" for i in range(nargs)]
-    lifted = ", ".join(f"l{i}(cx, it)" for i in range(nlifts))
     nflat = nargs - (result == "spilled")
+    exprs, make_it = lift_calls(shape, args[:nflat], f"({''.join(f'{a}, ' for a in args[:nflat])})")
+    lifted = ", ".join(exprs)
     refresh = ["cx.lift_used = 0", "if not cx.stable:", "    cx.refresh()"]
     body: list[str] = []
     if mem:
         body += refresh
-    if nlifts:
-        body.append(f"it = iter(({', '.join(args[:nflat])},))")
+    if make_it is not None:
+        body.append(make_it)
     body.append(f"result = target({lifted})" if direct else f"result = target([{lifted}], inst)")
     if result == "flat":
         body += [*refresh, "out = []", "lower(cx, result, out)"]
@@ -188,7 +189,7 @@ def _written_out_source(
         ]
     lines = [
         "def factory(inst, target, cx0, free, new_cx, lifts, lower, size, align, rstore):",
-        f"    ({''.join(f'l{i}, ' for i in range(nlifts))}) = lifts",
+        f"    ({''.join(f'l{i}, ' for i in range(len(shape)))}) = lifts",
         "    amask = align - 1",
         f"    def lowered({', '.join(args)}):",
         "        if not inst.may_leave:",
@@ -254,11 +255,12 @@ def _written_out(
     """
     parts = fabi.flat_param_lifts
     assert parts is not None
-    lifts, mem = parts
+    codecs, mem = parts
     rc = fabi.result_codec
     result = "none" if rc is None else ("spilled" if fabi.result_spilled else "flat")
     nresults = 0 if rc is None else len(rc.flat)
-    key = (len(fabi.core_type.params), len(lifts), direct, fused, borrows, mem, result, nresults)
+    shape = lift_shape(codecs)
+    key = (len(fabi.core_type.params), shape, direct, fused, borrows, mem, result, nresults)
     factory = _written_out_factories.get(key)
     if factory is None:
         namespace: dict[str, Any] = {
@@ -275,7 +277,7 @@ def _written_out(
         LiftLowerContext(opts, inst, None, fused=fused),
         [LiftLowerContext(opts, inst, None, fused=fused)],
         lambda: LiftLowerContext(opts, inst, None, fused=fused),
-        lifts,
+        lift_functions(codecs),
         None if rc is None else rc.lower_flat,
         0 if rc is None else rc.size,
         1 if rc is None else rc.align,

@@ -15,6 +15,8 @@ Load = Callable[[Any, int], Any]
 Store = Callable[[Any, Any, int], None]
 LiftFlat = Callable[[Any, Iterator[Any]], Any]
 LowerFlat = Callable[[Any, Any, list[Any]], None]
+#: ``lift_values(cx, *flat)``: a value from exactly its core values, given one by one.
+LiftValues = Callable[..., Any]
 
 M32 = 0xFFFF_FFFF
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -28,6 +30,7 @@ class Codec:
         "align",
         "flat",
         "lift_flat",
+        "lift_values",
         "load",
         "lower_flat",
         "pure",
@@ -45,6 +48,7 @@ class Codec:
         lift_flat: LiftFlat,
         lower_flat: LowerFlat,
         pure: bool,
+        lift_values: LiftValues | None = None,
     ) -> None:
         self.t = t
         self.size = elem_size(t, ptr_type)
@@ -56,6 +60,9 @@ class Codec:
         self.lower_flat = lower_flat
         # pure: lowering never allocates (no string or dynamic list inside).
         self.pure = pure
+        # lift_values: lift_flat taking the ``len(flat)`` core values as arguments
+        # (no iterator), for the types that have one; else None.
+        self.lift_values = lift_values
 
 
 #: ``get_codec(t, string_encoding, ptr_type, classes)``: the codec of a nested type (the
@@ -131,4 +138,4 @@ def pointer_pair_codec(
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.extend(lower_range(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False, lift_range)

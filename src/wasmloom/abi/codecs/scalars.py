@@ -105,6 +105,9 @@ def _int_codec(t: PrimType, ptr_type: str) -> Codec:
         def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
             return ((next(it) & tmask) ^ sign) - sign
 
+        def lift_value(cx: Any, v: int) -> Any:
+            return ((v & tmask) ^ sign) - sign
+
         def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
             if not (v.__class__ is int and lo <= v <= hi):
                 v = check(v)
@@ -115,10 +118,13 @@ def _int_codec(t: PrimType, ptr_type: str) -> Codec:
         def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
             return next(it) & tmask
 
+        def lift_value(cx: Any, v: int) -> Any:
+            return v & tmask
+
         def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
             out.append(v if (v.__class__ is int and 0 <= v <= hi) else check(v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True, lift_value)
 
 
 def prim_codec(t: PrimType, enc: str, ptr_type: str) -> Codec:

@@ -103,7 +103,9 @@ def _variant_core(
         cf = c.flat
         conv = [_coercer(flat[i], want) for i, want in enumerate(cf)]
         enc_ = [_encoder(have, flat[i]) for i, have in enumerate(cf)]
-        lift_plans.append((c.lift_flat, conv if any(conv) else None))
+        # a one-value payload read as it is goes to lift_values, without an iterator
+        direct = c.lift_values if len(cf) == 1 and not any(conv) else None
+        lift_plans.append((c.lift_flat, conv if any(conv) else None, direct))
         lower_plans.append((c.lower_flat, enc_ if any(enc_) else None, zeros[len(cf) :]))
 
     def bad_disc() -> Trap:
@@ -132,13 +134,15 @@ def _variant_core(
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         i = next(it) & M32
-        slots = list(islice(it, nslots)) if nslots else ()
+        slots: Any = list(islice(it, nslots)) if nslots else ()
         if i >= ncases:
             raise bad_disc()
         plan = lift_plans[i]
         if plan is None:
             return make(i, None)
-        lf, conv = plan
+        lf, conv, direct = plan
+        if direct is not None:
+            return make(i, direct(cx, slots[0]))
         if conv is None:
             return make(i, lf(cx, iter(slots)))
         vals = [x if cv is None else cv(x) for cv, x in zip(conv, slots, strict=False)]
