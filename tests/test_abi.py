@@ -113,6 +113,8 @@ def test_round_trip(t: T.ValType, v: Any, encoding: str, ptr_type: str) -> None:
             assert isinstance(x, float)
     assert c.lift_flat(env.cx(), iter(out)) == v
     assert c.lift_flat(env.cx(), iter(_signed(out, c.flat))) == v
+    if c.lower_value is not None:  # the one core value, returned
+        assert [c.lower_value(cx, v)] == out
     if c.lift_values is not None:  # the same values, passed as arguments
         assert c.lift_values(env.cx(), *out) == v
         assert c.lift_values(env.cx(), *_signed(out, c.flat)) == v

@@ -190,6 +190,15 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
                 return []
 
             return lower0
+        lv1 = p.params[0].lower_value if n == 1 and not mem else None
+        if lv1 is not None:
+
+            def lower_value1(cx: Any, args: Sequence[Any]) -> list[Any]:
+                if len(args) != 1:
+                    raise _arity_error(p, args)
+                return [lv1(cx, args[0])]
+
+            return lower_value1
         if n == 1:
             lo1 = lowers[0]
 
@@ -389,6 +398,14 @@ def _make_lower_result(p: _Plan, spill: bool) -> Callable[[Any, Any, Sequence[An
         return lower_none
     if not spill:
         lo = rc.lower_flat
+        lv = rc.lower_value if rc.pure else None
+        if lv is not None:
+            # no memory touched: nothing to refresh
+
+            def lower_value(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
+                return [lv(cx, v)]
+
+            return lower_value
 
         def lower_flat(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
             cx.lift_used = 0  # cx.refresh(), in line

@@ -179,6 +179,8 @@ def _written_out_source(
     body.append(f"result = target({lifted})" if direct else f"result = target([{lifted}], inst)")
     if result == "flat":
         body += [*refresh, "out = []", "lower(cx, result, out)"]
+    elif result == "value":
+        body.append("out = lower(cx, result)")
     elif result == "spilled":
         body += [
             *refresh,
@@ -225,7 +227,9 @@ def _written_out_source(
             "        if scope.num_borrows:",
             "            raise Trap(REMAIN)",
         ]
-    if result != "flat" or nresults == 0:
+    if result == "value":
+        lines.append("        return out")
+    elif result != "flat" or nresults == 0:
         lines.append("        return None")
     elif nresults == 1:
         lines.append("        return out[0]")
@@ -250,14 +254,20 @@ def _written_out(
     ``lowered_plain``, without ``borrows``) of :func:`lower` does with
     ``fabi.lift_params`` and ``fabi.lower_results``, their steps in line: the
     arguments lifted one after the other (a list for ``target`` unless
-    ``direct``: then ``target(*args)``), the result lowered flat or stored
-    through the return pointer (checked against the memory first).
+    ``direct``: then ``target(*args)``), the result lowered flat (a one-slot
+    result that needs no memory straight to its core value) or stored through
+    the return pointer (checked against the memory first).
     """
     parts = fabi.flat_param_lifts
     assert parts is not None
     codecs, mem = parts
     rc = fabi.result_codec
-    result = "none" if rc is None else ("spilled" if fabi.result_spilled else "flat")
+    if rc is None:
+        result = "none"
+    elif fabi.result_spilled:
+        result = "spilled"
+    else:  # a "value" lowers without memory, to its one core value
+        result = "value" if rc.lower_value is not None and rc.pure else "flat"
     nresults = 0 if rc is None else len(rc.flat)
     shape = lift_shape(codecs)
     key = (len(fabi.core_type.params), shape, direct, fused, borrows, mem, result, nresults)
@@ -278,7 +288,7 @@ def _written_out(
         [LiftLowerContext(opts, inst, None, fused=fused)],
         lambda: LiftLowerContext(opts, inst, None, fused=fused),
         lift_functions(codecs),
-        None if rc is None else rc.lower_flat,
+        None if rc is None else (rc.lower_value if result == "value" else rc.lower_flat),
         0 if rc is None else rc.size,
         1 if rc is None else rc.align,
         None if rc is None else rc.store,

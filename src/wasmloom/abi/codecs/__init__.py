@@ -11,7 +11,8 @@ a :class:`Codec` whose four closures do the work for that type only:
   *flat)``, where a codec has it (handles, strings, lists, integers), does the same
   from its core values passed as arguments;
 - ``lower_flat(cx, v, out)`` appends core values to the list ``out`` (ints
-  unsigned, floats as ``float``).
+  unsigned, floats as ``float``); ``lower_value(cx, v)``, where a codec has it
+  (handles, integers), returns the one core value instead.
 
 Guest mistakes raise :class:`wasmloom.Trap` (Wasmtime's messages); host
 mistakes (wrong Python type, out-of-range int, unknown case) raise ``TypeError``

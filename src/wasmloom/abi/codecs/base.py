@@ -17,6 +17,8 @@ LiftFlat = Callable[[Any, Iterator[Any]], Any]
 LowerFlat = Callable[[Any, Any, list[Any]], None]
 #: ``lift_values(cx, *flat)``: a value from exactly its core values, given one by one.
 LiftValues = Callable[..., Any]
+#: ``lower_value(cx, v) -> flat``: the one core value of a value (a one-slot type).
+LowerValue = Callable[[Any, Any], Any]
 
 M32 = 0xFFFF_FFFF
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -33,6 +35,7 @@ class Codec:
         "lift_values",
         "load",
         "lower_flat",
+        "lower_value",
         "pure",
         "size",
         "store",
@@ -49,6 +52,7 @@ class Codec:
         lower_flat: LowerFlat,
         pure: bool,
         lift_values: LiftValues | None = None,
+        lower_value: LowerValue | None = None,
     ) -> None:
         self.t = t
         self.size = elem_size(t, ptr_type)
@@ -63,6 +67,8 @@ class Codec:
         # lift_values: lift_flat taking the ``len(flat)`` core values as arguments
         # (no iterator), for the types that have one; else None.
         self.lift_values = lift_values
+        # lower_value: lower_flat of a one-slot type returning its core value; or None.
+        self.lower_value = lower_value
 
 
 #: ``get_codec(t, string_encoding, ptr_type, classes)``: the codec of a nested type (the

@@ -25,7 +25,7 @@ def _handle_codec(
     """The codec of a handle type from its ``lift(cx, index)`` (any int: it masks) and its
     ``lower(cx, v) -> index`` (the hot directions: handles are lifted from flat values
     and lowered into memory, the results of a call); the others call them without a
-    frame of their own. ``lift`` is also the codec's ``lift_values``."""
+    frame of their own. They are also the codec's ``lift_values`` and ``lower_value``."""
     unpack_from = _I32.unpack_from
     pack_into = _I32.pack_into
 
@@ -42,7 +42,7 @@ def _handle_codec(
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.append(lower(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True, lift)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True, lift, lower)
 
 
 def _moved(cx: Any, v: Resource) -> None:
@@ -105,12 +105,7 @@ def resource_codec(
         return v
 
     def rep_of(cx: Any, v: Any) -> int:
-        """The rep ``v`` stands for (moving an owned handle into the call)."""
-        if to_rep is not None:
-            rep: int = to_rep(v)
-            if own and isinstance(v, Resource):
-                _moved(cx, v)
-            return rep
+        """The rep of :class:`Resource` ``v`` (moving an owned handle into the call)."""
         if not isinstance(v, Resource):
             raise type_error(tname, v)
         if v.rt is not rt:
@@ -122,34 +117,31 @@ def resource_codec(
             _moved(cx, v)
         return rep
 
-    if own and to_rep is not None:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = to_rep(v)  # rep_of in line
-            if isinstance(v, Resource):
+    def lower(cx: Any, v: Any) -> int:
+        if to_rep is None:
+            rep = rep_of(cx, v)
+        else:
+            rep = to_rep(v)
+            if own and isinstance(v, Resource):
                 _moved(cx, v)
-            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
-            return i
-
-    elif own:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = rep_of(cx, v)
-            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
-            return i
-
-    else:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = rep_of(cx, v)
-            inst = cx.inst
+        inst = cx.inst
+        if own:
+            h = ResourceHandle(rt, rep, True)
+        else:
             if inst is rt.impl:  # a borrow inside its implementation is the rep itself
                 return rep
             scope = cx.borrow_scope
             if scope is not None:
                 scope.num_borrows += 1
-            i: int = inst.handles.add(ResourceHandle(rt, rep, False, scope))
+            h = ResourceHandle(rt, rep, False, scope)
+        table = inst.handles
+        free = table.free
+        if free and table.journal is None:  # Table.add in line, for a reused slot
+            i: int = free.pop()
+            table.array[i] = h
             return i
+        i = table.add(h)
+        return i
 
     return _handle_codec(t, ptr_type, lift, lower)
 
