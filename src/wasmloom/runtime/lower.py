@@ -124,15 +124,15 @@ def lower(
         return core.host_func(store, flat_ft, lowered_plain)
 
     # One context (with its borrow scope) for the calls that do not overlap: a call
-    # made while another is in progress (the callee called back into the guest) gets
-    # its own.
-    free: list[LiftLowerContext] = [LiftLowerContext(opts, inst, None, fused=fused)]
+    # made while another is in progress (the callee called back into the guest; the
+    # context's borrow scope is set) gets its own.
+    cx0 = LiftLowerContext(opts, inst, None, fused=fused)
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         scope = BorrowScope()
-        cx = free.pop() if free else LiftLowerContext(opts, inst, None, fused=fused)
+        cx = cx0 if cx0.borrow_scope is None else LiftLowerContext(opts, inst, None, fused=fused)
         cx.borrow_scope = scope
         try:
             if direct:
@@ -146,7 +146,6 @@ def lower(
             raise
         finally:
             cx.borrow_scope = None
-            free.append(cx)
         scope.exit()
         if not out:
             return None
@@ -190,7 +189,7 @@ def _written_out_source(
             "rstore(cx, result, ptr)",
         ]
     lines = [
-        "def factory(inst, target, cx0, free, new_cx, lifts, lower, size, align, rstore):",
+        "def factory(inst, target, cx0, new_cx, lifts, lower, size, align, rstore):",
         f"    ({''.join(f'l{i}, ' for i in range(len(shape)))}) = lifts",
         "    amask = align - 1",
         f"    def lowered({', '.join(args)}):",
@@ -198,9 +197,10 @@ def _written_out_source(
         "            raise Trap('cannot leave component instance')",
     ]
     if borrows:
+        # cx0 unless a call in progress has it (its borrow scope is set)
         lines += [
             "        scope = BorrowScope()",
-            "        cx = free.pop() if free else new_cx()",
+            "        cx = cx0 if cx0.borrow_scope is None else new_cx()",
             "        cx.borrow_scope = scope",
         ]
     else:
@@ -216,7 +216,6 @@ def _written_out_source(
         lines += [
             "        finally:",
             "            cx.borrow_scope = None",
-            "            free.append(cx)",
             # scope.exit(), in line
             "        scope.ended = True",
             "        lenders = scope.lenders",
@@ -285,7 +284,6 @@ def _written_out(
         inst,
         target,
         LiftLowerContext(opts, inst, None, fused=fused),
-        [LiftLowerContext(opts, inst, None, fused=fused)],
         lambda: LiftLowerContext(opts, inst, None, fused=fused),
         lift_functions(codecs),
         None if rc is None else (rc.lower_value if result == "value" else rc.lower_flat),

@@ -118,15 +118,17 @@ def _variant_core(
         ld = cloads[i]
         return make(i, None if ld is None else ld(cx, p + poff))
 
+    # (the look-ups of ``by_class`` test membership first: no dict.get call per value)
     def store(cx: Any, v: Any, p: int) -> None:
-        i = by_class.get(v.__class__)
-        if i is None:
+        cls = v.__class__
+        if cls not in by_class:
             i, v = match(v)
             d_pack(cx.mv, p, i)
             st = cstores[i]
             if st is not None:
                 st(cx, v, p + poff)
             return
+        i = by_class[cls]
         d_pack(cx.mv, p, i)
         st = cstores[i]
         if st is not None:
@@ -149,10 +151,11 @@ def _variant_core(
         return make(i, lf(cx, iter(vals)))
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        i = by_class.get(v.__class__)
-        if i is None:
+        cls = v.__class__
+        if cls not in by_class:
             i, pv = match(v)
         else:
+            i = by_class[cls]
             pv = None if lower_plans[i] is None else v.value
         out.append(i)
         plan = lower_plans[i]
