@@ -56,6 +56,8 @@ CASES: list[tuple[T.ValType, Any]] = [
     (T.ListType(T.U32, 3), [7, 8, 9]),
     (T.ListType(T.STRING, 2), ["x", "yz"]),
     (T.TupleType((T.U8, T.STRING, T.U64)), (1, "two", 3)),
+    # 32/64-bit integers stored in a tuple from their core value (word_packer)
+    (T.TupleType((T.S32, T.U16, T.S64, T.U32)), (-5, 9, -(2**63), 2**32 - 1)),
     (REC, Record(a_b=1, c="see", d=2.25)),
     (VAR, Variant("none")),
     (VAR, Variant("int", -5)),

@@ -68,7 +68,21 @@ class Codec:
         # (no iterator), for the types that have one; else None.
         self.lift_values = lift_values
         # lower_value: lower_flat of a one-slot type returning its core value; or None.
+        # Where the type's size is the slot's (4 bytes for i32, 8 for i64), its memory
+        # form is that value's little-endian bytes (see word_packer).
         self.lower_value = lower_value
+
+
+_WORDS = {("i32", 4): struct.Struct("<I").pack_into, ("i64", 8): struct.Struct("<Q").pack_into}
+
+
+def word_packer(c: Codec) -> Callable[[Any, int, int], None] | None:
+    """``pack_into(mv, p, x)`` writing ``c``'s values in memory from their core value
+    ``x = c.lower_value(cx, v)``, when that is their memory form (a one-slot type of the
+    slot's size: a handle, a 32- or 64-bit integer); else ``None``."""
+    if c.lower_value is None or len(c.flat) != 1:
+        return None
+    return _WORDS.get((c.flat[0], c.size))
 
 
 #: ``get_codec(t, string_encoding, ptr_type, classes)``: the codec of a nested type (the
