@@ -374,6 +374,8 @@ def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
             cx.lift_used = 0  # cx.refresh(), in line
             if not cx.stable:
                 cx.refresh()
+            if flat.__class__ is tuple or flat.__class__ is list:  # _as_list, in line
+                return lf(cx, iter(flat))
             return lf(cx, iter(_as_list(flat)))
 
         return lift_flat
