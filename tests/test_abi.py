@@ -56,6 +56,8 @@ CASES: list[tuple[T.ValType, Any]] = [
     (T.ListType(T.U32, 3), [7, 8, 9]),
     (T.ListType(T.STRING, 2), ["x", "yz"]),
     (T.TupleType((T.U8, T.STRING, T.U64)), (1, "two", 3)),
+    # 32/64-bit integers stored in a tuple from their core value (word_packer)
+    (T.TupleType((T.S32, T.U16, T.S64, T.U32)), (-5, 9, -(2**63), 2**32 - 1)),
     (REC, Record(a_b=1, c="see", d=2.25)),
     (VAR, Variant("none")),
     (VAR, Variant("int", -5)),
@@ -113,6 +115,11 @@ def test_round_trip(t: T.ValType, v: Any, encoding: str, ptr_type: str) -> None:
             assert isinstance(x, float)
     assert c.lift_flat(env.cx(), iter(out)) == v
     assert c.lift_flat(env.cx(), iter(_signed(out, c.flat))) == v
+    if c.lower_value is not None:  # the one core value, returned
+        assert [c.lower_value(cx, v)] == out
+    if c.lift_values is not None:  # the same values, passed as arguments
+        assert c.lift_values(env.cx(), *out) == v
+        assert c.lift_values(env.cx(), *_signed(out, c.flat)) == v
 
 
 def test_lifted_python_types() -> None:

@@ -48,7 +48,7 @@ from wasmloom.types import (
     contains,
 )
 
-__all__ = ["FuncABI"]
+__all__ = ["FuncABI", "LiftShape", "lift_calls", "lift_functions", "lift_shape"]
 
 
 class _Plan:
@@ -124,12 +124,12 @@ class FuncABI:
     )
 
     #: The parts of :attr:`lift_params` and :attr:`lower_results`, for a caller that
-    #: writes them out in its own code (:mod:`wasmloom.runtime.lower`): the
-    #: ``lift_flat`` of each parameter and whether any of them reads memory, or
-    #: ``None`` when the parameters are spilled; the result's codec (``None``: no
-    #: result) and whether it is stored through the return pointer (the last core
-    #: argument).
-    flat_param_lifts: tuple[list[Callable[[Any, Any], Any]], bool] | None
+    #: writes them out in its own code (:mod:`wasmloom.runtime.lower`): the codec
+    #: of each parameter (see :func:`lift_calls`) and whether any of them reads
+    #: memory, or ``None`` when the parameters are spilled; the result's codec
+    #: (``None``: no result) and whether it is stored through the return pointer
+    #: (the last core argument).
+    flat_param_lifts: tuple[list[Codec], bool] | None
     result_codec: Codec | None
     result_spilled: bool
 
@@ -158,9 +158,7 @@ class FuncABI:
         lift_spilled = p.nflat_params > max_lift_params
         self.lift_params = _make_lift_values(p, lift_spilled)
         self.flat_param_lifts = (
-            None
-            if lift_spilled
-            else ([c.lift_flat for c in p.params], not all(c.pure for c in p.params))
+            None if lift_spilled else (list(p.params), not all(c.pure for c in p.params))
         )
         self.result_codec = p.result
         self.result_spilled = p.nflat_results > max_lower_results
@@ -192,6 +190,15 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
                 return []
 
             return lower0
+        lv1 = p.params[0].lower_value if n == 1 and not mem else None
+        if lv1 is not None:
+
+            def lower_value1(cx: Any, args: Sequence[Any]) -> list[Any]:
+                if len(args) != 1:
+                    raise _arity_error(p, args)
+                return [lv1(cx, args[0])]
+
+            return lower_value1
         if n == 1:
             lo1 = lowers[0]
 
@@ -251,9 +258,7 @@ def _make_lower_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], 
 
 def _make_lift_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
     if not spill:
-        lifts = [c.lift_flat for c in p.params]
-        mem = not all(c.pure for c in p.params)
-        return _unrolled_lift(lifts, mem)
+        return _unrolled_lift(p.params, not all(c.pure for c in p.params))
     tc = p.ptuple
     assert tc is not None
     size, align, load = tc.size, tc.align, tc.load
@@ -271,17 +276,68 @@ def _make_lift_values(p: _Plan, spill: bool) -> Callable[[Any, Sequence[Any]], l
     return lift_spilled
 
 
-def _unrolled_lift(lifts: list[Any], mem: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
-    """``lift(cx, flat)``: the values ``lifts`` read one after the other from ``flat``,
-    each call written out (no loop, no comprehension frame); ``mem``: they read memory."""
-    names = [f"l{i}" for i in range(len(lifts))]
+LiftShape = tuple[tuple[int, bool], ...]
+
+
+def lift_shape(codecs: Sequence[Codec]) -> LiftShape:
+    """Per codec, how many core values it lifts and whether it has ``lift_values``:
+    what the source :func:`lift_calls` writes depends on."""
+    return tuple((len(c.flat), c.lift_values is not None) for c in codecs)
+
+
+def _iterate_all(shape: LiftShape) -> bool:
+    return sum(not direct for _, direct in shape) > 1
+
+
+def lift_calls(shape: LiftShape, values: Sequence[str], seq: str) -> tuple[list[str], str | None]:
+    """Python expressions lifting one value per codec of ``shape`` (:func:`lift_shape`),
+    for a function written out in source, from the core values named ``values`` (the
+    first values of the sequence named ``seq``; as many as the codecs flatten to).
+
+    Returns the expressions and the statement making the iterator ``it`` they read
+    (``None``: no iterator). They call ``l0``, ``l1``, ... (one per codec, in order;
+    :func:`lift_functions`) with ``cx`` first. A codec with ``lift_values`` gets its
+    values as arguments and the one codec without reads an iterator of its own
+    values; when more than one has none, every codec reads one iterator of ``seq``.
+    """
+    if len(values) != sum(n for n, _ in shape):
+        raise ValueError(f"{sum(n for n, _ in shape)} core values to lift, {len(values)} named")
+    if _iterate_all(shape):
+        return [f"l{i}(cx, it)" for i in range(len(shape))], f"it = iter({seq})"
+    exprs = []
+    make_it = None
+    k = 0
+    for i, (n, direct) in enumerate(shape):
+        own = "".join(f", {v}" for v in values[k : k + n])
+        k += n
+        if direct:
+            exprs.append(f"l{i}(cx{own})")
+        else:
+            make_it = f"it = iter(({own[2:]},))" if own else "it = iter(())"
+            exprs.append(f"l{i}(cx, it)")
+    return exprs, make_it
+
+
+def lift_functions(codecs: Sequence[Codec]) -> list[Callable[..., Any]]:
+    """The functions ``l0``, ``l1``, ... that :func:`lift_calls` of ``codecs`` call."""
+    if _iterate_all(lift_shape(codecs)):
+        return [c.lift_flat for c in codecs]
+    return [c.lift_flat if c.lift_values is None else c.lift_values for c in codecs]
+
+
+def _unrolled_lift(codecs: list[Codec], mem: bool) -> Callable[[Any, Sequence[Any]], list[Any]]:
+    """``lift(cx, flat)``: the values ``codecs`` read one after the other from ``flat``,
+    each call written out (no loop, no comprehension frame); ``mem``: they read memory.
+    ``flat`` may hold more values than they read (an async lowering's result pointer)."""
+    total = sum(len(c.flat) for c in codecs)
+    exprs, make_it = lift_calls(lift_shape(codecs), [f"flat[{k}]" for k in range(total)], "flat")
     lines = ["def lift_n(cx, flat):"]
     if mem:
         lines += ["    cx.lift_used = 0", "    if not cx.stable:", "        cx.refresh()"]
-    if lifts:
-        lines.append("    it = iter(flat)")
-    lines.append(f"    return [{', '.join(f'{n}(cx, it)' for n in names)}]")
-    namespace: dict[str, Any] = dict(zip(names, lifts, strict=True))
+    if make_it is not None:
+        lines.append(f"    {make_it}")
+    lines.append(f"    return [{', '.join(exprs)}]")
+    namespace: dict[str, Any] = {f"l{i}": f for i, f in enumerate(lift_functions(codecs))}
     exec("\n".join(lines), namespace)
     return namespace["lift_n"]  # type: ignore[no-any-return]
 
@@ -296,6 +352,15 @@ def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
         return lift_none
     if not spill:
         lf = rc.lift_flat
+        lv = rc.lift_values
+        if len(rc.flat) == 1 and lv is not None:
+
+            def lift_value(cx: Any, flat: Any) -> Any:
+                if flat.__class__ is list or flat.__class__ is tuple:
+                    return lv(cx, flat[0])
+                return lv(cx, flat)
+
+            return lift_value
         if len(rc.flat) == 1:
 
             def lift1(cx: Any, flat: Any) -> Any:
@@ -309,6 +374,8 @@ def _make_lift_result(p: _Plan, spill: bool) -> Callable[[Any, Any], Any]:
             cx.lift_used = 0  # cx.refresh(), in line
             if not cx.stable:
                 cx.refresh()
+            if flat.__class__ is tuple or flat.__class__ is list:  # _as_list, in line
+                return lf(cx, iter(flat))
             return lf(cx, iter(_as_list(flat)))
 
         return lift_flat
@@ -333,6 +400,14 @@ def _make_lower_result(p: _Plan, spill: bool) -> Callable[[Any, Any, Sequence[An
         return lower_none
     if not spill:
         lo = rc.lower_flat
+        lv = rc.lower_value if rc.pure else None
+        if lv is not None:
+            # no memory touched: nothing to refresh
+
+            def lower_value(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
+                return [lv(cx, v)]
+
+            return lower_value
 
         def lower_flat(cx: Any, v: Any, flat_args: Sequence[Any]) -> list[Any]:
             cx.lift_used = 0  # cx.refresh(), in line

@@ -190,8 +190,8 @@ class HostTable:
         """The representation of ``obj`` for a new ``own`` handle given to the guest."""
         reps = self._reps
         key = id(obj)
-        rep = reps.get(key)
-        if rep is not None:
+        if key in reps:
+            rep: int = reps[key]
             self._counts[rep] += 1
             return rep
         if obj is None:
@@ -221,38 +221,37 @@ class HostTable:
         while len(lent) > mark:
             rep = lent.pop()
             if self._counts.get(rep) == 0:
-                self._release(rep)
+                self.take(rep)
 
     def get(self, rep: int) -> Any:
         """The object behind ``rep`` (a borrow lifted from the guest)."""
         return self._objs[rep]
 
     def take(self, rep: int) -> Any:
-        """The object behind ``rep``, whose owning handle comes back to the host."""
-        obj = self._objs[rep]
-        self._release(rep)
-        return obj
-
-    def drop(self, rep: int) -> None:
-        """The resource type's destructor: after the last owning handle, call ``drop()``."""
-        obj = self._objs.get(rep)
-        if obj is None or self._release(rep):
-            return
-        d = getattr(obj, "drop", None)
-        if callable(d):
-            d()
-
-    def _release(self, rep: int) -> bool:
-        """One owning handle fewer; whether any is left (else the entry is forgotten)."""
+        """The object behind ``rep``, whose owning handle comes back to the host: one
+        owning handle fewer, and after the last the entry is forgotten."""
+        objs = self._objs
+        obj = objs[rep]
         counts = self._counts
         n = counts[rep] - 1
         if n > 0:
             counts[rep] = n
-            return True
-        obj = self._objs.pop(rep)
-        del counts[rep]
-        del self._reps[id(obj)]
-        return False
+        else:
+            del objs[rep]
+            del counts[rep]
+            del self._reps[id(obj)]
+        return obj
+
+    def drop(self, rep: int) -> None:
+        """The resource type's destructor: after the last owning handle, call ``drop()``."""
+        if rep not in self._objs:
+            return
+        obj = self.take(rep)
+        if rep in self._counts:  # owning handles are left
+            return
+        d = getattr(obj, "drop", None)
+        if callable(d):
+            d()
 
     def __len__(self) -> int:
         return len(self._objs)

@@ -207,10 +207,14 @@ def _host_source(ty: CoreFuncType) -> str:
     n = len(ty.results)
     nparams = len(ty.params)
     fast = all(t == "i32" for t in (*ty.params, *ty.results))
+    # The two look-ups subscript their dicts (a miss is the exception): no call of
+    # ``dict.get`` per guest call.
     lines = [
         "def callback(env, caller, args, nargs):",
-        "    ref = refs.get(env)",
-        "    e = None if ref is None else ref()",
+        "    try:",
+        "        e = refs[env]()",
+        "    except KeyError:",
+        "        return gone(env)",
         "    if e is None:",
         "        return gone(env)",
         "    depth = e.depth",
@@ -219,8 +223,9 @@ def _host_source(ty: CoreFuncType) -> str:
     ]
     if nparams or n:
         lines += [
-            "        b = kept.get(args)",
-            "        if b is None:",
+            "        try:",
+            "            b = kept[args]",
+            "        except KeyError:",
             "            b = keep(args)",
         ]
     if fast:

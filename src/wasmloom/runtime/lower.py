@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions, LiftLowerContext
-from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.funcabi import FuncABI, LiftShape, lift_calls, lift_functions, lift_shape
 from wasmloom.abi.handles import BORROWS_REMAIN, BorrowScope
 from wasmloom.errors import Trap
 from wasmloom.runtime.hostfunc import (
@@ -124,15 +124,15 @@ def lower(
         return core.host_func(store, flat_ft, lowered_plain)
 
     # One context (with its borrow scope) for the calls that do not overlap: a call
-    # made while another is in progress (the callee called back into the guest) gets
-    # its own.
-    free: list[LiftLowerContext] = [LiftLowerContext(opts, inst, None, fused=fused)]
+    # made while another is in progress (the callee called back into the guest; the
+    # context's borrow scope is set) gets its own.
+    cx0 = LiftLowerContext(opts, inst, None, fused=fused)
 
     def lowered(*flat_args: Any) -> Any:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
         scope = BorrowScope()
-        cx = free.pop() if free else LiftLowerContext(opts, inst, None, fused=fused)
+        cx = cx0 if cx0.borrow_scope is None else LiftLowerContext(opts, inst, None, fused=fused)
         cx.borrow_scope = scope
         try:
             if direct:
@@ -146,7 +146,6 @@ def lower(
             raise
         finally:
             cx.borrow_scope = None
-            free.append(cx)
         scope.exit()
         if not out:
             return None
@@ -157,7 +156,7 @@ def lower(
 
 def _written_out_source(
     nargs: int,
-    nlifts: int,
+    shape: LiftShape,
     direct: bool,
     fused: bool,
     borrows: bool,
@@ -167,17 +166,20 @@ def _written_out_source(
 ) -> str:
     """Source of a factory of :func:`_written_out`'s function (see there)."""
     args = [f"a{i}" for i in range(nargs)]
-    lifted = ", ".join(f"l{i}(cx, it)" for i in range(nlifts))
     nflat = nargs - (result == "spilled")
+    exprs, make_it = lift_calls(shape, args[:nflat], f"({''.join(f'{a}, ' for a in args[:nflat])})")
+    lifted = ", ".join(exprs)
     refresh = ["cx.lift_used = 0", "if not cx.stable:", "    cx.refresh()"]
     body: list[str] = []
     if mem:
         body += refresh
-    if nlifts:
-        body.append(f"it = iter(({', '.join(args[:nflat])},))")
+    if make_it is not None:
+        body.append(make_it)
     body.append(f"result = target({lifted})" if direct else f"result = target([{lifted}], inst)")
     if result == "flat":
         body += [*refresh, "out = []", "lower(cx, result, out)"]
+    elif result == "value":
+        body.append("out = lower(cx, result)")
     elif result == "spilled":
         body += [
             *refresh,
@@ -187,17 +189,18 @@ def _written_out_source(
             "rstore(cx, result, ptr)",
         ]
     lines = [
-        "def factory(inst, target, cx0, free, new_cx, lifts, lower, size, align, rstore):",
-        f"    ({''.join(f'l{i}, ' for i in range(nlifts))}) = lifts",
+        "def factory(inst, target, cx0, new_cx, lifts, lower, size, align, rstore):",
+        f"    ({''.join(f'l{i}, ' for i in range(len(shape)))}) = lifts",
         "    amask = align - 1",
         f"    def lowered({', '.join(args)}):",
         "        if not inst.may_leave:",
         "            raise Trap('cannot leave component instance')",
     ]
     if borrows:
+        # cx0 unless a call in progress has it (its borrow scope is set)
         lines += [
             "        scope = BorrowScope()",
-            "        cx = free.pop() if free else new_cx()",
+            "        cx = cx0 if cx0.borrow_scope is None else new_cx()",
             "        cx.borrow_scope = scope",
         ]
     else:
@@ -213,7 +216,6 @@ def _written_out_source(
         lines += [
             "        finally:",
             "            cx.borrow_scope = None",
-            "            free.append(cx)",
             # scope.exit(), in line
             "        scope.ended = True",
             "        lenders = scope.lenders",
@@ -224,7 +226,9 @@ def _written_out_source(
             "        if scope.num_borrows:",
             "            raise Trap(REMAIN)",
         ]
-    if result != "flat" or nresults == 0:
+    if result == "value":
+        lines.append("        return out")
+    elif result != "flat" or nresults == 0:
         lines.append("        return None")
     elif nresults == 1:
         lines.append("        return out[0]")
@@ -249,16 +253,23 @@ def _written_out(
     ``lowered_plain``, without ``borrows``) of :func:`lower` does with
     ``fabi.lift_params`` and ``fabi.lower_results``, their steps in line: the
     arguments lifted one after the other (a list for ``target`` unless
-    ``direct``: then ``target(*args)``), the result lowered flat or stored
-    through the return pointer (checked against the memory first).
+    ``direct``: then ``target(*args)``), the result lowered flat (a one-slot
+    result that needs no memory straight to its core value) or stored through
+    the return pointer (checked against the memory first).
     """
     parts = fabi.flat_param_lifts
     assert parts is not None
-    lifts, mem = parts
+    codecs, mem = parts
     rc = fabi.result_codec
-    result = "none" if rc is None else ("spilled" if fabi.result_spilled else "flat")
+    if rc is None:
+        result = "none"
+    elif fabi.result_spilled:
+        result = "spilled"
+    else:  # a "value" lowers without memory, to its one core value
+        result = "value" if rc.lower_value is not None and rc.pure else "flat"
     nresults = 0 if rc is None else len(rc.flat)
-    key = (len(fabi.core_type.params), len(lifts), direct, fused, borrows, mem, result, nresults)
+    shape = lift_shape(codecs)
+    key = (len(fabi.core_type.params), shape, direct, fused, borrows, mem, result, nresults)
     factory = _written_out_factories.get(key)
     if factory is None:
         namespace: dict[str, Any] = {
@@ -273,10 +284,9 @@ def _written_out(
         inst,
         target,
         LiftLowerContext(opts, inst, None, fused=fused),
-        [LiftLowerContext(opts, inst, None, fused=fused)],
         lambda: LiftLowerContext(opts, inst, None, fused=fused),
-        lifts,
-        None if rc is None else rc.lower_flat,
+        lift_functions(codecs),
+        None if rc is None else (rc.lower_value if result == "value" else rc.lower_flat),
         0 if rc is None else rc.size,
         1 if rc is None else rc.align,
         None if rc is None else rc.store,

@@ -7,9 +7,12 @@ a :class:`Codec` whose four closures do the work for that type only:
   aligned and in bounds;
 - ``store(cx, v, ptr)`` writes one, allocating (through ``cx``) what it points to;
 - ``lift_flat(cx, it) -> value`` consumes core values from the iterator ``it``
-  (ints in any range, signed or unsigned, are normalised);
+  (ints in any range, signed or unsigned, are normalised); ``lift_values(cx,
+  *flat)``, where a codec has it (handles, strings, lists, integers), does the same
+  from its core values passed as arguments;
 - ``lower_flat(cx, v, out)`` appends core values to the list ``out`` (ints
-  unsigned, floats as ``float``).
+  unsigned, floats as ``float``); ``lower_value(cx, v)``, where a codec has it
+  (handles, integers), returns the one core value instead.
 
 Guest mistakes raise :class:`wasmloom.Trap` (Wasmtime's messages); host
 mistakes (wrong Python type, out-of-range int, unknown case) raise ``TypeError``

@@ -15,6 +15,10 @@ Load = Callable[[Any, int], Any]
 Store = Callable[[Any, Any, int], None]
 LiftFlat = Callable[[Any, Iterator[Any]], Any]
 LowerFlat = Callable[[Any, Any, list[Any]], None]
+#: ``lift_values(cx, *flat)``: a value from exactly its core values, given one by one.
+LiftValues = Callable[..., Any]
+#: ``lower_value(cx, v) -> flat``: the one core value of a value (a one-slot type).
+LowerValue = Callable[[Any, Any], Any]
 
 M32 = 0xFFFF_FFFF
 M64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -28,8 +32,10 @@ class Codec:
         "align",
         "flat",
         "lift_flat",
+        "lift_values",
         "load",
         "lower_flat",
+        "lower_value",
         "pure",
         "size",
         "store",
@@ -45,6 +51,8 @@ class Codec:
         lift_flat: LiftFlat,
         lower_flat: LowerFlat,
         pure: bool,
+        lift_values: LiftValues | None = None,
+        lower_value: LowerValue | None = None,
     ) -> None:
         self.t = t
         self.size = elem_size(t, ptr_type)
@@ -56,6 +64,25 @@ class Codec:
         self.lower_flat = lower_flat
         # pure: lowering never allocates (no string or dynamic list inside).
         self.pure = pure
+        # lift_values: lift_flat taking the ``len(flat)`` core values as arguments
+        # (no iterator), for the types that have one; else None.
+        self.lift_values = lift_values
+        # lower_value: lower_flat of a one-slot type returning its core value; or None.
+        # Where the type's size is the slot's (4 bytes for i32, 8 for i64), its memory
+        # form is that value's little-endian bytes (see word_packer).
+        self.lower_value = lower_value
+
+
+_WORDS = {("i32", 4): struct.Struct("<I").pack_into, ("i64", 8): struct.Struct("<Q").pack_into}
+
+
+def word_packer(c: Codec) -> Callable[[Any, int, int], None] | None:
+    """``pack_into(mv, p, x)`` writing ``c``'s values in memory from their core value
+    ``x = c.lower_value(cx, v)``, when that is their memory form (a one-slot type of the
+    slot's size: a handle, a 32- or 64-bit integer); else ``None``."""
+    if c.lower_value is None or len(c.flat) != 1:
+        return None
+    return _WORDS.get((c.flat[0], c.size))
 
 
 #: ``get_codec(t, string_encoding, ptr_type, classes)``: the codec of a nested type (the
@@ -131,4 +158,4 @@ def pointer_pair_codec(
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.extend(lower_range(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, False, lift_range)

@@ -6,7 +6,7 @@ import struct
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from wasmloom.abi.codecs.base import M32, Codec, LiftFlat, type_error
+from wasmloom.abi.codecs.base import M32, Codec, type_error
 from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.context import AsyncValues
 from wasmloom.abi.handles import ResourceHandle, resource_handle
@@ -20,16 +20,20 @@ _I32 = struct.Struct("<I")
 
 
 def _handle_codec(
-    t: ValType, ptr_type: str, lift_flat: LiftFlat, lower: Callable[[Any, Any], int]
+    t: ValType, ptr_type: str, lift: Callable[[Any, int], Any], lower: Callable[[Any, Any], int]
 ) -> Codec:
-    """The codec of a handle type from its ``lift_flat`` and its ``lower(cx, v) -> index``
-    (the hot directions: handles are lifted from flat values and lowered into memory,
-    the results of a call); the two others call them without a frame of their own."""
+    """The codec of a handle type from its ``lift(cx, index)`` (any int: it masks) and its
+    ``lower(cx, v) -> index`` (the hot directions: handles are lifted from flat values
+    and lowered into memory, the results of a call); the others call them without a
+    frame of their own. They are also the codec's ``lift_values`` and ``lower_value``."""
     unpack_from = _I32.unpack_from
     pack_into = _I32.pack_into
 
     def load(cx: Any, p: int) -> Any:
-        return lift_flat(cx, iter(unpack_from(cx.mv, p)))
+        return lift(cx, unpack_from(cx.mv, p)[0])
+
+    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+        return lift(cx, next(it))
 
     def store(cx: Any, v: Any, p: int) -> None:
         i = lower(cx, v)
@@ -38,7 +42,7 @@ def _handle_codec(
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
         out.append(lower(cx, v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True, lift, lower)
 
 
 def _moved(cx: Any, v: Resource) -> None:
@@ -64,8 +68,8 @@ def resource_codec(
     conv = None if classes is None else classes.get(t)
     from_rep, to_rep = (None, None) if conv is None else conv
 
-    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
-        i = next(it) & M32
+    def lift(cx: Any, i: int) -> Any:
+        i &= M32
         inst = cx.inst
         a = inst.handles.array
         try:  # the entry, or None past the end (indices are unsigned)
@@ -101,12 +105,7 @@ def resource_codec(
         return v
 
     def rep_of(cx: Any, v: Any) -> int:
-        """The rep ``v`` stands for (moving an owned handle into the call)."""
-        if to_rep is not None:
-            rep: int = to_rep(v)
-            if own and isinstance(v, Resource):
-                _moved(cx, v)
-            return rep
+        """The rep of :class:`Resource` ``v`` (moving an owned handle into the call)."""
         if not isinstance(v, Resource):
             raise type_error(tname, v)
         if v.rt is not rt:
@@ -118,36 +117,33 @@ def resource_codec(
             _moved(cx, v)
         return rep
 
-    if own and to_rep is not None:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = to_rep(v)  # rep_of in line
-            if isinstance(v, Resource):
+    def lower(cx: Any, v: Any) -> int:
+        if to_rep is None:
+            rep = rep_of(cx, v)
+        else:
+            rep = to_rep(v)
+            if own and isinstance(v, Resource):
                 _moved(cx, v)
-            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
-            return i
-
-    elif own:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = rep_of(cx, v)
-            i: int = cx.inst.handles.add(ResourceHandle(rt, rep, True))
-            return i
-
-    else:
-
-        def lower(cx: Any, v: Any) -> int:
-            rep = rep_of(cx, v)
-            inst = cx.inst
+        inst = cx.inst
+        if own:
+            h = ResourceHandle(rt, rep, True)
+        else:
             if inst is rt.impl:  # a borrow inside its implementation is the rep itself
                 return rep
             scope = cx.borrow_scope
             if scope is not None:
                 scope.num_borrows += 1
-            i: int = inst.handles.add(ResourceHandle(rt, rep, False, scope))
+            h = ResourceHandle(rt, rep, False, scope)
+        table = inst.handles
+        free = table.free
+        if free and table.journal is None:  # Table.add in line, for a reused slot
+            i: int = free.pop()
+            table.array[i] = h
             return i
+        i = table.add(h)
+        return i
 
-    return _handle_codec(t, ptr_type, lift_flat, lower)
+    return _handle_codec(t, ptr_type, lift, lower)
 
 
 # One object per element type of streams and futures (see canonical_type). Bounded:
@@ -188,11 +184,11 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
 
     if isinstance(t, ErrorContextType):
 
-        def lift_error_context(cx: Any, it: Iterator[Any]) -> Any:
+        def lift_error_context(cx: Any, i: int) -> Any:
             vals: AsyncValues | None = cx.async_values
             if vals is None:
                 raise unavailable()
-            return vals.lift_error_context(cx, next(it) & M32, t)
+            return vals.lift_error_context(cx, i & M32, t)
 
         def lower_error_context(cx: Any, v: Any) -> int:
             vals: AsyncValues | None = cx.async_values
@@ -207,11 +203,11 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
     if et is not t.t:
         t = type(t)(et)  # the same type, its element type the canonical object
 
-    def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
+    def lift(cx: Any, i: int) -> Any:
         vals: AsyncValues | None = cx.async_values
         if vals is None:
             raise unavailable()
-        v = vals.lift_async_value(cx, next(it) & M32, t)
+        v = vals.lift_async_value(cx, i & M32, t)
         if not cx.fused:
             v = vals.wrap(cx, v, t)
         return v
@@ -235,4 +231,4 @@ def async_value_codec(t: ValType, ptr_type: str) -> Codec:
             v = u
         return vals.lower_async_value(cx, v, t)
 
-    return _handle_codec(t, ptr_type, lift_flat, lower)
+    return _handle_codec(t, ptr_type, lift, lower)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from wasmloom.abi.codecs.base import Codec, GetCodec, type_error
+from wasmloom.abi.codecs.base import Codec, GetCodec, type_error, word_packer
 from wasmloom.abi.codecs.classes import ClassMap
 from wasmloom.abi.layout import despecialize_abi, field_offsets
 from wasmloom.types import RecordType, TupleType
@@ -92,6 +92,33 @@ def record_codec(
     return Codec(t, ptr_type, load, store, lift_flat, lower_flat, all(c.pure for c in fcs))
 
 
+def _tuple_store(fcs: list[Codec], offs: Sequence[int], check: Callable[[Any], Any]) -> Any:
+    """``store(cx, v, p)`` of a tuple of ``fcs`` at offsets ``offs``, written out once per
+    tuple type: the elements unpacked and stored in turn, those whose memory form is
+    their core value (:func:`word_packer`) packed in line from ``lower_value``."""
+    n = len(fcs)
+    env: dict[str, Any] = {"check": check}
+    names = [f"e{i}" for i in range(n)]
+    lines = [
+        "def store(cx, v, p):",
+        f"    if v.__class__ is not tuple or len(v) != {n}:",
+        "        v = check(v)",
+    ]
+    if n:
+        lines.append(f"    {', '.join(names)}, = v")
+    for i, (c, off) in enumerate(zip(fcs, offs, strict=True)):
+        pack = word_packer(c)
+        if pack is None:
+            env[f"st{i}"] = c.store
+            lines.append(f"    st{i}(cx, e{i}, p + {off})")
+        else:
+            env[f"lv{i}"] = c.lower_value
+            env[f"pk{i}"] = pack
+            lines += [f"    x{i} = lv{i}(cx, e{i})", f"    pk{i}(cx.mv, p + {off}, x{i})"]
+    exec("\n".join(lines), env)
+    return env["store"]
+
+
 def tuple_codec(
     t: TupleType, enc: str, ptr_type: str, classes: ClassMap | None, get_codec: GetCodec
 ) -> Codec:
@@ -100,7 +127,6 @@ def tuple_codec(
     offs = field_offsets(rt.fields, ptr_type)
     fcs = [get_codec(ti, enc, ptr_type, classes) for ti in t.ts]
     loads = list(zip(offs, [c.load for c in fcs], strict=True))
-    stores = list(zip(offs, [c.store for c in fcs], strict=True))
     lifts = [c.lift_flat for c in fcs]
     lowers = [c.lower_flat for c in fcs]
     n = len(fcs)
@@ -116,11 +142,7 @@ def tuple_codec(
     def load(cx: Any, p: int) -> Any:
         return tuple([ld(cx, p + off) for off, ld in loads])
 
-    def store(cx: Any, v: Any, p: int) -> None:
-        if v.__class__ is not tuple or len(v) != n:
-            v = check(v)
-        for (off, st), e in zip(stores, v, strict=True):
-            st(cx, e, p + off)
+    store = _tuple_store(fcs, offs, check)
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         return tuple([lf(cx, it) for lf in lifts])

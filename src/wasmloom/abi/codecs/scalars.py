@@ -105,20 +105,34 @@ def _int_codec(t: PrimType, ptr_type: str) -> Codec:
         def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
             return ((next(it) & tmask) ^ sign) - sign
 
+        def lift_value(cx: Any, v: int) -> Any:
+            return ((v & tmask) ^ sign) - sign
+
         def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
             if not (v.__class__ is int and lo <= v <= hi):
                 v = check(v)
             out.append(v & cmask)
+
+        def lower_value(cx: Any, v: Any) -> Any:
+            if not (v.__class__ is int and lo <= v <= hi):
+                v = check(v)
+            return v & cmask
 
     else:
 
         def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
             return next(it) & tmask
 
+        def lift_value(cx: Any, v: int) -> Any:
+            return v & tmask
+
         def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
             out.append(v if (v.__class__ is int and 0 <= v <= hi) else check(v))
 
-    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True)
+        def lower_value(cx: Any, v: Any) -> Any:
+            return v if (v.__class__ is int and 0 <= v <= hi) else check(v)
+
+    return Codec(t, ptr_type, load, store, lift_flat, lower_flat, True, lift_value, lower_value)
 
 
 def prim_codec(t: PrimType, enc: str, ptr_type: str) -> Codec:

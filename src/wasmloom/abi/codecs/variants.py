@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -66,15 +67,16 @@ def _variant_core(
     cases: tuple[Any, ...],
     enc: str,
     ptr_type: str,
-    make: Callable[[int, Any], Any],
+    makers: Sequence[Callable[[Any], Any] | None],
     match: Callable[[Any], tuple[int, Any]],
     classes: ClassMap | None,
     get_codec: GetCodec,
     by_class: dict[type, int],
 ) -> Codec:
-    """The codec of a variant-shaped type from its ``make(i, payload)`` and
-    ``match(v) -> (i, payload)``; a value whose class is in ``by_class`` is case
-    ``by_class[cls]`` with its payload in ``.value`` (no call to ``match``)."""
+    """The codec of a variant-shaped type from ``makers`` (``makers[i](payload)`` is a
+    lifted value of case ``i``; ``None``: the payload itself is) and ``match(v) -> (i,
+    payload)``; a value whose class is in ``by_class`` is case ``by_class[cls]`` with
+    its payload in ``.value`` (no call to ``match``)."""
     vt = despecialize_abi(t)
     assert isinstance(vt, VariantType)
     ncases = len(cases)
@@ -103,7 +105,9 @@ def _variant_core(
         cf = c.flat
         conv = [_coercer(flat[i], want) for i, want in enumerate(cf)]
         enc_ = [_encoder(have, flat[i]) for i, have in enumerate(cf)]
-        lift_plans.append((c.lift_flat, conv if any(conv) else None))
+        # a one-value payload read as it is goes to lift_values, without an iterator
+        direct = c.lift_values if len(cf) == 1 and not any(conv) else None
+        lift_plans.append((c.lift_flat, conv if any(conv) else None, direct))
         lower_plans.append((c.lower_flat, enc_ if any(enc_) else None, zeros[len(cf) :]))
 
     def bad_disc() -> Trap:
@@ -114,17 +118,21 @@ def _variant_core(
         if i >= ncases:
             raise bad_disc()
         ld = cloads[i]
-        return make(i, None if ld is None else ld(cx, p + poff))
+        pv = None if ld is None else ld(cx, p + poff)
+        m = makers[i]
+        return pv if m is None else m(pv)
 
+    # (the look-ups of ``by_class`` test membership first: no dict.get call per value)
     def store(cx: Any, v: Any, p: int) -> None:
-        i = by_class.get(v.__class__)
-        if i is None:
+        cls = v.__class__
+        if cls not in by_class:
             i, v = match(v)
             d_pack(cx.mv, p, i)
             st = cstores[i]
             if st is not None:
                 st(cx, v, p + poff)
             return
+        i = by_class[cls]
         d_pack(cx.mv, p, i)
         st = cstores[i]
         if st is not None:
@@ -132,23 +140,30 @@ def _variant_core(
 
     def lift_flat(cx: Any, it: Iterator[Any]) -> Any:
         i = next(it) & M32
-        slots = list(islice(it, nslots)) if nslots else ()
+        slots: Any = list(islice(it, nslots)) if nslots else ()
         if i >= ncases:
             raise bad_disc()
         plan = lift_plans[i]
         if plan is None:
-            return make(i, None)
-        lf, conv = plan
-        if conv is None:
-            return make(i, lf(cx, iter(slots)))
-        vals = [x if cv is None else cv(x) for cv, x in zip(conv, slots, strict=False)]
-        return make(i, lf(cx, iter(vals)))
+            pv = None
+        else:
+            lf, conv, direct = plan
+            if direct is not None:
+                pv = direct(cx, slots[0])
+            elif conv is None:
+                pv = lf(cx, iter(slots))
+            else:
+                vals = [x if cv is None else cv(x) for cv, x in zip(conv, slots, strict=False)]
+                pv = lf(cx, iter(vals))
+        m = makers[i]
+        return pv if m is None else m(pv)
 
     def lower_flat(cx: Any, v: Any, out: list[Any]) -> None:
-        i = by_class.get(v.__class__)
-        if i is None:
+        cls = v.__class__
+        if cls not in by_class:
             i, pv = match(v)
         else:
+            i = by_class[cls]
             pv = None if lower_plans[i] is None else v.value
         out.append(i)
         plan = lower_plans[i]
@@ -176,9 +191,6 @@ def variant_codec(
     index = {label: i for i, label in enumerate(labels)}
     tname = str(t)
 
-    def make(i: int, pv: Any) -> Any:
-        return Variant(labels[i], pv)
-
     def match(v: Any) -> tuple[int, Any]:
         if isinstance(v, Variant):
             i = index.get(v.tag)
@@ -196,16 +208,23 @@ def variant_codec(
     case_classes = None if classes is None else classes.get(t)
     if case_classes is not None:
         ctors = list(case_classes)
-        has_payload = [c.t is not None for c in t.cases]
         by_class = {c: i for i, c in enumerate(ctors)}
-
-        def make_cls(i: int, pv: Any) -> Any:
-            return ctors[i](pv) if has_payload[i] else ctors[i]()
-
+        makers = [
+            ctor if c.t is not None else _no_payload(ctor)
+            for ctor, c in zip(ctors, t.cases, strict=True)
+        ]
         return _variant_core(
-            t, t.cases, enc, ptr_type, make_cls, match, classes, get_codec, by_class
+            t, t.cases, enc, ptr_type, makers, match, classes, get_codec, by_class
         )
-    return _variant_core(t, t.cases, enc, ptr_type, make, match, classes, get_codec, {})
+    makers = [partial(Variant, label) for label in labels]
+    return _variant_core(t, t.cases, enc, ptr_type, makers, match, classes, get_codec, {})
+
+
+def _no_payload(ctor: Callable[[], Any]) -> Callable[[Any], Any]:
+    def make(pv: Any) -> Any:
+        return ctor()
+
+    return make
 
 
 def enum_codec(t: EnumType, enc: str, ptr_type: str, classes: ClassMap | None = None) -> Codec:
@@ -263,11 +282,6 @@ def option_codec(
     nested = isinstance(t.t, OptionType)
     tname = str(t)
 
-    def make(i: int, pv: Any) -> Any:
-        if i == 0:
-            return None
-        return Some(pv) if nested else pv
-
     def match(v: Any) -> tuple[int, Any]:
         if v is None:
             return 0, None
@@ -279,8 +293,10 @@ def option_codec(
             )
         return 1, v
 
+    # none: its payload, None; some: Some(payload) when nested, else the payload
+    makers = (None, Some if nested else None)
     return _variant_core(
-        t, (None, t.t), enc, ptr_type, make, match, classes, get_codec, {type(None): 0, Some: 1}
+        t, (None, t.t), enc, ptr_type, makers, match, classes, get_codec, {type(None): 0, Some: 1}
     )
 
 
@@ -288,9 +304,6 @@ def result_codec(
     t: ResultType, enc: str, ptr_type: str, classes: ClassMap | None, get_codec: GetCodec
 ) -> Codec:
     tname = str(t)
-
-    def make(i: int, pv: Any) -> Any:
-        return Ok(pv) if i == 0 else Err(pv)
 
     def match(v: Any) -> tuple[int, Any]:
         cls = v.__class__
@@ -307,7 +320,7 @@ def result_codec(
         )
 
     return _variant_core(
-        t, (t.ok, t.error), enc, ptr_type, make, match, classes, get_codec, {Ok: 0, Err: 1}
+        t, (t.ok, t.error), enc, ptr_type, (Ok, Err), match, classes, get_codec, {Ok: 0, Err: 1}
     )
 
 

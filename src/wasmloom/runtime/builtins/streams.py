@@ -441,8 +441,10 @@ class _CopyEntry:
         self._align_mask = 0 if kind.codec is None else kind.codec.align - 1
         self.spare: GuestBuffer | None = None
 
-    def end(self, i: int) -> Any:
-        """The end at index ``i``, ready for a copy; traps as the spec does otherwise."""
+    def start(self, i: int, ptr: int, n: int) -> tuple[Any, GuestBuffer]:
+        """The end at index ``i``, now copying (trapping as the spec does when it may
+        not), and a buffer of ``n`` elements at ``ptr`` for its copy (:attr:`spare` if
+        there is one), checked against the memory."""
         inst = self.inst
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
@@ -458,31 +460,27 @@ class _CopyEntry:
             e = self._find(inst, i)
         if e.state is not CopyState.IDLE or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
-        return e
-
-    def buffer(self, e: Any, ptr: int, n: int) -> GuestBuffer:
-        """A buffer of ``n`` elements at ``ptr`` for a copy by ``e`` (:attr:`spare` if
-        there is one), checked against the memory."""
         buffer = self.spare
         if buffer is None:
             buffer = GuestBuffer(self.kind, self.cx, ptr, n)
             buffer.owner = e
-            return buffer
-        self.spare = None
-        if (
-            n <= MAX_BUFFER_LENGTH
-            and not ptr & self._align_mask
-            and ptr + n * self._size <= len(self.cx.mv)
-        ):
-            # reset(), inlined for a range inside the view (``cancelled`` is still
-            # False: a spare buffer's copy never pended)
-            buffer.owner = e
-            buffer.ptr = ptr
-            buffer.length = n
-            buffer.progress = 0
         else:
-            buffer.reset(ptr, n, e)
-        return buffer
+            self.spare = None
+            if (
+                n <= MAX_BUFFER_LENGTH
+                and not ptr & self._align_mask
+                and ptr + n * self._size <= len(self.cx.mv)
+            ):
+                # reset(), inlined for a range inside the view (``cancelled`` is still
+                # False: a spare buffer's copy never pended)
+                buffer.owner = e
+                buffer.ptr = ptr
+                buffer.length = n
+                buffer.progress = 0
+            else:
+                buffer.reset(ptr, n, e)
+        e.state = CopyState.COPYING
+        return e, buffer
 
 
 def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, int], int]:
@@ -499,7 +497,6 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
 
     idle = CopyState.IDLE
-    copying = CopyState.COPYING
     done = CopyState.DONE
     dropped = CopyResult.DROPPED
     # The host end that answers this built-in's copies in line (see copy), and the
@@ -508,9 +505,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     completed = StreamResult.COMPLETED
 
     def copy(i: int, ptr: int, n: int) -> int:
-        e = entry.end(i)
-        buffer = entry.buffer(e, ptr, n)
-        e.state = copying
+        e, buffer = entry.start(i, ptr, n)
         peer = e.shared.peer
         if (
             type(peer) is host_end
@@ -623,9 +618,7 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     cancelled = CopyResult.CANCELLED
 
     def copy(i: int, ptr: int) -> int:
-        e = entry.end(i)
-        buffer = entry.buffer(e, ptr, 1)
-        e.state = CopyState.COPYING
+        e, buffer = entry.start(i, ptr, 1)
         peer = e.shared.peer
         r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
         if r is not None:

@@ -41,12 +41,20 @@ def canon_waitable_set_new(
 ) -> core.CoreFunc:
     """``canon waitable-set.new``: a new, empty waitable set."""
 
-    add = inst.handles.add
+    table = inst.handles
+    add = table.add
+    array = table.array
+    free = table.free
 
     def waitable_set_new() -> int:
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
-        return int(add(WaitableSet()))
+        wset = WaitableSet()
+        if free and table.journal is None:  # Table.add in line, for a reused slot
+            i: int = free.pop()
+            array[i] = wset
+            return i
+        return int(add(wset))
 
     return core.host_func(store, CT((), (I32,)), waitable_set_new)
 
@@ -123,7 +131,8 @@ def canon_waitable_set_drop(
         if wset.__class__ is not WaitableSet:
             wset = _get(inst, i, WaitableSet, "waitable set")  # traps when it is none
         wset.drop()
-        handles.remove(i)
+        array[i] = None  # Table.remove in line (the entry is there)
+        handles.free.append(i)
 
     return core.host_func(store, CT((I32,), ()), waitable_set_drop)
 
