@@ -109,3 +109,27 @@ def test_run_fills_the_cache_without_bytecode(tmp_path: Path) -> None:
     entries = _entries(tmp_path)
     assert len(entries) > 20
     assert all(e.stat().st_mode & 0o077 == 0 for e in entries)
+
+
+PROBE_FIRST = """
+import sys
+sys.dont_write_bytecode = True
+sys.path.insert(0, {pkgroot!r})
+from wasmloom import codecache
+print(codecache.install("probe", root=__import__("pathlib").Path({cache!r})))
+from probe import mod
+print(mod.VALUE)
+"""
+
+
+def test_a_package_not_imported_yet_has_its_own_code_cached_too(tmp_path: Path) -> None:
+    _package(tmp_path, 4)
+    (tmp_path / "pkg" / "probe" / "__init__.py").write_text("INIT = 1\n")
+    code = PROBE_FIRST.format(pkgroot=str(tmp_path / "pkg"), cache=str(tmp_path / "cache"))
+    env = dict(os.environ, PYTHONPATH=SRC, PYTHONDONTWRITEBYTECODE="1")
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        assert r.stdout.split() == ["True", "4"]
+    assert len(_entries(tmp_path)) == 2  # probe and probe.mod

@@ -291,13 +291,14 @@ def _run_options(
 
 
 def _cache_code(args: argparse.Namespace) -> None:
-    """Unless ``--no-cache``: keep wasmloom's compiled Python code in the compile cache
-    where Python keeps no bytecode (:mod:`wasmloom.codecache`); before the command's
-    imports."""
+    """Unless ``--no-cache``: keep wasmloom's and wasmtime's compiled Python code in the
+    compile cache where Python keeps no bytecode (:mod:`wasmloom.codecache`); before
+    the command's imports."""
     if not args.no_cache:
         from wasmloom import codecache
 
         codecache.install()
+        codecache.install("wasmtime")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""wasmloom's own compiled Python code, cached where bytecode caching is off.
+"""wasmloom's own compiled Python code (and wasmtime's), cached where bytecode caching is off.
 
 Where ``PYTHONDONTWRITEBYTECODE`` is set (CI images and containers often set
 it), Python compiles every module from source on every start: for the
@@ -113,10 +113,11 @@ def _write(entry: Path, blob: bytes) -> None:
 
 
 class _Finder:
-    """Finds ``package``'s submodules as the path finder does, loading their sources
-    through :class:`_CachingLoader`."""
+    """Finds ``package`` and its submodules as the path finder does, loading their
+    sources through :class:`_CachingLoader`."""
 
     def __init__(self, package: str, roots: list[str], directory: Path) -> None:
+        self.package = package
         self.prefix = package + "."
         self.roots = [os.path.join(r, "") for r in roots]
         self.directory = directory
@@ -124,7 +125,7 @@ class _Finder:
     def find_spec(
         self, fullname: str, path: Any = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if not fullname.startswith(self.prefix):
+        if not fullname.startswith(self.prefix) and fullname != self.package:
             return None
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not SourceFileLoader:
@@ -137,14 +138,20 @@ class _Finder:
 
 
 def install(package: str = "wasmloom", root: Path | None = None) -> bool:
-    """Cache the code of ``package``'s submodules imported from now on, in
-    :func:`code_dir` of ``root`` (default: :func:`default_cache_dir`); True if
-    installed. Does nothing (False) while Python writes bytecode itself, or
-    when ``package`` is not imported or installed already."""
+    """Cache the code of ``package``'s modules imported from now on (the package's
+    own too, when it is not imported yet), in :func:`code_dir` of ``root`` (default:
+    :func:`default_cache_dir`); True if installed. Does nothing (False) while
+    Python writes bytecode itself, when ``package`` is not a top-level package
+    that is imported or can be found without importing it, or when installed
+    already."""
     if not sys.dont_write_bytecode:
         return False
     pkg = sys.modules.get(package)
-    roots = list(getattr(pkg, "__path__", None) or [])
+    if pkg is not None:
+        roots = list(getattr(pkg, "__path__", None) or [])
+    else:
+        spec = PathFinder.find_spec(package) if "." not in package else None
+        roots = list((spec.submodule_search_locations or []) if spec is not None else [])
     if not roots:
         return False
     if any(isinstance(f, _Finder) and f.prefix == package + "." for f in sys.meta_path):
