@@ -133,3 +133,45 @@ def test_a_package_not_imported_yet_has_its_own_code_cached_too(tmp_path: Path) 
         )
         assert r.stdout.split() == ["True", "4"]
     assert len(_entries(tmp_path)) == 2  # probe and probe.mod
+
+
+PROBE_STDLIB = """
+import sys
+sys.dont_write_bytecode = True
+import wasmtime
+from wasmloom import codecache
+print(codecache.install_stdlib(root=__import__("pathlib").Path({cache!r})))
+import colorsys, wasmtime.component
+cached = sorted(
+    n for n, m in sys.modules.items()
+    if type(getattr(m, "__spec__", None) and m.__spec__.loader).__name__ == "_CachingLoader"
+)
+print(",".join(cached))
+print(colorsys.rgb_to_hsv(1.0, 0.0, 0.0))
+"""
+
+
+def test_the_standard_librarys_code_is_cached_and_installed_packages_are_not(
+    tmp_path: Path,
+) -> None:
+    code = PROBE_STDLIB.format(cache=str(tmp_path / "cache"))
+    # no bytecode anywhere: the installed stdlib's own __pycache__ is not looked in
+    env = dict(
+        os.environ,
+        PYTHONPATH=SRC,
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPYCACHEPREFIX=str(tmp_path / "nopyc"),
+    )
+    outs = []
+    for _ in range(2):
+        r = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        outs.append(r.stdout.split("\n")[:3])
+    assert outs[0] == outs[1]
+    installed, cached, result = outs[0]
+    assert installed == "True" and result == "(0.0, 1.0, 1.0)"
+    # the stdlib modules wasmtime.component imports are cached, its own (installed) are not
+    assert "colorsys" in cached.split(",") and "inspect" in cached.split(",")
+    assert "wasmtime" not in cached
+    assert len(_entries(tmp_path)) == len(cached.split(","))

@@ -291,14 +291,15 @@ def _run_options(
 
 
 def _cache_code(args: argparse.Namespace) -> None:
-    """Unless ``--no-cache``: keep wasmloom's and wasmtime's compiled Python code in the
-    compile cache where Python keeps no bytecode (:mod:`wasmloom.codecache`); before
+    """Unless ``--no-cache``: keep the compiled Python code of wasmloom, wasmtime and the
+    standard library in the compile cache where Python keeps no bytecode (:mod:`wasmloom.codecache`); before
     the command's imports."""
     if not args.no_cache:
         from wasmloom import codecache
 
         codecache.install()
         codecache.install("wasmtime")
+        codecache.install_stdlib()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
