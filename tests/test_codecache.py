@@ -175,3 +175,35 @@ def test_the_standard_librarys_code_is_cached_and_installed_packages_are_not(
     assert "colorsys" in cached.split(",") and "inspect" in cached.split(",")
     assert "wasmtime" not in cached
     assert len(_entries(tmp_path)) == len(cached.split(","))
+
+
+def _entry_of(module_file: str, tmp: Path) -> Path:
+    """Where the code cache keeps the code of the source file ``module_file``."""
+    import importlib.util
+
+    data = Path(module_file).read_bytes()
+    key = importlib.util.source_hash(os.fsencode(module_file) + b"\0" + data).hex()
+    (tag,) = (tmp / "cache" / "pycode").iterdir()
+    return tag / f"{key}.code"
+
+
+def test_python_m_wasmloom_run_caches_the_command_lines_own_imports(tmp_path: Path) -> None:
+    """``python -m wasmloom run`` installs the code cache before the command line
+    imports argparse; not when an option might be ``--no-cache``."""
+    import argparse
+
+    hello = Path(__file__).resolve().parent / "guests" / "wasi_p3_hello.wat"
+    env = dict(
+        os.environ,
+        PYTHONPATH=SRC,
+        PYTHONDONTWRITEBYTECODE="1",
+        PYTHONPYCACHEPREFIX=str(tmp_path / "nopyc"),  # no bytecode anywhere
+        WASMLOOM_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    argv = [sys.executable, "-m", "wasmloom", "run"]
+    r = subprocess.run([*argv, "--no-cache", str(hello)], capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert _entries(tmp_path) == []
+    r = subprocess.run([*argv, str(hello)], capture_output=True, env=env)
+    assert r.returncode == 0, r.stderr
+    assert _entry_of(argparse.__file__, tmp_path).is_file()

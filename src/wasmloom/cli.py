@@ -297,9 +297,7 @@ def _cache_code(args: argparse.Namespace) -> None:
     if not args.no_cache:
         from wasmloom import codecache
 
-        codecache.install()
-        codecache.install("wasmtime")
-        codecache.install_stdlib()
+        codecache.install_all()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

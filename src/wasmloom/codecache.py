@@ -41,7 +41,7 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["default_cache_dir", "install", "install_stdlib"]
+__all__ = ["default_cache_dir", "install", "install_all", "install_stdlib"]
 
 _MAGIC = importlib.util.MAGIC_NUMBER
 
@@ -196,3 +196,12 @@ def install_stdlib(root: Path | None = None) -> bool:
     at = next((i for i, f in enumerate(sys.meta_path) if f is PathFinder), len(sys.meta_path))
     sys.meta_path.insert(at, finder)
     return True
+
+
+def install_all(root: Path | None = None) -> None:
+    """What ``wasmloom run`` and ``serve`` cache: wasmloom's, wasmtime's and the
+    standard library's code (each :func:`install` or :func:`install_stdlib` that
+    is not done already)."""
+    install("wasmloom", root)
+    install("wasmtime", root)
+    install_stdlib(root)
