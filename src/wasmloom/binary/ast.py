@@ -408,9 +408,11 @@ class InstanceTypeDef:
 
 @dataclass(slots=True)
 class CoreModule:
-    """An embedded core module: its complete binary (``\\0asm`` preamble included)."""
+    """An embedded core module: its complete binary (``\\0asm`` preamble included);
+    a read-only view into the component file's bytes when it was loaded through a
+    cache record (:meth:`wasmloom.Component.from_file`), so that no copy is made."""
 
-    data: bytes
+    data: bytes | memoryview
     offset: int = 0
 
 
