@@ -173,28 +173,3 @@ def test_a_damaged_record_or_types_entry_is_only_a_miss(tmp_path: Path) -> None:
         p.write_bytes(b"junk")
     assert _load(app, cache) == 6
     assert all(p.read_bytes() != b"junk" for p in cache.rglob("*.types"))
-
-
-def test_a_component_from_its_record_views_the_file_and_still_pickles(tmp_path: Path) -> None:
-    import pickle
-
-    from wasmloom.host.component import _core_modules
-
-    app, cache = tmp_path / "app.wasm", tmp_path / "cache"
-    app.write_bytes(counter(7))
-    assert _load(app, cache) == 8
-    engine = core.Engine()
-    engine.disk_cache = DiskCache(cache)
-    comp = Component.from_file(app, engine)  # through the record
-    (module,) = _core_modules(comp.definition.ast)
-    assert isinstance(module.data, memoryview)  # no copy of the file's bytes
-    assert bytes(module.data[:4]) == b"\0asm"
-    again = pickle.loads(pickle.dumps(comp))
-    (copied,) = _core_modules(again.definition.ast)
-    assert copied.data == module.data and isinstance(copied.data, bytes)
-    told: list[int] = []
-    linker = Linker()
-    linker.root().func_wrap("tell", told.append)
-    store: Store[None] = Store(again.engine)
-    f = linker.instantiate(store, again).get_func("incr")
-    assert f is not None and f(store) == 8

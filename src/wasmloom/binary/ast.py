@@ -408,11 +408,9 @@ class InstanceTypeDef:
 
 @dataclass(slots=True)
 class CoreModule:
-    """An embedded core module: its complete binary (``\\0asm`` preamble included);
-    a read-only view into the component file's bytes when it was loaded through a
-    cache record (:meth:`wasmloom.Component.from_file`), so that no copy is made."""
+    """An embedded core module: its complete binary (``\\0asm`` preamble included)."""
 
-    data: bytes | memoryview
+    data: bytes
     offset: int = 0
 
 

@@ -257,11 +257,9 @@ class CoreModule:
         self.export_names: dict[str, bytes] = {name: name.encode("utf-8") for name, _ in mt.exports}
 
 
-#: A core module's binary as compile_module takes it.
-_Binary = bytes | bytearray | memoryview
-
-
-def compile_module(engine: Engine, data: _Binary, key: bytes | None = None) -> CoreModule:
+def compile_module(
+    engine: Engine, data: bytes | bytearray | memoryview, key: bytes | None = None
+) -> CoreModule:
     """Compile (and validate) a core module binary, or return the cached compile.
 
     Modules are cached per engine by the SHA-256 of their bytes, so compiling
@@ -270,10 +268,11 @@ def compile_module(engine: Engine, data: _Binary, key: bytes | None = None) -> C
     :class:`ValidationError` carrying wasmtime's message if the binary is not a
     valid core module under the engine's features.
     """
-    if bytes(data[:4]) != b"\0asm":
+    data = bytes(data)
+    if not data.startswith(b"\0asm"):
         raise ValidationError("not a core wasm binary (missing the \\0asm preamble)")
     if key is None:
-        key = sha256(bytes(data)).digest()
+        key = sha256(data).digest()
     cache = engine._modules
     with engine._lock:
         hit = cache.get(key)
@@ -290,7 +289,7 @@ def compile_module(engine: Engine, data: _Binary, key: bytes | None = None) -> C
     return compiled
 
 
-def _module_type(disk: ModuleDiskCache | None, key: bytes, data: _Binary) -> ModuleType:
+def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> ModuleType:
     """The module's imports and exports: from the disk cache, else parsed (and stored there)."""
     load = getattr(disk, "load_types", None)
     if load is not None:
@@ -299,7 +298,7 @@ def _module_type(disk: ModuleDiskCache | None, key: bytes, data: _Binary) -> Mod
             with contextlib.suppress(Exception):  # an unreadable entry is parsed again
                 return module_type_from_data(marshal.loads(blob))
     try:
-        mt = module_type(bytes(data))
+        mt = module_type(data)
     except (ValueError, IndexError) as e:
         raise ValidationError(f"cannot read the module's types: {e}") from None
     store = getattr(disk, "store_types", None)
@@ -321,9 +320,7 @@ def _deserialize(engine: Engine, blob: bytes) -> wasmtime.Module:
     return wasmtime.Module._from_ptr(ptr)
 
 
-def _load_or_compile(engine: Engine, data: _Binary, key: bytes) -> wasmtime.Module:
-    """The compiled module of ``data`` (SHA-256 ``key``): from the engine's disk cache, else
-    compiled (and stored there). ``data`` is copied only to be compiled."""
+def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module:
     disk = engine.disk_cache
     if disk is not None:
         # A cache that hands out its entries' files has wasmtime map them instead of
@@ -342,9 +339,9 @@ def _load_or_compile(engine: Engine, data: _Binary, key: bytes) -> wasmtime.Modu
             pass  # stale or foreign: compile again below
     try:
         if disk is None:
-            return wasmtime.Module(engine.wasmtime, bytes(data))
+            return wasmtime.Module(engine.wasmtime, data)
         with disk.compiling(len(data)):
-            module = wasmtime.Module(engine.wasmtime, bytes(data))
+            module = wasmtime.Module(engine.wasmtime, data)
     except wasmtime.WasmtimeError as e:
         raise ValidationError(str(e)) from None
     disk.store(key, bytes(module.serialize()))

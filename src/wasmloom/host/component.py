@@ -100,9 +100,6 @@ class Component:
         is compiled again. An engine's ``configure`` callback does not travel.
         As every pickle, load only data you trust: the artifacts are native code.
         """
-        for d in _core_modules(self._def.ast):
-            if not isinstance(d.data, bytes):  # a view into the file (from_file): its bytes
-                d.data = bytes(d.data)
         engine = self.engine
         settings = None
         if engine is not core.default_engine():
@@ -139,7 +136,7 @@ def _file_key(path: str, st: os.stat_result) -> bytes:
 
 def _record(tree: ast.Component) -> bytes:
     modules = _core_modules(tree)
-    places = [(d.offset, len(d.data), sha256(bytes(d.data)).digest()) for d in modules]
+    places = [(d.offset, len(d.data), sha256(d.data).digest()) for d in modules]
     saved = [d.data for d in modules]
     try:
         for d in modules:
@@ -165,11 +162,10 @@ def _from_record(blob: bytes | None, data: bytes, engine: core.Engine) -> Compon
     if len(modules) != len(places):
         return None
     compiled: dict[int, Any] = {}
-    view = memoryview(data)  # the modules are views into the file's bytes, not copies
     for d, (offset, size, key) in zip(modules, places, strict=True):
         if offset + size > len(data):
             return None
-        d.data = view[offset : offset + size]
+        d.data = data[offset : offset + size]
         compiled[id(d)] = core.compile_module(engine, d.data, key)
     return Component(engine, tree, compiled)
 
@@ -207,7 +203,7 @@ def _unpickle(
     modules = _core_modules(tree)
     if len(modules) != len(artifacts):
         raise ValueError("a pickled component whose artifacts do not match its modules")
-    blobs = {sha256(bytes(d.data)).digest(): blob for d, blob in zip(modules, artifacts, strict=True)}
+    blobs = {sha256(d.data).digest(): blob for d, blob in zip(modules, artifacts, strict=True)}
     compiled: dict[int, Any] = {}
     with _unpickling:  # the engine reads the artifacts through its disk-cache hook meanwhile
         saved = engine.disk_cache
