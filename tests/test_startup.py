@@ -141,3 +141,47 @@ def test_entry_exits_with_the_status_after_threads_atexit_and_flush(tmp_path: Pa
     r = _python(["-m", "wasmloom", "run", str(tmp_path / "missing.wasm")], tmp_path / "cache")
     assert r.returncode == 1
     assert b"cannot read" in r.stderr
+
+
+# Runs `wasmloom run APP` in this interpreter, then prints what its garbage collector was left at.
+_GC_PROBE = """
+import gc, json, sys
+from wasmloom.cli import main
+rc = main(["run", sys.argv[1]])
+print(json.dumps({"rc": rc, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
+"""
+
+
+def _hello_probe(probe: str, tmp_path: Path) -> Any:
+    """What ``probe`` prints last (JSON), run on the hello command."""
+    app = tmp_path / "hello.wasm"
+    app.write_bytes(wasmtime.wat2wasm(HELLO.read_text()))
+    r = _python(["-c", probe, str(app)], tmp_path / "cache")
+    assert r.returncode == 0, r.stderr.decode()
+    return json.loads(r.stdout.decode().splitlines()[-1])
+
+
+def test_a_cli_run_freezes_its_start_up_heap_and_collects_again_after(tmp_path: Path) -> None:
+    got = _hello_probe(_GC_PROBE, tmp_path)
+    assert got["rc"] == 0
+    assert got["enabled"] is True
+    assert got["frozen"] > 10_000  # the imports, the component, its instance
+
+
+# Runs the same command through the library twice, with the collector on and then off.
+_LIBRARY_GC_PROBE = """
+import gc, json, sys
+from wasmloom.wasi.run import RunOptions, run_command
+frozen = gc.get_freeze_count()
+rc = [run_command(RunOptions(app=sys.argv[1]))]
+on = gc.isenabled()
+gc.disable()
+rc.append(run_command(RunOptions(app=sys.argv[1])))
+off = not gc.isenabled()
+print(json.dumps({"rc": rc, "on": on, "off": off, "frozen": gc.get_freeze_count() - frozen}))
+"""
+
+
+def test_a_library_run_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    got = _hello_probe(_LIBRARY_GC_PROBE, tmp_path)
+    assert got == {"rc": [0, 0], "on": True, "off": True, "frozen": 0}

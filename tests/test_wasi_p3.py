@@ -16,6 +16,7 @@ import pytest
 
 from wasmloom import Store, core
 from wasmloom.bindgen.gen import generate
+from wasmloom.digest import sha256
 from wasmloom.host.streams import BytesProducer, StreamReader
 from wasmloom.values import Err, Ok
 from wasmloom.wasi.cache import DiskCache, engine_fingerprint
@@ -199,11 +200,34 @@ def test_disk_cache_serves_a_second_engine(tmp_path: Path) -> None:
     e2.disk_cache = c2 = DiskCache(tmp_path)
     core.compile_module(e2, wasm)
     assert (c2.hits, c2.misses) == (1, 0)
-    # a corrupt entry is recompiled and replaced
+    # a corrupt entry is recompiled and replaced (a new file: e2 maps the old one, and a
+    # mapped file changed in place would kill this process with SIGBUS)
     (entry,) = [p for p in c2.dir.rglob("*.cwasm")]
+    entry.unlink()
     entry.write_bytes(b"junk")
     e3 = core.Engine()
     e3.disk_cache = DiskCache(tmp_path)
     core.compile_module(e3, wasm)
     assert entry.read_bytes() != b"junk"
     assert engine_fingerprint("a") != engine_fingerprint("b")
+
+
+def test_a_module_mapped_from_the_disk_cache_runs_after_its_entry_is_replaced(
+    tmp_path: Path,
+) -> None:
+    wasm = core.wat2wasm('(module (func (export "f") (result i32) i32.const 7))')
+    e1 = core.Engine()
+    e1.disk_cache = DiskCache(tmp_path)
+    core.compile_module(e1, wasm)
+    e2 = core.Engine()
+    e2.disk_cache = c2 = DiskCache(tmp_path)
+    (entry,) = [p for p in c2.dir.rglob("*.cwasm")]
+    assert c2.load_file(sha256(wasm).digest()) == str(entry)
+    module = core.compile_module(e2, wasm)  # wasmtime maps the entry's file
+    assert (c2.hits, c2.misses) == (2, 0)
+    blob = entry.read_bytes()
+    c2.store(sha256(wasm).digest(), b"replaced")  # by a rename: the mapping keeps its file
+    assert entry.read_bytes() == b"replaced"
+    instance = core.instantiate(core.CoreStore(e2), module, [])
+    assert instance.func("f").call() == 7
+    assert blob

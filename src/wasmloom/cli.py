@@ -291,25 +291,34 @@ def _run_options(
 
 
 def _cache_code(args: argparse.Namespace) -> None:
-    """Unless ``--no-cache``: keep wasmloom's compiled Python code in the compile cache
-    where Python keeps no bytecode (:mod:`wasmloom.codecache`); before the command's
-    imports."""
+    """Unless ``--no-cache``: keep the compiled Python code of wasmloom, wasmtime and the
+    standard library in the compile cache where Python keeps no bytecode (:mod:`wasmloom.codecache`); before
+    the command's imports."""
     if not args.no_cache:
         from wasmloom import codecache
 
-        codecache.install()
+        codecache.install_all()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     _cache_code(args)
-    from wasmloom.wasi.run import run_command
+    from wasmloom.gcpause import gc_paused
+
+    with gc_paused(freeze=True):  # the process keeps what its imports allocate
+        from wasmloom.wasi.run import run_command
 
     s_opts = _s_options(args, "run")
     wasm = _w_options(args)
     if s_opts is None or wasm is None:
         return 2
     opts = _run_options(
-        args, s_opts, wasm, args=list(args.args), argv0=args.argv0, invoke=args.invoke
+        args,
+        s_opts,
+        wasm,
+        args=list(args.args),
+        argv0=args.argv0,
+        invoke=args.invoke,
+        settle_heap=True,
     )
     sys.stdout.flush()
     return run_command(opts)

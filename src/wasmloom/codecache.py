@@ -1,4 +1,4 @@
-"""wasmloom's own compiled Python code, cached where bytecode caching is off.
+"""wasmloom's own compiled Python code (and wasmtime's), cached where bytecode caching is off.
 
 Where ``PYTHONDONTWRITEBYTECODE`` is set (CI images and containers often set
 it), Python compiles every module from source on every start: for the
@@ -20,8 +20,10 @@ would:
   processes never read half of one; a directory that cannot be written only
   costs the compile.
 
-Only modules found as source files inside the package's own directories are
-cached, and only while ``sys.dont_write_bytecode`` is true: otherwise
+Only modules found as source files inside the package's own directories (or,
+with :func:`install_stdlib`, the standard library's, which ``wasmloom run``
+imports as much of as its own) are cached, and only while
+``sys.dont_write_bytecode`` is true: otherwise
 Python's ``__pycache__`` does the same job. An entry holds code to run (as a
 ``.pyc`` does): entries are written ``0o600``, like the compiled wasm beside
 them.
@@ -33,12 +35,13 @@ import importlib.util
 import marshal
 import os
 import sys
+import sysconfig
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["default_cache_dir", "install"]
+__all__ = ["default_cache_dir", "install", "install_all", "install_stdlib"]
 
 _MAGIC = importlib.util.MAGIC_NUMBER
 
@@ -113,42 +116,92 @@ def _write(entry: Path, blob: bytes) -> None:
 
 
 class _Finder:
-    """Finds ``package``'s submodules as the path finder does, loading their sources
-    through :class:`_CachingLoader`."""
+    """Finds ``package`` and its submodules (any module when ``package`` is None) as
+    the path finder does, loading the sources found under ``roots`` (and not under
+    ``excluded``) through :class:`_CachingLoader`."""
 
-    def __init__(self, package: str, roots: list[str], directory: Path) -> None:
-        self.prefix = package + "."
-        self.roots = [os.path.join(r, "") for r in roots]
+    def __init__(
+        self,
+        package: str | None,
+        roots: list[str],
+        directory: Path,
+        excluded: tuple[str, ...] = (),
+    ) -> None:
+        self.package = package
+        self.prefix = None if package is None else package + "."
+        self.roots = tuple(os.path.join(r, "") for r in roots)
+        self.excluded = tuple(os.path.join(r, "") for r in excluded)
         self.directory = directory
 
     def find_spec(
         self, fullname: str, path: Any = None, target: ModuleType | None = None
     ) -> ModuleSpec | None:
-        if not fullname.startswith(self.prefix):
+        prefix = self.prefix
+        if prefix is not None and not fullname.startswith(prefix) and fullname != self.package:
             return None
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not SourceFileLoader:
             return spec
         origin = spec.origin or ""
-        if not origin.endswith(".py") or not any(origin.startswith(r) for r in self.roots):
+        if (
+            not origin.endswith(".py")
+            or not origin.startswith(self.roots)
+            or origin.startswith(self.excluded)
+        ):
             return spec
         spec.loader = _CachingLoader(fullname, origin, self.directory)
         return spec
 
 
 def install(package: str = "wasmloom", root: Path | None = None) -> bool:
-    """Cache the code of ``package``'s submodules imported from now on, in
-    :func:`code_dir` of ``root`` (default: :func:`default_cache_dir`); True if
-    installed. Does nothing (False) while Python writes bytecode itself, or
-    when ``package`` is not imported or installed already."""
+    """Cache the code of ``package``'s modules imported from now on (the package's
+    own too, when it is not imported yet), in :func:`code_dir` of ``root`` (default:
+    :func:`default_cache_dir`); True if installed. Does nothing (False) while
+    Python writes bytecode itself, when ``package`` is not a top-level package
+    that is imported or can be found without importing it, or when installed
+    already."""
     if not sys.dont_write_bytecode:
         return False
     pkg = sys.modules.get(package)
-    roots = list(getattr(pkg, "__path__", None) or [])
+    if pkg is not None:
+        roots = list(getattr(pkg, "__path__", None) or [])
+    else:
+        spec = PathFinder.find_spec(package) if "." not in package else None
+        roots = list((spec.submodule_search_locations or []) if spec is not None else [])
     if not roots:
         return False
-    if any(isinstance(f, _Finder) and f.prefix == package + "." for f in sys.meta_path):
+    if any(isinstance(f, _Finder) and f.package == package for f in sys.meta_path):
         return False
     directory = code_dir(root if root is not None else default_cache_dir())
     sys.meta_path.insert(0, _Finder(package, roots, directory))
     return True
+
+
+def install_stdlib(root: Path | None = None) -> bool:
+    """Cache the code of the standard library's source modules imported from now on
+    (those under ``sysconfig``'s ``stdlib`` path, not under its ``purelib`` or
+    ``platlib``: installed packages are not cached), as :func:`install` does; True
+    if installed. Built-in and frozen modules are found before it, as without it."""
+    if not sys.dont_write_bytecode:
+        return False
+    if any(isinstance(f, _Finder) and f.package is None for f in sys.meta_path):
+        return False
+    paths = sysconfig.get_paths()
+    stdlib = [p for p in {paths.get("stdlib"), paths.get("platstdlib")} if p]
+    excluded = tuple(p for p in {paths.get("purelib"), paths.get("platlib")} if p)
+    if not stdlib:
+        return False
+    directory = code_dir(root if root is not None else default_cache_dir())
+    finder = _Finder(None, stdlib, directory, excluded)
+    at = next((i for i, f in enumerate(sys.meta_path) if f is PathFinder), len(sys.meta_path))
+    sys.meta_path.insert(at, finder)
+    return True
+
+
+def install_all(root: Path | None = None) -> None:
+    """What ``wasmloom run`` and ``serve`` cache: wasmloom's, wasmtime's and the
+    standard library's code (each :func:`install` or :func:`install_stdlib` that
+    is not done already)."""
+    install("wasmloom", root)
+    install("wasmtime", root)
+    install_stdlib(root)

@@ -198,6 +198,13 @@ class ModuleDiskCache(Protocol):
     returns a blob earlier given to ``store`` or ``None``; a blob wasmtime
     rejects is recompiled and stored again. ``compiling(nbytes)`` is entered
     around a real compile (for progress reporting).
+
+    A cache may also have ``load_file(key) -> str | None``: the path of the
+    file holding the blob, used instead of ``load``. wasmtime then maps that
+    file and runs the code from the mapping, so the cache must never change an
+    entry's file in place (only replace it, by renaming a new file over it): a
+    file cut or rewritten in place while a process maps it kills that process
+    with SIGBUS.
     """
 
     def load(self, key: bytes) -> bytes | None: ...
@@ -302,11 +309,7 @@ def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> Modul
 
 def _deserialize(engine: Engine, blob: bytes) -> wasmtime.Module:
     """``wasmtime.Module.deserialize`` without its extra copy of ``blob`` (wasmtime reads
-    the bytes in place; they outlive the call).
-
-    Not ``deserialize_file``: wasmtime would map the cache file and run code from the
-    mapping, and a file changed in place while mapped (a cache entry overwritten by
-    hand) kills the process with SIGBUS. Reading it costs one copy and is safe."""
+    the bytes in place; they outlive the call)."""
     ptr = ctypes.POINTER(ffi.wasmtime_module_t)()
     data = ctypes.cast(ctypes.c_char_p(blob), ctypes.POINTER(ctypes.c_uint8))
     error = ffi.wasmtime_module_deserialize(
@@ -320,10 +323,18 @@ def _deserialize(engine: Engine, blob: bytes) -> wasmtime.Module:
 def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module:
     disk = engine.disk_cache
     if disk is not None:
+        # A cache that hands out its entries' files has wasmtime map them instead of
+        # reading them (see ModuleDiskCache for what that asks of the cache).
+        load_file = getattr(disk, "load_file", None)
         try:
-            blob = disk.load(key)
-            if blob is not None:
-                return _deserialize(engine, blob)
+            if load_file is not None:
+                path = load_file(key)
+                if path is not None:
+                    return wasmtime.Module.deserialize_file(engine.wasmtime, path)
+            else:
+                blob = disk.load(key)
+                if blob is not None:
+                    return _deserialize(engine, blob)
         except wasmtime.WasmtimeError:
             pass  # stale or foreign: compile again below
     try:

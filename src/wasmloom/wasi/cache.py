@@ -7,7 +7,9 @@ and wasmloom's engine configuration. Attach it with ``engine.disk_cache =
 DiskCache()``; :func:`wasmloom.core.compile_module` then loads a module
 compiled by an earlier process instead of compiling it again. Entries are
 written atomically (a temporary file renamed into place), so concurrent
-processes never see half a file. A compile that takes longer than
+processes never see half a file, and a process that maps an entry (wasmtime
+runs compiled code from the mapped file) never sees it change: change or
+truncate no file in the directory in place, delete or replace it instead. A compile that takes longer than
 :data:`PROGRESS_AFTER` seconds shows a line of progress on stderr when stderr
 is a terminal.
 
@@ -136,6 +138,17 @@ class DiskCache:
             return None
         self.hits += 1
         return data
+
+    def load_file(self, key: bytes) -> str | None:
+        """The path of the entry ``key`` if there is one, for wasmtime to map (entries
+        are only ever replaced by a rename, never changed in place); counted as
+        :meth:`load` counts."""
+        path = self._path(key)
+        if not path.is_file():
+            self.misses += 1
+            return None
+        self.hits += 1
+        return str(path)
 
     def load_types(self, key: bytes) -> bytes | None:
         """The derived data stored with the entry ``key`` (its module's types)."""

@@ -19,6 +19,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wasmloom.errors import LinkError, Trap, WasmloomError
+from wasmloom.gcpause import gc_paused
 from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.linker import Linker
@@ -115,6 +116,10 @@ class RunOptions:
     http: bool = False
     #: ``--invoke``: the export to call instead of running the command
     invoke: str | None = None
+    #: the process ends with the command (as ``wasmloom run``'s does): what loading,
+    #: linking and instantiating allocated is frozen out of the garbage collector's
+    #: sight (:func:`~wasmloom.gcpause.gc_paused`) and never freed
+    settle_heap: bool = False
 
 
 class RunState:
@@ -365,7 +370,15 @@ def run_command(opts: RunOptions, err: TextIO | None = None) -> int:
 
 def _instantiate(opts: RunOptions, err: TextIO) -> tuple[Instance, Store[RunState]] | int:
     """``opts.app`` loaded, linked with WASI and instantiated; or the exit status after
-    reporting why it could not be."""
+    reporting why it could not be. The garbage collector is paused meanwhile: what
+    loading, linking and instantiating allocate lives as long as the instance."""
+    with gc_paused(freeze=opts.settle_heap):
+        return _load_and_instantiate(opts, err)
+
+
+def _load_and_instantiate(
+    opts: RunOptions, err: TextIO
+) -> tuple[Instance, Store[RunState]] | int:
     component = load_app(opts.app, opts.cache, err, opts.wasm)
     if component is None:
         return 1
