@@ -76,6 +76,34 @@ def test_a_warm_run_loads_no_decoder_validator_openssl_sandbox_or_wasi_0_1(
     assert [m for m in NOT_LOADED if m in warm["modules"]] == []
 
 
+def test_a_run_crossing_epoch_ticks_does_not_yield_into_a_new_event_loop(tmp_path: Path) -> None:
+    """With nothing else to run (no event loop, no other thread, no host work), a guest
+    that crosses epoch ticks carries on instead of yielding: asyncio stays unimported."""
+    app = tmp_path / "hello.wasm"
+    app.write_bytes(wasmtime.wat2wasm(HELLO.read_text()))
+    env = dict(os.environ, WASMLOOM_EPOCH_TICK="0.0002")  # every few us of guest code
+    probe = _PROBE.replace("print(json.dumps(", "print(json.dumps({'ticks': _ticks()} |")
+    probe = probe.replace(
+        "rc = main(",
+        "from wasmloom.core.engine import default_engine\n"
+        "_ticks = lambda: default_engine().ticks\n"
+        "rc = main(",
+    )
+    for _ in range(2):  # cold, then warm
+        r = subprocess.run(
+            [sys.executable, "-c", probe, str(app)],
+            capture_output=True,
+            timeout=120,
+            env=dict(env, WASMLOOM_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT / "src")),
+            stdin=subprocess.DEVNULL,
+        )
+        assert r.returncode == 0, r.stderr.decode()
+        out = json.loads(r.stdout.decode().splitlines()[-1])
+        assert out["rc"] == 0
+        assert out["ticks"] > 0
+        assert "asyncio" not in out["modules"]
+
+
 def test_sha256_is_hashlibs() -> None:
     for data in (b"", b"abc", bytes(range(256)) * 256, bytes(range(256)) * 257):
         assert sha256(data).digest() == hashlib.sha256(data).digest()

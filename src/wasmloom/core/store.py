@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import wasmtime
@@ -89,8 +90,9 @@ class CoreStore:
     - *yields* when it runs on a :class:`CoreCall` fiber polled from the main
       stack (no guest code or Python host frame under it): :meth:`CoreCall.poll`
       then returns ``False`` with :attr:`CoreCall.yielded` set, and the next
-      poll carries on. Elsewhere it continues: a yield is only possible on a
-      fiber, and never with Python frames on it.
+      poll carries on, unless ``yield_wanted`` is set and says that nothing
+      else would run meanwhile. Elsewhere it continues: a yield is only
+      possible on a fiber, and never with Python frames on it.
 
     ``time_slicing`` is read by the runtime above: true asks it to run every
     guest on fibers, so that all of them can yield.
@@ -131,6 +133,7 @@ class CoreStore:
         "scheduler",
         "time_slicing",
         "wasmtime",
+        "yield_wanted",
     )
 
     def __init__(
@@ -146,6 +149,9 @@ class CoreStore:
         self.time_slicing = time_slicing
         self.scheduler: Any = None
         self.async_values: Any = None
+        #: Set by the runtime above: whether a yield at an epoch tick would let anything
+        #: else run (``None``: always yield where one is possible).
+        self.yield_wanted: Callable[[], bool] | None = None
         self._deadline: float | None = None
         self._deadline_secs = 0.0
         self._interrupted = False
@@ -371,7 +377,12 @@ def _on_epoch(ctx: int, key: int, delta: int, kind: int) -> int:
         _check_signals()  # runs pending Python signal handlers (main thread only)
         # The first check after an idle spell finds an old deadline: yield only once a
         # tick has passed since this poll began.
-        if store._yieldable and not store._depth[0] and store._poll_tick != store.engine.ticks:
+        if (
+            store._yieldable
+            and not store._depth[0]
+            and store._poll_tick != store.engine.ticks
+            and (store.yield_wanted is None or store.yield_wanted())
+        ):
             store._yielded = True
             ctypes.c_uint8.from_address(kind).value = _YIELD_KIND
         return 0

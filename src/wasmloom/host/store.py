@@ -73,6 +73,7 @@ class Store(Generic[D]):
         #: stream or future.
         self.scheduler: Scheduler[Thread] = self._scheduler
         self._core.scheduler = self._scheduler
+        self._core.yield_wanted = self._scheduler.may_yield
         self._core.async_values = HostAsyncValues(self)
         if fuel is not None:
             self._core.set_fuel(fuel)

@@ -36,6 +36,7 @@ taken at once.
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -266,6 +267,16 @@ class Scheduler(Generic[ThreadT]):
         self._event_set = False
         self._driver: asyncio.Task[None] | None = None
         self._turn: Turn | None = None
+
+    def may_yield(self) -> bool:
+        """Whether a guest thread that yields at an epoch tick lets anything else run: a
+        thread is ready or polled, host work is in flight, or an asyncio loop runs or is
+        this scheduler's own (its callbacks, timers and signal handlers run meanwhile).
+        Otherwise a yield would run nothing but a loop made for it (and asyncio's import)."""
+        if self.ready or self.host_pending or self.polled or self._loop is not None:
+            return True
+        aio = sys.modules.get("asyncio")
+        return aio is not None and aio._get_running_loop() is not None
 
     # -- running threads
 
