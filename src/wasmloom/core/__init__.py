@@ -95,6 +95,7 @@ from wasmloom.core.externs import (
     CoreTable,
     CoreTag,
     HostFn,
+    deferred_host_func,
     host_func,
     wrap_extern,
 )
@@ -133,6 +134,7 @@ __all__ = [
     "async_host_func",
     "compile_module",
     "default_engine",
+    "deferred_host_func",
     "host_func",
     "instantiate",
     "module_type",

@@ -399,11 +399,29 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
     Every host function of one type shares one C callback, which finds ``fn``
     by the key wasmtime passes it; ``fn`` lives as long as ``store``.
     """
+    return _entry_func(store, ty, _HostEntry(fn, store))
+
+
+def deferred_host_func(store: CoreStore, ty: CoreFuncType, make: Callable[[], HostFn]) -> CoreFunc:
+    """As :func:`host_func`, with ``fn`` made by ``make()`` when the guest first calls
+    the function (``make`` runs at most once; what it raises fails that call as an
+    exception of ``fn`` would). For functions that are costly to prepare and may never
+    be called."""
+    entry = _HostEntry(make, store)
+
+    def first(*args: Any) -> Any:
+        fn = entry.fn = make()
+        return fn(*args)
+
+    entry.fn = first
+    return _entry_func(store, ty, entry)
+
+
+def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFunc:
     keys = store._host_keys
     if keys is None:
         keys = store._host_keys = []
         weakref.finalize(store, _forget_hosts, keys)
-    entry = _HostEntry(fn, store)
     key = _register_host(entry, keys)
     _, a_type, c_callback = _functype_plan(store.engine, ty)
     raw = ffi.wasmtime_func_t()

@@ -18,12 +18,13 @@ from typing import Any
 from wasmloom import core
 from wasmloom import types as T
 from wasmloom.abi.funcabi import FuncABI
+from wasmloom.abi.layout import flatten_functype
 from wasmloom.binary import ast
 from wasmloom.core.instantiate import ExportRef, LazyExports, Wiring, instantiate_with
 from wasmloom.errors import LinkError, Trap
 from wasmloom.runtime.builtins import builtin
 from wasmloom.runtime.lift import ComponentFunc, LiftedFunc
-from wasmloom.runtime.lower import lower
+from wasmloom.runtime.lower import deferrable, lower, lower_deferred
 from wasmloom.runtime.scope import ComponentDef, ComponentInstance, InstanceExports, Scope
 from wasmloom.runtime.subtype import Subst, check_func, check_type, holds_handle
 
@@ -157,6 +158,10 @@ class Plan:
         fabi = FuncABI(ft, opts, "lower", classes)
         self.abis[id(d)] = (ft, key, fabi)
         return fabi
+
+    def has_abi(self, d: ast.CanonLower) -> bool:
+        """Whether a lowering plan of ``d`` was derived already (by an earlier instance)."""
+        return id(d) in self.abis
 
 
 class _Prefix:
@@ -439,7 +444,16 @@ def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
     scope = w.scope
     f = scope.get(Sort.FUNC, d.func)
     opts = _canon_options(scope, d.opts)
-    scope.core_funcs.append(lower(w.store, w.inst, f, opts, w.plan.abi(d, f, opts)))
+    plan = w.plan
+    if plan.has_abi(d) or not deferrable(f, opts):
+        scope.core_funcs.append(lower(w.store, w.inst, f, opts, plan.abi(d, f, opts)))
+        return
+    # The first instance of the component: the plan and the function are made when
+    # the guest first calls it (a command calls few of the many functions it imports).
+    core_type = flatten_functype(opts, f.type, "lower")
+    scope.core_funcs.append(
+        lower_deferred(w.store, w.inst, f, opts, core_type, lambda: plan.abi(d, f, opts))
+    )
 
 
 def _canon_builtin(w: _Walk, d: ast.CanonBuiltin) -> None:

@@ -8,6 +8,7 @@ Python-level type check. The other canon built-ins are in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
@@ -59,8 +60,6 @@ def lower(
     if fabi is None:
         fabi = FuncABI(ft, opts, "lower", getattr(f, "classes", None))
     flat_ft = fabi.core_type
-    lift_params = fabi.lift_params
-    lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)
     if opts.is_async:
         lowered_async = _lower_subtask(inst, f, opts, fabi, fused)
@@ -80,6 +79,38 @@ def lower(
             _lower_subtask(inst, f, opts, fabi, fused),
             on_sync=lambda: check_may_leave(inst),
         )
+    return core.host_func(store, flat_ft, _sync_lowered(inst, f, opts, fabi))
+
+
+def deferrable(f: ComponentFunc, opts: CanonOptions) -> bool:
+    """Whether :func:`lower_deferred` may lower ``f`` under ``opts``: a sync lowering
+    of a callee that returns at once (the core function is then a plain host function)."""
+    return not (opts.is_async or getattr(f, "is_async", False) or getattr(f, "is_coroutine", False))
+
+
+def lower_deferred(
+    store: core.CoreStore,
+    inst: ComponentInstance,
+    f: ComponentFunc,
+    opts: CanonOptions,
+    core_type: T.CoreFuncType,
+    plan: Callable[[], FuncABI],
+) -> core.CoreFunc:
+    """:func:`lower` of a :func:`deferrable` ``f``, whose lowering plan (``plan()``)
+    and Python function are made when the guest first calls it: a command that imports
+    many functions and calls a few makes only those. ``core_type`` is the flattened
+    type of ``f`` under ``opts`` (the plan's ``core_type``)."""
+    return core.deferred_host_func(store, core_type, lambda: _sync_lowered(inst, f, opts, plan()))
+
+
+def _sync_lowered(
+    inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions, fabi: FuncABI
+) -> core.HostFn:
+    """The host function of a sync lowering of ``f``, a callee that returns at once."""
+    ft = f.type
+    lift_params = fabi.lift_params
+    lower_results = fabi.lower_results
+    fused = not isinstance(f, HostFunc)
     if isinstance(f, HostFunc):
         # HostFunc.call in line: a sync host function takes the lifted arguments.
         fn = f.fn
@@ -93,11 +124,10 @@ def lower(
         direct = False
     borrows = any(T.contains_borrow(t) for _, t in ft.params)
     if fabi.flat_param_lifts is not None:
-        return core.host_func(
-            store,
-            flat_ft,
-            _written_out(inst, fn if direct else call, direct, fused, opts, fabi, borrows),
+        written: core.HostFn = _written_out(
+            inst, fn if direct else call, direct, fused, opts, fabi, borrows
         )
+        return written
     if not borrows:
         # No borrows to track: one context serves every call. Calls that overlap
         # (a fiber blocked in the callee) only share `cx.mv`, which each step
@@ -121,7 +151,7 @@ def lower(
                 return None
             return out[0] if len(out) == 1 else tuple(out)
 
-        return core.host_func(store, flat_ft, lowered_plain)
+        return lowered_plain
 
     # One context (with its borrow scope) for the calls that do not overlap: a call
     # made while another is in progress (the callee called back into the guest; the
@@ -151,7 +181,7 @@ def lower(
             return None
         return out[0] if len(out) == 1 else tuple(out)
 
-    return core.host_func(store, flat_ft, lowered)
+    return lowered
 
 
 def _written_out_source(
