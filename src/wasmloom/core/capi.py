@@ -2,21 +2,19 @@
 
 A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
 carry them, and converting arguments through argtypes costs more than the call).
-Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
-fit in a C int; results are declared explicitly.
+Arguments are ctypes objects, ints that fit in a C int, or, on the paths taken
+per call, prebuilt C argument objects (:func:`_word`, ``ctypes.byref``), which
+ctypes passes on as they are; results are declared explicitly.
 """
 
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 from wasmtime import _ffi as ffi
 
 # --- bare C entry points ---------------------------------------------------------------
-# A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
-# carry them, and converting arguments through argtypes costs more than the call).
-# Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
-# fit in a C int; results are declared explicitly.
 
 _lib = ctypes.CDLL(ffi.dll._name)
 
@@ -76,3 +74,20 @@ _ContinuationFinalizer = ctypes.CFUNCTYPE(None, ctypes.c_size_t)
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
+
+
+# The base of every _word: a zero-length view at address 0, never read or written.
+_ADDRESS_ZERO = (ctypes.c_char * 0).from_address(0)
+
+
+def _word(value: int) -> Any:
+    """A reusable C argument that passes the machine word ``value`` (an address or a
+    ``size_t``, 0 <= value < 2**63) to a function of this module.
+
+    It is ``ctypes.byref(_ADDRESS_ZERO, value)``: ctypes passes such an argument
+    on as it is, where a ``c_void_p`` or ``c_size_t`` argument is converted anew
+    on every call. Pointers and ``size_t`` are passed alike on the 64-bit
+    platforms wasmtime supports (x86_64, aarch64), whose addresses are below
+    2**63.
+    """
+    return ctypes.byref(_ADDRESS_ZERO, value)
