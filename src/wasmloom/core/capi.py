@@ -17,24 +17,27 @@ from wasmtime import _ffi as ffi
 # --- bare C entry points ---------------------------------------------------------------
 
 _lib = ctypes.CDLL(ffi.dll._name)
+# The calls that return at once and run no guest code go through a PyDLL handle, which
+# keeps the GIL over the call (through a CDLL handle ctypes drops and re-takes it).
+_lib_held = ctypes.PyDLL(ffi.dll._name)
 
 _call_unchecked = _lib.wasmtime_func_call_unchecked
 _call_unchecked.restype = ctypes.c_void_p
 _func_new_unchecked = _lib.wasmtime_func_new_unchecked
 _func_new_unchecked.restype = None
-_trap_new = _lib.wasmtime_trap_new
+_trap_new = _lib_held.wasmtime_trap_new
 _trap_new.restype = ctypes.c_void_p
-_memory_data_size = _lib.wasmtime_memory_data_size
+_memory_data_size = _lib_held.wasmtime_memory_data_size
 _memory_data_size.restype = ctypes.c_size_t
-_memory_data = _lib.wasmtime_memory_data
+_memory_data = _lib_held.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
-_memory_size = _lib.wasmtime_memory_size
+_memory_size = _lib_held.wasmtime_memory_size
 _memory_size.restype = ctypes.c_uint64
 _func_call_async = _lib.wasmtime_func_call_async
 _func_call_async.restype = ctypes.c_void_p
 _future_poll = _lib.wasmtime_call_future_poll
 _future_poll.restype = ctypes.c_bool
-_future_delete = _lib.wasmtime_call_future_delete
+_future_delete = _lib_held.wasmtime_call_future_delete
 _future_delete.restype = None
 _linker_new = _lib.wasmtime_linker_new
 _linker_new.restype = ctypes.c_void_p
@@ -56,7 +59,7 @@ _set_epoch_deadline = _lib.wasmtime_context_set_epoch_deadline
 _set_epoch_deadline.restype = None
 _epoch_deadline_callback = _lib.wasmtime_store_epoch_deadline_callback
 _epoch_deadline_callback.restype = None
-_error_new = _lib.wasmtime_error_new
+_error_new = _lib_held.wasmtime_error_new
 _error_new.restype = ctypes.c_void_p
 _check_signals = ctypes.pythonapi.PyErr_CheckSignals
 _check_signals.restype = ctypes.c_int
