@@ -8,7 +8,13 @@ import struct
 from collections.abc import Callable
 from typing import Any
 
-from wasmloom.core.capi import _func_call_async, _future_delete, _future_poll
+from wasmloom.core.capi import (
+    _ADDRESS_ZERO,
+    _func_call_async,
+    _future_delete,
+    _future_poll,
+    _word,
+)
 from wasmloom.core.signatures import _KIND, _SLOT, _VAL_FMT, _VAL_SIZE, _val_layout, _ValLayout
 from wasmloom.core.traps import _raise_failure
 from wasmloom.errors import WasmloomError
@@ -33,10 +39,10 @@ class _CallBuffer:
         self.q = memoryview(self.mem).cast("B")[: trap_off + 16].cast("Q")
         self.trap_i = trap_off // 8
         self.results_off = results_off
-        self.a_args = ctypes.c_void_p(base)
-        self.a_results = ctypes.c_void_p(base + results_off)
-        self.a_trap = ctypes.c_void_p(base + trap_off)
-        self.a_err = ctypes.c_void_p(base + trap_off + 8)
+        self.a_args = _word(base)
+        self.a_results = _word(base + results_off)
+        self.a_trap = _word(base + trap_off)
+        self.a_err = _word(base + trap_off + 8)
 
 
 def _start_source(ty: CoreFuncType) -> str:
@@ -71,7 +77,7 @@ def _start_source(ty: CoreFuncType) -> str:
         "        c = new(_PausableCall)",
         "        c._binding = binding",
         "        c._buf = buf",
-        "        c._future = void_p(future)",
+        "        c._future = byref(address_zero, future)",
         "        c._token = token",
         "        c._state = 0",
         "        c.result = None",
@@ -95,14 +101,15 @@ class _AsyncBinding:
         store._fiber_flag()  # CoreCall.poll relies on it
         ty = func.ty
         self.layout = layout = _val_layout(ty)
-        self.a_func = ctypes.pointer(func._raw)
+        self.a_func = ctypes.byref(func._raw)
         self.pool: list[_CallBuffer] = []
         factory = _start_factories.get(ty)
         if factory is None:
             namespace: dict[str, Any] = {
                 "_PausableCall": _PausableCall,
                 "new": object.__new__,
-                "void_p": ctypes.c_void_p,
+                "byref": ctypes.byref,
+                "address_zero": _ADDRESS_ZERO,
             }
             exec(_start_source(ty), namespace)
             factory = _start_factories[ty] = namespace["factory"]
@@ -114,8 +121,8 @@ class _AsyncBinding:
             _func_call_async,
             store.ctx_arg,
             self.a_func,
-            ctypes.c_size_t(layout.nargs),
-            ctypes.c_size_t(layout.nresults),
+            _word(layout.nargs),
+            _word(layout.nresults),
             store.wasmtime.futures,
             _call_tokens,
             self,
@@ -162,7 +169,7 @@ class CoreCall:
         # (the start functions of _start_source set these fields in line: keep them in step)
         self._binding = binding
         self._buf = buf
-        self._future = ctypes.c_void_p(future)
+        self._future = _word(future)
         self._token = token
         self._state = _NEW
         self.result: Any = None

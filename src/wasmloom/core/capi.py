@@ -2,41 +2,42 @@
 
 A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
 carry them, and converting arguments through argtypes costs more than the call).
-Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
-fit in a C int; results are declared explicitly.
+Arguments are ctypes objects, ints that fit in a C int, or, on the paths taken
+per call, prebuilt C argument objects (:func:`_word`, ``ctypes.byref``), which
+ctypes passes on as they are; results are declared explicitly.
 """
 
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 from wasmtime import _ffi as ffi
 
 # --- bare C entry points ---------------------------------------------------------------
-# A private CDLL handle, so these function objects carry no argtypes (wasmtime-py's
-# carry them, and converting arguments through argtypes costs more than the call).
-# Arguments are always passed as ctypes objects (c_void_p / c_size_t) or ints that
-# fit in a C int; results are declared explicitly.
 
 _lib = ctypes.CDLL(ffi.dll._name)
+# The calls that return at once and run no guest code go through a PyDLL handle, which
+# keeps the GIL over the call (through a CDLL handle ctypes drops and re-takes it).
+_lib_held = ctypes.PyDLL(ffi.dll._name)
 
 _call_unchecked = _lib.wasmtime_func_call_unchecked
 _call_unchecked.restype = ctypes.c_void_p
 _func_new_unchecked = _lib.wasmtime_func_new_unchecked
 _func_new_unchecked.restype = None
-_trap_new = _lib.wasmtime_trap_new
+_trap_new = _lib_held.wasmtime_trap_new
 _trap_new.restype = ctypes.c_void_p
-_memory_data_size = _lib.wasmtime_memory_data_size
+_memory_data_size = _lib_held.wasmtime_memory_data_size
 _memory_data_size.restype = ctypes.c_size_t
-_memory_data = _lib.wasmtime_memory_data
+_memory_data = _lib_held.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
-_memory_size = _lib.wasmtime_memory_size
+_memory_size = _lib_held.wasmtime_memory_size
 _memory_size.restype = ctypes.c_uint64
 _func_call_async = _lib.wasmtime_func_call_async
 _func_call_async.restype = ctypes.c_void_p
 _future_poll = _lib.wasmtime_call_future_poll
 _future_poll.restype = ctypes.c_bool
-_future_delete = _lib.wasmtime_call_future_delete
+_future_delete = _lib_held.wasmtime_call_future_delete
 _future_delete.restype = None
 _linker_new = _lib.wasmtime_linker_new
 _linker_new.restype = ctypes.c_void_p
@@ -58,7 +59,7 @@ _set_epoch_deadline = _lib.wasmtime_context_set_epoch_deadline
 _set_epoch_deadline.restype = None
 _epoch_deadline_callback = _lib.wasmtime_store_epoch_deadline_callback
 _epoch_deadline_callback.restype = None
-_error_new = _lib.wasmtime_error_new
+_error_new = _lib_held.wasmtime_error_new
 _error_new.restype = ctypes.c_void_p
 _check_signals = ctypes.pythonapi.PyErr_CheckSignals
 _check_signals.restype = ctypes.c_int
@@ -76,3 +77,20 @@ _ContinuationFinalizer = ctypes.CFUNCTYPE(None, ctypes.c_size_t)
 
 _M32 = 0xFFFFFFFF
 _M64 = 0xFFFFFFFFFFFFFFFF
+
+
+# The base of every _word: a zero-length view at address 0, never read or written.
+_ADDRESS_ZERO = (ctypes.c_char * 0).from_address(0)
+
+
+def _word(value: int) -> Any:
+    """A reusable C argument that passes the machine word ``value`` (an address or a
+    ``size_t``, 0 <= value < 2**63) to a function of this module.
+
+    It is ``ctypes.byref(_ADDRESS_ZERO, value)``: ctypes passes such an argument
+    on as it is, where a ``c_void_p`` or ``c_size_t`` argument is converted anew
+    on every call. Pointers and ``size_t`` are passed alike on the 64-bit
+    platforms wasmtime supports (x86_64, aarch64), whose addresses are below
+    2**63.
+    """
+    return ctypes.byref(_ADDRESS_ZERO, value)

@@ -19,6 +19,7 @@ from wasmloom.core.capi import (
     _memory_data,
     _memory_data_size,
     _memory_size,
+    _word,
 )
 from wasmloom.core.signatures import (
     _caller_factory,
@@ -89,8 +90,8 @@ class CoreFunc:
         factory = _caller_factory(ty)
         nslots = _signature(ty).nslots
         store = self.store
-        a_func = ctypes.pointer(self._raw)  # keeps the wasmtime_func_t alive with the caller
-        a_n = ctypes.c_size_t(nslots)
+        a_func = ctypes.byref(self._raw)  # keeps the wasmtime_func_t alive with the caller
+        a_n = _word(nslots)
         trap_index = 2 * nslots
         spare: list[Callable[..., Any]] = []
 
@@ -118,9 +119,9 @@ class CoreFunc:
                 _call_unchecked,
                 store.ctx_arg,
                 a_func,
-                ctypes.c_void_p(base),
+                _word(base),
                 a_n,
-                ctypes.c_void_p(base + 16 * nslots),
+                _word(base + 16 * nslots),
                 trap_index,
                 fail,
                 nested,
@@ -178,7 +179,7 @@ class CoreMemory:
         self.store = store
         self._raw = raw  # wasmtime_memory_t
         self._ext: Any = None
-        self._arg = ctypes.pointer(raw)
+        self._arg = ctypes.byref(raw)
         self.ty = ty
         self.ptr_type = "i64" if ty.memory64 else "i32"
         self._view: memoryview = memoryview(bytearray())

@@ -24,6 +24,7 @@ from wasmloom.core.capi import (
     _error_new,
     _future_delete,
     _set_epoch_deadline,
+    _word,
 )
 from wasmloom.core.engine import EPOCH_TICK, Engine, default_engine
 from wasmloom.core.traps import _error_from_ptr
@@ -162,7 +163,7 @@ class CoreStore:
         self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
         ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
         self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0
-        self.ctx_arg = ctypes.c_void_p(self.ctx)
+        self.ctx_arg = _word(self.ctx)
         self.pending: BaseException | None = None
         self._keepalive: list[object] = []
         self._host_keys: list[int] | None = None  # core.signatures' table keys of its hosts
