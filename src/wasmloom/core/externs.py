@@ -405,9 +405,9 @@ def host_func(store: CoreStore, ty: CoreFuncType, fn: HostFn) -> CoreFunc:
 
 def deferred_host_func(store: CoreStore, ty: CoreFuncType, make: Callable[[], HostFn]) -> CoreFunc:
     """As :func:`host_func`, with ``fn`` made by ``make()`` when the guest first calls
-    the function (``make`` runs at most once; what it raises fails that call as an
-    exception of ``fn`` would). For functions that are costly to prepare and may never
-    be called."""
+    the function; ``fn`` then serves every later call. What ``make`` raises fails that
+    call as an exception of ``fn`` would, and the next call runs ``make`` again. For
+    functions that are costly to prepare and may never be called."""
     entry = _HostEntry(make, store)
 
     def first(*args: Any) -> Any:
