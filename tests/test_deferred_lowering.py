@@ -45,12 +45,19 @@ def test_the_function_is_made_at_the_first_call_and_once() -> None:
 def test_what_make_raises_fails_the_call_as_the_functions_exception_would() -> None:
     store = CoreStore()
 
+    tries: list[int] = []
+
     def make() -> object:
-        raise ValueError("no plan")
+        tries.append(1)
+        if len(tries) == 1:
+            raise ValueError("no plan")
+        return lambda x: x * 2
 
     go = _go(store, deferred_host_func(store, I32_I32, make))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no plan"):
         go.call(1)  # type: ignore[attr-defined]
+    assert go.call(21) == 42  # type: ignore[attr-defined]  # the next call makes it again
+    assert len(tries) == 2
 
     def refuse() -> object:
         raise Trap("refused")
