@@ -298,16 +298,7 @@ class _HostEnd(_Stepper):
         if not self.disposed:
             self.disposed = True
             self.view = None
-            # _dispose(self.what, self.obj), in line (once per stream or future)
-            close = getattr(self.obj, "close", None)
-            if close is None:
-                return
-            try:
-                close()
-            except Trap:
-                raise
-            except Exception as e:
-                raise Trap(f"{self.what}.close() failed: {e!r}") from e
+            _dispose(self.what, self.obj)
 
     #: The other end dropped: the stream or future is over; dispose of ``obj``.
     drop = dispose
