@@ -12,11 +12,8 @@ from wasmloom.abi.codecs import ClassMap
 from wasmloom.errors import Trap
 from wasmloom.runtime.lift import ComponentFunc, OnCancel, OnResolve, OnStart, no_cancel
 from wasmloom.runtime.scheduler import Root
-from wasmloom.runtime.tasks import (
-    CANCELLED,
-    instance_state,
-    poison,
-)
+from wasmloom.runtime.tasks import CANCELLED, instance_state
+from wasmloom.runtime.traps import poison
 
 if TYPE_CHECKING:
     import asyncio

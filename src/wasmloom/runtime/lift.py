@@ -26,10 +26,10 @@ from wasmloom.runtime.tasks import (
     TaskState,
     Thread,
     instance_state,
-    poison,
     sync_block_trap,
     unpack_callback_result,
 )
+from wasmloom.runtime.traps import poison
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
 
 if TYPE_CHECKING:

@@ -30,10 +30,9 @@ from wasmloom.runtime.tasks import (
     Subtask,
     SubtaskState,
     Thread,
-    at_boundary,
-    check_may_leave,
     instance_state,
 )
+from wasmloom.runtime.traps import at_boundary, check_may_leave
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:

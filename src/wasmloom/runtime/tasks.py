@@ -34,7 +34,7 @@ from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
 from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, settle, unpark, wake
-from wasmloom.runtime.streams import fail_host_ends
+from wasmloom.runtime.traps import poison
 from wasmloom.runtime.waitables import Subtask, SubtaskState
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "TaskState",
     "Thread",
     "instance_state",
-    "poison",
 ]
 
 BLOCKED = 0xFFFF_FFFF
@@ -138,20 +137,6 @@ def instance_state(inst: Any) -> InstanceState:
         if inst.store.time_slicing:
             st.may_block = True  # every guest on fibers, so that each can yield
     return st  # type: ignore[no-any-return]
-
-
-#: What wasmtime says of a core exception no handler caught, and what its
-#: adapters say of one that reaches the boundary between two components.
-THROWN = "thrown Wasm exception"
-UNCAUGHT = "uncaught exception propagated out of component"
-
-
-def at_boundary(e: Trap) -> None:
-    """A core exception thrown in the callee (or its realloc, post-return) does not
-    unwind into the calling component: it is a trap there, in Wasmtime's words."""
-    if e.message == THROWN:
-        e.message = UNCAUGHT
-        e.args = (f"{UNCAUGHT} (in {e.func})" if e.func else UNCAUGHT,)
 
 
 # --- threads ---------------------------------------------------------------------------
@@ -803,29 +788,3 @@ class Task:
 
 _NO_RETURN = "wasm trap: async-lifted export failed to produce a result"
 _RETURN_TWICE = "wasm trap: task.return called after the task returned"
-
-
-def poison(inst: Any, error: BaseException) -> None:
-    """A trap (``error``) in ``inst``: it may never be entered again, its waiting
-    threads never resume (the host calls they work for fail with ``error``), and the host
-    ends of the streams and futures whose other end it holds fail with ``error``
-    (:func:`wasmloom.runtime.streams.machine.fail_host_ends`), so no host reader or
-    writer waits for it forever."""
-    inst.poisoned = True
-    inst.may_enter = False
-    st = inst.conc
-    if st is not None:
-        # Its other waiting threads never run again; the host calls they work for fail.
-        st.preempted = None
-        for t in [t for t in st.sched.waiting if t.task.inst is inst]:
-            t.stop_waiting()
-            root = t.task.root
-            if root is not None:
-                root.fail(error)
-    fail_host_ends(inst, error)
-
-
-def check_may_leave(inst: Any) -> None:
-    """Trap as the spec does when the guest calls out while ``may_leave`` is clear."""
-    if not inst.may_leave:
-        raise Trap("cannot leave component instance")

@@ -14,7 +14,7 @@ from wasmloom.abi import handles
 from wasmloom.binary import ast
 from wasmloom.errors import Trap
 from wasmloom.runtime.builtins.common import CT, I32
-from wasmloom.runtime.tasks import at_boundary
+from wasmloom.runtime.traps import at_boundary
 
 if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
