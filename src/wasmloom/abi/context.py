@@ -89,7 +89,9 @@ class InstanceLike(Protocol):
 
     ``realloc_storage``: the context-local storage (``context.get``/``set``) of
     the ``realloc`` call running in the instance, else None (see
-    :meth:`LiftLowerContext.reallocate`).
+    :meth:`LiftLowerContext.reallocate`). An instance whose ``conc`` has a
+    ``ctx`` keeps the slots of its running code in ``ctx.view`` (the runtime's
+    wasm context slots): a realloc zeroes them and puts them back after.
     """
 
     handles: Any  # wasmloom.abi.handles.Table
@@ -291,11 +293,22 @@ class LiftLowerContext:
                 raise Trap("cannot leave component instance")
             inst.may_leave = False
             inst.realloc_storage = [0, 0]
+            # The runtime's wasm context slots (wasmloom.runtime.tasks.ContextSlots),
+            # if the instance has them: zeroed for the realloc, then put back.
+            st = getattr(inst, "conc", None)
+            slots = st.ctx.view if st is not None and st.ctx is not None else None
+            if slots is not None:
+                saved0 = slots[0]
+                saved1 = slots[1]
+                slots[0] = slots[1] = 0
             try:
                 ptr = realloc(old, old_size, align, new_size)
             finally:
                 inst.may_leave = True
                 inst.realloc_storage = None
+                if slots is not None:
+                    slots[0] = saved0
+                    slots[1] = saved1
         else:
             ptr = realloc(old, old_size, align, new_size)
         self.lift_used = 0  # self.refresh(), in line

@@ -26,6 +26,7 @@ from wasmloom.runtime.tasks import (
     TaskState,
     Thread,
     instance_state,
+    rebind_context,
     sync_block_trap,
     unpack_callback_result,
 )
@@ -302,6 +303,8 @@ class LiftedFunc(ComponentFunc):
                 # it outlives this first step or asks for it (`thread.index`):
                 # until then nothing else can take one.
                 sched.current = thread
+                if st.ctx is not None:
+                    st.ctx.rebind()  # switched(None, thread), in line
                 thread.running = True
                 try:
                     if borrows:
@@ -316,6 +319,8 @@ class LiftedFunc(ComponentFunc):
                 finally:
                     thread.running = False
                     sched.current = None
+                    if st.ctx is not None:
+                        st.ctx.rebind()  # switched(thread, None), in line
                 if fiber:
                     other = thread.switch_to
                     if other is not None:
@@ -684,6 +689,7 @@ class LiftedFunc(ComponentFunc):
                 i.may_enter = False
             # A new task: its context-local storage starts at zero (made on first use).
             inst.sync_storage = None
+            rebind_context(inst)
             try:
                 if borrows:
                     scope = cx.borrow_scope = BorrowScope()
@@ -743,6 +749,7 @@ class LiftedFunc(ComponentFunc):
         for i in entering:
             i.may_enter = False
         inst.sync_storage = None  # a new task, with zeroed context-local storage
+        rebind_context(inst)
         try:
             scope = BorrowScope()
             cx = LiftLowerContext(self.opts, inst, scope, fused=caller is not None)

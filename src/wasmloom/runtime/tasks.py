@@ -41,6 +41,7 @@ __all__ = [
     "BLOCKED",
     "CANCELLED",
     "CallbackCode",
+    "ContextSlots",
     "InstanceState",
     "Subtask",
     "SubtaskState",
@@ -48,6 +49,8 @@ __all__ = [
     "TaskState",
     "Thread",
     "instance_state",
+    "rebind_context",
+    "switched",
 ]
 
 BLOCKED = 0xFFFF_FFFF
@@ -93,6 +96,7 @@ class InstanceState:
 
     __slots__ = (
         "backpressure",
+        "ctx",
         "exclusive_thread",
         "may_block",
         "num_waiting_to_enter",
@@ -113,6 +117,9 @@ class InstanceState:
         self.preempted: Thread | None = None
         self.may_block = False
         self.waiters: list[Thread] | None = None
+        #: Where the instance's ``context.get``/``set`` keep the slots of the code
+        #: running in it, when they are wasm (see :class:`ContextSlots`).
+        self.ctx: ContextSlots | None = None
 
     def unlock(self) -> None:
         """Release the exclusive lock; the threads waiting for it may run."""
@@ -127,6 +134,87 @@ class InstanceState:
         t = self.preempted
         if t is not None:
             t.resume()
+
+
+class ContextSlots:
+    """The context-local storage of the code running in one component instance, held
+    in the linear memory of the wasm ``context.get``/``set`` functions of the instance
+    (``view``: its two 64-bit slots), so that the guest reads and writes it without a
+    call into Python.
+
+    The storage the code running in the instance reaches is: a ``realloc`` the
+    canonical ABI calls runs with fresh slots of its own (the instance's
+    ``realloc_storage``); a sync call running without a thread (the sync fast
+    path) has the instance's ``sync_storage``, which each such call starts anew;
+    any other code runs on the scheduler's current thread, each thread with its
+    own slots (``Thread.storage``). Slots are made, zeroed, on first use.
+
+    Whatever changes one of these calls :meth:`rebind` (:func:`switched` for the
+    current thread; a ``realloc`` saves, zeroes and restores the slots in place):
+    the slots in memory go back to the list they came from, ``owner``, and the
+    slots of the storage now reached are loaded. Until then ``owner``'s own
+    values are stale: memory holds them.
+    """
+
+    __slots__ = ("inst", "module", "owner", "sched", "view")
+
+    def __init__(
+        self, inst: Any, sched: Scheduler[Thread], module: core.CoreInstance, view: memoryview
+    ) -> None:
+        self.inst = inst
+        self.sched = sched
+        #: The core instance of the wasm functions and their memory.
+        self.module = module
+        self.view = view
+        self.owner: list[int] | None = None
+
+    def rebind(self) -> None:
+        """Load the slots of the storage the instance's code reaches now, if not loaded."""
+        # s = storage_of(self.inst, self.sched), in line
+        inst = self.inst
+        s = inst.realloc_storage
+        if s is None:
+            t = self.sched.current
+            if t is None or t.task.inst is not inst:
+                s = inst.sync_storage
+                if s is None:
+                    s = inst.sync_storage = [0, 0]
+            else:
+                s = t.storage
+                if s is None:
+                    s = t.storage = [0, 0]
+        old = self.owner
+        if old is not s:
+            v = self.view
+            if old is not None:
+                old[0] = v[0]
+                old[1] = v[1]
+            v[0] = s[0]
+            v[1] = s[1]
+            self.owner = s
+
+
+def switched(old: Thread | None, new: Thread | None) -> None:
+    """The scheduler's current thread went from ``old`` to ``new``: the instances of
+    both, if their context slots are wasm, load the slots their code reaches now."""
+    if old is not None:
+        c = old.task.istate.ctx
+        if c is not None:
+            c.rebind()
+    if new is not None:
+        c = new.task.istate.ctx
+        if c is not None:
+            c.rebind()
+
+
+def rebind_context(inst: Any) -> None:
+    """``inst``'s ``sync_storage`` or ``realloc_storage`` changed: if its context slots
+    are wasm, load the slots its code reaches now."""
+    st = inst.conc
+    if st is not None:
+        c = st.ctx
+        if c is not None:
+            c.rebind()
 
 
 def instance_state(inst: Any) -> InstanceState:
@@ -329,6 +417,12 @@ class Thread:
         self.turn = None
         prev = sched.current
         sched.current = self
+        # switched(prev, self), in line for the common case (nothing was running)
+        ctx = self.task.istate.ctx
+        if prev is not None:
+            switched(prev, None)
+        if ctx is not None:
+            ctx.rebind()
         self.running = True
         try:
             call = self.call
@@ -347,6 +441,10 @@ class Thread:
         finally:
             self.running = False
             sched.current = prev
+            if ctx is not None:
+                ctx.rebind()
+            if prev is not None:
+                switched(prev, None)
 
     def yield_to_loop(self) -> None:
         """The thread's fiber yielded at an epoch tick: resume it after one turn of the loop.
@@ -446,6 +544,8 @@ class Thread:
         sched = self.sched
         prev = sched.current
         sched.current = self
+        if prev is not self:  # not when _resume_once runs it: nothing to rebind
+            switched(prev, self)
         was_running = self.running
         self.running = True
         try:
@@ -469,6 +569,8 @@ class Thread:
         finally:
             self.running = was_running
             sched.current = prev
+            if prev is not self:
+                switched(self, prev)
         other = self.switch_to
         if other is not None and not was_running:
             self.switch_to = None

@@ -27,6 +27,7 @@ from wasmloom.runtime.builtins.common import (
 from wasmloom.runtime.scheduler import wake
 from wasmloom.runtime.tasks import (
     BLOCKED,
+    ContextSlots,
     Subtask,
     instance_state,
 )
@@ -120,76 +121,67 @@ def canon_task_cancel(
     return core.host_func(store, CT((), ()), task_cancel)
 
 
-def _storage(inst: Any, sched: Any) -> list[int]:
-    """The context-local storage the core code running in ``inst`` reaches.
-
-    A ``realloc`` the canonical ABI calls runs with fresh slots of its own; a
-    sync call running without a thread (the sync fast path) has the
-    instance's ``sync_storage``, which each such call starts anew; any other
-    code runs on the current thread (of ``sched``, the instance's scheduler),
-    each with its own slots.
-    """
-    s = inst.realloc_storage
-    if s is not None:
-        return s  # type: ignore[no-any-return]
-    t = sched.current
-    if t is None or t.task.inst is not inst:
-        s = inst.sync_storage
-        if s is None:
-            s = inst.sync_storage = [0, 0]
-        return s  # type: ignore[no-any-return]
-    s = t.storage
-    if s is None:
-        s = t.storage = [0, 0]
-    return s  # type: ignore[no-any-return]
-
-
 def _context_slot(d: ast.CanonBuiltin) -> tuple[int, str]:
     """The slot a ``context.get``/``set`` reaches, and its core value type."""
     slot = d.index or 0
     vt = d.core_valtype or I32
     if slot > 1:
         raise LinkError(f"invalid context slot {slot}")
+    if vt not in ("i32", "i64"):
+        raise LinkError(f"invalid context value type {vt}")
     return slot, vt
+
+
+# The context.get/set functions of one instance, in wasm: the two slots are 64-bit
+# words at 0 and 8 of the module's memory (an i32 get reads the low half, an i32
+# set zero-extends), so the guest reaches them without a call into Python.
+_CONTEXT_WAT = """(module
+  (memory (export "slots") 1 1)
+  (func (export "get0_i32") (result i32) (i32.load (i32.const 0)))
+  (func (export "get1_i32") (result i32) (i32.load (i32.const 8)))
+  (func (export "set0_i32") (param i32) (i64.store (i32.const 0) (i64.extend_i32_u (local.get 0))))
+  (func (export "set1_i32") (param i32) (i64.store (i32.const 8) (i64.extend_i32_u (local.get 0))))
+  (func (export "get0_i64") (result i64) (i64.load (i32.const 0)))
+  (func (export "get1_i64") (result i64) (i64.load (i32.const 8)))
+  (func (export "set0_i64") (param i64) (i64.store (i32.const 0) (local.get 0)))
+  (func (export "set1_i64") (param i64) (i64.store (i32.const 8) (local.get 0))))"""
+_context_wasm: list[bytes] = []
+
+
+def _context_func(store: core.CoreStore, inst: ComponentInstance, name: str) -> core.CoreFunc:
+    """The export ``name`` of ``inst``'s context module, instantiated on first use.
+
+    The instance's :class:`~wasmloom.runtime.tasks.ContextSlots` keep the
+    module's memory holding the slots of the code running in ``inst``.
+    """
+    st = instance_state(inst)
+    ctx = st.ctx
+    if ctx is None:
+        if not _context_wasm:
+            _context_wasm.append(core.wat2wasm(_CONTEXT_WAT))
+        module = core.compile_module(store.engine, _context_wasm[0])
+        ci = core.instantiate(store, module, [])
+        view = ci.memory("slots").view()[:16].cast("Q")
+        ctx = st.ctx = ContextSlots(inst, st.sched, ci, view)
+        ctx.rebind()
+    return ctx.module.func(name)
 
 
 def canon_context_get(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
-    """``canon context.get``: the current thread's context slot ``i``."""
+    """``canon context.get``: the current thread's context slot ``i`` (see
+    :class:`~wasmloom.runtime.tasks.ContextSlots`), read in wasm."""
     i, vt = _context_slot(d)
-    sched = instance_state(inst).sched
-
-    def context_get() -> int:
-        # The common case in line: a thread of this instance, its slots made.
-        t = sched.current
-        if t is not None and t.task.inst is inst and inst.realloc_storage is None:
-            s = t.storage
-            if s is not None:
-                return s[i]
-        return _storage(inst, sched)[i]
-
-    return core.host_func(store, CT((), (vt,)), context_get)
+    return _context_func(store, inst, f"get{i}_{vt}")
 
 
 def canon_context_set(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
-    """``canon context.set``: set the current thread's context slot ``i``."""
+    """``canon context.set``: set the current thread's context slot ``i``, in wasm."""
     i, vt = _context_slot(d)
-    sched = instance_state(inst).sched
-
-    def context_set(v: int) -> None:
-        # The common case in line: a thread of this instance, its slots made.
-        t = sched.current
-        if t is not None and t.task.inst is inst and inst.realloc_storage is None:
-            s = t.storage
-            if s is not None:
-                s[i] = v
-                return
-        _storage(inst, sched)[i] = v
-
-    return core.host_func(store, CT((vt,), ()), context_set)
+    return _context_func(store, inst, f"set{i}_{vt}")
 
 
 # Wasmtime's words for leaving the counter's range either way (2^16 or -1).
