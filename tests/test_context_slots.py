@@ -71,3 +71,14 @@ def test_context_builtins_make_no_host_calls() -> None:
         sys.setprofile(None)
     assert called  # the profile saw the call's Python frames
     assert "callback" not in called  # the shared host callback of core.signatures
+
+
+@pytest.mark.parametrize("fibers", PATHS)
+def test_destructor_without_a_thread_reaches_the_sync_storage(fibers: bool) -> None:
+    store: Store[None] = Store(time_slicing=fibers)
+    inst = Linker().instantiate(store, component("context_dtor"))
+    make, saw, drop = (inst.get_func(n) for n in ("make-async", "dtor-saw", "drop-it"))
+    assert make is not None and saw is not None and drop is not None
+    g = asyncio.run(make.call_async(store, 5))  # its task's slot 0 is 5
+    drop(store, g)  # the destructor runs in no thread of its instance
+    assert saw(store) == 1000

@@ -90,8 +90,8 @@ class InstanceLike(Protocol):
     ``realloc_storage``: the context-local storage (``context.get``/``set``) of
     the ``realloc`` call running in the instance, else None (see
     :meth:`LiftLowerContext.reallocate`). An instance whose ``conc`` has a
-    ``ctx`` keeps the slots of its running code in ``ctx.view`` (the runtime's
-    wasm context slots): a realloc zeroes them and puts them back after.
+    ``ctx`` (the runtime's wasm context slots) runs a realloc between
+    ``saved = ctx.fresh()`` and ``ctx.restore(saved)``.
     """
 
     handles: Any  # wasmloom.abi.handles.Table
@@ -294,21 +294,17 @@ class LiftLowerContext:
             inst.may_leave = False
             inst.realloc_storage = [0, 0]
             # The runtime's wasm context slots (wasmloom.runtime.tasks.ContextSlots),
-            # if the instance has them: zeroed for the realloc, then put back.
+            # if the instance has them: fresh for the realloc, then put back.
             st = getattr(inst, "conc", None)
-            slots = st.ctx.view if st is not None and st.ctx is not None else None
-            if slots is not None:
-                saved0 = slots[0]
-                saved1 = slots[1]
-                slots[0] = slots[1] = 0
+            ctx = st.ctx if st is not None else None
+            saved = ctx.fresh() if ctx is not None else None
             try:
                 ptr = realloc(old, old_size, align, new_size)
             finally:
                 inst.may_leave = True
                 inst.realloc_storage = None
-                if slots is not None:
-                    slots[0] = saved0
-                    slots[1] = saved1
+                if ctx is not None and saved is not None:
+                    ctx.restore(saved)
         else:
             ptr = realloc(old, old_size, align, new_size)
         self.lift_used = 0  # self.refresh(), in line

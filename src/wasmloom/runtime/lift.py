@@ -320,7 +320,7 @@ class LiftedFunc(ComponentFunc):
                     thread.running = False
                     sched.current = None
                     if st.ctx is not None:
-                        st.ctx.rebind()  # switched(thread, None), in line
+                        st.ctx.invalidate()  # switched(thread, None), in line
                 if fiber:
                     other = thread.switch_to
                     if other is not None:

@@ -139,8 +139,8 @@ class InstanceState:
 class ContextSlots:
     """The context-local storage of the code running in one component instance, held
     in the linear memory of the wasm ``context.get``/``set`` functions of the instance
-    (``view``: its two 64-bit slots), so that the guest reads and writes it without a
-    call into Python.
+    (``view``: its two 64-bit slots, then a validity word), so that the guest reads
+    and writes it without a call into Python.
 
     The storage the code running in the instance reaches is: a ``realloc`` the
     canonical ABI calls runs with fresh slots of its own (the instance's
@@ -149,28 +149,27 @@ class ContextSlots:
     any other code runs on the scheduler's current thread, each thread with its
     own slots (``Thread.storage``). Slots are made, zeroed, on first use.
 
-    Whatever changes one of these calls :meth:`rebind` (:func:`switched` for the
-    current thread; a ``realloc`` saves, zeroes and restores the slots in place):
-    the slots in memory go back to the list they came from, ``owner``, and the
-    slots of the storage now reached are loaded. Until then ``owner``'s own
-    values are stale: memory holds them.
+    The slots in memory are those of ``owner`` (whose own values are stale until
+    they go back to it). While the validity word is set, ``owner`` is the storage
+    the instance's code reaches. Whatever may change that storage clears the word
+    (:meth:`invalidate`; :func:`switched` for the current thread) or calls
+    :meth:`rebind` at once; a ``context.*`` function that finds the word clear
+    calls :meth:`rebind` (through its import) before it reads or writes. A
+    ``realloc`` runs between :meth:`fresh` and :meth:`restore`.
     """
 
     __slots__ = ("inst", "module", "owner", "sched", "view")
 
-    def __init__(
-        self, inst: Any, sched: Scheduler[Thread], module: core.CoreInstance, view: memoryview
-    ) -> None:
+    def __init__(self, inst: Any, sched: Scheduler[Thread]) -> None:
         self.inst = inst
         self.sched = sched
-        #: The core instance of the wasm functions and their memory.
-        self.module = module
-        self.view = view
+        #: The core instance of the wasm functions and their memory (set once made).
+        self.module: core.CoreInstance | None = None
+        self.view: Any = None  # the 'Q' memoryview of the three words, once made
         self.owner: list[int] | None = None
 
     def rebind(self) -> None:
         """Load the slots of the storage the instance's code reaches now, if not loaded."""
-        # s = storage_of(self.inst, self.sched), in line
         inst = self.inst
         s = inst.realloc_storage
         if s is None:
@@ -183,24 +182,44 @@ class ContextSlots:
                 s = t.storage
                 if s is None:
                     s = t.storage = [0, 0]
+        v = self.view
         old = self.owner
         if old is not s:
-            v = self.view
             if old is not None:
                 old[0] = v[0]
                 old[1] = v[1]
             v[0] = s[0]
             v[1] = s[1]
             self.owner = s
+        v[2] = 1
+
+    def invalidate(self) -> None:
+        """The storage the instance's code reaches may have changed: the next
+        ``context.*`` call finds out (:meth:`rebind`)."""
+        self.view[2] = 0
+
+    def fresh(self) -> tuple[int, int, int]:
+        """Zeroed slots for a ``realloc`` (whose own storage is fresh and dropped after
+        it returns); what :meth:`restore` puts back when it has returned."""
+        v = self.view
+        saved = (v[0], v[1], v[2])
+        v[0] = v[1] = 0
+        v[2] = 1
+        return saved
+
+    def restore(self, saved: tuple[int, int, int]) -> None:
+        v = self.view
+        v[0], v[1], v[2] = saved
 
 
 def switched(old: Thread | None, new: Thread | None) -> None:
-    """The scheduler's current thread went from ``old`` to ``new``: the instances of
-    both, if their context slots are wasm, load the slots their code reaches now."""
+    """The scheduler's current thread went from ``old`` to ``new``: ``old``'s
+    instance may reach other context slots now, and ``new``'s loads its own (if
+    their context slots are wasm)."""
     if old is not None:
         c = old.task.istate.ctx
         if c is not None:
-            c.rebind()
+            c.view[2] = 0  # c.invalidate(), in line
     if new is not None:
         c = new.task.istate.ctx
         if c is not None:
@@ -208,8 +227,8 @@ def switched(old: Thread | None, new: Thread | None) -> None:
 
 
 def rebind_context(inst: Any) -> None:
-    """``inst``'s ``sync_storage`` or ``realloc_storage`` changed: if its context slots
-    are wasm, load the slots its code reaches now."""
+    """``inst``'s ``sync_storage`` changed: if its context slots are wasm, load the
+    slots its code reaches now."""
     st = inst.conc
     if st is not None:
         c = st.ctx
@@ -441,10 +460,11 @@ class Thread:
         finally:
             self.running = False
             sched.current = prev
+            # switched(self, prev), in line
             if ctx is not None:
-                ctx.rebind()
+                ctx.view[2] = 0  # ctx.invalidate(), in line
             if prev is not None:
-                switched(prev, None)
+                switched(None, prev)
 
     def yield_to_loop(self) -> None:
         """The thread's fiber yielded at an epoch tick: resume it after one turn of the loop.

@@ -134,17 +134,23 @@ def _context_slot(d: ast.CanonBuiltin) -> tuple[int, str]:
 
 # The context.get/set functions of one instance, in wasm: the two slots are 64-bit
 # words at 0 and 8 of the module's memory (an i32 get reads the low half, an i32
-# set zero-extends), so the guest reaches them without a call into Python.
+# set zero-extends), so the guest reaches them without a call into Python; the word
+# at 16 is clear when they may be another storage's, and "resync" loads the right
+# ones (ContextSlots.rebind).
 _CONTEXT_WAT = """(module
+  (import "ctx" "resync" (func $resync))
   (memory (export "slots") 1 1)
-  (func (export "get0_i32") (result i32) (i32.load (i32.const 0)))
-  (func (export "get1_i32") (result i32) (i32.load (i32.const 8)))
-  (func (export "set0_i32") (param i32) (i64.store (i32.const 0) (i64.extend_i32_u (local.get 0))))
-  (func (export "set1_i32") (param i32) (i64.store (i32.const 8) (i64.extend_i32_u (local.get 0))))
-  (func (export "get0_i64") (result i64) (i64.load (i32.const 0)))
-  (func (export "get1_i64") (result i64) (i64.load (i32.const 8)))
-  (func (export "set0_i64") (param i64) (i64.store (i32.const 0) (local.get 0)))
-  (func (export "set1_i64") (param i64) (i64.store (i32.const 8) (local.get 0))))"""
+  (func $valid (if (i64.eqz (i64.load (i32.const 16))) (then (call $resync))))
+  (func (export "get0_i32") (result i32) (call $valid) (i32.load (i32.const 0)))
+  (func (export "get1_i32") (result i32) (call $valid) (i32.load (i32.const 8)))
+  (func (export "set0_i32") (param i32)
+    (call $valid) (i64.store (i32.const 0) (i64.extend_i32_u (local.get 0))))
+  (func (export "set1_i32") (param i32)
+    (call $valid) (i64.store (i32.const 8) (i64.extend_i32_u (local.get 0))))
+  (func (export "get0_i64") (result i64) (call $valid) (i64.load (i32.const 0)))
+  (func (export "get1_i64") (result i64) (call $valid) (i64.load (i32.const 8)))
+  (func (export "set0_i64") (param i64) (call $valid) (i64.store (i32.const 0) (local.get 0)))
+  (func (export "set1_i64") (param i64) (call $valid) (i64.store (i32.const 8) (local.get 0))))"""
 _context_wasm: list[bytes] = []
 
 
@@ -160,10 +166,13 @@ def _context_func(store: core.CoreStore, inst: ComponentInstance, name: str) -> 
         if not _context_wasm:
             _context_wasm.append(core.wat2wasm(_CONTEXT_WAT))
         module = core.compile_module(store.engine, _context_wasm[0])
-        ci = core.instantiate(store, module, [])
-        view = ci.memory("slots").view()[:16].cast("Q")
-        ctx = st.ctx = ContextSlots(inst, st.sched, ci, view)
+        ctx = ContextSlots(inst, st.sched)
+        resync = core.host_func(store, CT((), ()), ctx.rebind)
+        ci = ctx.module = core.instantiate(store, module, [resync])
+        ctx.view = ci.memory("slots").view()[:24].cast("Q")
+        st.ctx = ctx
         ctx.rebind()
+    assert ctx.module is not None
     return ctx.module.func(name)
 
 
