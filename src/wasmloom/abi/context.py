@@ -90,8 +90,8 @@ class InstanceLike(Protocol):
     ``realloc_storage``: the context-local storage (``context.get``/``set``) of
     the ``realloc`` call running in the instance, else None (see
     :meth:`LiftLowerContext.reallocate`). An instance whose ``conc`` has a
-    ``ctx`` (the runtime's wasm context slots) runs a realloc between
-    ``saved = ctx.fresh()`` and ``ctx.restore(saved)``.
+    ``ctx`` (the runtime's wasm context slots) runs a realloc through
+    ``ctx.call_fresh(realloc, *args)``.
     """
 
     handles: Any  # wasmloom.abi.handles.Table
@@ -297,14 +297,14 @@ class LiftLowerContext:
             # if the instance has them: fresh for the realloc, then put back.
             st = getattr(inst, "conc", None)
             ctx = st.ctx if st is not None else None
-            saved = ctx.fresh() if ctx is not None else None
             try:
-                ptr = realloc(old, old_size, align, new_size)
+                if ctx is None:
+                    ptr = realloc(old, old_size, align, new_size)
+                else:
+                    ptr = ctx.call_fresh(realloc, old, old_size, align, new_size)
             finally:
                 inst.may_leave = True
                 inst.realloc_storage = None
-                if ctx is not None and saved is not None:
-                    ctx.restore(saved)
         else:
             ptr = realloc(old, old_size, align, new_size)
         self.lift_used = 0  # self.refresh(), in line

@@ -33,7 +33,8 @@ _memory_data = _lib_held.wasmtime_memory_data
 _memory_data.restype = ctypes.c_void_p
 _memory_size = _lib_held.wasmtime_memory_size
 _memory_size.restype = ctypes.c_uint64
-_func_call_async = _lib.wasmtime_func_call_async
+# Only makes the call's future: its guest code runs when the future is polled.
+_func_call_async = _lib_held.wasmtime_func_call_async
 _func_call_async.restype = ctypes.c_void_p
 _future_poll = _lib.wasmtime_call_future_poll
 _future_poll.restype = ctypes.c_bool

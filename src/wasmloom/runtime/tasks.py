@@ -155,7 +155,7 @@ class ContextSlots:
     (:meth:`invalidate`; :func:`switched` for the current thread) or calls
     :meth:`rebind` at once; a ``context.*`` function that finds the word clear
     calls :meth:`rebind` (through its import) before it reads or writes. A
-    ``realloc`` runs between :meth:`fresh` and :meth:`restore`.
+    ``realloc`` runs through :meth:`call_fresh`.
     """
 
     __slots__ = ("inst", "module", "owner", "sched", "view")
@@ -198,18 +198,21 @@ class ContextSlots:
         ``context.*`` call finds out (:meth:`rebind`)."""
         self.view[2] = 0
 
-    def fresh(self) -> tuple[int, int, int]:
-        """Zeroed slots for a ``realloc`` (whose own storage is fresh and dropped after
-        it returns); what :meth:`restore` puts back when it has returned."""
+    def call_fresh(self, realloc: Callable[..., Any], *args: Any) -> Any:
+        """``realloc(*args)`` with zeroed slots (a ``realloc`` runs with fresh storage,
+        dropped when it returns); the slots and their validity are put back after."""
         v = self.view
-        saved = (v[0], v[1], v[2])
+        s0 = v[0]
+        s1 = v[1]
+        valid = v[2]
         v[0] = v[1] = 0
         v[2] = 1
-        return saved
-
-    def restore(self, saved: tuple[int, int, int]) -> None:
-        v = self.view
-        v[0], v[1], v[2] = saved
+        try:
+            return realloc(*args)
+        finally:
+            v[0] = s0
+            v[1] = s1
+            v[2] = valid
 
 
 def switched(old: Thread | None, new: Thread | None) -> None:
