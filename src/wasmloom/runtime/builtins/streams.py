@@ -420,9 +420,11 @@ class _CopyEntry:
     """What a ``stream.read``/``write`` or ``future.read``/``write`` built-in checks and
     takes on entry, made once per built-in: the end at an index, and a buffer for the copy.
 
-    :attr:`spare` is the buffer of the last copy that completed inside the call:
-    nothing holds it any more, so the next copy reuses it (taken while a copy
-    runs, so a nested copy through the same built-in makes its own).
+    :attr:`spare` is the buffer of the last copy that completed inside the call,
+    or of a future copy that pended and is over (see
+    :meth:`~wasmloom.runtime.streams.CopyEnd.future_copy_done`): nothing holds
+    it any more, so the next copy reuses it (taken while a copy runs, so a
+    nested copy through the same built-in makes its own).
     """
 
     __slots__ = (
@@ -482,9 +484,9 @@ class _CopyEntry:
                 and not ptr & self._align_mask
                 and ptr + n * self._size <= len(self.cx.mv)
             ):
-                # reset(), inlined for a range inside the view (``cancelled`` is still
-                # False: a spare buffer's copy never pended)
+                # reset(), inlined for a range inside the view
                 buffer.owner = e
+                buffer.cancelled = False
                 buffer.ptr = ptr
                 buffer.length = n
                 buffer.progress = 0
@@ -642,7 +644,11 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
                 e.done_reason = r
             entry.spare = buffer
             return int(r)
-        e.index = i  # for the event of the copy (see CopyEnd.future_copy_done)
+        # for the copy's event, and the buffer back to entry once the copy is over
+        # (see CopyEnd.future_copy_done)
+        e.index = i
+        e.copy_buffer = buffer
+        e.keeper = entry
         peer.pend(e.future_copy_done)
         if is_async and e.pending_event is None:
             return BLOCKED  # _finish_copy, in line for the common case

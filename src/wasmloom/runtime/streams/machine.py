@@ -514,14 +514,17 @@ def fail_host_ends(inst: Any, error: BaseException) -> None:
 class CopyEnd(Waitable):
     """One end of a stream or future, as held in a handle table.
 
-    ``index`` (its handle index) and ``result`` are set when a future copy
-    pends (see :meth:`future_copy_done`), and read only after that.
+    ``index`` (its handle index), ``copy_buffer`` and ``keeper`` are set when a
+    future copy pends, ``result`` when it is over (see :meth:`future_copy_done`),
+    and read only after that.
     """
 
-    __slots__ = ("done_reason", "index", "result", "shared", "state")
+    __slots__ = ("copy_buffer", "done_reason", "index", "keeper", "result", "shared", "state")
 
     index: int
     result: Any
+    copy_buffer: Any
+    keeper: Any
 
     readable = False
     is_stream = True
@@ -567,9 +570,18 @@ class CopyEnd(Waitable):
             Waitable.drop(self)
 
     def future_copy_done(self, result: CopyResult) -> None:
-        """The ``on_copy_done`` of this future end's pending copy (``index`` set):
-        the copy is over with ``result``, which :meth:`future_copy_event` delivers."""
+        """The ``on_copy_done`` of this future end's pending copy: the copy is over
+        with ``result``, which :meth:`future_copy_event` delivers.
+
+        The peer is done with the copy's buffer (``copy_buffer``) when it calls
+        this, so the buffer goes back to what started the copy (``keeper``, the
+        built-in), as its ``spare`` for the next copy if it has none.
+        """
         self.result = result
+        keeper = self.keeper
+        if keeper.spare is None:
+            keeper.spare = self.copy_buffer
+        self.copy_buffer = None
         self.set_pending_event(self.future_copy_event)
 
     def future_copy_event(self) -> EventTuple:
