@@ -35,6 +35,7 @@ from wasmloom.runtime.streams.host_ends import (
     ProducerEnd,
     StreamResult,
 )
+from wasmloom.runtime.streams.machine import DROPPED_END
 
 COMPLETED = StreamResult.COMPLETED
 CANCELLED = StreamResult.CANCELLED
@@ -265,8 +266,10 @@ def test_dropped_ends_the_stream_and_disposes_of_the_producer() -> None:
     shared = producer_stream(producer)
     assert read(shared, ListBuffer(capacity=2)).done == [CopyResult.DROPPED]
     assert producer.closed == 1
-    # no step after DROPPED
+    # no step after DROPPED: the producer's end left the stream
+    assert shared.peer is DROPPED_END
     assert read(shared, ListBuffer(capacity=2)).done == [CopyResult.DROPPED]
+    shared.drop()  # the reader drops its end
     assert producer.calls == [False] and producer.closed == 1
 
 
@@ -275,9 +278,11 @@ def test_items_given_with_dropped_come_first() -> None:
     shared = producer_stream(producer)
     a, b = ListBuffer(capacity=2), ListBuffer(capacity=2)
     assert read(shared, a).done == [CopyResult.COMPLETED]
+    assert isinstance(shared.peer, ProducerEnd)  # it keeps the item left for the next read
     assert read(shared, b).done == [CopyResult.COMPLETED]
     assert read(shared, ListBuffer(capacity=2)).done == [CopyResult.DROPPED]
     assert (a.values, b.values) == ([1, 2], [3])
+    assert producer.closed == 1
 
 
 def _raise(dst: Any, finish: bool) -> Any:
@@ -414,8 +419,10 @@ def test_consumer_dropped_refuses_the_rest() -> None:
     src = ListBuffer([1, 2])
     assert write(shared, src).done == [CopyResult.DROPPED]
     assert got == [1, 2] and src.progress == 2 and consumer.closed == 1
+    assert shared.peer is DROPPED_END  # the consumer's end left the stream
     assert write(shared, ListBuffer([3])).done == [CopyResult.DROPPED]
-    assert consumer.calls == [False]
+    shared.drop()  # the writer drops its end
+    assert consumer.calls == [False] and consumer.closed == 1
 
 
 @pytest.mark.parametrize(

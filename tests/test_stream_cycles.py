@@ -226,3 +226,28 @@ def test_late_copies_on_a_dropped_stream_or_future_still_see_dropped(g: Guest) -
     freader.close()
     with pytest.raises(ValueError, match="already piped, closed or handed over"):
         freader.into_producer()
+
+
+def test_a_future_copy_that_pended_gives_its_buffer_to_the_next_copy(
+    g: Guest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    guest_to_guest_future(g)  # warm up: the read pends, the write completes at once
+    made: list[GuestBuffer] = []
+    init = GuestBuffer.__init__
+
+    def counting_init(self: GuestBuffer, *args: Any) -> None:
+        made.append(self)
+        init(self, *args)
+
+    monkeypatch.setattr(GuestBuffer, "__init__", counting_init)
+    for _ in range(3):
+        guest_to_guest_future(g)  # the read's event came: its buffer is the next read's
+    r, w = g.pair("future")
+    assert g("read-f", r) == BLOCKED
+    assert g("cancel-read-f", r) == 2  # CANCELLED: over, its buffer kept as well
+    assert g("read-f", r) == BLOCKED
+    assert g("write-f", w, 11) == COMPLETED
+    assert g("event", r) == 4 and g("peek-u32") == 11
+    g("drop-f-writable", w)
+    g("drop-f-readable", r)
+    assert made == []

@@ -43,7 +43,18 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
+from wasmloom.runtime.streams.buffers import Destination, Source
 from wasmloom.runtime.streams.host_ends import ConsumerEnd, ProducerEnd, StreamResult
+from wasmloom.runtime.streams.machine import (
+    CANCELLING_COPY,
+    COPY_CANCELLED,
+    COPY_COMPLETED,
+    COPY_DROPPED,
+    COPYING,
+    DONE,
+    DROPPED_END,
+    IDLE,
+)
 from wasmloom.runtime.subtype import holds_handle
 from wasmloom.runtime.tasks import BLOCKED
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
@@ -342,7 +353,7 @@ def _end_name(cls: type) -> str:
 
 
 def _check_copy(e: CopyEnd, is_async: bool) -> None:
-    if e.state is CopyState.DONE:
+    if e.state is DONE:
         kind = e.kind()
         if e.is_stream:
             if e.readable:
@@ -353,12 +364,12 @@ def _check_copy(e: CopyEnd, is_async: bool) -> None:
             raise Trap("cannot write to stream after being notified that the readable end dropped")
         if e.readable:
             raise Trap(f"cannot read from {kind} after previous read succeeded")
-        if e.done_reason is CopyResult.DROPPED:
+        if e.done_reason is COPY_DROPPED:
             raise Trap(
                 "cannot write to future after previous write succeeded or readable end dropped"
             )
         raise Trap("cannot write to future after previous write succeeded")
-    if e.state is not CopyState.IDLE:
+    if e.state is not IDLE:
         raise Trap("cannot have concurrent operations active on a future/stream")
     if e.in_waitable_set() and not is_async:
         raise Trap(_SYNC_IN_SET)
@@ -409,9 +420,11 @@ class _CopyEntry:
     """What a ``stream.read``/``write`` or ``future.read``/``write`` built-in checks and
     takes on entry, made once per built-in: the end at an index, and a buffer for the copy.
 
-    :attr:`spare` is the buffer of the last copy that completed inside the call:
-    nothing holds it any more, so the next copy reuses it (taken while a copy
-    runs, so a nested copy through the same built-in makes its own).
+    :attr:`spare` is the buffer of the last copy that completed inside the call,
+    or of a future copy that pended and is over (see
+    :meth:`~wasmloom.runtime.streams.CopyEnd.future_copy_done`): nothing holds
+    it any more, so the next copy reuses it (taken while a copy runs, so a
+    nested copy through the same built-in makes its own).
     """
 
     __slots__ = (
@@ -458,7 +471,7 @@ class _CopyEntry:
             e = None
         if type(e) is not self.cls or e.shared.t is not self.et:
             e = self._find(inst, i)
-        if e.state is not CopyState.IDLE or (not is_async and e.wset is not None):
+        if e.state is not IDLE or (not is_async and e.wset is not None):
             _check_copy(e, is_async)
         buffer = self.spare
         if buffer is None:
@@ -471,15 +484,15 @@ class _CopyEntry:
                 and not ptr & self._align_mask
                 and ptr + n * self._size <= len(self.cx.mv)
             ):
-                # reset(), inlined for a range inside the view (``cancelled`` is still
-                # False: a spare buffer's copy never pended)
+                # reset(), inlined for a range inside the view
                 buffer.owner = e
+                buffer.cancelled = False
                 buffer.ptr = ptr
                 buffer.length = n
                 buffer.progress = 0
             else:
                 buffer.reset(ptr, n, e)
-        e.state = CopyState.COPYING
+        e.state = COPYING
         return e, buffer
 
 
@@ -502,6 +515,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     # The host end that answers this built-in's copies in line (see copy), and the
     # step answer of its common case.
     host_end: Any = ProducerEnd if readable else ConsumerEnd
+    host_view: Any = Destination if readable else Source
     completed = StreamResult.COMPLETED
 
     def copy(i: int, ptr: int, n: int) -> int:
@@ -511,15 +525,17 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             type(peer) is host_end
             and not peer.polling
             and not peer.ended
-            and peer.view is not None
+            and not peer.disposed
             and (not readable or peer.leftover is None)
         ):
-            # The host's first step, in line (what ProducerEnd.read_now or
+            # The host's step, in line (what ProducerEnd.read_now or
             # ConsumerEnd.write_now run, without their frames): a step that moves
             # bytes and answers COMPLETED is the common case; any other answer
             # goes through settle, which checks it (and runs the step again if
             # woken).
             v = peer.view
+            if v is None:  # the end's first step (ProducerEnd.poll/ConsumerEnd.poll make it so)
+                v = peer.view = host_view(None, None, peer.wake)
             v._buf = buffer
             peer.finish = False
             peer.rewake = False
@@ -571,19 +587,19 @@ def _stream_copy_events(
 
     def stream_event(result: CopyResult, reclaim: Callable[[], None]) -> EventTuple:
         reclaim()
-        if result is CopyResult.COMPLETED and buffer.cancelled and buffer.remain() > 0:
+        if result is COPY_COMPLETED and buffer.cancelled and buffer.remain() > 0:
             # As in Wasmtime: cancelling a copy that made partial progress reports
             # CANCELLED with that progress.
-            result = CopyResult.CANCELLED
-        if result is CopyResult.DROPPED:
-            e.state = CopyState.DONE
+            result = COPY_CANCELLED
+        if result is COPY_DROPPED:
+            e.state = DONE
             e.done_reason = result
         else:
-            e.state = CopyState.IDLE
+            e.state = IDLE
         return (code, i, int(result) | (buffer.progress << 4))
 
     def on_copy(reclaim: Callable[[], None]) -> None:
-        e.set_pending_event(partial(stream_event, CopyResult.COMPLETED, reclaim))
+        e.set_pending_event(partial(stream_event, COPY_COMPLETED, reclaim))
 
     def on_copy_done(result: CopyResult) -> None:
         e.set_pending_event(partial(stream_event, result, _noop))
@@ -612,7 +628,6 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
     entry = _CopyEntry(inst, cls, t, opts)
     is_async = entry.is_async
     readable = cls is ReadableFutureEnd
-    code = EventCode.FUTURE_READ if readable else EventCode.FUTURE_WRITE
     idle = CopyState.IDLE
     done = CopyState.DONE
     cancelled = CopyResult.CANCELLED
@@ -624,35 +639,22 @@ def _future_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int],
         if r is not None:
             if r is cancelled:
                 e.state = idle
-            else:  # as future_event (see _future_copy_event)
+            else:  # as CopyEnd.future_copy_event
                 e.state = done
                 e.done_reason = r
             entry.spare = buffer
             return int(r)
-        peer.pend(_future_copy_event(e, i, code))
+        # for the copy's event, and the buffer back to entry once the copy is over
+        # (see CopyEnd.future_copy_done)
+        e.index = i
+        e.copy_buffer = buffer
+        e.keeper = entry
+        peer.pend(e.future_copy_done)
         if is_async and e.pending_event is None:
             return BLOCKED  # _finish_copy, in line for the common case
         return _finish_copy(inst, e, is_async)
 
     return copy
-
-
-def _future_copy_event(e: CopyEnd, i: int, code: EventCode) -> Callable[[CopyResult], None]:
-    """The ``on_copy_done`` callback of a future copy: it sets ``e``'s event."""
-
-    def future_event(result: CopyResult) -> EventTuple:
-        # The end's state for a future copy that is over with ``result``.
-        if result is CopyResult.DROPPED or result is CopyResult.COMPLETED:
-            e.state = CopyState.DONE
-            e.done_reason = result
-        else:
-            e.state = CopyState.IDLE
-        return (code, i, int(result))
-
-    def on_copy_done(result: CopyResult) -> None:
-        e.set_pending_event(partial(future_event, result))
-
-    return on_copy_done
 
 
 def canon_stream_cancel_read(
@@ -698,11 +700,11 @@ def _cancel_copy(inst: Any, find: _EndFinder, is_async: bool, i: int) -> int:
     if not is_async:
         _check_may_block(inst)
     e = find(inst, i)
-    if e.state is not CopyState.COPYING or e.has_sync_waiter:
+    if e.state is not COPYING or e.has_sync_waiter:
         raise Trap(f"{e.kind()} end is not being {'read' if e.readable else 'written'}")
     if e.in_waitable_set() and not is_async:
         raise Trap(_SYNC_IN_SET)
-    e.state = CopyState.CANCELLING_COPY
+    e.state = CANCELLING_COPY
     if not e.has_pending_event():
         e.shared.cancel()
     else:
@@ -774,7 +776,10 @@ def _drop(
         # e.release(), in line
         shared = e.shared
         if not shared.dropped:
-            shared.drop()
+            if shared.peer is DROPPED_END:
+                shared.dropped = True  # shared.drop(): a peer that left hears nothing
+            else:
+                shared.drop()
         if e.wset is None:
             e.pending_event = None
         else:

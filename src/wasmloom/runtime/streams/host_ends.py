@@ -37,7 +37,14 @@ from wasmloom.runtime.streams.buffers import (
     Source,
     deliver,
 )
-from wasmloom.runtime.streams.machine import DROPPED_END, CopyResult, FailedEnd
+from wasmloom.runtime.streams.machine import (
+    COPY_CANCELLED,
+    COPY_COMPLETED,
+    COPY_DROPPED,
+    DROPPED_END,
+    CopyResult,
+    FailedEnd,
+)
 
 __all__ = [
     "UNTYPED",
@@ -78,7 +85,6 @@ COMPLETED = StreamResult.COMPLETED
 CANCELLED = StreamResult.CANCELLED
 DROPPED = StreamResult.DROPPED
 PENDING = StreamResult.PENDING
-_COPY_COMPLETED = CopyResult.COMPLETED
 
 
 def _raiser(trap: Trap) -> Callable[[], None]:
@@ -303,6 +309,20 @@ class _HostEnd(_Stepper):
     #: The other end dropped: the stream or future is over; dispose of ``obj``.
     drop = dispose
 
+    def _end(self) -> None:
+        """``obj`` answered its last copy: dispose of it, and leave the stream or
+        future, whose peer becomes :data:`DROPPED_END` (which answers as this end
+        now would: DROPPED to a copy, nothing to a cancel, drop or fail), so that
+        no call reaches this end when the guest drops its end."""
+        self.ended = True
+        if not self.disposed:  # self.dispose(), in line
+            self.disposed = True
+            self.view = None
+            _dispose(self.what, self.obj)
+        shared = self.shared
+        if shared is not None and shared.peer is self:
+            shared.peer = DROPPED_END
+
     def step_failed(self, e: BaseException) -> BaseException:
         """The exception to raise for ``e``, raised by the first step a guest's copy ran
         in line (``polling`` set): ``e`` itself if it is a :class:`Trap` or not an
@@ -323,18 +343,13 @@ class _HostEnd(_Stepper):
             self.view = None
             _fail_and_dispose(self.what, self.obj, error)
 
-    def start_future_copy(self, inst: Any, buf: Any) -> CopyResult | None:
-        """Start a guest's copy of a future's value through ``buf``: run its step now
-        and return its result, or ``None``: the copy is pending and :meth:`pend`
-        gives it its callback."""
+    def start_copy(self, inst: Any, buf: Any) -> CopyResult | None:
+        """Start a guest's copy through ``buf``: DROPPED if this end has ended, else
+        put the copy in ``op`` and run its step now (see :meth:`step_now`) and return
+        its result, or ``None``: the copy is pending (also when called from inside a
+        step, which then runs it) and :meth:`pend` gives it its callbacks."""
         if self.ended:
-            return CopyResult.DROPPED
-        return self._start_copy(buf)
-
-    def _start_copy(self, buf: Any) -> CopyResult | None:
-        """Put the copy through ``buf`` in ``op`` and run its step now (see
-        :meth:`step_now`); ``None`` also when called from inside a step, which
-        then runs it (see :meth:`pend`)."""
+            return COPY_DROPPED
         self.finish = False
         self.op = (buf,)
         if self.polling:
@@ -345,28 +360,21 @@ class _HostEnd(_Stepper):
         """The copy result of a future's step that answered ``r`` (not PENDING);
         ``moved``: the value was produced or taken. Traps on a broken rule.
 
-        A future whose copy is over (COMPLETED or DROPPED) is done for this end:
-        it disposes of its producer or consumer and leaves the future, whose peer
-        becomes :data:`DROPPED_END` (which answers as this end now would: DROPPED
-        to a copy, nothing to a cancel, drop or fail), so that no call reaches it
-        when the guest drops its end."""
+        A future whose copy is over (COMPLETED or DROPPED) is done for this end
+        (see :meth:`_end`)."""
         if r is COMPLETED:
             if not moved:
                 raise Trap(f"{self.what} returned COMPLETED without {missing}")
-            result = CopyResult.COMPLETED
+            result = COPY_COMPLETED
         elif r is DROPPED:
-            result = CopyResult.DROPPED
+            result = COPY_DROPPED
         elif r is CANCELLED:
             if not self.finish:
                 raise Trap(f"{self.what} returned CANCELLED when finish was false")
-            return CopyResult.CANCELLED
+            return COPY_CANCELLED
         else:
             raise Trap(f"{self.what} returned {r!r}, not a StreamResult")
-        self.ended = True
-        self.dispose()
-        shared = self.shared
-        if shared is not None and shared.peer is self:
-            shared.peer = DROPPED_END
+        self._end()
         return result
 
 
@@ -420,9 +428,9 @@ class ProducerEnd(_HostEnd):
         if lo is not None:
             if self.leftover_pos < len(lo):
                 self.leftover_pos += deliver(buf, lo, self.leftover_pos)
-                return CopyResult.COMPLETED
+                return COPY_COMPLETED
             self.leftover = None
-        return CopyResult.DROPPED if self.ended else None
+        return COPY_DROPPED if self.ended else None
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
         """A guest reads into ``buf``: its result now, or ``None`` (pending: see :meth:`pend`).
@@ -437,7 +445,7 @@ class ProducerEnd(_HostEnd):
             r = self._answer_unstepped(buf)
             if r is not None:
                 return r  # type: ignore[no-any-return]
-        return self._start_copy(buf)
+        return self.start_copy(inst, buf)
 
     def poll(self) -> CopyResult | None:
         """Run a step of the read in ``op``; its result, or ``None`` if PENDING."""
@@ -492,13 +500,14 @@ class ProducerEnd(_HostEnd):
                 self.leftover = items
                 self.leftover_pos = k
         if r is DROPPED:
-            self.ended = True
-            self.dispose()
             lo = self.leftover  # self.has_leftover(), in line
             if lo is not None and self.leftover_pos < len(lo):
-                return CopyResult.COMPLETED
-            return CopyResult.DROPPED
-        return CopyResult.CANCELLED if r is CANCELLED else CopyResult.COMPLETED
+                self.ended = True  # it delivers its items kept first
+                self.dispose()
+                return COPY_COMPLETED
+            self._end()
+            return COPY_DROPPED
+        return COPY_CANCELLED if r is CANCELLED else COPY_COMPLETED
 
 
 class ConsumerEnd(_ConsumerHostEnd):
@@ -527,10 +536,8 @@ class ConsumerEnd(_ConsumerHostEnd):
         ``stream.write`` built-in runs the first step in line instead, as for
         :meth:`ProducerEnd.read_now`.
         """
-        if self.ended:
-            return CopyResult.DROPPED
         self.taken = 0
-        return self._start_copy(buf)
+        return self.start_copy(inst, buf)
 
     def poll(self) -> CopyResult | None:
         """Run a step of the write in ``op``; its result, or ``None`` if PENDING."""
@@ -557,18 +564,17 @@ class ConsumerEnd(_ConsumerHostEnd):
         if r is CANCELLED:
             if not self.finish:
                 raise Trap("stream consumer returned CANCELLED when finish was false")
-            return CopyResult.CANCELLED
+            return COPY_CANCELLED
         if r is COMPLETED:
             if self.taken == 0 and avail > 0:
                 raise Trap(
                     "stream consumer returned COMPLETED without consuming any items"
                     " while items were available"
                 )
-            return CopyResult.COMPLETED
+            return COPY_COMPLETED
         if r is DROPPED:
-            self.ended = True
-            self.dispose()
-            return CopyResult.DROPPED
+            self._end()
+            return COPY_DROPPED
         raise Trap(f"stream consumer returned {r!r}, not a StreamResult")
 
 
@@ -691,7 +697,7 @@ class FutureProducerEnd(_HostEnd):
         return self.obj
 
     #: A guest reads the value into ``buf``: the result now, or ``None`` (see :meth:`pend`).
-    read_now = _HostEnd.start_future_copy
+    read_now = _HostEnd.start_copy
 
     def write_now(self, inst: Any, buf: Any) -> CopyResult | None:
         raise Trap("cannot write to the host's end of a future")
@@ -729,7 +735,7 @@ class FutureConsumerEnd(_ConsumerHostEnd):
         raise Trap("cannot read from the host's end of a future")
 
     #: A guest writes the value from ``buf``: the result now, or ``None`` (see :meth:`pend`).
-    write_now = _HostEnd.start_future_copy
+    write_now = _HostEnd.start_copy
 
     def poll(self) -> Any:
         s = FutureSource(self.op[0], self.wake)

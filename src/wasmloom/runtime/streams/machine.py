@@ -36,7 +36,7 @@ from enum import Enum, IntEnum
 from typing import Any, Protocol
 
 from wasmloom.errors import Trap
-from wasmloom.runtime.waitables import Waitable
+from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 __all__ = [
     "DROPPED_END",
@@ -78,6 +78,18 @@ class CopyState(Enum):
     COPYING = 2
     CANCELLING_COPY = 3
     DONE = 4
+
+
+# The members as module globals, for the hot paths here and in the built-ins and host
+# ends: an enum class's attribute costs a lookup through its metaclass (several
+# hundred instructions) on every access.
+COPY_COMPLETED = CopyResult.COMPLETED
+COPY_DROPPED = CopyResult.DROPPED
+COPY_CANCELLED = CopyResult.CANCELLED
+IDLE = CopyState.IDLE
+COPYING = CopyState.COPYING
+CANCELLING_COPY = CopyState.CANCELLING_COPY
+DONE = CopyState.DONE
 
 
 class Buffer(Protocol):
@@ -297,11 +309,11 @@ class _Rendezvous:
         done(result)
 
     def cancel(self) -> None:
-        self.reset_and_notify_pending(CopyResult.CANCELLED)
+        self.reset_and_notify_pending(COPY_CANCELLED)
 
     def drop(self) -> None:
         if self.pending_buffer is not None:
-            self.reset_and_notify_pending(CopyResult.DROPPED)
+            self.reset_and_notify_pending(COPY_DROPPED)
 
     def fail(self, error: BaseException) -> None:
         """The instance holding an end trapped: drop the stream or future; no host
@@ -348,7 +360,7 @@ class StreamRendezvous(_Rendezvous):
 
     def read_now(self, inst: Any, dst: Any) -> CopyResult | None:
         if self.shared.dropped:
-            return CopyResult.DROPPED
+            return COPY_DROPPED
         if self.pending_buffer is None:
             self.pending_inst = inst  # set_pending, in line
             self.pending_buffer = dst
@@ -360,14 +372,14 @@ class StreamRendezvous(_Rendezvous):
                 _transfer(dst, src, min(dst.remain(), src.remain()))
                 assert self.pending_on_copy is not None
                 self.pending_on_copy(self.reset_pending)
-            return CopyResult.COMPLETED
-        self.reset_and_notify_pending(CopyResult.COMPLETED)
+            return COPY_COMPLETED
+        self.reset_and_notify_pending(COPY_COMPLETED)
         self.set_pending(inst, dst)
         return None
 
     def write_now(self, inst: Any, src: Any) -> CopyResult | None:
         if self.shared.dropped:
-            return CopyResult.DROPPED
+            return COPY_DROPPED
         if self.pending_buffer is None:
             self.pending_inst = inst  # set_pending, in line
             self.pending_buffer = src
@@ -379,10 +391,10 @@ class StreamRendezvous(_Rendezvous):
                 _transfer(dst, src, min(src.remain(), dst.remain()))
                 assert self.pending_on_copy is not None
                 self.pending_on_copy(self.reset_pending)
-            return CopyResult.COMPLETED
+            return COPY_COMPLETED
         if src.is_zero_length() and dst.is_zero_length():
-            return CopyResult.COMPLETED
-        self.reset_and_notify_pending(CopyResult.COMPLETED)
+            return COPY_COMPLETED
+        self.reset_and_notify_pending(COPY_COMPLETED)
         self.set_pending(inst, src)
         return None
 
@@ -415,20 +427,20 @@ class FutureRendezvous(_Rendezvous):
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "future")
         dst.write(self.pending_buffer.read(1))
-        self.reset_and_notify_pending(CopyResult.COMPLETED)
-        return CopyResult.COMPLETED
+        self.reset_and_notify_pending(COPY_COMPLETED)
+        return COPY_COMPLETED
 
     def write_now(self, inst: Any, src: Any) -> CopyResult | None:
         if self.shared.dropped:
-            return CopyResult.DROPPED
+            return COPY_DROPPED
         if self.pending_buffer is None:
             self.pending_inst = inst  # set_pending, in line
             self.pending_buffer = src
             return None
         _same_inst_check(self.shared.t, inst, self.pending_inst, "future")
         self.pending_buffer.write(src.read(1))
-        self.reset_and_notify_pending(CopyResult.COMPLETED)
-        return CopyResult.COMPLETED
+        self.reset_and_notify_pending(COPY_COMPLETED)
+        return COPY_COMPLETED
 
 
 class DroppedEnd:
@@ -439,7 +451,7 @@ class DroppedEnd:
     __slots__ = ()
 
     def read_now(self, inst: Any, buf: Any) -> CopyResult | None:
-        return CopyResult.DROPPED
+        return COPY_DROPPED
 
     write_now = read_now
 
@@ -500,12 +512,24 @@ def fail_host_ends(inst: Any, error: BaseException) -> None:
 
 
 class CopyEnd(Waitable):
-    """One end of a stream or future, as held in a handle table."""
+    """One end of a stream or future, as held in a handle table.
 
-    __slots__ = ("done_reason", "shared", "state")
+    ``index`` (its handle index), ``copy_buffer`` and ``keeper`` are set when a
+    future copy pends, ``result`` when it is over (see :meth:`future_copy_done`),
+    and read only after that.
+    """
+
+    __slots__ = ("copy_buffer", "done_reason", "index", "keeper", "result", "shared", "state")
+
+    index: int
+    result: Any
+    copy_buffer: Any
+    keeper: Any
 
     readable = False
     is_stream = True
+    #: The code of the event that delivers a pending copy's result.
+    event_code = EventCode.STREAM_WRITE
 
     def __init__(self, shared: Any) -> None:
         # Waitable.__init__'s fields, set here: one frame less per end (two per stream)
@@ -513,14 +537,14 @@ class CopyEnd(Waitable):
         self.wset = None
         self.has_sync_waiter = False
         self.waiters = None
-        self.state = CopyState.IDLE
+        self.state = IDLE
         self.shared = shared
         # Why the end is DONE: CopyResult.DROPPED (the other end went away) or COMPLETED.
         self.done_reason: CopyResult | None = None
 
     def copying(self) -> bool:
         state = self.state
-        return state is _COPYING or state is _CANCELLING_COPY
+        return state is COPYING or state is CANCELLING_COPY
 
     def kind(self) -> str:
         return "stream" if self.is_stream else "future"
@@ -528,7 +552,7 @@ class CopyEnd(Waitable):
     def check_drop(self) -> None:
         """Trap if this end may not be dropped now."""
         state = self.state
-        if state is _COPYING or state is _CANCELLING_COPY:
+        if state is COPYING or state is CANCELLING_COPY:
             verb = "remove" if self.readable else "drop"
             raise Trap(f"cannot {verb} busy {self.kind()}")
 
@@ -545,14 +569,37 @@ class CopyEnd(Waitable):
         else:
             Waitable.drop(self)
 
+    def future_copy_done(self, result: CopyResult) -> None:
+        """The ``on_copy_done`` of this future end's pending copy: the copy is over
+        with ``result``, which :meth:`future_copy_event` delivers.
 
-_COPYING = CopyState.COPYING
-_CANCELLING_COPY = CopyState.CANCELLING_COPY
+        The peer is done with the copy's buffer (``copy_buffer``) when it calls
+        this, so the buffer goes back to what started the copy (``keeper``, the
+        built-in), as its ``spare`` for the next copy if it has none.
+        """
+        self.result = result
+        keeper = self.keeper
+        if keeper.spare is None:
+            keeper.spare = self.copy_buffer
+        self.copy_buffer = None
+        self.set_pending_event(self.future_copy_event)
+
+    def future_copy_event(self) -> EventTuple:
+        """The event of this future end's copy that is over (see
+        :meth:`future_copy_done`); the end's state follows its result."""
+        result = self.result
+        if result is COPY_DROPPED or result is COPY_COMPLETED:
+            self.state = DONE
+            self.done_reason = result
+        else:
+            self.state = IDLE
+        return (self.event_code, self.index, int(result))
 
 
 class ReadableStreamEnd(CopyEnd):
     __slots__ = ()
     readable = True
+    event_code = EventCode.STREAM_READ
 
     def copy(self, inst: Any, dst: Any, on_copy: OnCopy, on_copy_done: OnCopyDone) -> None:
         self.shared.read(inst, dst, on_copy, on_copy_done)
@@ -569,6 +616,7 @@ class ReadableFutureEnd(CopyEnd):
     __slots__ = ()
     readable = True
     is_stream = False
+    event_code = EventCode.FUTURE_READ
 
     def copy(self, inst: Any, dst: Any, on_copy_done: OnCopyDone) -> None:
         self.shared.read(inst, dst, on_copy_done)
@@ -577,13 +625,14 @@ class ReadableFutureEnd(CopyEnd):
 class WritableFutureEnd(CopyEnd):
     __slots__ = ()
     is_stream = False
+    event_code = EventCode.FUTURE_WRITE
 
     def copy(self, inst: Any, src: Any, on_copy_done: OnCopyDone) -> None:
         self.shared.write(inst, src, on_copy_done)
 
     def check_drop(self) -> None:
         state = self.state
-        if state is not CopyState.DONE:
-            if state is _COPYING or state is _CANCELLING_COPY:
+        if state is not DONE:
+            if state is COPYING or state is CANCELLING_COPY:
                 raise Trap("cannot drop busy future")
             raise Trap("cannot drop future write end without first writing a value")
