@@ -15,22 +15,28 @@ from typing import Any
 import pytest
 from guest_util import component
 
-from wasmloom import Func, Linker, Store
+from wasmloom import Func, Linker, Store, StoreLimits
 
 PATHS = [pytest.param(False, id="plain"), pytest.param(True, id="fibers")]
+# The guest has one core memory and two core instances: limits at exactly that leave
+# no room for the wasm context module, so the slots are kept by host functions.
+LIMITS = [pytest.param(None, id="wasm"), pytest.param(StoreLimits(memories=1), id="host")]
 
 
-def instance(fibers: bool) -> tuple[Store[None], dict[str, Func]]:
+def instance(
+    fibers: bool, limits: StoreLimits | None = None
+) -> tuple[Store[None], dict[str, Func]]:
     """A store (every guest on a fiber if ``fibers``) and the exports of the guest."""
-    store: Store[None] = Store(time_slicing=fibers)
+    store: Store[None] = Store(time_slicing=fibers, limits=limits)
     inst = Linker().instantiate(store, component("context_slots"))
     funcs = {n: inst.get_func(n) for n in ("hold", "peek", "wide")}
     return store, {n: f for n, f in funcs.items() if f is not None}
 
 
+@pytest.mark.parametrize("limits", LIMITS)
 @pytest.mark.parametrize("fibers", PATHS)
-def test_interleaved_tasks_keep_their_slots(fibers: bool) -> None:
-    store, funcs = instance(fibers)
+def test_interleaved_tasks_keep_their_slots(fibers: bool, limits: StoreLimits | None) -> None:
+    store, funcs = instance(fibers, limits)
     hold, peek = funcs["hold"], funcs["peek"]
 
     async def main() -> list[int]:
@@ -44,13 +50,22 @@ def test_interleaved_tasks_keep_their_slots(fibers: bool) -> None:
     assert peek(store) == 0
 
 
+@pytest.mark.parametrize("limits", LIMITS)
 @pytest.mark.parametrize("fibers", PATHS)
-def test_i64_slots(fibers: bool) -> None:
-    store, funcs = instance(fibers)
+def test_i64_slots(fibers: bool, limits: StoreLimits | None) -> None:
+    store, funcs = instance(fibers, limits)
     wide = funcs["wide"]
     x = 0xFFFF_FFFF_FFFF_FFFE
     assert wide(store, x) == x ^ (x + 1)
     assert wide(store, 0x1_0000_0000) == 1
+    assert funcs["peek"](store) == 0
+
+
+@pytest.mark.parametrize("limits", [StoreLimits(memories=1), StoreLimits(instances=2)])
+def test_limits_count_only_the_guests_own_instances_and_memories(limits: StoreLimits) -> None:
+    """The context slots add no core instance or memory where a limit counts them."""
+    store, funcs = instance(False, limits)
+    assert funcs["wide"](store, 0x1_0000_0000) == 1
     assert funcs["peek"](store) == 0
 
 

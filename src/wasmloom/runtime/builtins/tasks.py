@@ -154,26 +154,70 @@ _CONTEXT_WAT = """(module
 _context_wasm: list[bytes] = []
 
 
-def _context_func(store: core.CoreStore, inst: ComponentInstance, name: str) -> core.CoreFunc:
-    """The export ``name`` of ``inst``'s context module, instantiated on first use.
+def _slots_are_wasm(store: core.CoreStore) -> bool:
+    """Whether ``store``'s guests may have their context slots in wasm: the context
+    module is one more core instance and memory (of one page) in the store, so it
+    is used only where no limit counts those (:class:`~wasmloom.StoreLimits`)."""
+    lim = store.limits
+    return (
+        lim.instances is None
+        and lim.memories is None
+        and (lim.memory_size is None or lim.memory_size >= 65536)
+    )
 
-    The instance's :class:`~wasmloom.runtime.tasks.ContextSlots` keep the
-    module's memory holding the slots of the code running in ``inst``.
+
+def _context_func(store: core.CoreStore, inst: ComponentInstance, name: str) -> core.CoreFunc:
+    """The function ``name`` (``get0_i32``, ``set1_i64``, ...) of ``inst``'s context slots,
+    made on first use.
+
+    The instance's :class:`~wasmloom.runtime.tasks.ContextSlots` keep the slots of
+    the code running in ``inst``: in the memory of a small wasm module whose
+    functions the guest calls without entering Python, or, in a store whose
+    limits count core instances or memories, in a list that host functions read
+    and write alike.
     """
     st = instance_state(inst)
     ctx = st.ctx
     if ctx is None:
-        if not _context_wasm:
-            _context_wasm.append(core.wat2wasm(_CONTEXT_WAT))
-        module = core.compile_module(store.engine, _context_wasm[0])
         ctx = ContextSlots(inst, st.sched)
-        resync = core.host_func(store, CT((), ()), ctx.rebind)
-        ci = ctx.module = core.instantiate(store, module, [resync])
-        ctx.view = ci.memory("slots").view()[:24].cast("Q")
+        if _slots_are_wasm(store):
+            if not _context_wasm:
+                _context_wasm.append(core.wat2wasm(_CONTEXT_WAT))
+            module = core.compile_module(store.engine, _context_wasm[0])
+            resync = core.host_func(store, CT((), ()), ctx.rebind)
+            ci = ctx.module = core.instantiate(store, module, [resync])
+            ctx.view = ci.memory("slots").view()[:24].cast("Q")
+        else:
+            ctx.view = [0, 0, 0]
         st.ctx = ctx
         ctx.rebind()
-    assert ctx.module is not None
-    return ctx.module.func(name)
+    if ctx.module is not None:
+        return ctx.module.func(name)
+    return _host_context_func(store, ctx, name)
+
+
+def _host_context_func(store: core.CoreStore, ctx: ContextSlots, name: str) -> core.CoreFunc:
+    """``name`` of :data:`_CONTEXT_WAT` as a host function over ``ctx.view``, a list."""
+    i = int(name[3])
+    vt = name[5:]
+    mask = 0xFFFFFFFF if vt == "i32" else 0xFFFFFFFFFFFFFFFF
+    v = ctx.view
+    rebind = ctx.rebind
+    if name.startswith("get"):
+
+        def context_get() -> int:
+            if not v[2]:
+                rebind()
+            return v[i] & mask  # type: ignore[no-any-return]
+
+        return core.host_func(store, CT((), (vt,)), context_get)
+
+    def context_set(value: int) -> None:
+        if not v[2]:
+            rebind()
+        v[i] = value & mask
+
+    return core.host_func(store, CT((vt,), ()), context_set)
 
 
 def canon_context_get(
