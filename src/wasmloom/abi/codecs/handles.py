@@ -52,6 +52,12 @@ def _moved(cx: Any, v: Resource) -> None:
         taken.append((v, None))
 
 
+# The fields resource_codec's lowering sets in line for ResourceHandle.__init__ (kept in
+# step by this check).
+if set(ResourceHandle.__slots__) != {"borrow_scope", "num_lends", "own", "rep", "rt"}:
+    raise AssertionError("resource_codec: ResourceHandle fields changed")
+
+
 def resource_codec(
     t: OwnType | BorrowType, ptr_type: str, classes: ClassMap | None = None
 ) -> Codec:
@@ -67,6 +73,8 @@ def resource_codec(
     tname = str(t)
     conv = None if classes is None else classes.get(t)
     from_rep, to_rep = (None, None) if conv is None else conv
+    RH = ResourceHandle
+    new_handle = RH.__new__
 
     def lift(cx: Any, i: int) -> Any:
         i &= M32
@@ -76,7 +84,7 @@ def resource_codec(
             h = a[i]
         except IndexError:
             h = None
-        if h.__class__ is not ResourceHandle or h.rt is not rt:
+        if h.__class__ is not RH or h.rt is not rt:
             h = resource_handle(inst, i, rt)  # traps
         if own:
             if h.num_lends:
@@ -126,14 +134,19 @@ def resource_codec(
                 _moved(cx, v)
         inst = cx.inst
         if own:
-            h = ResourceHandle(rt, rep, True)
+            scope = None
         else:
             if inst is rt.impl:  # a borrow inside its implementation is the rep itself
                 return rep
             scope = cx.borrow_scope
             if scope is not None:
                 scope.num_borrows += 1
-            h = ResourceHandle(rt, rep, False, scope)
+        h = new_handle(RH)  # ResourceHandle(rt, rep, own, scope), in line
+        h.rt = rt
+        h.rep = rep
+        h.own = own
+        h.borrow_scope = scope
+        h.num_lends = 0
         table = inst.handles
         free = table.free
         if free and table.journal is None:  # Table.add in line, for a reused slot

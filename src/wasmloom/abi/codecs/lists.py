@@ -66,6 +66,8 @@ def elements_reader(t: ValType, ec: Codec) -> Callable[[Any, int, int], Any]:
     load = ec.load
 
     def read(cx: Any, ptr: int, n: int) -> Any:
+        if n == 1:  # a future's value, one stream element: no comprehension
+            return [load(cx, ptr)]
         return [load(cx, ptr + i * es) for i in range(n)]
 
     return read
@@ -153,6 +155,11 @@ def list_codec(
     # one byte, so a list of empty elements cannot be made arbitrarily long.
     charge = es or 1
     amask = ea - 1
+    # list<u8> reads and writes its bytes in line; a list of compound elements (whose
+    # ``prep`` passes a list through unchanged) skips ``prep`` for a list
+    name = et.name if isinstance(et, PrimType) else None
+    u8 = name == "u8"
+    compound = name is None
 
     def lift_range(cx: Any, ptr: int, n: int) -> Any:
         ptr &= pmask
@@ -170,16 +177,22 @@ def list_codec(
         if used > cx.lift_cap:
             cx.check_lift_budget(used)
         cx.lift_used = used
+        if u8:
+            return bytes(cx.mv[ptr : ptr + n])
         return read(cx, ptr, n)
 
     def lower_range(cx: Any, v: Any) -> tuple[int, int]:
-        seq = prep(v)
+        cls = v.__class__
+        seq = v if (u8 and cls is bytes) or (compound and cls is list) else prep(v)
         n = len(seq)
         nbytes = n * es
         ptr = cx.reallocate(0, 0, ea, nbytes)
         if ptr & amask or ptr + nbytes > len(cx.mv):
             cx.check_alloc(ptr, ea, nbytes, "list")  # traps, or re-derives the view
-        write(cx, seq, ptr)
+        if u8:
+            cx.mv[ptr : ptr + nbytes] = seq
+        else:
+            write(cx, seq, ptr)
         return ptr, n
 
     return pointer_pair_codec(t, ptr_type, lift_range, lower_range)

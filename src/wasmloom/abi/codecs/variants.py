@@ -36,6 +36,21 @@ from wasmloom.values import Err, Ok, Some, Variant, enum_class, flags_class
 # --- variants (variant, enum, option, result) ---------------------------------------------
 
 
+def _boxer(cls: type[Ok[Any] | Err[Any] | Some[Any]]) -> Callable[[Any], Any]:
+    """``cls(payload)`` without the call of ``cls.__init__`` (which sets ``value``)."""
+    new = cls.__new__
+
+    def box(pv: Any) -> Any:
+        o = new(cls)
+        o.value = pv
+        return o
+
+    return box
+
+
+_ok, _err, _some = _boxer(Ok), _boxer(Err), _boxer(Some)
+
+
 def _coercer(have: str, want: str) -> Callable[[Any], Any] | None:
     """Lifting: turn a joined flat slot of type ``have`` into the case's own ``want``."""
     if have == want:
@@ -294,7 +309,7 @@ def option_codec(
         return 1, v
 
     # none: its payload, None; some: Some(payload) when nested, else the payload
-    makers = (None, Some if nested else None)
+    makers = (None, _some if nested else None)
     return _variant_core(
         t, (None, t.t), enc, ptr_type, makers, match, classes, get_codec, {type(None): 0, Some: 1}
     )
@@ -320,7 +335,7 @@ def result_codec(
         )
 
     return _variant_core(
-        t, (t.ok, t.error), enc, ptr_type, (Ok, Err), match, classes, get_codec, {Ok: 0, Err: 1}
+        t, (t.ok, t.error), enc, ptr_type, (_ok, _err), match, classes, get_codec, {Ok: 0, Err: 1}
     )
 
 
