@@ -96,6 +96,9 @@ def test_borrow_lowered_counts_in_the_callee_scope() -> None:
     out: list[Any] = []
     get_codec(T.BorrowType(rt)).lower_flat(env.cx(scope), Resource(rt, 3, False), out)
     assert scope.num_borrows == 1
+    h = env.inst.handles.get(out[0])  # every field of ResourceHandle(rt, 3, False, scope)
+    assert type(h) is ResourceHandle and h.rt is rt and h.rep == 3 and h.own is False
+    assert h.borrow_scope is scope and h.num_lends == 0
     with pytest.raises(Trap, match="borrow handles still remain"):
         scope.exit()
 
@@ -148,6 +151,13 @@ class MySome(Some[int]):
         (T.TupleType((T.U8, T.STRING)), (1, "x"), (1, "x")),
         (T.TupleType((T.U8, T.STRING)), [1, "x"], (1, "x")),  # not a tuple: through check
         (T.STRING, "h\u00e9llo", "h\u00e9llo"),
+        (T.ListType(T.U8), b"ab", b"ab"),  # bytes: in line
+        (T.ListType(T.U8), bytearray(b"ab"), b"ab"),  # the others through prep
+        (T.ListType(T.U8), memoryview(b"ab"), b"ab"),
+        (T.ListType(T.U8), [97, 98], b"ab"),
+        (T.ListType(T.STRING), ["a", "b"], ["a", "b"]),  # a list: no prep
+        (T.ListType(T.STRING), ("a",), ["a"]),  # one element: no comprehension
+        (T.ListType(T.STRING), [], []),
     ],
 )
 def test_fast_and_general_paths_round_trip(t: T.ValType, v: Any, back: Any) -> None:
@@ -170,6 +180,9 @@ def test_fast_and_general_paths_round_trip(t: T.ValType, v: Any, back: Any) -> N
         (T.TupleType((T.U8, T.U8)), (1,), ValueError, "expected 2 elements"),
         (T.TupleType((T.U8, T.U8)), "ab", TypeError, "WIT type"),
         (T.STRING, "\ud800", ValueError, "lone surrogate"),
+        (T.ListType(T.U8), "ab", TypeError, "WIT type"),
+        (T.ListType(T.U8), [256], ValueError, "out of range"),
+        (T.ListType(T.STRING), "ab", TypeError, "WIT type"),
         (T.VariantType((T.CaseType("a", None),)), Variant("b"), ValueError, "unknown case"),
     ],
 )
