@@ -36,15 +36,17 @@ import marshal
 import os
 import sys
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
-from types import CodeType, ModuleType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from types import CodeType
 
 # Imported before the cache is installed, so compiled from source where Python keeps
-# no bytecode: this module imports no more than the interpreter's start has (pathlib
-# and sysconfig are tens of milliseconds to compile), and works on str paths.
+# no bytecode: this module imports no more than the interpreter's start and runpy
+# have (typing, pathlib and sysconfig and what they import are tens of milliseconds
+# to compile), and works on str paths.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+    from typing import Any
 
 __all__ = ["default_cache_dir", "install", "install_all", "install_stdlib"]
 
