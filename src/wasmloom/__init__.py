@@ -15,9 +15,14 @@ The host API in brief::
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# Not typing's: where Python keeps no bytecode, the package's import is compiled from
+# source before `wasmloom run` installs its code cache (wasmloom.codecache), and typing
+# brings re, enum and copyreg (about 300 KB of source) with it.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from wasmloom.core import Engine, wat2wasm
     from wasmloom.errors import (
         DecodeError,

@@ -35,11 +35,18 @@ import importlib.util
 import marshal
 import os
 import sys
-import sysconfig
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
-from pathlib import Path
-from types import CodeType, ModuleType
-from typing import Any
+from types import CodeType
+
+# Imported before the cache is installed, so compiled from source where Python keeps
+# no bytecode: this module imports no more than the interpreter's start and runpy
+# have (typing, pathlib and sysconfig and what they import are tens of milliseconds
+# to compile), and works on str paths.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import ModuleType
+    from typing import Any
 
 __all__ = ["default_cache_dir", "install", "install_all", "install_stdlib"]
 
@@ -49,18 +56,32 @@ _MAGIC = importlib.util.MAGIC_NUMBER
 def default_cache_dir() -> Path:
     """The user cache directory for wasmloom: ``$WASMLOOM_CACHE_DIR``, else
     ``$XDG_CACHE_HOME/wasmloom``, else ``~/.cache/wasmloom``."""
+    from pathlib import Path
+
+    return Path(_default_root())
+
+
+def _default_root() -> str:
     env = os.environ.get("WASMLOOM_CACHE_DIR")
     if env:
-        return Path(env)
+        return env
     xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "wasmloom"
+    base = xdg if xdg else os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "wasmloom")
 
 
 def code_dir(root: Path) -> Path:
     """Where :func:`install` keeps this interpreter's code objects under ``root``."""
+    return root / _code_subdir()
+
+
+def _code_subdir() -> str:
     tag = sys.implementation.cache_tag or sys.implementation.name
-    return root / "pycode" / f"{tag}-O{sys.flags.optimize}"
+    return os.path.join("pycode", f"{tag}-O{sys.flags.optimize}")
+
+
+def _code_dir(root: Path | None) -> str:
+    return os.path.join(_default_root() if root is None else root, _code_subdir())
 
 
 def _header(data: bytes) -> bytes:
@@ -70,7 +91,7 @@ def _header(data: bytes) -> bytes:
 class _CachingLoader(SourceFileLoader):
     """A source loader whose compile step goes through the cache directory."""
 
-    def __init__(self, fullname: str, path: str, directory: Path) -> None:
+    def __init__(self, fullname: str, path: str, directory: str) -> None:
         super().__init__(fullname, path)
         self._dir = directory
 
@@ -81,10 +102,11 @@ class _CachingLoader(SourceFileLoader):
         if not isinstance(data, bytes) or not isinstance(path, str):
             return super().source_to_code(data, path)
         key = importlib.util.source_hash(os.fsencode(path) + b"\0" + data).hex()
-        entry = self._dir / f"{key}.code"
+        entry = os.path.join(self._dir, f"{key}.code")
         header = _header(data)
         try:
-            blob = entry.read_bytes()
+            with open(entry, "rb") as f:
+                blob = f.read()
         except OSError:
             blob = b""
         if blob[: len(header)] == header:
@@ -100,17 +122,17 @@ class _CachingLoader(SourceFileLoader):
         return code
 
 
-def _write(entry: Path, blob: bytes) -> None:
-    tmp = entry.with_name(f"{entry.name}.{os.getpid()}.tmp")
+def _write(entry: str, blob: bytes) -> None:
+    tmp = f"{entry}.{os.getpid()}.tmp"
     try:
-        entry.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(entry), mode=0o700, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with open(fd, "wb") as f:
             f.write(blob)
         os.replace(tmp, entry)
     except OSError:
         try:
-            tmp.unlink()
+            os.unlink(tmp)
         except OSError:
             pass
 
@@ -124,7 +146,7 @@ class _Finder:
         self,
         package: str | None,
         roots: list[str],
-        directory: Path,
+        directory: str,
         excluded: tuple[str, ...] = (),
     ) -> None:
         self.package = package
@@ -172,27 +194,29 @@ def install(package: str = "wasmloom", root: Path | None = None) -> bool:
         return False
     if any(isinstance(f, _Finder) and f.package == package for f in sys.meta_path):
         return False
-    directory = code_dir(root if root is not None else default_cache_dir())
-    sys.meta_path.insert(0, _Finder(package, roots, directory))
+    sys.meta_path.insert(0, _Finder(package, roots, _code_dir(root)))
     return True
 
 
 def install_stdlib(root: Path | None = None) -> bool:
     """Cache the code of the standard library's source modules imported from now on
-    (those under ``sysconfig``'s ``stdlib`` path, not under its ``purelib`` or
-    ``platlib``: installed packages are not cached), as :func:`install` does; True
-    if installed. Built-in and frozen modules are found before it, as without it."""
+    (those under the directory of ``os``'s source, the ``stdlib`` path of
+    ``sysconfig``; not those under its ``site-packages`` or ``dist-packages`` nor under
+    any other directory of ``sys.path`` inside it: installed packages are not
+    cached), as :func:`install` does; True if installed. Built-in and frozen modules
+    are found before it, as without it."""
     if not sys.dont_write_bytecode:
         return False
     if any(isinstance(f, _Finder) and f.package is None for f in sys.meta_path):
         return False
-    paths = sysconfig.get_paths()
-    stdlib = [p for p in {paths.get("stdlib"), paths.get("platstdlib")} if p]
-    excluded = tuple(p for p in {paths.get("purelib"), paths.get("platlib")} if p)
-    if not stdlib:
+    os_file = getattr(os, "__file__", None)
+    if not os_file:
         return False
-    directory = code_dir(root if root is not None else default_cache_dir())
-    finder = _Finder(None, stdlib, directory, excluded)
+    stdlib = os.path.dirname(os_file)
+    inside = os.path.join(stdlib, "")
+    excluded = {os.path.join(stdlib, "site-packages"), os.path.join(stdlib, "dist-packages")}
+    excluded.update(p for p in sys.path if isinstance(p, str) and p.startswith(inside) and p != inside)
+    finder = _Finder(None, [stdlib], _code_dir(root), tuple(sorted(excluded)))
     at = next((i for i, f in enumerate(sys.meta_path) if f is PathFinder), len(sys.meta_path))
     sys.meta_path.insert(at, finder)
     return True
