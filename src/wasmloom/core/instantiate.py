@@ -333,6 +333,7 @@ def _new_linker(store: CoreStore) -> int:
 
 
 _EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
+_TWO_WORDS = ctypes.c_size_t * 2  # made once: see core.externs._buffer_type
 _ARRAY_TYPES: dict[int, Any] = {}
 
 
@@ -437,7 +438,7 @@ def _run_instantiate(
 ) -> CoreInstance:
     """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
     instance = ffi.wasmtime_instance_t()
-    slots = (ctypes.c_size_t * 2)()  # trap, error
+    slots = _TWO_WORDS()  # trap, error
     base = ctypes.addressof(slots)
     future = _linker_instantiate_async(
         linker,
