@@ -157,3 +157,52 @@ def test_a_wiring_is_reused_and_a_changed_shape_is_checked_again() -> None:
     other = provider(CoreStore())
     with pytest.raises(LinkError, match="belongs to a different store"):
         instantiate_with(store, user, {"p": other.exports, "h": {"add": add}}, (), wiring)
+
+
+STARTED = """
+(module
+  (import "p" "bump" (func $bump (result i32)))
+  (import "p" "mem" (memory 1))
+  (import "h" "add" (func $add (param i32) (result i32)))
+  (global $got (mut i32) (i32.const 0))
+  (func $start (global.set $got (call $add (call $bump))))
+  (start $start)
+  (func (export "run") (result i32) (global.get $got)))
+"""
+
+
+def test_a_reused_wiring_keeps_its_imports_array_and_a_nested_reuse_gets_its_own() -> None:
+    user = compile_wat(STARTED)
+    wiring = Wiring()
+    store = CoreStore()
+    p = provider(store)
+    refs = {"bump": ExportRef((0, "bump")), "mem": ExportRef((0, "mem"))}
+    inner: list[int] = []
+    nest = [False]
+
+    def add(x: int) -> int:
+        # the start function of an instance being made with the wiring makes another
+        if nest[0]:
+            nest[0] = False
+            nested = instantiate_with(
+                store, user, {"p": refs, "h": {"add": h}}, [p.exports], wiring
+            )
+            inner.append(nested.func("run").caller()())
+        return x + 100
+
+    h = host_func(store, CoreFuncType(("i32",), ("i32",)), add)
+    args = {"p": refs, "h": {"add": h}}
+    first = instantiate_with(store, user, args, [p.exports], wiring).func("run").caller()
+    assert wiring.spare == []  # the first call wires: nothing kept yet
+    nest[0] = True
+    second = instantiate_with(store, user, args, [p.exports], wiring).func("run").caller()
+    # the second call's start function made a third instance with the same wiring while
+    # the second held the kept array: the third had one of its own; both are kept
+    assert (first(), second(), inner) == (101, 102, [103])  # each its own bump's
+    assert len(wiring.spare) == 2
+    assert all(kept[0] is wiring.passed for kept in wiring.spare)
+    # another shape drops them; its own reuse keeps one again
+    for expect in (104, 105):
+        made = instantiate_with(store, user, {"p": p.exports, "h": {"add": h}}, (), wiring)
+        assert made.func("run").caller()() == expect
+    assert len(wiring.spare) == 1 and wiring.spare[0][0] is wiring.passed

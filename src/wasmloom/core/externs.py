@@ -102,8 +102,10 @@ class CoreFunc:
             finally:
                 spare.append(inner)
 
+        buf_type = _buffer_type(16 * nslots + 8)
+
         def make() -> Callable[..., Any]:
-            buf = ctypes.create_string_buffer(16 * nslots + 8)
+            buf = buf_type()
             base = ctypes.addressof(buf)
             raw = memoryview(buf).cast("B")
             views = (raw.cast("I"), raw.cast("Q"), raw.cast("f"), raw.cast("d"))
@@ -147,6 +149,20 @@ class CoreFunc:
 
     def __repr__(self) -> str:
         return f"<CoreFunc {self.ty}>"
+
+
+# Zeroed byte buffers' ctypes types by length, made once: ctypes keeps array types only
+# while they are referenced, and one made anew per store is cyclic garbage (and costs
+# as much to make as the rest of a caller).
+_BUFFER_TYPES: dict[int, Any] = {}
+
+
+def _buffer_type(n: int) -> Any:
+    """The ctypes type ``c_char * n`` (kept for the process)."""
+    t = _BUFFER_TYPES.get(n)
+    if t is None:
+        t = _BUFFER_TYPES[n] = ctypes.c_char * n
+    return t
 
 
 class CoreMemory:

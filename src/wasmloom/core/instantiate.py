@@ -133,15 +133,53 @@ class Wiring:
     source number, export name as bytes, its length, argument name, import name,
     ExportRef or None)``; the :class:`ExportRef` must still be the argument's item.
     ``plain`` are the imports given as items: ``(index, argument name, name, kind)``.
+    ``refs`` are the ``(argument name, import name, ExportRef)`` of ``passed``.
+
+    A reuse fills an imports array taken from ``spare`` (made with the C arguments
+    of its ``passed`` imports, grouped by source) and puts it back afterwards, so
+    a call per import is all a reuse makes of it.
     """
 
-    __slots__ = ("module", "passed", "plain", "sources")
+    __slots__ = ("module", "passed", "plain", "refs", "sources", "spare")
 
     def __init__(self) -> None:
         self.module: CoreModule | None = None
         self.sources: list[tuple[str, int, Any]] = []
         self.passed: list[tuple[int, int, bytes, Any, str, str, Any]] = []
         self.plain: list[tuple[int, str, str, str]] = []
+        self.refs: list[tuple[str, str, Any]] = []
+        self.spare: list[_Filled] = []
+
+
+# An imports array kept by a Wiring: ``(the Wiring's passed list it was made for, the
+# wasmtime_extern_t array, per source the (name, its length, the import's slot in the
+# array as a C argument) of each import passed from it)``.
+_Filled = tuple[list[Any], Any, list[list[tuple[bytes, Any, Any]]]]
+# At most this many arrays are kept per Wiring (one per instantiation in progress).
+_SPARE_ARRAYS = 4
+
+
+def _take_filled(wiring: Wiring, n: int) -> _Filled:
+    """An imports array of ``n`` entries for a reuse of ``wiring``, with its C arguments."""
+    spare = wiring.spare
+    try:
+        return spare.pop()
+    except IndexError:
+        pass
+    externs = _extern_array(n)
+    byref, size = ctypes.byref, _EXTERN_SIZE
+    groups: list[list[tuple[bytes, Any, Any]]] = [[] for _ in wiring.sources]
+    for i, slot, raw, raw_len, _m, _n, _r in wiring.passed:
+        groups[slot].append((raw, raw_len, byref(externs, i * size)))
+    return wiring.passed, externs, groups
+
+
+def _give_filled(wiring: Wiring, filled: _Filled) -> None:
+    """Keep ``filled`` for the next reuse of ``wiring`` (unless ``wiring`` has changed
+    since it was made, or enough are kept)."""
+    spare = wiring.spare
+    if filled[0] is wiring.passed and len(spare) < _SPARE_ARRAYS:
+        spare.append(filled)
 
 
 def instantiate_with(
@@ -168,13 +206,15 @@ def instantiate_with(
     if module.engine is not store.engine:
         raise LinkError("module was compiled for a different engine than the store's")
     n = len(module.imports)
+    if wiring is not None and wiring.module is module:
+        filled = _take_filled(wiring, n)
+        try:
+            if _rewire(store, wiring, args, instances, filled[1], filled[2]):
+                return _instantiate_externs(store, module, filled[1], n)
+        finally:
+            _give_filled(wiring, filled)
     externs = _extern_array(n)
-    if (
-        wiring is None
-        or wiring.module is not module
-        or not _rewire(store, wiring, args, instances, externs)
-    ):
-        _wire(store, module, args, instances, externs, wiring)
+    _wire(store, module, args, instances, externs, wiring)
     return _instantiate_externs(store, module, externs, n)
 
 
@@ -241,14 +281,22 @@ def _wire(
         wiring.sources = sources
         wiring.passed = passed
         wiring.plain = plain
+        wiring.refs = [(m, n, ref) for _i, _s, _r, _l, m, n, ref in passed if ref is not None]
+        wiring.spare = []
         wiring.module = module
 
 
 def _rewire(
-    store: CoreStore, wiring: Wiring, args: _Args, instances: _Instances, externs: Any
+    store: CoreStore,
+    wiring: Wiring,
+    args: _Args,
+    instances: _Instances,
+    externs: Any,
+    groups: list[list[tuple[bytes, Any, Any]]],
 ) -> bool:
-    """Fill ``externs`` as ``wiring`` says; False (``externs`` partly filled) where
-    the arguments do not have its shape."""
+    """Fill ``externs`` as ``wiring`` says (``groups``: the C arguments of its passed
+    imports, see :class:`Wiring`); False (``externs`` partly filled) where the
+    arguments do not have its shape."""
     found = []
     for mod_name, index, types in wiring.sources:
         if index < 0:
@@ -262,13 +310,14 @@ def _rewire(
         if source._store is not store:
             return False
         found.append(source._instance)
-    ctx, byref, export_get, size = store.ctx_arg, ctypes.byref, _export_get, _EXTERN_SIZE
-    for i, slot, raw, raw_len, mod_name, name, ref in wiring.passed:
-        if ref is not None:
-            provided = args.get(mod_name)
-            if provided is None or provided.get(name) is not ref:
-                return False
-        export_get(ctx, found[slot], raw, raw_len, byref(externs, i * size))
+    for mod_name, name, ref in wiring.refs:
+        provided = args.get(mod_name)
+        if provided is None or provided.get(name) is not ref:
+            return False
+    ctx, export_get = store.ctx_arg, _export_get
+    for instance, group in zip(found, groups, strict=True):
+        for raw, raw_len, at in group:
+            export_get(ctx, instance, raw, raw_len, at)
     for i, mod_name, name, kind in wiring.plain:
         provided = args.get(mod_name)
         item = None if provided is None else provided.get(name)
@@ -333,6 +382,7 @@ def _new_linker(store: CoreStore) -> int:
 
 
 _EXTERN_SIZE = ctypes.sizeof(ffi.wasmtime_extern_t)
+_TWO_WORDS = ctypes.c_size_t * 2  # made once: see core.externs._buffer_type
 _ARRAY_TYPES: dict[int, Any] = {}
 
 
@@ -437,7 +487,7 @@ def _run_instantiate(
 ) -> CoreInstance:
     """Run ``wasmtime_linker_instantiate_async`` to completion (start cannot block)."""
     instance = ffi.wasmtime_instance_t()
-    slots = (ctypes.c_size_t * 2)()  # trap, error
+    slots = _TWO_WORDS()  # trap, error
     base = ctypes.addressof(slots)
     future = _linker_instantiate_async(
         linker,

@@ -301,10 +301,13 @@ class CoreStore:
             mem = wasmtime.Memory(self.wasmtime, wasmtime.MemoryType(limits))
             self._flag_memory = mem
             base = ctypes.addressof(mem.data_ptr(self.wasmtime).contents)
-            flag = self._flag = memoryview((ctypes.c_ubyte * 1).from_address(base)).cast("B")
+            flag = self._flag = memoryview(_BYTE.from_address(base)).cast("B")
             flag[0] = 0
         return flag
 
+
+# The flag byte's ctypes type, made once (not per store: see core.externs._buffer_type).
+_BYTE = ctypes.c_ubyte * 1
 
 # Epoch callbacks find their store by key (the callback must not keep stores alive).
 _epoch_owners: dict[int, weakref.ref[CoreStore]] = {}

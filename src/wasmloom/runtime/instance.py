@@ -126,11 +126,21 @@ class Plan:
     around them, resolved once (:func:`prepare`); the rest are memos filled by
     the first instantiation: resolved types free of resource types, core types,
     the lowering plan (:class:`FuncABI`) of each ``canon lower``, and the
-    :class:`ExportRef` of each alias of an instantiated module's export, and the
-    :class:`Wiring` of each core instantiation.
+    :class:`ExportRef` of each alias of an instantiated module's export, the
+    :class:`Wiring` of each core instantiation, and the steps of each component's
+    walk (:class:`_AliasRun`).
     """
 
-    __slots__ = ("abis", "core_types", "per_instance", "prefix", "refs", "types", "wirings")
+    __slots__ = (
+        "abis",
+        "core_types",
+        "per_instance",
+        "prefix",
+        "refs",
+        "schedules",
+        "types",
+        "wirings",
+    )
 
     def __init__(self) -> None:
         self.prefix: _Prefix | None = None
@@ -140,6 +150,8 @@ class Plan:
         self.abis: dict[int, tuple[T.FuncType, Any, FuncABI]] = {}
         self.refs: dict[int, ExportRef] = {}  # by alias of an instantiated module's export
         self.wirings: dict[int, Wiring] = {}  # by core instantiation
+        # by (component definition, definitions skipped): see _schedule
+        self.schedules: dict[tuple[int, int], list[tuple[_Step, Any]]] = {}
 
     def abi(self, d: ast.CanonLower, f: Any, opts: Any) -> FuncABI:
         ft = f.type
@@ -266,16 +278,37 @@ def instantiate(
         plan = Plan()
     scope, subst, skip = _start(plan, cdef, host_store)
     w = _Walk(store, cdef, resolver, parent, plan, scope, subst)
-    steps = _STEPS
-    defs = cdef.ast.definitions
-    for i in range(skip, len(defs)):
-        d = defs[i]
-        step = steps.get(type(d))
-        if step is None:  # pragma: no cover - the decoder produces nothing else
-            raise AssertionError(f"unknown definition {d!r}")
+    for step, d in _schedule(plan, cdef, skip):
         step(w, d)
     _release_core_items(scope)
     return w.inst, w.exports
+
+
+def _schedule(plan: Plan, cdef: ComponentDef, skip: int) -> list[tuple[_Step, Any]]:
+    """The steps that walk ``cdef``'s definitions from ``skip`` on, made once per plan:
+    each definition's step, and each run of aliases of core exports as one
+    :class:`_AliasRun`."""
+    key = (id(cdef.ast), skip)
+    got = plan.schedules.get(key)
+    if got is not None:
+        return got
+    out: list[tuple[_Step, Any]] = []
+    run: list[ast.AliasCoreExport] = []
+    for d in cdef.ast.definitions[skip:]:
+        if type(d) is ast.AliasCoreExport:
+            run.append(d)
+            continue
+        if run:
+            out.append((_alias_run, _AliasRun(run)))
+            run = []
+        step = _STEPS.get(type(d))
+        if step is None:  # pragma: no cover - the decoder produces nothing else
+            raise AssertionError(f"unknown definition {d!r}")
+        out.append((step, d))
+    if run:
+        out.append((_alias_run, _AliasRun(run)))
+    plan.schedules[key] = out
+    return out
 
 
 def _release_core_items(scope: Scope) -> None:
@@ -387,6 +420,7 @@ def _child_plan(plan: Plan, child: ComponentDef) -> Plan:
     sub.abis = plan.abis
     sub.refs = plan.refs
     sub.wirings = plan.wirings
+    sub.schedules = plan.schedules
     return sub
 
 
@@ -410,6 +444,68 @@ def _alias_core_export(w: _Walk, d: ast.AliasCoreExport) -> None:
         except KeyError:
             raise LinkError(f"core instance {d.instance} has no export `{name}`") from None
     scope._spaces[d.sort].append(item)
+
+
+class _AliasRun:
+    """Consecutive aliases of core instances' exports, walked as one step.
+
+    ``fast``, once an instance has walked them one by one, holds what they all came
+    to when every target was an instance (not an inline one) exporting the name: the
+    :class:`ExportRef` of each, by sort, and ``(instance index, its module's export
+    types)`` of each target. A later walk whose targets are instances of the same
+    modules pushes those at once; any other walks them one by one.
+    """
+
+    __slots__ = ("defs", "fast", "tried")
+
+    def __init__(self, defs: list[ast.AliasCoreExport]) -> None:
+        self.defs = defs
+        self.fast: tuple[list[tuple[int, Any]], list[tuple[Sort, list[ExportRef]]]] | None
+        self.fast = None
+        self.tried = False  # whether fast was derived (None: the run cannot be taken at once)
+
+
+def _alias_run(w: _Walk, run: _AliasRun) -> None:
+    fast = run.fast
+    if fast is not None:
+        targets, by_sort = fast
+        instances = w.scope.core_instances
+        n = len(instances)
+        for idx, types in targets:
+            if idx >= n:
+                break
+            t = instances[idx]
+            if type(t) is not LazyExports or t._types is not types:
+                break
+        else:
+            spaces = w.scope._spaces
+            for sort, refs in by_sort:
+                spaces[sort].extend(refs)
+            return
+    for d in run.defs:
+        _alias_core_export(w, d)
+    if not run.tried:
+        run.fast = _alias_run_at_once(w, run.defs)
+        run.tried = True
+
+
+def _alias_run_at_once(
+    w: _Walk, defs: list[ast.AliasCoreExport]
+) -> tuple[list[tuple[int, Any]], list[tuple[Sort, list[ExportRef]]]] | None:
+    """What :attr:`_AliasRun.fast` keeps for ``defs``, just walked by ``w``; None when
+    some target was not an instance exporting the name."""
+    instances = w.scope.core_instances
+    refs = w.plan.refs
+    targets: dict[int, Any] = {}
+    by_sort: dict[Sort, list[ExportRef]] = {}
+    for d in defs:
+        t = instances[d.instance]
+        ref = refs.get(id(d))
+        if type(t) is not LazyExports or d.name not in t._types or ref is None:
+            return None
+        targets[d.instance] = t._types
+        by_sort.setdefault(d.sort, []).append(ref)
+    return list(targets.items()), list(by_sort.items())
 
 
 def _alias_outer(w: _Walk, d: ast.AliasOuter) -> None:
@@ -521,8 +617,10 @@ def _alias_export_step(w: _Walk, d: ast.AliasExport) -> None:
     _alias_export(w.scope, d)
 
 
+_Step = Callable[[_Walk, Any], None]
+
 # One step per kind of definition (dispatch on the exact class: the decoder's).
-_STEPS: dict[type, Callable[[_Walk, Any], None]] = {
+_STEPS: dict[type, _Step] = {
     ast.CoreModule: _core_module,
     ast.CoreInstantiate: _core_instantiate,
     ast.CoreInlineExports: _core_inline_exports,
