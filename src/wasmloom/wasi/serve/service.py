@@ -333,7 +333,7 @@ class Service:
         try:
             request = wh.Request(
                 wh.Fields(headers),
-                wh.Body(None, None) if body is None else http.incoming_body(body),
+                None if body is None else http.incoming_body(body),
                 method=_METHODS.get(method) or H.MethodOther(method),
                 path_with_query=target,
                 scheme=_SCHEME_HTTP,

@@ -103,9 +103,10 @@ class WasiHttp:
         self, body: Body | None, res: FutureReader[Any]
     ) -> tuple[StreamReader[Any], FutureReader[Any]]:
         store = self._store or self.store
-        if body is None:  # cannot happen through the bindings: `this` is owned
-            body = Body(None, None)
-        sent = body.sent
+        contents = trailers = sent = None  # (body None: a request without a body)
+        if body is not None:
+            contents, trailers, sent = body.contents, body.trailers, body.sent
+            body.contents = body.trailers = None
         if sent is not None:
             # the consumer's verdict is the one `new` promised
             async def forward() -> None:
@@ -117,9 +118,10 @@ class WasiHttp:
             store.spawn(forward())
         else:
             res.close()
-        contents = body.contents or StreamReader.new(store, _EMPTY_CONTENTS)
-        trailers = body.trailers or FutureReader.new(store, _NO_TRAILERS)
-        body.contents = body.trailers = None
+        if contents is None:
+            contents = StreamReader.new(store, _EMPTY_CONTENTS)
+        if trailers is None:
+            trailers = FutureReader.new(store, _NO_TRAILERS)
         return contents, trailers
 
     # -- bodies the host reads from a connection
