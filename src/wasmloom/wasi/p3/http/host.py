@@ -92,16 +92,8 @@ class WasiHttp:
         return RequestOptions()
 
     def request_consume_body(self, this: Any, res: FutureReader[Any]) -> Any:
+        """``consume-body`` of a request or a response (``response_consume_body`` too)."""
         body, this.body = this.body, None
-        return self._consume(body, res)
-
-    def response_consume_body(self, this: Any, res: FutureReader[Any]) -> Any:
-        body, this.body = this.body, None
-        return self._consume(body, res)
-
-    def _consume(
-        self, body: Body | None, res: FutureReader[Any]
-    ) -> tuple[StreamReader[Any], FutureReader[Any]]:
         store = self._store or self.store
         contents = trailers = sent = None  # (body None: a request without a body)
         if body is not None:
@@ -123,6 +115,8 @@ class WasiHttp:
         if trailers is None:
             trailers = FutureReader.new(store, _NO_TRAILERS)
         return contents, trailers
+
+    response_consume_body = request_consume_body
 
     # -- bodies the host reads from a connection
     def incoming_body(self, body: IncomingBody | None) -> Body:
