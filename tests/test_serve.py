@@ -152,6 +152,20 @@ def test_trailers_and_pipelined_requests(server: Server) -> None:
     assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"ping\r\n0\r\n\r\n"), out
 
 
+def test_a_service_that_waits_for_its_body_then_a_pipelined_request(server: Server) -> None:
+    """The first request's service starts as its head arrives and waits for the body (it
+    is carried on past its first step); the request pipelined behind the body is served
+    after it, on the same connection."""
+    with server.connect() as s:
+        s.sendall(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\n")
+        time.sleep(0.3)
+        s.sendall(b"pingGET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        out = read_all(s)
+    first, _, second = out.partition(b"ping\r\n0\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200 ") and first.endswith(b"4\r\n"), out
+    assert second.startswith(b"HTTP/1.1 200 ") and second.endswith(b"5\r\nhello\r\n0\r\n\r\n"), out
+
+
 def test_a_trap_after_the_response_delivers_what_was_sent_then_closes(server: Server) -> None:
     before = len(server.lines)
     out = server.exchange(b"GET /partial-trap HTTP/1.1\r\nhost: x\r\n\r\n")

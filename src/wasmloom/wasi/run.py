@@ -11,6 +11,7 @@ on Unix) after a report on stderr naming the WIT function.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -129,7 +130,6 @@ class RunState:
         self.ctx = ctx
         self._store: Store[Any] | None = None
         self._p3: WasiP3 | None = None
-        self._http: WasiHttp | None = None
 
     def bind(self, store: Store[Any]) -> None:
         """Serve ``store`` (the 0.3 host is made, and bound, when first used)."""
@@ -148,14 +148,13 @@ class RunState:
                 self._p3.bind(self._store)
         return self._p3
 
-    @property
+    @functools.cached_property
     def http(self) -> WasiHttp:
-        """The wasi:http 0.3 host state (made on first use)."""
-        if self._http is None:
-            from wasmloom.wasi.p3.http import WasiHttp
+        """The wasi:http 0.3 host state (made on first use; then an attribute: the bindings
+        read it a few times a request)."""
+        from wasmloom.wasi.p3.http import WasiHttp
 
-            self._http = WasiHttp(self.p3)
-        return self._http
+        return WasiHttp(self.p3)
 
 
 def guest_argv(opts: RunOptions) -> list[str]:

@@ -27,12 +27,15 @@ ships, strict by default. The server adds the lifecycle around it:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import functools
 import resource
 import socket
 import time
+import types
 from collections import deque
+from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,6 +158,11 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur: _Request | None = None  # being parsed
         self.in_head = False
         self.head_bytes = 0
+        #: a request of this connection is in service (from the end of its head on)
+        self.busy = False
+        #: the service of the requests parsed is due once the data in hand is parsed
+        self.due = False
+        #: the task carrying on a service that suspended (see :meth:`_begin`)
         self.task: asyncio.Task[None] | None = None
         #: time (:func:`time.monotonic`) past which a head (or an idle connection) has waited
         #: too long; 0: none
@@ -194,7 +202,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.bad = True
         if self.cur is not None:
             self._cut(self.cur)
-        if self.task is None:
+        if not self.busy:
             return False  # nothing in service: close now
         return True
 
@@ -207,7 +215,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.bad:
             return
-        if not self.in_head and self.cur is None and self.task is None:
+        if not self.in_head and self.cur is None and not self.busy:
             self.deadline = 0.0  # the keep-alive timer; the head's runs from here
         try:
             self.parser.feed_data(data)
@@ -224,6 +232,9 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             self._reject(400, "protocol upgrades are not supported\n")
         except httptools.HttpParserError:
             self._reject(400, "malformed request\n")
+        if self.due:
+            self.due = False
+            self._begin()
 
     def _reject(self, status: int, text: str) -> None:
         """The framing failed: answer ``status`` if nothing of the current request was sent,
@@ -233,7 +244,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.cur is not None:
             self._cut(self.cur)  # a guest reading this body sees the error
         self.queue.clear()  # requests not yet in service never will be
-        if self.task is None or not self.answered:
+        if not self.busy or not self.answered:
             self.error(status, text)
 
     # -- timers
@@ -256,7 +267,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
 
     def timed_out(self) -> None:
         self.deadline = 0.0
-        if self.task is None and not self.closed:
+        if not self.busy and not self.closed:
             self.transport.close()
 
     # -- parser callbacks
@@ -303,7 +314,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         assert cur is not None
         self.in_head = False
         self.head_bytes = 0  # from now on: the trailers'
-        if self.task is None:
+        if not self.busy:
             self.deadline = 0.0
         p = self.parser
         method = p.get_method()
@@ -318,10 +329,9 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             if cur.continue_:
                 self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.queue.append(cur)
-        if self.task is None:
+        if not self.busy:
             self.answered = False
-            task = self.task = self.loop.create_task(self._serve())
-            self.srv.tasks.add(task)
+            self.busy = self.due = True  # served once this data is parsed: see data_received
 
     def on_body(self, data: bytes) -> None:
         cur = self.cur
@@ -335,6 +345,29 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             cur.reader.feed_eof()
 
     # -- serving
+
+    def _begin(self) -> None:
+        """Serve the requests queued: the service's first step runs now, in line (as
+        asyncio's eager tasks do: a request served without suspending costs no task and no
+        loop turn); a task carries on a service that suspends. With ``-W timeout`` the
+        service runs in a task from the start (``asyncio.timeout`` acts on a task)."""
+        ctx = contextvars.copy_context()
+        coro = self._serve()
+        if self.srv.service.run_opts.wasm.timeout is None:
+            try:
+                first = ctx.run(coro.send, None)
+            except (StopIteration, asyncio.CancelledError):
+                return
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException as e:  # as a task's exception would be, once dropped
+                self.loop.call_exception_handler(
+                    {"message": "serving a request failed", "exception": e, "protocol": self}
+                )
+                return
+            coro = _carried(coro, first)
+        task = self.task = self.loop.create_task(coro, context=ctx)
+        self.srv.tasks.add(task)
 
     async def _serve(self) -> None:
         handle = self.srv.service.handle
@@ -360,8 +393,11 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
                         self.transport.close()
                     return
         finally:
-            self.srv.tasks.discard(self.task)
-            self.task = None
+            task = self.task
+            if task is not None:
+                self.task = None
+                self.srv.tasks.discard(task)
+            self.busy = False
         if not self.closed and self.cur is None:
             idle = self.limits.keep_alive_timeout  # (what _arm does, without its call)
             self.deadline = 0.0 if idle is None else _now() + idle
@@ -508,7 +544,7 @@ class HttpServer:
             self.sweeper.cancel()
         for conn in list(self.conns):
             # (a connection accepted a moment ago has no transport yet: served if it asks)
-            if conn.task is None and not conn.closed and conn.transport is not None:
+            if not conn.busy and not conn.closed and conn.transport is not None:
                 conn.transport.close()
         forced = asyncio.ensure_future(now.wait()) if now is not None else None
         deadline = self.loop.time() + grace
@@ -521,7 +557,7 @@ class HttpServer:
         if forced is not None:
             forced.cancel()
         why = "a second signal" if now is not None and now.is_set() else f"{grace:g}s"
-        busy = [c for c in self.conns if c.task is not None]
+        busy = [c for c in self.conns if c.busy]
         for conn in busy:
             req = conn.serving
             what = f"{req.method} {req.url.decode('latin-1')}" if req is not None else "a request"
@@ -613,6 +649,33 @@ class _Listener:
 
     def _log(self, msg: str) -> None:
         self.srv.service.log(msg)
+
+
+async def _carried(coro: Coroutine[Any, Any, None], first: Any) -> None:
+    """Carry on ``coro``, suspended at ``first`` (what its first step yielded), in the
+    task that runs this."""
+    await _steps(coro, first)
+
+
+@types.coroutine
+def _steps(coro: Coroutine[Any, Any, None], first: Any) -> Generator[Any, Any, None]:
+    # (a generator-based coroutine: what ``coro`` yields goes to the task as it is, and
+    # what the task sends or throws in goes on to ``coro``)
+    try:
+        # a bare yield asked for one loop turn: it has passed once the task runs this
+        out = first if first is not None else coro.send(None)
+        while True:
+            try:
+                sent = yield out
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as e:  # thrown in by the task (cancellation)
+                out = coro.throw(e)
+            else:
+                out = coro.send(sent)
+    except StopIteration:
+        return
 
 
 def _same(protocol: _Conn) -> _Conn:

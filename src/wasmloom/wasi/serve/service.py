@@ -333,7 +333,7 @@ class Service:
         try:
             request = wh.Request(
                 wh.Fields(headers),
-                wh.Body(None, None) if body is None else http.incoming_body(body),
+                None if body is None else http.incoming_body(body),
                 method=_METHODS.get(method) or H.MethodOther(method),
                 path_with_query=target,
                 scheme=_SCHEME_HTTP,
@@ -550,11 +550,11 @@ class Service:
         else:
             if self.stopping or not self._warming or self._warm_failed:
                 return False
-            spare, warm = 0, self.warm
+            spare, warm, mr = 0, self.warm, self.max_reuse
             for s in self.pool:
                 if spare >= warm:
                     return False
-                if not s.active and self._has_room(s):
+                if not s.active and s.uses < mr and not s.instance.poisoned:  # idle, has room
                     spare += 1
             if spare >= warm:
                 return False

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from wasmloom import types as T
 from wasmloom.host.streams import (
     Destination,
     FutureDestination,
@@ -256,14 +257,17 @@ class _BodyProducer(AsyncChunkProducer):
 
 
 class _TrailersProducer:
-    """The trailers future of an :class:`IncomingBody`: resolves once the body was read."""
+    """The trailers future of an :class:`IncomingBody`: resolves once the body was read.
 
-    def __init__(
-        self, store: Any, body: IncomingBody, bridge: Callable[[], _FieldsBridge | None]
-    ) -> None:
+    ``shared`` is the future's shared state (set once the future exists): given to a
+    guest, it has the guest's type, whose ``own<fields>`` the trailers go out as; a host
+    reader gets :class:`Fields`.
+    """
+
+    def __init__(self, store: Any, body: IncomingBody) -> None:
         self.store = store
         self.body = body
-        self.bridge = bridge
+        self.shared: Any = None
         self.task: asyncio.Task[Any] | None = None
 
     def poll_produce(self, store: Any, dst: FutureDestination, finish: bool) -> StreamResult:
@@ -287,14 +291,24 @@ class _TrailersProducer:
         return COMPLETED
 
     def _lower(self, result: Ok[Fields | None] | Err[Any]) -> Any:
-        bridge = self.bridge()
-        if isinstance(result, Ok) and result.value is not None and bridge is not None:
-            return Ok(bridge.to_guest(result.value))
+        if isinstance(result, Ok) and result.value is not None and self.shared is not None:
+            rt = _fields_type(self.shared.t)
+            if rt is not None:
+                return Ok(_FieldsBridge(rt).to_guest(result.value))
         return result
 
     def close(self) -> None:
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+
+def _fields_type(t: Any) -> T.ResourceType | None:
+    """The resource type of ``fields`` in a trailers future's type
+    ``result<option<own<fields>>, error-code>``; None for any other (an untyped future: the
+    host reads it)."""
+    ok = t.ok if isinstance(t, T.ResultType) else None
+    own = ok.t if isinstance(ok, T.OptionType) else None
+    return own.rt if isinstance(own, T.OwnType) else None
 
 
 # --- writing a body ----------------------------------------------------------------------

@@ -114,7 +114,11 @@ class Fields:
 
     def get(self, name: str) -> list[bytes]:
         key = name.lower()
-        return [v for k, v in self.entries if k == key]
+        out = []
+        for k, v in self.entries:  # (a loop: a comprehension is one more frame)
+            if k == key:
+                out.append(v)
+        return out
 
     def has(self, name: str) -> bool:
         key = name.lower()

@@ -7,7 +7,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from wasmloom import types as T
 from wasmloom.host.accessor import Accessor
 from wasmloom.host.linker import Linker
 from wasmloom.host.streams import (
@@ -30,7 +29,7 @@ from wasmloom.wasi.p3.http.bodies import (
 )
 from wasmloom.wasi.p3.http.client import _content_length, _wire_target
 from wasmloom.wasi.p3.http.errors import _internal
-from wasmloom.wasi.p3.http.fields import Fields, _FieldsBridge
+from wasmloom.wasi.p3.http.fields import Fields
 from wasmloom.wasi.p3.http.messages import Request, RequestOptions, Response, _seconds, method_name
 
 __all__ = ["WasiHttp", "add_to_linker"]
@@ -47,7 +46,6 @@ class WasiHttp:
     def __init__(self, p3: Any, default_timeout: float | None = 600.0) -> None:
         self.p3 = p3
         self.default_timeout = default_timeout
-        self.fields_rt: T.ResourceType | None = None
         self._store: Any = None  # p3's, once bound (looked up per call otherwise)
 
     @property
@@ -56,10 +54,6 @@ class WasiHttp:
         if store is None:
             store = self._store = self.p3.store
         return store
-
-    def _bridge(self) -> _FieldsBridge | None:
-        """How trailers reach a guest (None before linking: host readers get :class:`Fields`)."""
-        return None if self.fields_rt is None else _FieldsBridge(self.fields_rt)
 
     # -- types: constructors and static functions
     def fields_new(self) -> Fields:
@@ -92,20 +86,13 @@ class WasiHttp:
         return RequestOptions()
 
     def request_consume_body(self, this: Any, res: FutureReader[Any]) -> Any:
+        """``consume-body`` of a request or a response (``response_consume_body`` too)."""
         body, this.body = this.body, None
-        return self._consume(body, res)
-
-    def response_consume_body(self, this: Any, res: FutureReader[Any]) -> Any:
-        body, this.body = this.body, None
-        return self._consume(body, res)
-
-    def _consume(
-        self, body: Body | None, res: FutureReader[Any]
-    ) -> tuple[StreamReader[Any], FutureReader[Any]]:
         store = self._store or self.store
-        if body is None:  # cannot happen through the bindings: `this` is owned
-            body = Body(None, None)
-        sent = body.sent
+        contents = trailers = sent = None  # (body None: a request without a body)
+        if body is not None:
+            contents, trailers, sent = body.contents, body.trailers, body.sent
+            body.contents = body.trailers = None
         if sent is not None:
             # the consumer's verdict is the one `new` promised
             async def forward() -> None:
@@ -117,10 +104,13 @@ class WasiHttp:
             store.spawn(forward())
         else:
             res.close()
-        contents = body.contents or StreamReader.new(store, _EMPTY_CONTENTS)
-        trailers = body.trailers or FutureReader.new(store, _NO_TRAILERS)
-        body.contents = body.trailers = None
+        if contents is None:
+            contents = StreamReader.new(store, _EMPTY_CONTENTS)
+        if trailers is None:
+            trailers = FutureReader.new(store, _NO_TRAILERS)
         return contents, trailers
+
+    response_consume_body = request_consume_body
 
     # -- bodies the host reads from a connection
     def incoming_body(self, body: IncomingBody | None) -> Body:
@@ -129,7 +119,9 @@ class WasiHttp:
         if body is None:
             return Body(None, None)
         producer = _BodyProducer(store, body)
-        trailers = FutureReader.new(store, _TrailersProducer(store, body, self._bridge))
+        ends = _TrailersProducer(store, body)
+        trailers = FutureReader.new(store, ends)
+        ends.shared = trailers.shared
         return Body(StreamReader.new(store, producer), trailers)
 
     # -- client
@@ -227,12 +219,5 @@ def add_to_linker(linker: Linker, getter: Callable[[Any], WasiHttp]) -> None:
 
     ``getter(store.data)`` is the store's :class:`WasiHttp`.
     """
-
-    def get(d: Any) -> WasiHttp:
-        h = getter(d)
-        if h.fields_rt is None:
-            h.fields_rt = fields_rt
-        return h
-
-    fields_rt = wasi_http_types.add_to_linker(linker, get).fields
-    wasi_http_client.add_to_linker(linker, get)
+    wasi_http_types.add_to_linker(linker, getter)
+    wasi_http_client.add_to_linker(linker, getter)

@@ -127,7 +127,9 @@ class _Message:
     body: Body | None
 
     def get_headers(self) -> Fields:
-        return self.headers.frozen_view()
+        # the headers themselves once immutable (as a message's are): no copy can differ
+        h = self.headers
+        return h if h.immutable else h.frozen_view()
 
     def drop(self) -> None:
         """The guest dropped the message without sending or consuming it."""
@@ -137,12 +139,12 @@ class _Message:
 
 
 class Request(_Message):
-    """``wasi:http/types.request``."""
+    """``wasi:http/types.request``; ``body`` None: no body (an empty one)."""
 
     def __init__(
         self,
         headers: Fields,
-        body: Body,
+        body: Body | None,
         options: RequestOptions | None = None,
         *,
         method: H.Method | None = None,
