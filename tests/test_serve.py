@@ -108,6 +108,20 @@ def test_oversized_headers_are_431(server: Server, size: int) -> None:
     assert out.startswith(b"HTTP/1.1 431 "), out[:100]
 
 
+def test_a_header_field_that_never_ends_is_431_once_past_the_limit(server: Server) -> None:
+    """The head is refused by the bytes received, not when its field is complete (the
+    parser builds a field by concatenation: waiting for its end costs quadratic time)."""
+    with server.connect() as s:
+        s.sendall(b"GET / HTTP/1.1\r\nhost: x\r\nx-big: ")
+        try:
+            for _ in range(64):  # 4 MiB in all, the field never ended
+                s.sendall(b"a" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server answered and closed before reading it all
+        out = read_all(s)
+    assert out.startswith(b"HTTP/1.1 431 "), out[:100]
+
+
 @pytest.mark.parametrize(
     "request_",
     [

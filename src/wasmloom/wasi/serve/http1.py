@@ -158,6 +158,10 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur: _Request | None = None  # being parsed
         self.in_head = False
         self.head_bytes = 0
+        #: bytes received for the current head after the data it began in, all of it
+        #: head (the parser builds a field's value by concatenation until the field
+        #: ends, so a field is refused by its size before it is complete)
+        self.head_fed = 0
         #: a request of this connection is in service (from the end of its head on)
         self.busy = False
         #: the service of the requests parsed is due once the data in hand is parsed
@@ -217,10 +221,16 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             return
         if not self.in_head and self.cur is None and not self.busy:
             self.deadline = 0.0  # the keep-alive timer; the head's runs from here
+        began = self.cur if self.in_head else None  # a head begun in earlier data
         try:
             self.parser.feed_data(data)
-            if self.in_head and not self.deadline:
-                self._arm(self.limits.header_timeout)  # the head is not complete yet
+            if self.in_head:
+                if not self.deadline:
+                    self._arm(self.limits.header_timeout)  # the head is not complete yet
+                if self.cur is began:  # the same head, still not complete: all of data
+                    fed = self.head_fed = self.head_fed + len(data)
+                    if fed > self.limits.max_head:
+                        raise _HeadTooLarge
         except _HeadTooLarge:
             self._reject(431, "request header fields too large\n")
         except httptools.HttpParserCallbackError as e:
@@ -244,7 +254,9 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if self.cur is not None:
             self._cut(self.cur)  # a guest reading this body sees the error
         self.queue.clear()  # requests not yet in service never will be
-        if not self.busy or not self.answered:
+        if not self.busy:
+            self.error(status, text, _LINGER)
+        elif not self.answered:
             self.error(status, text)
 
     # -- timers
@@ -276,6 +288,7 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         self.cur = _Request()
         self.in_head = True
         self.head_bytes = 0
+        self.head_fed = 0
         # (the head's timer runs if the head is not complete once the data is parsed)
 
     def on_url(self, url: bytes) -> None:
@@ -442,7 +455,12 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
         if not self.closed:
             self.transport.close()  # what was written is still delivered
 
-    def error(self, status: int, text: str) -> None:
+    def error(self, status: int, text: str, linger: float = 0.0) -> None:
+        """Answer ``status`` with ``text`` and close. With ``linger``, the close is a
+        lingering one: the client may still be sending what was refused, and closing
+        with its data unread would reset the connection, losing the answer; so the
+        connection sends its end, then reads on (and drops what comes, see
+        :meth:`data_received`) until the client closes or ``linger`` seconds pass."""
         self.keep = False
         self.answered = True
         if self.transport.is_closing():
@@ -455,7 +473,13 @@ class _Conn(asyncio.streams.FlowControlMixin, asyncio.Protocol):
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
             % (status, reason(status).encode(), len(body), body)
         )
-        self.transport.close()
+        transport = self.transport
+        if linger > 0 and transport.can_write_eof():
+            transport.write_eof()
+            transport.resume_reading()
+            self._arm(linger)
+        else:
+            transport.close()
 
 
 _STATUS_LINES: dict[int, bytes] = {}
@@ -463,6 +487,7 @@ _STATUS_LINES: dict[int, bytes] = {}
 _NAMES: dict[bytes, str] = {}
 _MAX_NAMES = 512
 _now = time.monotonic  # the connections' deadlines' clock
+_LINGER = 2.0  # seconds a connection refused for its framing reads on (see _Conn.error)
 _METHOD_NAMES = {
     m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")
 }
