@@ -406,12 +406,60 @@ class InstanceTypeDef:
 # --- definitions -----------------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class CoreModule:
-    """An embedded core module: its complete binary (``\\0asm`` preamble included)."""
+    """An embedded core module: its complete binary (``\\0asm`` preamble included) and
+    its place in the component's binary.
 
-    data: bytes
-    offset: int = 0
+    :meth:`slice_later` has ``data`` sliced from the component's bytes on first
+    read: a component loaded from its cache record copies no module that nothing
+    reads. Either way ``data`` reads as the module's bytes; equality, ``repr`` and
+    pickling are those of a record of the fields ``data`` and ``offset``.
+    """
+
+    __slots__ = ("_data", "_file", "offset")
+    __fields__ = ("data", "offset")
+
+    def __init__(self, data: bytes, offset: int = 0) -> None:
+        self._data = data
+        self._file: tuple[bytes, int] | None = None
+        self.offset = offset
+
+    def slice_later(self, file: bytes, size: int) -> None:
+        """Make ``data`` ``file[offset : offset + size]``, sliced when first read (``file``
+        is kept until then; the caller checks the range)."""
+        self._file = (file, size)
+
+    @property
+    def data(self) -> bytes:
+        file = self._file
+        if file is not None:
+            # _data before _file: a thread that sees no _file finds the slice
+            self._data = file[0][self.offset : self.offset + file[1]]
+            self._file = None
+        return self._data
+
+    @data.setter
+    def data(self, value: bytes) -> None:
+        self._data = value
+        self._file = None
+
+    def __repr__(self) -> str:
+        return f"CoreModule(data={self.data!r}, offset={self.offset!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not CoreModule:
+            return NotImplemented
+        assert isinstance(other, CoreModule)
+        return self.offset == other.offset and self.data == other.data
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getstate__(self) -> tuple[bytes, int]:
+        return (self.data, self.offset)
+
+    def __setstate__(self, state: tuple[bytes, int]) -> None:
+        self._data, self.offset = state
+        self._file = None
 
 
 @dataclass(slots=True)

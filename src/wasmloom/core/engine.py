@@ -273,6 +273,14 @@ def compile_module(
         raise ValidationError("not a core wasm binary (missing the \\0asm preamble)")
     if key is None:
         key = sha256(data).digest()
+    return compile_keyed(engine, key, lambda: data)
+
+
+def compile_keyed(engine: Engine, key: bytes, data: Callable[[], bytes]) -> CoreModule:
+    """:func:`compile_module` of the binary ``data()`` gives, whose SHA-256 the caller
+    knows (``key``) and whose ``\\0asm`` preamble it has checked. ``data()`` is called
+    only when the module is not in the engine's cache and its compiled code or its
+    types are not in the engine's disk cache."""
     cache = engine._modules
     with engine._lock:
         hit = cache.get(key)
@@ -289,7 +297,7 @@ def compile_module(
     return compiled
 
 
-def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> ModuleType:
+def _module_type(disk: ModuleDiskCache | None, key: bytes, data: Callable[[], bytes]) -> ModuleType:
     """The module's imports and exports: from the disk cache, else parsed (and stored there)."""
     load = getattr(disk, "load_types", None)
     if load is not None:
@@ -298,7 +306,7 @@ def _module_type(disk: ModuleDiskCache | None, key: bytes, data: bytes) -> Modul
             with contextlib.suppress(Exception):  # an unreadable entry is parsed again
                 return module_type_from_data(marshal.loads(blob))
     try:
-        mt = module_type(data)
+        mt = module_type(data())
     except (ValueError, IndexError) as e:
         raise ValidationError(f"cannot read the module's types: {e}") from None
     store = getattr(disk, "store_types", None)
@@ -320,7 +328,7 @@ def _deserialize(engine: Engine, blob: bytes) -> wasmtime.Module:
     return wasmtime.Module._from_ptr(ptr)
 
 
-def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module:
+def _load_or_compile(engine: Engine, data: Callable[[], bytes], key: bytes) -> wasmtime.Module:
     disk = engine.disk_cache
     if disk is not None:
         # A cache that hands out its entries' files has wasmtime map them instead of
@@ -337,11 +345,12 @@ def _load_or_compile(engine: Engine, data: bytes, key: bytes) -> wasmtime.Module
                     return _deserialize(engine, blob)
         except wasmtime.WasmtimeError:
             pass  # stale or foreign: compile again below
+    binary = data()
     try:
         if disk is None:
-            return wasmtime.Module(engine.wasmtime, data)
-        with disk.compiling(len(data)):
-            module = wasmtime.Module(engine.wasmtime, data)
+            return wasmtime.Module(engine.wasmtime, binary)
+        with disk.compiling(len(binary)):
+            module = wasmtime.Module(engine.wasmtime, binary)
     except wasmtime.WasmtimeError as e:
         raise ValidationError(str(e)) from None
     disk.store(key, bytes(module.serialize()))

@@ -6,12 +6,14 @@ import contextlib
 import os
 import pickle
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from wasmloom import core
 from wasmloom.binary import ast
 from wasmloom.binary.preamble import is_core_module
+from wasmloom.core.engine import compile_keyed
 from wasmloom.digest import sha256
 from wasmloom.errors import ValidationError
 from wasmloom.host.module import wasm_binary
@@ -163,11 +165,19 @@ def _from_record(blob: bytes | None, data: bytes, engine: core.Engine) -> Compon
         return None
     compiled: dict[int, Any] = {}
     for d, (offset, size, key) in zip(modules, places, strict=True):
-        if offset + size > len(data):
+        if offset != d.offset or offset + size > len(data):
             return None
-        d.data = data[offset : offset + size]
-        compiled[id(d)] = core.compile_module(engine, d.data, key)
+        if not data.startswith(b"\0asm", offset):
+            return None  # loaded as new, which reports the bad module
+        # The module's bytes are sliced from the file's only when something reads them
+        # (a compile or parse on a disk-cache miss, pickling): a warm load copies none.
+        d.slice_later(data, size)
+        compiled[id(d)] = compile_keyed(engine, key, _reader(d))
     return Component(engine, tree, compiled)
+
+
+def _reader(d: ast.CoreModule) -> Callable[[], bytes]:
+    return lambda: d.data
 
 
 def _core_modules(tree: ast.Component) -> list[ast.CoreModule]:
