@@ -745,3 +745,15 @@ def test_guest_resources_of_each_instance_stay_its_own(res: ModuleType) -> None:
     xs[0].drop(stores[0])
     xs[1].drop(stores[1])
     assert guests[0].counters.drops(stores[0]) == 1 and guests[1].counters.drops(stores[1]) == 1
+
+
+def test_bindings_of_an_instances_own_resources_are_not_kept(res: ModuleType) -> None:
+    """No binder plan is kept for exports that use the instance's own resources (the
+    converters of its class map refer to the instance's bindings object)."""
+    from wasmloom.bindgen import rt
+
+    counters = importlib.import_module("res_bindings.example_res_counters")
+    store = Store(data=ResData())
+    guest, _ = _res_guest(res, store)
+    assert guest.counters.counter_new(store, 1).get(store) == 1
+    assert all(p.args[2] is not counters._GUEST_CLASSES for p in rt._binder_plans.values())

@@ -563,9 +563,16 @@ class ExportBinder:
         self.classes = plan.classes
         # plan.fits: each type equals the plan's, so the plan's choice of type holds
         plan_types = plan.plan_types
-        self.funcs = {
-            n: specialise_as(f, self.classes, plan_types[n] or f.type) for n, f in exported.items()
-        }
+        self.funcs = {n: self._specialise(plan, f, plan_types[n]) for n, f in exported.items()}
+
+    def _specialise(
+        self, plan: _BinderPlan, f: ExportedFunc, wit: T.FuncType | None
+    ) -> ExportedFunc:
+        """``f`` specialised through the class map; its plan kept when the binder plan
+        is and it is planned with the WIT type (which holds no instance's resource)."""
+        if wit is None:
+            return specialise_as(f, self.classes, f.type)
+        return specialise_as(f, self.classes, wit, kept=plan.shareable)
 
     def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
         f = self.funcs[name]

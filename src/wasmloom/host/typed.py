@@ -58,12 +58,16 @@ def specialise(
     return specialise_as(f, classes, ft)
 
 
-def specialise_as(f: ExportedFunc, classes: ClassMap, ft: T.FuncType) -> ExportedFunc:
+def specialise_as(
+    f: ExportedFunc, classes: ClassMap, ft: T.FuncType, *, kept: bool = False
+) -> ExportedFunc:
     """As :func:`specialise`, planning with ``ft``, which must equal ``f.type`` (the
     caller's word: it is not checked).
 
-    The plan is made once per ``ft`` and ``classes`` object and the options it
-    depends on, so a caller that keeps both across instances derives it once.
+    ``kept``: the caller keeps ``ft`` and ``classes`` for later instances; the
+    plan is then made once per ``ft`` and ``classes`` object and the options it
+    depends on, and kept with them. (A class map whose converters refer to one
+    instance's objects must not be kept: it would keep them alive.)
     """
     if not isinstance(f, LiftedFunc):
         return f
@@ -74,14 +78,14 @@ def specialise_as(f: ExportedFunc, classes: ClassMap, ft: T.FuncType) -> Exporte
             d[k] = pytypes.MethodType(v.__func__, c)
         elif k == "call_from_host":
             del d[k]
-    c._abi = _lift_abi(ft, f.opts, classes)
+    c._abi = _lift_abi(ft, f.opts, classes) if kept else FuncABI(ft, f.opts, "lift", classes)
     c.lift_return = c._abi.lift_task_return  # an async export's results, into the classes too
     c._core = f.callee.caller()
     return c
 
 
-# The lifting plan of each (function type, class map) specialise_as was given, by their
-# identities, and the options it depends on. An entry keeps the type and the map, so
+# The lifting plan of each (function type, class map) specialise_as was given as kept,
+# by their identities, and the options it depends on. An entry keeps the type and the map, so
 # their identities stay theirs.
 _LiftKey: TypeAlias = tuple[int, int, str, str, bool, bool]
 _lift_abis: dict[_LiftKey, tuple[T.FuncType, ClassMap, FuncABI]] = {}
