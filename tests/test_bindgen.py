@@ -695,3 +695,65 @@ def test_same_shaped_parameters_lift_into_their_own_classes(gen_dir: Path) -> No
     [(p, s)] = seen
     assert (type(p), type(s)) == (sink.Point, sink.Size)
     assert (p, s) == (sink.Point(1, 2), sink.Size(3, 4))
+
+
+def test_a_later_instance_reuses_the_bindings_plans(
+    app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The class map and the lifting plans of an instance's exports are derived once:
+    later instances, through the same linker or a new one, reuse them and still lift
+    into the generated classes."""
+    from wasmloom.host import typed
+
+    geo = importlib.import_module("app_bindings.example_app_geo")
+    shared = Linker()
+    app.add_to_linker(shared, lambda d: d)
+
+    def guest(linker: Linker) -> tuple[Store[Data], Any]:
+        store = Store(data=Data())
+        store.data.logging = store.data.logger  # type: ignore[attr-defined]
+        return store, app.App.instantiate(store, component("bindgen_app"), linker)
+
+    guest(shared)
+    made: list[Any] = []
+    real = typed.FuncABI
+    monkeypatch.setattr(typed, "FuncABI", lambda *a: made.append(a) or real(*a))
+    for _ in range(2):
+        own = Linker()
+        app.add_to_linker(own, lambda d: d)
+        for linker in (shared, own):
+            store, g = guest(linker)
+            p = g.move(store, app.Point(1, 2), 5)
+            assert type(p) is geo.Point and p == geo.Point(6, 2)
+            r = g.shape_id(store, geo.ShapeRect(geo.Point(3, 4)))
+            assert type(r) is geo.ShapeRect and r.value == geo.Point(3, 4)
+            got = g.perms_id(store, geo.Perms.READ)
+            assert type(got) is geo.Perms and got == geo.Perms.READ
+    assert made == []
+
+
+def test_guest_resources_of_each_instance_stay_its_own(res: ModuleType) -> None:
+    """Converters of guest resources refer to their bindings object: each instance's
+    handles name its own, and refuse another instance's store."""
+    stores = [Store(data=ResData()) for _ in range(2)]
+    guests = [_res_guest(res, s)[0] for s in stores]
+    xs = [g.counters.counter_new(s, n) for g, s, n in zip(guests, stores, (1, 10), strict=True)]
+    assert xs[0].inc(stores[0]) == 2 and xs[1].inc(stores[1]) == 11
+    assert xs[0].owner is guests[0].counters and xs[1].owner is guests[1].counters
+    with pytest.raises(WasmloomError, match="store"):
+        xs[0].drop(stores[1])
+    xs[0].drop(stores[0])
+    xs[1].drop(stores[1])
+    assert guests[0].counters.drops(stores[0]) == 1 and guests[1].counters.drops(stores[1]) == 1
+
+
+def test_bindings_of_an_instances_own_resources_are_not_kept(res: ModuleType) -> None:
+    """No binder plan is kept for exports that use the instance's own resources (the
+    converters of its class map refer to the instance's bindings object)."""
+    from wasmloom.bindgen import rt
+
+    counters = importlib.import_module("res_bindings.example_res_counters")
+    store = Store(data=ResData())
+    guest, _ = _res_guest(res, store)
+    assert guest.counters.counter_new(store, 1).get(store) == 1
+    assert all(p.args[2] is not counters._GUEST_CLASSES for p in rt._binder_plans.values())

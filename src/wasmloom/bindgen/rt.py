@@ -51,7 +51,7 @@ from wasmloom.host.typed import (
     ExportedFunc,
     Subst,
     host_caller,
-    specialise,
+    specialise_as,
     subst_functype,
     subst_valtype,
 )
@@ -473,6 +473,60 @@ def _lending_tables(ft: T.FuncType) -> list[HostTable]:
     return out
 
 
+class _BinderPlan:
+    """What an :class:`ExportBinder` derives from the types of the functions it binds:
+    the class map, and the type each function's lifting is planned with.
+
+    ``args`` are the binder's ``(funcs, entries, guest_classes)``. The plan depends
+    on the instance only through the exported functions' types, so a later
+    instance whose functions have equal types (resource types compare by
+    identity) reuses it (:meth:`fits`). It is :attr:`shareable` when no
+    converter of it refers to ``owner`` (no guest class is involved) and no
+    resource type in it belongs to a component instance (so keeping it keeps
+    no instance alive).
+    """
+
+    __slots__ = ("actual", "args", "classes", "plan_types", "shareable")
+
+    def __init__(self, args: _BinderArgs, exported: dict[str, ExportedFunc], owner: Any) -> None:
+        funcs, entries, guest_classes = args
+        m: Subst = {}
+        for name, ft in funcs:
+            match_functype(ft, exported[name].type, m)
+        self.args = args
+        self.actual = [f.type for f in exported.values()]
+        self.classes = build_class_map(entries, m, guest_classes, owner)
+        # the WIT type each function's lifting is planned with when it equals the
+        # function's type (see specialise); None: the function's own type
+        self.plan_types: dict[str, T.FuncType | None] = {}
+        for name, ft in funcs:
+            wit = subst_functype(ft, m)
+            self.plan_types[name] = wit if wit == exported[name].type else None
+        self.shareable = all(
+            rt.impl is None and (wit_rt not in guest_classes or rt in _host_tables)
+            for wit_rt, rt in m.items()
+        )
+
+    def fits(self, args: _BinderArgs, exported: dict[str, ExportedFunc]) -> bool:
+        """Whether this plan is the one these arguments would derive."""
+        if any(a is not b for a, b in zip(self.args, args, strict=True)):
+            return False
+        return all(
+            a is f.type or a == f.type for a, f in zip(self.actual, exported.values(), strict=True)
+        )
+
+
+_BinderArgs: TypeAlias = tuple[
+    Sequence[tuple[str, T.FuncType]], TypeEntries, dict[T.ResourceType, type[GuestResource]]
+]
+
+
+# The plan of each bindings class and path last bound, by the identity of its arguments
+# (a plan keeps them, so the identities stay theirs).
+_binder_plans: dict[tuple[int, int, int, tuple[str, ...]], _BinderPlan] = {}
+_BINDER_PLANS_MAX = 256
+
+
 class ExportBinder:
     """Binds one exported interface (or the world's own exports) of an instance.
 
@@ -490,22 +544,35 @@ class ExportBinder:
         guest_classes: dict[T.ResourceType, type[GuestResource]],
         owner: Any,
     ) -> None:
-        self.funcs: dict[str, ExportedFunc] = {}
-        m: Subst = {}
-        wit_types: dict[str, T.FuncType] = {}
-        for name, ft in funcs:
+        exported: dict[str, ExportedFunc] = {}
+        for name, _ft in funcs:
             f = instance.get_export(*path, name)
             if not isinstance(f, ExportedFunc):
                 where = "/".join([*path, name])
                 raise LinkError(f"the instance has no exported function `{where}`")
-            match_functype(ft, f.type, m)
-            self.funcs[name] = f
-            wit_types[name] = ft
-        self.classes = build_class_map(entries, m, guest_classes, owner)
-        self.funcs = {
-            n: specialise(f, self.classes, subst_functype(wit_types[n], m))
-            for n, f in self.funcs.items()
-        }
+            exported[name] = f
+        key = (id(funcs), id(entries), id(guest_classes), tuple(path))
+        args = (funcs, entries, guest_classes)
+        plan = _binder_plans.get(key)
+        if plan is None or not plan.fits(args, exported):
+            plan = _BinderPlan(args, exported, owner)
+            if plan.shareable:
+                if len(_binder_plans) >= _BINDER_PLANS_MAX:
+                    _binder_plans.clear()
+                _binder_plans[key] = plan
+        self.classes = plan.classes
+        # plan.fits: each type equals the plan's, so the plan's choice of type holds
+        plan_types = plan.plan_types
+        self.funcs = {n: self._specialise(plan, f, plan_types[n]) for n, f in exported.items()}
+
+    def _specialise(
+        self, plan: _BinderPlan, f: ExportedFunc, wit: T.FuncType | None
+    ) -> ExportedFunc:
+        """``f`` specialised through the class map; its plan kept when the binder plan
+        is and it is planned with the WIT type (which holds no instance's resource)."""
+        if wit is None:
+            return specialise_as(f, self.classes, f.type)
+        return specialise_as(f, self.classes, wit, kept=plan.shareable)
 
     def call(self, name: str) -> Callable[[Sequence[Any]], Any]:
         f = self.funcs[name]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import types as pytypes
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeAlias
 
 from wasmloom import types as T
 from wasmloom.abi.codecs import ClassMap
@@ -34,6 +34,7 @@ __all__ = [
     "Subst",
     "host_caller",
     "specialise",
+    "specialise_as",
     "subst_functype",
     "subst_valtype",
 ]
@@ -53,6 +54,23 @@ def specialise(
     """
     if not isinstance(f, LiftedFunc):
         return f
+    ft = wit_type if wit_type is not None and wit_type == f.type else f.type
+    return specialise_as(f, classes, ft)
+
+
+def specialise_as(
+    f: ExportedFunc, classes: ClassMap, ft: T.FuncType, *, kept: bool = False
+) -> ExportedFunc:
+    """As :func:`specialise`, planning with ``ft``, which must equal ``f.type`` (the
+    caller's word: it is not checked).
+
+    ``kept``: the caller keeps ``ft`` and ``classes`` for later instances; the
+    plan is then made once per ``ft`` and ``classes`` object and the options it
+    depends on, and kept with them. (A class map whose converters refer to one
+    instance's objects must not be kept: it would keep them alive.)
+    """
+    if not isinstance(f, LiftedFunc):
+        return f
     c = copy.copy(f)
     d = c.__dict__
     for k, v in list(d.items()):
@@ -60,11 +78,39 @@ def specialise(
             d[k] = pytypes.MethodType(v.__func__, c)
         elif k == "call_from_host":
             del d[k]
-    ft = wit_type if wit_type is not None and wit_type == f.type else f.type
-    c._abi = FuncABI(ft, f.opts, "lift", classes)
+    c._abi = _lift_abi(ft, f.opts, classes) if kept else FuncABI(ft, f.opts, "lift", classes)
     c.lift_return = c._abi.lift_task_return  # an async export's results, into the classes too
     c._core = f.callee.caller()
     return c
+
+
+# The lifting plan of each (function type, class map) specialise_as was given as kept,
+# by their identities, and the options it depends on. An entry keeps the type and the map, so
+# their identities stay theirs.
+_LiftKey: TypeAlias = tuple[int, int, str, str, bool, bool]
+_lift_abis: dict[_LiftKey, tuple[T.FuncType, ClassMap, FuncABI]] = {}
+_LIFT_ABIS_MAX = 256
+
+
+def _lift_abi(ft: T.FuncType, opts: Any, classes: ClassMap) -> FuncABI:
+    """``FuncABI(ft, opts, "lift", classes)``, made once per key (see :data:`_lift_abis`)."""
+    mem = opts.memory
+    key = (
+        id(ft),
+        id(classes),
+        opts.string_encoding,
+        "i32" if mem is None else mem.ptr_type,
+        bool(opts.is_async),
+        opts.callback is not None,
+    )
+    hit = _lift_abis.get(key)
+    if hit is not None:
+        return hit[2]
+    abi = FuncABI(ft, opts, "lift", classes)
+    if len(_lift_abis) >= _LIFT_ABIS_MAX:
+        _lift_abis.clear()
+    _lift_abis[key] = (ft, classes, abi)
+    return abi
 
 
 def host_caller(f: ExportedFunc) -> Callable[[Sequence[Any]], Any]:

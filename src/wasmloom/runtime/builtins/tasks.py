@@ -36,6 +36,56 @@ if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance, Scope
 
 
+# The plan of each ``task.return`` definition, by its identity: the definition, its
+# result type, pointer type and string encoding, and the core parameter types and lifting they give.
+# Kept only for result types that refer to no component instance's resource type,
+# so an entry keeps no instance alive (and keeps ``d``, so its identity stays its own).
+_task_return_plans: dict[
+    int, tuple[ast.CanonBuiltin, Any, tuple[str, str], tuple[str, ...], Any]
+] = {}
+_TASK_RETURN_PLANS_MAX = 1024
+
+
+def _task_return_plan(
+    d: ast.CanonBuiltin, result_t: T.ValType | None, opts: Any
+) -> tuple[tuple[str, ...], Any]:
+    """The core parameter types of ``task.return`` with result ``result_t`` and the lifting
+    of its values (``opts`` async), derived once per definition and result type."""
+    ptr_type = opts.ptr_type
+    form = (ptr_type, opts.string_encoding)
+    hit = _task_return_plans.get(id(d))
+    if (
+        hit is not None
+        and hit[0] is d
+        and (hit[1] is result_t or hit[1] == result_t)
+        and hit[2] == form
+    ):
+        return hit[3], hit[4]
+    flat = flatten_types([result_t] if result_t is not None else [], ptr_type)
+    if len(flat) > MAX_FLAT_PARAMS:
+        flat = [ptr_type]
+    lift = FuncABI(T.FuncType((), result_t), opts, "lift").lift_task_return
+    if not _holds_instance_resource(result_t):
+        if len(_task_return_plans) >= _TASK_RETURN_PLANS_MAX:
+            _task_return_plans.clear()
+        _task_return_plans[id(d)] = (d, result_t, form, tuple(flat), lift)
+    return tuple(flat), lift
+
+
+def _holds_instance_resource(t: Any) -> bool:
+    """Whether ``t`` (stream and future element types included) names a resource type a
+    component instance defined."""
+
+    def visit(u: Any) -> bool:
+        if isinstance(u, T.OwnType | T.BorrowType):
+            return u.rt.impl is not None
+        if isinstance(u, T.StreamType | T.FutureType):
+            return _holds_instance_resource(u.t)
+        return False
+
+    return T.contains(t, visit)
+
+
 def canon_task_return(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
@@ -47,10 +97,7 @@ def canon_task_return(
     result_t = scope.opt_valtype(d.result) if d.has_result else None
     opts = _options(scope, d)
     opts.is_async = True
-    flat = flatten_types([result_t] if result_t is not None else [], opts.ptr_type)
-    if len(flat) > MAX_FLAT_PARAMS:
-        flat = [opts.ptr_type]
-    lift = FuncABI(T.FuncType((), result_t), opts, "lift").lift_task_return
+    flat, lift = _task_return_plan(d, result_t, opts)
     shared = LiftLowerContext(opts, inst, None)
     sched = instance_state(inst).sched
     # The options of the last lift whose tasks this definition returned for.
@@ -75,7 +122,7 @@ def canon_task_return(
         lr = task.lift_return
         task.return_((lift if lr is None else lr)(shared, flat))
 
-    return core.host_func(store, CT(tuple(flat), ()), task_return)
+    return core.host_func(store, CT(flat, ()), task_return)
 
 
 def _same_lift_options(ret: Any, lifted: Any) -> bool:
