@@ -757,3 +757,18 @@ def test_bindings_of_an_instances_own_resources_are_not_kept(res: ModuleType) ->
     guest, _ = _res_guest(res, store)
     assert guest.counters.counter_new(store, 1).get(store) == 1
     assert all(p.args[2] is not counters._GUEST_CLASSES for p in rt._binder_plans.values())
+
+
+def test_instances_of_guest_resource_bindings_keep_the_class_codec_cache_bounded(
+    res: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each instance's bindings have a class map of their own (its converters refer to
+    them): the codecs made for them are cached only up to the cache's bound."""
+    from wasmloom.abi import codecs
+
+    monkeypatch.setattr(codecs, "_CLASS_CACHE_MAX", 8)
+    for i in range(12):
+        store = Store(data=ResData())
+        guest, _ = _res_guest(res, store)
+        assert guest.counters.counter_new(store, i).get(store) == i
+        assert len(codecs._class_cache) <= 8

@@ -73,6 +73,9 @@ __all__ = [
 
 _cache: dict[tuple[ValType, str, str], Codec] = {}
 _class_cache: dict[tuple[ValType, tuple[str | None, ...], str, str, ClassMap], Codec] = {}
+# Class maps whose converters refer to one instance's bindings (guest resources) are
+# new per instance: the cache is emptied when full, so it never holds more than this.
+_CLASS_CACHE_MAX = 1024
 
 
 def get_codec(
@@ -91,6 +94,8 @@ def get_codec(
         c = _class_cache.get(ckey)
         if c is None:
             c = _build(t, string_encoding, ptr_type, classes)
+            if len(_class_cache) >= _CLASS_CACHE_MAX:
+                _class_cache.clear()
             _class_cache[ckey] = c
         return c
     key = (t, string_encoding, ptr_type)
