@@ -1,5 +1,5 @@
 """Context-local storage kept in the wasm memory of the context built-ins
-(wasmloom.runtime.tasks.ContextSlots), on tests/guests/context_slots.wat.
+(wasmloom.runtime.context_slots.ContextSlots), on tests/guests/context_slots.wat.
 
 The guest's `context.get`/`context.set` never call into Python; the runtime
 saves and loads the slots whenever the code running in the instance changes

@@ -293,7 +293,7 @@ class LiftLowerContext:
                 raise Trap("cannot leave component instance")
             inst.may_leave = False
             inst.realloc_storage = [0, 0]
-            # The runtime's wasm context slots (wasmloom.runtime.tasks.ContextSlots),
+            # The runtime's wasm context slots (wasmloom.runtime.context_slots.ContextSlots),
             # if the instance has them: fresh for the realloc, then put back.
             st = getattr(inst, "conc", None)
             ctx = st.ctx if st is not None else None

@@ -19,6 +19,7 @@ from wasmloom.abi.funcabi import FuncABI, host_lowering
 from wasmloom.abi.handles import BorrowScope
 from wasmloom.core.calls import async_starter
 from wasmloom.errors import Trap, WasmloomError
+from wasmloom.runtime.context_slots import rebind_context
 from wasmloom.runtime.scheduler import IN_LOOP, Root, park, wake
 from wasmloom.runtime.tasks import (
     CallbackCode,
@@ -26,11 +27,9 @@ from wasmloom.runtime.tasks import (
     TaskState,
     Thread,
     instance_state,
-    rebind_context,
-    sync_block_trap,
     unpack_callback_result,
 )
-from wasmloom.runtime.traps import poison
+from wasmloom.runtime.traps import poison, sync_block_trap
 from wasmloom.runtime.waitables import EventCode, EventTuple, WaitableSet
 
 if TYPE_CHECKING:

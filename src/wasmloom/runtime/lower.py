@@ -26,13 +26,12 @@ from wasmloom.runtime.hostfunc import (
 from wasmloom.runtime.lift import ComponentFunc
 from wasmloom.runtime.tasks import (
     CANCELLED,
-    SYNC_BLOCK,
     Subtask,
     SubtaskState,
     Thread,
     instance_state,
 )
-from wasmloom.runtime.traps import at_boundary, check_may_leave
+from wasmloom.runtime.traps import SYNC_BLOCK, at_boundary, check_may_leave
 from wasmloom.runtime.waitables import EventCode, EventTuple, Waitable
 
 if TYPE_CHECKING:

@@ -33,15 +33,15 @@ from typing import Any
 from wasmloom import core
 from wasmloom.abi.handles import BorrowScope, Table
 from wasmloom.errors import Trap, WasmloomError
+from wasmloom.runtime.context_slots import ContextSlots, switched
 from wasmloom.runtime.scheduler import DEADLOCK, Root, Scheduler, settle, unpark, wake
-from wasmloom.runtime.traps import poison
+from wasmloom.runtime.traps import SYNC_BLOCK, poison, sync_block_trap
 from wasmloom.runtime.waitables import Subtask, SubtaskState
 
 __all__ = [
     "BLOCKED",
     "CANCELLED",
     "CallbackCode",
-    "ContextSlots",
     "InstanceState",
     "Subtask",
     "SubtaskState",
@@ -49,12 +49,9 @@ __all__ = [
     "TaskState",
     "Thread",
     "instance_state",
-    "rebind_context",
-    "switched",
 ]
 
 BLOCKED = 0xFFFF_FFFF
-SYNC_BLOCK = "cannot block a synchronous task before returning"
 
 
 class _Cancelled:
@@ -118,7 +115,7 @@ class InstanceState:
         self.may_block = False
         self.waiters: list[Thread] | None = None
         #: Where the instance's ``context.get``/``set`` keep the slots of the code
-        #: running in it, when they are wasm (see :class:`ContextSlots`).
+        #: running in it, when they are wasm (see :class:`~wasmloom.runtime.context_slots.ContextSlots`).
         self.ctx: ContextSlots | None = None
 
     def unlock(self) -> None:
@@ -134,109 +131,6 @@ class InstanceState:
         t = self.preempted
         if t is not None:
             t.resume()
-
-
-class ContextSlots:
-    """The context-local storage of the code running in one component instance, held
-    in the linear memory of the wasm ``context.get``/``set`` functions of the instance
-    (``view``: its two 64-bit slots, then a validity word), so that the guest reads
-    and writes it without a call into Python.
-
-    The storage the code running in the instance reaches is: a ``realloc`` the
-    canonical ABI calls runs with fresh slots of its own (the instance's
-    ``realloc_storage``); a sync call running without a thread (the sync fast
-    path) has the instance's ``sync_storage``, which each such call starts anew;
-    any other code runs on the scheduler's current thread, each thread with its
-    own slots (``Thread.storage``). Slots are made, zeroed, on first use.
-
-    The slots in memory are those of ``owner`` (whose own values are stale until
-    they go back to it). While the validity word is set, ``owner`` is the storage
-    the instance's code reaches. Whatever may change that storage clears the word
-    (:meth:`invalidate`; :func:`switched` for the current thread) or calls
-    :meth:`rebind` at once; a ``context.*`` function that finds the word clear
-    calls :meth:`rebind` (through its import) before it reads or writes. A
-    ``realloc`` runs through :meth:`call_fresh`.
-    """
-
-    __slots__ = ("inst", "module", "owner", "sched", "view")
-
-    def __init__(self, inst: Any, sched: Scheduler[Thread]) -> None:
-        self.inst = inst
-        self.sched = sched
-        #: The core instance of the wasm functions and their memory (set once made).
-        self.module: core.CoreInstance | None = None
-        self.view: Any = None  # the 'Q' memoryview of the three words, once made
-        self.owner: list[int] | None = None
-
-    def rebind(self) -> None:
-        """Load the slots of the storage the instance's code reaches now, if not loaded."""
-        inst = self.inst
-        s = inst.realloc_storage
-        if s is None:
-            t = self.sched.current
-            if t is None or t.task.inst is not inst:
-                s = inst.sync_storage
-                if s is None:
-                    s = inst.sync_storage = [0, 0]
-            else:
-                s = t.storage
-                if s is None:
-                    s = t.storage = [0, 0]
-        v = self.view
-        old = self.owner
-        if old is not s:
-            if old is not None:
-                old[0] = v[0]
-                old[1] = v[1]
-            v[0] = s[0]
-            v[1] = s[1]
-            self.owner = s
-        v[2] = 1
-
-    def invalidate(self) -> None:
-        """The storage the instance's code reaches may have changed: the next
-        ``context.*`` call finds out (:meth:`rebind`)."""
-        self.view[2] = 0
-
-    def call_fresh(self, realloc: Callable[..., Any], *args: Any) -> Any:
-        """``realloc(*args)`` with zeroed slots (a ``realloc`` runs with fresh storage,
-        dropped when it returns); the slots and their validity are put back after."""
-        v = self.view
-        s0 = v[0]
-        s1 = v[1]
-        valid = v[2]
-        v[0] = v[1] = 0
-        v[2] = 1
-        try:
-            return realloc(*args)
-        finally:
-            v[0] = s0
-            v[1] = s1
-            v[2] = valid
-
-
-def switched(old: Thread | None, new: Thread | None) -> None:
-    """The scheduler's current thread went from ``old`` to ``new``: ``old``'s
-    instance may reach other context slots now, and ``new``'s loads its own (if
-    their context slots are wasm)."""
-    if old is not None:
-        c = old.task.istate.ctx
-        if c is not None:
-            c.view[2] = 0  # c.invalidate(), in line
-    if new is not None:
-        c = new.task.istate.ctx
-        if c is not None:
-            c.rebind()
-
-
-def rebind_context(inst: Any) -> None:
-    """``inst``'s ``sync_storage`` changed: if its context slots are wasm, load the
-    slots its code reaches now."""
-    st = inst.conc
-    if st is not None:
-        c = st.ctx
-        if c is not None:
-            c.rebind()
 
 
 def instance_state(inst: Any) -> InstanceState:
@@ -722,18 +616,6 @@ class Thread:
 
 def _always() -> bool:
     return True
-
-
-def sync_block_trap(inst: Any) -> Trap:
-    """The trap of a synchronous task of ``inst`` that blocks with no thread of ``inst``
-    to run: deadlock if threads of the same top-level component instance are ready but
-    may not run (they need the stack, or belong to another instance), else the plain
-    rule that a synchronous task cannot block."""
-    top = inst.self_and_ancestors()[-1]
-    for t in inst.conc.sched.waiting:
-        if t.ready() and t.task.inst.self_and_ancestors()[-1] is top:
-            return Trap(DEADLOCK)
-    return Trap(SYNC_BLOCK)
 
 
 # --- tasks -------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """A trap in a component instance, and the rules a call out of an instance meets:
 the instance is poisoned (:func:`poison`), a call out needs ``may_leave``
-(:func:`check_may_leave`), and a core exception does not unwind across the
-component boundary (:func:`at_boundary`).
+(:func:`check_may_leave`), a core exception does not unwind across the
+component boundary (:func:`at_boundary`), and a synchronous task may not block
+(:data:`SYNC_BLOCK`, :func:`sync_block_trap`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from wasmloom.errors import Trap
+from wasmloom.runtime.scheduler import DEADLOCK
 from wasmloom.runtime.streams import fail_host_ends
 
-__all__ = ["THROWN", "UNCAUGHT", "at_boundary", "check_may_leave", "poison"]
+__all__ = [
+    "SYNC_BLOCK",
+    "THROWN",
+    "UNCAUGHT",
+    "at_boundary",
+    "check_may_leave",
+    "poison",
+    "sync_block_trap",
+]
+
+SYNC_BLOCK = "cannot block a synchronous task before returning"
 
 
 #: What wasmtime says of a core exception no handler caught, and what its
@@ -52,3 +64,15 @@ def check_may_leave(inst: Any) -> None:
     """Trap as the spec does when the guest calls out while ``may_leave`` is clear."""
     if not inst.may_leave:
         raise Trap("cannot leave component instance")
+
+
+def sync_block_trap(inst: Any) -> Trap:
+    """The trap of a synchronous task of ``inst`` that blocks with no thread of ``inst``
+    to run: deadlock if threads of the same top-level component instance are ready but
+    may not run (they need the stack, or belong to another instance), else the plain
+    rule that a synchronous task cannot block."""
+    top = inst.self_and_ancestors()[-1]
+    for t in inst.conc.sched.waiting:
+        if t.ready() and t.task.inst.self_and_ancestors()[-1] is top:
+            return Trap(DEADLOCK)
+    return Trap(SYNC_BLOCK)

@@ -16,8 +16,8 @@ from wasmloom import types as T
 from wasmloom.abi.context import CanonOptions
 from wasmloom.binary import ast
 from wasmloom.errors import Trap
-from wasmloom.runtime.tasks import SYNC_BLOCK, Task, Thread, instance_state
-from wasmloom.runtime.traps import check_may_leave
+from wasmloom.runtime.tasks import Task, Thread, instance_state
+from wasmloom.runtime.traps import SYNC_BLOCK, check_may_leave
 from wasmloom.runtime.waitables import EventTuple, Waitable
 
 if TYPE_CHECKING:

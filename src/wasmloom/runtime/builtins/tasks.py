@@ -24,10 +24,10 @@ from wasmloom.runtime.builtins.common import (
     _task,
     _wait_sync,
 )
+from wasmloom.runtime.context_slots import ContextSlots
 from wasmloom.runtime.scheduler import wake
 from wasmloom.runtime.tasks import (
     BLOCKED,
-    ContextSlots,
     Subtask,
     instance_state,
 )
@@ -217,7 +217,7 @@ def _context_func(store: core.CoreStore, inst: ComponentInstance, name: str) -> 
     """The function ``name`` (``get0_i32``, ``set1_i64``, ...) of ``inst``'s context slots,
     made on first use.
 
-    The instance's :class:`~wasmloom.runtime.tasks.ContextSlots` keep the slots of
+    The instance's :class:`~wasmloom.runtime.context_slots.ContextSlots` keep the slots of
     the code running in ``inst``: in the memory of a small wasm module whose
     functions the guest calls without entering Python, or, in a store whose
     limits count core instances or memories, in a list that host functions read
@@ -271,7 +271,7 @@ def canon_context_get(
     store: core.CoreStore, inst: ComponentInstance, scope: Scope, d: ast.CanonBuiltin
 ) -> core.CoreFunc:
     """``canon context.get``: the current thread's context slot ``i`` (see
-    :class:`~wasmloom.runtime.tasks.ContextSlots`), read in wasm."""
+    :class:`~wasmloom.runtime.context_slots.ContextSlots`), read in wasm."""
     i, vt = _context_slot(d)
     return _context_func(store, inst, f"get{i}_{vt}")
 

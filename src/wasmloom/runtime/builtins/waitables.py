@@ -24,7 +24,7 @@ from wasmloom.runtime.streams import (
     WritableFutureEnd,
     WritableStreamEnd,
 )
-from wasmloom.runtime.tasks import SYNC_BLOCK
+from wasmloom.runtime.traps import SYNC_BLOCK
 from wasmloom.runtime.waitables import EventCode, Subtask, Waitable, WaitableSet
 
 # The waitables a guest joins to sets: known without an isinstance call.
