@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import marshal
@@ -161,33 +162,34 @@ class _Ticker:
     """A daemon thread advancing an engine's epoch every ``epoch_tick`` seconds.
 
     It holds the engine weakly and ends when the engine is collected; a
-    process forked from this one starts its own on first need.
+    process forked from this one starts its own on first need. It is started
+    without waiting for it to be scheduled (``threading.Thread.start`` waits for
+    the new thread to run, which on a busy machine held a command's start-up for
+    milliseconds): its first tick is due a whole period later anyway.
     """
 
     def __init__(self, engine: Engine) -> None:
         self.pid = os.getpid()
-        self.thread = threading.Thread(
-            target=_tick,
-            args=(weakref.ref(engine), engine.epoch_tick),
-            name="wasmloom-epoch",
-            daemon=True,
-        )
-        self.thread.start()
+        self.ended = False
+        _thread.start_new_thread(_tick, (weakref.ref(engine), engine.epoch_tick, self))
 
     def alive(self) -> bool:
-        return self.pid == os.getpid() and self.thread.is_alive()
+        return self.pid == os.getpid() and not self.ended
 
 
-def _tick(ref: weakref.ref[Engine], period: float) -> None:
+def _tick(ref: weakref.ref[Engine], period: float, ticker: _Ticker) -> None:
     sleep = time.sleep
-    while True:
-        sleep(period)
-        engine = ref()
-        if engine is None:
-            return
-        engine.ticks += 1
-        _increment_epoch(engine._ptr)
-        del engine
+    try:
+        while True:
+            sleep(period)
+            engine = ref()
+            if engine is None:
+                return
+            engine.ticks += 1
+            _increment_epoch(engine._ptr)
+            del engine
+    finally:
+        ticker.ended = True
 
 
 class ModuleDiskCache(Protocol):
