@@ -3,8 +3,12 @@ file only when something reads them, and read as they would have been sliced at 
 
 from __future__ import annotations
 
+import errno
+import os
 import pickle
 from pathlib import Path
+
+import pytest
 
 from wasmloom import Component, Linker, Store, core, wat2wasm
 from wasmloom.host.component import _core_modules
@@ -73,3 +77,39 @@ def test_a_module_missing_from_the_disk_cache_compiles_from_the_files_bytes(
     assert module._file is None  # compiling and parsing read the bytes
     assert _incr(comp) == 42
     assert len(list(cache.rglob("*.cwasm")) + list(cache.rglob("*.types"))) == 2
+
+
+def _recorded(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    """A counter(n) file and a compile cache holding its record and compiled module."""
+    app, cache = tmp_path / "app.wasm", tmp_path / "cache"
+    app.write_bytes(counter(n))
+    assert _incr(_component(app, cache)) == n + 1
+    return app, cache
+
+
+def test_a_warm_load_keeps_the_file_it_read_when_the_path_is_replaced(tmp_path: Path) -> None:
+    app, cache = _recorded(tmp_path, 3)
+    comp = _component(app, cache)  # through the record: the module's bytes not read yet
+    (module,) = _core_modules(comp.definition.ast)
+    assert module._file is not None
+    new = tmp_path / "new.wasm"
+    new.write_bytes(counter(9))
+    os.replace(new, app)  # a rebuild that renames its output into place
+    (decoded,) = _core_modules(Component.from_bytes(counter(3)).definition.ast)
+    assert module.data == decoded.data  # read from the file that was loaded
+    assert _incr(pickle.loads(pickle.dumps(comp))) == 4
+
+
+def test_module_bytes_of_a_file_changed_in_place_after_a_warm_load_are_refused(
+    tmp_path: Path,
+) -> None:
+    app, cache = _recorded(tmp_path, 5)
+    comp = _component(app, cache)
+    (module,) = _core_modules(comp.definition.ast)
+    with open(app, "r+b") as f:
+        f.write(counter(6))  # the same size, written in place: the bytes loaded are gone
+    with pytest.raises(OSError) as e:
+        module.data  # noqa: B018
+    assert e.value.errno == errno.ESTALE and e.value.filename == str(app)
+    assert _incr(comp) == 6  # what was compiled at load still runs
+    assert _incr(_component(app, cache)) == 7  # a new load sees the new file

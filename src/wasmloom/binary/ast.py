@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, TypeAlias, Union
 
 if TYPE_CHECKING:  # what the nodes are, to the type checker
     from dataclasses import dataclass, field
+    from typing import Protocol
+
+    class Sliceable(Protocol):
+        """What a core module's bytes can be sliced from: ``bytes``, or an open file."""
+
+        def __getitem__(self, key: slice, /) -> bytes: ...
+
 else:  # and what makes them at run time (50 classes at a fraction of dataclass's cost)
     from wasmloom.types import dataclass, field
 
@@ -410,10 +417,11 @@ class CoreModule:
     """An embedded core module: its complete binary (``\\0asm`` preamble included) and
     its place in the component's binary.
 
-    :meth:`slice_later` has ``data`` sliced from the component's bytes on first
-    read: a component loaded from its cache record copies no module that nothing
-    reads. Either way ``data`` reads as the module's bytes; equality, ``repr`` and
-    pickling are those of a record of the fields ``data`` and ``offset``.
+    :meth:`slice_later` has ``data`` sliced from the component's bytes (or from
+    anything sliced as bytes are, such as an open file) on first read: a component
+    loaded from its cache record copies no module that nothing reads. Either way
+    ``data`` reads as the module's bytes; equality, ``repr`` and pickling are those
+    of a record of the fields ``data`` and ``offset``.
     """
 
     __slots__ = ("_data", "_file", "offset")
@@ -421,12 +429,13 @@ class CoreModule:
 
     def __init__(self, data: bytes, offset: int = 0) -> None:
         self._data = data
-        self._file: tuple[bytes, int] | None = None
+        self._file: tuple[Sliceable, int] | None = None
         self.offset = offset
 
-    def slice_later(self, file: bytes, size: int) -> None:
+    def slice_later(self, file: Sliceable, size: int) -> None:
         """Make ``data`` ``file[offset : offset + size]``, sliced when first read (``file``
-        is kept until then; the caller checks the range)."""
+        is kept until then; the caller checks the range). What slicing ``file`` raises
+        (an ``OSError``), the first read of ``data`` raises."""
         self._file = (file, size)
 
     @property

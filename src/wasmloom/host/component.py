@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pickle
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, BinaryIO
 
 from wasmloom import core
 from wasmloom.binary import ast
@@ -57,8 +58,13 @@ class Component:
         When the engine has a disk cache that keeps records (as
         :class:`wasmloom.wasi.cache.DiskCache` does), a file loaded before and not
         changed since (same path, device, inode, size, modification and change
-        times) is neither hashed, decoded nor validated again: its decoded
-        structure and the keys of its compiled modules come from the record.
+        times) is neither read whole, hashed, decoded nor validated again: its
+        decoded structure and the keys of its compiled modules come from the
+        record. A core module's bytes are then read from the file (kept open) only
+        when something needs them (a compile on a disk-cache miss, pickling), and
+        checked against their SHA-256: that read raises ``OSError`` (``ESTALE``) if
+        the file was changed in place meanwhile (a file replaced by a rename is not
+        changed: the open one is read).
         """
         engine = engine if engine is not None else core.default_engine()
         disk: Any = engine.disk_cache  # records are an optional part of a disk cache
@@ -66,12 +72,16 @@ class Component:
             if getattr(disk, "load_record", None) is None:
                 return cls.from_bytes(f.read(), engine)
             before = os.fstat(f.fileno())
+            abspath = os.path.abspath(path)
+            found = _from_open_file(f, abspath, before, disk, engine)
+            if found is not None:
+                return found
             data = f.read()
             after = os.fstat(f.fileno())
         if _file_state(before) != _file_state(after) or not data.startswith(b"\0asm"):
             return cls.from_bytes(data, engine)  # changing while read, or text: no record
-        fkey = _file_key(os.path.abspath(path), after)
-        found = _from_record(disk.load_record(fkey), data, engine)
+        fkey = _file_key(abspath, after)
+        found = _from_record(disk.load_record(fkey), data, len(data), engine)
         if found is not None:
             return found
         comp = cls.from_bytes(data, engine)
@@ -149,9 +159,77 @@ def _record(tree: ast.Component) -> bytes:
             d.data = b
 
 
-def _from_record(blob: bytes | None, data: bytes, engine: core.Engine) -> Component | None:
-    """The component a record describes, its modules' bytes sliced from ``data``; None
-    when there is no usable record (then the file is loaded as new)."""
+def _from_open_file(
+    f: BinaryIO, path: str, st: os.stat_result, disk: Any, engine: core.Engine
+) -> Component | None:
+    """The component the record of the open file ``f`` (at ``path``, in state ``st``)
+    describes, its modules' bytes read from the file when first needed; None when there
+    is no usable record or the file changed meanwhile (then it is read whole)."""
+    blob = disk.load_record(_file_key(path, st))
+    if blob is None:
+        return None
+    source = _FileBytes(os.dup(f.fileno()), path)
+    try:
+        found = _from_record(blob, source, st.st_size, engine)
+    except _Stale:  # a module read on a disk-cache miss found the file changing
+        return None
+    if found is None or _file_state(os.fstat(source.fd)) != _file_state(st):
+        return None
+    return found
+
+
+class _Stale(OSError):
+    """A file read by :class:`_FileBytes` is no longer in the state it was loaded in."""
+
+
+class _FileBytes:
+    """The bytes of an open file (the descriptor ``fd``, closed with this object).
+
+    :meth:`read` reads any range. Slicing (``source[start:stop]``) gives only a range
+    whose SHA-256 is in ``keys`` (by ``(start, stop)``), and raises ``OSError``
+    (``ESTALE``) when the file no longer holds those bytes there.
+    """
+
+    __slots__ = ("fd", "keys", "name")
+
+    def __init__(self, fd: int, name: str) -> None:
+        self.fd = fd
+        self.name = name
+        self.keys: dict[tuple[int, int], bytes] = {}
+
+    def read(self, start: int, size: int) -> bytes:
+        """Up to ``size`` bytes from ``start`` (fewer at the end of the file)."""
+        parts: list[bytes] = []
+        while size > 0:
+            part = os.pread(self.fd, size, start)
+            if not part:
+                break
+            parts.append(part)
+            start += len(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def __getitem__(self, key: slice, /) -> bytes:
+        start, stop = key.start, key.stop
+        want = self.keys.get((start, stop))
+        data = self.read(start, stop - start) if want is not None else b""
+        if want is None or sha256(data).digest() != want:
+            raise _Stale(
+                errno.ESTALE, "the file changed after the component was loaded", self.name
+            )
+        return data
+
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+
+
+def _from_record(
+    blob: bytes | None, source: bytes | _FileBytes, size: int, engine: core.Engine
+) -> Component | None:
+    """The component a record describes, its modules' bytes sliced from ``source`` (the
+    file's ``size`` bytes); None when there is no usable record (then the file is
+    loaded as new)."""
     if blob is None:
         return None
     try:
@@ -164,14 +242,19 @@ def _from_record(blob: bytes | None, data: bytes, engine: core.Engine) -> Compon
     if len(modules) != len(places):
         return None
     compiled: dict[int, Any] = {}
-    for d, (offset, size, key) in zip(modules, places, strict=True):
-        if offset != d.offset or offset + size > len(data):
+    for d, (offset, msize, key) in zip(modules, places, strict=True):
+        if offset != d.offset or offset + msize > size:
             return None
-        if not data.startswith(b"\0asm", offset):
+        if isinstance(source, _FileBytes):
+            head = source.read(offset, 4)
+            source.keys[(offset, offset + msize)] = key
+        else:
+            head = source[offset : offset + 4]
+        if head != b"\0asm":
             return None  # loaded as new, which reports the bad module
         # The module's bytes are sliced from the file's only when something reads them
         # (a compile or parse on a disk-cache miss, pickling): a warm load copies none.
-        d.slice_later(data, size)
+        d.slice_later(source, msize)
         compiled[id(d)] = compile_keyed(engine, key, _reader(d))
     return Component(engine, tree, compiled)
 
