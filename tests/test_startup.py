@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import wasmtime
 
-from wasmloom.cli import build_parser
+from wasmloom.cli import _plain_run, build_parser
 from wasmloom.digest import sha256
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -137,6 +138,42 @@ def test_a_subcommand_parser_parses_as_the_whole_one() -> None:
     whole = vars(build_parser().parse_args(argv))
     alone = vars(build_parser("run").parse_args(argv))
     assert whole == alone
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "app.wasm"],
+        ["run", "app.wasm", "x", "--dir", "a", "-h", "--version", "-", "--", "-S", "tcp"],
+        ["run", "a b.wasm", ""],
+        ["run", "app.wasm", "x", "--"],
+        ["run", "", "x"],
+    ],
+)
+def test_a_plain_run_is_parsed_as_the_parser_parses_it(argv: list[str]) -> None:
+    plain = _plain_run(argv)
+    assert plain is not None
+    assert vars(plain) == vars(build_parser().parse_args(argv))
+    assert vars(plain) == vars(build_parser("run").parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run"],
+        ["run", "--dir", "a", "app.wasm"],
+        ["run", "-", "x"],
+        ["run", "--", "app.wasm"],
+        ["run", "app.wasm", "--"],
+        ["run", "app.wasm", "--", "x"],
+        ["run", "-h"],
+        ["serve", "app.wasm"],
+        ["--version"],
+        [],
+    ],
+)
+def test_any_other_command_line_goes_to_the_parser(argv: list[str]) -> None:
+    assert _plain_run(argv) is None
 
 
 # `entry()` for a command, with an atexit handler and a non-daemon thread still running

@@ -29,7 +29,6 @@ Subcommands:
 
 from __future__ import annotations
 
-import argparse
 import atexit
 import os
 import sys
@@ -39,6 +38,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
+    # argparse is imported where a parser is built: a plain ``run APP [ARGS...]``
+    # needs none (_plain_run)
+    import argparse
+
     from wasmloom.wasi.run import RunOptions, WasmOptions
     from wasmloom.wit.resolve import Resolve
 
@@ -386,15 +389,20 @@ def version_text() -> str:
     return f"wasmloom {package_version('wasmloom')} (wasmtime {package_version('wasmtime')})"
 
 
-class _VersionAction(argparse.Action):
-    """``--version``: print :func:`version_text` and exit (computed only when asked)."""
+def _version_action() -> type[argparse.Action]:
+    """The action of ``--version``: print :func:`version_text` and exit (computed only
+    when asked)."""
+    import argparse
 
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+    class VersionAction(argparse.Action):
+        def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+            super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
 
-    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
-        print(version_text())
-        parser.exit()
+        def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+            print(version_text())
+            parser.exit()
+
+    return VersionAction
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -487,10 +495,12 @@ def _add_invoke(p: argparse.ArgumentParser) -> None:
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The command line's parser; given ``command`` (a subcommand's name), one that
     knows only that subcommand (building each costs start-up time)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="wasmloom", description="A WebAssembly Component Model runtime for Python."
     )
-    parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--version", action=_version_action())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, add in _SUBCOMMANDS.items():
@@ -593,7 +603,7 @@ def _add_run(sub: Any) -> None:
     run.add_argument(
         "app", metavar="APP", help="the component or core module (.wasm, .wat or precompiled)"
     )
-    run.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="the guest's arguments")
+    run.add_argument("args", nargs="...", metavar="ARGS", help="the guest's arguments")  # REMAINDER
     run.set_defaults(func=cmd_run)
 
 
@@ -709,12 +719,42 @@ _SUBCOMMANDS: dict[str, Callable[[Any], None]] = {
 }
 
 
+def _plain_run(argv: list[str]) -> argparse.Namespace | None:
+    """For ``run APP [ARGS...]`` with no option before APP, the namespace the parser
+    gives (every option at its default, everything after APP the guest's), made
+    without argparse; None for any other command line (and for a ``--`` right after
+    APP, which the parser drops)."""
+    if len(argv) < 2 or argv[0] != "run" or argv[1].startswith("-") or argv[2:3] == ["--"]:
+        return None
+    from types import SimpleNamespace
+
+    ns: Any = SimpleNamespace(
+        version=None,
+        command="run",
+        dir=None,
+        env=None,
+        inherit_env=False,
+        argv0=None,
+        trap_unknown_imports=False,
+        no_cache=False,
+        S=None,
+        W=None,
+        invoke=None,
+        app=argv[1],
+        args=argv[2:],
+        func=cmd_run,
+    )
+    return ns  # type: ignore[no-any-return]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    # The first argument names the subcommand unless it is an option (--help, --version).
-    command = argv[0] if argv and argv[0] in _SUBCOMMANDS else None
-    args = build_parser(command).parse_args(argv)
+    args = _plain_run(argv)
+    if args is None:
+        # The first argument names the subcommand unless it is an option (--help, --version).
+        command = argv[0] if argv and argv[0] in _SUBCOMMANDS else None
+        args = build_parser(command).parse_args(argv)
     status: int = args.func(args)
     return status
 
