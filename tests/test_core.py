@@ -435,6 +435,29 @@ def test_gc_types_do_not_crash() -> None:
     assert module_type(wasmtime.wat2wasm(text)) == m.type
 
 
+def test_a_module_type_survives_its_marshalled_form_and_an_old_form_is_refused() -> None:
+    import marshal
+
+    from wasmloom.binary.core_module import module_type_from_data, module_type_to_data
+
+    text = """(module
+      (import "a" "f" (func (param i32) (result i32)))
+      (import "a" "g" (func (param i32) (result i32)))
+      (import "b" "m" (memory 1 2))
+      (import "b" "t" (table 3 funcref))
+      (global (export "g") (mut i64) (i64.const 0))
+      (func (export "f") (param i32) (result i32) (local.get 0))
+      (func (export "h") (param i32) (result i32) (local.get 0)))"""
+    mt = module_type(wasmtime.wat2wasm(text))
+    back = module_type_from_data(marshal.loads(marshal.dumps(module_type_to_data(mt))))
+    assert back == mt
+    # equal descriptions are one object, as a module of thousands of functions needs
+    assert back.imports[0][2] is back.imports[1][2] is back.exports[1][1]
+    old = (tuple((m, n, (d.kind, d.type.params, d.type.results)) for m, n, d in mt.imports[:2]), ())
+    with pytest.raises(ValueError, match="not a module type"):
+        module_type_from_data(old)
+
+
 def test_validation_errors() -> None:
     with pytest.raises(ValidationError, match="type mismatch"):
         compile_wat("(module (func (result i32) i64.const 1))")

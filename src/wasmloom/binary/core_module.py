@@ -301,18 +301,31 @@ _DESC_CLASSES: dict[str, Any] = {
 
 
 def module_type_to_data(mt: ModuleType) -> Any:
-    """``mt`` as nested tuples of strings, ints and bools (for :mod:`marshal`)."""
+    """``mt`` as tuples of strings, ints and bools (for :mod:`marshal`): each distinct
+    extern description once, then the imports' modules, names and description
+    indices, and the exports' names and description indices."""
+    table: dict[tuple[Any, ...], int] = {}
 
-    def desc(d: CoreExternDesc) -> tuple[Any, ...]:
+    def index(d: CoreExternDesc) -> int:
         t = d.type
-        if isinstance(t, CoreFuncType):
-            return (d.kind, t.params, t.results)
-        return (d.kind, tuple(t))
+        key = (d.kind, t.params, t.results) if isinstance(t, CoreFuncType) else (d.kind, tuple(t))
+        return table.setdefault(key, len(table))
 
+    imports = [index(d) for _, _, d in mt.imports]
+    exports = [index(d) for _, d in mt.exports]
     return (
-        tuple((m, n, desc(d)) for m, n, d in mt.imports),
-        tuple((n, desc(d)) for n, d in mt.exports),
+        _DATA_FORMAT,
+        tuple(table),
+        tuple(m for m, _, _ in mt.imports),
+        tuple(n for _, n, _ in mt.imports),
+        tuple(imports),
+        tuple(n for n, _ in mt.exports),
+        tuple(exports),
     )
+
+
+#: The first item of :func:`module_type_to_data`'s tuple (what an older layout lacks).
+_DATA_FORMAT = "module-type-2"
 
 
 def module_type_from_data(data: Any) -> ModuleType:
@@ -320,7 +333,6 @@ def module_type_from_data(data: Any) -> ModuleType:
     descriptions, become one object (a module of thousands of functions has a few
     dozen types). Raises ``ValueError`` for data it did not make."""
     funcs: dict[Any, CoreFuncType] = {}
-    descs: dict[Any, CoreExternDesc] = {}
 
     def desc(d: Any) -> CoreExternDesc:
         kind = d[0]
@@ -332,17 +344,15 @@ def module_type_from_data(data: Any) -> ModuleType:
             return CoreExternDesc(kind, ft)
         return CoreExternDesc(kind, _DESC_CLASSES[kind](*d[1]))
 
-    def shared(d: Any) -> CoreExternDesc:
-        found = descs.get(d)
-        if found is None:
-            found = descs[d] = desc(d)
-        return found
-
     try:
-        imports, exports = data
+        fmt, table, imp_modules, imp_names, imp_descs, exp_names, exp_descs = data
+        if fmt != _DATA_FORMAT:
+            raise ValueError(f"layout {fmt!r}")
+        descs = [desc(d) for d in table]
+        at = descs.__getitem__
         return ModuleType(
-            tuple([(m, n, shared(d)) for m, n, d in imports]),
-            tuple([(n, shared(d)) for n, d in exports]),
+            tuple(zip(imp_modules, imp_names, map(at, imp_descs), strict=True)),
+            tuple(zip(exp_names, map(at, exp_descs), strict=True)),
         )
     except (TypeError, ValueError, KeyError, IndexError) as e:
         raise ValueError(f"not a module type: {e}") from None
