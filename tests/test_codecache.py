@@ -204,6 +204,7 @@ def test_python_m_wasmloom_run_caches_the_command_lines_own_imports(tmp_path: Pa
     r = subprocess.run([*argv, "--no-cache", str(hello)], capture_output=True, env=env)
     assert r.returncode == 0, r.stderr
     assert _entries(tmp_path) == []
-    r = subprocess.run([*argv, str(hello)], capture_output=True, env=env)
+    # an option before APP: the command line is parsed with argparse
+    r = subprocess.run([*argv, "--argv0", "hello", str(hello)], capture_output=True, env=env)
     assert r.returncode == 0, r.stderr
     assert _entry_of(argparse.__file__, tmp_path).is_file()

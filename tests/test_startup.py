@@ -3,7 +3,8 @@
 A second run of the same file (its record in the compile cache) decodes and
 validates nothing, so it must not import the decoder or the validator; nor
 OpenSSL's ``_hashlib`` (the cache keys are SHA-256 from CPython's own
-module), the filesystem sandbox (no preopens), or WASI 0.1. Checked in a fresh
+module), the filesystem sandbox (no preopens), WASI 0.1, or argparse (a
+plain ``run APP`` builds no parser). Checked in a fresh
 interpreter's ``sys.modules``. The lazily imported names still resolve.
 """
 
@@ -37,6 +38,7 @@ print(json.dumps({"rc": rc, "modules": sorted(sys.modules)}))
 # Not needed to run a compiled, unchanged command of wasi:cli alone.
 NOT_LOADED = (
     "_hashlib",
+    "argparse",  # a plain `run APP` builds no parser
     "wasmloom.binary.decoder",
     "wasmloom.binary.canon",
     "wasmloom.validate",
