@@ -83,14 +83,29 @@ def _dist_info_version(name: str) -> str | None:
     ``sys.path`` as importlib.metadata finds it; None when there is none."""
     prefix = name.replace("-", "_").lower() + "-"
     for entry in sys.path:
+        for n in _dist_infos(entry):
+            if n.lower().startswith(prefix):
+                return n[len(prefix) : -len(".dist-info")]
+    return None
+
+
+#: The ``.dist-info`` names of each absolute ``sys.path`` entry listed so far (the
+#: engine's fingerprint names two packages: each directory is listed once; the packages
+#: a process has imported do not change under it).
+_DIST_INFOS: dict[str, list[str]] = {}
+
+
+def _dist_infos(entry: str) -> list[str]:
+    found = _DIST_INFOS.get(entry)
+    if found is None:
         try:
             names = os.listdir(entry or ".")
         except OSError:
-            continue
-        for n in names:
-            if n.endswith(".dist-info") and n.lower().startswith(prefix):
-                return n[len(prefix) : -len(".dist-info")]
-    return None
+            names = []
+        found = [n for n in names if n.endswith(".dist-info")]
+        if os.path.isabs(entry):  # not "" or a relative path: the working directory may change
+            _DIST_INFOS[entry] = found
+    return found
 
 
 def engine_description(tag: str = "") -> str:
