@@ -129,6 +129,11 @@ def test_a_cli_only_command_loads_no_filesystem_sockets_or_http(case: str, tmp_p
     got = _probe(app, tmp_path)
     assert got["rc"] == status
     assert _heavy(got["modules"]) == []
+    # the filesystem sandbox only with a file: a 0.2 command has the streams host,
+    # which loads it when a file stream is made or a stream fails
+    assert "wasmloom.wasi.sandbox" not in got["modules"]
+    if case != "p3-hello":
+        assert "wasmloom.wasi.p2.io" in got["modules"]
     # the generated world modules are there, their interface modules only as used
     if case != "p3-hello":
         assert "wasmloom.wasi.p2.bindings.wasi_cli_exit" in got["modules"]

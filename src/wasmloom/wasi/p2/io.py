@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from wasmloom.errors import Trap
 from wasmloom.values import Err, Ok
-from wasmloom.wasi import sandbox as sb
 from wasmloom.wasi.ctx import Input, MonotonicClock, Output
 from wasmloom.wasi.p2.bindings import wasi_io_streams as streams
 
 if TYPE_CHECKING:
     import concurrent.futures
+
+    # the filesystem sandbox is imported when a file stream is made or an error is met:
+    # a command that opens no file never loads it
+    from wasmloom.wasi import sandbox as sb
 
 __all__ = [
     "BLOCKING_WRITE_MAX",
@@ -65,9 +68,16 @@ class IoError:
         return self.message
 
 
+def _fs_error() -> type[sb.FsError]:
+    """The sandbox's error class (imported on first need)."""
+    from wasmloom.wasi.sandbox import FsError
+
+    return FsError
+
+
 def _failed(e: sb.FsError | OSError) -> Err[streams.StreamError]:
     if isinstance(e, OSError):
-        e = sb.FsError.from_os(e)
+        e = _fs_error().from_os(e)
     return Err(streams.StreamErrorLastOperationFailed(IoError(str(e), e.code)))
 
 
@@ -262,7 +272,7 @@ class FileInputStream(InputStreamBase):
             return Ok(b"")
         try:
             data = self.file.read(min(len, 1 << 24), self.offset)
-        except sb.FsError as e:
+        except _fs_error() as e:
             return _failed(e)
         if not data:
             return _CLOSED  # type: ignore[return-value]
@@ -294,7 +304,7 @@ class OutputStreamBase:
     def write(self, contents: bytes) -> Ok[None] | Err[streams.StreamError]:
         try:
             self._write(contents)
-        except (sb.FsError, OSError) as e:
+        except (_fs_error(), OSError) as e:
             return _failed(e)
         return Ok(None)
 
