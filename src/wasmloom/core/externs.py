@@ -385,15 +385,28 @@ def _wasmtime_functype(ty: CoreFuncType) -> wasmtime.FuncType:
     )
 
 
+# The last plan found for each CoreFuncType object: ``id(ty) -> (ty, the engine's
+# functypes, plan)`` (the engine itself is not kept alive). Equal types are often
+# distinct objects, and a dataclass's hash and equality run in Python: a hit here
+# skips both.
+_PLAN_BY_ID: dict[int, tuple[CoreFuncType, Any, tuple[wasmtime.FuncType, Any, Any]]] = {}
+
+
 def _functype_plan(engine: Any, ty: CoreFuncType) -> tuple[wasmtime.FuncType, Any, Any]:
     """``(wasmtime type, its address as an argument, the shared host callback)`` of
     ``ty`` in ``engine``, made once per engine and type."""
     plans = engine.functypes
+    hit = _PLAN_BY_ID.get(id(ty))
+    if hit is not None and hit[0] is ty and hit[1] is plans:
+        return hit[2]
     plan: tuple[wasmtime.FuncType, Any, Any] | None = plans.get(ty)
     if plan is None:
         wt_type = _wasmtime_functype(ty)
         a_type = ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value)
         plan = plans[ty] = (wt_type, a_type, _host_callback(ty))
+    if len(_PLAN_BY_ID) >= 1024:
+        _PLAN_BY_ID.clear()
+    _PLAN_BY_ID[id(ty)] = (ty, plans, plan)
     return plan
 
 

@@ -13,6 +13,7 @@ its sort, and exports and aliases introduce new indices too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from wasmloom import core
@@ -286,8 +287,8 @@ def instantiate(
 
 def _schedule(plan: Plan, cdef: ComponentDef, skip: int) -> list[tuple[_Step, Any]]:
     """The steps that walk ``cdef``'s definitions from ``skip`` on, made once per plan:
-    each definition's step, and each run of aliases of core exports as one
-    :class:`_AliasRun`."""
+    each definition's step (given an inline core instance as its :class:`_InlineBag`),
+    and each run of aliases of core exports as one :class:`_AliasRun`."""
     key = (id(cdef.ast), skip)
     got = plan.schedules.get(key)
     if got is not None:
@@ -304,7 +305,10 @@ def _schedule(plan: Plan, cdef: ComponentDef, skip: int) -> list[tuple[_Step, An
         step = _STEPS.get(type(d))
         if step is None:  # pragma: no cover - the decoder produces nothing else
             raise AssertionError(f"unknown definition {d!r}")
-        out.append((step, d))
+        if type(d) is ast.CoreInlineExports:
+            out.append((step, _InlineBag(d)))
+        else:
+            out.append((step, d))
     if run:
         out.append((_alias_run, _AliasRun(run)))
     plan.schedules[key] = out
@@ -377,13 +381,38 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope.core_instances.append(instance.exports)
 
 
-def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
+class _InlineBag:
+    """A ``CoreInlineExports`` definition as its walk reads it: per run of consecutive
+    exports of one sort, ``(sort, their names, an itemgetter of their indices, whether
+    the run is of one export)``; the bag is filled a run at a time, from C."""
+
+    __slots__ = ("d", "runs")
+
+    def __init__(self, d: ast.CoreInlineExports) -> None:
+        self.d = d
+        self.runs: list[tuple[Sort, tuple[str, ...], Callable[[list[Any]], Any], bool]] = []
+        grouped: list[tuple[Sort, list[str], list[int]]] = []
+        for n, s, i in d.exports:
+            if not grouped or grouped[-1][0] != s:
+                grouped.append((s, [], []))
+            grouped[-1][1].append(n)
+            grouped[-1][2].append(i)
+        for s, names, idxs in grouped:
+            self.runs.append((s, tuple(names), itemgetter(*idxs), len(idxs) == 1))
+
+
+def _core_inline_exports(w: _Walk, bag: _InlineBag) -> None:
     scope = w.scope
     spaces = scope._spaces
+    exports: dict[str, Any] = {}
     try:
-        exports = {n: spaces[s][i] for n, s, i in d.exports}
+        for sort, names, get, single in bag.runs:
+            if single:
+                exports[names[0]] = get(spaces[sort])
+            else:
+                exports.update(zip(names, get(spaces[sort]), strict=True))
     except IndexError:  # the same message as Scope.get's
-        for _, s, i in d.exports:
+        for _, s, i in bag.d.exports:
             scope.get(s, i)
         raise  # pragma: no cover - one of them is out of bounds
     scope.core_instances.append(exports)
