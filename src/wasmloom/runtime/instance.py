@@ -333,6 +333,7 @@ def _release_core_items(scope: Scope) -> None:
         scope.core_instances,
     ):
         space.clear()
+    scope.canon_memo.clear()
 
 
 class _Walk:
@@ -611,11 +612,20 @@ def _fetch_opts(scope: Scope, o: ast.CanonOpts) -> None:
 
 
 def _canon_options(scope: Scope, o: ast.CanonOpts) -> Any:
-    if o.memory is not None or o.realloc is not None or o.post_return is not None:
-        _fetch_opts(scope, o)
-    elif o.callback is not None:
-        _core_item(scope, Sort.CORE_FUNC, o.callback)
-    return scope.canon_options(o)
+    """The :class:`CanonOptions` of a lift or lowering under ``o`` in ``scope``, made
+    once per scope for each set of options: index spaces are only appended to, so
+    the same indices name the same items for the rest of the walk (and were checked
+    when first made)."""
+    key = (o.string_encoding, o.memory, o.realloc, o.post_return, o.is_async, o.callback)
+    memo = scope.canon_memo
+    got = memo.get(key)
+    if got is None:
+        if o.memory is not None or o.realloc is not None or o.post_return is not None:
+            _fetch_opts(scope, o)
+        elif o.callback is not None:
+            _core_item(scope, Sort.CORE_FUNC, o.callback)
+        got = memo[key] = scope.canon_options(o)
+    return got
 
 
 def _import(w: _Walk, d: ast.Import) -> None:
