@@ -438,13 +438,24 @@ def deferred_host_func(store: CoreStore, ty: CoreFuncType, make: Callable[[], Ho
     call as an exception of ``fn`` would, and the next call runs ``make`` again. For
     functions that are costly to prepare and may never be called."""
     entry = _HostEntry(make, store)
-
-    def first(*args: Any) -> Any:
-        fn = entry.fn = make()
-        return fn(*args)
-
-    entry.fn = first
+    entry.fn = _MakeOnFirstCall(entry, make)
     return _entry_func(store, ty, entry)
+
+
+class _MakeOnFirstCall:
+    """A deferred host function's ``fn`` until its first call: makes the function,
+    puts it in its entry (if ``make`` succeeds) and calls it. (One object where a
+    closure would take four.)"""
+
+    __slots__ = ("entry", "make")
+
+    def __init__(self, entry: _HostEntry, make: Callable[[], HostFn]) -> None:
+        self.entry = entry
+        self.make = make
+
+    def __call__(self, *args: Any) -> Any:
+        fn = self.entry.fn = self.make()
+        return fn(*args)
 
 
 def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFunc:

@@ -13,6 +13,7 @@ its sort, and exports and aliases introduce new indices too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from operator import itemgetter
 from typing import Any
 
@@ -578,7 +579,7 @@ def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
     # the guest first calls it (a command calls few of the many functions it imports).
     core_type = flatten_functype(opts, f.type, "lower")
     scope.core_funcs.append(
-        lower_deferred(w.store, w.inst, f, opts, core_type, lambda: plan.abi(d, f, opts))
+        lower_deferred(w.store, w.inst, f, opts, core_type, partial(plan.abi, d, f, opts))
     )
 
 
