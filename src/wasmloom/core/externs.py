@@ -465,7 +465,10 @@ def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFu
         weakref.finalize(store, _forget_hosts, keys)
     key = _register_host(entry, keys)
     _, a_type, c_callback = _functype_plan(store.engine, ty)
-    raw = ffi.wasmtime_func_t()
+    # Made inside the function's extern: passed on as an import, it needs no other.
+    ext = ffi.wasmtime_extern_t()
+    ext.kind = _EXTERN_FUNC  # type: ignore[assignment]  # ctypes converts the int
+    raw = ext.of.func  # a view of ext's payload (which it keeps alive)
     _func_new_unchecked(
         store.ctx_arg,
         a_type,
@@ -476,7 +479,12 @@ def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFu
     )
     store._keepalive.append(entry)
     store._check_id(int(raw.store_id), "function")
-    return CoreFunc(store, raw, ty)
+    func = CoreFunc(store, raw, ty)
+    func._ext = ext
+    return func
+
+
+_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 
 
 # --- aliasing existing wasmtime externs -------------------------------------------------
