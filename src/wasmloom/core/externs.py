@@ -385,15 +385,28 @@ def _wasmtime_functype(ty: CoreFuncType) -> wasmtime.FuncType:
     )
 
 
+# The last plan found for each CoreFuncType object: ``id(ty) -> (ty, the engine's
+# functypes, plan)`` (the engine itself is not kept alive). Equal types are often
+# distinct objects, and a dataclass's hash and equality run in Python: a hit here
+# skips both.
+_PLAN_BY_ID: dict[int, tuple[CoreFuncType, Any, tuple[wasmtime.FuncType, Any, Any]]] = {}
+
+
 def _functype_plan(engine: Any, ty: CoreFuncType) -> tuple[wasmtime.FuncType, Any, Any]:
     """``(wasmtime type, its address as an argument, the shared host callback)`` of
     ``ty`` in ``engine``, made once per engine and type."""
     plans = engine.functypes
+    hit = _PLAN_BY_ID.get(id(ty))
+    if hit is not None and hit[0] is ty and hit[1] is plans:
+        return hit[2]
     plan: tuple[wasmtime.FuncType, Any, Any] | None = plans.get(ty)
     if plan is None:
         wt_type = _wasmtime_functype(ty)
         a_type = ctypes.c_void_p(ctypes.cast(wt_type.ptr(), ctypes.c_void_p).value)
         plan = plans[ty] = (wt_type, a_type, _host_callback(ty))
+    if len(_PLAN_BY_ID) >= 1024:
+        _PLAN_BY_ID.clear()
+    _PLAN_BY_ID[id(ty)] = (ty, plans, plan)
     return plan
 
 
@@ -425,13 +438,24 @@ def deferred_host_func(store: CoreStore, ty: CoreFuncType, make: Callable[[], Ho
     call as an exception of ``fn`` would, and the next call runs ``make`` again. For
     functions that are costly to prepare and may never be called."""
     entry = _HostEntry(make, store)
-
-    def first(*args: Any) -> Any:
-        fn = entry.fn = make()
-        return fn(*args)
-
-    entry.fn = first
+    entry.fn = _MakeOnFirstCall(entry, make)
     return _entry_func(store, ty, entry)
+
+
+class _MakeOnFirstCall:
+    """A deferred host function's ``fn`` until its first call: makes the function,
+    puts it in its entry (if ``make`` succeeds) and calls it. (One object where a
+    closure would take four.)"""
+
+    __slots__ = ("entry", "make")
+
+    def __init__(self, entry: _HostEntry, make: Callable[[], HostFn]) -> None:
+        self.entry = entry
+        self.make = make
+
+    def __call__(self, *args: Any) -> Any:
+        fn = self.entry.fn = self.make()
+        return fn(*args)
 
 
 def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFunc:
@@ -441,7 +465,10 @@ def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFu
         weakref.finalize(store, _forget_hosts, keys)
     key = _register_host(entry, keys)
     _, a_type, c_callback = _functype_plan(store.engine, ty)
-    raw = ffi.wasmtime_func_t()
+    # Made inside the function's extern: passed on as an import, it needs no other.
+    ext = ffi.wasmtime_extern_t()
+    ext.kind = _EXTERN_FUNC  # type: ignore[assignment]  # ctypes converts the int
+    raw = ext.of.func  # a view of ext's payload (which it keeps alive)
     _func_new_unchecked(
         store.ctx_arg,
         a_type,
@@ -452,7 +479,12 @@ def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFu
     )
     store._keepalive.append(entry)
     store._check_id(int(raw.store_id), "function")
-    return CoreFunc(store, raw, ty)
+    func = CoreFunc(store, raw, ty)
+    func._ext = ext
+    return func
+
+
+_EXTERN_FUNC = ffi.WASMTIME_EXTERN_FUNC.value
 
 
 # --- aliasing existing wasmtime externs -------------------------------------------------

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import repeat
+from operator import is_
 from typing import Any
 
 import wasmtime
@@ -133,11 +136,13 @@ class Wiring:
     source number, export name as bytes, its length, argument name, import name,
     ExportRef or None)``; the :class:`ExportRef` must still be the argument's item.
     ``plain`` are the imports given as items: ``(index, argument name, name, kind)``.
-    ``refs`` are the ``(argument name, import name, ExportRef)`` of ``passed``.
+    ``refs`` are the ``ExportRef`` of ``passed``, by argument: ``(argument name,
+    import names, their ExportRefs)``.
 
     A reuse fills an imports array taken from ``spare`` (made with the C arguments
     of its ``passed`` imports, grouped by source) and puts it back afterwards, so
-    a call per import is all a reuse makes of it.
+    a call per import is all a reuse makes of it, and those calls are made from C
+    (``map``), without a Python loop over the imports.
     """
 
     __slots__ = ("module", "passed", "plain", "refs", "sources", "spare")
@@ -147,16 +152,20 @@ class Wiring:
         self.sources: list[tuple[str, int, Any]] = []
         self.passed: list[tuple[int, int, bytes, Any, str, str, Any]] = []
         self.plain: list[tuple[int, str, str, str]] = []
-        self.refs: list[tuple[str, str, Any]] = []
+        self.refs: list[tuple[str, tuple[str, ...], tuple[Any, ...]]] = []
         self.spare: list[_Filled] = []
 
 
+# The C arguments of the imports passed from one source: (export names as bytes, their
+# lengths, each import's slot in the imports array as a C argument), in import order.
+_Group = tuple[tuple[bytes, ...], tuple[Any, ...], tuple[Any, ...]]
 # An imports array kept by a Wiring: ``(the Wiring's passed list it was made for, the
-# wasmtime_extern_t array, per source the (name, its length, the import's slot in the
-# array as a C argument) of each import passed from it)``.
-_Filled = tuple[list[Any], Any, list[list[tuple[bytes, Any, Any]]]]
+# wasmtime_extern_t array, the _Group of each source)``.
+_Filled = tuple[list[Any], Any, list[_Group]]
 # At most this many arrays are kept per Wiring (one per instantiation in progress).
 _SPARE_ARRAYS = 4
+# Consumes an iterator, keeping nothing: drives the calls of a ``map`` from C.
+_drain: Callable[[Iterable[Any]], None] = deque(maxlen=0).extend
 
 
 def _take_filled(wiring: Wiring, n: int) -> _Filled:
@@ -168,9 +177,13 @@ def _take_filled(wiring: Wiring, n: int) -> _Filled:
         pass
     externs = _extern_array(n)
     byref, size = ctypes.byref, _EXTERN_SIZE
-    groups: list[list[tuple[bytes, Any, Any]]] = [[] for _ in wiring.sources]
+    per_source: list[list[tuple[bytes, Any, Any]]] = [[] for _ in wiring.sources]
     for i, slot, raw, raw_len, _m, _n, _r in wiring.passed:
-        groups[slot].append((raw, raw_len, byref(externs, i * size)))
+        per_source[slot].append((raw, raw_len, byref(externs, i * size)))
+    groups: list[_Group] = [
+        (tuple(r for r, _, _ in g), tuple(n for _, n, _ in g), tuple(a for _, _, a in g))
+        for g in per_source
+    ]
     return wiring.passed, externs, groups
 
 
@@ -281,7 +294,14 @@ def _wire(
         wiring.sources = sources
         wiring.passed = passed
         wiring.plain = plain
-        wiring.refs = [(m, n, ref) for _i, _s, _r, _l, m, n, ref in passed if ref is not None]
+        by_arg: dict[str, list[tuple[str, Any]]] = {}
+        for _i, _s, _r, _l, m, name, ref in passed:
+            if ref is not None:
+                by_arg.setdefault(m, []).append((name, ref))
+        wiring.refs = [
+            (m, tuple(name for name, _ in got), tuple(ref for _, ref in got))
+            for m, got in by_arg.items()
+        ]
         wiring.spare = []
         wiring.module = module
 
@@ -292,7 +312,7 @@ def _rewire(
     args: _Args,
     instances: _Instances,
     externs: Any,
-    groups: list[list[tuple[bytes, Any, Any]]],
+    groups: list[_Group],
 ) -> bool:
     """Fill ``externs`` as ``wiring`` says (``groups``: the C arguments of its passed
     imports, see :class:`Wiring`); False (``externs`` partly filled) where the
@@ -310,14 +330,13 @@ def _rewire(
         if source._store is not store:
             return False
         found.append(source._instance)
-    for mod_name, name, ref in wiring.refs:
+    for mod_name, names, refs in wiring.refs:
         provided = args.get(mod_name)
-        if provided is None or provided.get(name) is not ref:
+        if provided is None or not all(map(is_, map(provided.get, names), refs)):
             return False
-    ctx, export_get = store.ctx_arg, _export_get
-    for instance, group in zip(found, groups, strict=True):
-        for raw, raw_len, at in group:
-            export_get(ctx, instance, raw, raw_len, at)
+    ctx, export_get = repeat(store.ctx_arg), _export_get
+    for instance, (raws, lens, ats) in zip(found, groups, strict=True):
+        _drain(map(export_get, ctx, repeat(instance), raws, lens, ats))
     for i, mod_name, name, kind in wiring.plain:
         provided = args.get(mod_name)
         item = None if provided is None else provided.get(name)

@@ -13,6 +13,8 @@ its sort, and exports and aliases introduce new indices too.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from wasmloom import core
@@ -286,8 +288,8 @@ def instantiate(
 
 def _schedule(plan: Plan, cdef: ComponentDef, skip: int) -> list[tuple[_Step, Any]]:
     """The steps that walk ``cdef``'s definitions from ``skip`` on, made once per plan:
-    each definition's step, and each run of aliases of core exports as one
-    :class:`_AliasRun`."""
+    each definition's step (given an inline core instance as its :class:`_InlineBag`),
+    and each run of aliases of core exports as one :class:`_AliasRun`."""
     key = (id(cdef.ast), skip)
     got = plan.schedules.get(key)
     if got is not None:
@@ -304,7 +306,10 @@ def _schedule(plan: Plan, cdef: ComponentDef, skip: int) -> list[tuple[_Step, An
         step = _STEPS.get(type(d))
         if step is None:  # pragma: no cover - the decoder produces nothing else
             raise AssertionError(f"unknown definition {d!r}")
-        out.append((step, d))
+        if type(d) is ast.CoreInlineExports:
+            out.append((step, _InlineBag(d)))
+        else:
+            out.append((step, d))
     if run:
         out.append((_alias_run, _AliasRun(run)))
     plan.schedules[key] = out
@@ -329,6 +334,7 @@ def _release_core_items(scope: Scope) -> None:
         scope.core_instances,
     ):
         space.clear()
+    scope.canon_memo.clear()
 
 
 class _Walk:
@@ -377,13 +383,38 @@ def _core_instantiate(w: _Walk, d: ast.CoreInstantiate) -> None:
     scope.core_instances.append(instance.exports)
 
 
-def _core_inline_exports(w: _Walk, d: ast.CoreInlineExports) -> None:
+class _InlineBag:
+    """A ``CoreInlineExports`` definition as its walk reads it: per run of consecutive
+    exports of one sort, ``(sort, their names, an itemgetter of their indices, whether
+    the run is of one export)``; the bag is filled a run at a time, from C."""
+
+    __slots__ = ("d", "runs")
+
+    def __init__(self, d: ast.CoreInlineExports) -> None:
+        self.d = d
+        self.runs: list[tuple[Sort, tuple[str, ...], Callable[[list[Any]], Any], bool]] = []
+        grouped: list[tuple[Sort, list[str], list[int]]] = []
+        for n, s, i in d.exports:
+            if not grouped or grouped[-1][0] != s:
+                grouped.append((s, [], []))
+            grouped[-1][1].append(n)
+            grouped[-1][2].append(i)
+        for s, names, idxs in grouped:
+            self.runs.append((s, tuple(names), itemgetter(*idxs), len(idxs) == 1))
+
+
+def _core_inline_exports(w: _Walk, bag: _InlineBag) -> None:
     scope = w.scope
     spaces = scope._spaces
+    exports: dict[str, Any] = {}
     try:
-        exports = {n: spaces[s][i] for n, s, i in d.exports}
+        for sort, names, get, single in bag.runs:
+            if single:
+                exports[names[0]] = get(spaces[sort])
+            else:
+                exports.update(zip(names, get(spaces[sort]), strict=True))
     except IndexError:  # the same message as Scope.get's
-        for _, s, i in d.exports:
+        for _, s, i in bag.d.exports:
             scope.get(s, i)
         raise  # pragma: no cover - one of them is out of bounds
     scope.core_instances.append(exports)
@@ -548,7 +579,7 @@ def _canon_lower(w: _Walk, d: ast.CanonLower) -> None:
     # the guest first calls it (a command calls few of the many functions it imports).
     core_type = flatten_functype(opts, f.type, "lower")
     scope.core_funcs.append(
-        lower_deferred(w.store, w.inst, f, opts, core_type, lambda: plan.abi(d, f, opts))
+        lower_deferred(w.store, w.inst, f, opts, core_type, partial(plan.abi, d, f, opts))
     )
 
 
@@ -582,11 +613,20 @@ def _fetch_opts(scope: Scope, o: ast.CanonOpts) -> None:
 
 
 def _canon_options(scope: Scope, o: ast.CanonOpts) -> Any:
-    if o.memory is not None or o.realloc is not None or o.post_return is not None:
-        _fetch_opts(scope, o)
-    elif o.callback is not None:
-        _core_item(scope, Sort.CORE_FUNC, o.callback)
-    return scope.canon_options(o)
+    """The :class:`CanonOptions` of a lift or lowering under ``o`` in ``scope``, made
+    once per scope for each set of options: index spaces are only appended to, so
+    the same indices name the same items for the rest of the walk (and were checked
+    when first made)."""
+    key = (o.string_encoding, o.memory, o.realloc, o.post_return, o.is_async, o.callback)
+    memo = scope.canon_memo
+    got = memo.get(key)
+    if got is None:
+        if o.memory is not None or o.realloc is not None or o.post_return is not None:
+            _fetch_opts(scope, o)
+        elif o.callback is not None:
+            _core_item(scope, Sort.CORE_FUNC, o.callback)
+        got = memo[key] = scope.canon_options(o)
+    return got
 
 
 def _import(w: _Walk, d: ast.Import) -> None:

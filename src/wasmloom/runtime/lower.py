@@ -9,6 +9,7 @@ Python-level type check. The other canon built-ins are in
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
@@ -98,7 +99,14 @@ def lower_deferred(
     and Python function are made when the guest first calls it: a command that imports
     many functions and calls a few makes only those. ``core_type`` is the flattened
     type of ``f`` under ``opts`` (the plan's ``core_type``)."""
-    return core.deferred_host_func(store, core_type, lambda: _sync_lowered(inst, f, opts, plan()))
+    return core.deferred_host_func(store, core_type, partial(_lowered_now, inst, f, opts, plan))
+
+
+def _lowered_now(
+    inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions, plan: Callable[[], FuncABI]
+) -> core.HostFn:
+    """What :func:`lower_deferred` makes on the first call: the plan, then the function."""
+    return _sync_lowered(inst, f, opts, plan())
 
 
 def _sync_lowered(

@@ -112,6 +112,9 @@ class Scope(TypeScope):
         self.values: list[Any] = []
         self.components: list[ComponentDef] = []
         self.comp_instances: list[InstanceExports] = []
+        # The canonical options of this scope's lifts and lowerings, by the canonopts
+        # that name them (see runtime.instance._canon_options).
+        self.canon_memo: dict[tuple[Any, ...], CanonOptions] = {}
         # The index space of each sort (the lists above are only ever appended to).
         self._spaces: dict[Sort, list[Any]] = {
             Sort.CORE_FUNC: self.core_funcs,
