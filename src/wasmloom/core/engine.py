@@ -166,28 +166,35 @@ class _Ticker:
 
     def __init__(self, engine: Engine) -> None:
         self.pid = os.getpid()
+        #: One item, true until the thread's loop ends (read by :meth:`alive`, which
+        #: every new store calls: cheaper than ``Thread.is_alive``).
+        self.running = [True]
         self.thread = threading.Thread(
             target=_tick,
-            args=(weakref.ref(engine), engine.epoch_tick),
+            args=(weakref.ref(engine), engine.epoch_tick, self.running),
             name="wasmloom-epoch",
             daemon=True,
         )
         self.thread.start()
 
     def alive(self) -> bool:
-        return self.pid == os.getpid() and self.thread.is_alive()
+        """Whether the thread runs, in this process (a forked child has no thread)."""
+        return self.running[0] and self.pid == os.getpid()
 
 
-def _tick(ref: weakref.ref[Engine], period: float) -> None:
+def _tick(ref: weakref.ref[Engine], period: float, running: list[bool]) -> None:
     sleep = time.sleep
-    while True:
-        sleep(period)
-        engine = ref()
-        if engine is None:
-            return
-        engine.ticks += 1
-        _increment_epoch(engine._ptr)
-        del engine
+    try:
+        while True:
+            sleep(period)
+            engine = ref()
+            if engine is None:
+                return
+            engine.ticks += 1
+            _increment_epoch(engine._ptr)
+            del engine
+    finally:
+        running[0] = False
 
 
 class ModuleDiskCache(Protocol):
