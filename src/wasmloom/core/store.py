@@ -25,6 +25,8 @@ from wasmloom.core.capi import (
     _future_delete,
     _set_epoch_deadline,
     _store_context,
+    _store_delete,
+    _store_new,
     _word,
 )
 from wasmloom.core.engine import EPOCH_TICK, Engine, default_engine
@@ -47,7 +49,13 @@ class _WasmtimeStore(wasmtime.Store):
     """
 
     def __init__(self, engine: wasmtime.Engine) -> None:
-        super().__init__(engine)
+        # What wasmtime.Store(engine) does for a store without data, through this
+        # module's C entry points (it also makes a null finalizer's type, and converts
+        # arguments through argtypes, for every store).
+        ptr = _store_new(engine.ptr(), None, None)
+        self._set_ptr(ptr)
+        self._Store__context = _store_context(ptr)
+        self.engine = engine
         self.futures: dict[int, tuple[int, object]] = {}
 
     def close_futures(self) -> None:
@@ -58,9 +66,12 @@ class _WasmtimeStore(wasmtime.Store):
 
     def _delete(self, ptr: Any) -> None:
         try:
-            self.close_futures()
+            if self.futures:
+                self.close_futures()
         finally:
-            super()._delete(ptr)
+            # wasmtime.Store._delete
+            _store_delete(ptr)
+            self._Store__context = None
 
 
 class CoreStore:
@@ -163,7 +174,7 @@ class CoreStore:
         self._epoch_key = 0
         self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
         store_ptr = self.wasmtime.ptr()
-        self.ctx: int = _store_context(store_ptr)
+        self.ctx: int = ctypes.addressof(self.wasmtime._context().contents)
         self.ctx_arg = _word(self.ctx)
         self.pending: BaseException | None = None
         self._keepalive: list[object] = []
