@@ -30,6 +30,7 @@ from wasmloom.core.capi import (
     _word,
 )
 from wasmloom.core.engine import EPOCH_TICK, Engine, default_engine
+from wasmloom.core.signatures import _forget_hosts
 from wasmloom.core.traps import _error_from_ptr
 from wasmloom.errors import LinkError, WasmloomError
 from wasmloom.limits import StoreLimits
@@ -293,6 +294,13 @@ class CoreStore:
         self.wasmtime.close_futures()
 
     def __del__(self) -> None:
+        # The store's host functions leave core.signatures' table; its live calls close.
+        try:
+            keys = self._host_keys
+            if keys:
+                _forget_hosts(keys)
+        except BaseException:
+            pass
         try:
             if not self._running:
                 self.wasmtime.close_futures()
