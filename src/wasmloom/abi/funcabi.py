@@ -118,6 +118,7 @@ class FuncABI:
         "lift_task_return",
         "lower_params",
         "lower_results",
+        "memo",
         "nparams",
         "result_codec",
         "result_spilled",
@@ -138,6 +139,9 @@ class FuncABI:
     lift_params: Callable[[Any, Sequence[Any]], list[Any]]
     lower_results: Callable[[Any, Any, Sequence[Any]], list[Any]]
     lift_task_return: Callable[[Any, Sequence[Any]], Any]
+    #: What a caller derives from this plan alone and keeps for its next uses (each
+    #: caller under keys of its own; the plan never reads it).
+    memo: dict[Any, Any]
 
     def __init__(
         self, ft: FuncType, opts: Any, context: str = "lift", classes: ClassMap | None = None
@@ -165,6 +169,7 @@ class FuncABI:
         self.lift_results = _make_lift_result(p, p.nflat_results > MAX_FLAT_RESULTS)
         self.lift_task_return = _make_lift_result(p, p.nflat_results > MAX_FLAT_PARAMS)
         self.lower_results = _make_lower_result(p, self.result_spilled)
+        self.memo = {}
 
 
 def _arity_error(p: _Plan, args: Sequence[Any]) -> TypeError:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeAlias, TypeVar
@@ -23,7 +22,6 @@ from wasmloom.core.capi import (
 )
 from wasmloom.core.signatures import (
     _caller_factory,
-    _forget_hosts,
     _host_callback,
     _HostEntry,
     _register_host,
@@ -460,9 +458,8 @@ class _MakeOnFirstCall:
 
 def _entry_func(store: CoreStore, ty: CoreFuncType, entry: _HostEntry) -> CoreFunc:
     keys = store._host_keys
-    if keys is None:
+    if keys is None:  # they leave the table when the store goes (CoreStore.__del__)
         keys = store._host_keys = []
-        weakref.finalize(store, _forget_hosts, keys)
     key = _register_host(entry, keys)
     _, a_type, c_callback = _functype_plan(store.engine, ty)
     # Made inside the function's extern: passed on as an import, it needs no other.

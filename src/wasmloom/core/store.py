@@ -24,9 +24,13 @@ from wasmloom.core.capi import (
     _error_new,
     _future_delete,
     _set_epoch_deadline,
+    _store_context,
+    _store_delete,
+    _store_new,
     _word,
 )
 from wasmloom.core.engine import EPOCH_TICK, Engine, default_engine
+from wasmloom.core.signatures import _forget_hosts
 from wasmloom.core.traps import _error_from_ptr
 from wasmloom.errors import LinkError, WasmloomError
 from wasmloom.limits import StoreLimits
@@ -46,7 +50,13 @@ class _WasmtimeStore(wasmtime.Store):
     """
 
     def __init__(self, engine: wasmtime.Engine) -> None:
-        super().__init__(engine)
+        # What wasmtime.Store(engine) does for a store without data, through this
+        # module's C entry points (it also makes a null finalizer's type, and converts
+        # arguments through argtypes, for every store).
+        ptr = _store_new(engine.ptr(), None, None)
+        self._set_ptr(ptr)
+        self._Store__context = _store_context(ptr)
+        self.engine = engine
         self.futures: dict[int, tuple[int, object]] = {}
 
     def close_futures(self) -> None:
@@ -57,9 +67,12 @@ class _WasmtimeStore(wasmtime.Store):
 
     def _delete(self, ptr: Any) -> None:
         try:
-            self.close_futures()
+            if self.futures:
+                self.close_futures()
         finally:
-            super()._delete(ptr)
+            # wasmtime.Store._delete
+            _store_delete(ptr)
+            self._Store__context = None
 
 
 class CoreStore:
@@ -146,7 +159,7 @@ class CoreStore:
     ) -> None:
         self.engine = engine if engine is not None else default_engine()
         #: The store's :class:`~wasmloom.limits.StoreLimits` (read by every layer).
-        self.limits = limits if limits is not None else StoreLimits()
+        self.limits = limits if limits is not None else _NO_LIMITS
         self.time_slicing = time_slicing
         self.scheduler: Any = None
         self.async_values: Any = None
@@ -161,8 +174,8 @@ class CoreStore:
         self._poll_tick = 0  # the engine's tick count when the outermost poll began
         self._epoch_key = 0
         self.wasmtime: _WasmtimeStore = _WasmtimeStore(self.engine.wasmtime)
-        ctx = ffi.wasmtime_store_context(self.wasmtime.ptr())
-        self.ctx: int = ctypes.cast(ctx, ctypes.c_void_p).value or 0
+        store_ptr = self.wasmtime.ptr()
+        self.ctx: int = ctypes.addressof(self.wasmtime._context().contents)
         self.ctx_arg = _word(self.ctx)
         self.pending: BaseException | None = None
         self._keepalive: list[object] = []
@@ -180,14 +193,14 @@ class CoreStore:
         self._instantiating = 0
         self._running = 0  # CoreCall.poll activations in progress
         self._suspensions: dict[int, Any] = {}  # core.fibers' suspended host calls
-        self._apply_limits()
+        if self.limits is not _NO_LIMITS:
+            self._apply_limits()
         if self.engine.consume_fuel:
             self.set_fuel(_M64)
         if self.engine.epoch_interruption:
             key = self._epoch_key = next(_epoch_keys)
-            _epoch_owners[key] = weakref.ref(self)
-            weakref.finalize(self, _epoch_owners.pop, key, None)
-            _epoch_deadline_callback(self.wasmtime.ptr(), _EPOCH_CB, ctypes.c_void_p(key), None)
+            _epoch_owners[key] = weakref.ref(self, _epoch_owner_remover(key))
+            _epoch_deadline_callback(store_ptr, _EPOCH_CB, ctypes.c_void_p(key), None)
             _set_epoch_deadline(self.ctx_arg, ctypes.c_uint64(1))
             self.engine.start_ticker()
             _install_unraisable_hook()
@@ -281,6 +294,13 @@ class CoreStore:
         self.wasmtime.close_futures()
 
     def __del__(self) -> None:
+        # The store's host functions leave core.signatures' table; its live calls close.
+        try:
+            keys = self._host_keys
+            if keys:
+                _forget_hosts(keys)
+        except BaseException:
+            pass
         try:
             if not self._running:
                 self.wasmtime.close_futures()
@@ -306,12 +326,27 @@ class CoreStore:
         return flag
 
 
+# The limits of a store made without any: every such store shares them (they are frozen).
+_NO_LIMITS = StoreLimits()
+
 # The flag byte's ctypes type, made once (not per store: see core.externs._buffer_type).
 _BYTE = ctypes.c_ubyte * 1
 
 # Epoch callbacks find their store by key (the callback must not keep stores alive).
 _epoch_owners: dict[int, weakref.ref[CoreStore]] = {}
 _epoch_keys = itertools.count(1)
+
+
+def _epoch_owner_remover(key: int) -> Callable[[object], None]:
+    """The callback of a store's reference in ``_epoch_owners``: removes the entry
+    when the store goes."""
+
+    def remove(_: object) -> None:
+        _epoch_owners.pop(key, None)
+
+    return remove
+
+
 _YIELD_KIND = 1  # WASMTIME_UPDATE_DEADLINE_YIELD (CONTINUE is 0)
 
 INTERRUPTED_MESSAGE = "interrupted"

@@ -123,7 +123,10 @@ class Instance:
     def get_func(self, *path: str) -> Func | None:
         """The exported function at ``path``, e.g. ``get_func("add")`` or
         ``get_func("wasi:cli/run@0.2.0", "run")``; ``None`` if there is none."""
-        item = self.get_export(*path)
+        if len(path) == 1:  # get_export of one name, in line
+            item = self.exports_map.get(path[0])
+        else:
+            item = self.get_export(*path)
         if not isinstance(item, ComponentFunc):
             return None
         return Func(self._store, item, "/".join(path))

@@ -288,6 +288,7 @@ class InstancePre:
         self, linker: Linker, component: Component, plan: rt_instance.Plan, trap_unknown: bool
     ) -> None:
         self.component = component
+        self._definition = component.definition
         self._linker = linker
         self._plan = plan
         self._trap_unknown = trap_unknown
@@ -310,7 +311,7 @@ class InstancePre:
             return _provide(store, root, name, expected, m, name, trap_unknown)
 
         inst, exports = rt_instance.instantiate(
-            store.core, component.definition, resolve, plan=self._plan, host_store=store
+            store.core, self._definition, resolve, plan=self._plan, host_store=store
         )
         return Instance(store, inst, exports)
 

@@ -255,9 +255,12 @@ def _start(plan: Plan, cdef: ComponentDef, store: Any) -> tuple[Scope, Subst, in
     scope.types.extend(src.types)
     scope.core_types.extend(src.core_types)
     scope.core_modules.extend(src.core_modules)
-    scope.funcs.extend(_bound(f, store, made) for f in src.funcs)
-    scope.comp_instances.extend(_bound(i, store, made) for i in src.comp_instances)
-    scope.components.extend(src.components)
+    if src.funcs:
+        scope.funcs.extend([_bound(f, store, made) for f in src.funcs])
+    if src.comp_instances:
+        scope.comp_instances.extend([_bound(i, store, made) for i in src.comp_instances])
+    if src.components:
+        scope.components.extend(src.components)
     return scope, dict(pre.subst), pre.count
 
 
@@ -325,15 +328,12 @@ def _release_core_items(scope: Scope) -> None:
     :class:`ExportRef` of each alias) is freed at once instead of by the cycle
     collector.
     """
-    for space in (
-        scope.core_funcs,
-        scope.core_tables,
-        scope.core_memories,
-        scope.core_globals,
-        scope.core_tags,
-        scope.core_instances,
-    ):
-        space.clear()
+    scope.core_funcs.clear()
+    scope.core_tables.clear()
+    scope.core_memories.clear()
+    scope.core_globals.clear()
+    scope.core_tags.clear()
+    scope.core_instances.clear()
     scope.canon_memo.clear()
 
 

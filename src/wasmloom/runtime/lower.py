@@ -65,7 +65,7 @@ def lower(
         if (
             isinstance(f, HostFunc)
             and f.is_coroutine
-            and not any(T.contains_borrow(t) for _, t in ft.params)
+            and not _has_borrows(fabi)
         ):
             lowered_async = _lower_host_coroutine(inst, f, opts, fabi, lowered_async)
         return core.host_func(store, flat_ft, lowered_async)
@@ -109,11 +109,18 @@ def _lowered_now(
     return _sync_lowered(inst, f, opts, plan())
 
 
+def _has_borrows(fabi: FuncABI) -> bool:
+    """Whether a parameter of ``fabi``'s function type holds a borrow (kept in its memo)."""
+    got: bool | None = fabi.memo.get(_has_borrows)
+    if got is None:
+        got = fabi.memo[_has_borrows] = any(T.contains_borrow(t) for _, t in fabi.ft.params)
+    return got
+
+
 def _sync_lowered(
     inst: ComponentInstance, f: ComponentFunc, opts: CanonOptions, fabi: FuncABI
 ) -> core.HostFn:
     """The host function of a sync lowering of ``f``, a callee that returns at once."""
-    ft = f.type
     lift_params = fabi.lift_params
     lower_results = fabi.lower_results
     fused = not isinstance(f, HostFunc)
@@ -128,7 +135,7 @@ def _sync_lowered(
     else:
         call = f.call
         direct = False
-    borrows = any(T.contains_borrow(t) for _, t in ft.params)
+    borrows = _has_borrows(fabi)
     if fabi.flat_param_lifts is not None:
         written: core.HostFn = _written_out(
             inst, fn if direct else call, direct, fused, opts, fabi, borrows
@@ -293,6 +300,29 @@ def _written_out(
     result that needs no memory straight to its core value) or stored through
     the return pointer (checked against the memory first).
     """
+    memo_key = (_written_out, direct, fused, borrows)
+    made = fabi.memo.get(memo_key)
+    if made is None:
+        made = fabi.memo[memo_key] = _written_out_parts(fabi, direct, fused, borrows)
+    factory, lifts, lower_result, size, align, rstore = made
+    return factory(
+        inst,
+        target,
+        LiftLowerContext(opts, inst, None, fused=fused),
+        lambda: LiftLowerContext(opts, inst, None, fused=fused),
+        lifts,
+        lower_result,
+        size,
+        align,
+        rstore,
+    )
+
+
+def _written_out_parts(
+    fabi: FuncABI, direct: bool, fused: bool, borrows: bool
+) -> tuple[Any, list[Any], Any, int, int, Any]:
+    """What :func:`_written_out` derives from ``fabi`` alone: the factory of the function
+    and the arguments of it that no instance changes."""
     parts = fabi.flat_param_lifts
     assert parts is not None
     codecs, mem = parts
@@ -316,11 +346,8 @@ def _written_out(
         }
         exec(_written_out_source(*key), namespace)
         factory = _written_out_factories[key] = namespace["factory"]
-    return factory(
-        inst,
-        target,
-        LiftLowerContext(opts, inst, None, fused=fused),
-        lambda: LiftLowerContext(opts, inst, None, fused=fused),
+    return (
+        factory,
         lift_functions(codecs),
         None if rc is None else (rc.lower_value if result == "value" else rc.lower_flat),
         0 if rc is None else rc.size,
