@@ -47,6 +47,10 @@ class _WasmtimeStore(wasmtime.Store):
     crashes the process, so :meth:`_delete` (run by ``close()`` and by the
     finalizer, in whatever order the garbage collector finalizes things)
     deletes the futures first.
+
+    It is made and deleted through :mod:`wasmloom.core.capi`, setting the private
+    fields that ``wasmtime.Store``'s own ``__init__`` and ``_delete`` set in the
+    pinned wasmtime release: a release that renames them fails every store at once.
     """
 
     def __init__(self, engine: wasmtime.Engine) -> None:
