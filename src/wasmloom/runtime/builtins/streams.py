@@ -559,7 +559,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             if v is None:  # the end's first step (ProducerEnd.poll/ConsumerEnd.poll make it so)
                 v = peer.view = host_view(None, None, peer.wake)
             v._buf = buffer
-            peer.finish = False
+            # (peer.finish, which only settle reads, is cleared below where the copy
+            # goes on through settle)
             peer.rewake = False
             peer.polling = True
             try:
@@ -584,6 +585,7 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
                 raise peer.step_failed(exc)  # noqa: B904 (the cause is set there)
             buffer.owner = e
             buffer.cancelled = False
+            peer.finish = False
             peer.op = (buffer,)
             if not readable:
                 peer.taken = v.taken
