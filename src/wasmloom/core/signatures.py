@@ -197,7 +197,9 @@ def _host_source(ty: CoreFuncType) -> str:
     from the ``wasmtime_val_raw_t`` array, calls ``fn``, writes the results
     back and returns 0; any exception becomes a trap pointer through
     ``on_error`` and never escapes. ``depth[0]`` counts the Python host frames
-    on the running stack while ``fn`` runs.
+    on the running stack while ``fn`` runs: one more than on entry, and back to
+    its value on entry when ``fn`` returns (frames nest, and whatever ``fn``
+    runs puts back what it changed), so it is restored rather than decremented.
 
     The array sits at the same address for every call from one place (a guest
     loop calling a built-in), so the object read through is kept per address:
@@ -218,7 +220,8 @@ def _host_source(ty: CoreFuncType) -> str:
         "    if e is None:",
         "        return gone(env)",
         "    depth = e.depth",
-        "    depth[0] += 1",
+        "    d = depth[0]",
+        "    depth[0] = d + 1",
         "    try:",
     ]
     if nparams or n:
@@ -257,7 +260,7 @@ def _host_source(ty: CoreFuncType) -> str:
         "    except BaseException as exc:",
         "        return on_error(e, exc)",
         "    finally:",
-        "        depth[0] -= 1",
+        "        depth[0] = d",
     ]
     return "\n".join(lines)
 

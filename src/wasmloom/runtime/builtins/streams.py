@@ -479,19 +479,7 @@ class _CopyEntry:
             buffer.owner = e
         else:
             self.spare = None
-            if (
-                n <= MAX_BUFFER_LENGTH
-                and not ptr & self._align_mask
-                and ptr + n * self._size <= len(self.cx.mv)
-            ):
-                # reset(), inlined for a range inside the view
-                buffer.owner = e
-                buffer.cancelled = False
-                buffer.ptr = ptr
-                buffer.length = n
-                buffer.progress = 0
-            else:
-                buffer.reset(ptr, n, e)
+            buffer.reset(ptr, n, e)
         e.state = COPYING
         return e, buffer
 
@@ -503,14 +491,20 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     pending copy, or the host's producer or consumer) answers at once, the
     copy completes inside the call with no pending event; otherwise the copy
     is pending and its result is delivered as an event.
+
+    The checks and the buffer of :meth:`_CopyEntry.start` are made in line,
+    with what they read of the entry held here: the buffer of the last copy
+    that completed inside the call is reset for the next (taken while a copy
+    runs, so a nested copy through the same built-in makes its own).
     """
     entry = _CopyEntry(inst, cls, t, opts)
     is_async = entry.is_async
     readable = cls is ReadableStreamEnd
     code = EventCode.STREAM_READ if readable else EventCode.STREAM_WRITE
+    array, et, find, kind, cx = entry._array, entry.et, entry._find, entry.kind, entry.cx
+    size, align_mask = entry._size, entry._align_mask
+    spare: GuestBuffer | None = None
 
-    idle = CopyState.IDLE
-    done = CopyState.DONE
     dropped = CopyResult.DROPPED
     # The host end that answers this built-in's copies in line (see copy), and the
     # step answer of its common case.
@@ -519,7 +513,35 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
     completed = StreamResult.COMPLETED
 
     def copy(i: int, ptr: int, n: int) -> int:
-        e, buffer = entry.start(i, ptr, n)
+        nonlocal spare
+        # _CopyEntry.start, in line
+        if not inst.may_leave:
+            raise Trap("cannot leave component instance")
+        if not is_async:
+            _check_may_block(inst)
+        # Table.get in line (indices from wasm are unsigned; the finder traps as get does)
+        try:  # the entry, or None past the end
+            e: Any = array[i]
+        except IndexError:
+            e = None
+        if type(e) is not cls or e.shared.t is not et:
+            e = find(inst, i)
+        if e.state is not IDLE or (not is_async and e.wset is not None):
+            _check_copy(e, is_async)
+        buffer = spare
+        if buffer is None:
+            buffer = GuestBuffer(kind, cx, ptr, n)
+        else:
+            spare = None
+            if n <= MAX_BUFFER_LENGTH and not ptr & align_mask and ptr + n * size <= len(cx.mv):
+                # reset(), inlined for a range inside the view (the owner and the
+                # cancelled flag are set below, where a copy may outlive the call)
+                buffer.ptr = ptr
+                buffer.length = n
+                buffer.progress = 0
+            else:
+                buffer.reset(ptr, n, e)
+        e.state = COPYING
         peer = e.shared.peer
         if (
             type(peer) is host_end
@@ -537,7 +559,8 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
             if v is None:  # the end's first step (ProducerEnd.poll/ConsumerEnd.poll make it so)
                 v = peer.view = host_view(None, None, peer.wake)
             v._buf = buffer
-            peer.finish = False
+            # (peer.finish, which only settle reads, is cleared below where the copy
+            # goes on through settle)
             peer.rewake = False
             peer.polling = True
             try:
@@ -545,32 +568,40 @@ def _stream_copy(inst: Any, cls: Any, t: Any, opts: Any) -> Callable[[int, int, 
                     v._items = None
                     r = peer.obj.poll_produce(peer.store, v, False)
                     # bytes written straight into the buffer (its progress starts at 0)
-                    moved = v._items is None and buffer.progress
+                    if r is completed and v._items is None and buffer.progress:
+                        peer.polling = False
+                        e.state = IDLE
+                        spare = buffer
+                        return buffer.progress << 4
                 else:
                     v.taken = 0
                     r = peer.obj.poll_consume(peer.store, v, False)
-                    moved = v.taken
+                    if r is completed and v.taken:
+                        peer.polling = False
+                        e.state = IDLE
+                        spare = buffer
+                        return buffer.progress << 4
             except BaseException as exc:
                 raise peer.step_failed(exc)  # noqa: B904 (the cause is set there)
-            if r is completed and moved:
-                peer.polling = False
-                e.state = idle
-                entry.spare = buffer
-                return buffer.progress << 4  # CopyResult.COMPLETED is 0
+            buffer.owner = e
+            buffer.cancelled = False
+            peer.finish = False
             peer.op = (buffer,)
             if not readable:
                 peer.taken = v.taken
                 peer.avail = n
             r = peer.settle(r)
         else:
+            buffer.owner = e
+            buffer.cancelled = False
             r = peer.read_now(inst, buffer) if readable else peer.write_now(inst, buffer)
         if r is not None:
             if r is dropped:
-                e.state = done
+                e.state = DONE
                 e.done_reason = r
             else:
-                e.state = idle
-            entry.spare = buffer
+                e.state = IDLE
+            spare = buffer
             return r | (buffer.progress << 4)  # type: ignore[no-any-return]
         peer.pend(*_stream_copy_events(e, i, code, buffer))
         if is_async and e.pending_event is None:

@@ -226,19 +226,18 @@ class Destination:
         if capacity < n:
             n = capacity
         p = buf.ptr
-        mv: memoryview = buf.cx.mv
-        return mv[p : p + n]
+        return buf.cx.mv[p : p + n]  # type: ignore[no-any-return]
 
     def mark_written(self, n: int) -> None:
         """Commit ``n`` bytes written to the start of the last :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            progress = buf.progress
-            if n < 0 or progress + n > buf.length:
-                left = buf.length - progress
+            progress = buf.progress + n
+            if n < 0 or progress > buf.length:
+                left = buf.length - buf.progress
                 raise ValueError(f"mark_written({n}) exceeds the {left} bytes of room left")
             buf.ptr += n
-            buf.progress = progress + n
+            buf.progress = progress
         else:
             scratch = self._host_bytes
             if scratch is None or not 0 <= n <= len(scratch):
@@ -332,13 +331,13 @@ class Source:
         """Consume ``n`` bytes from the start of the :meth:`as_direct` view."""
         buf = self._buf
         if buf is not None:
-            progress = buf.progress
-            if n >= 0 and progress + n <= buf.length:
+            progress = buf.progress + n
+            if n >= 0 and progress <= buf.length:
                 buf.ptr += n
-                buf.progress = progress + n
+                buf.progress = progress
                 self.taken += n
                 return
-            left = buf.length - progress
+            left = buf.length - buf.progress
         else:
             left = len(self._items) - self._pos
             if 0 <= n <= left:
