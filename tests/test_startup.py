@@ -3,8 +3,8 @@
 A second run of the same file (its record in the compile cache) decodes and
 validates nothing, so it must not import the decoder or the validator; nor
 OpenSSL's ``_hashlib`` (the cache keys are SHA-256 from CPython's own
-module), the filesystem sandbox (no preopens), WASI 0.1, or argparse (a
-plain ``run APP`` builds no parser). Checked in a fresh
+module), the filesystem sandbox (no preopens), WASI 0.1, argparse (a
+plain ``run APP`` builds no parser), ``dataclasses`` or ``inspect``. Checked in a fresh
 interpreter's ``sys.modules``. The lazily imported names still resolve.
 """
 
@@ -44,6 +44,8 @@ NOT_LOADED = (
     "wasmloom.validate",
     "wasmloom.wasi.sandbox",
     "wasmloom.core.wasip1",
+    "dataclasses",  # records are made by wasmloom.types.dataclass
+    "inspect",  # a host function's coroutine-ness is read from its code's flags
 )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
 
 from wasmloom import types as T
+from wasmloom.limits import StoreLimits
 from wasmloom.runtime.builtins.streams import BufferKind
 from wasmloom.runtime.subtype import holds_handle, subst_valtype
+from wasmloom.wasi.ctx import WasiCtx
+from wasmloom.wasi.p2.bindings import wasi_clocks_wall_clock as wall
 
 
 def error_code(n: int = 40) -> T.VariantType:
@@ -27,6 +31,24 @@ def test_a_frozen_type_keeps_its_hash_and_pickles_only_its_fields() -> None:
     assert repr(T.ListType(T.U8)) == "ListType(t=PrimType(name='u8'), length=None)"
     with pytest.raises(T.FrozenInstanceError):
         a._hash = 1  # type: ignore[attr-defined]
+
+
+def test_records_made_without_dataclasses_are_dataclasses_to_its_functions() -> None:
+    limits = StoreLimits(handles=3)
+    assert dataclasses.is_dataclass(limits) and limits.__match_args__[0] == "memory_size"
+    assert dataclasses.replace(limits, tables=2) == StoreLimits(tables=2, handles=3)
+    with pytest.raises(ValueError, match=r"StoreLimits\.tables"):  # __post_init__ still checks
+        dataclasses.replace(limits, tables=-1)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.tables = 1  # type: ignore[misc]
+    assert dataclasses.fields(StoreLimits)[0].name == "memory_size"
+    assert dataclasses.asdict(wall.Datetime(5, 6)) == {"seconds": 5, "nanoseconds": 6}
+    assert repr(wall.Datetime(5, 6)) == "Datetime(seconds=5, nanoseconds=6)"
+    ctx = WasiCtx(args=["a"])
+    assert WasiCtx.cwd is None and ctx.args == ["a"] and ctx.env == []
+    assert "hosts=" not in repr(ctx) and ctx == dataclasses.replace(ctx, hosts={"p2": 1})
+    hosts = next(f for f in dataclasses.fields(ctx) if f.name == "hosts")
+    assert not hosts.compare and not hosts.repr
 
 
 def test_holds_handle_looks_inside_streams_futures_and_every_compound() -> None:

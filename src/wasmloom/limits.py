@@ -28,7 +28,12 @@ wasmloom runs on, gives a store's limiter no such switch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what StoreLimits is, to the type checker
+    from dataclasses import dataclass
+else:  # and what makes it at run time: a dataclass without importing dataclasses
+    from wasmloom.types import dataclass
 
 __all__ = ["StoreLimits"]
 

@@ -12,13 +12,16 @@ the runtime resolves them into these objects.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 if TYPE_CHECKING:  # what these classes are, to the type checker
     from dataclasses import dataclass, field
 else:  # and what makes them at run time: see _record
 
-    def dataclass(**options: Any) -> Any:
+    def dataclass(cls: type | None = None, /, **options: Any) -> Any:
+        if cls is not None:
+            return _record(cls, **options)
         return lambda cls: _record(cls, **options)
 
     def field(**options: Any) -> Any:
@@ -35,39 +38,55 @@ _MISSING: Any = object()
 
 
 class _Field:
-    __slots__ = ("compare", "default", "factory")
+    __slots__ = ("compare", "default", "factory", "repr")
 
     def __init__(
-        self, *, default: Any = _MISSING, default_factory: Any = _MISSING, compare: bool = True
+        self,
+        *,
+        default: Any = _MISSING,
+        default_factory: Any = _MISSING,
+        compare: bool = True,
+        repr: bool = True,
     ) -> None:
         self.default = default
         self.factory = default_factory
         self.compare = compare
+        self.repr = repr
 
 
-def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) -> type:
-    """``dataclasses.dataclass(slots=True, frozen=..., eq=...)`` as this package uses it:
+def _record(cls: type, *, slots: bool = False, frozen: bool = False, eq: bool = True) -> type:
+    """``dataclasses.dataclass(slots=..., frozen=..., eq=...)`` as this package uses it:
     ``__init__`` over the annotated fields (defaults, ``field(default=,
-    default_factory=, compare=)``), ``__repr__``, ``==`` and, when frozen, a hash
-    over the compared fields, refusal to change a field, and pickling. It makes a
-    class for a twentieth of dataclass's import cost, which every command paid for
-    the hundred classes of the types and the binary AST.
+    default_factory=, compare=, repr=)``) that ends by calling ``__post_init__``
+    when the class has one, ``__repr__``, ``__match_args__``, ``==`` and, when
+    frozen, a hash over the compared fields, refusal to change a field, and
+    pickling. It makes a class for a twentieth of dataclass's import cost, which
+    every command paid for the hundred classes of the types and the binary AST.
+    The module ``dataclasses`` still sees a dataclass: ``__dataclass_fields__``
+    and ``__dataclass_params__`` are made, by ``dataclasses`` itself, on first
+    access (``dataclasses.fields``, ``replace``, ``asdict``, ``is_dataclass``).
+    Without ``slots`` a field's plain default stays a class attribute, as there.
 
     A frozen class computes its hash once per object, on first use, and keeps it
     (in a slot that is no field: not compared, shown or pickled). Type objects are
     dict keys all over the runtime (codec and plan caches), and nested ones would
     otherwise re-hash their whole tree on every lookup."""
-    assert slots
     names = tuple(vars(cls).get("__annotations__", {}))
     ns = {k: v for k, v in cls.__dict__.items() if k not in names}
     ns.pop("__dict__", None)
     ns.pop("__weakref__", None)
     ns["__fields__"] = names
-    ns["__slots__"] = (*names, "_hash") if frozen and eq else names
+    ns["__match_args__"] = names
+    if slots:
+        ns["__slots__"] = (*names, "_hash") if frozen and eq else names
     params, body, glob, compared = [], [], {"_set": object.__setattr__, "_MISSING": _MISSING}, []
+    specs: dict[str, _Field] = {}
     for n in names:
         d = cls.__dict__.get(n, _MISSING)
         f = d if isinstance(d, _Field) else _Field(default=d)
+        specs[n] = f
+        if not slots and f.default is not _MISSING:
+            ns[n] = f.default
         assign = f"_set(self, {n!r}, {{}})" if frozen else f"self.{n} = {{}}"
         if f.factory is not _MISSING:
             glob[f"_make_{n}"] = f.factory
@@ -82,12 +101,17 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
             body.append("    " + assign.format(n))
         if f.compare:
             compared.append(n)
+    if "__post_init__" in ns or any(hasattr(b, "__post_init__") for b in cls.__bases__):
+        body.append("    self.__post_init__()")
     lines = "\n".join(body or ["    pass"])
     made: list[type] = []  # the class, once made: where each method replaces its stub
     ns["__init__"] = _compiled_on_first_call(
         made, "__init__", f"def __init__(self, {', '.join(params)}):\n{lines}", glob
     )
     ns["__repr__"] = _repr
+    ns["__repr_fields__"] = tuple(n for n in names if specs[n].repr)
+    for attr in ("__dataclass_fields__", "__dataclass_params__"):
+        ns[attr] = _AsDataclass(attr, specs, frozen=frozen, eq=eq)
     if eq:
         # Written out per class: one frame per level of a deep comparison, no generator,
         # and a part shared by both sides (``is``) is not descended into.
@@ -122,6 +146,8 @@ def _record(cls: type, *, slots: bool, frozen: bool = False, eq: bool = True) ->
         ns["__setstate__"] = _setstate
     new = type(cls.__name__, cls.__bases__, ns)
     new.__qualname__ = cls.__qualname__
+    for attr in ("__dataclass_fields__", "__dataclass_params__"):
+        ns[attr].cls = new
     made.append(new)
     return new
 
@@ -142,17 +168,66 @@ def _compiled_on_first_call(made: list[type], name: str, source: str, glob: dict
     return first_call
 
 
+class _AsDataclass:
+    """``__dataclass_fields__`` and ``__dataclass_params__`` of a record class, made on
+    first access by ``dataclasses.dataclass`` over a field-for-field copy of the class
+    (no methods, so none of them is made twice), then set on the class in place of
+    this stand-in."""
+
+    cls: type  # the record class this belongs to (a subclass inherits what it makes)
+
+    def __init__(self, name: str, specs: dict[str, _Field], **params: bool) -> None:
+        self.name = name
+        self.specs = specs
+        self.params = params
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        import dataclasses
+
+        owner = self.cls
+
+        ns: dict[str, Any] = {
+            "__annotations__": dict(vars(owner).get("__annotations__", {})),
+            "__module__": owner.__module__,
+            "__qualname__": owner.__qualname__,
+        }
+        for n, f in self.specs.items():
+            kw: dict[str, Any] = {"compare": f.compare, "repr": f.repr}
+            if f.default is not _MISSING:
+                kw["default"] = f.default
+            if f.factory is not _MISSING:
+                kw["default_factory"] = f.factory
+            ns[n] = dataclasses.field(**kw)
+        copy: Any = dataclasses.dataclass(type(owner.__name__, (), ns), **self.params)
+        for attr in ("__dataclass_fields__", "__dataclass_params__"):
+            type.__setattr__(owner, attr, vars(copy)[attr])
+        return vars(owner)[self.name]
+
+
 def _repr(self: Any) -> str:
-    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__fields__)
+    fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in type(self).__repr_fields__)
     return f"{type(self).__qualname__}({fields})"
 
 
+@cache
+def _frozen_error() -> type[FrozenInstanceError]:
+    """:class:`FrozenInstanceError` that is ``dataclasses.FrozenInstanceError`` too, as a
+    frozen dataclass raises (that module is imported only on this error path)."""
+    import dataclasses
+
+    class FrozenDataclassError(FrozenInstanceError, dataclasses.FrozenInstanceError):
+        pass
+
+    FrozenDataclassError.__name__ = FrozenDataclassError.__qualname__ = "FrozenInstanceError"
+    return FrozenDataclassError
+
+
 def _frozen_set(self: Any, name: str, value: Any) -> None:
-    raise FrozenInstanceError(f"cannot assign to field {name!r}")
+    raise _frozen_error()(f"cannot assign to field {name!r}")
 
 
 def _frozen_del(self: Any, name: str) -> None:
-    raise FrozenInstanceError(f"cannot delete field {name!r}")
+    raise _frozen_error()(f"cannot delete field {name!r}")
 
 
 def _getstate(self: Any) -> list[Any]:

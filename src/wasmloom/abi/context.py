@@ -43,10 +43,14 @@ between a component and the host; ``fused=True`` selects the former.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from wasmloom.errors import Trap
+
+if TYPE_CHECKING:  # what CanonOptions is, to the type checker
+    from dataclasses import dataclass
+else:  # and what makes it at run time: a dataclass without importing dataclasses
+    from wasmloom.types import dataclass
 
 __all__ = [
     "DEFAULT_LIFT_BYTES",

@@ -73,10 +73,10 @@ def _resources(iface: M.Interface) -> list[M.TypeDef]:
     return [td for td in iface.types.values() if isinstance(td.kind, M.Resource)]
 
 
-def _resource_types(fields: list[str], by: str) -> list[str]:
+def _resource_types(fields: list[str], by: str, maker: str) -> list[str]:
     """The ``ResourceTypes`` class of a module: what its ``add_to_linker`` returns."""
     return [
-        "@_rt.dataclass(frozen=True, slots=True)",
+        f"@_rt.{maker}(frozen=True, slots=True)",
         "class ResourceTypes:",
         *docstring(f"The resource types :func:`add_to_linker` defined, by {by}.", "    "),
         *[f"    {f}" for f in fields],
@@ -84,8 +84,9 @@ def _resource_types(fields: list[str], by: str) -> list[str]:
 
 
 class _Gen:
-    def __init__(self, world: M.World) -> None:
+    def __init__(self, world: M.World, light_records: bool) -> None:
         self.world = world
+        self.maker = "record" if light_records else "dataclass"  # what makes record classes
         self.imported: set[int] = set()
         self.exported: set[int] = set()
         self.ifaces: list[M.Interface] = []
@@ -357,7 +358,7 @@ class _Gen:
             k = td.kind
             tconst = "_T_" + const(td.name)
             if isinstance(k, M.Record):
-                out += ["", "@_rt.dataclass(slots=True)", f"class {name}:"]
+                out += ["", f"@_rt.{self.maker}(slots=True)", f"class {name}:"]
                 out += docstring(td.docs, "    ")
                 for f in k.fields:
                     out.append(f"    {snake(f.name)}: {self.py(f.type, here)}")
@@ -493,7 +494,7 @@ class _Gen:
         ret_t = "ResourceTypes" if resources else "None"
         if resources:
             fields = [f"{snake(r.name or '')}: _rt.ResourceType" for r in resources]
-            out += ["", "", *_resource_types(fields, "WIT resource name")]
+            out += ["", "", *_resource_types(fields, "WIT resource name", self.maker)]
         out += [
             "",
             "",
@@ -776,7 +777,9 @@ class _Gen:
             lines += [
                 "",
                 "",
-                *_resource_types([f"{a}: {t}" for a, t in with_res.items()], "interface"),
+                *_resource_types(
+                    [f"{a}: {t}" for a, t in with_res.items()], "interface", self.maker
+                ),
             ]
         lines += [
             "",
@@ -870,9 +873,15 @@ class _Gen:
         return "\n".join(wrap_code(lines))
 
 
-def generate(resolve: Resolve, world: M.World) -> dict[str, str]:
-    """The bindings package of ``world``: ``{file name: Python source}``."""
-    g = _Gen(world)
+def generate(resolve: Resolve, world: M.World, *, light_records: bool = False) -> dict[str, str]:
+    """The bindings package of ``world``: ``{file name: Python source}``.
+
+    Records (and ``ResourceTypes``) are ``dataclasses.dataclass`` classes; with
+    ``light_records`` they are made by :func:`wasmloom.types.dataclass` instead,
+    which does not import :mod:`dataclasses` and makes a class for a fraction of
+    its cost, while ``dataclasses.fields``/``asdict``/``replace``, ``==`` and
+    ``repr`` still work on them (wasmloom's own WASI bindings use it)."""
+    g = _Gen(world, light_records)
     files: dict[str, str] = {}
     dmap: dict[str, list[str]] = {}
     for iface in g.ifaces:
@@ -885,12 +894,15 @@ def generate(resolve: Resolve, world: M.World) -> dict[str, str]:
     return files
 
 
-def write(resolve: Resolve, world: M.World, out: str | Path) -> list[Path]:
-    """Generate the bindings of ``world`` into the directory ``out``; return the files."""
+def write(
+    resolve: Resolve, world: M.World, out: str | Path, *, light_records: bool = False
+) -> list[Path]:
+    """Generate the bindings of ``world`` into the directory ``out`` (``light_records``
+    as for :func:`generate`); return the files."""
     d = Path(out)
     d.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, text in generate(resolve, world).items():
+    for name, text in generate(resolve, world, light_records=light_records).items():
         p = d / name
         p.write_text(text)
         paths.append(p)

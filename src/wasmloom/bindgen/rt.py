@@ -21,10 +21,8 @@ and :mod:`wasmloom.types` (``_rt.Store``, ``_rt.RecordType``, ``_rt.U32``, ...).
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from enum import Enum, Flag
 from typing import (
     TYPE_CHECKING,
@@ -91,6 +89,20 @@ from wasmloom.types import (
 )
 from wasmloom.values import Err, Ok, Resource, Some
 
+if TYPE_CHECKING:
+    from dataclasses import dataclass
+    from dataclasses import dataclass as record
+else:
+    from wasmloom.types import dataclass as record
+
+    def dataclass(cls: type | None = None, /, **options: Any) -> Any:
+        """``dataclasses.dataclass``, the module imported on first use (a bindings
+        module whose records are all ``record`` never imports it)."""
+        import dataclasses
+
+        return dataclasses.dataclass(cls, **options)
+
+
 __all__ = [
     "Case",
     "EmptyCase",
@@ -104,7 +116,7 @@ __all__ = [
 ]
 # What generated modules name as ``_rt.X`` (their one import):
 __all__ += ["TYPE_CHECKING", "Any", "Callable", "ClassVar", "Literal", "Protocol", "TypeAlias"]
-__all__ += ["Enum", "Err", "Flag", "Ok", "Some", "dataclass"]
+__all__ += ["Enum", "Err", "Flag", "Ok", "Some", "dataclass", "record"]
 __all__ += ["Accessor", "Component", "FutureReader", "Instance", "Linker", "Store", "StreamReader"]
 __all__ += ["FuncTable", "FuncType", "GuestClasses", "ResourceType", "TypeTable", "ValType"]
 __all__ += ["BOOL", "CHAR", "F32", "F64", "S8", "S16", "S32", "S64", "STRING"]
@@ -117,7 +129,7 @@ __all__ += ["FutureType", "StreamType"]
 _V = TypeVar("_V")
 
 
-@dataclasses.dataclass(slots=True)
+@record(slots=True)
 class Case(Generic[_V]):
     """A variant case with a payload: each generated case class subclasses it
     (with its own ``tag``), so that it is a dataclass without being made one
@@ -126,7 +138,7 @@ class Case(Generic[_V]):
     value: _V
 
 
-@dataclasses.dataclass(slots=True)
+@record(slots=True)
 class EmptyCase:
     """A variant case without a payload (``value`` is ``None``); generated case classes subclass it."""
 

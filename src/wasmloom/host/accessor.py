@@ -21,7 +21,6 @@ def`` host method. Hand-written host functions get one through
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -97,6 +96,8 @@ def host_async(
 
     async def call(store: Any, *args: Any) -> Any:
         return await fn(Accessor(store, getter), *args)
+
+    import inspect
 
     sig = inspect.signature(fn)
     params = list(sig.parameters.values())

@@ -10,11 +10,13 @@ parameter accepts anything.
 from __future__ import annotations
 
 import enum
-import inspect
 import types as pytypes
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import inspect
 
 from wasmloom import types as T
 from wasmloom.errors import LinkError
@@ -23,6 +25,8 @@ _INTS = {"s8", "u8", "s16", "u16", "s32", "u32", "s64", "u64"}
 
 
 def _params(fn: Callable[..., Any], with_store: bool) -> list[inspect.Parameter]:
+    import inspect
+
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -48,6 +52,8 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 def check_annotations(fn: Callable[..., Any], ft: T.FuncType, with_store: bool, path: str) -> None:
     """Raise :class:`LinkError` if ``fn`` cannot implement ``ft``."""
+    import inspect
+
     params = _params(fn, with_store)
     try:
         sig = inspect.signature(fn)

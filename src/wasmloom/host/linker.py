@@ -8,7 +8,6 @@ import of ``wasi:io/streams@0.2.4`` is satisfied by a definition of
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections import OrderedDict
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from wasmloom.host.component import Component
 from wasmloom.host.instance import Func, Instance
 from wasmloom.host.store import Store
 from wasmloom.runtime import instance as rt_instance
-from wasmloom.runtime.hostfunc import HostFunc
+from wasmloom.runtime.hostfunc import HostFunc, iscoroutinefunction
 from wasmloom.runtime.scope import InstanceExports
 from wasmloom.runtime.subtype import Subst, subst_functype, subst_valtype
 
@@ -363,7 +362,7 @@ def _provide(
             ft = want
             if not item.dynamic:
                 check_annotations(item.fn, ft, item.with_store, path)
-        is_coroutine = inspect.iscoroutinefunction(item.fn)
+        is_coroutine = iscoroutinefunction(item.fn)
         if store is None:  # prepared once, bound to each store
             return _HostFuncPre(ft, item, path, is_coroutine)
         return HostFunc(ft, _bind(store, item), path, item.classes, is_coroutine)

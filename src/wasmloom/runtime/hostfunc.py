@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import inspect
+import sys
 from collections.abc import Callable
+from types import FunctionType, MethodType
 from typing import TYPE_CHECKING, Any
 
 from wasmloom import types as T
@@ -22,6 +23,24 @@ if TYPE_CHECKING:
     from wasmloom.runtime.scope import ComponentInstance
 else:
     from wasmloom.aio import asyncio
+
+
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE
+
+
+def iscoroutinefunction(fn: object) -> bool:
+    """``inspect.iscoroutinefunction(fn)``. A plain function or method, while ``inspect``
+    is not loaded (so nothing can have marked it a coroutine function), is told by its
+    code's flags without importing ``inspect``."""
+    if "inspect" not in sys.modules:
+        f = fn
+        while type(f) is MethodType:
+            f = f.__func__
+        if type(f) is FunctionType:
+            return bool(f.__code__.co_flags & _CO_COROUTINE)
+    import inspect
+
+    return inspect.iscoroutinefunction(fn)
 
 
 def fail_host_call(inst: Any, root: Any, exc: BaseException) -> None:
@@ -125,7 +144,7 @@ class HostFunc(ComponentFunc):
         # Lowering this function into a guest lifts its arguments into these classes.
         self.classes = classes
         self.is_coroutine = (
-            inspect.iscoroutinefunction(fn) if is_coroutine is None else is_coroutine
+            iscoroutinefunction(fn) if is_coroutine is None else is_coroutine
         )
 
     def call(self, args: list[Any], caller: ComponentInstance | None) -> Any:

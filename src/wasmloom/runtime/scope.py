@@ -10,8 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wasmloom import core
 from wasmloom.abi.context import CanonOptions
@@ -19,6 +18,11 @@ from wasmloom.abi.handles import Table
 from wasmloom.binary import ast
 from wasmloom.errors import LinkError
 from wasmloom.runtime.typeresolve import TypeScope
+
+if TYPE_CHECKING:  # what ComponentDef is, to the type checker
+    from dataclasses import dataclass
+else:  # and what makes it at run time: a dataclass without importing dataclasses
+    from wasmloom.types import dataclass
 
 __all__ = ["ComponentDef", "ComponentInstance", "InstanceExports", "Scope"]
 

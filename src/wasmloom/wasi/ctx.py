@@ -48,15 +48,16 @@ import select
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 if TYPE_CHECKING:
     import asyncio
+    from dataclasses import dataclass, field
 
     from wasmloom.wasi.sandbox import Dir, Perms
 else:
     from wasmloom.aio import asyncio
+    from wasmloom.types import dataclass, field  # dataclasses without importing dataclasses
 
 __all__ = [
     "MAX_RANDOM_BYTES",

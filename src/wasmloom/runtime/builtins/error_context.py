@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from wasmloom import core
@@ -12,7 +11,11 @@ from wasmloom.binary import ast
 from wasmloom.runtime.builtins.common import CT, I32, _check_leave, _get, _options
 
 if TYPE_CHECKING:
+    from dataclasses import dataclass
+
     from wasmloom.runtime.scope import ComponentInstance, Scope
+else:  # a dataclass without importing dataclasses
+    from wasmloom.types import dataclass
 
 
 @dataclass(eq=False)

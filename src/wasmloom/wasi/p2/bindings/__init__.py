@@ -164,7 +164,7 @@ class Imports(_rt.Protocol):
     def terminal_stderr(self) -> _m_wasi_cli_terminal_stderr.Host: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by interface."""
     poll: _m_wasi_io_poll.ResourceTypes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from wasmloom.bindgen import rt as _rt
 
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class Datetime:
     seconds: int
     nanoseconds: int

@@ -43,7 +43,7 @@ class OpenFlags(_rt.Flag):
     EXCLUSIVE = 4
     TRUNCATE = 8
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DescriptorStat:
     type: DescriptorType
     link_count: LinkCount
@@ -66,7 +66,7 @@ class NewTimestampTimestamp(_rt.Case["Datetime"]):
 
 NewTimestamp: _rt.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DirectoryEntry:
     type: DescriptorType
     name: str
@@ -119,7 +119,7 @@ class Advice(_rt.Enum):
     DONT_NEED = 'dont-need'
     NO_REUSE = 'no-reuse'
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class MetadataHashValue:
     lower: int
     upper: int
@@ -485,7 +485,7 @@ class Host(_rt.Protocol):
     def filesystem_error_code(self, err: _m_wasi_io_error.HostError) -> ErrorCode | None: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     descriptor: _rt.ResourceType

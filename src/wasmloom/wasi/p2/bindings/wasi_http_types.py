@@ -291,17 +291,17 @@ ErrorCode: _rt.TypeAlias = (
 )
 """Why a request or response failed (the proxy-status error types)."""
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DNSErrorPayload:
     rcode: str | None
     info_code: int | None
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class TLSAlertReceivedPayload:
     alert_id: int | None
     alert_message: str | None
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class FieldSizePayload:
     field_name: str | None
     field_size: int | None
@@ -911,7 +911,7 @@ class Host(_rt.Protocol):
     ) -> _rt.Ok[None] | _rt.Err[ErrorCode]: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     fields: _rt.ResourceType

@@ -33,7 +33,7 @@ class Host(_rt.Protocol):
     def poll(self, in_: list[HostPollable]) -> list[int]: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     pollable: _rt.ResourceType

@@ -148,7 +148,7 @@ class Host(_rt.Protocol):
     pass
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     input_stream: _rt.ResourceType

@@ -55,7 +55,7 @@ class Host(_rt.Protocol):
     ) -> _rt.Ok[HostResolveAddressStream] | _rt.Err[ErrorCode]: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     resolve_address_stream: _rt.ResourceType

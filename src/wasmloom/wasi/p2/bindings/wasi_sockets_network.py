@@ -48,12 +48,12 @@ class IpAddressIpv6(_rt.Case["Ipv6Address"]):
 
 IpAddress: _rt.TypeAlias = IpAddressIpv4 | IpAddressIpv6
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class Ipv4SocketAddress:
     port: int
     address: Ipv4Address
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class Ipv6SocketAddress:
     port: int
     flow_info: int
@@ -152,7 +152,7 @@ class Host(_rt.Protocol):
     pass
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     network: _rt.ResourceType

@@ -13,12 +13,12 @@ _RT_INCOMING_DATAGRAM_STREAM = _rt.ResourceType('incoming-datagram-stream')
 _RT_OUTGOING_DATAGRAM_STREAM = _rt.ResourceType('outgoing-datagram-stream')
 
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class IncomingDatagram:
     data: bytes
     remote_address: IpSocketAddress
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class OutgoingDatagram:
     data: bytes
     remote_address: IpSocketAddress | None
@@ -197,7 +197,7 @@ class Host(_rt.Protocol):
     pass
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     udp_socket: _rt.ResourceType

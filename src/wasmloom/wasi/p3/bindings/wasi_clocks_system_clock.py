@@ -10,7 +10,7 @@ from wasmloom.bindgen import rt as _rt
 
 from . import wasi_clocks_types as _m_wasi_clocks_types
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class Instant:
     seconds: int
     nanoseconds: int

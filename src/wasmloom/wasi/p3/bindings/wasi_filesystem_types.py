@@ -76,7 +76,7 @@ class OpenFlags(_rt.Flag):
     EXCLUSIVE = 4
     TRUNCATE = 8
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DescriptorStat:
     type: DescriptorType
     link_count: LinkCount
@@ -100,7 +100,7 @@ class NewTimestampTimestamp(_rt.Case["Instant"]):
 NewTimestamp: _rt.TypeAlias = NewTimestampNoChange | NewTimestampNow | NewTimestampTimestamp
 """A timestamp to set: keep it, take the current time, or a given time."""
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DirectoryEntry:
     type: DescriptorType
     name: str
@@ -303,7 +303,7 @@ class Advice(_rt.Enum):
     DONT_NEED = 'dont-need'
     NO_REUSE = 'no-reuse'
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class MetadataHashValue:
     """A 128-bit hash identifying a file's contents and metadata."""
     lower: int
@@ -759,7 +759,7 @@ class Host(_rt.Protocol):
     pass
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     descriptor: _rt.ResourceType

@@ -83,17 +83,17 @@ class SchemeOther(_rt.Case["str"]):
 
 Scheme: _rt.TypeAlias = SchemeHTTP | SchemeHTTPS | SchemeOther
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class DNSErrorPayload:
     rcode: str | None
     info_code: int | None
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class TLSAlertReceivedPayload:
     alert_id: int | None
     alert_message: str | None
 
-@_rt.dataclass(slots=True)
+@_rt.record(slots=True)
 class FieldSizePayload:
     field_name: str | None
     field_size: int | None
@@ -796,7 +796,7 @@ class Host(_rt.Protocol):
     ]: ...
 
 
-@_rt.dataclass(frozen=True, slots=True)
+@_rt.record(frozen=True, slots=True)
 class ResourceTypes:
     """The resource types :func:`add_to_linker` defined, by WIT resource name."""
     fields: _rt.ResourceType
