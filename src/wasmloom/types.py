@@ -79,7 +79,6 @@ def _record(cls: type, *, slots: bool = False, frozen: bool = False, eq: bool = 
     ns["__match_args__"] = names
     if slots:
         ns["__slots__"] = (*names, "_hash") if frozen and eq else names
-    params, body, glob, compared = [], [], {"_set": object.__setattr__, "_MISSING": _MISSING}, []
     specs: dict[str, _Field] = {}
     for n in names:
         d = cls.__dict__.get(n, _MISSING)
@@ -87,58 +86,16 @@ def _record(cls: type, *, slots: bool = False, frozen: bool = False, eq: bool = 
         specs[n] = f
         if not slots and f.default is not _MISSING:
             ns[n] = f.default
-        assign = f"_set(self, {n!r}, {{}})" if frozen else f"self.{n} = {{}}"
-        if f.factory is not _MISSING:
-            glob[f"_make_{n}"] = f.factory
-            params.append(f"{n}=_MISSING")
-            body.append("    " + assign.format(f"_make_{n}() if {n} is _MISSING else {n}"))
-        else:
-            if f.default is _MISSING:
-                params.append(n)
-            else:
-                glob[f"_default_{n}"] = f.default
-                params.append(f"{n}=_default_{n}")
-            body.append("    " + assign.format(n))
-        if f.compare:
-            compared.append(n)
-    if "__post_init__" in ns or any(hasattr(b, "__post_init__") for b in cls.__bases__):
-        body.append("    self.__post_init__()")
-    lines = "\n".join(body or ["    pass"])
-    made: list[type] = []  # the class, once made: where each method replaces its stub
-    ns["__init__"] = _compiled_on_first_call(
-        made, "__init__", f"def __init__(self, {', '.join(params)}):\n{lines}", glob
-    )
+    post_init = "__post_init__" in ns or any(hasattr(b, "__post_init__") for b in cls.__bases__)
+    rec = _Record(specs, frozen, post_init)
+    ns["__init__"] = _compiled_on_first_call(rec, "__init__")
     ns["__repr__"] = _repr
     ns["__repr_fields__"] = tuple(n for n in names if specs[n].repr)
     for attr in ("__dataclass_fields__", "__dataclass_params__"):
-        ns[attr] = _AsDataclass(attr, specs, frozen=frozen, eq=eq)
+        ns[attr] = _AsDataclass(attr, rec, frozen=frozen, eq=eq)
     if eq:
-        # Written out per class: one frame per level of a deep comparison, no generator,
-        # and a part shared by both sides (``is``) is not descended into.
-        same = " and ".join(f"(a.{n} is b.{n} or a.{n} == b.{n})" for n in compared) or "True"
-        ns["__eq__"] = _compiled_on_first_call(
-            made,
-            "__eq__",
-            "def __eq__(a, b):\n"
-            "    if a is b:\n        return True\n"
-            "    if b.__class__ is not a.__class__:\n        return NotImplemented\n"
-            f"    return {same}\n",
-            glob,
-        )
-        if frozen:
-            parts = "".join(f"a.{n}, " for n in compared)
-            ns["__hash__"] = _compiled_on_first_call(
-                made,
-                "__hash__",
-                "def __hash__(a):\n"
-                "    try:\n        return a._hash\n"
-                "    except AttributeError:\n"
-                f"        h = hash(({parts}))\n"
-                "        _set(a, '_hash', h)\n        return h\n",
-                glob,
-            )
-        else:
-            ns["__hash__"] = None
+        ns["__eq__"] = _compiled_on_first_call(rec, "__eq__")
+        ns["__hash__"] = _compiled_on_first_call(rec, "__hash__") if frozen else None
     if frozen:
         ns["__setattr__"] = _frozen_set
         ns["__delattr__"] = _frozen_del
@@ -146,22 +103,81 @@ def _record(cls: type, *, slots: bool = False, frozen: bool = False, eq: bool = 
         ns["__setstate__"] = _setstate
     new = type(cls.__name__, cls.__bases__, ns)
     new.__qualname__ = cls.__qualname__
-    for attr in ("__dataclass_fields__", "__dataclass_params__"):
-        ns[attr].cls = new
-    made.append(new)
+    rec.cls = new
     return new
 
 
-def _compiled_on_first_call(made: list[type], name: str, source: str, glob: dict[str, Any]) -> Any:
-    """A stand-in for the method ``name`` that ``source`` defines: its first call compiles
-    the method, puts it on the class in its place, and calls it. Compiling every method of
-    the hundred record classes when the module loads cost a command ~12 ms, and a warm
-    start calls few of them (unpickling calls no ``__init__``)."""
+_EQ = """def __eq__(a, b):
+    if a is b:
+        return True
+    if b.__class__ is not a.__class__:
+        return NotImplemented
+    return {}
+"""
+_HASH = """def __hash__(a):
+    try:
+        return a._hash
+    except AttributeError:
+        h = hash(({}))
+        _set(a, '_hash', h)
+        return h
+"""
+
+
+class _Record:
+    """What :func:`_record` knows of one class: its fields, and the source of its
+    methods, written on the first call of one of them."""
+
+    __slots__ = ("cls", "frozen", "glob", "post_init", "specs")
+
+    cls: type  # the class, once made: where each method replaces its stub
+
+    def __init__(self, specs: dict[str, _Field], frozen: bool, post_init: bool) -> None:
+        self.specs = specs
+        self.frozen = frozen
+        self.post_init = post_init
+        self.glob: dict[str, Any] = {"_set": object.__setattr__, "_MISSING": _MISSING}
+
+    def source(self, name: str) -> str:
+        """The source of the method ``name`` (``__init__``, ``__eq__`` or ``__hash__``)."""
+        compared = [n for n, f in self.specs.items() if f.compare]
+        if name == "__eq__":
+            # Written out per class: one frame per level of a deep comparison, no
+            # generator, and a part shared by both sides (``is``) is not descended into.
+            same = " and ".join(f"(a.{n} is b.{n} or a.{n} == b.{n})" for n in compared)
+            return _EQ.format(same or "True")
+        if name == "__hash__":
+            return _HASH.format("".join(f"a.{n}, " for n in compared))
+        params, body, glob = [], [], self.glob
+        for n, f in self.specs.items():
+            assign = f"_set(self, {n!r}, {{}})" if self.frozen else f"self.{n} = {{}}"
+            if f.factory is not _MISSING:
+                glob[f"_make_{n}"] = f.factory
+                params.append(f"{n}=_MISSING")
+                body.append("    " + assign.format(f"_make_{n}() if {n} is _MISSING else {n}"))
+            else:
+                if f.default is _MISSING:
+                    params.append(n)
+                else:
+                    glob[f"_default_{n}"] = f.default
+                    params.append(f"{n}=_default_{n}")
+                body.append("    " + assign.format(n))
+        if self.post_init:
+            body.append("    self.__post_init__()")
+        lines = "\n".join(body or ["    pass"])
+        return f"def __init__(self, {', '.join(params)}):\n{lines}"
+
+
+def _compiled_on_first_call(rec: _Record, name: str) -> Any:
+    """A stand-in for the method ``name`` of ``rec``'s class: its first call writes and
+    compiles the method, puts it on the class in its place, and calls it. Compiling
+    every method of the hundred record classes when the module loads cost a command
+    ~12 ms, and a warm start calls few of them (unpickling calls no ``__init__``)."""
 
     def first_call(*args: Any, **kwargs: Any) -> Any:
-        exec(source, glob)
-        method = glob[name]
-        setattr(made[0], name, method)
+        exec(rec.source(name), rec.glob)
+        method = rec.glob[name]
+        setattr(rec.cls, name, method)
         return method(*args, **kwargs)
 
     first_call.__name__ = name
@@ -174,24 +190,22 @@ class _AsDataclass:
     (no methods, so none of them is made twice), then set on the class in place of
     this stand-in."""
 
-    cls: type  # the record class this belongs to (a subclass inherits what it makes)
-
-    def __init__(self, name: str, specs: dict[str, _Field], **params: bool) -> None:
+    def __init__(self, name: str, rec: _Record, **params: bool) -> None:
         self.name = name
-        self.specs = specs
+        self.rec = rec
         self.params = params
 
     def __get__(self, obj: object, owner: type) -> Any:
         import dataclasses
 
-        owner = self.cls
+        owner = self.rec.cls  # a subclass inherits what this makes
 
         ns: dict[str, Any] = {
             "__annotations__": dict(vars(owner).get("__annotations__", {})),
             "__module__": owner.__module__,
             "__qualname__": owner.__qualname__,
         }
-        for n, f in self.specs.items():
+        for n, f in self.rec.specs.items():
             kw: dict[str, Any] = {"compare": f.compare, "repr": f.repr}
             if f.default is not _MISSING:
                 kw["default"] = f.default
