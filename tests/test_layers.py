@@ -27,7 +27,7 @@ ROOT = SRC / "wasmloom"
 #: layer of each top-level module or package of wasmloom -> rank (lower is below)
 RANK = {
     "errors": 0, "limits": 0, "types": 0, "values": 0, "wave": 0, "binary": 0, "aio": 0,
-    "codecache": 0, "digest": 0, "gcpause": 0,
+    "codecache": 0, "digest": 0, "dists": 0, "gcpause": 0,
     "core": 1, "validate": 1,
     "wit": 2, "abi": 2,
     "runtime": 3,

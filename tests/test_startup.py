@@ -46,6 +46,7 @@ NOT_LOADED = (
     "wasmloom.core.wasip1",
     "dataclasses",  # records are made by wasmloom.types.dataclass
     "inspect",  # a host function's coroutine-ness is read from its code's flags
+    "importlib.metadata",  # package versions come from .dist-info names
 )
 
 
@@ -79,6 +80,15 @@ def test_a_warm_run_loads_no_decoder_validator_openssl_sandbox_or_wasi_0_1(
     warm = _probe(app, tmp_path / "cache")
     assert warm["rc"] == 0
     assert [m for m in NOT_LOADED if m in warm["modules"]] == []
+
+
+def test_a_repeated_run_of_a_text_file_reads_no_package_metadata(tmp_path: Path) -> None:
+    """A ``.wat`` file has no cache record: each run decodes it, and validates it through
+    the verdict cache, whose key names wasm-tools' version (read from its .dist-info)."""
+    for _ in range(2):
+        run = _probe(HELLO, tmp_path / "cache")
+        assert run["rc"] == 0 and "wasmloom.validate" in run["modules"]
+        assert "importlib.metadata" not in run["modules"]
 
 
 def test_a_run_crossing_epoch_ticks_does_not_yield_into_a_new_event_loop(tmp_path: Path) -> None:

@@ -384,7 +384,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def version_text() -> str:
     """``wasmloom X (wasmtime Y)``: the installed versions."""
-    from wasmloom.wasi.cache import package_version
+    from wasmloom.dists import package_version
 
     return f"wasmloom {package_version('wasmloom')} (wasmtime {package_version('wasmtime')})"
 

