@@ -25,7 +25,7 @@ from wasmloom.abi.codecs import get_codec
 from wasmloom.abi.context import BytearrayMemory, CanonOptions, LiftLowerContext
 from wasmloom.abi.handles import Table
 from wasmloom.abi.strings import lift_string
-from wasmloom.runtime.builtins.streams import BufferKind, GuestBuffer
+from wasmloom.runtime.builtins.guest_buffers import BufferKind, GuestBuffer
 from wasmloom.runtime.tasks import instance_state
 from wasmloom.types import ListType, PrimType, TupleType
 

@@ -26,7 +26,7 @@ from wasmloom.host.streams import (
     StreamResult,
     ValueFutureProducer,
 )
-from wasmloom.runtime.builtins.streams import GuestBuffer
+from wasmloom.runtime.builtins.guest_buffers import GuestBuffer
 from wasmloom.runtime.streams import (
     CopyEnd,
     FutureRendezvous,

@@ -9,7 +9,7 @@ import pytest
 
 from wasmloom import types as T
 from wasmloom.limits import StoreLimits
-from wasmloom.runtime.builtins.streams import BufferKind
+from wasmloom.runtime.builtins.guest_buffers import BufferKind
 from wasmloom.runtime.subtype import holds_handle, subst_valtype
 from wasmloom.wasi.ctx import WasiCtx
 from wasmloom.wasi.p2.bindings import wasi_clocks_wall_clock as wall
