@@ -269,7 +269,10 @@ class _CopyEntry:
     def start(self, i: int, ptr: int, n: int) -> tuple[Any, GuestBuffer]:
         """The end at index ``i``, now copying (trapping as the spec does when it may
         not), and a buffer of ``n`` elements at ``ptr`` for its copy (:attr:`spare` if
-        there is one), checked against the memory."""
+        there is one), checked against the memory.
+
+        ``copy`` in :func:`_stream_copy` makes these same checks in line, on the
+        stream step's hot path: a change to one is a change to both."""
         inst = self.inst
         if not inst.may_leave:
             raise Trap("cannot leave component instance")
